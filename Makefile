@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+# Thin wrapper around meson/ninja.  Every target first installs what is
+# missing (scripts/setup.sh, Debian packages only).
+
+MESON ?= meson
+NINJA ?= ninja
+
+.PHONY: all setup build build-asan check demo bench fuzz format clean
+
+all: build
+
+setup:
+	@sh scripts/setup.sh
+
+build/build.ninja:
+	$(MESON) setup build --buildtype=release -Db_ndebug=false >/dev/null
+
+build: setup build/build.ninja
+	@$(NINJA) -C build
+
+build-asan/build.ninja:
+	$(MESON) setup build-asan -Db_sanitize=address,undefined \
+		-Db_lundef=false --buildtype=debug >/dev/null
+
+build-asan: setup build-asan/build.ninja
+	@$(NINJA) -C build-asan
+
+check: build build-asan
+	@sh tests/run-all.sh
+
+demo: build
+	@sh scripts/demo.sh
+
+bench: build
+	@sh bench/run.sh
+
+build-fuzz/build.ninja:
+	CC=clang $(MESON) setup build-fuzz -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+
+fuzz: setup build-fuzz/build.ninja
+	@$(NINJA) -C build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

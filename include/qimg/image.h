@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* The block layer's public API: open an image (a format node stacked on a
+ * protocol node, with its backing chain), and do guest-visible I/O on it.
+ * Every call is thread-safe: many requests may be in flight on one node. */
+#ifndef QIMG_IMAGE_H
+#define QIMG_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qimg/error.h"
+#include "qimg/opts.h"
+
+struct qimg_node;
+
+/* Open flags. */
+#define QIMG_OPEN_RDWR         0x0001u /* read-write (default read-only) */
+#define QIMG_OPEN_NO_BACKING   0x0002u /* do not open the backing chain */
+#define QIMG_OPEN_NO_IO        0x0004u /* metadata only (info): no repairs */
+#define QIMG_OPEN_CHECK        0x0008u /* for check: allow corrupt, no repair */
+#define QIMG_OPEN_FORCE_SHARE  0x0010u /* -U: do not take the shared lock */
+#define QIMG_OPEN_NO_LOCK      0x0020u /* take no image locks at all */
+#define QIMG_OPEN_PROBED       0x0040u /* internal: format was probed */
+
+enum qimg_cache_mode {
+	QIMG_CACHE_WRITEBACK = 0,
+	QIMG_CACHE_NONE,         /* O_DIRECT */
+	QIMG_CACHE_WRITETHROUGH, /* fdatasync after each write */
+	QIMG_CACHE_DIRECTSYNC,   /* O_DIRECT + writethrough */
+	QIMG_CACHE_UNSAFE,       /* flushes are no-ops */
+};
+
+/* Parse "none", "writeback", ... ; returns 0 or -EINVAL. */
+int qimg_cache_mode_parse(const char *s, enum qimg_cache_mode *out);
+
+struct qimg_open_args {
+	const char *filename;
+	const char *format;          /* NULL: probe */
+	unsigned int flags;          /* QIMG_OPEN_* */
+	enum qimg_cache_mode cache;
+	const struct qimg_opts *opts; /* extra driver options, may be NULL */
+	/* Called once with the raw-probing warning text when a read-write open
+	 * probes raw; may be NULL. */
+	void (*warn)(void *opaque, const char *msg);
+	void *warn_opaque;
+};
+
+/* Open an image.  On failure *out is NULL and err holds the reason in
+ * qemu-img's wording without the "Could not open 'NAME': " wrapper (the tool
+ * adds it). */
+int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
+	      struct qimg_error *err);
+
+/* Close the whole chain.  Flushes first (errors are ignored here: call
+ * qimg_flush before if they matter).  NULL is allowed. */
+void qimg_close(struct qimg_node *node);
+
+/* Accessors. */
+uint64_t qimg_size(const struct qimg_node *node);       /* virtual size */
+const char *qimg_node_filename(const struct qimg_node *node);
+const char *qimg_node_format(const struct qimg_node *node); /* driver name */
+struct qimg_node *qimg_node_backing(const struct qimg_node *node);
+struct qimg_node *qimg_node_file(const struct qimg_node *node);
+/* Cluster size (0 if the format has none). */
+uint32_t qimg_cluster_size(const struct qimg_node *node);
+/* True if fresh image reads as zeros everywhere (new file, no backing). */
+bool qimg_has_zero_init(const struct qimg_node *node);
+/* Minimum request alignment in bytes (512 for O_DIRECT files, else 1). */
+uint32_t qimg_request_align(const struct qimg_node *node);
+/* Bytes the image's files take on the host (st_blocks*512 summed over file
+ * and data-file children); -1 if unknown. */
+int64_t qimg_allocated_size(struct qimg_node *node);
+
+/* Guest I/O.  Ranges must lie inside the virtual size (the tool checks);
+ * reads through unallocated areas fall through to the backing chain and read
+ * as zero beyond it. */
+int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+	      struct qimg_error *err);
+int qimg_write(struct qimg_node *node, uint64_t off, const void *buf,
+	       size_t len, struct qimg_error *err);
+
+#define QIMG_ZERO_MAY_UNMAP 0x1u  /* a hole/unallocated-zero is fine */
+#define QIMG_ZERO_NO_FALLBACK 0x2u /* fail with -ENOTSUP, don't write zeros */
+int qimg_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+		      unsigned int flags, struct qimg_error *err);
+int qimg_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+		 struct qimg_error *err);
+int qimg_flush(struct qimg_node *node, struct qimg_error *err);
+
+/* Compressed writes: whole clusters (len == cluster size, or the tail of the
+ * image), cluster aligned.  Returns -ENOTSUP if the format cannot.  The
+ * two-step form lets callers compress in parallel and store in order:
+ * qimg_compress() is pure (no image state touched; any thread), and
+ * qimg_write_compressed_prepared() stores its output.  *out must be at least
+ * qimg_cluster_size() bytes; *outlen == 0 on return means "store
+ * uncompressed" (the data did not shrink). */
+bool qimg_can_compress(const struct qimg_node *node);
+int qimg_compress(struct qimg_node *node, const void *buf, size_t len,
+		  void *out, size_t *outlen, struct qimg_error *err);
+int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
+				   const void *buf, size_t len,
+				   const void *cbuf, size_t clen,
+				   struct qimg_error *err);
+int qimg_write_compressed(struct qimg_node *node, uint64_t off,
+			  const void *buf, size_t len, struct qimg_error *err);
+
+/* Change the virtual size. */
+int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+		  const char *prealloc, struct qimg_error *err);
+
+/* Block status flags. */
+#define QIMG_BS_DATA         0x01u /* reads as data from this layer */
+#define QIMG_BS_ZERO         0x02u /* reads as zeros */
+#define QIMG_BS_OFFSET_VALID 0x04u /* *map is a host offset in *file */
+#define QIMG_BS_ALLOCATED    0x08u /* this layer defines the content */
+#define QIMG_BS_RAW          0x10u /* driver: ask *file at *map instead */
+#define QIMG_BS_EOF          0x20u /* range reaches end of file */
+
+struct qimg_extent {
+	uint64_t len;            /* bytes covered */
+	unsigned int flags;      /* QIMG_BS_* */
+	uint64_t map;            /* host offset if OFFSET_VALID */
+	struct qimg_node *file;  /* node holding map (protocol node) */
+	int depth;               /* chain depth that answered (0 = top) */
+};
+
+/* Status of [off, off+len) looking through the backing chain down to (not
+ * including) base; base NULL = the whole chain.  Fills one extent starting at
+ * off (ext->len <= len, > 0).  The walk follows qemu-img map's semantics:
+ * ALLOCATED means "present" somewhere in the chain; an unallocated area with
+ * no backing (or beyond the backing's end) reads as ZERO at that depth. */
+int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
+			    uint64_t off, uint64_t len,
+			    struct qimg_extent *ext, struct qimg_error *err);
+
+/* Status of this layer only (no chain walk). */
+int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+		      struct qimg_extent *ext, struct qimg_error *err);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* A small typed value tree (dict, list, string, integer, bool) that drivers
+ * fill for `info` and the tool renders as human text or JSON.  Dict members
+ * keep their insertion order; the JSON and human renderers order them the way
+ * qemu-img's QDict does (reference §1.11). */
+#ifndef QIMG_VALUE_H
+#define QIMG_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum qimg_value_type {
+	QIMG_VALUE_DICT,
+	QIMG_VALUE_LIST,
+	QIMG_VALUE_STR,
+	QIMG_VALUE_INT,   /* signed 64-bit */
+	QIMG_VALUE_UINT,  /* unsigned 64-bit (printed as unsigned) */
+	QIMG_VALUE_BOOL,
+};
+
+struct qimg_value;
+
+/* Constructors return NULL only on allocation failure. */
+struct qimg_value *qimg_value_dict(void);
+struct qimg_value *qimg_value_list(void);
+struct qimg_value *qimg_value_str(const char *s);
+struct qimg_value *qimg_value_int(int64_t i);
+struct qimg_value *qimg_value_uint(uint64_t u);
+struct qimg_value *qimg_value_bool(bool b);
+void qimg_value_free(struct qimg_value *v);
+
+/* Insert into a dict (takes ownership of val; replaces an existing key in
+ * place).  Returns 0 or -ENOMEM (val is freed on failure). */
+int qimg_dict_put(struct qimg_value *dict, const char *key,
+		  struct qimg_value *val);
+int qimg_dict_put_str(struct qimg_value *dict, const char *key,
+		      const char *s);
+int qimg_dict_put_int(struct qimg_value *dict, const char *key, int64_t i);
+int qimg_dict_put_uint(struct qimg_value *dict, const char *key, uint64_t u);
+int qimg_dict_put_bool(struct qimg_value *dict, const char *key, bool b);
+/* Append to a list (takes ownership). */
+int qimg_list_append(struct qimg_value *list, struct qimg_value *val);
+
+/* Accessors. */
+enum qimg_value_type qimg_value_type(const struct qimg_value *v);
+const char *qimg_value_get_str(const struct qimg_value *v);
+int64_t qimg_value_get_int(const struct qimg_value *v);
+bool qimg_value_get_bool(const struct qimg_value *v);
+size_t qimg_value_count(const struct qimg_value *v); /* dict/list members */
+/* i-th member in *insertion* order; key is NULL for lists. */
+struct qimg_value *qimg_value_at(const struct qimg_value *v, size_t i,
+				 const char **key);
+struct qimg_value *qimg_dict_get(const struct qimg_value *dict,
+				 const char *key);
+
+/* The order in which qemu's QDict iterates a dict's keys: fills idx[] (length
+ * qimg_value_count(dict)) with member indices. */
+void qimg_dict_qemu_order(const struct qimg_value *dict, size_t *idx);
+
+/* Write v as JSON in QEMU's pretty layout (4-space indent, "key": value,
+ * empty list "[\n<indent>]", non-ASCII escaped as \uXXXX), with dict keys in
+ * QDict order, and no trailing newline. */
+void qimg_value_print_json(FILE *fp, const struct qimg_value *v, int indent);
+
+/* Human rendering of a "Format specific information" dict as qemu-img
+ * prints it: "key: value" with '-' in keys replaced by ' ', nested dicts and
+ * lists indented by 4 spaces per level, list items as "[i]:", an empty list
+ * as a bare "key:" line.  indent is the starting indentation in spaces. */
+void qimg_value_print_human(FILE *fp, const struct qimg_value *v, int indent);
+
+#endif

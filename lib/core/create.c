@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* Image creation and measurement: option validation against the format's
+ * and the protocol's schemas, the driver's own validation before any file
+ * is touched, and clean-up of a file we created when creation fails. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/driver.h"
+#include "core/node.h"
+#include "protocols/file.h"
+
+static const struct qimg_driver *find_format(const char *format)
+{
+	const struct qimg_driver *d = qimg_driver_find(format);
+
+	return d && d->kind == QIMG_DRIVER_FORMAT ? d : NULL;
+}
+
+bool qimg_format_known(const char *format)
+{
+	return find_format(format) != NULL;
+}
+
+bool qimg_format_supports_backing(const char *format)
+{
+	const struct qimg_driver *d = find_format(format);
+
+	return d && d->supports_backing;
+}
+
+bool qimg_format_supports_compression(const char *format)
+{
+	const struct qimg_driver *d = find_format(format);
+
+	return d && d->write_compressed;
+}
+
+const struct qimg_opt_desc *qimg_format_create_opts(const char *format,
+						    bool *can_create,
+						    bool *known)
+{
+	const struct qimg_driver *d = find_format(format);
+
+	if (known)
+		*known = d != NULL;
+	if (can_create)
+		*can_create = d && d->create;
+	return d ? d->create_opts : NULL;
+}
+
+const struct qimg_opt_desc *qimg_protocol_create_opts(void)
+{
+	return qimg_file_create_opts();
+}
+
+static int validate(const struct qimg_driver *drv, struct qimg_opts *opts,
+		    struct qimg_error *err)
+{
+	const struct qimg_opt_desc *schemas[3] = {
+		drv->create_opts, qimg_file_create_opts(), NULL
+	};
+
+	return qimg_opts_validate(opts, schemas, err);
+}
+
+int qimg_create(const char *filename, const char *format,
+		struct qimg_opts *opts, struct qimg_error *err)
+{
+	const struct qimg_driver *drv = find_format(format);
+	struct qimg_node *proto = NULL, *file = NULL;
+	struct stat st;
+	bool existed;
+	int r;
+
+	if (!drv)
+		return qimg_error_set(err, EINVAL, "Unknown file format '%s'",
+				      format);
+	if (!drv->create)
+		return qimg_error_set(err, ENOTSUP,
+				      "Format driver '%s' does not support "
+				      "image creation", format);
+	r = validate(drv, opts, err);
+	if (r < 0)
+		return r;
+	if (drv->create_validate) {
+		r = drv->create_validate(opts, err);
+		if (r < 0)
+			return r;
+	}
+
+	existed = stat(filename, &st) == 0;
+	proto = qimg_node_new(&qimg_driver_file, filename, QIMG_OPEN_RDWR,
+			      QIMG_CACHE_WRITEBACK);
+	if (!proto)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = proto->drv->create(proto, opts, err);
+	qimg_node_free(proto);
+	if (r < 0)
+		return r;
+	r = qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
+			       &file, err);
+	if (r == 0) {
+		r = drv->create(file, opts, err);
+		if (r == 0)
+			r = qimg_flush(file, err);
+		qimg_protocol_close(file);
+	}
+	if (r == -EFBIG) {
+		struct qimg_error e2 = { 0 };
+
+		qimg_error_set(&e2, EFBIG,
+			       "The image size is too large for file format "
+			       "'%s'%s", format,
+			       qimg_opts_has(opts, "cluster_size")
+				       ? " (try using a larger cluster size)"
+				       : "");
+		*err = e2;
+	}
+	if (r < 0 && !existed)
+		unlink(filename);
+	return r;
+}
+
+int qimg_measure(const char *format, struct qimg_opts *opts,
+		 struct qimg_node *in, uint64_t size, struct qimg_measure *out,
+		 struct qimg_error *err)
+{
+	const struct qimg_driver *drv = find_format(format);
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!drv)
+		return qimg_error_set(err, EINVAL, "Unknown file format '%s'",
+				      format);
+	if (!drv->measure)
+		return qimg_error_set(err, ENOTSUP,
+				      "Block driver '%s' does not support size "
+				      "measurement", format);
+	r = validate(drv, opts, err);
+	if (r < 0)
+		return r;
+	return drv->measure(opts, in, size, out, err);
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* THE driver contract.  Every format and protocol driver is one const
+ * struct qimg_driver; lib/core/drivers.c lists them in probe order.  The
+ * core (node.c, io.c, status.c) guarantees what is said on each member;
+ * drivers assert those guarantees and never re-validate them. */
+#ifndef QIMG_CORE_DRIVER_H
+#define QIMG_CORE_DRIVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qimg/check.h"
+#include "qimg/create.h"
+#include "qimg/error.h"
+#include "qimg/image.h"
+#include "qimg/info.h"
+#include "qimg/opts.h"
+#include "qimg/value.h"
+
+enum qimg_driver_kind {
+	QIMG_DRIVER_FORMAT,   /* interprets bytes of a child node */
+	QIMG_DRIVER_PROTOCOL, /* reaches storage (a file, a socket) */
+};
+
+enum qimg_threads {
+	QIMG_THREADS_SERIAL,   /* the core holds node->lock around each call */
+	QIMG_THREADS_PARALLEL, /* the driver locks its own metadata */
+};
+
+/* One open layer: a format node has `file` (its protocol child) and maybe
+ * `backing` (a format node); a protocol node has neither. */
+struct qimg_node {
+	const struct qimg_driver *drv;
+	void *opaque;                 /* drv->state_size bytes, zeroed */
+	char *filename;               /* as given by the user (or resolved) */
+	unsigned int flags;           /* QIMG_OPEN_* */
+	enum qimg_cache_mode cache;
+	uint64_t size;                /* virtual size in bytes (set by open) */
+
+	struct qimg_node *file;       /* protocol child of a format node */
+	struct qimg_node *data_file;  /* external data file (qcow2), or NULL */
+	struct qimg_node *backing;    /* backing format node, or NULL */
+
+	/* Backing reference as stored in the image (set by the format's open;
+	 * malloc'd, freed by the core). */
+	char *backing_filename;
+	char *backing_format;
+	char *full_backing_filename;  /* resolved by the core */
+
+	/* Limits, filled by open (0 = no limit / default). */
+	uint32_t request_align;       /* minimal I/O alignment (1 or 512..) */
+	uint64_t max_transfer;        /* largest single request, 0 = none */
+	uint32_t cluster_size;        /* for info / convert alignment */
+	bool zero_init;               /* a new image reads as zeros */
+
+	pthread_mutex_t lock;         /* SERIAL drivers: held by the core */
+	bool probed_raw;              /* raw was guessed: guard block 0 */
+};
+
+struct qimg_driver {
+	const char *name;
+	enum qimg_driver_kind kind;
+	enum qimg_threads threads;
+	size_t state_size;
+
+	/* Options `create` accepts (NULL-name terminated), and the subset
+	 * `amend` accepts (later issue). */
+	const struct qimg_opt_desc *create_opts;
+	const struct qimg_opt_desc *amend_opts;
+
+	/* Score 0..100 how surely `head` (the first `len` bytes of the file,
+	 * len <= 4096, maybe less for short files) is this format.  raw
+	 * scores 1.  NULL: never probed. */
+	int (*probe)(const uint8_t *head, size_t len, const char *filename);
+
+	/* Protocol: open node->filename with node->flags/cache.  Format: the
+	 * core has opened node->file; read the metadata, set node->size,
+	 * limits, backing_filename/backing_format.  Must unwind itself on
+	 * failure (close is not called then).  QIMG_OPEN_NO_IO: do no repair
+	 * and no write.  QIMG_OPEN_CHECK: accept images marked corrupt. */
+	int (*open)(struct qimg_node *node, const struct qimg_opts *opts,
+		    struct qimg_error *err);
+	void (*close)(struct qimg_node *node);
+
+	/* Validate create options before any file is touched (may be NULL). */
+	int (*create_validate)(const struct qimg_opts *o,
+			       struct qimg_error *err);
+	/* Format: write a new image into the opened, empty protocol node
+	 * `file` (read-write).  Protocol: create node->filename (`file` is the
+	 * not-yet-opened node with filename set). Options are validated. */
+	int (*create)(struct qimg_node *file, const struct qimg_opts *o,
+		      struct qimg_error *err);
+
+	/* Guest I/O.  The core guarantees off + len <= node->size, alignment
+	 * to request_align and len <= max_transfer. */
+	int (*read)(struct qimg_node *node, uint64_t off, void *buf,
+		    size_t len, struct qimg_error *err);
+	int (*write)(struct qimg_node *node, uint64_t off, const void *buf,
+		     size_t len, struct qimg_error *err);
+	/* NULL: the core writes a zero buffer (unless NO_FALLBACK). */
+	int (*write_zeroes)(struct qimg_node *node, uint64_t off,
+			    uint64_t len, unsigned int flags,
+			    struct qimg_error *err);
+	int (*discard)(struct qimg_node *node, uint64_t off, uint64_t len,
+		       struct qimg_error *err);
+	int (*flush)(struct qimg_node *node, struct qimg_error *err);
+
+	/* Compression: `compress` is pure (any thread, no state changes);
+	 * `write_compressed` stores a cluster given both the plain data and
+	 * its compressed form (clen == 0: store plain). */
+	int (*compress)(struct qimg_node *node, const void *buf, size_t len,
+			void *out, size_t *outlen, struct qimg_error *err);
+	int (*write_compressed)(struct qimg_node *node, uint64_t off,
+				const void *buf, size_t len, const void *cbuf,
+				size_t clen, struct qimg_error *err);
+
+	/* Status of this layer only, for [off, off+len): fill ext->len (> 0,
+	 * <= len), ext->flags (QIMG_BS_*), ext->map and ext->file when
+	 * OFFSET_VALID.  QIMG_BS_RAW: the core asks ext->file at ext->map.
+	 * NULL: everything is allocated data. */
+	int (*block_status)(struct qimg_node *node, uint64_t off, uint64_t len,
+			    struct qimg_extent *ext, struct qimg_error *err);
+
+	/* Change the size; prealloc is "off", "metadata", "falloc", "full"
+	 * or NULL. */
+	int (*truncate)(struct qimg_node *node, uint64_t size, bool shrink,
+			const char *prealloc, struct qimg_error *err);
+
+	/* Protocol: bytes used on the host (st_blocks*512), -1 unknown.
+	 * Format: NULL means "sum of children". */
+	int64_t (*allocated_size)(struct qimg_node *node);
+	/* Protocol: length of the underlying file/device. */
+	int64_t (*length)(struct qimg_node *node);
+
+	/* Fill the driver's part of info: cluster_size, encrypted, dirty,
+	 * format_specific.  NULL: no info (qemu's parallels case). */
+	int (*get_info)(struct qimg_node *node, struct qimg_image_info *info,
+			struct qimg_error *err);
+
+	int (*check)(struct qimg_node *node, unsigned int fix,
+		     struct qimg_check_result *res, qimg_report_fn report,
+		     void *opaque, struct qimg_error *err);
+
+	int (*measure)(struct qimg_opts *o, struct qimg_node *in,
+		       uint64_t size, struct qimg_measure *out,
+		       struct qimg_error *err);
+
+	/* Protocol: take image locks compatible with QEMU's (OFD byte-range
+	 * locks): `perm` are the QIMG_PERM_* bits we use, `unshared` those we
+	 * forbid others.  Fails with qemu-img's "Failed to get ... lock" text.
+	 * NULL: no locking. */
+	int (*set_perm)(struct qimg_node *node, unsigned int perm,
+			unsigned int unshared, struct qimg_error *err);
+
+	bool supports_backing;
+	/* Format shares WRITE/RESIZE of its file with others (raw does). */
+	bool shares_file_writes;
+};
+
+/* Permission bits, numbered as QEMU numbers them for its lock bytes
+ * (byte 100 + bit index: "we use it"; 200 + bit index: "others must not"). */
+#define QIMG_PERM_CONSISTENT_READ 0x1u
+#define QIMG_PERM_WRITE           0x2u
+#define QIMG_PERM_WRITE_UNCHANGED 0x4u
+#define QIMG_PERM_RESIZE          0x8u
+
+/* The registry (drivers.c). */
+const struct qimg_driver *qimg_driver_find(const char *name);
+const struct qimg_driver *const *qimg_driver_list(size_t *n);
+const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
+					    const char *filename);
+
+/* Helpers for drivers (node.c, io.c). */
+
+/* Raw I/O on a protocol (or any) child node, no chain semantics: the range
+ * must be inside the node for reads that must be full; reads beyond a
+ * protocol node's EOF return zeros. */
+int qimg_pread(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+	       struct qimg_error *err);
+int qimg_pwrite(struct qimg_node *node, uint64_t off, const void *buf,
+		size_t len, struct qimg_error *err);
+/* Length of a protocol node's file (bytes). */
+int64_t qimg_node_length(struct qimg_node *node, struct qimg_error *err);
+/* Read guest data from the backing chain of `node` (zeros past the
+ * backing's end or without backing). */
+int qimg_read_backing(struct qimg_node *node, uint64_t off, void *buf,
+		      size_t len, struct qimg_error *err);
+
+#endif

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 driver, private: on-disk constants (docs/interop/qcow2.txt), the
+ * per-image state and the prototypes shared by the files of this folder.
+ * Only `qimg_driver_qcow2` is public. */
+#ifndef QIMG_FORMATS_QCOW2_H
+#define QIMG_FORMATS_QCOW2_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/driver.h"
+
+extern const struct qimg_driver qimg_driver_qcow2;
+
+#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
+
+#define QCOW2_V2_HEADER_LEN 72
+#define QCOW2_V3_HEADER_LEN 104
+#define QCOW2_HEADER_LEN_WRITTEN 112 /* with compression_type + padding */
+
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_L1_BYTES (32u << 20)
+#define QCOW2_MAX_RT_BYTES (8u << 20)
+#define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_MAX_BACKING_NAME 1023
+#define QCOW2_MAX_BACKING_FMT 15
+
+/* Incompatible feature bits. */
+#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN 0x1full
+/* Compatible / autoclear bits. */
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW (1ull << 1)
+
+/* Header extension types. */
+#define QCOW2_EXT_END 0x00000000u
+#define QCOW2_EXT_BACKING_FMT 0xe2792acau
+#define QCOW2_EXT_FEATURE_TABLE 0x6803f857u
+#define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_CRYPTO 0x0537be77u
+#define QCOW2_EXT_DATA_FILE 0x44415441u
+
+#define QCOW2_COMPRESS_ZLIB 0
+#define QCOW2_COMPRESS_ZSTD 1
+
+/* L1/L2/refcount table entry bits. */
+#define QCOW2_OFLAG_COPIED (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO (1ull << 0)
+#define QCOW2_L1E_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_L1E_RESERVED 0x7f000000000001ffull
+#define QCOW2_L2E_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_L2E_RESERVED 0x3f000000000001feull
+#define QCOW2_RT_OFFSET_MASK 0xfffffffffffffe00ull
+
+/* Extended L2: 32 subclusters per cluster. */
+#define QCOW2_SUBCLUSTERS 32
+#define QCOW2_BITMAP_ALLOC(x) (1ull << (x))
+#define QCOW2_BITMAP_ZERO(x) (1ull << (32 + (x)))
+#define QCOW2_BITMAP_ALL_ALLOC 0x00000000ffffffffull
+#define QCOW2_BITMAP_ALL_ZERO 0xffffffff00000000ull
+
+/* What a (sub)cluster reads as. */
+enum qcow2_ctype {
+	QCOW2_UNALLOCATED,  /* backing file, or zeros without one */
+	QCOW2_ZERO_PLAIN,   /* zeros, no host cluster */
+	QCOW2_ZERO_ALLOC,   /* zeros, host cluster kept */
+	QCOW2_NORMAL,       /* data at a host offset */
+	QCOW2_COMPRESSED,   /* compressed cluster */
+	QCOW2_INVALID,      /* inconsistent entry (corrupt) */
+};
+
+/* Parsed header: every field in host order.  Absent v3 fields are 0. */
+struct qcow2_header {
+	uint32_t version;
+	uint64_t backing_file_offset;
+	uint32_t backing_file_size;
+	uint32_t cluster_bits;
+	uint64_t size;
+	uint32_t crypt_method;
+	uint32_t l1_size;
+	uint64_t l1_table_offset;
+	uint64_t refcount_table_offset;
+	uint32_t refcount_table_clusters;
+	uint32_t nb_snapshots;
+	uint64_t snapshots_offset;
+	uint64_t incompatible_features;
+	uint64_t compatible_features;
+	uint64_t autoclear_features;
+	uint32_t refcount_order;
+	uint32_t header_length;
+	uint8_t compression_type;
+};
+
+/* Everything the header cluster holds besides the fixed fields. */
+struct qcow2_exts {
+	char *backing_file;     /* NULL: none */
+	char *backing_fmt;      /* NULL: none */
+	char *data_file;        /* NULL: none */
+	bool has_crypto;
+	uint64_t crypto_offset, crypto_length;
+	bool has_bitmaps;
+	uint8_t bitmaps[24];    /* raw extension body */
+	/* Feature name table as found (48-byte entries), for error messages. */
+	uint8_t *features;
+	size_t nb_features;
+	/* Unknown extensions, verbatim (type, length, data, padding). */
+	uint8_t *unknown;
+	size_t unknown_len;
+	/* Bytes of the header beyond the known fields (header_length > 112). */
+	uint8_t *tail;
+	size_t tail_len;
+};
+
+struct qcow2_cache_slot {
+	uint64_t off;           /* host offset of the table, 0 = empty */
+	uint8_t *buf;           /* one cluster */
+	uint64_t lru;
+	bool dirty;             /* refcount blocks under lazy refcounts */
+};
+
+struct qcow2_cache {
+	struct qcow2_cache_slot *slot;
+	size_t n;
+	uint64_t clock;
+};
+
+struct qcow2_range {
+	uint64_t start, n;
+};
+
+struct qcow2_state {
+	pthread_mutex_t lock;   /* metadata: caches, tables, allocation */
+	pthread_cond_t cond;    /* in-flight allocations finished */
+	struct qimg_node *node;
+	struct qimg_node *file;
+
+	struct qcow2_header h;
+	struct qcow2_exts ext;
+
+	uint32_t cluster_bits;
+	uint64_t cluster_size;
+	bool ext_l2;
+	uint32_t l2_entry_size;  /* 8 or 16 */
+	uint32_t l2_bits;        /* log2(entries per L2 table) */
+	uint64_t l2_entries;
+	uint32_t sc_bits;        /* log2(subcluster size) */
+	uint64_t sc_size;
+	uint32_t csize_shift;    /* compressed descriptor: 62 - (bits - 8) */
+	uint64_t csize_mask;
+	uint64_t coffset_mask;
+
+	uint64_t *l1;            /* host order, l1_size entries */
+	uint32_t l1_size;
+	uint64_t *rt;            /* host order, rt_entries entries */
+	uint64_t rt_entries;
+	bool rt_moving;          /* table relocation: entries only in memory */
+	uint32_t refcount_order;
+	uint64_t rb_entries;     /* refcounts per block */
+	uint32_t rb_bits;        /* log2(rb_entries) */
+	uint64_t refcount_max;
+
+	struct qcow2_cache l2c;
+	struct qcow2_cache rbc;
+	uint64_t free_hint;      /* first cluster that may be free */
+
+	bool read_only;
+	bool lazy;               /* lazy refcounts in use on this open */
+	bool dirty_set;          /* we set the dirty bit on disk */
+	bool corrupt;
+
+	/* Host clusters chosen but not yet counted (allocation in progress). */
+	struct qcow2_range *reserved;
+	size_t nb_reserved, cap_reserved;
+	/* Guest clusters being allocated (data written outside the lock). */
+	struct qcow2_range *inflight;
+	size_t nb_inflight, cap_inflight;
+
+	/* Refcount rebuild: the true counts; allocation honours them. */
+	uint32_t *rebuild;
+	uint64_t rebuild_n;
+};
+
+/* ---- header.c ---- */
+
+/* Parse and validate the fixed header from `buf` (len bytes, the first
+ * cluster or less).  EUCLEAN/ENOTSUP/EINVAL with qemu-img's texts. */
+int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_len,
+		       struct qcow2_header *h, struct qimg_error *err);
+/* Parse header extensions and the backing name from cluster 0. */
+int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
+		     size_t len, struct qcow2_exts *e, struct qimg_error *err);
+void qcow2_exts_free(struct qcow2_exts *e);
+/* Check incompatible features; message names them as qemu-img does. */
+int qcow2_check_features(const struct qcow2_header *h,
+			 const struct qcow2_exts *e, struct qimg_error *err);
+/* Build a whole header cluster (fields, extensions, backing name) into buf
+ * (cluster_size bytes, zeroed by the function). */
+int qcow2_header_build(const struct qcow2_header *h,
+		       const struct qcow2_exts *e, uint8_t *buf,
+		       size_t cluster_size, struct qimg_error *err);
+/* Rewrite the incompatible features field only (one 8-byte write). */
+int qcow2_write_incompat(struct qcow2_state *s, uint64_t v,
+			 struct qimg_error *err);
+/* Mark the image corrupt (if writable) and return -EUCLEAN with the
+ * message. */
+int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
+			    const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- cache.c ---- */
+int qcow2_cache_init(struct qcow2_cache *c, size_t n, size_t cluster_size);
+void qcow2_cache_free(struct qcow2_cache *c);
+/* Find the slot holding `off`, or NULL. */
+struct qcow2_cache_slot *qcow2_cache_find(struct qcow2_cache *c,
+					  uint64_t off);
+/* A slot to (re)use: the least recently used one; *victim_dirty tells
+ * the caller to write it back first. */
+struct qcow2_cache_slot *qcow2_cache_victim(struct qcow2_cache *c);
+void qcow2_cache_touch(struct qcow2_cache *c, struct qcow2_cache_slot *sl);
+void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
+
+/* ---- refcount.c ---- */
+
+/* Refcount entry `idx` of a block with 2^order-bit entries. */
+uint64_t qcow2_rc_get(const uint8_t *blk, uint64_t idx, uint32_t order);
+void qcow2_rc_set(uint8_t *blk, uint64_t idx, uint32_t order, uint64_t v);
+
+int qcow2_refcount_init(struct qcow2_state *s, struct qimg_error *err);
+void qcow2_refcount_free(struct qcow2_state *s);
+/* Refcount of host cluster `c` (0 when not covered). */
+int qcow2_get_refcount(struct qcow2_state *s, uint64_t c, uint64_t *rc,
+		       struct qimg_error *err);
+/* Add delta to clusters [c, c+n); refcount blocks are created as needed.
+ * Errors on underflow/overflow (EUCLEAN/ERANGE). */
+int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
+			  int delta, struct qimg_error *err);
+/* Allocate n contiguous free clusters (refcount 1 on return).  Returns
+ * the host offset through *off. */
+int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
+			 struct qimg_error *err);
+/* Drop one reference from every host cluster of [off, off+len). */
+int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
+		     struct qimg_error *err);
+/* Write refcount blocks held dirty (lazy refcounts). */
+int qcow2_refcount_flush(struct qcow2_state *s, struct qimg_error *err);
+/* Recount every reference and rewrite refcounts (dirty images). */
+int qcow2_rebuild_refcounts(struct qcow2_state *s, struct qimg_error *err);
+
+/* ---- cluster.c ---- */
+
+/* Index math. */
+static inline uint64_t qcow2_l1_index(const struct qcow2_state *s,
+				      uint64_t off)
+{
+	return off >> (s->cluster_bits + s->l2_bits);
+}
+
+static inline uint64_t qcow2_l2_index(const struct qcow2_state *s,
+				      uint64_t off)
+{
+	return (off >> s->cluster_bits) & (s->l2_entries - 1);
+}
+
+static inline uint32_t qcow2_sc_index(const struct qcow2_state *s,
+				      uint64_t off)
+{
+	return (uint32_t)((off & (s->cluster_size - 1)) >> s->sc_bits);
+}
+
+/* Type of subcluster `sc` (0 without extended L2) of an L2 entry. */
+enum qcow2_ctype qcow2_sc_type(const struct qcow2_state *s, uint64_t l2e,
+			       uint64_t bitmap, uint32_t sc);
+
+/* One run of equal mapping starting at a guest offset. */
+struct qcow2_map {
+	enum qcow2_ctype type;
+	uint64_t len;           /* bytes from off */
+	uint64_t host;          /* NORMAL/ZERO_ALLOC: host offset of off */
+	uint64_t l2e;           /* COMPRESSED: the descriptor */
+};
+
+/* Map [off, off+len) (metadata lock held).  m->len > 0. */
+int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
+		    struct qcow2_map *m, struct qimg_error *err);
+/* Load the L2 table at l2_off (lock held).  *tbl stays valid until the
+ * lock is dropped or another table is loaded. */
+int qcow2_l2_load(struct qcow2_state *s, uint64_t l2_off, uint8_t **tbl,
+		  struct qimg_error *err);
+/* Make the L2 table covering guest offset `off` exist and be writable
+ * (allocate or copy-on-write).  Returns its host offset. */
+int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
+		     struct qimg_error *err);
+/* Read entry i (and its bitmap) of a loaded table. */
+void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl,
+		    uint64_t i, uint64_t *l2e, uint64_t *bitmap);
+/* Set entries [i, i+n) of table l2_off and write them in one pwrite. */
+int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i,
+		 uint64_t n, const uint64_t *l2e, const uint64_t *bitmap,
+		 struct qimg_error *err);
+/* Drop the references an old entry held (after it was replaced). */
+int qcow2_free_entry(struct qcow2_state *s, uint64_t l2e,
+		     struct qimg_error *err);
+/* Write L1 entry i. */
+int qcow2_l1_write(struct qcow2_state *s, uint64_t i,
+		   struct qimg_error *err);
+
+/* ---- compress.c ---- */
+
+/* Compressed descriptor: host byte offset and the number of bytes to read
+ * (from the sector count), or encode one. */
+void qcow2_cdesc_decode(const struct qcow2_state *s, uint64_t l2e,
+			uint64_t *off, uint64_t *nbytes);
+int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off,
+		       uint64_t len, uint64_t *l2e);
+/* Compress one cluster: *outlen = 0 when it does not shrink. */
+int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
+		       size_t *outlen, struct qimg_error *err);
+/* Decompress until exactly outlen bytes are produced. */
+int qcow2_decompress_buf(int type, const void *in, size_t inlen, void *out,
+			 size_t outlen);
+
+/* ---- io.c ---- */
+int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+	       struct qimg_error *err);
+int qcow2_write(struct qimg_node *node, uint64_t off, const void *buf,
+		size_t len, struct qimg_error *err);
+int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+		       unsigned int flags, struct qimg_error *err);
+int qcow2_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+		  struct qimg_error *err);
+int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+		       struct qimg_extent *ext, struct qimg_error *err);
+int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
+		   void *out, size_t *outlen, struct qimg_error *err);
+int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
+			   const void *buf, size_t len, const void *cbuf,
+			   size_t clen, struct qimg_error *err);
+/* Set the dirty bit before the first refcount update is deferred. */
+int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err);
+
+/* ---- create.c / measure.c / info.c ---- */
+extern const struct qimg_opt_desc qcow2_create_opts[];
+int qcow2_create_validate(const struct qimg_opts *o, struct qimg_error *err);
+int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
+		 struct qimg_error *err);
+int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
+		  struct qimg_measure *out, struct qimg_error *err);
+int qcow2_get_info(struct qimg_node *node, struct qimg_image_info *info,
+		   struct qimg_error *err);
+
+/* ---- qcow2.c ---- */
+int qcow2_flush(struct qimg_node *node, struct qimg_error *err);
+
+#endif

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/* The raw format: guest bytes are the file's bytes.  The virtual size is the
+ * file length rounded up to 512 (the tail reads as zeros).  When the format
+ * was guessed, writes may not turn sector 0 into another format's header. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/driver.h"
+#include "formats/raw.h"
+
+#define RAW_SECTOR 512u
+
+static const struct qimg_opt_desc raw_create_opts[] = {
+	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int raw_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	return 1;
+}
+
+static int raw_open(struct qimg_node *node, const struct qimg_opts *opts,
+		    struct qimg_error *err)
+{
+	int64_t len = qimg_node_length(node->file, err);
+
+	if (len < 0)
+		return (int)len;
+	node->size = ((uint64_t)len + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
+	node->zero_init = node->file->zero_init;
+	node->request_align = node->file->request_align;
+	return 0;
+}
+
+static void raw_close(struct qimg_node *node)
+{
+}
+
+static int raw_read(struct qimg_node *node, uint64_t off, void *buf,
+		    size_t len, struct qimg_error *err)
+{
+	return qimg_pread(node->file, off, buf, len, err);
+}
+
+/* A guessed-raw image must not get a header of another format in sector 0,
+ * or the next open would probe it as that format. */
+static int raw_check_sector0(struct qimg_node *node, uint64_t off,
+			     const void *buf, size_t len,
+			     struct qimg_error *err)
+{
+	uint8_t sec[RAW_SECTOR];
+	const struct qimg_driver *d;
+	size_t n;
+	int r;
+
+	if (!node->probed_raw || off >= RAW_SECTOR)
+		return 0;
+	r = qimg_pread(node->file, 0, sec, sizeof(sec), err);
+	if (r < 0)
+		return r;
+	n = RAW_SECTOR - (size_t)off;
+	if (n > len)
+		n = len;
+	memcpy(sec + off, buf, n);
+	d = qimg_driver_probe(sec, sizeof(sec), node->filename);
+	if (d && d != &qimg_driver_raw)
+		return qimg_error_set(err, EPERM,
+				      "Writing a %s header to a probed raw "
+				      "image is not allowed", d->name);
+	return 0;
+}
+
+static int raw_write(struct qimg_node *node, uint64_t off, const void *buf,
+		     size_t len, struct qimg_error *err)
+{
+	int r = raw_check_sector0(node, off, buf, len, err);
+
+	if (r < 0)
+		return r;
+	return qimg_pwrite(node->file, off, buf, len, err);
+}
+
+static int raw_write_zeroes(struct qimg_node *node, uint64_t off,
+			    uint64_t len, unsigned int flags,
+			    struct qimg_error *err)
+{
+	const struct qimg_driver *fd = node->file->drv;
+
+	if (!fd->write_zeroes)
+		return -ENOTSUP;
+	return fd->write_zeroes(node->file, off, len, flags, err);
+}
+
+static int raw_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+		       struct qimg_error *err)
+{
+	return qimg_discard(node->file, off, len, err);
+}
+
+static int raw_block_status(struct qimg_node *node, uint64_t off,
+			    uint64_t len, struct qimg_extent *ext,
+			    struct qimg_error *err)
+{
+	ext->len = len;
+	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
+	ext->map = off;
+	ext->file = node->file;
+	return 0;
+}
+
+static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+			const char *prealloc, struct qimg_error *err)
+{
+	const struct qimg_driver *fd = node->file->drv;
+	int r;
+
+	if (!fd->truncate)
+		return qimg_error_set(err, ENOTSUP,
+				      "Image format driver does not support "
+				      "resize");
+	r = fd->truncate(node->file, size, shrink, prealloc, err);
+	if (r == 0)
+		node->size = size;
+	return r;
+}
+
+static int raw_get_info(struct qimg_node *node, struct qimg_image_info *info,
+			struct qimg_error *err)
+{
+	info->has_info = true;
+	return 0;
+}
+
+static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
+		      struct qimg_error *err)
+{
+	uint64_t size = qimg_opts_get_u64(o, "size", 0);
+	const char *prealloc = qimg_opts_get_str(o, "preallocation", "off");
+	const struct qimg_driver *fd = file->drv;
+	uint8_t zero[4096] = { 0 };
+	int r;
+
+	size = (size + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
+	if (!fd->truncate)
+		return qimg_error_set(err, ENOTSUP,
+				      "Protocol driver '%s' does not support "
+				      "image creation", fd->name);
+	r = fd->truncate(file, size, true, prealloc, err);
+	if (r < 0)
+		return r;
+	/* Like qemu-img, allocate the first block so that later opens with
+	 * O_DIRECT can find the alignment (it also shows in map and disk
+	 * size, which we match). */
+	if (size > 0 && strcmp(prealloc, "full"))
+		r = qimg_pwrite(file, 0, zero,
+				size < sizeof(zero) ? (size_t)size : sizeof(zero),
+				err);
+	return r;
+}
+
+static int raw_create_validate(const struct qimg_opts *o,
+			       struct qimg_error *err)
+{
+	const char *p = qimg_opts_get_str(o, "preallocation", "off");
+
+	if (strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full"))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'preallocation' does not "
+				      "accept value '%s'", p);
+	return 0;
+}
+
+static int raw_measure(struct qimg_opts *o, struct qimg_node *in,
+		       uint64_t size, struct qimg_measure *out,
+		       struct qimg_error *err)
+{
+	if (in)
+		size = qimg_size(in);
+	size = (size + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
+	out->required = size;
+	out->fully_allocated = size;
+	return 0;
+}
+
+const struct qimg_driver qimg_driver_raw = {
+	.name = "raw",
+	.kind = QIMG_DRIVER_FORMAT,
+	.threads = QIMG_THREADS_PARALLEL,
+	.state_size = 0,
+	.create_opts = raw_create_opts,
+	.probe = raw_probe,
+	.open = raw_open,
+	.close = raw_close,
+	.create_validate = raw_create_validate,
+	.create = raw_create,
+	.read = raw_read,
+	.write = raw_write,
+	.write_zeroes = raw_write_zeroes,
+	.discard = raw_discard,
+	.block_status = raw_block_status,
+	.truncate = raw_truncate,
+	.get_info = raw_get_info,
+	.measure = raw_measure,
+	.shares_file_writes = true,
+};

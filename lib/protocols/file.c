@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: MIT */
+/* The file protocol: regular files and host block devices.  Cache modes
+ * (O_DIRECT with aligned bounce buffers, writethrough, unsafe), SEEK_DATA /
+ * SEEK_HOLE block status, fallocate for zeroing and preallocation, and image
+ * locks that interoperate with QEMU's OFD byte-range locks. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/driver.h"
+#include "protocols/file.h"
+
+struct file_state {
+	int fd;
+	bool blockdev;
+	bool direct;       /* O_DIRECT: I/O must be aligned */
+	bool writethrough; /* sync after each write */
+	bool unsafe;       /* flush is a no-op */
+	uint32_t align;    /* alignment needed with O_DIRECT */
+	unsigned int locked_perm, locked_unshared;
+};
+
+static const struct qimg_opt_desc file_create_opts[] = {
+	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
+	{ "nocow", QIMG_OPT_BOOL, "Turn off copy-on-write (valid only on btrfs)",
+	  NULL },
+	{ "preallocation", QIMG_OPT_STRING,
+	  "Preallocation mode (allowed values: off, falloc, full)", NULL },
+	{ "extent_size_hint", QIMG_OPT_SIZE,
+	  "Extent size hint for the image file, 0 to disable", NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct qimg_opt_desc *qimg_file_create_opts(void)
+{
+	return file_create_opts;
+}
+
+static int file_open_fd(struct qimg_node *node, int oflags,
+			struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	struct stat st;
+
+	s->fd = open(node->filename, oflags | O_CLOEXEC, 0644);
+	if (s->fd < 0 && (oflags & O_DIRECT) && errno == EINVAL)
+		return qimg_error_set(err, EINVAL,
+				      "Could not open '%s': Invalid argument",
+				      node->filename);
+	if (s->fd < 0)
+		return qimg_error_set_errno(err, errno, "Could not open '%s'",
+					    node->filename);
+	if (fstat(s->fd, &st) < 0) {
+		int e = errno;
+
+		close(s->fd);
+		return qimg_error_set_errno(err, e, "Could not stat '%s'",
+					    node->filename);
+	}
+	if (S_ISBLK(st.st_mode)) {
+		s->blockdev = true;
+	} else if (!S_ISREG(st.st_mode)) {
+		close(s->fd);
+		return qimg_error_set(err, EINVAL,
+				      "'file' driver requires '%s' to be a "
+				      "regular file", node->filename);
+	}
+	return 0;
+}
+
+static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
+		     struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int oflags = (node->flags & QIMG_OPEN_RDWR) ? O_RDWR : O_RDONLY;
+	int r;
+
+	s->fd = -1;
+	switch (node->cache) {
+	case QIMG_CACHE_NONE:
+		s->direct = true;
+		break;
+	case QIMG_CACHE_DIRECTSYNC:
+		s->direct = true;
+		s->writethrough = true;
+		break;
+	case QIMG_CACHE_WRITETHROUGH:
+		s->writethrough = true;
+		break;
+	case QIMG_CACHE_UNSAFE:
+		s->unsafe = true;
+		break;
+	case QIMG_CACHE_WRITEBACK:
+		break;
+	}
+	if (s->direct)
+		oflags |= O_DIRECT;
+	r = file_open_fd(node, oflags, err);
+	if (r < 0)
+		return r;
+	s->align = 1;
+	if (s->direct) {
+		int bs = 0;
+
+		s->align = 512;
+		if (s->blockdev && ioctl(s->fd, BLKSSZGET, &bs) == 0 &&
+		    bs >= 512 && bs <= 65536)
+			s->align = bs;
+		else
+			s->align = 4096; /* safe for 4Kn filesystems too */
+	}
+	node->request_align = 1; /* we bounce unaligned requests ourselves */
+	node->max_transfer = 0;
+	node->zero_init = !s->blockdev;
+	return 0;
+}
+
+static void file_close(struct qimg_node *node)
+{
+	struct file_state *s = node->opaque;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static int64_t file_length(struct qimg_node *node)
+{
+	struct file_state *s = node->opaque;
+	struct stat st;
+
+	if (s->blockdev) {
+		uint64_t sz;
+
+		if (ioctl(s->fd, BLKGETSIZE64, &sz) < 0)
+			return -errno;
+		return (int64_t)sz;
+	}
+	if (fstat(s->fd, &st) < 0)
+		return -errno;
+	return st.st_size;
+}
+
+static int64_t file_allocated_size(struct qimg_node *node)
+{
+	struct file_state *s = node->opaque;
+	struct stat st;
+
+	if (fstat(s->fd, &st) < 0)
+		return -1;
+	if (s->blockdev)
+		return 0;
+	return (int64_t)st.st_blocks * 512;
+}
+
+/* Plain positional I/O loops; reads past EOF give zeros. */
+static int do_pread(int fd, uint64_t off, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int do_pwrite(int fd, uint64_t off, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static bool is_aligned(const struct file_state *s, uint64_t off,
+		       const void *buf, size_t len)
+{
+	uint64_t a = s->align - 1;
+
+	return !((off | len | (uintptr_t)buf) & a);
+}
+
+/* O_DIRECT with an unaligned request: go through an aligned bounce buffer
+ * covering the request, read-modify-write for writes. */
+static int bounce_io(struct file_state *s, uint64_t off, void *rbuf,
+		     const void *wbuf, size_t len)
+{
+	uint64_t start = off & ~(uint64_t)(s->align - 1);
+	uint64_t end = (off + len + s->align - 1) & ~(uint64_t)(s->align - 1);
+	size_t blen = (size_t)(end - start);
+	void *b;
+	int r;
+
+	if (posix_memalign(&b, s->align, blen))
+		return -ENOMEM;
+	r = do_pread(s->fd, start, b, blen);
+	if (r == 0 && rbuf)
+		memcpy(rbuf, (char *)b + (off - start), len);
+	if (r == 0 && wbuf) {
+		memcpy((char *)b + (off - start), wbuf, len);
+		r = do_pwrite(s->fd, start, b, blen);
+	}
+	free(b);
+	return r;
+}
+
+static int file_read(struct qimg_node *node, uint64_t off, void *buf,
+		     size_t len, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int r;
+
+	if (s->direct && !is_aligned(s, off, buf, len))
+		r = bounce_io(s, off, buf, NULL, len);
+	else
+		r = do_pread(s->fd, off, buf, len);
+	if (r < 0)
+		return qimg_error_set_errno(err, -r, "Could not read '%s'",
+					    node->filename);
+	return 0;
+}
+
+static int file_sync(struct file_state *s)
+{
+	if (s->unsafe)
+		return 0;
+	if (fdatasync(s->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
+		      size_t len, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int r;
+
+	if (s->direct && !is_aligned(s, off, buf, len))
+		r = bounce_io(s, off, NULL, buf, len);
+	else
+		r = do_pwrite(s->fd, off, buf, len);
+	if (r == 0 && s->writethrough)
+		r = file_sync(s);
+	if (r < 0)
+		return qimg_error_set_errno(err, -r, "Could not write '%s'",
+					    node->filename);
+	return 0;
+}
+
+static int file_flush(struct qimg_node *node, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int r = file_sync(s);
+
+	if (r < 0)
+		return qimg_error_set_errno(err, -r, "Could not flush '%s'",
+					    node->filename);
+	return 0;
+}
+
+/* Write zeros the slow way, in bounded chunks. */
+static int write_zero_buffer(struct qimg_node *node, uint64_t off,
+			     uint64_t len, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	size_t chunk = 1 << 20;
+	void *z;
+	int r = 0;
+
+	if (posix_memalign(&z, 4096, chunk))
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	memset(z, 0, chunk);
+	while (len > 0 && r == 0) {
+		size_t n = len < chunk ? (size_t)len : chunk;
+
+		r = do_pwrite(s->fd, off, z, n);
+		off += n;
+		len -= n;
+	}
+	free(z);
+	if (r < 0)
+		return qimg_error_set_errno(err, -r, "Could not write '%s'",
+					    node->filename);
+	return 0;
+}
+
+static int file_write_zeroes(struct qimg_node *node, uint64_t off,
+			     uint64_t len, unsigned int flags,
+			     struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int64_t flen = file_length(node);
+	int r;
+
+	if (s->blockdev) {
+		uint64_t range[2] = { off, len };
+
+		if (ioctl(s->fd, BLKZEROOUT, range) == 0)
+			return 0;
+	} else {
+		/* Past EOF a file reads as zeros already: just extend. */
+		if (flen >= 0 && off >= (uint64_t)flen) {
+			if (ftruncate(s->fd, (off_t)(off + len)) == 0)
+				return 0;
+		}
+		if (flags & QIMG_ZERO_MAY_UNMAP) {
+			if (flen >= 0 && off + len > (uint64_t)flen &&
+			    ftruncate(s->fd, (off_t)(off + len)) < 0)
+				return qimg_error_set_errno(
+					err, errno, "Could not resize '%s'",
+					node->filename);
+			r = fallocate(s->fd,
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)off, (off_t)len);
+			if (r == 0)
+				return 0;
+		}
+		if (fallocate(s->fd, FALLOC_FL_ZERO_RANGE, (off_t)off,
+			      (off_t)len) == 0)
+			return 0;
+	}
+	if (flags & QIMG_ZERO_NO_FALLBACK)
+		return -ENOTSUP;
+	return write_zero_buffer(node, off, len, err);
+}
+
+static int file_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+			struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+
+	if (s->blockdev) {
+		uint64_t range[2] = { off, len };
+
+		(void)ioctl(s->fd, BLKDISCARD, range);
+		return 0;
+	}
+	/* Discard is advisory: a filesystem without hole punching keeps the
+	 * data, which is allowed. */
+	(void)fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			(off_t)off, (off_t)len);
+	return 0;
+}
+
+static int file_block_status(struct qimg_node *node, uint64_t off,
+			     uint64_t len, struct qimg_extent *ext,
+			     struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int64_t flen = file_length(node);
+	off_t data, hole;
+
+	ext->map = off;
+	ext->file = node;
+	ext->len = len;
+	if (flen < 0 || s->blockdev) {
+		ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
+			     QIMG_BS_ALLOCATED;
+		return 0;
+	}
+	if (off >= (uint64_t)flen) {
+		ext->flags = QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID |
+			     QIMG_BS_ALLOCATED | QIMG_BS_EOF;
+		return 0;
+	}
+	data = lseek(s->fd, (off_t)off, SEEK_DATA);
+	if (data < 0 && errno == ENXIO) {
+		/* A hole up to EOF. */
+		data = flen;
+	} else if (data < 0) {
+		ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
+			     QIMG_BS_ALLOCATED;
+		return 0;
+	}
+	if ((uint64_t)data > off) {
+		uint64_t n = (uint64_t)data - off;
+
+		ext->len = n < len ? n : len;
+		ext->flags = QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID |
+			     QIMG_BS_ALLOCATED;
+		if ((uint64_t)data >= (uint64_t)flen && ext->len == n)
+			ext->flags |= QIMG_BS_EOF;
+		return 0;
+	}
+	hole = lseek(s->fd, (off_t)off, SEEK_HOLE);
+	if (hole < 0 || (uint64_t)hole <= off)
+		hole = flen;
+	{
+		uint64_t n = (uint64_t)hole - off;
+
+		ext->len = n < len ? n : len;
+	}
+	ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
+	return 0;
+}
+
+static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+			 const char *prealloc, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int64_t old = file_length(node);
+
+	if (old < 0)
+		return qimg_error_set_errno(err, (int)-old,
+					    "Could not get size of '%s'",
+					    node->filename);
+	if (s->blockdev) {
+		if (size > (uint64_t)old)
+			return qimg_error_set(err, EINVAL,
+					      "Cannot grow device files");
+		return 0;
+	}
+	if (size > (uint64_t)INT64_MAX)
+		return qimg_error_set(err, EFBIG, "Could not resize file: "
+				      "File too large");
+	if (size < (uint64_t)old && !shrink)
+		return qimg_error_set(err, EINVAL,
+				      "Cannot shrink without --shrink");
+	if (!prealloc || !strcmp(prealloc, "off") ||
+	    size <= (uint64_t)old) {
+		if (ftruncate(s->fd, (off_t)size) < 0)
+			return qimg_error_set_errno(err, errno,
+						    "Could not resize file");
+		return 0;
+	}
+	if (!strcmp(prealloc, "falloc")) {
+		int r = posix_fallocate(s->fd, (off_t)old,
+					(off_t)(size - (uint64_t)old));
+
+		if (r)
+			return qimg_error_set_errno(
+				err, r, "Could not preallocate new data");
+		return 0;
+	}
+	if (!strcmp(prealloc, "full")) {
+		if (ftruncate(s->fd, (off_t)size) < 0)
+			return qimg_error_set_errno(err, errno,
+						    "Could not resize file");
+		return write_zero_buffer(node, (uint64_t)old,
+					 size - (uint64_t)old, err);
+	}
+	return qimg_error_set(err, EINVAL,
+			      "Unsupported preallocation mode '%s'", prealloc);
+}
+
+/* Image locking, compatible with QEMU: per permission bit i, a shared OFD
+ * lock on byte 100+i says "I use it" and on byte 200+i "nobody else may".
+ * Conflicts are tested with F_OFD_GETLK for an exclusive lock. */
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+#define NPERM 4
+
+static const char *const perm_names[NPERM] = {
+	"consistent read", "write", "write unchanged", "resize",
+};
+
+static int lock_byte(int fd, int byte, bool lock)
+{
+	struct flock fl = {
+		.l_type = lock ? F_RDLCK : F_UNLCK,
+		.l_whence = SEEK_SET,
+		.l_start = byte,
+		.l_len = 1,
+	};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool byte_is_locked_by_others(int fd, int byte)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = byte,
+		.l_len = 1,
+	};
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return false;
+	return fl.l_type != F_UNLCK;
+}
+
+static int file_set_perm(struct qimg_node *node, unsigned int perm,
+			 unsigned int unshared, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int i, r;
+
+	for (i = 0; i < NPERM; i++) {
+		bool want = perm & (1u << i), had = s->locked_perm & (1u << i);
+
+		if (want != had) {
+			r = lock_byte(s->fd, LOCK_PERM_BASE + i, want);
+			if (r < 0)
+				goto failed;
+		}
+		want = unshared & (1u << i);
+		had = s->locked_unshared & (1u << i);
+		if (want != had) {
+			r = lock_byte(s->fd, LOCK_SHARED_BASE + i, want);
+			if (r < 0)
+				goto failed;
+		}
+	}
+	s->locked_perm = perm;
+	s->locked_unshared = unshared;
+	for (i = 0; i < NPERM; i++) {
+		if ((perm & (1u << i)) &&
+		    byte_is_locked_by_others(s->fd, LOCK_SHARED_BASE + i))
+			return qimg_error_set(err, EAGAIN,
+					      "Failed to get \"%s\" lock\n"
+					      "Is another process using the "
+					      "image [%s]?",
+					      perm_names[i], node->filename);
+	}
+	for (i = 0; i < NPERM; i++) {
+		if ((unshared & (1u << i)) &&
+		    byte_is_locked_by_others(s->fd, LOCK_PERM_BASE + i))
+			return qimg_error_set(err, EAGAIN,
+					      "Failed to get shared \"%s\" "
+					      "lock\nIs another process using "
+					      "the image [%s]?",
+					      perm_names[i], node->filename);
+	}
+	return 0;
+failed:
+	return qimg_error_set_errno(err, -r, "Failed to lock byte %d",
+				    i + LOCK_PERM_BASE);
+}
+
+static int file_create(struct qimg_node *node, const struct qimg_opts *o,
+		       struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int r;
+
+	r = file_open_fd(node, O_RDWR | O_CREAT, err);
+	if (r < 0)
+		return r;
+	if (!s->blockdev && ftruncate(s->fd, 0) < 0) {
+		r = qimg_error_set_errno(err, errno, "Could not resize file");
+		close(s->fd);
+		return r;
+	}
+	if (qimg_opts_get_bool(o, "nocow", false)) {
+		int attr = 0;
+
+		/* Only meaningful on btrfs; ignored elsewhere, as qemu-img
+		 * does. */
+		if (ioctl(s->fd, FS_IOC_GETFLAGS, &attr) == 0) {
+			attr |= FS_NOCOW_FL;
+			(void)ioctl(s->fd, FS_IOC_SETFLAGS, &attr);
+		}
+	}
+	close(s->fd);
+	s->fd = -1;
+	return 0;
+}
+
+const struct qimg_driver qimg_driver_file = {
+	.name = "file",
+	.kind = QIMG_DRIVER_PROTOCOL,
+	.threads = QIMG_THREADS_PARALLEL,
+	.state_size = sizeof(struct file_state),
+	.create_opts = file_create_opts,
+	.open = file_open,
+	.close = file_close,
+	.create = file_create,
+	.read = file_read,
+	.write = file_write,
+	.write_zeroes = file_write_zeroes,
+	.discard = file_discard,
+	.flush = file_flush,
+	.block_status = file_block_status,
+	.truncate = file_truncate,
+	.allocated_size = file_allocated_size,
+	.length = file_length,
+	.set_perm = file_set_perm,
+};

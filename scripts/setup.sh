@@ -1,0 +1,33 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install (from Debian packages only) whatever qimg needs to build, test and
+# benchmark that is not installed yet.  Fast when everything is present.
+set -e
+
+PKGS="gcc make meson ninja-build pkg-config zlib1g-dev libzstd-dev
+liburing-dev libcmocka-dev qemu-utils clang libclang-rt-14-dev
+e2fsprogs bzip2 xxd time"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "setup: installing:$missing"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "setup: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# `info` (human, JSON, --backing-chain) byte for byte against qemu-img, with
+# only "disk size"/"actual-size" normalised: raw, qcow2 v2/v3 with each
+# create option, chains, dirty/corrupt/bitmap/snapshot images, samples.
+. "$(dirname "$0")/lib.sh"
+
+# inf DESC IMAGE [ARGS...]: human, JSON and backing-chain output
+inf()
+{
+	local d=$1 img=$2
+	shift 2
+	same "$d: human" info "$@" "$img"
+	same "$d: json" info --output=json "$@" "$img"
+	same "$d: backing chain" info --backing-chain "$@" "$img"
+	same "$d: backing chain json" info --backing-chain --output=json \
+		"$@" "$img"
+}
+
+mkq()
+{
+	local name=$1 size=$2
+	shift 2
+	"$QEMU_IMG" create -q -f qcow2 "$@" "$name" "$size" >/dev/null
+}
+
+# raw
+: >empty.raw
+inf "empty file" ../empty.raw
+head -c 1000 /dev/urandom >odd.raw
+inf "1000-byte raw" ../odd.raw
+truncate -s 64M sparse.raw
+inf "sparse raw" ../sparse.raw
+inf "sparse raw -f raw" ../sparse.raw -f raw
+"$QEMU_IMG" create -q -f raw -o preallocation=full full.raw 3M
+inf "preallocated raw" ../full.raw
+
+# qcow2 variants
+mkq v3.qcow2 64M
+inf "qcow2 v3 fresh" ../v3.qcow2
+mkq v2.qcow2 64M -o compat=0.10
+inf "qcow2 v2 fresh" ../v2.qcow2
+mkq data.qcow2 64M
+"$QEMU_IO" -c 'write -P 0x55 0 1M' -c 'write -P 0x66 10M 64k' \
+	-c 'write -z 20M 1M' data.qcow2 >/dev/null
+inf "qcow2 with data" ../data.qcow2
+n=0
+for o in cluster_size=512 cluster_size=4k cluster_size=2M refcount_bits=1 \
+	refcount_bits=8 refcount_bits=64 lazy_refcounts=on \
+	extended_l2=on compression_type=zstd preallocation=metadata \
+	preallocation=falloc 'compat=0.10,cluster_size=4k' \
+	'extended_l2=on,cluster_size=16k,compression_type=zstd'; do
+	n=$((n + 1))
+	mkq "o$n.qcow2" 16M -o "$o"
+	inf "qcow2 -o $o" "../o$n.qcow2"
+done
+mkq big.qcow2 4T
+inf "qcow2 4 TiB" ../big.qcow2
+mkq odd.qcow2 1000
+inf "qcow2 1000 bytes" ../odd.qcow2
+mkq zero.qcow2 0
+inf "qcow2 0 bytes" ../zero.qcow2
+
+# a chain of three in a subdirectory, relative names
+mkdir sub
+mkq sub/base.qcow2 64M
+"$QEMU_IO" -c 'write -P 1 0 2M' sub/base.qcow2 >/dev/null
+mkq sub/mid.qcow2 64M -b base.qcow2 -F qcow2
+"$QEMU_IO" -c 'write -P 2 1M 64k' sub/mid.qcow2 >/dev/null
+mkq sub/top.qcow2 128M -b mid.qcow2 -F qcow2
+inf "chain top" ../sub/top.qcow2
+inf "chain mid" ../sub/mid.qcow2
+same "chain -U" info -U --backing-chain ../sub/top.qcow2
+mkq rawback.qcow2 16M -b sparse.raw -F raw
+inf "raw backing file" ../rawback.qcow2
+mkq v2back.qcow2 16M -o compat=0.10 -b v3.qcow2 -F qcow2
+inf "v2 with backing" ../v2back.qcow2
+mkq nofmt.qcow2 16M -u -b v3.qcow2 -F qcow2
+inf "backing given with -u" ../nofmt.qcow2
+mkq missing.qcow2 16M -u -b nosuch.qcow2 -F qcow2
+same "missing backing: info works" info ../missing.qcow2
+same "missing backing: chain fails" info --backing-chain ../missing.qcow2
+mkq loop1.qcow2 1M -u -b loop2.qcow2 -F qcow2
+mkq loop2.qcow2 1M -u -b loop1.qcow2 -F qcow2
+same "backing loop" info --backing-chain ../loop1.qcow2
+same "backing loop json" info --backing-chain --output=json ../loop1.qcow2
+mkq abs.qcow2 16M -b "$T/v3.qcow2" -F qcow2
+inf "absolute backing name" ../abs.qcow2
+
+# external data file
+mkq df.qcow2 16M -o data_file=df.raw
+inf "external data file" ../df.qcow2
+mkq dfr.qcow2 16M -o data_file=dfr.raw,data_file_raw=on
+inf "external data file raw" ../dfr.qcow2
+
+# dirty (lazy refcounts, not closed) and corrupt-flagged images
+mkq dirty.qcow2 16M -o lazy_refcounts=on
+QEMU_IO=$QEMU_IO bash -c '"$QEMU_IO" -c "write 0 64k" -c abort dirty.qcow2; true' >/dev/null 2>&1
+inf "dirty image" ../dirty.qcow2
+mkq corrupt.qcow2 16M
+printf '\002' | dd of=corrupt.qcow2 bs=1 seek=79 conv=notrunc 2>/dev/null
+inf "corrupt-flagged image" ../corrupt.qcow2
+
+# bitmaps and snapshots
+mkq bm.qcow2 16M
+"$QEMU_IMG" bitmap --add bm.qcow2 b0
+"$QEMU_IMG" bitmap --add -g 128k --disable bm.qcow2 b1 2>/dev/null ||
+	"$QEMU_IMG" bitmap --add -g 128k bm.qcow2 b1
+inf "bitmaps" ../bm.qcow2
+mkq snap.qcow2 16M
+"$QEMU_IO" -c 'write -P 3 0 128k' snap.qcow2 >/dev/null
+"$QEMU_IMG" snapshot -c first snap.qcow2
+"$QEMU_IMG" snapshot -c second snap.qcow2
+inf "snapshots" ../snap.qcow2
+
+# options and errors
+same "--out=json abbreviation" info --out=json ../v3.qcow2
+same "--output json (separate arg)" info --output json ../v3.qcow2
+same "option after file name" info ../v3.qcow2 --output=json
+same "-f qcow2 on qcow2" info -f qcow2 ../v3.qcow2
+same "-f raw on qcow2" info -f raw ../v3.qcow2
+same "--format=qcow2" info --format=qcow2 ../v3.qcow2
+same "-f qcow2 on raw" info -f qcow2 ../sparse.raw
+same "-f qcow2 on empty file" info -f qcow2 ../empty.raw
+same "unknown driver" info -f bogus ../v3.qcow2
+same "--output=xml" info --output=xml ../v3.qcow2
+same "missing file" info ../nosuch.qcow2
+same "directory" info ..
+same "no file name" info
+same "two file names" info ../v3.qcow2 ../v2.qcow2
+
+# real-world samples
+if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
+	for s in ext2.qcow2 grub_mbr.raw; do
+		if [ -f "$SAMPLES/$s.bz2" ]; then
+			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
+			inf "sample $s" "../$s"
+		else
+			skip "sample $s (absent)"
+		fi
+	done
+else
+	skip "samples (../shared/samples absent)"
+fi
+
+done_testing

@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the interop suites: TAP output, a scratch directory,
+# and "run the same command with qemu-img and with qimg, compare stdout,
+# stderr and exit status".  Sourced by every tests/interop/*.sh.
+#
+# Environment: QIMG (binary under test, default build/qimg), QEMU_IMG,
+# QEMU_IO (reference tools), QIMG_TIMEOUT (seconds per qimg run, 120),
+# TAP_VERBOSE=1 (print every compared command as a diagnostic).
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+QIMG=${QIMG:-$ROOT/build/qimg}
+case $QIMG in
+/*) ;;
+*) QIMG=$ROOT/$QIMG ;;
+esac
+QEMU_IMG=${QEMU_IMG:-qemu-img}
+QEMU_IO=${QEMU_IO:-qemu-io}
+QIMG_TIMEOUT=${QIMG_TIMEOUT:-120}
+SAMPLES=${SAMPLES:-$ROOT/../shared/samples}
+
+tap_n=0
+tap_failed=0
+
+skip_all()
+{
+	echo "1..0 # SKIP $*"
+	exit 77
+}
+
+command -v "$QEMU_IMG" >/dev/null 2>&1 || skip_all "qemu-img not found"
+command -v "$QEMU_IO" >/dev/null 2>&1 || skip_all "qemu-io not found"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/qimg-interop.XXXXXX") ||
+	skip_all "cannot make a scratch directory"
+cleanup_hooks=
+tap_cleanup()
+{
+	local h
+	for h in $cleanup_hooks; do
+		"$h" >/dev/null 2>&1
+	done
+	cd /
+	rm -rf "$T"
+}
+trap tap_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# E/ is where qemu-img runs, G/ where qimg runs; inputs live in $T and are
+# referred to as ../NAME from both, so outputs naming files are equal.
+E=$T/e
+G=$T/g
+R=$T/.res
+mkdir -p "$E" "$G" "$R"
+cd "$T" || exit 1
+
+# Register a function to run at exit (kill background helpers).
+at_exit()
+{
+	cleanup_hooks="$cleanup_hooks $1"
+}
+
+diag()
+{
+	printf '%s\n' "$@" | sed 's/^/# /'
+}
+
+# Print at most 40 lines of a file as diagnostics.
+diag_file()
+{
+	sed -n '1,40p' "$1" | sed 's/^/# /'
+}
+
+pass()
+{
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $*"
+}
+
+fail()
+{
+	tap_n=$((tap_n + 1))
+	tap_failed=$((tap_failed + 1))
+	echo "not ok $tap_n - $*"
+}
+
+skip()
+{
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $* # SKIP"
+}
+
+# ok DESC CMD...: pass if CMD succeeds.
+ok()
+{
+	local d=$1
+	shift
+	if "$@"; then
+		pass "$d"
+	else
+		fail "$d"
+		diag "command failed: $*"
+	fi
+}
+
+done_testing()
+{
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+	exit $?
+}
+
+# Run qimg with a time limit.  Exit status 124 = timeout, >= 128 = signal.
+qimg()
+{
+	timeout -k 5 "$QIMG_TIMEOUT" "$QIMG" "$@"
+}
+
+qemu_img()
+{
+	"$QEMU_IMG" "$@"
+}
+
+# qemu-io on an image, quiet; fails the caller's test if it fails.
+qio()
+{
+	"$QEMU_IO" "$@" >/dev/null
+}
+
+have_qimg()
+{
+	[ -x "$QIMG" ]
+}
+
+# Normalisers, applied to both tools' stdout+stderr before comparing.
+# The program-name prefix of qimg's messages becomes qemu-img's; host
+# allocation ("disk size", "actual-size") is filesystem dependent.
+norm_prog()
+{
+	sed -e 's/^qimg:/qemu-img:/' -e 's/^qimg-[a-z]*:/qemu-img:/'
+}
+
+norm_size()
+{
+	sed -e 's/^\(\( *\)disk size: \).*/\1X/' \
+		-e 's/^\( *"actual-size": \)[0-9]*/\1X/'
+}
+
+# What the result files hold for the last run_both: $R/{e,g}.{out,err,rc}.
+NORM=norm_size
+
+# run_tool e|g ARGS...: run qemu-img (e, in $E) or qimg (g, in $G).
+run_tool()
+{
+	local who=$1 dir rc
+	shift
+	if [ "$who" = e ]; then
+		dir=$E
+		(cd "$dir" && "$QEMU_IMG" "$@") >"$R/e.out" 2>"$R/e.err" \
+			</dev/null
+		rc=$?
+	else
+		dir=$G
+		(cd "$dir" && timeout -k 5 "$QIMG_TIMEOUT" "$QIMG" "$@") \
+			>"$R/g.out" 2>"$R/g.err" </dev/null
+		rc=$?
+	fi
+	echo "$rc" >"$R/$who.rc"
+	"$NORM" <"$R/$who.out" | norm_prog >"$R/$who.out.n"
+	"$NORM" <"$R/$who.err" | norm_prog >"$R/$who.err.n"
+}
+
+# same DESC ARGS...: run `qemu-img ARGS` in $E and `qimg ARGS` in $G;
+# one TAP test passes when stdout, stderr (normalised) and exit status
+# are equal and qimg did not crash or time out.
+same()
+{
+	local d=$1 erc grc bad=
+	shift
+	run_tool e "$@"
+	run_tool g "$@"
+	erc=$(cat "$R/e.rc")
+	grc=$(cat "$R/g.rc")
+	if [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
+		bad="qimg crashed or timed out (exit $grc)"
+	elif [ "$erc" != "$grc" ]; then
+		bad="exit status: qemu-img $erc, qimg $grc"
+	elif ! cmp -s "$R/e.out.n" "$R/g.out.n"; then
+		bad="stdout differs"
+	elif ! cmp -s "$R/e.err.n" "$R/g.err.n"; then
+		bad="stderr differs"
+	fi
+	if [ -z "$bad" ]; then
+		pass "$d"
+		[ "${TAP_VERBOSE:-0}" = 1 ] && diag "args: $*"
+		return 0
+	fi
+	fail "$d"
+	diag "args: $*" "$bad"
+	diff -u "$R/e.out.n" "$R/g.out.n" | sed -n '3,30p' | sed 's/^/# out /'
+	diff -u "$R/e.err.n" "$R/g.err.n" | sed -n '3,30p' | sed 's/^/# err /'
+	return 1
+}
+
+# same_rc DESC ARGS...: only the exit status and the first line of stderr
+# (normalised) must match; for commands whose later lines legitimately
+# differ.
+same_rc()
+{
+	local d=$1 erc grc
+	shift
+	run_tool e "$@"
+	run_tool g "$@"
+	erc=$(cat "$R/e.rc")
+	grc=$(cat "$R/g.rc")
+	if [ "$erc" = "$grc" ] && [ "$grc" -lt 124 ]; then
+		pass "$d"
+		return 0
+	fi
+	fail "$d"
+	diag "args: $*" "exit status: qemu-img $erc, qimg $grc"
+	diag_file "$R/g.err"
+	return 1
+}
+
+# Compare the guest contents of two images with qemu-img (exit 0 = same).
+contents_equal()
+{
+	"$QEMU_IMG" compare -q "$1" "$2" >/dev/null 2>&1
+}
+
+# qemu-img check of a qcow2 image, backing file not opened: no corruption,
+# no leaks (exit 0).
+check_clean()
+{
+	"$QEMU_IMG" check -q "$(qcow2_nobacking "$1")" >/dev/null 2>&1
+}
+
+# check_clean_or_leaks IMG: exit 0 or 3 (leaks only, allowed after a crash).
+check_no_corruption()
+{
+	"$QEMU_IMG" check -q "$(qcow2_nobacking "$1")" >/dev/null 2>&1
+	case $? in
+	0 | 3) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# json: pseudo file name opening a qcow2 file without its backing chain.
+qcow2_nobacking()
+{
+	local f=$1
+	case $f in
+	/*) ;;
+	*) f=$(pwd)/$f ;;
+	esac
+	printf 'json:{"driver":"qcow2","backing":null,"file":{"driver":"file","filename":"%s"}}' "$f"
+}
+
+# info --output=json with the host-dependent fields and the name removed.
+info_json()
+{
+	"$QEMU_IMG" info --output=json "$@" 2>&1 |
+		sed -e '/"actual-size"/d' -e '/"filename"/d'
+}
+
+# A file of N KiB (N a multiple of 64) mixing one-byte runs, random bytes,
+# zeros and text, in 64 KiB pieces.
+mkpattern()
+{
+	local f=$1 kib=$2 i=0
+	: >"$f"
+	while [ $((i * 64)) -lt "$kib" ]; do
+		case $((i % 4)) in
+		0) head -c 65536 /dev/zero | tr '\0' 'A' ;;
+		1) head -c 65536 /dev/urandom ;;
+		2) head -c 65536 /dev/zero ;;
+		3) yes "line $i of some text for compression" | head -c 65536 ;;
+		esac >>"$f"
+		i=$((i + 1))
+	done
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* `qimg info`: open an image without I/O and without its backing chain,
+ * and print what the library reports about it (human or JSON), optionally
+ * following the backing chain with loop detection. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "qimg/info.h"
+#include "qimg/value.h"
+
+enum {
+	OPT_OUTPUT = 256,
+	OPT_BACKING_CHAIN,
+	OPT_OBJECT,
+	OPT_IMAGE_OPTS,
+};
+
+struct info_list {
+	struct qimg_image_info *v;
+	size_t len;
+};
+
+static void info_list_free(struct info_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->len; i++)
+		qimg_image_info_free(&l->v[i]);
+	free(l->v);
+}
+
+static bool seen(const struct info_list *l, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < l->len; i++)
+		if (!strcmp(l->v[i].filename, name))
+			return true;
+	return false;
+}
+
+/* Collect the info of `filename` and, with chain, of every image below
+ * it.  Names are compared as qemu-img does: the full backing file name of
+ * one image is the file name of the next. */
+static int collect(const struct tool *t, const char *filename,
+		   const char *fmt, bool chain, bool force_share,
+		   struct info_list *l)
+{
+	unsigned int flags = QIMG_OPEN_NO_IO | QIMG_OPEN_NO_BACKING;
+	char *name = tool_strdup(filename);
+	char *format = fmt ? tool_strdup(fmt) : NULL;
+	struct qimg_error err = { 0 };
+	struct qimg_image_info *info, *nv;
+	struct qimg_node *node;
+	int r = 0;
+
+	if (force_share)
+		flags |= QIMG_OPEN_FORCE_SHARE;
+	while (name) {
+		if (seen(l, name)) {
+			tool_err(t, "Backing file '%s' creates an infinite "
+				 "loop.", name);
+			r = -ELOOP;
+			break;
+		}
+		r = tool_open(t, name, format, flags, QIMG_CACHE_WRITEBACK,
+			      &node);
+		if (r < 0)
+			break;
+		nv = realloc(l->v, (l->len + 1) * sizeof(*l->v));
+		if (!nv) {
+			qimg_close(node);
+			tool_err(t, "out of memory");
+			r = -ENOMEM;
+			break;
+		}
+		l->v = nv;
+		info = &l->v[l->len];
+		memset(info, 0, sizeof(*info));
+		r = qimg_get_image_info(node, info, &err);
+		qimg_close(node);
+		if (r < 0) {
+			qimg_image_info_free(info);
+			tool_err(t, "%s", err.msg);
+			break;
+		}
+		/* The name as given, not a resolved one, as qemu-img does. */
+		if (strcmp(info->filename, name)) {
+			free(info->filename);
+			info->filename = tool_strdup(name);
+		}
+		l->len++;
+		free(name);
+		free(format);
+		name = NULL;
+		format = NULL;
+		if (!chain)
+			break;
+		if (info->full_backing_filename) {
+			name = tool_strdup(info->full_backing_filename);
+		} else if (info->backing_filename) {
+			tool_err(t, "Could not determine absolute backing "
+				 "filename, but backing filename '%s' present",
+				 info->backing_filename);
+			r = -EINVAL;
+			break;
+		}
+		if (info->backing_format)
+			format = tool_strdup(info->backing_format);
+	}
+	free(name);
+	free(format);
+	return r;
+}
+
+static int print_json(const struct info_list *l, bool chain)
+{
+	struct qimg_value *v, *list = NULL;
+	size_t i;
+
+	if (!chain) {
+		v = tool_info_to_value(&l->v[0]);
+		if (!v)
+			return -ENOMEM;
+		qimg_value_print_json(stdout, v, 0);
+		qimg_value_free(v);
+		putchar('\n');
+		return 0;
+	}
+	list = qimg_value_list();
+	if (!list)
+		return -ENOMEM;
+	for (i = 0; i < l->len; i++) {
+		v = tool_info_to_value(&l->v[i]);
+		if (!v || qimg_list_append(list, v) < 0) {
+			qimg_value_free(list);
+			return -ENOMEM;
+		}
+	}
+	qimg_value_print_json(stdout, list, 0);
+	qimg_value_free(list);
+	putchar('\n');
+	return 0;
+}
+
+int cmd_info(const struct tool *t, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
+		{ "backing-chain", no_argument, NULL, OPT_BACKING_CHAIN },
+		{ "object", required_argument, NULL, OPT_OBJECT },
+		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL, *output = NULL, *filename;
+	bool chain = false, force_share = false, image_opts = false;
+	bool json = false;
+	struct info_list l = { 0 };
+	size_t i;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			tool_print_help(t);
+			return 0;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'U':
+			force_share = true;
+			break;
+		case OPT_OUTPUT:
+			output = optarg;
+			break;
+		case OPT_BACKING_CHAIN:
+			chain = true;
+			break;
+		case OPT_OBJECT:
+			r = tool_object(t, optarg);
+			if (r)
+				return r > 0 ? 0 : 1;
+			break;
+		case OPT_IMAGE_OPTS:
+			image_opts = true;
+			break;
+		default:
+			return tool_getopt_error(t, c, argv);
+		}
+	}
+	if (optind != argc - 1)
+		return tool_usage(t, "Expecting one image file name");
+	filename = argv[optind];
+	if (output && tool_parse_output(t, output, &json) < 0)
+		return 1;
+	if (image_opts && fmt) {
+		tool_err(t, "--image-opts and --format are mutually exclusive");
+		return 1;
+	}
+	if (image_opts) {
+		tool_err(t, "--image-opts is not supported yet");
+		return 1;
+	}
+
+	r = collect(t, filename, fmt, chain, force_share, &l);
+	if (r < 0) {
+		info_list_free(&l);
+		return 1;
+	}
+	if (json) {
+		r = print_json(&l, chain);
+	} else {
+		for (i = 0; i < l.len; i++) {
+			if (i)
+				putchar('\n');
+			tool_print_info_human(stdout, &l.v[i]);
+		}
+	}
+	info_list_free(&l);
+	if (r < 0) {
+		tool_err(t, "out of memory");
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the qimg commands: message prefixes, usage errors,
+ * getopt error texts, the "Could not open" wrapper, size/output/-o argument
+ * parsing, relative path resolution and the -p progress printer. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "qimg/opts.h"
+#include "qimg/size.h"
+
+static void vmsg(const struct tool *t, const char *what, const char *fmt,
+		 va_list ap)
+{
+	/* stdout is deliberately not flushed first: qemu-img does not either,
+	 * so merged stdout+stderr captures interleave the same way. */
+	fprintf(stderr, "%s: %s", t->prog, what);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void tool_err(const struct tool *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(t, "", fmt, ap);
+	va_end(ap);
+}
+
+void tool_warn(const struct tool *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(t, "warning: ", fmt, ap);
+	va_end(ap);
+}
+
+int tool_usage(const struct tool *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(t, "", fmt, ap);
+	va_end(ap);
+	/* Literal on purpose: qemu-img hard-codes it whatever argv[0] is. */
+	fputs("Try 'qemu-img --help' for more information\n", stderr);
+	return TOOL_EXIT_USAGE;
+}
+
+int tool_getopt_error(const struct tool *t, int c, char **argv)
+{
+	extern int optind;
+	const char *opt = optind > 0 ? argv[optind - 1] : "";
+
+	if (c == ':')
+		return tool_usage(t, "missing argument for option '%s'", opt);
+	return tool_usage(t, "unrecognized option '%s'", opt);
+}
+
+/* The raw-probing WARNING: printed as given, without program prefix, even
+ * with -q (as qemu-img does). */
+static void open_warn(void *opaque, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	fputs(msg, stderr);
+	if (!n || msg[n - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+int tool_open(const struct tool *t, const char *filename, const char *fmt,
+	      unsigned int flags, enum qimg_cache_mode cache,
+	      struct qimg_node **out)
+{
+	struct qimg_open_args args = {
+		.filename = filename,
+		.format = fmt,
+		.flags = flags,
+		.cache = cache,
+		.warn = open_warn,
+	};
+	struct qimg_error err = { 0 };
+	int r;
+
+	r = qimg_open(&args, out, &err);
+	if (r < 0) {
+		*out = NULL;
+		tool_err(t, "Could not open '%s': %s", filename,
+			 err.errnum ? err.msg : strerror(-r));
+	}
+	return r;
+}
+
+int tool_parse_size(const struct tool *t, const char *s, const char *what,
+		    uint64_t *out)
+{
+	int warn = 0;
+	int r;
+
+	r = qimg_parse_size(s, out, &warn);
+	if (r == QIMG_SIZE_OK && warn)
+		tool_warn(t, "Using a multiplier suffix on hex numbers is "
+			  "deprecated: %s", s);
+	if (r == QIMG_SIZE_RANGE || (r == QIMG_SIZE_OK && *out > INT64_MAX)) {
+		tool_err(t, "Invalid %s specified. Must be between 0 and "
+			 "9223372036854775807.", what);
+		return -EINVAL;
+	}
+	if (r != QIMG_SIZE_OK) {
+		tool_err(t, "Invalid %s specified. You may use k, M, G, T, P "
+			 "or E suffixes for", what);
+		tool_err(t, "kilobytes, megabytes, gigabytes, terabytes, "
+			 "petabytes and exabytes.");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tool_parse_output(const struct tool *t, const char *s, bool *json)
+{
+	if (!strcmp(s, "json")) {
+		*json = true;
+		return 0;
+	}
+	if (!strcmp(s, "human")) {
+		*json = false;
+		return 0;
+	}
+	tool_err(t, "--output must be used with human or json as argument.");
+	return -EINVAL;
+}
+
+char *tool_strdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		fputs("qimg: out of memory\n", stderr);
+		exit(1);
+	}
+	return p;
+}
+
+int tool_add_opts(const struct tool *t, char **acc, const char *arg)
+{
+	struct qimg_error err = { 0 };
+	size_t a, b;
+	char *n;
+
+	if (qimg_opts_check_list(arg, &err) < 0) {
+		tool_err(t, "%s", err.msg);
+		return -EINVAL;
+	}
+	if (!*acc) {
+		*acc = tool_strdup(arg);
+		return 0;
+	}
+	a = strlen(*acc);
+	b = strlen(arg);
+	n = realloc(*acc, a + b + 2);
+	if (!n) {
+		tool_err(t, "out of memory");
+		return -ENOMEM;
+	}
+	n[a] = ',';
+	memcpy(n + a + 1, arg, b + 1);
+	*acc = n;
+	return 0;
+}
+
+char *tool_path_relative(const char *path, const char *rel)
+{
+	const char *slash;
+	size_t dirlen, rlen;
+	char *r;
+
+	if (rel[0] == '/')
+		return strdup(rel);
+	slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(rel);
+	dirlen = (size_t)(slash - path) + 1;
+	rlen = strlen(rel);
+	r = malloc(dirlen + rlen + 1);
+	if (!r)
+		return NULL;
+	memcpy(r, path, dirlen);
+	memcpy(r + dirlen, rel, rlen + 1);
+	return r;
+}
+
+void progress_init(struct tool_progress *p, bool on, double step)
+{
+	p->on = on;
+	p->step = step;
+	p->cur = 0;
+	p->last = 0;
+}
+
+void progress_set(struct tool_progress *p, double pct)
+{
+	if (pct > 100)
+		pct = 100;
+	if (pct < 0)
+		pct = 0;
+	p->cur = pct;
+	if (!p->on)
+		return;
+	if (pct > p->last + p->step || pct < p->last - p->step ||
+	    pct == 0 || pct == 100) {
+		p->last = pct;
+		printf("    (%3.2f/100%%)\r", pct);
+		fflush(stdout);
+	}
+}
+
+void progress_end(struct tool_progress *p)
+{
+	if (!p->on)
+		return;
+	putchar('\n');
+	fflush(stdout);
+}
+
+int tool_object(const struct tool *t, const char *arg)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_opts o = { 0 };
+	const char *type;
+	int r = 0;
+
+	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+		printf("List of user creatable objects:\n  secret\n");
+		return 1;
+	}
+	if (qimg_opts_parse(&o, arg, &err) < 0) {
+		tool_err(t, "%s", err.msg);
+		qimg_opts_free(&o);
+		return -EINVAL;
+	}
+	/* The first element without '=' is the type ("secret" parses as the
+	 * flag secret=on); "qom-type=secret" names it explicitly. */
+	type = qimg_opts_get_str(&o, "qom-type", NULL);
+	if (!type && o.len && !strcmp(o.v[0].value, "on"))
+		type = o.v[0].name;
+	if (!type) {
+		tool_err(t, "Parameter 'qom-type' is missing");
+		r = -EINVAL;
+	} else if (strcmp(type, "secret")) {
+		tool_err(t, "Parameter 'qom-type' does not accept value '%s'",
+			 type);
+		r = -EINVAL;
+	} else if (o.help) {
+		printf("secret options:\n"
+		       "  data=<str>\n  file=<str>\n  format=<enum>\n"
+		       "  iv=<str>\n  keyid=<str>\n  loaded=<bool>\n");
+		r = 1;
+	} else if (strncmp(arg, "id=", 3) && !strstr(arg, ",id=")) {
+		/* qimg_opts_parse drops id=; look at the raw text. */
+		tool_err(t, "Parameter 'id' is missing");
+		r = -EINVAL;
+	} else if (!qimg_opts_has(&o, "data") && !qimg_opts_has(&o, "file")) {
+		tool_err(t, "Either 'file' or 'data' must be provided");
+		r = -EINVAL;
+	}
+	qimg_opts_free(&o);
+	return r;
+}

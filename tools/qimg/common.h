@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the qimg commands: the program-name prefix on messages,
+ * usage errors, getopt error reporting, opening images with qemu-img's
+ * "Could not open" wrapping, size/cache/output argument parsing and the -p
+ * progress printer. */
+#ifndef QIMG_TOOL_COMMON_H
+#define QIMG_TOOL_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "qimg/error.h"
+#include "qimg/image.h"
+#include "qimg/info.h"
+
+/* Per-invocation context handed to every command. */
+struct tool {
+	const char *prog;       /* basename(argv[0]): message prefix */
+};
+
+/* Exit code used by every usage error. */
+#define TOOL_EXIT_USAGE 1
+
+/* "prog: message\n" on stderr. */
+void tool_err(const struct tool *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "prog: warning: message\n" on stderr. */
+void tool_warn(const struct tool *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "prog: message\n" + the literal "Try 'qemu-img --help'..." line;
+ * returns TOOL_EXIT_USAGE. */
+int tool_usage(const struct tool *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Report a getopt ':' (missing argument) or '?' (unknown option) result as
+ * qemu-img does; returns TOOL_EXIT_USAGE. */
+int tool_getopt_error(const struct tool *t, int c, char **argv);
+/* Print the full --help text to stdout. */
+void tool_print_help(const struct tool *t);
+
+/* Open an image; on failure prints "prog: Could not open 'NAME': reason"
+ * and returns a negative errno. */
+int tool_open(const struct tool *t, const char *filename, const char *fmt,
+	      unsigned int flags, enum qimg_cache_mode cache,
+	      struct qimg_node **out);
+
+/* Parse a size argument the way qemu-img's positional sizes are parsed.
+ * `what` names it in the message ("image size", "offset", ...).  Prints the
+ * two-line "Invalid WHAT specified. You may use k, M, ..." error or
+ * "Invalid WHAT specified. Must be between 0 and 9223372036854775807." and
+ * returns -EINVAL; prints the hex-suffix deprecation warning. */
+int tool_parse_size(const struct tool *t, const char *s, const char *what,
+		    uint64_t *out);
+
+/* "human" or "json" into *json; else prints the --output error and returns
+ * -EINVAL. */
+int tool_parse_output(const struct tool *t, const char *s, bool *json);
+
+/* Append one -o argument to *acc (joined with ','), validating it first.
+ * Prints "Invalid option list: ..." and returns -EINVAL on bad input. */
+int tool_add_opts(const struct tool *t, char **acc, const char *arg);
+
+/* A growable string used for option lists. */
+char *tool_strdup(const char *s);
+
+/* The directory part of `path` joined with `rel` unless rel is absolute
+ * (how a backing file name is resolved against the image's directory).
+ * Returns a malloc'd string or NULL on allocation failure. */
+char *tool_path_relative(const char *path, const char *rel);
+
+/* The -p progress printer (qemu-img's layout: "    (%3.2f/100%)\r"). */
+struct tool_progress {
+	bool on;
+	double step;       /* minimum change between two printed updates */
+	double cur;        /* 0..100 */
+	double last;       /* value at the last print */
+};
+
+void progress_init(struct tool_progress *p, bool on, double step);
+/* Set the progress to `pct` (0..100) and print if it moved by more than the
+ * step or is exactly 0 or 100. */
+void progress_set(struct tool_progress *p, double pct);
+/* Terminate the progress line with "\n" (only if on). */
+void progress_end(struct tool_progress *p);
+
+/* --object TYPE,id=ID,...: only 'secret' objects are known; their
+ * properties are checked as qemu-img checks them (the library has no use
+ * for them yet).  Returns 0 to continue, 1 when help was printed (exit 0),
+ * negative errno after printing an error. */
+int tool_object(const struct tool *t, const char *arg);
+
+/* Render one image's info (output.c).  Human: the §2.2 layout.  JSON: the
+ * ImageInfo dict built in schema order (a chain is printed as a list). */
+struct qimg_value *tool_info_to_value(const struct qimg_image_info *info);
+void tool_print_info_human(FILE *fp, const struct qimg_image_info *info);
+/* Snapshot table ("Snapshot list:" + header + rows), shared with info. */
+void tool_print_snapshots(FILE *fp, const struct qimg_value *snapshots);
+
+/* Commands: argc/argv start at the command name (argv[0]). Return the
+ * process exit code. */
+int cmd_create(const struct tool *t, int argc, char **argv);
+int cmd_info(const struct tool *t, int argc, char **argv);
+int cmd_check(const struct tool *t, int argc, char **argv);
+int cmd_map(const struct tool *t, int argc, char **argv);
+int cmd_measure(const struct tool *t, int argc, char **argv);
+int cmd_compare(const struct tool *t, int argc, char **argv);
+int cmd_convert(const struct tool *t, int argc, char **argv);
+int cmd_unsupported(const struct tool *t, int argc, char **argv);
+
+#endif
