@@ -35,6 +35,10 @@ struct qimg_opt {
 	enum qimg_opt_type type;
 	uint64_t u;          /* NUMBER / SIZE value */
 	bool b;              /* BOOL value */
+	bool hex_suffix_warning; /* set by validate: SIZE value like "0x1k"; the
+				  * caller prints qemu-img's deprecation
+				  * warning "Using a multiplier suffix on hex
+				  * numbers is deprecated: VALUE" */
 };
 
 /* An ordered list of options; a later duplicate replaces the earlier value
@@ -43,6 +47,11 @@ struct qimg_opts {
 	struct qimg_opt *v;
 	size_t len, cap;
 	bool help;           /* "help" or "?" appeared */
+	/* Every name=value element in order of appearance, including ones a
+	 * later duplicate replaced: qemu-img type-checks each occurrence, so
+	 * validate walks this log (private to lib/util/opts.c). */
+	struct qimg_opt *log;
+	size_t log_len, log_cap;
 };
 
 void qimg_opts_free(struct qimg_opts *o);

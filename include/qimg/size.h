@@ -16,8 +16,9 @@
  * whitespace and '+', decimal or 0x hex, optional fraction (only with a
  * suffix other than b/B), one optional suffix bBkKmMgGtTpPeE (default unit
  * 1), nothing after.  *hex_suffix_warning is set to 1 when a suffix follows a
- * hex number (the caller prints the deprecation warning).  Returns
- * QIMG_SIZE_OK / QIMG_SIZE_INVALID / QIMG_SIZE_RANGE. */
+ * hex number (the caller prints the deprecation warning; qemu-img prints it
+ * even when the result is then invalid or out of range, e.g. "0x1kz").
+ * Returns QIMG_SIZE_OK / QIMG_SIZE_INVALID / QIMG_SIZE_RANGE. */
 int qimg_parse_size(const char *str, uint64_t *out, int *hex_suffix_warning);
 
 /* Format like qemu's size_to_str ("0 B", "1.5 KiB", "1e+03 KiB", "64 MiB")

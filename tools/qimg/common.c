@@ -195,7 +195,7 @@ char *tool_path_relative(const char *path, const char *rel)
 	return r;
 }
 
-void progress_init(struct tool_progress *p, bool on, double step)
+void progress_init(struct tool_progress *p, bool on, float step)
 {
 	p->on = on;
 	p->step = step;
@@ -203,21 +203,22 @@ void progress_init(struct tool_progress *p, bool on, double step)
 	p->last = 0;
 }
 
-void progress_set(struct tool_progress *p, double pct)
+void progress_set(struct tool_progress *p, float pct)
 {
-	if (pct > 100)
-		pct = 100;
-	if (pct < 0)
-		pct = 0;
 	p->cur = pct;
 	if (!p->on)
 		return;
 	if (pct > p->last + p->step || pct < p->last - p->step ||
 	    pct == 0 || pct == 100) {
 		p->last = pct;
-		printf("    (%3.2f/100%%)\r", pct);
+		printf("    (%3.2f/100%%)\r", (double)pct);
 		fflush(stdout);
 	}
+}
+
+void progress_add(struct tool_progress *p, float delta)
+{
+	progress_set(p, p->cur + delta / 100 * 100);
 }
 
 void progress_end(struct tool_progress *p)

@@ -68,18 +68,21 @@ char *tool_strdup(const char *s);
  * Returns a malloc'd string or NULL on allocation failure. */
 char *tool_path_relative(const char *path, const char *rel);
 
-/* The -p progress printer (qemu-img's layout: "    (%3.2f/100%)\r"). */
+/* The -p progress printer (qemu-img's layout: "    (%3.2f/100%)\r").
+ * Single precision on purpose: the printed values (49.95, 99.90, ...) are
+ * those of qemu-img's float arithmetic. */
 struct tool_progress {
 	bool on;
-	double step;       /* minimum change between two printed updates */
-	double cur;        /* 0..100 */
-	double last;       /* value at the last print */
+	float step;        /* minimum change between two printed updates */
+	float cur;         /* 0..100 */
+	float last;        /* value at the last print */
 };
 
-void progress_init(struct tool_progress *p, bool on, double step);
-/* Set the progress to `pct` (0..100) and print if it moved by more than the
- * step or is exactly 0 or 100. */
-void progress_set(struct tool_progress *p, double pct);
+void progress_init(struct tool_progress *p, bool on, float step);
+/* Set the progress to `pct` (0..100), or advance it by `delta` percent;
+ * prints if it moved by more than the step or is exactly 0 or 100. */
+void progress_set(struct tool_progress *p, float pct);
+void progress_add(struct tool_progress *p, float delta);
 /* Terminate the progress line with "\n" (only if on). */
 void progress_end(struct tool_progress *p);
 
@@ -88,6 +91,12 @@ void progress_end(struct tool_progress *p);
  * for them yet).  Returns 0 to continue, 1 when help was printed (exit 0),
  * negative errno after printing an error. */
 int tool_object(const struct tool *t, const char *arg);
+
+/* `-o help` for creating a `fmt` image (cmd-create.c): "Supported FMT
+ * options:" + trailer without a file name, "Supported options:" with the
+ * protocol's options merged in with one.  Returns the exit code. */
+int tool_print_create_help(const struct tool *t, const char *filename,
+			   const char *fmt);
 
 /* Render one image's info (output.c).  Human: the §2.2 layout.  JSON: the
  * ImageInfo dict built in schema order (a chain is printed as a list). */

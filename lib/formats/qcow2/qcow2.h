@@ -171,6 +171,7 @@ struct qcow2_state {
 	struct qcow2_cache l2c;
 	struct qcow2_cache rbc;
 	uint64_t free_hint;      /* first cluster that may be free */
+	uint64_t cbyte;          /* next free byte for compressed data, 0 */
 
 	bool read_only;
 	bool lazy;               /* lazy refcounts in use on this open */
@@ -295,6 +296,10 @@ int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
  * lock is dropped or another table is loaded. */
 int qcow2_l2_load(struct qcow2_state *s, uint64_t l2_off, uint8_t **tbl,
 		  struct qimg_error *err);
+/* The L2 table covering guest offset off, loaded: *l2_off 0 and *tbl
+ * NULL when there is none. */
+int qcow2_l2_find(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
+		  uint8_t **tbl, struct qimg_error *err);
 /* Make the L2 table covering guest offset `off` exist and be writable
  * (allocate or copy-on-write).  Returns its host offset. */
 int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 header: parse and validate the fixed fields and the extension area
+ * of cluster 0, name unsupported feature bits the way qemu-img does, and
+ * build a complete header cluster (for create and header rewrites, keeping
+ * unknown extensions and unknown trailing header bytes). */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "util/endian.h"
+#include "util/overflow.h"
+
+int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_len,
+		       struct qcow2_header *h, struct qimg_error *err)
+{
+	uint64_t cs, v;
+
+	memset(h, 0, sizeof(*h));
+	if (len < QCOW2_V2_HEADER_LEN || qimg_load_be32(buf) != QCOW2_MAGIC)
+		return qimg_error_set(err, EINVAL,
+				      "Image is not in qcow2 format");
+	h->version = qimg_load_be32(buf + 4);
+	h->backing_file_offset = qimg_load_be64(buf + 8);
+	h->backing_file_size = qimg_load_be32(buf + 16);
+	h->cluster_bits = qimg_load_be32(buf + 20);
+	h->size = qimg_load_be64(buf + 24);
+	h->crypt_method = qimg_load_be32(buf + 32);
+	h->l1_size = qimg_load_be32(buf + 36);
+	h->l1_table_offset = qimg_load_be64(buf + 40);
+	h->refcount_table_offset = qimg_load_be64(buf + 48);
+	h->refcount_table_clusters = qimg_load_be32(buf + 56);
+	h->nb_snapshots = qimg_load_be32(buf + 60);
+	h->snapshots_offset = qimg_load_be64(buf + 64);
+
+	if (h->version < 2 || h->version > 3)
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported qcow2 version %" PRIu32,
+				      h->version);
+	if (h->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+	    h->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+		return qimg_error_set(err, EINVAL,
+				      "Unsupported cluster size: 2^%" PRIu32,
+				      h->cluster_bits);
+	cs = 1ull << h->cluster_bits;
+
+	if (h->version == 2) {
+		h->refcount_order = 4;
+		h->header_length = QCOW2_V2_HEADER_LEN;
+	} else {
+		if (len < QCOW2_V3_HEADER_LEN)
+			return qimg_error_set(err, EUCLEAN,
+					      "qcow2 header too short");
+		h->incompatible_features = qimg_load_be64(buf + 72);
+		h->compatible_features = qimg_load_be64(buf + 80);
+		h->autoclear_features = qimg_load_be64(buf + 88);
+		h->refcount_order = qimg_load_be32(buf + 96);
+		h->header_length = qimg_load_be32(buf + 100);
+		if (h->header_length < QCOW2_V3_HEADER_LEN)
+			return qimg_error_set(err, EINVAL,
+					      "qcow2 header too short");
+		if (h->header_length > cs)
+			return qimg_error_set(err, EINVAL,
+					      "qcow2 header exceeds cluster size");
+		if (h->header_length > len)
+			return qimg_error_set(err, EUCLEAN,
+					      "qcow2 header exceeds cluster size");
+		if (h->header_length > QCOW2_V3_HEADER_LEN)
+			h->compression_type = buf[104];
+	}
+	if (h->backing_file_offset > cs)
+		return qimg_error_set(err, EINVAL,
+				      "Invalid backing file offset");
+	if (h->refcount_order > 6)
+		return qimg_error_set(err, EINVAL,
+				      "Reference count entry width too large; "
+				      "may not exceed 64 bits");
+
+	/* Compression type against its feature bit. */
+	if (h->compression_type > QCOW2_COMPRESS_ZSTD)
+		return qimg_error_set(err, ENOTSUP,
+				      "qcow2: unknown compression type: %u",
+				      h->compression_type);
+	if (h->compression_type != QCOW2_COMPRESS_ZLIB &&
+	    !(h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION))
+		return qimg_error_set(err, EINVAL,
+				      "qcow2: Compression type incompatible "
+				      "feature bit must be set");
+	if (h->compression_type == QCOW2_COMPRESS_ZLIB &&
+	    (h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION))
+		return qimg_error_set(err, EINVAL,
+				      "qcow2: Compression type incompatible "
+				      "feature bit must not be set");
+
+	if (h->crypt_method > 2)
+		return qimg_error_set(err, EINVAL,
+				      "Unsupported encryption method %" PRIu32,
+				      h->crypt_method);
+
+	/* Refcount table: present, aligned, bounded. */
+	if (h->refcount_table_clusters == 0)
+		return qimg_error_set(err, EINVAL,
+				      "Image does not contain a reference "
+				      "count table");
+	if ((uint64_t)h->refcount_table_clusters * cs > QCOW2_MAX_RT_BYTES)
+		return qimg_error_set(err, EINVAL,
+				      "Reference count table too large");
+	if (h->refcount_table_offset & (cs - 1) ||
+	    h->refcount_table_offset == 0 ||
+	    qimg_add_overflow(h->refcount_table_offset,
+			      (uint64_t)h->refcount_table_clusters * cs, &v) ||
+	    v > (1ull << 56))
+		return qimg_error_set(err, EINVAL,
+				      "Reference count table offset invalid");
+
+	/* Snapshot table bounds (the table itself is not read here). */
+	if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+		return qimg_error_set(err, EINVAL, "Snapshot table too large");
+	if (h->nb_snapshots && (h->snapshots_offset & (cs - 1) ||
+				h->snapshots_offset >= (1ull << 56)))
+		return qimg_error_set(err, EINVAL,
+				      "Snapshot table offset invalid");
+	if (!h->nb_snapshots && h->snapshots_offset & (cs - 1))
+		return qimg_error_set(err, EINVAL,
+				      "Snapshot table offset invalid");
+
+	/* Active L1 table. */
+	if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES)
+		return qimg_error_set(err, EFBIG, "Active L1 table too large");
+	if (h->l1_table_offset & (cs - 1) ||
+	    qimg_add_overflow(h->l1_table_offset, (uint64_t)h->l1_size * 8,
+			      &v) || v > (1ull << 56))
+		return qimg_error_set(err, EINVAL,
+				      "Active L1 table offset invalid");
+	(void)file_len;
+	return 0;
+}
+
+void qcow2_exts_free(struct qcow2_exts *e)
+{
+	free(e->backing_file);
+	free(e->backing_fmt);
+	free(e->data_file);
+	free(e->features);
+	free(e->unknown);
+	free(e->tail);
+	memset(e, 0, sizeof(*e));
+}
+
+static char *dup_bytes(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+static int append_bytes(uint8_t **dst, size_t *dlen, const uint8_t *src,
+			size_t n)
+{
+	uint8_t *p = realloc(*dst, *dlen + n);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + *dlen, src, n);
+	*dst = p;
+	*dlen += n;
+	return 0;
+}
+
+int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
+		     size_t len, struct qcow2_exts *e, struct qimg_error *err)
+{
+	uint64_t cs = 1ull << h->cluster_bits;
+	uint64_t end = h->backing_file_offset ? h->backing_file_offset : cs;
+	uint64_t off = h->header_length;
+
+	memset(e, 0, sizeof(*e));
+	if (end > len)
+		end = len;
+	if (h->header_length > QCOW2_HEADER_LEN_WRITTEN && h->version >= 3) {
+		e->tail_len = h->header_length - QCOW2_HEADER_LEN_WRITTEN;
+		e->tail = malloc(e->tail_len);
+		if (!e->tail)
+			goto nomem;
+		memcpy(e->tail, buf + QCOW2_HEADER_LEN_WRITTEN, e->tail_len);
+	}
+
+	while (off + 8 <= end) {
+		uint32_t type = qimg_load_be32(buf + off);
+		uint32_t elen = qimg_load_be32(buf + off + 4);
+		const uint8_t *d = buf + off + 8;
+		uint64_t padded = ((uint64_t)elen + 7) & ~7ull;
+
+		off += 8;
+		if (type == QCOW2_EXT_END)
+			break;
+		if (elen > end - off) {
+			qcow2_exts_free(e);
+			return qimg_error_set(err, EINVAL,
+					      "Header extension too large");
+		}
+		switch (type) {
+		case QCOW2_EXT_BACKING_FMT:
+			if (elen > QCOW2_MAX_BACKING_FMT) {
+				qcow2_exts_free(e);
+				return qimg_error_set(err, EINVAL,
+					"ERROR: ext_backing_format: len=%" PRIu32
+					" too large (>=16)", elen);
+			}
+			free(e->backing_fmt);
+			e->backing_fmt = dup_bytes(d, elen);
+			if (!e->backing_fmt)
+				goto nomem;
+			break;
+		case QCOW2_EXT_FEATURE_TABLE:
+			free(e->features);
+			e->nb_features = elen / 48;
+			e->features = malloc(e->nb_features * 48 + 1);
+			if (!e->features)
+				goto nomem;
+			memcpy(e->features, d, e->nb_features * 48);
+			break;
+		case QCOW2_EXT_DATA_FILE:
+			free(e->data_file);
+			e->data_file = dup_bytes(d, elen);
+			if (!e->data_file)
+				goto nomem;
+			break;
+		case QCOW2_EXT_CRYPTO:
+			if (elen != 16) {
+				qcow2_exts_free(e);
+				return qimg_error_set(err, EINVAL,
+					"Invalid encryption header extension "
+					"length");
+			}
+			e->has_crypto = true;
+			e->crypto_offset = qimg_load_be64(d);
+			e->crypto_length = qimg_load_be64(d + 8);
+			break;
+		case QCOW2_EXT_BITMAPS:
+			if (elen != 24) {
+				qcow2_exts_free(e);
+				return qimg_error_set(err, EINVAL,
+					"bitmaps_ext: Invalid extension length");
+			}
+			e->has_bitmaps = true;
+			memcpy(e->bitmaps, d, 24);
+			break;
+		default:
+			/* Keep it verbatim, padding included when present. */
+			if (padded > end - (off - 8) - 8)
+				padded = elen;
+			if (append_bytes(&e->unknown, &e->unknown_len, d - 8,
+					 8 + padded) < 0)
+				goto nomem;
+			break;
+		}
+		if (padded > end - off)
+			break;
+		off += padded;
+	}
+
+	if (h->backing_file_offset) {
+		uint64_t bend;
+
+		if (h->backing_file_size > QCOW2_MAX_BACKING_NAME ||
+		    qimg_add_overflow(h->backing_file_offset,
+				      (uint64_t)h->backing_file_size, &bend) ||
+		    bend > cs || bend > len) {
+			qcow2_exts_free(e);
+			return qimg_error_set(err, EINVAL,
+					      "Backing file name too long");
+		}
+		if (h->backing_file_size) {
+			e->backing_file = dup_bytes(buf + h->backing_file_offset,
+						    h->backing_file_size);
+			if (!e->backing_file)
+				goto nomem;
+		}
+	}
+	return 0;
+nomem:
+	qcow2_exts_free(e);
+	return qimg_error_set(err, ENOMEM, "Out of memory");
+}
+
+/* "Unsupported qcow2 feature(s): dirty bit, Unknown incompatible feature:
+ * 100": names from the image's feature table first (table order), then the
+ * remaining bits as one hex mask. */
+int qcow2_check_features(const struct qcow2_header *h,
+			 const struct qcow2_exts *e, struct qimg_error *err)
+{
+	uint64_t unknown = h->incompatible_features & ~QCOW2_INCOMPAT_KNOWN;
+	char msg[QIMG_ERROR_MSG_MAX];
+	size_t pos = 0, i;
+
+	if (!unknown)
+		return 0;
+	msg[0] = '\0';
+	for (i = 0; i < e->nb_features; i++) {
+		const uint8_t *f = e->features + i * 48;
+		char name[47];
+
+		if (f[0] != 0 || f[1] >= 64 || !(unknown & (1ull << f[1])))
+			continue;
+		memcpy(name, f + 2, 46);
+		name[46] = '\0';
+		pos += (size_t)snprintf(msg + pos, sizeof(msg) - pos, "%s%s",
+					pos ? ", " : "", name);
+		if (pos >= sizeof(msg))
+			pos = sizeof(msg) - 1;
+		unknown &= ~(1ull << f[1]);
+	}
+	if (unknown)
+		snprintf(msg + pos, sizeof(msg) - pos,
+			 "%sUnknown incompatible feature: %" PRIx64,
+			 pos ? ", " : "", unknown);
+	return qimg_error_set(err, ENOTSUP, "Unsupported qcow2 feature(s): %s",
+			      msg);
+}
+
+static const struct {
+	uint8_t type, bit;
+	const char *name;
+} feature_names[] = {
+	{ 0, 0, "dirty bit" },
+	{ 0, 1, "corrupt bit" },
+	{ 0, 2, "external data file" },
+	{ 0, 3, "compression type" },
+	{ 0, 4, "extended L2 entries" },
+	{ 1, 0, "lazy refcounts" },
+	{ 2, 0, "bitmaps" },
+	{ 2, 1, "raw external data" },
+};
+
+/* Append one extension; returns the new offset or 0 when it does not fit
+ * below `limit`. */
+static size_t put_ext(uint8_t *buf, size_t off, size_t limit, uint32_t type,
+		      const void *data, size_t len)
+{
+	size_t padded = (len + 7) & ~(size_t)7;
+
+	if (off + 8 + padded > limit)
+		return 0;
+	qimg_store_be32(buf + off, type);
+	qimg_store_be32(buf + off + 4, (uint32_t)len);
+	if (len)
+		memcpy(buf + off + 8, data, len);
+	return off + 8 + padded;
+}
+
+int qcow2_header_build(const struct qcow2_header *h,
+		       const struct qcow2_exts *e, uint8_t *buf,
+		       size_t cluster_size, struct qimg_error *err)
+{
+	size_t off, blen = e->backing_file ? strlen(e->backing_file) : 0;
+	size_t limit = cluster_size - blen;
+	uint32_t hlen;
+
+	memset(buf, 0, cluster_size);
+	if (blen > QCOW2_MAX_BACKING_NAME)
+		return qimg_error_set(err, EINVAL, "Backing file name too long");
+	hlen = h->version >= 3 ? h->header_length : QCOW2_V2_HEADER_LEN;
+	if (h->version >= 3 && hlen < QCOW2_HEADER_LEN_WRITTEN)
+		hlen = QCOW2_HEADER_LEN_WRITTEN;
+	if (h->version >= 3 && hlen != QCOW2_HEADER_LEN_WRITTEN + e->tail_len)
+		hlen = QCOW2_HEADER_LEN_WRITTEN + (uint32_t)e->tail_len;
+
+	qimg_store_be32(buf, QCOW2_MAGIC);
+	qimg_store_be32(buf + 4, h->version);
+	qimg_store_be32(buf + 20, h->cluster_bits);
+	qimg_store_be64(buf + 24, h->size);
+	qimg_store_be32(buf + 32, h->crypt_method);
+	qimg_store_be32(buf + 36, h->l1_size);
+	qimg_store_be64(buf + 40, h->l1_table_offset);
+	qimg_store_be64(buf + 48, h->refcount_table_offset);
+	qimg_store_be32(buf + 56, h->refcount_table_clusters);
+	qimg_store_be32(buf + 60, h->nb_snapshots);
+	qimg_store_be64(buf + 64, h->snapshots_offset);
+	off = QCOW2_V2_HEADER_LEN;
+	if (h->version >= 3) {
+		qimg_store_be64(buf + 72, h->incompatible_features);
+		qimg_store_be64(buf + 80, h->compatible_features);
+		qimg_store_be64(buf + 88, h->autoclear_features);
+		qimg_store_be32(buf + 96, h->refcount_order);
+		qimg_store_be32(buf + 100, hlen);
+		buf[104] = h->compression_type;
+		if (e->tail_len)
+			memcpy(buf + QCOW2_HEADER_LEN_WRITTEN, e->tail,
+			       e->tail_len);
+		off = hlen;
+	}
+
+	/* QEMU's order: backing format, data file, crypto, feature table,
+	 * bitmaps, unknown extensions, end. */
+	if (e->backing_fmt && !(off = put_ext(buf, off, limit,
+					      QCOW2_EXT_BACKING_FMT,
+					      e->backing_fmt,
+					      strlen(e->backing_fmt))))
+		goto too_big;
+	if (e->data_file && !(off = put_ext(buf, off, limit,
+					    QCOW2_EXT_DATA_FILE, e->data_file,
+					    strlen(e->data_file))))
+		goto too_big;
+	if (e->has_crypto) {
+		uint8_t c[16];
+
+		qimg_store_be64(c, e->crypto_offset);
+		qimg_store_be64(c + 8, e->crypto_length);
+		off = put_ext(buf, off, limit, QCOW2_EXT_CRYPTO, c, 16);
+		if (!off)
+			goto too_big;
+	}
+	/* The feature table is left out for small clusters (room for a
+	 * backing name) and in v2 images, as QEMU does. */
+	if (h->version >= 3 && cluster_size > 4096) {
+		uint8_t t[sizeof(feature_names) / sizeof(feature_names[0]) * 48];
+		size_t i;
+
+		memset(t, 0, sizeof(t));
+		for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]);
+		     i++) {
+			t[i * 48] = feature_names[i].type;
+			t[i * 48 + 1] = feature_names[i].bit;
+			memcpy(t + i * 48 + 2, feature_names[i].name,
+			       strlen(feature_names[i].name));
+		}
+		off = put_ext(buf, off, limit, QCOW2_EXT_FEATURE_TABLE, t,
+			      sizeof(t));
+		if (!off)
+			goto too_big;
+	}
+	if (e->has_bitmaps && !(off = put_ext(buf, off, limit,
+					      QCOW2_EXT_BITMAPS, e->bitmaps,
+					      24)))
+		goto too_big;
+	if (e->unknown_len) {
+		if (off + e->unknown_len > limit)
+			goto too_big;
+		memcpy(buf + off, e->unknown, e->unknown_len);
+		off += e->unknown_len;
+	}
+	if (off + 8 > limit)
+		goto too_big;
+	off += 8; /* end marker (zeros) */
+
+	if (blen) {
+		memcpy(buf + off, e->backing_file, blen);
+		qimg_store_be64(buf + 8, off);
+		qimg_store_be32(buf + 16, (uint32_t)blen);
+	}
+	return 0;
+too_big:
+	return qimg_error_set(err, ENOSPC,
+			      "Cannot fit the header extensions and backing "
+			      "file name into the header cluster");
+}
+
+int qcow2_write_incompat(struct qcow2_state *s, uint64_t v,
+			 struct qimg_error *err)
+{
+	uint8_t b[8];
+	int r;
+
+	if (s->h.version < 3)
+		return 0;
+	qimg_store_be64(b, v);
+	r = qimg_pwrite(s->file, 72, b, 8, err);
+	if (r < 0)
+		return r;
+	s->h.incompatible_features = v;
+	return 0;
+}
+
+int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
+			    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!s->read_only && !s->corrupt) {
+		struct qimg_error ignored = { 0 };
+
+		/* Best effort: the corruption is reported either way. */
+		s->corrupt = true;
+		qcow2_write_incompat(s, s->h.incompatible_features |
+				     QCOW2_INCOMPAT_CORRUPT, &ignored);
+		return qimg_error_set(err, EUCLEAN,
+				      "Marking image as corrupt: %s; further "
+				      "corruption events will be suppressed",
+				      msg);
+	}
+	return qimg_error_set(err, EUCLEAN, "%s", msg);
+}

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 driver: probe, open (header validation, feature bits, corrupt and
+ * dirty handling, L1 and refcount table loading), flush, close and the
+ * driver table. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "util/endian.h"
+#include "util/overflow.h"
+
+#if __has_include("check.h")
+#include "formats/qcow2/check.h"
+#define QCOW2_HAVE_CHECK 1
+#endif
+
+#define L2_CACHE_BYTES (8u << 20)
+
+static int qcow2_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	uint32_t v;
+
+	if (len < 8 || qimg_load_be32(head) != QCOW2_MAGIC)
+		return 0;
+	v = qimg_load_be32(head + 4);
+	return v >= 2 ? 100 : 0;
+}
+
+static void free_state(struct qcow2_state *s)
+{
+	qcow2_cache_free(&s->l2c);
+	qcow2_refcount_free(s);
+	qcow2_exts_free(&s->ext);
+	free(s->l1);
+	s->l1 = NULL;
+	free(s->inflight);
+	s->inflight = NULL;
+}
+
+static int load_l1(struct qcow2_state *s, struct qimg_error *err)
+{
+	uint64_t bytes = (uint64_t)s->l1_size * 8, i;
+	uint8_t *raw;
+	int r;
+
+	s->l1 = calloc(s->l1_size ? s->l1_size : 1, sizeof(uint64_t));
+	raw = malloc(bytes ? bytes : 1);
+	if (!s->l1 || !raw) {
+		free(raw);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	if (bytes) {
+		r = qimg_pread(s->file, s->h.l1_table_offset, raw, bytes, err);
+		if (r < 0) {
+			free(raw);
+			return r;
+		}
+	}
+	for (i = 0; i < s->l1_size; i++)
+		s->l1[i] = qimg_load_be64(raw + i * 8);
+	free(raw);
+	return 0;
+}
+
+static int setup_geometry(struct qcow2_state *s, struct qimg_error *err)
+{
+	uint64_t need, per_l1;
+
+	s->cluster_bits = s->h.cluster_bits;
+	s->cluster_size = 1ull << s->cluster_bits;
+	s->ext_l2 = s->h.incompatible_features & QCOW2_INCOMPAT_EXTL2;
+	s->l2_entry_size = s->ext_l2 ? 16 : 8;
+	s->l2_bits = s->cluster_bits - (s->ext_l2 ? 4 : 3);
+	s->l2_entries = 1ull << s->l2_bits;
+	s->sc_bits = s->cluster_bits - (s->ext_l2 ? 5 : 0);
+	s->sc_size = 1ull << s->sc_bits;
+	if (s->ext_l2 && s->sc_size < 512)
+		return qimg_error_set(err, EINVAL,
+				      "Unsupported cluster size: 2^%" PRIu32,
+				      s->cluster_bits);
+	s->csize_shift = 62 - (s->cluster_bits - 8);
+	s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
+	s->coffset_mask = (1ull << s->csize_shift) - 1;
+
+	per_l1 = 1ull << (s->cluster_bits + s->l2_bits);
+	need = s->h.size / per_l1 + (s->h.size % per_l1 != 0);
+	if (need > INT32_MAX)
+		return qimg_error_set(err, EFBIG, "Image is too big");
+	if (s->h.l1_size < need)
+		return qimg_error_set(err, EINVAL, "L1 table is too small");
+	s->l1_size = s->h.l1_size;
+	return 0;
+}
+
+static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
+		      struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	unsigned int fl = node->flags;
+	uint8_t *buf = NULL;
+	int64_t flen;
+	size_t blen;
+	int r;
+
+	s->node = node;
+	s->file = node->file;
+	s->read_only = !(fl & QIMG_OPEN_RDWR);
+	flen = qimg_node_length(s->file, err);
+	if (flen < 0)
+		return (int)flen;
+
+	buf = malloc(1u << QCOW2_MAX_CLUSTER_BITS);
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qimg_pread(s->file, 0, buf, 4096, err);
+	if (r < 0)
+		goto fail;
+	/* Read the whole header cluster when the size field is sane; the
+	 * parser rejects it otherwise. */
+	blen = 4096;
+	if (qimg_load_be32(buf + 20) >= QCOW2_MIN_CLUSTER_BITS &&
+	    qimg_load_be32(buf + 20) <= QCOW2_MAX_CLUSTER_BITS)
+		blen = (size_t)1 << qimg_load_be32(buf + 20);
+	if (blen > 4096) {
+		r = qimg_pread(s->file, 0, buf, blen, err);
+		if (r < 0)
+			goto fail;
+	}
+	r = qcow2_header_parse(buf, blen, (uint64_t)flen, &s->h, err);
+	if (r < 0)
+		goto fail;
+	blen = (size_t)1 << s->h.cluster_bits;
+	r = qcow2_exts_parse(&s->h, buf, blen, &s->ext, err);
+	if (r < 0)
+		goto fail;
+	free(buf);
+	buf = NULL;
+	r = qcow2_check_features(&s->h, &s->ext, err);
+	if (r < 0)
+		goto fail;
+	s->corrupt = s->h.incompatible_features & QCOW2_INCOMPAT_CORRUPT;
+	if (s->corrupt && !s->read_only && !(fl & QIMG_OPEN_CHECK)) {
+		r = qimg_error_set(err, EACCES, "qcow2: Image is corrupt; "
+				   "cannot be opened read/write");
+		goto fail;
+	}
+	r = setup_geometry(s, err);
+	if (r < 0)
+		goto fail;
+	if (!(fl & QIMG_OPEN_NO_IO)) {
+		if (s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) {
+			r = qimg_error_set(err, ENOTSUP, "qcow2 images with an "
+					   "external data file are not "
+					   "supported yet");
+			goto fail;
+		}
+		if (s->h.crypt_method) {
+			r = qimg_error_set(err, ENOTSUP, "Encrypted qcow2 "
+					   "images are not supported yet");
+			goto fail;
+		}
+	}
+
+	r = load_l1(s, err);
+	if (r < 0)
+		goto fail;
+	r = qcow2_refcount_init(s, err);
+	if (r < 0)
+		goto fail;
+	{
+		size_t n = L2_CACHE_BYTES / s->cluster_size;
+
+		if (n < 4)
+			n = 4;
+		if (n > 64)
+			n = 64;
+		if (qcow2_cache_init(&s->l2c, n, s->cluster_size) < 0) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			goto fail;
+		}
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->free_hint = 1;
+
+	if (s->ext.backing_file) {
+		node->backing_filename = strdup(s->ext.backing_file);
+		if (!node->backing_filename)
+			goto nomem;
+	}
+	if (s->ext.backing_fmt) {
+		node->backing_format = strdup(s->ext.backing_fmt);
+		if (!node->backing_format)
+			goto nomem;
+	}
+	node->size = s->h.size;
+	node->cluster_size = (uint32_t)s->cluster_size;
+	node->zero_init = true;
+
+	if (!s->read_only && !(fl & (QIMG_OPEN_NO_IO | QIMG_OPEN_CHECK))) {
+		uint64_t ac = s->h.autoclear_features;
+
+		/* We keep no bitmaps up to date: say so, as the spec asks of
+		 * writers that do not understand an autoclear bit. */
+		if (ac && s->h.version >= 3) {
+			uint8_t b[8];
+
+			qimg_store_be64(b, 0);
+			r = qimg_pwrite(s->file, 88, b, 8, err);
+			if (r < 0)
+				goto fail_locks;
+			s->h.autoclear_features = 0;
+		}
+		if (s->h.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+			r = qcow2_rebuild_refcounts(s, err);
+			if (r < 0)
+				goto fail_locks;
+			r = qimg_flush(s->file, err);
+			if (r == 0)
+				r = qcow2_write_incompat(
+					s, s->h.incompatible_features &
+					~QCOW2_INCOMPAT_DIRTY, err);
+			if (r < 0)
+				goto fail_locks;
+		}
+		s->lazy = s->h.compatible_features &
+			  QCOW2_COMPAT_LAZY_REFCOUNTS;
+	}
+	return 0;
+nomem:
+	r = qimg_error_set(err, ENOMEM, "Out of memory");
+fail_locks:
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(node->backing_filename);
+	node->backing_filename = NULL;
+	free(node->backing_format);
+	node->backing_format = NULL;
+fail:
+	free(buf);
+	free_state(s);
+	return r;
+}
+
+int qcow2_flush(struct qimg_node *node, struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = qcow2_refcount_flush(s, err);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void qcow2_close(struct qimg_node *node)
+{
+	struct qcow2_state *s = node->opaque;
+	struct qimg_error err = { 0 };
+
+	if (!s->read_only) {
+		/* Clean close: counts on disk, then the dirty bit off. */
+		if (qcow2_refcount_flush(s, &err) == 0 && s->dirty_set &&
+		    qimg_flush(s->file, &err) == 0)
+			qcow2_write_incompat(s, s->h.incompatible_features &
+					     ~QCOW2_INCOMPAT_DIRTY, &err);
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free_state(s);
+}
+
+const struct qimg_driver qimg_driver_qcow2 = {
+	.name = "qcow2",
+	.kind = QIMG_DRIVER_FORMAT,
+	.threads = QIMG_THREADS_PARALLEL,
+	.state_size = sizeof(struct qcow2_state),
+	.create_opts = qcow2_create_opts,
+	.probe = qcow2_probe,
+	.open = qcow2_open,
+	.close = qcow2_close,
+	.create_validate = qcow2_create_validate,
+	.create = qcow2_create,
+	.read = qcow2_read,
+	.write = qcow2_write,
+	.write_zeroes = qcow2_write_zeroes,
+	.discard = qcow2_discard,
+	.flush = qcow2_flush,
+	.compress = qcow2_compress,
+	.write_compressed = qcow2_write_compressed,
+	.block_status = qcow2_block_status,
+	.get_info = qcow2_get_info,
+#ifdef QCOW2_HAVE_CHECK
+	.check = qcow2_check,
+#endif
+	.measure = qcow2_measure,
+	.supports_backing = true,
+};

@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 refcounts: entries of any width 1..64 bits, the refcount table and
+ * a cache of refcount blocks, cluster allocation (contiguous runs), creation
+ * of refcount blocks and relocation of a full refcount table.  Callers hold
+ * the metadata lock.  Crash safety: a count reaches the file before anything
+ * references the cluster, and a new block is counted before the table points
+ * at it. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "util/endian.h"
+#include "util/overflow.h"
+
+#define RB_CACHE_SLOTS 16
+#define MAX_HOST_CLUSTER_BITS 56
+
+uint64_t qcow2_rc_get(const uint8_t *blk, uint64_t idx, uint32_t order)
+{
+	switch (order) {
+	case 0:
+	case 1:
+	case 2: {
+		uint32_t w = 1u << order, per = 8 / w;
+		uint32_t shift = (uint32_t)(idx % per) * w;
+
+		return (blk[idx / per] >> shift) & ((1u << w) - 1);
+	}
+	case 3:
+		return blk[idx];
+	case 4:
+		return qimg_load_be16(blk + idx * 2);
+	case 5:
+		return qimg_load_be32(blk + idx * 4);
+	default:
+		return qimg_load_be64(blk + idx * 8);
+	}
+}
+
+void qcow2_rc_set(uint8_t *blk, uint64_t idx, uint32_t order, uint64_t v)
+{
+	switch (order) {
+	case 0:
+	case 1:
+	case 2: {
+		uint32_t w = 1u << order, per = 8 / w;
+		uint32_t shift = (uint32_t)(idx % per) * w;
+		uint8_t mask = (uint8_t)(((1u << w) - 1) << shift);
+
+		blk[idx / per] = (uint8_t)((blk[idx / per] & ~mask) |
+					   ((v << shift) & mask));
+		break;
+	}
+	case 3:
+		blk[idx] = (uint8_t)v;
+		break;
+	case 4:
+		qimg_store_be16(blk + idx * 2, (uint16_t)v);
+		break;
+	case 5:
+		qimg_store_be32(blk + idx * 4, (uint32_t)v);
+		break;
+	default:
+		qimg_store_be64(blk + idx * 8, v);
+		break;
+	}
+}
+
+/* Byte span [*lo, *hi) that holds entries [a, b). */
+static void entry_bytes(uint32_t order, uint64_t a, uint64_t b, uint64_t *lo,
+			uint64_t *hi)
+{
+	if (order < 3) {
+		uint64_t per = 8 >> order;
+
+		*lo = a / per;
+		*hi = (b + per - 1) / per;
+	} else {
+		uint64_t w = 1ull << (order - 3);
+
+		*lo = a * w;
+		*hi = b * w;
+	}
+}
+
+int qcow2_refcount_init(struct qcow2_state *s, struct qimg_error *err)
+{
+	uint64_t bytes = (uint64_t)s->h.refcount_table_clusters << s->cluster_bits;
+	uint8_t *raw;
+	uint64_t i;
+	int r;
+
+	s->refcount_order = s->h.refcount_order;
+	s->rb_bits = s->cluster_bits + 3 - s->refcount_order;
+	s->rb_entries = 1ull << s->rb_bits;
+	s->refcount_max = s->refcount_order == 6 ?
+			  UINT64_MAX : (1ull << (1u << s->refcount_order)) - 1;
+	s->rt_entries = bytes / 8;
+	s->rt = calloc(s->rt_entries, sizeof(uint64_t));
+	raw = malloc(bytes);
+	if (!s->rt || !raw) {
+		free(raw);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	r = qimg_pread(s->file, s->h.refcount_table_offset, raw, bytes, err);
+	if (r < 0) {
+		free(raw);
+		return r;
+	}
+	for (i = 0; i < s->rt_entries; i++)
+		s->rt[i] = qimg_load_be64(raw + i * 8);
+	free(raw);
+	r = qcow2_cache_init(&s->rbc, RB_CACHE_SLOTS, s->cluster_size);
+	if (r < 0)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	return 0;
+}
+
+void qcow2_refcount_free(struct qcow2_state *s)
+{
+	qcow2_cache_free(&s->rbc);
+	free(s->rt);
+	s->rt = NULL;
+	free(s->reserved);
+	s->reserved = NULL;
+	s->nb_reserved = s->cap_reserved = 0;
+}
+
+static int slot_writeback(struct qcow2_state *s, struct qcow2_cache_slot *sl,
+			  struct qimg_error *err)
+{
+	int r;
+
+	if (!sl->off || !sl->dirty)
+		return 0;
+	r = qimg_pwrite(s->file, sl->off, sl->buf, s->cluster_size, err);
+	if (r < 0)
+		return r;
+	sl->dirty = false;
+	return 0;
+}
+
+int qcow2_refcount_flush(struct qcow2_state *s, struct qimg_error *err)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < s->rbc.n; i++) {
+		r = slot_writeback(s, &s->rbc.slot[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The cached refcount block of table index t; *sl NULL if there is none. */
+static int rb_get(struct qcow2_state *s, uint64_t t,
+		  struct qcow2_cache_slot **out, struct qimg_error *err)
+{
+	struct qcow2_cache_slot *sl;
+	uint64_t off;
+	int r;
+
+	*out = NULL;
+	if (t >= s->rt_entries || !(s->rt[t] & QCOW2_RT_OFFSET_MASK))
+		return 0;
+	off = s->rt[t] & QCOW2_RT_OFFSET_MASK;
+	if (off & (s->cluster_size - 1) || s->rt[t] & 0x1ff)
+		return qcow2_signal_corruption(s, err,
+			"Refblock offset %#" PRIx64 " unaligned (reftable "
+			"index: %#" PRIx64 ")", s->rt[t], t);
+	if (off < s->cluster_size || off >= (1ull << MAX_HOST_CLUSTER_BITS))
+		return qcow2_signal_corruption(s, err,
+			"Refblock at %#" PRIx64 " is invalid (reftable index: "
+			"%#" PRIx64 ")", off, t);
+	sl = qcow2_cache_find(&s->rbc, off);
+	if (!sl) {
+		sl = qcow2_cache_victim(&s->rbc);
+		r = slot_writeback(s, sl, err);
+		if (r < 0)
+			return r;
+		sl->off = 0;
+		r = qimg_pread(s->file, off, sl->buf, s->cluster_size, err);
+		if (r < 0)
+			return r;
+		sl->off = off;
+		sl->dirty = false;
+		qcow2_cache_touch(&s->rbc, sl);
+	}
+	*out = sl;
+	return 0;
+}
+
+int qcow2_get_refcount(struct qcow2_state *s, uint64_t c, uint64_t *rc,
+		       struct qimg_error *err)
+{
+	struct qcow2_cache_slot *sl;
+	int r;
+
+	*rc = 0;
+	r = rb_get(s, c >> s->rb_bits, &sl, err);
+	if (r < 0 || !sl)
+		return r;
+	*rc = qcow2_rc_get(sl->buf, c & (s->rb_entries - 1), s->refcount_order);
+	return 0;
+}
+
+static bool is_reserved(const struct qcow2_state *s, uint64_t c)
+{
+	size_t i;
+
+	for (i = 0; i < s->nb_reserved; i++)
+		if (c >= s->reserved[i].start &&
+		    c - s->reserved[i].start < s->reserved[i].n)
+			return true;
+	return false;
+}
+
+static int reserve(struct qcow2_state *s, uint64_t c, uint64_t n)
+{
+	if (s->nb_reserved == s->cap_reserved) {
+		size_t ncap = s->cap_reserved ? s->cap_reserved * 2 : 8;
+		struct qcow2_range *p = realloc(s->reserved,
+						ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->reserved = p;
+		s->cap_reserved = ncap;
+	}
+	s->reserved[s->nb_reserved].start = c;
+	s->reserved[s->nb_reserved].n = n;
+	s->nb_reserved++;
+	return 0;
+}
+
+static void unreserve(struct qcow2_state *s, uint64_t c)
+{
+	size_t i;
+
+	for (i = 0; i < s->nb_reserved; i++) {
+		if (s->reserved[i].start == c) {
+			s->reserved[i] = s->reserved[--s->nb_reserved];
+			return;
+		}
+	}
+}
+
+/* Find n contiguous clusters with refcount 0, not reserved, and (during a
+ * rebuild) not referenced.  Blocks that do not exist are skipped whole. */
+static int find_free(struct qcow2_state *s, uint64_t n, uint64_t *out,
+		     struct qimg_error *err)
+{
+	uint64_t limit = 1ull << (MAX_HOST_CLUSTER_BITS - s->cluster_bits);
+	uint64_t c = s->free_hint ? s->free_hint : 1, start = c, run = 0;
+	int r;
+
+	while (c < limit) {
+		struct qcow2_cache_slot *sl;
+		uint64_t t = c >> s->rb_bits;
+		bool used;
+
+		r = rb_get(s, t, &sl, err);
+		if (r < 0)
+			return r;
+		if (!sl && !s->nb_reserved && !s->rebuild) {
+			/* A missing block: its whole range is free. */
+			uint64_t end = (t + 1) << s->rb_bits;
+
+			run += end - c;
+			c = end;
+			if (run >= n) {
+				*out = start;
+				return 0;
+			}
+			continue;
+		}
+		used = sl && qcow2_rc_get(sl->buf, c & (s->rb_entries - 1),
+					  s->refcount_order);
+		if (!used)
+			used = is_reserved(s, c) ||
+			       (s->rebuild && c < s->rebuild_n &&
+				s->rebuild[c]);
+		if (used) {
+			c++;
+			start = c;
+			run = 0;
+			continue;
+		}
+		if (++run == n) {
+			*out = start;
+			return 0;
+		}
+		c++;
+	}
+	return qimg_error_set(err, ENOSPC, "No space left in the image file");
+}
+
+static int write_rt_entry(struct qcow2_state *s, uint64_t t,
+			  struct qimg_error *err)
+{
+	uint8_t b[8];
+
+	if (s->rt_moving)
+		return 0;
+	qimg_store_be64(b, s->rt[t]);
+	return qimg_pwrite(s->file, s->h.refcount_table_offset + t * 8, b, 8,
+			   err);
+}
+
+static int ensure_refblock(struct qcow2_state *s, uint64_t t, int depth,
+			   struct qimg_error *err);
+
+/* Move the refcount table to a larger, new place covering index `need`. */
+static int grow_table(struct qcow2_state *s, uint64_t need,
+		      struct qimg_error *err)
+{
+	uint64_t per = s->cluster_size / 8, nclusters, nentries, start = 0;
+	uint64_t old_off = s->h.refcount_table_offset;
+	uint64_t old_clusters = s->h.refcount_table_clusters, i;
+	uint64_t *nrt, *ort;
+	uint8_t *raw, hb[12];
+	int r;
+
+	if (s->rt_moving)
+		return qimg_error_set(err, EIO, "Refcount table growth loop");
+	for (;;) {
+		nclusters = (need + 1 + per - 1) / per;
+		nclusters += nclusters / 2 + 1;
+		nentries = nclusters * per;
+		if (nclusters * s->cluster_size > QCOW2_MAX_RT_BYTES)
+			return qimg_error_set(err, EFBIG,
+					      "Refcount table too large");
+		r = find_free(s, nclusters, &start, err);
+		if (r < 0)
+			return r;
+		/* Room for the blocks describing the table itself. */
+		if (((start + nclusters + 1) >> s->rb_bits) < nentries)
+			break;
+		need = (start + nclusters + 1) >> s->rb_bits;
+	}
+
+	nrt = calloc(nentries, sizeof(uint64_t));
+	raw = malloc(nclusters * s->cluster_size);
+	if (!nrt || !raw) {
+		free(nrt);
+		free(raw);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	memcpy(nrt, s->rt, s->rt_entries * sizeof(uint64_t));
+	r = reserve(s, start, nclusters);
+	if (r < 0) {
+		free(nrt);
+		free(raw);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	ort = s->rt;
+	s->rt = nrt;
+	s->rt_entries = nentries;
+	s->rt_moving = true;
+	r = qcow2_update_refcount(s, start, nclusters, 1, err);
+	if (r < 0)
+		goto fail;
+	memset(raw, 0, nclusters * s->cluster_size);
+	for (i = 0; i < nentries; i++)
+		qimg_store_be64(raw + i * 8, s->rt[i]);
+	r = qimg_pwrite(s->file, start << s->cluster_bits, raw,
+			nclusters * s->cluster_size, err);
+	if (r < 0)
+		goto fail;
+	/* One write switches to the new table (offset and size). */
+	qimg_store_be64(hb, start << s->cluster_bits);
+	qimg_store_be32(hb + 8, (uint32_t)nclusters);
+	r = qimg_pwrite(s->file, 48, hb, 12, err);
+	if (r < 0)
+		goto fail;
+	s->h.refcount_table_offset = start << s->cluster_bits;
+	s->h.refcount_table_clusters = (uint32_t)nclusters;
+	s->rt_moving = false;
+	unreserve(s, start);
+	free(ort);
+	free(raw);
+	return qcow2_update_refcount(s, old_off >> s->cluster_bits,
+				     old_clusters, -1, err);
+fail:
+	/* The old table is still the one on disk. */
+	s->rt_moving = false;
+	s->rt = ort;
+	s->rt_entries = old_clusters * per;
+	unreserve(s, start);
+	free(nrt);
+	free(raw);
+	return r;
+}
+
+static int ensure_refblock(struct qcow2_state *s, uint64_t t, int depth,
+			   struct qimg_error *err)
+{
+	struct qcow2_cache_slot *sl;
+	uint64_t b, bt;
+	int r;
+
+	if (t < s->rt_entries && (s->rt[t] & QCOW2_RT_OFFSET_MASK))
+		return 0;
+	if (depth > 4)
+		return qimg_error_set(err, EIO,
+				      "Cannot place a new refcount block");
+	if (t >= s->rt_entries) {
+		r = grow_table(s, t, err);
+		if (r < 0)
+			return r;
+		if (s->rt[t] & QCOW2_RT_OFFSET_MASK)
+			return 0;
+	}
+	r = find_free(s, 1, &b, err);
+	if (r < 0)
+		return r;
+	bt = b >> s->rb_bits;
+	r = reserve(s, b, 1);
+	if (r < 0)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (bt != t) {
+		r = ensure_refblock(s, bt, depth + 1, err);
+		if (r < 0)
+			goto out;
+	}
+
+	/* Write the new block; a block in its own range counts itself. */
+	sl = qcow2_cache_victim(&s->rbc);
+	r = slot_writeback(s, sl, err);
+	if (r < 0)
+		goto out;
+	sl->off = 0;
+	memset(sl->buf, 0, s->cluster_size);
+	if (bt == t)
+		qcow2_rc_set(sl->buf, b & (s->rb_entries - 1),
+			     s->refcount_order, 1);
+	r = qimg_pwrite(s->file, b << s->cluster_bits, sl->buf,
+			s->cluster_size, err);
+	if (r < 0)
+		goto out;
+	sl->off = b << s->cluster_bits;
+	sl->dirty = false;
+	qcow2_cache_touch(&s->rbc, sl);
+	if (bt != t) {
+		r = qcow2_update_refcount(s, b, 1, 1, err);
+		if (r < 0)
+			goto out;
+	}
+	if (s->rebuild && b < s->rebuild_n)
+		s->rebuild[b] = 1;
+	s->rt[t] = b << s->cluster_bits;
+	r = write_rt_entry(s, t, err);
+out:
+	unreserve(s, b);
+	return r;
+}
+
+int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
+			  int delta, struct qimg_error *err)
+{
+	while (n) {
+		struct qcow2_cache_slot *sl;
+		uint64_t t = c >> s->rb_bits;
+		uint64_t i0 = c & (s->rb_entries - 1), i, cnt, lo, hi;
+		int r;
+
+		cnt = s->rb_entries - i0;
+		if (cnt > n)
+			cnt = n;
+		if (delta > 0) {
+			r = ensure_refblock(s, t, 0, err);
+			if (r < 0)
+				return r;
+		}
+		r = rb_get(s, t, &sl, err);
+		if (r < 0)
+			return r;
+		if (!sl)
+			return qcow2_signal_corruption(s, err,
+				"Cannot decrease refcount of cluster %#" PRIx64
+				" below zero", c);
+		for (i = i0; i < i0 + cnt; i++) {
+			uint64_t v = qcow2_rc_get(sl->buf, i, s->refcount_order);
+
+			if (delta < 0 && v < (uint64_t)-delta)
+				return qcow2_signal_corruption(s, err,
+					"Cannot decrease refcount of cluster %#"
+					PRIx64 " below zero",
+					(t << s->rb_bits) + i);
+			if (delta > 0 && s->refcount_max - v < (uint64_t)delta)
+				return qimg_error_set(err, ERANGE,
+					"Refcount of cluster %#" PRIx64
+					" would overflow",
+					(t << s->rb_bits) + i);
+			v += (uint64_t)(int64_t)delta;
+			qcow2_rc_set(sl->buf, i, s->refcount_order, v);
+			if (v == 0 && (t << s->rb_bits) + i < s->free_hint)
+				s->free_hint = (t << s->rb_bits) + i;
+			/* Never append compressed data to a freed cluster. */
+			if (v == 0 && s->cbyte &&
+			    (s->cbyte >> s->cluster_bits) ==
+			    (t << s->rb_bits) + i)
+				s->cbyte = 0;
+		}
+		if (s->lazy) {
+			sl->dirty = true;
+		} else {
+			entry_bytes(s->refcount_order, i0, i0 + cnt, &lo, &hi);
+			r = qimg_pwrite(s->file, sl->off + lo, sl->buf + lo,
+					hi - lo, err);
+			if (r < 0)
+				return r;
+		}
+		c += cnt;
+		n -= cnt;
+	}
+	return 0;
+}
+
+int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
+			 struct qimg_error *err)
+{
+	uint64_t c;
+	int r;
+
+	r = find_free(s, n, &c, err);
+	if (r < 0)
+		return r;
+	r = reserve(s, c, n);
+	if (r < 0)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qcow2_update_refcount(s, c, n, 1, err);
+	unreserve(s, c);
+	if (r < 0)
+		return r;
+	if (s->rebuild) {
+		uint64_t i;
+
+		for (i = c; i < c + n && i < s->rebuild_n; i++)
+			s->rebuild[i] = 1;
+	}
+	if (s->free_hint == c || s->free_hint == 0)
+		s->free_hint = c + n;
+	*off = c << s->cluster_bits;
+	return 0;
+}
+
+int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
+		     struct qimg_error *err)
+{
+	uint64_t first, last;
+
+	if (!len)
+		return 0;
+	first = off >> s->cluster_bits;
+	last = (off + len - 1) >> s->cluster_bits;
+	return qcow2_update_refcount(s, first, last - first + 1, -1, err);
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* struct qimg_error helpers: the first error set wins, messages are one line
+ * capped at QIMG_ERROR_MSG_MAX, and each layer may prefix its own context. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "qimg/error.h"
+
+/* Callers pass positive errnos; tolerate a negative one (a forwarded return
+ * value) and never record "no error" for a failure. */
+static int norm_errnum(int errnum)
+{
+	if (errnum < 0)
+		errnum = -errnum;
+	return errnum ? errnum : EIO;
+}
+
+int qimg_error_setv(struct qimg_error *err, int errnum, const char *fmt,
+		    va_list ap)
+{
+	errnum = norm_errnum(errnum);
+	if (!err || err->errnum)
+		return -errnum;
+	err->errnum = errnum;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	return -errnum;
+}
+
+int qimg_error_set(struct qimg_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = qimg_error_setv(err, errnum, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int qimg_error_set_errno(struct qimg_error *err, int errnum, const char *fmt,
+			 ...)
+{
+	char ebuf[128];
+	const char *es;
+	size_t n;
+	va_list ap;
+
+	errnum = norm_errnum(errnum);
+	if (!err || err->errnum)
+		return -errnum;
+	va_start(ap, fmt);
+	qimg_error_setv(err, errnum, fmt, ap);
+	va_end(ap);
+	es = strerror_r(errnum, ebuf, sizeof(ebuf));
+	n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", es);
+	return -errnum;
+}
+
+void qimg_error_prefix(struct qimg_error *err, const char *fmt, ...)
+{
+	char old[QIMG_ERROR_MSG_MAX];
+	char ebuf[128];
+	size_t n;
+	va_list ap;
+
+	if (!err)
+		return;
+	if (!err->errnum)
+		err->errnum = EIO;
+	if (err->msg[0])
+		memcpy(old, err->msg, sizeof(old));
+	else
+		snprintf(old, sizeof(old), "%s",
+			 strerror_r(err->errnum, ebuf, sizeof(ebuf)));
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", old);
+}
+
+void qimg_error_clear(struct qimg_error *err)
+{
+	if (!err)
+		return;
+	err->errnum = 0;
+	err->msg[0] = '\0';
+}
+
+int qimg_error_isset(const struct qimg_error *err)
+{
+	return err && err->errnum != 0;
+}

@@ -1,0 +1,272 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# `convert` against qemu-img: raw<->qcow2, qcow2->qcow2, compression,
+# sparse detection (-S, judged by `qemu-img map` of the output), -B/-F,
+# -n/--target-is-zero, concatenation, -m/-W, -p bytes, and the errors and
+# exit codes of reference §2.7.  Default qcow2 output must be byte-identical
+# to qemu-img's.
+. "$(dirname "$0")/lib.sh"
+
+mapj()
+{
+	"$QEMU_IMG" map --output=json "$@" 2>&1
+}
+
+# cv DESC OUT KIND ARGS...: `convert ARGS` with both tools (OUT the output
+# file name); KIND says how to judge the two outputs:
+#   exact  - same bytes (qcow2 default convert is reproducible)
+#   map    - same content and same `qemu-img map --output=json`
+#   stats  - same content, and same allocation line from qemu-img check
+#   content - same content only (e.g. -W: host offsets may differ)
+cv()
+{
+	local d=$1 out=$2 kind=$3 rc
+	shift 3
+	rm -f "$E/$out" "$G/$out"
+	same "$d" convert "$@"
+	rc=$(cat "$R/e.rc")
+	if [ "$rc" != 0 ]; then
+		if [ "$out" = none ] || [ -e "$E/$out" ] || [ ! -e "$G/$out" ]
+		then
+			pass "$d: no output left behind"
+		else
+			fail "$d: no output left behind"
+		fi
+		return
+	fi
+	[ "$out" = none ] && return
+	if [ ! -f "$G/$out" ]; then
+		fail "$d: output exists"
+		return
+	fi
+	if "$QEMU_IMG" compare -q "$E/$out" "$G/$out" 2>/dev/null; then
+		pass "$d: same content"
+	else
+		fail "$d: same content"
+		"$QEMU_IMG" compare "$E/$out" "$G/$out" 2>&1 | sed 's/^/# /'
+	fi
+	case $("$QEMU_IMG" info "$E/$out" 2>/dev/null | sed -n 2p) in
+	*qcow2*)
+		if check_clean "$G/$out"; then
+			pass "$d: qemu-img check clean"
+		else
+			fail "$d: qemu-img check clean"
+			"$QEMU_IMG" check "$(qcow2_nobacking "$G/$out")" 2>&1 |
+				sed -n '1,8p' | sed 's/^/# /'
+		fi
+		;;
+	esac
+	case $kind in
+	exact)
+		if cmp -s "$E/$out" "$G/$out"; then
+			pass "$d: byte-identical"
+		else
+			fail "$d: byte-identical"
+			cmp "$E/$out" "$G/$out" 2>&1 | sed 's/^/# /'
+		fi
+		;;
+	map)
+		if [ "$(mapj "$E/$out")" = "$(mapj "$G/$out")" ]; then
+			pass "$d: same map"
+		else
+			fail "$d: same map"
+			diff <(mapj "$E/$out") <(mapj "$G/$out") |
+				sed -n '1,20p' | sed 's/^/# /'
+		fi
+		;;
+	stats)
+		local se sg
+		se=$("$QEMU_IMG" check "$(qcow2_nobacking "$E/$out")" |
+			grep allocated)
+		sg=$("$QEMU_IMG" check "$(qcow2_nobacking "$G/$out")" |
+			grep allocated)
+		if [ "$se" = "$sg" ]; then
+			pass "$d: same cluster statistics"
+		else
+			fail "$d: same cluster statistics"
+			diag "qemu-img: $se" "qimg:     $sg"
+		fi
+		;;
+	esac
+}
+
+# sources
+"$QEMU_IMG" create -q -f raw src.raw 8M
+"$QEMU_IO" -f raw -c 'write -P 0x55 0 3M' -c 'write -P 0 4M 1M' \
+	-c 'write -P 0x55 6M 4k' src.raw >/dev/null
+"$QEMU_IMG" create -q -f raw holes.raw 256k
+"$QEMU_IO" -f raw -c 'write -P 0x55 0 256k' -c 'write -P 0 64k 4k' \
+	-c 'write -P 0 128k 8k' -c 'write -P 0 200k 512' \
+	-c 'write -P 0 210k 3584' holes.raw >/dev/null
+mkpattern pat.raw 4096
+head -c 1M /dev/urandom >r1.raw
+head -c 9M /dev/urandom >r9.raw
+head -c 1000 /dev/urandom >odd.raw
+yes 'text that compresses' | head -c 2M >text.raw
+truncate -s 2M text.raw
+"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+"$QEMU_IO" -c 'write -P 1 0 4M' base.qcow2 >/dev/null
+"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+"$QEMU_IO" -c 'write -P 2 1M 64k' -c 'write -z 2M 64k' top.qcow2 >/dev/null
+"$QEMU_IMG" create -q -f qcow2 data.qcow2 16M
+"$QEMU_IO" -c 'write -P 0x55 0 1M' -c 'write -P 0x66 10M 64k' \
+	-c 'write -z 12M 1M' -c 'write -c -P 7 14M 64k' data.qcow2 >/dev/null
+"$QEMU_IMG" create -q -f qcow2 -o compat=0.10,cluster_size=4k v2.qcow2 4M
+"$QEMU_IO" -c 'write -P 9 5000 100000' v2.qcow2 >/dev/null
+
+# raw -> qcow2 (byte-identical), raw -> raw (same map)
+for s in src holes pat r1 odd text; do
+	cv "$s.raw -> qcow2" o.qcow2 exact -O qcow2 ../$s.raw o.qcow2
+	cv "$s.raw -> raw" o.raw map ../$s.raw o.raw
+done
+cv "-f raw explicit" o.qcow2 exact -f raw -O qcow2 ../src.raw o.qcow2
+for o in cluster_size=4k cluster_size=512 cluster_size=2M compat=0.10 \
+	refcount_bits=1 lazy_refcounts=on extended_l2=on \
+	compression_type=zstd preallocation=metadata preallocation=falloc \
+	preallocation=full 'cluster_size=16k,extended_l2=on'; do
+	cv "pat.raw -> qcow2 -o $o" o.qcow2 exact -O qcow2 -o "$o" ../pat.raw \
+		o.qcow2
+done
+cv "-o size= is ignored" o.qcow2 exact -O qcow2 -o size=1G ../src.raw o.qcow2
+
+# qcow2 -> raw / qcow2
+for s in data top base v2; do
+	cv "$s.qcow2 -> raw" o.raw map -O raw ../$s.qcow2 o.raw
+	cv "$s.qcow2 -> qcow2" o.qcow2 exact -O qcow2 ../$s.qcow2 o.qcow2
+done
+cv "-f qcow2 explicit" o.raw map -f qcow2 -O raw ../data.qcow2 o.raw
+cv "qcow2 -> qcow2 4k clusters" o.qcow2 exact -O qcow2 -o cluster_size=4k \
+	../data.qcow2 o.qcow2
+cv "-U source" o.raw map -U -O raw ../data.qcow2 o.raw
+
+# compression
+for s in pat text r1 src; do
+	cv "$s.raw -c zlib" o.qcow2 stats -c -O qcow2 ../$s.raw o.qcow2
+	cv "$s.raw -c zstd" o.qcow2 stats -c -O qcow2 \
+		-o compression_type=zstd ../$s.raw o.qcow2
+done
+cv "-c 4k clusters" o.qcow2 stats -c -O qcow2 -o cluster_size=4k \
+	../pat.raw o.qcow2
+cv "-c 2M clusters" o.qcow2 stats -c -O qcow2 -o cluster_size=2M \
+	../pat.raw o.qcow2
+cv "-c v2" o.qcow2 stats -c -O qcow2 -o compat=0.10 ../pat.raw o.qcow2
+cv "-c qcow2 source" o.qcow2 stats -c -O qcow2 ../data.qcow2 o.qcow2
+cv "-c -W" o.qcow2 content -c -W -O qcow2 ../pat.raw o.qcow2
+
+# sparse detection (§2.7 captures)
+for S in 4k 4096 512 8k 64k 1M 0 16M; do
+	cv "holes.raw -S $S -> raw" o.raw map -S $S -O raw ../holes.raw o.raw
+	cv "src.raw -S $S -> raw" o.raw map -S $S -O raw ../src.raw o.raw
+done
+for S in 4k 512 0 64k; do
+	cv "holes.raw -S $S -> qcow2 4k" o.qcow2 exact -S $S -O qcow2 \
+		-o cluster_size=4k ../holes.raw o.qcow2
+	cv "src.raw -S $S -> qcow2" o.qcow2 exact -S $S -O qcow2 ../src.raw \
+		o.qcow2
+	cv "data.qcow2 -S $S -> qcow2" o.qcow2 exact -S $S -O qcow2 \
+		../data.qcow2 o.qcow2
+done
+
+# target backing file
+cv "-B -F" o.qcow2 exact -O qcow2 -B ../base.qcow2 -F qcow2 ../top.qcow2 \
+	o.qcow2
+cv "-o backing_file" o.qcow2 exact -O qcow2 \
+	-o backing_file=../base.qcow2,backing_fmt=qcow2 ../top.qcow2 o.qcow2
+cv "-B over a shorter backing" o.qcow2 exact -O qcow2 -B ../base.qcow2 \
+	-F qcow2 ../data.qcow2 o.qcow2
+cv "-B without -F" o.qcow2 exact -O qcow2 -B ../base.qcow2 ../top.qcow2 \
+	o.qcow2
+cv "-B with raw output" o.raw map -O raw -B ../base.qcow2 -F qcow2 \
+	../top.qcow2 o.raw
+cv "-B with several sources" o.qcow2 exact -O qcow2 -B ../base.qcow2 \
+	-F qcow2 ../base.qcow2 ../top.qcow2 o.qcow2
+
+# several sources
+cv "concatenate raw" o.raw map -O raw ../src.raw ../holes.raw ../odd.raw o.raw
+cv "concatenate to qcow2" o.qcow2 exact -O qcow2 ../base.qcow2 ../top.qcow2 \
+	../odd.raw o.qcow2
+
+# -m / -W
+for m in 1 2 16; do
+	cv "-m $m" o.qcow2 exact -m $m -O qcow2 ../pat.raw o.qcow2
+done
+cv "-W" o.qcow2 content -W -O qcow2 ../pat.raw o.qcow2
+cv "-W raw" o.raw map -W -O raw ../pat.raw o.raw
+cv "-t none -T none" o.raw map -t none -T none -O raw ../pat.raw o.raw
+cv "-t writeback" o.qcow2 exact -t writeback -O qcow2 ../pat.raw o.qcow2
+
+# -n and --target-is-zero into existing targets
+# prep NAME SIZE CREATE-OPTIONS...: the same target in both directories
+prep()
+{
+	local d name=$1 size=$2
+	shift 2
+	for d in "$E" "$G"; do
+		rm -f "$d/$name"
+		(cd "$d" && "$QEMU_IMG" create -q "$@" "$name" $size) || return 1
+	done
+}
+prep n.qcow2 8M -f qcow2
+cv "-n into fresh qcow2" n.qcow2 exact -n -O qcow2 ../src.raw n.qcow2
+prep n.qcow2 8M -f qcow2
+cv "-n --target-is-zero" n.qcow2 exact -n --target-is-zero -O qcow2 \
+	../src.raw n.qcow2
+prep n.qcow2 8M -f qcow2 -o compat=0.10
+cv "-n into v2 qcow2" n.qcow2 exact -n -O qcow2 ../src.raw n.qcow2
+prep n.raw 8M -f raw
+cv "-n into raw" n.raw map -n ../src.raw n.raw
+prep n.raw 16M -f raw
+cv "-n into larger raw" n.raw map -n ../src.raw n.raw
+prep n.raw 1M -f raw
+cv "-n smaller target" none exact -n ../src.raw n.raw
+prep n.qcow2 '' -f qcow2 -b ../base.qcow2 -F qcow2
+cv "--target-is-zero with backing" none exact -n --target-is-zero \
+	-O qcow2 ../top.qcow2 n.qcow2
+
+# progress output bytes
+for s in src r1 r9; do
+	cv "-p $s.raw -> raw" o.raw map -p -O raw ../$s.raw o.raw
+done
+cv "-p -> qcow2" o.qcow2 exact -p -O qcow2 ../src.raw o.qcow2
+cv "-p -q" o.raw map -p -q -O raw ../src.raw o.raw
+
+# errors
+cv "-S 1000" o.raw map -S 1000 ../src.raw o.raw
+cv "-S 32M" o.raw map -S 32M ../src.raw o.raw
+cv "-S abc" o.raw map -S abc ../src.raw o.raw
+cv "-m 0" o.raw map -m 0 ../src.raw o.raw
+cv "-m 17" o.raw map -m 17 ../src.raw o.raw
+cv "-m x" o.raw map -m x ../src.raw o.raw
+cv "-r abc" o.raw map -r abc ../src.raw o.raw
+cv "-o empty" o.raw map -o '' ../src.raw o.raw
+cv "--skip-broken-bitmaps alone" o.qcow2 exact --skip-broken-bitmaps \
+	-O qcow2 ../data.qcow2 o.qcow2
+cv "-C -c" o.qcow2 exact -C -c -O qcow2 ../src.raw o.qcow2
+cv "-C -S" o.raw map -C -S 4k ../src.raw o.raw
+cv "-C --salvage" o.raw map -C --salvage ../src.raw o.raw
+cv "--target-image-opts without -n" o.raw map --target-image-opts \
+	../src.raw driver=raw,file.filename=o.raw
+cv "-n -o" o.qcow2 exact -n -o cluster_size=4k -O qcow2 ../src.raw o.qcow2
+cv "--target-is-zero without -n" o.raw map --target-is-zero ../src.raw o.raw
+cv "-O qcow2 -o help" none exact -O qcow2 -o help
+cv "-o help raw" none exact -o help
+cv "no output name" none exact -O raw ../src.raw
+cv "no names" none exact -O raw
+cv "-T bogus" o.raw map -T bogus ../src.raw o.raw
+cv "-t bogus" o.raw map -t bogus ../src.raw o.raw
+cv "missing source" o.raw map ../nosuch.raw o.raw
+cv "source is a directory" o.raw map .. o.raw
+cv "-f qcow2 on raw source" o.raw map -f qcow2 ../src.raw o.raw
+cv "-O bogus" o.x exact -O bogus ../src.raw o.x
+cv "-c to raw" o.raw map -c -O raw ../src.raw o.raw
+cv "-c with preallocation" o.qcow2 exact -c -O qcow2 \
+	-o preallocation=metadata ../src.raw o.qcow2
+cv "bad create option" o.qcow2 exact -O qcow2 -o bogus=1 ../src.raw o.qcow2
+cv "bad cluster size" o.qcow2 exact -O qcow2 -o cluster_size=3000 \
+	../src.raw o.qcow2
+cv "-l missing snapshot" o.raw map -l snapshot.id=9 ../data.qcow2 o.raw
+cv "-l bad key" o.raw map -l snapshot.foo=1 ../data.qcow2 o.raw
+cv "output in missing directory" none exact -O raw ../src.raw nodir/o.raw
+cv "unknown option" o.raw map --bogus ../src.raw o.raw
+
+done_testing

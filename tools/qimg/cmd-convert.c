@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/* `qimg convert`: option parsing and qemu-img's checks in their order,
+ * opening the sources (concatenated), creating and opening the target,
+ * then handing over to the copy engine (convert-copy.c).  A target this
+ * command created is removed again when the conversion fails. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "convert.h"
+#include "qimg/create.h"
+#include "qimg/opts.h"
+
+#define SECTOR 512u
+#define IO_BUF_SECTORS ((2u << 20) / SECTOR)
+#define MAX_BUF_SECTORS ((16u << 20) / SECTOR)
+
+enum {
+	OPT_OBJECT = 256,
+	OPT_IMAGE_OPTS,
+	OPT_FORCE_SHARE,
+	OPT_TARGET_IMAGE_OPTS,
+	OPT_SALVAGE,
+	OPT_TARGET_IS_ZERO,
+	OPT_BITMAPS,
+	OPT_SKIP_BROKEN,
+};
+
+struct convert_opts {
+	const char *fmt, *out_fmt, *out_base, *base_fmt;
+	const char *snapshot, *cache, *src_cache;
+	char *options;
+	bool compress, progress, quiet, skip_create, in_order;
+	bool force_share, image_opts, tgt_image_opts, salvage;
+	bool target_is_zero, bitmaps, skip_broken, copy_range;
+	bool explicit_min_sparse;
+	uint64_t min_sparse;   /* sectors */
+	uint64_t rate_limit;
+	int workers;
+};
+
+static int parse_args(const struct tool *t, int argc, char **argv,
+		      struct convert_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "object", required_argument, NULL, OPT_OBJECT },
+		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ "target-image-opts", no_argument, NULL,
+		  OPT_TARGET_IMAGE_OPTS },
+		{ "salvage", no_argument, NULL, OPT_SALVAGE },
+		{ "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
+		{ "bitmaps", no_argument, NULL, OPT_BITMAPS },
+		{ "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	char *end;
+	long num;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv,
+				":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			tool_print_help(t);
+			return 1;
+		case 'f':
+			o->fmt = optarg;
+			break;
+		case 'O':
+			o->out_fmt = optarg;
+			break;
+		case 'B':
+			o->out_base = optarg;
+			break;
+		case 'C':
+			o->copy_range = true;
+			break;
+		case 'c':
+			o->compress = true;
+			break;
+		case 'F':
+			o->base_fmt = optarg;
+			break;
+		case 'o':
+			if (tool_add_opts(t, &o->options, optarg) < 0)
+				return -1;
+			break;
+		case 'l':
+			o->snapshot = optarg;
+			break;
+		case 'S':
+			if (tool_parse_size(t, optarg,
+					    "buffer size for sparse output",
+					    &v) < 0)
+				return -1;
+			if (v % SECTOR || v > MAX_BUF_SECTORS * SECTOR) {
+				tool_err(t, "Invalid buffer size for sparse "
+					 "output specified. Valid sizes are "
+					 "multiples of 512 up to 16777216. "
+					 "Select 0 to disable sparse "
+					 "detection (fully allocates output).");
+				return -1;
+			}
+			o->min_sparse = v / SECTOR;
+			o->explicit_min_sparse = true;
+			break;
+		case 'p':
+			o->progress = true;
+			break;
+		case 't':
+			o->cache = optarg;
+			break;
+		case 'T':
+			o->src_cache = optarg;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'n':
+			o->skip_create = true;
+			break;
+		case 'm':
+			errno = 0;
+			num = strtol(optarg, &end, 0);
+			if (errno || end == optarg || *end || num < 1 ||
+			    num > 16) {
+				tool_err(t, "Invalid number of coroutines. "
+					 "Allowed number of coroutines is "
+					 "between 1 and 16");
+				return -1;
+			}
+			o->workers = (int)num;
+			break;
+		case 'W':
+			o->in_order = false;
+			break;
+		case 'U':
+			o->force_share = true;
+			break;
+		case 'r':
+			if (tool_parse_size(t, optarg, "rate limit", &v) < 0)
+				return -1;
+			o->rate_limit = v;
+			break;
+		case OPT_OBJECT:
+			r = tool_object(t, optarg);
+			if (r)
+				return r > 0 ? 1 : -1;
+			break;
+		case OPT_IMAGE_OPTS:
+			o->image_opts = true;
+			break;
+		case OPT_TARGET_IMAGE_OPTS:
+			o->tgt_image_opts = true;
+			break;
+		case OPT_SALVAGE:
+			o->salvage = true;
+			break;
+		case OPT_TARGET_IS_ZERO:
+			o->target_is_zero = true;
+			break;
+		case OPT_BITMAPS:
+			o->bitmaps = true;
+			break;
+		case OPT_SKIP_BROKEN:
+			o->skip_broken = true;
+			break;
+		default:
+			tool_getopt_error(t, c, argv);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The option checks that come before any file is opened, in qemu-img's
+ * order.  Returns 0 to go on, 1 for "done, exit 0", -1 for "exit 1". */
+static int early_checks(const struct tool *t, struct convert_opts *o,
+			int nargs, char **args)
+{
+	const char *out_filename = nargs >= 2 ? args[nargs - 1] : NULL;
+	struct qimg_opts tmp = { 0 };
+	bool help = false;
+
+	if (o->skip_broken && !o->bitmaps) {
+		tool_err(t, "Use of --skip-broken-bitmaps requires --bitmaps");
+		return -1;
+	}
+	if (o->copy_range && o->compress) {
+		tool_err(t, "Cannot enable copy offloading when -c is used");
+		return -1;
+	}
+	if (o->copy_range && o->explicit_min_sparse) {
+		tool_err(t, "Cannot enable copy offloading when -S is used");
+		return -1;
+	}
+	if (o->copy_range && o->salvage) {
+		tool_err(t, "Cannot use copy offloading in salvaging mode");
+		return -1;
+	}
+	if (o->tgt_image_opts && !o->skip_create) {
+		tool_err(t, "--target-image-opts requires use of -n flag");
+		return -1;
+	}
+	if (o->skip_create && o->options) {
+		tool_err(t, "-o has no effect when skipping image creation");
+		return -1;
+	}
+	if (o->target_is_zero && !o->skip_create) {
+		tool_err(t, "--target-is-zero requires use of -n flag");
+		return -1;
+	}
+	if (o->options && qimg_opts_parse(&tmp, o->options, NULL) == 0)
+		help = tmp.help;
+	qimg_opts_free(&tmp);
+	if (help) {
+		if (!o->out_fmt) {
+			tool_err(t, "Option help requires a format be "
+				 "specified");
+			return -1;
+		}
+		return tool_print_create_help(t, out_filename, o->out_fmt) ?
+			       -1 : 1;
+	}
+	if (nargs < 2) {
+		tool_err(t, "Must specify image file name");
+		return -1;
+	}
+	/* Features the library does not offer yet: refuse clearly. */
+	if (o->copy_range) {
+		tool_err(t, "copy offloading (-C) is not supported yet");
+		return -1;
+	}
+	if (o->salvage) {
+		tool_err(t, "--salvage is not supported yet");
+		return -1;
+	}
+	if (o->bitmaps) {
+		tool_err(t, "--bitmaps is not supported yet");
+		return -1;
+	}
+	if (o->image_opts || o->tgt_image_opts) {
+		tool_err(t, "--image-opts and --target-image-opts are not "
+			 "supported yet");
+		return -1;
+	}
+	return 0;
+}
+
+/* Build the target's create options and check them as qemu-img does
+ * before creating anything.  Returns 0, or 1 for qemu-img's exit-0 quirk,
+ * or -1 after printing an error. */
+static int target_opts(const struct tool *t, const struct convert_opts *o,
+		       size_t nsrc, uint64_t total_bytes,
+		       struct qimg_opts *co, bool *has_backing)
+{
+	const struct qimg_opt_desc *schemas[3] = { NULL, NULL, NULL };
+	bool can_create = false, known = false;
+	struct qimg_error err = { 0 };
+	const char *prealloc, *enc;
+	char num[32];
+
+	schemas[0] = qimg_format_create_opts(o->out_fmt, &can_create, &known);
+	if (!known) {
+		tool_err(t, "Unknown file format '%s'", o->out_fmt);
+		return -1;
+	}
+	if (!o->skip_create) {
+		if (!can_create || !schemas[0]) {
+			tool_err(t, "Format driver '%s' does not support "
+				 "image creation", o->out_fmt);
+			return -1;
+		}
+		schemas[1] = qimg_protocol_create_opts();
+		if (o->options &&
+		    (qimg_opts_parse(co, o->options, &err) < 0 ||
+		     qimg_opts_validate(co, schemas, &err) < 0)) {
+			tool_err(t, "%s", err.msg);
+			return -1;
+		}
+		/* The size always comes from the sources. */
+		snprintf(num, sizeof(num), "%" PRIu64, total_bytes);
+		if (qimg_opts_set(co, "size", num) < 0)
+			goto nomem;
+		if (o->out_base) {
+			if (!qimg_format_supports_backing(o->out_fmt)) {
+				tool_err(t, "Backing file not supported for "
+					 "file format '%s'", o->out_fmt);
+				return -1;
+			}
+			if (qimg_opts_set(co, "backing_file", o->out_base) < 0)
+				goto nomem;
+		}
+		if (o->base_fmt) {
+			if (!qimg_format_supports_backing(o->out_fmt)) {
+				tool_err(t, "Backing file format not supported "
+					 "for file format '%s'", o->out_fmt);
+				return -1;
+			}
+			if (qimg_opts_set(co, "backing_fmt", o->base_fmt) < 0)
+				goto nomem;
+		}
+		if (qimg_opts_validate(co, schemas, &err) < 0) {
+			tool_err(t, "%s", err.msg);
+			return -1;
+		}
+		*has_backing = qimg_opts_has(co, "backing_file");
+		if (*has_backing && !qimg_opts_has(co, "backing_fmt")) {
+			tool_err(t, "Use of backing file requires explicit "
+				 "backing format");
+			return -1;
+		}
+	} else {
+		*has_backing = o->out_base != NULL;
+	}
+	if (o->target_is_zero && *has_backing) {
+		/* qemu-img 7.2 exits 0 here; kept for compatibility. */
+		tool_err(t, "Cannot use --target-is-zero when the destination "
+			 "image has a backing file");
+		return 1;
+	}
+	if (nsrc > 1 && *has_backing) {
+		tool_err(t, "Having a backing file for the target makes no "
+			 "sense when concatenating multiple input images");
+		return -1;
+	}
+	if (o->compress) {
+		if (!qimg_format_supports_compression(o->out_fmt)) {
+			tool_err(t, "Compression not supported for this file "
+				 "format");
+			return -1;
+		}
+		enc = qimg_opts_get_str(co, "encrypt.format", NULL);
+		if (enc || qimg_opts_get_bool(co, "encryption", false)) {
+			tool_err(t, "Compression and encryption not supported "
+				 "at the same time");
+			return -1;
+		}
+		prealloc = qimg_opts_get_str(co, "preallocation", NULL);
+		if (prealloc && strcmp(prealloc, "off")) {
+			tool_err(t, "Compression and preallocation not "
+				 "supported at the same time");
+			return -1;
+		}
+	}
+	return 0;
+nomem:
+	tool_err(t, "%s", strerror(ENOMEM));
+	return -1;
+}
+
+static uint64_t pow2floor(uint64_t v)
+{
+	uint64_t p = 1;
+
+	if (!v)
+		return 0;
+	while (p <= v / 2)
+		p <<= 1;
+	return p;
+}
+
+int cmd_convert(const struct tool *t, int argc, char **argv)
+{
+	struct convert_opts o = {
+		.in_order = true,
+		.workers = 8,
+		.min_sparse = 8,
+	};
+	enum qimg_cache_mode src_cache = QIMG_CACHE_WRITEBACK;
+	enum qimg_cache_mode cache = QIMG_CACHE_UNSAFE;
+	struct convert_params p = { .t = t };
+	struct convert_src *src = NULL;
+	struct qimg_error err = { 0 };
+	struct qimg_opts co = { 0 };
+	struct tool_progress prog;
+	struct qimg_node *target = NULL;
+	const char *out_filename;
+	bool created = false, has_backing = false;
+	uint64_t total_sectors = 0, cl;
+	unsigned int flags;
+	int nsrc, i, r, ret = 1;
+	char **args;
+
+	r = parse_args(t, argc, argv, &o);
+	if (r) {
+		free(o.options);
+		return r > 0 ? 0 : 1;
+	}
+	nsrc = argc - optind - 1;
+	args = argv + optind;
+	if (o.quiet)
+		o.progress = false;
+	progress_init(&prog, o.progress, 1.0f);
+
+	r = early_checks(t, &o, argc - optind, args);
+	if (r) {
+		free(o.options);
+		return r > 0 ? 0 : 1;
+	}
+	if (!o.out_fmt)
+		o.out_fmt = "raw";
+	out_filename = args[nsrc];
+	progress_set(&prog, 0);
+
+	if (o.src_cache && qimg_cache_mode_parse(o.src_cache, &src_cache) < 0) {
+		tool_err(t, "Invalid source cache option: %s", o.src_cache);
+		goto out;
+	}
+	/* qemu-img checks -t only after creating the target (and leaves the
+	 * file behind); checking first gives the same message without it. */
+	if (o.cache && qimg_cache_mode_parse(o.cache, &cache) < 0) {
+		tool_err(t, "Invalid cache option: %s", o.cache);
+		goto out;
+	}
+
+	src = calloc((size_t)nsrc, sizeof(*src));
+	if (!src) {
+		tool_err(t, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	flags = o.force_share ? QIMG_OPEN_FORCE_SHARE : 0;
+	for (i = 0; i < nsrc; i++) {
+		uint64_t sz;
+
+		src[i].name = args[i];
+		if (tool_open(t, args[i], o.fmt, flags, src_cache,
+			      &src[i].node) < 0)
+			goto out;
+		sz = qimg_size(src[i].node);
+		src[i].sectors = (sz + SECTOR - 1) / SECTOR;
+		total_sectors += src[i].sectors;
+		cl = qimg_cluster_size(src[i].node) / SECTOR;
+		src[i].alignment = (qimg_request_align(src[i].node) +
+				    SECTOR - 1) / SECTOR;
+		if (cl > src[i].alignment)
+			src[i].alignment = cl;
+		if (!src[i].alignment)
+			src[i].alignment = 1;
+	}
+	if (o.snapshot) {
+		tool_err(t, "Failed to load snapshot: internal snapshots are "
+			 "not supported yet");
+		goto out;
+	}
+
+	r = target_opts(t, &o, (size_t)nsrc, total_sectors * SECTOR, &co,
+			&has_backing);
+	if (r) {
+		ret = r > 0 ? 0 : 1;
+		goto out;
+	}
+
+	if (!o.skip_create) {
+		r = qimg_create(out_filename, o.out_fmt, &co, &err);
+		if (r < 0) {
+			fprintf(stderr, "%s: %s: error while converting %s: "
+				"%s\n", t->prog, out_filename, o.out_fmt,
+				err.errnum ? err.msg : strerror(-r));
+			goto out;
+		}
+		created = true;
+	}
+	if (tool_open(t, out_filename, o.out_fmt, QIMG_OPEN_RDWR, cache,
+		      &target) < 0)
+		goto out;
+
+	if (o.skip_create &&
+	    qimg_size(target) < total_sectors * SECTOR) {
+		tool_err(t, "output file is smaller than input file");
+		goto out;
+	}
+	if (o.compress && !qimg_can_compress(target)) {
+		tool_err(t, "Compression not supported for this file format");
+		goto out;
+	}
+
+	p.src = src;
+	p.nsrc = (size_t)nsrc;
+	p.target = target;
+	p.total_sectors = total_sectors;
+	p.min_sparse = o.min_sparse;
+	p.compressed = o.compress;
+	p.in_order = o.in_order;
+	p.workers = o.workers;
+	p.rate_limit = o.rate_limit;
+	p.progress = &prog;
+	p.target_has_backing = has_backing;
+	cl = qimg_cluster_size(target) / SECTOR;
+	p.cluster_sectors = cl ? cl : 1;
+	p.alignment = pow2floor(o.min_sparse);
+	cl = (qimg_request_align(target) + SECTOR - 1) / SECTOR;
+	if (cl > p.alignment)
+		p.alignment = cl;
+	if (!p.alignment)
+		p.alignment = 1;
+	/* One buffer is 2 MiB, or a cluster when clusters are larger. */
+	p.buf_sectors = IO_BUF_SECTORS;
+	if (p.cluster_sectors > p.buf_sectors)
+		p.buf_sectors = p.cluster_sectors;
+	if (p.buf_sectors > MAX_BUF_SECTORS)
+		p.buf_sectors = MAX_BUF_SECTORS;
+	if (p.compressed && p.cluster_sectors > p.buf_sectors) {
+		tool_err(t, "Cluster size too large for compression");
+		goto out;
+	}
+
+	/* Status above the source's own backing file when the target gets
+	 * a backing file: the user promises they match. */
+	for (i = 0; i < nsrc; i++)
+		src[i].base = has_backing ? qimg_node_backing(src[i].node) :
+					    NULL;
+	p.target_backing_sectors = -1;
+	if (has_backing && !o.skip_create && qimg_node_backing(target))
+		p.target_backing_sectors =
+			(int64_t)(qimg_size(qimg_node_backing(target)) /
+				  SECTOR);
+
+	if (o.skip_create)
+		p.has_zero_init = o.target_is_zero;
+	else
+		p.has_zero_init = o.min_sparse && !has_backing &&
+				  qimg_has_zero_init(target);
+	/* A target that can be zeroed cheaply (holes, zero clusters) is
+	 * zeroed up front so zero areas need no writes. */
+	if (!p.has_zero_init && !has_backing && o.min_sparse) {
+		qimg_error_clear(&err);
+		if (qimg_write_zeroes(target, 0, qimg_size(target),
+				      QIMG_ZERO_MAY_UNMAP |
+					      QIMG_ZERO_NO_FALLBACK,
+				      &err) == 0)
+			p.has_zero_init = true;
+	}
+
+	r = convert_copy(&p);
+	if (r < 0)
+		goto out;
+	qimg_error_clear(&err);
+	r = qimg_flush(target, &err);
+	if (r < 0) {
+		tool_err(t, "error while flushing: %s",
+			 err.errnum ? err.msg : strerror(-r));
+		goto out;
+	}
+	progress_set(&prog, 100);
+	ret = 0;
+out:
+	progress_end(&prog);
+	qimg_close(target);
+	if (ret && created)
+		unlink(out_filename);
+	for (i = 0; src && i < nsrc; i++)
+		qimg_close(src[i].node);
+	free(src);
+	qimg_opts_free(&co);
+	free(o.options);
+	return ret;
+}
