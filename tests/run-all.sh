@@ -143,9 +143,16 @@ interop_tests()
 
 fuzz_replay()
 {
-	local b exe f rc
-	b=build-asan
-	[ -d "$b" ] || b=build
+	local b='' exe f rc c
+	# replay under the sanitizer build when there is one
+	for c in $BUILDS; do
+		[ -d "$c/tests/fuzz" ] || continue
+		[ -z "$b" ] && b=$c
+		case $c in
+		*asan*) b=$c ;;
+		esac
+	done
+	[ -n "$b" ] || return
 	local inputs=()
 	for f in tests/fuzz/corpus/* tests/fuzz/crashers/*; do
 		[ -f "$f" ] && inputs+=("$f")

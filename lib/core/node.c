@@ -186,7 +186,7 @@ static int open_backing(struct qimg_node *node,
 static int open_chain(const struct qimg_open_args *args, int depth,
 		      struct qimg_node **out, struct qimg_error *err)
 {
-	const struct qimg_driver *drv;
+	const struct qimg_driver *drv = NULL;
 	struct qimg_node *file, *node;
 	bool probed = false;
 	int r;
@@ -225,6 +225,12 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 		}
 		drv = qimg_driver_probe(head, n, args->filename);
 		probed = true;
+		if (!drv) {
+			qimg_protocol_close(file);
+			return qimg_error_set(err, EINVAL,
+					      "Could not determine the image "
+					      "format");
+		}
 	}
 	node = qimg_node_new(drv, args->filename, args->flags, args->cache);
 	if (!node) {

@@ -39,11 +39,15 @@ for s in 4k 1x -1 16E 0x1k 1.5k; do
 	same "map -l '$s'" map -l "$s" ../x.qcow2
 	rm -f "$E/o.raw" "$G/o.raw"
 	same "convert -S '$s'" convert -S "$s" ../x.qcow2 o.raw
-	rm -f "$E/o.raw" "$G/o.raw"
-	same "convert -r '$s'" convert -r "$s" ../x.qcow2 o.raw
 	same "measure --size '$s'" measure --size "$s"
 	same "-o size='$s'" create -f qcow2 -o size="$s" y.qcow2
 	rm -f "$E/y.qcow2" "$G/y.qcow2"
+done
+
+# -r: only values that fail or do not slow down the copy
+for s in 1x -1 16E 0x1k 64M; do
+	rm -f "$E/o.raw" "$G/o.raw"
+	same "convert -r '$s'" convert -r "$s" ../x.qcow2 o.raw
 done
 
 # top level

@@ -131,15 +131,16 @@ poke64 "$f" $l2 0x8000000000050001
 for i in 1 2 3 4 5 6; do
 	f=$(mk flip$i.qcow2)
 	RANDOM=$i
-	for j in 1 2 3 4 5 6 7 8; do
+	for _ in 1 2 3 4 5 6 7 8; do
 		poke "$f" $((RANDOM % 120)) "$(printf '%02x' $((RANDOM % 256)))"
 	done
 done
 
-# rd NAME ARGS...: one command on a damaged image (ARGS contain @ for it)
+# cmd_on NAME ARGS...: one command on a copy of a damaged image; in ARGS,
+# @ stands for the image, @RW for the image opened for writing.
 cmd_on()
 {
-	local name=$1 img=../dmg/$1 sum0 sum1 erc grc rw=0 one=1
+	local name=$1 img=../dmg/$1.work erc grc rw=0 one=1
 	shift
 	local args=() a
 	for a in "$@"; do
@@ -150,20 +151,19 @@ cmd_on()
 		esac
 	done
 	case $1 in
-	check | compare) one=0 ;;
+	info) ;;
+	check | compare) one=2 ;;
+	*) one=0 ;;
 	esac
 	rm -f "$E/out" "$G/out"
 	local work=$T/dmg/$name.work
 	cp "$T/dmg/$name" "$work"
-	args=("${args[@]/#..\/dmg\/$name/../dmg/$name.work}")
 	(cd "$E" && timeout 60 "$QEMU_IMG" "${args[@]}") >/dev/null 2>&1
 	erc=$?
 	cp "$T/dmg/$name" "$work"
-	sum0=$(md5sum <"$work")
 	(cd "$G" && timeout -k 5 60 "$QIMG" "${args[@]}") \
 		>"$R/g.out" 2>"$R/g.err" </dev/null
 	grc=$?
-	sum1=$(md5sum <"$work")
 	local d="$name: $*"
 	if [ "$grc" -ge 124 ]; then
 		fail "$d: no crash"
@@ -171,7 +171,11 @@ cmd_on()
 		diag_file "$R/g.err"
 		return
 	fi
-	if { [ "$erc" = 0 ] && [ "$grc" = 0 ]; } ||
+	if [ "$erc" -ge 124 ]; then
+		# qemu-img itself crashed (it asserts on some damaged images
+		# opened read-write): no reference, not crashing is enough.
+		pass "$d: no crash (qemu-img crashed with exit $erc)"
+	elif { [ "$erc" = 0 ] && [ "$grc" = 0 ]; } ||
 	   { [ "$erc" != 0 ] && [ "$grc" != 0 ]; }; then
 		pass "$d: fails iff qemu-img fails"
 	else
@@ -179,6 +183,9 @@ cmd_on()
 		diag "qemu-img exit $erc, qimg exit $grc"
 		diag_file "$R/g.err"
 	fi
+	# An open failure (info) is one line naming the file; later failures
+	# (qemu-img's "error while reading at byte N") may not name it but
+	# must still be short.
 	if [ "$grc" != 0 ] && [ "$one" = 1 ]; then
 		if [ "$(wc -l <"$R/g.err")" = 1 ] &&
 			grep -q "$name" "$R/g.err"; then
@@ -187,9 +194,18 @@ cmd_on()
 			fail "$d: one-line error naming the file"
 			diag_file "$R/g.err"
 		fi
+	elif [ "$grc" != 0 ] && [ "$one" = 0 ]; then
+		local nl
+		nl=$(wc -l <"$R/g.err")
+		if [ "$nl" -ge 1 ] && [ "$nl" -le 2 ]; then
+			pass "$d: short error message"
+		else
+			fail "$d: short error message"
+			diag_file "$R/g.err"
+		fi
 	fi
 	if [ "$rw" = 0 ]; then
-		if [ "$sum0" = "$sum1" ]; then
+		if cmp -s "$T/dmg/$name" "$work"; then
 			pass "$d: file unchanged"
 		else
 			fail "$d: file unchanged"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: MIT
 # Shared helpers for the interop suites: TAP output, a scratch directory,
 # and "run the same command with qemu-img and with qimg, compare stdout,

@@ -42,7 +42,7 @@ static void check_err(const char *in, int want)
 	int r = qimg_parse_size(in, &v, &w);
 
 	if (r != want)
-		fail_msg("'%s': r=%d, want %d", in, r, want);
+		fail_msg("'%s': r=%d, want %d", in ? in : "(null)", r, want);
 	assert_int_equal(v, 0x1234);  /* untouched on error */
 }
 

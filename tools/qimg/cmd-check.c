@@ -32,8 +32,9 @@ static void print_human(const struct qimg_check_result *res)
 	} else {
 		if (res->corruptions)
 			printf("\n%d errors were found on the image.\n"
-			       "Data may be corrupted, or further writes to the "
-			       "image may corrupt it.\n", res->corruptions);
+			       "Data may be corrupted, or further writes to "
+			       "the image may corrupt it.\n",
+			       res->corruptions);
 		if (res->leaks)
 			printf("\n%d leaked clusters were found on the image.\n"
 			       "This means waste of disk space, but no harm to "
@@ -52,7 +53,8 @@ static void print_human(const struct qimg_check_result *res)
 		       res->compressed_clusters * 100.0 /
 			       res->allocated_clusters);
 	if (res->image_end_offset)
-		printf("Image end offset: %" PRId64 "\n", res->image_end_offset);
+		printf("Image end offset: %" PRId64 "\n",
+		       res->image_end_offset);
 }
 
 /* ImageCheck members in QAPI schema order; zero counts are left out

@@ -16,9 +16,10 @@
 
 #define CMP_BUF_SIZE (2u << 20)
 #define CMP_SECTOR 512u
-/* The bits of a status word that strict mode compares. */
+/* The bits of a status word that strict mode compares (EOF too: qemu-img
+ * reports a mismatch where only one range reaches the end of its image). */
 #define CMP_STATUS_MASK (QIMG_BS_DATA | QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID | \
-			 QIMG_BS_ALLOCATED)
+			 QIMG_BS_ALLOCATED | QIMG_BS_EOF)
 
 enum {
 	OPT_OBJECT = 256,
@@ -132,6 +133,11 @@ static int status(const struct cmp *c, const struct side *s, uint64_t off,
 		tool_err(c->t, "Sector allocation test failed for %s", s->name);
 		return 3;
 	}
+	/* EOF means "this range ends where the (top) image ends", whatever
+	 * layer answered. */
+	ext->flags &= ~QIMG_BS_EOF;
+	if (off + ext->len == s->size)
+		ext->flags |= QIMG_BS_EOF;
 	return 0;
 }
 

@@ -34,6 +34,7 @@ enum {
 struct convert_opts {
 	const char *fmt, *out_fmt, *out_base, *base_fmt;
 	const char *snapshot, *cache, *src_cache;
+	char *snap_id, *snap_name;
 	char *options;
 	bool compress, progress, quiet, skip_create, in_order;
 	bool force_share, image_opts, tgt_image_opts, salvage;
@@ -95,6 +96,11 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 				return -1;
 			break;
 		case 'l':
+			free(o->snap_id);
+			free(o->snap_name);
+			if (tool_parse_snapshot_param(t, optarg, &o->snap_id,
+						      &o->snap_name) < 0)
+				return -1;
 			o->snapshot = optarg;
 			break;
 		case 'S':
@@ -394,6 +400,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	r = parse_args(t, argc, argv, &o);
 	if (r) {
 		free(o.options);
+		free(o.snap_id);
+		free(o.snap_name);
 		return r > 0 ? 0 : 1;
 	}
 	nsrc = argc - optind - 1;
@@ -402,13 +410,15 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		o.progress = false;
 	progress_init(&prog, o.progress, 1.0f);
 
+	if (!o.out_fmt && !o.tgt_image_opts)
+		o.out_fmt = "raw";
 	r = early_checks(t, &o, argc - optind, args);
 	if (r) {
 		free(o.options);
+		free(o.snap_id);
+		free(o.snap_name);
 		return r > 0 ? 0 : 1;
 	}
-	if (!o.out_fmt)
-		o.out_fmt = "raw";
 	out_filename = args[nsrc];
 	progress_set(&prog, 0);
 
@@ -448,8 +458,13 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 			src[i].alignment = 1;
 	}
 	if (o.snapshot) {
-		tool_err(t, "Failed to load snapshot: internal snapshots are "
-			 "not supported yet");
+		/* Only snapshot.* applies to the first source alone. */
+		if (nsrc > 1 && strncmp(o.snapshot, "snapshot.", 9)) {
+			tool_err(t, "No support for concatenating multiple "
+				 "snapshot");
+			goto out;
+		}
+		tool_load_snapshot(t, src[0].node, o.snap_id, o.snap_name);
 		goto out;
 	}
 
@@ -503,15 +518,20 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		p.alignment = cl;
 	if (!p.alignment)
 		p.alignment = 1;
-	/* One buffer is 2 MiB, or a cluster when clusters are larger. */
+	/* One buffer is 2 MiB, or a cluster when clusters are larger; when
+	 * compressing, exactly one cluster (so all-zero clusters are
+	 * skipped one by one, as qemu-img does). */
 	p.buf_sectors = IO_BUF_SECTORS;
 	if (p.cluster_sectors > p.buf_sectors)
 		p.buf_sectors = p.cluster_sectors;
 	if (p.buf_sectors > MAX_BUF_SECTORS)
 		p.buf_sectors = MAX_BUF_SECTORS;
-	if (p.compressed && p.cluster_sectors > p.buf_sectors) {
-		tool_err(t, "Cluster size too large for compression");
-		goto out;
+	if (p.compressed) {
+		if (p.cluster_sectors > p.buf_sectors) {
+			tool_err(t, "invalid cluster size");
+			goto out;
+		}
+		p.buf_sectors = p.cluster_sectors;
 	}
 
 	/* Status above the source's own backing file when the target gets
@@ -530,9 +550,11 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	else
 		p.has_zero_init = o.min_sparse && !has_backing &&
 				  qimg_has_zero_init(target);
-	/* A target that can be zeroed cheaply (holes, zero clusters) is
-	 * zeroed up front so zero areas need no writes. */
-	if (!p.has_zero_init && !has_backing && o.min_sparse) {
+	/* A new target that can be zeroed cheaply (holes, zero clusters) is
+	 * zeroed up front so zero areas need no writes.  Not with -n: there
+	 * qemu-img leaves everything outside the copied areas untouched. */
+	if (!o.skip_create && !p.has_zero_init && !has_backing &&
+	    o.min_sparse) {
 		qimg_error_clear(&err);
 		if (qimg_write_zeroes(target, 0, qimg_size(target),
 				      QIMG_ZERO_MAY_UNMAP |
@@ -563,5 +585,7 @@ out:
 	free(src);
 	qimg_opts_free(&co);
 	free(o.options);
+	free(o.snap_id);
+	free(o.snap_name);
 	return ret;
 }

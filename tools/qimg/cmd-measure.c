@@ -84,7 +84,8 @@ static int measure(const struct tool *t, const char *out_fmt,
 		snprintf(num, sizeof(num), "%" PRIu64, size);
 		if (qimg_opts_set(&o, "size", num) < 0 ||
 		    qimg_opts_validate(&o, schemas, &err) < 0) {
-			tool_err(t, "%s", err.errnum ? err.msg : "out of memory");
+			tool_err(t, "%s",
+				 err.errnum ? err.msg : "out of memory");
 			goto out;
 		}
 	}
@@ -211,8 +212,13 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 			      QIMG_CACHE_WRITEBACK, &in) < 0)
 			goto out;
 		if (snapshot) {
-			tool_err(t, "Failed to load snapshot: snapshots are "
-				 "not supported yet");
+			char *id = NULL, *name = NULL;
+
+			if (tool_parse_snapshot_param(t, snapshot, &id,
+						      &name) == 0)
+				tool_load_snapshot(t, in, id, name);
+			free(id);
+			free(name);
 			goto out;
 		}
 	}

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "qimg/opts.h"
 #include "qimg/size.h"
+#include "qimg/value.h"
 
 static void vmsg(const struct tool *t, const char *what, const char *fmt,
 		 va_list ap)
@@ -272,4 +273,89 @@ int tool_object(const struct tool *t, const char *arg)
 	}
 	qimg_opts_free(&o);
 	return r;
+}
+
+int tool_parse_snapshot_param(const struct tool *t, const char *arg,
+			      char **id, char **name)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_opts o = { 0 };
+	size_t i;
+	int r = 0;
+
+	*id = *name = NULL;
+	if (strncmp(arg, "snapshot.", 9)) {
+		*id = tool_strdup(arg);
+		*name = tool_strdup(arg);
+		return 0;
+	}
+	if (qimg_opts_parse(&o, arg, &err) < 0) {
+		tool_err(t, "%s", err.msg);
+		r = -EINVAL;
+	}
+	for (i = 0; !r && i < o.len; i++) {
+		if (!strcmp(o.v[i].name, "snapshot.id")) {
+			free(*id);
+			*id = tool_strdup(o.v[i].value);
+		} else if (!strcmp(o.v[i].name, "snapshot.name")) {
+			free(*name);
+			*name = tool_strdup(o.v[i].value);
+		} else {
+			tool_err(t, "Invalid parameter '%s'", o.v[i].name);
+			r = -EINVAL;
+		}
+	}
+	if (r) {
+		tool_err(t, "Failed in parsing snapshot param '%s'", arg);
+		free(*id);
+		free(*name);
+		*id = *name = NULL;
+	}
+	qimg_opts_free(&o);
+	return r;
+}
+
+static bool snapshot_matches(const struct qimg_value *sn, const char *key,
+			     const char *want)
+{
+	const struct qimg_value *v = qimg_dict_get(sn, key);
+
+	return want && v && qimg_value_type(v) == QIMG_VALUE_STR &&
+	       !strcmp(qimg_value_get_str(v), want);
+}
+
+int tool_load_snapshot(const struct tool *t, struct qimg_node *node,
+		       const char *id, const char *name)
+{
+	struct qimg_image_info info;
+	struct qimg_error err = { 0 };
+	const struct qimg_value *sn;
+	bool found = false;
+	size_t i, n;
+
+	memset(&info, 0, sizeof(info));
+	if (qimg_get_image_info(node, &info, &err) < 0) {
+		tool_err(t, "Failed to load snapshot: %s", err.msg);
+		qimg_image_info_free(&info);
+		return -EIO;
+	}
+	n = info.snapshots ? qimg_value_count(info.snapshots) : 0;
+	for (i = 0; i < n && !found; i++) {
+		sn = qimg_value_at(info.snapshots, i, NULL);
+		if (id && name && strcmp(id, name))
+			/* snapshot.id= and snapshot.name= both given */
+			found = snapshot_matches(sn, "id", id) &&
+				snapshot_matches(sn, "name", name);
+		else
+			found = snapshot_matches(sn, "id", id) ||
+				snapshot_matches(sn, "name", name);
+	}
+	qimg_image_info_free(&info);
+	if (!found) {
+		tool_err(t, "Failed to load snapshot: Can't find snapshot");
+		return -ENOENT;
+	}
+	tool_err(t, "Failed to load snapshot: reading internal snapshots is "
+		 "not supported yet");
+	return -ENOTSUP;
 }

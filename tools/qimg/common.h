@@ -92,6 +92,17 @@ void progress_end(struct tool_progress *p);
  * negative errno after printing an error. */
 int tool_object(const struct tool *t, const char *arg);
 
+/* -l SNAPSHOT_PARAM: "snapshot.id=ID,snapshot.name=NAME" or a bare ID or
+ * name.  Fills *id and *name (malloc'd; a bare word goes to both, ID tried
+ * first).  Prints qemu-img's errors and returns -EINVAL on bad keys. */
+int tool_parse_snapshot_param(const struct tool *t, const char *arg,
+			      char **id, char **name);
+/* Look the snapshot up in the image.  Internal snapshots cannot be read
+ * yet: prints "Failed to load snapshot: ..." and returns -ENOENT when it
+ * does not exist, -ENOTSUP when it does. */
+int tool_load_snapshot(const struct tool *t, struct qimg_node *node,
+		       const char *id, const char *name);
+
 /* `-o help` for creating a `fmt` image (cmd-create.c): "Supported FMT
  * options:" + trailer without a file name, "Supported options:" with the
  * protocol's options merged in with one.  Returns the exit code. */

@@ -5,6 +5,7 @@
  * committed in guest order (unless -W) so a new qcow2 gets its clusters in
  * guest order and the output is reproducible.  Memory is bounded by
  * workers x buffer size whatever the image size. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -72,6 +73,11 @@ static bool is_zero(const uint8_t *p, size_t len)
 	return p[0] == 0 && !memcmp(p, p + 1, len - 1);
 }
 
+static bool needs_read(const struct engine *e, enum blk_status st)
+{
+	return st == BLK_DATA || (!e->p->min_sparse && st == BLK_ZERO);
+}
+
 static void planner_reset(struct engine *e)
 {
 	e->next_sector = 0;
@@ -116,6 +122,17 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 		remain = src->sectors - rel;
 		if (n > remain)
 			n = remain;
+		/* From the end of the target's backing file on, zeros need
+		 * no writing: split the run there. */
+		post_backing_zero = false;
+		if (p->target_backing_sectors >= 0) {
+			uint64_t tb = (uint64_t)p->target_backing_sectors;
+
+			if (sector >= tb)
+				post_backing_zero = true;
+			else if (sector + n > tb)
+				n = tb - sector;
+		}
 		off = rel * SECTOR;
 		bytes = n * SECTOR;
 		if (bytes > qimg_size(src->node) - off)
@@ -143,8 +160,6 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 		if (n > tail)
 			n -= tail;
 
-		post_backing_zero = p->target_backing_sectors >= 0 &&
-				    sector >= (uint64_t)p->target_backing_sectors;
 		if (ext.flags & QIMG_BS_ZERO)
 			e->status = post_backing_zero ? BLK_BACKING_FILE :
 							BLK_ZERO;
@@ -158,7 +173,7 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 
 	if (n > e->sector_next_status - sector)
 		n = e->sector_next_status - sector;
-	if (e->status == BLK_DATA && n > p->buf_sectors)
+	if (needs_read(e, e->status) && n > p->buf_sectors)
 		n = p->buf_sectors;
 
 	/* Compressed clusters are written whole: a short run becomes data
@@ -175,11 +190,6 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 	}
 	*np = n;
 	return 0;
-}
-
-static bool needs_read(const struct engine *e, enum blk_status st)
-{
-	return st == BLK_DATA || (!e->p->min_sparse && st == BLK_ZERO);
 }
 
 /* First pass for -p: how many sectors will be copied. */
@@ -339,6 +349,7 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 	size_t i;
 	int r;
 
+	assert(n <= p->buf_sectors);
 	/* Items may span sources only when -c widened a short run. */
 	for (i = 0; i < p->nsrc && n; i++) {
 		const struct convert_src *src = &p->src[i];

@@ -7,573 +7,24 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/qcow2/check.h"
+#include "formats/qcow2/check-int.h"
 #include "util/endian.h"
 #include "util/overflow.h"
 
-/* On-disk facts (docs/interop/qcow2.txt); private to keep the checker
- * independent of the driver's headers. */
-#define CK_MAGIC 0x514649fbu
-#define CK_INCOMPAT_DIRTY (1ull << 0)
-#define CK_INCOMPAT_CORRUPT (1ull << 1)
-#define CK_INCOMPAT_DATA_FILE (1ull << 2)
-#define CK_INCOMPAT_EXTL2 (1ull << 4)
-#define CK_AUTOCLEAR_BITMAPS (1ull << 0)
-#define CK_EXT_BITMAPS 0x23852875u
-#define CK_EXT_CRYPTO 0x0537be77u
-
-#define CK_COPIED (1ull << 63)
-#define CK_COMPRESSED (1ull << 62)
-#define CK_ZERO (1ull << 0)
-#define CK_L1E_OFFSET 0x00fffffffffffe00ull
-#define CK_L1E_RESERVED 0x7f000000000001ffull
-#define CK_L2E_OFFSET 0x00fffffffffffe00ull
-#define CK_L2E_RESERVED 0x3f000000000001feull
-#define CK_RT_OFFSET 0xfffffffffffffe00ull
-#define CK_RT_RESERVED 0x1ffull
-#define CK_BM_ALL_ALLOC 0x00000000ffffffffull
-#define CK_BME_RESERVED 0xff000000000001feull
-#define CK_BME_OFFSET 0x00fffffffffffe00ull
-#define CK_BME_ALL_ONES 1ull
-
-#define CK_MAX_L1_BYTES (32ull << 20)
-#define CK_MAX_RT_BYTES (8ull << 20)
-#define CK_MAX_SNAPSHOTS 65536u
-#define CK_SN_HDR 40u
-#define CK_MAX_SN_EXTRA 1024u
-#define CK_MAX_SN_TABLE (1024ull * CK_MAX_SNAPSHOTS)
-#define CK_BM_DIR_ENTRY 24u
-#define CK_MAX_BM_DIR (64ull << 20)
-#define CK_MAX_BM_TABLE 0x8000000u
-#define CK_MAX_BM_NAME 1023u
-
-/* Walk flags. */
-#define CK_FRAG_INFO 0x1 /* count allocated/fragmented (active L1) */
-
-/* L1/L2/bitmap tables are read in bounded chunks. */
-#define CK_CHUNK_ENTRIES 65536u
-
-struct ck_snapshot {
-	uint64_t l1_offset;
-	uint32_t l1_size;
-	uint32_t extra;            /* extra_data_size */
-	char *id;
-	char *name;
-};
-
-struct ck {
-	struct qimg_node *file;
-	qimg_report_fn report;
-	void *opaque;
-	struct qimg_error *err;
-
-	/* header */
-	uint32_t version;
-	uint32_t cluster_bits;
-	uint64_t cluster_size;
-	uint64_t size;
-	uint32_t l1_size;
-	uint64_t l1_offset;
-	uint64_t rt_offset;
-	uint32_t rt_clusters;
-	uint32_t hdr_nb_snapshots;
-	uint64_t hdr_snapshots_offset;
-	uint64_t incompat;
-	uint64_t autoclear;
-	uint32_t refcount_order;
-	bool extl2;
-	bool data_file;
-	uint64_t crypto_off, crypto_len;
-	uint32_t nb_bitmaps;
-	uint64_t bm_dir_off, bm_dir_size;
-
-	/* derived */
-	uint32_t l2_entries;
-	unsigned int l2e_size;     /* 8, or 16 with extended L2 */
-	uint64_t refcount_max;
-	unsigned int rb_bits;      /* log2(refcount entries per block) */
-	uint64_t coff_mask;        /* compressed: host offset bits */
-	unsigned int csize_shift;
-	uint64_t csize_mask;
-
-	/* active L1 (entries past the end of the file read as 0) */
-	uint64_t *l1;
-	uint64_t l1_loaded;
-
-	/* on-disk refcount table */
-	uint64_t *rt;
-	uint64_t rt_entries;       /* entries in the table per the header */
-	uint64_t rt_loaded;        /* entries backed by rt[] */
-
-	/* one refblock cache for on-disk refcount lookups */
-	uint8_t *rb;
-	uint64_t rb_off;           /* 0: empty */
-
-	/* snapshots */
-	struct ck_snapshot *sn;
-	uint32_t nb_snapshots;
-	uint64_t snapshots_offset;
-	uint64_t snapshots_size;
-
-	int64_t file_len;
-
-	/* in-memory refcount table, in on-disk refblock format so a slice
-	 * can be written out as a refblock; allocated in whole clusters */
-	uint8_t *imrt;
-	int64_t imrt_n;            /* clusters covered */
-	size_t imrt_bytes;
-
-	bool signaled_corruption;
-	bool fix_mode;
-};
-
-static void say(struct ck *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void say(struct ck *c, const char *fmt, ...)
-{
-	char buf[512];
-	char *line = NULL;
-	va_list ap;
-	int n;
-
-	if (!c->report)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf)) {
-		va_start(ap, fmt);
-		if (vasprintf(&line, fmt, ap) < 0)
-			line = NULL;
-		va_end(ap);
-	}
-	c->report(c->opaque, line ? line : buf);
-	free(line);
-}
-
-static void signal_corruption(struct ck *c, bool fatal, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static uint64_t offset_into_cluster(const struct ck *c, uint64_t off)
-{
-	return off & (c->cluster_size - 1);
-}
-
-static uint64_t size_to_clusters(const struct ck *c, uint64_t size)
-{
-	return (size >> c->cluster_bits) +
-	       (offset_into_cluster(c, size) != 0);
-}
-
-/* Read [off, off+len) from the file; bytes past the end of the file read
- * as zeros (as they would through qemu's file driver), so tables that
- * hang off the end cost no I/O and cannot fail. */
-static int ck_read(struct ck *c, uint64_t off, void *buf, size_t len)
-{
-	uint64_t avail = 0;
-
-	if (off < (uint64_t)c->file_len)
-		avail = (uint64_t)c->file_len - off;
-	if (avail > len)
-		avail = len;
-	if (avail) {
-		int r = qimg_pread(c->file, off, buf, (size_t)avail, c->err);
-
-		if (r < 0)
-			return r;
-	}
-	memset((uint8_t *)buf + avail, 0, len - (size_t)avail);
-	return 0;
-}
-
-static int ck_write(struct ck *c, uint64_t off, const void *buf, size_t len)
-{
-	int r = qimg_pwrite(c->file, off, buf, len, c->err);
-	uint64_t end = off + len;
-
-	if (r < 0)
-		return r;
-	if (end > (uint64_t)c->file_len)
-		c->file_len = (int64_t)end;
-	return 0;
-}
-
-/* ---- refcount entries in refblock format ---------------------------- */
-
-static uint64_t rc_get(const uint8_t *a, unsigned int order, uint64_t i)
-{
-	switch (order) {
-	case 0:
-		return (a[i / 8] >> (i % 8)) & 0x1;
-	case 1:
-		return (a[i / 4] >> (2 * (i % 4))) & 0x3;
-	case 2:
-		return (a[i / 2] >> (4 * (i % 2))) & 0xf;
-	case 3:
-		return a[i];
-	case 4:
-		return qimg_load_be16(a + 2 * i);
-	case 5:
-		return qimg_load_be32(a + 4 * i);
-	default:
-		return qimg_load_be64(a + 8 * i);
-	}
-}
-
-static void rc_set(uint8_t *a, unsigned int order, uint64_t i, uint64_t v)
-{
-	unsigned int sh;
-
-	switch (order) {
-	case 0:
-	case 1:
-	case 2: {
-		unsigned int bits = 1u << order;
-		unsigned int per = 8 / bits;
-		uint8_t mask = (uint8_t)((1u << bits) - 1);
-
-		sh = bits * (unsigned int)(i % per);
-		a[i / per] = (uint8_t)((a[i / per] & ~(mask << sh)) |
-				       ((v & mask) << sh));
-		break;
-	}
-	case 3:
-		a[i] = (uint8_t)v;
-		break;
-	case 4:
-		qimg_store_be16(a + 2 * i, (uint16_t)v);
-		break;
-	case 5:
-		qimg_store_be32(a + 4 * i, (uint32_t)v);
-		break;
-	default:
-		qimg_store_be64(a + 8 * i, v);
-		break;
-	}
-}
-
-/* Byte range holding entry i (for writing one entry back). */
-static void rc_span(unsigned int order, uint64_t i, uint64_t *byte,
-		    size_t *len)
-{
-	if (order < 3) {
-		*byte = (i << order) / 8;
-		*len = 1;
-	} else {
-		*len = (size_t)1 << (order - 3);
-		*byte = i * *len;
-	}
-}
-
-/* ---- in-memory refcount table ---------------------------------------- */
-
-static int imrt_resize(struct ck *c, int64_t n)
-{
-	uint64_t bits, bytes;
-	uint8_t *p;
-
-	if (n < 0 || qimg_mul_overflow((uint64_t)n,
-				       (uint64_t)1 << c->refcount_order, &bits))
-		return -ENOMEM;
-	bytes = qimg_div_round_up(bits, 8);
-	if (qimg_align_up_overflow(bytes, c->cluster_size, &bytes) ||
-	    bytes > SIZE_MAX)
-		return -ENOMEM;
-	if (bytes > c->imrt_bytes) {
-		p = realloc(c->imrt, (size_t)bytes);
-		if (!p)
-			return -ENOMEM;
-		memset(p + c->imrt_bytes, 0, (size_t)bytes - c->imrt_bytes);
-		c->imrt = p;
-		c->imrt_bytes = (size_t)bytes;
-	}
-	c->imrt_n = n;
-	return 0;
-}
-
-static uint64_t imrt_get(const struct ck *c, int64_t k)
-{
-	return rc_get(c->imrt, c->refcount_order, (uint64_t)k);
-}
-
-static void imrt_set(struct ck *c, int64_t k, uint64_t v)
-{
-	rc_set(c->imrt, c->refcount_order, (uint64_t)k, v);
-}
-
-/* Count one reference to every cluster [offset, offset+size) touches. */
-static int inc_refs(struct ck *c, struct qimg_check_result *res,
-		    uint64_t offset, uint64_t size)
-{
-	uint64_t end, start, last, co;
-	int r;
-
-	if (size == 0 || (int64_t)size < 0)
-		return 0;
-	/* The last cluster may be partly written, so up to one cluster
-	 * past the end of the file is fine. */
-	if (qimg_add_overflow(offset, size, &end) || end > INT64_MAX ||
-	    (end > (uint64_t)c->file_len &&
-	     end - (uint64_t)c->file_len >= c->cluster_size)) {
-		say(c, "ERROR: counting reference for region exceeding the "
-		    "end of the file by one cluster or more: offset 0x%"
-		    PRIx64 " size 0x%" PRIx64, offset, size);
-		res->corruptions++;
-		return 0;
-	}
-
-	start = offset & ~(c->cluster_size - 1);
-	last = (end - 1) & ~(c->cluster_size - 1);
-	for (co = start; co <= last; co += c->cluster_size) {
-		int64_t k = (int64_t)(co >> c->cluster_bits);
-		uint64_t rc;
-
-		if (k >= c->imrt_n) {
-			r = imrt_resize(c, k + 1);
-			if (r < 0) {
-				res->check_errors++;
-				return qimg_error_set(c->err, -r, "Out of "
-						      "memory for refcounts");
-			}
-		}
-		rc = imrt_get(c, k);
-		if (rc == c->refcount_max) {
-			say(c, "ERROR: overflow cluster offset=0x%" PRIx64, co);
-			say(c, "Use qemu-img amend to increase the refcount "
-			    "entry width or qemu-img convert to create a clean "
-			    "copy if the image cannot be opened for writing");
-			res->corruptions++;
-			continue;
-		}
-		imrt_set(c, k, rc + 1);
-	}
-	return 0;
-}
-
-/* ---- on-disk refcounts ------------------------------------------------ */
-
-static int load_refblock(struct ck *c, uint64_t off)
-{
-	int r;
-
-	if (c->rb_off == off)
-		return 0;
-	c->rb_off = 0;
-	r = ck_read(c, off, c->rb, (size_t)c->cluster_size);
-	if (r < 0)
-		return r;
-	c->rb_off = off;
-	return 0;
-}
-
-/* Find the refblock for cluster k: 0 with *rb_off == 0 when there is
- * none (refcount 0), -EIO for an unaligned refblock offset. */
-static int refblock_of(struct ck *c, uint64_t k, uint64_t *rb_off)
-{
-	uint64_t idx = k >> c->rb_bits, off;
-
-	*rb_off = 0;
-	if (idx >= c->rt_entries || idx >= c->rt_loaded)
-		return 0;
-	off = c->rt[idx] & CK_RT_OFFSET;
-	if (!off)
-		return 0;
-	if (offset_into_cluster(c, off)) {
-		signal_corruption(c, true, "Refblock offset %#" PRIx64
-				  " unaligned (reftable index: %#" PRIx64 ")",
-				  off, idx);
-		return -EIO;
-	}
-	*rb_off = off;
-	return 0;
-}
-
-static int get_refcount(struct ck *c, uint64_t k, uint64_t *rc)
-{
-	uint64_t off;
-	int r = refblock_of(c, k, &off);
-
-	*rc = 0;
-	if (r < 0 || !off)
-		return r;
-	r = load_refblock(c, off);
-	if (r < 0)
-		return r;
-	*rc = rc_get(c->rb, c->refcount_order,
-		     k & (((uint64_t)1 << c->rb_bits) - 1));
-	return 0;
-}
-
-/* Store refcount v for cluster k in its (existing) refblock. */
-static int set_refcount(struct ck *c, uint64_t k, uint64_t v)
-{
-	uint64_t off, idx = k & (((uint64_t)1 << c->rb_bits) - 1), byte;
-	size_t len;
-	int r = refblock_of(c, k, &off);
-
-	if (r < 0)
-		return r;
-	if (!off)
-		return -EIO;
-	r = load_refblock(c, off);
-	if (r < 0)
-		return r;
-	rc_set(c->rb, c->refcount_order, idx, v);
-	rc_span(c->refcount_order, idx, &byte, &len);
-	r = ck_write(c, off + byte, c->rb + byte, len);
-	if (r < 0)
-		c->rb_off = 0;
-	return r;
-}
-
-/* ---- metadata overlap guard for repair writes ------------------------- */
-
-static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
-			   uint64_t blen)
-{
-	uint64_t aend, bend;
-
-	if (!alen || !blen)
-		return false;
-	if (qimg_add_overflow(a, alen, &aend))
-		aend = UINT64_MAX;
-	if (qimg_add_overflow(b, blen, &bend))
-		bend = UINT64_MAX;
-	return a < bend && b < aend;
-}
-
-/* Metadata kinds, in qemu's bit order (the names appear in messages). */
-enum {
-	OL_MAIN_HEADER, OL_ACTIVE_L1, OL_ACTIVE_L2, OL_REFTABLE, OL_REFBLOCK,
-	OL_SNAPSHOT_TABLE, OL_INACTIVE_L1, OL_INACTIVE_L2, OL_BITMAP_DIR,
-};
-
-static const char *const ol_names[] = {
-	"qcow2_header", "active L1 table", "active L2 table",
-	"refcount table", "refcount block", "snapshot table",
-	"inactive L1 table", "inactive L2 table", "bitmap directory",
-};
-
-#define OL(x) (1u << (x))
-/* qemu's default "cached" overlap checks: everything but inactive L2. */
-#define OL_CACHED (0x1ffu & ~OL(OL_INACTIVE_L2))
-
-static void set_corrupt_bit(struct ck *c)
-{
-	uint8_t b[8];
-
-	c->incompat |= CK_INCOMPAT_CORRUPT;
-	if (c->version < 3)
-		return;
-	qimg_store_be64(b, c->incompat);
-	if (ck_write(c, 72, b, sizeof(b)) < 0)
-		qimg_error_clear(c->err);
-}
-
-/* qemu reports the first corruption event (and a fatal one after a
- * non-fatal one); a fatal event on a writable image marks it corrupt. */
-static void signal_corruption(struct ck *c, bool fatal, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	fatal = fatal && c->fix_mode;
-	if (c->signaled_corruption &&
-	    (!fatal || (c->incompat & CK_INCOMPAT_CORRUPT)))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (fatal)
-		say(c, "qcow2: Marking image as corrupt: %s; further "
-		    "corruption events will be suppressed", msg);
-	else
-		say(c, "qcow2: Image is corrupt: %s; further non-fatal "
-		    "corruption events will be suppressed", msg);
-	if (fatal)
-		set_corrupt_bit(c);
-	c->signaled_corruption = true;
-}
-
-/* Which metadata (qemu's bit number) [off, off+len), widened to whole
- * clusters, would overwrite; -1 if none. */
-static int metadata_overlap(struct ck *c, unsigned int ign, uint64_t off,
-			    uint64_t len)
-{
-	unsigned int chk = OL_CACHED & ~ign;
-	uint64_t i;
-
-	if (!len)
-		return -1;
-	len += offset_into_cluster(c, off);
-	off &= ~(c->cluster_size - 1);
-	if (qimg_align_up_overflow(len, c->cluster_size, &len))
-		len = UINT64_MAX - off;
-
-	if ((chk & OL(OL_MAIN_HEADER)) && off < c->cluster_size)
-		return OL_MAIN_HEADER;
-	if ((chk & OL(OL_ACTIVE_L1)) && c->l1_size &&
-	    ranges_overlap(off, len, c->l1_offset, (uint64_t)c->l1_size * 8))
-		return OL_ACTIVE_L1;
-	if ((chk & OL(OL_REFTABLE)) &&
-	    ranges_overlap(off, len, c->rt_offset, c->rt_entries * 8))
-		return OL_REFTABLE;
-	if ((chk & OL(OL_SNAPSHOT_TABLE)) &&
-	    ranges_overlap(off, len, c->snapshots_offset, c->snapshots_size))
-		return OL_SNAPSHOT_TABLE;
-	if (chk & OL(OL_INACTIVE_L1))
-		for (i = 0; i < c->nb_snapshots; i++)
-			if (ranges_overlap(off, len, c->sn[i].l1_offset,
-					   (uint64_t)c->sn[i].l1_size * 8))
-				return OL_INACTIVE_L1;
-	if (chk & OL(OL_ACTIVE_L2))
-		for (i = 0; i < c->l1_loaded; i++) {
-			uint64_t l2 = c->l1[i] & CK_L1E_OFFSET;
-
-			if (l2 && ranges_overlap(off, len, l2, c->cluster_size))
-				return OL_ACTIVE_L2;
-		}
-	if (chk & OL(OL_REFBLOCK))
-		for (i = 0; i < c->rt_loaded; i++) {
-			uint64_t rb = c->rt[i] & CK_RT_OFFSET;
-
-			if (rb && ranges_overlap(off, len, rb, c->cluster_size))
-				return OL_REFBLOCK;
-		}
-	if ((chk & OL(OL_BITMAP_DIR)) &&
-	    (c->autoclear & CK_AUTOCLEAR_BITMAPS) &&
-	    ranges_overlap(off, len, c->bm_dir_off, c->bm_dir_size))
-		return OL_BITMAP_DIR;
-	return -1;
-}
-
-/* Refuse a repair write onto other metadata (-EIO), as qemu's overlap
- * check does; `ign` names the kinds the write is meant to touch. */
-static int overlap_check(struct ck *c, unsigned int ign, uint64_t off,
-			 uint64_t len)
-{
-	int k = metadata_overlap(c, ign, off, len);
-
-	if (k < 0)
-		return 0;
-	signal_corruption(c, true, "Preventing invalid write on metadata "
-			  "(overlaps with %s)", ol_names[k]);
-	return -EIO;
-}
-
 /* ---- L2 / L1 walk ----------------------------------------------------- */
 
-enum ck_ctype { CT_UNALLOC, CT_ZERO_PLAIN, CT_ZERO_ALLOC, CT_NORMAL,
-		CT_COMPRESSED };
+enum ck_ctype {
+	CT_UNALLOC,
+	CT_ZERO_PLAIN,
+	CT_ZERO_ALLOC,
+	CT_NORMAL,
+	CT_COMPRESSED
+};
 
 static enum ck_ctype cluster_type(const struct ck *c, uint64_t e)
 {
@@ -614,20 +65,23 @@ static int fix_unaligned_zero(struct ck *c, struct qimg_check_result *res,
 	int r;
 
 	qimg_store_be64(p, c->extl2 ? 0 : CK_ZERO);
-	r = overlap_check(c, active ? OL(OL_ACTIVE_L2) :
-			  OL(OL_INACTIVE_L2), eoff, c->l2e_size);
+	r = qcow2_ck_overlap_check(
+	    c, active ? OL(OL_ACTIVE_L2) : OL(OL_INACTIVE_L2), eoff,
+	    c->l2e_size);
 	if (r < 0) {
-		say(c, "ERROR: Overlap check failed");
+		qcow2_ck_say(c, "ERROR: Overlap check failed");
 		res->check_errors++;
-		return qimg_error_set(c->err, EIO, "Metadata overlap in L2 "
-				      "table at %#" PRIx64, l2_off);
+		return qimg_error_set(c->err, EIO,
+				      "Metadata overlap in L2 "
+				      "table at %#" PRIx64,
+				      l2_off);
 	}
-	r = ck_write(c, eoff, p, c->l2e_size);
+	r = qcow2_ck_write(c, eoff, p, c->l2e_size);
 	if (r == 0)
 		r = qimg_flush(c->file, c->err);
 	if (r < 0) {
-		say(c, "ERROR: Failed to overwrite L2 table entry: %s",
-		    strerror(-r));
+		qcow2_ck_say(c, "ERROR: Failed to overwrite L2 table entry: %s",
+			     strerror(-r));
 		res->check_errors++;
 		qimg_error_clear(c->err);
 		return 0;
@@ -645,9 +99,9 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 	uint32_t i;
 	int r;
 
-	r = ck_read(c, l2_off, t, (size_t)c->cluster_size);
+	r = qcow2_ck_read(c, l2_off, t, (size_t)c->cluster_size);
 	if (r < 0) {
-		say(c, "ERROR: I/O error in check_refcounts_l2");
+		qcow2_ck_say(c, "ERROR: I/O error in check_refcounts_l2");
 		res->check_errors++;
 		return r;
 	}
@@ -657,8 +111,10 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 		enum ck_ctype type = cluster_type(c, e);
 
 		if (type != CT_COMPRESSED && (e & CK_L2E_RESERVED)) {
-			say(c, "ERROR found l2 entry with reserved bits set: %"
-			    PRIx64, e);
+			qcow2_ck_say(c,
+				     "ERROR found l2 entry with reserved bits "
+				     "set: %" PRIx64,
+				     e);
 			res->corruptions++;
 		}
 
@@ -667,29 +123,38 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 			uint64_t coff, nsec, csize;
 
 			if (e & CK_COPIED) {
-				say(c, "ERROR: coffset=0x%" PRIx64 ": copied "
+				qcow2_ck_say(
+				    c,
+				    "ERROR: coffset=0x%" PRIx64 ": copied "
 				    "flag must never be set for compressed "
-				    "clusters", e & c->coff_mask);
+				    "clusters",
+				    e & c->coff_mask);
 				e &= ~CK_COPIED;
 				res->corruptions++;
 			}
 			if (c->data_file) {
-				say(c, "ERROR compressed cluster %" PRIu32
-				    " with data file, entry=0x%" PRIx64, i, e);
+				qcow2_ck_say(
+				    c,
+				    "ERROR compressed cluster %" PRIu32
+				    " with data file, entry=0x%" PRIx64,
+				    i, e);
 				res->corruptions++;
 				break;
 			}
 			if (bm) {
-				say(c, "ERROR compressed cluster %" PRIu32
+				qcow2_ck_say(
+				    c,
+				    "ERROR compressed cluster %" PRIu32
 				    " with non-zero subcluster allocation "
-				    "bitmap, entry=0x%" PRIx64, i, e);
+				    "bitmap, entry=0x%" PRIx64,
+				    i, e);
 				res->corruptions++;
 				break;
 			}
 			coff = e & c->coff_mask;
 			nsec = ((e >> c->csize_shift) & c->csize_mask) + 1;
 			csize = nsec * 512 - (coff & 511);
-			r = inc_refs(c, res, coff, csize);
+			r = qcow2_ck_inc_refs(c, res, coff, csize);
 			if (r < 0)
 				return r;
 			if (flags & CK_FRAG_INFO) {
@@ -707,36 +172,44 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 
 			if ((bm >> 32) & bm) {
 				res->corruptions++;
-				say(c, "ERROR offset=%" PRIx64 ": Allocated "
-				    "cluster has corrupted subcluster "
-				    "allocation bitmap", off);
+				qcow2_ck_say(c,
+					     "ERROR offset=%" PRIx64
+					     ": Allocated "
+					     "cluster has corrupted subcluster "
+					     "allocation bitmap",
+					     off);
 			}
 			if (offset_into_cluster(c, off)) {
-				bool data = c->extl2 ? (bm & CK_BM_ALL_ALLOC) :
-						       !(e & CK_ZERO);
+				bool data = c->extl2 ? (bm & CK_BM_ALL_ALLOC)
+						     : !(e & CK_ZERO);
 
 				res->corruptions++;
 				if (!data) {
 					bool fx = fix & QIMG_CHECK_FIX_ERRORS;
 
-					say(c, "%s offset=%" PRIx64 ": "
+					qcow2_ck_say(
+					    c,
+					    "%s offset=%" PRIx64 ": "
 					    "Preallocated cluster is not "
 					    "properly aligned; L2 entry "
 					    "corrupted.",
 					    fx ? "Repairing" : "ERROR", off);
 					if (fx) {
-						r = fix_unaligned_zero(c, res, t,
-								       l2_off, i,
-								       active);
+						r = fix_unaligned_zero(
+						    c, res, t, l2_off, i,
+						    active);
 						if (r < 0)
 							return r;
 						if (r > 0)
 							continue;
 					}
 				} else {
-					say(c, "ERROR offset=%" PRIx64 ": Data "
+					qcow2_ck_say(
+					    c,
+					    "ERROR offset=%" PRIx64 ": Data "
 					    "cluster is not properly aligned; "
-					    "L2 entry corrupted.", off);
+					    "L2 entry corrupted.",
+					    off);
 				}
 			}
 			if (flags & CK_FRAG_INFO) {
@@ -746,7 +219,8 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 				next_contig = off + c->cluster_size;
 			}
 			if (!c->data_file) {
-				r = inc_refs(c, res, off, c->cluster_size);
+				r = qcow2_ck_inc_refs(c, res, off,
+						      c->cluster_size);
 				if (r < 0)
 					return r;
 			}
@@ -757,7 +231,9 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 		case CT_UNALLOC:
 			if (bm & CK_BM_ALL_ALLOC) {
 				res->corruptions++;
-				say(c, "ERROR: Unallocated cluster has non-zero "
+				qcow2_ck_say(
+				    c,
+				    "ERROR: Unallocated cluster has non-zero "
 				    "subcluster allocation map");
 			}
 			break;
@@ -777,7 +253,7 @@ static int check_l1(struct ck *c, struct qimg_check_result *res,
 
 	if (!l1_size)
 		return 0;
-	r = inc_refs(c, res, l1_off, (uint64_t)l1_size * 8);
+	r = qcow2_ck_inc_refs(c, res, l1_off, (uint64_t)l1_size * 8);
 	if (r < 0)
 		return r;
 
@@ -800,14 +276,14 @@ static int check_l1(struct ck *c, struct qimg_check_result *res,
 				uint64_t left = l1_size - i, j;
 				uint8_t *raw = (uint8_t *)chunk;
 
-				n = left < CK_CHUNK_ENTRIES ? left :
-							      CK_CHUNK_ENTRIES;
+				n = left < CK_CHUNK_ENTRIES ? left
+							    : CK_CHUNK_ENTRIES;
 				base = i;
-				r = ck_read(c, l1_off + i * 8, raw,
-					    (size_t)n * 8);
+				r = qcow2_ck_read(c, l1_off + i * 8, raw,
+						  (size_t)n * 8);
 				if (r < 0) {
-					say(c, "ERROR: I/O error in "
-					    "check_refcounts_l1");
+					qcow2_ck_say(c, "ERROR: I/O error in "
+							"check_refcounts_l1");
 					res->check_errors++;
 					goto out;
 				}
@@ -819,21 +295,37 @@ static int check_l1(struct ck *c, struct qimg_check_result *res,
 		if (!e)
 			continue;
 		if (e & CK_L1E_RESERVED) {
-			say(c, "ERROR found L1 entry with reserved bits set: %"
-			    PRIx64, e);
+			qcow2_ck_say(c,
+				     "ERROR found L1 entry with reserved bits "
+				     "set: %" PRIx64,
+				     e);
 			res->corruptions++;
 		}
 		l2_off = e & CK_L1E_OFFSET;
-		r = inc_refs(c, res, l2_off, c->cluster_size);
+		r = qcow2_ck_inc_refs(c, res, l2_off, c->cluster_size);
 		if (r < 0)
 			goto out;
 		if (offset_into_cluster(c, l2_off)) {
-			say(c, "ERROR l2_offset=%" PRIx64 ": Table is not "
-			    "cluster aligned; L1 entry corrupted", l2_off);
+			qcow2_ck_say(c,
+				     "ERROR l2_offset=%" PRIx64
+				     ": Table is not "
+				     "cluster aligned; L1 entry corrupted",
+				     l2_off);
 			res->corruptions++;
 		}
-		r = check_l2(c, res, l2_off, flags, fix, table != NULL,
-			     l2);
+		/* A table wholly past the end of the file reads as zeros:
+		 * nothing in it to count or report. */
+		if (l2_off >= (uint64_t)c->file_len)
+			continue;
+		if (!c->l2_budget) {
+			res->check_errors++;
+			r = qimg_error_set(c->err, EUCLEAN,
+					   "Too many references "
+					   "to L2 tables for the image size");
+			goto out;
+		}
+		c->l2_budget--;
+		r = check_l2(c, res, l2_off, flags, fix, table != NULL, l2);
 		if (r < 0)
 			goto out;
 	}
@@ -858,11 +350,24 @@ static int check_bitmap_table(struct ck *c, struct qimg_check_result *res,
 		res->check_errors++;
 		return qimg_error_set(c->err, ENOMEM, "Out of memory");
 	}
+	/* Entries past the end of the file read as 0 (nothing to count). */
+	if (off >= (uint64_t)c->file_len)
+		size = 0;
+	else if ((uint64_t)size > ((uint64_t)c->file_len - off + 7) / 8)
+		size = (uint32_t)(((uint64_t)c->file_len - off + 7) / 8);
+	if (size > c->bm_budget) {
+		free(buf);
+		res->corruptions++;
+		return qimg_error_set(c->err, EINVAL,
+				      "Bitmap tables are larger "
+				      "than the image");
+	}
+	c->bm_budget -= size;
 	for (i = 0; i < size; i += n) {
 		uint64_t j;
 
 		n = size - i < CK_CHUNK_ENTRIES ? size - i : CK_CHUNK_ENTRIES;
-		r = ck_read(c, off + i * 8, buf, (size_t)n * 8);
+		r = qcow2_ck_read(c, off + i * 8, buf, (size_t)n * 8);
 		if (r < 0) {
 			res->corruptions++;
 			break;
@@ -879,7 +384,7 @@ static int check_bitmap_table(struct ck *c, struct qimg_check_result *res,
 			}
 			if (!eo)
 				continue;
-			r = inc_refs(c, res, eo, c->cluster_size);
+			r = qcow2_ck_inc_refs(c, res, eo, c->cluster_size);
 			if (r < 0)
 				goto out;
 		}
@@ -898,13 +403,15 @@ static int check_bitmaps(struct ck *c, struct qimg_check_result *res)
 
 	if (!c->nb_bitmaps)
 		return 0;
-	r = inc_refs(c, res, c->bm_dir_off, c->bm_dir_size);
+	r = qcow2_ck_inc_refs(c, res, c->bm_dir_off, c->bm_dir_size);
 	if (r < 0)
 		return r;
-	if (c->bm_dir_size > CK_MAX_BM_DIR || c->bm_dir_size < CK_BM_DIR_ENTRY ||
+	if (c->bm_dir_size > CK_MAX_BM_DIR ||
+	    c->bm_dir_size < CK_BM_DIR_ENTRY ||
 	    offset_into_cluster(c, c->bm_dir_off)) {
 		res->corruptions++;
-		return qimg_error_set(c->err, EINVAL, "Invalid bitmap "
+		return qimg_error_set(c->err, EINVAL,
+				      "Invalid bitmap "
 				      "directory");
 	}
 	dir = malloc((size_t)c->bm_dir_size);
@@ -912,7 +419,7 @@ static int check_bitmaps(struct ck *c, struct qimg_check_result *res)
 		res->check_errors++;
 		return qimg_error_set(c->err, ENOMEM, "Out of memory");
 	}
-	r = ck_read(c, c->bm_dir_off, dir, (size_t)c->bm_dir_size);
+	r = qcow2_ck_read(c, c->bm_dir_off, dir, (size_t)c->bm_dir_size);
 	if (r < 0) {
 		res->corruptions++;
 		goto out;
@@ -930,7 +437,8 @@ static int check_bitmaps(struct ck *c, struct qimg_check_result *res)
 		tsize = qimg_load_be32(dir + pos + 8);
 		nsize = qimg_load_be16(dir + pos + 18);
 		extra = qimg_load_be32(dir + pos + 20);
-		esize = ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) & ~7ull;
+		esize =
+		    ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) & ~7ull;
 		if (tsize > CK_MAX_BM_TABLE || nsize > CK_MAX_BM_NAME ||
 		    nsize == 0 || esize > c->bm_dir_size - pos ||
 		    offset_into_cluster(c, qimg_load_be64(dir + pos)))
@@ -949,13 +457,14 @@ static int check_bitmaps(struct ck *c, struct qimg_check_result *res)
 		uint16_t nsize = qimg_load_be16(dir + pos + 18);
 		uint32_t extra = qimg_load_be32(dir + pos + 20);
 
-		r = inc_refs(c, res, toff, (uint64_t)tsize * 8);
+		r = qcow2_ck_inc_refs(c, res, toff, (uint64_t)tsize * 8);
 		if (r < 0)
 			goto out;
 		r = check_bitmap_table(c, res, toff, tsize);
 		if (r < 0)
 			goto out;
-		pos += ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) & ~7ull;
+		pos +=
+		    ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) & ~7ull;
 	}
 	r = 0;
 out:
@@ -974,9 +483,16 @@ static int grow_file_for_refblock(struct ck *c, uint64_t offset)
 	if (offset > INT64_MAX - c->cluster_size)
 		return -EINVAL;
 	end = offset + c->cluster_size;
+	/* the in-memory table must stay addressable (qemu's INT_MAX) */
+	if ((end >> c->cluster_bits) > INT32_MAX) {
+		qcow2_ck_say(c, "qemu-img: Could not resize file: %s",
+			     strerror(EFBIG));
+		return -EFBIG;
+	}
 	r = qimg_truncate(c->file, end, false, NULL, c->err);
 	if (r < 0) {
-		say(c, "qemu-img: Could not resize file: %s", strerror(-r));
+		qcow2_ck_say(c, "qemu-img: Could not resize file: %s",
+			     strerror(-r));
 		return r;
 	}
 	len = qimg_node_length(c->file, c->err);
@@ -997,14 +513,19 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 		uint64_t cl = off >> c->cluster_bits;
 
 		if (c->rt[i] & CK_RT_RESERVED) {
-			say(c, "ERROR refcount table entry %" PRIu64 " has "
-			    "reserved bits set", i);
+			qcow2_ck_say(c,
+				     "ERROR refcount table entry %" PRIu64
+				     " has "
+				     "reserved bits set",
+				     i);
 			res->corruptions++;
 			*rebuild = true;
 			continue;
 		}
 		if (offset_into_cluster(c, off)) {
-			say(c, "ERROR refcount block %" PRIu64 " is not "
+			qcow2_ck_say(
+			    c,
+			    "ERROR refcount block %" PRIu64 " is not "
 			    "cluster aligned; refcount table entry corrupted",
 			    i);
 			res->corruptions++;
@@ -1015,7 +536,8 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 			bool fx = fix & QIMG_CHECK_FIX_ERRORS;
 
 			res->corruptions++;
-			say(c, "%s refcount block %" PRIu64 " is outside image",
+			qcow2_ck_say(
+			    c, "%s refcount block %" PRIu64 " is outside image",
 			    fx ? "Repairing" : "ERROR", i);
 			if (!fx)
 				continue;
@@ -1024,14 +546,15 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 			r = grow_file_for_refblock(c, off);
 			if (r == 0) {
 				int64_t n = (int64_t)size_to_clusters(
-					c, (uint64_t)c->file_len);
+				    c, (uint64_t)c->file_len);
 
 				if (n > c->imrt_n) {
-					r = imrt_resize(c, n);
+					r = qcow2_ck_imrt_resize(c, n);
 					if (r < 0) {
 						res->check_errors++;
-						return qimg_error_set(c->err,
-							-r, "Out of memory");
+						return qimg_error_set(
+						    c->err, -r,
+						    "Out of memory");
 					}
 				}
 				if (cl >= (uint64_t)c->imrt_n)
@@ -1039,26 +562,29 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 			}
 			if (r < 0) {
 				*rebuild = true;
-				say(c, "ERROR could not resize image: %s",
-				    strerror(-r));
+				qcow2_ck_say(c,
+					     "ERROR could not resize image: %s",
+					     strerror(-r));
 				qimg_error_clear(c->err);
 				continue;
 			}
 			res->corruptions--;
 			res->corruptions_fixed++;
-			r = inc_refs(c, res, off, c->cluster_size);
+			r = qcow2_ck_inc_refs(c, res, off, c->cluster_size);
 			if (r < 0)
 				return r;
 			continue;
 		}
 		if (off) {
-			r = inc_refs(c, res, off, c->cluster_size);
+			r = qcow2_ck_inc_refs(c, res, off, c->cluster_size);
 			if (r < 0)
 				return r;
-			if (imrt_get(c, (int64_t)cl) != 1) {
-				say(c, "ERROR refcount block %" PRIu64
-				    " refcount=%" PRIu64, i,
-				    imrt_get(c, (int64_t)cl));
+			if (qcow2_ck_imrt_get(c, (int64_t)cl) != 1) {
+				qcow2_ck_say(c,
+					     "ERROR refcount block %" PRIu64
+					     " refcount=%" PRIu64,
+					     i,
+					     qcow2_ck_imrt_get(c, (int64_t)cl));
 				res->corruptions++;
 				*rebuild = true;
 			}
@@ -1073,8 +599,14 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 	uint32_t i;
 	int r;
 
+	/* Legitimate images visit each L2 table once per snapshot sharing
+	 * it and each bitmap table cluster once; these bounds are far above
+	 * that and keep crafted images from looping for hours. */
+	c->l2_budget = 64 * (uint64_t)c->imrt_n + 65536;
+	c->bm_budget = 4 * ((uint64_t)c->file_len / 8) + 65536;
+
 	/* header */
-	r = inc_refs(c, res, 0, c->cluster_size);
+	r = qcow2_ck_inc_refs(c, res, 0, c->cluster_size);
 	if (r < 0)
 		return r;
 	/* active L1 */
@@ -1084,7 +616,8 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 		return r;
 	/* snapshots */
 	if (c->data_file && c->nb_snapshots) {
-		say(c, "ERROR %" PRIu32 " snapshots in image with data file",
+		qcow2_ck_say(
+		    c, "ERROR %" PRIu32 " snapshots in image with data file",
 		    c->nb_snapshots);
 		res->corruptions++;
 	}
@@ -1092,17 +625,22 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 		const struct ck_snapshot *sn = &c->sn[i];
 
 		if (offset_into_cluster(c, sn->l1_offset)) {
-			say(c, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64
+			qcow2_ck_say(
+			    c,
+			    "ERROR snapshot %s (%s) l1_offset=%#" PRIx64
 			    ": L1 table is not cluster aligned; snapshot "
-			    "table entry corrupted", sn->id, sn->name,
-			    sn->l1_offset);
+			    "table entry corrupted",
+			    sn->id, sn->name, sn->l1_offset);
 			res->corruptions++;
 			continue;
 		}
 		if (sn->l1_size > CK_MAX_L1_BYTES / 8) {
-			say(c, "ERROR snapshot %s (%s) l1_size=%#" PRIx32
+			qcow2_ck_say(
+			    c,
+			    "ERROR snapshot %s (%s) l1_size=%#" PRIx32
 			    ": L1 table is too large; snapshot table entry "
-			    "corrupted", sn->id, sn->name, sn->l1_size);
+			    "corrupted",
+			    sn->id, sn->name, sn->l1_size);
 			res->corruptions++;
 			continue;
 		}
@@ -1110,16 +648,16 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 		if (r < 0)
 			return r;
 	}
-	r = inc_refs(c, res, c->snapshots_offset, c->snapshots_size);
+	r = qcow2_ck_inc_refs(c, res, c->snapshots_offset, c->snapshots_size);
 	if (r < 0)
 		return r;
 	/* refcount table */
-	r = inc_refs(c, res, c->rt_offset, c->rt_entries * 8);
+	r = qcow2_ck_inc_refs(c, res, c->rt_offset, c->rt_entries * 8);
 	if (r < 0)
 		return r;
 	/* encryption header */
 	if (c->crypto_len) {
-		r = inc_refs(c, res, c->crypto_off, c->crypto_len);
+		r = qcow2_ck_inc_refs(c, res, c->crypto_off, c->crypto_len);
 		if (r < 0)
 			return r;
 	}
@@ -1130,8 +668,7 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 }
 
 static int compare_refcounts(struct ck *c, struct qimg_check_result *res,
-			     unsigned int fix, bool *rebuild,
-			     int64_t *highest)
+			     unsigned int fix, bool *rebuild, int64_t *highest)
 {
 	int64_t i;
 
@@ -1139,16 +676,17 @@ static int compare_refcounts(struct ck *c, struct qimg_check_result *res,
 	for (i = 0; i < c->imrt_n; i++) {
 		uint64_t on_disk, ref;
 		int *fixed = NULL;
-		int r = get_refcount(c, (uint64_t)i, &on_disk);
+		int r = qcow2_ck_get_refcount(c, (uint64_t)i, &on_disk);
 
 		if (r < 0) {
-			say(c, "Can't get refcount for cluster %" PRId64 ": %s",
+			qcow2_ck_say(
+			    c, "Can't get refcount for cluster %" PRId64 ": %s",
 			    i, strerror(-r));
 			res->check_errors++;
 			qimg_error_clear(c->err);
 			continue;
 		}
-		ref = imrt_get(c, i);
+		ref = qcow2_ck_imrt_get(c, i);
 		if (on_disk || ref)
 			*highest = i;
 		if (on_disk == ref)
@@ -1161,15 +699,20 @@ static int compare_refcounts(struct ck *c, struct qimg_check_result *res,
 		else if (on_disk < ref && (fix & QIMG_CHECK_FIX_ERRORS))
 			fixed = &res->corruptions_fixed;
 
-		say(c, "%s cluster %" PRId64 " refcount=%" PRIu64
-		    " reference=%" PRIu64,
-		    fixed ? "Repairing" : on_disk < ref ? "ERROR" : "Leaked",
-		    i, on_disk, ref);
+		qcow2_ck_say(c,
+			     "%s cluster %" PRId64 " refcount=%" PRIu64
+			     " reference=%" PRIu64,
+			     fixed	     ? "Repairing"
+			     : on_disk < ref ? "ERROR"
+					     : "Leaked",
+			     i, on_disk, ref);
 
 		if (fixed) {
-			r = set_refcount(c, (uint64_t)i, ref);
+			r = qcow2_ck_set_refcount(c, (uint64_t)i, ref);
 			if (r >= 0) {
 				(*fixed)++;
+				if (!ref)
+					qcow2_ck_discard(c, (uint64_t)i);
 				continue;
 			}
 			qimg_error_clear(c->err);
@@ -1182,185 +725,6 @@ static int compare_refcounts(struct ck *c, struct qimg_check_result *res,
 	return 0;
 }
 
-/* First run of `count` free clusters in the in-memory table at or after
- * *first_free, growing the table past the image end when needed; marks
- * them used.  Returns the byte offset. */
-static int64_t alloc_clusters_imrt(struct ck *c, int64_t count,
-				   int64_t *first_free)
-{
-	int64_t cl = *first_free, contig = 0, i;
-	bool first_gap = true;
-	int r;
-
-	for (; cl < c->imrt_n && contig < count; cl++) {
-		if (!imrt_get(c, cl)) {
-			contig++;
-			if (first_gap) {
-				*first_free = cl;
-				first_gap = false;
-			}
-		} else {
-			contig = 0;
-		}
-	}
-	if (contig < count) {
-		r = imrt_resize(c, cl + count - contig);
-		if (r < 0)
-			return r;
-	}
-	cl -= contig;
-	for (i = 0; i < count; i++)
-		imrt_set(c, cl + i, 1);
-	return cl << c->cluster_bits;
-}
-
-/* A rebuild step failed: qemu reports it as an error message (with the
- * program prefix; the tool is run as qemu-img in comparisons) and the
- * check then fails with that errno. */
-static int rebuild_fail(struct ck *c, int r, const char *what)
-{
-	say(c, "qemu-img: %s: %s", what, strerror(-r));
-	qimg_error_clear(c->err);
-	return qimg_error_set(c->err, -r, "%s", what);
-}
-
-/* Write a refblock for every block of [first, end) clusters that has a
- * non-zero refcount, allocating refblocks (in the in-memory table) as
- * needed.  Returns 1 when the new reftable had to grow, 0 if not. */
-static int write_refblocks(struct ck *c, int64_t first, int64_t end,
-			   uint64_t **rt, uint64_t *rt_n)
-{
-	int64_t first_free = 0, cl;
-	int64_t per_block = (int64_t)1 << c->rb_bits;
-	bool grown = false;
-	int r;
-
-	for (cl = first; cl < end; cl++) {
-		int64_t idx, start, rb_off;
-
-		if (!imrt_get(c, cl))
-			continue;
-		idx = cl >> c->rb_bits;
-		start = idx << c->rb_bits;
-		if ((uint64_t)idx < *rt_n && (*rt)[idx]) {
-			rb_off = (int64_t)(*rt)[idx];
-		} else {
-			if (first_free < start)
-				first_free = start;
-			rb_off = alloc_clusters_imrt(c, 1, &first_free);
-			if (rb_off < 0)
-				return rebuild_fail(c, (int)rb_off,
-						    "ERROR allocating refblock");
-			if ((rb_off >> c->cluster_bits) >= end)
-				end = (rb_off >> c->cluster_bits) + 1;
-			if ((uint64_t)idx >= *rt_n) {
-				uint64_t n = (((uint64_t)idx + 1) * 8 +
-					      c->cluster_size - 1) /
-					     c->cluster_size *
-					     c->cluster_size / 8;
-				uint64_t *p;
-
-				if (n * 8 > CK_MAX_RT_BYTES)
-					return rebuild_fail(c, -EFBIG,
-						"ERROR allocating reftable "
-						"memory");
-				p = realloc(*rt, (size_t)n * 8);
-				if (!p)
-					return rebuild_fail(c, -ENOMEM,
-						"ERROR allocating reftable "
-						"memory");
-				memset(p + *rt_n, 0,
-				       (size_t)(n - *rt_n) * 8);
-				*rt = p;
-				*rt_n = n;
-				grown = true;
-			}
-			(*rt)[idx] = (uint64_t)rb_off;
-		}
-		r = overlap_check(c, 0, (uint64_t)rb_off, c->cluster_size);
-		if (r == 0)
-			r = ck_write(c, (uint64_t)rb_off,
-				     c->imrt + (size_t)idx * c->cluster_size,
-				     (size_t)c->cluster_size);
-		if (r < 0)
-			return rebuild_fail(c, r, "ERROR writing refblock");
-		cl = start + per_block - 1;
-	}
-	return grown;
-}
-
-/* Replace the refcount table and blocks by fresh ones describing the
- * in-memory table; the old structures are left behind (the caller's
- * leak pass frees them). */
-static int rebuild_refcount_structure(struct ck *c)
-{
-	uint64_t *rt = NULL, rt_n = 0, i, rt_len = 0;
-	int64_t rt_off = -1, rt_clusters = 0;
-	uint8_t *buf = NULL, hdr[12];
-	int r;
-
-	c->rb_off = 0;
-	r = write_refblocks(c, 0, c->imrt_n, &rt, &rt_n);
-	if (r < 0)
-		goto fail;
-	do {
-		int64_t first_free = 0, start;
-
-		rt_len = rt_n * 8;
-		rt_clusters = (int64_t)size_to_clusters(c, rt_len);
-		rt_off = alloc_clusters_imrt(c, rt_clusters, &first_free);
-		if (rt_off < 0) {
-			r = rebuild_fail(c, (int)rt_off,
-					 "ERROR allocating reftable");
-			goto fail;
-		}
-		start = rt_off >> c->cluster_bits;
-		r = write_refblocks(c, start, start + rt_clusters, &rt, &rt_n);
-		if (r < 0)
-			goto fail;
-	} while (r > 0);
-
-	buf = malloc((size_t)rt_len);
-	if (!buf) {
-		r = qimg_error_set(c->err, ENOMEM, "Out of memory");
-		goto fail;
-	}
-	for (i = 0; i < rt_n; i++)
-		qimg_store_be64(buf + i * 8, rt[i]);
-	r = overlap_check(c, 0, (uint64_t)rt_off, rt_len);
-	if (r == 0)
-		r = ck_write(c, (uint64_t)rt_off, buf, (size_t)rt_len);
-	if (r == 0)
-		r = qimg_flush(c->file, c->err);
-	if (r < 0) {
-		r = rebuild_fail(c, r, "ERROR writing reftable");
-		goto fail;
-	}
-	/* Only now point the header at the new table. */
-	qimg_store_be64(hdr, (uint64_t)rt_off);
-	qimg_store_be32(hdr + 8, (uint32_t)rt_clusters);
-	r = ck_write(c, 48, hdr, sizeof(hdr));
-	if (r == 0)
-		r = qimg_flush(c->file, c->err);
-	if (r < 0) {
-		r = rebuild_fail(c, r, "ERROR setting reftable");
-		goto fail;
-	}
-	free(buf);
-	free(c->rt);
-	c->rt = rt;
-	c->rt_entries = rt_n;
-	c->rt_loaded = rt_n;
-	c->rt_offset = (uint64_t)rt_off;
-	c->rt_clusters = (uint32_t)rt_clusters;
-	c->rb_off = 0;
-	return 0;
-fail:
-	free(buf);
-	free(rt);
-	return r;
-}
-
 /* ---- OFLAG_COPIED ------------------------------------------------------ */
 
 static int write_l1_entry(struct ck *c, uint64_t i)
@@ -1370,11 +734,12 @@ static int write_l1_entry(struct ck *c, uint64_t i)
 	int r;
 
 	qimg_store_be64(b, c->l1[i]);
-	r = overlap_check(c, OL(OL_ACTIVE_L1), off, 8);
+	r = qcow2_ck_overlap_check(c, OL(OL_ACTIVE_L1), off, 8);
 	if (r < 0)
-		return qimg_error_set(c->err, EIO, "Metadata overlap writing "
+		return qimg_error_set(c->err, EIO,
+				      "Metadata overlap writing "
 				      "L1 entry");
-	r = ck_write(c, off, b, 8);
+	r = qcow2_ck_write(c, off, b, 8);
 	if (r == 0)
 		r = qimg_flush(c->file, c->err);
 	return r;
@@ -1392,8 +757,7 @@ static int check_oflag_copied(struct ck *c, struct qimg_check_result *res,
 		repair = true;
 	else if (fix & QIMG_CHECK_FIX_LEAKS)
 		/* refcounts are accurate only if that repair worked */
-		repair = !res->check_errors && !res->corruptions &&
-			 !res->leaks;
+		repair = !res->check_errors && !res->corruptions && !res->leaks;
 	else
 		repair = false;
 
@@ -1409,19 +773,21 @@ static int check_oflag_copied(struct ck *c, struct qimg_check_result *res,
 
 		if (!l2_off)
 			continue;
-		r = get_refcount(c, l2_off >> c->cluster_bits, &rc);
+		r = qcow2_ck_get_refcount(c, l2_off >> c->cluster_bits, &rc);
 		if (r < 0) {
 			qimg_error_clear(c->err);
 			continue;
 		}
 		if ((rc == 1) != ((l1e & CK_COPIED) != 0)) {
 			res->corruptions++;
-			say(c, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
+			qcow2_ck_say(
+			    c,
+			    "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
 			    " l1_entry=%" PRIx64 " refcount=%" PRIu64,
 			    repair ? "Repairing" : "ERROR", i, l1e, rc);
 			if (repair) {
-				c->l1[i] = rc == 1 ? l1e | CK_COPIED :
-						     l1e & ~CK_COPIED;
+				c->l1[i] = rc == 1 ? l1e | CK_COPIED
+						   : l1e & ~CK_COPIED;
 				r = write_l1_entry(c, i);
 				if (r < 0) {
 					res->check_errors++;
@@ -1432,10 +798,12 @@ static int check_oflag_copied(struct ck *c, struct qimg_check_result *res,
 			}
 		}
 
-		r = ck_read(c, l2_off, t, (size_t)c->cluster_size);
+		if (l2_off >= (uint64_t)c->file_len)
+			continue; /* reads as zeros: no entries */
+		r = qcow2_ck_read(c, l2_off, t, (size_t)c->cluster_size);
 		if (r < 0) {
-			say(c, "ERROR: Could not read L2 table: %s",
-			    strerror(-r));
+			qcow2_ck_say(c, "ERROR: Could not read L2 table: %s",
+				     strerror(-r));
 			res->check_errors++;
 			goto out;
 		}
@@ -1448,8 +816,9 @@ static int check_oflag_copied(struct ck *c, struct qimg_check_result *res,
 			if (c->data_file) {
 				rc = 1;
 			} else {
-				r = get_refcount(c, (e & CK_L2E_OFFSET) >>
-						 c->cluster_bits, &rc);
+				r = qcow2_ck_get_refcount(
+				    c, (e & CK_L2E_OFFSET) >> c->cluster_bits,
+				    &rc);
 				if (r < 0) {
 					qimg_error_clear(c->err);
 					continue;
@@ -1458,31 +827,38 @@ static int check_oflag_copied(struct ck *c, struct qimg_check_result *res,
 			if ((rc == 1) == ((e & CK_COPIED) != 0))
 				continue;
 			res->corruptions++;
-			say(c, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+			qcow2_ck_say(
+			    c,
+			    "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
 			    " refcount=%" PRIu64,
 			    repair ? "Repairing" : "ERROR", e, rc);
 			if (repair) {
 				qimg_store_be64(t + (size_t)j * c->l2e_size,
-						rc == 1 ? e | CK_COPIED :
-							  e & ~CK_COPIED);
+						rc == 1 ? e | CK_COPIED
+							: e & ~CK_COPIED);
 				dirty++;
 			}
 		}
 		if (dirty) {
-			r = overlap_check(c, OL(OL_ACTIVE_L2), l2_off,
-					  c->cluster_size);
+			r = qcow2_ck_overlap_check(c, OL(OL_ACTIVE_L2), l2_off,
+						   c->cluster_size);
 			if (r < 0) {
-				say(c, "ERROR: Could not write L2 table; "
+				qcow2_ck_say(
+				    c,
+				    "ERROR: Could not write L2 table; "
 				    "metadata overlap check failed: %s",
 				    strerror(-r));
 				res->check_errors++;
-				r = qimg_error_set(c->err, -r, "Metadata "
+				r = qimg_error_set(c->err, -r,
+						   "Metadata "
 						   "overlap in L2 table");
 				goto out;
 			}
-			r = ck_write(c, l2_off, t, (size_t)c->cluster_size);
+			r = qcow2_ck_write(c, l2_off, t,
+					   (size_t)c->cluster_size);
 			if (r < 0) {
-				say(c, "ERROR: Could not write L2 table: %s",
+				qcow2_ck_say(
+				    c, "ERROR: Could not write L2 table: %s",
 				    strerror(-r));
 				res->check_errors++;
 				goto out;
@@ -1510,12 +886,13 @@ static int check_refcounts(struct ck *c, struct qimg_check_result *res,
 	nb = (int64_t)size_to_clusters(c, (uint64_t)c->file_len);
 	if (nb > INT32_MAX) {
 		res->check_errors++;
-		return qimg_error_set(c->err, EFBIG, "Image file too large "
+		return qimg_error_set(c->err, EFBIG,
+				      "Image file too large "
 				      "to check");
 	}
 	res->total_clusters = size_to_clusters(c, c->size / 512 * 512);
 
-	r = imrt_resize(c, nb);
+	r = qcow2_ck_imrt_resize(c, nb);
 	if (r < 0) {
 		res->check_errors++;
 		return qimg_error_set(c->err, ENOMEM, "Out of memory");
@@ -1534,8 +911,8 @@ static int check_refcounts(struct ck *c, struct qimg_check_result *res,
 		struct qimg_check_result old = *res, saved;
 		int fresh_leaks = 0;
 
-		say(c, "Rebuilding refcount structure");
-		r = rebuild_refcount_structure(c);
+		qcow2_ck_say(c, "Rebuilding refcount structure");
+		r = qcow2_ck_rebuild(c);
 		if (r < 0)
 			return r;
 		res->corruptions = 0;
@@ -1554,22 +931,25 @@ static int check_refcounts(struct ck *c, struct qimg_check_result *res,
 			compare_refcounts(c, res, QIMG_CHECK_FIX_LEAKS,
 					  &rebuild, &highest);
 			if (rebuild)
-				say(c, "ERROR rebuilt refcount structure is "
-				    "still broken");
+				qcow2_ck_say(
+				    c, "ERROR rebuilt refcount structure is "
+				       "still broken");
 			fresh_leaks = res->leaks;
 			*res = saved;
 		}
 		if (res->corruptions < old.corruptions)
 			res->corruptions_fixed +=
-				old.corruptions - res->corruptions;
+			    old.corruptions - res->corruptions;
 		if (res->leaks < old.leaks)
 			res->leaks_fixed += old.leaks - res->leaks;
 		res->leaks += fresh_leaks;
 	} else if (fix) {
 		if (rebuild) {
-			say(c, "ERROR need to rebuild refcount structures");
+			qcow2_ck_say(
+			    c, "ERROR need to rebuild refcount structures");
 			res->check_errors++;
-			return qimg_error_set(c->err, EIO, "Input/output "
+			return qimg_error_set(c->err, EIO,
+					      "Input/output "
 					      "error");
 		}
 		if (res->leaks || res->corruptions) {
@@ -1595,20 +975,25 @@ static int parse_header(struct ck *c)
 	uint8_t *cl0 = NULL;
 	int r;
 
-	r = ck_read(c, 0, h, sizeof(h));
+	r = qcow2_ck_read(c, 0, h, sizeof(h));
 	if (r < 0)
 		return r;
 	if (qimg_load_be32(h) != CK_MAGIC)
-		return qimg_error_set(c->err, EUCLEAN, "Image is not in qcow2 "
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Image is not in qcow2 "
 				      "format");
 	c->version = qimg_load_be32(h + 4);
 	if (c->version != 2 && c->version != 3)
-		return qimg_error_set(c->err, ENOTSUP, "Unsupported qcow2 "
-				      "version %" PRIu32, c->version);
+		return qimg_error_set(c->err, ENOTSUP,
+				      "Unsupported qcow2 "
+				      "version %" PRIu32,
+				      c->version);
 	c->cluster_bits = qimg_load_be32(h + 20);
 	if (c->cluster_bits < 9 || c->cluster_bits > 21)
-		return qimg_error_set(c->err, EUCLEAN, "Unsupported cluster "
-				      "size: 2^%" PRIu32, c->cluster_bits);
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Unsupported cluster "
+				      "size: 2^%" PRIu32,
+				      c->cluster_bits);
 	c->cluster_size = 1ull << c->cluster_bits;
 	c->size = qimg_load_be64(h + 24);
 	c->l1_size = qimg_load_be32(h + 36);
@@ -1624,45 +1009,54 @@ static int parse_header(struct ck *c)
 		c->refcount_order = qimg_load_be32(h + 96);
 		hlen = qimg_load_be32(h + 100);
 		if (hlen < 104 || hlen > c->cluster_size)
-			return qimg_error_set(c->err, EUCLEAN, "qcow2 header "
+			return qimg_error_set(c->err, EUCLEAN,
+					      "qcow2 header "
 					      "length invalid");
 		if (c->refcount_order > 6)
-			return qimg_error_set(c->err, EUCLEAN, "Reference "
+			return qimg_error_set(c->err, EUCLEAN,
+					      "Reference "
 					      "count entry width too large; "
 					      "may not exceed 64 bits");
 	}
 	c->extl2 = c->incompat & CK_INCOMPAT_EXTL2;
 	c->data_file = c->incompat & CK_INCOMPAT_DATA_FILE;
 	if (c->extl2 && c->cluster_bits < 14)
-		return qimg_error_set(c->err, EUCLEAN, "Extended L2 entries "
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Extended L2 entries "
 				      "are only supported with cluster sizes "
 				      "of at least 16384 bytes");
 	c->l2e_size = c->extl2 ? 16 : 8;
 	c->l2_entries = (uint32_t)(c->cluster_size / c->l2e_size);
-	c->refcount_max = c->refcount_order == 6 ? UINT64_MAX :
-			  (1ull << (1u << c->refcount_order)) - 1;
+	c->refcount_max = c->refcount_order == 6
+			      ? UINT64_MAX
+			      : (1ull << (1u << c->refcount_order)) - 1;
 	c->rb_bits = c->cluster_bits + 3 - c->refcount_order;
 	c->csize_shift = 62 - (c->cluster_bits - 8);
 	c->csize_mask = (1ull << (c->cluster_bits - 8)) - 1;
 	c->coff_mask = (1ull << c->csize_shift) - 1;
 
 	if (c->l1_size > CK_MAX_L1_BYTES / 8)
-		return qimg_error_set(c->err, EFBIG, "Active L1 table too "
+		return qimg_error_set(c->err, EFBIG,
+				      "Active L1 table too "
 				      "large");
 	if (offset_into_cluster(c, c->l1_offset) ||
 	    c->l1_offset > INT64_MAX - (uint64_t)c->l1_size * 8)
-		return qimg_error_set(c->err, EUCLEAN, "Active L1 table "
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Active L1 table "
 				      "offset invalid");
 	if (c->rt_clusters == 0)
-		return qimg_error_set(c->err, EUCLEAN, "Image does not "
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Image does not "
 				      "contain a reference count table");
 	if ((uint64_t)c->rt_clusters > CK_MAX_RT_BYTES / c->cluster_size)
-		return qimg_error_set(c->err, EFBIG, "Reference count table "
+		return qimg_error_set(c->err, EFBIG,
+				      "Reference count table "
 				      "too large");
 	c->rt_entries = ((uint64_t)c->rt_clusters << c->cluster_bits) / 8;
 	if (offset_into_cluster(c, c->rt_offset) ||
 	    c->rt_offset > INT64_MAX - c->rt_entries * 8)
-		return qimg_error_set(c->err, EUCLEAN, "Reference count table "
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Reference count table "
 				      "offset invalid");
 
 	/* Header extensions: from the end of the header to the backing
@@ -1677,7 +1071,7 @@ static int parse_header(struct ck *c)
 	cl0 = malloc((size_t)c->cluster_size);
 	if (!cl0)
 		return qimg_error_set(c->err, ENOMEM, "Out of memory");
-	r = ck_read(c, 0, cl0, (size_t)c->cluster_size);
+	r = qcow2_ck_read(c, 0, cl0, (size_t)c->cluster_size);
 	if (r < 0)
 		goto out;
 	for (pos = hlen; pos + 8 <= ext_end;) {
@@ -1727,7 +1121,7 @@ static int load_table(struct ck *c, uint64_t off, uint64_t entries,
 	if (!t)
 		return qimg_error_set(c->err, ENOMEM, "Out of memory");
 	raw = (uint8_t *)t;
-	r = ck_read(c, off, raw, (size_t)n * 8);
+	r = qcow2_ck_read(c, off, raw, (size_t)n * 8);
 	if (r < 0) {
 		free(t);
 		return r;
@@ -1744,7 +1138,7 @@ static char *read_string(struct ck *c, uint64_t off, uint32_t len)
 
 	if (!s)
 		return NULL;
-	if (ck_read(c, off, s, len) < 0) {
+	if (qcow2_ck_read(c, off, s, len) < 0) {
 		free(s);
 		return NULL;
 	}
@@ -1774,25 +1168,34 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	int r;
 
 	c->snapshots_offset = c->hdr_snapshots_offset;
+	if (nb > CK_MAX_SNAPSHOTS && (fix & QIMG_CHECK_FIX_ERRORS)) {
+		/* qemu drops the overhang and rewrites the table; the
+		 * rewrite is not implemented, so this stays a corruption */
+		qcow2_ck_say(c, "Discarding %" PRIu32 " overhanging snapshots",
+			     nb - CK_MAX_SNAPSHOTS);
+		snap->corruptions += (int)(nb - CK_MAX_SNAPSHOTS);
+		nb = CK_MAX_SNAPSHOTS;
+	}
 	if (nb > CK_MAX_SNAPSHOTS) {
-		bool fx = fix & QIMG_CHECK_FIX_ERRORS;
-
-		say(c, "%s The snapshot table is too big, it is not possible "
-		    "to read it completely", fx ? "Repairing" : "ERROR");
-		if (fx) {
-			nb = CK_MAX_SNAPSHOTS;
-			snap->corruptions_fixed++;
-		} else {
-			snap->corruptions++;
-			nb = 0;
-		}
+		snap->check_errors++;
+		qcow2_ck_say(c, "qemu-img: ERROR snapshot table too large");
+		qcow2_ck_say(c,
+			     "You can force-remove all %" PRIu32 " overhanging "
+			     "snapshots with qemu-img check -r all",
+			     nb - CK_MAX_SNAPSHOTS);
+		c->snapshots_offset = 0;
+		return qimg_error_set(c->err, EFBIG,
+				      "snapshot table too "
+				      "large");
 	}
 	if (offset_into_cluster(c, c->snapshots_offset) ||
 	    c->snapshots_offset > INT64_MAX - (uint64_t)nb * CK_SN_HDR) {
 		snap->check_errors++;
-		say(c, "qemu-img: ERROR snapshot table offset invalid");
+		qcow2_ck_say(c,
+			     "qemu-img: ERROR snapshot table offset invalid");
 		c->snapshots_offset = 0;
-		return qimg_error_set(c->err, EINVAL, "snapshot table offset "
+		return qimg_error_set(c->err, EINVAL,
+				      "snapshot table offset "
 				      "invalid");
 	}
 	if (!nb)
@@ -1810,7 +1213,7 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 		uint32_t extra;
 		uint16_t id_len, name_len;
 
-		r = ck_read(c, off, h, sizeof(h));
+		r = qcow2_ck_read(c, off, h, sizeof(h));
 		if (r < 0)
 			goto fail;
 		sn->l1_offset = qimg_load_be64(h);
@@ -1821,19 +1224,27 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 		off += CK_SN_HDR;
 		if (extra > CK_MAX_SN_EXTRA) {
 			if (!(fix & QIMG_CHECK_FIX_ERRORS)) {
-				say(c, "qemu-img: ERROR failed to read the "
+				qcow2_ck_say(
+				    c,
+				    "qemu-img: ERROR failed to read the "
 				    "snapshot table: Too much extra metadata "
-				    "in snapshot table entry %" PRIu32, i);
-				say(c, "You can force-remove this extra "
-				    "metadata with qemu-img check -r all");
-				r = qimg_error_set(c->err, EFBIG, "Too much "
+				    "in snapshot table entry %" PRIu32,
+				    i);
+				qcow2_ck_say(
+				    c, "You can force-remove this extra "
+				       "metadata with qemu-img check -r all");
+				r = qimg_error_set(c->err, EFBIG,
+						   "Too much "
 						   "extra metadata in snapshot "
-						   "table entry %" PRIu32, i);
+						   "table entry %" PRIu32,
+						   i);
 				goto fail;
 			}
-			say(c, "Discarding too much extra metadata in "
-			    "snapshot table entry %" PRIu32 " (%" PRIu32
-			    " > %u)", i, extra, CK_MAX_SN_EXTRA);
+			qcow2_ck_say(c,
+				     "Discarding too much extra metadata in "
+				     "snapshot table entry %" PRIu32
+				     " (%" PRIu32 " > %u)",
+				     i, extra, CK_MAX_SN_EXTRA);
 			snap->corruptions++;
 		}
 		sn->extra = extra;
@@ -1848,9 +1259,12 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 			goto fail;
 		}
 		if (off - start > CK_MAX_SN_TABLE) {
-			say(c, "qemu-img: ERROR failed to read the snapshot "
+			qcow2_ck_say(
+			    c,
+			    "qemu-img: ERROR failed to read the snapshot "
 			    "table: Snapshot table exceeds the maximum size");
-			r = qimg_error_set(c->err, EFBIG, "Snapshot table "
+			r = qimg_error_set(c->err, EFBIG,
+					   "Snapshot table "
 					   "exceeds the maximum size");
 			goto fail;
 		}
@@ -1864,7 +1278,8 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	for (i = 0; i < c->nb_snapshots; i++) {
 		if (c->sn[i].extra >= 16)
 			continue;
-		say(c, "ERROR snapshot table entry %" PRIu32 " is incomplete",
+		qcow2_ck_say(
+		    c, "ERROR snapshot table entry %" PRIu32 " is incomplete",
 		    i);
 		snap->corruptions++;
 	}
@@ -1892,7 +1307,7 @@ static int mark_clean(struct ck *c)
 		return r;
 	v = c->incompat & ~(CK_INCOMPAT_DIRTY | CK_INCOMPAT_CORRUPT);
 	qimg_store_be64(b, v);
-	r = ck_write(c, 72, b, sizeof(b));
+	r = qcow2_ck_write(c, 72, b, sizeof(b));
 	if (r == 0)
 		r = qimg_flush(c->file, c->err);
 	if (r == 0)
@@ -1921,8 +1336,8 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		struct qimg_check_result *res, qimg_report_fn report,
 		void *opaque, struct qimg_error *err)
 {
-	struct qimg_check_result snap = { 0 }, refs = { 0 };
-	struct ck c = { 0 };
+	struct qimg_check_result snap = {0}, refs = {0};
+	struct ck c = {0};
 	int r;
 
 	memset(res, 0, sizeof(*res));

@@ -32,7 +32,7 @@ enum qcow2_ctype qcow2_sc_type(const struct qcow2_state *s, uint64_t l2e,
 		return off ? QCOW2_ZERO_ALLOC : QCOW2_ZERO_PLAIN;
 	if (bitmap & QCOW2_BITMAP_ALLOC(sc))
 		return off ? QCOW2_NORMAL : QCOW2_INVALID;
-	return QCOW2_UNALLOCATED;
+	return off ? QCOW2_UNALLOCATED_ALLOC : QCOW2_UNALLOCATED;
 }
 
 void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl,
@@ -178,7 +178,8 @@ int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
 		} else {
 			if (t != t0)
 				break;
-			if ((t == QCOW2_NORMAL || t == QCOW2_ZERO_ALLOC) &&
+			if ((t == QCOW2_NORMAL || t == QCOW2_ZERO_ALLOC ||
+			     t == QCOW2_UNALLOCATED_ALLOC) &&
 			    host != host0 + (u - (off & ~(unit - 1))))
 				break;
 		}

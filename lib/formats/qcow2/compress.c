@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "formats/qcow2/qcow2.h"
 
@@ -67,7 +68,8 @@ int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
 	if (type == QCOW2_COMPRESS_ZSTD) {
 		n = ZSTD_compress(out, cap, in, len, ZSTD_CLEVEL_DEFAULT);
 		if (ZSTD_isError(n)) {
-			if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
+			if (ZSTD_getErrorCode(n) ==
+			    ZSTD_error_dstSize_tooSmall) {
 				*outlen = 0;
 				return 0;
 			}

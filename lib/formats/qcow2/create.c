@@ -209,7 +209,7 @@ static int write_skeleton(struct qimg_node *file, const struct cparams *p,
 	memset(&e, 0, sizeof(e));
 	h.version = p->version;
 	h.cluster_bits = p->cluster_bits;
-	h.size = p->size;
+	h.size = 0; /* set once the L1 exists; open checks the L1 size */
 	h.refcount_table_offset = p->cluster_size;
 	h.refcount_table_clusters = 1;
 	h.refcount_order = p->refcount_order;
@@ -353,6 +353,7 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		return r;
 	}
 	s->lazy = false; /* creation writes counts directly */
+	s->h.size = p.size;
 
 	r = create_l1(s, err);
 	if (r < 0)

@@ -63,12 +63,9 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_len,
 		if (h->header_length < QCOW2_V3_HEADER_LEN)
 			return qimg_error_set(err, EINVAL,
 					      "qcow2 header too short");
-		if (h->header_length > cs)
-			return qimg_error_set(err, EINVAL,
-					      "qcow2 header exceeds cluster size");
-		if (h->header_length > len)
-			return qimg_error_set(err, EUCLEAN,
-					      "qcow2 header exceeds cluster size");
+		if (h->header_length > cs || h->header_length > len)
+			return qimg_error_set(err, EINVAL, "qcow2 header "
+					      "exceeds cluster size");
 		if (h->header_length > QCOW2_V3_HEADER_LEN)
 			h->compression_type = buf[104];
 	}
@@ -212,7 +209,8 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 			if (elen > QCOW2_MAX_BACKING_FMT) {
 				qcow2_exts_free(e);
 				return qimg_error_set(err, EINVAL,
-					"ERROR: ext_backing_format: len=%" PRIu32
+					"ERROR: ext_backing_format: len=%"
+					PRIu32
 					" too large (>=16)", elen);
 			}
 			free(e->backing_fmt);
@@ -249,7 +247,8 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 			if (elen != 24) {
 				qcow2_exts_free(e);
 				return qimg_error_set(err, EINVAL,
-					"bitmaps_ext: Invalid extension length");
+					"bitmaps_ext: Invalid extension "
+					"length");
 			}
 			e->has_bitmaps = true;
 			memcpy(e->bitmaps, d, 24);
@@ -280,8 +279,9 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 					      "Backing file name too long");
 		}
 		if (h->backing_file_size) {
-			e->backing_file = dup_bytes(buf + h->backing_file_offset,
-						    h->backing_file_size);
+			e->backing_file = dup_bytes(
+				buf + h->backing_file_offset,
+				h->backing_file_size);
 			if (!e->backing_file)
 				goto nomem;
 		}
@@ -327,10 +327,12 @@ int qcow2_check_features(const struct qcow2_header *h,
 			      msg);
 }
 
+#define NB_FEATURES 8
+
 static const struct {
 	uint8_t type, bit;
 	const char *name;
-} feature_names[] = {
+} feature_names[NB_FEATURES] = {
 	{ 0, 0, "dirty bit" },
 	{ 0, 1, "corrupt bit" },
 	{ 0, 2, "external data file" },
@@ -367,7 +369,8 @@ int qcow2_header_build(const struct qcow2_header *h,
 
 	memset(buf, 0, cluster_size);
 	if (blen > QCOW2_MAX_BACKING_NAME)
-		return qimg_error_set(err, EINVAL, "Backing file name too long");
+		return qimg_error_set(err, EINVAL,
+				      "Backing file name too long");
 	hlen = h->version >= 3 ? h->header_length : QCOW2_V2_HEADER_LEN;
 	if (h->version >= 3 && hlen < QCOW2_HEADER_LEN_WRITTEN)
 		hlen = QCOW2_HEADER_LEN_WRITTEN;
@@ -422,12 +425,11 @@ int qcow2_header_build(const struct qcow2_header *h,
 	/* The feature table is left out for small clusters (room for a
 	 * backing name) and in v2 images, as QEMU does. */
 	if (h->version >= 3 && cluster_size > 4096) {
-		uint8_t t[sizeof(feature_names) / sizeof(feature_names[0]) * 48];
+		uint8_t t[NB_FEATURES * 48];
 		size_t i;
 
 		memset(t, 0, sizeof(t));
-		for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]);
-		     i++) {
+		for (i = 0; i < NB_FEATURES; i++) {
 			t[i * 48] = feature_names[i].type;
 			t[i * 48 + 1] = feature_names[i].bit;
 			memcpy(t + i * 48 + 2, feature_names[i].name,

@@ -78,11 +78,32 @@ static void inflight_del(struct qcow2_state *s, uint64_t c)
 	pthread_cond_broadcast(&s->cond);
 }
 
+int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err)
+{
+	uint8_t b[8];
+	int r;
+
+	if (s->autoclear_done)
+		return 0;
+	/* Bitmaps are not kept up to date here: before the first change,
+	 * clear the autoclear bits as the spec asks of such writers. */
+	if (s->h.autoclear_features && s->h.version >= 3) {
+		qimg_store_be64(b, 0);
+		r = qimg_pwrite(s->file, 88, b, 8, err);
+		if (r < 0)
+			return r;
+		s->h.autoclear_features = 0;
+	}
+	s->autoclear_done = true;
+	return 0;
+}
+
 int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err)
 {
 	int r;
 
-	if (!s->lazy || s->dirty_set)
+	r = qcow2_pre_write(s, err);
+	if (r < 0 || !s->lazy || s->dirty_set)
 		return 0;
 	/* The bit must be on disk before any refcount update is skipped. */
 	r = qcow2_write_incompat(s, s->h.incompatible_features |
@@ -147,6 +168,7 @@ int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 			return r;
 		switch (m.type) {
 		case QCOW2_UNALLOCATED:
+		case QCOW2_UNALLOCATED_ALLOC:
 			r = qimg_read_backing(node, off, p, m.len, err);
 			break;
 		case QCOW2_ZERO_PLAIN:
@@ -191,7 +213,8 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		r = qcow2_map_range(s, off + total, len - total, &n, err);
 		if (r < 0 || n.type != m.type)
 			break;
-		if ((m.type == QCOW2_NORMAL || m.type == QCOW2_ZERO_ALLOC) &&
+		if ((m.type == QCOW2_NORMAL || m.type == QCOW2_ZERO_ALLOC ||
+		     m.type == QCOW2_UNALLOCATED_ALLOC) &&
 		    n.host != m.host + total)
 			break;
 		total += n.len;
@@ -205,6 +228,12 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	switch (m.type) {
 	case QCOW2_UNALLOCATED:
 		ext->flags = 0;
+		break;
+	case QCOW2_UNALLOCATED_ALLOC:
+		/* Reserved host space that does not define the content. */
+		ext->flags = QIMG_BS_OFFSET_VALID;
+		ext->map = m.host;
+		ext->file = s->file;
 		break;
 	case QCOW2_ZERO_PLAIN:
 		ext->flags = QIMG_BS_ZERO | QIMG_BS_ALLOCATED;
@@ -292,6 +321,7 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	uint64_t rstart, rend, wend, e, b;
 	uint8_t *tbl = NULL, *bounce = NULL;
 	enum wkind kind;
+	const char *what;
 	bool full_first, full_last;
 	int r;
 
@@ -326,14 +356,19 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 			    inflight_overlaps(s, c0 + n, 1))
 				break;
 		}
-		if (h0 < cs) {
+		wend = (c0 + n) * cs < off + len ? (c0 + n) * cs : off + len;
+		what = qcow2_metadata_overlap(s, h0 + (off - c0 * cs),
+					      wend - off);
+		if (what) {
 			r = qcow2_signal_corruption(s, err,
 				"Preventing invalid write on metadata "
-				"(overlaps with qcow2_header)");
+				"(overlaps with %s)", what);
 			goto out_unlock;
 		}
+		r = qcow2_pre_write(s, err);
+		if (r < 0)
+			goto out_unlock;
 		unlock(s);
-		wend = (c0 + n) * cs < off + len ? (c0 + n) * cs : off + len;
 		r = qimg_pwrite(s->file, h0 + (off - c0 * cs), buf,
 				wend - off, err);
 		if (r == 0)
@@ -387,6 +422,13 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 			goto out_unlock;
 	} else {
 		host = olde[0] & QCOW2_L2E_OFFSET_MASK;
+		what = qcow2_metadata_overlap(s, host, cs);
+		if (what) {
+			r = qcow2_signal_corruption(s, err,
+				"Preventing invalid write on metadata "
+				"(overlaps with %s)", what);
+			goto out_unlock;
+		}
 	}
 	r = inflight_add(s, c0, n);
 	if (r < 0) {
@@ -511,7 +553,8 @@ static int reads_zero(struct qimg_node *node, uint64_t off, uint64_t len,
 		if (r < 0)
 			return r;
 		if (m.type == QCOW2_ZERO_PLAIN || m.type == QCOW2_ZERO_ALLOC ||
-		    (m.type == QCOW2_UNALLOCATED && !node->backing &&
+		    ((m.type == QCOW2_UNALLOCATED ||
+		      m.type == QCOW2_UNALLOCATED_ALLOC) && !node->backing &&
 		     !node->backing_filename))
 			;
 		else {
@@ -689,11 +732,8 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	/* The last partial unit of the image counts as whole. */
 	if (end == node->size)
 		z = (end + unit - 1) & ~(unit - 1);
-	if (a >= z) {
-		uint64_t pe = end < a ? end : a;
-
-		return zero_partial(node, off, pe - off, flags, err);
-	}
+	if (a >= z)
+		return zero_partial(node, off, len, flags, err);
 	r = zero_partial(node, off, a - off, flags, err);
 	if (r < 0)
 		return r;
@@ -764,6 +804,16 @@ static int alloc_cbytes(struct qcow2_state *s, uint64_t size, uint64_t *off,
 	int r;
 
 	if (s->cbyte & (cs - 1)) {
+		uint64_t c = s->cbyte >> s->cluster_bits, rc;
+
+		/* A full counter (narrow refcounts) ends the packing. */
+		r = qcow2_get_refcount(s, c, &rc, err);
+		if (r < 0)
+			return r;
+		if (rc >= s->refcount_max || rc == 0)
+			s->cbyte = 0;
+	}
+	if (s->cbyte & (cs - 1)) {
 		uint64_t c = s->cbyte >> s->cluster_bits;
 
 		room = cs - (s->cbyte & (cs - 1));
@@ -802,7 +852,7 @@ int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 {
 	struct qcow2_state *s = node->opaque;
 	uint64_t c0 = off >> s->cluster_bits, l2i = qcow2_l2_index(s, off);
-	uint64_t l2_off, e = 0, b = 0, coff, desc;
+	uint64_t l2_off, e = 0, b = 0, coff = 0, desc;
 	uint8_t *tbl;
 	int r;
 

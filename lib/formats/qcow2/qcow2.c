@@ -201,21 +201,8 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->zero_init = true;
 
 	if (!s->read_only && !(fl & (QIMG_OPEN_NO_IO | QIMG_OPEN_CHECK))) {
-		uint64_t ac = s->h.autoclear_features;
-
-		/* We keep no bitmaps up to date: say so, as the spec asks of
-		 * writers that do not understand an autoclear bit. */
-		if (ac && s->h.version >= 3) {
-			uint8_t b[8];
-
-			qimg_store_be64(b, 0);
-			r = qimg_pwrite(s->file, 88, b, 8, err);
-			if (r < 0)
-				goto fail_locks;
-			s->h.autoclear_features = 0;
-		}
 		if (s->h.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-			r = qcow2_rebuild_refcounts(s, err);
+			r = qcow2_refcount_repair(s, err);
 			if (r < 0)
 				goto fail_locks;
 			r = qimg_flush(s->file, err);
@@ -263,6 +250,16 @@ static void qcow2_close(struct qimg_node *node)
 
 	if (!s->read_only) {
 		/* Clean close: counts on disk, then the dirty bit off. */
+		/* After compressed writes, end the file on a sector boundary
+		 * as qemu-img convert -c leaves it. */
+		if (s->cbyte) {
+			int64_t len = qimg_node_length(s->file, &err);
+			static const uint8_t zero[512];
+
+			if (len > 0 && (len & 511))
+				qimg_pwrite(s->file, (uint64_t)len, zero,
+					    512 - (len & 511), &err);
+		}
 		if (qcow2_refcount_flush(s, &err) == 0 && s->dirty_set &&
 		    qimg_flush(s->file, &err) == 0)
 			qcow2_write_incompat(s, s->h.incompatible_features &

@@ -29,16 +29,16 @@ extern const struct qimg_driver qimg_driver_qcow2;
 #define QCOW2_MAX_BACKING_FMT 15
 
 /* Incompatible feature bits. */
-#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
-#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
-#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
-#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
-#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
-#define QCOW2_INCOMPAT_KNOWN 0x1full
+#define QCOW2_INCOMPAT_DIRTY (UINT64_C(1) << 0)
+#define QCOW2_INCOMPAT_CORRUPT (UINT64_C(1) << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (UINT64_C(1) << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (UINT64_C(1) << 3)
+#define QCOW2_INCOMPAT_EXTL2 (UINT64_C(1) << 4)
+#define QCOW2_INCOMPAT_KNOWN UINT64_C(0x1f)
 /* Compatible / autoclear bits. */
-#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
-#define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
-#define QCOW2_AUTOCLEAR_DATA_FILE_RAW (1ull << 1)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (UINT64_C(1) << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS (UINT64_C(1) << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW (UINT64_C(1) << 1)
 
 /* Header extension types. */
 #define QCOW2_EXT_END 0x00000000u
@@ -52,25 +52,27 @@ extern const struct qimg_driver qimg_driver_qcow2;
 #define QCOW2_COMPRESS_ZSTD 1
 
 /* L1/L2/refcount table entry bits. */
-#define QCOW2_OFLAG_COPIED (1ull << 63)
-#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
-#define QCOW2_OFLAG_ZERO (1ull << 0)
-#define QCOW2_L1E_OFFSET_MASK 0x00fffffffffffe00ull
-#define QCOW2_L1E_RESERVED 0x7f000000000001ffull
-#define QCOW2_L2E_OFFSET_MASK 0x00fffffffffffe00ull
-#define QCOW2_L2E_RESERVED 0x3f000000000001feull
-#define QCOW2_RT_OFFSET_MASK 0xfffffffffffffe00ull
+#define QCOW2_OFLAG_COPIED (UINT64_C(1) << 63)
+#define QCOW2_OFLAG_COMPRESSED (UINT64_C(1) << 62)
+#define QCOW2_OFLAG_ZERO (UINT64_C(1) << 0)
+#define QCOW2_L1E_OFFSET_MASK UINT64_C(0x00fffffffffffe00)
+#define QCOW2_L1E_RESERVED UINT64_C(0x7f000000000001ff)
+#define QCOW2_L2E_OFFSET_MASK UINT64_C(0x00fffffffffffe00)
+#define QCOW2_L2E_RESERVED UINT64_C(0x3f000000000001fe)
+#define QCOW2_RT_OFFSET_MASK UINT64_C(0xfffffffffffffe00)
 
 /* Extended L2: 32 subclusters per cluster. */
 #define QCOW2_SUBCLUSTERS 32
 #define QCOW2_BITMAP_ALLOC(x) (1ull << (x))
 #define QCOW2_BITMAP_ZERO(x) (1ull << (32 + (x)))
-#define QCOW2_BITMAP_ALL_ALLOC 0x00000000ffffffffull
-#define QCOW2_BITMAP_ALL_ZERO 0xffffffff00000000ull
+#define QCOW2_BITMAP_ALL_ALLOC UINT64_C(0x00000000ffffffff)
+#define QCOW2_BITMAP_ALL_ZERO UINT64_C(0xffffffff00000000)
 
 /* What a (sub)cluster reads as. */
 enum qcow2_ctype {
 	QCOW2_UNALLOCATED,  /* backing file, or zeros without one */
+	QCOW2_UNALLOCATED_ALLOC, /* same, in a cluster with a host offset
+				  * (extended L2 only) */
 	QCOW2_ZERO_PLAIN,   /* zeros, no host cluster */
 	QCOW2_ZERO_ALLOC,   /* zeros, host cluster kept */
 	QCOW2_NORMAL,       /* data at a host offset */
@@ -176,6 +178,7 @@ struct qcow2_state {
 	bool read_only;
 	bool lazy;               /* lazy refcounts in use on this open */
 	bool dirty_set;          /* we set the dirty bit on disk */
+	bool autoclear_done;     /* autoclear bits cleared (first write) */
 	bool corrupt;
 
 	/* Host clusters chosen but not yet counted (allocation in progress). */
@@ -244,17 +247,25 @@ int qcow2_get_refcount(struct qcow2_state *s, uint64_t c, uint64_t *rc,
  * Errors on underflow/overflow (EUCLEAN/ERANGE). */
 int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			  int delta, struct qimg_error *err);
+/* Set the refcount of cluster c (creating its block if needed). */
+int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
+		       struct qimg_error *err);
 /* Allocate n contiguous free clusters (refcount 1 on return).  Returns
  * the host offset through *off. */
 int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
 			 struct qimg_error *err);
+/* Name of the metadata structure [off, off+len) overlaps (header, L1,
+ * refcount table, snapshot table, cached L2 tables and refcount blocks),
+ * or NULL. */
+const char *qcow2_metadata_overlap(struct qcow2_state *s, uint64_t off,
+				   uint64_t len);
 /* Drop one reference from every host cluster of [off, off+len). */
 int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 		     struct qimg_error *err);
 /* Write refcount blocks held dirty (lazy refcounts). */
 int qcow2_refcount_flush(struct qcow2_state *s, struct qimg_error *err);
 /* Recount every reference and rewrite refcounts (dirty images). */
-int qcow2_rebuild_refcounts(struct qcow2_state *s, struct qimg_error *err);
+int qcow2_refcount_repair(struct qcow2_state *s, struct qimg_error *err);
 
 /* ---- cluster.c ---- */
 
@@ -349,8 +360,25 @@ int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
 int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 			   const void *buf, size_t len, const void *cbuf,
 			   size_t clen, struct qimg_error *err);
-/* Set the dirty bit before the first refcount update is deferred. */
+/* Before the first change to the image: clear autoclear bits (bitmaps are
+ * not maintained). */
+int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err);
+/* Set the dirty bit before the first refcount update is deferred (calls
+ * qcow2_pre_write). */
 int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err);
+
+/* ---- bitmap.c ---- */
+struct qcow2_bitmap {
+	char *name;
+	uint32_t flags;         /* bit 0 in use, bit 1 auto */
+	uint8_t gran_bits;
+};
+
+/* The bitmap directory (empty unless the extension and the autoclear bit
+ * are both present). */
+int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
+		       size_t *nout, struct qimg_error *err);
+void qcow2_bitmaps_free(struct qcow2_bitmap *b, size_t n);
 
 /* ---- create.c / measure.c / info.c ---- */
 extern const struct qimg_opt_desc qcow2_create_opts[];

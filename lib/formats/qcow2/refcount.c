@@ -88,7 +88,8 @@ static void entry_bytes(uint32_t order, uint64_t a, uint64_t b, uint64_t *lo,
 
 int qcow2_refcount_init(struct qcow2_state *s, struct qimg_error *err)
 {
-	uint64_t bytes = (uint64_t)s->h.refcount_table_clusters << s->cluster_bits;
+	uint64_t bytes = (uint64_t)s->h.refcount_table_clusters <<
+			 s->cluster_bits;
 	uint8_t *raw;
 	uint64_t i;
 	int r;
@@ -256,26 +257,30 @@ static int find_free(struct qcow2_state *s, uint64_t n, uint64_t *out,
 {
 	uint64_t limit = 1ull << (MAX_HOST_CLUSTER_BITS - s->cluster_bits);
 	uint64_t c = s->free_hint ? s->free_hint : 1, start = c, run = 0;
+	uint64_t first_free = 0, cur_t = UINT64_MAX;
+	struct qcow2_cache_slot *sl = NULL;
 	int r;
 
 	while (c < limit) {
-		struct qcow2_cache_slot *sl;
 		uint64_t t = c >> s->rb_bits;
 		bool used;
 
-		r = rb_get(s, t, &sl, err);
-		if (r < 0)
-			return r;
+		if (t != cur_t) {
+			r = rb_get(s, t, &sl, err);
+			if (r < 0)
+				return r;
+			cur_t = t;
+		}
 		if (!sl && !s->nb_reserved && !s->rebuild) {
 			/* A missing block: its whole range is free. */
 			uint64_t end = (t + 1) << s->rb_bits;
 
+			if (!first_free)
+				first_free = c;
 			run += end - c;
 			c = end;
-			if (run >= n) {
-				*out = start;
-				return 0;
-			}
+			if (run >= n)
+				goto found;
 			continue;
 		}
 		used = sl && qcow2_rc_get(sl->buf, c & (s->rb_entries - 1),
@@ -290,13 +295,19 @@ static int find_free(struct qcow2_state *s, uint64_t n, uint64_t *out,
 			run = 0;
 			continue;
 		}
-		if (++run == n) {
-			*out = start;
-			return 0;
-		}
+		if (!first_free)
+			first_free = c;
+		if (++run == n)
+			goto found;
 		c++;
 	}
 	return qimg_error_set(err, ENOSPC, "No space left in the image file");
+found:
+	/* Everything before the first free cluster seen is in use. */
+	if (first_free > s->free_hint)
+		s->free_hint = first_free;
+	*out = start;
+	return 0;
 }
 
 static int write_rt_entry(struct qcow2_state *s, uint64_t t,
@@ -357,6 +368,10 @@ static int grow_table(struct qcow2_state *s, uint64_t need,
 		free(raw);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	if (s->rebuild) {
+		for (i = start; i < start + nclusters && i < s->rebuild_n; i++)
+			s->rebuild[i] = 1;
+	}
 	ort = s->rt;
 	s->rt = nrt;
 	s->rt_entries = nentries;
@@ -383,6 +398,12 @@ static int grow_table(struct qcow2_state *s, uint64_t need,
 	unreserve(s, start);
 	free(ort);
 	free(raw);
+	if (s->rebuild) {
+		for (i = old_off >> s->cluster_bits;
+		     i < (old_off >> s->cluster_bits) + old_clusters &&
+		     i < s->rebuild_n; i++)
+			s->rebuild[i] = 0;
+	}
 	return qcow2_update_refcount(s, old_off >> s->cluster_bits,
 				     old_clusters, -1, err);
 fail:
@@ -484,7 +505,8 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 				"Cannot decrease refcount of cluster %#" PRIx64
 				" below zero", c);
 		for (i = i0; i < i0 + cnt; i++) {
-			uint64_t v = qcow2_rc_get(sl->buf, i, s->refcount_order);
+			uint64_t v = qcow2_rc_get(sl->buf, i,
+						  s->refcount_order);
 
 			if (delta < 0 && v < (uint64_t)-delta)
 				return qcow2_signal_corruption(s, err,
@@ -521,15 +543,57 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 	return 0;
 }
 
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
+			   uint64_t blen)
+{
+	return alen && blen && a < b + blen && b < a + alen;
+}
+
+const char *qcow2_metadata_overlap(struct qcow2_state *s, uint64_t off,
+				   uint64_t len)
+{
+	uint64_t cs = s->cluster_size;
+	size_t i;
+
+	if (ranges_overlap(off, len, 0, cs))
+		return "qcow2_header";
+	if (ranges_overlap(off, len, s->h.l1_table_offset,
+			   (uint64_t)s->l1_size * 8))
+		return "active L1 table";
+	if (ranges_overlap(off, len, s->h.refcount_table_offset,
+			   (uint64_t)s->h.refcount_table_clusters * cs))
+		return "refcount table";
+	if (s->h.nb_snapshots &&
+	    ranges_overlap(off, len, s->h.snapshots_offset, cs))
+		return "snapshot table";
+	for (i = 0; i < s->rbc.n; i++)
+		if (s->rbc.slot[i].off &&
+		    ranges_overlap(off, len, s->rbc.slot[i].off, cs))
+			return "refcount block";
+	for (i = 0; i < s->l2c.n; i++)
+		if (s->l2c.slot[i].off &&
+		    ranges_overlap(off, len, s->l2c.slot[i].off, cs))
+			return "active L2 table";
+	return NULL;
+}
+
 int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
 			 struct qimg_error *err)
 {
+	const char *what;
 	uint64_t c;
 	int r;
 
 	r = find_free(s, n, &c, err);
 	if (r < 0)
 		return r;
+	/* Free per the refcounts but in use: the refcounts are damaged. */
+	what = qcow2_metadata_overlap(s, c << s->cluster_bits,
+				      n << s->cluster_bits);
+	if (what)
+		return qcow2_signal_corruption(s, err, "Preventing invalid "
+					       "allocation over metadata "
+					       "(overlaps with %s)", what);
 	r = reserve(s, c, n);
 	if (r < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
@@ -559,4 +623,32 @@ int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 	first = off >> s->cluster_bits;
 	last = (off + len - 1) >> s->cluster_bits;
 	return qcow2_update_refcount(s, first, last - first + 1, -1, err);
+}
+
+int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
+		       struct qimg_error *err)
+{
+	struct qcow2_cache_slot *sl;
+	uint64_t t = c >> s->rb_bits, i = c & (s->rb_entries - 1), lo, hi;
+	int r;
+
+	if (v > s->refcount_max)
+		v = s->refcount_max;
+	if (v) {
+		r = ensure_refblock(s, t, 0, err);
+		if (r < 0)
+			return r;
+	}
+	r = rb_get(s, t, &sl, err);
+	if (r < 0 || !sl)
+		return r;
+	qcow2_rc_set(sl->buf, i, s->refcount_order, v);
+	if (!v && c < s->free_hint)
+		s->free_hint = c;
+	if (s->lazy) {
+		sl->dirty = true;
+		return 0;
+	}
+	entry_bytes(s->refcount_order, i, i + 1, &lo, &hi);
+	return qimg_pwrite(s->file, sl->off + lo, sl->buf + lo, hi - lo, err);
 }

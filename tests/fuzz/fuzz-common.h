@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the fuzz harnesses (header-only, file-local functions, so the
+ * harness build stays one .c per program): put the input in an anonymous
+ * memory file, open it read-only without backing files or locks, and walk
+ * the opened image (block status, bounded reads) the way the tool would. */
+#ifndef QIMG_FUZZ_COMMON_H
+#define QIMG_FUZZ_COMMON_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "qimg/image.h"
+
+/* Inputs larger than this are ignored (seeds are well under 64 KiB). */
+#define FUZZ_MAX_INPUT (1u << 20)
+#define WALK_MAX_EXTENTS 4096
+#define WALK_MAX_READ (4u << 20)  /* bytes of data read per input */
+#define CHUNK (64u * 1024)
+
+/* Write data to a fresh memfd (or an unlinked temp file); fill path with a
+ * name that opens it.  Returns the fd or -1. */
+static int fuzz_make_file(const uint8_t *data, size_t size, char *path,
+		   size_t pathlen)
+{
+	size_t done = 0;
+	int fd;
+
+	fd = memfd_create("qimg-fuzz", MFD_CLOEXEC);
+	if (fd < 0) {
+		char tmpl[] = "/tmp/qimg-fuzz.XXXXXX";
+
+		fd = mkstemp(tmpl);
+		if (fd < 0)
+			return -1;
+		unlink(tmpl);
+	}
+	while (done < size) {
+		ssize_t n = write(fd, data + done, size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	snprintf(path, pathlen, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+/* Open path with format (NULL: probe) and flags, never the backing chain
+ * or locks.  Returns the node or NULL.  Aborts when a failed open leaves a
+ * node or no error message: a broken API contract whatever the input. */
+static struct qimg_node *fuzz_open(const char *path, const char *format,
+			    unsigned int flags)
+{
+	struct qimg_open_args args;
+	struct qimg_error err = { 0 };
+	struct qimg_node *node = NULL;
+
+	memset(&args, 0, sizeof(args));
+	args.filename = path;
+	args.format = format;
+	args.flags = flags | QIMG_OPEN_NO_BACKING | QIMG_OPEN_NO_LOCK;
+	if (qimg_open(&args, &node, &err) < 0) {
+		/* A failed open must say why and leave nothing behind. */
+		if (node || !qimg_error_isset(&err))
+			abort();
+		return NULL;
+	}
+	if (!node)
+		abort();
+	return node;
+}
+
+static void read_at(struct qimg_node *node, uint64_t off, size_t len,
+		    uint8_t *buf)
+{
+	struct qimg_error err = { 0 };
+	uint64_t size = qimg_size(node);
+
+	if (off >= size)
+		return;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	if (len)
+		qimg_read(node, off, buf, len, &err);
+}
+
+/* Block-status walk over the whole virtual size (bounded number of
+ * extents) with reads of a bounded amount of the data found, plus reads at
+ * a few fixed places.  Aborts on an empty extent or one longer than asked
+ * for, which is a bug whatever the input. */
+static void fuzz_walk(struct qimg_node *node)
+{
+	uint64_t size = qimg_size(node), off = 0, read_total = 0;
+	uint8_t *buf;
+	int i;
+
+	buf = malloc(CHUNK);
+	if (!buf)
+		return;
+	for (i = 0; i < WALK_MAX_EXTENTS && off < size; i++) {
+		struct qimg_error err = { 0 };
+		struct qimg_extent ext;
+		int r;
+
+		memset(&ext, 0, sizeof(ext));
+		r = qimg_block_status_above(node, NULL, off, size - off, &ext,
+					    &err);
+		if (r < 0)
+			break;
+		if (ext.len == 0 || ext.len > size - off)
+			abort();
+		if ((ext.flags & QIMG_BS_DATA) && read_total < WALK_MAX_READ) {
+			size_t n = ext.len < CHUNK ? (size_t)ext.len : CHUNK;
+
+			read_at(node, off, n, buf);
+			read_total += n;
+		}
+		off += ext.len;
+	}
+	/* fixed places: start, an unaligned spot, the middle, the end */
+	read_at(node, 0, CHUNK, buf);
+	read_at(node, 511, 1025, buf);
+	read_at(node, size / 2, CHUNK, buf);
+	if (size > CHUNK)
+		read_at(node, size - CHUNK + 1, CHUNK - 1, buf);
+	free(buf);
+}
+
+#endif

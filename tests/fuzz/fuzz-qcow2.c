@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer harness for the qcow2 driver: the input is opened as a qcow2
+ * image (read-only, no backing chain), walked with block status and reads,
+ * then opened again for `check` and checked without repairs. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fuzz-common.h"
+#include "qimg/check.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void ignore_line(void *opaque, const char *line)
+{
+	(void)opaque;
+	(void)line;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct qimg_check_result res;
+	struct qimg_error err = { 0 };
+	struct qimg_node *node;
+	char path[64];
+	int fd;
+
+	if (size > FUZZ_MAX_INPUT)
+		return 0;
+	fd = fuzz_make_file(data, size, path, sizeof(path));
+	if (fd < 0)
+		return 0;
+
+	node = fuzz_open(path, "qcow2", 0);
+	if (node) {
+		fuzz_walk(node);
+		qimg_close(node);
+	}
+
+	node = fuzz_open(path, "qcow2", QIMG_OPEN_CHECK);
+	if (node) {
+		qimg_check(node, 0, &res, ignore_line, NULL, &err);
+		qimg_close(node);
+	}
+	close(fd);
+	return 0;
+}

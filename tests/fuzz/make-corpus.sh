@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Regenerate the fuzz seed corpus (tests/fuzz/corpus/) with qemu-img and
+# qemu-io: tiny qcow2 images (512-byte or 1 KiB clusters so each stays far
+# below 64 KiB) covering v2, v3, compression (zlib, zstd), extended L2,
+# a backing file reference, refcount widths, lazy refcounts left dirty,
+# snapshots, bitmaps, zero clusters; plus two non-qcow2 seeds for probing.
+set -eu
+cd "$(dirname "$0")"
+out=corpus
+mkdir -p "$out"
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+
+mk()
+{
+	local name=$1 size=$2 opts=$3
+	shift 3
+	qemu-img create -q -f qcow2 -o "$opts" "$t/$name" "$size"
+	if [ $# -gt 0 ]; then
+		local c=() a
+		for a in "$@"; do
+			c+=(-c "$a")
+		done
+		qemu-io -f qcow2 "${c[@]}" "$t/$name" >/dev/null
+	fi
+	cp "$t/$name" "$out/$name"
+}
+
+mk v3.qcow2 1M cluster_size=512 'write -P 1 0 4k' 'write -z 8k 2k' \
+	'write -P 2 100k 1000'
+mk v2.qcow2 1M cluster_size=512,compat=0.10 'write -P 3 1k 3k' \
+	'write -z 64k 512'
+mk compressed-zlib.qcow2 64k cluster_size=1k 'write -c -P 4 0 1k' \
+	'write -c -P 5 4k 1k' 'write -P 6 8k 1k'
+mk compressed-zstd.qcow2 64k cluster_size=1k,compression_type=zstd \
+	'write -c -P 7 0 1k' 'write -c -P 8 2k 1k'
+mk compressed-v2.qcow2 64k cluster_size=1k,compat=0.10 'write -c -P 9 0 1k'
+mk extended-l2.qcow2 64k cluster_size=16k,extended_l2=on
+qemu-img create -q -f qcow2 -o cluster_size=512 "$t/base.qcow2" 1M
+mk backing-ref.qcow2 1M cluster_size=512,backing_file=base.qcow2,backing_fmt=qcow2 \
+	'write -P 10 512 512'
+mk refcount-1.qcow2 256k cluster_size=512,refcount_bits=1 'write -P 11 0 2k'
+mk refcount-64.qcow2 256k cluster_size=512,refcount_bits=64 'write -P 12 0 2k'
+mk refcount-8.qcow2 256k cluster_size=512,refcount_bits=8 'write -P 12 1k 1k' \
+	'discard 1k 512'
+qemu-img create -q -f qcow2 -o cluster_size=512,lazy_refcounts=on \
+	"$t/dirty.qcow2" 256k
+# qemu-io's abort leaves the dirty bit set; bash -c keeps the shell's
+# "Aborted" notice quiet
+bash -c "qemu-io -c 'write -P 13 0 4k' -c abort '$t/dirty.qcow2'; true" \
+	>/dev/null 2>&1
+cp "$t/dirty.qcow2" "$out/dirty.qcow2"
+mk snapshot.qcow2 64k cluster_size=512 'write -P 14 0 1k'
+qemu-img snapshot -c s1 "$out/snapshot.qcow2"
+qemu-io -c 'write -P 15 0 512' "$out/snapshot.qcow2" >/dev/null
+mk bitmap.qcow2 64k cluster_size=512 'write -P 16 0 1k'
+qemu-img bitmap --add "$out/bitmap.qcow2" b0
+mk prealloc.qcow2 16k cluster_size=512,preallocation=metadata
+mk data-file.qcow2 64k cluster_size=512,data_file=$t/data-file.raw \
+	'write -P 17 0 1k'
+# non-qcow2 seeds for the probing harness
+head -c 1024 /dev/zero | tr '\0' 'x' >"$out/text.raw"
+{ head -c 510 /dev/zero; printf '\125\252'; } >"$out/mbr.raw"
+ls -l "$out"
