@@ -22,6 +22,7 @@ struct qimg_node;
 #define QIMG_OPEN_FORCE_SHARE  0x0010u /* -U: do not take the shared lock */
 #define QIMG_OPEN_NO_LOCK      0x0020u /* take no image locks at all */
 #define QIMG_OPEN_PROBED       0x0040u /* internal: format was probed */
+#define QIMG_OPEN_NO_SHARE     0x0080u /* others may not write (convert source) */
 
 enum qimg_cache_mode {
 	QIMG_CACHE_WRITEBACK = 0,
@@ -116,6 +117,7 @@ int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 #define QIMG_BS_ALLOCATED    0x08u /* this layer defines the content */
 #define QIMG_BS_RAW          0x10u /* driver: ask *file at *map instead */
 #define QIMG_BS_EOF          0x20u /* range reaches end of file */
+#define QIMG_BS_RECURSE      0x40u /* driver: host holes at *map read as zero */
 
 struct qimg_extent {
 	uint64_t len;            /* bytes covered */

@@ -120,7 +120,11 @@ static int take_locks(struct qimg_node *node, struct qimg_error *err)
 		if (!node->drv->shares_file_writes)
 			perm |= QIMG_PERM_RESIZE;
 	}
-	if (!node->drv->shares_file_writes &&
+	/* Formats keep metadata in the file, so they never share writes or
+	 * resizes of it; raw does, unless the user of the image needs it
+	 * stable (convert's sources, like qemu-img's BDRV_O_NO_SHARE). */
+	if ((!node->drv->shares_file_writes ||
+	     (node->flags & QIMG_OPEN_NO_SHARE)) &&
 	    !(node->flags & QIMG_OPEN_FORCE_SHARE))
 		unshared = QIMG_PERM_WRITE | QIMG_PERM_RESIZE;
 	return file->drv->set_perm(file, perm, unshared, err);

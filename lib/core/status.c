@@ -72,11 +72,13 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			ext->file = fe.file;
 		return 0;
 	}
-	if ((ext->flags & QIMG_BS_DATA) && !(ext->flags & QIMG_BS_ZERO) &&
+	if ((ext->flags & QIMG_BS_RECURSE) && (ext->flags & QIMG_BS_DATA) &&
+	    !(ext->flags & QIMG_BS_ZERO) &&
 	    (ext->flags & QIMG_BS_OFFSET_VALID) && ext->file &&
 	    ext->file != node) {
-		/* Data mapped to a host range: a hole there reads as zero
-		 * (metadata preallocation), so say so. */
+		/* The driver knows its data clusters may be host holes
+		 * (metadata preallocation): a hole there reads as zero, so say
+		 * so, as qemu-img map does. */
 		r = file_status(ext->file, ext->map, ext->len, &fe, err);
 		if (r == 0) {
 			if ((fe.flags & QIMG_BS_EOF) &&
@@ -91,6 +93,7 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			qimg_error_clear(err);
 		}
 	}
+	ext->flags &= ~QIMG_BS_RECURSE;
 	return 0;
 }
 
@@ -128,8 +131,10 @@ int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
 			depth++;
 			continue;
 		}
-		/* No backing, or beyond its end: reads as zeros. */
-		ext->flags = QIMG_BS_ZERO;
+		/* No backing, or beyond its end: reads as zeros.  A host
+		 * offset the layer reported (space reserved for the range)
+		 * stays visible, as in qemu-img map. */
+		ext->flags = QIMG_BS_ZERO | (ext->flags & QIMG_BS_OFFSET_VALID);
 		return 0;
 	}
 }

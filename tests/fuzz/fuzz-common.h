@@ -21,6 +21,7 @@
 #define FUZZ_MAX_INPUT (1u << 20)
 #define WALK_MAX_EXTENTS 4096
 #define WALK_MAX_READ (4u << 20)  /* bytes of data read per input */
+#define WALK_FULL_READ (8u << 20) /* images this small are read whole */
 #define CHUNK (64u * 1024)
 
 /* Write data to a fresh memfd (or an unlinked temp file); fill path with a
@@ -95,8 +96,8 @@ static void read_at(struct qimg_node *node, uint64_t off, size_t len,
 }
 
 /* Block-status walk over the whole virtual size (bounded number of
- * extents) with reads of a bounded amount of the data found, plus reads at
- * a few fixed places.  Aborts on an empty extent or one longer than asked
+ * extents) with reads of a bounded amount of the data found, then the whole
+ * image read in chunks when it is small, plus reads at a few fixed places.  Aborts on an empty extent or one longer than asked
  * for, which is a bug whatever the input. */
 static void fuzz_walk(struct qimg_node *node)
 {
@@ -127,6 +128,10 @@ static void fuzz_walk(struct qimg_node *node)
 		}
 		off += ext.len;
 	}
+	/* small images: every byte, in chunks */
+	if (size <= WALK_FULL_READ)
+		for (off = 0; off < size; off += CHUNK)
+			read_at(node, off, CHUNK, buf);
 	/* fixed places: start, an unaligned spot, the middle, the end */
 	read_at(node, 0, CHUNK, buf);
 	read_at(node, 511, 1025, buf);

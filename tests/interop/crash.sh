@@ -75,6 +75,17 @@ opts_for()
 	esac
 }
 
+# parallelism: in-order writes, out-of-order (-W), one worker, 16 workers
+par_for()
+{
+	case $(($1 % 4)) in
+	0) echo "" ;;
+	1) echo "-W" ;;
+	2) echo "-m 1" ;;
+	3) echo "-m 16 -W" ;;
+	esac
+}
+
 full=$(run_full convert -O qcow2 src.raw full.qcow2)
 diag "undisturbed convert: ${full} ms"
 for i in $(seq 1 "$ITER"); do
@@ -85,9 +96,10 @@ for i in $(seq 1 "$ITER"); do
 		c=-c mult=3
 	fi
 	ms=$((RANDOM * RANDOM % (full * mult + 1)))
+	w=$(par_for "$i")
 	# shellcheck disable=SC2086
-	kill_at "$ms" convert $c -O qcow2 -o "$o" src.raw new.qcow2
-	judge "convert $c -o $o killed at ${ms}ms" new.qcow2
+	kill_at "$ms" convert $c $w -O qcow2 -o "$o" src.raw new.qcow2
+	judge "convert $c $w -o $o killed at ${ms}ms" new.qcow2
 done
 
 # convert -n into an existing image that already holds data
@@ -102,8 +114,10 @@ for i in $(seq 1 "$ITER"); do
 		-c "discard 4M 1M" -c "write -P 0x22 40M 1M" \
 		old.qcow2 >/dev/null
 	ms=$((RANDOM * RANDOM % (full + 1)))
-	kill_at "$ms" convert -n -O qcow2 src.raw old.qcow2
-	judge "convert -n into existing -o $(opts_for "$i") killed at ${ms}ms" \
+	w=$(par_for "$((i + 1))")
+	# shellcheck disable=SC2086
+	kill_at "$ms" convert -n $w -O qcow2 src.raw old.qcow2
+	judge "convert -n $w into existing -o $(opts_for "$i") killed at ${ms}ms" \
 		old.qcow2
 done
 

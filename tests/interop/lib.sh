@@ -24,6 +24,11 @@ SAMPLES=${SAMPLES:-$ROOT/../shared/samples}
 tap_n=0
 tap_failed=0
 
+# Under a sanitizer build, any report (ASan, LSan, UBSan) must look like a
+# crash (exit 134), not like an ordinary "exit 1" failure.
+export ASAN_OPTIONS="exitcode=134:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:exitcode=134:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
 skip_all()
 {
 	echo "1..0 # SKIP $*"

@@ -24,11 +24,11 @@ at_exit kill_helpers
 # the raw cases below check that qimg lets them in too.)
 hold()
 {
-	local i ino
+	local ino
 	"$QEMU_IO" -f "$1" -c 'sleep 600000' "$2" >/dev/null 2>&1 &
 	pids="$pids $!"
 	ino=$(stat -c %i "$2")
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if grep -q ":$ino 100 101\$" /proc/locks 2>/dev/null; then
 			return 0
 		fi

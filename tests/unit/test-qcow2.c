@@ -191,7 +191,7 @@ static void test_compress(void **state)
 	for (i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(i / 100);
 	for (type = 0; type <= 1; type++) {
-		n = 0;
+		n = sizeof(out);
 		assert_int_equal(qcow2_compress_buf(type, in, sizeof(in), out,
 						    &n, &err), 0);
 		assert_true(n > 0 && n < sizeof(in));
@@ -209,9 +209,11 @@ static void test_compress(void **state)
 	srand(1);
 	for (i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)rand();
+	n = sizeof(out);
 	assert_int_equal(qcow2_compress_buf(0, in, sizeof(in), out, &n, &err),
 			 0);
 	assert_int_equal(n, 0);
+	n = sizeof(out);
 	assert_int_equal(qcow2_compress_buf(1, in, sizeof(in), out, &n, &err),
 			 0);
 	assert_int_equal(n, 0);

@@ -179,21 +179,14 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 		tool_err(t, "Invalid source cache option: %s", cache);
 		return 1;
 	}
-	if (image_opts && fmt) {
-		tool_err(t, "--image-opts and --format are mutually exclusive");
-		return 1;
-	}
-	if (image_opts) {
-		tool_err(t, "--image-opts is not supported yet");
-		return 1;
-	}
 
 	flags = QIMG_OPEN_CHECK;
 	if (fix)
 		flags |= QIMG_OPEN_RDWR;
 	if (force_share)
 		flags |= QIMG_OPEN_FORCE_SHARE;
-	if (tool_open(t, filename, fmt, flags, cmode, &node) < 0)
+	if (tool_open_image(t, filename, fmt, image_opts, flags, cmode,
+			    &node) < 0)
 		return 1;
 	format = tool_strdup(qimg_node_format(node));
 
@@ -220,7 +213,8 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 		qimg_close(node);
 		node = NULL;
 		flags &= ~QIMG_OPEN_RDWR;
-		if (tool_open(t, filename, format, flags, cmode, &node) < 0) {
+		if (tool_open_image(t, filename, image_opts ? NULL : format,
+				    image_opts, flags, cmode, &node) < 0) {
 			ret = 1;
 			goto out;
 		}

@@ -292,14 +292,12 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	if (image_opts) {
-		tool_err(t, "--image-opts is not supported yet");
-		ret = 2;
-		goto out;
-	}
 	flags = force_share ? QIMG_OPEN_FORCE_SHARE : 0;
-	if (tool_open(t, s1.name, fmt1, flags, cmode, &s1.node) < 0 ||
-	    tool_open(t, s2.name, fmt2, flags, cmode, &s2.node) < 0) {
+	/* --image-opts applies to both names. */
+	if (tool_open_image(t, s1.name, fmt1, image_opts, flags, cmode,
+			    &s1.node) < 0 ||
+	    tool_open_image(t, s2.name, fmt2, image_opts, flags, cmode,
+			    &s2.node) < 0) {
 		ret = 2;
 		goto out;
 	}

@@ -254,9 +254,8 @@ static int early_checks(const struct tool *t, struct convert_opts *o,
 		tool_err(t, "--bitmaps is not supported yet");
 		return -1;
 	}
-	if (o->image_opts || o->tgt_image_opts) {
-		tool_err(t, "--image-opts and --target-image-opts are not "
-			 "supported yet");
+	if (o->tgt_image_opts) {
+		tool_err(t, "--target-image-opts is not supported yet");
 		return -1;
 	}
 	return 0;
@@ -293,6 +292,7 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 			tool_err(t, "%s", err.msg);
 			return -1;
 		}
+		tool_warn_hex_sizes(t, co);
 		/* The size always comes from the sources. */
 		snprintf(num, sizeof(num), "%" PRIu64, total_bytes);
 		if (qimg_opts_set(co, "size", num) < 0)
@@ -438,13 +438,13 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		tool_err(t, "%s", strerror(ENOMEM));
 		goto out;
 	}
-	flags = o.force_share ? QIMG_OPEN_FORCE_SHARE : 0;
+	flags = o.force_share ? QIMG_OPEN_FORCE_SHARE : QIMG_OPEN_NO_SHARE;
 	for (i = 0; i < nsrc; i++) {
 		uint64_t sz;
 
 		src[i].name = args[i];
-		if (tool_open(t, args[i], o.fmt, flags, src_cache,
-			      &src[i].node) < 0)
+		if (tool_open_image(t, args[i], o.fmt, o.image_opts, flags,
+				    src_cache, &src[i].node) < 0)
 			goto out;
 		sz = qimg_size(src[i].node);
 		src[i].sectors = (sz + SECTOR - 1) / SECTOR;
@@ -476,6 +476,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	}
 
 	if (!o.skip_create) {
+		/* qemu-img parses the options a second time when creating. */
+		tool_warn_hex_sizes(t, &co);
 		r = qimg_create(out_filename, o.out_fmt, &co, &err);
 		if (r < 0) {
 			fprintf(stderr, "%s: %s: error while converting %s: "

@@ -183,6 +183,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 		create_fail(t, fn, NULL, "%s", err.msg);
 		goto out;
 	}
+	tool_warn_hex_sizes(t, &o);
 	if (a->have_size) {
 		if (qimg_opts_has(&o, "size")) {
 			create_fail(t, fn, NULL, "The image size must be "
@@ -287,6 +288,8 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	if (!a->quiet)
 		print_formatting(fn, fmt, schemas, &o);
 
+	/* qemu-img parses the options a second time when creating. */
+	tool_warn_hex_sizes(t, &o);
 	qimg_error_clear(&err);
 	r = qimg_create(fn, fmt, &o, &err);
 	if (r == -EFBIG) {

@@ -47,8 +47,8 @@ static bool seen(const struct info_list *l, const char *name)
  * it.  Names are compared as qemu-img does: the full backing file name of
  * one image is the file name of the next. */
 static int collect(const struct tool *t, const char *filename,
-		   const char *fmt, bool chain, bool force_share,
-		   struct info_list *l)
+		   const char *fmt, bool image_opts, bool chain,
+		   bool force_share, struct info_list *l)
 {
 	unsigned int flags = QIMG_OPEN_NO_IO | QIMG_OPEN_NO_BACKING;
 	char *name = tool_strdup(filename);
@@ -67,8 +67,9 @@ static int collect(const struct tool *t, const char *filename,
 			r = -ELOOP;
 			break;
 		}
-		r = tool_open(t, name, format, flags, QIMG_CACHE_WRITEBACK,
-			      &node);
+		/* Only the top image may be given as --image-opts. */
+		r = tool_open_image(t, name, format, image_opts && !l->len,
+				    flags, QIMG_CACHE_WRITEBACK, &node);
 		if (r < 0)
 			break;
 		nv = realloc(l->v, (l->len + 1) * sizeof(*l->v));
@@ -88,8 +89,9 @@ static int collect(const struct tool *t, const char *filename,
 			tool_err(t, "%s", err.msg);
 			break;
 		}
-		/* The name as given, not a resolved one, as qemu-img does. */
-		if (strcmp(info->filename, name)) {
+		/* The name as given, not a resolved one, as qemu-img does
+		 * (with --image-opts: the file name the options named). */
+		if (!(image_opts && !l->len) && strcmp(info->filename, name)) {
 			free(info->filename);
 			info->filename = tool_strdup(name);
 		}
@@ -200,16 +202,8 @@ int cmd_info(const struct tool *t, int argc, char **argv)
 	filename = argv[optind];
 	if (output && tool_parse_output(t, output, &json) < 0)
 		return 1;
-	if (image_opts && fmt) {
-		tool_err(t, "--image-opts and --format are mutually exclusive");
-		return 1;
-	}
-	if (image_opts) {
-		tool_err(t, "--image-opts is not supported yet");
-		return 1;
-	}
 
-	r = collect(t, filename, fmt, chain, force_share, &l);
+	r = collect(t, filename, fmt, image_opts, chain, force_share, &l);
 	if (r < 0) {
 		info_list_free(&l);
 		return 1;

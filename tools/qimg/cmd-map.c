@@ -166,18 +166,10 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 	filename = argv[optind];
 	if (output && tool_parse_output(t, output, &json) < 0)
 		return 1;
-	if (image_opts && fmt) {
-		tool_err(t, "--image-opts and --format are mutually exclusive");
-		return 1;
-	}
-	if (image_opts) {
-		tool_err(t, "--image-opts is not supported yet");
-		return 1;
-	}
 
 	flags = force_share ? QIMG_OPEN_FORCE_SHARE : 0;
-	if (tool_open(t, filename, fmt, flags, QIMG_CACHE_WRITEBACK,
-		      &node) < 0)
+	if (tool_open_image(t, filename, fmt, image_opts, flags,
+			    QIMG_CACHE_WRITEBACK, &node) < 0)
 		return 1;
 
 	if (json)

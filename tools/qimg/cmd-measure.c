@@ -80,6 +80,7 @@ static int measure(const struct tool *t, const char *out_fmt,
 		tool_err(t, "Invalid options for file format '%s'", out_fmt);
 		goto out;
 	}
+	tool_warn_hex_sizes(t, &o);
 	if (have_size) {
 		snprintf(num, sizeof(num), "%" PRIu64, size);
 		if (qimg_opts_set(&o, "size", num) < 0 ||
@@ -203,13 +204,9 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 		goto out;
 	}
 	if (filename) {
-		if (image_opts) {
-			tool_err(t, "--image-opts is not supported yet");
-			goto out;
-		}
-		if (tool_open(t, filename, fmt,
-			      force_share ? QIMG_OPEN_FORCE_SHARE : 0,
-			      QIMG_CACHE_WRITEBACK, &in) < 0)
+		if (tool_open_image(t, filename, fmt, image_opts,
+				    force_share ? QIMG_OPEN_FORCE_SHARE : 0,
+				    QIMG_CACHE_WRITEBACK, &in) < 0)
 			goto out;
 		if (snapshot) {
 			char *id = NULL, *name = NULL;

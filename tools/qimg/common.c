@@ -3,6 +3,7 @@
  * getopt error texts, the "Could not open" wrapper, size/output/-o argument
  * parsing, relative path resolution and the -p progress printer. */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,7 +57,6 @@ int tool_usage(const struct tool *t, const char *fmt, ...)
 
 int tool_getopt_error(const struct tool *t, int c, char **argv)
 {
-	extern int optind;
 	const char *opt = optind > 0 ? argv[optind - 1] : "";
 
 	if (c == ':')
@@ -358,4 +358,124 @@ int tool_load_snapshot(const struct tool *t, struct qimg_node *node,
 	tool_err(t, "Failed to load snapshot: reading internal snapshots is "
 		 "not supported yet");
 	return -ENOTSUP;
+}
+
+void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o)
+{
+	uint64_t v;
+	size_t i;
+	int warn;
+
+	for (i = 0; i < o->len; i++) {
+		if (!o->v[i].typed || o->v[i].type != QIMG_OPT_SIZE)
+			continue;
+		warn = 0;
+		if (qimg_parse_size(o->v[i].value, &v, &warn) == QIMG_SIZE_OK &&
+		    warn)
+			tool_warn(t, "Using a multiplier suffix on hex numbers "
+				  "is deprecated: %s", o->v[i].value);
+	}
+}
+
+/* --image-opts: the subset qimg understands is driver=FMT,
+ * file.filename=NAME (file.driver=file) and force-share=on|off.  Errors
+ * use qemu-img's texts; anything else is refused as an unsupported
+ * option of the driver. */
+int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
+		    bool image_opts, unsigned int flags,
+		    enum qimg_cache_mode cache, struct qimg_node **out)
+{
+	const char *driver, *file, *fdrv, *bad = NULL, *comma;
+	struct qimg_error err = { 0 };
+	struct qimg_opts o = { 0 };
+	bool fs_on = false;
+	size_t i;
+	int r = -EINVAL;
+
+	*out = NULL;
+	if (!image_opts)
+		return tool_open(t, arg, fmt, flags, cache, out);
+	if (fmt) {
+		tool_err(t, "--image-opts and --format are mutually exclusive");
+		return -EINVAL;
+	}
+
+	/* A leading bare word names a node ("file=WORD"), which qimg, like
+	 * a fresh qemu-img, never has. */
+	comma = strchr(arg, ',');
+	if (!memchr(arg, '=', comma ? (size_t)(comma - arg) : strlen(arg))) {
+		size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+
+		tool_err(t, "Could not open '%s': Cannot find device='%.*s' "
+			 "nor node-name='%.*s'", arg, (int)n, arg, (int)n, arg);
+		return -ENOENT;
+	}
+	if (qimg_opts_parse(&o, arg, &err) < 0) {
+		tool_err(t, "Could not open '%s': %s", arg, err.msg);
+		goto out;
+	}
+	driver = qimg_opts_get_str(&o, "driver", NULL);
+	file = qimg_opts_get_str(&o, "file.filename", NULL);
+	fdrv = qimg_opts_get_str(&o, "file.driver", "file");
+	if (qimg_opts_has(&o, "force-share")) {
+		if (flags & QIMG_OPEN_FORCE_SHARE) {
+			tool_err(t, "--force-share/-U conflicts with image "
+				 "options");
+			goto out;
+		}
+		fs_on = !strcmp(qimg_opts_get_str(&o, "force-share", ""),
+				"on");
+	}
+	for (i = 0; i < o.len && !bad; i++) {
+		const char *k = o.v[i].name;
+
+		if (strcmp(k, "driver") && strcmp(k, "file.filename") &&
+		    strcmp(k, "file.driver") && strcmp(k, "force-share"))
+			bad = k;
+	}
+	if (strcmp(fdrv, "file")) {
+		tool_err(t, "Could not open '%s': Unknown protocol driver "
+			 "'%s' (only 'file' is supported)", arg, fdrv);
+		goto out;
+	}
+	if (!file) {
+		tool_err(t, "Could not open '%s': A block device must be "
+			 "specified for \"file\"", arg);
+		goto out;
+	}
+	if (bad && !strncmp(bad, "file.", 5)) {
+		tool_err(t, "Could not open '%s': Block protocol 'file' "
+			 "doesn't support the option '%s'", arg, bad + 5);
+		goto out;
+	}
+	{
+		struct qimg_open_args args = {
+			.filename = file,
+			.format = driver,
+			.flags = flags | (fs_on ? QIMG_OPEN_FORCE_SHARE : 0),
+			.cache = cache,
+			.warn = open_warn,
+		};
+
+		r = qimg_open(&args, out, &err);
+	}
+	if (r < 0) {
+		*out = NULL;
+		tool_err(t, "Could not open '%s': %s", arg,
+			 err.errnum ? err.msg : strerror(-r));
+		goto out;
+	}
+	if (bad) {
+		tool_err(t, "Could not open '%s': Block format '%s' does not "
+			 "support the option '%s'", arg,
+			 qimg_node_format(*out), bad);
+		qimg_close(*out);
+		*out = NULL;
+		r = -EINVAL;
+		goto out;
+	}
+	r = 0;
+out:
+	qimg_opts_free(&o);
+	return r;
 }

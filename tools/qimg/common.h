@@ -44,6 +44,12 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 	      unsigned int flags, enum qimg_cache_mode cache,
 	      struct qimg_node **out);
 
+/* Like tool_open, but with image_opts `arg` is an --image-opts option
+ * string (driver=, file.filename=, file.driver=file, force-share=). */
+int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
+		    bool image_opts, unsigned int flags,
+		    enum qimg_cache_mode cache, struct qimg_node **out);
+
 /* Parse a size argument the way qemu-img's positional sizes are parsed.
  * `what` names it in the message ("image size", "offset", ...).  Prints the
  * two-line "Invalid WHAT specified. You may use k, M, ..." error or
@@ -59,6 +65,12 @@ int tool_parse_output(const struct tool *t, const char *s, bool *json);
 /* Append one -o argument to *acc (joined with ','), validating it first.
  * Prints "Invalid option list: ..." and returns -EINVAL on bad input. */
 int tool_add_opts(const struct tool *t, char **acc, const char *arg);
+
+/* The hex-with-suffix deprecation warning for every <size> option of o
+ * written that way ("0x1k"); qemu-img prints it each time it parses the
+ * options, so callers call this once per such parse. */
+struct qimg_opts;
+void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o);
 
 /* A growable string used for option lists. */
 char *tool_strdup(const char *s);

@@ -4,6 +4,7 @@
  * commands. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,28 +186,53 @@ void tool_print_help(const struct tool *t)
 	      "for the meaning of every command and option.\n", stdout);
 }
 
-/* -T: we have no trace events, so every pattern "does not exist" (as
- * qemu-img says for an unknown one) and "help" lists nothing. */
+/* -T [enable=]PATTERN[,events=FILE][,file=FILE]: we have no trace events,
+ * so every pattern "does not exist" (qemu-img's warning for an unknown
+ * one) and "help" lists nothing.  Returns 1 for help (exit 0), -1 after an
+ * error (exit 1), else 0. */
 static int handle_trace(const struct tool *t, const char *spec)
 {
-	char *s = tool_strdup(spec);
-	char *save = NULL, *tok;
-	int r = 0;
+	const char *p = spec, *end, *eq;
+	char tok[256], key[64], pattern[256];
+	bool first = true, have_pattern = false;
+	size_t n;
 
-	for (tok = strtok_r(s, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (!strncmp(tok, "events=", 7) || !strncmp(tok, "file=", 5))
-			continue;
-		if (!strncmp(tok, "enable=", 7))
-			tok += 7;
-		if (!strcmp(tok, "help")) {
-			r = 1;
-			continue;
+	while (*p) {
+		end = strchr(p, ',');
+		n = end ? (size_t)(end - p) : strlen(p);
+		snprintf(tok, sizeof(tok), "%.*s", (int)n, p);
+		p += n + (end ? 1 : 0);
+		eq = strchr(tok, '=');
+		if (!eq && first) {
+			snprintf(key, sizeof(key), "enable");
+			eq = tok - 1;
+		} else if (!eq) {
+			tool_warn(t, "short-form boolean option '%s' "
+				  "deprecated", tok);
+			fprintf(stderr, "Please use %s=on instead\n", tok);
+			tool_err(t, "Invalid parameter '%s'", tok);
+			return -1;
+		} else {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - tok),
+				 tok);
 		}
-		tool_warn(t, "trace event '%s' does not exist", tok);
+		first = false;
+		if (!strcmp(key, "events") || !strcmp(key, "file"))
+			continue;
+		if (strcmp(key, "enable")) {
+			tool_err(t, "Invalid parameter '%s'", key);
+			return -1;
+		}
+		/* The last enable= wins, once the whole spec parsed. */
+		snprintf(pattern, sizeof(pattern), "%s", eq + 1);
+		have_pattern = true;
 	}
-	free(s);
-	return r;
+	if (!have_pattern)
+		return 0;
+	if (!strcmp(pattern, "help"))
+		return 1;
+	tool_warn(t, "trace event '%s' does not exist", pattern);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -242,8 +268,9 @@ int main(int argc, char **argv)
 			print_version(&t);
 			return 0;
 		case 'T':
-			if (handle_trace(&t, optarg))
-				return 0;
+			c = handle_trace(&t, optarg);
+			if (c)
+				return c > 0 ? 0 : 1;
 			break;
 		default:
 			return tool_getopt_error(&t, c, argv);

@@ -62,7 +62,7 @@ static int deflate_raw(const void *in, size_t len, void *out, size_t *outlen)
 int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
 		       size_t *outlen, struct qimg_error *err)
 {
-	size_t cap = len, n;
+	size_t cap = *outlen < len ? *outlen : len, n;
 	int r;
 
 	if (type == QCOW2_COMPRESS_ZSTD) {
@@ -84,7 +84,7 @@ int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
 			return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
 	/* Not smaller than the cluster: QEMU stores it uncompressed. */
-	*outlen = n >= len ? 0 : n;
+	*outlen = n >= cap ? 0 : n;
 	return 0;
 }
 

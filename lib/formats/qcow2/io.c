@@ -779,7 +779,9 @@ int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
 	uint8_t *pad = NULL;
 	int r;
 
-	*outlen = 0;
+	/* The caller's buffer holds at least len bytes (a cluster, or the
+	 * image's tail); never write more than that. */
+	*outlen = len;
 	if (len < s->cluster_size) {
 		/* The image's last cluster: compress it zero padded, as the
 		 * reader always inflates a whole cluster. */

@@ -259,6 +259,13 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
  * or NULL. */
 const char *qcow2_metadata_overlap(struct qcow2_state *s, uint64_t off,
 				   uint64_t len);
+/* Place new refcount structures at cluster `start`: blocks for every
+ * missing table index up to what counting start + extra clusters (and the
+ * structures themselves) needs, then a new table of exactly that size.
+ * The header switches to it and the old table is freed.  *end is the first
+ * cluster after the area.  (QEMU's layout for falloc/full preallocation.) */
+int qcow2_refcount_area(struct qcow2_state *s, uint64_t start,
+			uint64_t extra, uint64_t *end, struct qimg_error *err);
 /* Drop one reference from every host cluster of [off, off+len). */
 int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 		     struct qimg_error *err);
@@ -337,7 +344,9 @@ void qcow2_cdesc_decode(const struct qcow2_state *s, uint64_t l2e,
 			uint64_t *off, uint64_t *nbytes);
 int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off,
 		       uint64_t len, uint64_t *l2e);
-/* Compress one cluster: *outlen = 0 when it does not shrink. */
+/* Compress len bytes (one cluster).  *outlen: in, the capacity of out; out,
+ * the compressed length, or 0 when the result would not be smaller than
+ * both len and the capacity (store the cluster plain). */
 int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
 		       size_t *outlen, struct qimg_error *err);
 /* Decompress until exactly outlen bytes are produced. */

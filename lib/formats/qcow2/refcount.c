@@ -652,3 +652,114 @@ int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
 	entry_bytes(s->refcount_order, i, i + 1, &lo, &hi);
 	return qimg_pwrite(s->file, sl->off + lo, sl->buf + lo, hi - lo, err);
 }
+
+/* Refcount blocks and table entries (blocks, table clusters) needed to
+ * count `clusters` clusters plus themselves. */
+static void area_size(const struct qcow2_state *s, uint64_t clusters,
+		      uint64_t *blocks, uint64_t *table)
+{
+	uint64_t per_table = s->cluster_size / 8, b = 0, t = 0, nb, nt;
+
+	for (;;) {
+		nb = qimg_div_round_up(clusters + b + t, s->rb_entries);
+		nt = qimg_div_round_up(nb, per_table);
+		if (nb == b && nt == t)
+			break;
+		b = nb;
+		t = nt;
+	}
+	*blocks = b;
+	*table = t;
+}
+
+int qcow2_refcount_area(struct qcow2_state *s, uint64_t start,
+			uint64_t extra, uint64_t *end_out,
+			struct qimg_error *err)
+{
+	uint64_t per_table = s->cluster_size / 8, blocks, tclusters;
+	uint64_t nentries, area_idx, add = 0, tstart, end, next, i;
+	uint64_t old_off = s->h.refcount_table_offset;
+	uint64_t old_clusters = s->h.refcount_table_clusters;
+	uint64_t *nrt;
+	uint8_t *raw, hb[12];
+	int r = 0;
+
+	area_size(s, start + extra, &blocks, &tclusters);
+	nentries = tclusters * per_table;
+	if (tclusters * s->cluster_size > QCOW2_MAX_RT_BYTES)
+		return qimg_error_set(err, EFBIG, "Refcount table too large");
+	nrt = calloc(nentries, sizeof(uint64_t));
+	raw = calloc(tclusters, s->cluster_size);
+	if (!nrt || !raw) {
+		free(nrt);
+		free(raw);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	memcpy(nrt, s->rt, (s->rt_entries < nentries ? s->rt_entries :
+			    nentries) * sizeof(uint64_t));
+	area_idx = start >> s->rb_bits;
+	for (i = area_idx; i < blocks; i++)
+		if (!(nrt[i] & QCOW2_RT_OFFSET_MASK))
+			add++;
+	/* New blocks first, the table right after them. */
+	tstart = start + add;
+	end = tstart + tclusters;
+	next = start;
+	for (i = area_idx; i < blocks && r == 0; i++) {
+		struct qcow2_cache_slot *sl;
+		uint64_t first = i << s->rb_bits, j, jend;
+
+		if (nrt[i] & QCOW2_RT_OFFSET_MASK) {
+			/* rb_get reads through s->rt: still the old table,
+			 * which holds every existing block. */
+			r = rb_get(s, i, &sl, err);
+			if (r < 0)
+				break;
+		} else {
+			sl = qcow2_cache_victim(&s->rbc);
+			r = slot_writeback(s, sl, err);
+			if (r < 0)
+				break;
+			memset(sl->buf, 0, s->cluster_size);
+			sl->off = next << s->cluster_bits;
+			qcow2_cache_touch(&s->rbc, sl);
+			nrt[i] = next << s->cluster_bits;
+			next++;
+		}
+		if (first < end) {
+			j = first < start ? start - first : 0;
+			jend = end - first < s->rb_entries ? end - first :
+			       s->rb_entries;
+			for (; j < jend; j++)
+				qcow2_rc_set(sl->buf, j, s->refcount_order, 1);
+		}
+		r = qimg_pwrite(s->file, sl->off, sl->buf, s->cluster_size,
+				err);
+		sl->dirty = false;
+	}
+	for (i = 0; r == 0 && i < nentries; i++)
+		qimg_store_be64(raw + i * 8, nrt[i]);
+	if (r == 0)
+		r = qimg_pwrite(s->file, tstart << s->cluster_bits, raw,
+				tclusters * s->cluster_size, err);
+	if (r == 0) {
+		qimg_store_be64(hb, tstart << s->cluster_bits);
+		qimg_store_be32(hb + 8, (uint32_t)tclusters);
+		r = qimg_pwrite(s->file, 48, hb, 12, err);
+	}
+	free(raw);
+	if (r < 0) {
+		free(nrt);
+		return r;
+	}
+	free(s->rt);
+	s->rt = nrt;
+	s->rt_entries = nentries;
+	s->h.refcount_table_offset = tstart << s->cluster_bits;
+	s->h.refcount_table_clusters = (uint32_t)tclusters;
+	if (s->free_hint < end)
+		s->free_hint = end;
+	*end_out = end;
+	return qcow2_update_refcount(s, old_off >> s->cluster_bits,
+				     old_clusters, -1, err);
+}
