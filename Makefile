@@ -26,13 +26,13 @@ build-asan: setup build-asan/build.ninja
 	@$(NINJA) -C build-asan
 
 check: build build-asan
-	@sh tests/run-all.sh
+	@bash tests/run-all.sh
 
 demo: build
-	@sh scripts/demo.sh
+	@bash scripts/demo.sh
 
 bench: build
-	@sh bench/run.sh
+	@bash bench/run.sh
 
 build-fuzz/build.ninja:
 	CC=clang $(MESON) setup build-fuzz -Dfuzz=true \

@@ -31,8 +31,10 @@ mkdir -p "$WORK" || exit 1
 bytes=$(numfmt --from=iec "$SIZE") || exit 1
 IN=$WORK/input-$SIZE.raw
 INQ=$WORK/input-$SIZE.qcow2
-OUT=$WORK/out
-mkdir -p "$OUT"
+# outputs go to a private directory on the same file system, so two bench
+# runs at once do not write each other's files
+OUT=$(mktemp -d "$WORK/out.XXXXXX") || exit 1
+trap 'rm -rf "$OUT"' EXIT
 
 # --- input: 4 MiB blocks cycling through random data, text, written
 # zeros and holes (fixed proportions 3:3:2:2 of every 10 blocks) ---------
@@ -78,10 +80,14 @@ make_input()
 	rm -rf "$tmp"
 }
 
+# one generator at a time (the inputs are shared by concurrent runs)
+exec 9>"$WORK/.lock"
+flock 9
 [ -f "$IN" ] || make_input
 if [ ! -f "$INQ" ]; then
 	"$QEMU_IMG" convert -O qcow2 "$IN" "$INQ.part" && mv "$INQ.part" "$INQ"
 fi
+flock -u 9
 
 # --- timing helpers ----------------------------------------------------
 
@@ -97,11 +103,17 @@ timed_run()
 	shift
 	sync
 	t0=$(date +%s%N)
-	/usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err"
+	/usr/bin/time -f %M -o "$OUT/rss" "$@" >/dev/null 2>"$OUT/err"
 	local rc=$?
 	t1=$(date +%s%N)
-	rss=$(tail -n 1 "$WORK/rss")
+	rss=$(tail -n 1 "$OUT/rss")
 	if [ "$rc" != 0 ]; then
+		# the command's messages go to the terminal: a failed run is
+		# worth seeing even though the bench asserts nothing
+		{
+			echo "bench: exit $rc: $*"
+			sed -n '1,5p' "$OUT/err"
+		} >&2
 		echo "fail $rss"
 		return
 	fi

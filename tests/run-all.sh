@@ -3,11 +3,13 @@
 # `make check`: unit tests (meson test) in build/ and build-asan/, every
 # interop TAP suite against both binaries, and the fuzz corpus replayed
 # under ASan.  Prints one line per failure and ends with exactly one line
-# "N passed, N failed, N skipped"; exit status 0 only if nothing failed.
+# "N passed, N failed" (a line "N skipped" before it when any were); exit status 0 only if nothing failed.
 #
 # Environment: BUILDS (default "build build-asan"), JOBS (parallel interop
 # suites, default nproc), SUITES (interop script names to run, default all),
 # LOGDIR (TAP logs, default build/test-logs), SUITE_TIMEOUT (seconds, 600).
+# Before the summary, a failing run names LOGDIR (<build>-<suite>.tap holds
+# each suite's TAP with diffs as diagnostics).
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -15,7 +17,13 @@ ROOT=$(pwd)
 
 BUILDS=${BUILDS:-build build-asan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-LOGDIR=${LOGDIR:-$ROOT/build/test-logs}
+if [ -z "${LOGDIR:-}" ]; then
+	if [ -d build ]; then
+		LOGDIR=$ROOT/build/test-logs
+	else
+		LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/qimg-test-logs.XXXXXX")
+	fi
+fi
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
 mkdir -p "$LOGDIR" || exit 1
 
@@ -182,5 +190,7 @@ done
 interop_tests
 fuzz_replay
 
-echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ] || echo "logs: $LOGDIR"
+[ "$skipped" = 0 ] || echo "$skipped skipped"
+echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,5 +1,5 @@
-# shellcheck shell=bash
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Shared helpers for the interop suites: TAP output, a scratch directory,
 # and "run the same command with qemu-img and with qimg, compare stdout,
 # stderr and exit status".  Sourced by every tests/interop/*.sh.
@@ -132,6 +132,28 @@ qemu_img()
 qio()
 {
 	"$QEMU_IO" "$@" >/dev/null
+}
+
+# refused_clearly DESC PATTERN ARGS...: qimg ARGS must fail with exit 1,
+# print nothing on stdout and exactly one stderr line that names the
+# feature (PATTERN, a grep -E expression).  For features a later issue
+# brings, where qimg says so instead of guessing.
+refused_clearly()
+{
+	local d=$1 pat=$2 rc out err
+	shift 2
+	out=$(qimg "$@" 2>"$T/refused.err")
+	rc=$?
+	err=$(cat "$T/refused.err")
+	if [ "$rc" = 1 ] && [ -z "$out" ] &&
+		[ "$(printf '%s\n' "$err" | wc -l)" = 1 ] &&
+		printf '%s\n' "$err" | grep -Eq "$pat"; then
+		pass "$d"
+	else
+		fail "$d"
+		diag "exit $rc, stdout: $out"
+		diag "stderr: $err"
+	fi
 }
 
 have_qimg()

@@ -243,7 +243,7 @@ static int parse(const uint8_t *buf, struct qimg_error *err)
 	struct qcow2_header h;
 
 	qimg_error_clear(err);
-	return qcow2_header_parse(buf, 65536, 1 << 20, &h, err);
+	return qcow2_header_parse(buf, 65536, &h, err);
 }
 
 static void poke32(uint8_t *b, size_t off, uint32_t v)
@@ -314,7 +314,7 @@ static void test_header_damaged(void **state)
 	assert_true(parse(b, &err) < 0);
 	assert_string_equal(err.msg, "qcow2: unknown compression type: 2");
 	/* A short buffer is refused, never read past. */
-	assert_true(qcow2_header_parse(good, 40, 0, &(struct qcow2_header){ 0 },
+	assert_true(qcow2_header_parse(good, 40, &(struct qcow2_header){ 0 },
 				       &err) < 0);
 }
 
@@ -335,7 +335,7 @@ static void test_exts(void **state)
 	memcpy(e.unknown, unk, sizeof(unk));
 	e.unknown_len = sizeof(unk);
 	make_header(buf, &e);
-	assert_int_equal(qcow2_header_parse(buf, sizeof(buf), 0, &h, &err), 0);
+	assert_int_equal(qcow2_header_parse(buf, sizeof(buf), &h, &err), 0);
 	assert_int_equal(qcow2_exts_parse(&h, buf, sizeof(buf), &p, &err), 0);
 	assert_string_equal(p.backing_file, "base.qcow2");
 	assert_string_equal(p.backing_fmt, "qcow2");
@@ -351,7 +351,7 @@ static void test_exts(void **state)
 	/* Extension longer than the space before the backing name. */
 	memcpy(again, buf, sizeof(buf));
 	poke32(again, 112 + 4, 0x10000);
-	assert_int_equal(qcow2_header_parse(again, sizeof(again), 0, &h, &err),
+	assert_int_equal(qcow2_header_parse(again, sizeof(again), &h, &err),
 			 0);
 	assert_true(qcow2_exts_parse(&h, again, sizeof(again), &p, &err) < 0);
 	assert_string_equal(err.msg, "Header extension too large");
@@ -367,7 +367,7 @@ static void test_exts(void **state)
 	poke64(again, 8, 65530);
 	poke32(again, 16, 100);
 	qimg_error_clear(&err);
-	assert_int_equal(qcow2_header_parse(again, sizeof(again), 0, &h, &err),
+	assert_int_equal(qcow2_header_parse(again, sizeof(again), &h, &err),
 			 0);
 	assert_true(qcow2_exts_parse(&h, again, sizeof(again), &p, &err) < 0);
 	assert_string_equal(err.msg, "Backing file name too long");
@@ -388,7 +388,7 @@ static void test_features(void **state)
 	assert_int_equal(buf[112 + 8 + 1], 0);
 	buf[112 + 8 + 1] = 8;
 	poke64(buf, 72, (1u << 8) | (1u << 5));
-	assert_int_equal(qcow2_header_parse(buf, sizeof(buf), 0, &h, &err), 0);
+	assert_int_equal(qcow2_header_parse(buf, sizeof(buf), &h, &err), 0);
 	assert_int_equal(qcow2_exts_parse(&h, buf, sizeof(buf), &p, &err), 0);
 	assert_int_equal(qcow2_check_features(&h, &p, &err), -ENOTSUP);
 	assert_string_equal(err.msg, "Unsupported qcow2 feature(s): dirty bit, "
@@ -502,6 +502,63 @@ static void test_damaged_l2(void **state)
 	unlink(path);
 }
 
+/* A dirty image (lazy refcounts, not closed cleanly) gets its refcounts
+ * rebuilt on a read-write open. */
+static void test_dirty_repair(void **state)
+{
+	char path[] = "/tmp/qimg-test-qcow2-XXXXXX";
+	struct qimg_opts o = { 0 };
+	struct qimg_error err = { 0 };
+	struct qimg_open_args a = { .filename = path, .format = "qcow2",
+				    .flags = QIMG_OPEN_RDWR };
+	static uint8_t good[65536], bad[65536], w[200000];
+	struct qimg_node *n;
+	uint8_t inc[8];
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(qimg_opts_parse(&o, "lazy_refcounts=on", &err), 0);
+	assert_int_equal(qimg_opts_set(&o, "size", "8M"), 0);
+	assert_int_equal(qimg_create(path, "qcow2", &o, &err), 0);
+	qimg_opts_free(&o);
+	memset(w, 0x42, sizeof(w));
+	assert_int_equal(qimg_open(&a, &n, &err), 0);
+	assert_int_equal(qimg_write(n, 70000, w, sizeof(w), &err), 0);
+	assert_int_equal(qimg_write_compressed(n, 1 << 20, w, 65536, &err), 0);
+	qimg_close(n);
+
+	/* Wipe the refcount block, set the dirty bit. */
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	fseek(f, 0x20000, SEEK_SET);
+	assert_int_equal(fread(good, 1, sizeof(good), f), sizeof(good));
+	memset(bad, 0, sizeof(bad));
+	fseek(f, 0x20000, SEEK_SET);
+	fwrite(bad, 1, sizeof(bad), f);
+	qimg_store_be64(inc, QCOW2_INCOMPAT_DIRTY);
+	fseek(f, 72, SEEK_SET);
+	fwrite(inc, 1, 8, f);
+	fclose(f);
+
+	assert_int_equal(qimg_open(&a, &n, &err), 0);
+	qimg_close(n);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 72, SEEK_SET);
+	assert_int_equal(fread(inc, 1, 8, f), 8);
+	assert_int_equal(qimg_load_be64(inc), 0);
+	fseek(f, 0x20000, SEEK_SET);
+	assert_int_equal(fread(bad, 1, sizeof(bad), f), sizeof(bad));
+	fclose(f);
+	assert_memory_equal(good, bad, sizeof(good));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_damaged_l2),
+		cmocka_unit_test(test_dirty_repair),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -242,20 +242,8 @@ static int early_checks(const struct tool *t, struct convert_opts *o,
 		return -1;
 	}
 	/* Features the library does not offer yet: refuse clearly. */
-	if (o->copy_range) {
-		tool_err(t, "copy offloading (-C) is not supported yet");
-		return -1;
-	}
-	if (o->salvage) {
-		tool_err(t, "--salvage is not supported yet");
-		return -1;
-	}
 	if (o->bitmaps) {
 		tool_err(t, "--bitmaps is not supported yet");
-		return -1;
-	}
-	if (o->tgt_image_opts) {
-		tool_err(t, "--target-image-opts is not supported yet");
 		return -1;
 	}
 	return 0;
@@ -274,6 +262,12 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 	const char *prealloc, *enc;
 	char num[32];
 
+	if (!o->out_fmt) {
+		/* --target-image-opts without -O: the option string names
+		 * the driver; the target exists (-n). */
+		*has_backing = o->out_base != NULL;
+		goto checks;
+	}
 	schemas[0] = qimg_format_create_opts(o->out_fmt, &can_create, &known);
 	if (!known) {
 		tool_err(t, "Unknown file format '%s'", o->out_fmt);
@@ -328,6 +322,7 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 	} else {
 		*has_backing = o->out_base != NULL;
 	}
+checks:
 	if (o->target_is_zero && *has_backing) {
 		/* qemu-img 7.2 exits 0 here; kept for compatibility. */
 		tool_err(t, "Cannot use --target-is-zero when the destination "
@@ -339,7 +334,7 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 			 "sense when concatenating multiple input images");
 		return -1;
 	}
-	if (o->compress) {
+	if (o->compress && o->out_fmt) {
 		if (!qimg_format_supports_compression(o->out_fmt)) {
 			tool_err(t, "Compression not supported for this file "
 				 "format");
@@ -487,8 +482,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		}
 		created = true;
 	}
-	if (tool_open(t, out_filename, o.out_fmt, QIMG_OPEN_RDWR, cache,
-		      &target) < 0)
+	if (tool_open_image(t, out_filename, o.out_fmt, o.tgt_image_opts,
+			    QIMG_OPEN_RDWR, cache, &target) < 0)
 		goto out;
 
 	if (o.skip_create &&
@@ -508,6 +503,11 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	p.min_sparse = o.min_sparse;
 	p.compressed = o.compress;
 	p.in_order = o.in_order;
+	p.salvage = o.salvage;
+	/* -C: the library has no copy offload, but the result is the one of
+	 * qemu-img -C: data is copied whole, without zero detection. */
+	p.copy_range = o.copy_range;
+	p.quiet = o.quiet;
 	p.workers = o.workers;
 	p.rate_limit = o.rate_limit;
 	p.progress = &prog;

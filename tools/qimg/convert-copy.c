@@ -145,10 +145,34 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 			ext.flags = QIMG_BS_ZERO;
 			r = 0;
 		} else {
-			r = qimg_block_status_above(src->node, src->base, off,
-						    bytes, &ext, &err);
-			if (r == 0 && (ext.len == 0 || ext.len > bytes))
-				r = -EIO;
+			for (;;) {
+				r = qimg_block_status_above(src->node,
+							    src->base, off,
+							    bytes, &ext, &err);
+				if (r == 0 &&
+				    (ext.len == 0 || ext.len > bytes))
+					r = -EIO;
+				if (r == 0 || !p->salvage)
+					break;
+				/* --salvage: narrow down to one sector,
+				 * then read it as data. */
+				if (bytes > SECTOR) {
+					n = (n + 3) / 4;
+					bytes = n * SECTOR;
+					qimg_error_clear(&err);
+					continue;
+				}
+				if (!p->quiet)
+					tool_warn(p->t, "error while reading "
+						  "block status at offset %"
+						  PRIu64 ": %s", off,
+						  strerror(-r));
+				memset(&ext, 0, sizeof(ext));
+				ext.len = bytes;
+				ext.flags = QIMG_BS_DATA;
+				r = 0;
+				break;
+			}
 		}
 		if (r < 0) {
 			tool_err(p->t, "error while reading block status at "
@@ -326,7 +350,7 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 		add_seg(w, sector, n, BLK_DATA);
 		return 0;
 	}
-	if (!p->min_sparse) {
+	if (!p->min_sparse || p->copy_range) {
 		add_seg(w, sector, n, BLK_DATA);
 		return 0;
 	}
@@ -336,6 +360,31 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 				       p->alignment, &l);
 
 		add_seg(w, sector + done, l, data ? BLK_DATA : BLK_ZERO);
+	}
+	return 0;
+}
+
+/* --salvage: after a failed read, read sector by sector; sectors that
+ * still fail read as zeros, with a warning each. */
+static int salvage_read(const struct convert_params *p,
+			const struct convert_src *src, uint64_t off,
+			uint8_t *dst, uint64_t len)
+{
+	struct qimg_error err = { 0 };
+	uint64_t done, n;
+	int r;
+
+	for (done = 0; done < len; done += n) {
+		n = len - done < SECTOR ? len - done : SECTOR;
+		qimg_error_clear(&err);
+		r = qimg_read(src->node, off + done, dst + done, n, &err);
+		if (r < 0) {
+			if (!p->quiet)
+				tool_warn(p->t, "error while reading offset %"
+					  PRIu64 ": %s", off + done,
+					  strerror(-r));
+			memset(dst + done, 0, n);
+		}
 	}
 	return 0;
 }
@@ -369,6 +418,9 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 		if (avail) {
 			r = qimg_read(src->node, rel * SECTOR, dst, avail,
 				      &err);
+			if (r < 0 && p->salvage)
+				r = salvage_read(p, src, rel * SECTOR, dst,
+						 avail);
 			if (r < 0)
 				return r;
 		}

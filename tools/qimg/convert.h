@@ -32,6 +32,10 @@ struct convert_params {
 	bool has_zero_init;        /* target reads as zeros: skip zeros */
 	bool target_has_backing;
 	bool in_order;             /* !-W */
+	bool salvage;              /* --salvage: bad sectors read as zeros */
+	bool copy_range;           /* -C: data ranges copied as they are,
+				    * without looking for zeros inside */
+	bool quiet;                /* -q: no salvage warnings */
 	int workers;               /* -m */
 	uint64_t rate_limit;       /* bytes/s, 0: none */
 	struct tool_progress *progress;

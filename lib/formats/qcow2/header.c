@@ -15,7 +15,7 @@
 #include "util/endian.h"
 #include "util/overflow.h"
 
-int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_len,
+int qcow2_header_parse(const uint8_t *buf, size_t len,
 		       struct qcow2_header *h, struct qimg_error *err)
 {
 	uint64_t cs, v;
@@ -133,7 +133,6 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_len,
 			      &v) || v > (1ull << 56))
 		return qimg_error_set(err, EINVAL,
 				      "Active L1 table offset invalid");
-	(void)file_len;
 	return 0;
 }
 

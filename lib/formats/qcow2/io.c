@@ -197,6 +197,35 @@ int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 
 /* ---- block status ---- */
 
+/* Does the image look metadata-preallocated: far more clusters in use
+ * (refcount > 0) than the host file really stores?  Then data clusters may
+ * be holes on the host and block status asks the core to look at the file
+ * (the same test qemu-img applies).  Called under the lock. */
+static bool detect_metadata_prealloc(struct qcow2_state *s)
+{
+	struct qimg_error err = { 0 };
+	int64_t flen = qimg_node_length(s->file, &err);
+	int64_t real = qimg_allocated_size(s->file);
+	uint64_t nclusters, real_clusters, threshold, used = 0, c, rc;
+
+	if (flen <= 0 || real < 0)
+		return false;
+	nclusters = ((uint64_t)flen + s->cluster_size - 1) >> s->cluster_bits;
+	/* "Far more": at least a ninth more, and at least two more. */
+	real_clusters = (uint64_t)real / s->cluster_size;
+	threshold = real_clusters * 10 / 9;
+	if (threshold < real_clusters + 2)
+		threshold = real_clusters + 2;
+	for (c = 0; c < nclusters && used < threshold; c++) {
+		if (qcow2_get_refcount(s, c, &rc, &err) < 0) {
+			qimg_error_clear(&err);
+			return false;
+		}
+		used += rc != 0;
+	}
+	return used >= threshold;
+}
+
 int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		       struct qimg_extent *ext, struct qimg_error *err)
 {
@@ -206,6 +235,10 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	int r;
 
 	lock(s);
+	if (!s->prealloc_checked) {
+		s->metadata_prealloc = detect_metadata_prealloc(s);
+		s->prealloc_checked = true;
+	}
 	r = qcow2_map_range(s, off, len, &m, err);
 	total = r < 0 ? 0 : m.len;
 	/* Merge following runs of the same kind (and contiguous host). */
@@ -247,6 +280,8 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	case QCOW2_NORMAL:
 		ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED |
 			     QIMG_BS_OFFSET_VALID;
+		if (s->metadata_prealloc)
+			ext->flags |= QIMG_BS_RECURSE;
 		ext->map = m.host;
 		ext->file = s->file;
 		break;

@@ -101,18 +101,14 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	struct qcow2_state *s = node->opaque;
 	unsigned int fl = node->flags;
 	uint8_t *buf = NULL;
-	int64_t flen;
 	size_t blen;
 	int r;
 
 	s->node = node;
 	s->file = node->file;
 	s->read_only = !(fl & QIMG_OPEN_RDWR);
-	flen = qimg_node_length(s->file, err);
-	if (flen < 0)
-		return (int)flen;
 
-	buf = malloc(1u << QCOW2_MAX_CLUSTER_BITS);
+	buf = malloc(4096);
 	if (!buf)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	r = qimg_pread(s->file, 0, buf, 4096, err);
@@ -125,11 +121,18 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	    qimg_load_be32(buf + 20) <= QCOW2_MAX_CLUSTER_BITS)
 		blen = (size_t)1 << qimg_load_be32(buf + 20);
 	if (blen > 4096) {
+		uint8_t *big = realloc(buf, blen);
+
+		if (!big) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			goto fail;
+		}
+		buf = big;
 		r = qimg_pread(s->file, 0, buf, blen, err);
 		if (r < 0)
 			goto fail;
 	}
-	r = qcow2_header_parse(buf, blen, (uint64_t)flen, &s->h, err);
+	r = qcow2_header_parse(buf, blen, &s->h, err);
 	if (r < 0)
 		goto fail;
 	blen = (size_t)1 << s->h.cluster_bits;

@@ -188,6 +188,11 @@ struct qcow2_state {
 	struct qcow2_range *inflight;
 	size_t nb_inflight, cap_inflight;
 
+	/* Metadata preallocation detected (data clusters may be host
+	 * holes): computed once, on the first block status. */
+	bool prealloc_checked;
+	bool metadata_prealloc;
+
 	/* Refcount rebuild: the true counts; allocation honours them. */
 	uint32_t *rebuild;
 	uint64_t rebuild_n;
@@ -197,7 +202,7 @@ struct qcow2_state {
 
 /* Parse and validate the fixed header from `buf` (len bytes, the first
  * cluster or less).  EUCLEAN/ENOTSUP/EINVAL with qemu-img's texts. */
-int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_len,
+int qcow2_header_parse(const uint8_t *buf, size_t len,
 		       struct qcow2_header *h, struct qimg_error *err);
 /* Parse header extensions and the backing name from cluster 0. */
 int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
@@ -388,6 +393,25 @@ struct qcow2_bitmap {
 int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 		       size_t *nout, struct qimg_error *err);
 void qcow2_bitmaps_free(struct qcow2_bitmap *b, size_t n);
+
+/* ---- snapshot.c ---- */
+struct qcow2_snapshot {
+	uint64_t l1_offset;
+	uint32_t l1_size;
+	char *id, *name;
+	uint32_t date_sec, date_nsec;
+	uint64_t vm_clock_ns;
+	uint64_t vm_state_size;
+	uint64_t disk_size;
+	bool has_icount;
+	uint64_t icount;
+};
+
+/* Parse the snapshot table; *table_bytes (may be NULL) is its length. */
+int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
+			 size_t *nout, uint64_t *table_bytes,
+			 struct qimg_error *err);
+void qcow2_snapshots_free(struct qcow2_snapshot *sn, size_t n);
 
 /* ---- create.c / measure.c / info.c ---- */
 extern const struct qimg_opt_desc qcow2_create_opts[];

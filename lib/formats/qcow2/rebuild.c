@@ -86,36 +86,18 @@ static int count_l1(struct counter *k, uint64_t l1_off, uint64_t l1_size,
 
 static int count_snapshots(struct counter *k, struct qimg_error *err)
 {
-	struct qcow2_state *s = k->s;
-	uint64_t off = s->h.snapshots_offset, start = off, i;
-	uint8_t hdr[40];
+	struct qcow2_snapshot *sn;
+	uint64_t bytes;
+	size_t n, i;
 	int r;
 
-	for (i = 0; i < s->h.nb_snapshots; i++) {
-		uint64_t l1_off, extra, idl, nl, sz;
-
-		r = qimg_pread(s->file, off, hdr, sizeof(hdr), err);
-		if (r < 0)
-			return r;
-		l1_off = qimg_load_be64(hdr);
-		idl = qimg_load_be16(hdr + 12);
-		nl = qimg_load_be16(hdr + 14);
-		extra = qimg_load_be32(hdr + 36);
-		if (extra > 1024)
-			return qimg_error_set(err, EUCLEAN, "Too much extra "
-					      "metadata in snapshot table "
-					      "entry %" PRIu64, i);
-		r = count_l1(k, l1_off, qimg_load_be32(hdr + 8), err);
-		if (r < 0)
-			return r;
-		sz = 40 + extra + idl + nl;
-		off += (sz + 7) & ~7ull;
-		if (off - start > (64u << 20))
-			return qimg_error_set(err, EUCLEAN,
-					      "Snapshot table too large");
-	}
-	count_range(k, start, off - start);
-	return 0;
+	r = qcow2_snapshots_read(k->s, &sn, &n, &bytes, err);
+	for (i = 0; r == 0 && i < n; i++)
+		r = count_l1(k, sn[i].l1_offset, sn[i].l1_size, err);
+	if (r == 0)
+		count_range(k, k->s->h.snapshots_offset, bytes);
+	qcow2_snapshots_free(sn, n);
+	return r;
 }
 
 static int count_bitmaps(struct counter *k, struct qimg_error *err)

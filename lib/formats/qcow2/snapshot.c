@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal snapshots, read side: the snapshot table parsed into a list,
+ * for `info` (the snapshot list) and for the refcount rebuild (whose L1
+ * tables count).  Creating, applying and deleting snapshots is a later
+ * issue. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "util/endian.h"
+
+#define SN_HEADER 40
+#define SN_MAX_EXTRA 1024
+#define SN_MAX_TABLE (64u << 20)
+
+void qcow2_snapshots_free(struct qcow2_snapshot *sn, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(sn[i].id);
+		free(sn[i].name);
+	}
+	free(sn);
+}
+
+static char *dup_n(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
+			 size_t *nout, uint64_t *table_bytes,
+			 struct qimg_error *err)
+{
+	uint64_t off = s->h.snapshots_offset, pos = 0;
+	uint32_t n = s->h.nb_snapshots, i;
+	struct qcow2_snapshot *sn;
+	uint8_t hdr[SN_HEADER], extra[SN_MAX_EXTRA];
+	int r = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (table_bytes)
+		*table_bytes = 0;
+	if (!n)
+		return 0;
+	sn = calloc(n, sizeof(*sn));
+	if (!sn)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (i = 0; i < n; i++) {
+		uint32_t xlen;
+		uint16_t idl, nl;
+		uint8_t *names;
+
+		r = qimg_pread(s->file, off + pos, hdr, SN_HEADER, err);
+		if (r < 0)
+			break;
+		sn[i].l1_offset = qimg_load_be64(hdr);
+		sn[i].l1_size = qimg_load_be32(hdr + 8);
+		idl = qimg_load_be16(hdr + 12);
+		nl = qimg_load_be16(hdr + 14);
+		sn[i].date_sec = qimg_load_be32(hdr + 16);
+		sn[i].date_nsec = qimg_load_be32(hdr + 20);
+		sn[i].vm_clock_ns = qimg_load_be64(hdr + 24);
+		sn[i].vm_state_size = qimg_load_be32(hdr + 32);
+		xlen = qimg_load_be32(hdr + 36);
+		if (xlen > SN_MAX_EXTRA) {
+			r = qimg_error_set(err, EUCLEAN, "Too much extra "
+					   "metadata in snapshot table entry "
+					   "%u", i);
+			break;
+		}
+		r = qimg_pread(s->file, off + pos + SN_HEADER, extra, xlen,
+			       err);
+		if (r < 0)
+			break;
+		if (xlen >= 8)
+			sn[i].vm_state_size = qimg_load_be64(extra);
+		if (xlen >= 16)
+			sn[i].disk_size = qimg_load_be64(extra + 8);
+		if (xlen >= 24 && qimg_load_be64(extra + 16) != UINT64_MAX) {
+			sn[i].has_icount = true;
+			sn[i].icount = qimg_load_be64(extra + 16);
+		}
+		names = malloc((size_t)idl + nl + 1);
+		if (!names) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			break;
+		}
+		r = qimg_pread(s->file, off + pos + SN_HEADER + xlen, names,
+			       (size_t)idl + nl, err);
+		if (r == 0) {
+			sn[i].id = dup_n(names, idl);
+			sn[i].name = dup_n(names + idl, nl);
+			if (!sn[i].id || !sn[i].name)
+				r = qimg_error_set(err, ENOMEM,
+						   "Out of memory");
+		}
+		free(names);
+		if (r < 0)
+			break;
+		pos += (SN_HEADER + xlen + idl + nl + 7) & ~7ull;
+		if (pos > SN_MAX_TABLE) {
+			r = qimg_error_set(err, EUCLEAN,
+					   "Snapshot table too large");
+			break;
+		}
+	}
+	if (r < 0) {
+		qcow2_snapshots_free(sn, n);
+		return r;
+	}
+	*out = sn;
+	*nout = n;
+	if (table_bytes)
+		*table_bytes = pos;
+	return 0;
+}
