@@ -33,6 +33,12 @@ bool qimg_format_known(const char *format);
 bool qimg_format_supports_backing(const char *format);
 /* True if the format can write compressed clusters. */
 bool qimg_format_supports_compression(const char *format);
+/* Fill err for a format qimg has no driver for: qemu-img's "Unknown driver"
+ * (open) or "Unknown file format" (create) for names nobody knows, a clear
+ * "not supported yet" for qemu-img formats still to come, and qemu-img's
+ * "does not support image creation" for read-only ones.  Returns -errno. */
+int qimg_format_missing_error(const char *format, bool open,
+			      struct qimg_error *err);
 
 struct qimg_measure {
 	uint64_t required;

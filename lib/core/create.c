@@ -77,8 +77,7 @@ int qimg_create(const char *filename, const char *format,
 	int r;
 
 	if (!drv)
-		return qimg_error_set(err, EINVAL, "Unknown file format '%s'",
-				      format);
+		return qimg_format_missing_error(format, false, err);
 	if (!drv->create)
 		return qimg_error_set(err, ENOTSUP,
 				      "Format driver '%s' does not support "
@@ -134,8 +133,7 @@ int qimg_measure(const char *format, struct qimg_opts *opts,
 
 	memset(out, 0, sizeof(*out));
 	if (!drv)
-		return qimg_error_set(err, EINVAL, "Unknown file format '%s'",
-				      format);
+		return qimg_format_missing_error(format, false, err);
 	if (!drv->measure)
 		return qimg_error_set(err, ENOTSUP,
 				      "Block driver '%s' does not support size "

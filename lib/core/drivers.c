@@ -2,6 +2,8 @@
 /* The one table of drivers, in probe order, and lookups over it.  This is
  * the only file of lib/core that names format or protocol drivers. */
 
+#include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/driver.h"
@@ -55,4 +57,40 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 		}
 	}
 	return best;
+}
+
+/* Formats qemu-img 7.2 has that qimg does not have yet, and whether
+ * qemu-img can create them.  Only used to word the refusal. */
+static const struct {
+	const char *name;
+	bool creatable;
+} later_formats[] = {
+	{ "qcow", true },   { "qed", true },    { "vdi", true },
+	{ "vmdk", true },   { "vpc", true },    { "vhdx", true },
+	{ "luks", true },   { "parallels", true }, { "dmg", false },
+	{ "bochs", false }, { "cloop", false }, { "vvfat", false },
+};
+
+int qimg_format_missing_error(const char *format, bool open,
+			      struct qimg_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(later_formats) / sizeof(later_formats[0]);
+	     i++) {
+		if (strcmp(later_formats[i].name, format))
+			continue;
+		if (!open && !later_formats[i].creatable)
+			return qimg_error_set(err, ENOTSUP,
+					      "Format driver '%s' does not "
+					      "support image creation",
+					      format);
+		return qimg_error_set(err, ENOTSUP,
+				      "Format '%s' is not supported yet",
+				      format);
+	}
+	if (open)
+		return qimg_error_set(err, EINVAL, "Unknown driver '%s'",
+				      format);
+	return qimg_error_set(err, EINVAL, "Unknown file format '%s'", format);
 }

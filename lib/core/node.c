@@ -204,9 +204,8 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 	if (args->format) {
 		drv = qimg_driver_find(args->format);
 		if (!drv || drv->kind != QIMG_DRIVER_FORMAT)
-			return qimg_error_set(err, EINVAL,
-					      "Unknown driver '%s'",
-					      args->format);
+			return qimg_format_missing_error(args->format, true,
+							 err);
 	}
 	r = qimg_protocol_open(args->filename, args->flags, args->cache, &file,
 			  err);

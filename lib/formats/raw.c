@@ -166,11 +166,14 @@ static int raw_create_validate(const struct qimg_opts *o,
 {
 	const char *p = qimg_opts_get_str(o, "preallocation", "off");
 
-	if (strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full"))
-		return qimg_error_set(err, EINVAL,
-				      "Parameter 'preallocation' does not "
-				      "accept value '%s'", p);
-	return 0;
+	if (!strcmp(p, "off") || !strcmp(p, "falloc") || !strcmp(p, "full"))
+		return 0;
+	/* qemu-img's two wordings: a mode it knows but raw cannot do, and
+	 * a word that is no mode at all. */
+	if (!strcmp(p, "metadata"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode: %s", p);
+	return qimg_error_set(err, EINVAL, "invalid parameter value: %s", p);
 }
 
 static int raw_measure(struct qimg_opts *o, struct qimg_node *in,

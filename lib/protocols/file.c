@@ -54,7 +54,9 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 				      "Could not open '%s': Invalid argument",
 				      node->filename);
 	if (s->fd < 0)
-		return qimg_error_set_errno(err, errno, "Could not open '%s'",
+		return qimg_error_set_errno(err, errno, "Could not %s '%s'",
+					    (oflags & O_CREAT) ? "create"
+							       : "open",
 					    node->filename);
 	if (fstat(s->fd, &st) < 0) {
 		int e = errno;

@@ -10,6 +10,19 @@
 sz()
 {
 	rm -f "$E/s.raw" "$G/s.raw"
+	if [ "$2" = 9223372036854775807 ]; then
+		# Deliberate difference: qemu-img creates the file, then fails
+		# to size it ("Could not resize file") and leaves it behind;
+		# qimg refuses before creating anything.
+		if (cd "$G" && qimg create -f raw s.raw "$2") 2>&1 |
+			grep -q "s.raw: The image size is too large for file format 'raw'" &&
+			[ ! -e "$G/s.raw" ]; then
+			pass "create size '$2': refused before creating the file"
+		else
+			fail "create size '$2': refused before creating the file"
+		fi
+		return
+	fi
 	same "create size '$2'" create -f raw s.raw "$2"
 	if [ -e "$E/s.raw" ] || [ ! -e "$G/s.raw" ]; then
 		pass "create size '$2': file presence"
@@ -93,7 +106,10 @@ for c in info check map; do
 	same "$c -f qcow2 on empty file" $c -f qcow2 ../empty.img
 	same "$c -f bogus" $c -f bogus ../x.qcow2
 	same "$c -f raw on qcow2" $c -f raw ../x.qcow2
-	same "$c -f vmdk on qcow2" $c -f vmdk ../x.qcow2
+	# vmdk comes with a later issue: a clear refusal until then.
+	refused_clearly "$c -f vmdk on qcow2: not supported yet" \
+		"Could not open '$PWD/x.qcow2': Format 'vmdk' is not supported yet" \
+		$c -f vmdk "$PWD/x.qcow2"
 done
 same "compare missing file" compare ../x.qcow2 ../nosuch
 same "measure missing file" measure ../nosuch

@@ -166,7 +166,17 @@ have_qimg()
 # allocation ("disk size", "actual-size") is filesystem dependent.
 norm_prog()
 {
-	sed -e 's/^qimg:/qemu-img:/' -e 's/^qimg-[a-z]*:/qemu-img:/'
+	# Help text: the version, copyright, format list and closing lines
+	# are qimg's own on purpose; the rest must match.
+	sed -e 's/^qimg:/qemu-img:/' -e 's/^qimg-[a-z]*:/qemu-img:/' \
+		-e 's/^\(qimg\|qemu-img\) version .*/VERSION/' \
+		-e 's/^Copyright (c) .*/COPYRIGHT/' \
+		-e 's/^usage: qimg /usage: qemu-img /' \
+		-e 's/^Supported formats: .*/Supported formats: LIST/' \
+		-e '/^See <https:\/\/qemu.org\/contribute/d' \
+		-e '/^More information on the QEMU project/d' \
+		-e '/^qimg is a reimplementation of qemu-img/d' \
+		-e '/^for the meaning of every command and option\.$/d'
 }
 
 norm_size()

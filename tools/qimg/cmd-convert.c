@@ -270,7 +270,10 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 	}
 	schemas[0] = qimg_format_create_opts(o->out_fmt, &can_create, &known);
 	if (!known) {
-		tool_err(t, "Unknown file format '%s'", o->out_fmt);
+		struct qimg_error err2 = { 0 };
+
+		qimg_format_missing_error(o->out_fmt, false, &err2);
+		tool_err(t, "%s", err2.msg);
 		return -1;
 	}
 	if (!o->skip_create) {

@@ -43,7 +43,10 @@ int tool_print_create_help(const struct tool *t, const char *filename,
 
 	schemas[0] = qimg_format_create_opts(fmt, &can_create, &known);
 	if (!known) {
-		tool_err(t, "Unknown file format '%s'", fmt);
+		struct qimg_error err = { 0 };
+
+		qimg_format_missing_error(fmt, false, &err);
+		tool_err(t, "%s", err.msg);
 		return 1;
 	}
 	if (!can_create || !schemas[0]) {
@@ -170,9 +173,10 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	int r, ret = 1;
 
 	schemas[0] = qimg_format_create_opts(fmt, &can_create, &known);
-	if (!known)
-		return create_fail(t, fn, NULL, "Unknown file format '%s'",
-				   fmt);
+	if (!known) {
+		qimg_format_missing_error(fmt, false, &err);
+		return create_fail(t, fn, NULL, "%s", err.msg);
+	}
 	if (!can_create || !schemas[0])
 		return create_fail(t, fn, NULL, "Format driver '%s' does not "
 				   "support image creation", fmt);

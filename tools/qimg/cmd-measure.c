@@ -65,7 +65,8 @@ static int measure(const struct tool *t, const char *out_fmt,
 
 	schemas[0] = qimg_format_create_opts(out_fmt, &can_create, &known);
 	if (!known) {
-		tool_err(t, "Unknown file format '%s'", out_fmt);
+		qimg_format_missing_error(out_fmt, false, &err);
+		tool_err(t, "%s", err.msg);
 		return 1;
 	}
 	if (!can_create || !schemas[0]) {
