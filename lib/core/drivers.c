@@ -94,3 +94,41 @@ int qimg_format_missing_error(const char *format, bool open,
 				      format);
 	return qimg_error_set(err, EINVAL, "Unknown file format '%s'", format);
 }
+
+/* Signatures of the formats above, so that an image of one of them is
+ * refused by name instead of being guessed raw (and read as garbage). */
+static bool has(const uint8_t *head, size_t len, size_t off, const void *m,
+		size_t n)
+{
+	return len >= off + n && !memcmp(head + off, m, n);
+}
+
+const char *qimg_later_format_probe(const uint8_t *head, size_t len)
+{
+	static const uint8_t vdi_sig[4] = { 0x7f, 0x10, 0xda, 0xbe };
+	static const uint8_t luks[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
+
+	if (has(head, len, 0, "QFI\xfb\0\0\0\x01", 8))
+		return "qcow";
+	if (has(head, len, 0, "QED\0", 4))
+		return "qed";
+	if (has(head, len, 0x40, vdi_sig, 4))
+		return "vdi";
+	if (has(head, len, 0, "KDMV", 4) || has(head, len, 0, "COWD", 4) ||
+	    has(head, len, 0, "# Disk DescriptorFile", 21))
+		return "vmdk";
+	if (has(head, len, 0, "conectix", 8))
+		return "vpc";
+	if (has(head, len, 0, "vhdxfile", 8))
+		return "vhdx";
+	if (has(head, len, 0, luks, 6))
+		return "luks";
+	if (has(head, len, 0, "WithoutFreeSpace", 16) ||
+	    has(head, len, 0, "WithouFreSpacExt", 16))
+		return "parallels";
+	if (has(head, len, 0, "Bochs Virtual HD Image", 22))
+		return "bochs";
+	if (has(head, len, 0, "#!/bin/sh\n#V2.0 Format\n", 23))
+		return "cloop";
+	return NULL;
+}

@@ -228,6 +228,17 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 		}
 		drv = qimg_driver_probe(head, n, args->filename);
 		probed = true;
+		if (!drv || !strcmp(drv->name, "raw")) {
+			const char *later = qimg_later_format_probe(head, n);
+
+			if (later) {
+				qimg_protocol_close(file);
+				return qimg_error_set(err, ENOTSUP,
+						      "Image format '%s' is "
+						      "not supported yet",
+						      later);
+			}
+		}
 		if (!drv) {
 			qimg_protocol_close(file);
 			return qimg_error_set(err, EINVAL,

@@ -72,7 +72,7 @@ static int read_side(const struct cmp *c, const struct side *s,
 	r = qimg_read(s->node, off, buf, len, &err);
 	if (r < 0) {
 		tool_err(c->t, "Error while reading offset %" PRIu64 " of %s: "
-			 "%s", off, s->name, strerror(-r));
+			 "%s", off, s->name, tool_errdetail(r, &err));
 		return 4;
 	}
 	return 0;

@@ -77,14 +77,13 @@ static int dump_entry(const struct tool *t, bool json,
 }
 
 static int get_status(struct qimg_node *node, uint64_t off, uint64_t len,
-		      struct map_entry *e)
+		      struct map_entry *e, struct qimg_error *err)
 {
-	struct qimg_error err = { 0 };
 	struct qimg_extent ext;
 	int r;
 
 	memset(&ext, 0, sizeof(ext));
-	r = qimg_block_status_above(node, NULL, off, len, &ext, &err);
+	r = qimg_block_status_above(node, NULL, off, len, &ext, err);
 	if (r < 0)
 		return r;
 	if (ext.len == 0 || ext.len > len)
@@ -120,6 +119,7 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 	bool force_share = false, image_opts = false, json = false;
 	uint64_t start = 0, max_len = INT64_MAX, end, size, off;
 	struct map_entry curr, next;
+	struct qimg_error err = { 0 };
 	struct qimg_node *node;
 	unsigned int flags;
 	int c, r;
@@ -187,10 +187,10 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 	r = 0;
 	while (curr.start + curr.length < end) {
 		off = curr.start + curr.length;
-		r = get_status(node, off, end - off, &next);
+		r = get_status(node, off, end - off, &next, &err);
 		if (r < 0) {
 			tool_err(t, "Could not read file metadata: %s",
-				 strerror(-r));
+				 tool_errdetail(r, &err));
 			goto out;
 		}
 		if (mergeable(&curr, &next)) {

@@ -25,6 +25,13 @@ static void vmsg(const struct tool *t, const char *what, const char *fmt,
 	fputc('\n', stderr);
 }
 
+const char *tool_errdetail(int r, const struct qimg_error *err)
+{
+	if (err && err->errnum == EUCLEAN && err->msg[0])
+		return err->msg;
+	return strerror(r < 0 ? -r : r);
+}
+
 void tool_err(const struct tool *t, const char *fmt, ...)
 {
 	va_list ap;

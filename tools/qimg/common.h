@@ -23,6 +23,10 @@ struct tool {
 #define TOOL_EXIT_USAGE 1
 
 /* "prog: message\n" on stderr. */
+/* The text after "...: " for a failed request: qemu-img's strerror()
+ * wording, except for damaged metadata (EUCLEAN), where the driver's
+ * message says what is wrong and where. */
+const char *tool_errdetail(int r, const struct qimg_error *err);
 void tool_err(const struct tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* "prog: warning: message\n" on stderr. */

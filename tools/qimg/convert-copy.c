@@ -64,6 +64,7 @@ struct worker {
 	size_t *clen;
 	struct segment *seg;
 	size_t nseg;
+	struct qimg_error err;     /* the last failed request's detail */
 };
 
 static bool is_zero(const uint8_t *p, size_t len)
@@ -176,7 +177,8 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 		}
 		if (r < 0) {
 			tool_err(p->t, "error while reading block status at "
-				 "offset %" PRIu64 ": %s", off, strerror(-r));
+				 "offset %" PRIu64 ": %s", off,
+				 tool_errdetail(r, &err));
 			return r;
 		}
 		n = (ext.len + SECTOR - 1) / SECTOR;
@@ -393,7 +395,6 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 {
 	const struct convert_params *p = w->e->p;
 	uint64_t base = 0, rel, take, sz, avail;
-	struct qimg_error err = { 0 };
 	uint8_t *dst = w->buf;
 	size_t i;
 	int r;
@@ -417,7 +418,7 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 			avail = take * SECTOR;
 		if (avail) {
 			r = qimg_read(src->node, rel * SECTOR, dst, avail,
-				      &err);
+				      &w->err);
 			if (r < 0 && p->salvage)
 				r = salvage_read(p, src, rel * SECTOR, dst,
 						 avail);
@@ -436,7 +437,6 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 static int write_item(struct worker *w)
 {
 	const struct convert_params *p = w->e->p;
-	struct qimg_error err = { 0 };
 	uint64_t first = w->nseg ? w->seg[0].sector : 0;
 	size_t i, j;
 	int r = 0;
@@ -451,7 +451,7 @@ static int write_item(struct worker *w)
 			break;
 		case BLK_DATA:
 			if (!p->compressed) {
-				r = qimg_write(p->target, off, data, len, &err);
+				r = qimg_write(p->target, off, data, len, &w->err);
 				break;
 			}
 			for (j = 0; j * p->cluster_sectors < s->n; j++) {
@@ -463,7 +463,7 @@ static int write_item(struct worker *w)
 					p->target, off + j * cl * SECTOR,
 					data + j * cl * SECTOR, cn * SECTOR,
 					w->cbuf + j * cl * SECTOR, w->clen[j],
-					&err);
+					&w->err);
 				if (r < 0)
 					break;
 			}
@@ -472,7 +472,7 @@ static int write_item(struct worker *w)
 			if (p->has_zero_init)
 				break;
 			r = qimg_write_zeroes(p->target, off, len,
-					      QIMG_ZERO_MAY_UNMAP, &err);
+					      QIMG_ZERO_MAY_UNMAP, &w->err);
 			break;
 		}
 	}
@@ -542,7 +542,7 @@ static void *worker_main(void *opaque)
 			if (r < 0)
 				tool_err(p->t, "error while reading at byte "
 					 "%" PRIu64 ": %s", sector * SECTOR,
-					 strerror(-r));
+					 tool_errdetail(r, &w->err));
 			st = BLK_DATA;
 		}
 		if (r == 0)
@@ -565,7 +565,8 @@ static void *worker_main(void *opaque)
 		r = write_item(w);
 		if (r < 0)
 			tool_err(p->t, "error while writing at byte %" PRIu64
-				 ": %s", sector * SECTOR, strerror(-r));
+				 ": %s", sector * SECTOR,
+				 tool_errdetail(r, &w->err));
 		else if (counted)
 			rate_wait(e, n * SECTOR);
 

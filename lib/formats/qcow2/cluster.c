@@ -145,6 +145,12 @@ int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
 		uint64_t host;
 
 		qcow2_l2_entry(s, tbl, i, &l2e, &bm);
+		if (s->h.version < 3 && !(l2e & QCOW2_OFLAG_COMPRESSED) &&
+		    (l2e & QCOW2_OFLAG_ZERO))
+			return qcow2_signal_corruption(s, err,
+				"Zero cluster entry found in pre-v3 image (L2 "
+				"offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
+				l2_off, i);
 		t = qcow2_sc_type(s, l2e, bm, sc);
 		if (t == QCOW2_INVALID)
 			return qcow2_signal_corruption(s, err,

@@ -376,6 +376,14 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	e = b = 0;
 	if (tbl)
 		qcow2_l2_entry(s, tbl, l2i, &e, &b);
+	if (!(e & QCOW2_OFLAG_COMPRESSED) &&
+	    (e & QCOW2_L2E_OFFSET_MASK & (cs - 1))) {
+		r = qcow2_signal_corruption(s, err,
+			"Cluster allocation offset %#" PRIx64 " unaligned (L2 "
+			"offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
+			e & QCOW2_L2E_OFFSET_MASK, l2_off, l2i);
+		goto out_unlock;
+	}
 	wend = (c0 + 1) * cs < off + len ? (c0 + 1) * cs : off + len;
 	if (inplace_ok(s, e, b, c0 * cs, off, wend)) {
 		uint64_t h0 = e & QCOW2_L2E_OFFSET_MASK;

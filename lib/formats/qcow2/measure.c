@@ -166,7 +166,10 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 	}
 	out->fully_allocated = full;
 	out->required = meta + data;
+	/* Only a v3 source can hold persistent bitmaps (and only a v3
+	 * target can take them): otherwise the line is left out. */
 	out->has_bitmaps = in && !strcmp(qimg_node_format(in), "qcow2") &&
+			   ((struct qcow2_state *)in->opaque)->h.version >= 3 &&
 			   strcmp(compat, "0.10") && strcmp(compat, "v2");
 	out->bitmaps = 0;
 	if (out->has_bitmaps)
