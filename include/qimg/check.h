@@ -27,7 +27,10 @@ struct qimg_check_result {
 
 /* A checker reports each problem as one line (no newline), e.g.
  * "Leaked cluster 25 refcount=1 reference=0"; the tool prints it to
- * stderr. */
+ * stderr.  A line that starts with QIMG_CHECK_TOOL_MSG is an error message
+ * of the tool's own kind: the tool puts its program name in place of the
+ * mark ("qimg: Could not resize file: ..."). */
+#define QIMG_CHECK_TOOL_MSG "\001"
 typedef void (*qimg_report_fn)(void *opaque, const char *line);
 
 /* Check (and with fix, repair) the top image.  Returns -ENOTSUP if the

@@ -22,7 +22,13 @@ enum {
 /* Detail lines from the checker go to stderr, whatever -q/--output say. */
 static void report_line(void *opaque, const char *line)
 {
-	fprintf(stderr, "%s\n", line);
+	const struct tool *t = opaque;
+	size_t n = strlen(QIMG_CHECK_TOOL_MSG);
+
+	if (!strncmp(line, QIMG_CHECK_TOOL_MSG, n))
+		fprintf(stderr, "%s: %s\n", t->prog, line + n);
+	else
+		fprintf(stderr, "%s\n", line);
 }
 
 static void print_human(const struct qimg_check_result *res)
@@ -191,7 +197,7 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 	format = tool_strdup(qimg_node_format(node));
 
 	memset(&res, 0, sizeof(res));
-	r = qimg_check(node, fix, &res, report_line, NULL, &err);
+	r = qimg_check(node, fix, &res, report_line, (void *)t, &err);
 	if (r == -ENOTSUP) {
 		tool_err(t, "This image format does not support checks");
 		ret = 63;
@@ -220,7 +226,7 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 		}
 		memset(&res, 0, sizeof(res));
 		qimg_error_clear(&err);
-		r = qimg_check(node, 0, &res, report_line, NULL, &err);
+		r = qimg_check(node, 0, &res, report_line, (void *)t, &err);
 		res.corruptions_fixed = corruptions_fixed;
 		res.leaks_fixed = leaks_fixed;
 	}

@@ -491,7 +491,7 @@ static int64_t alloc_clusters_imrt(struct ck *c, int64_t count,
  * check then fails with that errno. */
 static int rebuild_fail(struct ck *c, int r, const char *what)
 {
-	qcow2_ck_say(c, "qemu-img: %s: %s", what, strerror(-r));
+	qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "%s: %s", what, strerror(-r));
 	qimg_error_clear(c->err);
 	return qimg_error_set(c->err, -r, "%s", what);
 }

@@ -483,15 +483,18 @@ static int grow_file_for_refblock(struct ck *c, uint64_t offset)
 	if (offset > INT64_MAX - c->cluster_size)
 		return -EINVAL;
 	end = offset + c->cluster_size;
-	/* the in-memory table must stay addressable (qemu's INT_MAX) */
-	if ((end >> c->cluster_bits) > INT32_MAX) {
-		qcow2_ck_say(c, "qemu-img: Could not resize file: %s",
+	/* The in-memory table must stay addressable (qemu's INT_MAX) and
+	 * bounded: a refblock far past the end is garbage, not a block to
+	 * grow the file (and our memory) for; the refcounts get rebuilt. */
+	if ((end >> c->cluster_bits) > INT32_MAX ||
+	    end > 2 * (uint64_t)c->file_len + (1ull << 30)) {
+		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "Could not resize file: %s",
 			     strerror(EFBIG));
 		return -EFBIG;
 	}
 	r = qimg_truncate(c->file, end, false, NULL, c->err);
 	if (r < 0) {
-		qcow2_ck_say(c, "qemu-img: Could not resize file: %s",
+		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "Could not resize file: %s",
 			     strerror(-r));
 		return r;
 	}
@@ -1178,7 +1181,7 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	}
 	if (nb > CK_MAX_SNAPSHOTS) {
 		snap->check_errors++;
-		qcow2_ck_say(c, "qemu-img: ERROR snapshot table too large");
+		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "ERROR snapshot table too large");
 		qcow2_ck_say(c,
 			     "You can force-remove all %" PRIu32 " overhanging "
 			     "snapshots with qemu-img check -r all",
@@ -1192,7 +1195,7 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	    c->snapshots_offset > INT64_MAX - (uint64_t)nb * CK_SN_HDR) {
 		snap->check_errors++;
 		qcow2_ck_say(c,
-			     "qemu-img: ERROR snapshot table offset invalid");
+			     QIMG_CHECK_TOOL_MSG "ERROR snapshot table offset invalid");
 		c->snapshots_offset = 0;
 		return qimg_error_set(c->err, EINVAL,
 				      "snapshot table offset "
@@ -1226,7 +1229,7 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 			if (!(fix & QIMG_CHECK_FIX_ERRORS)) {
 				qcow2_ck_say(
 				    c,
-				    "qemu-img: ERROR failed to read the "
+				    QIMG_CHECK_TOOL_MSG "ERROR failed to read the "
 				    "snapshot table: Too much extra metadata "
 				    "in snapshot table entry %" PRIu32,
 				    i);
@@ -1261,7 +1264,7 @@ static int read_snapshots(struct ck *c, struct qimg_check_result *snap,
 		if (off - start > CK_MAX_SN_TABLE) {
 			qcow2_ck_say(
 			    c,
-			    "qemu-img: ERROR failed to read the snapshot "
+			    QIMG_CHECK_TOOL_MSG "ERROR failed to read the snapshot "
 			    "table: Snapshot table exceeds the maximum size");
 			r = qimg_error_set(c->err, EFBIG,
 					   "Snapshot table "

@@ -207,6 +207,7 @@ static bool detect_metadata_prealloc(struct qcow2_state *s)
 	int64_t flen = qimg_node_length(s->file, &err);
 	int64_t real = qimg_allocated_size(s->file);
 	uint64_t nclusters, real_clusters, threshold, used = 0, c, rc;
+	uint64_t looked = 0;
 
 	if (flen <= 0 || real < 0)
 		return false;
@@ -217,6 +218,19 @@ static bool detect_metadata_prealloc(struct qcow2_state *s)
 	if (threshold < real_clusters + 2)
 		threshold = real_clusters + 2;
 	for (c = 0; c < nclusters && used < threshold; c++) {
+		uint64_t rti = c >> s->rb_bits;
+
+		if (rti >= s->rt_entries)
+			break;
+		if (!s->rt[rti]) {
+			/* No refcount block: a whole block of free clusters. */
+			c = ((rti + 1) << s->rb_bits) - 1;
+			continue;
+		}
+		/* Bounded work on damaged or absurd images: give up (as "not
+		 * preallocated") after 64 Mi clusters. */
+		if (++looked > (1u << 26))
+			return false;
 		if (qcow2_get_refcount(s, c, &rc, &err) < 0) {
 			qimg_error_clear(&err);
 			return false;
