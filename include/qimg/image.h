@@ -89,6 +89,12 @@ int qimg_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 		 struct qimg_error *err);
 int qimg_flush(struct qimg_node *node, struct qimg_error *err);
 
+/* Make a read-only image read as one of its internal snapshots, chosen by
+ * id and/or name (both given: both must match).  ENOENT "Can't find
+ * snapshot"; ENOTSUP for formats without internal snapshots. */
+int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
+			   const char *name, struct qimg_error *err);
+
 /* Compressed writes: whole clusters (len == cluster size, or the tail of the
  * image), cluster aligned.  Returns -ENOTSUP if the format cannot.  The
  * two-step form lets callers compress in parallel and store in order:

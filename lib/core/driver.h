@@ -154,6 +154,12 @@ struct qimg_driver {
 	int (*set_perm)(struct qimg_node *node, unsigned int perm,
 			unsigned int unshared, struct qimg_error *err);
 
+	/* Internal snapshots (read side): make a read-only node read as the
+	 * snapshot whose id and/or name (NULL: any) match.  NULL: the format
+	 * has none. */
+	int (*snapshot_load_tmp)(struct qimg_node *node, const char *id,
+				 const char *name, struct qimg_error *err);
+
 	bool supports_backing;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */
 	bool shares_file_writes;

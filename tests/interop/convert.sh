@@ -264,6 +264,26 @@ cv "-c with preallocation" o.qcow2 exact -c -O qcow2 \
 cv "bad create option" o.qcow2 exact -O qcow2 -o bogus=1 ../src.raw o.qcow2
 cv "bad cluster size" o.qcow2 exact -O qcow2 -o cluster_size=3000 \
 	../src.raw o.qcow2
+# -l: reading an internal snapshot (made by qemu-img; the image grew after
+# the first one, so snapshot 1's L1 table is shorter than the image)
+"$QEMU_IMG" create -q -f qcow2 snap.qcow2 4M
+"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 7 3M 64k' snap.qcow2 >/dev/null
+"$QEMU_IMG" snapshot -c one snap.qcow2
+"$QEMU_IO" -c 'write -P 2 0 512k' -c 'discard 3M 64k' snap.qcow2 >/dev/null
+"$QEMU_IMG" resize -q snap.qcow2 8M
+"$QEMU_IO" -c 'write -P 3 6M 1M' snap.qcow2 >/dev/null
+"$QEMU_IMG" snapshot -c two snap.qcow2
+"$QEMU_IO" -c 'write -P 4 0 64k' snap.qcow2 >/dev/null
+for l in one two 1 2 snapshot.id=2 snapshot.name=one \
+	snapshot.id=1,snapshot.name=one snapshot.id=2,snapshot.name=one \
+	nosuch snapshot.name=two,snapshot.id=; do
+	cv "-l $l to raw" o.raw map -l "$l" ../snap.qcow2 o.raw
+done
+cv "-l one to qcow2" o.qcow2 exact -O qcow2 -l one ../snap.qcow2 o.qcow2
+cv "-l one to compressed qcow2" o.qcow2 exact -O qcow2 -c -l snapshot.id=1 \
+	../snap.qcow2 o.qcow2
+cv "-l on a raw image" o.raw map -l one -f raw ../src.raw o.raw
+cv "-l with two sources" o.raw map -l one ../snap.qcow2 ../snap.qcow2 o.raw
 cv "-l missing snapshot" o.raw map -l snapshot.id=9 ../data.qcow2 o.raw
 cv "-l bad key" o.raw map -l snapshot.foo=1 ../data.qcow2 o.raw
 cv "output in missing directory" none exact -O raw ../src.raw nodir/o.raw

@@ -69,6 +69,15 @@ same "size out of range" measure --size 16E
 same "missing file" measure ../nosuch.qcow2
 same "unknown target format" measure -O bogus --size 1G
 same "-l missing snapshot" measure -l snapshot.id=9 ../bm.qcow2
+# -l: the snapshot's allocation, not the active layer's
+"$QEMU_IMG" create -q -f qcow2 snap.qcow2 8M
+"$QEMU_IO" -c 'write -P 1 0 1M' snap.qcow2 >/dev/null
+"$QEMU_IMG" snapshot -c one snap.qcow2
+"$QEMU_IO" -c 'write -P 2 2M 3M' snap.qcow2 >/dev/null
+for l in one snapshot.id=1 snapshot.name=nosuch; do
+	same "-l $l" measure -O qcow2 -l "$l" ../snap.qcow2
+	same "-l $l (json)" measure --output=json -O qcow2 -l "$l" ../snap.qcow2
+done
 same "unknown option prints help, exit 0" measure --bogus
 
 done_testing

@@ -462,8 +462,9 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 				 "snapshot");
 			goto out;
 		}
-		tool_load_snapshot(t, src[0].node, o.snap_id, o.snap_name);
-		goto out;
+		if (tool_load_snapshot(t, src[0].node, o.snapshot, o.snap_id,
+				       o.snap_name) < 0)
+			goto out;
 	}
 
 	r = target_opts(t, &o, (size_t)nsrc, total_sectors * SECTOR, &co,

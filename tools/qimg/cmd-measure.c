@@ -212,12 +212,14 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 		if (snapshot) {
 			char *id = NULL, *name = NULL;
 
-			if (tool_parse_snapshot_param(t, snapshot, &id,
-						      &name) == 0)
-				tool_load_snapshot(t, in, id, name);
+			r = tool_parse_snapshot_param(t, snapshot, &id, &name);
+			if (r == 0)
+				r = tool_load_snapshot(t, in, snapshot, id,
+						       name);
 			free(id);
 			free(name);
-			goto out;
+			if (r < 0)
+				goto out;
 		}
 	}
 	ret = measure(t, out_fmt, options, in, have_size, size, json);

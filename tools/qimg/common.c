@@ -322,49 +322,25 @@ int tool_parse_snapshot_param(const struct tool *t, const char *arg,
 	return r;
 }
 
-static bool snapshot_matches(const struct qimg_value *sn, const char *key,
-			     const char *want)
-{
-	const struct qimg_value *v = qimg_dict_get(sn, key);
-
-	return want && v && qimg_value_type(v) == QIMG_VALUE_STR &&
-	       !strcmp(qimg_value_get_str(v), want);
-}
-
 int tool_load_snapshot(const struct tool *t, struct qimg_node *node,
-		       const char *id, const char *name)
+		       const char *param, const char *id, const char *name)
 {
-	struct qimg_image_info info;
 	struct qimg_error err = { 0 };
-	const struct qimg_value *sn;
-	bool found = false;
-	size_t i, n;
+	int r;
 
-	memset(&info, 0, sizeof(info));
-	if (qimg_get_image_info(node, &info, &err) < 0) {
+	if (strncmp(param, "snapshot.", 9)) {
+		/* A bare word: an ID first, then a name. */
+		r = qimg_snapshot_load_tmp(node, param, NULL, &err);
+		if (r == -ENOENT) {
+			qimg_error_clear(&err);
+			r = qimg_snapshot_load_tmp(node, NULL, param, &err);
+		}
+	} else {
+		r = qimg_snapshot_load_tmp(node, id, name, &err);
+	}
+	if (r < 0)
 		tool_err(t, "Failed to load snapshot: %s", err.msg);
-		qimg_image_info_free(&info);
-		return -EIO;
-	}
-	n = info.snapshots ? qimg_value_count(info.snapshots) : 0;
-	for (i = 0; i < n && !found; i++) {
-		sn = qimg_value_at(info.snapshots, i, NULL);
-		if (id && name && strcmp(id, name))
-			/* snapshot.id= and snapshot.name= both given */
-			found = snapshot_matches(sn, "id", id) &&
-				snapshot_matches(sn, "name", name);
-		else
-			found = snapshot_matches(sn, "id", id) ||
-				snapshot_matches(sn, "name", name);
-	}
-	qimg_image_info_free(&info);
-	if (!found) {
-		tool_err(t, "Failed to load snapshot: Can't find snapshot");
-		return -ENOENT;
-	}
-	tool_err(t, "Failed to load snapshot: reading internal snapshots is "
-		 "not supported yet");
-	return -ENOTSUP;
+	return r;
 }
 
 void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o)

@@ -113,11 +113,11 @@ int tool_object(const struct tool *t, const char *arg);
  * first).  Prints qemu-img's errors and returns -EINVAL on bad keys. */
 int tool_parse_snapshot_param(const struct tool *t, const char *arg,
 			      char **id, char **name);
-/* Look the snapshot up in the image.  Internal snapshots cannot be read
- * yet: prints "Failed to load snapshot: ..." and returns -ENOENT when it
- * does not exist, -ENOTSUP when it does. */
+/* Make the (read-only) image read as the snapshot -l PARAM names (id and
+ * name as tool_parse_snapshot_param filled them).  Prints "Failed to load
+ * snapshot: ..." and returns -errno on failure. */
 int tool_load_snapshot(const struct tool *t, struct qimg_node *node,
-		       const char *id, const char *name);
+		       const char *param, const char *id, const char *name);
 
 /* `-o help` for creating a `fmt` image (cmd-create.c): "Supported FMT
  * options:" + trailer without a file name, "Supported options:" with the

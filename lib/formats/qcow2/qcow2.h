@@ -412,6 +412,9 @@ int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
 			 size_t *nout, uint64_t *table_bytes,
 			 struct qimg_error *err);
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, size_t n);
+/* The snapshot_load_tmp op (read-only opens): id and/or name must match. */
+int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
+			    const char *name, struct qimg_error *err);
 
 /* ---- create.c / measure.c / info.c ---- */
 extern const struct qimg_opt_desc qcow2_create_opts[];

@@ -125,3 +125,74 @@ int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
 		*table_bytes = pos;
 	return 0;
 }
+
+/* Point the active L1 table at a snapshot's, for reading what the image
+ * held when the snapshot was taken (convert -l, measure -l).  The virtual
+ * size stays the image's: past the end of the snapshot's L1 table the
+ * image reads as unallocated.  Only on read-only opens. */
+int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
+			    const char *name, struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	struct qcow2_snapshot *sn, *hit = NULL;
+	uint64_t *l1 = NULL, bytes, i;
+	int64_t flen;
+	uint8_t *raw = NULL;
+	size_t n, k;
+	int r;
+
+	r = qcow2_snapshots_read(s, &sn, &n, NULL, err);
+	if (r < 0)
+		return r;
+	for (k = 0; k < n && !hit; k++) {
+		if (id && strcmp(sn[k].id, id))
+			continue;
+		if (name && strcmp(sn[k].name, name))
+			continue;
+		hit = &sn[k];
+	}
+	if (!hit) {
+		r = qimg_error_set(err, ENOENT, "Can't find snapshot");
+		goto out;
+	}
+	bytes = (uint64_t)hit->l1_size * 8;
+	if (bytes > QCOW2_MAX_L1_BYTES) {
+		r = qimg_error_set(err, EFBIG, "Snapshot L1 table too large");
+		goto out;
+	}
+	flen = qimg_node_length(s->file, err);
+	if (flen < 0) {
+		r = (int)flen;
+		goto out;
+	}
+	if ((hit->l1_offset & (s->cluster_size - 1)) ||
+	    hit->l1_offset > (uint64_t)flen ||
+	    bytes > (uint64_t)flen - hit->l1_offset) {
+		r = qimg_error_set(err, EUCLEAN,
+				   "Snapshot L1 table offset invalid");
+		goto out;
+	}
+	l1 = calloc(hit->l1_size ? hit->l1_size : 1, sizeof(uint64_t));
+	raw = malloc(bytes ? bytes : 1);
+	if (!l1 || !raw) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
+	if (bytes) {
+		r = qimg_pread(s->file, hit->l1_offset, raw, bytes, err);
+		if (r < 0)
+			goto out;
+	}
+	for (i = 0; i < hit->l1_size; i++)
+		l1[i] = qimg_load_be64(raw + i * 8);
+	free(s->l1);
+	s->l1 = l1;
+	s->l1_size = hit->l1_size;
+	l1 = NULL;
+	r = 0;
+out:
+	free(raw);
+	free(l1);
+	qcow2_snapshots_free(sn, n);
+	return r;
+}
