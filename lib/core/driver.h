@@ -176,8 +176,9 @@ struct qimg_driver {
 const struct qimg_driver *qimg_driver_find(const char *name);
 const struct qimg_driver *const *qimg_driver_list(size_t *n);
 /* The name of a qemu-img format qimg does not have yet whose signature
- * starts `head`, or NULL. */
-const char *qimg_later_format_probe(const uint8_t *head, size_t len);
+ * starts `head` (dmg: whose file name ends in .dmg), or NULL. */
+const char *qimg_later_format_probe(const uint8_t *head, size_t len,
+				    const char *filename);
 const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 					    const char *filename);
 

@@ -103,8 +103,11 @@ static bool has(const uint8_t *head, size_t len, size_t off, const void *m,
 	return len >= off + n && !memcmp(head + off, m, n);
 }
 
-const char *qimg_later_format_probe(const uint8_t *head, size_t len)
+const char *qimg_later_format_probe(const uint8_t *head, size_t len,
+				    const char *filename)
 {
+	size_t fl = filename ? strlen(filename) : 0;
+
 	static const uint8_t vdi_sig[4] = { 0x7f, 0x10, 0xda, 0xbe };
 	static const uint8_t luks[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
 
@@ -130,5 +133,8 @@ const char *qimg_later_format_probe(const uint8_t *head, size_t len)
 		return "bochs";
 	if (has(head, len, 0, "#!/bin/sh\n#V2.0 Format\n", 23))
 		return "cloop";
+	/* dmg has its signature at the end; qemu-img goes by the name. */
+	if (fl > 4 && !strcmp(filename + fl - 4, ".dmg"))
+		return "dmg";
 	return NULL;
 }

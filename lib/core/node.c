@@ -229,7 +229,8 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 		drv = qimg_driver_probe(head, n, args->filename);
 		probed = true;
 		if (!drv || !strcmp(drv->name, "raw")) {
-			const char *later = qimg_later_format_probe(head, n);
+			const char *later = qimg_later_format_probe(head, n,
+								    args->filename);
 
 			if (later) {
 				qimg_protocol_close(file);

@@ -135,6 +135,28 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 		if [ -f "$SAMPLES/$s.bz2" ]; then
 			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
 			inf "sample $s" "../$s"
+			same "sample $s: map" map --output=json "../$s"
+			same "sample $s: check" check "../$s"
+			rm -f "$E/$s.out" "$G/$s.out"
+			same "sample $s: convert to raw" convert -O raw "../$s" \
+				"$s.out"
+			ok "sample $s: same bytes as qemu-img's copy" \
+				cmp "$E/$s.out" "$G/$s.out"
+			rm -f "$E/$s.out" "$G/$s.out"
+		else
+			skip "sample $s (absent)"
+		fi
+	done
+	# formats a later issue brings: refused by name, never read as raw
+	for s in blank.vmdk empty.bochs ext2.vhd ext2.vmdk \
+		iotest-dynamic-1G.vhdx parallels-v1 parallels-v2 \
+		simple-pattern.cloop simple-dmg.dmg virtualpc-dynamic.vhd; do
+		if [ -f "$SAMPLES/$s.bz2" ]; then
+			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
+			refused_clearly "sample $s: refused by name" \
+				"Image format '[a-z]+' is not supported yet" \
+				info "$PWD/$s"
+			rm -f "$s"
 		else
 			skip "sample $s (absent)"
 		fi
