@@ -5,7 +5,7 @@
 MESON ?= meson
 NINJA ?= ninja
 
-.PHONY: all setup build build-asan check demo bench fuzz format clean
+.PHONY: all setup build build-asan build-tsan check demo bench fuzz format clean
 
 all: build
 
@@ -25,7 +25,16 @@ build-asan/build.ninja:
 build-asan: setup build-asan/build.ninja
 	@$(NINJA) -C build-asan
 
-check: build build-asan
+# ThreadSanitizer (clang): the unit tests' many-threads cases and every
+# interop suite (convert -m) run under it too.
+build-tsan/build.ninja:
+	CC=clang $(MESON) setup build-tsan -Db_sanitize=thread \
+		-Db_lundef=false --buildtype=debug >/dev/null
+
+build-tsan: setup build-tsan/build.ninja
+	@$(NINJA) -C build-tsan
+
+check: build build-asan build-tsan
 	@bash tests/run-all.sh
 
 demo: build
@@ -45,4 +54,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

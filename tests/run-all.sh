@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# `make check`: unit tests (meson test) in build/ and build-asan/, every
-# interop TAP suite against both binaries, and the fuzz corpus replayed
+# `make check`: unit tests (meson test) in build/, build-asan/ (ASan+UBSan)
+# and build-tsan/ (ThreadSanitizer), every
+# interop TAP suite against each build's qimg, and the fuzz corpus replayed
 # under ASan.  Prints one line per failure and ends with exactly one line
 # "N passed, N failed" (a line "N skipped" before it when any were); exit status 0 only if nothing failed.
 #
-# Environment: BUILDS (default "build build-asan"), JOBS (parallel interop
+# Environment: BUILDS (default "build build-asan build-tsan"), JOBS (parallel interop
 # suites, default nproc), SUITES (interop script names to run, default all),
 # LOGDIR (TAP logs, default build/test-logs), SUITE_TIMEOUT (seconds, 600).
 # Before the summary, a failing run names LOGDIR (<build>-<suite>.tap holds
@@ -15,7 +16,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
-BUILDS=${BUILDS:-build build-asan}
+BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 if [ -z "${LOGDIR:-}" ]; then
 	if [ -d build ]; then
