@@ -97,42 +97,36 @@ int qimg_format_missing_error(const char *format, bool open,
 
 /* Signatures of the formats above, so that an image of one of them is
  * refused by name instead of being guessed raw (and read as garbage). */
-static bool has(const uint8_t *head, size_t len, size_t off, const void *m,
-		size_t n)
-{
-	return len >= off + n && !memcmp(head + off, m, n);
-}
+static const struct {
+	const char *name;
+	size_t off, len;
+	const char *magic;
+} later_sigs[] = {
+	{ "qcow", 0, 8, "QFI\xfb\0\0\0\x01" },
+	{ "qed", 0, 4, "QED\0" },
+	{ "vdi", 0x40, 4, "\x7f\x10\xda\xbe" },
+	{ "vmdk", 0, 4, "KDMV" },
+	{ "vmdk", 0, 4, "COWD" },
+	{ "vmdk", 0, 21, "# Disk DescriptorFile" },
+	{ "vpc", 0, 8, "conectix" },
+	{ "vhdx", 0, 8, "vhdxfile" },
+	{ "luks", 0, 6, "LUKS\xba\xbe" },
+	{ "parallels", 0, 16, "WithoutFreeSpace" },
+	{ "parallels", 0, 16, "WithouFreSpacExt" },
+	{ "bochs", 0, 22, "Bochs Virtual HD Image" },
+	{ "cloop", 0, 23, "#!/bin/sh\n#V2.0 Format\n" },
+};
 
 const char *qimg_later_format_probe(const uint8_t *head, size_t len,
 				    const char *filename)
 {
-	size_t fl = filename ? strlen(filename) : 0;
+	size_t fl = filename ? strlen(filename) : 0, i;
 
-	static const uint8_t vdi_sig[4] = { 0x7f, 0x10, 0xda, 0xbe };
-	static const uint8_t luks[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
-
-	if (has(head, len, 0, "QFI\xfb\0\0\0\x01", 8))
-		return "qcow";
-	if (has(head, len, 0, "QED\0", 4))
-		return "qed";
-	if (has(head, len, 0x40, vdi_sig, 4))
-		return "vdi";
-	if (has(head, len, 0, "KDMV", 4) || has(head, len, 0, "COWD", 4) ||
-	    has(head, len, 0, "# Disk DescriptorFile", 21))
-		return "vmdk";
-	if (has(head, len, 0, "conectix", 8))
-		return "vpc";
-	if (has(head, len, 0, "vhdxfile", 8))
-		return "vhdx";
-	if (has(head, len, 0, luks, 6))
-		return "luks";
-	if (has(head, len, 0, "WithoutFreeSpace", 16) ||
-	    has(head, len, 0, "WithouFreSpacExt", 16))
-		return "parallels";
-	if (has(head, len, 0, "Bochs Virtual HD Image", 22))
-		return "bochs";
-	if (has(head, len, 0, "#!/bin/sh\n#V2.0 Format\n", 23))
-		return "cloop";
+	for (i = 0; i < sizeof(later_sigs) / sizeof(later_sigs[0]); i++)
+		if (len >= later_sigs[i].off + later_sigs[i].len &&
+		    !memcmp(head + later_sigs[i].off, later_sigs[i].magic,
+			    later_sigs[i].len))
+			return later_sigs[i].name;
 	/* dmg has its signature at the end; qemu-img goes by the name. */
 	if (fl > 4 && !strcmp(filename + fl - 4, ".dmg"))
 		return "dmg";

@@ -56,6 +56,24 @@ static int fuzz_make_file(const uint8_t *data, size_t size, char *path,
 	return fd;
 }
 
+/* The input as a file (NULL when it is too large or cannot be made): path
+ * names it, *fd must be closed by the caller. */
+static int fuzz_input(const uint8_t *data, size_t size, char *path,
+		      size_t pathlen)
+{
+	if (size > FUZZ_MAX_INPUT)
+		return -1;
+	return fuzz_make_file(data, size, path, pathlen);
+}
+
+/* Checker report lines are not looked at. */
+static __attribute__((unused)) void fuzz_ignore_line(void *opaque,
+						    const char *line)
+{
+	(void)opaque;
+	(void)line;
+}
+
 /* Open path with format (NULL: probe) and flags, never the backing chain
  * or locks.  Returns the node or NULL.  Aborts when a failed open leaves a
  * node or no error message: a broken API contract whatever the input. */

@@ -12,12 +12,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void ignore_line(void *opaque, const char *line)
-{
-	(void)opaque;
-	(void)line;
-}
-
 static void writes(struct qimg_node *node)
 {
 	struct qimg_error err = { 0 };
@@ -61,16 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	int fd;
 
-	if (size > FUZZ_MAX_INPUT)
-		return 0;
-	fd = fuzz_make_file(data, size, path, sizeof(path));
+	fd = fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
 
 	node = fuzz_open(path, "qcow2", QIMG_OPEN_RDWR | QIMG_OPEN_CHECK);
 	if (node) {
 		qimg_check(node, QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS,
-			   &res, ignore_line, NULL, &err);
+			   &res, fuzz_ignore_line, NULL, &err);
 		qimg_close(node);
 	}
 	node = fuzz_open(path, "qcow2", QIMG_OPEN_RDWR);

@@ -10,12 +10,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void ignore_line(void *opaque, const char *line)
-{
-	(void)opaque;
-	(void)line;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct qimg_check_result res;
@@ -24,9 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	int fd;
 
-	if (size > FUZZ_MAX_INPUT)
-		return 0;
-	fd = fuzz_make_file(data, size, path, sizeof(path));
+	fd = fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
 
@@ -38,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	node = fuzz_open(path, "qcow2", QIMG_OPEN_CHECK);
 	if (node) {
-		qimg_check(node, 0, &res, ignore_line, NULL, &err);
+		qimg_check(node, 0, &res, fuzz_ignore_line, NULL, &err);
 		qimg_close(node);
 	}
 	close(fd);

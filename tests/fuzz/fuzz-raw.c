@@ -14,9 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	int fd;
 
-	if (size > FUZZ_MAX_INPUT)
-		return 0;
-	fd = fuzz_make_file(data, size, path, sizeof(path));
+	fd = fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
 
