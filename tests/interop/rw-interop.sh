@@ -187,6 +187,27 @@ refused_clearly "external data file: read refused clearly" \
 	'external data file.*not supported yet' convert -O raw ext.qcow2 ext.out
 ok "external data file: no output file left" test ! -e ext.out
 
+# An unknown header extension survives qimg's header updates: lazy
+# refcounts (dirty bit set and cleared) and a refcount table that has to
+# move and grow (512-byte clusters, 32 MiB of data).
+"$QEMU_IMG" create -q -f qcow2 -o cluster_size=512,lazy_refcounts=on ux.qcow2 32M
+printf 'JKLM\000\000\000\010QIMGTEST' |
+	dd of=ux.qcow2 bs=1 seek=112 conv=notrunc 2>/dev/null
+mkpattern ux.raw 32768
+rt0=$(od -A n -t x1 -j 48 -N 12 ux.qcow2)
+if qimg convert -n -f raw -O qcow2 ux.raw ux.qcow2 2>&1; then
+	pass "unknown extension: qimg writes the image"
+else
+	fail "unknown extension: qimg writes the image"
+fi
+ok "unknown extension: refcount table moved" \
+	test "$rt0" != "$(od -A n -t x1 -j 48 -N 12 ux.qcow2)"
+ok "unknown extension: still in the header" \
+	test "$(dd if=ux.qcow2 bs=1 skip=112 count=16 2>/dev/null | od -A n -c | tr -d ' ')" = \
+	'JKLM\0\0\0\bQIMGTEST'
+ok "unknown extension: qemu-img check clean" check_clean ux.qcow2
+ok "unknown extension: content" "$QEMU_IMG" compare -q ux.raw ux.qcow2
+
 # qimg-written qcow2 read back by qemu-io
 if have_qimg; then
 	mkpattern pat.raw 2048
