@@ -187,6 +187,22 @@ refused_clearly "external data file: read refused clearly" \
 	'external data file.*not supported yet' convert -O raw ext.qcow2 ext.out
 ok "external data file: no output file left" test ! -e ext.out
 
+# Writing over clusters an internal snapshot shares (refcount 2, no COPIED
+# flag): qimg must copy, never write in place; the snapshot keeps its data.
+"$QEMU_IMG" create -q -f qcow2 ss.qcow2 8M
+"$QEMU_IO" -c 'write -P 1 0 8M' -c 'write -c -P 5 1M 64k' ss.qcow2 >/dev/null
+"$QEMU_IMG" snapshot -c one ss.qcow2
+"$QEMU_IMG" convert -O raw ss.qcow2 ss-one.raw
+mkpattern ss-new.raw 5120
+truncate -s 8M ss-new.raw
+ok "shared clusters: qimg overwrites the image" \
+	qimg convert -n -f raw -O qcow2 ss-new.raw ss.qcow2
+ok "shared clusters: qemu-img check clean" check_clean ss.qcow2
+ok "shared clusters: new content" "$QEMU_IMG" compare -q -f raw ss-new.raw ss.qcow2
+rm -f ss-chk.raw
+"$QEMU_IMG" convert -l one -O raw ss.qcow2 ss-chk.raw
+ok "shared clusters: the snapshot still reads as before" cmp -s ss-one.raw ss-chk.raw
+
 # An unknown header extension survives qimg's header updates: lazy
 # refcounts (dirty bit set and cleared) and a refcount table that has to
 # move and grow (512-byte clusters, 32 MiB of data).
