@@ -190,4 +190,26 @@ int qcow2_ck_overlap_check(struct ck *c, unsigned int ign, uint64_t off,
  * the header at them. */
 int qcow2_ck_rebuild(struct ck *c);
 
+/* check-header.c: the header into c (qemu-img's open-time checks), a table
+ * of big-endian entries, and the snapshot table (bad entries counted in
+ * snap, dropped with fix). */
+int qcow2_ck_parse_header(struct ck *c);
+int qcow2_ck_load_table(struct ck *c, uint64_t off, uint64_t entries,
+			uint64_t **out, uint64_t *loaded);
+int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
+			    unsigned int fix);
+void qcow2_ck_free_snapshots(struct ck *c);
+
+/* check-walk.c: count the references of one L1 table (and its L2 tables)
+ * into the in-memory refcounts; then, after the refcounts are settled,
+ * compare OFLAG_COPIED with them (and repair with fix). */
+int qcow2_ck_check_l1(struct ck *c, struct qimg_check_result *res,
+		      uint64_t l1_off, uint32_t l1_size, int flags,
+		      unsigned int fix, const uint64_t *table);
+int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
+			  unsigned int fix);
+
+/* check-bitmaps.c: count the bitmap directory's and tables' clusters. */
+int qcow2_ck_check_bitmaps(struct ck *c, struct qimg_check_result *res);
+
 #endif

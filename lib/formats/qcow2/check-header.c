@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 checker: reading the header, tables and the snapshot table with
+ * the sanity checks (and messages) qemu-img applies before checking. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/check-int.h"
+#include "util/endian.h"
+#include "util/overflow.h"
+
+/* ---- header and snapshot table ------------------------------------------ */
+
+int qcow2_ck_parse_header(struct ck *c)
+{
+	uint8_t h[112];
+	uint32_t hlen = 72, ext_end;
+	uint64_t pos;
+	uint8_t *cl0 = NULL;
+	int r;
+
+	r = qcow2_ck_read(c, 0, h, sizeof(h));
+	if (r < 0)
+		return r;
+	if (qimg_load_be32(h) != CK_MAGIC)
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Image is not in qcow2 "
+				      "format");
+	c->version = qimg_load_be32(h + 4);
+	if (c->version != 2 && c->version != 3)
+		return qimg_error_set(c->err, ENOTSUP,
+				      "Unsupported qcow2 "
+				      "version %" PRIu32,
+				      c->version);
+	c->cluster_bits = qimg_load_be32(h + 20);
+	if (c->cluster_bits < 9 || c->cluster_bits > 21)
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Unsupported cluster "
+				      "size: 2^%" PRIu32,
+				      c->cluster_bits);
+	c->cluster_size = 1ull << c->cluster_bits;
+	c->size = qimg_load_be64(h + 24);
+	c->l1_size = qimg_load_be32(h + 36);
+	c->l1_offset = qimg_load_be64(h + 40);
+	c->rt_offset = qimg_load_be64(h + 48);
+	c->rt_clusters = qimg_load_be32(h + 56);
+	c->hdr_nb_snapshots = qimg_load_be32(h + 60);
+	c->hdr_snapshots_offset = qimg_load_be64(h + 64);
+	c->refcount_order = 4;
+	if (c->version == 3) {
+		c->incompat = qimg_load_be64(h + 72);
+		c->autoclear = qimg_load_be64(h + 88);
+		c->refcount_order = qimg_load_be32(h + 96);
+		hlen = qimg_load_be32(h + 100);
+		if (hlen < 104 || hlen > c->cluster_size)
+			return qimg_error_set(c->err, EUCLEAN,
+					      "qcow2 header "
+					      "length invalid");
+		if (c->refcount_order > 6)
+			return qimg_error_set(c->err, EUCLEAN,
+					      "Reference "
+					      "count entry width too large; "
+					      "may not exceed 64 bits");
+	}
+	c->extl2 = c->incompat & CK_INCOMPAT_EXTL2;
+	c->data_file = c->incompat & CK_INCOMPAT_DATA_FILE;
+	if (c->extl2 && c->cluster_bits < 14)
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Extended L2 entries "
+				      "are only supported with cluster sizes "
+				      "of at least 16384 bytes");
+	c->l2e_size = c->extl2 ? 16 : 8;
+	c->l2_entries = (uint32_t)(c->cluster_size / c->l2e_size);
+	c->refcount_max = c->refcount_order == 6
+			      ? UINT64_MAX
+			      : (1ull << (1u << c->refcount_order)) - 1;
+	c->rb_bits = c->cluster_bits + 3 - c->refcount_order;
+	c->csize_shift = 62 - (c->cluster_bits - 8);
+	c->csize_mask = (1ull << (c->cluster_bits - 8)) - 1;
+	c->coff_mask = (1ull << c->csize_shift) - 1;
+
+	if (c->l1_size > CK_MAX_L1_BYTES / 8)
+		return qimg_error_set(c->err, EFBIG,
+				      "Active L1 table too "
+				      "large");
+	if (offset_into_cluster(c, c->l1_offset) ||
+	    c->l1_offset > INT64_MAX - (uint64_t)c->l1_size * 8)
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Active L1 table "
+				      "offset invalid");
+	if (c->rt_clusters == 0)
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Image does not "
+				      "contain a reference count table");
+	if ((uint64_t)c->rt_clusters > CK_MAX_RT_BYTES / c->cluster_size)
+		return qimg_error_set(c->err, EFBIG,
+				      "Reference count table "
+				      "too large");
+	c->rt_entries = ((uint64_t)c->rt_clusters << c->cluster_bits) / 8;
+	if (offset_into_cluster(c, c->rt_offset) ||
+	    c->rt_offset > INT64_MAX - c->rt_entries * 8)
+		return qimg_error_set(c->err, EUCLEAN,
+				      "Reference count table "
+				      "offset invalid");
+
+	/* Header extensions: from the end of the header to the backing
+	 * file name (or the end of cluster 0). */
+	{
+		uint64_t bfo = qimg_load_be64(h + 8);
+
+		ext_end = (uint32_t)c->cluster_size;
+		if (bfo && bfo < c->cluster_size)
+			ext_end = (uint32_t)bfo;
+	}
+	cl0 = malloc((size_t)c->cluster_size);
+	if (!cl0)
+		return qimg_error_set(c->err, ENOMEM, "Out of memory");
+	r = qcow2_ck_read(c, 0, cl0, (size_t)c->cluster_size);
+	if (r < 0)
+		goto out;
+	for (pos = hlen; pos + 8 <= ext_end;) {
+		uint32_t type = qimg_load_be32(cl0 + pos);
+		uint32_t len = qimg_load_be32(cl0 + pos + 4);
+
+		if (type == 0)
+			break;
+		if (len > ext_end - pos - 8)
+			break;
+		if (type == CK_EXT_CRYPTO && len >= 16) {
+			c->crypto_off = qimg_load_be64(cl0 + pos + 8);
+			c->crypto_len = qimg_load_be64(cl0 + pos + 16);
+		} else if (type == CK_EXT_BITMAPS && len >= 24 &&
+			   (c->autoclear & CK_AUTOCLEAR_BITMAPS)) {
+			c->nb_bitmaps = qimg_load_be32(cl0 + pos + 8);
+			c->bm_dir_size = qimg_load_be64(cl0 + pos + 16);
+			c->bm_dir_off = qimg_load_be64(cl0 + pos + 24);
+		}
+		pos += 8 + (((uint64_t)len + 7) & ~7ull);
+	}
+	r = 0;
+out:
+	free(cl0);
+	return r;
+}
+
+int qcow2_ck_load_table(struct ck *c, uint64_t off, uint64_t entries,
+		      uint64_t **out, uint64_t *loaded)
+{
+	uint64_t n = 0, i;
+	uint8_t *raw;
+	uint64_t *t;
+	int r;
+
+	/* Entries past the end of the file read as zero: keep only the part
+	 * inside the file. */
+	if (off < (uint64_t)c->file_len)
+		n = ((uint64_t)c->file_len - off + 7) / 8;
+	if (n > entries)
+		n = entries;
+	*loaded = n;
+	*out = NULL;
+	if (!n)
+		return 0;
+	t = malloc((size_t)n * 8);
+	if (!t)
+		return qimg_error_set(c->err, ENOMEM, "Out of memory");
+	raw = (uint8_t *)t;
+	r = qcow2_ck_read(c, off, raw, (size_t)n * 8);
+	if (r < 0) {
+		free(t);
+		return r;
+	}
+	for (i = 0; i < n; i++)
+		t[i] = qimg_load_be64(raw + i * 8);
+	*out = t;
+	return 0;
+}
+
+static char *read_string(struct ck *c, uint64_t off, uint32_t len)
+{
+	char *s = malloc((size_t)len + 1);
+
+	if (!s)
+		return NULL;
+	if (qcow2_ck_read(c, off, s, len) < 0) {
+		free(s);
+		return NULL;
+	}
+	s[len] = '\0';
+	return s;
+}
+
+void qcow2_ck_free_snapshots(struct ck *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nb_snapshots; i++) {
+		free(c->sn[i].id);
+		free(c->sn[i].name);
+	}
+	free(c->sn);
+	c->sn = NULL;
+	c->nb_snapshots = 0;
+}
+
+/* Read the snapshot table as qemu's check does; problems go to snap. */
+int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
+			  unsigned int fix)
+{
+	uint64_t off, start;
+	uint32_t nb = c->hdr_nb_snapshots, i;
+	int r;
+
+	c->snapshots_offset = c->hdr_snapshots_offset;
+	if (nb > CK_MAX_SNAPSHOTS && (fix & QIMG_CHECK_FIX_ERRORS)) {
+		/* qemu drops the overhang and rewrites the table; the
+		 * rewrite is not implemented, so this stays a corruption */
+		qcow2_ck_say(c, "Discarding %" PRIu32 " overhanging snapshots",
+			     nb - CK_MAX_SNAPSHOTS);
+		snap->corruptions += (int)(nb - CK_MAX_SNAPSHOTS);
+		nb = CK_MAX_SNAPSHOTS;
+	}
+	if (nb > CK_MAX_SNAPSHOTS) {
+		snap->check_errors++;
+		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "ERROR snapshot table too large");
+		qcow2_ck_say(c,
+			     "You can force-remove all %" PRIu32 " overhanging "
+			     "snapshots with qemu-img check -r all",
+			     nb - CK_MAX_SNAPSHOTS);
+		c->snapshots_offset = 0;
+		return qimg_error_set(c->err, EFBIG,
+				      "snapshot table too "
+				      "large");
+	}
+	if (offset_into_cluster(c, c->snapshots_offset) ||
+	    c->snapshots_offset > INT64_MAX - (uint64_t)nb * CK_SN_HDR) {
+		snap->check_errors++;
+		qcow2_ck_say(c,
+			     QIMG_CHECK_TOOL_MSG "ERROR snapshot table offset invalid");
+		c->snapshots_offset = 0;
+		return qimg_error_set(c->err, EINVAL,
+				      "snapshot table offset "
+				      "invalid");
+	}
+	if (!nb)
+		return 0;
+
+	c->sn = calloc(nb, sizeof(*c->sn));
+	if (!c->sn) {
+		snap->check_errors++;
+		return qimg_error_set(c->err, ENOMEM, "Out of memory");
+	}
+	start = off = c->snapshots_offset;
+	for (i = 0; i < nb; i++) {
+		struct ck_snapshot *sn = &c->sn[i];
+		uint8_t h[CK_SN_HDR];
+		uint32_t extra;
+		uint16_t id_len, name_len;
+
+		r = qcow2_ck_read(c, off, h, sizeof(h));
+		if (r < 0)
+			goto fail;
+		sn->l1_offset = qimg_load_be64(h);
+		sn->l1_size = qimg_load_be32(h + 8);
+		id_len = qimg_load_be16(h + 12);
+		name_len = qimg_load_be16(h + 14);
+		extra = qimg_load_be32(h + 36);
+		off += CK_SN_HDR;
+		if (extra > CK_MAX_SN_EXTRA) {
+			if (!(fix & QIMG_CHECK_FIX_ERRORS)) {
+				qcow2_ck_say(
+				    c,
+				    QIMG_CHECK_TOOL_MSG "ERROR failed to read the "
+				    "snapshot table: Too much extra metadata "
+				    "in snapshot table entry %" PRIu32,
+				    i);
+				qcow2_ck_say(
+				    c, "You can force-remove this extra "
+				       "metadata with qemu-img check -r all");
+				r = qimg_error_set(c->err, EFBIG,
+						   "Too much "
+						   "extra metadata in snapshot "
+						   "table entry %" PRIu32,
+						   i);
+				goto fail;
+			}
+			qcow2_ck_say(c,
+				     "Discarding too much extra metadata in "
+				     "snapshot table entry %" PRIu32
+				     " (%" PRIu32 " > %u)",
+				     i, extra, CK_MAX_SN_EXTRA);
+			snap->corruptions++;
+		}
+		sn->extra = extra;
+		off += extra;
+		sn->id = read_string(c, off, id_len);
+		off += id_len;
+		sn->name = read_string(c, off, name_len);
+		off += name_len;
+		c->nb_snapshots = i + 1;
+		if (!sn->id || !sn->name) {
+			r = qimg_error_set(c->err, ENOMEM, "Out of memory");
+			goto fail;
+		}
+		if (off - start > CK_MAX_SN_TABLE) {
+			qcow2_ck_say(
+			    c,
+			    QIMG_CHECK_TOOL_MSG "ERROR failed to read the snapshot "
+			    "table: Snapshot table exceeds the maximum size");
+			r = qimg_error_set(c->err, EFBIG,
+					   "Snapshot table "
+					   "exceeds the maximum size");
+			goto fail;
+		}
+		off = (off + 7) & ~7ull;
+	}
+	c->snapshots_size = off - start;
+
+	/* Entries without the 16 bytes of extra data every current writer
+	 * stores are counted as corrupt.  Rewriting the table (qemu's fix)
+	 * is not implemented, so they stay unfixed. */
+	for (i = 0; i < c->nb_snapshots; i++) {
+		if (c->sn[i].extra >= 16)
+			continue;
+		qcow2_ck_say(
+		    c, "ERROR snapshot table entry %" PRIu32 " is incomplete",
+		    i);
+		snap->corruptions++;
+	}
+	return 0;
+fail:
+	snap->check_errors++;
+	qcow2_ck_free_snapshots(c);
+	c->snapshots_offset = 0;
+	c->snapshots_size = 0;
+	return r < 0 ? r : -EIO;
+}
+
+/* Clear the dirty and corrupt bits after a successful repair. */
