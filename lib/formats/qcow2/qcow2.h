@@ -358,7 +358,24 @@ int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
 int qcow2_decompress_buf(int type, const void *in, size_t inlen, void *out,
 			 size_t outlen);
 
-/* ---- io.c ---- */
+/* ---- read.c, write.c, zero.c, write-compressed.c ---- */
+/* Subcluster bits covering guest bytes [a, b) of the cluster at cstart. */
+static inline uint64_t qcow2_sc_alloc_bits(const struct qcow2_state *s,
+					   uint64_t cstart, uint64_t a,
+					   uint64_t b)
+{
+	uint32_t first, last;
+	uint64_t bits;
+
+	if (b <= a)
+		return 0;
+	first = (uint32_t)((a - cstart) >> s->sc_bits);
+	last = (uint32_t)((b - 1 - cstart) >> s->sc_bits);
+	bits = last - first + 1 >= 32 ? 0xffffffffull :
+	       ((1ull << (last - first + 1)) - 1);
+	return bits << first;
+}
+
 int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	       struct qimg_error *err);
 int qcow2_write(struct qimg_node *node, uint64_t off, const void *buf,
@@ -374,6 +391,27 @@ int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
 int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 			   const void *buf, size_t len, const void *cbuf,
 			   size_t clen, struct qimg_error *err);
+/* ---- inflight.c ---- */
+/* Largest number of clusters one allocation step handles. */
+#define QCOW2_MAX_RUN 4096
+
+static inline void qcow2_lock(struct qcow2_state *s)
+{
+	pthread_mutex_lock(&s->lock);
+}
+
+static inline void qcow2_unlock(struct qcow2_state *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Guest clusters [c, c+n) being allocated by some writer (under the lock):
+ * test, wait until none is, add a run, remove the run starting at c. */
+bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c,
+			     uint64_t n);
+void qcow2_inflight_wait(struct qcow2_state *s, uint64_t c, uint64_t n);
+int qcow2_inflight_add(struct qcow2_state *s, uint64_t c, uint64_t n);
+void qcow2_inflight_del(struct qcow2_state *s, uint64_t c);
 /* Before the first change to the image: clear autoclear bits (bitmaps are
  * not maintained). */
 int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err);

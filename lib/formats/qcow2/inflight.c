@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 write bookkeeping shared by every write path: the guest clusters
+ * being allocated right now (s->inflight, so two writers never allocate the
+ * same cluster; waiters sleep on s->cond under s->lock), and what must
+ * reach the disk before the first change (autoclear bits, dirty bit). */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "util/endian.h"
+
+bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c,
+			      uint64_t n)
+{
+	size_t i;
+
+	for (i = 0; i < s->nb_inflight; i++) {
+		const struct qcow2_range *r = &s->inflight[i];
+
+		if (c < r->start + r->n && r->start < c + n)
+			return true;
+	}
+	return false;
+}
+
+void qcow2_inflight_wait(struct qcow2_state *s, uint64_t c, uint64_t n)
+{
+	while (qcow2_inflight_overlaps(s, c, n))
+		pthread_cond_wait(&s->cond, &s->lock);
+}
+
+int qcow2_inflight_add(struct qcow2_state *s, uint64_t c, uint64_t n)
+{
+	if (s->nb_inflight == s->cap_inflight) {
+		size_t ncap = s->cap_inflight ? s->cap_inflight * 2 : 8;
+		struct qcow2_range *p = realloc(s->inflight,
+						ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->inflight = p;
+		s->cap_inflight = ncap;
+	}
+	s->inflight[s->nb_inflight].start = c;
+	s->inflight[s->nb_inflight].n = n;
+	s->nb_inflight++;
+	return 0;
+}
+
+void qcow2_inflight_del(struct qcow2_state *s, uint64_t c)
+{
+	size_t i;
+
+	for (i = 0; i < s->nb_inflight; i++) {
+		if (s->inflight[i].start == c) {
+			s->inflight[i] = s->inflight[--s->nb_inflight];
+			break;
+		}
+	}
+	pthread_cond_broadcast(&s->cond);
+}
+
+int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err)
+{
+	uint8_t b[8];
+	int r;
+
+	if (s->autoclear_done)
+		return 0;
+	/* Bitmaps are not kept up to date here: before the first change,
+	 * clear the autoclear bits as the spec asks of such writers. */
+	if (s->h.autoclear_features && s->h.version >= 3) {
+		qimg_store_be64(b, 0);
+		r = qimg_pwrite(s->file, 88, b, 8, err);
+		if (r < 0)
+			return r;
+		s->h.autoclear_features = 0;
+	}
+	s->autoclear_done = true;
+	return 0;
+}
+
+int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err)
+{
+	int r;
+
+	r = qcow2_pre_write(s, err);
+	if (r < 0)
+		return r;
+	if (!s->lazy || s->dirty_set)
+		return 0;
+	/* The bit must be on disk before any refcount update is skipped. */
+	r = qcow2_write_incompat(s, s->h.incompatible_features |
+				 QCOW2_INCOMPAT_DIRTY, err);
+	if (r < 0)
+		return r;
+	r = qimg_flush(s->file, err);
+	if (r < 0)
+		return r;
+	s->dirty_set = true;
+	return 0;
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow2 zero writes and discards: whole clusters become zero (v3) or
+ * unallocated entries in their L2 table; partial clusters are written
+ * with zeros unless they already read as zeros. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "util/endian.h"
+
+/* ---- zeroing and discard ---- */
+
+/* Does [off, off+len) already read as zeros from this layer (no backing
+ * data showing through)? */
+static int reads_zero(struct qimg_node *node, uint64_t off, uint64_t len,
+		      bool *zero, struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	struct qcow2_map m;
+	int r;
+
+	*zero = true;
+	while (len) {
+		qcow2_lock(s);
+		r = qcow2_map_range(s, off, len, &m, err);
+		qcow2_unlock(s);
+		if (r < 0)
+			return r;
+		if (m.type == QCOW2_ZERO_PLAIN || m.type == QCOW2_ZERO_ALLOC ||
+		    ((m.type == QCOW2_UNALLOCATED ||
+		      m.type == QCOW2_UNALLOCATED_ALLOC) && !node->backing &&
+		     !node->backing_filename))
+			;
+		else {
+			*zero = false;
+			return 0;
+		}
+		off += m.len;
+		len -= m.len;
+	}
+	return 0;
+}
+
+/* Zero an unaligned piece by writing zeros, unless it already is zero. */
+static int zero_partial(struct qimg_node *node, uint64_t off, uint64_t len,
+			unsigned int flags, struct qimg_error *err)
+{
+	bool zero;
+	uint8_t *z;
+	int r;
+
+	if (!len)
+		return 0;
+	r = reads_zero(node, off, len, &zero, err);
+	if (r < 0 || zero)
+		return r;
+	if (flags & QIMG_ZERO_NO_FALLBACK)
+		return -ENOTSUP;
+	z = calloc(1, len);
+	if (!z)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qcow2_write(node, off, z, len, err);
+	free(z);
+	return r;
+}
+
+enum l2op { OP_ZERO, OP_DISCARD };
+
+/* Rewrite the entries for the unit-aligned range [off, off+len) inside one
+ * L2 table.  *fallback_off/len: a compressed cluster only partly covered
+ * (subclusters) that the caller zeroes by writing. */
+static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
+			uint64_t len, unsigned int flags, uint64_t *done,
+			struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	uint64_t cs = s->cluster_size, c0 = off >> s->cluster_bits;
+	uint64_t l2i = qcow2_l2_index(s, off), n, k, l2_off;
+	uint64_t *olde = NULL, *oldb = NULL, *ne = NULL, *nb = NULL;
+	bool backing = node->backing || node->backing_filename;
+	uint8_t *tbl;
+	int r;
+
+	n = ((off + len - 1) >> s->cluster_bits) - c0 + 1;
+	if (n > s->l2_entries - l2i)
+		n = s->l2_entries - l2i;
+	if (n > QCOW2_MAX_RUN)
+		n = QCOW2_MAX_RUN;
+	*done = (c0 + n) * cs - off;
+	if (*done > len)
+		*done = len;
+
+	qcow2_lock(s);
+	qcow2_inflight_wait(s, c0, n);
+	r = qcow2_l2_find(s, off, &l2_off, &tbl, err);
+	if (r < 0)
+		goto out;
+	if (!tbl && op == OP_DISCARD && !backing)
+		goto out; /* already unallocated */
+	r = qcow2_mark_dirty(s, err);
+	if (r < 0)
+		goto out;
+	r = qcow2_l2_prepare(s, off, &l2_off, err);
+	if (r == 0)
+		r = qcow2_l2_load(s, l2_off, &tbl, err);
+	if (r < 0)
+		goto out;
+	olde = calloc(n, sizeof(uint64_t));
+	oldb = calloc(n, sizeof(uint64_t));
+	ne = calloc(n, sizeof(uint64_t));
+	nb = calloc(n, sizeof(uint64_t));
+	if (!olde || !oldb || !ne || !nb) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
+	for (k = 0; k < n; k++) {
+		uint64_t cst = (c0 + k) * cs, cen = cst + cs;
+		uint64_t a = off > cst ? off : cst;
+		uint64_t z = off + len < cen ? off + len : cen;
+		uint64_t e, b, host;
+		bool whole = a == cst && z == cen, allocated, unmap;
+
+		qcow2_l2_entry(s, tbl, l2i + k, &e, &b);
+		olde[k] = e;
+		oldb[k] = b;
+		ne[k] = e;
+		nb[k] = b;
+		host = e & QCOW2_L2E_OFFSET_MASK;
+		allocated = (e & QCOW2_OFLAG_COMPRESSED) ||
+			    (host && (s->ext_l2 ? (b & 0xffffffffull) != 0 ||
+				      (b >> 32) != 0 : true));
+		if (op == OP_DISCARD) {
+			if (!whole)
+				continue;
+			if (backing || allocated) {
+				ne[k] = s->ext_l2 || s->h.version < 3 ?
+					0 : QCOW2_OFLAG_ZERO;
+				nb[k] = s->ext_l2 ? QCOW2_BITMAP_ALL_ZERO : 0;
+				if (s->h.version < 3 && !s->ext_l2)
+					ne[k] = 0;
+			} else {
+				ne[k] = 0;
+				nb[k] = 0;
+			}
+			continue;
+		}
+		if (!whole) {
+			/* Subclusters only (extended L2). */
+			uint64_t bits = qcow2_sc_alloc_bits(s, cst, a, z);
+
+			if (e & QCOW2_OFLAG_COMPRESSED) {
+				ne[k] = e;
+				continue; /* handled by the caller */
+			}
+			nb[k] = (b & ~bits) | (bits << 32);
+			continue;
+		}
+		unmap = (e & QCOW2_OFLAG_COMPRESSED) ||
+			((flags & QIMG_ZERO_MAY_UNMAP) && host);
+		ne[k] = unmap ? 0 : e & (QCOW2_L2E_OFFSET_MASK |
+					 QCOW2_OFLAG_COPIED);
+		if (s->ext_l2)
+			nb[k] = QCOW2_BITMAP_ALL_ZERO;
+		else
+			ne[k] |= QCOW2_OFLAG_ZERO;
+	}
+	r = qcow2_l2_set(s, l2_off, l2i, n, ne, nb, err);
+	/* Drop references only after the L2 no longer has them. */
+	for (k = 0; k < n && r == 0; k++) {
+		if ((olde[k] & (QCOW2_L2E_OFFSET_MASK |
+				QCOW2_OFLAG_COMPRESSED)) &&
+		    !(ne[k] & QCOW2_L2E_OFFSET_MASK))
+			r = qcow2_free_entry(s, olde[k], err);
+	}
+out:
+	qcow2_unlock(s);
+	/* Partly covered compressed clusters: write zeros. */
+	for (k = 0; r == 0 && olde && k < n; k++) {
+		uint64_t cst = (c0 + k) * cs, cen = cst + cs;
+		uint64_t a = off > cst ? off : cst;
+		uint64_t z = off + len < cen ? off + len : cen;
+
+		if (op == OP_ZERO && (olde[k] & QCOW2_OFLAG_COMPRESSED) &&
+		    !(a == cst && z == cen))
+			r = zero_partial(node, a, z - a, flags, err);
+	}
+	free(olde);
+	free(oldb);
+	free(ne);
+	free(nb);
+	return r;
+}
+
+int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+		       unsigned int flags, struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	uint64_t unit = s->ext_l2 ? s->sc_size : s->cluster_size;
+	uint64_t end = off + len, a, z;
+	int r;
+
+	if (s->h.version < 3)
+		return -ENOTSUP; /* no zero flag in v2: the core writes */
+	a = (off + unit - 1) & ~(unit - 1);
+	z = end & ~(unit - 1);
+	/* The last partial unit of the image counts as whole. */
+	if (end == node->size)
+		z = (end + unit - 1) & ~(unit - 1);
+	if (a >= z)
+		return zero_partial(node, off, len, flags, err);
+	r = zero_partial(node, off, a - off, flags, err);
+	if (r < 0)
+		return r;
+	while (a < z) {
+		uint64_t done;
+
+		r = l2_zero_step(node, OP_ZERO, a, z - a, flags, &done, err);
+		if (r < 0)
+			return r;
+		a += done;
+	}
+	if (end > z)
+		return zero_partial(node, z, end - z, flags, err);
+	return 0;
+}
+
+int qcow2_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+		  struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	uint64_t cs = s->cluster_size, end = off + len, a, z;
+	int r;
+
+	a = (off + cs - 1) & ~(cs - 1);
+	z = end == node->size ? (end + cs - 1) & ~(cs - 1) : end & ~(cs - 1);
+	while (a < z) {
+		uint64_t done;
+
+		r = l2_zero_step(node, OP_DISCARD, a, z - a, 0, &done, err);
+		if (r < 0)
+			return r;
+		a += done;
+	}
+	return 0;
+}
