@@ -9,7 +9,7 @@
 
 struct qimg_node;
 
-#define QIMG_CHECK_FIX_LEAKS  0x1u
+#define QIMG_CHECK_FIX_LEAKS 0x1u
 #define QIMG_CHECK_FIX_ERRORS 0x2u
 
 struct qimg_check_result {
@@ -18,7 +18,7 @@ struct qimg_check_result {
 	int check_errors;
 	int corruptions_fixed;
 	int leaks_fixed;
-	int64_t image_end_offset;    /* 0: not reported */
+	int64_t image_end_offset; /* 0: not reported */
 	uint64_t total_clusters;
 	uint64_t allocated_clusters;
 	uint64_t fragmented_clusters;

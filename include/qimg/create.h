@@ -22,9 +22,8 @@ int qimg_create(const char *filename, const char *format,
 /* The format and protocol schemas, for `-o help` and the Formatting line.
  * Returns NULL for an unknown format.  *can_create is false for read-only
  * formats. */
-const struct qimg_opt_desc *qimg_format_create_opts(const char *format,
-						    bool *can_create,
-						    bool *known);
+const struct qimg_opt_desc *
+qimg_format_create_opts(const char *format, bool *can_create, bool *known);
 const struct qimg_opt_desc *qimg_protocol_create_opts(void);
 
 /* True if `format` names a registered format driver. */

@@ -9,8 +9,8 @@
 #define QIMG_ERROR_MSG_MAX 1024
 
 struct qimg_error {
-	int errnum;                     /* positive errno; 0 = no error set */
-	char msg[QIMG_ERROR_MSG_MAX];   /* one line, no trailing newline */
+	int errnum;		      /* positive errno; 0 = no error set */
+	char msg[QIMG_ERROR_MSG_MAX]; /* one line, no trailing newline */
 };
 
 /* Set the error (only if none is set yet: the first error wins).  errnum is

@@ -15,21 +15,21 @@
 struct qimg_node;
 
 /* Open flags. */
-#define QIMG_OPEN_RDWR         0x0001u /* read-write (default read-only) */
-#define QIMG_OPEN_NO_BACKING   0x0002u /* do not open the backing chain */
-#define QIMG_OPEN_NO_IO        0x0004u /* metadata only (info): no repairs */
-#define QIMG_OPEN_CHECK        0x0008u /* for check: allow corrupt, no repair */
-#define QIMG_OPEN_FORCE_SHARE  0x0010u /* -U: do not take the shared lock */
-#define QIMG_OPEN_NO_LOCK      0x0020u /* take no image locks at all */
-#define QIMG_OPEN_PROBED       0x0040u /* internal: format was probed */
-#define QIMG_OPEN_NO_SHARE     0x0080u /* others may not write (convert source) */
+#define QIMG_OPEN_RDWR 0x0001u	      /* read-write (default read-only) */
+#define QIMG_OPEN_NO_BACKING 0x0002u  /* do not open the backing chain */
+#define QIMG_OPEN_NO_IO 0x0004u	      /* metadata only (info): no repairs */
+#define QIMG_OPEN_CHECK 0x0008u	      /* for check: allow corrupt, no repair */
+#define QIMG_OPEN_FORCE_SHARE 0x0010u /* -U: do not take the shared lock */
+#define QIMG_OPEN_NO_LOCK 0x0020u     /* take no image locks at all */
+#define QIMG_OPEN_PROBED 0x0040u      /* internal: format was probed */
+#define QIMG_OPEN_NO_SHARE 0x0080u /* others may not write (convert source) */
 
 enum qimg_cache_mode {
 	QIMG_CACHE_WRITEBACK = 0,
-	QIMG_CACHE_NONE,         /* O_DIRECT */
+	QIMG_CACHE_NONE,	 /* O_DIRECT */
 	QIMG_CACHE_WRITETHROUGH, /* fdatasync after each write */
-	QIMG_CACHE_DIRECTSYNC,   /* O_DIRECT + writethrough */
-	QIMG_CACHE_UNSAFE,       /* flushes are no-ops */
+	QIMG_CACHE_DIRECTSYNC,	 /* O_DIRECT + writethrough */
+	QIMG_CACHE_UNSAFE,	 /* flushes are no-ops */
 };
 
 /* Parse "none", "writeback", ... ; returns 0 or -EINVAL. */
@@ -37,8 +37,8 @@ int qimg_cache_mode_parse(const char *s, enum qimg_cache_mode *out);
 
 struct qimg_open_args {
 	const char *filename;
-	const char *format;          /* NULL: probe */
-	unsigned int flags;          /* QIMG_OPEN_* */
+	const char *format; /* NULL: probe */
+	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
 	const struct qimg_opts *opts; /* extra driver options, may be NULL */
 	/* Called once with the raw-probing warning text when a read-write open
@@ -58,7 +58,7 @@ int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
 void qimg_close(struct qimg_node *node);
 
 /* Accessors. */
-uint64_t qimg_size(const struct qimg_node *node);       /* virtual size */
+uint64_t qimg_size(const struct qimg_node *node); /* virtual size */
 const char *qimg_node_filename(const struct qimg_node *node);
 const char *qimg_node_format(const struct qimg_node *node); /* driver name */
 struct qimg_node *qimg_node_backing(const struct qimg_node *node);
@@ -81,7 +81,7 @@ int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 int qimg_write(struct qimg_node *node, uint64_t off, const void *buf,
 	       size_t len, struct qimg_error *err);
 
-#define QIMG_ZERO_MAY_UNMAP 0x1u  /* a hole/unallocated-zero is fine */
+#define QIMG_ZERO_MAY_UNMAP 0x1u   /* a hole/unallocated-zero is fine */
 #define QIMG_ZERO_NO_FALLBACK 0x2u /* fail with -ENOTSUP, don't write zeros */
 int qimg_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 		      unsigned int flags, struct qimg_error *err);
@@ -109,28 +109,28 @@ int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
 				   const void *buf, size_t len,
 				   const void *cbuf, size_t clen,
 				   struct qimg_error *err);
-int qimg_write_compressed(struct qimg_node *node, uint64_t off,
-			  const void *buf, size_t len, struct qimg_error *err);
+int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
+			  size_t len, struct qimg_error *err);
 
 /* Change the virtual size. */
 int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		  const char *prealloc, struct qimg_error *err);
 
 /* Block status flags. */
-#define QIMG_BS_DATA         0x01u /* reads as data from this layer */
-#define QIMG_BS_ZERO         0x02u /* reads as zeros */
+#define QIMG_BS_DATA 0x01u	   /* reads as data from this layer */
+#define QIMG_BS_ZERO 0x02u	   /* reads as zeros */
 #define QIMG_BS_OFFSET_VALID 0x04u /* *map is a host offset in *file */
-#define QIMG_BS_ALLOCATED    0x08u /* this layer defines the content */
-#define QIMG_BS_RAW          0x10u /* driver: ask *file at *map instead */
-#define QIMG_BS_EOF          0x20u /* range reaches end of file */
-#define QIMG_BS_RECURSE      0x40u /* driver: host holes at *map read as zero */
+#define QIMG_BS_ALLOCATED 0x08u	   /* this layer defines the content */
+#define QIMG_BS_RAW 0x10u	   /* driver: ask *file at *map instead */
+#define QIMG_BS_EOF 0x20u	   /* range reaches end of file */
+#define QIMG_BS_RECURSE 0x40u	   /* driver: host holes at *map read as zero */
 
 struct qimg_extent {
-	uint64_t len;            /* bytes covered */
-	unsigned int flags;      /* QIMG_BS_* */
-	uint64_t map;            /* host offset if OFFSET_VALID */
-	struct qimg_node *file;  /* node holding map (protocol node) */
-	int depth;               /* chain depth that answered (0 = top) */
+	uint64_t len;		/* bytes covered */
+	unsigned int flags;	/* QIMG_BS_* */
+	uint64_t map;		/* host offset if OFFSET_VALID */
+	struct qimg_node *file; /* node holding map (protocol node) */
+	int depth;		/* chain depth that answered (0 = top) */
 };
 
 /* Status of [off, off+len) looking through the backing chain down to (not
@@ -139,8 +139,8 @@ struct qimg_extent {
  * ALLOCATED means "present" somewhere in the chain; an unallocated area with
  * no backing (or beyond the backing's end) reads as ZERO at that depth. */
 int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
-			    uint64_t off, uint64_t len,
-			    struct qimg_extent *ext, struct qimg_error *err);
+			    uint64_t off, uint64_t len, struct qimg_extent *ext,
+			    struct qimg_error *err);
 
 /* Status of this layer only (no chain walk). */
 int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,

@@ -12,19 +12,20 @@
 struct qimg_node;
 
 struct qimg_image_info {
-	char *filename;              /* as given / as resolved */
-	char *format;                /* driver name */
+	char *filename; /* as given / as resolved */
+	char *format;	/* driver name */
 	uint64_t virtual_size;
-	int64_t actual_size;         /* -1: unavailable */
-	bool has_info;               /* driver answered: cluster size, dirty */
-	uint32_t cluster_size;       /* 0: none */
+	int64_t actual_size;   /* -1: unavailable */
+	bool has_info;	       /* driver answered: cluster size, dirty */
+	uint32_t cluster_size; /* 0: none */
 	bool encrypted;
 	bool dirty;
-	char *backing_filename;      /* as stored in the image, or NULL */
+	char *backing_filename;	     /* as stored in the image, or NULL */
 	char *full_backing_filename; /* resolved path, or NULL */
-	char *backing_format;        /* as stored, or NULL */
-	struct qimg_value *format_specific; /* {"type":..,"data":{..}} or NULL */
-	struct qimg_value *snapshots;       /* list of SnapshotInfo or NULL */
+	char *backing_format;	     /* as stored, or NULL */
+	struct qimg_value
+		*format_specific;     /* {"type":..,"data":{..}} or NULL */
+	struct qimg_value *snapshots; /* list of SnapshotInfo or NULL */
 };
 
 int qimg_get_image_info(struct qimg_node *node, struct qimg_image_info *out,

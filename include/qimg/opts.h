@@ -11,10 +11,10 @@
 #include "qimg/error.h"
 
 enum qimg_opt_type {
-	QIMG_OPT_STRING,  /* shown as <str> */
-	QIMG_OPT_BOOL,    /* <bool (on/off)>: on yes true y / off no false n */
-	QIMG_OPT_NUMBER,  /* <num>: strtoull base 0, no suffix */
-	QIMG_OPT_SIZE,    /* <size>: qimg_parse_size syntax */
+	QIMG_OPT_STRING, /* shown as <str> */
+	QIMG_OPT_BOOL,	 /* <bool (on/off)>: on yes true y / off no false n */
+	QIMG_OPT_NUMBER, /* <num>: strtoull base 0, no suffix */
+	QIMG_OPT_SIZE,	 /* <size>: qimg_parse_size syntax */
 };
 
 /* One entry of a driver's option schema.  Schemas are arrays terminated by
@@ -23,7 +23,8 @@ struct qimg_opt_desc {
 	const char *name;
 	enum qimg_opt_type type;
 	const char *help;
-	const char *def_str; /* default printed in the Formatting line, or NULL */
+	const char
+		*def_str; /* default printed in the Formatting line, or NULL */
 };
 
 /* One parsed name=value pair.  `value` is the text as given (bools keep their
@@ -31,10 +32,10 @@ struct qimg_opt_desc {
 struct qimg_opt {
 	char *name;
 	char *value;
-	bool typed;          /* set by validate */
+	bool typed; /* set by validate */
 	enum qimg_opt_type type;
-	uint64_t u;          /* NUMBER / SIZE value */
-	bool b;              /* BOOL value */
+	uint64_t u;		 /* NUMBER / SIZE value */
+	bool b;			 /* BOOL value */
 	bool hex_suffix_warning; /* set by validate: SIZE value like "0x1k"; the
 				  * caller prints qemu-img's deprecation
 				  * warning "Using a multiplier suffix on hex
@@ -46,7 +47,7 @@ struct qimg_opt {
 struct qimg_opts {
 	struct qimg_opt *v;
 	size_t len, cap;
-	bool help;           /* "help" or "?" appeared */
+	bool help; /* "help" or "?" appeared */
 	/* Every name=value element in order of appearance, including ones a
 	 * later duplicate replaced: qemu-img type-checks each occurrence, so
 	 * validate walks this log (private to lib/util/opts.c). */

@@ -9,8 +9,8 @@
 
 /* Result codes of qimg_parse_size. */
 #define QIMG_SIZE_OK 0
-#define QIMG_SIZE_INVALID (-22)   /* -EINVAL: bad syntax */
-#define QIMG_SIZE_RANGE (-34)     /* -ERANGE: does not fit in 64 bits */
+#define QIMG_SIZE_INVALID (-22) /* -EINVAL: bad syntax */
+#define QIMG_SIZE_RANGE (-34)	/* -ERANGE: does not fit in 64 bits */
 
 /* Parse a size as qemu_strtosz does (reference §1.9): optional leading
  * whitespace and '+', decimal or 0x hex, optional fraction (only with a

@@ -15,8 +15,8 @@ enum qimg_value_type {
 	QIMG_VALUE_DICT,
 	QIMG_VALUE_LIST,
 	QIMG_VALUE_STR,
-	QIMG_VALUE_INT,   /* signed 64-bit */
-	QIMG_VALUE_UINT,  /* unsigned 64-bit (printed as unsigned) */
+	QIMG_VALUE_INT,	 /* signed 64-bit */
+	QIMG_VALUE_UINT, /* unsigned 64-bit (printed as unsigned) */
 	QIMG_VALUE_BOOL,
 };
 
@@ -35,8 +35,7 @@ void qimg_value_free(struct qimg_value *v);
  * place).  Returns 0 or -ENOMEM (val is freed on failure). */
 int qimg_dict_put(struct qimg_value *dict, const char *key,
 		  struct qimg_value *val);
-int qimg_dict_put_str(struct qimg_value *dict, const char *key,
-		      const char *s);
+int qimg_dict_put_str(struct qimg_value *dict, const char *key, const char *s);
 int qimg_dict_put_int(struct qimg_value *dict, const char *key, int64_t i);
 int qimg_dict_put_uint(struct qimg_value *dict, const char *key, uint64_t u);
 int qimg_dict_put_bool(struct qimg_value *dict, const char *key, bool b);

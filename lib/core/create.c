@@ -39,9 +39,8 @@ bool qimg_format_supports_compression(const char *format)
 	return d && d->write_compressed;
 }
 
-const struct qimg_opt_desc *qimg_format_create_opts(const char *format,
-						    bool *can_create,
-						    bool *known)
+const struct qimg_opt_desc *
+qimg_format_create_opts(const char *format, bool *can_create, bool *known)
 {
 	const struct qimg_driver *d = find_format(format);
 
@@ -60,9 +59,9 @@ const struct qimg_opt_desc *qimg_protocol_create_opts(void)
 static int validate(const struct qimg_driver *drv, struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
-	const struct qimg_opt_desc *schemas[3] = {
-		drv->create_opts, qimg_file_create_opts(), NULL
-	};
+	const struct qimg_opt_desc *schemas[3] = { drv->create_opts,
+						   qimg_file_create_opts(),
+						   NULL };
 
 	return qimg_opts_validate(opts, schemas, err);
 }
@@ -81,7 +80,8 @@ int qimg_create(const char *filename, const char *format,
 	if (!drv->create)
 		return qimg_error_set(err, ENOTSUP,
 				      "Format driver '%s' does not support "
-				      "image creation", format);
+				      "image creation",
+				      format);
 	r = validate(drv, opts, err);
 	if (r < 0)
 		return r;
@@ -113,7 +113,8 @@ int qimg_create(const char *filename, const char *format,
 
 		qimg_error_set(&e2, EFBIG,
 			       "The image size is too large for file format "
-			       "'%s'%s", format,
+			       "'%s'%s",
+			       format,
 			       qimg_opts_has(opts, "cluster_size")
 				       ? " (try using a larger cluster size)"
 				       : "");
@@ -137,7 +138,8 @@ int qimg_measure(const char *format, struct qimg_opts *opts,
 	if (!drv->measure)
 		return qimg_error_set(err, ENOTSUP,
 				      "Block driver '%s' does not support size "
-				      "measurement", format);
+				      "measurement",
+				      format);
 	r = validate(drv, opts, err);
 	if (r < 0)
 		return r;

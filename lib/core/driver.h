@@ -33,30 +33,30 @@ enum qimg_threads {
  * `backing` (a format node); a protocol node has neither. */
 struct qimg_node {
 	const struct qimg_driver *drv;
-	void *opaque;                 /* drv->state_size bytes, zeroed */
-	char *filename;               /* as given by the user (or resolved) */
-	unsigned int flags;           /* QIMG_OPEN_* */
+	void *opaque;	    /* drv->state_size bytes, zeroed */
+	char *filename;	    /* as given by the user (or resolved) */
+	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
-	uint64_t size;                /* virtual size in bytes (set by open) */
+	uint64_t size; /* virtual size in bytes (set by open) */
 
-	struct qimg_node *file;       /* protocol child of a format node */
-	struct qimg_node *data_file;  /* external data file (qcow2), or NULL */
-	struct qimg_node *backing;    /* backing format node, or NULL */
+	struct qimg_node *file;	     /* protocol child of a format node */
+	struct qimg_node *data_file; /* external data file (qcow2), or NULL */
+	struct qimg_node *backing;   /* backing format node, or NULL */
 
 	/* Backing reference as stored in the image (set by the format's open;
 	 * malloc'd, freed by the core). */
 	char *backing_filename;
 	char *backing_format;
-	char *full_backing_filename;  /* resolved by the core */
+	char *full_backing_filename; /* resolved by the core */
 
 	/* Limits, filled by open (0 = no limit / default). */
-	uint32_t request_align;       /* minimal I/O alignment (1 or 512..) */
-	uint64_t max_transfer;        /* largest single request, 0 = none */
-	uint32_t cluster_size;        /* for info / convert alignment */
-	bool zero_init;               /* a new image reads as zeros */
+	uint32_t request_align; /* minimal I/O alignment (1 or 512..) */
+	uint64_t max_transfer;	/* largest single request, 0 = none */
+	uint32_t cluster_size;	/* for info / convert alignment */
+	bool zero_init;		/* a new image reads as zeros */
 
-	pthread_mutex_t lock;         /* SERIAL drivers: held by the core */
-	bool probed_raw;              /* raw was guessed: guard block 0 */
+	pthread_mutex_t lock; /* SERIAL drivers: held by the core */
+	bool probed_raw;      /* raw was guessed: guard block 0 */
 };
 
 struct qimg_driver {
@@ -95,14 +95,13 @@ struct qimg_driver {
 
 	/* Guest I/O.  The core guarantees off + len <= node->size, alignment
 	 * to request_align and len <= max_transfer. */
-	int (*read)(struct qimg_node *node, uint64_t off, void *buf,
-		    size_t len, struct qimg_error *err);
+	int (*read)(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+		    struct qimg_error *err);
 	int (*write)(struct qimg_node *node, uint64_t off, const void *buf,
 		     size_t len, struct qimg_error *err);
 	/* NULL: the core writes a zero buffer (unless NO_FALLBACK). */
-	int (*write_zeroes)(struct qimg_node *node, uint64_t off,
-			    uint64_t len, unsigned int flags,
-			    struct qimg_error *err);
+	int (*write_zeroes)(struct qimg_node *node, uint64_t off, uint64_t len,
+			    unsigned int flags, struct qimg_error *err);
 	int (*discard)(struct qimg_node *node, uint64_t off, uint64_t len,
 		       struct qimg_error *err);
 	int (*flush)(struct qimg_node *node, struct qimg_error *err);
@@ -143,9 +142,8 @@ struct qimg_driver {
 		     struct qimg_check_result *res, qimg_report_fn report,
 		     void *opaque, struct qimg_error *err);
 
-	int (*measure)(struct qimg_opts *o, struct qimg_node *in,
-		       uint64_t size, struct qimg_measure *out,
-		       struct qimg_error *err);
+	int (*measure)(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
+		       struct qimg_measure *out, struct qimg_error *err);
 
 	/* Protocol: take image locks compatible with QEMU's (OFD byte-range
 	 * locks): `perm` are the QIMG_PERM_* bits we use, `unshared` those we
@@ -168,9 +166,9 @@ struct qimg_driver {
 /* Permission bits, numbered as QEMU numbers them for its lock bytes
  * (byte 100 + bit index: "we use it"; 200 + bit index: "others must not"). */
 #define QIMG_PERM_CONSISTENT_READ 0x1u
-#define QIMG_PERM_WRITE           0x2u
+#define QIMG_PERM_WRITE 0x2u
 #define QIMG_PERM_WRITE_UNCHANGED 0x4u
-#define QIMG_PERM_RESIZE          0x8u
+#define QIMG_PERM_RESIZE 0x8u
 
 /* The registry (drivers.c). */
 const struct qimg_driver *qimg_driver_find(const char *name);

@@ -65,10 +65,10 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "qcow", true },   { "qed", true },    { "vdi", true },
-	{ "vmdk", true },   { "vpc", true },    { "vhdx", true },
+	{ "qcow", true },   { "qed", true },	   { "vdi", true },
+	{ "vmdk", true },   { "vpc", true },	   { "vhdx", true },
 	{ "luks", true },   { "parallels", true }, { "dmg", false },
-	{ "bochs", false }, { "cloop", false }, { "vvfat", false },
+	{ "bochs", false }, { "cloop", false },	   { "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -76,8 +76,7 @@ int qimg_format_missing_error(const char *format, bool open,
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(later_formats) / sizeof(later_formats[0]);
-	     i++) {
+	for (i = 0; i < sizeof(later_formats) / sizeof(later_formats[0]); i++) {
 		if (strcmp(later_formats[i].name, format))
 			continue;
 		if (!open && !later_formats[i].creatable)

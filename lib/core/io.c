@@ -249,8 +249,8 @@ int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
 	return r;
 }
 
-int qimg_write_compressed(struct qimg_node *node, uint64_t off,
-			  const void *buf, size_t len, struct qimg_error *err)
+int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
+			  size_t len, struct qimg_error *err)
 {
 	size_t clen = 0;
 	void *cbuf = NULL;

@@ -16,8 +16,8 @@
 #define MAX_CHAIN_DEPTH 256
 
 struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
-				  const char *filename, unsigned int flags,
-				  enum qimg_cache_mode cache)
+				const char *filename, unsigned int flags,
+				enum qimg_cache_mode cache)
 {
 	struct qimg_node *n = calloc(1, sizeof(*n));
 
@@ -80,11 +80,11 @@ int qimg_cache_mode_parse(const char *s, enum qimg_cache_mode *out)
 
 /* Open the protocol layer for `filename`. */
 int qimg_protocol_open(const char *filename, unsigned int flags,
-			 enum qimg_cache_mode cache, struct qimg_node **out,
-			 struct qimg_error *err)
+		       enum qimg_cache_mode cache, struct qimg_node **out,
+		       struct qimg_error *err)
 {
-	struct qimg_node *file = qimg_node_new(&qimg_driver_file, filename, flags,
-					  cache);
+	struct qimg_node *file =
+		qimg_node_new(&qimg_driver_file, filename, flags, cache);
 	int r;
 
 	*out = NULL;
@@ -182,8 +182,8 @@ static int open_backing(struct qimg_node *node,
 	b.warn = NULL;
 	r = open_chain(&b, depth + 1, &node->backing, &berr);
 	if (r < 0)
-		return qimg_error_set(err, -r, "Could not open backing file: %s",
-				      berr.msg);
+		return qimg_error_set(
+			err, -r, "Could not open backing file: %s", berr.msg);
 	return 0;
 }
 
@@ -208,7 +208,7 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 							 err);
 	}
 	r = qimg_protocol_open(args->filename, args->flags, args->cache, &file,
-			  err);
+			       err);
 	if (r < 0)
 		return r;
 	if (!args->format) {
@@ -229,8 +229,8 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 		drv = qimg_driver_probe(head, n, args->filename);
 		probed = true;
 		if (!drv || !strcmp(drv->name, "raw")) {
-			const char *later = qimg_later_format_probe(head, n,
-								    args->filename);
+			const char *later = qimg_later_format_probe(
+				head, n, args->filename);
 
 			if (later) {
 				qimg_protocol_close(file);
@@ -263,14 +263,15 @@ static int open_chain(const struct qimg_open_args *args, int depth,
 	if (node->probed_raw && (args->flags & QIMG_OPEN_RDWR) && args->warn) {
 		char msg[PATH_MAX + 512];
 
-		snprintf(msg, sizeof(msg),
-			 "WARNING: Image format was not specified for '%s' and "
-			 "probing guessed raw.\n         Automatically "
-			 "detecting the format is dangerous for raw images, "
-			 "write operations on block 0 will be restricted.\n"
-			 "         Specify the 'raw' format explicitly to remove "
-			 "the restrictions.",
-			 args->filename);
+		snprintf(
+			msg, sizeof(msg),
+			"WARNING: Image format was not specified for '%s' and "
+			"probing guessed raw.\n         Automatically "
+			"detecting the format is dangerous for raw images, "
+			"write operations on block 0 will be restricted.\n"
+			"         Specify the 'raw' format explicitly to remove "
+			"the restrictions.",
+			args->filename);
 		args->warn(args->warn_opaque, msg);
 	}
 	if (node->backing_filename && node->backing_filename[0]) {

@@ -15,9 +15,9 @@ int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
 		return qimg_error_set(err, ENOTSUP,
 				      "Block format '%s' used by device '' "
 				      "does not support temporarily loading "
-				      "internal snapshots", node->drv->name);
+				      "internal snapshots",
+				      node->drv->name);
 	if (node->flags & QIMG_OPEN_RDWR)
-		return qimg_error_set(err, EPERM,
-				      "Device is not readonly");
+		return qimg_error_set(err, EPERM, "Device is not readonly");
 	return node->drv->snapshot_load_tmp(node, id, name, err);
 }

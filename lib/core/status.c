@@ -15,8 +15,8 @@ static int file_status(struct qimg_node *file, uint64_t map, uint64_t len,
 	memset(fe, 0, sizeof(*fe));
 	if (!file->drv->block_status) {
 		fe->len = len;
-		fe->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
-			    QIMG_BS_ALLOCATED;
+		fe->flags =
+			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
 		fe->map = map;
 		fe->file = file;
 		return 0;
@@ -49,7 +49,8 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (ext->len == 0 || ext->len > len)
 		return qimg_error_set(err, EIO,
 				      "Driver '%s' returned a bad block "
-				      "status length", node->drv->name);
+				      "status length",
+				      node->drv->name);
 	if (ext->flags & (QIMG_BS_DATA | QIMG_BS_ZERO))
 		ext->flags |= QIMG_BS_ALLOCATED;
 
@@ -85,8 +86,8 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			    (fe.len == 0 || (fe.flags & QIMG_BS_ZERO))) {
 				ext->flags |= QIMG_BS_ZERO;
 			} else if (fe.len > 0) {
-				ext->len = fe.len < ext->len ? fe.len
-							     : ext->len;
+				ext->len =
+					fe.len < ext->len ? fe.len : ext->len;
 				ext->flags |= fe.flags & QIMG_BS_ZERO;
 			}
 		} else {
@@ -98,8 +99,8 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 }
 
 int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
-			    uint64_t off, uint64_t len,
-			    struct qimg_extent *ext, struct qimg_error *err)
+			    uint64_t off, uint64_t len, struct qimg_extent *ext,
+			    struct qimg_error *err)
 {
 	struct qimg_node *cur = node;
 	int depth = 0, r;

@@ -29,7 +29,8 @@ static int raw_open(struct qimg_node *node, const struct qimg_opts *opts,
 
 	if (len < 0)
 		return (int)len;
-	node->size = ((uint64_t)len + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
+	node->size =
+		((uint64_t)len + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
 	node->zero_init = node->file->zero_init;
 	node->request_align = node->file->request_align;
 	return 0;
@@ -39,8 +40,8 @@ static void raw_close(struct qimg_node *node)
 {
 }
 
-static int raw_read(struct qimg_node *node, uint64_t off, void *buf,
-		    size_t len, struct qimg_error *err)
+static int raw_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+		    struct qimg_error *err)
 {
 	return qimg_pread(node->file, off, buf, len, err);
 }
@@ -69,7 +70,8 @@ static int raw_check_sector0(struct qimg_node *node, uint64_t off,
 	if (d && d != &qimg_driver_raw)
 		return qimg_error_set(err, EPERM,
 				      "Writing a %s header to a probed raw "
-				      "image is not allowed", d->name);
+				      "image is not allowed",
+				      d->name);
 	return 0;
 }
 
@@ -83,9 +85,8 @@ static int raw_write(struct qimg_node *node, uint64_t off, const void *buf,
 	return qimg_pwrite(node->file, off, buf, len, err);
 }
 
-static int raw_write_zeroes(struct qimg_node *node, uint64_t off,
-			    uint64_t len, unsigned int flags,
-			    struct qimg_error *err)
+static int raw_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+			    unsigned int flags, struct qimg_error *err)
 {
 	const struct qimg_driver *fd = node->file->drv;
 
@@ -100,9 +101,8 @@ static int raw_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return qimg_discard(node->file, off, len, err);
 }
 
-static int raw_block_status(struct qimg_node *node, uint64_t off,
-			    uint64_t len, struct qimg_extent *ext,
-			    struct qimg_error *err)
+static int raw_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			    struct qimg_extent *ext, struct qimg_error *err)
 {
 	ext->len = len;
 	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
@@ -147,7 +147,8 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 	if (!fd->truncate)
 		return qimg_error_set(err, ENOTSUP,
 				      "Protocol driver '%s' does not support "
-				      "image creation", fd->name);
+				      "image creation",
+				      fd->name);
 	r = fd->truncate(file, size, true, prealloc, err);
 	if (r < 0)
 		return r;
@@ -155,9 +156,9 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 	 * O_DIRECT can find the alignment (it also shows in map and disk
 	 * size, which we match). */
 	if (size > 0 && strcmp(prealloc, "full"))
-		r = qimg_pwrite(file, 0, zero,
-				size < sizeof(zero) ? (size_t)size : sizeof(zero),
-				err);
+		r = qimg_pwrite(
+			file, 0, zero,
+			size < sizeof(zero) ? (size_t)size : sizeof(zero), err);
 	return r;
 }
 
@@ -176,9 +177,8 @@ static int raw_create_validate(const struct qimg_opts *o,
 	return qimg_error_set(err, EINVAL, "invalid parameter value: %s", p);
 }
 
-static int raw_measure(struct qimg_opts *o, struct qimg_node *in,
-		       uint64_t size, struct qimg_measure *out,
-		       struct qimg_error *err)
+static int raw_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
+		       struct qimg_measure *out, struct qimg_error *err)
 {
 	if (in)
 		size = qimg_size(in);

@@ -19,17 +19,17 @@
 struct file_state {
 	int fd;
 	bool blockdev;
-	bool direct;       /* O_DIRECT: I/O must be aligned */
+	bool direct;	   /* O_DIRECT: I/O must be aligned */
 	bool writethrough; /* sync after each write */
-	bool unsafe;       /* flush is a no-op */
-	uint32_t align;    /* alignment needed with O_DIRECT */
+	bool unsafe;	   /* flush is a no-op */
+	uint32_t align;	   /* alignment needed with O_DIRECT */
 	unsigned int locked_perm, locked_unshared;
 };
 
 static const struct qimg_opt_desc file_create_opts[] = {
 	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
-	{ "nocow", QIMG_OPT_BOOL, "Turn off copy-on-write (valid only on btrfs)",
-	  NULL },
+	{ "nocow", QIMG_OPT_BOOL,
+	  "Turn off copy-on-write (valid only on btrfs)", NULL },
 	{ "preallocation", QIMG_OPT_STRING,
 	  "Preallocation mode (allowed values: off, falloc, full)", NULL },
 	{ "extent_size_hint", QIMG_OPT_SIZE,
@@ -54,10 +54,9 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 				      "Could not open '%s': Invalid argument",
 				      node->filename);
 	if (s->fd < 0)
-		return qimg_error_set_errno(err, errno, "Could not %s '%s'",
-					    (oflags & O_CREAT) ? "create"
-							       : "open",
-					    node->filename);
+		return qimg_error_set_errno(
+			err, errno, "Could not %s '%s'",
+			(oflags & O_CREAT) ? "create" : "open", node->filename);
 	if (fstat(s->fd, &st) < 0) {
 		int e = errno;
 
@@ -71,7 +70,8 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 		close(s->fd);
 		return qimg_error_set(err, EINVAL,
 				      "'file' driver requires '%s' to be a "
-				      "regular file", node->filename);
+				      "regular file",
+				      node->filename);
 	}
 	return 0;
 }
@@ -291,8 +291,8 @@ static int file_flush(struct qimg_node *node, struct qimg_error *err)
 }
 
 /* Write zeros the slow way, in bounded chunks. */
-static int write_zero_buffer(struct qimg_node *node, uint64_t off,
-			     uint64_t len, struct qimg_error *err)
+static int write_zero_buffer(struct qimg_node *node, uint64_t off, uint64_t len,
+			     struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
 	size_t chunk = 1 << 20;
@@ -316,9 +316,8 @@ static int write_zero_buffer(struct qimg_node *node, uint64_t off,
 	return 0;
 }
 
-static int file_write_zeroes(struct qimg_node *node, uint64_t off,
-			     uint64_t len, unsigned int flags,
-			     struct qimg_error *err)
+static int file_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+			     unsigned int flags, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
 	int64_t flen = file_length(node);
@@ -342,7 +341,8 @@ static int file_write_zeroes(struct qimg_node *node, uint64_t off,
 					err, errno, "Could not resize '%s'",
 					node->filename);
 			r = fallocate(s->fd,
-				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      FALLOC_FL_PUNCH_HOLE |
+					      FALLOC_FL_KEEP_SIZE,
 				      (off_t)off, (off_t)len);
 			if (r == 0)
 				return 0;
@@ -374,9 +374,8 @@ static int file_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-static int file_block_status(struct qimg_node *node, uint64_t off,
-			     uint64_t len, struct qimg_extent *ext,
-			     struct qimg_error *err)
+static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			     struct qimg_extent *ext, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
 	int64_t flen = file_length(node);
@@ -386,8 +385,8 @@ static int file_block_status(struct qimg_node *node, uint64_t off,
 	ext->file = node;
 	ext->len = len;
 	if (flen < 0 || s->blockdev) {
-		ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
-			     QIMG_BS_ALLOCATED;
+		ext->flags =
+			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
 		return 0;
 	}
 	if (off >= (uint64_t)flen) {
@@ -400,16 +399,16 @@ static int file_block_status(struct qimg_node *node, uint64_t off,
 		/* A hole up to EOF. */
 		data = flen;
 	} else if (data < 0) {
-		ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
-			     QIMG_BS_ALLOCATED;
+		ext->flags =
+			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
 		return 0;
 	}
 	if ((uint64_t)data > off) {
 		uint64_t n = (uint64_t)data - off;
 
 		ext->len = n < len ? n : len;
-		ext->flags = QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID |
-			     QIMG_BS_ALLOCATED;
+		ext->flags =
+			QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
 		if ((uint64_t)data >= (uint64_t)flen && ext->len == n)
 			ext->flags |= QIMG_BS_EOF;
 		return 0;
@@ -443,13 +442,13 @@ static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return 0;
 	}
 	if (size > (uint64_t)INT64_MAX)
-		return qimg_error_set(err, EFBIG, "Could not resize file: "
+		return qimg_error_set(err, EFBIG,
+				      "Could not resize file: "
 				      "File too large");
 	if (size < (uint64_t)old && !shrink)
 		return qimg_error_set(err, EINVAL,
 				      "Cannot shrink without --shrink");
-	if (!prealloc || !strcmp(prealloc, "off") ||
-	    size <= (uint64_t)old) {
+	if (!prealloc || !strcmp(prealloc, "off") || size <= (uint64_t)old) {
 		if (ftruncate(s->fd, (off_t)size) < 0)
 			return qimg_error_set_errno(err, errno,
 						    "Could not resize file");
@@ -483,7 +482,10 @@ static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 #define NPERM 4
 
 static const char *const perm_names[NPERM] = {
-	"consistent read", "write", "write unchanged", "resize",
+	"consistent read",
+	"write",
+	"write unchanged",
+	"resize",
 };
 
 static int lock_byte(int fd, int byte, bool lock)

@@ -305,30 +305,35 @@ static int check_value(struct qimg_opt *opt, const struct qimg_opt_desc *d,
 		break;
 	case QIMG_OPT_BOOL:
 		if (parse_bool(opt->value, &opt->b) < 0)
-			return qimg_error_set(err, EINVAL,
+			return qimg_error_set(
+				err, EINVAL,
 				"Parameter '%s' expects 'on' or 'off'",
 				opt->name);
 		break;
 	case QIMG_OPT_NUMBER:
 		r = parse_number(opt->value, &opt->u);
 		if (r == -ERANGE)
-			return qimg_error_set(err, EINVAL,
+			return qimg_error_set(
+				err, EINVAL,
 				"Value '%s' is too large for parameter '%s'",
 				opt->value, opt->name);
 		if (r < 0)
 			return qimg_error_set(err, EINVAL,
-				"Parameter '%s' expects a number", opt->name);
+					      "Parameter '%s' expects a number",
+					      opt->name);
 		break;
 	case QIMG_OPT_SIZE:
 		r = qimg_parse_size(opt->value, &opt->u, &hexw);
 		/* qemu-img warns even when the value is then rejected. */
 		opt->hex_suffix_warning = hexw != 0;
 		if (r == QIMG_SIZE_RANGE)
-			return qimg_error_set(err, EINVAL,
+			return qimg_error_set(
+				err, EINVAL,
 				"Value '%s' is out of range for parameter '%s'",
 				opt->value, opt->name);
 		if (r < 0)
-			return qimg_error_set(err, EINVAL,
+			return qimg_error_set(
+				err, EINVAL,
 				"Parameter '%s' expects a non-negative number below 2^64\n%s",
 				opt->name, size_hint);
 		break;
@@ -501,6 +506,6 @@ out:
 	help_lines_free(&lines);
 	if (trailer)
 		fprintf(f, "\nThe protocol level may support further "
-			"options.\nSpecify the target filename to include "
-			"those options.\n");
+			   "options.\nSpecify the target filename to include "
+			   "those options.\n");
 }

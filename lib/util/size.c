@@ -14,19 +14,26 @@
 static uint64_t suffix_mul(char c)
 {
 	switch (c) {
-	case 'b': case 'B':
+	case 'b':
+	case 'B':
 		return 1;
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		return 1ULL << 10;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		return 1ULL << 20;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		return 1ULL << 30;
-	case 't': case 'T':
+	case 't':
+	case 'T':
 		return 1ULL << 40;
-	case 'p': case 'P':
+	case 'p':
+	case 'P':
 		return 1ULL << 50;
-	case 'e': case 'E':
+	case 'e':
+	case 'E':
 		return 1ULL << 60;
 	}
 	return 0;

@@ -12,7 +12,7 @@
 #include "util/vector.h"
 
 struct member {
-	char *key;                 /* NULL for list items */
+	char *key; /* NULL for list items */
 	struct qimg_value *val;
 };
 
@@ -24,7 +24,7 @@ struct qimg_value {
 		uint64_t u;
 		bool b;
 	};
-	struct member *m;          /* dict / list members, insertion order */
+	struct member *m; /* dict / list members, insertion order */
 	size_t len, cap;
 };
 
@@ -232,8 +232,7 @@ struct qimg_value *qimg_value_at(const struct qimg_value *v, size_t i,
 	return v->m[i].val;
 }
 
-struct qimg_value *qimg_dict_get(const struct qimg_value *dict,
-				 const char *key)
+struct qimg_value *qimg_dict_get(const struct qimg_value *dict, const char *key)
 {
 	size_t i;
 
@@ -280,8 +279,8 @@ void qimg_dict_qemu_order(const struct qimg_value *dict, size_t *idx)
 
 		for (j = i; j > 0; j--) {
 			size_t prev = idx[j - 1];
-			uint32_t bp = b ? b[prev] :
-				qdict_bucket(dict->m[prev].key);
+			uint32_t bp =
+				b ? b[prev] : qdict_bucket(dict->m[prev].key);
 
 			if (bp < bc || (bp == bc && prev > cur))
 				break;

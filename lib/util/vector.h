@@ -38,35 +38,35 @@ static inline int qimg_vector_grow(void **ptr, size_t *cap, size_t len,
 	return 0;
 }
 
-#define QIMG_VECTOR(name, type)						\
-	struct name {							\
-		type *v;						\
-		size_t len, cap;					\
-	};								\
-	static inline __attribute__((unused)) int			\
-	name##_reserve(struct name *vec, size_t extra)			\
-	{								\
-		void *p = vec->v;					\
-		int r = qimg_vector_grow(&p, &vec->cap, vec->len,	\
-					 extra, sizeof(type));		\
-		vec->v = p;						\
-		return r;						\
-	}								\
-	static inline __attribute__((unused)) int			\
-	name##_append(struct name *vec, type elem)			\
-	{								\
-		int r = name##_reserve(vec, 1);				\
-		if (r < 0)						\
-			return r;					\
-		vec->v[vec->len++] = elem;				\
-		return 0;						\
-	}								\
-	static inline __attribute__((unused)) void			\
-	name##_free(struct name *vec)					\
-	{								\
-		free(vec->v);						\
-		vec->v = NULL;						\
-		vec->len = vec->cap = 0;				\
+#define QIMG_VECTOR(name, type)                                                \
+	struct name {                                                          \
+		type *v;                                                       \
+		size_t len, cap;                                               \
+	};                                                                     \
+	static inline __attribute__((unused)) int name##_reserve(              \
+		struct name *vec, size_t extra)                                \
+	{                                                                      \
+		void *p = vec->v;                                              \
+		int r = qimg_vector_grow(&p, &vec->cap, vec->len, extra,       \
+					 sizeof(type));                        \
+		vec->v = p;                                                    \
+		return r;                                                      \
+	}                                                                      \
+	static inline __attribute__((unused)) int name##_append(               \
+		struct name *vec, type elem)                                   \
+	{                                                                      \
+		int r = name##_reserve(vec, 1);                                \
+		if (r < 0)                                                     \
+			return r;                                              \
+		vec->v[vec->len++] = elem;                                     \
+		return 0;                                                      \
+	}                                                                      \
+	static inline                                                          \
+		__attribute__((unused)) void name##_free(struct name *vec)     \
+	{                                                                      \
+		free(vec->v);                                                  \
+		vec->v = NULL;                                                 \
+		vec->len = vec->cap = 0;                                       \
 	}
 
 #endif

@@ -27,7 +27,7 @@
 /* Write data to a fresh memfd (or an unlinked temp file); fill path with a
  * name that opens it.  Returns the fd or -1. */
 static int fuzz_make_file(const uint8_t *data, size_t size, char *path,
-		   size_t pathlen)
+			  size_t pathlen)
 {
 	size_t done = 0;
 	int fd;
@@ -68,7 +68,7 @@ static int fuzz_input(const uint8_t *data, size_t size, char *path,
 
 /* Checker report lines are not looked at. */
 static __attribute__((unused)) void fuzz_ignore_line(void *opaque,
-						    const char *line)
+						     const char *line)
 {
 	(void)opaque;
 	(void)line;
@@ -78,7 +78,7 @@ static __attribute__((unused)) void fuzz_ignore_line(void *opaque,
  * or locks.  Returns the node or NULL.  Aborts when a failed open leaves a
  * node or no error message: a broken API contract whatever the input. */
 static struct qimg_node *fuzz_open(const char *path, const char *format,
-			    unsigned int flags)
+				   unsigned int flags)
 {
 	struct qimg_open_args args;
 	struct qimg_error err = { 0 };

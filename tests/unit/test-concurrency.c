@@ -31,7 +31,7 @@ static char dir[] = "/tmp/qimg-test-conc-XXXXXX";
 
 struct job {
 	struct qimg_node *node;
-	uint8_t *shadow;      /* expected content, IMG_SIZE bytes */
+	uint8_t *shadow; /* expected content, IMG_SIZE bytes */
 	unsigned int id;
 	unsigned int seed;
 	int failures;
@@ -76,8 +76,7 @@ static void *worker(void *opaque)
 				       sizeof(buf));
 				snprintf((char *)buf, 32, "t%u op%d k%u", j->id,
 					 op, k);
-				r = qimg_write(j->node, off, buf, SECTOR,
-					       &err);
+				r = qimg_write(j->node, off, buf, SECTOR, &err);
 			}
 			if (r < 0) {
 				fprintf(stderr, "thread %u: %s\n", j->id,
@@ -148,10 +147,12 @@ static void run_case(const char *name, const char *options, bool backing)
 	a.filename = p;
 	assert_int_equal(qimg_open(&a, &n, &err), 0);
 	for (i = 0; i < NTHREADS; i++) {
-		jobs[i] = (struct job){ .node = n, .shadow = shadow, .id = i,
+		jobs[i] = (struct job){ .node = n,
+					.shadow = shadow,
+					.id = i,
 					.seed = 977u * (i + 1) };
-		assert_int_equal(pthread_create(&th[i], NULL, worker,
-						&jobs[i]), 0);
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &jobs[i]),
+				 0);
 	}
 	for (i = 0; i < NTHREADS; i++) {
 		pthread_join(th[i], NULL);

@@ -41,7 +41,9 @@ static struct qimg_node *open_img(const char *p, const char *fmt,
 				  unsigned int flags)
 {
 	struct qimg_open_args a = {
-		.filename = p, .format = fmt, .flags = flags,
+		.filename = p,
+		.format = fmt,
+		.flags = flags,
 	};
 	struct qimg_error err = { 0 };
 	struct qimg_node *n = NULL;
@@ -97,19 +99,22 @@ static void test_zeroes_and_status(void **state)
 	n = open_img(p, "raw", QIMG_OPEN_RDWR);
 	memset(buf, 1, sizeof(buf));
 	assert_int_equal(qimg_write(n, 1 << 20, buf, sizeof(buf), &err), 0);
-	assert_int_equal(qimg_block_status_above(n, NULL, 1 << 20, 4 << 20,
-						 &ext, &err), 0);
+	assert_int_equal(
+		qimg_block_status_above(n, NULL, 1 << 20, 4 << 20, &ext, &err),
+		0);
 	assert_true(ext.flags & QIMG_BS_DATA);
 	assert_true(ext.flags & QIMG_BS_ALLOCATED);
 	assert_true(ext.flags & QIMG_BS_OFFSET_VALID);
 	assert_int_equal(ext.map, 1 << 20);
 	assert_int_equal(qimg_write_zeroes(n, 1 << 20, sizeof(buf),
-					   QIMG_ZERO_MAY_UNMAP, &err), 0);
+					   QIMG_ZERO_MAY_UNMAP, &err),
+			 0);
 	assert_int_equal(qimg_read(n, 1 << 20, buf, sizeof(buf), &err), 0);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0);
-	assert_int_equal(qimg_block_status_above(n, NULL, 2 << 20, 1 << 20,
-						 &ext, &err), 0);
+	assert_int_equal(
+		qimg_block_status_above(n, NULL, 2 << 20, 1 << 20, &ext, &err),
+		0);
 	assert_true(ext.flags & QIMG_BS_ZERO);
 	assert_false(ext.flags & QIMG_BS_DATA);
 	qimg_close(n);
@@ -150,8 +155,9 @@ static void test_open_errors(void **state)
 
 static void test_probed_raw_guard(void **state)
 {
-	static const uint8_t qcow2_magic[8] = { 'Q', 'F', 'I', 0xfb,
-						0, 0, 0, 3 };
+	static const uint8_t qcow2_magic[8] = {
+		'Q', 'F', 'I', 0xfb, 0, 0, 0, 3
+	};
 	char p[256];
 	struct qimg_error err = { 0 };
 	struct qimg_node *n;
@@ -164,8 +170,8 @@ static void test_probed_raw_guard(void **state)
 		    0);
 #endif
 	qimg_error_clear(&err);
-	assert_int_equal(qimg_write(n, 512, qcow2_magic, sizeof(qcow2_magic),
-				    &err), 0);
+	assert_int_equal(
+		qimg_write(n, 512, qcow2_magic, sizeof(qcow2_magic), &err), 0);
 	qimg_close(n);
 }
 

@@ -28,7 +28,8 @@ static const struct qimg_opt_desc qcow2_opts[] = {
 	  "The external data file must stay valid as a raw image", NULL },
 	{ "encryption", QIMG_OPT_BOOL,
 	  "Encrypt the image with format 'aes'. (Deprecated in favor of "
-	  "encrypt.format=aes)", NULL },
+	  "encrypt.format=aes)",
+	  NULL },
 	{ "encrypt.format", QIMG_OPT_STRING,
 	  "Encrypt the image, format choices: 'aes', 'luks'", NULL },
 	{ "encrypt.key-secret", QIMG_OPT_STRING,
@@ -74,9 +75,7 @@ static const struct qimg_opt_desc file_opts[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static const struct qimg_opt_desc *const qcow2_schemas[] = {
-	qcow2_opts, NULL
-};
+static const struct qimg_opt_desc *const qcow2_schemas[] = { qcow2_opts, NULL };
 
 /* Parse str and validate it against the qcow2 schema; returns the result
  * and leaves the message in err. */
@@ -108,8 +107,13 @@ static void expect_error(const char *str, const char *msg)
 static void test_check_list(void **state)
 {
 	static const char *const bad[] = {
-		"", ",cluster_size=4k", "cluster_size=4k,", "a,,,", ",,a",
-		"a,", ",",
+		"",
+		",cluster_size=4k",
+		"cluster_size=4k,",
+		"a,,,",
+		",,a",
+		"a,",
+		",",
 	};
 	static const char *const good[] = {
 		"cluster_size=4k", "cluster_size=4k,,", "a,,,,", "a", "a,,b",
@@ -138,16 +142,19 @@ static void test_parse_grammar(void **state)
 	struct qimg_error err = { 0 };
 
 	(void)state;
-	assert_int_equal(qimg_opts_parse(&o,
-		"backing_file=a,,b.qcow2,lazy_refcounts,noextended_l2,"
-		"a=b=c,compat=1.1,,x", &err), 0);
+	assert_int_equal(
+		qimg_opts_parse(
+			&o,
+			"backing_file=a,,b.qcow2,lazy_refcounts,noextended_l2,"
+			"a=b=c,compat=1.1,,x",
+			&err),
+		0);
 	assert_int_equal(o.len, 5);
 	assert_string_equal(qimg_opts_get_str(&o, "backing_file", NULL),
 			    "a,b.qcow2");
 	assert_string_equal(qimg_opts_get_str(&o, "lazy_refcounts", NULL),
 			    "on");
-	assert_string_equal(qimg_opts_get_str(&o, "extended_l2", NULL),
-			    "off");
+	assert_string_equal(qimg_opts_get_str(&o, "extended_l2", NULL), "off");
 	assert_string_equal(qimg_opts_get_str(&o, "a", NULL), "b=c");
 	assert_string_equal(qimg_opts_get_str(&o, "compat", NULL), "1.1,x");
 	assert_false(o.help);
@@ -158,8 +165,7 @@ static void test_parse_grammar(void **state)
 
 	/* A value ending in an escaped comma. */
 	assert_int_equal(qimg_opts_parse(&o, "cluster_size=4k,,", &err), 0);
-	assert_string_equal(qimg_opts_get_str(&o, "cluster_size", NULL),
-			    "4k,");
+	assert_string_equal(qimg_opts_get_str(&o, "cluster_size", NULL), "4k,");
 	qimg_opts_free(&o);
 
 	/* Empty names: "=x" and a bare "no". */
@@ -218,9 +224,13 @@ static void test_last_wins(void **state)
 	struct qimg_error err;
 
 	(void)state;
-	assert_int_equal(parse_validate(&o,
-		"cluster_size=4k,lazy_refcounts=on,cluster_size=8k,"
-		"nolazy_refcounts", &err), 0);
+	assert_int_equal(
+		parse_validate(
+			&o,
+			"cluster_size=4k,lazy_refcounts=on,cluster_size=8k,"
+			"nolazy_refcounts",
+			&err),
+		0);
 	assert_int_equal(o.len, 2);
 	assert_string_equal(o.v[0].name, "cluster_size");
 	assert_int_equal(qimg_opts_get_u64(&o, "cluster_size", 0), 8192);
@@ -280,7 +290,8 @@ static void test_validate_errors(void **state)
 		     "'cluster_size'");
 	snprintf(want, sizeof(want),
 		 "Parameter 'cluster_size' expects a non-negative number "
-		 "below 2^64%s", hint);
+		 "below 2^64%s",
+		 hint);
 	expect_error("cluster_size=", want);
 	expect_error("cluster_size=-1", want);
 	expect_error("cluster_size=4k,,", want);
@@ -307,8 +318,8 @@ static void test_validate_values(void **state)
 		assert_int_equal(parse_validate(&o, buf, &err), 0);
 		assert_true(qimg_opts_get_bool(&o, "lazy_refcounts", false));
 		/* The spelling is kept for the Formatting line. */
-		assert_string_equal(qimg_opts_get_str(&o, "lazy_refcounts",
-						      NULL), yes[i]);
+		assert_string_equal(
+			qimg_opts_get_str(&o, "lazy_refcounts", NULL), yes[i]);
 		qimg_opts_free(&o);
 		snprintf(buf, sizeof(buf), "lazy_refcounts=%s", no[i]);
 		assert_int_equal(parse_validate(&o, buf, &err), 0);
@@ -321,9 +332,12 @@ static void test_validate_values(void **state)
 		const char *in;
 		uint64_t v;
 	} nums[] = {
-		{ "refcount_bits=16", 16 }, { "refcount_bits=0x10", 16 },
-		{ "refcount_bits=010", 8 }, { "refcount_bits= 16", 16 },
-		{ "refcount_bits= +16", 16 }, { "refcount_bits=-1", UINT64_MAX },
+		{ "refcount_bits=16", 16 },
+		{ "refcount_bits=0x10", 16 },
+		{ "refcount_bits=010", 8 },
+		{ "refcount_bits= 16", 16 },
+		{ "refcount_bits= +16", 16 },
+		{ "refcount_bits=-1", UINT64_MAX },
 		{ "refcount_bits=18446744073709551615", UINT64_MAX },
 	};
 	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
@@ -337,8 +351,8 @@ static void test_validate_values(void **state)
 	}
 
 	/* Sizes and the hex-suffix warning flag. */
-	assert_int_equal(parse_validate(&o, "cluster_size= 64k,size=1.5k",
-					&err), 0);
+	assert_int_equal(
+		parse_validate(&o, "cluster_size= 64k,size=1.5k", &err), 0);
 	assert_int_equal(qimg_opts_get_u64(&o, "cluster_size", 0), 65536);
 	assert_int_equal(qimg_opts_get_u64(&o, "size", 0), 1536);
 	assert_false(qimg_opts_find(&o, "cluster_size")->hex_suffix_warning);
@@ -394,7 +408,7 @@ static void test_set_del_getters(void **state)
 	assert_int_equal(o.len, 0);
 	qimg_opts_del(&o, "size");
 	qimg_opts_free(&o);
-	qimg_opts_free(&o);	/* idempotent */
+	qimg_opts_free(&o); /* idempotent */
 	qimg_opts_free(NULL);
 }
 
@@ -415,27 +429,26 @@ static char *print_help(const char *heading,
 static void test_help_layout(void **state)
 {
 	const struct qimg_opt_desc *const raw[] = { raw_opts, NULL };
-	const struct qimg_opt_desc *const raw_file[] = {
-		raw_opts, file_opts, NULL
-	};
+	const struct qimg_opt_desc *const raw_file[] = { raw_opts, file_opts,
+							 NULL };
 	const struct qimg_opt_desc *const q[] = { qcow2_opts, NULL };
-	const struct qimg_opt_desc *const q_file[] = {
-		qcow2_opts, file_opts, NULL
-	};
+	const struct qimg_opt_desc *const q_file[] = { qcow2_opts, file_opts,
+						       NULL };
 	char *s;
 
 	(void)state;
 	s = print_help("Supported raw options:", raw, true);
-	assert_string_equal(s,
-		"Supported raw options:\n"
-		"  size=<size>            - Virtual disk size\n"
-		"\n"
-		"The protocol level may support further options.\n"
-		"Specify the target filename to include those options.\n");
+	assert_string_equal(
+		s, "Supported raw options:\n"
+		   "  size=<size>            - Virtual disk size\n"
+		   "\n"
+		   "The protocol level may support further options.\n"
+		   "Specify the target filename to include those options.\n");
 	free(s);
 
 	s = print_help("Supported options:", raw_file, false);
-	assert_string_equal(s,
+	assert_string_equal(
+		s,
 		"Supported options:\n"
 		"  extent_size_hint=<size> - Extent size hint for the image "
 		"file, 0 to disable\n"
@@ -447,7 +460,8 @@ static void test_help_layout(void **state)
 	free(s);
 
 	s = print_help("Supported qcow2 options:", q, true);
-	assert_string_equal(s,
+	assert_string_equal(
+		s,
 		"Supported qcow2 options:\n"
 		"  backing_file=<str>     - File name of a base image\n"
 		"  backing_fmt=<str>      - Image format of the base image\n"
@@ -477,7 +491,8 @@ static void test_help_layout(void **state)
 
 	/* With the protocol's options: the format's preallocation wins. */
 	s = print_help("Supported options:", q_file, false);
-	assert_non_null(strstr(s, "  preallocation=<str>    - Preallocation "
+	assert_non_null(strstr(s,
+			       "  preallocation=<str>    - Preallocation "
 			       "mode (allowed values: off, metadata, falloc, "
 			       "full)\n"));
 	assert_null(strstr(s, "off, falloc, full)"));
@@ -508,10 +523,13 @@ static void test_error_helpers(void **state)
 	qimg_error_clear(&err);
 	assert_false(qimg_error_isset(&err));
 
-	assert_int_equal(qimg_error_set_errno(&err, ENOENT, "Could not open "
-					      "'%s'", "nosuch"), -ENOENT);
+	assert_int_equal(qimg_error_set_errno(&err, ENOENT,
+					      "Could not open "
+					      "'%s'",
+					      "nosuch"),
+			 -ENOENT);
 	assert_string_equal(err.msg, "Could not open 'nosuch': No such file "
-			    "or directory");
+				     "or directory");
 	qimg_error_clear(&err);
 
 	/* Prefix with no message: the errno text is used. */

@@ -75,8 +75,9 @@ static void test_sc_type(void **state)
 			 QCOW2_ZERO_ALLOC);
 	assert_int_equal(qcow2_sc_type(&s, QCOW2_OFLAG_COPIED | 0x50000, 0, 0),
 			 QCOW2_NORMAL);
-	assert_int_equal(qcow2_sc_type(&s, QCOW2_OFLAG_COMPRESSED | 0x5004f,
-				       0, 0), QCOW2_COMPRESSED);
+	assert_int_equal(
+		qcow2_sc_type(&s, QCOW2_OFLAG_COMPRESSED | 0x5004f, 0, 0),
+		QCOW2_COMPRESSED);
 
 	geometry(&s, 16, true);
 	assert_int_equal(qcow2_sc_type(&s, 0x50000, QCOW2_BITMAP_ALLOC(3), 3),
@@ -90,13 +91,15 @@ static void test_sc_type(void **state)
 			 QCOW2_ZERO_ALLOC);
 	/* Both bits, or data without an offset, or a compressed entry with
 	 * a bitmap: invalid. */
-	assert_int_equal(qcow2_sc_type(&s, 0x50000, QCOW2_BITMAP_ZERO(2) |
-				       QCOW2_BITMAP_ALLOC(2), 2),
-			 QCOW2_INVALID);
+	assert_int_equal(
+		qcow2_sc_type(&s, 0x50000,
+			      QCOW2_BITMAP_ZERO(2) | QCOW2_BITMAP_ALLOC(2), 2),
+		QCOW2_INVALID);
 	assert_int_equal(qcow2_sc_type(&s, 0, QCOW2_BITMAP_ALLOC(0), 0),
 			 QCOW2_INVALID);
-	assert_int_equal(qcow2_sc_type(&s, QCOW2_OFLAG_COMPRESSED | 0x5004f,
-				       1, 0), QCOW2_INVALID);
+	assert_int_equal(
+		qcow2_sc_type(&s, QCOW2_OFLAG_COMPRESSED | 0x5004f, 1, 0),
+		QCOW2_INVALID);
 }
 
 static void test_refcount_widths(void **state)
@@ -173,8 +176,8 @@ static void test_cdesc(void **state)
 			assert_true(nb >= len && nb < len + 512);
 		}
 		/* Too many sectors for the field, offset too large. */
-		assert_int_equal(qcow2_cdesc_encode(&s, 511, 2ull << bits,
-						    &e), -EINVAL);
+		assert_int_equal(qcow2_cdesc_encode(&s, 511, 2ull << bits, &e),
+				 -EINVAL);
 		assert_int_equal(qcow2_cdesc_encode(&s, 1ull << 56, 1, &e),
 				 -EINVAL);
 	}
@@ -192,13 +195,15 @@ static void test_compress(void **state)
 		in[i] = (uint8_t)(i / 100);
 	for (type = 0; type <= 1; type++) {
 		n = sizeof(out);
-		assert_int_equal(qcow2_compress_buf(type, in, sizeof(in), out,
-						    &n, &err), 0);
+		assert_int_equal(
+			qcow2_compress_buf(type, in, sizeof(in), out, &n, &err),
+			0);
 		assert_true(n > 0 && n < sizeof(in));
 		/* Trailing garbage after the stream is ignored. */
 		memset(out + n, 0xaa, 512);
 		assert_int_equal(qcow2_decompress_buf(type, out, n + 512, back,
-						      sizeof(back)), 0);
+						      sizeof(back)),
+				 0);
 		assert_memory_equal(in, back, sizeof(in));
 		/* Truncated input cannot fill the cluster. */
 		assert_int_not_equal(qcow2_decompress_buf(type, out, n / 2,
@@ -273,11 +278,13 @@ static void test_header_damaged(void **state)
 		{ 20, 32, 22, "Unsupported cluster size: 2^22" },
 		{ 100, 32, 96, "qcow2 header too short" },
 		{ 100, 32, 0x20000, "qcow2 header exceeds cluster size" },
-		{ 96, 32, 7, "Reference count entry width too large; may not "
+		{ 96, 32, 7,
+		  "Reference count entry width too large; may not "
 		  "exceed 64 bits" },
 		{ 36, 32, 0x10000000, "Active L1 table too large" },
 		{ 40, 64, 0x30001, "Active L1 table offset invalid" },
-		{ 40, 64, UINT64_MAX & ~0xffffull, "Active L1 table offset "
+		{ 40, 64, UINT64_MAX & ~0xffffull,
+		  "Active L1 table offset "
 		  "invalid" },
 		{ 48, 64, 0x10001, "Reference count table offset invalid" },
 		{ 56, 32, 0, "Image does not contain a reference count table" },
@@ -306,7 +313,7 @@ static void test_header_damaged(void **state)
 	b[104] = 1;
 	assert_true(parse(b, &err) < 0);
 	assert_string_equal(err.msg, "qcow2: Compression type incompatible "
-			    "feature bit must be set");
+				     "feature bit must be set");
 	memcpy(b, good, sizeof(b));
 	poke64(b, 72, QCOW2_INCOMPAT_COMPRESSION);
 	assert_true(parse(b, &err) < 0);
@@ -324,8 +331,8 @@ static void test_exts(void **state)
 	struct qcow2_header h;
 	struct qcow2_exts e, p;
 	struct qimg_error err = { 0 };
-	uint8_t unk[16] = { 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 5,
-			    'h', 'e', 'l', 'l', 'o', 0, 0, 0 };
+	uint8_t unk[16] = { 0x12, 0x34, 0x56, 0x78, 0,	 0, 0, 5,
+			    'h',  'e',	'l',  'l',  'o', 0, 0, 0 };
 
 	(void)state;
 	memset(&e, 0, sizeof(e));
@@ -343,16 +350,15 @@ static void test_exts(void **state)
 	assert_int_equal(p.unknown_len, sizeof(unk));
 	assert_memory_equal(p.unknown, unk, sizeof(unk));
 	/* Rebuilding keeps every byte, unknown extension included. */
-	assert_int_equal(qcow2_header_build(&h, &p, again, sizeof(again),
-					    &err), 0);
+	assert_int_equal(qcow2_header_build(&h, &p, again, sizeof(again), &err),
+			 0);
 	assert_memory_equal(buf, again, sizeof(buf));
 	qcow2_exts_free(&p);
 
 	/* Extension longer than the space before the backing name. */
 	memcpy(again, buf, sizeof(buf));
 	poke32(again, 112 + 4, 0x10000);
-	assert_int_equal(qcow2_header_parse(again, sizeof(again), &h, &err),
-			 0);
+	assert_int_equal(qcow2_header_parse(again, sizeof(again), &h, &err), 0);
 	assert_true(qcow2_exts_parse(&h, again, sizeof(again), &p, &err) < 0);
 	assert_string_equal(err.msg, "Header extension too large");
 	/* Backing format of 16 bytes. */
@@ -361,14 +367,13 @@ static void test_exts(void **state)
 	qimg_error_clear(&err);
 	assert_true(qcow2_exts_parse(&h, again, sizeof(again), &p, &err) < 0);
 	assert_string_equal(err.msg, "ERROR: ext_backing_format: len=16 too "
-			    "large (>=16)");
+				     "large (>=16)");
 	/* Backing name running past the cluster. */
 	memcpy(again, buf, sizeof(buf));
 	poke64(again, 8, 65530);
 	poke32(again, 16, 100);
 	qimg_error_clear(&err);
-	assert_int_equal(qcow2_header_parse(again, sizeof(again), &h, &err),
-			 0);
+	assert_int_equal(qcow2_header_parse(again, sizeof(again), &h, &err), 0);
 	assert_true(qcow2_exts_parse(&h, again, sizeof(again), &p, &err) < 0);
 	assert_string_equal(err.msg, "Backing file name too long");
 	qcow2_exts_free(&e);
@@ -392,15 +397,17 @@ static void test_features(void **state)
 	assert_int_equal(qcow2_exts_parse(&h, buf, sizeof(buf), &p, &err), 0);
 	assert_int_equal(qcow2_check_features(&h, &p, &err), -ENOTSUP);
 	assert_string_equal(err.msg, "Unsupported qcow2 feature(s): dirty bit, "
-			    "Unknown incompatible feature: 20");
+				     "Unknown incompatible feature: 20");
 	qcow2_exts_free(&p);
 }
 
 /* End to end through files: create, write, reopen, read. */
 static void test_roundtrip(void **state)
 {
-	const char *optsets[] = { "", "cluster_size=512,refcount_bits=1",
-				  "extended_l2=on", "compat=0.10",
+	const char *optsets[] = { "",
+				  "cluster_size=512,refcount_bits=1",
+				  "extended_l2=on",
+				  "compat=0.10",
 				  "compression_type=zstd,lazy_refcounts=on",
 				  "refcount_bits=64,cluster_size=4k" };
 	char path[] = "/tmp/qimg-test-qcow2-XXXXXX";
@@ -435,22 +442,26 @@ static void test_roundtrip(void **state)
 		assert_int_equal(qimg_write_zeroes(n, 100000, 70000, 0, &err),
 				 0);
 		memset(w + 100000 - 12345, 0, 70000);
-		assert_int_equal(qimg_write_compressed(n, 4 << 20, w, 65536 >
-						       qimg_cluster_size(n) ?
-						       qimg_cluster_size(n) :
-						       65536, &err), 0);
+		assert_int_equal(
+			qimg_write_compressed(n, 4 << 20, w,
+					      65536 > qimg_cluster_size(n)
+						      ? qimg_cluster_size(n)
+						      : 65536,
+					      &err),
+			0);
 		qimg_close(n);
 
 		a.flags = 0;
 		assert_int_equal(qimg_open(&a, &n, &err), 0);
 		assert_int_equal(qimg_read(n, 12345, r, sizeof(w), &err), 0);
 		assert_memory_equal(w, r, sizeof(w));
-		assert_int_equal(qimg_read(n, 4 << 20, r,
-					   qimg_cluster_size(n), &err), 0);
+		assert_int_equal(
+			qimg_read(n, 4 << 20, r, qimg_cluster_size(n), &err),
+			0);
 		assert_memory_equal(w, r, qimg_cluster_size(n));
 		/* Unwritten space is unallocated at this layer. */
-		assert_int_equal(qimg_block_status(n, 6 << 20, 1 << 20, &ext,
-						   &err), 0);
+		assert_int_equal(
+			qimg_block_status(n, 6 << 20, 1 << 20, &ext, &err), 0);
 		assert_int_equal(ext.flags & (QIMG_BS_DATA | QIMG_BS_ZERO), 0);
 		assert_int_equal(ext.len, 1 << 20);
 		qimg_close(n);
@@ -466,7 +477,8 @@ static void test_damaged_l2(void **state)
 	char path[] = "/tmp/qimg-test-qcow2-XXXXXX";
 	struct qimg_opts o = { 0 };
 	struct qimg_error err = { 0 };
-	struct qimg_open_args a = { .filename = path, .format = "qcow2",
+	struct qimg_open_args a = { .filename = path,
+				    .format = "qcow2",
 				    .flags = QIMG_OPEN_RDWR };
 	struct qimg_node *n;
 	uint8_t buf[4096], l1e[8];
@@ -495,7 +507,7 @@ static void test_damaged_l2(void **state)
 	qimg_error_clear(&err);
 	assert_int_not_equal(qimg_open(&a, &n, &err), 0);
 	assert_string_equal(err.msg, "qcow2: Image is corrupt; cannot be "
-			    "opened read/write");
+				     "opened read/write");
 	a.flags = 0;
 	assert_int_equal(qimg_open(&a, &n, &err), 0);
 	qimg_close(n);
@@ -509,7 +521,8 @@ static void test_dirty_repair(void **state)
 	char path[] = "/tmp/qimg-test-qcow2-XXXXXX";
 	struct qimg_opts o = { 0 };
 	struct qimg_error err = { 0 };
-	struct qimg_open_args a = { .filename = path, .format = "qcow2",
+	struct qimg_open_args a = { .filename = path,
+				    .format = "qcow2",
 				    .flags = QIMG_OPEN_RDWR };
 	static uint8_t good[65536], bad[65536], w[200000];
 	struct qimg_node *n;

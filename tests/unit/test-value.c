@@ -45,17 +45,35 @@ static void check_order(const char *const *schema, size_t n,
 static void test_order_image_info(void **state)
 {
 	static const char *const schema[] = {
-		"filename", "format", "dirty-flag", "actual-size",
-		"virtual-size", "cluster-size", "encrypted", "compressed",
-		"backing-filename", "full-backing-filename",
-		"backing-filename-format", "snapshots", "backing-image",
+		"filename",
+		"format",
+		"dirty-flag",
+		"actual-size",
+		"virtual-size",
+		"cluster-size",
+		"encrypted",
+		"compressed",
+		"backing-filename",
+		"full-backing-filename",
+		"backing-filename-format",
+		"snapshots",
+		"backing-image",
 		"format-specific",
 	};
 	static const char *const want[] = {
-		"backing-image", "compressed", "backing-filename-format",
-		"snapshots", "virtual-size", "filename", "cluster-size",
-		"format", "actual-size", "format-specific",
-		"full-backing-filename", "encrypted", "backing-filename",
+		"backing-image",
+		"compressed",
+		"backing-filename-format",
+		"snapshots",
+		"virtual-size",
+		"filename",
+		"cluster-size",
+		"format",
+		"actual-size",
+		"format-specific",
+		"full-backing-filename",
+		"encrypted",
+		"backing-filename",
 		"dirty-flag",
 	};
 
@@ -66,15 +84,31 @@ static void test_order_image_info(void **state)
 static void test_order_image_check(void **state)
 {
 	static const char *const schema[] = {
-		"filename", "format", "check-errors", "image-end-offset",
-		"corruptions", "leaks", "corruptions-fixed", "leaks-fixed",
-		"total-clusters", "allocated-clusters", "fragmented-clusters",
+		"filename",
+		"format",
+		"check-errors",
+		"image-end-offset",
+		"corruptions",
+		"leaks",
+		"corruptions-fixed",
+		"leaks-fixed",
+		"total-clusters",
+		"allocated-clusters",
+		"fragmented-clusters",
 		"compressed-clusters",
 	};
 	static const char *const want[] = {
-		"image-end-offset", "compressed-clusters", "total-clusters",
-		"corruptions", "corruptions-fixed", "check-errors", "leaks",
-		"leaks-fixed", "allocated-clusters", "filename", "format",
+		"image-end-offset",
+		"compressed-clusters",
+		"total-clusters",
+		"corruptions",
+		"corruptions-fixed",
+		"check-errors",
+		"leaks",
+		"leaks-fixed",
+		"allocated-clusters",
+		"filename",
+		"format",
 		"fragmented-clusters",
 	};
 
@@ -85,29 +119,41 @@ static void test_order_image_check(void **state)
 static void test_order_small_objects(void **state)
 {
 	static const char *const measure[] = {
-		"required", "fully-allocated", "bitmaps",
+		"required",
+		"fully-allocated",
+		"bitmaps",
 	};
 	static const char *const measure_w[] = {
-		"bitmaps", "required", "fully-allocated",
+		"bitmaps",
+		"required",
+		"fully-allocated",
 	};
 	static const char *const snap[] = {
-		"id", "name", "vm-state-size", "date-sec", "date-nsec",
-		"vm-clock-sec", "vm-clock-nsec", "icount",
+		"id",	     "name",	     "vm-state-size", "date-sec",
+		"date-nsec", "vm-clock-sec", "vm-clock-nsec", "icount",
 	};
 	static const char *const snap_w[] = {
-		"icount", "vm-clock-nsec", "name", "date-sec", "date-nsec",
-		"vm-clock-sec", "id", "vm-state-size",
+		"icount",    "vm-clock-nsec", "name", "date-sec",
+		"date-nsec", "vm-clock-sec",  "id",   "vm-state-size",
 	};
 	static const char *const spec[] = { "type", "data" };
 	static const char *const bitmap[] = { "name", "granularity", "flags" };
 	static const char *const bitmap_w[] = {
-		"flags", "name", "granularity",
+		"flags",
+		"name",
+		"granularity",
 	};
 	static const char *const slot[] = {
-		"active", "iters", "stripes", "key-offset",
+		"active",
+		"iters",
+		"stripes",
+		"key-offset",
 	};
 	static const char *const slot_w[] = {
-		"active", "iters", "key-offset", "stripes",
+		"active",
+		"iters",
+		"key-offset",
+		"stripes",
 	};
 
 	(void)state;
@@ -121,37 +167,46 @@ static void test_order_small_objects(void **state)
 static void test_order_format_data(void **state)
 {
 	static const char *const qcow2[] = {
-		"compat", "data-file", "data-file-raw", "extended-l2",
-		"lazy-refcounts", "corrupt", "refcount-bits", "encrypt",
-		"bitmaps", "compression-type",
+		"compat",	    "data-file",      "data-file-raw",
+		"extended-l2",	    "lazy-refcounts", "corrupt",
+		"refcount-bits",    "encrypt",	      "bitmaps",
+		"compression-type",
 	};
 	static const char *const qcow2_w[] = {
-		"compat", "compression-type", "lazy-refcounts", "bitmaps",
-		"refcount-bits", "data-file", "encrypt", "data-file-raw",
-		"corrupt", "extended-l2",
+		"compat",      "compression-type", "lazy-refcounts",
+		"bitmaps",     "refcount-bits",	   "data-file",
+		"encrypt",     "data-file-raw",	   "corrupt",
+		"extended-l2",
 	};
 	static const char *const vmdk[] = {
-		"create-type", "cid", "parent-cid", "extents",
+		"create-type",
+		"cid",
+		"parent-cid",
+		"extents",
 	};
 	static const char *const vmdk_w[] = {
-		"cid", "parent-cid", "create-type", "extents",
+		"cid",
+		"parent-cid",
+		"create-type",
+		"extents",
 	};
 	static const char *const extent[] = {
-		"filename", "format", "virtual-size", "cluster-size",
-		"compressed",
+		"filename",	"format",     "virtual-size",
+		"cluster-size", "compressed",
 	};
 	static const char *const extent_w[] = {
-		"compressed", "virtual-size", "filename", "cluster-size",
-		"format",
+		"compressed",	"virtual-size", "filename",
+		"cluster-size", "format",
 	};
 	static const char *const luks[] = {
-		"format", "cipher-alg", "cipher-mode", "ivgen-alg",
-		"ivgen-hash-alg", "hash-alg", "payload-offset",
-		"master-key-iters", "uuid", "slots",
+		"format",	  "cipher-alg",	      "cipher-mode",
+		"ivgen-alg",	  "ivgen-hash-alg",   "hash-alg",
+		"payload-offset", "master-key-iters", "uuid",
+		"slots",
 	};
 	static const char *const luks_w[] = {
-		"ivgen-alg", "hash-alg", "cipher-alg", "uuid",
-		"ivgen-hash-alg", "format", "cipher-mode", "slots",
+		"ivgen-alg",	  "hash-alg",	      "cipher-alg",  "uuid",
+		"ivgen-hash-alg", "format",	      "cipher-mode", "slots",
 		"payload-offset", "master-key-iters",
 	};
 
@@ -260,18 +315,18 @@ static void test_json_escape(void **state)
 	check_escape("\xf0\x9f(", "\"\\uFFFD(\"");
 	check_escape("\xf0\x9f\x98", "\"\\uFFFD\"");
 	check_escape("\xc2\x7f", "\"\\uFFFD\\u007F\"");
-	check_escape("\xed\xa0\x80", "\"\\uFFFD\"");	/* surrogate */
+	check_escape("\xed\xa0\x80", "\"\\uFFFD\""); /* surrogate */
 	check_escape("\xed\xbf\xbf", "\"\\uFFFD\"");
-	check_escape("\xc0\xaf", "\"\\uFFFD\"");	/* overlong */
+	check_escape("\xc0\xaf", "\"\\uFFFD\""); /* overlong */
 	check_escape("\xc1\xbf", "\"\\uFFFD\"");
 	check_escape("\xe0\x80\x80", "\"\\uFFFD\"");
 	check_escape("\xe0\x9f\xbf", "\"\\uFFFD\"");
 	check_escape("\xf0\x8f\xbf\xbf", "\"\\uFFFD\"");
-	check_escape("\xf4\x90\x80\x80", "\"\\uFFFD\"");	/* > U+10FFFF */
+	check_escape("\xf4\x90\x80\x80", "\"\\uFFFD\""); /* > U+10FFFF */
 	check_escape("\xf8\x88\x80\x80\x80", "\"\\uFFFD\"");
 	check_escape("\xf8\x88\x80\x80", "\"\\uFFFD\"");
 	check_escape("\xfc\x84\x80\x80\x80\x80", "\"\\uFFFD\"");
-	check_escape("\xef\xbf\xbf", "\"\\uFFFD\"");	/* noncharacters */
+	check_escape("\xef\xbf\xbf", "\"\\uFFFD\""); /* noncharacters */
 	check_escape("\xef\xbf\xbe", "\"\\uFFFD\"");
 	check_escape("\xef\xb7\x90", "\"\\uFFFD\"");
 	check_escape("\xef\xb7\xaf", "\"\\uFFFD\"");
@@ -332,43 +387,42 @@ static void test_json_layout(void **state)
 	s = to_json(info, 0);
 	/* Captured from qemu-img info --output=json (without the final
 	 * newline, which the caller prints). */
-	assert_string_equal(s,
-		"{\n"
-		"    \"virtual-size\": 1048576,\n"
-		"    \"filename\": \"y.qcow2\",\n"
-		"    \"cluster-size\": 65536,\n"
-		"    \"format\": \"qcow2\",\n"
-		"    \"actual-size\": 225280,\n"
-		"    \"format-specific\": {\n"
-		"        \"type\": \"qcow2\",\n"
-		"        \"data\": {\n"
-		"            \"compat\": \"1.1\",\n"
-		"            \"compression-type\": \"zlib\",\n"
-		"            \"lazy-refcounts\": false,\n"
-		"            \"bitmaps\": [\n"
-		"                {\n"
-		"                    \"flags\": [\n"
-		"                        \"auto\"\n"
-		"                    ],\n"
-		"                    \"name\": \"b0\",\n"
-		"                    \"granularity\": 65536\n"
-		"                },\n"
-		"                {\n"
-		"                    \"flags\": [\n"
-		"                    ],\n"
-		"                    \"name\": \"b1\",\n"
-		"                    \"granularity\": 131072\n"
-		"                }\n"
-		"            ],\n"
-		"            \"refcount-bits\": 16,\n"
-		"            \"data-file\": \"dd.raw\",\n"
-		"            \"data-file-raw\": false,\n"
-		"            \"corrupt\": false,\n"
-		"            \"extended-l2\": false\n"
-		"        }\n"
-		"    },\n"
-		"    \"dirty-flag\": false\n"
-		"}");
+	assert_string_equal(s, "{\n"
+			       "    \"virtual-size\": 1048576,\n"
+			       "    \"filename\": \"y.qcow2\",\n"
+			       "    \"cluster-size\": 65536,\n"
+			       "    \"format\": \"qcow2\",\n"
+			       "    \"actual-size\": 225280,\n"
+			       "    \"format-specific\": {\n"
+			       "        \"type\": \"qcow2\",\n"
+			       "        \"data\": {\n"
+			       "            \"compat\": \"1.1\",\n"
+			       "            \"compression-type\": \"zlib\",\n"
+			       "            \"lazy-refcounts\": false,\n"
+			       "            \"bitmaps\": [\n"
+			       "                {\n"
+			       "                    \"flags\": [\n"
+			       "                        \"auto\"\n"
+			       "                    ],\n"
+			       "                    \"name\": \"b0\",\n"
+			       "                    \"granularity\": 65536\n"
+			       "                },\n"
+			       "                {\n"
+			       "                    \"flags\": [\n"
+			       "                    ],\n"
+			       "                    \"name\": \"b1\",\n"
+			       "                    \"granularity\": 131072\n"
+			       "                }\n"
+			       "            ],\n"
+			       "            \"refcount-bits\": 16,\n"
+			       "            \"data-file\": \"dd.raw\",\n"
+			       "            \"data-file-raw\": false,\n"
+			       "            \"corrupt\": false,\n"
+			       "            \"extended-l2\": false\n"
+			       "        }\n"
+			       "    },\n"
+			       "    \"dirty-flag\": false\n"
+			       "}");
 	free(s);
 	qimg_value_free(info);
 }
@@ -435,25 +489,24 @@ static void test_human_layout(void **state)
 
 	(void)state;
 	s = to_human(data, 4);
-	assert_string_equal(s,
-		"    compat: 1.1\n"
-		"    compression type: zlib\n"
-		"    lazy refcounts: false\n"
-		"    bitmaps:\n"
-		"        [0]:\n"
-		"            flags:\n"
-		"                [0]: auto\n"
-		"            name: b0\n"
-		"            granularity: 65536\n"
-		"        [1]:\n"
-		"            flags:\n"
-		"            name: b1\n"
-		"            granularity: 131072\n"
-		"    refcount bits: 16\n"
-		"    data file: dd.raw\n"
-		"    data file raw: false\n"
-		"    corrupt: false\n"
-		"    extended l2: false\n");
+	assert_string_equal(s, "    compat: 1.1\n"
+			       "    compression type: zlib\n"
+			       "    lazy refcounts: false\n"
+			       "    bitmaps:\n"
+			       "        [0]:\n"
+			       "            flags:\n"
+			       "                [0]: auto\n"
+			       "            name: b0\n"
+			       "            granularity: 65536\n"
+			       "        [1]:\n"
+			       "            flags:\n"
+			       "            name: b1\n"
+			       "            granularity: 131072\n"
+			       "    refcount bits: 16\n"
+			       "    data file: dd.raw\n"
+			       "    data file raw: false\n"
+			       "    corrupt: false\n"
+			       "    extended l2: false\n");
 	free(s);
 	qimg_value_free(data);
 

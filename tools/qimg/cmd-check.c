@@ -44,10 +44,12 @@ static void print_human(const struct qimg_check_result *res)
 		if (res->leaks)
 			printf("\n%d leaked clusters were found on the image.\n"
 			       "This means waste of disk space, but no harm to "
-			       "data.\n", res->leaks);
+			       "data.\n",
+			       res->leaks);
 		if (res->check_errors)
 			printf("\n%d internal errors have occurred during the "
-			       "check.\n", res->check_errors);
+			       "check.\n",
+			       res->check_errors);
 	}
 	if (res->total_clusters && res->allocated_clusters)
 		printf("%" PRIu64 "/%" PRIu64 " = %0.2f%% allocated, %0.2f%% "
@@ -65,8 +67,8 @@ static void print_human(const struct qimg_check_result *res)
 
 /* ImageCheck members in QAPI schema order; zero counts are left out
  * except check-errors. */
-static int print_json(const struct qimg_check_result *res,
-		      const char *filename, const char *format)
+static int print_json(const struct qimg_check_result *res, const char *filename,
+		      const char *format)
 {
 	struct qimg_value *d = qimg_value_dict();
 	int r = 0;
@@ -132,8 +134,8 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 	char *format = NULL;
 	int c, r, ret;
 
-	while ((c = getopt_long(argc, argv, ":hf:r:T:qU", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hf:r:T:qU", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'h':
 			tool_print_help(t);
@@ -148,9 +150,11 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 				fix = QIMG_CHECK_FIX_LEAKS |
 				      QIMG_CHECK_FIX_ERRORS;
 			else
-				return tool_usage(t, "Unknown option value for "
+				return tool_usage(t,
+						  "Unknown option value for "
 						  "-r (expecting 'leaks' or "
-						  "'all'): %s", optarg);
+						  "'all'): %s",
+						  optarg);
 			break;
 		case 'T':
 			cache = optarg;
@@ -191,8 +195,8 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 		flags |= QIMG_OPEN_RDWR;
 	if (force_share)
 		flags |= QIMG_OPEN_FORCE_SHARE;
-	if (tool_open_image(t, filename, fmt, image_opts, flags, cmode,
-			    &node) < 0)
+	if (tool_open_image(t, filename, fmt, image_opts, flags, cmode, &node) <
+	    0)
 		return 1;
 	format = tool_strdup(qimg_node_format(node));
 

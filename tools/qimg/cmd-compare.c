@@ -18,8 +18,9 @@
 #define CMP_SECTOR 512u
 /* The bits of a status word that strict mode compares (EOF too: qemu-img
  * reports a mismatch where only one range reaches the end of its image). */
-#define CMP_STATUS_MASK (QIMG_BS_DATA | QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID | \
-			 QIMG_BS_ALLOCATED | QIMG_BS_EOF)
+#define CMP_STATUS_MASK                                                        \
+	(QIMG_BS_DATA | QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID |                  \
+	 QIMG_BS_ALLOCATED | QIMG_BS_EOF)
 
 enum {
 	OPT_OBJECT = 256,
@@ -63,24 +64,26 @@ static bool sector_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-static int read_side(const struct cmp *c, const struct side *s,
-		     uint64_t off, void *buf, size_t len)
+static int read_side(const struct cmp *c, const struct side *s, uint64_t off,
+		     void *buf, size_t len)
 {
 	struct qimg_error err = { 0 };
 	int r;
 
 	r = qimg_read(s->node, off, buf, len, &err);
 	if (r < 0) {
-		tool_err(c->t, "Error while reading offset %" PRIu64 " of %s: "
-			 "%s", off, s->name, tool_errdetail(r, &err));
+		tool_err(c->t,
+			 "Error while reading offset %" PRIu64 " of %s: "
+			 "%s",
+			 off, s->name, tool_errdetail(r, &err));
 		return 4;
 	}
 	return 0;
 }
 
 /* The allocated side of a range must read as zeros. */
-static int check_empty(const struct cmp *c, const struct side *s,
-		       uint64_t off, size_t len)
+static int check_empty(const struct cmp *c, const struct side *s, uint64_t off,
+		       size_t len)
 {
 	size_t i, n;
 	int r;
@@ -172,8 +175,10 @@ static int run(struct cmp *c, struct side *s1, struct side *s2, bool strict,
 
 		if (strict && (e1.flags & CMP_STATUS_MASK) !=
 				      (e2.flags & CMP_STATUS_MASK)) {
-			result(c, "Strict mode: Offset %" PRIu64
-			       " block status mismatch!\n", off);
+			result(c,
+			       "Strict mode: Offset %" PRIu64
+			       " block status mismatch!\n",
+			       off);
 			return 1;
 		}
 		if ((e1.flags & QIMG_BS_ZERO) && (e2.flags & QIMG_BS_ZERO)) {
@@ -240,8 +245,8 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 	unsigned int flags;
 	int ch, r, ret;
 
-	while ((ch = getopt_long(argc, argv, ":hf:F:T:pqsU", longopts,
-				 NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":hf:F:T:pqsU", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'h':
 			tool_print_help(t);

@@ -40,7 +40,7 @@ struct convert_opts {
 	bool force_share, image_opts, tgt_image_opts, salvage;
 	bool target_is_zero, bitmaps, skip_broken, copy_range;
 	bool explicit_min_sparse;
-	uint64_t min_sparse;   /* sectors */
+	uint64_t min_sparse; /* sectors */
 	uint64_t rate_limit;
 	int workers;
 };
@@ -66,9 +66,8 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 	long num;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv,
-				":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+				longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			tool_print_help(t);
@@ -109,7 +108,8 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 					    &v) < 0)
 				return -1;
 			if (v % SECTOR || v > MAX_BUF_SECTORS * SECTOR) {
-				tool_err(t, "Invalid buffer size for sparse "
+				tool_err(t,
+					 "Invalid buffer size for sparse "
 					 "output specified. Valid sizes are "
 					 "multiples of 512 up to 16777216. "
 					 "Select 0 to disable sparse "
@@ -140,8 +140,8 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 			if (errno || end == optarg || *end || num < 1 ||
 			    num > 16) {
 				tool_err(t, "Invalid number of coroutines. "
-					 "Allowed number of coroutines is "
-					 "between 1 and 16");
+					    "Allowed number of coroutines is "
+					    "between 1 and 16");
 				return -1;
 			}
 			o->workers = (int)num;
@@ -190,8 +190,8 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 
 /* The option checks that come before any file is opened, in qemu-img's
  * order.  Returns 0 to go on, 1 for "done, exit 0", -1 for "exit 1". */
-static int early_checks(const struct tool *t, struct convert_opts *o,
-			int nargs, char **args)
+static int early_checks(const struct tool *t, struct convert_opts *o, int nargs,
+			char **args)
 {
 	const char *out_filename = nargs >= 2 ? args[nargs - 1] : NULL;
 	struct qimg_opts tmp = { 0 };
@@ -231,11 +231,11 @@ static int early_checks(const struct tool *t, struct convert_opts *o,
 	if (help) {
 		if (!o->out_fmt) {
 			tool_err(t, "Option help requires a format be "
-				 "specified");
+				    "specified");
 			return -1;
 		}
-		return tool_print_create_help(t, out_filename, o->out_fmt) ?
-			       -1 : 1;
+		return tool_print_create_help(t, out_filename, o->out_fmt) ? -1
+									   : 1;
 	}
 	if (nargs < 2) {
 		tool_err(t, "Must specify image file name");
@@ -253,8 +253,8 @@ static int early_checks(const struct tool *t, struct convert_opts *o,
  * before creating anything.  Returns 0, or 1 for qemu-img's exit-0 quirk,
  * or -1 after printing an error. */
 static int target_opts(const struct tool *t, const struct convert_opts *o,
-		       size_t nsrc, uint64_t total_bytes,
-		       struct qimg_opts *co, bool *has_backing)
+		       size_t nsrc, uint64_t total_bytes, struct qimg_opts *co,
+		       bool *has_backing)
 {
 	const struct qimg_opt_desc *schemas[3] = { NULL, NULL, NULL };
 	bool can_create = false, known = false;
@@ -278,14 +278,15 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 	}
 	if (!o->skip_create) {
 		if (!can_create || !schemas[0]) {
-			tool_err(t, "Format driver '%s' does not support "
-				 "image creation", o->out_fmt);
+			tool_err(t,
+				 "Format driver '%s' does not support "
+				 "image creation",
+				 o->out_fmt);
 			return -1;
 		}
 		schemas[1] = qimg_protocol_create_opts();
-		if (o->options &&
-		    (qimg_opts_parse(co, o->options, &err) < 0 ||
-		     qimg_opts_validate(co, schemas, &err) < 0)) {
+		if (o->options && (qimg_opts_parse(co, o->options, &err) < 0 ||
+				   qimg_opts_validate(co, schemas, &err) < 0)) {
 			tool_err(t, "%s", err.msg);
 			return -1;
 		}
@@ -296,8 +297,10 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 			goto nomem;
 		if (o->out_base) {
 			if (!qimg_format_supports_backing(o->out_fmt)) {
-				tool_err(t, "Backing file not supported for "
-					 "file format '%s'", o->out_fmt);
+				tool_err(t,
+					 "Backing file not supported for "
+					 "file format '%s'",
+					 o->out_fmt);
 				return -1;
 			}
 			if (qimg_opts_set(co, "backing_file", o->out_base) < 0)
@@ -305,8 +308,10 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 		}
 		if (o->base_fmt) {
 			if (!qimg_format_supports_backing(o->out_fmt)) {
-				tool_err(t, "Backing file format not supported "
-					 "for file format '%s'", o->out_fmt);
+				tool_err(t,
+					 "Backing file format not supported "
+					 "for file format '%s'",
+					 o->out_fmt);
 				return -1;
 			}
 			if (qimg_opts_set(co, "backing_fmt", o->base_fmt) < 0)
@@ -319,7 +324,7 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 		*has_backing = qimg_opts_has(co, "backing_file");
 		if (*has_backing && !qimg_opts_has(co, "backing_fmt")) {
 			tool_err(t, "Use of backing file requires explicit "
-				 "backing format");
+				    "backing format");
 			return -1;
 		}
 	} else {
@@ -329,30 +334,30 @@ checks:
 	if (o->target_is_zero && *has_backing) {
 		/* qemu-img 7.2 exits 0 here; kept for compatibility. */
 		tool_err(t, "Cannot use --target-is-zero when the destination "
-			 "image has a backing file");
+			    "image has a backing file");
 		return 1;
 	}
 	if (nsrc > 1 && *has_backing) {
 		tool_err(t, "Having a backing file for the target makes no "
-			 "sense when concatenating multiple input images");
+			    "sense when concatenating multiple input images");
 		return -1;
 	}
 	if (o->compress && o->out_fmt) {
 		if (!qimg_format_supports_compression(o->out_fmt)) {
 			tool_err(t, "Compression not supported for this file "
-				 "format");
+				    "format");
 			return -1;
 		}
 		enc = qimg_opts_get_str(co, "encrypt.format", NULL);
 		if (enc || qimg_opts_get_bool(co, "encryption", false)) {
 			tool_err(t, "Compression and encryption not supported "
-				 "at the same time");
+				    "at the same time");
 			return -1;
 		}
 		prealloc = qimg_opts_get_str(co, "preallocation", NULL);
 		if (prealloc && strcmp(prealloc, "off")) {
 			tool_err(t, "Compression and preallocation not "
-				 "supported at the same time");
+				    "supported at the same time");
 			return -1;
 		}
 	}
@@ -448,8 +453,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		src[i].sectors = (sz + SECTOR - 1) / SECTOR;
 		total_sectors += src[i].sectors;
 		cl = qimg_cluster_size(src[i].node) / SECTOR;
-		src[i].alignment = (qimg_request_align(src[i].node) +
-				    SECTOR - 1) / SECTOR;
+		src[i].alignment =
+			(qimg_request_align(src[i].node) + SECTOR - 1) / SECTOR;
 		if (cl > src[i].alignment)
 			src[i].alignment = cl;
 		if (!src[i].alignment)
@@ -459,7 +464,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		/* Only snapshot.* applies to the first source alone. */
 		if (nsrc > 1 && strncmp(o.snapshot, "snapshot.", 9)) {
 			tool_err(t, "No support for concatenating multiple "
-				 "snapshot");
+				    "snapshot");
 			goto out;
 		}
 		if (tool_load_snapshot(t, src[0].node, o.snapshot, o.snap_id,
@@ -479,8 +484,10 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		tool_warn_hex_sizes(t, &co);
 		r = qimg_create(out_filename, o.out_fmt, &co, &err);
 		if (r < 0) {
-			fprintf(stderr, "%s: %s: error while converting %s: "
-				"%s\n", t->prog, out_filename, o.out_fmt,
+			fprintf(stderr,
+				"%s: %s: error while converting %s: "
+				"%s\n",
+				t->prog, out_filename, o.out_fmt,
 				err.errnum ? err.msg : strerror(-r));
 			goto out;
 		}
@@ -490,8 +497,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 			    QIMG_OPEN_RDWR, cache, &target) < 0)
 		goto out;
 
-	if (o.skip_create &&
-	    qimg_size(target) < total_sectors * SECTOR) {
+	if (o.skip_create && qimg_size(target) < total_sectors * SECTOR) {
 		tool_err(t, "output file is smaller than input file");
 		goto out;
 	}
@@ -513,8 +519,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	p.copy_range = o.copy_range;
 	p.quiet = o.quiet;
 	p.workers = o.workers;
-	if (cache != QIMG_CACHE_NONE &&
-	    cache != QIMG_CACHE_DIRECTSYNC && src_cache != QIMG_CACHE_NONE &&
+	if (cache != QIMG_CACHE_NONE && cache != QIMG_CACHE_DIRECTSYNC &&
+	    src_cache != QIMG_CACHE_NONE &&
 	    src_cache != QIMG_CACHE_DIRECTSYNC) {
 		/* -m is how many requests may be in flight; each worker
 		 * thread carries one.  Through the page cache more threads
@@ -559,8 +565,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	/* Status above the source's own backing file when the target gets
 	 * a backing file: the user promises they match. */
 	for (i = 0; i < nsrc; i++)
-		src[i].base = has_backing ? qimg_node_backing(src[i].node) :
-					    NULL;
+		src[i].base =
+			has_backing ? qimg_node_backing(src[i].node) : NULL;
 	p.target_backing_sectors = -1;
 	if (has_backing && !o.skip_create && qimg_node_backing(target))
 		p.target_backing_sectors =

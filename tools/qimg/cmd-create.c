@@ -50,8 +50,10 @@ int tool_print_create_help(const struct tool *t, const char *filename,
 		return 1;
 	}
 	if (!can_create || !schemas[0]) {
-		tool_err(t, "Format driver '%s' does not support image "
-			 "creation", fmt);
+		tool_err(t,
+			 "Format driver '%s' does not support image "
+			 "creation",
+			 fmt);
 		return 1;
 	}
 	if (filename) {
@@ -61,8 +63,8 @@ int tool_print_create_help(const struct tool *t, const char *filename,
 	} else {
 		char heading[128];
 
-		snprintf(heading, sizeof(heading), "Supported %s options:",
-			 fmt);
+		snprintf(heading, sizeof(heading),
+			 "Supported %s options:", fmt);
 		qimg_opts_print_help(stdout, heading, schemas, true);
 	}
 	return 0;
@@ -135,7 +137,8 @@ static void print_formatting(const char *filename, const char *fmt,
 			} else if (d->type == QIMG_OPT_STRING) {
 				print_escaped(opt->value);
 			} else if ((d->type == QIMG_OPT_SIZE ||
-				    d->type == QIMG_OPT_NUMBER) && opt->typed) {
+				    d->type == QIMG_OPT_NUMBER) &&
+				   opt->typed) {
 				/* qemu-img prints these signed. */
 				printf("%" PRId64, (int64_t)opt->u);
 			} else {
@@ -178,8 +181,10 @@ static int do_create(const struct tool *t, const struct create_args *a)
 		return create_fail(t, fn, NULL, "%s", err.msg);
 	}
 	if (!can_create || !schemas[0])
-		return create_fail(t, fn, NULL, "Format driver '%s' does not "
-				   "support image creation", fmt);
+		return create_fail(t, fn, NULL,
+				   "Format driver '%s' does not "
+				   "support image creation",
+				   fmt);
 	schemas[1] = qimg_protocol_create_opts();
 
 	if (a->options && (qimg_opts_parse(&o, a->options, &err) < 0 ||
@@ -190,7 +195,8 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	tool_warn_hex_sizes(t, &o);
 	if (a->have_size) {
 		if (qimg_opts_has(&o, "size")) {
-			create_fail(t, fn, NULL, "The image size must be "
+			create_fail(t, fn, NULL,
+				    "The image size must be "
 				    "specified only once");
 			goto out;
 		}
@@ -200,8 +206,10 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	}
 	if (a->base_filename) {
 		if (!qimg_format_supports_backing(fmt)) {
-			create_fail(t, fn, NULL, "Backing file not supported "
-				    "for file format '%s'", fmt);
+			create_fail(t, fn, NULL,
+				    "Backing file not supported "
+				    "for file format '%s'",
+				    fmt);
 			goto out;
 		}
 		if (qimg_opts_set(&o, "backing_file", a->base_filename) < 0)
@@ -209,8 +217,10 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	}
 	if (a->base_fmt) {
 		if (!qimg_format_supports_backing(fmt)) {
-			create_fail(t, fn, NULL, "Backing file format not "
-				    "supported for file format '%s'", fmt);
+			create_fail(t, fn, NULL,
+				    "Backing file format not "
+				    "supported for file format '%s'",
+				    fmt);
 			goto out;
 		}
 		if (qimg_opts_set(&o, "backing_fmt", a->base_fmt) < 0)
@@ -225,12 +235,14 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	backing_file = qimg_opts_get_str(&o, "backing_file", NULL);
 	backing_fmt = qimg_opts_get_str(&o, "backing_fmt", NULL);
 	if (backing_file && !strcmp(fn, backing_file)) {
-		create_fail(t, fn, NULL, "Error: Trying to create an image "
+		create_fail(t, fn, NULL,
+			    "Error: Trying to create an image "
 			    "with the same filename as the backing file");
 		goto out;
 	}
 	if (backing_file && !backing_file[0]) {
-		create_fail(t, fn, NULL, "Expected backing file name, got "
+		create_fail(t, fn, NULL,
+			    "Expected backing file name, got "
 			    "empty string");
 		goto out;
 	}
@@ -263,7 +275,8 @@ static int do_create(const struct tool *t, const struct create_args *a)
 			snprintf(hint, sizeof(hint), "Detected format of %s.",
 				 qimg_node_format(bnode));
 			qimg_close(bnode);
-			create_fail(t, fn, hint, "Backing file specified "
+			create_fail(t, fn, hint,
+				    "Backing file specified "
 				    "without backing format");
 			goto out;
 		}
@@ -279,12 +292,14 @@ static int do_create(const struct tool *t, const struct create_args *a)
 		}
 		qimg_close(bnode);
 	} else if (backing_file && !backing_fmt) {
-		create_fail(t, fn, NULL, "Backing file specified without "
+		create_fail(t, fn, NULL,
+			    "Backing file specified without "
 			    "backing format");
 		goto out;
 	}
 	if (!have_size) {
-		create_fail(t, fn, NULL, "Image creation needs a size "
+		create_fail(t, fn, NULL,
+			    "Image creation needs a size "
 			    "parameter");
 		goto out;
 	}
@@ -298,10 +313,13 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	r = qimg_create(fn, fmt, &o, &err);
 	if (r == -EFBIG) {
 		cs = qimg_opts_find(&o, "cluster_size");
-		create_fail(t, fn, NULL, "The image size is too large for file "
-			    "format '%s'%s", fmt,
-			    cs && cs->typed && cs->u ?
-				    " (try using a larger cluster size)" : "");
+		create_fail(t, fn, NULL,
+			    "The image size is too large for file "
+			    "format '%s'%s",
+			    fmt,
+			    cs && cs->typed && cs->u
+				    ? " (try using a larger cluster size)"
+				    : "");
 		goto out;
 	}
 	if (r < 0) {
@@ -330,8 +348,8 @@ int cmd_create(const struct tool *t, int argc, char **argv)
 	const char *filename;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'h':
 			free(options);
@@ -383,8 +401,8 @@ int cmd_create(const struct tool *t, int argc, char **argv)
 	}
 	optind++;
 	if (optind < argc) {
-		if (tool_parse_size(t, argv[optind], "image size",
-				    &a.size) < 0) {
+		if (tool_parse_size(t, argv[optind], "image size", &a.size) <
+		    0) {
 			free(options);
 			return 1;
 		}

@@ -46,9 +46,9 @@ static bool seen(const struct info_list *l, const char *name)
 /* Collect the info of `filename` and, with chain, of every image below
  * it.  Names are compared as qemu-img does: the full backing file name of
  * one image is the file name of the next. */
-static int collect(const struct tool *t, const char *filename,
-		   const char *fmt, bool image_opts, bool chain,
-		   bool force_share, struct info_list *l)
+static int collect(const struct tool *t, const char *filename, const char *fmt,
+		   bool image_opts, bool chain, bool force_share,
+		   struct info_list *l)
 {
 	unsigned int flags = QIMG_OPEN_NO_IO | QIMG_OPEN_NO_BACKING;
 	char *name = tool_strdup(filename);
@@ -62,8 +62,10 @@ static int collect(const struct tool *t, const char *filename,
 		flags |= QIMG_OPEN_FORCE_SHARE;
 	while (name) {
 		if (seen(l, name)) {
-			tool_err(t, "Backing file '%s' creates an infinite "
-				 "loop.", name);
+			tool_err(t,
+				 "Backing file '%s' creates an infinite "
+				 "loop.",
+				 name);
 			r = -ELOOP;
 			break;
 		}
@@ -105,7 +107,8 @@ static int collect(const struct tool *t, const char *filename,
 		if (info->full_backing_filename) {
 			name = tool_strdup(info->full_backing_filename);
 		} else if (info->backing_filename) {
-			tool_err(t, "Could not determine absolute backing "
+			tool_err(t,
+				 "Could not determine absolute backing "
 				 "filename, but backing filename '%s' present",
 				 info->backing_filename);
 			r = -EINVAL;

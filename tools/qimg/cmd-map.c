@@ -21,16 +21,15 @@ struct map_entry {
 	uint64_t offset;
 	int depth;
 	bool data, zero, present, has_offset;
-	const char *filename;      /* owned by an open node */
+	const char *filename; /* owned by an open node */
 };
 
 static bool mergeable(const struct map_entry *a, const struct map_entry *b)
 {
 	if (a->length == 0)
 		return false;
-	if (a->zero != b->zero || a->data != b->data ||
-	    a->depth != b->depth || a->present != b->present ||
-	    a->has_offset != b->has_offset ||
+	if (a->zero != b->zero || a->data != b->data || a->depth != b->depth ||
+	    a->present != b->present || a->has_offset != b->has_offset ||
 	    !a->filename != !b->filename)
 		return false;
 	if (a->filename && strcmp(a->filename, b->filename))
@@ -47,10 +46,10 @@ static int dump_entry(const struct tool *t, bool json,
 	if (json) {
 		printf("{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
 		       ", \"depth\": %d, \"present\": %s, \"zero\": %s, "
-		       "\"data\": %s", e->start, e->length, e->depth,
+		       "\"data\": %s",
+		       e->start, e->length, e->depth,
 		       e->present ? "true" : "false",
-		       e->zero ? "true" : "false",
-		       e->data ? "true" : "false");
+		       e->zero ? "true" : "false", e->data ? "true" : "false");
 		if (e->has_offset)
 			printf(", \"offset\": %" PRIu64, e->offset);
 		putchar('}');
@@ -60,7 +59,7 @@ static int dump_entry(const struct tool *t, bool json,
 	}
 	if (e->data && !e->has_offset) {
 		tool_err(t, "File contains external, encrypted or compressed "
-			 "clusters.");
+			    "clusters.");
 		return -EINVAL;
 	}
 	if (e->data && !e->zero)
@@ -97,8 +96,8 @@ static int get_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	e->present = ext.flags & QIMG_BS_ALLOCATED;
 	e->has_offset = ext.flags & QIMG_BS_OFFSET_VALID;
 	e->offset = e->has_offset ? ext.map : 0;
-	e->filename = e->has_offset && ext.file ?
-			      qimg_node_filename(ext.file) : NULL;
+	e->filename =
+		e->has_offset && ext.file ? qimg_node_filename(ext.file) : NULL;
 	return 0;
 }
 
@@ -137,13 +136,13 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 			force_share = true;
 			break;
 		case 's':
-			if (tool_parse_size(t, optarg, "start offset",
-					    &start) < 0)
+			if (tool_parse_size(t, optarg, "start offset", &start) <
+			    0)
 				return 1;
 			break;
 		case 'l':
-			if (tool_parse_size(t, optarg, "max length",
-					    &max_len) < 0)
+			if (tool_parse_size(t, optarg, "max length", &max_len) <
+			    0)
 				return 1;
 			break;
 		case OPT_OUTPUT:

@@ -70,8 +70,10 @@ static int measure(const struct tool *t, const char *out_fmt,
 		return 1;
 	}
 	if (!can_create || !schemas[0]) {
-		tool_err(t, "Format driver '%s' does not support image "
-			 "creation", out_fmt);
+		tool_err(t,
+			 "Format driver '%s' does not support image "
+			 "creation",
+			 out_fmt);
 		return 1;
 	}
 	schemas[1] = qimg_protocol_create_opts();
@@ -94,8 +96,10 @@ static int measure(const struct tool *t, const char *out_fmt,
 	memset(&m, 0, sizeof(m));
 	r = qimg_measure(out_fmt, &o, in, size, &m, &err);
 	if (r == -ENOTSUP && !err.errnum) {
-		tool_err(t, "Block driver '%s' does not support size "
-			 "measurement", out_fmt);
+		tool_err(t,
+			 "Block driver '%s' does not support size "
+			 "measurement",
+			 out_fmt);
 		goto out;
 	}
 	if (r < 0) {
@@ -191,17 +195,17 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 		filename = argv[optind];
 	if (!filename && (image_opts || fmt || snapshot)) {
 		tool_err(t, "--image-opts, -f, and -l require a filename "
-			 "argument.");
+			    "argument.");
 		goto out;
 	}
 	if (filename && have_size) {
 		tool_err(t, "--size N cannot be used together with a "
-			 "filename.");
+			    "filename.");
 		goto out;
 	}
 	if (!filename && !have_size) {
 		tool_err(t, "Either --size N or one filename must be "
-			 "specified.");
+			    "specified.");
 		goto out;
 	}
 	if (filename) {

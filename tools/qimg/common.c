@@ -113,18 +113,24 @@ int tool_parse_size(const struct tool *t, const char *s, const char *what,
 
 	r = qimg_parse_size(s, out, &warn);
 	if (r == QIMG_SIZE_OK && warn)
-		tool_warn(t, "Using a multiplier suffix on hex numbers is "
-			  "deprecated: %s", s);
+		tool_warn(t,
+			  "Using a multiplier suffix on hex numbers is "
+			  "deprecated: %s",
+			  s);
 	if (r == QIMG_SIZE_RANGE || (r == QIMG_SIZE_OK && *out > INT64_MAX)) {
-		tool_err(t, "Invalid %s specified. Must be between 0 and "
-			 "9223372036854775807.", what);
+		tool_err(t,
+			 "Invalid %s specified. Must be between 0 and "
+			 "9223372036854775807.",
+			 what);
 		return -EINVAL;
 	}
 	if (r != QIMG_SIZE_OK) {
-		tool_err(t, "Invalid %s specified. You may use k, M, G, T, P "
-			 "or E suffixes for", what);
+		tool_err(t,
+			 "Invalid %s specified. You may use k, M, G, T, P "
+			 "or E suffixes for",
+			 what);
 		tool_err(t, "kilobytes, megabytes, gigabytes, terabytes, "
-			 "petabytes and exabytes.");
+			    "petabytes and exabytes.");
 		return -EINVAL;
 	}
 	return 0;
@@ -216,8 +222,8 @@ void progress_set(struct tool_progress *p, float pct)
 	p->cur = pct;
 	if (!p->on)
 		return;
-	if (pct > p->last + p->step || pct < p->last - p->step ||
-	    pct == 0 || pct == 100) {
+	if (pct > p->last + p->step || pct < p->last - p->step || pct == 0 ||
+	    pct == 100) {
 		p->last = pct;
 		printf("    (%3.2f/100%%)\r", (double)pct);
 		fflush(stdout);
@@ -282,8 +288,8 @@ int tool_object(const struct tool *t, const char *arg)
 	return r;
 }
 
-int tool_parse_snapshot_param(const struct tool *t, const char *arg,
-			      char **id, char **name)
+int tool_parse_snapshot_param(const struct tool *t, const char *arg, char **id,
+			      char **name)
 {
 	struct qimg_error err = { 0 };
 	struct qimg_opts o = { 0 };
@@ -355,8 +361,10 @@ void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o)
 		warn = 0;
 		if (qimg_parse_size(o->v[i].value, &v, &warn) == QIMG_SIZE_OK &&
 		    warn)
-			tool_warn(t, "Using a multiplier suffix on hex numbers "
-				  "is deprecated: %s", o->v[i].value);
+			tool_warn(t,
+				  "Using a multiplier suffix on hex numbers "
+				  "is deprecated: %s",
+				  o->v[i].value);
 	}
 }
 
@@ -389,8 +397,10 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 	if (!memchr(arg, '=', comma ? (size_t)(comma - arg) : strlen(arg))) {
 		size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
 
-		tool_err(t, "Could not open '%s': Cannot find device='%.*s' "
-			 "nor node-name='%.*s'", arg, (int)n, arg, (int)n, arg);
+		tool_err(t,
+			 "Could not open '%s': Cannot find device='%.*s' "
+			 "nor node-name='%.*s'",
+			 arg, (int)n, arg, (int)n, arg);
 		return -ENOENT;
 	}
 	if (qimg_opts_parse(&o, arg, &err) < 0) {
@@ -403,11 +413,10 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 	if (qimg_opts_has(&o, "force-share")) {
 		if (flags & QIMG_OPEN_FORCE_SHARE) {
 			tool_err(t, "--force-share/-U conflicts with image "
-				 "options");
+				    "options");
 			goto out;
 		}
-		fs_on = !strcmp(qimg_opts_get_str(&o, "force-share", ""),
-				"on");
+		fs_on = !strcmp(qimg_opts_get_str(&o, "force-share", ""), "on");
 	}
 	for (i = 0; i < o.len && !bad; i++) {
 		const char *k = o.v[i].name;
@@ -417,18 +426,24 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 			bad = k;
 	}
 	if (strcmp(fdrv, "file")) {
-		tool_err(t, "Could not open '%s': Unknown protocol driver "
-			 "'%s' (only 'file' is supported)", arg, fdrv);
+		tool_err(t,
+			 "Could not open '%s': Unknown protocol driver "
+			 "'%s' (only 'file' is supported)",
+			 arg, fdrv);
 		goto out;
 	}
 	if (!file) {
-		tool_err(t, "Could not open '%s': A block device must be "
-			 "specified for \"file\"", arg);
+		tool_err(t,
+			 "Could not open '%s': A block device must be "
+			 "specified for \"file\"",
+			 arg);
 		goto out;
 	}
 	if (bad && !strncmp(bad, "file.", 5)) {
-		tool_err(t, "Could not open '%s': Block protocol 'file' "
-			 "doesn't support the option '%s'", arg, bad + 5);
+		tool_err(t,
+			 "Could not open '%s': Block protocol 'file' "
+			 "doesn't support the option '%s'",
+			 arg, bad + 5);
 		goto out;
 	}
 	{
@@ -449,9 +464,10 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 		goto out;
 	}
 	if (bad) {
-		tool_err(t, "Could not open '%s': Block format '%s' does not "
-			 "support the option '%s'", arg,
-			 qimg_node_format(*out), bad);
+		tool_err(t,
+			 "Could not open '%s': Block format '%s' does not "
+			 "support the option '%s'",
+			 arg, qimg_node_format(*out), bad);
 		qimg_close(*out);
 		*out = NULL;
 		r = -EINVAL;

@@ -16,7 +16,7 @@
 
 /* Per-invocation context handed to every command. */
 struct tool {
-	const char *prog;       /* basename(argv[0]): message prefix */
+	const char *prog; /* basename(argv[0]): message prefix */
 };
 
 /* Exit code used by every usage error. */
@@ -89,9 +89,9 @@ char *tool_path_relative(const char *path, const char *rel);
  * those of qemu-img's float arithmetic. */
 struct tool_progress {
 	bool on;
-	float step;        /* minimum change between two printed updates */
-	float cur;         /* 0..100 */
-	float last;        /* value at the last print */
+	float step; /* minimum change between two printed updates */
+	float cur;  /* 0..100 */
+	float last; /* value at the last print */
 };
 
 void progress_init(struct tool_progress *p, bool on, float step);
@@ -111,8 +111,8 @@ int tool_object(const struct tool *t, const char *arg);
 /* -l SNAPSHOT_PARAM: "snapshot.id=ID,snapshot.name=NAME" or a bare ID or
  * name.  Fills *id and *name (malloc'd; a bare word goes to both, ID tried
  * first).  Prints qemu-img's errors and returns -EINVAL on bad keys. */
-int tool_parse_snapshot_param(const struct tool *t, const char *arg,
-			      char **id, char **name);
+int tool_parse_snapshot_param(const struct tool *t, const char *arg, char **id,
+			      char **name);
 /* Make the (read-only) image read as the snapshot -l PARAM names (id and
  * name as tool_parse_snapshot_param filled them).  Prints "Failed to load
  * snapshot: ..." and returns -errno on failure. */

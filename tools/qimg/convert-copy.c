@@ -23,7 +23,7 @@
 enum blk_status {
 	BLK_DATA,
 	BLK_ZERO,
-	BLK_BACKING_FILE,   /* leave unallocated: the backing file shows */
+	BLK_BACKING_FILE, /* leave unallocated: the backing file shows */
 };
 
 /* One piece of an item's write plan. */
@@ -45,14 +45,14 @@ struct engine {
 	uint64_t sector_next_status;
 	enum blk_status status;
 
-	uint64_t seq_next;          /* next item number to hand out */
-	uint64_t seq_write;         /* item allowed to write (in order) */
-	int ret;                    /* first error */
+	uint64_t seq_next;  /* next item number to hand out */
+	uint64_t seq_write; /* item allowed to write (in order) */
+	int ret;	    /* first error */
 
 	uint64_t allocated_sectors; /* for progress */
 	uint64_t allocated_done;
 
-	struct timespec start;      /* for the rate limit */
+	struct timespec start; /* for the rate limit */
 	uint64_t bytes_written;
 };
 
@@ -60,11 +60,11 @@ struct worker {
 	struct engine *e;
 	pthread_t tid;
 	uint8_t *buf;
-	uint8_t *cbuf;              /* compressed clusters, -c only */
+	uint8_t *cbuf; /* compressed clusters, -c only */
 	size_t *clen;
 	struct segment *seg;
 	size_t nseg;
-	struct qimg_error err;     /* the last failed request's detail */
+	struct qimg_error err; /* the last failed request's detail */
 };
 
 static bool is_zero(const uint8_t *p, size_t len)
@@ -150,8 +150,7 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 				r = qimg_block_status_above(src->node,
 							    src->base, off,
 							    bytes, &ext, &err);
-				if (r == 0 &&
-				    (ext.len == 0 || ext.len > bytes))
+				if (r == 0 && (ext.len == 0 || ext.len > bytes))
 					r = -EIO;
 				if (r == 0 || !p->salvage)
 					break;
@@ -164,10 +163,12 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 					continue;
 				}
 				if (!p->quiet)
-					tool_warn(p->t, "error while reading "
-						  "block status at offset %"
-						  PRIu64 ": %s", off,
-						  strerror(-r));
+					tool_warn(
+						p->t,
+						"error while reading "
+						"block status at offset %" PRIu64
+						": %s",
+						off, strerror(-r));
 				memset(&ext, 0, sizeof(ext));
 				ext.len = bytes;
 				ext.flags = QIMG_BS_DATA;
@@ -176,9 +177,10 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 			}
 		}
 		if (r < 0) {
-			tool_err(p->t, "error while reading block status at "
-				 "offset %" PRIu64 ": %s", off,
-				 tool_errdetail(r, &err));
+			tool_err(p->t,
+				 "error while reading block status at "
+				 "offset %" PRIu64 ": %s",
+				 off, tool_errdetail(r, &err));
 			return r;
 		}
 		n = (ext.len + SECTOR - 1) / SECTOR;
@@ -187,13 +189,13 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 			n -= tail;
 
 		if (ext.flags & QIMG_BS_ZERO)
-			e->status = post_backing_zero ? BLK_BACKING_FILE :
-							BLK_ZERO;
+			e->status =
+				post_backing_zero ? BLK_BACKING_FILE : BLK_ZERO;
 		else if (ext.flags & QIMG_BS_DATA)
 			e->status = BLK_DATA;
 		else
-			e->status = p->target_has_backing ? BLK_BACKING_FILE :
-							    BLK_DATA;
+			e->status = p->target_has_backing ? BLK_BACKING_FILE
+							  : BLK_DATA;
 		e->sector_next_status = sector + n;
 	}
 
@@ -342,7 +344,8 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 					  len, w->cbuf + i * cl * SECTOR,
 					  &w->clen[i], &err);
 			if (r < 0) {
-				tool_err(p->t, "error while compressing at "
+				tool_err(p->t,
+					 "error while compressing at "
 					 "byte %" PRIu64 ": %s",
 					 (sector + i * cl) * SECTOR,
 					 err.errnum ? err.msg : strerror(-r));
@@ -382,9 +385,10 @@ static int salvage_read(const struct convert_params *p,
 		r = qimg_read(src->node, off + done, dst + done, n, &err);
 		if (r < 0) {
 			if (!p->quiet)
-				tool_warn(p->t, "error while reading offset %"
-					  PRIu64 ": %s", off + done,
-					  strerror(-r));
+				tool_warn(p->t,
+					  "error while reading offset %" PRIu64
+					  ": %s",
+					  off + done, strerror(-r));
 			memset(dst + done, 0, n);
 		}
 	}
@@ -451,13 +455,14 @@ static int write_item(struct worker *w)
 			break;
 		case BLK_DATA:
 			if (!p->compressed) {
-				r = qimg_write(p->target, off, data, len, &w->err);
+				r = qimg_write(p->target, off, data, len,
+					       &w->err);
 				break;
 			}
 			for (j = 0; j * p->cluster_sectors < s->n; j++) {
 				uint64_t cl = p->cluster_sectors;
-				uint64_t cn = s->n - j * cl < cl ?
-						      s->n - j * cl : cl;
+				uint64_t cn =
+					s->n - j * cl < cl ? s->n - j * cl : cl;
 
 				r = qimg_write_compressed_prepared(
 					p->target, off + j * cl * SECTOR,
@@ -540,8 +545,10 @@ static void *worker_main(void *opaque)
 		if (counted) {
 			r = read_item(w, sector, n);
 			if (r < 0)
-				tool_err(p->t, "error while reading at byte "
-					 "%" PRIu64 ": %s", sector * SECTOR,
+				tool_err(p->t,
+					 "error while reading at byte "
+					 "%" PRIu64 ": %s",
+					 sector * SECTOR,
 					 tool_errdetail(r, &w->err));
 			st = BLK_DATA;
 		}
@@ -564,9 +571,9 @@ static void *worker_main(void *opaque)
 		 * other workers keep planning and reading meanwhile. */
 		r = write_item(w);
 		if (r < 0)
-			tool_err(p->t, "error while writing at byte %" PRIu64
-				 ": %s", sector * SECTOR,
-				 tool_errdetail(r, &w->err));
+			tool_err(p->t,
+				 "error while writing at byte %" PRIu64 ": %s",
+				 sector * SECTOR, tool_errdetail(r, &w->err));
 		else if (counted)
 			rate_wait(e, n * SECTOR);
 

@@ -12,9 +12,9 @@
 struct convert_src {
 	const char *name;
 	struct qimg_node *node;
-	struct qimg_node *base;    /* status is taken above this, or NULL */
-	uint64_t sectors;          /* size in 512-byte sectors, rounded up */
-	uint64_t alignment;        /* status boundaries, in sectors (>= 1) */
+	struct qimg_node *base; /* status is taken above this, or NULL */
+	uint64_t sectors;	/* size in 512-byte sectors, rounded up */
+	uint64_t alignment;	/* status boundaries, in sectors (>= 1) */
 };
 
 struct convert_params {
@@ -23,21 +23,21 @@ struct convert_params {
 	size_t nsrc;
 	struct qimg_node *target;
 	uint64_t total_sectors;
-	uint64_t min_sparse;       /* -S in sectors; 0: write everything */
-	uint64_t alignment;        /* target zero-run alignment, sectors */
-	uint64_t buf_sectors;      /* largest data request, sectors */
-	uint64_t cluster_sectors;  /* target cluster, for -c */
+	uint64_t min_sparse;		/* -S in sectors; 0: write everything */
+	uint64_t alignment;		/* target zero-run alignment, sectors */
+	uint64_t buf_sectors;		/* largest data request, sectors */
+	uint64_t cluster_sectors;	/* target cluster, for -c */
 	int64_t target_backing_sectors; /* -1: none/unknown */
 	bool compressed;
-	bool has_zero_init;        /* target reads as zeros: skip zeros */
+	bool has_zero_init; /* target reads as zeros: skip zeros */
 	bool target_has_backing;
-	bool in_order;             /* !-W */
-	bool salvage;              /* --salvage: bad sectors read as zeros */
-	bool copy_range;           /* -C: data ranges copied as they are,
+	bool in_order;	     /* !-W */
+	bool salvage;	     /* --salvage: bad sectors read as zeros */
+	bool copy_range;     /* -C: data ranges copied as they are,
 				    * without looking for zeros inside */
-	bool quiet;                /* -q: no salvage warnings */
-	int workers;               /* -m */
-	uint64_t rate_limit;       /* bytes/s, 0: none */
+	bool quiet;	     /* -q: no salvage warnings */
+	int workers;	     /* -m */
+	uint64_t rate_limit; /* bytes/s, 0: none */
 	struct tool_progress *progress;
 };
 

@@ -21,16 +21,16 @@ static struct qimg_value *copy_value(const struct qimg_value *v)
 	switch (qimg_value_type(v)) {
 	case QIMG_VALUE_DICT:
 	case QIMG_VALUE_LIST:
-		n = qimg_value_type(v) == QIMG_VALUE_DICT ? qimg_value_dict() :
-							    qimg_value_list();
+		n = qimg_value_type(v) == QIMG_VALUE_DICT ? qimg_value_dict()
+							  : qimg_value_list();
 		if (!n)
 			return NULL;
 		for (i = 0; i < qimg_value_count(v); i++) {
 			m = copy_value(qimg_value_at(v, i, &key));
 			if (!m)
 				goto fail;
-			if ((key ? qimg_dict_put(n, key, m) :
-				   qimg_list_append(n, m)) < 0)
+			if ((key ? qimg_dict_put(n, key, m)
+				 : qimg_list_append(n, m)) < 0)
 				goto fail;
 		}
 		return n;
@@ -133,8 +133,7 @@ void tool_print_snapshots(FILE *fp, const struct qimg_value *snapshots)
 		int64_t icount;
 
 		sn = qimg_value_at(snapshots, i, NULL);
-		qimg_human_size((uint64_t)member_int(sn, "vm-state-size",
-						     NULL),
+		qimg_human_size((uint64_t)member_int(sn, "vm-state-size", NULL),
 				size_buf, sizeof(size_buf));
 		secs = member_int(sn, "date-sec", NULL);
 		tt = (time_t)secs;
@@ -156,8 +155,8 @@ void tool_print_snapshots(FILE *fp, const struct qimg_value *snapshots)
 		else
 			icount_buf[0] = '\0';
 		fprintf(fp, "%-9s %-16s %8s%20s%13s%11s\n",
-			member_str(sn, "id"), member_str(sn, "name"),
-			size_buf, date_buf, clock_buf, icount_buf);
+			member_str(sn, "id"), member_str(sn, "name"), size_buf,
+			date_buf, clock_buf, icount_buf);
 	}
 }
 

@@ -42,7 +42,8 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 	doff = qimg_load_be64(s->ext.bitmaps + 16);
 	if (nb == 0 || nb > MAX_BITMAPS || dsize > MAX_DIR_BYTES ||
 	    dsize < 24 || doff & (s->cluster_size - 1))
-		return qimg_error_set(err, EUCLEAN, "Invalid bitmaps "
+		return qimg_error_set(err, EUCLEAN,
+				      "Invalid bitmaps "
 				      "extension");
 	dir = malloc(dsize);
 	b = calloc(nb, sizeof(*b));
@@ -56,7 +57,8 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 		uint64_t nlen, xlen;
 
 		if (dsize - pos < 24) {
-			r = qimg_error_set(err, EUCLEAN, "Bitmap directory "
+			r = qimg_error_set(err, EUCLEAN,
+					   "Bitmap directory "
 					   "is truncated");
 			break;
 		}
@@ -66,7 +68,8 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 		xlen = qimg_load_be32(dir + pos + 20);
 		if (xlen > dsize || 24 + xlen + nlen > dsize - pos ||
 		    b[i].gran_bits < 9 || b[i].gran_bits > 31) {
-			r = qimg_error_set(err, EUCLEAN, "Invalid bitmap "
+			r = qimg_error_set(err, EUCLEAN,
+					   "Invalid bitmap "
 					   "directory entry");
 			break;
 		}

@@ -40,8 +40,7 @@ void qcow2_cache_free(struct qcow2_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
-struct qcow2_cache_slot *qcow2_cache_find(struct qcow2_cache *c,
-					  uint64_t off)
+struct qcow2_cache_slot *qcow2_cache_find(struct qcow2_cache *c, uint64_t off)
 {
 	size_t i;
 

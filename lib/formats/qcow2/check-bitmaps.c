@@ -114,8 +114,8 @@ int qcow2_ck_check_bitmaps(struct ck *c, struct qimg_check_result *res)
 		tsize = qimg_load_be32(dir + pos + 8);
 		nsize = qimg_load_be16(dir + pos + 18);
 		extra = qimg_load_be32(dir + pos + 20);
-		esize =
-		    ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) & ~7ull;
+		esize = ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) &
+			~7ull;
 		if (tsize > CK_MAX_BM_TABLE || nsize > CK_MAX_BM_NAME ||
 		    nsize == 0 || esize > c->bm_dir_size - pos ||
 		    offset_into_cluster(c, qimg_load_be64(dir + pos)))
@@ -140,8 +140,8 @@ int qcow2_ck_check_bitmaps(struct ck *c, struct qimg_check_result *res)
 		r = check_bitmap_table(c, res, toff, tsize);
 		if (r < 0)
 			goto out;
-		pos +=
-		    ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) & ~7ull;
+		pos += ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) &
+		       ~7ull;
 	}
 	r = 0;
 out:

@@ -76,8 +76,8 @@ int qcow2_ck_parse_header(struct ck *c)
 	c->l2e_size = c->extl2 ? 16 : 8;
 	c->l2_entries = (uint32_t)(c->cluster_size / c->l2e_size);
 	c->refcount_max = c->refcount_order == 6
-			      ? UINT64_MAX
-			      : (1ull << (1u << c->refcount_order)) - 1;
+				  ? UINT64_MAX
+				  : (1ull << (1u << c->refcount_order)) - 1;
 	c->rb_bits = c->cluster_bits + 3 - c->refcount_order;
 	c->csize_shift = 62 - (c->cluster_bits - 8);
 	c->csize_mask = (1ull << (c->cluster_bits - 8)) - 1;
@@ -148,7 +148,7 @@ out:
 }
 
 int qcow2_ck_load_table(struct ck *c, uint64_t off, uint64_t entries,
-		      uint64_t **out, uint64_t *loaded)
+			uint64_t **out, uint64_t *loaded)
 {
 	uint64_t n = 0, i;
 	uint8_t *raw;
@@ -209,7 +209,7 @@ void qcow2_ck_free_snapshots(struct ck *c)
 
 /* Read the snapshot table as qemu's check does; problems go to snap. */
 int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
-			  unsigned int fix)
+			    unsigned int fix)
 {
 	uint64_t off, start;
 	uint32_t nb = c->hdr_nb_snapshots, i;
@@ -226,7 +226,8 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	}
 	if (nb > CK_MAX_SNAPSHOTS) {
 		snap->check_errors++;
-		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "ERROR snapshot table too large");
+		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG
+			     "ERROR snapshot table too large");
 		qcow2_ck_say(c,
 			     "You can force-remove all %" PRIu32 " overhanging "
 			     "snapshots with qemu-img check -r all",
@@ -239,8 +240,8 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	if (offset_into_cluster(c, c->snapshots_offset) ||
 	    c->snapshots_offset > INT64_MAX - (uint64_t)nb * CK_SN_HDR) {
 		snap->check_errors++;
-		qcow2_ck_say(c,
-			     QIMG_CHECK_TOOL_MSG "ERROR snapshot table offset invalid");
+		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG
+			     "ERROR snapshot table offset invalid");
 		c->snapshots_offset = 0;
 		return qimg_error_set(c->err, EINVAL,
 				      "snapshot table offset "
@@ -273,14 +274,16 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 		if (extra > CK_MAX_SN_EXTRA) {
 			if (!(fix & QIMG_CHECK_FIX_ERRORS)) {
 				qcow2_ck_say(
-				    c,
-				    QIMG_CHECK_TOOL_MSG "ERROR failed to read the "
-				    "snapshot table: Too much extra metadata "
-				    "in snapshot table entry %" PRIu32,
-				    i);
+					c,
+					QIMG_CHECK_TOOL_MSG
+					"ERROR failed to read the "
+					"snapshot table: Too much extra metadata "
+					"in snapshot table entry %" PRIu32,
+					i);
 				qcow2_ck_say(
-				    c, "You can force-remove this extra "
-				       "metadata with qemu-img check -r all");
+					c,
+					"You can force-remove this extra "
+					"metadata with qemu-img check -r all");
 				r = qimg_error_set(c->err, EFBIG,
 						   "Too much "
 						   "extra metadata in snapshot "
@@ -308,9 +311,9 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 		}
 		if (off - start > CK_MAX_SN_TABLE) {
 			qcow2_ck_say(
-			    c,
-			    QIMG_CHECK_TOOL_MSG "ERROR failed to read the snapshot "
-			    "table: Snapshot table exceeds the maximum size");
+				c, QIMG_CHECK_TOOL_MSG
+				"ERROR failed to read the snapshot "
+				"table: Snapshot table exceeds the maximum size");
 			r = qimg_error_set(c->err, EFBIG,
 					   "Snapshot table "
 					   "exceeds the maximum size");
@@ -326,9 +329,10 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	for (i = 0; i < c->nb_snapshots; i++) {
 		if (c->sn[i].extra >= 16)
 			continue;
-		qcow2_ck_say(
-		    c, "ERROR snapshot table entry %" PRIu32 " is incomplete",
-		    i);
+		qcow2_ck_say(c,
+			     "ERROR snapshot table entry %" PRIu32
+			     " is incomplete",
+			     i);
 		snap->corruptions++;
 	}
 	return 0;

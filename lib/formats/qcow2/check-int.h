@@ -161,7 +161,7 @@ enum {
 #define OL_CACHED (0x1ffu & ~OL(OL_INACTIVE_L2))
 
 void qcow2_ck_say(struct ck *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 int qcow2_ck_read(struct ck *c, uint64_t off, void *buf, size_t len);
 int qcow2_ck_write(struct ck *c, uint64_t off, const void *buf, size_t len);
 

@@ -16,7 +16,7 @@
 #include "util/overflow.h"
 
 static void signal_corruption(struct ck *c, bool fatal, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 void qcow2_ck_say(struct ck *c, const char *fmt, ...)
 {
@@ -192,11 +192,11 @@ int qcow2_ck_inc_refs(struct ck *c, struct qimg_check_result *res,
 	    (end > (uint64_t)c->file_len &&
 	     end - (uint64_t)c->file_len >= c->cluster_size)) {
 		qcow2_ck_say(
-		    c,
-		    "ERROR: counting reference for region exceeding the "
-		    "end of the file by one cluster or more: offset 0x%" PRIx64
-		    " size 0x%" PRIx64,
-		    offset, size);
+			c,
+			"ERROR: counting reference for region exceeding the "
+			"end of the file by one cluster or more: offset 0x%" PRIx64
+			" size 0x%" PRIx64,
+			offset, size);
 		res->corruptions++;
 		return 0;
 	}
@@ -219,12 +219,13 @@ int qcow2_ck_inc_refs(struct ck *c, struct qimg_check_result *res,
 		rc = qcow2_ck_imrt_get(c, k);
 		if (rc == c->refcount_max) {
 			qcow2_ck_say(
-			    c, "ERROR: overflow cluster offset=0x%" PRIx64, co);
+				c, "ERROR: overflow cluster offset=0x%" PRIx64,
+				co);
 			qcow2_ck_say(
-			    c,
-			    "Use qemu-img amend to increase the refcount "
-			    "entry width or qemu-img convert to create a clean "
-			    "copy if the image cannot be opened for writing");
+				c,
+				"Use qemu-img amend to increase the refcount "
+				"entry width or qemu-img convert to create a clean "
+				"copy if the image cannot be opened for writing");
 			res->corruptions++;
 			continue;
 		}
@@ -326,9 +327,9 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 }
 
 static const char *const ol_names[] = {
-    "qcow2_header",	 "active L1 table",   "active L2 table",
-    "refcount table",	 "refcount block",    "snapshot table",
-    "inactive L1 table", "inactive L2 table", "bitmap directory",
+	"qcow2_header",	     "active L1 table",	  "active L2 table",
+	"refcount table",    "refcount block",	  "snapshot table",
+	"inactive L1 table", "inactive L2 table", "bitmap directory",
 };
 
 static void set_corrupt_bit(struct ck *c)
@@ -522,8 +523,8 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
 			rb_off = alloc_clusters_imrt(c, 1, &first_free);
 			if (rb_off < 0)
 				return rebuild_fail(
-				    c, (int)rb_off,
-				    "ERROR allocating refblock");
+					c, (int)rb_off,
+					"ERROR allocating refblock");
 			if ((rb_off >> c->cluster_bits) >= end)
 				end = (rb_off >> c->cluster_bits) + 1;
 			if ((uint64_t)idx >= *rt_n) {
@@ -535,15 +536,15 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
 
 				if (n * 8 > CK_MAX_RT_BYTES)
 					return rebuild_fail(
-					    c, -EFBIG,
-					    "ERROR allocating reftable "
-					    "memory");
+						c, -EFBIG,
+						"ERROR allocating reftable "
+						"memory");
 				p = realloc(*rt, (size_t)n * 8);
 				if (!p)
 					return rebuild_fail(
-					    c, -ENOMEM,
-					    "ERROR allocating reftable "
-					    "memory");
+						c, -ENOMEM,
+						"ERROR allocating reftable "
+						"memory");
 				memset(p + *rt_n, 0, (size_t)(n - *rt_n) * 8);
 				*rt = p;
 				*rt_n = n;
@@ -555,8 +556,8 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
 					   c->cluster_size);
 		if (r == 0)
 			r = qcow2_ck_write(c, (uint64_t)rb_off,
-					   c->imrt +
-					       (size_t)idx * c->cluster_size,
+					   c->imrt + (size_t)idx *
+							     c->cluster_size,
 					   (size_t)c->cluster_size);
 		if (r < 0)
 			return rebuild_fail(c, r, "ERROR writing refblock");

@@ -64,8 +64,8 @@ static int fix_unaligned_zero(struct ck *c, struct qimg_check_result *res,
 
 	qimg_store_be64(p, c->extl2 ? 0 : CK_ZERO);
 	r = qcow2_ck_overlap_check(
-	    c, active ? OL(OL_ACTIVE_L2) : OL(OL_INACTIVE_L2), eoff,
-	    c->l2e_size);
+		c, active ? OL(OL_ACTIVE_L2) : OL(OL_INACTIVE_L2), eoff,
+		c->l2e_size);
 	if (r < 0) {
 		qcow2_ck_say(c, "ERROR: Overlap check failed");
 		res->check_errors++;
@@ -122,30 +122,30 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 
 			if (e & CK_COPIED) {
 				qcow2_ck_say(
-				    c,
-				    "ERROR: coffset=0x%" PRIx64 ": copied "
-				    "flag must never be set for compressed "
-				    "clusters",
-				    e & c->coff_mask);
+					c,
+					"ERROR: coffset=0x%" PRIx64 ": copied "
+					"flag must never be set for compressed "
+					"clusters",
+					e & c->coff_mask);
 				e &= ~CK_COPIED;
 				res->corruptions++;
 			}
 			if (c->data_file) {
 				qcow2_ck_say(
-				    c,
-				    "ERROR compressed cluster %" PRIu32
-				    " with data file, entry=0x%" PRIx64,
-				    i, e);
+					c,
+					"ERROR compressed cluster %" PRIu32
+					" with data file, entry=0x%" PRIx64,
+					i, e);
 				res->corruptions++;
 				break;
 			}
 			if (bm) {
 				qcow2_ck_say(
-				    c,
-				    "ERROR compressed cluster %" PRIu32
-				    " with non-zero subcluster allocation "
-				    "bitmap, entry=0x%" PRIx64,
-				    i, e);
+					c,
+					"ERROR compressed cluster %" PRIu32
+					" with non-zero subcluster allocation "
+					"bitmap, entry=0x%" PRIx64,
+					i, e);
 				res->corruptions++;
 				break;
 			}
@@ -186,16 +186,17 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 					bool fx = fix & QIMG_CHECK_FIX_ERRORS;
 
 					qcow2_ck_say(
-					    c,
-					    "%s offset=%" PRIx64 ": "
-					    "Preallocated cluster is not "
-					    "properly aligned; L2 entry "
-					    "corrupted.",
-					    fx ? "Repairing" : "ERROR", off);
+						c,
+						"%s offset=%" PRIx64 ": "
+						"Preallocated cluster is not "
+						"properly aligned; L2 entry "
+						"corrupted.",
+						fx ? "Repairing" : "ERROR",
+						off);
 					if (fx) {
 						r = fix_unaligned_zero(
-						    c, res, t, l2_off, i,
-						    active);
+							c, res, t, l2_off, i,
+							active);
 						if (r < 0)
 							return r;
 						if (r > 0)
@@ -203,11 +204,12 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 					}
 				} else {
 					qcow2_ck_say(
-					    c,
-					    "ERROR offset=%" PRIx64 ": Data "
-					    "cluster is not properly aligned; "
-					    "L2 entry corrupted.",
-					    off);
+						c,
+						"ERROR offset=%" PRIx64
+						": Data "
+						"cluster is not properly aligned; "
+						"L2 entry corrupted.",
+						off);
 				}
 			}
 			if (flags & CK_FRAG_INFO) {
@@ -230,9 +232,9 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 			if (bm & CK_BM_ALL_ALLOC) {
 				res->corruptions++;
 				qcow2_ck_say(
-				    c,
-				    "ERROR: Unallocated cluster has non-zero "
-				    "subcluster allocation map");
+					c,
+					"ERROR: Unallocated cluster has non-zero "
+					"subcluster allocation map");
 			}
 			break;
 		}
@@ -241,8 +243,8 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 }
 
 int qcow2_ck_check_l1(struct ck *c, struct qimg_check_result *res,
-		    uint64_t l1_off, uint32_t l1_size, int flags,
-		    unsigned int fix, const uint64_t *table)
+		      uint64_t l1_off, uint32_t l1_size, int flags,
+		      unsigned int fix, const uint64_t *table)
 {
 	uint64_t *chunk = NULL;
 	uint8_t *l2 = NULL;
@@ -334,7 +336,6 @@ out:
 	return r;
 }
 
-
 /* ---- OFLAG_COPIED ------------------------------------------------------ */
 
 static int write_l1_entry(struct ck *c, uint64_t i)
@@ -356,7 +357,7 @@ static int write_l1_entry(struct ck *c, uint64_t i)
 }
 
 int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
-			      unsigned int fix)
+			  unsigned int fix)
 {
 	uint8_t *t;
 	bool repair;
@@ -391,10 +392,10 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 		if ((rc == 1) != ((l1e & CK_COPIED) != 0)) {
 			res->corruptions++;
 			qcow2_ck_say(
-			    c,
-			    "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
-			    " l1_entry=%" PRIx64 " refcount=%" PRIu64,
-			    repair ? "Repairing" : "ERROR", i, l1e, rc);
+				c,
+				"%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
+				" l1_entry=%" PRIx64 " refcount=%" PRIu64,
+				repair ? "Repairing" : "ERROR", i, l1e, rc);
 			if (repair) {
 				c->l1[i] = rc == 1 ? l1e | CK_COPIED
 						   : l1e & ~CK_COPIED;
@@ -427,8 +428,9 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 				rc = 1;
 			} else {
 				r = qcow2_ck_get_refcount(
-				    c, (e & CK_L2E_OFFSET) >> c->cluster_bits,
-				    &rc);
+					c,
+					(e & CK_L2E_OFFSET) >> c->cluster_bits,
+					&rc);
 				if (r < 0) {
 					qimg_error_clear(c->err);
 					continue;
@@ -438,10 +440,10 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 				continue;
 			res->corruptions++;
 			qcow2_ck_say(
-			    c,
-			    "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
-			    " refcount=%" PRIu64,
-			    repair ? "Repairing" : "ERROR", e, rc);
+				c,
+				"%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+				" refcount=%" PRIu64,
+				repair ? "Repairing" : "ERROR", e, rc);
 			if (repair) {
 				qimg_store_be64(t + (size_t)j * c->l2e_size,
 						rc == 1 ? e | CK_COPIED
@@ -454,10 +456,10 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 						   c->cluster_size);
 			if (r < 0) {
 				qcow2_ck_say(
-				    c,
-				    "ERROR: Could not write L2 table; "
-				    "metadata overlap check failed: %s",
-				    strerror(-r));
+					c,
+					"ERROR: Could not write L2 table; "
+					"metadata overlap check failed: %s",
+					strerror(-r));
 				res->check_errors++;
 				r = qimg_error_set(c->err, -r,
 						   "Metadata "
@@ -468,8 +470,9 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 					   (size_t)c->cluster_size);
 			if (r < 0) {
 				qcow2_ck_say(
-				    c, "ERROR: Could not write L2 table: %s",
-				    strerror(-r));
+					c,
+					"ERROR: Could not write L2 table: %s",
+					strerror(-r));
 				res->check_errors++;
 				goto out;
 			}

@@ -74,10 +74,10 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 		}
 		if (offset_into_cluster(c, off)) {
 			qcow2_ck_say(
-			    c,
-			    "ERROR refcount block %" PRIu64 " is not "
-			    "cluster aligned; refcount table entry corrupted",
-			    i);
+				c,
+				"ERROR refcount block %" PRIu64 " is not "
+				"cluster aligned; refcount table entry corrupted",
+				i);
 			res->corruptions++;
 			*rebuild = true;
 			continue;
@@ -86,9 +86,10 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 			bool fx = fix & QIMG_CHECK_FIX_ERRORS;
 
 			res->corruptions++;
-			qcow2_ck_say(
-			    c, "%s refcount block %" PRIu64 " is outside image",
-			    fx ? "Repairing" : "ERROR", i);
+			qcow2_ck_say(c,
+				     "%s refcount block %" PRIu64
+				     " is outside image",
+				     fx ? "Repairing" : "ERROR", i);
 			if (!fx)
 				continue;
 			/* qemu grows the file so the block exists (reading
@@ -96,15 +97,15 @@ static int check_refblocks(struct ck *c, struct qimg_check_result *res,
 			r = grow_file_for_refblock(c, off);
 			if (r == 0) {
 				int64_t n = (int64_t)size_to_clusters(
-				    c, (uint64_t)c->file_len);
+					c, (uint64_t)c->file_len);
 
 				if (n > c->imrt_n) {
 					r = qcow2_ck_imrt_resize(c, n);
 					if (r < 0) {
 						res->check_errors++;
 						return qimg_error_set(
-						    c->err, -r,
-						    "Out of memory");
+							c->err, -r,
+							"Out of memory");
 					}
 				}
 				if (cl >= (uint64_t)c->imrt_n)
@@ -160,15 +161,16 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 	if (r < 0)
 		return r;
 	/* active L1 */
-	r = qcow2_ck_check_l1(c, res, c->l1_offset, c->l1_size, CK_FRAG_INFO, fix,
-		     c->l1);
+	r = qcow2_ck_check_l1(c, res, c->l1_offset, c->l1_size, CK_FRAG_INFO,
+			      fix, c->l1);
 	if (r < 0)
 		return r;
 	/* snapshots */
 	if (c->data_file && c->nb_snapshots) {
-		qcow2_ck_say(
-		    c, "ERROR %" PRIu32 " snapshots in image with data file",
-		    c->nb_snapshots);
+		qcow2_ck_say(c,
+			     "ERROR %" PRIu32
+			     " snapshots in image with data file",
+			     c->nb_snapshots);
 		res->corruptions++;
 	}
 	for (i = 0; i < c->nb_snapshots; i++) {
@@ -176,25 +178,26 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 
 		if (offset_into_cluster(c, sn->l1_offset)) {
 			qcow2_ck_say(
-			    c,
-			    "ERROR snapshot %s (%s) l1_offset=%#" PRIx64
-			    ": L1 table is not cluster aligned; snapshot "
-			    "table entry corrupted",
-			    sn->id, sn->name, sn->l1_offset);
+				c,
+				"ERROR snapshot %s (%s) l1_offset=%#" PRIx64
+				": L1 table is not cluster aligned; snapshot "
+				"table entry corrupted",
+				sn->id, sn->name, sn->l1_offset);
 			res->corruptions++;
 			continue;
 		}
 		if (sn->l1_size > CK_MAX_L1_BYTES / 8) {
 			qcow2_ck_say(
-			    c,
-			    "ERROR snapshot %s (%s) l1_size=%#" PRIx32
-			    ": L1 table is too large; snapshot table entry "
-			    "corrupted",
-			    sn->id, sn->name, sn->l1_size);
+				c,
+				"ERROR snapshot %s (%s) l1_size=%#" PRIx32
+				": L1 table is too large; snapshot table entry "
+				"corrupted",
+				sn->id, sn->name, sn->l1_size);
 			res->corruptions++;
 			continue;
 		}
-		r = qcow2_ck_check_l1(c, res, sn->l1_offset, sn->l1_size, 0, fix, NULL);
+		r = qcow2_ck_check_l1(c, res, sn->l1_offset, sn->l1_size, 0,
+				      fix, NULL);
 		if (r < 0)
 			return r;
 	}
@@ -229,9 +232,10 @@ static int compare_refcounts(struct ck *c, struct qimg_check_result *res,
 		int r = qcow2_ck_get_refcount(c, (uint64_t)i, &on_disk);
 
 		if (r < 0) {
-			qcow2_ck_say(
-			    c, "Can't get refcount for cluster %" PRId64 ": %s",
-			    i, strerror(-r));
+			qcow2_ck_say(c,
+				     "Can't get refcount for cluster %" PRId64
+				     ": %s",
+				     i, strerror(-r));
 			res->check_errors++;
 			qimg_error_clear(c->err);
 			continue;
@@ -334,21 +338,22 @@ static int check_refcounts(struct ck *c, struct qimg_check_result *res,
 					  &rebuild, &highest);
 			if (rebuild)
 				qcow2_ck_say(
-				    c, "ERROR rebuilt refcount structure is "
-				       "still broken");
+					c,
+					"ERROR rebuilt refcount structure is "
+					"still broken");
 			fresh_leaks = res->leaks;
 			*res = saved;
 		}
 		if (res->corruptions < old.corruptions)
 			res->corruptions_fixed +=
-			    old.corruptions - res->corruptions;
+				old.corruptions - res->corruptions;
 		if (res->leaks < old.leaks)
 			res->leaks_fixed += old.leaks - res->leaks;
 		res->leaks += fresh_leaks;
 	} else if (fix) {
 		if (rebuild) {
 			qcow2_ck_say(
-			    c, "ERROR need to rebuild refcount structures");
+				c, "ERROR need to rebuild refcount structures");
 			res->check_errors++;
 			return qimg_error_set(c->err, EIO,
 					      "Input/output "
@@ -410,8 +415,8 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		struct qimg_check_result *res, qimg_report_fn report,
 		void *opaque, struct qimg_error *err)
 {
-	struct qimg_check_result snap = {0}, refs = {0};
-	struct ck c = {0};
+	struct qimg_check_result snap = { 0 }, refs = { 0 };
+	struct ck c = { 0 };
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -434,10 +439,11 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 		goto out;
 	}
-	r = qcow2_ck_load_table(&c, c.l1_offset, c.l1_size, &c.l1, &c.l1_loaded);
+	r = qcow2_ck_load_table(&c, c.l1_offset, c.l1_size, &c.l1,
+				&c.l1_loaded);
 	if (r == 0)
 		r = qcow2_ck_load_table(&c, c.rt_offset, c.rt_entries, &c.rt,
-			       &c.rt_loaded);
+					&c.rt_loaded);
 	if (r < 0)
 		goto out;
 

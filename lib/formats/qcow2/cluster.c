@@ -35,8 +35,8 @@ enum qcow2_ctype qcow2_sc_type(const struct qcow2_state *s, uint64_t l2e,
 	return off ? QCOW2_UNALLOCATED_ALLOC : QCOW2_UNALLOCATED;
 }
 
-void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl,
-		    uint64_t i, uint64_t *l2e, uint64_t *bitmap)
+void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl, uint64_t i,
+		    uint64_t *l2e, uint64_t *bitmap)
 {
 	*l2e = qimg_load_be64(tbl + i * s->l2_entry_size);
 	*bitmap = s->ext_l2 ? qimg_load_be64(tbl + i * 16 + 8) : 0;
@@ -54,19 +54,23 @@ int qcow2_l2_load(struct qcow2_state *s, uint64_t l2_off, uint8_t **tbl,
 		return 0;
 	}
 	if (l2_off & (s->cluster_size - 1))
-		return qcow2_signal_corruption(s, err,
-			"L2 table offset %#" PRIx64 " unaligned", l2_off);
+		return qcow2_signal_corruption(
+			s, err, "L2 table offset %#" PRIx64 " unaligned",
+			l2_off);
 	if (l2_off < s->cluster_size)
 		return qcow2_signal_corruption(s, err,
-			"L2 table at %#" PRIx64 " overlaps the image header",
-			l2_off);
+					       "L2 table at %#" PRIx64
+					       " overlaps the image header",
+					       l2_off);
 	flen = qimg_node_length(s->file, err);
 	if (flen < 0)
 		return (int)flen;
 	if (l2_off + s->cluster_size > (uint64_t)flen)
 		return qcow2_signal_corruption(s, err,
-			"L2 table at %#" PRIx64 " is beyond the end of the "
-			"image file", l2_off);
+					       "L2 table at %#" PRIx64
+					       " is beyond the end of the "
+					       "image file",
+					       l2_off);
 	sl = qcow2_cache_victim(&s->l2c);
 	sl->off = 0;
 	r = qimg_pread(s->file, l2_off, sl->buf, s->cluster_size, err);
@@ -89,9 +93,11 @@ static int l2_lookup(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 		return 0;
 	e = s->l1[i];
 	if (e & QCOW2_L1E_RESERVED & ~0x1ffull)
-		return qcow2_signal_corruption(s, err,
+		return qcow2_signal_corruption(
+			s, err,
 			"L1 entry %#" PRIx64 " has reserved bits set (L1 index "
-			"%#" PRIx64 ")", e, i);
+			"%#" PRIx64 ")",
+			e, i);
 	*l2_off = e & QCOW2_L1E_OFFSET_MASK;
 	return 0;
 }
@@ -117,8 +123,9 @@ int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
 
 	memset(m, 0, sizeof(*m));
 	/* Bytes left in the range this L2 table covers. */
-	span = (((qcow2_l1_index(s, off) + 1) << (s->cluster_bits +
-						  s->l2_bits))) - off;
+	span = (((qcow2_l1_index(s, off) + 1)
+		 << (s->cluster_bits + s->l2_bits))) -
+	       off;
 	if (span > len)
 		span = len;
 	r = l2_lookup(s, off, &l2_off, err);
@@ -147,26 +154,31 @@ int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
 		qcow2_l2_entry(s, tbl, i, &l2e, &bm);
 		if (s->h.version < 3 && !(l2e & QCOW2_OFLAG_COMPRESSED) &&
 		    (l2e & QCOW2_OFLAG_ZERO))
-			return qcow2_signal_corruption(s, err,
+			return qcow2_signal_corruption(
+				s, err,
 				"Zero cluster entry found in pre-v3 image (L2 "
 				"offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
 				l2_off, i);
 		t = qcow2_sc_type(s, l2e, bm, sc);
 		if (t == QCOW2_INVALID)
-			return qcow2_signal_corruption(s, err,
-				"Invalid cluster entry found (L2 offset: %#"
-				PRIx64 ", L2 index: %#" PRIx64 ")", l2_off, i);
-		host = (l2e & QCOW2_L2E_OFFSET_MASK) + (uint64_t)sc * unit *
-		       (s->ext_l2 ? 1 : 0);
+			return qcow2_signal_corruption(
+				s, err,
+				"Invalid cluster entry found (L2 offset: %#" PRIx64
+				", L2 index: %#" PRIx64 ")",
+				l2_off, i);
+		host = (l2e & QCOW2_L2E_OFFSET_MASK) +
+		       (uint64_t)sc * unit * (s->ext_l2 ? 1 : 0);
 		if ((t == QCOW2_NORMAL || t == QCOW2_ZERO_ALLOC) &&
 		    (l2e & QCOW2_L2E_OFFSET_MASK & (s->cluster_size - 1)))
-			return qcow2_signal_corruption(s, err,
+			return qcow2_signal_corruption(
+				s, err,
 				"Cluster allocation offset %#" PRIx64
 				" unaligned (L2 offset: %#" PRIx64
 				", L2 index: %#" PRIx64 ")",
 				l2e & QCOW2_L2E_OFFSET_MASK, l2_off, i);
 		if (t == QCOW2_NORMAL && host < s->cluster_size)
-			return qcow2_signal_corruption(s, err,
+			return qcow2_signal_corruption(
+				s, err,
 				"Data cluster at %#" PRIx64 " overlaps the "
 				"image header (L2 offset: %#" PRIx64 ")",
 				host, l2_off);
@@ -214,8 +226,9 @@ int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 	int r;
 
 	if (i >= s->l1_size)
-		return qimg_error_set(err, EIO, "Offset %#" PRIx64
-				      " beyond the L1 table", off);
+		return qimg_error_set(err, EIO,
+				      "Offset %#" PRIx64 " beyond the L1 table",
+				      off);
 	r = l2_lookup(s, off, &old, err);
 	if (r < 0)
 		return r;
@@ -284,8 +297,8 @@ int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 	return 0;
 }
 
-int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i,
-		 uint64_t n, const uint64_t *l2e, const uint64_t *bitmap,
+int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
+		 const uint64_t *l2e, const uint64_t *bitmap,
 		 struct qimg_error *err)
 {
 	uint8_t *tbl;

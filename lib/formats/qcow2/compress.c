@@ -21,8 +21,8 @@ void qcow2_cdesc_decode(const struct qcow2_state *s, uint64_t l2e,
 	*nbytes = nsec * 512 - (*off & 511);
 }
 
-int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off,
-		       uint64_t len, uint64_t *l2e)
+int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off, uint64_t len,
+		       uint64_t *l2e)
 {
 	uint64_t field;
 
@@ -73,7 +73,8 @@ int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
 				*outlen = 0;
 				return 0;
 			}
-			return qimg_error_set(err, EIO, "zstd compression "
+			return qimg_error_set(err, EIO,
+					      "zstd compression "
 					      "failed: %s",
 					      ZSTD_getErrorName(n));
 		}

@@ -14,8 +14,10 @@
 #include "util/overflow.h"
 
 const struct qimg_opt_desc qcow2_create_opts[] = {
-	{ "encryption", QIMG_OPT_BOOL, "Encrypt the image with format 'aes'. "
-	  "(Deprecated in favor of encrypt.format=aes)", NULL },
+	{ "encryption", QIMG_OPT_BOOL,
+	  "Encrypt the image with format 'aes'. "
+	  "(Deprecated in favor of encrypt.format=aes)",
+	  NULL },
 	{ "encrypt.format", QIMG_OPT_STRING,
 	  "Encrypt the image, format choices: 'aes', 'luks'", NULL },
 	{ "encrypt.key-secret", QIMG_OPT_STRING,
@@ -34,8 +36,10 @@ const struct qimg_opt_desc qcow2_create_opts[] = {
 	  "Time to spend in PBKDF in milliseconds", NULL },
 	{ "cluster_size", QIMG_OPT_SIZE, "qcow2 cluster size", "65536" },
 	{ "extended_l2", QIMG_OPT_BOOL, "Extended L2 tables", "off" },
-	{ "preallocation", QIMG_OPT_STRING, "Preallocation mode (allowed "
-	  "values: off, metadata, falloc, full)", NULL },
+	{ "preallocation", QIMG_OPT_STRING,
+	  "Preallocation mode (allowed "
+	  "values: off, metadata, falloc, full)",
+	  NULL },
 	{ "compression_type", QIMG_OPT_STRING,
 	  "Compression method used for image cluster compression", "zlib" },
 	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
@@ -101,54 +105,67 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 	else if (!strcmp(compat, "0.10") || !strcmp(compat, "v2"))
 		p->version = 2;
 	else
-		return qimg_error_set(err, EINVAL, "Parameter 'version' does "
-				      "not accept value '%s'", compat);
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'version' does "
+				      "not accept value '%s'",
+				      compat);
 	if (!strcmp(ct, "zlib"))
 		p->ctype = QCOW2_COMPRESS_ZLIB;
 	else if (!strcmp(ct, "zstd"))
 		p->ctype = QCOW2_COMPRESS_ZSTD;
 	else
-		return qimg_error_set(err, EINVAL, "Parameter "
+		return qimg_error_set(err, EINVAL,
+				      "Parameter "
 				      "'compression-type' does not accept "
-				      "value '%s'", ct);
+				      "value '%s'",
+				      ct);
 	if (strcmp(p->prealloc, "off") && strcmp(p->prealloc, "metadata") &&
 	    strcmp(p->prealloc, "falloc") && strcmp(p->prealloc, "full"))
-		return qimg_error_set(err, EINVAL, "Parameter 'preallocation' "
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'preallocation' "
 				      "does not accept value '%s'",
 				      p->prealloc);
 
 	/* Then in the order qemu's qcow2 create checks them. */
 	if (p->ext_l2 && p->version < 3)
-		return qimg_error_set(err, EINVAL, "Extended L2 entries are "
+		return qimg_error_set(err, EINVAL,
+				      "Extended L2 entries are "
 				      "only supported with compatibility "
 				      "level 1.1 and above (use version=v3 "
 				      "or greater)");
 	if (!qimg_is_power_of_2(p->cluster_size) || p->cluster_size < 512 ||
 	    p->cluster_size > (2u << 20))
-		return qimg_error_set(err, EINVAL, "Cluster size must be a "
+		return qimg_error_set(err, EINVAL,
+				      "Cluster size must be a "
 				      "power of two between 512 and 2048k");
 	if (p->ext_l2 && p->cluster_size < 16384)
-		return qimg_error_set(err, EINVAL, "Extended L2 entries are "
+		return qimg_error_set(err, EINVAL,
+				      "Extended L2 entries are "
 				      "only supported with cluster sizes of "
 				      "at least 16384 bytes");
 	p->cluster_bits = (uint32_t)ilog2(p->cluster_size);
 	if (p->backing_fmt && !p->backing_file)
-		return qimg_error_set(err, EINVAL, "Backing format cannot be "
+		return qimg_error_set(err, EINVAL,
+				      "Backing format cannot be "
 				      "used without backing file");
 	if (p->backing_file && strcmp(p->prealloc, "off") && !p->ext_l2)
-		return qimg_error_set(err, EINVAL, "Backing file and "
+		return qimg_error_set(err, EINVAL,
+				      "Backing file and "
 				      "preallocation can only be used at the "
 				      "same time if extended_l2 is on");
 	if (p->lazy && p->version < 3)
-		return qimg_error_set(err, EINVAL, "Lazy refcounts only "
+		return qimg_error_set(err, EINVAL,
+				      "Lazy refcounts only "
 				      "supported with compatibility level 1.1 "
 				      "and above (use version=v3 or greater)");
 	if (rb > 64 || !qimg_is_power_of_2(rb))
-		return qimg_error_set(err, EINVAL, "Refcount width must be a "
+		return qimg_error_set(err, EINVAL,
+				      "Refcount width must be a "
 				      "power of two and may not exceed 64 "
 				      "bits");
 	if (rb != 16 && p->version < 3)
-		return qimg_error_set(err, EINVAL, "Different refcount widths "
+		return qimg_error_set(err, EINVAL,
+				      "Different refcount widths "
 				      "than 16 bits require compatibility "
 				      "level 1.1 or above (use version=v3 or "
 				      "greater)");
@@ -158,32 +175,38 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 		return qimg_error_set(err, EINVAL,
 				      "data-file-raw requires data-file");
 	if (qimg_opts_has(o, "data_file"))
-		return qimg_error_set(err, ENOTSUP, "External data files "
+		return qimg_error_set(err, ENOTSUP,
+				      "External data files "
 				      "(data_file) are not supported yet");
 	if (p->ctype != QCOW2_COMPRESS_ZLIB && p->version < 3)
-		return qimg_error_set(err, EINVAL, "Non-zlib compression type "
+		return qimg_error_set(err, EINVAL,
+				      "Non-zlib compression type "
 				      "is only supported with compatibility "
 				      "level 1.1 and above (use version=v3 or "
 				      "greater)");
 	if (qimg_opts_get_bool(o, "encryption", false) ||
 	    qimg_opts_has(o, "encrypt.format"))
-		return qimg_error_set(err, ENOTSUP, "Encryption is not "
+		return qimg_error_set(err, ENOTSUP,
+				      "Encryption is not "
 				      "supported yet for qcow2 images");
 	if (p->backing_fmt && strlen(p->backing_fmt) > QCOW2_MAX_BACKING_FMT)
-		return qimg_error_set(err, EINVAL, "Backing format name too "
+		return qimg_error_set(err, EINVAL,
+				      "Backing format name too "
 				      "long");
-	if (p->backing_file && strlen(p->backing_file) >
-	    QCOW2_MAX_BACKING_NAME)
-		return qimg_error_set(err, EINVAL, "Backing file name too "
+	if (p->backing_file && strlen(p->backing_file) > QCOW2_MAX_BACKING_NAME)
+		return qimg_error_set(err, EINVAL,
+				      "Backing file name too "
 				      "long");
 
 	if (qimg_align_up_overflow(p->size, 512, &p->size))
-		return qimg_error_set(err, EFBIG, "The image size is too "
+		return qimg_error_set(err, EFBIG,
+				      "The image size is too "
 				      "large for file format 'qcow2'");
 	per_l1 = p->cluster_size * (p->cluster_size / (p->ext_l2 ? 16 : 8));
 	need = p->size / per_l1 + (p->size % per_l1 != 0);
 	if (need * 8 > QCOW2_MAX_L1_BYTES)
-		return qimg_error_set(err, EFBIG, "The image size is too "
+		return qimg_error_set(err, EFBIG,
+				      "The image size is too "
 				      "large for file format 'qcow2'");
 	return 0;
 }
@@ -250,8 +273,8 @@ static int create_l1(struct qcow2_state *s, struct qimg_error *err)
 
 	if (!n)
 		return 0;
-	r = qcow2_alloc_clusters(s, (bytes + s->cluster_size - 1) >>
-				 s->cluster_bits, &off, err);
+	r = qcow2_alloc_clusters(
+		s, (bytes + s->cluster_size - 1) >> s->cluster_bits, &off, err);
 	if (r < 0)
 		return r;
 	z = calloc(1, bytes);
@@ -272,8 +295,8 @@ static int create_l1(struct qcow2_state *s, struct qimg_error *err)
 }
 
 /* Point the L2 entries of L1 index i at host clusters from `host` on. */
-static int map_l2(struct qcow2_state *s, uint64_t i, uint64_t host,
-		  uint64_t n, uint64_t *ent, struct qimg_error *err)
+static int map_l2(struct qcow2_state *s, uint64_t i, uint64_t host, uint64_t n,
+		  uint64_t *ent, struct qimg_error *err)
 {
 	uint64_t per_l1 = 1ull << (s->cluster_bits + s->l2_bits), l2_off, k;
 	int r;
@@ -292,11 +315,11 @@ static int map_l2(struct qcow2_state *s, uint64_t i, uint64_t host,
  * metadata: each L2 table followed by its data.  falloc/full: new
  * refcount structures at the end, then one contiguous data area (which the
  * file layer preallocates), then the L2 tables wherever they fit. */
-static int preallocate(struct qcow2_state *s, const char *mode,
-		       uint64_t *end, struct qimg_error *err)
+static int preallocate(struct qcow2_state *s, const char *mode, uint64_t *end,
+		       struct qimg_error *err)
 {
-	uint64_t nclusters = (s->h.size + s->cluster_size - 1) >>
-			     s->cluster_bits;
+	uint64_t nclusters =
+		(s->h.size + s->cluster_size - 1) >> s->cluster_bits;
 	uint64_t *ent, i, host, data = 0, first, n;
 	bool meta = !strcmp(mode, "metadata");
 	int r = 0;
@@ -335,9 +358,9 @@ static int preallocate(struct qcow2_state *s, const char *mode,
 			uint64_t l2_off;
 
 			/* This table's L2 first, then its data. */
-			r = qcow2_l2_prepare(s, i << (s->cluster_bits +
-						      s->l2_bits),
-					     &l2_off, err);
+			r = qcow2_l2_prepare(
+				s, i << (s->cluster_bits + s->l2_bits), &l2_off,
+				err);
 			if (r == 0)
 				r = qcow2_alloc_clusters(s, n, &host, err);
 			if (r < 0)

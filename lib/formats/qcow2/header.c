@@ -15,8 +15,8 @@
 #include "util/endian.h"
 #include "util/overflow.h"
 
-int qcow2_header_parse(const uint8_t *buf, size_t len,
-		       struct qcow2_header *h, struct qimg_error *err)
+int qcow2_header_parse(const uint8_t *buf, size_t len, struct qcow2_header *h,
+		       struct qimg_error *err)
 {
 	uint64_t cs, v;
 
@@ -64,7 +64,8 @@ int qcow2_header_parse(const uint8_t *buf, size_t len,
 			return qimg_error_set(err, EINVAL,
 					      "qcow2 header too short");
 		if (h->header_length > cs || h->header_length > len)
-			return qimg_error_set(err, EINVAL, "qcow2 header "
+			return qimg_error_set(err, EINVAL,
+					      "qcow2 header "
 					      "exceeds cluster size");
 		if (h->header_length > QCOW2_V3_HEADER_LEN)
 			h->compression_type = buf[104];
@@ -130,7 +131,8 @@ int qcow2_header_parse(const uint8_t *buf, size_t len,
 		return qimg_error_set(err, EFBIG, "Active L1 table too large");
 	if (h->l1_table_offset & (cs - 1) ||
 	    qimg_add_overflow(h->l1_table_offset, (uint64_t)h->l1_size * 8,
-			      &v) || v > (1ull << 56))
+			      &v) ||
+	    v > (1ull << 56))
 		return qimg_error_set(err, EINVAL,
 				      "Active L1 table offset invalid");
 	return 0;
@@ -207,10 +209,11 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 		case QCOW2_EXT_BACKING_FMT:
 			if (elen > QCOW2_MAX_BACKING_FMT) {
 				qcow2_exts_free(e);
-				return qimg_error_set(err, EINVAL,
-					"ERROR: ext_backing_format: len=%"
-					PRIu32
-					" too large (>=16)", elen);
+				return qimg_error_set(
+					err, EINVAL,
+					"ERROR: ext_backing_format: len=%" PRIu32
+					" too large (>=16)",
+					elen);
 			}
 			free(e->backing_fmt);
 			e->backing_fmt = dup_bytes(d, elen);
@@ -234,7 +237,8 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 		case QCOW2_EXT_CRYPTO:
 			if (elen != 16) {
 				qcow2_exts_free(e);
-				return qimg_error_set(err, EINVAL,
+				return qimg_error_set(
+					err, EINVAL,
 					"Invalid encryption header extension "
 					"length");
 			}
@@ -245,7 +249,8 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 		case QCOW2_EXT_BITMAPS:
 			if (elen != 24) {
 				qcow2_exts_free(e);
-				return qimg_error_set(err, EINVAL,
+				return qimg_error_set(
+					err, EINVAL,
 					"bitmaps_ext: Invalid extension "
 					"length");
 			}
@@ -278,9 +283,9 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 					      "Backing file name too long");
 		}
 		if (h->backing_file_size) {
-			e->backing_file = dup_bytes(
-				buf + h->backing_file_offset,
-				h->backing_file_size);
+			e->backing_file =
+				dup_bytes(buf + h->backing_file_offset,
+					  h->backing_file_size);
 			if (!e->backing_file)
 				goto nomem;
 		}
@@ -358,9 +363,9 @@ static size_t put_ext(uint8_t *buf, size_t off, size_t limit, uint32_t type,
 	return off + 8 + padded;
 }
 
-int qcow2_header_build(const struct qcow2_header *h,
-		       const struct qcow2_exts *e, uint8_t *buf,
-		       size_t cluster_size, struct qimg_error *err)
+int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
+		       uint8_t *buf, size_t cluster_size,
+		       struct qimg_error *err)
 {
 	size_t off, blen = e->backing_file ? strlen(e->backing_file) : 0;
 	size_t limit = cluster_size - blen;
@@ -403,14 +408,13 @@ int qcow2_header_build(const struct qcow2_header *h,
 
 	/* QEMU's order: backing format, data file, crypto, feature table,
 	 * bitmaps, unknown extensions, end. */
-	if (e->backing_fmt && !(off = put_ext(buf, off, limit,
-					      QCOW2_EXT_BACKING_FMT,
-					      e->backing_fmt,
-					      strlen(e->backing_fmt))))
+	if (e->backing_fmt &&
+	    !(off = put_ext(buf, off, limit, QCOW2_EXT_BACKING_FMT,
+			    e->backing_fmt, strlen(e->backing_fmt))))
 		goto too_big;
-	if (e->data_file && !(off = put_ext(buf, off, limit,
-					    QCOW2_EXT_DATA_FILE, e->data_file,
-					    strlen(e->data_file))))
+	if (e->data_file &&
+	    !(off = put_ext(buf, off, limit, QCOW2_EXT_DATA_FILE, e->data_file,
+			    strlen(e->data_file))))
 		goto too_big;
 	if (e->has_crypto) {
 		uint8_t c[16];
@@ -439,9 +443,9 @@ int qcow2_header_build(const struct qcow2_header *h,
 		if (!off)
 			goto too_big;
 	}
-	if (e->has_bitmaps && !(off = put_ext(buf, off, limit,
-					      QCOW2_EXT_BITMAPS, e->bitmaps,
-					      24)))
+	if (e->has_bitmaps &&
+	    !(off = put_ext(buf, off, limit, QCOW2_EXT_BITMAPS, e->bitmaps,
+			    24)))
 		goto too_big;
 	if (e->unknown_len) {
 		if (off + e->unknown_len > limit)
@@ -495,8 +499,9 @@ int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
 
 		/* Best effort: the corruption is reported either way. */
 		s->corrupt = true;
-		qcow2_write_incompat(s, s->h.incompatible_features |
-				     QCOW2_INCOMPAT_CORRUPT, &ignored);
+		qcow2_write_incompat(
+			s, s->h.incompatible_features | QCOW2_INCOMPAT_CORRUPT,
+			&ignored);
 		return qimg_error_set(err, EUCLEAN,
 				      "Marking image as corrupt: %s; further "
 				      "corruption events will be suppressed",

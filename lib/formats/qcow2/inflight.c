@@ -13,7 +13,7 @@
 #include "util/endian.h"
 
 bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c,
-			      uint64_t n)
+			     uint64_t n)
 {
 	size_t i;
 
@@ -36,8 +36,7 @@ int qcow2_inflight_add(struct qcow2_state *s, uint64_t c, uint64_t n)
 {
 	if (s->nb_inflight == s->cap_inflight) {
 		size_t ncap = s->cap_inflight ? s->cap_inflight * 2 : 8;
-		struct qcow2_range *p = realloc(s->inflight,
-						ncap * sizeof(*p));
+		struct qcow2_range *p = realloc(s->inflight, ncap * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
@@ -93,8 +92,8 @@ int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err)
 	if (!s->lazy || s->dirty_set)
 		return 0;
 	/* The bit must be on disk before any refcount update is skipped. */
-	r = qcow2_write_incompat(s, s->h.incompatible_features |
-				 QCOW2_INCOMPAT_DIRTY, err);
+	r = qcow2_write_incompat(
+		s, s->h.incompatible_features | QCOW2_INCOMPAT_DIRTY, err);
 	if (r < 0)
 		return r;
 	r = qimg_flush(s->file, err);

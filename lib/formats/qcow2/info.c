@@ -92,7 +92,7 @@ static int put_luks(struct qcow2_state *s, struct qimg_value *enc)
 		if (r == 0)
 			r = qimg_dict_put_int(sl, "key-offset",
 					      (int64_t)qimg_load_be32(k + 40) *
-					      512);
+						      512);
 		if (r == 0)
 			r = qimg_list_append(slots, sl);
 		else
@@ -187,13 +187,14 @@ static int fill_data(struct qcow2_state *s, struct qimg_value *d)
 
 	r = qimg_dict_put_str(d, "compat", s->h.version >= 3 ? "1.1" : "0.10");
 	if (r == 0)
-		r = qimg_dict_put_str(d, "compression-type",
-				      s->h.compression_type ==
-				      QCOW2_COMPRESS_ZSTD ? "zstd" : "zlib");
+		r = qimg_dict_put_str(
+			d, "compression-type",
+			s->h.compression_type == QCOW2_COMPRESS_ZSTD ? "zstd"
+								     : "zlib");
 	if (r == 0 && s->h.version >= 3)
 		r = qimg_dict_put_bool(d, "lazy-refcounts",
 				       s->h.compatible_features &
-				       QCOW2_COMPAT_LAZY_REFCOUNTS);
+					       QCOW2_COMPAT_LAZY_REFCOUNTS);
 	if (r == 0 && s->h.version >= 3)
 		r = put_bitmaps(s, d);
 	if (r == 0)
@@ -206,7 +207,7 @@ static int fill_data(struct qcow2_state *s, struct qimg_value *d)
 	if (r == 0 && s->h.version >= 3 && (inc & QCOW2_INCOMPAT_DATA_FILE))
 		r = qimg_dict_put_bool(d, "data-file-raw",
 				       s->h.autoclear_features &
-				       QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+					       QCOW2_AUTOCLEAR_DATA_FILE_RAW);
 	if (r == 0 && s->h.version >= 3)
 		r = qimg_dict_put_bool(d, "corrupt",
 				       inc & QCOW2_INCOMPAT_CORRUPT);
@@ -249,13 +250,13 @@ static int get_snapshots(struct qcow2_state *s, struct qimg_value **out,
 		if (r == 0)
 			r = qimg_dict_put_int(d, "date-nsec", sn[i].date_nsec);
 		if (r == 0)
-			r = qimg_dict_put_int(d, "vm-clock-sec",
-					      (int64_t)(sn[i].vm_clock_ns /
-							1000000000ull));
+			r = qimg_dict_put_int(
+				d, "vm-clock-sec",
+				(int64_t)(sn[i].vm_clock_ns / 1000000000ull));
 		if (r == 0)
-			r = qimg_dict_put_int(d, "vm-clock-nsec",
-					      (int64_t)(sn[i].vm_clock_ns %
-							1000000000ull));
+			r = qimg_dict_put_int(
+				d, "vm-clock-nsec",
+				(int64_t)(sn[i].vm_clock_ns % 1000000000ull));
 		if (r == 0 && sn[i].has_icount)
 			r = qimg_dict_put_int(d, "icount",
 					      (int64_t)sn[i].icount);

@@ -16,8 +16,7 @@ static uint64_t ceil_div(uint64_t a, uint64_t b)
 
 /* Bytes of refcount blocks + table needed to count `clusters` clusters
  * plus themselves. */
-static uint64_t refcount_meta(uint64_t clusters, uint64_t cs,
-			      uint32_t order)
+static uint64_t refcount_meta(uint64_t clusters, uint64_t cs, uint32_t order)
 {
 	uint64_t per_block = (cs * 8) >> order, per_table = cs / 8;
 	uint64_t blocks = 0, table = 0, nb, nt;
@@ -37,8 +36,7 @@ static uint64_t refcount_meta(uint64_t clusters, uint64_t cs,
  * slots of 4000 stripes, each 4 KiB aligned, after a 4 KiB header). */
 static uint64_t luks_payload(const struct qimg_opts *o)
 {
-	const char *alg = qimg_opts_get_str(o, "encrypt.cipher-alg",
-					    "aes-256");
+	const char *alg = qimg_opts_get_str(o, "encrypt.cipher-alg", "aes-256");
 	const char *mode = qimg_opts_get_str(o, "encrypt.cipher-mode", "xts");
 	uint64_t key = 32, split;
 
@@ -92,33 +90,40 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 	uint32_t order = 0;
 
 	if (!qimg_is_power_of_2(cs) || cs < 512 || cs > (2u << 20))
-		return qimg_error_set(err, EINVAL, "Cluster size must be a "
+		return qimg_error_set(err, EINVAL,
+				      "Cluster size must be a "
 				      "power of two between 512 and 2048k");
 	if (ext && cs < 16384)
-		return qimg_error_set(err, EINVAL, "Extended L2 entries are "
+		return qimg_error_set(err, EINVAL,
+				      "Extended L2 entries are "
 				      "only supported with cluster sizes of "
 				      "at least 16384 bytes");
 	if (rb > 64 || !qimg_is_power_of_2(rb))
-		return qimg_error_set(err, EINVAL, "Refcount width must be a "
+		return qimg_error_set(err, EINVAL,
+				      "Refcount width must be a "
 				      "power of two and may not exceed 64 "
 				      "bits");
 	while ((1ull << order) < rb)
 		order++;
 	if (strcmp(prealloc, "off") && strcmp(prealloc, "metadata") &&
 	    strcmp(prealloc, "falloc") && strcmp(prealloc, "full"))
-		return qimg_error_set(err, EINVAL, "Parameter 'preallocation' "
-				      "does not accept value '%s'", prealloc);
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'preallocation' "
+				      "does not accept value '%s'",
+				      prealloc);
 	if (in)
 		size = in->size;
 	if (qimg_align_up_overflow(size, cs, &v))
-		return qimg_error_set(err, EFBIG, "The image size is too "
+		return qimg_error_set(err, EFBIG,
+				      "The image size is too "
 				      "large (try using a larger cluster "
 				      "size)");
 
 	per_l2 = cs / l2e;
 	nl2 = ceil_div(v / cs, per_l2);
 	if (nl2 * 8 > QCOW2_MAX_L1_BYTES)
-		return qimg_error_set(err, EFBIG, "The image size is too "
+		return qimg_error_set(err, EFBIG,
+				      "The image size is too "
 				      "large (try using a larger cluster "
 				      "size)");
 	meta = cs + nl2 * cs + ceil_div(nl2, cs / 8) * cs;
@@ -142,9 +147,8 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 		 * widened to whole target clusters. */
 		while (off < in->size) {
 			struct qimg_extent e;
-			int r = qimg_block_status_above(in, NULL, off,
-							in->size - off, &e,
-							err);
+			int r = qimg_block_status_above(
+				in, NULL, off, in->size - off, &e, err);
 
 			if (r < 0)
 				return r;

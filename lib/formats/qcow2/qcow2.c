@@ -146,7 +146,8 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 		goto fail;
 	s->corrupt = s->h.incompatible_features & QCOW2_INCOMPAT_CORRUPT;
 	if (s->corrupt && !s->read_only && !(fl & QIMG_OPEN_CHECK)) {
-		r = qimg_error_set(err, EACCES, "qcow2: Image is corrupt; "
+		r = qimg_error_set(err, EACCES,
+				   "qcow2: Image is corrupt; "
 				   "cannot be opened read/write");
 		goto fail;
 	}
@@ -155,13 +156,15 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 		goto fail;
 	if (!(fl & QIMG_OPEN_NO_IO)) {
 		if (s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) {
-			r = qimg_error_set(err, ENOTSUP, "qcow2 images with an "
+			r = qimg_error_set(err, ENOTSUP,
+					   "qcow2 images with an "
 					   "external data file are not "
 					   "supported yet");
 			goto fail;
 		}
 		if (s->h.crypt_method) {
-			r = qimg_error_set(err, ENOTSUP, "Encrypted qcow2 "
+			r = qimg_error_set(err, ENOTSUP,
+					   "Encrypted qcow2 "
 					   "images are not supported yet");
 			goto fail;
 		}
@@ -211,13 +214,15 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 			r = qimg_flush(s->file, err);
 			if (r == 0)
 				r = qcow2_write_incompat(
-					s, s->h.incompatible_features &
-					~QCOW2_INCOMPAT_DIRTY, err);
+					s,
+					s->h.incompatible_features &
+						~QCOW2_INCOMPAT_DIRTY,
+					err);
 			if (r < 0)
 				goto fail_locks;
 		}
-		s->lazy = s->h.compatible_features &
-			  QCOW2_COMPAT_LAZY_REFCOUNTS;
+		s->lazy =
+			s->h.compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
 	}
 	return 0;
 nomem:
@@ -265,8 +270,10 @@ static void qcow2_close(struct qimg_node *node)
 		}
 		if (qcow2_refcount_flush(s, &err) == 0 && s->dirty_set &&
 		    qimg_flush(s->file, &err) == 0)
-			qcow2_write_incompat(s, s->h.incompatible_features &
-					     ~QCOW2_INCOMPAT_DIRTY, &err);
+			qcow2_write_incompat(s,
+					     s->h.incompatible_features &
+						     ~QCOW2_INCOMPAT_DIRTY,
+					     &err);
 	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);

@@ -70,14 +70,14 @@ extern const struct qimg_driver qimg_driver_qcow2;
 
 /* What a (sub)cluster reads as. */
 enum qcow2_ctype {
-	QCOW2_UNALLOCATED,  /* backing file, or zeros without one */
+	QCOW2_UNALLOCATED,	 /* backing file, or zeros without one */
 	QCOW2_UNALLOCATED_ALLOC, /* same, in a cluster with a host offset
 				  * (extended L2 only) */
-	QCOW2_ZERO_PLAIN,   /* zeros, no host cluster */
-	QCOW2_ZERO_ALLOC,   /* zeros, host cluster kept */
-	QCOW2_NORMAL,       /* data at a host offset */
-	QCOW2_COMPRESSED,   /* compressed cluster */
-	QCOW2_INVALID,      /* inconsistent entry (corrupt) */
+	QCOW2_ZERO_PLAIN,	 /* zeros, no host cluster */
+	QCOW2_ZERO_ALLOC,	 /* zeros, host cluster kept */
+	QCOW2_NORMAL,		 /* data at a host offset */
+	QCOW2_COMPRESSED,	 /* compressed cluster */
+	QCOW2_INVALID,		 /* inconsistent entry (corrupt) */
 };
 
 /* Parsed header: every field in host order.  Absent v3 fields are 0. */
@@ -104,13 +104,13 @@ struct qcow2_header {
 
 /* Everything the header cluster holds besides the fixed fields. */
 struct qcow2_exts {
-	char *backing_file;     /* NULL: none */
-	char *backing_fmt;      /* NULL: none */
-	char *data_file;        /* NULL: none */
+	char *backing_file; /* NULL: none */
+	char *backing_fmt;  /* NULL: none */
+	char *data_file;    /* NULL: none */
 	bool has_crypto;
 	uint64_t crypto_offset, crypto_length;
 	bool has_bitmaps;
-	uint8_t bitmaps[24];    /* raw extension body */
+	uint8_t bitmaps[24]; /* raw extension body */
 	/* Feature name table as found (48-byte entries), for error messages. */
 	uint8_t *features;
 	size_t nb_features;
@@ -123,10 +123,10 @@ struct qcow2_exts {
 };
 
 struct qcow2_cache_slot {
-	uint64_t off;           /* host offset of the table, 0 = empty */
-	uint8_t *buf;           /* one cluster */
+	uint64_t off; /* host offset of the table, 0 = empty */
+	uint8_t *buf; /* one cluster */
 	uint64_t lru;
-	bool dirty;             /* refcount blocks under lazy refcounts */
+	bool dirty; /* refcount blocks under lazy refcounts */
 };
 
 struct qcow2_cache {
@@ -140,8 +140,8 @@ struct qcow2_range {
 };
 
 struct qcow2_state {
-	pthread_mutex_t lock;   /* metadata: caches, tables, allocation */
-	pthread_cond_t cond;    /* in-flight allocations finished */
+	pthread_mutex_t lock; /* metadata: caches, tables, allocation */
+	pthread_cond_t cond;  /* in-flight allocations finished */
 	struct qimg_node *node;
 	struct qimg_node *file;
 
@@ -151,34 +151,34 @@ struct qcow2_state {
 	uint32_t cluster_bits;
 	uint64_t cluster_size;
 	bool ext_l2;
-	uint32_t l2_entry_size;  /* 8 or 16 */
-	uint32_t l2_bits;        /* log2(entries per L2 table) */
+	uint32_t l2_entry_size; /* 8 or 16 */
+	uint32_t l2_bits;	/* log2(entries per L2 table) */
 	uint64_t l2_entries;
-	uint32_t sc_bits;        /* log2(subcluster size) */
+	uint32_t sc_bits; /* log2(subcluster size) */
 	uint64_t sc_size;
-	uint32_t csize_shift;    /* compressed descriptor: 62 - (bits - 8) */
+	uint32_t csize_shift; /* compressed descriptor: 62 - (bits - 8) */
 	uint64_t csize_mask;
 	uint64_t coffset_mask;
 
-	uint64_t *l1;            /* host order, l1_size entries */
+	uint64_t *l1; /* host order, l1_size entries */
 	uint32_t l1_size;
-	uint64_t *rt;            /* host order, rt_entries entries */
+	uint64_t *rt; /* host order, rt_entries entries */
 	uint64_t rt_entries;
-	bool rt_moving;          /* table relocation: entries only in memory */
+	bool rt_moving; /* table relocation: entries only in memory */
 	uint32_t refcount_order;
-	uint64_t rb_entries;     /* refcounts per block */
-	uint32_t rb_bits;        /* log2(rb_entries) */
+	uint64_t rb_entries; /* refcounts per block */
+	uint32_t rb_bits;    /* log2(rb_entries) */
 	uint64_t refcount_max;
 
 	struct qcow2_cache l2c;
 	struct qcow2_cache rbc;
-	uint64_t free_hint;      /* first cluster that may be free */
-	uint64_t cbyte;          /* next free byte for compressed data, 0 */
+	uint64_t free_hint; /* first cluster that may be free */
+	uint64_t cbyte;	    /* next free byte for compressed data, 0 */
 
 	bool read_only;
-	bool lazy;               /* lazy refcounts in use on this open */
-	bool dirty_set;          /* we set the dirty bit on disk */
-	bool autoclear_done;     /* autoclear bits cleared (first write) */
+	bool lazy;	     /* lazy refcounts in use on this open */
+	bool dirty_set;	     /* we set the dirty bit on disk */
+	bool autoclear_done; /* autoclear bits cleared (first write) */
 	bool corrupt;
 
 	/* Host clusters chosen but not yet counted (allocation in progress). */
@@ -202,8 +202,8 @@ struct qcow2_state {
 
 /* Parse and validate the fixed header from `buf` (len bytes, the first
  * cluster or less).  EUCLEAN/ENOTSUP/EINVAL with qemu-img's texts. */
-int qcow2_header_parse(const uint8_t *buf, size_t len,
-		       struct qcow2_header *h, struct qimg_error *err);
+int qcow2_header_parse(const uint8_t *buf, size_t len, struct qcow2_header *h,
+		       struct qimg_error *err);
 /* Parse header extensions and the backing name from cluster 0. */
 int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 		     size_t len, struct qcow2_exts *e, struct qimg_error *err);
@@ -213,9 +213,9 @@ int qcow2_check_features(const struct qcow2_header *h,
 			 const struct qcow2_exts *e, struct qimg_error *err);
 /* Build a whole header cluster (fields, extensions, backing name) into buf
  * (cluster_size bytes, zeroed by the function). */
-int qcow2_header_build(const struct qcow2_header *h,
-		       const struct qcow2_exts *e, uint8_t *buf,
-		       size_t cluster_size, struct qimg_error *err);
+int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
+		       uint8_t *buf, size_t cluster_size,
+		       struct qimg_error *err);
 /* Rewrite the incompatible features field only (one 8-byte write). */
 int qcow2_write_incompat(struct qcow2_state *s, uint64_t v,
 			 struct qimg_error *err);
@@ -229,8 +229,7 @@ int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
 int qcow2_cache_init(struct qcow2_cache *c, size_t n, size_t cluster_size);
 void qcow2_cache_free(struct qcow2_cache *c);
 /* Find the slot holding `off`, or NULL. */
-struct qcow2_cache_slot *qcow2_cache_find(struct qcow2_cache *c,
-					  uint64_t off);
+struct qcow2_cache_slot *qcow2_cache_find(struct qcow2_cache *c, uint64_t off);
 /* A slot to (re)use: the least recently used one; *victim_dirty tells
  * the caller to write it back first. */
 struct qcow2_cache_slot *qcow2_cache_victim(struct qcow2_cache *c);
@@ -269,8 +268,8 @@ const char *qcow2_metadata_overlap(struct qcow2_state *s, uint64_t off,
  * structures themselves) needs, then a new table of exactly that size.
  * The header switches to it and the old table is freed.  *end is the first
  * cluster after the area.  (QEMU's layout for falloc/full preallocation.) */
-int qcow2_refcount_area(struct qcow2_state *s, uint64_t start,
-			uint64_t extra, uint64_t *end, struct qimg_error *err);
+int qcow2_refcount_area(struct qcow2_state *s, uint64_t start, uint64_t extra,
+			uint64_t *end, struct qimg_error *err);
 /* Drop one reference from every host cluster of [off, off+len). */
 int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 		     struct qimg_error *err);
@@ -282,20 +281,17 @@ int qcow2_refcount_repair(struct qcow2_state *s, struct qimg_error *err);
 /* ---- cluster.c ---- */
 
 /* Index math. */
-static inline uint64_t qcow2_l1_index(const struct qcow2_state *s,
-				      uint64_t off)
+static inline uint64_t qcow2_l1_index(const struct qcow2_state *s, uint64_t off)
 {
 	return off >> (s->cluster_bits + s->l2_bits);
 }
 
-static inline uint64_t qcow2_l2_index(const struct qcow2_state *s,
-				      uint64_t off)
+static inline uint64_t qcow2_l2_index(const struct qcow2_state *s, uint64_t off)
 {
 	return (off >> s->cluster_bits) & (s->l2_entries - 1);
 }
 
-static inline uint32_t qcow2_sc_index(const struct qcow2_state *s,
-				      uint64_t off)
+static inline uint32_t qcow2_sc_index(const struct qcow2_state *s, uint64_t off)
 {
 	return (uint32_t)((off & (s->cluster_size - 1)) >> s->sc_bits);
 }
@@ -307,9 +303,9 @@ enum qcow2_ctype qcow2_sc_type(const struct qcow2_state *s, uint64_t l2e,
 /* One run of equal mapping starting at a guest offset. */
 struct qcow2_map {
 	enum qcow2_ctype type;
-	uint64_t len;           /* bytes from off */
-	uint64_t host;          /* NORMAL/ZERO_ALLOC: host offset of off */
-	uint64_t l2e;           /* COMPRESSED: the descriptor */
+	uint64_t len;  /* bytes from off */
+	uint64_t host; /* NORMAL/ZERO_ALLOC: host offset of off */
+	uint64_t l2e;  /* COMPRESSED: the descriptor */
 };
 
 /* Map [off, off+len) (metadata lock held).  m->len > 0. */
@@ -328,18 +324,17 @@ int qcow2_l2_find(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 		     struct qimg_error *err);
 /* Read entry i (and its bitmap) of a loaded table. */
-void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl,
-		    uint64_t i, uint64_t *l2e, uint64_t *bitmap);
+void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl, uint64_t i,
+		    uint64_t *l2e, uint64_t *bitmap);
 /* Set entries [i, i+n) of table l2_off and write them in one pwrite. */
-int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i,
-		 uint64_t n, const uint64_t *l2e, const uint64_t *bitmap,
+int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
+		 const uint64_t *l2e, const uint64_t *bitmap,
 		 struct qimg_error *err);
 /* Drop the references an old entry held (after it was replaced). */
 int qcow2_free_entry(struct qcow2_state *s, uint64_t l2e,
 		     struct qimg_error *err);
 /* Write L1 entry i. */
-int qcow2_l1_write(struct qcow2_state *s, uint64_t i,
-		   struct qimg_error *err);
+int qcow2_l1_write(struct qcow2_state *s, uint64_t i, struct qimg_error *err);
 
 /* ---- compress.c ---- */
 
@@ -347,8 +342,8 @@ int qcow2_l1_write(struct qcow2_state *s, uint64_t i,
  * (from the sector count), or encode one. */
 void qcow2_cdesc_decode(const struct qcow2_state *s, uint64_t l2e,
 			uint64_t *off, uint64_t *nbytes);
-int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off,
-		       uint64_t len, uint64_t *l2e);
+int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off, uint64_t len,
+		       uint64_t *l2e);
 /* Compress len bytes (one cluster).  *outlen: in, the capacity of out; out,
  * the compressed length, or 0 when the result would not be smaller than
  * both len and the capacity (store the cluster plain). */
@@ -371,8 +366,8 @@ static inline uint64_t qcow2_sc_alloc_bits(const struct qcow2_state *s,
 		return 0;
 	first = (uint32_t)((a - cstart) >> s->sc_bits);
 	last = (uint32_t)((b - 1 - cstart) >> s->sc_bits);
-	bits = last - first + 1 >= 32 ? 0xffffffffull :
-	       ((1ull << (last - first + 1)) - 1);
+	bits = last - first + 1 >= 32 ? 0xffffffffull
+				      : ((1ull << (last - first + 1)) - 1);
 	return bits << first;
 }
 
@@ -422,7 +417,7 @@ int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err);
 /* ---- bitmap.c ---- */
 struct qcow2_bitmap {
 	char *name;
-	uint32_t flags;         /* bit 0 in use, bit 1 auto */
+	uint32_t flags; /* bit 0 in use, bit 1 auto */
 	uint8_t gran_bits;
 };
 

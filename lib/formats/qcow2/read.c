@@ -13,9 +13,8 @@
 
 /* ---- reads ---- */
 
-static int read_compressed(struct qcow2_state *s, uint64_t l2e,
-			   uint64_t off, void *buf, size_t len,
-			   struct qimg_error *err)
+static int read_compressed(struct qcow2_state *s, uint64_t l2e, uint64_t off,
+			   void *buf, size_t len, struct qimg_error *err)
 {
 	uint64_t coff, nbytes;
 	uint8_t *in, *out;
@@ -23,8 +22,9 @@ static int read_compressed(struct qcow2_state *s, uint64_t l2e,
 
 	qcow2_cdesc_decode(s, l2e, &coff, &nbytes);
 	if (coff < s->cluster_size)
-		return qimg_error_set(err, EUCLEAN, "Compressed cluster at %#"
-				      PRIx64 " overlaps the image header",
+		return qimg_error_set(err, EUCLEAN,
+				      "Compressed cluster at %#" PRIx64
+				      " overlaps the image header",
 				      coff);
 	in = malloc(nbytes);
 	out = malloc(s->cluster_size);
@@ -36,8 +36,10 @@ static int read_compressed(struct qcow2_state *s, uint64_t l2e,
 	r = qimg_pread(s->file, coff, in, nbytes, err);
 	if (r == 0 && qcow2_decompress_buf(s->h.compression_type, in, nbytes,
 					   out, s->cluster_size) < 0)
-		r = qimg_error_set(err, EIO, "Could not decompress the "
-				   "cluster at %#" PRIx64, coff);
+		r = qimg_error_set(err, EIO,
+				   "Could not decompress the "
+				   "cluster at %#" PRIx64,
+				   coff);
 	if (r == 0)
 		memcpy(buf, out + (off & (s->cluster_size - 1)), len);
 	free(in);
@@ -180,14 +182,14 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		ext->flags = QIMG_BS_ZERO | QIMG_BS_ALLOCATED;
 		break;
 	case QCOW2_ZERO_ALLOC:
-		ext->flags = QIMG_BS_ZERO | QIMG_BS_ALLOCATED |
-			     QIMG_BS_OFFSET_VALID;
+		ext->flags =
+			QIMG_BS_ZERO | QIMG_BS_ALLOCATED | QIMG_BS_OFFSET_VALID;
 		ext->map = m.host;
 		ext->file = s->file;
 		break;
 	case QCOW2_NORMAL:
-		ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED |
-			     QIMG_BS_OFFSET_VALID;
+		ext->flags =
+			QIMG_BS_DATA | QIMG_BS_ALLOCATED | QIMG_BS_OFFSET_VALID;
 		if (s->metadata_prealloc)
 			ext->flags |= QIMG_BS_RECURSE;
 		ext->map = m.host;

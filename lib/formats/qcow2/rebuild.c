@@ -18,7 +18,7 @@ struct counter {
 	struct qcow2_state *s;
 	uint32_t *cnt;
 	uint64_t n;
-	uint8_t *tbl;           /* one cluster of scratch */
+	uint8_t *tbl; /* one cluster of scratch */
 };
 
 static void count_range(struct counter *k, uint64_t off, uint64_t len)
@@ -43,8 +43,8 @@ static int count_l1(struct counter *k, uint64_t l1_off, uint64_t l1_size,
 	int r;
 
 	if (l1_size > QCOW2_MAX_L1_BYTES / 8 || l1_off & (s->cluster_size - 1))
-		return qimg_error_set(err, EUCLEAN, "Invalid L1 table at %#"
-				      PRIx64, l1_off);
+		return qimg_error_set(err, EUCLEAN,
+				      "Invalid L1 table at %#" PRIx64, l1_off);
 	if (!l1_size)
 		return 0;
 	count_range(k, l1_off, l1_size * 8);
@@ -53,14 +53,15 @@ static int count_l1(struct counter *k, uint64_t l1_off, uint64_t l1_size,
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	r = qimg_pread(s->file, l1_off, l1, l1_size * 8, err);
 	for (i = 0; r == 0 && i < l1_size; i++) {
-		uint64_t l2 = qimg_load_be64(l1 + i * 8) &
-			      QCOW2_L1E_OFFSET_MASK;
+		uint64_t l2 =
+			qimg_load_be64(l1 + i * 8) & QCOW2_L1E_OFFSET_MASK;
 
 		if (!l2)
 			continue;
 		if (l2 & (s->cluster_size - 1)) {
-			r = qimg_error_set(err, EUCLEAN, "L2 table at %#"
-					   PRIx64 " is not cluster aligned",
+			r = qimg_error_set(err, EUCLEAN,
+					   "L2 table at %#" PRIx64
+					   " is not cluster aligned",
 					   l2);
 			break;
 		}
@@ -109,7 +110,8 @@ static int count_bitmaps(struct counter *k, struct qimg_error *err)
 	int r;
 
 	if (dsize > (64u << 20))
-		return qimg_error_set(err, EUCLEAN, "Bitmap directory too "
+		return qimg_error_set(err, EUCLEAN,
+				      "Bitmap directory too "
 				      "large");
 	count_range(k, doff, dsize);
 	dir = malloc(dsize ? dsize : 1);
@@ -124,7 +126,8 @@ static int count_bitmaps(struct counter *k, struct qimg_error *err)
 		uint8_t *t;
 
 		if (tsize > (64u << 20) / 8) {
-			r = qimg_error_set(err, EUCLEAN, "Bitmap table too "
+			r = qimg_error_set(err, EUCLEAN,
+					   "Bitmap table too "
 					   "large");
 			break;
 		}
@@ -170,8 +173,8 @@ int qcow2_refcount_repair(struct qcow2_state *s, struct qimg_error *err)
 	r = count_l1(&k, s->h.l1_table_offset, s->l1_size, err);
 	if (r == 0)
 		count_range(&k, s->h.refcount_table_offset,
-			    (uint64_t)s->h.refcount_table_clusters <<
-			    s->cluster_bits);
+			    (uint64_t)s->h.refcount_table_clusters
+				    << s->cluster_bits);
 	for (i = 0; r == 0 && i < s->rt_entries; i++)
 		if (s->rt[i] & QCOW2_RT_OFFSET_MASK)
 			count_range(&k, s->rt[i] & QCOW2_RT_OFFSET_MASK,

@@ -88,8 +88,8 @@ static void entry_bytes(uint32_t order, uint64_t a, uint64_t b, uint64_t *lo,
 
 int qcow2_refcount_init(struct qcow2_state *s, struct qimg_error *err)
 {
-	uint64_t bytes = (uint64_t)s->h.refcount_table_clusters <<
-			 s->cluster_bits;
+	uint64_t bytes = (uint64_t)s->h.refcount_table_clusters
+			 << s->cluster_bits;
 	uint8_t *raw;
 	uint64_t i;
 	int r;
@@ -97,8 +97,9 @@ int qcow2_refcount_init(struct qcow2_state *s, struct qimg_error *err)
 	s->refcount_order = s->h.refcount_order;
 	s->rb_bits = s->cluster_bits + 3 - s->refcount_order;
 	s->rb_entries = 1ull << s->rb_bits;
-	s->refcount_max = s->refcount_order == 6 ?
-			  UINT64_MAX : (1ull << (1u << s->refcount_order)) - 1;
+	s->refcount_max = s->refcount_order == 6
+				  ? UINT64_MAX
+				  : (1ull << (1u << s->refcount_order)) - 1;
 	s->rt_entries = bytes / 8;
 	s->rt = calloc(s->rt_entries, sizeof(uint64_t));
 	raw = malloc(bytes);
@@ -171,12 +172,16 @@ static int rb_get(struct qcow2_state *s, uint64_t t,
 	off = s->rt[t] & QCOW2_RT_OFFSET_MASK;
 	if (off & (s->cluster_size - 1) || s->rt[t] & 0x1ff)
 		return qcow2_signal_corruption(s, err,
-			"Refblock offset %#" PRIx64 " unaligned (reftable "
-			"index: %#" PRIx64 ")", s->rt[t], t);
+					       "Refblock offset %#" PRIx64
+					       " unaligned (reftable "
+					       "index: %#" PRIx64 ")",
+					       s->rt[t], t);
 	if (off < s->cluster_size || off >= (1ull << MAX_HOST_CLUSTER_BITS))
 		return qcow2_signal_corruption(s, err,
-			"Refblock at %#" PRIx64 " is invalid (reftable index: "
-			"%#" PRIx64 ")", off, t);
+					       "Refblock at %#" PRIx64
+					       " is invalid (reftable index: "
+					       "%#" PRIx64 ")",
+					       off, t);
 	sl = qcow2_cache_find(&s->rbc, off);
 	if (!sl) {
 		sl = qcow2_cache_victim(&s->rbc);
@@ -224,8 +229,7 @@ static int reserve(struct qcow2_state *s, uint64_t c, uint64_t n)
 {
 	if (s->nb_reserved == s->cap_reserved) {
 		size_t ncap = s->cap_reserved ? s->cap_reserved * 2 : 8;
-		struct qcow2_range *p = realloc(s->reserved,
-						ncap * sizeof(*p));
+		struct qcow2_range *p = realloc(s->reserved, ncap * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
@@ -401,7 +405,8 @@ static int grow_table(struct qcow2_state *s, uint64_t need,
 	if (s->rebuild) {
 		for (i = old_off >> s->cluster_bits;
 		     i < (old_off >> s->cluster_bits) + old_clusters &&
-		     i < s->rebuild_n; i++)
+		     i < s->rebuild_n;
+		     i++)
 			s->rebuild[i] = 0;
 	}
 	return qcow2_update_refcount(s, old_off >> s->cluster_bits,
@@ -459,8 +464,8 @@ static int ensure_refblock(struct qcow2_state *s, uint64_t t, int depth,
 	if (bt == t)
 		qcow2_rc_set(sl->buf, b & (s->rb_entries - 1),
 			     s->refcount_order, 1);
-	r = qimg_pwrite(s->file, b << s->cluster_bits, sl->buf,
-			s->cluster_size, err);
+	r = qimg_pwrite(s->file, b << s->cluster_bits, sl->buf, s->cluster_size,
+			err);
 	if (r < 0)
 		goto out;
 	sl->off = b << s->cluster_bits;
@@ -501,20 +506,24 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 		if (r < 0)
 			return r;
 		if (!sl)
-			return qcow2_signal_corruption(s, err,
+			return qcow2_signal_corruption(
+				s, err,
 				"Cannot decrease refcount of cluster %#" PRIx64
-				" below zero", c);
+				" below zero",
+				c);
 		for (i = i0; i < i0 + cnt; i++) {
-			uint64_t v = qcow2_rc_get(sl->buf, i,
-						  s->refcount_order);
+			uint64_t v =
+				qcow2_rc_get(sl->buf, i, s->refcount_order);
 
 			if (delta < 0 && v < (uint64_t)-delta)
-				return qcow2_signal_corruption(s, err,
-					"Cannot decrease refcount of cluster %#"
-					PRIx64 " below zero",
+				return qcow2_signal_corruption(
+					s, err,
+					"Cannot decrease refcount of cluster %#" PRIx64
+					" below zero",
 					(t << s->rb_bits) + i);
 			if (delta > 0 && s->refcount_max - v < (uint64_t)delta)
-				return qimg_error_set(err, ERANGE,
+				return qimg_error_set(
+					err, ERANGE,
 					"Refcount of cluster %#" PRIx64
 					" would overflow",
 					(t << s->rb_bits) + i);
@@ -525,7 +534,7 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			/* Never append compressed data to a freed cluster. */
 			if (v == 0 && s->cbyte &&
 			    (s->cbyte >> s->cluster_bits) ==
-			    (t << s->rb_bits) + i)
+				    (t << s->rb_bits) + i)
 				s->cbyte = 0;
 		}
 		if (s->lazy) {
@@ -543,8 +552,7 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 	return 0;
 }
 
-static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
-			   uint64_t blen)
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return alen && blen && a < b + blen && b < a + alen;
 }
@@ -591,9 +599,11 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
 	what = qcow2_metadata_overlap(s, c << s->cluster_bits,
 				      n << s->cluster_bits);
 	if (what)
-		return qcow2_signal_corruption(s, err, "Preventing invalid "
+		return qcow2_signal_corruption(s, err,
+					       "Preventing invalid "
 					       "allocation over metadata "
-					       "(overlaps with %s)", what);
+					       "(overlaps with %s)",
+					       what);
 	r = reserve(s, c, n);
 	if (r < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
@@ -672,9 +682,8 @@ static void area_size(const struct qcow2_state *s, uint64_t clusters,
 	*table = t;
 }
 
-int qcow2_refcount_area(struct qcow2_state *s, uint64_t start,
-			uint64_t extra, uint64_t *end_out,
-			struct qimg_error *err)
+int qcow2_refcount_area(struct qcow2_state *s, uint64_t start, uint64_t extra,
+			uint64_t *end_out, struct qimg_error *err)
 {
 	uint64_t per_table = s->cluster_size / 8, blocks, tclusters;
 	uint64_t nentries, area_idx, add = 0, tstart, end, next, i;
@@ -695,8 +704,9 @@ int qcow2_refcount_area(struct qcow2_state *s, uint64_t start,
 		free(raw);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
-	memcpy(nrt, s->rt, (s->rt_entries < nentries ? s->rt_entries :
-			    nentries) * sizeof(uint64_t));
+	memcpy(nrt, s->rt,
+	       (s->rt_entries < nentries ? s->rt_entries : nentries) *
+		       sizeof(uint64_t));
 	area_idx = start >> s->rb_bits;
 	for (i = area_idx; i < blocks; i++)
 		if (!(nrt[i] & QCOW2_RT_OFFSET_MASK))
@@ -728,8 +738,8 @@ int qcow2_refcount_area(struct qcow2_state *s, uint64_t start,
 		}
 		if (first < end) {
 			j = first < start ? start - first : 0;
-			jend = end - first < s->rb_entries ? end - first :
-			       s->rb_entries;
+			jend = end - first < s->rb_entries ? end - first
+							   : s->rb_entries;
 			for (; j < jend; j++)
 				qcow2_rc_set(sl->buf, j, s->refcount_order, 1);
 		}

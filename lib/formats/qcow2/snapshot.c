@@ -74,9 +74,11 @@ int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
 		sn[i].vm_state_size = qimg_load_be32(hdr + 32);
 		xlen = qimg_load_be32(hdr + 36);
 		if (xlen > SN_MAX_EXTRA) {
-			r = qimg_error_set(err, EUCLEAN, "Too much extra "
+			r = qimg_error_set(err, EUCLEAN,
+					   "Too much extra "
 					   "metadata in snapshot table entry "
-					   "%u", i);
+					   "%u",
+					   i);
 			break;
 		}
 		r = qimg_pread(s->file, off + pos + SN_HEADER, extra, xlen,

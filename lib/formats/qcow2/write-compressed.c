@@ -31,8 +31,8 @@ int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
 		memcpy(pad, buf, len);
 		buf = pad;
 	}
-	r = qcow2_compress_buf(s->h.compression_type, buf, s->cluster_size,
-			       out, outlen, err);
+	r = qcow2_compress_buf(s->h.compression_type, buf, s->cluster_size, out,
+			       outlen, err);
 	free(pad);
 	return r;
 }
@@ -109,7 +109,8 @@ int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 		qcow2_l2_entry(s, tbl, l2i, &e, &b);
 	if ((e & (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) ||
 	    (s->ext_l2 && (b & 0xffffffffull))) {
-		r = qimg_error_set(err, EIO, "Cannot write compressed data "
+		r = qimg_error_set(err, EIO,
+				   "Cannot write compressed data "
 				   "to an allocated cluster");
 		goto out;
 	}
@@ -121,8 +122,10 @@ int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 	if (r < 0)
 		goto out;
 	if (qcow2_cdesc_encode(s, coff, clen, &desc) < 0) {
-		r = qimg_error_set(err, EIO, "Compressed cluster at %#" PRIx64
-				   " cannot be described", coff);
+		r = qimg_error_set(err, EIO,
+				   "Compressed cluster at %#" PRIx64
+				   " cannot be described",
+				   coff);
 		goto out;
 	}
 	r = qcow2_inflight_add(s, c0, 1);

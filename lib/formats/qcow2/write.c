@@ -15,12 +15,15 @@
 
 /* ---- writes ---- */
 
-enum wkind { W_INPLACE, W_ALLOC, W_REUSE };
-
+enum wkind {
+	W_INPLACE,
+	W_ALLOC,
+	W_REUSE
+};
 
 /* Can the bytes [a, b) of this cluster be written where they are? */
-static bool inplace_ok(const struct qcow2_state *s, uint64_t l2e,
-		       uint64_t bm, uint64_t cstart, uint64_t a, uint64_t b)
+static bool inplace_ok(const struct qcow2_state *s, uint64_t l2e, uint64_t bm,
+		       uint64_t cstart, uint64_t a, uint64_t b)
 {
 	uint64_t bits;
 
@@ -35,8 +38,8 @@ static bool inplace_ok(const struct qcow2_state *s, uint64_t l2e,
 
 static bool reuse_ok(const struct qcow2_state *s, uint64_t l2e)
 {
-	return !(l2e & QCOW2_OFLAG_COMPRESSED) &&
-	       (l2e & QCOW2_OFLAG_COPIED) && (l2e & QCOW2_L2E_OFFSET_MASK);
+	return !(l2e & QCOW2_OFLAG_COMPRESSED) && (l2e & QCOW2_OFLAG_COPIED) &&
+	       (l2e & QCOW2_L2E_OFFSET_MASK);
 }
 
 /* Fill [a, b) of the guest image into buf from the current mapping (the
@@ -84,7 +87,8 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 		qcow2_l2_entry(s, tbl, l2i, &e, &b);
 	if (!(e & QCOW2_OFLAG_COMPRESSED) &&
 	    (e & QCOW2_L2E_OFFSET_MASK & (cs - 1))) {
-		r = qcow2_signal_corruption(s, err,
+		r = qcow2_signal_corruption(
+			s, err,
 			"Cluster allocation offset %#" PRIx64 " unaligned (L2 "
 			"offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
 			e & QCOW2_L2E_OFFSET_MASK, l2_off, l2i);
@@ -96,8 +100,8 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 
 		for (n = 1; n < maxn; n++) {
 			uint64_t e2, b2, cst = (c0 + n) * cs;
-			uint64_t we = cst + cs < off + len ? cst + cs :
-				      off + len;
+			uint64_t we =
+				cst + cs < off + len ? cst + cs : off + len;
 
 			qcow2_l2_entry(s, tbl, l2i + n, &e2, &b2);
 			if (!inplace_ok(s, e2, b2, cst, cst, we) ||
@@ -109,17 +113,19 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 		what = qcow2_metadata_overlap(s, h0 + (off - c0 * cs),
 					      wend - off);
 		if (what) {
-			r = qcow2_signal_corruption(s, err,
+			r = qcow2_signal_corruption(
+				s, err,
 				"Preventing invalid write on metadata "
-				"(overlaps with %s)", what);
+				"(overlaps with %s)",
+				what);
 			goto out_unlock;
 		}
 		r = qcow2_pre_write(s, err);
 		if (r < 0)
 			goto out_unlock;
 		qcow2_unlock(s);
-		r = qimg_pwrite(s->file, h0 + (off - c0 * cs), buf,
-				wend - off, err);
+		r = qimg_pwrite(s->file, h0 + (off - c0 * cs), buf, wend - off,
+				err);
 		if (r == 0)
 			*done = wend - off;
 		return r;
@@ -131,12 +137,13 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 		kind = W_ALLOC;
 		for (n = 1; n < maxn && tbl; n++) {
 			uint64_t e2, b2, cst = (c0 + n) * cs;
-			uint64_t we = cst + cs < off + len ? cst + cs :
-				      off + len;
+			uint64_t we =
+				cst + cs < off + len ? cst + cs : off + len;
 
 			qcow2_l2_entry(s, tbl, l2i + n, &e2, &b2);
 			if (inplace_ok(s, e2, b2, cst, cst, we) ||
-			    reuse_ok(s, e2) || qcow2_inflight_overlaps(s, c0 + n, 1))
+			    reuse_ok(s, e2) ||
+			    qcow2_inflight_overlaps(s, c0 + n, 1))
 				break;
 		}
 		if (!tbl) {
@@ -173,9 +180,11 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 		host = olde[0] & QCOW2_L2E_OFFSET_MASK;
 		what = qcow2_metadata_overlap(s, host, cs);
 		if (what) {
-			r = qcow2_signal_corruption(s, err,
+			r = qcow2_signal_corruption(
+				s, err,
 				"Preventing invalid write on metadata "
-				"(overlaps with %s)", what);
+				"(overlaps with %s)",
+				what);
 			goto out_unlock;
 		}
 	}
@@ -190,15 +199,16 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	 * a cluster without old data only needs the touched subclusters, and
 	 * a reused cluster keeps what it has outside them. */
 	wend = (c0 + n) * cs < off + len ? (c0 + n) * cs : off + len;
-	full_first = !s->ext_l2 || (kind == W_ALLOC &&
-		     (olde[0] & (QCOW2_L2E_OFFSET_MASK |
-				 QCOW2_OFLAG_COMPRESSED)));
+	full_first =
+		!s->ext_l2 ||
+		(kind == W_ALLOC &&
+		 (olde[0] & (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)));
 	full_last = !s->ext_l2 || (kind == W_ALLOC &&
-		    (olde[n - 1] & (QCOW2_L2E_OFFSET_MASK |
-				    QCOW2_OFLAG_COMPRESSED)));
+				   (olde[n - 1] & (QCOW2_L2E_OFFSET_MASK |
+						   QCOW2_OFLAG_COMPRESSED)));
 	rstart = full_first ? c0 * cs : off & ~(s->sc_size - 1);
-	rend = full_last ? (c0 + n) * cs :
-	       (wend + s->sc_size - 1) & ~(s->sc_size - 1);
+	rend = full_last ? (c0 + n) * cs
+			 : (wend + s->sc_size - 1) & ~(s->sc_size - 1);
 
 	if (rstart == off && rend == wend) {
 		r = qimg_pwrite(s->file, host + (rstart - c0 * cs), buf,

@@ -31,8 +31,8 @@ static int reads_zero(struct qimg_node *node, uint64_t off, uint64_t len,
 			return r;
 		if (m.type == QCOW2_ZERO_PLAIN || m.type == QCOW2_ZERO_ALLOC ||
 		    ((m.type == QCOW2_UNALLOCATED ||
-		      m.type == QCOW2_UNALLOCATED_ALLOC) && !node->backing &&
-		     !node->backing_filename))
+		      m.type == QCOW2_UNALLOCATED_ALLOC) &&
+		     !node->backing && !node->backing_filename))
 			;
 		else {
 			*zero = false;
@@ -67,7 +67,10 @@ static int zero_partial(struct qimg_node *node, uint64_t off, uint64_t len,
 	return r;
 }
 
-enum l2op { OP_ZERO, OP_DISCARD };
+enum l2op {
+	OP_ZERO,
+	OP_DISCARD
+};
 
 /* Rewrite the entries for the unit-aligned range [off, off+len) inside one
  * L2 table.  *fallback_off/len: a compressed cluster only partly covered
@@ -131,13 +134,15 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 		host = e & QCOW2_L2E_OFFSET_MASK;
 		allocated = (e & QCOW2_OFLAG_COMPRESSED) ||
 			    (host && (s->ext_l2 ? (b & 0xffffffffull) != 0 ||
-				      (b >> 32) != 0 : true));
+							  (b >> 32) != 0
+						: true));
 		if (op == OP_DISCARD) {
 			if (!whole)
 				continue;
 			if (backing || allocated) {
-				ne[k] = s->ext_l2 || s->h.version < 3 ?
-					0 : QCOW2_OFLAG_ZERO;
+				ne[k] = s->ext_l2 || s->h.version < 3
+						? 0
+						: QCOW2_OFLAG_ZERO;
 				nb[k] = s->ext_l2 ? QCOW2_BITMAP_ALL_ZERO : 0;
 				if (s->h.version < 3 && !s->ext_l2)
 					ne[k] = 0;
@@ -160,8 +165,9 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 		}
 		unmap = (e & QCOW2_OFLAG_COMPRESSED) ||
 			((flags & QIMG_ZERO_MAY_UNMAP) && host);
-		ne[k] = unmap ? 0 : e & (QCOW2_L2E_OFFSET_MASK |
-					 QCOW2_OFLAG_COPIED);
+		ne[k] = unmap ? 0
+			      : e & (QCOW2_L2E_OFFSET_MASK |
+				     QCOW2_OFLAG_COPIED);
 		if (s->ext_l2)
 			nb[k] = QCOW2_BITMAP_ALL_ZERO;
 		else
@@ -170,8 +176,8 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 	r = qcow2_l2_set(s, l2_off, l2i, n, ne, nb, err);
 	/* Drop references only after the L2 no longer has them. */
 	for (k = 0; k < n && r == 0; k++) {
-		if ((olde[k] & (QCOW2_L2E_OFFSET_MASK |
-				QCOW2_OFLAG_COMPRESSED)) &&
+		if ((olde[k] &
+		     (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) &&
 		    !(ne[k] & QCOW2_L2E_OFFSET_MASK))
 			r = qcow2_free_entry(s, olde[k], err);
 	}
