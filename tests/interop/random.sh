@@ -72,6 +72,32 @@ random_io()
 	[ ${#args[@]} -gt 0 ] && "$QEMU_IO" "${args[@]}" "$img" >/dev/null
 }
 
+# same_settled DESC ARGS...: like `same`, for answers that depend on the
+# host file's holes: if qimg's output differs from qemu-img's, qemu-img is
+# asked again, and qimg passes only when qemu-img's second answer changed
+# and now equals qimg's (the file system changed its mind in between).
+same_settled()
+{
+	local d=$1
+	shift
+	run_tool e "$@"
+	run_tool g "$@"
+	if cmp -s "$R/e.out.n" "$R/g.out.n" && cmp -s "$R/e.err.n" "$R/g.err.n" &&
+		[ "$(cat "$R/e.rc")" = "$(cat "$R/g.rc")" ]; then
+		pass "$d"
+		return
+	fi
+	cp "$R/e.out.n" "$R/e1.out.n"
+	sleep 1
+	run_tool e "$@"
+	if ! cmp -s "$R/e1.out.n" "$R/e.out.n" &&
+		cmp -s "$R/e.out.n" "$R/g.out.n"; then
+		pass "$d (qemu-img changed its answer once; qimg matches its second)"
+		return
+	fi
+	same "$d" "$@"
+}
+
 for ((it = 0; it < ITER; it++)); do
 	rm -f base.qcow2 img.qcow2 ref.raw
 	random_opts
@@ -101,8 +127,14 @@ for ((it = 0; it < ITER; it++)); do
 		d="$d snapshot"
 	fi
 
+	# The host file's holes feed map (metadata-preallocated images):
+	# settle them first.  Until written back, ext4 may answer SEEK_DATA
+	# differently from one moment to the next for freshly zero-allocated
+	# ranges, so qemu-img and qimg would see different files.
+	sync img.qcow2 ${backing[0]:+base.qcow2}
+
 	same "$d: info" info --output=json ../img.qcow2
-	same "$d: map" map --output=json ../img.qcow2
+	same_settled "$d: map" map --output=json ../img.qcow2
 	same "$d: check" check --output=json ../img.qcow2
 	"$QEMU_IMG" convert -O raw img.qcow2 ref.raw
 	rm -f "$G/copy.raw"
