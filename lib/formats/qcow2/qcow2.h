@@ -263,6 +263,10 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
  * or NULL. */
 const char *qcow2_metadata_overlap(struct qcow2_state *s, uint64_t off,
 				   uint64_t len);
+/* Guest data is about to be written at host [off, off+len): 0, or the
+ * corruption error (image marked corrupt) when that overlaps metadata. */
+int qcow2_data_write_ok(struct qcow2_state *s, uint64_t off, uint64_t len,
+			struct qimg_error *err);
 /* Place new refcount structures at cluster `start`: blocks for every
  * missing table index up to what counting start + extra clusters (and the
  * structures themselves) needs, then a new table of exactly that size.

@@ -585,6 +585,19 @@ const char *qcow2_metadata_overlap(struct qcow2_state *s, uint64_t off,
 	return NULL;
 }
 
+int qcow2_data_write_ok(struct qcow2_state *s, uint64_t off, uint64_t len,
+			struct qimg_error *err)
+{
+	const char *what = qcow2_metadata_overlap(s, off, len);
+
+	if (!what)
+		return 0;
+	return qcow2_signal_corruption(s, err,
+				       "Preventing invalid write on metadata "
+				       "(overlaps with %s)",
+				       what);
+}
+
 int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
 			 struct qimg_error *err)
 {

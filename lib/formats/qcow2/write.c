@@ -65,7 +65,6 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	uint64_t rstart, rend, wend, e, b;
 	uint8_t *tbl = NULL, *bounce = NULL;
 	enum wkind kind;
-	const char *what;
 	bool full_first, full_last;
 	int r;
 
@@ -110,16 +109,10 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 				break;
 		}
 		wend = (c0 + n) * cs < off + len ? (c0 + n) * cs : off + len;
-		what = qcow2_metadata_overlap(s, h0 + (off - c0 * cs),
-					      wend - off);
-		if (what) {
-			r = qcow2_signal_corruption(
-				s, err,
-				"Preventing invalid write on metadata "
-				"(overlaps with %s)",
-				what);
+		r = qcow2_data_write_ok(s, h0 + (off - c0 * cs), wend - off,
+					err);
+		if (r < 0)
 			goto out_unlock;
-		}
 		r = qcow2_pre_write(s, err);
 		if (r < 0)
 			goto out_unlock;
@@ -178,15 +171,9 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 			goto out_unlock;
 	} else {
 		host = olde[0] & QCOW2_L2E_OFFSET_MASK;
-		what = qcow2_metadata_overlap(s, host, cs);
-		if (what) {
-			r = qcow2_signal_corruption(
-				s, err,
-				"Preventing invalid write on metadata "
-				"(overlaps with %s)",
-				what);
+		r = qcow2_data_write_ok(s, host, cs, err);
+		if (r < 0)
 			goto out_unlock;
-		}
 	}
 	r = qcow2_inflight_add(s, c0, n);
 	if (r < 0) {
