@@ -74,10 +74,20 @@ pids=
 # qimg writing: qemu-img and qemu-io must be refused
 head -c 32M /dev/urandom >big.raw
 "$QEMU_IMG" create -q -f qcow2 target.qcow2 32M
-"$QIMG" convert -n -r 2M -O qcow2 big.raw target.qcow2 >/dev/null 2>&1 &
+"$QIMG" convert -n -r 2M -O qcow2 big.raw target.qcow2 >/dev/null \
+	2>"$T/bg-convert.err" &
 qpid=$!
 pids="$pids $qpid"
 held=0
+# Probe only once qimg holds its locks (byte 201: others may not write),
+# or a probing qemu-img could take its own lock first and make qimg's open
+# fail: that race is the test's, not the tools'.
+ino=$(stat -c %i target.qcow2)
+for _ in $(seq 1 200); do
+	grep -q "OFDLCK.*:$ino 201 " /proc/locks 2>/dev/null && break
+	kill -0 "$qpid" 2>/dev/null || break
+	sleep 0.05
+done
 for _ in $(seq 1 50); do
 	if ! "$QEMU_IMG" info target.qcow2 >/dev/null 2>&1; then
 		held=1
@@ -109,6 +119,7 @@ if [ "$held" = 1 ]; then
 else
 	fail "qemu-img info refused while qimg writes"
 	diag "qimg convert -n -r 2M did not keep the target locked"
+	diag_file "$T/bg-convert.err"
 fi
 # the source of a running convert may not be written by others
 if kill -0 "$qpid" 2>/dev/null; then
