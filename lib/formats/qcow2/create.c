@@ -219,7 +219,7 @@ int qcow2_create_validate(const struct qimg_opts *o, struct qimg_error *err)
 }
 
 /* Cluster 0 (header), 1 (refcount table), 2 (refcount block for 0..2);
- * no L1 yet. */
+ * no L1 yet.  Clusters 1 and 2 are written first. */
 static int write_skeleton(struct qimg_node *file, const struct cparams *p,
 			  struct qimg_error *err)
 {
@@ -256,7 +256,13 @@ static int write_skeleton(struct qimg_node *file, const struct cparams *p,
 	for (i = 0; i < 3; i++)
 		qcow2_rc_set(buf + 2 * p->cluster_size, (uint64_t)i,
 			     p->refcount_order, 1);
-	r = qimg_pwrite(file, 0, buf, 3 * p->cluster_size, err);
+	/* The refcount structures before the header: a writer killed in
+	 * between leaves a file that is not a qcow2 image yet, never a
+	 * header pointing at a refcount table that is not there. */
+	r = qimg_pwrite(file, p->cluster_size, buf + p->cluster_size,
+			2 * p->cluster_size, err);
+	if (r == 0)
+		r = qimg_pwrite(file, 0, buf, p->cluster_size, err);
 out:
 	free(buf);
 	return r;
