@@ -456,18 +456,22 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 		goto out;
 	}
-	r = qcow2_header_build(&s->h, &s->ext, hdr, s->cluster_size, err);
-	if (r == 0)
-		r = qimg_pwrite(file, 0, hdr, s->cluster_size, err);
-	if (r == 0 && end) {
+	/* metadata: the data clusters exist, the file stays sparse.  The
+	 * file reaches them before the header makes the L1 table live, or a
+	 * writer killed in between would leave references past the end. */
+	if (end) {
 		int64_t len = qimg_node_length(file, err);
 
-		/* metadata: the data clusters exist, the file stays sparse */
 		if (len < 0)
 			r = (int)len;
 		else if ((uint64_t)len < end)
 			r = qimg_truncate(file, end, false, "off", err);
+		if (r < 0)
+			goto out;
 	}
+	r = qcow2_header_build(&s->h, &s->ext, hdr, s->cluster_size, err);
+	if (r == 0)
+		r = qimg_pwrite(file, 0, hdr, s->cluster_size, err);
 out:
 	free(hdr);
 	qimg_driver_qcow2.close(&tmp);

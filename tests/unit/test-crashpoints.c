@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: MIT */
+/* Crash consistency at every write, deterministically.  A protocol filter
+ * ("cut") sits between the qcow2 driver and the file: it lets the first K
+ * mutations of the file through and fails every later one.  The K+1th may
+ * land in part, cut at a page boundary, as a write interrupted by SIGKILL
+ * does.  What the file then holds is what a writer killed at that moment
+ * leaves behind.
+ *
+ * Each workload (create, then a seeded series of writes, zero writes,
+ * discards and compressed writes, then close) is run once to count its
+ * mutations, then again for each cut point (all of them, or an even sample
+ * of CRASH_POINTS when there are more; CRASH_SEED=n varies the requests).  For every point:
+ *   - `qemu-img check` finds no corruption (exit 0, or 3: leaks only); a
+ *     file cut during create may also be no qcow2 image at all;
+ *   - every 512-byte sector reads (through qemu-img convert) as the
+ *     requests that completed left it, except the sectors of the request
+ *     in flight, which read as before or as after it.
+ * Skips when qemu-img is not installed. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/driver.h"
+#include "core/node.h"
+#include "qimg/create.h"
+#include "qimg/image.h"
+
+#define SECTOR 512u
+#define PAGE 4096u
+#define IMG_SIZE (4u << 20)
+#define BACKING_SIZE (3u << 20) /* shorter than the image on purpose */
+
+static char dir[] = "/tmp/qimg-test-crash-XXXXXX";
+
+/* ---- the cut filter ---- */
+
+struct cutter {
+	long left;	   /* mutations still allowed whole; -1: no cut */
+	bool partial;	   /* the cut write lands its first page */
+	bool fired;	   /* the cut happened: everything fails now */
+	long seen;	   /* mutations asked for so far */
+	long nbig;	   /* of those, writes longer than their first page */
+	uint8_t big[4096]; /* bit per mutation index: a "big" write */
+};
+
+struct cut_state {
+	struct qimg_node *inner;
+	struct cutter *ctl;
+};
+
+/* 1: this mutation is the cut; 0: let it through; <0: already cut. */
+static int gate(struct qimg_node *node, bool big, struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+	struct cutter *c = s->ctl;
+	long i = c->seen++;
+
+	if (big && i < (long)sizeof(c->big) * 8) {
+		c->big[i / 8] |= (uint8_t)(1u << (i % 8));
+		c->nbig++;
+	}
+	if (c->fired)
+		return qimg_error_set(err, EIO, "cut: writer is dead");
+	if (c->left < 0)
+		return 0;
+	if (c->left > 0) {
+		c->left--;
+		return 0;
+	}
+	c->fired = true;
+	return 1;
+}
+
+static int cut_open(struct qimg_node *node, const struct qimg_opts *opts,
+		    struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+	int r;
+
+	(void)opts;
+	r = qimg_protocol_open(node->filename, node->flags, node->cache,
+			       &s->inner, err);
+	if (r < 0)
+		return r;
+	node->size = s->inner->size;
+	node->request_align = s->inner->request_align;
+	node->max_transfer = s->inner->max_transfer;
+	node->zero_init = s->inner->zero_init;
+	return 0;
+}
+
+static void cut_close(struct qimg_node *node)
+{
+	struct cut_state *s = node->opaque;
+
+	qimg_protocol_close(s->inner);
+	s->inner = NULL;
+}
+
+static int cut_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+		    struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+
+	return qimg_pread(s->inner, off, buf, len, err);
+}
+
+static int cut_write(struct qimg_node *node, uint64_t off, const void *buf,
+		     size_t len, struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+	size_t first = PAGE - off % PAGE;
+	int r = gate(node, len > first, err);
+
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return qimg_pwrite(s->inner, off, buf, len, err);
+	if (s->ctl->partial && len > first)
+		(void)qimg_pwrite(s->inner, off, buf, first, NULL);
+	return qimg_error_set(err, EIO, "cut: killed during a write");
+}
+
+static int cut_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+			    unsigned int flags, struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+	int r = gate(node, false, err);
+
+	if (r)
+		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
+	if (!s->inner->drv->write_zeroes)
+		return qimg_error_set(err, ENOTSUP, "no write_zeroes");
+	return s->inner->drv->write_zeroes(s->inner, off, len, flags, err);
+}
+
+static int cut_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+		       struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+	int r = gate(node, false, err);
+
+	if (r)
+		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
+	if (!s->inner->drv->discard)
+		return 0;
+	return s->inner->drv->discard(s->inner, off, len, err);
+}
+
+static int cut_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+			const char *prealloc, struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+	int r = gate(node, false, err);
+
+	if (r)
+		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
+	r = qimg_truncate(s->inner, size, shrink, prealloc, err);
+	if (r == 0)
+		node->size = s->inner->size;
+	return r;
+}
+
+static int cut_flush(struct qimg_node *node, struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+
+	if (s->ctl->fired)
+		return qimg_error_set(err, EIO, "cut: writer is dead");
+	return qimg_flush(s->inner, err);
+}
+
+static int cut_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			    struct qimg_extent *ext, struct qimg_error *err)
+{
+	struct cut_state *s = node->opaque;
+
+	return s->inner->drv->block_status(s->inner, off, len, ext, err);
+}
+
+static int64_t cut_allocated_size(struct qimg_node *node)
+{
+	struct cut_state *s = node->opaque;
+
+	return s->inner->drv->allocated_size(s->inner);
+}
+
+static int64_t cut_length(struct qimg_node *node)
+{
+	struct cut_state *s = node->opaque;
+
+	return s->inner->drv->length(s->inner);
+}
+
+static const struct qimg_driver cut_driver = {
+	.name = "cut",
+	.kind = QIMG_DRIVER_PROTOCOL,
+	.threads = QIMG_THREADS_SERIAL,
+	.state_size = sizeof(struct cut_state),
+	.open = cut_open,
+	.close = cut_close,
+	.read = cut_read,
+	.write = cut_write,
+	.write_zeroes = cut_write_zeroes,
+	.discard = cut_discard,
+	.flush = cut_flush,
+	.block_status = cut_block_status,
+	.truncate = cut_truncate,
+	.allocated_size = cut_allocated_size,
+	.length = cut_length,
+};
+
+static struct qimg_node *cut_node(const char *path, struct cutter *ctl)
+{
+	struct qimg_node *n = qimg_node_new(&cut_driver, path, QIMG_OPEN_RDWR,
+					    QIMG_CACHE_WRITEBACK);
+	struct qimg_error err = { 0 };
+
+	assert_non_null(n);
+	((struct cut_state *)n->opaque)->ctl = ctl;
+	if (cut_open(n, NULL, &err) < 0) {
+		fprintf(stderr, "cut open %s: %s\n", path, err.msg);
+		fail();
+	}
+	return n;
+}
+
+/* ---- workloads ---- */
+
+enum op_kind {
+	OP_WRITE,
+	OP_ZERO,
+	OP_DISCARD,
+	OP_COMPRESSED,
+	OP_NKINDS
+};
+
+struct workload {
+	const char *name;
+	const char *opts; /* create options besides size and backing */
+	bool backing;
+	bool compress; /* some requests are compressed writes */
+	bool writes_only;
+	uint32_t maxlen; /* longest request (0: 3 clusters, at least 8 KiB) */
+	int nops;
+	unsigned int seed;
+};
+
+struct op {
+	enum op_kind kind;
+	uint64_t off, len;
+};
+
+static uint32_t rnd(unsigned int *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+static void make_ops(const struct workload *w, uint32_t cluster, struct op *ops)
+{
+	const char *env = getenv("CRASH_SEED");
+	unsigned int seed = w->seed + (env ? (unsigned int)atoi(env) : 0);
+	uint64_t zone = IMG_SIZE / 8 * 7; /* compressed writes only */
+	uint32_t maxlen =
+		w->maxlen ? w->maxlen : 3 * (cluster > 8192 ? cluster : 8192);
+	int i, nc = 0;
+
+	for (i = 0; i < w->nops; i++) {
+		struct op *o = &ops[i];
+		uint32_t k = rnd(&seed) % 10;
+
+		o->kind = k < 6 || w->writes_only ? OP_WRITE
+			  : k < 8		  ? OP_ZERO
+						  : OP_DISCARD;
+		/* a compressed write cannot overwrite: each goes to a fresh
+		 * cluster of the last eighth, which nothing else touches */
+		if (k == 9 && rnd(&seed) % 2 && w->compress &&
+		    zone + (uint64_t)(nc + 1) * cluster <= IMG_SIZE) {
+			o->kind = OP_COMPRESSED;
+			o->off = zone + (uint64_t)nc++ * cluster;
+			o->len = cluster;
+			continue;
+		}
+		/* sector granularity, runs of up to 3 clusters (at least
+		 * 8 KiB), clustered near a few hot spots so that requests
+		 * meet already-allocated clusters */
+		o->off = (uint64_t)(rnd(&seed) % (zone / SECTOR)) * SECTOR;
+		if (rnd(&seed) % 2)
+			o->off = (uint64_t)(rnd(&seed) % 4) * (zone / 4) +
+				 (uint64_t)(rnd(&seed) % 64) * SECTOR;
+		o->len =
+			(uint64_t)(1 + rnd(&seed) % (maxlen / SECTOR)) * SECTOR;
+		if (o->off + o->len > zone)
+			o->len = zone - o->off;
+	}
+}
+
+/* The pattern of sector `sec` as written by op `i`: never all zero. */
+static void stamp(uint8_t *buf, uint64_t off, uint64_t len, int i)
+{
+	uint64_t p;
+
+	for (p = 0; p < len; p += SECTOR) {
+		memset(buf + p, 0x40 + (i % 64), SECTOR);
+		snprintf((char *)buf + p, 40, "op %d sector %llu", i,
+			 (unsigned long long)((off + p) / SECTOR));
+	}
+}
+
+struct outcome {
+	int phase;	 /* 0 create, 1 open, 2 ops, 3 close, 4 all done */
+	int inflight;	 /* op index when phase == 2 */
+	uint8_t *before; /* image content before the op in flight */
+	uint8_t *after;	 /* content after it, as far as known */
+};
+
+static void fill_backing(uint8_t *back)
+{
+	uint64_t p;
+
+	for (p = 0; p < BACKING_SIZE; p += SECTOR) {
+		memset(back + p, 0xb0 + (int)((p / SECTOR) % 16), SECTOR);
+		snprintf((char *)back + p, 40, "backing sector %llu",
+			 (unsigned long long)(p / SECTOR));
+	}
+}
+
+/* The content after op `o` (number i) from `cur`; for a discard the
+ * result depends on the format (zeros, backing data, or unchanged): *after
+ * is then filled by reading the image back when the op completes, and
+ * `alt` (zeros) is the other allowed outcome while it is in flight. */
+static void apply(const struct op *o, int i, uint8_t *img)
+{
+	if (o->kind == OP_WRITE || o->kind == OP_COMPRESSED)
+		stamp(img + o->off, o->off, o->len, i);
+	else if (o->kind == OP_ZERO)
+		memset(img + o->off, 0, o->len);
+}
+
+static int do_op(struct qimg_node *n, const struct op *o, int i,
+		 struct qimg_error *err)
+{
+	uint8_t *buf;
+	int r;
+
+	switch (o->kind) {
+	case OP_ZERO:
+		return qimg_write_zeroes(n, o->off, o->len, QIMG_ZERO_MAY_UNMAP,
+					 err);
+	case OP_DISCARD:
+		return qimg_discard(n, o->off, o->len, err);
+	default:
+		break;
+	}
+	buf = malloc(o->len);
+	assert_non_null(buf);
+	stamp(buf, o->off, o->len, i);
+	if (o->kind == OP_COMPRESSED)
+		r = qimg_write_compressed(n, o->off, buf, o->len, err);
+	else
+		r = qimg_write(n, o->off, buf, o->len, err);
+	free(buf);
+	return r;
+}
+
+static const struct qimg_driver *qcow2(void)
+{
+	const struct qimg_driver *d = qimg_driver_find("qcow2");
+
+	assert_non_null(d);
+	return d;
+}
+
+/* Run workload `w` into `img` through a cutter; fill `out`. */
+static void run(const struct workload *w, const char *img, const char *base,
+		struct cutter *ctl, const uint8_t *back, struct outcome *out)
+{
+	const struct qimg_driver *drv = qcow2();
+	const struct qimg_opt_desc *schemas[2] = { drv->create_opts, NULL };
+	struct qimg_opts o = { 0 };
+	struct qimg_error err = { 0 };
+	struct qimg_node *file, *n;
+	struct op ops[256];
+	char size[32];
+	int fd, i, r;
+
+	assert_true(w->nops <= 256);
+	memset(out->before, 0, IMG_SIZE);
+	if (back)
+		memcpy(out->before, back, BACKING_SIZE);
+	memcpy(out->after, out->before, IMG_SIZE);
+	out->inflight = -1;
+
+	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* create */
+	out->phase = 0;
+	snprintf(size, sizeof(size), "%u", IMG_SIZE);
+	assert_int_equal(qimg_opts_parse(&o, w->opts, &err), 0);
+	assert_int_equal(qimg_opts_set(&o, "size", size), 0);
+	if (base) {
+		assert_int_equal(qimg_opts_set(&o, "backing_file", base), 0);
+		assert_int_equal(qimg_opts_set(&o, "backing_fmt", "raw"), 0);
+	}
+	if (qimg_opts_validate(&o, schemas, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", w->opts, err.msg);
+		fail();
+	}
+	file = cut_node(img, ctl);
+	r = drv->create(file, &o, &err);
+	qimg_opts_free(&o);
+	qimg_protocol_close(file);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "%s: create: %s\n", w->name, err.msg);
+		fail();
+	}
+	if (r < 0 || ctl->fired)
+		return;
+
+	/* open */
+	out->phase = 1;
+	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
+	assert_non_null(n);
+	n->file = cut_node(img, ctl);
+	r = drv->open(n, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "%s: open: %s\n", w->name, err.msg);
+		fail();
+	}
+	if (r < 0 || ctl->fired) {
+		if (r == 0)
+			drv->close(n);
+		qimg_protocol_close(n->file);
+		qimg_node_free(n);
+		return;
+	}
+	if (base) {
+		struct qimg_open_args a = { .filename = base, .format = "raw" };
+
+		assert_int_equal(qimg_open(&a, &n->backing, &err), 0);
+	}
+
+	/* the requests */
+	out->phase = 2;
+	make_ops(w, qimg_cluster_size(n), ops);
+	for (i = 0; i < w->nops; i++) {
+		out->inflight = i;
+		apply(&ops[i], i, out->after);
+		r = do_op(n, &ops[i], i, &err);
+		if (r < 0 && !ctl->fired) {
+			fprintf(stderr, "%s: op %d: %s\n", w->name, i, err.msg);
+			fail();
+		}
+		if (r < 0 || ctl->fired)
+			break;
+		/* settle: what the image now reads is the new "before" */
+		assert_int_equal(qimg_read(n, ops[i].off,
+					   out->after + ops[i].off, ops[i].len,
+					   &err),
+				 0);
+		memcpy(out->before + ops[i].off, out->after + ops[i].off,
+		       ops[i].len);
+	}
+	if (i == w->nops) {
+		out->phase = 3;
+		out->inflight = -1;
+	}
+	qimg_close(n);
+	if (out->phase == 3 && !ctl->fired)
+		out->phase = 4;
+}
+
+static int sh(const char *cmd)
+{
+	int st = system(cmd);
+
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static bool have_qemu_img(void)
+{
+	return sh("command -v qemu-img >/dev/null 2>&1") == 0;
+}
+
+/* Judge the file one cut left.  Returns true when it passes. */
+static bool judge(const struct workload *w, const char *img,
+		  const struct outcome *out, const struct op *ops,
+		  const uint8_t *back, long k, bool partial)
+{
+	char cmd[1024], raw[300], log[300];
+	uint8_t *got;
+	uint64_t p;
+	FILE *f;
+	int rc;
+	bool ok = true;
+
+	snprintf(log, sizeof(log), "%s/check.log", dir);
+	snprintf(raw, sizeof(raw), "%s/read.raw", dir);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -f qcow2 '%s' >'%s' 2>&1",
+		 img, log);
+	rc = sh(cmd);
+	if (rc == 1 && out->phase == 0)
+		return true; /* cut before the header existed */
+	if (rc != 0 && rc != 3) {
+		fprintf(stderr,
+			"%s: cut at mutation %ld%s (phase %d, op %d): "
+			"qemu-img check exit %d\n",
+			w->name, k, partial ? " (partial)" : "", out->phase,
+			out->inflight, rc);
+		snprintf(cmd, sizeof(cmd), "head -20 '%s' >&2", log);
+		(void)sh(cmd);
+		return false;
+	}
+	if (out->phase == 0)
+		return true; /* nothing was written yet */
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img convert -f qcow2 -O raw '%s' '%s' 2>'%s'", img, raw,
+		 log);
+	if (sh(cmd) != 0) {
+		fprintf(stderr, "%s: cut at %ld: qemu-img convert failed\n",
+			w->name, k);
+		return false;
+	}
+	got = malloc(IMG_SIZE);
+	assert_non_null(got);
+	f = fopen(raw, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, IMG_SIZE, f), IMG_SIZE);
+	fclose(f);
+	for (p = 0; p < IMG_SIZE && ok; p += SECTOR) {
+		const uint8_t *g = got + p;
+		bool in_op =
+			out->inflight >= 0 && p >= ops[out->inflight].off &&
+			p < ops[out->inflight].off + ops[out->inflight].len;
+		static const uint8_t zero[SECTOR];
+
+		if (!memcmp(g, out->before + p, SECTOR))
+			continue;
+		if (in_op && !memcmp(g, out->after + p, SECTOR))
+			continue;
+		/* a discard in flight may leave zeros, or uncover the
+		 * backing file (v2 has no zero flag) */
+		if (in_op && ops[out->inflight].kind == OP_DISCARD &&
+		    (!memcmp(g, zero, SECTOR) ||
+		     (back && p < BACKING_SIZE &&
+		      !memcmp(g, back + p, SECTOR))))
+			continue;
+		fprintf(stderr,
+			"%s: cut at mutation %ld%s (phase %d, op %d): sector "
+			"%llu reads \"%.30s\", expected \"%.30s\"\n",
+			w->name, k, partial ? " (partial)" : "", out->phase,
+			out->inflight, (unsigned long long)(p / SECTOR), g,
+			out->before + p);
+		for (int j = 0; j <= out->inflight; j++)
+			if (p >= ops[j].off && p < ops[j].off + ops[j].len)
+				fprintf(stderr,
+					"  op %d kind %d off %llu len %llu\n",
+					j, ops[j].kind,
+					(unsigned long long)ops[j].off,
+					(unsigned long long)ops[j].len);
+		ok = false;
+	}
+	free(got);
+	return ok;
+}
+
+static void run_workload(const struct workload *w)
+{
+	char img[256], base[256];
+	struct outcome out;
+	struct cutter dry;
+	uint8_t *back = NULL;
+	struct op ops[256];
+	long m, k, points, step, failures = 0, tried = 0;
+	const char *env = getenv("CRASH_POINTS");
+	long maxp = env ? atol(env) : 90;
+
+	if (!have_qemu_img()) {
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, w->name);
+	snprintf(base, sizeof(base), "%s/%s-base.raw", dir, w->name);
+	out.before = malloc(IMG_SIZE);
+	out.after = malloc(IMG_SIZE);
+	assert_non_null(out.before);
+	assert_non_null(out.after);
+	if (w->backing) {
+		FILE *f = fopen(base, "wb");
+
+		back = malloc(BACKING_SIZE);
+		assert_non_null(back);
+		fill_backing(back);
+		assert_non_null(f);
+		assert_int_equal(fwrite(back, 1, BACKING_SIZE, f),
+				 BACKING_SIZE);
+		fclose(f);
+	}
+
+	/* the dry run: count the mutations, and check the end result */
+	memset(&dry, 0, sizeof(dry));
+	dry.left = -1;
+	run(w, img, w->backing ? base : NULL, &dry, back, &out);
+	assert_int_equal(out.phase, 4);
+	m = dry.seen;
+	assert_true(m > 0);
+	assert_true(m <= (long)sizeof(dry.big) * 8);
+
+	/* the cluster size decides the ops; get it from the finished image */
+	{
+		struct qimg_open_args a = { .filename = img,
+					    .format = "qcow2",
+					    .flags = QIMG_OPEN_NO_BACKING };
+		struct qimg_error err = { 0 };
+		struct qimg_node *n;
+
+		assert_int_equal(qimg_open(&a, &n, &err), 0);
+		make_ops(w, qimg_cluster_size(n), ops);
+		qimg_close(n);
+	}
+	assert_true(judge(w, img, &out, ops, back, m, false));
+	{
+		struct stat st;
+
+		assert_int_equal(stat(img, &st), 0);
+		fprintf(stderr, "# %s: image of %lld bytes\n", w->name,
+			(long long)st.st_size);
+	}
+
+	points = m + dry.nbig;
+	step = points > maxp ? (points + maxp - 1) / maxp : 1;
+	for (k = 0; k < points; k += step) {
+		struct cutter c;
+		long idx = k < m ? k : k - m; /* partial variants after */
+		bool partial = k >= m;
+
+		if (partial) {
+			/* the k-m'th big write */
+			long seen = -1, j;
+
+			for (j = 0; j < m; j++) {
+				if (dry.big[j / 8] & (1u << (j % 8)))
+					seen++;
+				if (seen == idx)
+					break;
+			}
+			idx = j;
+		}
+		memset(&c, 0, sizeof(c));
+		c.left = idx;
+		c.partial = partial;
+		run(w, img, w->backing ? base : NULL, &c, back, &out);
+		tried++;
+		if (!judge(w, img, &out, ops, back, idx, partial)) {
+			char keep[300];
+
+			snprintf(keep, sizeof(keep),
+				 "cp '%s' /tmp/crashpoint-%s-%ld%s.qcow2", img,
+				 w->name, idx, partial ? "p" : "");
+			(void)sh(keep);
+			failures++;
+		}
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations (%ld long writes), %ld cut points "
+		"judged, %ld failed\n",
+		w->name, m, dry.nbig, tried, failures);
+	free(out.before);
+	free(out.after);
+	free(back);
+	assert_int_equal(failures, 0);
+}
+
+#define WORKLOAD(fn, nm, o, b, c, n, s)                                        \
+	static void fn(void **state)                                           \
+	{                                                                      \
+		static const struct workload w = { .name = nm,                 \
+						   .opts = o,                  \
+						   .backing = b,               \
+						   .compress = c,              \
+						   .nops = n,                  \
+						   .seed = s };                \
+		(void)state;                                                   \
+		run_workload(&w);                                              \
+	}
+
+WORKLOAD(test_v3_64k, "v3-64k", "cluster_size=65536", false, true, 40, 1)
+WORKLOAD(test_v3_4k_backing, "v3-4k-backing", "cluster_size=4096", true, true,
+	 40, 2)
+WORKLOAD(test_v2_backing, "v2-backing", "compat=0.10,cluster_size=16384", true,
+	 true, 40, 3)
+WORKLOAD(test_extl2_backing, "extl2-backing",
+	 "cluster_size=65536,extended_l2=on", true, true, 40, 4)
+WORKLOAD(test_small_refblocks, "small-refblocks",
+	 "cluster_size=512,refcount_bits=64", false, true, 200, 5)
+WORKLOAD(test_zstd_rc1, "zstd-refcount1",
+	 "cluster_size=8192,compression_type=zstd,refcount_bits=1", false, true,
+	 40, 6)
+WORKLOAD(test_prealloc_meta, "prealloc-metadata",
+	 "cluster_size=32768,preallocation=metadata", false, false, 30, 7)
+
+/* Enough host clusters (over 4096 of 512 bytes with 64-bit refcounts)
+ * that the refcount table itself must grow and move. */
+static void test_reftable_growth(void **state)
+{
+	static const struct workload w = {
+		.name = "reftable-growth",
+		.opts = "cluster_size=512,refcount_bits=64",
+		.writes_only = true,
+		.maxlen = 128 * 1024,
+		.nops = 150,
+		.seed = 8,
+	};
+
+	(void)state;
+	run_workload(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_v3_64k),
+		cmocka_unit_test(test_v3_4k_backing),
+		cmocka_unit_test(test_v2_backing),
+		cmocka_unit_test(test_extl2_backing),
+		cmocka_unit_test(test_small_refblocks),
+		cmocka_unit_test(test_zstd_rc1),
+		cmocka_unit_test(test_prealloc_meta),
+		cmocka_unit_test(test_reftable_growth),
+	};
+	char cmd[300];
+	int r;
+
+	if (!mkdtemp(dir))
+		return 1;
+	if (getenv("CRASH_ONLY")) /* e.g. CRASH_ONLY=test_v2_backing */
+		cmocka_set_test_filter(getenv("CRASH_ONLY"));
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)sh(cmd);
+	return r;
+}
