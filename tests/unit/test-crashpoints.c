@@ -52,6 +52,7 @@ struct cutter {
 	bool fired;	   /* the cut happened: everything fails now */
 	long seen;	   /* mutations asked for so far */
 	long nbig;	   /* of those, writes longer than their first page */
+	long at_close;	   /* `seen` when the image was about to be closed */
 	uint8_t big[4096]; /* bit per mutation index: a "big" write */
 };
 
@@ -478,6 +479,7 @@ static void run(const struct workload *w, const char *img, const char *base,
 		       ops[i].len);
 	}
 	if (i == w->nops) {
+		ctl->at_close = ctl->seen;
 		out->phase = 3;
 		out->inflight = -1;
 	}
@@ -761,6 +763,126 @@ static void test_lazy(void **state)
 	run_workload(&w);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	assert_int_equal(sh(cmd), 0);
+}
+
+/* Open (which repairs the refcounts of a dirty lazy image) and close,
+ * through a cutter. */
+static void reopen(const char *img, struct cutter *ctl, struct outcome *out)
+{
+	const struct qimg_driver *drv = qcow2();
+	struct qimg_error err = { 0 };
+	struct qimg_node *n;
+	int r;
+
+	out->phase = 1;
+	out->inflight = -1;
+	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
+	assert_non_null(n);
+	n->file = cut_node(img, ctl);
+	r = drv->open(n, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "reopen: %s\n", err.msg);
+		fail();
+	}
+	if (r < 0) {
+		qimg_protocol_close(n->file);
+		qimg_node_free(n);
+		return;
+	}
+	out->phase = 3;
+	qimg_close(n);
+	if (!ctl->fired)
+		out->phase = 4;
+}
+
+/* A writer with lazy refcounts is killed with everything written but the
+ * refcounts (the dirty bit set); the next read-write open repairs them.
+ * That repair is killed at every point in turn: each time the image must
+ * still be repairable, with the data. */
+static void test_lazy_repair(void **state)
+{
+	static const struct workload w = {
+		.name = "lazy-repair",
+		.opts = "cluster_size=4096,lazy_refcounts=on",
+		.lazy = true,
+		.compress = true,
+		.nops = 60,
+		.seed = 10,
+	};
+	char img[256], dirty[256];
+	struct outcome out;
+	struct cutter c;
+	struct op ops[256];
+	long m, k, failures = 0;
+	int rc;
+
+	(void)state;
+	if (!have_qemu_img()) {
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, w.name);
+	snprintf(dirty, sizeof(dirty), "%s/%s-dirty.qcow2", dir, w.name);
+	out.before = malloc(IMG_SIZE);
+	out.after = malloc(IMG_SIZE);
+	assert_non_null(out.before);
+	assert_non_null(out.after);
+
+	/* the dirty image: cut when the requests are all done */
+	memset(&c, 0, sizeof(c));
+	{
+		struct cutter d;
+
+		memset(&d, 0, sizeof(d));
+		d.left = -1;
+		run(&w, img, NULL, &d, NULL, &out);
+		c.left = d.at_close;
+	}
+	run(&w, img, NULL, &c, NULL, &out);
+	assert_int_equal(out.phase, 3);
+	copy_file(img, dirty);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd),
+			 "qemu-img check -f qcow2 '%s' >/dev/null 2>&1", dirty);
+		rc = sh(cmd);
+	}
+	/* the stale refcounts are really there */
+	assert_int_equal(rc, 2);
+	make_ops(&w, 4096, ops);
+
+	/* the repair, uncut, then cut at each mutation */
+	memset(&c, 0, sizeof(c));
+	c.left = -1;
+	reopen(img, &c, &out);
+	assert_int_equal(out.phase, 4);
+	m = c.seen;
+	assert_true(m > 0);
+	for (k = 0; k < m + 1; k++) {
+		copy_file(dirty, img);
+		memset(&c, 0, sizeof(c));
+		c.left = k < m ? k : 0;
+		c.partial = k == m; /* and one with the first write in part */
+		reopen(img, &c, &out);
+		if (!judge(&w, img, &out, ops, NULL, k, c.partial))
+			failures++;
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations in the repair, %ld cut points "
+		"judged, %ld failed\n",
+		w.name, m, m + 1, failures);
+	free(out.before);
+	free(out.after);
+	assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +895,7 @@ int main(void)
 		cmocka_unit_test(test_prealloc_meta),
 		cmocka_unit_test(test_reftable_growth),
 		cmocka_unit_test(test_lazy),
+		cmocka_unit_test(test_lazy_repair),
 	};
 	char cmd[300];
 	int r;
