@@ -138,6 +138,20 @@ mk ccop.qcow2 c.qcow2;    poke ccop.qcow2 $L2 c0;              add ccop.qcow2
 mk crc0.qcow2 c.qcow2;    poke crc0.qcow2 $((RB + 10)) 0000;   add crc0.qcow2
 # snapshots: shared clusters have refcount 2
 mk snrc.qcow2 snap.qcow2; poke snrc.qcow2 $((RB + 12)) 0001;   add snrc.qcow2
+# snapshot table damage that -r all repairs by rewriting the table: too
+# little or too much extra data, more entries than allowed
+mkbase snap3.qcow2
+for s in s1 s2 s3; do
+	"$QEMU_IMG" snapshot -c $s pristine/snap3.qcow2
+done
+qio -c 'write -P 0x45 64k 64k' pristine/snap3.qcow2
+SNT=$ROOT/tests/interop/sntable.pl
+for d in "incomplete 0" "noextra 2" "bigextra 1" "overhang 3"; do
+	n=sn-${d% *}.qcow2
+	mk "$n" snap3.qcow2
+	perl "$SNT" "$n" $d
+	add "$n"
+done
 # extended L2: entry 0's allocation bitmap with a zero bit overlapping
 mk extbm.qcow2 ext.qcow2; poke extbm.qcow2 $((L2 + 8)) 00000001; add extbm.qcow2
 
@@ -167,6 +181,13 @@ for img in $IMAGES; do
 	for mode in leaks all; do
 		place "$img"
 		same "$img: check -r $mode" check -r "$mode" "$img"
+		# a rewritten snapshot table lands where qemu-img puts it
+		case $img:$mode in
+		sn-*:all)
+			ok "$img: -r all writes the file qemu-img writes" \
+				cmp -s "$E/$img" "$G/$img"
+			;;
+		esac
 		base=pristine/$(base_of "$img")
 		# After a repair qemu-img calls successful, ours must leave
 		# a clean image with the guest data qemu-img's repair kept.

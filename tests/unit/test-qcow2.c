@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/snapshot-table.h"
 #include "qimg/create.h"
 #include "qimg/image.h"
 #include "util/endian.h"
@@ -572,6 +573,65 @@ static void test_dirty_repair(void **state)
 	unlink(path);
 }
 
+/* Snapshot table encoding: entries short of extra data get the 24 bytes
+ * current writers store (disk size filled in, no instruction count),
+ * oversized extra data is cut to 1024 bytes, entries are 8-byte aligned and
+ * the last one's padding is not part of the stored length. */
+static void test_snapshot_table_encode(void **state)
+{
+	uint8_t big[1024], eight[8], *buf;
+	struct qcow2_sn_entry e[3];
+	size_t len, i;
+
+	(void)state;
+	memset(e, 0, sizeof(e));
+	memset(big, 0xab, sizeof(big));
+	qimg_store_be64(eight, 77);
+	e[0] = (struct qcow2_sn_entry){ .l1_offset = 0x60000,
+					.l1_size = 1,
+					.vm_state_size32 = 5,
+					.extra_size = 8,
+					.extra = eight,
+					.id_len = 1,
+					.name_len = 2,
+					.id = "1",
+					.name = "s1" };
+	e[1] = (struct qcow2_sn_entry){ .extra_size = 0,
+					.vm_state_size32 = 9,
+					.id_len = 1,
+					.name_len = 1,
+					.id = "2",
+					.name = "b" };
+	e[2] = (struct qcow2_sn_entry){ .extra_size = 2024,
+					.extra = big,
+					.id_len = 2,
+					.name_len = 3,
+					.id = "33",
+					.name = "big" };
+	assert_int_equal(qcow2_sn_encoded_size(&e[0]), 72);
+	assert_int_equal(qcow2_sn_encoded_size(&e[1]), 72);
+	assert_int_equal(qcow2_sn_encoded_size(&e[2]), 1072);
+	assert_int_equal(qcow2_sn_encode(e, 3, 1 << 20, &buf, &len), 0);
+	assert_int_equal(len, 72 + 72 + 40 + 1024 + 5);
+
+	/* entry 0: its 8 bytes kept, disk size and icount filled in */
+	assert_int_equal(qimg_load_be64(buf), 0x60000);
+	assert_int_equal(qimg_load_be32(buf + 36), 24);
+	assert_int_equal(qimg_load_be64(buf + 40), 77);
+	assert_int_equal(qimg_load_be64(buf + 48), 1 << 20);
+	assert_true(qimg_load_be64(buf + 56) == UINT64_MAX);
+	assert_memory_equal(buf + 64, "1s1", 3);
+	/* entry 1: no extra data: the 32-bit VM state size is widened */
+	assert_int_equal(qimg_load_be64(buf + 72 + 40), 9);
+	assert_memory_equal(buf + 72 + 64, "2b", 2);
+	/* entry 2: 1024 bytes kept */
+	assert_int_equal(qimg_load_be32(buf + 144 + 36), 1024);
+	for (i = 0; i < 1024; i++)
+		assert_int_equal(buf[144 + 40 + i], 0xab);
+	assert_memory_equal(buf + 144 + 40 + 1024, "33big", 5);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_damaged_l2),
 		cmocka_unit_test(test_dirty_repair),
+		cmocka_unit_test(test_snapshot_table_encode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "formats/qcow2/check.h"
+#include "formats/qcow2/snapshot-table.h"
 
 /* On-disk facts (docs/interop/qcow2.txt); private to keep the checker
  * independent of the driver's headers. */
@@ -53,14 +54,6 @@
 
 /* L1/L2/bitmap tables are read in bounded chunks. */
 #define CK_CHUNK_ENTRIES 65536u
-
-struct ck_snapshot {
-	uint64_t l1_offset;
-	uint32_t l1_size;
-	uint32_t extra; /* extra_data_size */
-	char *id;
-	char *name;
-};
 
 struct ck {
 	struct qimg_node *file;
@@ -111,10 +104,12 @@ struct ck {
 	uint64_t rb_off; /* 0: empty */
 
 	/* snapshots */
-	struct ck_snapshot *sn;
+	struct qcow2_sn_entry *sn;
 	uint32_t nb_snapshots;
 	uint64_t snapshots_offset;
 	uint64_t snapshots_size;
+	bool sn_rewrite;  /* -r all: the table must be written anew */
+	bool sn_truncate; /* -r all: the header must drop the overhang */
 
 	int64_t file_len;
 
@@ -190,15 +185,23 @@ int qcow2_ck_overlap_check(struct ck *c, unsigned int ign, uint64_t off,
  * the header at them. */
 int qcow2_ck_rebuild(struct ck *c);
 
-/* check-header.c: the header into c (qemu-img's open-time checks), a table
- * of big-endian entries, and the snapshot table (bad entries counted in
- * snap, dropped with fix). */
+/* check-header.c: the header into c (qemu-img's open-time checks) and a
+ * table of big-endian entries. */
 int qcow2_ck_parse_header(struct ck *c);
 int qcow2_ck_load_table(struct ck *c, uint64_t off, uint64_t entries,
 			uint64_t **out, uint64_t *loaded);
+
+/* check-snapshots.c: the snapshot table (bad entries counted in snap; with
+ * -r all, sn_truncate is set when the header counts more entries than
+ * allowed, sn_rewrite when entries need rewriting).  The truncation only
+ * lowers the header's count (the overhang becomes leaked clusters); the
+ * rewrite puts a new table in free clusters, switches the header to it and
+ * frees the old one; call it once the refcounts are right. */
 int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 			    unsigned int fix);
 void qcow2_ck_free_snapshots(struct ck *c);
+int qcow2_ck_truncate_snapshots(struct ck *c);
+int qcow2_ck_rewrite_snapshots(struct ck *c);
 
 /* check-walk.c: count the references of one L1 table (and its L2 tables)
  * into the in-memory refcounts; then, after the refcounts are settled,

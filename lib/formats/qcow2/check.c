@@ -174,7 +174,7 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 		res->corruptions++;
 	}
 	for (i = 0; i < c->nb_snapshots; i++) {
-		const struct ck_snapshot *sn = &c->sn[i];
+		const struct qcow2_sn_entry *sn = &c->sn[i];
 
 		if (offset_into_cluster(c, sn->l1_offset)) {
 			qcow2_ck_say(
@@ -448,6 +448,10 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		goto out;
 
 	r = qcow2_ck_read_snapshots(&c, &snap, fix);
+	/* Dropping overhanging snapshots first makes their clusters mere
+	 * leaks, which the refcount repair then frees. */
+	if (r == 0 && c.sn_truncate)
+		r = qcow2_ck_truncate_snapshots(&c);
 	if (r < 0) {
 		add_result(res, &snap, false);
 		goto out;
@@ -458,8 +462,22 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		add_result(res, &snap, false);
 		goto out;
 	}
-	/* Rewriting a damaged snapshot table is not implemented: its
-	 * corruptions stay counted (not reported as fixed). */
+	/* -r all: once the refcounts are right, a damaged snapshot table
+	 * is written anew, and its corruptions count as fixed. */
+	if (c.sn_rewrite && res->check_errors == 0 && res->corruptions == 0) {
+		r = qcow2_ck_rewrite_snapshots(&c);
+		if (r < 0) {
+			snap.check_errors++;
+			add_result(res, &snap, false);
+			goto out;
+		}
+	}
+	if ((c.sn_rewrite || c.sn_truncate) &&
+	    c.hdr_nb_snapshots == c.nb_snapshots &&
+	    (!c.sn_rewrite || res->corruptions == 0)) {
+		snap.corruptions_fixed += snap.corruptions;
+		snap.corruptions = 0;
+	}
 	add_result(res, &snap, false);
 
 	if (fix && res->check_errors == 0 && res->corruptions == 0)

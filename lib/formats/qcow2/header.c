@@ -18,6 +18,13 @@
 int qcow2_header_parse(const uint8_t *buf, size_t len, struct qcow2_header *h,
 		       struct qimg_error *err)
 {
+	return qcow2_header_parse_for(buf, len, h, false, err);
+}
+
+int qcow2_header_parse_for(const uint8_t *buf, size_t len,
+			   struct qcow2_header *h, bool for_check,
+			   struct qimg_error *err)
+{
 	uint64_t cs, v;
 
 	memset(h, 0, sizeof(*h));
@@ -116,7 +123,7 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, struct qcow2_header *h,
 				      "Reference count table offset invalid");
 
 	/* Snapshot table bounds (the table itself is not read here). */
-	if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+	if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS && !for_check)
 		return qimg_error_set(err, EINVAL, "Snapshot table too large");
 	if (h->nb_snapshots && (h->snapshots_offset & (cs - 1) ||
 				h->snapshots_offset >= (1ull << 56)))

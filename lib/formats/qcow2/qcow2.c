@@ -132,7 +132,7 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 		if (r < 0)
 			goto fail;
 	}
-	r = qcow2_header_parse(buf, blen, &s->h, err);
+	r = qcow2_header_parse_for(buf, blen, &s->h, fl & QIMG_OPEN_CHECK, err);
 	if (r < 0)
 		goto fail;
 	blen = (size_t)1 << s->h.cluster_bits;

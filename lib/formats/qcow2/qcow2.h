@@ -204,6 +204,11 @@ struct qcow2_state {
  * cluster or less).  EUCLEAN/ENOTSUP/EINVAL with qemu-img's texts. */
 int qcow2_header_parse(const uint8_t *buf, size_t len, struct qcow2_header *h,
 		       struct qimg_error *err);
+/* The same; for_check (opens for `check`) lets a snapshot table with too
+ * many entries through, for the checker to report or repair. */
+int qcow2_header_parse_for(const uint8_t *buf, size_t len,
+			   struct qcow2_header *h, bool for_check,
+			   struct qimg_error *err);
 /* Parse header extensions and the backing name from cluster 0. */
 int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 		     size_t len, struct qcow2_exts *e, struct qimg_error *err);
