@@ -34,6 +34,7 @@
 
 #include "core/driver.h"
 #include "core/node.h"
+#include "qimg/check.h"
 #include "qimg/create.h"
 #include "qimg/image.h"
 
@@ -682,7 +683,7 @@ static void run_workload(const struct workload *w)
 		run(w, img, w->backing ? base : NULL, &c, back, &out);
 		tried++;
 		if (!judge(w, img, &out, ops, back, idx, partial)) {
-			char keep[300];
+			char keep[700];
 
 			snprintf(keep, sizeof(keep),
 				 "cp '%s' /tmp/crashpoint-%s-%ld%s.qcow2", img,
@@ -883,6 +884,200 @@ static void test_lazy_repair(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* ---- repairs (`check -r`) killed at every write ---- */
+
+struct repair_case {
+	const char *name;
+	/* Shell commands that build $I, save its guest data as $I.raw, then
+	 * damage it. */
+	const char *make;
+	unsigned int fix;
+	/* true: the damage is leaks only, so every cut must leave at most
+	 * leaks; false: the cut image must stay repairable by qemu-img */
+	bool leaks_only;
+};
+
+static void quiet(void *opaque, const char *line)
+{
+	(void)opaque;
+	(void)line;
+}
+
+/* Open `img` for checking through a cutter and repair it; true if the
+ * repair ran to the end uncut. */
+static bool repair(const char *img, unsigned int fix, struct cutter *ctl)
+{
+	const struct qimg_driver *drv = qcow2();
+	struct qimg_check_result res;
+	struct qimg_error err = { 0 };
+	struct qimg_node *n;
+	int r;
+
+	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR | QIMG_OPEN_CHECK,
+			  QIMG_CACHE_WRITEBACK);
+	assert_non_null(n);
+	n->file = cut_node(img, ctl);
+	r = drv->open(n, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "repair open: %s\n", err.msg);
+		fail();
+	}
+	if (r < 0) {
+		qimg_protocol_close(n->file);
+		qimg_node_free(n);
+		return false;
+	}
+	r = qimg_check(n, fix, &res, quiet, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "repair: %s\n", err.msg);
+		fail();
+	}
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+static bool judge_repair(const struct repair_case *rc, const char *img, long k,
+			 bool partial)
+{
+	char cmd[1200];
+	int st;
+
+	if (!rc->leaks_only) {
+		snprintf(cmd, sizeof(cmd),
+			 "qemu-img check -q -r all -f qcow2 '%s' >/dev/null "
+			 "2>&1",
+			 img);
+		(void)sh(cmd);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img check -f qcow2 '%s' >/dev/null 2>&1", img);
+	st = sh(cmd);
+	if (st != 0 && st != 3) {
+		fprintf(stderr, "%s: cut at %ld%s: qemu-img check exit %d%s\n",
+			rc->name, k, partial ? " (partial)" : "", st,
+			rc->leaks_only ? "" : " after its own repair");
+		return false;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img convert -f qcow2 -O raw '%s' '%s.out' && "
+		 "cmp -s '%s.out' '%s.raw'",
+		 img, img, img, img);
+	if (sh(cmd) != 0) {
+		fprintf(stderr, "%s: cut at %ld%s: guest data changed\n",
+			rc->name, k, partial ? " (partial)" : "");
+		return false;
+	}
+	return true;
+}
+
+static void run_repair_case(const struct repair_case *rc)
+{
+	char img[256], damaged[300], raw[300], cmd[1200];
+	struct cutter c;
+	long m, k, failures = 0;
+
+	if (!have_qemu_img()) {
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, rc->name);
+	snprintf(damaged, sizeof(damaged), "%s.damaged", img);
+	snprintf(raw, sizeof(raw), "%s.raw", img);
+	snprintf(cmd, sizeof(cmd), "I='%s'; SNT='%s'; %s", damaged, SNTABLE,
+		 rc->make);
+	assert_int_equal(sh(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s.raw", damaged);
+	copy_file(cmd, raw);
+
+	/* uncut: counts the mutations, and must repair */
+	copy_file(damaged, img);
+	memset(&c, 0, sizeof(c));
+	c.left = -1;
+	assert_true(repair(img, rc->fix, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k++) {
+		copy_file(damaged, img);
+		memset(&c, 0, sizeof(c));
+		c.left = k < m ? k : 0;
+		c.partial = k == m;
+		repair(img, rc->fix, &c);
+		if (!judge_repair(rc, img, k, c.partial))
+			failures++;
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations in the repair, %ld cut points judged, "
+		"%ld failed\n",
+		rc->name, m, m + 1, failures);
+	assert_int_equal(failures, 0);
+}
+
+#define MAKE_BASE                                                              \
+	"qemu-img create -q -f qcow2 \"$I\" 16M && "                           \
+	"qemu-io -c 'write -P 1 0 1M' -c 'write -P 2 4M 64k' \"$I\" "          \
+	">/dev/null && "
+
+#define SAVE_RAW "qemu-img convert -O raw \"$I\" \"$I.raw\" && "
+
+/* poke OFFSET HEXBYTES into $I */
+#define POKE(off, hex)                                                         \
+	"printf '" hex "' | dd of=\"$I\" bs=1 seek=$((" off                    \
+	")) conv=notrunc 2>/dev/null"
+
+/* Leaked clusters only: two clusters at the end that nothing uses. */
+static void test_repair_leaks(void **state)
+{
+	static const struct repair_case rc = {
+		.name = "repair-leaks",
+		.make = MAKE_BASE SAVE_RAW POKE(
+			"0x20000 + 50",
+			"\\000\\001\\000\\003") " && truncate -s $((27 * 65536)) \"$I\"",
+		.fix = QIMG_CHECK_FIX_LEAKS,
+		.leaks_only = true,
+	};
+
+	(void)state;
+	run_repair_case(&rc);
+}
+
+/* The refcount table lost its only entry: the refcount structures are
+ * rebuilt. */
+static void test_repair_rebuild(void **state)
+{
+	static const struct repair_case rc = {
+		.name = "repair-rebuild",
+		.make = MAKE_BASE SAVE_RAW POKE("0x10000",
+						"\\000\\000\\000\\000"
+						"\\000\\000\\000\\000"),
+		.fix = QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS,
+	};
+
+	(void)state;
+	run_repair_case(&rc);
+}
+
+/* Incomplete and oversized snapshot table entries: the table is written
+ * anew. */
+static void test_repair_snapshot_table(void **state)
+{
+	static const struct repair_case rc = {
+		.name = "repair-snapshots",
+		.make = MAKE_BASE "qemu-img snapshot -c a \"$I\" && "
+				  "qemu-img snapshot -c b \"$I\" && "
+				  "qemu-io -c 'write -P 3 0 64k' \"$I\" "
+				  ">/dev/null && " SAVE_RAW
+				  "perl \"$SNT\" \"$I\" incomplete 0 && "
+				  "perl \"$SNT\" \"$I\" bigextra 1",
+		.fix = QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS,
+	};
+
+	(void)state;
+	run_repair_case(&rc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -896,6 +1091,9 @@ int main(void)
 		cmocka_unit_test(test_reftable_growth),
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_lazy_repair),
+		cmocka_unit_test(test_repair_leaks),
+		cmocka_unit_test(test_repair_rebuild),
+		cmocka_unit_test(test_repair_snapshot_table),
 	};
 	char cmd[300];
 	int r;
