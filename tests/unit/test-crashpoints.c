@@ -766,7 +766,7 @@ static void test_lazy(void **state)
 
 static void copy_file(const char *from, const char *to)
 {
-	char cmd[600];
+	char cmd[2600];
 
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
 	assert_int_equal(sh(cmd), 0);
