@@ -597,7 +597,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	qimg_error_clear(&err);
 	r = qimg_flush(target, &err);
 	if (r < 0) {
-		tool_err(t, "error while flushing: %s",
+		tool_err(t, "error while flushing '%s': %s", out_filename,
 			 err.errnum ? err.msg : strerror(-r));
 		goto out;
 	}

@@ -572,8 +572,10 @@ static void *worker_main(void *opaque)
 		r = write_item(w);
 		if (r < 0)
 			tool_err(p->t,
-				 "error while writing at byte %" PRIu64 ": %s",
-				 sector * SECTOR, tool_errdetail(r, &w->err));
+				 "error while writing at byte %" PRIu64
+				 " of '%s': %s",
+				 sector * SECTOR, qimg_node_filename(p->target),
+				 tool_errdetail(r, &w->err));
 		else if (counted)
 			rate_wait(e, n * SECTOR);
 
