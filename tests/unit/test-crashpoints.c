@@ -729,6 +729,8 @@ WORKLOAD(test_zstd_rc1, "zstd-refcount1",
 	 40, 6)
 WORKLOAD(test_prealloc_meta, "prealloc-metadata",
 	 "cluster_size=32768,preallocation=metadata", false, false, 30, 7)
+WORKLOAD(test_prealloc_falloc, "prealloc-falloc",
+	 "cluster_size=16384,preallocation=falloc", false, false, 30, 11)
 
 /* Enough host clusters (over 4096 of 512 bytes with 64-bit refcounts)
  * that the refcount table itself must grow and move. */
@@ -1088,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_small_refblocks),
 		cmocka_unit_test(test_zstd_rc1),
 		cmocka_unit_test(test_prealloc_meta),
+		cmocka_unit_test(test_prealloc_falloc),
 		cmocka_unit_test(test_reftable_growth),
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_lazy_repair),
