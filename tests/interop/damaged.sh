@@ -81,6 +81,14 @@ f=$(mk snapshots-bad-offset.qcow2); poke32 "$f" 60 3
 poke64 "$f" 64 0x123
 f=$(mk snapshots-beyond.qcow2); poke32 "$f" 60 1
 poke64 "$f" 64 0x7000000000
+# snapshot tables qemu-img reads at open (and check -r all repairs)
+"$QEMU_IMG" create -q -f qcow2 goodsn.qcow2 16M
+"$QEMU_IO" -c 'write -P 1 0 64k' goodsn.qcow2 >/dev/null
+for s in a b; do "$QEMU_IMG" snapshot -c $s goodsn.qcow2; done
+for d in "bigextra 1" "incomplete 0" "noextra 1" "overhang 2"; do
+	f=$(mk "snapshot-${d% *}.qcow2" goodsn.qcow2)
+	perl "$ROOT/tests/interop/sntable.pl" "$f" $d
+done
 f=$(mk incompat-unknown.qcow2); poke64 "$f" 72 0x20
 f=$(mk incompat-high.qcow2); poke64 "$f" 72 0x8000000000000000
 f=$(mk incompat-compression.qcow2); poke64 "$f" 72 0x8

@@ -176,6 +176,17 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	r = qcow2_refcount_init(s, err);
 	if (r < 0)
 		goto fail;
+	/* The snapshot table is read (so checked) at open, as QEMU does;
+	 * `check` leaves that to the checker. */
+	if (s->h.nb_snapshots && !(fl & QIMG_OPEN_CHECK)) {
+		struct qcow2_snapshot *sn;
+		size_t n;
+
+		r = qcow2_snapshots_read(s, &sn, &n, NULL, err);
+		if (r < 0)
+			goto fail;
+		qcow2_snapshots_free(sn, n);
+	}
 	{
 		size_t n = L2_CACHE_BYTES / s->cluster_size;
 
