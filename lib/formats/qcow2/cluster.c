@@ -35,6 +35,20 @@ enum qcow2_ctype qcow2_sc_type(const struct qcow2_state *s, uint64_t l2e,
 	return off ? QCOW2_UNALLOCATED_ALLOC : QCOW2_UNALLOCATED;
 }
 
+int qcow2_l2_scratch(uint64_t n, uint64_t **olde, uint64_t **oldb,
+		     uint64_t **ne, uint64_t **nb, struct qimg_error *err)
+{
+	uint64_t *a = calloc(4 * n, sizeof(uint64_t));
+
+	if (!a)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	*olde = a;
+	*oldb = a + n;
+	*ne = a + 2 * n;
+	*nb = a + 3 * n;
+	return 0;
+}
+
 void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl, uint64_t i,
 		    uint64_t *l2e, uint64_t *bitmap)
 {

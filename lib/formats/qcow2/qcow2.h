@@ -335,6 +335,11 @@ int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 /* Read entry i (and its bitmap) of a loaded table. */
 void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl, uint64_t i,
 		    uint64_t *l2e, uint64_t *bitmap);
+/* Scratch arrays of n entries for rewriting a run of L2 entries: the old
+ * entries and bitmaps, the new ones; one allocation, zeroed, freed with
+ * free(*olde). */
+int qcow2_l2_scratch(uint64_t n, uint64_t **olde, uint64_t **oldb,
+		     uint64_t **ne, uint64_t **nb, struct qimg_error *err);
 /* Set entries [i, i+n) of table l2_off and write them in one pwrite. */
 int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
 		 const uint64_t *l2e, const uint64_t *bitmap,

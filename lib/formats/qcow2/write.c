@@ -155,14 +155,9 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	r = qcow2_l2_load(s, l2_off, &tbl, err);
 	if (r < 0)
 		goto out_unlock;
-	olde = calloc(n, sizeof(uint64_t));
-	oldb = calloc(n, sizeof(uint64_t));
-	ne = calloc(n, sizeof(uint64_t));
-	nb = calloc(n, sizeof(uint64_t));
-	if (!olde || !oldb || !ne || !nb) {
-		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qcow2_l2_scratch(n, &olde, &oldb, &ne, &nb, err);
+	if (r < 0)
 		goto out_unlock;
-	}
 	for (k = 0; k < n; k++)
 		qcow2_l2_entry(s, tbl, l2i + k, &olde[k], &oldb[k]);
 	if (kind == W_ALLOC) {
@@ -255,10 +250,7 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 		*done = wend - off;
 out_unlock:
 	qcow2_unlock(s);
-	free(olde);
-	free(oldb);
-	free(ne);
-	free(nb);
+	free(olde); /* one block for all four */
 	return r;
 }
 

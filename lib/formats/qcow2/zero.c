@@ -111,14 +111,9 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 		r = qcow2_l2_load(s, l2_off, &tbl, err);
 	if (r < 0)
 		goto out;
-	olde = calloc(n, sizeof(uint64_t));
-	oldb = calloc(n, sizeof(uint64_t));
-	ne = calloc(n, sizeof(uint64_t));
-	nb = calloc(n, sizeof(uint64_t));
-	if (!olde || !oldb || !ne || !nb) {
-		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qcow2_l2_scratch(n, &olde, &oldb, &ne, &nb, err);
+	if (r < 0)
 		goto out;
-	}
 	for (k = 0; k < n; k++) {
 		uint64_t cst = (c0 + k) * cs, cen = cst + cs;
 		uint64_t a = off > cst ? off : cst;
@@ -193,10 +188,7 @@ out:
 		    !(a == cst && z == cen))
 			r = zero_partial(node, a, z - a, flags, err);
 	}
-	free(olde);
-	free(oldb);
-	free(ne);
-	free(nb);
+	free(olde); /* one block for all four */
 	return r;
 }
 
