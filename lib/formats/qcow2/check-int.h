@@ -112,6 +112,7 @@ struct ck {
 	bool sn_truncate; /* -r all: the header must drop the overhang */
 
 	int64_t file_len;
+	int64_t start_len; /* file_len when the check began */
 
 	/* in-memory refcount table, in on-disk refblock format so a slice
 	 * can be written out as a refblock; allocated in whole clusters */

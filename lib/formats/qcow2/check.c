@@ -32,9 +32,11 @@ static int grow_file_for_refblock(struct ck *c, uint64_t offset)
 	end = offset + c->cluster_size;
 	/* The in-memory table must stay addressable (qemu's INT_MAX) and
 	 * bounded: a refblock far past the end is garbage, not a block to
-	 * grow the file (and our memory) for; the refcounts get rebuilt. */
+	 * grow the file (and our memory) for; the refcounts get rebuilt.
+	 * The bound is from the length the check started with, or each
+	 * growth would let the next one go twice as far. */
 	if ((end >> c->cluster_bits) > INT32_MAX ||
-	    end > 2 * (uint64_t)c->file_len + (1ull << 30)) {
+	    end > 2 * (uint64_t)c->start_len + (1ull << 30)) {
 		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "Could not resize file: %s",
 			     strerror(EFBIG));
 		return -EFBIG;
@@ -431,6 +433,7 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		res->check_errors++;
 		return (int)c.file_len;
 	}
+	c.start_len = c.file_len;
 	r = qcow2_ck_parse_header(&c);
 	if (r < 0)
 		return r;
