@@ -121,6 +121,10 @@ static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, ENOTSUP,
 				      "Image format driver does not support "
 				      "resize");
+	if (prealloc && !strcmp(prealloc, "metadata"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode: "
+				      "metadata");
 	r = fd->truncate(node->file, size, shrink, prealloc, err);
 	if (r == 0)
 		node->size = size;

@@ -34,7 +34,7 @@ static const struct command commands[] = {
 	{ "measure", cmd_measure },
 	{ "snapshot", cmd_unsupported },
 	{ "rebase", cmd_unsupported },
-	{ "resize", cmd_unsupported },
+	{ "resize", cmd_resize },
 };
 
 static const char help_syntax[] =

@@ -300,98 +300,6 @@ static int create_l1(struct qcow2_state *s, struct qimg_error *err)
 	return 0;
 }
 
-/* Point the L2 entries of L1 index i at host clusters from `host` on. */
-static int map_l2(struct qcow2_state *s, uint64_t i, uint64_t host, uint64_t n,
-		  uint64_t *ent, struct qimg_error *err)
-{
-	uint64_t per_l1 = 1ull << (s->cluster_bits + s->l2_bits), l2_off, k;
-	int r;
-
-	r = qcow2_l2_prepare(s, i * per_l1, &l2_off, err);
-	if (r < 0)
-		return r;
-	for (k = 0; k < n; k++)
-		ent[k] = (host + (k << s->cluster_bits)) | QCOW2_OFLAG_COPIED;
-	/* With subclusters the bitmap stays 0: the clusters are reserved
-	 * but read as unallocated. */
-	return qcow2_l2_set(s, l2_off, 0, n, ent, NULL, err);
-}
-
-/* Map every guest cluster to a host cluster, in QEMU's layouts.
- * metadata: each L2 table followed by its data.  falloc/full: new
- * refcount structures at the end, then one contiguous data area (which the
- * file layer preallocates), then the L2 tables wherever they fit. */
-static int preallocate(struct qcow2_state *s, const char *mode, uint64_t *end,
-		       struct qimg_error *err)
-{
-	uint64_t nclusters =
-		(s->h.size + s->cluster_size - 1) >> s->cluster_bits;
-	uint64_t *ent, i, host, data = 0, first, n;
-	bool meta = !strcmp(mode, "metadata");
-	int r = 0;
-
-	ent = malloc(s->l2_entries * sizeof(uint64_t));
-	if (!ent)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (!meta) {
-		int64_t flen = qimg_node_length(s->file, err);
-		uint64_t start, area_end;
-
-		if (flen < 0) {
-			free(ent);
-			return (int)flen;
-		}
-		start = ((uint64_t)flen + s->cluster_size - 1) >>
-			s->cluster_bits;
-		r = qcow2_refcount_area(s, start, nclusters + s->l1_size,
-					&area_end, err);
-		if (r == 0 && nclusters)
-			r = qcow2_update_refcount(s, area_end, nclusters, 1,
-						  err);
-		data = area_end << s->cluster_bits;
-		*end = data + (nclusters << s->cluster_bits);
-		/* The data area first, so that the file layer preallocates
-		 * all of it. */
-		if (r == 0)
-			r = qimg_truncate(s->file, *end, false, mode, err);
-	}
-	for (i = 0; i < s->l1_size && r == 0; i++) {
-		first = i << s->l2_bits;
-		n = s->l2_entries;
-		if (first + n > nclusters)
-			n = nclusters - first;
-		if (meta) {
-			uint64_t l2_off;
-
-			/* This table's L2 first, then its data. */
-			r = qcow2_l2_prepare(
-				s, i << (s->cluster_bits + s->l2_bits), &l2_off,
-				err);
-			if (r == 0)
-				r = qcow2_alloc_clusters(s, n, &host, err);
-			if (r < 0)
-				break;
-		} else {
-			host = data + (first << s->cluster_bits);
-		}
-		r = map_l2(s, i, host, n, ent, err);
-		if (r == 0 && meta) {
-			/* QEMU ends the file at the subcluster holding the
-			 * last guest byte, at the cluster end without. */
-			uint64_t bytes = n << s->cluster_bits;
-			uint64_t left = s->h.size - (first << s->cluster_bits);
-
-			left = (left + s->sc_size - 1) & ~(s->sc_size - 1);
-			if (s->ext_l2 && left < bytes)
-				bytes = left;
-			if (host + bytes > *end)
-				*end = host + bytes;
-		}
-	}
-	free(ent);
-	return r;
-}
-
 int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		 struct qimg_error *err)
 {
@@ -431,7 +339,10 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	if (r < 0)
 		goto out;
 	if (strcmp(p.prealloc, "off")) {
-		r = preallocate(s, p.prealloc, &end, err);
+		r = qcow2_preallocate(s, p.prealloc, 0,
+				      (p.size + s->cluster_size - 1) >>
+					      s->cluster_bits,
+				      &end, err);
 		if (r < 0)
 			goto out;
 	}

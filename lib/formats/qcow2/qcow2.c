@@ -310,6 +310,7 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.compress = qcow2_compress,
 	.write_compressed = qcow2_write_compressed,
 	.block_status = qcow2_block_status,
+	.truncate = qcow2_truncate,
 	.snapshot_load_tmp = qcow2_snapshot_load_tmp,
 	.get_info = qcow2_get_info,
 #ifdef QCOW2_HAVE_CHECK

@@ -463,6 +463,19 @@ void qcow2_snapshots_free(struct qcow2_snapshot *sn, size_t n);
 int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
 			    const char *name, struct qimg_error *err);
 
+/* ---- resize.c ---- */
+/* Map guest clusters [c_from, c_to) (all unallocated) to new host
+ * clusters: "metadata" puts each L2 table's data after it; "falloc" and
+ * "full" place new refcount structures at the end of the file, then one
+ * contiguous data area the file layer preallocates (QEMU's layouts).
+ * *end: the file length the layout needs (0: nothing to extend). */
+int qcow2_preallocate(struct qcow2_state *s, const char *mode,
+		      uint64_t c_from, uint64_t c_to, uint64_t *end,
+		      struct qimg_error *err);
+/* The truncate op: grow or (allow_shrink) shrink the virtual size. */
+int qcow2_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
+		   const char *prealloc, struct qimg_error *err);
+
 /* ---- create.c / measure.c / info.c ---- */
 extern const struct qimg_opt_desc qcow2_create_opts[];
 int qcow2_create_validate(const struct qimg_opts *o, struct qimg_error *err);

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* `qimg resize`: change an image's virtual size.  As in qemu-img the last
+ * argument is the size, taken before the options are parsed (so `-1G` is
+ * a size, not an option): `+N` and `-N` are relative to the current size,
+ * `N` is absolute, with the `-o size=` parser's messages.  Shrinking needs
+ * --shrink; --preallocation only grows. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+#include "qimg/opts.h"
+
+enum {
+	OPT_OBJECT = 256,
+	OPT_IMAGE_OPTS,
+	OPT_PREALLOCATION,
+	OPT_SHRINK,
+};
+
+/* The size argument (after any sign) as qemu-img's "size" option parses
+ * it; prints the error and returns -EINVAL when it is not a size. */
+static int parse_size(const struct tool *t, const char *s, uint64_t *out)
+{
+	static const struct qimg_opt_desc size_opt[] = {
+		{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
+		{ NULL, 0, NULL, NULL },
+	};
+	const struct qimg_opt_desc *schemas[2] = { size_opt, NULL };
+	struct qimg_error err = { 0 };
+	struct qimg_opts o = { 0 };
+	int r;
+
+	r = qimg_opts_set(&o, "size", s);
+	if (r == 0)
+		r = qimg_opts_validate(&o, schemas, &err);
+	if (r < 0) {
+		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
+		qimg_opts_free(&o);
+		return -EINVAL;
+	}
+	tool_warn_hex_sizes(t, &o);
+	*out = qimg_opts_get_u64(&o, "size", 0);
+	qimg_opts_free(&o);
+	return 0;
+}
+
+static bool prealloc_valid(const char *p)
+{
+	return !strcmp(p, "off") || !strcmp(p, "metadata") ||
+	       !strcmp(p, "falloc") || !strcmp(p, "full");
+}
+
+int cmd_resize(const struct tool *t, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "object", required_argument, NULL, OPT_OBJECT },
+		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+		{ "preallocation", required_argument, NULL, OPT_PREALLOCATION },
+		{ "shrink", no_argument, NULL, OPT_SHRINK },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL, *prealloc = NULL, *size_arg, *filename;
+	bool quiet = false, image_opts = false, allow_shrink = false;
+	struct qimg_error err = { 0 };
+	struct qimg_node *node = NULL;
+	uint64_t n, cur;
+	int64_t total;
+	int c, r, sign = 0, ret = 1;
+
+	/* The size is the last argument, whatever it looks like. */
+	if (argc < 3)
+		return tool_usage(t, "Not enough arguments");
+	size_arg = argv[--argc];
+
+	while ((c = getopt_long(argc, argv, ":f:hq", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			tool_print_help(t);
+			return 0;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case OPT_OBJECT:
+			r = tool_object(t, optarg);
+			if (r)
+				return r > 0 ? 0 : 1;
+			break;
+		case OPT_IMAGE_OPTS:
+			image_opts = true;
+			break;
+		case OPT_PREALLOCATION:
+			if (!prealloc_valid(optarg)) {
+				tool_err(t, "Invalid preallocation mode '%s'",
+					 optarg);
+				return 1;
+			}
+			prealloc = optarg;
+			break;
+		case OPT_SHRINK:
+			allow_shrink = true;
+			break;
+		default:
+			return tool_getopt_error(t, c, argv);
+		}
+	}
+	if (optind != argc - 1)
+		return tool_usage(t, "Expecting image file name and size");
+	filename = argv[optind];
+
+	if (size_arg[0] == '+' || size_arg[0] == '-')
+		sign = size_arg[0] == '+' ? 1 : -1;
+	if (parse_size(t, size_arg + (sign != 0), &n) < 0)
+		return 1;
+
+	if (tool_open_image(t, filename, fmt, image_opts, QIMG_OPEN_RDWR,
+			    QIMG_CACHE_WRITEBACK, &node) < 0)
+		return 1;
+	cur = qimg_size(node);
+	/* qemu-img's int64 arithmetic: 8E and beyond come out negative. */
+	if (sign > 0)
+		total = (int64_t)(cur + n);
+	else if (sign < 0)
+		total = (int64_t)(cur - n);
+	else
+		total = (int64_t)n;
+	if (total <= 0) {
+		tool_err(t, "New image size must be positive");
+		goto out;
+	}
+	if (prealloc && strcmp(prealloc, "off") && (uint64_t)total <= cur) {
+		tool_err(t,
+			 "Preallocation can only be used for growing images");
+		goto out;
+	}
+	if ((uint64_t)total < cur && !allow_shrink) {
+		tool_err(t, "Use the --shrink option to perform a shrink "
+			    "operation.");
+		tool_warn(t, "Shrinking an image will delete all data beyond "
+			     "the shrunken image's end. Before performing such "
+			     "an operation, make sure there is no important "
+			     "data there.");
+		goto out;
+	}
+	r = qimg_truncate(node, (uint64_t)total, allow_shrink, prealloc, &err);
+	if (r == 0)
+		r = qimg_flush(node, &err);
+	if (r < 0) {
+		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
+		goto out;
+	}
+	if (!quiet)
+		printf("Image resized.\n");
+	ret = 0;
+out:
+	qimg_close(node);
+	return ret;
+}
