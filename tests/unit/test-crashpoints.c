@@ -1080,6 +1080,182 @@ static void test_repair_snapshot_table(void **state)
 	run_repair_case(&rc);
 }
 
+/* ---- resize killed at every write ---- */
+
+/* Resize $I (made by `make`, guest data saved as $I.raw) through a cutter
+ * to `size`; true if it ran to the end uncut. */
+static bool resize_cut(const char *img, uint64_t size, bool allow_shrink,
+		       const char *prealloc, struct cutter *ctl)
+{
+	const struct qimg_driver *drv = qcow2();
+	struct qimg_error err = { 0 };
+	struct qimg_node *n;
+	int r;
+
+	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
+	assert_non_null(n);
+	n->file = cut_node(img, ctl);
+	r = drv->open(n, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "resize open: %s\n", err.msg);
+		fail();
+	}
+	if (r < 0) {
+		qimg_protocol_close(n->file);
+		qimg_node_free(n);
+		return false;
+	}
+	r = qimg_truncate(n, size, allow_shrink, prealloc, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "resize: %s\n", err.msg);
+		fail();
+	}
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+struct resize_case {
+	const char *name;
+	const char *make; /* as for repair_case */
+	uint64_t size;
+	bool shrink;
+	const char *prealloc;
+};
+
+/* Every cut leaves no corruption (leaks allowed), the old or the new
+ * size, and the data below the smaller of the two. */
+static void run_resize_case(const struct resize_case *rc)
+{
+	char img[256], damaged[300], cmd[2400];
+	struct cutter c;
+	long m, k, failures = 0;
+	uint64_t keep;
+
+	if (!have_qemu_img()) {
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, rc->name);
+	snprintf(damaged, sizeof(damaged), "%s.orig", img);
+	snprintf(cmd, sizeof(cmd), "I='%s'; %s", damaged, rc->make);
+	assert_int_equal(sh(cmd), 0);
+	{
+		char from[400], to[400];
+
+		snprintf(from, sizeof(from), "%s.raw", damaged);
+		snprintf(to, sizeof(to), "%s.raw", img);
+		copy_file(from, to);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img info --output=json '%s' | "
+		 "sed -n 's/.*\"virtual-size\": \\([0-9]*\\).*/\\1/p' "
+		 ">'%s.oldsize'",
+		 damaged, img);
+	assert_int_equal(sh(cmd), 0);
+
+	copy_file(damaged, img);
+	memset(&c, 0, sizeof(c));
+	c.left = -1;
+	assert_true(resize_cut(img, rc->size, rc->shrink, rc->prealloc, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k++) {
+		FILE *f;
+		unsigned long long old = 0;
+
+		copy_file(damaged, img);
+		memset(&c, 0, sizeof(c));
+		c.left = k < m ? k : 0;
+		c.partial = k == m;
+		resize_cut(img, rc->size, rc->shrink, rc->prealloc, &c);
+		snprintf(cmd, sizeof(cmd),
+			 "qemu-img check -f qcow2 '%s' >/dev/null 2>&1; "
+			 "case $? in 0|3) ;; *) exit 1;; esac",
+			 img);
+		if (sh(cmd) != 0) {
+			fprintf(stderr, "%s: cut at %ld%s: corruption\n",
+				rc->name, k, c.partial ? " (partial)" : "");
+			failures++;
+			continue;
+		}
+		snprintf(cmd, sizeof(cmd), "%s.oldsize", img);
+		f = fopen(cmd, "r");
+		assert_non_null(f);
+		assert_int_equal(fscanf(f, "%llu", &old), 1);
+		fclose(f);
+		keep = old < rc->size ? old : rc->size;
+		snprintf(cmd, sizeof(cmd),
+			 "s=$(qemu-img info --output=json '%s' | sed -n "
+			 "'s/.*\"virtual-size\": \\([0-9]*\\).*/\\1/p'); "
+			 "[ \"$s\" = %llu ] || [ \"$s\" = %llu ] || exit 1; "
+			 "qemu-img convert -f qcow2 -O raw '%s' '%s.out' && "
+			 "cmp -s -n %llu '%s.out' '%s.raw'",
+			 img, old, (unsigned long long)rc->size, img, img,
+			 (unsigned long long)keep, img, img);
+		if (sh(cmd) != 0) {
+			fprintf(stderr,
+				"%s: cut at %ld%s: size or data wrong\n",
+				rc->name, k, c.partial ? " (partial)" : "");
+			failures++;
+		}
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations in the resize, %ld cut points judged, "
+		"%ld failed\n",
+		rc->name, m, m + 1, failures);
+	assert_int_equal(failures, 0);
+}
+
+#define MAKE_SMALL                                                             \
+	"qemu-img create -q -f qcow2 -o cluster_size=512 \"$I\" 256k && "      \
+	"qemu-io -c 'write -P 1 0 40k' -c 'write -P 2 100k 20k' "              \
+	"-c 'write -c -P 3 200k 512' \"$I\" >/dev/null && " SAVE_RAW "true"
+
+/* 512-byte clusters: an L1 entry covers 32 KiB, so growing needs a larger
+ * L1 table (moved), and shrinking drops whole L2 tables and cuts others. */
+static void test_resize_grow(void **state)
+{
+	static const struct resize_case rc = {
+		.name = "resize-grow",
+		.make = MAKE_SMALL,
+		.size = 1 << 20,
+	};
+
+	(void)state;
+	run_resize_case(&rc);
+}
+
+static void test_resize_grow_prealloc(void **state)
+{
+	static const struct resize_case rc = {
+		.name = "resize-grow-falloc",
+		.make = MAKE_SMALL,
+		.size = 512 << 10,
+		.prealloc = "falloc",
+	};
+
+	(void)state;
+	run_resize_case(&rc);
+}
+
+static void test_resize_shrink(void **state)
+{
+	static const struct resize_case rc = {
+		.name = "resize-shrink",
+		.make = MAKE_SMALL " && qemu-img snapshot -c s \"$I\" && "
+				   "qemu-io -c 'write -P 4 110k 4k' \"$I\" "
+				   ">/dev/null && " SAVE_RAW "true",
+		.size = 105 << 10,
+		.shrink = true,
+	};
+
+	(void)state;
+	run_resize_case(&rc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1097,6 +1273,9 @@ int main(void)
 		cmocka_unit_test(test_repair_leaks),
 		cmocka_unit_test(test_repair_rebuild),
 		cmocka_unit_test(test_repair_snapshot_table),
+		cmocka_unit_test(test_resize_grow),
+		cmocka_unit_test(test_resize_grow_prealloc),
+		cmocka_unit_test(test_resize_shrink),
 	};
 	char cmd[300];
 	int r;
