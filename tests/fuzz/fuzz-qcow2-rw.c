@@ -2,7 +2,7 @@
 /* libFuzzer harness for the qcow2 write paths on damaged input: the input
  * is opened read-write (dirty-bit repair, corrupt-bit handling), repaired
  * with `check -r all`, then written to (plain, compressed, zeroes,
- * discard) and walked again.  Whatever the input: no crash, no sanitizer
+ * discard), resized (shrunk, then grown) and walked again.  Whatever the input: no crash, no sanitizer
  * report, no hang. */
 #include <stdlib.h>
 #include <unistd.h>
@@ -42,6 +42,18 @@ static void writes(struct qimg_node *node)
 	if (size >= sizeof(buf)) {
 		qimg_error_clear(&err);
 		qimg_write_compressed(node, 0, buf, sizeof(buf), &err);
+	}
+	/* resize: shrink by a third (dropping tables), then grow past the
+	 * old size (a larger L1 table) */
+	if (size >= 4096) {
+		uint64_t small = (size - size / 3) & ~511ull;
+
+		qimg_error_clear(&err);
+		qimg_truncate(node, small, true, NULL, &err);
+		qimg_error_clear(&err);
+		if (size < (1ull << 40))
+			qimg_truncate(node, (size * 2 + (1 << 20)) & ~511ull,
+				      false, NULL, &err);
 	}
 	qimg_error_clear(&err);
 	qimg_flush(node, &err);
