@@ -459,6 +459,11 @@ int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
 			 size_t *nout, uint64_t *table_bytes,
 			 struct qimg_error *err);
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, size_t n);
+struct qcow2_sn_entry;
+/* The table's entries as stored (extra data kept; free each with
+ * qcow2_sn_entries_clear, then the array). */
+int qcow2_sn_load(struct qcow2_state *s, struct qcow2_sn_entry **out,
+		  size_t *nout, uint64_t *table_bytes, struct qimg_error *err);
 /* The snapshot_load_tmp op (read-only opens): id and/or name must match. */
 int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
 			    const char *name, struct qimg_error *err);
@@ -469,9 +474,8 @@ int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
  * "full" place new refcount structures at the end of the file, then one
  * contiguous data area the file layer preallocates (QEMU's layouts).
  * *end: the file length the layout needs (0: nothing to extend). */
-int qcow2_preallocate(struct qcow2_state *s, const char *mode,
-		      uint64_t c_from, uint64_t c_to, uint64_t *end,
-		      struct qimg_error *err);
+int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
+		      uint64_t c_to, uint64_t *end, struct qimg_error *err);
 /* The truncate op: grow or (allow_shrink) shrink the virtual size. */
 int qcow2_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
 		   const char *prealloc, struct qimg_error *err);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/snapshot-table.h"
 #include "util/endian.h"
 
 #define SN_HEADER 40
@@ -37,14 +38,63 @@ static char *dup_n(const uint8_t *p, size_t n)
 	return s;
 }
 
-int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
-			 size_t *nout, uint64_t *table_bytes,
-			 struct qimg_error *err)
+/* Entry i at table position *pos (advanced past it, padding included). */
+static int load_entry(struct qcow2_state *s, uint64_t off, uint64_t *pos,
+		      uint32_t i, struct qcow2_sn_entry *e,
+		      struct qimg_error *err)
+{
+	uint8_t hdr[SN_HEADER], *names;
+	int r;
+
+	r = qimg_pread(s->file, off + *pos, hdr, SN_HEADER, err);
+	if (r < 0)
+		return r;
+	e->l1_offset = qimg_load_be64(hdr);
+	e->l1_size = qimg_load_be32(hdr + 8);
+	e->id_len = qimg_load_be16(hdr + 12);
+	e->name_len = qimg_load_be16(hdr + 14);
+	e->date_sec = qimg_load_be32(hdr + 16);
+	e->date_nsec = qimg_load_be32(hdr + 20);
+	e->vm_clock_ns = qimg_load_be64(hdr + 24);
+	e->vm_state_size32 = qimg_load_be32(hdr + 32);
+	e->extra_size = qimg_load_be32(hdr + 36);
+	if (e->extra_size > SN_MAX_EXTRA)
+		return qimg_error_set(err, EUCLEAN,
+				      "Too much extra metadata in snapshot "
+				      "table entry %u",
+				      i);
+	if (e->extra_size) {
+		e->extra = malloc(e->extra_size);
+		if (!e->extra)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		r = qimg_pread(s->file, off + *pos + SN_HEADER, e->extra,
+			       e->extra_size, err);
+		if (r < 0)
+			return r;
+	}
+	names = malloc((size_t)e->id_len + e->name_len + 1);
+	if (!names)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qimg_pread(s->file, off + *pos + SN_HEADER + e->extra_size, names,
+		       (size_t)e->id_len + e->name_len, err);
+	if (r == 0) {
+		e->id = dup_n(names, e->id_len);
+		e->name = dup_n(names + e->id_len, e->name_len);
+		if (!e->id || !e->name)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	free(names);
+	*pos += (SN_HEADER + e->extra_size + e->id_len + e->name_len + 7) &
+		~7ull;
+	return r;
+}
+
+int qcow2_sn_load(struct qcow2_state *s, struct qcow2_sn_entry **out,
+		  size_t *nout, uint64_t *table_bytes, struct qimg_error *err)
 {
 	uint64_t off = s->h.snapshots_offset, pos = 0;
 	uint32_t n = s->h.nb_snapshots, i;
-	struct qcow2_snapshot *sn;
-	uint8_t hdr[SN_HEADER], extra[SN_MAX_EXTRA];
+	struct qcow2_sn_entry *e;
 	int r = 0;
 
 	*out = NULL;
@@ -53,78 +103,74 @@ int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
 		*table_bytes = 0;
 	if (!n)
 		return 0;
-	sn = calloc(n, sizeof(*sn));
-	if (!sn)
+	e = calloc(n, sizeof(*e));
+	if (!e)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	for (i = 0; i < n; i++) {
-		uint32_t xlen;
-		uint16_t idl, nl;
-		uint8_t *names;
-
-		r = qimg_pread(s->file, off + pos, hdr, SN_HEADER, err);
-		if (r < 0)
-			break;
-		sn[i].l1_offset = qimg_load_be64(hdr);
-		sn[i].l1_size = qimg_load_be32(hdr + 8);
-		idl = qimg_load_be16(hdr + 12);
-		nl = qimg_load_be16(hdr + 14);
-		sn[i].date_sec = qimg_load_be32(hdr + 16);
-		sn[i].date_nsec = qimg_load_be32(hdr + 20);
-		sn[i].vm_clock_ns = qimg_load_be64(hdr + 24);
-		sn[i].vm_state_size = qimg_load_be32(hdr + 32);
-		xlen = qimg_load_be32(hdr + 36);
-		if (xlen > SN_MAX_EXTRA) {
-			r = qimg_error_set(err, EUCLEAN,
-					   "Too much extra "
-					   "metadata in snapshot table entry "
-					   "%u",
-					   i);
-			break;
-		}
-		r = qimg_pread(s->file, off + pos + SN_HEADER, extra, xlen,
-			       err);
-		if (r < 0)
-			break;
-		if (xlen >= 8)
-			sn[i].vm_state_size = qimg_load_be64(extra);
-		if (xlen >= 16)
-			sn[i].disk_size = qimg_load_be64(extra + 8);
-		if (xlen >= 24 && qimg_load_be64(extra + 16) != UINT64_MAX) {
-			sn[i].has_icount = true;
-			sn[i].icount = qimg_load_be64(extra + 16);
-		}
-		names = malloc((size_t)idl + nl + 1);
-		if (!names) {
-			r = qimg_error_set(err, ENOMEM, "Out of memory");
-			break;
-		}
-		r = qimg_pread(s->file, off + pos + SN_HEADER + xlen, names,
-			       (size_t)idl + nl, err);
-		if (r == 0) {
-			sn[i].id = dup_n(names, idl);
-			sn[i].name = dup_n(names + idl, nl);
-			if (!sn[i].id || !sn[i].name)
-				r = qimg_error_set(err, ENOMEM,
-						   "Out of memory");
-		}
-		free(names);
-		if (r < 0)
-			break;
-		pos += (SN_HEADER + xlen + idl + nl + 7) & ~7ull;
-		if (pos > SN_MAX_TABLE) {
+	for (i = 0; i < n && r == 0; i++) {
+		r = load_entry(s, off, &pos, i, &e[i], err);
+		if (r == 0 && pos > SN_MAX_TABLE)
 			r = qimg_error_set(err, EUCLEAN,
 					   "Snapshot table too large");
-			break;
-		}
 	}
 	if (r < 0) {
-		qcow2_snapshots_free(sn, n);
+		qcow2_sn_entries_clear(e, n);
+		free(e);
 		return r;
 	}
-	*out = sn;
+	*out = e;
 	*nout = n;
 	if (table_bytes)
 		*table_bytes = pos;
+	return 0;
+}
+
+int qcow2_snapshots_read(struct qcow2_state *s, struct qcow2_snapshot **out,
+			 size_t *nout, uint64_t *table_bytes,
+			 struct qimg_error *err)
+{
+	struct qcow2_sn_entry *e;
+	struct qcow2_snapshot *sn;
+	size_t n, i;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	r = qcow2_sn_load(s, &e, &n, table_bytes, err);
+	if (r < 0 || !n)
+		return r;
+	sn = calloc(n, sizeof(*sn));
+	if (!sn) {
+		qcow2_sn_entries_clear(e, n);
+		free(e);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		const uint8_t *x = e[i].extra;
+		uint32_t xlen = e[i].extra_size;
+
+		sn[i].l1_offset = e[i].l1_offset;
+		sn[i].l1_size = e[i].l1_size;
+		sn[i].date_sec = e[i].date_sec;
+		sn[i].date_nsec = e[i].date_nsec;
+		sn[i].vm_clock_ns = e[i].vm_clock_ns;
+		sn[i].vm_state_size = e[i].vm_state_size32;
+		if (xlen >= 8)
+			sn[i].vm_state_size = qimg_load_be64(x);
+		if (xlen >= 16)
+			sn[i].disk_size = qimg_load_be64(x + 8);
+		if (xlen >= 24 && qimg_load_be64(x + 16) != UINT64_MAX) {
+			sn[i].has_icount = true;
+			sn[i].icount = qimg_load_be64(x + 16);
+		}
+		/* the strings move over */
+		sn[i].id = e[i].id;
+		sn[i].name = e[i].name;
+		e[i].id = e[i].name = NULL;
+	}
+	qcow2_sn_entries_clear(e, n);
+	free(e);
+	*out = sn;
+	*nout = n;
 	return 0;
 }
 
