@@ -94,6 +94,16 @@ int qimg_flush(struct qimg_node *node, struct qimg_error *err);
  * snapshot"; ENOTSUP for formats without internal snapshots. */
 int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
 			   const char *name, struct qimg_error *err);
+/* Create a snapshot of the image's current state named `name`; delete the
+ * (first) snapshot named `name`; revert the image to the snapshot whose id,
+ * or else name, is `id_or_name`.  The image must be open read-write.
+ * -ENOTSUP (no message) for formats without internal snapshots. */
+int qimg_snapshot_create(struct qimg_node *node, const char *name,
+			 struct qimg_error *err);
+int qimg_snapshot_delete(struct qimg_node *node, const char *name,
+			 struct qimg_error *err);
+int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
+		       struct qimg_error *err);
 
 /* Compressed writes: whole clusters (len == cluster size, or the tail of the
  * image), cluster aligned.  Returns -ENOTSUP if the format cannot.  The

@@ -157,6 +157,15 @@ struct qimg_driver {
 	 * has none. */
 	int (*snapshot_load_tmp)(struct qimg_node *node, const char *id,
 				 const char *name, struct qimg_error *err);
+	/* Internal snapshots (write side, read-write opens): create one
+	 * named `name`, delete the first named `name`, revert to the one
+	 * whose id (else name) matches.  NULL: not supported. */
+	int (*snapshot_create)(struct qimg_node *node, const char *name,
+			       struct qimg_error *err);
+	int (*snapshot_delete)(struct qimg_node *node, const char *name,
+			       struct qimg_error *err);
+	int (*snapshot_goto)(struct qimg_node *node, const char *id_or_name,
+			     struct qimg_error *err);
 
 	bool supports_backing;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal snapshots through the driver table: the read side used by
- * convert -l and measure -l.  Creating, applying and deleting snapshots
- * come with the snapshot command. */
+/* Internal snapshots through the driver table: loading one read-only
+ * (convert -l, measure -l), and creating, applying and deleting them
+ * (snapshot -c/-a/-d). */
 
 #include <errno.h>
 
@@ -20,4 +20,34 @@ int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
 	if (node->flags & QIMG_OPEN_RDWR)
 		return qimg_error_set(err, EPERM, "Device is not readonly");
 	return node->drv->snapshot_load_tmp(node, id, name, err);
+}
+
+/* qemu-img's text for formats without internal snapshots. */
+static int no_snapshots(void)
+{
+	return -ENOTSUP;
+}
+
+int qimg_snapshot_create(struct qimg_node *node, const char *name,
+			 struct qimg_error *err)
+{
+	if (!node->drv->snapshot_create)
+		return no_snapshots();
+	return node->drv->snapshot_create(node, name, err);
+}
+
+int qimg_snapshot_delete(struct qimg_node *node, const char *name,
+			 struct qimg_error *err)
+{
+	if (!node->drv->snapshot_delete)
+		return no_snapshots();
+	return node->drv->snapshot_delete(node, name, err);
+}
+
+int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
+		       struct qimg_error *err)
+{
+	if (!node->drv->snapshot_goto)
+		return no_snapshots();
+	return node->drv->snapshot_goto(node, id_or_name, err);
 }

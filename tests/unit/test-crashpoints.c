@@ -1256,6 +1256,137 @@ static void test_resize_shrink(void **state)
 	run_resize_case(&rc);
 }
 
+/* ---- snapshot operations killed at every write ---- */
+
+enum sn_op {
+	SN_CREATE,
+	SN_DELETE,
+	SN_APPLY
+};
+
+static bool snapshot_cut(const char *img, enum sn_op op, const char *arg,
+			 struct cutter *ctl)
+{
+	const struct qimg_driver *drv = qcow2();
+	struct qimg_error err = { 0 };
+	struct qimg_node *n;
+	int r;
+
+	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
+	assert_non_null(n);
+	n->file = cut_node(img, ctl);
+	r = drv->open(n, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "snapshot open: %s\n", err.msg);
+		fail();
+	}
+	if (r < 0) {
+		qimg_protocol_close(n->file);
+		qimg_node_free(n);
+		return false;
+	}
+	r = op == SN_CREATE   ? qimg_snapshot_create(n, arg, &err)
+	    : op == SN_DELETE ? qimg_snapshot_delete(n, arg, &err)
+			      : qimg_snapshot_goto(n, arg, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "snapshot op: %s\n", err.msg);
+		fail();
+	}
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+/* After a cut the image must be repairable by qemu-img (check -r all,
+ * then clean: COPIED flags and refcounts may be caught mid-change, as with
+ * QEMU), the active image must read as before or after the operation, and
+ * snapshot `keep` (by name) as it was taken. */
+static void run_snapshot_case(const char *name, enum sn_op op, const char *arg,
+			      const char *keep)
+{
+	char img[256], orig[300], cmd[4096];
+	struct cutter c;
+	long m, k, failures = 0;
+
+	if (!have_qemu_img()) {
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, name);
+	snprintf(orig, sizeof(orig), "%s.orig", img);
+	snprintf(cmd, sizeof(cmd),
+		 "I='%s'; qemu-img create -q -f qcow2 -o cluster_size=4096 "
+		 "\"$I\" 1M && qemu-io -c 'write -P 1 0 300k' "
+		 "-c 'write -c -P 2 512k 8k' \"$I\" >/dev/null && "
+		 "qemu-img snapshot -c keep \"$I\" && "
+		 "qemu-io -c 'write -P 3 100k 300k' \"$I\" >/dev/null && "
+		 "qemu-img snapshot -c other \"$I\" && "
+		 "qemu-io -c 'write -P 4 200k 40k' -c 'write -z 600k 100k' "
+		 "\"$I\" >/dev/null && "
+		 "qemu-img convert -O raw \"$I\" '%s.before' && "
+		 "qemu-img convert -l keep -O raw \"$I\" '%s.keep'",
+		 orig, img, img);
+	assert_int_equal(sh(cmd), 0);
+
+	copy_file(orig, img);
+	memset(&c, 0, sizeof(c));
+	c.left = -1;
+	assert_true(snapshot_cut(img, op, arg, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img check -q -f qcow2 '%s' && "
+		 "qemu-img convert -O raw '%s' '%s.after'",
+		 img, img, img);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k++) {
+		copy_file(orig, img);
+		memset(&c, 0, sizeof(c));
+		c.left = k < m ? k : 0;
+		c.partial = k == m;
+		snapshot_cut(img, op, arg, &c);
+		snprintf(cmd, sizeof(cmd),
+			 "qemu-img check -q -r all -f qcow2 '%s' >/dev/null "
+			 "2>&1; qemu-img check -q -f qcow2 '%s' || exit 1; "
+			 "qemu-img convert -O raw '%s' '%s.out' || exit 1; "
+			 "cmp -s '%s.out' '%s.before' || "
+			 "cmp -s '%s.out' '%s.after' || exit 2; "
+			 "[ -z '%s' ] && exit 0; "
+			 "qemu-img convert -l '%s' -O raw '%s' '%s.out' && "
+			 "cmp -s '%s.out' '%s.keep' || exit 3",
+			 img, img, img, img, img, img, img, img,
+			 keep ? keep : "", keep ? keep : "", img, img, img,
+			 img);
+		if (sh(cmd) != 0) {
+			fprintf(stderr, "%s: cut at %ld%s: damaged\n", name, k,
+				c.partial ? " (partial)" : "");
+			failures++;
+		}
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations, %ld cut points judged, %ld failed\n",
+		name, m, m + 1, failures);
+	assert_int_equal(failures, 0);
+}
+
+static void test_snapshot_create(void **state)
+{
+	(void)state;
+	run_snapshot_case("snapshot-create", SN_CREATE, "new", "keep");
+}
+
+static void test_snapshot_delete(void **state)
+{
+	(void)state;
+	run_snapshot_case("snapshot-delete", SN_DELETE, "other", "keep");
+}
+
+static void test_snapshot_apply(void **state)
+{
+	(void)state;
+	run_snapshot_case("snapshot-apply", SN_APPLY, "keep", "keep");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1276,6 +1407,9 @@ int main(void)
 		cmocka_unit_test(test_resize_grow),
 		cmocka_unit_test(test_resize_grow_prealloc),
 		cmocka_unit_test(test_resize_shrink),
+		cmocka_unit_test(test_snapshot_create),
+		cmocka_unit_test(test_snapshot_delete),
+		cmocka_unit_test(test_snapshot_apply),
 	};
 	char cmd[300];
 	int r;

@@ -142,6 +142,7 @@ int cmd_measure(const struct tool *t, int argc, char **argv);
 int cmd_compare(const struct tool *t, int argc, char **argv);
 int cmd_convert(const struct tool *t, int argc, char **argv);
 int cmd_resize(const struct tool *t, int argc, char **argv);
+int cmd_snapshot(const struct tool *t, int argc, char **argv);
 int cmd_unsupported(const struct tool *t, int argc, char **argv);
 
 #endif

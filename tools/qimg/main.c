@@ -32,7 +32,7 @@ static const struct command commands[] = {
 	{ "info", cmd_info },
 	{ "map", cmd_map },
 	{ "measure", cmd_measure },
-	{ "snapshot", cmd_unsupported },
+	{ "snapshot", cmd_snapshot },
 	{ "rebase", cmd_unsupported },
 	{ "resize", cmd_resize },
 };

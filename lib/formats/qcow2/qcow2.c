@@ -312,6 +312,9 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.block_status = qcow2_block_status,
 	.truncate = qcow2_truncate,
 	.snapshot_load_tmp = qcow2_snapshot_load_tmp,
+	.snapshot_create = qcow2_snapshot_create,
+	.snapshot_delete = qcow2_snapshot_delete,
+	.snapshot_goto = qcow2_snapshot_goto,
 	.get_info = qcow2_get_info,
 #ifdef QCOW2_HAVE_CHECK
 	.check = qcow2_check,

@@ -476,9 +476,20 @@ int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
  * *end: the file length the layout needs (0: nothing to extend). */
 int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 		      uint64_t c_to, uint64_t *end, struct qimg_error *err);
+/* A new active L1 table of exactly n entries (n > l1_size), the header
+ * switched to it, the old one freed. */
+int qcow2_grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err);
 /* The truncate op: grow or (allow_shrink) shrink the virtual size. */
 int qcow2_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
 		   const char *prealloc, struct qimg_error *err);
+
+/* ---- snapshot-write.c: the snapshot ops ---- */
+int qcow2_snapshot_create(struct qimg_node *node, const char *name,
+			  struct qimg_error *err);
+int qcow2_snapshot_delete(struct qimg_node *node, const char *name,
+			  struct qimg_error *err);
+int qcow2_snapshot_goto(struct qimg_node *node, const char *id_or_name,
+			struct qimg_error *err);
 
 /* ---- create.c / measure.c / info.c ---- */
 extern const struct qimg_opt_desc qcow2_create_opts[];

@@ -133,7 +133,7 @@ static int write_size(struct qcow2_state *s, uint64_t size,
 
 /* A new L1 table of exactly n entries: written, then the header switched
  * to it (size and offset in one write), then the old one freed. */
-static int grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err)
+int qcow2_grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err)
 {
 	uint64_t bytes = (uint64_t)n * 8, off, old_off = s->h.l1_table_offset;
 	uint64_t old_clusters =
@@ -202,7 +202,7 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 	qcow2_lock(s);
 	r = qcow2_mark_dirty(s, err);
 	if (r == 0 && need > s->l1_size)
-		r = grow_l1(s, (uint32_t)need, err);
+		r = qcow2_grow_l1(s, (uint32_t)need, err);
 	if (r == 0) {
 		s->h.size = size;
 		node->size = size;
