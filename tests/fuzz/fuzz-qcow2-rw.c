@@ -2,7 +2,8 @@
 /* libFuzzer harness for the qcow2 write paths on damaged input: the input
  * is opened read-write (dirty-bit repair, corrupt-bit handling), repaired
  * with `check -r all`, then written to (plain, compressed, zeroes,
- * discard), resized (shrunk, then grown) and walked again.  Whatever the input: no crash, no sanitizer
+ * discard), snapshotted (create, apply, delete), resized (shrunk, then
+ * grown) and walked again.  Whatever the input: no crash, no sanitizer
  * report, no hang. */
 #include <stdlib.h>
 #include <unistd.h>
@@ -42,6 +43,16 @@ static void writes(struct qimg_node *node)
 	if (size >= sizeof(buf)) {
 		qimg_error_clear(&err);
 		qimg_write_compressed(node, 0, buf, sizeof(buf), &err);
+	}
+	/* snapshots: take one, write, go back to it, delete it */
+	qimg_error_clear(&err);
+	if (qimg_snapshot_create(node, "fz", &err) == 0) {
+		qimg_error_clear(&err);
+		qimg_write(node, 0, buf, 4096 < size ? 4096 : size, &err);
+		qimg_error_clear(&err);
+		qimg_snapshot_goto(node, "fz", &err);
+		qimg_error_clear(&err);
+		qimg_snapshot_delete(node, "fz", &err);
 	}
 	/* resize: shrink by a third (dropping tables), then grow past the
 	 * old size (a larger L1 table) */
