@@ -105,6 +105,12 @@ int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 		       struct qimg_error *err);
 
+/* Store a new backing file name and format in the image (NULL or "":
+ * none); the data is not touched.  -ENOTSUP (no message) for formats
+ * without a backing link. */
+int qimg_change_backing(struct qimg_node *node, const char *file,
+			const char *fmt, struct qimg_error *err);
+
 /* Compressed writes: whole clusters (len == cluster size, or the tail of the
  * image), cluster aligned.  Returns -ENOTSUP if the format cannot.  The
  * two-step form lets callers compress in parallel and store in order:

@@ -166,6 +166,10 @@ struct qimg_driver {
 			       struct qimg_error *err);
 	int (*snapshot_goto)(struct qimg_node *node, const char *id_or_name,
 			     struct qimg_error *err);
+	/* Point the image at another backing file (name and format as
+	 * stored; NULL or "": none).  NULL: not supported. */
+	int (*change_backing)(struct qimg_node *node, const char *file,
+			      const char *fmt, struct qimg_error *err);
 
 	bool supports_backing;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */

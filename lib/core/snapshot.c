@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal snapshots through the driver table: loading one read-only
- * (convert -l, measure -l), and creating, applying and deleting them
- * (snapshot -c/-a/-d). */
+/* Changes to an image's chain through the driver table: internal
+ * snapshots (loading one read-only for convert -l and measure -l;
+ * creating, applying and deleting them for snapshot -c/-a/-d) and the
+ * backing link (rebase). */
 
 #include <errno.h>
 
@@ -50,4 +51,12 @@ int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 	if (!node->drv->snapshot_goto)
 		return no_snapshots();
 	return node->drv->snapshot_goto(node, id_or_name, err);
+}
+
+int qimg_change_backing(struct qimg_node *node, const char *file,
+			const char *fmt, struct qimg_error *err)
+{
+	if (!node->drv->change_backing)
+		return -ENOTSUP;
+	return node->drv->change_backing(node, file, fmt, err);
 }

@@ -54,6 +54,11 @@ static void writes(struct qimg_node *node)
 		qimg_error_clear(&err);
 		qimg_snapshot_delete(node, "fz", &err);
 	}
+	/* the backing link: set, then removed (rebase -u) */
+	qimg_error_clear(&err);
+	qimg_change_backing(node, "fuzz-backing.qcow2", "qcow2", &err);
+	qimg_error_clear(&err);
+	qimg_change_backing(node, NULL, NULL, &err);
 	/* resize: shrink by a third (dropping tables), then grow past the
 	 * old size (a larger L1 table) */
 	if (size >= 4096) {

@@ -319,3 +319,31 @@ mkpattern()
 		i=$((i + 1))
 	done
 }
+
+# map_shape IMG [fold]: IMG's map without host offsets, neighbours of the
+# same kind merged: the allocation and zero state only, not where clusters
+# landed.  With "fold", a data cluster over a hole in the host file counts
+# as plain data (how sparse the host file is, is not compared).
+map_shape()
+{
+	"$QEMU_IMG" map --output=json "$1" 2>&1 |
+		sed -e 's/, "offset": [0-9]*//' |
+		if [ "${2:-}" = fold ]; then
+			sed -e 's/"zero": true, "data": true/"zero": false, "data": true/'
+		else
+			cat
+		fi |
+		awk -F'"length": |, "depth"' '
+		{
+			match($0, /"start": [0-9]+/)
+			st = substr($0, RSTART + 9, RLENGTH - 9) + 0
+			len = $2 + 0
+			kind = $0
+			sub(/.*"depth"/, "", kind)
+			sub(/[],]*$/, "", kind)
+			if (n && kind == k && st == s + l) { l += len; next }
+			if (n) print s, l, k
+			s = st; l = len; k = kind; n = 1
+		}
+		END { if (n) print s, l, k }'
+}

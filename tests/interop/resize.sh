@@ -125,27 +125,6 @@ mk longv2.qcow2 64M -o compat=0.10 -b base.raw -F raw
 mk short.qcow2 128M -b base.raw -F raw
 qio_w -c 'write -P 1 100M 1M' pristine/short.qcow2
 
-# map of an image without host offsets, neighbours of the same kind
-# merged: the allocation and zero state only, not where clusters landed
-shape()
-{
-	"$QEMU_IMG" map --output=json "$1" 2>&1 |
-		sed -e 's/, "offset": [0-9]*//' |
-		awk -F'"length": |, "depth"' '
-		{
-			match($0, /"start": [0-9]+/)
-			st = substr($0, RSTART + 9, RLENGTH - 9) + 0
-			len = $2 + 0
-			kind = $0
-			sub(/.*"depth"/, "", kind)
-			sub(/[],]*$/, "", kind)
-			if (n && kind == k && st == s + l) { l += len; next }
-			if (n) print s, l, k
-			s = st; l = len; k = kind; n = 1
-		}
-		END { if (n) print s, l, k }'
-}
-
 cp pristine/base.raw "$E/"
 cp pristine/base.raw "$G/"
 for img in v3 v2 small ext comp lazy snap long longv2 short; do
@@ -167,8 +146,8 @@ for img in v3 v2 small ext comp lazy snap long longv2 short; do
 		else
 			fail "$d: same virtual size"
 		fi
-		(cd "$E" && shape "$img.qcow2") >"$R/e.map"
-		(cd "$G" && shape "$img.qcow2") >"$R/g.map"
+		(cd "$E" && map_shape "$img.qcow2") >"$R/e.map"
+		(cd "$G" && map_shape "$img.qcow2") >"$R/g.map"
 		if cmp -s "$R/e.map" "$R/g.map"; then
 			pass "$d: same allocation map"
 		else

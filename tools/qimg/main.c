@@ -33,7 +33,7 @@ static const struct command commands[] = {
 	{ "map", cmd_map },
 	{ "measure", cmd_measure },
 	{ "snapshot", cmd_snapshot },
-	{ "rebase", cmd_unsupported },
+	{ "rebase", cmd_rebase },
 	{ "resize", cmd_resize },
 };
 

@@ -492,6 +492,64 @@ int qcow2_write_incompat(struct qcow2_state *s, uint64_t v,
 	return 0;
 }
 
+int qcow2_change_backing(struct qimg_node *node, const char *file,
+			 const char *fmt, struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	struct qcow2_exts e = s->ext;
+	struct qcow2_header h = s->h;
+	char *nf = NULL, *nfmt = NULL;
+	uint8_t *buf;
+	int r;
+
+	if (s->read_only)
+		return qimg_error_set(err, EACCES, "Image is read-only");
+	if (file && *file) {
+		nf = strdup(file);
+		if (!nf)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	if (nf && fmt && *fmt) {
+		nfmt = strdup(fmt);
+		if (!nfmt) {
+			free(nf);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
+	e.backing_file = nf;
+	e.backing_fmt = nfmt;
+	buf = malloc(s->cluster_size);
+	if (!buf) {
+		free(nf);
+		free(nfmt);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	/* One write of cluster 0: the new name and format, or neither. */
+	r = qcow2_header_build(&h, &e, buf, s->cluster_size, err);
+	if (r == -ENOSPC || r == -EINVAL) {
+		qimg_error_clear(err);
+		r = qimg_error_set(err, ENOSPC,
+				   "No space left in the file header");
+	}
+	if (r == 0)
+		r = qimg_pwrite(s->file, 0, buf, s->cluster_size, err);
+	if (r == 0) {
+		s->h.backing_file_offset = qimg_load_be64(buf + 8);
+		s->h.backing_file_size = qimg_load_be32(buf + 16);
+	}
+	free(buf);
+	if (r < 0) {
+		free(nf);
+		free(nfmt);
+		return r;
+	}
+	free(s->ext.backing_file);
+	free(s->ext.backing_fmt);
+	s->ext.backing_file = nf;
+	s->ext.backing_fmt = nfmt;
+	return 0;
+}
+
 int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
 			    const char *fmt, ...)
 {

@@ -483,6 +483,11 @@ int qcow2_grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err);
 int qcow2_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
 		   const char *prealloc, struct qimg_error *err);
 
+/* The change_backing op (header.c): rewrite cluster 0 with a new backing
+ * file name and format (NULL or "": none). */
+int qcow2_change_backing(struct qimg_node *node, const char *file,
+			 const char *fmt, struct qimg_error *err);
+
 /* ---- snapshot-write.c: the snapshot ops ---- */
 int qcow2_snapshot_create(struct qimg_node *node, const char *name,
 			  struct qimg_error *err);

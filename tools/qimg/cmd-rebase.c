@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* `qimg rebase`: point an image at another backing file.  -u only rewrites
+ * the name and format.  The safe mode first makes the image read the same
+ * over the new backing file: wherever the image itself has nothing, the
+ * old chain's data is compared with the new backing file's, sector by
+ * sector, and written into the image where they differ (past the old
+ * backing file's end as zero writes).  As in qemu-img, a missing -F is found only after that copy. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "qimg/create.h"
+
+enum {
+	OPT_OBJECT = 256,
+	OPT_IMAGE_OPTS,
+};
+
+#define STEP (2u << 20)
+#define SECTOR 512u
+
+/* Read [off, off+len) of `node`, zeros past its end. */
+static int read_upto(struct qimg_node *node, uint64_t off, uint8_t *buf,
+		     size_t len, struct qimg_error *err)
+{
+	uint64_t size = node ? qimg_size(node) : 0;
+	size_t n = off >= size ? 0 : (size - off < len ? size - off : len);
+
+	memset(buf + n, 0, len - n);
+	return n ? qimg_read(node, off, buf, n, err) : 0;
+}
+
+/* Copy into `top` what its old backing chain shows and the new backing
+ * file does not, in the areas top leaves unallocated. */
+static int copy_differences(const struct tool *t, struct qimg_node *top,
+			    struct qimg_node *old, struct qimg_node *nb,
+			    struct tool_progress *prog)
+{
+	uint64_t size = qimg_size(top), off = 0;
+	uint64_t old_size = old ? qimg_size(old) : 0;
+	uint8_t *a = malloc(STEP), *b = malloc(STEP);
+	struct qimg_error err = { 0 };
+	int r = 0;
+
+	if (!a || !b) {
+		free(a);
+		free(b);
+		tool_err(t, "Out of memory");
+		return -ENOMEM;
+	}
+	while (off < size && r == 0) {
+		struct qimg_extent ext;
+		uint64_t len = size - off < STEP ? size - off : STEP, s, e;
+
+		r = qimg_block_status(top, off, len, &ext, &err);
+		if (r < 0) {
+			tool_err(t, "error while reading image metadata: %s",
+				 err.errnum ? err.msg : strerror(-r));
+			break;
+		}
+		len = ext.len;
+		if (ext.flags & QIMG_BS_ALLOCATED) {
+			off += len;
+			continue;
+		}
+		r = read_upto(old, off, a, len, &err);
+		if (r < 0) {
+			tool_err(t, "error while reading from old backing "
+				    "file");
+			break;
+		}
+		r = read_upto(nb, off, b, len, &err);
+		if (r < 0) {
+			tool_err(t, "error while reading from new backing "
+				    "file");
+			break;
+		}
+		for (s = 0; s < len && r == 0; s = e) {
+			/* runs of differing sectors */
+			while (s < len && !memcmp(a + s, b + s, SECTOR))
+				s += SECTOR;
+			for (e = s; e < len && memcmp(a + e, b + e, SECTOR);)
+				e += SECTOR;
+			if (s >= len)
+				break;
+			/* past the old backing file's end: zero writes */
+			if (off + s >= old_size)
+				r = qimg_write_zeroes(top, off + s, e - s, 0,
+						      &err);
+			else {
+				if (off + e > old_size)
+					e = old_size - off;
+				r = qimg_write(top, off + s, a + s, e - s,
+					       &err);
+			}
+			if (r < 0)
+				tool_err(t,
+					 "Error while writing to COW image: "
+					 "%s",
+					 err.errnum ? err.msg : strerror(-r));
+		}
+		off += len;
+		progress_set(prog, (float)off * 100 / (float)size);
+	}
+	free(a);
+	free(b);
+	return r;
+}
+
+/* The new backing file's name as the image's directory sees it. */
+static char *backing_path(const char *image, const char *backing)
+{
+	const char *slash = strrchr(image, '/');
+	char *p;
+
+	if (backing[0] == '/' || !slash)
+		return tool_strdup(backing);
+	p = malloc((size_t)(slash - image) + strlen(backing) + 2);
+	if (p)
+		sprintf(p, "%.*s/%s", (int)(slash - image), image, backing);
+	return p;
+}
+
+int cmd_rebase(const struct tool *t, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "object", required_argument, NULL, OPT_OBJECT },
+		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL, *cache = NULL, *src_cache = NULL;
+	const char *backing = NULL, *bfmt = NULL, *filename;
+	bool unsafe = false, image_opts = false, force_share = false;
+	bool progress = false, quiet = false;
+	enum qimg_cache_mode cmode = QIMG_CACHE_WRITEBACK;
+	enum qimg_cache_mode smode = QIMG_CACHE_WRITEBACK;
+	struct qimg_node *node = NULL, *nb = NULL;
+	struct qimg_error err = { 0 };
+	struct tool_progress prog;
+	int c, r, ret = 1;
+
+	while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			tool_print_help(t);
+			return 0;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'F':
+			bfmt = optarg;
+			break;
+		case 'b':
+			backing = optarg;
+			break;
+		case 'u':
+			unsafe = true;
+			break;
+		case 'p':
+			progress = true;
+			break;
+		case 't':
+			cache = optarg;
+			break;
+		case 'T':
+			src_cache = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'U':
+			force_share = true;
+			break;
+		case OPT_OBJECT:
+			r = tool_object(t, optarg);
+			if (r)
+				return r > 0 ? 0 : 1;
+			break;
+		case OPT_IMAGE_OPTS:
+			image_opts = true;
+			break;
+		default:
+			return tool_getopt_error(t, c, argv);
+		}
+	}
+	if (optind != argc - 1)
+		return tool_usage(t, "Expecting one image file name");
+	if (!unsafe && !backing)
+		return tool_usage(t, "Must specify backing file (-b) or use "
+				     "unsafe mode (-u)");
+	filename = argv[optind];
+	if (bfmt && !qimg_format_known(bfmt)) {
+		tool_err(t, "Invalid format name: '%s'", bfmt);
+		return 1;
+	}
+	if (cache && qimg_cache_mode_parse(cache, &cmode) < 0) {
+		tool_err(t, "Invalid cache option: %s", cache);
+		return 1;
+	}
+	if (src_cache && qimg_cache_mode_parse(src_cache, &smode) < 0) {
+		tool_err(t, "Invalid source cache option: %s", src_cache);
+		return 1;
+	}
+	if (!backing)
+		backing = "";
+
+	if (tool_open_image(t, filename, fmt, image_opts,
+			    QIMG_OPEN_RDWR |
+				    (unsafe ? QIMG_OPEN_NO_BACKING : 0),
+			    cmode, &node) < 0)
+		return 1;
+	progress_init(&prog, progress && !quiet, 1.0f);
+
+	if (!unsafe) {
+		if (*backing) {
+			char *path = backing_path(filename, backing);
+			struct qimg_open_args a = {
+				.filename = path,
+				.format = bfmt,
+				.flags =
+					force_share ? QIMG_OPEN_FORCE_SHARE : 0,
+				.cache = smode,
+			};
+
+			r = path ? qimg_open(&a, &nb, &err) : -ENOMEM;
+			free(path);
+			if (r < 0) {
+				tool_err(t,
+					 "Could not open new backing file "
+					 "'%s': %s",
+					 backing,
+					 err.errnum ? err.msg : strerror(-r));
+				goto out;
+			}
+		}
+		r = copy_differences(t, node, qimg_node_backing(node), nb,
+				     &prog);
+		if (r < 0)
+			goto out;
+	}
+
+	if (*backing && !bfmt) {
+		tool_err(t,
+			 "Could not change the backing file to '%s': backing "
+			 "format must be specified",
+			 backing);
+		goto out;
+	}
+	r = qimg_change_backing(node, backing, bfmt, &err);
+	if (r == 0)
+		r = qimg_flush(node, &err);
+	if (r < 0) {
+		tool_err(t, "Could not change the backing file to '%s': %s",
+			 backing, err.errnum ? err.msg : strerror(-r));
+		goto out;
+	}
+	progress_set(&prog, 100);
+	ret = 0;
+out:
+	progress_end(&prog);
+	qimg_close(nb);
+	qimg_close(node);
+	return ret;
+}
