@@ -886,6 +886,33 @@ static void test_lazy_repair(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* Open img as qcow2 (flags besides RDWR) over a cutter: NULL when the
+ * cut came during the open. */
+static struct qimg_node *open_cut(const char *img, unsigned int flags,
+				  struct cutter *ctl)
+{
+	const struct qimg_driver *drv = qcow2();
+	struct qimg_error err = { 0 };
+	struct qimg_node *n;
+	int r;
+
+	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR | flags,
+			  QIMG_CACHE_WRITEBACK);
+	assert_non_null(n);
+	n->file = cut_node(img, ctl);
+	r = drv->open(n, NULL, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "open %s: %s\n", img, err.msg);
+		fail();
+	}
+	if (r < 0) {
+		qimg_protocol_close(n->file);
+		qimg_node_free(n);
+		return NULL;
+	}
+	return n;
+}
+
 /* ---- repairs (`check -r`) killed at every write ---- */
 
 struct repair_case {
@@ -909,26 +936,13 @@ static void quiet(void *opaque, const char *line)
  * repair ran to the end uncut. */
 static bool repair(const char *img, unsigned int fix, struct cutter *ctl)
 {
-	const struct qimg_driver *drv = qcow2();
-	struct qimg_check_result res;
 	struct qimg_error err = { 0 };
-	struct qimg_node *n;
+	struct qimg_node *n = open_cut(img, QIMG_OPEN_CHECK, ctl);
+	struct qimg_check_result res;
 	int r;
 
-	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR | QIMG_OPEN_CHECK,
-			  QIMG_CACHE_WRITEBACK);
-	assert_non_null(n);
-	n->file = cut_node(img, ctl);
-	r = drv->open(n, NULL, &err);
-	if (r < 0 && !ctl->fired) {
-		fprintf(stderr, "repair open: %s\n", err.msg);
-		fail();
-	}
-	if (r < 0) {
-		qimg_protocol_close(n->file);
-		qimg_node_free(n);
+	if (!n)
 		return false;
-	}
 	r = qimg_check(n, fix, &res, quiet, NULL, &err);
 	if (r < 0 && !ctl->fired) {
 		fprintf(stderr, "repair: %s\n", err.msg);
@@ -1087,24 +1101,12 @@ static void test_repair_snapshot_table(void **state)
 static bool resize_cut(const char *img, uint64_t size, bool allow_shrink,
 		       const char *prealloc, struct cutter *ctl)
 {
-	const struct qimg_driver *drv = qcow2();
 	struct qimg_error err = { 0 };
-	struct qimg_node *n;
+	struct qimg_node *n = open_cut(img, 0, ctl);
 	int r;
 
-	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
-	assert_non_null(n);
-	n->file = cut_node(img, ctl);
-	r = drv->open(n, NULL, &err);
-	if (r < 0 && !ctl->fired) {
-		fprintf(stderr, "resize open: %s\n", err.msg);
-		fail();
-	}
-	if (r < 0) {
-		qimg_protocol_close(n->file);
-		qimg_node_free(n);
+	if (!n)
 		return false;
-	}
 	r = qimg_truncate(n, size, allow_shrink, prealloc, &err);
 	if (r < 0 && !ctl->fired) {
 		fprintf(stderr, "resize: %s\n", err.msg);
@@ -1267,24 +1269,12 @@ enum sn_op {
 static bool snapshot_cut(const char *img, enum sn_op op, const char *arg,
 			 struct cutter *ctl)
 {
-	const struct qimg_driver *drv = qcow2();
 	struct qimg_error err = { 0 };
-	struct qimg_node *n;
+	struct qimg_node *n = open_cut(img, 0, ctl);
 	int r;
 
-	n = qimg_node_new(drv, img, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
-	assert_non_null(n);
-	n->file = cut_node(img, ctl);
-	r = drv->open(n, NULL, &err);
-	if (r < 0 && !ctl->fired) {
-		fprintf(stderr, "snapshot open: %s\n", err.msg);
-		fail();
-	}
-	if (r < 0) {
-		qimg_protocol_close(n->file);
-		qimg_node_free(n);
+	if (!n)
 		return false;
-	}
 	r = op == SN_CREATE   ? qimg_snapshot_create(n, arg, &err)
 	    : op == SN_DELETE ? qimg_snapshot_delete(n, arg, &err)
 			      : qimg_snapshot_goto(n, arg, &err);

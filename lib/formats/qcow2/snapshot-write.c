@@ -245,9 +245,10 @@ static int next_id(const struct qcow2_sn_entry *e, size_t n)
 	return (int)(max + 1);
 }
 
-static int create_locked(struct qcow2_state *s, const char *name,
+static int create_locked(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
+	struct qcow2_state *s = node->opaque;
 	struct qcow2_sn_entry *e = NULL, *ne, *sn;
 	uint64_t table_bytes, l1_off = 0, bytes, i;
 	uint8_t *raw = NULL, extra[QCOW2_SN_EXTRA_NOW];
@@ -345,9 +346,10 @@ static long find(const struct qcow2_sn_entry *e, size_t n, const char *key,
 	return -1;
 }
 
-static int delete_locked(struct qcow2_state *s, const char *name,
+static int delete_locked(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
+	struct qcow2_state *s = node->opaque;
 	struct qcow2_sn_entry *e = NULL, gone;
 	uint64_t table_bytes, *l1 = NULL;
 	size_t n = 0;
@@ -465,55 +467,41 @@ out:
 	return r;
 }
 
-static int check_writable(struct qcow2_state *s, struct qimg_error *err)
+/* Run one snapshot operation under the image lock (read-write images). */
+static int run_locked(struct qimg_node *node,
+		      int (*fn)(struct qimg_node *, const char *,
+				struct qimg_error *),
+		      const char *arg, struct qimg_error *err)
 {
+	struct qcow2_state *s = node->opaque;
+	int r;
+
 	if (s->read_only)
 		return qimg_error_set(err, EACCES, "Image is read-only");
-	return 0;
+	qcow2_lock(s);
+	r = fn(node, arg, err);
+	qcow2_unlock(s);
+	return r;
 }
 
 int qcow2_snapshot_create(struct qimg_node *node, const char *name,
 			  struct qimg_error *err)
 {
-	struct qcow2_state *s = node->opaque;
-	int r = check_writable(s, err);
+	int r = run_locked(node, create_locked, name, err);
 
-	if (r < 0)
-		return r;
-	qcow2_lock(s);
-	r = create_locked(s, name, err);
-	qcow2_unlock(s);
 	/* qemu-img reports a refcount that would overflow as EINVAL (and
 	 * `snapshot -c` prints only the errno) */
-	if (r == -ERANGE)
-		r = -EINVAL;
-	return r;
+	return r == -ERANGE ? -EINVAL : r;
 }
 
 int qcow2_snapshot_delete(struct qimg_node *node, const char *name,
 			  struct qimg_error *err)
 {
-	struct qcow2_state *s = node->opaque;
-	int r = check_writable(s, err);
-
-	if (r < 0)
-		return r;
-	qcow2_lock(s);
-	r = delete_locked(s, name, err);
-	qcow2_unlock(s);
-	return r;
+	return run_locked(node, delete_locked, name, err);
 }
 
 int qcow2_snapshot_goto(struct qimg_node *node, const char *key,
 			struct qimg_error *err)
 {
-	struct qcow2_state *s = node->opaque;
-	int r = check_writable(s, err);
-
-	if (r < 0)
-		return r;
-	qcow2_lock(s);
-	r = goto_locked(node, key, err);
-	qcow2_unlock(s);
-	return r;
+	return run_locked(node, goto_locked, key, err);
 }
