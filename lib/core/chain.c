@@ -23,17 +23,11 @@ int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
 	return node->drv->snapshot_load_tmp(node, id, name, err);
 }
 
-/* qemu-img's text for formats without internal snapshots. */
-static int no_snapshots(void)
-{
-	return -ENOTSUP;
-}
-
 int qimg_snapshot_create(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
 	if (!node->drv->snapshot_create)
-		return no_snapshots();
+		return -ENOTSUP;
 	return node->drv->snapshot_create(node, name, err);
 }
 
@@ -41,7 +35,7 @@ int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
 	if (!node->drv->snapshot_delete)
-		return no_snapshots();
+		return -ENOTSUP;
 	return node->drv->snapshot_delete(node, name, err);
 }
 
@@ -49,7 +43,7 @@ int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 		       struct qimg_error *err)
 {
 	if (!node->drv->snapshot_goto)
-		return no_snapshots();
+		return -ENOTSUP;
 	return node->drv->snapshot_goto(node, id_or_name, err);
 }
 
