@@ -29,8 +29,17 @@ enum qimg_threads {
 	QIMG_THREADS_PARALLEL, /* the driver locks its own metadata */
 };
 
-/* One open layer: a format node has `file` (its protocol child) and maybe
- * `backing` (a format node); a protocol node has neither. */
+/* One child of a node: the role it plays for its parent ("file",
+ * "backing", "data-file", "image", "extents.0", ...) and the node.  The
+ * parent owns its children: closing a node closes them (last first). */
+struct qimg_child {
+	char *role;
+	struct qimg_node *node;
+};
+
+/* One open layer.  Its children are a list with roles; `file`, `backing`
+ * and `data_file` are shortcuts to the children with those roles (NULL
+ * when there is none), kept by the core. */
 struct qimg_node {
 	const struct qimg_driver *drv;
 	void *opaque;	    /* drv->state_size bytes, zeroed */
@@ -39,9 +48,18 @@ struct qimg_node {
 	enum qimg_cache_mode cache;
 	uint64_t size; /* virtual size in bytes (set by open) */
 
-	struct qimg_node *file;	     /* protocol child of a format node */
-	struct qimg_node *data_file; /* external data file (qcow2), or NULL */
-	struct qimg_node *backing;   /* backing format node, or NULL */
+	/* This node's options as a tree (a dict): its own keys ("driver",
+	 * "filename", "offset", "cache": {"direct": ...}) and, under each
+	 * child's role, the options the child was opened with.  Built by the
+	 * core from a filename, json:{...} or --image-opts; owned. */
+	struct qimg_value *options;
+
+	struct qimg_child *children; /* in the order they were opened */
+	size_t nchildren;
+
+	struct qimg_node *file;	     /* role "file": what a format reads */
+	struct qimg_node *data_file; /* role "data-file" (qcow2), or NULL */
+	struct qimg_node *backing;   /* role "backing", or NULL */
 
 	/* Backing reference as stored in the image (set by the format's open;
 	 * malloc'd, freed by the core). */
@@ -69,6 +87,40 @@ struct qimg_driver {
 	 * `amend` accepts (later issue). */
 	const struct qimg_opt_desc *create_opts;
 	const struct qimg_opt_desc *amend_opts;
+
+	/* Protocol drivers: the filename prefixes that select this driver
+	 * ("nbd" selects it for "nbd:..." and "nbd://..."); NULL-terminated,
+	 * or NULL.  Exactly one protocol driver sets `default_protocol`: it
+	 * takes every filename without a known prefix. */
+	const char *const *protocols;
+	bool default_protocol;
+	/* Protocol drivers: turn a filename (its prefix included) into this
+	 * driver's options, added to the dict `opts`.  NULL: the filename
+	 * becomes option "filename", a leading "PREFIX:" of this driver
+	 * removed. */
+	int (*parse_filename)(const char *filename, struct qimg_value *opts,
+			      struct qimg_error *err);
+	/* Options a node of this driver accepts when opened (from json:{...},
+	 * --image-opts or parse_filename), beyond those the core takes for
+	 * every node (driver, node-name, read-only, auto-read-only,
+	 * force-share, cache.direct, cache.no-flush, discard, detect-zeroes)
+	 * and beyond its children's subtrees.  Nested keys are written with
+	 * dots ("server.type").  NULL-name terminated; NULL: none.  The core
+	 * refuses any other key with qemu-img's text and hands `open` this
+	 * node's own keys, validated, in `opts`. */
+	const struct qimg_opt_desc *runtime_opts;
+	/* Roles of children whose subtree of options belongs to the child,
+	 * not to this node (the core adds "file" for format drivers and
+	 * "backing" for those with supports_backing).  A role ending in '.'
+	 * is a prefix ("extents." takes "extents.0", "extents.1", ...).
+	 * NULL-terminated, or NULL. */
+	const char *const *child_roles;
+	/* A plain filename that describes this node (with its children) as
+	 * opened, or NULL when only json:{...} can (malloc'd).  NULL callback:
+	 * the core's rule (a protocol node opened with just a filename is that
+	 * name; a format node with no options of its own over such a node is
+	 * its file's name). */
+	char *(*exact_filename)(struct qimg_node *node);
 
 	/* Score 0..100 how surely `head` (the first `len` bytes of the file,
 	 * len <= 4096, maybe less for short files) is this format.  raw
@@ -194,6 +246,26 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 					    const char *filename);
 
 /* Helpers for drivers (node.c, io.c). */
+
+/* How qimg_open_child opens a child. */
+#define QIMG_CHILD_PROTOCOL 0x1u /* no format probing: a protocol node (or
+				  * the driver the child's options name) */
+#define QIMG_CHILD_OPTIONAL 0x2u /* absent options and filename: no child,
+				  * *out = NULL, success */
+
+/* Open the child `role` of `parent` (whose own open is in progress or
+ * done) and add it to parent's children.  The child's options are the
+ * subtree parent->options[role] when present (a string there names a node:
+ * refused as qemu-img refuses it), else `filename` (relative names are
+ * taken as given).  Without either: "A block device must be specified for
+ * \"ROLE\"" unless OPTIONAL.  Flags (read-write, cache mode, force-share)
+ * are inherited from the parent; `flags` adds QIMG_OPEN_* bits. */
+int qimg_open_child(struct qimg_node *parent, const char *role,
+		    const char *filename, unsigned int how, unsigned int flags,
+		    struct qimg_node **out, struct qimg_error *err);
+/* The child with this role, or NULL. */
+struct qimg_node *qimg_node_child(const struct qimg_node *node,
+				  const char *role);
 
 /* Raw I/O on a protocol (or any) child node, no chain semantics: the range
  * must be inside the node for reads that must be full; reads beyond a
