@@ -35,9 +35,16 @@ enum qimg_cache_mode {
 /* Parse "none", "writeback", ... ; returns 0 or -EINVAL. */
 int qimg_cache_mode_parse(const char *s, enum qimg_cache_mode *out);
 
+struct qimg_value;
+
 struct qimg_open_args {
+	/* A filename ("disk.qcow2", "nbd://host/exp", "json:{...}"), or NULL
+	 * when `options` says everything. */
 	const char *filename;
-	const char *format; /* NULL: probe */
+	const char *format; /* NULL: probe (or options' "driver") */
+	/* An options tree (a dict) as qimg_options_parse makes it from
+	 * --image-opts text; NULL: none.  Not taken over (copied). */
+	const struct qimg_value *options;
 	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
 	const struct qimg_opts *opts; /* extra driver options, may be NULL */
@@ -52,6 +59,29 @@ struct qimg_open_args {
  * adds it). */
 int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
 	      struct qimg_error *err);
+
+/* --image-opts text ("driver=qcow2,file.filename=a.qcow2,...") into an
+ * options dict, dotted keys nested.  A leading bare word (a node name) is
+ * refused with qemu-img's text. */
+int qimg_options_parse(const char *text, struct qimg_value **out,
+		       struct qimg_error *err);
+/* The JSON text of a json:{...} filename (without "json:") into an options
+ * dict; errors in qemu-img's words ("Could not parse the JSON options:
+ * ..."). */
+int qimg_options_from_json(const char *text, struct qimg_value **out,
+			   struct qimg_error *err);
+
+/* The name qemu-img shows for an open node: a plain filename when one
+ * describes the node and its children, else "json:{...}" of its options.
+ * malloc'd; NULL on allocation failure. */
+char *qimg_node_display_name(const struct qimg_node *node);
+
+/* Open a format (NULL: probe) over an open node `file`, which the new node
+ * takes over (on failure it is closed).  The backing chain is opened unless
+ * QIMG_OPEN_NO_BACKING; flags as for qimg_open. */
+int qimg_open_over(struct qimg_node *file, const char *format,
+		   unsigned int flags, struct qimg_node **out,
+		   struct qimg_error *err);
 
 /* Close the whole chain.  Flushes first (errors are ignored here: call
  * qimg_flush before if they matter).  NULL is allowed. */

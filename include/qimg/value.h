@@ -18,6 +18,7 @@ enum qimg_value_type {
 	QIMG_VALUE_INT,	 /* signed 64-bit */
 	QIMG_VALUE_UINT, /* unsigned 64-bit (printed as unsigned) */
 	QIMG_VALUE_BOOL,
+	QIMG_VALUE_NULL, /* JSON null (options: "backing": null) */
 };
 
 struct qimg_value;
@@ -29,6 +30,9 @@ struct qimg_value *qimg_value_str(const char *s);
 struct qimg_value *qimg_value_int(int64_t i);
 struct qimg_value *qimg_value_uint(uint64_t u);
 struct qimg_value *qimg_value_bool(bool b);
+struct qimg_value *qimg_value_null(void);
+/* A deep copy, or NULL on allocation failure (or when v is NULL). */
+struct qimg_value *qimg_value_copy(const struct qimg_value *v);
 void qimg_value_free(struct qimg_value *v);
 
 /* Insert into a dict (takes ownership of val; replaces an existing key in
@@ -39,6 +43,9 @@ int qimg_dict_put_str(struct qimg_value *dict, const char *key, const char *s);
 int qimg_dict_put_int(struct qimg_value *dict, const char *key, int64_t i);
 int qimg_dict_put_uint(struct qimg_value *dict, const char *key, uint64_t u);
 int qimg_dict_put_bool(struct qimg_value *dict, const char *key, bool b);
+/* Remove key from a dict and return its value (the caller owns it), or
+ * NULL when absent. */
+struct qimg_value *qimg_dict_take(struct qimg_value *dict, const char *key);
 /* Append to a list (takes ownership). */
 int qimg_list_append(struct qimg_value *list, struct qimg_value *val);
 
@@ -62,6 +69,16 @@ void qimg_dict_qemu_order(const struct qimg_value *dict, size_t *idx);
  * empty list "[\n<indent>]", non-ASCII escaped as \uXXXX), with dict keys in
  * QDict order, and no trailing newline. */
 void qimg_value_print_json(FILE *fp, const struct qimg_value *v, int indent);
+
+/* The same on one line, as QEMU writes json:{...} pseudo-filenames:
+ * {"key": value, "key": {...}} (QDict order), [a, b].  Returns a malloc'd
+ * string, or NULL on allocation failure. */
+char *qimg_value_to_json_line(const struct qimg_value *v);
+
+/* Parse JSON text in QEMU's dialect (strings may also be single-quoted,
+ * with \' as an escape).  On failure returns NULL and writes QEMU's reason
+ * ("JSON parse error, premature EOI", ...) into msg. */
+struct qimg_value *qimg_json_parse(const char *text, char *msg, size_t msglen);
 
 /* Human rendering of a "Format specific information" dict as qemu-img
  * prints it: "key: value" with '-' in keys replaced by ' ', nested dicts and

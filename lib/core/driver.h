@@ -35,6 +35,8 @@ enum qimg_threads {
 struct qimg_child {
 	char *role;
 	struct qimg_node *node;
+	bool from_options; /* given by the parent's options, not derived from
+			    * the image (names it json:{...}) */
 };
 
 /* One open layer.  Its children are a list with roles; `file`, `backing`
@@ -48,10 +50,10 @@ struct qimg_node {
 	enum qimg_cache_mode cache;
 	uint64_t size; /* virtual size in bytes (set by open) */
 
-	/* This node's options as a tree (a dict): its own keys ("driver",
-	 * "filename", "offset", "cache": {"direct": ...}) and, under each
-	 * child's role, the options the child was opened with.  Built by the
-	 * core from a filename, json:{...} or --image-opts; owned. */
+	/* This node's own options as a tree (a dict): "driver", "filename",
+	 * "offset", "cache": {"direct": ...}, as given (json:{...},
+	 * --image-opts) or derived from a filename; each child holds its own.
+	 * Built by the core; owned. */
 	struct qimg_value *options;
 
 	struct qimg_child *children; /* in the order they were opened */
@@ -109,6 +111,10 @@ struct qimg_driver {
 	 * refuses any other key with qemu-img's text and hands `open` this
 	 * node's own keys, validated, in `opts`. */
 	const struct qimg_opt_desc *runtime_opts;
+	/* The runtime options that change what the node reads (raw's offset
+	 * and size): a node given one of them is named by json:{...}, not by a
+	 * plain filename.  NULL-terminated, or NULL. */
+	const char *const *strong_opts;
 	/* Roles of children whose subtree of options belongs to the child,
 	 * not to this node (the core adds "file" for format drivers and
 	 * "backing" for those with supports_backing).  A role ending in '.'

@@ -25,7 +25,8 @@ int qimg_get_image_info(struct qimg_node *node, struct qimg_image_info *out,
 	memset(out, 0, sizeof(*out));
 	out->virtual_size = node->size;
 	out->actual_size = qimg_allocated_size(node);
-	r |= dup_or_null(node->filename, &out->filename);
+	out->filename = qimg_node_display_name(node);
+	r |= !out->filename;
 	r |= dup_or_null(node->drv->name, &out->format);
 	if (node->backing_filename && node->backing_filename[0]) {
 		r |= dup_or_null(node->backing_filename,

@@ -17,4 +17,13 @@ struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
 				enum qimg_cache_mode cache);
 void qimg_node_free(struct qimg_node *n);
 
+/* The protocol driver a filename selects: "PREFIX:..." (colon before any
+ * '/') names one by its prefix ("Unknown protocol 'X'" when none has it),
+ * anything else the default protocol. */
+int qimg_protocol_lookup(const char *filename, const struct qimg_driver **out,
+			 struct qimg_error *err);
+
+/* A plain filename describing node, or NULL (malloc'd). */
+char *qimg_node_exact_filename(const struct qimg_node *node);
+
 #endif

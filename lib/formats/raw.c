@@ -12,6 +12,21 @@
 
 #define RAW_SECTOR 512u
 
+/* offset= and size=: the image is a window of the file. */
+struct raw_state {
+	uint64_t offset;
+	bool has_size; /* size= given: the window cannot be resized */
+};
+
+static const struct qimg_opt_desc raw_runtime_opts[] = {
+	{ "offset", QIMG_OPT_SIZE, "offset in the disk where the image starts",
+	  NULL },
+	{ "size", QIMG_OPT_SIZE, "virtual disk size", NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const char *const raw_strong_opts[] = { "offset", "size", NULL };
+
 static const struct qimg_opt_desc raw_create_opts[] = {
 	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
 	{ NULL, 0, NULL, NULL },
@@ -25,13 +40,42 @@ static int raw_probe(const uint8_t *head, size_t len, const char *filename)
 static int raw_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
+	struct raw_state *s = node->opaque;
 	int64_t len = qimg_node_length(node->file, err);
+	uint64_t size;
 
 	if (len < 0)
 		return (int)len;
-	node->size =
-		((uint64_t)len + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
-	node->zero_init = node->file->zero_init;
+	s->offset = qimg_opts_get_u64(opts, "offset", 0);
+	s->has_size = qimg_opts_has(opts, "size");
+	if (s->offset > (uint64_t)len)
+		return qimg_error_set(err, EINVAL,
+				      "Offset (%llu) cannot be greater than "
+				      "size of the containing file (%lld)",
+				      (unsigned long long)s->offset,
+				      (long long)len);
+	if (s->has_size) {
+		size = qimg_opts_get_u64(opts, "size", 0);
+		if (size > (uint64_t)len - s->offset)
+			return qimg_error_set(
+				err, EINVAL,
+				"The sum of offset (%llu) and size (%llu) has "
+				"to be smaller or equal to the  actual size of "
+				"the containing file (%lld)",
+				(unsigned long long)s->offset,
+				(unsigned long long)size, (long long)len);
+		if (size % RAW_SECTOR)
+			return qimg_error_set(err, EINVAL,
+					      "Specified size is not multiple "
+					      "of %u",
+					      RAW_SECTOR);
+		node->size = size;
+	} else {
+		size = (uint64_t)len - s->offset;
+		node->size = (size + RAW_SECTOR - 1) &
+			     ~(uint64_t)(RAW_SECTOR - 1);
+	}
+	node->zero_init = node->file->zero_init && !s->offset && !s->has_size;
 	node->request_align = node->file->request_align;
 	return 0;
 }
@@ -43,7 +87,9 @@ static void raw_close(struct qimg_node *node)
 static int raw_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		    struct qimg_error *err)
 {
-	return qimg_pread(node->file, off, buf, len, err);
+	struct raw_state *s = node->opaque;
+
+	return qimg_pread(node->file, s->offset + off, buf, len, err);
 }
 
 /* A guessed-raw image must not get a header of another format in sector 0,
@@ -52,12 +98,13 @@ static int raw_check_sector0(struct qimg_node *node, uint64_t off,
 			     const void *buf, size_t len,
 			     struct qimg_error *err)
 {
+	struct raw_state *s = node->opaque;
 	uint8_t sec[RAW_SECTOR];
 	const struct qimg_driver *d;
 	size_t n;
 	int r;
 
-	if (!node->probed_raw || off >= RAW_SECTOR)
+	if (!node->probed_raw || off >= RAW_SECTOR || s->offset)
 		return 0;
 	r = qimg_pread(node->file, 0, sec, sizeof(sec), err);
 	if (r < 0)
@@ -78,27 +125,31 @@ static int raw_check_sector0(struct qimg_node *node, uint64_t off,
 static int raw_write(struct qimg_node *node, uint64_t off, const void *buf,
 		     size_t len, struct qimg_error *err)
 {
+	struct raw_state *s = node->opaque;
 	int r = raw_check_sector0(node, off, buf, len, err);
 
 	if (r < 0)
 		return r;
-	return qimg_pwrite(node->file, off, buf, len, err);
+	return qimg_pwrite(node->file, s->offset + off, buf, len, err);
 }
 
 static int raw_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 			    unsigned int flags, struct qimg_error *err)
 {
+	struct raw_state *s = node->opaque;
 	const struct qimg_driver *fd = node->file->drv;
 
 	if (!fd->write_zeroes)
 		return -ENOTSUP;
-	return fd->write_zeroes(node->file, off, len, flags, err);
+	return fd->write_zeroes(node->file, s->offset + off, len, flags, err);
 }
 
 static int raw_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 		       struct qimg_error *err)
 {
-	return qimg_discard(node->file, off, len, err);
+	struct raw_state *s = node->opaque;
+
+	return qimg_discard(node->file, s->offset + off, len, err);
 }
 
 static int raw_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
@@ -106,7 +157,7 @@ static int raw_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 {
 	ext->len = len;
 	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
-	ext->map = off;
+	ext->map = ((struct raw_state *)node->opaque)->offset + off;
 	ext->file = node->file;
 	return 0;
 }
@@ -114,9 +165,13 @@ static int raw_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			const char *prealloc, struct qimg_error *err)
 {
+	struct raw_state *s = node->opaque;
 	const struct qimg_driver *fd = node->file->drv;
 	int r;
 
+	if (s->has_size)
+		return qimg_error_set(err, ENOTSUP,
+				      "Cannot resize fixed-size raw disks");
 	if (!fd->truncate)
 		return qimg_error_set(err, ENOTSUP,
 				      "Image format driver does not support "
@@ -125,7 +180,7 @@ static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: "
 				      "metadata");
-	r = fd->truncate(node->file, size, shrink, prealloc, err);
+	r = fd->truncate(node->file, s->offset + size, shrink, prealloc, err);
 	if (r == 0)
 		node->size = size;
 	return r;
@@ -196,8 +251,10 @@ const struct qimg_driver qimg_driver_raw = {
 	.name = "raw",
 	.kind = QIMG_DRIVER_FORMAT,
 	.threads = QIMG_THREADS_PARALLEL,
-	.state_size = 0,
+	.state_size = sizeof(struct raw_state),
 	.create_opts = raw_create_opts,
+	.runtime_opts = raw_runtime_opts,
+	.strong_opts = raw_strong_opts,
 	.probe = raw_probe,
 	.open = raw_open,
 	.close = raw_close,

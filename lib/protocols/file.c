@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -24,6 +25,7 @@ struct file_state {
 	bool unsafe;	   /* flush is a no-op */
 	uint32_t align;	   /* alignment needed with O_DIRECT */
 	unsigned int locked_perm, locked_unshared;
+	bool nolock; /* locking=off */
 };
 
 static const struct qimg_opt_desc file_create_opts[] = {
@@ -84,6 +86,7 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 	int r;
 
 	s->fd = -1;
+	s->nolock = !strcmp(qimg_opts_get_str(opts, "locking", "auto"), "off");
 	switch (node->cache) {
 	case QIMG_CACHE_NONE:
 		s->direct = true;
@@ -522,6 +525,8 @@ static int file_set_perm(struct qimg_node *node, unsigned int perm,
 	struct file_state *s = node->opaque;
 	int i, r;
 
+	if (s->nolock)
+		return 0;
 	for (i = 0; i < NPERM; i++) {
 		bool want = perm & (1u << i), had = s->locked_perm & (1u << i);
 
@@ -593,9 +598,49 @@ static int file_create(struct qimg_node *node, const struct qimg_opts *o,
 	return 0;
 }
 
+static const char *const file_protocols[] = { "file", NULL };
+
+/* Options of a file node besides "filename": accepted as qemu-img accepts
+ * them; locking=off turns the image locks off. */
+static const struct qimg_opt_desc file_runtime_opts[] = {
+	{ "filename", QIMG_OPT_STRING, NULL, NULL },
+	{ "locking", QIMG_OPT_STRING, NULL, NULL },
+	{ "aio", QIMG_OPT_STRING, NULL, NULL },
+	{ "aio-max-batch", QIMG_OPT_NUMBER, NULL, NULL },
+	{ "pr-manager", QIMG_OPT_STRING, NULL, NULL },
+	{ "x-check-cache-dropped", QIMG_OPT_BOOL, NULL, NULL },
+	{ "drop-cache", QIMG_OPT_BOOL, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+/* A relative name with a colon before any slash would read as a protocol
+ * prefix: qemu-img shows it as "./NAME". */
+static char *file_exact_filename(struct qimg_node *node)
+{
+	const char *fn = qimg_value_get_str(
+		qimg_dict_get(node->options, "filename"));
+	const char *colon, *slash;
+	char *r;
+
+	if (!fn)
+		return NULL;
+	colon = strchr(fn, ':');
+	slash = strchr(fn, '/');
+	if (fn[0] != '/' && colon && (!slash || colon < slash)) {
+		if (asprintf(&r, "./%s", fn) < 0)
+			return NULL;
+		return r;
+	}
+	return strdup(fn);
+}
+
 const struct qimg_driver qimg_driver_file = {
 	.name = "file",
 	.kind = QIMG_DRIVER_PROTOCOL,
+	.protocols = file_protocols,
+	.default_protocol = true,
+	.runtime_opts = file_runtime_opts,
+	.exact_filename = file_exact_filename,
 	.threads = QIMG_THREADS_PARALLEL,
 	.state_size = sizeof(struct file_state),
 	.create_opts = file_create_opts,

@@ -88,6 +88,11 @@ struct qimg_value *qimg_value_bool(bool b)
 	return v;
 }
 
+struct qimg_value *qimg_value_null(void)
+{
+	return value_new(QIMG_VALUE_NULL);
+}
+
 void qimg_value_free(struct qimg_value *v)
 {
 	size_t i;
@@ -170,6 +175,68 @@ int qimg_dict_put_uint(struct qimg_value *dict, const char *key, uint64_t u)
 int qimg_dict_put_bool(struct qimg_value *dict, const char *key, bool b)
 {
 	return qimg_dict_put(dict, key, qimg_value_bool(b));
+}
+
+struct qimg_value *qimg_dict_take(struct qimg_value *dict, const char *key)
+{
+	struct qimg_value *val;
+	size_t i;
+
+	if (!dict || dict->type != QIMG_VALUE_DICT)
+		return NULL;
+	for (i = 0; i < dict->len; i++) {
+		if (strcmp(dict->m[i].key, key))
+			continue;
+		val = dict->m[i].val;
+		free(dict->m[i].key);
+		memmove(&dict->m[i], &dict->m[i + 1],
+			(dict->len - i - 1) * sizeof(*dict->m));
+		dict->len--;
+		return val;
+	}
+	return NULL;
+}
+
+struct qimg_value *qimg_value_copy(const struct qimg_value *v)
+{
+	struct qimg_value *c;
+	size_t i;
+	int r;
+
+	if (!v)
+		return NULL;
+	switch (v->type) {
+	case QIMG_VALUE_STR:
+		return qimg_value_str(v->s);
+	case QIMG_VALUE_INT:
+		return qimg_value_int(v->i);
+	case QIMG_VALUE_UINT:
+		return qimg_value_uint(v->u);
+	case QIMG_VALUE_BOOL:
+		return qimg_value_bool(v->b);
+	case QIMG_VALUE_NULL:
+		return qimg_value_null();
+	case QIMG_VALUE_DICT:
+	case QIMG_VALUE_LIST:
+		break;
+	}
+	c = value_new(v->type);
+	for (i = 0; c && i < v->len; i++) {
+		char *k = NULL;
+
+		if (v->m[i].key) {
+			k = strdup(v->m[i].key);
+			if (!k)
+				goto fail;
+		}
+		r = members_append(c, k, qimg_value_copy(v->m[i].val));
+		if (r < 0 || !c->m[c->len - 1].val)
+			goto fail;
+	}
+	return c;
+fail:
+	qimg_value_free(c);
+	return NULL;
 }
 
 int qimg_list_append(struct qimg_value *list, struct qimg_value *val)
@@ -408,6 +475,9 @@ static void print_scalar(FILE *fp, const struct qimg_value *v, bool json)
 	case QIMG_VALUE_BOOL:
 		fputs(v->b ? "true" : "false", fp);
 		break;
+	case QIMG_VALUE_NULL:
+		fputs("null", fp);
+		break;
 	default:
 		break;
 	}
@@ -460,6 +530,52 @@ void qimg_value_print_json(FILE *fp, const struct qimg_value *v, int indent)
 	}
 	fprintf(fp, "\n%*s%c", indent, "", dict ? '}' : ']');
 	free(idx);
+}
+
+static void print_line(FILE *fp, const struct qimg_value *v)
+{
+	size_t *idx, i;
+	const struct member *mb;
+	bool dict;
+
+	if (!is_container(v)) {
+		print_scalar(fp, v, true);
+		return;
+	}
+	dict = v->type == QIMG_VALUE_DICT;
+	idx = print_order(v);
+	fputc(dict ? '{' : '[', fp);
+	for (i = 0; i < v->len; i++) {
+		mb = &v->m[idx ? idx[i] : i];
+		if (i)
+			fputs(", ", fp);
+		if (dict) {
+			json_string(fp, mb->key);
+			fputs(": ", fp);
+		}
+		print_line(fp, mb->val);
+	}
+	fputc(dict ? '}' : ']', fp);
+	free(idx);
+}
+
+char *qimg_value_to_json_line(const struct qimg_value *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	if (!fp)
+		return NULL;
+	if (v)
+		print_line(fp, v);
+	else
+		fputs("null", fp);
+	if (fclose(fp) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
 void qimg_value_print_human(FILE *fp, const struct qimg_value *v, int indent)

@@ -91,12 +91,6 @@ static int collect(const struct tool *t, const char *filename, const char *fmt,
 			tool_err(t, "%s", err.msg);
 			break;
 		}
-		/* The name as given, not a resolved one, as qemu-img does
-		 * (with --image-opts: the file name the options named). */
-		if (!(image_opts && !l->len) && strcmp(info->filename, name)) {
-			free(info->filename);
-			info->filename = tool_strdup(name);
-		}
 		l->len++;
 		free(name);
 		free(format);

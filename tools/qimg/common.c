@@ -368,20 +368,14 @@ void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o)
 	}
 }
 
-/* --image-opts: the subset qimg understands is driver=FMT,
- * file.filename=NAME (file.driver=file) and force-share=on|off.  Errors
- * use qemu-img's texts; anything else is refused as an unsupported
- * option of the driver. */
+/* --image-opts: the argument is an options tree for the library. */
 int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 		    bool image_opts, unsigned int flags,
 		    enum qimg_cache_mode cache, struct qimg_node **out)
 {
-	const char *driver, *file, *fdrv, *bad = NULL, *comma;
 	struct qimg_error err = { 0 };
-	struct qimg_opts o = { 0 };
-	bool fs_on = false;
-	size_t i;
-	int r = -EINVAL;
+	struct qimg_value *opts = NULL;
+	int r;
 
 	*out = NULL;
 	if (!image_opts)
@@ -390,91 +384,32 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 		tool_err(t, "--image-opts and --format are mutually exclusive");
 		return -EINVAL;
 	}
-
-	/* A leading bare word names a node ("file=WORD"), which qimg, like
-	 * a fresh qemu-img, never has. */
-	comma = strchr(arg, ',');
-	if (!memchr(arg, '=', comma ? (size_t)(comma - arg) : strlen(arg))) {
-		size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
-
-		tool_err(t,
-			 "Could not open '%s': Cannot find device='%.*s' "
-			 "nor node-name='%.*s'",
-			 arg, (int)n, arg, (int)n, arg);
-		return -ENOENT;
-	}
-	if (qimg_opts_parse(&o, arg, &err) < 0) {
+	r = qimg_options_parse(arg, &opts, &err);
+	if (r < 0) {
 		tool_err(t, "Could not open '%s': %s", arg, err.msg);
-		goto out;
+		return r;
 	}
-	driver = qimg_opts_get_str(&o, "driver", NULL);
-	file = qimg_opts_get_str(&o, "file.filename", NULL);
-	fdrv = qimg_opts_get_str(&o, "file.driver", "file");
-	if (qimg_opts_has(&o, "force-share")) {
-		if (flags & QIMG_OPEN_FORCE_SHARE) {
-			tool_err(t, "--force-share/-U conflicts with image "
-				    "options");
-			goto out;
-		}
-		fs_on = !strcmp(qimg_opts_get_str(&o, "force-share", ""), "on");
-	}
-	for (i = 0; i < o.len && !bad; i++) {
-		const char *k = o.v[i].name;
-
-		if (strcmp(k, "driver") && strcmp(k, "file.filename") &&
-		    strcmp(k, "file.driver") && strcmp(k, "force-share"))
-			bad = k;
-	}
-	if (strcmp(fdrv, "file")) {
-		tool_err(t,
-			 "Could not open '%s': Unknown protocol driver "
-			 "'%s' (only 'file' is supported)",
-			 arg, fdrv);
-		goto out;
-	}
-	if (!file) {
-		tool_err(t,
-			 "Could not open '%s': A block device must be "
-			 "specified for \"file\"",
-			 arg);
-		goto out;
-	}
-	if (bad && !strncmp(bad, "file.", 5)) {
-		tool_err(t,
-			 "Could not open '%s': Block protocol 'file' "
-			 "doesn't support the option '%s'",
-			 arg, bad + 5);
-		goto out;
+	if (qimg_dict_get(opts, "force-share") &&
+	    (flags & QIMG_OPEN_FORCE_SHARE)) {
+		tool_err(t, "--force-share/-U conflicts with image options");
+		qimg_value_free(opts);
+		return -EINVAL;
 	}
 	{
 		struct qimg_open_args args = {
-			.filename = file,
-			.format = driver,
-			.flags = flags | (fs_on ? QIMG_OPEN_FORCE_SHARE : 0),
+			.options = opts,
+			.flags = flags,
 			.cache = cache,
 			.warn = open_warn,
 		};
 
 		r = qimg_open(&args, out, &err);
 	}
+	qimg_value_free(opts);
 	if (r < 0) {
 		*out = NULL;
 		tool_err(t, "Could not open '%s': %s", arg,
 			 err.errnum ? err.msg : strerror(-r));
-		goto out;
 	}
-	if (bad) {
-		tool_err(t,
-			 "Could not open '%s': Block format '%s' does not "
-			 "support the option '%s'",
-			 arg, qimg_node_format(*out), bad);
-		qimg_close(*out);
-		*out = NULL;
-		r = -EINVAL;
-		goto out;
-	}
-	r = 0;
-out:
-	qimg_opts_free(&o);
 	return r;
 }

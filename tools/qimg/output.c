@@ -12,43 +12,6 @@
 #include "qimg/size.h"
 #include "qimg/value.h"
 
-static struct qimg_value *copy_value(const struct qimg_value *v)
-{
-	struct qimg_value *n = NULL, *m;
-	const char *key;
-	size_t i;
-
-	switch (qimg_value_type(v)) {
-	case QIMG_VALUE_DICT:
-	case QIMG_VALUE_LIST:
-		n = qimg_value_type(v) == QIMG_VALUE_DICT ? qimg_value_dict()
-							  : qimg_value_list();
-		if (!n)
-			return NULL;
-		for (i = 0; i < qimg_value_count(v); i++) {
-			m = copy_value(qimg_value_at(v, i, &key));
-			if (!m)
-				goto fail;
-			if ((key ? qimg_dict_put(n, key, m)
-				 : qimg_list_append(n, m)) < 0)
-				goto fail;
-		}
-		return n;
-	case QIMG_VALUE_STR:
-		return qimg_value_str(qimg_value_get_str(v));
-	case QIMG_VALUE_INT:
-		return qimg_value_int(qimg_value_get_int(v));
-	case QIMG_VALUE_UINT:
-		return qimg_value_uint((uint64_t)qimg_value_get_int(v));
-	case QIMG_VALUE_BOOL:
-		return qimg_value_bool(qimg_value_get_bool(v));
-	}
-	return NULL;
-fail:
-	qimg_value_free(n);
-	return NULL;
-}
-
 struct qimg_value *tool_info_to_value(const struct qimg_image_info *info)
 {
 	struct qimg_value *d = qimg_value_dict();
@@ -78,11 +41,11 @@ struct qimg_value *tool_info_to_value(const struct qimg_image_info *info)
 		r |= qimg_dict_put_str(d, "backing-filename-format",
 				       info->backing_format);
 	if (info->snapshots && qimg_value_count(info->snapshots)) {
-		c = copy_value(info->snapshots);
+		c = qimg_value_copy(info->snapshots);
 		r |= c ? qimg_dict_put(d, "snapshots", c) : -1;
 	}
 	if (info->format_specific) {
-		c = copy_value(info->format_specific);
+		c = qimg_value_copy(info->format_specific);
 		r |= c ? qimg_dict_put(d, "format-specific", c) : -1;
 	}
 	if (r) {

@@ -1,0 +1,955 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening nodes from an options tree.  A filename, json:{...} or
+ * --image-opts all become one dict per node; the protocol of a filename is
+ * found through the driver table (a "PREFIX:" naming a protocol driver, else
+ * the default protocol); a format node opens its "file" child first, is
+ * probed over it when no driver is named, takes QEMU-compatible image locks,
+ * and opens its backing chain (names resolved against the image that names
+ * them, as qemu-img resolves them). */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/driver.h"
+#include "core/node.h"
+#include "core/options.h"
+#include "util/vector.h"
+
+#define PROBE_BYTES 4096
+#define MAX_CHAIN_DEPTH 256
+
+struct open_ctx {
+	const struct qimg_open_args *args; /* the top-level call */
+	int depth;			   /* backing depth */
+};
+
+static int open_node(struct qimg_value *opts, const char *filename,
+		     const char *format, unsigned int how, unsigned int flags,
+		     enum qimg_cache_mode cache, const struct open_ctx *ctx,
+		     struct qimg_node **out, struct qimg_error *err);
+
+/* --- children ---------------------------------------------------------- */
+
+static void set_shortcuts(struct qimg_node *n)
+{
+	n->file = qimg_node_child(n, "file");
+	n->backing = qimg_node_child(n, "backing");
+	n->data_file = qimg_node_child(n, "data-file");
+}
+
+static int add_child(struct qimg_node *parent, const char *role,
+		     struct qimg_node *child, bool from_options)
+{
+	struct qimg_child *c;
+	void *p = parent->children;
+	size_t cap = parent->nchildren; /* grown one at a time: few children */
+	char *r = strdup(role);
+
+	if (!r ||
+	    qimg_vector_grow(&p, &cap, parent->nchildren, 1, sizeof(*c)) < 0) {
+		free(r);
+		return -ENOMEM;
+	}
+	parent->children = p;
+	c = &parent->children[parent->nchildren++];
+	c->role = r;
+	c->node = child;
+	c->from_options = from_options;
+	set_shortcuts(parent);
+	return 0;
+}
+
+struct qimg_node *qimg_node_child(const struct qimg_node *node,
+				  const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < node->nchildren; i++)
+		if (!strcmp(node->children[i].role, role))
+			return node->children[i].node;
+	return NULL;
+}
+
+/* Close a node and its children (last opened first); not flushed. */
+static void close_tree(struct qimg_node *node)
+{
+	size_t i;
+
+	if (!node)
+		return;
+	if (node->drv->close)
+		node->drv->close(node);
+	for (i = node->nchildren; i-- > 0;) {
+		close_tree(node->children[i].node);
+		free(node->children[i].role);
+	}
+	free(node->children);
+	node->children = NULL;
+	node->nchildren = 0;
+	node->file = node->backing = node->data_file = NULL;
+	qimg_node_free(node);
+}
+
+/* A node whose driver open failed: its children are closed, not itself. */
+static void discard_failed(struct qimg_node *node)
+{
+	size_t i;
+
+	for (i = node->nchildren; i-- > 0;) {
+		close_tree(node->children[i].node);
+		free(node->children[i].role);
+	}
+	free(node->children);
+	node->children = NULL;
+	node->nchildren = 0;
+	qimg_node_free(node);
+}
+
+/* --- option helpers ---------------------------------------------------- */
+
+static const char *opt_str(const struct qimg_value *d, const char *key)
+{
+	return qimg_value_get_str(qimg_dict_get(d, key));
+}
+
+/* A boolean option as given (string "on"/"off"/... or JSON bool); def when
+ * absent or unreadable (the driver-level check reports bad values). */
+static bool opt_bool(const struct qimg_value *d, const char *key, bool def)
+{
+	const struct qimg_value *v = qimg_dict_get(d, key);
+	const char *s;
+
+	if (!v)
+		return def;
+	if (qimg_value_type(v) == QIMG_VALUE_BOOL)
+		return qimg_value_get_bool(v);
+	s = qimg_value_get_str(v);
+	if (!s)
+		return def;
+	if (!strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "true") ||
+	    !strcmp(s, "y"))
+		return true;
+	if (!strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "false") ||
+	    !strcmp(s, "n"))
+		return false;
+	return def;
+}
+
+/* Copy the members of `from` that `into` lacks (explicit options win). */
+static int merge_missing(struct qimg_value *into, const struct qimg_value *from)
+{
+	const char *key;
+	size_t i;
+	int r;
+
+	for (i = 0; i < qimg_value_count(from); i++) {
+		struct qimg_value *v = qimg_value_at(from, i, &key);
+		struct qimg_value *have = qimg_dict_get(into, key);
+
+		if (have) {
+			if (qimg_value_type(have) == QIMG_VALUE_DICT &&
+			    qimg_value_type(v) == QIMG_VALUE_DICT) {
+				r = merge_missing(have, v);
+				if (r < 0)
+					return r;
+			}
+			continue;
+		}
+		r = qimg_dict_put(into, key, qimg_value_copy(v));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* --- protocols ---------------------------------------------------------- */
+
+static const struct qimg_driver *default_protocol(void)
+{
+	const struct qimg_driver *const *list;
+	size_t n, i;
+
+	list = qimg_driver_list(&n);
+	for (i = 0; i < n; i++)
+		if (list[i]->kind == QIMG_DRIVER_PROTOCOL &&
+		    list[i]->default_protocol)
+			return list[i];
+	return NULL;
+}
+
+static const struct qimg_driver *find_protocol(const char *prefix, size_t len)
+{
+	const struct qimg_driver *const *list;
+	const char *const *p;
+	size_t n, i;
+
+	list = qimg_driver_list(&n);
+	for (i = 0; i < n; i++) {
+		for (p = list[i]->protocols; p && *p; p++)
+			if (strlen(*p) == len && !strncmp(*p, prefix, len))
+				return list[i];
+	}
+	return NULL;
+}
+
+int qimg_protocol_lookup(const char *filename, const struct qimg_driver **out,
+			 struct qimg_error *err)
+{
+	const char *colon = strchr(filename, ':');
+	const char *slash = strchr(filename, '/');
+
+	*out = NULL;
+	/* "PREFIX:..." with the colon before any '/' names a protocol. */
+	if (colon && colon != filename && (!slash || colon < slash)) {
+		*out = find_protocol(filename, (size_t)(colon - filename));
+		if (!*out)
+			return qimg_error_set(
+				err, ENOENT, "Unknown protocol '%.*s'",
+				(int)(colon - filename), filename);
+		return 0;
+	}
+	*out = default_protocol();
+	if (!*out)
+		return qimg_error_set(err, ENOENT, "No protocol driver");
+	return 0;
+}
+
+/* The options of protocol `proto` (NULL: found from the name) for
+ * `filename`, merged into opts (explicit options win). */
+static int fill_protocol(struct qimg_value *opts, const char *filename,
+			 const struct qimg_driver *proto,
+			 const struct qimg_driver **used,
+			 struct qimg_error *err)
+{
+	struct qimg_value *tmp;
+	const char *const *p;
+	const char *rest = filename;
+	int r;
+
+	if (!proto) {
+		r = qimg_protocol_lookup(filename, &proto, err);
+		if (r < 0)
+			return r;
+	}
+	*used = proto;
+	tmp = qimg_value_dict();
+	if (!tmp)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (proto->parse_filename) {
+		r = proto->parse_filename(filename, tmp, err);
+		if (r < 0) {
+			qimg_value_free(tmp);
+			return r;
+		}
+	} else {
+		for (p = proto->protocols; p && *p; p++) {
+			size_t n = strlen(*p);
+
+			if (!strncmp(filename, *p, n) && filename[n] == ':') {
+				rest = filename + n + 1;
+				break;
+			}
+		}
+		r = qimg_dict_put_str(tmp, "filename", rest);
+		if (r < 0) {
+			qimg_value_free(tmp);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
+	r = qimg_dict_put_str(tmp, "driver", proto->name);
+	if (r == 0)
+		r = merge_missing(opts, tmp);
+	qimg_value_free(tmp);
+	if (r < 0)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	return 0;
+}
+
+/* --- one node ----------------------------------------------------------- */
+
+/* Flags and cache mode a node's own options imply. */
+static void apply_common(const struct qimg_value *opts, unsigned int *flags,
+			 enum qimg_cache_mode *cache)
+{
+	const struct qimg_value *c = qimg_dict_get(opts, "cache");
+	bool direct, noflush;
+
+	if (opt_bool(opts, "read-only", false))
+		*flags &= ~QIMG_OPEN_RDWR;
+	if (opt_bool(opts, "force-share", false))
+		*flags |= QIMG_OPEN_FORCE_SHARE;
+	if (!c || qimg_value_type(c) != QIMG_VALUE_DICT)
+		return;
+	direct = opt_bool(c, "direct",
+			  *cache == QIMG_CACHE_NONE ||
+				  *cache == QIMG_CACHE_DIRECTSYNC);
+	noflush = opt_bool(c, "no-flush", *cache == QIMG_CACHE_UNSAFE);
+	if (direct)
+		*cache = QIMG_CACHE_NONE;
+	else if (noflush)
+		*cache = QIMG_CACHE_UNSAFE;
+	else if (*cache == QIMG_CACHE_NONE || *cache == QIMG_CACHE_UNSAFE)
+		*cache = QIMG_CACHE_WRITEBACK;
+}
+
+/* Check the node's own options and call the driver's open. */
+static int driver_open(struct qimg_node *node, struct qimg_error *err)
+{
+	struct qimg_opts own = { 0 };
+	int r;
+
+	r = qimg_options_own(node->drv, node->options, &own);
+	if (r < 0) {
+		qimg_opts_free(&own);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	r = qimg_options_check(node->drv, &own, err);
+	if (r == 0)
+		r = node->drv->open(node, &own, err);
+	qimg_opts_free(&own);
+	return r;
+}
+
+/* Lock the image file as QEMU would for this format and mode. */
+static int take_locks(struct qimg_node *node, struct qimg_error *err)
+{
+	struct qimg_node *file = node->file;
+	unsigned int perm = QIMG_PERM_CONSISTENT_READ, unshared = 0;
+
+	if (!file || !file->drv->set_perm || (node->flags & QIMG_OPEN_NO_LOCK))
+		return 0;
+	if (node->flags & QIMG_OPEN_RDWR) {
+		perm |= QIMG_PERM_WRITE;
+		if (!node->drv->shares_file_writes)
+			perm |= QIMG_PERM_RESIZE;
+	}
+	/* Formats keep metadata in the file, so they never share writes or
+	 * resizes of it; raw does, unless the user of the image needs it
+	 * stable (convert's sources, like qemu-img's BDRV_O_NO_SHARE). */
+	if ((!node->drv->shares_file_writes ||
+	     (node->flags & QIMG_OPEN_NO_SHARE)) &&
+	    !(node->flags & QIMG_OPEN_FORCE_SHARE))
+		unshared = QIMG_PERM_WRITE | QIMG_PERM_RESIZE;
+	return file->drv->set_perm(file, perm, unshared, err);
+}
+
+static int open_protocol_node(const struct qimg_driver *drv,
+			      struct qimg_value *opts, unsigned int flags,
+			      enum qimg_cache_mode cache,
+			      struct qimg_node **out, struct qimg_error *err)
+{
+	const char *fn = opt_str(opts, "filename");
+	struct qimg_node *node;
+	int r;
+
+	node = qimg_node_new(drv, fn ? fn : drv->name, flags, cache);
+	if (!node) {
+		qimg_value_free(opts);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	node->options = opts;
+	r = driver_open(node, err);
+	if (r < 0) {
+		discard_failed(node);
+		return r;
+	}
+	*out = node;
+	return 0;
+}
+
+static int probe_format(struct qimg_node *file, const char *name,
+			const struct qimg_driver **drv, struct qimg_error *err)
+{
+	uint8_t head[PROBE_BYTES];
+	int64_t len = qimg_node_length(file, err);
+	const char *later;
+	size_t n;
+	int r;
+
+	if (len < 0)
+		return (int)len;
+	n = len < PROBE_BYTES ? (size_t)len : PROBE_BYTES;
+	r = qimg_pread(file, 0, head, n, err);
+	if (r < 0)
+		return r;
+	*drv = qimg_driver_probe(head, n, name);
+	if (!*drv || !strcmp((*drv)->name, "raw")) {
+		later = qimg_later_format_probe(head, n, name);
+		if (later)
+			return qimg_error_set(err, ENOTSUP,
+					      "Image format '%s' is not "
+					      "supported yet",
+					      later);
+	}
+	if (!*drv)
+		return qimg_error_set(err, EINVAL,
+				      "Could not determine the image format");
+	return 0;
+}
+
+static void warn_probed_raw(const struct open_ctx *ctx, const char *name)
+{
+	char msg[PATH_MAX + 512];
+
+	if (!ctx->args->warn)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "WARNING: Image format was not specified for '%s' and "
+		 "probing guessed raw.\n         Automatically detecting the "
+		 "format is dangerous for raw images, write operations on "
+		 "block 0 will be restricted.\n         Specify the 'raw' "
+		 "format explicitly to remove the restrictions.",
+		 name);
+	ctx->args->warn(ctx->args->warn_opaque, msg);
+}
+
+static bool is_absolute_or_protocol(const char *name)
+{
+	const char *colon, *slash;
+
+	if (name[0] == '/')
+		return true;
+	/* "proto:..." names (nbd:, json:) are not paths. */
+	colon = strchr(name, ':');
+	slash = strchr(name, '/');
+	return colon && (!slash || colon < slash) && colon != name;
+}
+
+/* The backing file's path as seen from the directory of `image`. */
+static char *resolve_backing(const char *image, const char *backing)
+{
+	const char *slash = image ? strrchr(image, '/') : NULL;
+	size_t dirlen;
+	char *r;
+
+	if (is_absolute_or_protocol(backing) || !slash)
+		return strdup(backing);
+	dirlen = (size_t)(slash - image) + 1;
+	r = malloc(dirlen + strlen(backing) + 1);
+	if (!r)
+		return NULL;
+	memcpy(r, image, dirlen);
+	memcpy(r + dirlen, backing, strlen(backing) + 1);
+	return r;
+}
+
+/* The plain path a relative backing name is resolved against: the
+ * image's file when a plain name describes it. */
+static char *base_path(const struct qimg_node *node, const char *given)
+{
+	char *exact = node->file ? qimg_node_exact_filename(node->file) : NULL;
+
+	if (exact || !given || !strncmp(given, "json:", 5))
+		return exact;
+	return strdup(given);
+}
+
+static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
+			const char *given, const struct open_ctx *ctx,
+			struct qimg_error *err)
+{
+	struct qimg_open_args bargs = *ctx->args;
+	struct open_ctx b = { .args = &bargs, .depth = ctx->depth + 1 };
+	struct qimg_error berr = { 0 };
+	struct qimg_node *bk = NULL;
+	unsigned int flags;
+	const char *name = NULL, *fmt = NULL;
+	char *base;
+	int r;
+
+	if (b.depth >= MAX_CHAIN_DEPTH) {
+		qimg_value_free(bopts);
+		return qimg_error_set(err, ELOOP,
+				      "Backing chain is too long (a loop?)");
+	}
+	if (node->backing_filename && node->backing_filename[0]) {
+		base = base_path(node, given);
+		node->full_backing_filename =
+			resolve_backing(base, node->backing_filename);
+		free(base);
+		if (!node->full_backing_filename) {
+			qimg_value_free(bopts);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
+	if (node->flags & QIMG_OPEN_NO_BACKING) {
+		qimg_value_free(bopts);
+		return 0;
+	}
+	if (!bopts) {
+		if (!node->full_backing_filename)
+			return 0;
+		name = node->full_backing_filename;
+		fmt = node->backing_format;
+	} else if (!qimg_dict_get(bopts, "driver") && node->backing_format &&
+		   !qimg_dict_get(bopts, "file")) {
+		fmt = node->backing_format;
+	}
+	bargs.warn = NULL;
+	flags = (node->flags &
+		 (QIMG_OPEN_FORCE_SHARE | QIMG_OPEN_NO_LOCK | QIMG_OPEN_NO_IO));
+	r = open_node(bopts, name, fmt, 0, flags, node->cache, &b, &bk, &berr);
+	if (r < 0)
+		return qimg_error_set(
+			err, -r, "Could not open backing file: %s", berr.msg);
+	r = add_child(node, "backing", bk, bopts != NULL);
+	if (r < 0) {
+		close_tree(bk);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	return 0;
+}
+
+/* Open format drv (NULL: probe) over the open node `file` (taken over). */
+static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
+		       struct qimg_value *opts, const char *given,
+		       unsigned int flags, enum qimg_cache_mode cache,
+		       const struct open_ctx *ctx, struct qimg_node **out,
+		       struct qimg_error *err)
+{
+	struct qimg_value *bopts = NULL;
+	struct qimg_node *node;
+	bool probed = false, want_backing;
+	int r;
+
+	if (!drv) {
+		r = probe_format(file, given ? given : file->filename, &drv,
+				 err);
+		if (r == 0 && qimg_dict_put_str(opts, "driver", drv->name) < 0)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+		if (r < 0) {
+			close_tree(file);
+			qimg_value_free(opts);
+			return r;
+		}
+		probed = true;
+	}
+	if ((flags & QIMG_OPEN_FORCE_SHARE) && (flags & QIMG_OPEN_RDWR)) {
+		close_tree(file);
+		qimg_value_free(opts);
+		return qimg_error_set(err, EINVAL,
+				      "force-share=on can only be used with "
+				      "read-only images");
+	}
+	node = qimg_node_new(drv, given ? given : file->filename, flags, cache);
+	if (!node) {
+		close_tree(file);
+		qimg_value_free(opts);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	if (drv->supports_backing)
+		bopts = qimg_dict_take(opts, "backing");
+	node->options = opts;
+	if (add_child(node, "file", file, false) < 0) {
+		close_tree(file);
+		qimg_value_free(bopts);
+		qimg_node_free(node);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	node->probed_raw = probed && !strcmp(drv->name, "raw");
+	r = take_locks(node, err);
+	if (r == 0)
+		r = driver_open(node, err);
+	if (r < 0) {
+		qimg_value_free(bopts);
+		discard_failed(node);
+		return r;
+	}
+	if (node->probed_raw && (flags & QIMG_OPEN_RDWR) && ctx->depth == 0)
+		warn_probed_raw(ctx, node->filename);
+	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR) {
+		r = qimg_error_set(err, ENOENT,
+				   "Cannot find device='%s' nor node-name='%s'",
+				   qimg_value_get_str(bopts),
+				   qimg_value_get_str(bopts));
+		qimg_value_free(bopts);
+		close_tree(node);
+		return r;
+	}
+	want_backing = !bopts || qimg_value_type(bopts) != QIMG_VALUE_NULL;
+	if (!want_backing) {
+		/* "backing": null: the image is opened without its chain. */
+		qimg_value_free(bopts);
+		bopts = NULL;
+		node->flags |= QIMG_OPEN_NO_BACKING;
+	}
+	r = open_backing(node, bopts, given, ctx, err);
+	if (r < 0) {
+		close_tree(node);
+		return r;
+	}
+	*out = node;
+	return 0;
+}
+
+static int open_format_node(const struct qimg_driver *drv,
+			    struct qimg_value *opts, const char *given,
+			    unsigned int flags, enum qimg_cache_mode cache,
+			    const struct open_ctx *ctx, struct qimg_node **out,
+			    struct qimg_error *err)
+{
+	struct qimg_value *fopts = qimg_dict_take(opts, "file");
+	struct qimg_node *file = NULL;
+	int r;
+
+	if (!fopts) {
+		qimg_value_free(opts);
+		return qimg_error_set(err, EINVAL,
+				      "A block device must be specified for "
+				      "\"file\"");
+	}
+	if (qimg_value_type(fopts) == QIMG_VALUE_STR) {
+		r = qimg_error_set(err, ENOENT,
+				   "Cannot find device='%s' nor node-name='%s'",
+				   qimg_value_get_str(fopts),
+				   qimg_value_get_str(fopts));
+		qimg_value_free(fopts);
+		qimg_value_free(opts);
+		return r;
+	}
+	r = open_node(fopts, NULL, NULL, QIMG_CHILD_PROTOCOL, flags, cache, ctx,
+		      &file, err);
+	if (r < 0) {
+		qimg_value_free(opts);
+		return r;
+	}
+	return format_over(drv, file, opts, given, flags, cache, ctx, out, err);
+}
+
+/* Open one node (and what it needs below it) from opts (taken over; NULL
+ * for none) and/or filename.  `format` forces the driver. */
+static int open_node(struct qimg_value *opts, const char *filename,
+		     const char *format, unsigned int how, unsigned int flags,
+		     enum qimg_cache_mode cache, const struct open_ctx *ctx,
+		     struct qimg_node **out, struct qimg_error *err)
+{
+	const struct qimg_driver *drv = NULL;
+	const char *given = filename;
+	const char *drvname;
+	int r;
+
+	*out = NULL;
+	if (!opts)
+		opts = qimg_value_dict();
+	if (!opts)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (filename && !strncmp(filename, "json:", 5)) {
+		struct qimg_value *j;
+
+		r = qimg_options_from_json(filename + 5, &j, err);
+		if (r == 0) {
+			r = merge_missing(opts, j);
+			qimg_value_free(j);
+			if (r < 0)
+				r = qimg_error_set(err, ENOMEM,
+						   "Out of memory");
+		}
+		if (r < 0)
+			goto fail;
+		filename = NULL;
+		if (!opt_str(opts, "driver") && !qimg_dict_get(opts, "file") &&
+		    !(how & QIMG_CHILD_PROTOCOL)) {
+			r = qimg_error_set(err, EINVAL,
+					   "Must specify either driver or "
+					   "file");
+			goto fail;
+		}
+	}
+	drvname = format ? format : opt_str(opts, "driver");
+	if (drvname) {
+		drv = qimg_driver_find(drvname);
+		if (!drv) {
+			r = qimg_format_missing_error(drvname, true, err);
+			goto fail;
+		}
+		if (format && qimg_dict_put_str(opts, "driver", format) < 0) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			goto fail;
+		}
+	}
+	if (filename) {
+		if ((drv && drv->kind == QIMG_DRIVER_FORMAT) ||
+		    (!drv && !(how & QIMG_CHILD_PROTOCOL))) {
+			struct qimg_value *f = qimg_dict_get(opts, "file");
+			const struct qimg_driver *used;
+
+			if (!f) {
+				r = qimg_dict_put(opts, "file",
+						  qimg_value_dict());
+				f = qimg_dict_get(opts, "file");
+				if (r < 0 || !f) {
+					r = qimg_error_set(err, ENOMEM,
+							   "Out of memory");
+					goto fail;
+				}
+			}
+			if (qimg_value_type(f) == QIMG_VALUE_DICT) {
+				r = fill_protocol(f, filename, NULL, &used,
+						  err);
+				if (r < 0)
+					goto fail;
+			}
+		} else {
+			r = fill_protocol(opts, filename, drv, &drv, err);
+			if (r < 0)
+				goto fail;
+		}
+	} else if (!drv && (how & QIMG_CHILD_PROTOCOL)) {
+		const char *fn = opt_str(opts, "filename");
+
+		if (!fn) {
+			r = qimg_error_set(err, EINVAL,
+					   "A block device must be specified "
+					   "for \"file\"");
+			goto fail;
+		}
+		r = fill_protocol(opts, fn, NULL, &drv, err);
+		if (r < 0)
+			goto fail;
+	}
+	apply_common(opts, &flags, &cache);
+	if (drv && drv->kind == QIMG_DRIVER_PROTOCOL)
+		return open_protocol_node(drv, opts, flags, cache, out, err);
+	return open_format_node(drv, opts, given, flags, cache, ctx, out, err);
+fail:
+	qimg_value_free(opts);
+	return r;
+}
+
+/* --- public entry points ------------------------------------------------ */
+
+int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
+	      struct qimg_error *err)
+{
+	struct open_ctx ctx = { .args = args, .depth = 0 };
+	struct qimg_value *opts = NULL;
+	unsigned int flags = args->flags;
+	int r;
+
+	*out = NULL;
+	if ((flags & QIMG_OPEN_FORCE_SHARE) && (flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EINVAL,
+				      "force-share=on can only be used with "
+				      "read-only images");
+	if (args->options) {
+		opts = qimg_value_copy(args->options);
+		if (!opts || qimg_options_normalize(opts) < 0) {
+			qimg_value_free(opts);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
+	if (!args->filename && !opts)
+		return qimg_error_set(err, EINVAL,
+				      "Must specify either driver or file");
+	if (args->opts && args->opts->len) {
+		/* Extra driver options given as a flat list (-o style). */
+		size_t i;
+
+		if (!opts)
+			opts = qimg_value_dict();
+		for (i = 0; opts && i < args->opts->len; i++)
+			if (qimg_dict_put_str(opts, args->opts->v[i].name,
+					      args->opts->v[i].value) < 0)
+				break;
+		if (!opts || qimg_options_normalize(opts) < 0) {
+			qimg_value_free(opts);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
+	r = open_node(opts, args->filename, args->format, 0, flags, args->cache,
+		      &ctx, out, err);
+	if (r == 0 && (*out)->drv->kind == QIMG_DRIVER_PROTOCOL &&
+	    (*out)->drv->set_perm && !(flags & QIMG_OPEN_NO_LOCK)) {
+		/* A protocol opened as the image: locked as raw locks it. */
+		struct qimg_node *n = *out;
+		unsigned int perm = QIMG_PERM_CONSISTENT_READ;
+
+		if (n->flags & QIMG_OPEN_RDWR)
+			perm |= QIMG_PERM_WRITE;
+		r = n->drv->set_perm(
+			n, perm,
+			(flags & QIMG_OPEN_NO_SHARE) &&
+					!(flags & QIMG_OPEN_FORCE_SHARE)
+				? QIMG_PERM_WRITE | QIMG_PERM_RESIZE
+				: 0,
+			err);
+		if (r < 0) {
+			close_tree(n);
+			*out = NULL;
+		}
+	}
+	return r;
+}
+
+int qimg_open_child(struct qimg_node *parent, const char *role,
+		    const char *filename, unsigned int how, unsigned int flags,
+		    struct qimg_node **out, struct qimg_error *err)
+{
+	struct qimg_open_args args = { .filename = filename };
+	struct open_ctx ctx = { .args = &args, .depth = 0 };
+	struct qimg_value *sub = qimg_dict_take(parent->options, role);
+	struct qimg_node *child = NULL;
+	bool from_options = sub != NULL;
+	int r;
+
+	*out = NULL;
+	if (sub && qimg_value_type(sub) == QIMG_VALUE_STR) {
+		r = qimg_error_set(err, ENOENT,
+				   "Cannot find device='%s' nor node-name='%s'",
+				   qimg_value_get_str(sub),
+				   qimg_value_get_str(sub));
+		qimg_value_free(sub);
+		return r;
+	}
+	if (!sub && !filename) {
+		if (how & QIMG_CHILD_OPTIONAL)
+			return 0;
+		return qimg_error_set(err, EINVAL,
+				      "A block device must be specified for "
+				      "\"%s\"",
+				      role);
+	}
+	r = open_node(sub, sub ? NULL : filename, NULL,
+		      how & QIMG_CHILD_PROTOCOL,
+		      (parent->flags & (QIMG_OPEN_RDWR | QIMG_OPEN_FORCE_SHARE |
+					QIMG_OPEN_NO_LOCK | QIMG_OPEN_NO_IO)) |
+			      flags,
+		      parent->cache, &ctx, &child, err);
+	if (r < 0)
+		return r;
+	r = add_child(parent, role, child, from_options);
+	if (r < 0) {
+		close_tree(child);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	*out = child;
+	return 0;
+}
+
+int qimg_open_over(struct qimg_node *file, const char *format,
+		   unsigned int flags, struct qimg_node **out,
+		   struct qimg_error *err)
+{
+	struct qimg_open_args args = { .filename = file->filename };
+	struct open_ctx ctx = { .args = &args, .depth = 0 };
+	const struct qimg_driver *drv = NULL;
+	struct qimg_value *opts = qimg_value_dict();
+
+	*out = NULL;
+	if (format) {
+		drv = qimg_driver_find(format);
+		if (!drv || drv->kind != QIMG_DRIVER_FORMAT) {
+			qimg_value_free(opts);
+			close_tree(file);
+			return qimg_format_missing_error(format, true, err);
+		}
+	}
+	if (!opts ||
+	    (format && qimg_dict_put_str(opts, "driver", format) < 0)) {
+		qimg_value_free(opts);
+		close_tree(file);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	return format_over(drv, file, opts, NULL, flags, file->cache, &ctx, out,
+			   err);
+}
+
+int qimg_protocol_open(const char *filename, unsigned int flags,
+		       enum qimg_cache_mode cache, struct qimg_node **out,
+		       struct qimg_error *err)
+{
+	struct qimg_open_args args = { .filename = filename };
+	struct open_ctx ctx = { .args = &args, .depth = 0 };
+
+	return open_node(NULL, filename, NULL, QIMG_CHILD_PROTOCOL, flags,
+			 cache, &ctx, out, err);
+}
+
+void qimg_protocol_close(struct qimg_node *file)
+{
+	close_tree(file);
+}
+
+void qimg_close(struct qimg_node *node)
+{
+	if (!node)
+		return;
+	if (node->drv->kind == QIMG_DRIVER_FORMAT &&
+	    (node->flags & QIMG_OPEN_RDWR))
+		(void)qimg_flush(node, NULL);
+	close_tree(node);
+}
+
+/* --- names ---------------------------------------------------------------- */
+
+char *qimg_node_exact_filename(const struct qimg_node *node)
+{
+	const char *fn;
+	size_t i;
+
+	if (node->drv->exact_filename)
+		return node->drv->exact_filename((struct qimg_node *)node);
+	if (qimg_options_strong(node->drv, node->options))
+		return NULL;
+	if (node->drv->kind == QIMG_DRIVER_PROTOCOL) {
+		fn = opt_str(node->options, "filename");
+		return fn ? strdup(fn) : NULL;
+	}
+	for (i = 0; i < node->nchildren; i++) {
+		const struct qimg_child *c = &node->children[i];
+
+		if (strcmp(c->role, "file") && c->from_options)
+			return NULL;
+	}
+	return node->file ? qimg_node_exact_filename(node->file) : NULL;
+}
+
+/* The options that describe node: its own, with "driver", and those of
+ * its file child and of children given by options. */
+static struct qimg_value *full_options(const struct qimg_node *node)
+{
+	struct qimg_value *d = qimg_value_copy(node->options);
+	size_t i;
+
+	if (!d)
+		d = qimg_value_dict();
+	if (!d || qimg_dict_put_str(d, "driver", node->drv->name) < 0)
+		goto fail;
+	for (i = 0; i < node->nchildren; i++) {
+		const struct qimg_child *c = &node->children[i];
+		struct qimg_value *cd;
+
+		if (strcmp(c->role, "file") && !c->from_options)
+			continue;
+		cd = full_options(c->node);
+		if (!cd || qimg_dict_put(d, c->role, cd) < 0)
+			goto fail;
+	}
+	return d;
+fail:
+	qimg_value_free(d);
+	return NULL;
+}
+
+char *qimg_node_display_name(const struct qimg_node *node)
+{
+	struct qimg_value *d;
+	char *exact = qimg_node_exact_filename(node), *line, *r;
+
+	if (exact)
+		return exact;
+	d = full_options(node);
+	if (!d)
+		return NULL;
+	line = qimg_value_to_json_line(d);
+	qimg_value_free(d);
+	if (!line)
+		return NULL;
+	if (asprintf(&r, "json:%s", line) < 0)
+		r = NULL;
+	free(line);
+	return r;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Options trees of nodes (options.c); the public parsers are declared in
+ * include/qimg/image.h. */
+#ifndef QIMG_CORE_OPTIONS_H
+#define QIMG_CORE_OPTIONS_H
+
+#include "core/driver.h"
+
+/* Expand dotted keys of dict (and of the dicts below it) into nested
+ * dicts, in place. */
+int qimg_options_normalize(struct qimg_value *dict);
+
+/* True if `key` of a node of drv's options is a child's subtree. */
+bool qimg_options_is_child(const struct qimg_driver *drv, const char *key);
+
+/* Append the node's own keys of dict (children's subtrees left out) to o,
+ * flattened with dots, scalars as text ("on"/"off" for booleans). */
+int qimg_options_own(const struct qimg_driver *drv,
+		     const struct qimg_value *dict, struct qimg_opts *o);
+
+/* Refuse keys neither the core nor drv takes (qemu-img's texts) and
+ * type-check the rest. */
+int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,
+		       struct qimg_error *err);
+
+/* True if dict gives one of drv's strong options. */
+bool qimg_options_strong(const struct qimg_driver *drv,
+			 const struct qimg_value *dict);
+
+#endif

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/* A JSON reader for option trees (json:{...} pseudo-filenames).  It reads
+ * the dialect QEMU accepts there: standard JSON plus single-quoted strings,
+ * and reports failures with QEMU's wording so that messages match. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qimg/value.h"
+
+#define MAX_DEPTH 1024
+
+struct reader {
+	const char *p;
+	char *msg;
+	size_t msglen;
+	bool failed;
+	int depth;
+};
+
+static struct qimg_value *fail(struct reader *rd, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!rd->failed) {
+		va_start(ap, fmt);
+		vsnprintf(rd->msg, rd->msglen, fmt, ap);
+		va_end(ap);
+		rd->failed = true;
+	}
+	return NULL;
+}
+
+static void skip_ws(struct reader *rd)
+{
+	while (*rd->p == ' ' || *rd->p == '\t' || *rd->p == '\n' ||
+	       *rd->p == '\r')
+		rd->p++;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool put_utf8(char *out, size_t *n, unsigned long cp)
+{
+	if (cp < 0x80) {
+		out[(*n)++] = (char)cp;
+	} else if (cp < 0x800) {
+		out[(*n)++] = (char)(0xC0 | (cp >> 6));
+		out[(*n)++] = (char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		out[(*n)++] = (char)(0xE0 | (cp >> 12));
+		out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[(*n)++] = (char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x110000) {
+		out[(*n)++] = (char)(0xF0 | (cp >> 18));
+		out[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[(*n)++] = (char)(0x80 | (cp & 0x3F));
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* A string starting at the quote *rd->p; returns the decoded text. */
+static char *read_string(struct reader *rd)
+{
+	char quote = *rd->p++;
+	const char *start = rd->p;
+	char *out = malloc(strlen(start) * 4 + 1);
+	size_t n = 0;
+	unsigned long cp;
+	int i, h;
+
+	if (!out) {
+		fail(rd, "Out of memory");
+		return NULL;
+	}
+	for (;;) {
+		char c = *rd->p;
+
+		if (!c) {
+			fail(rd, "JSON parse error, premature EOI");
+			break;
+		}
+		rd->p++;
+		if (c == quote) {
+			out[n] = '\0';
+			return out;
+		}
+		if (c != '\\') {
+			out[n++] = c;
+			continue;
+		}
+		c = *rd->p++;
+		switch (c) {
+		case '"':
+		case '\'':
+		case '\\':
+		case '/':
+			out[n++] = c;
+			break;
+		case 'b':
+			out[n++] = '\b';
+			break;
+		case 'f':
+			out[n++] = '\f';
+			break;
+		case 'n':
+			out[n++] = '\n';
+			break;
+		case 'r':
+			out[n++] = '\r';
+			break;
+		case 't':
+			out[n++] = '\t';
+			break;
+		case 'u':
+			cp = 0;
+			for (i = 0; i < 4; i++) {
+				h = hexval(rd->p[i]);
+				if (h < 0)
+					break;
+				cp = cp << 4 | (unsigned long)h;
+			}
+			if (i < 4 || !cp || !put_utf8(out, &n, cp)) {
+				fail(rd, "JSON parse error, invalid escape "
+					 "sequence in string");
+				goto out;
+			}
+			rd->p += 4;
+			break;
+		case '\0':
+			rd->p--;
+			fail(rd, "JSON parse error, premature EOI");
+			goto out;
+		default:
+			fail(rd, "JSON parse error, invalid escape sequence in "
+				 "string");
+			goto out;
+		}
+	}
+out:
+	free(out);
+	return NULL;
+}
+
+static struct qimg_value *read_value(struct reader *rd);
+
+static struct qimg_value *read_number(struct reader *rd)
+{
+	const char *s = rd->p;
+	char *end;
+	long long v;
+
+	if (*rd->p == '-')
+		rd->p++;
+	while (isdigit((unsigned char)*rd->p))
+		rd->p++;
+	if (*rd->p == '.' || *rd->p == 'e' || *rd->p == 'E') {
+		/* A fraction: options take text, so keep the spelling. */
+		char *txt;
+		struct qimg_value *r;
+
+		while (isalnum((unsigned char)*rd->p) || *rd->p == '.' ||
+		       *rd->p == '+' || *rd->p == '-')
+			rd->p++;
+		txt = strndup(s, (size_t)(rd->p - s));
+		if (!txt)
+			return fail(rd, "Out of memory");
+		r = qimg_value_str(txt);
+		free(txt);
+		return r;
+	}
+	if ((s[0] == '0' && isdigit((unsigned char)s[1])) ||
+	    (s[0] == '-' && s[1] == '0' && isdigit((unsigned char)s[2])) ||
+	    rd->p == s || (s[0] == '-' && rd->p == s + 1)) {
+		while (isalnum((unsigned char)*rd->p))
+			rd->p++;
+		return fail(rd, "JSON parse error, stray '%.*s'",
+			    (int)(rd->p - s), s);
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno == ERANGE) {
+		unsigned long long u;
+
+		if (s[0] == '-')
+			return fail(rd, "JSON parse error, number out of "
+					"range");
+		errno = 0;
+		u = strtoull(s, &end, 10);
+		if (errno == ERANGE)
+			return fail(rd, "JSON parse error, number out of "
+					"range");
+		return qimg_value_uint(u);
+	}
+	return qimg_value_int(v);
+}
+
+static struct qimg_value *read_keyword(struct reader *rd)
+{
+	const char *s = rd->p;
+	size_t n;
+
+	while (isalnum((unsigned char)*rd->p) || *rd->p == '_')
+		rd->p++;
+	n = (size_t)(rd->p - s);
+	if (n == 4 && !strncmp(s, "true", 4))
+		return qimg_value_bool(true);
+	if (n == 5 && !strncmp(s, "false", 5))
+		return qimg_value_bool(false);
+	if (n == 4 && !strncmp(s, "null", 4))
+		return qimg_value_null();
+	if (!n)
+		return fail(rd, "JSON parse error, stray '%c'", *rd->p);
+	return fail(rd, "JSON parse error, invalid keyword '%.*s'", (int)n, s);
+}
+
+static struct qimg_value *read_container(struct reader *rd, bool dict)
+{
+	struct qimg_value *c = dict ? qimg_value_dict() : qimg_value_list();
+	char close = dict ? '}' : ']';
+	bool first = true;
+
+	if (!c)
+		return fail(rd, "Out of memory");
+	if (++rd->depth > MAX_DEPTH) {
+		qimg_value_free(c);
+		return fail(rd, "JSON nesting depth limit exceeded");
+	}
+	rd->p++;
+	for (;;) {
+		char *key = NULL;
+		struct qimg_value *v;
+
+		skip_ws(rd);
+		if (!*rd->p)
+			goto eoi;
+		if (first && *rd->p == close) {
+			rd->p++;
+			break;
+		}
+		if (!first) {
+			if (*rd->p == close) {
+				rd->p++;
+				break;
+			}
+			if (*rd->p != ',') {
+				fail(rd, dict ? "JSON parse error, expected "
+						"separator in dict"
+					      : "JSON parse error, expected "
+						"separator in list");
+				goto err;
+			}
+			rd->p++;
+			skip_ws(rd);
+			if (!*rd->p)
+				goto eoi;
+		}
+		first = false;
+		if (dict) {
+			if (*rd->p != '"' && *rd->p != '\'') {
+				if (*rd->p == close) {
+					fail(rd, "JSON parse error, expecting "
+						 "value");
+					goto err;
+				}
+				fail(rd, "JSON parse error, key is not a "
+					 "string in object");
+				goto err;
+			}
+			key = read_string(rd);
+			if (!key)
+				goto err;
+			skip_ws(rd);
+			if (!*rd->p) {
+				free(key);
+				goto eoi;
+			}
+			if (*rd->p != ':') {
+				free(key);
+				fail(rd, "JSON parse error, missing : in "
+					 "object pair");
+				goto err;
+			}
+			rd->p++;
+			skip_ws(rd);
+		}
+		if (*rd->p == close || *rd->p == ',') {
+			free(key);
+			fail(rd, "JSON parse error, expecting value");
+			goto err;
+		}
+		v = read_value(rd);
+		if (!v) {
+			free(key);
+			goto err;
+		}
+		if ((dict ? qimg_dict_put(c, key, v) : qimg_list_append(c, v)) <
+		    0) {
+			free(key);
+			fail(rd, "Out of memory");
+			goto err;
+		}
+		free(key);
+	}
+	rd->depth--;
+	return c;
+eoi:
+	fail(rd, "JSON parse error, premature EOI");
+err:
+	qimg_value_free(c);
+	return NULL;
+}
+
+static struct qimg_value *read_value(struct reader *rd)
+{
+	skip_ws(rd);
+	switch (*rd->p) {
+	case '\0':
+		return fail(rd, "JSON parse error, premature EOI");
+	case '{':
+		return read_container(rd, true);
+	case '[':
+		return read_container(rd, false);
+	case '"':
+	case '\'': {
+		char *s = read_string(rd);
+		struct qimg_value *v;
+
+		if (!s)
+			return NULL;
+		v = qimg_value_str(s);
+		free(s);
+		return v ? v : fail(rd, "Out of memory");
+	}
+	default:
+		if (*rd->p == '-' || isdigit((unsigned char)*rd->p))
+			return read_number(rd);
+		return read_keyword(rd);
+	}
+}
+
+struct qimg_value *qimg_json_parse(const char *text, char *msg, size_t msglen)
+{
+	struct reader rd = { .p = text, .msg = msg, .msglen = msglen };
+	struct qimg_value *v;
+
+	if (msglen)
+		msg[0] = '\0';
+	skip_ws(&rd);
+	if (!*rd.p) {
+		fail(&rd, "Expecting a JSON value");
+		return NULL;
+	}
+	v = read_value(&rd);
+	if (!v)
+		return NULL;
+	skip_ws(&rd);
+	if (*rd.p) {
+		qimg_value_free(v);
+		fail(&rd, "Expecting at most one JSON value");
+		return NULL;
+	}
+	return v;
+}
