@@ -71,6 +71,8 @@ int qimg_create(const char *filename, const char *format,
 {
 	const struct qimg_driver *drv = find_format(format);
 	struct qimg_node *proto = NULL, *file = NULL;
+	const struct qimg_driver *pdrv;
+	char *path = NULL;
 	struct stat st;
 	bool existed;
 	int r;
@@ -91,15 +93,29 @@ int qimg_create(const char *filename, const char *format,
 			return r;
 	}
 
-	existed = stat(filename, &st) == 0;
-	proto = qimg_node_new(&qimg_driver_file, filename, QIMG_OPEN_RDWR,
-			      QIMG_CACHE_WRITEBACK);
-	if (!proto)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	r = proto->drv->create(proto, opts, err);
-	qimg_node_free(proto);
+	r = qimg_protocol_resolve(filename, &pdrv, &path, err);
 	if (r < 0)
 		return r;
+	if (!pdrv->create) {
+		r = qimg_error_set(err, ENOTSUP,
+				   "Protocol driver '%s' does not support "
+				   "image creation",
+				   pdrv->name);
+		free(path);
+		return r;
+	}
+	existed = !pdrv->default_protocol || stat(path, &st) == 0;
+	proto = qimg_node_new(pdrv, path, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
+	if (!proto) {
+		free(path);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	r = proto->drv->create(proto, opts, err);
+	qimg_node_free(proto);
+	if (r < 0) {
+		free(path);
+		return r;
+	}
 	r = qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
 			       &file, err);
 	if (r == 0) {
@@ -121,7 +137,8 @@ int qimg_create(const char *filename, const char *format,
 		*err = e2;
 	}
 	if (r < 0 && !existed)
-		unlink(filename);
+		unlink(path);
+	free(path);
 	return r;
 }
 

@@ -23,6 +23,12 @@ void qimg_node_free(struct qimg_node *n);
 int qimg_protocol_lookup(const char *filename, const struct qimg_driver **out,
 			 struct qimg_error *err);
 
+/* The protocol driver of a filename and the path it names (its "filename"
+ * option: "file:a:b" gives "a:b"; malloc'd). */
+int qimg_protocol_resolve(const char *filename,
+			  const struct qimg_driver **drv, char **path,
+			  struct qimg_error *err);
+
 /* A plain filename describing node, or NULL (malloc'd). */
 char *qimg_node_exact_filename(const struct qimg_node *node);
 

@@ -268,6 +268,28 @@ static int fill_protocol(struct qimg_value *opts, const char *filename,
 	return 0;
 }
 
+int qimg_protocol_resolve(const char *filename,
+			  const struct qimg_driver **drv, char **path,
+			  struct qimg_error *err)
+{
+	struct qimg_value *d = qimg_value_dict();
+	const char *fn;
+	int r;
+
+	*path = NULL;
+	if (!d)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = fill_protocol(d, filename, NULL, drv, err);
+	if (r == 0) {
+		fn = opt_str(d, "filename");
+		*path = strdup(fn ? fn : filename);
+		if (!*path)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	qimg_value_free(d);
+	return r;
+}
+
 /* --- one node ----------------------------------------------------------- */
 
 /* Flags and cache mode a node's own options imply. */

@@ -422,6 +422,11 @@ static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	{
 		uint64_t n = (uint64_t)hole - off;
 
+		/* With O_DIRECT no request covers part of a block: data
+		 * ending in a partial block at EOF takes the whole block. */
+		if (s->align > 1 && (uint64_t)hole == (uint64_t)flen &&
+		    n % s->align)
+			n += s->align - n % s->align;
 		ext->len = n < len ? n : len;
 	}
 	ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
