@@ -25,6 +25,11 @@ int qimg_create(const char *filename, const char *format,
 const struct qimg_opt_desc *
 qimg_format_create_opts(const char *format, bool *can_create, bool *known);
 const struct qimg_opt_desc *qimg_protocol_create_opts(void);
+/* The create options of the protocol that `filename` names ("nbd:...",
+ * "file:...", a plain path); NULL with "Unknown protocol 'X'" in err when
+ * no driver has its prefix. */
+const struct qimg_opt_desc *
+qimg_protocol_create_opts_for(const char *filename, struct qimg_error *err);
 
 /* True if `format` names a registered format driver. */
 bool qimg_format_known(const char *format);

@@ -36,6 +36,7 @@ enum qimg_cache_mode {
 int qimg_cache_mode_parse(const char *s, enum qimg_cache_mode *out);
 
 struct qimg_value;
+struct qimg_objects;
 
 struct qimg_open_args {
 	/* A filename ("disk.qcow2", "nbd://host/exp", "json:{...}"), or NULL
@@ -45,6 +46,8 @@ struct qimg_open_args {
 	/* An options tree (a dict) as qimg_options_parse makes it from
 	 * --image-opts text; NULL: none.  Not taken over (copied). */
 	const struct qimg_value *options;
+	/* --object definitions (secrets) options may name; may be NULL. */
+	const struct qimg_objects *objects;
 	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
 	const struct qimg_opts *opts; /* extra driver options, may be NULL */

@@ -56,6 +56,17 @@ const struct qimg_opt_desc *qimg_protocol_create_opts(void)
 	return qimg_file_create_opts();
 }
 
+const struct qimg_opt_desc *
+qimg_protocol_create_opts_for(const char *filename, struct qimg_error *err)
+{
+	const struct qimg_driver *drv;
+	static const struct qimg_opt_desc none[] = { { NULL, 0, NULL, NULL } };
+
+	if (qimg_protocol_lookup(filename, &drv, err) < 0)
+		return NULL;
+	return drv->create_opts ? drv->create_opts : none;
+}
+
 static int validate(const struct qimg_driver *drv, struct qimg_opts *opts,
 		    struct qimg_error *err)
 {

@@ -55,6 +55,8 @@ struct qimg_node {
 	 * --image-opts) or derived from a filename; each child holds its own.
 	 * Built by the core; owned. */
 	struct qimg_value *options;
+	/* The --object table of the open call (secrets), or NULL. */
+	const struct qimg_objects *objects;
 
 	struct qimg_child *children; /* in the order they were opened */
 	size_t nchildren;

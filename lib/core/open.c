@@ -268,9 +268,8 @@ static int fill_protocol(struct qimg_value *opts, const char *filename,
 	return 0;
 }
 
-int qimg_protocol_resolve(const char *filename,
-			  const struct qimg_driver **drv, char **path,
-			  struct qimg_error *err)
+int qimg_protocol_resolve(const char *filename, const struct qimg_driver **drv,
+			  char **path, struct qimg_error *err)
 {
 	struct qimg_value *d = qimg_value_dict();
 	const char *fn;
@@ -361,6 +360,7 @@ static int take_locks(struct qimg_node *node, struct qimg_error *err)
 static int open_protocol_node(const struct qimg_driver *drv,
 			      struct qimg_value *opts, unsigned int flags,
 			      enum qimg_cache_mode cache,
+			      const struct open_ctx *ctx,
 			      struct qimg_node **out, struct qimg_error *err)
 {
 	const char *fn = opt_str(opts, "filename");
@@ -373,10 +373,18 @@ static int open_protocol_node(const struct qimg_driver *drv,
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
 	node->options = opts;
+	node->objects = ctx->args->objects;
 	r = driver_open(node, err);
 	if (r < 0) {
 		discard_failed(node);
 		return r;
+	}
+	/* A protocol node's size is its length. */
+	if (!node->size && drv->length) {
+		int64_t len = drv->length(node);
+
+		if (len > 0)
+			node->size = (uint64_t)len;
 	}
 	*out = node;
 	return 0;
@@ -564,7 +572,27 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	if (drv->supports_backing)
 		bopts = qimg_dict_take(opts, "backing");
+	if (bopts && (flags & QIMG_OPEN_NO_BACKING) &&
+	    qimg_value_type(bopts) != QIMG_VALUE_NULL) {
+		/* Without the chain, backing options are nobody's. */
+		struct qimg_opts o = { 0 };
+
+		r = qimg_options_flatten(&o, "backing", bopts);
+		r = r < 0 ? qimg_error_set(err, ENOMEM, "Out of memory")
+			  : qimg_error_set(err, EINVAL,
+					   "Block format '%s' does not support "
+					   "the option '%s'",
+					   drv->name,
+					   o.len ? o.v[0].name : "backing");
+		qimg_opts_free(&o);
+		qimg_value_free(bopts);
+		close_tree(file);
+		qimg_node_free(node);
+		qimg_value_free(opts);
+		return r;
+	}
 	node->options = opts;
+	node->objects = ctx->args->objects;
 	if (add_child(node, "file", file, false) < 0) {
 		close_tree(file);
 		qimg_value_free(bopts);
@@ -734,7 +762,8 @@ static int open_node(struct qimg_value *opts, const char *filename,
 	}
 	apply_common(opts, &flags, &cache);
 	if (drv && drv->kind == QIMG_DRIVER_PROTOCOL)
-		return open_protocol_node(drv, opts, flags, cache, out, err);
+		return open_protocol_node(drv, opts, flags, cache, ctx, out,
+					  err);
 	return open_format_node(drv, opts, given, flags, cache, ctx, out, err);
 fail:
 	qimg_value_free(opts);
@@ -810,7 +839,8 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 		    const char *filename, unsigned int how, unsigned int flags,
 		    struct qimg_node **out, struct qimg_error *err)
 {
-	struct qimg_open_args args = { .filename = filename };
+	struct qimg_open_args args = { .filename = filename,
+				       .objects = parent->objects };
 	struct open_ctx ctx = { .args = &args, .depth = 0 };
 	struct qimg_value *sub = qimg_dict_take(parent->options, role);
 	struct qimg_node *child = NULL;

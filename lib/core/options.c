@@ -200,8 +200,8 @@ bool qimg_options_is_child(const struct qimg_driver *drv, const char *key)
 }
 
 /* Append the scalars below v as "prefix.key" pairs. */
-static int flatten(struct qimg_opts *o, const char *prefix,
-		   const struct qimg_value *v)
+int qimg_options_flatten(struct qimg_opts *o, const char *prefix,
+			 const struct qimg_value *v)
 {
 	enum qimg_value_type t = qimg_value_type(v);
 	char *name, *text;
@@ -229,7 +229,7 @@ static int flatten(struct qimg_opts *o, const char *prefix,
 		}
 		if (asprintf(&name, "%s.%s", prefix, key) < 0)
 			return -ENOMEM;
-		r = flatten(o, name, m);
+		r = qimg_options_flatten(o, name, m);
 		free(name);
 		if (r < 0)
 			return r;
@@ -249,7 +249,7 @@ int qimg_options_own(const struct qimg_driver *drv,
 
 		if (qimg_options_is_child(drv, key))
 			continue;
-		r = flatten(o, key, v);
+		r = qimg_options_flatten(o, key, v);
 		if (r < 0)
 			return r;
 	}

@@ -18,6 +18,11 @@ bool qimg_options_is_child(const struct qimg_driver *drv, const char *key);
 int qimg_options_own(const struct qimg_driver *drv,
 		     const struct qimg_value *dict, struct qimg_opts *o);
 
+/* Append the scalars of v to o as "prefix.key..." pairs (v itself when it is
+ * a scalar: "prefix"). */
+int qimg_options_flatten(struct qimg_opts *o, const char *prefix,
+			 const struct qimg_value *v);
+
 /* Refuse keys neither the core nor drv takes (qemu-img's texts) and
  * type-check the rest. */
 int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,

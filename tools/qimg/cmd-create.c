@@ -185,7 +185,9 @@ static int do_create(const struct tool *t, const struct create_args *a)
 				   "Format driver '%s' does not "
 				   "support image creation",
 				   fmt);
-	schemas[1] = qimg_protocol_create_opts();
+	schemas[1] = qimg_protocol_create_opts_for(fn, &err);
+	if (!schemas[1])
+		return create_fail(t, fn, NULL, "%s", err.msg);
 
 	if (a->options && (qimg_opts_parse(&o, a->options, &err) < 0 ||
 			   qimg_opts_validate(&o, schemas, &err) < 0)) {

@@ -91,6 +91,7 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 		.format = fmt,
 		.flags = flags,
 		.cache = cache,
+		.objects = t->objects,
 		.warn = open_warn,
 	};
 	struct qimg_error err = { 0 };
@@ -246,46 +247,24 @@ void progress_end(struct tool_progress *p)
 int tool_object(const struct tool *t, const char *arg)
 {
 	struct qimg_error err = { 0 };
-	struct qimg_opts o = { 0 };
-	const char *type;
-	int r = 0;
+	int r = qimg_objects_add(t->objects, arg, &err);
 
-	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+	switch (r) {
+	case 0:
+		return 0;
+	case QIMG_OBJECT_HELP_TYPES:
 		printf("List of user creatable objects:\n  secret\n");
 		return 1;
-	}
-	if (qimg_opts_parse(&o, arg, &err) < 0) {
-		tool_err(t, "%s", err.msg);
-		qimg_opts_free(&o);
-		return -EINVAL;
-	}
-	/* The first element without '=' is the type ("secret" parses as the
-	 * flag secret=on); "qom-type=secret" names it explicitly. */
-	type = qimg_opts_get_str(&o, "qom-type", NULL);
-	if (!type && o.len && !strcmp(o.v[0].value, "on"))
-		type = o.v[0].name;
-	if (!type) {
-		tool_err(t, "Parameter 'qom-type' is missing");
-		r = -EINVAL;
-	} else if (strcmp(type, "secret")) {
-		tool_err(t, "Parameter 'qom-type' does not accept value '%s'",
-			 type);
-		r = -EINVAL;
-	} else if (o.help) {
+	case QIMG_OBJECT_HELP_PROPS:
 		printf("secret options:\n"
-		       "  data=<str>\n  file=<str>\n  format=<enum>\n"
-		       "  iv=<str>\n  keyid=<str>\n  loaded=<bool>\n");
-		r = 1;
-	} else if (strncmp(arg, "id=", 3) && !strstr(arg, ",id=")) {
-		/* qimg_opts_parse drops id=; look at the raw text. */
-		tool_err(t, "Parameter 'id' is missing");
-		r = -EINVAL;
-	} else if (!qimg_opts_has(&o, "data") && !qimg_opts_has(&o, "file")) {
-		tool_err(t, "Either 'file' or 'data' must be provided");
-		r = -EINVAL;
+		       "  data=<string>\n  file=<string>\n"
+		       "  format=<QCryptoSecretFormat>\n"
+		       "  iv=<string>\n  keyid=<string>\n");
+		return 1;
+	default:
+		tool_err(t, "%s", err.msg);
+		return r;
 	}
-	qimg_opts_free(&o);
-	return r;
 }
 
 int tool_parse_snapshot_param(const struct tool *t, const char *arg, char **id,
@@ -400,6 +379,7 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 			.options = opts,
 			.flags = flags,
 			.cache = cache,
+			.objects = t->objects,
 			.warn = open_warn,
 		};
 

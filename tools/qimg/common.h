@@ -13,10 +13,12 @@
 #include "qimg/error.h"
 #include "qimg/image.h"
 #include "qimg/info.h"
+#include "qimg/object.h"
 
 /* Per-invocation context handed to every command. */
 struct tool {
-	const char *prog; /* basename(argv[0]): message prefix */
+	const char *prog;	       /* basename(argv[0]): message prefix */
+	struct qimg_objects *objects; /* --object definitions */
 };
 
 /* Exit code used by every usage error. */
@@ -102,10 +104,9 @@ void progress_add(struct tool_progress *p, float delta);
 /* Terminate the progress line with "\n" (only if on). */
 void progress_end(struct tool_progress *p);
 
-/* --object TYPE,id=ID,...: only 'secret' objects are known; their
- * properties are checked as qemu-img checks them (the library has no use
- * for them yet).  Returns 0 to continue, 1 when help was printed (exit 0),
- * negative errno after printing an error. */
+/* --object TYPE,id=ID,...: added to t->objects (only 'secret' exists),
+ * checked as qemu-img checks it.  Returns 0 to continue, 1 when help was
+ * printed (exit 0), negative errno after printing an error. */
 int tool_object(const struct tool *t, const char *arg);
 
 /* -l SNAPSHOT_PARAM: "snapshot.id=ID,snapshot.name=NAME" or a bare ID or

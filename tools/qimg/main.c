@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 		{ "trace", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct tool t;
+	struct tool t = { 0 };
 	const char *slash;
 	size_t i;
 	int c;
@@ -291,7 +291,14 @@ int main(int argc, char **argv)
 
 			/* Restart getopt for the command's own options. */
 			optind = 0;
-			return commands[i].fn(&t, cargc, cargv);
+			t.objects = qimg_objects_new();
+			if (!t.objects) {
+				tool_err(&t, "out of memory");
+				return 1;
+			}
+			c = commands[i].fn(&t, cargc, cargv);
+			qimg_objects_free(t.objects);
+			return c;
 		}
 	}
 	return tool_usage(&t, "Command not found: %s", argv[optind]);

@@ -291,12 +291,44 @@ static void qcow2_close(struct qimg_node *node)
 	free_state(s);
 }
 
+/* Options qemu-img 7.2 takes for a qcow2 node (cache sizes and discard
+ * passing tune QEMU's implementation; qimg accepts them as qemu-img does). */
+static const struct qimg_opt_desc qcow2_runtime_opts[] = {
+	{ "lazy-refcounts", QIMG_OPT_BOOL, NULL, NULL },
+	{ "pass-discard-request", QIMG_OPT_BOOL, NULL, NULL },
+	{ "pass-discard-snapshot", QIMG_OPT_BOOL, NULL, NULL },
+	{ "pass-discard-other", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check", QIMG_OPT_STRING, NULL, NULL },
+	{ "overlap-check.template", QIMG_OPT_STRING, NULL, NULL },
+	{ "overlap-check.main-header", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.active-l1", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.active-l2", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.refcount-table", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.refcount-block", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.snapshot-table", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.inactive-l1", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.inactive-l2", QIMG_OPT_BOOL, NULL, NULL },
+	{ "overlap-check.bitmap-directory", QIMG_OPT_BOOL, NULL, NULL },
+	{ "cache-size", QIMG_OPT_SIZE, NULL, NULL },
+	{ "l2-cache-size", QIMG_OPT_SIZE, NULL, NULL },
+	{ "l2-cache-entry-size", QIMG_OPT_SIZE, NULL, NULL },
+	{ "refcount-cache-size", QIMG_OPT_SIZE, NULL, NULL },
+	{ "cache-clean-interval", QIMG_OPT_NUMBER, NULL, NULL },
+	{ "encrypt.format", QIMG_OPT_STRING, NULL, NULL },
+	{ "encrypt.key-secret", QIMG_OPT_STRING, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const char *const qcow2_child_roles[] = { "data-file", NULL };
+
 const struct qimg_driver qimg_driver_qcow2 = {
 	.name = "qcow2",
 	.kind = QIMG_DRIVER_FORMAT,
 	.threads = QIMG_THREADS_PARALLEL,
 	.state_size = sizeof(struct qcow2_state),
 	.create_opts = qcow2_create_opts,
+	.runtime_opts = qcow2_runtime_opts,
+	.child_roles = qcow2_child_roles,
 	.probe = qcow2_probe,
 	.open = qcow2_open,
 	.close = qcow2_close,

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* User-created objects (--object TYPE,id=ID,...), kept in a table that the
+ * block layer consults when an option names one (key-secret=ID).  Only
+ * `secret` exists so far. */
+#ifndef QIMG_OBJECT_H
+#define QIMG_OBJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qimg/error.h"
+
+struct qimg_objects;
+
+struct qimg_objects *qimg_objects_new(void);
+/* Frees the table; secret bytes are wiped first.  NULL is allowed. */
+void qimg_objects_free(struct qimg_objects *t);
+
+/* Parse one --object definition and add the object.  Returns 0, or
+ * QIMG_OBJECT_HELP_TYPES ("help": the caller lists the types) or
+ * QIMG_OBJECT_HELP_PROPS ("secret,help": the caller lists its properties),
+ * or a negative errno with qemu-img's text in err ("Parameter 'qom-type' is
+ * missing", "Either 'file' or 'data' must be provided", "attempt to add
+ * duplicate property 'ID' to object (type 'container')", ...). */
+#define QIMG_OBJECT_HELP_TYPES 1
+#define QIMG_OBJECT_HELP_PROPS 2
+int qimg_objects_add(struct qimg_objects *t, const char *def,
+		     struct qimg_error *err);
+
+/* A copy of the bytes of secret `id` (decoded from base64 when
+ * format=base64; a file's contents for file=), to be released with
+ * qimg_secret_free (which wipes it).  ENOENT "No secret with id 'ID'" when
+ * there is none. */
+int qimg_secret_get(const struct qimg_objects *t, const char *id,
+		    uint8_t **data, size_t *len, struct qimg_error *err);
+void qimg_secret_free(uint8_t *data, size_t len);
+
+#endif

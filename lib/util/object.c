@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/* The --object table: `secret` objects parsed and checked as qemu-img
+ * checks them, their bytes kept until the table is freed and wiped then. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qimg/object.h"
+#include "qimg/opts.h"
+#include "util/vector.h"
+
+struct secret {
+	char *id;
+	uint8_t *data; /* as given (data=) or read (file=) */
+	size_t len;
+	bool base64; /* format=base64: decoded on use */
+};
+
+struct qimg_objects {
+	struct secret *v;
+	size_t len, cap;
+};
+
+struct qimg_objects *qimg_objects_new(void)
+{
+	return calloc(1, sizeof(struct qimg_objects));
+}
+
+static void wipe_free(uint8_t *p, size_t n)
+{
+	if (p) {
+		explicit_bzero(p, n);
+		free(p);
+	}
+}
+
+void qimg_objects_free(struct qimg_objects *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->len; i++) {
+		free(t->v[i].id);
+		wipe_free(t->v[i].data, t->v[i].len);
+	}
+	free(t->v);
+	free(t);
+}
+
+static const struct secret *find(const struct qimg_objects *t, const char *id)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->len; i++)
+		if (!strcmp(t->v[i].id, id))
+			return &t->v[i];
+	return NULL;
+}
+
+/* QOM identifiers: a letter, then letters, digits, '-', '.', '_'. */
+static bool is_identifier(const char *s)
+{
+	if (!isalpha((unsigned char)*s))
+		return false;
+	for (s++; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
+			return false;
+	return true;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len,
+		     struct qimg_error *err)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t cap = 0, n = 0, got;
+	int e;
+
+	if (!fp)
+		return qimg_error_set(err, errno,
+				      "Unable to read %s: Failed to open file "
+				      "\xe2\x80\x9c%s\xe2\x80\x9d: %s",
+				      path, path, strerror(errno));
+	for (;;) {
+		void *p = buf;
+
+		if (qimg_vector_grow(&p, &cap, n, 4096, 1) < 0) {
+			wipe_free(buf, n);
+			fclose(fp);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+		buf = p;
+		got = fread(buf + n, 1, cap - n, fp);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	e = ferror(fp) ? errno : 0;
+	fclose(fp);
+	if (e) {
+		wipe_free(buf, cap);
+		return qimg_error_set(err, e, "Unable to read %s: %s", path,
+				      strerror(e));
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int qimg_objects_add(struct qimg_objects *t, const char *def,
+		     struct qimg_error *err)
+{
+	static const char *const props[] = { "qom-type", "data",  "file",
+					     "format",	 "keyid", "iv",
+					     "loaded",	 NULL };
+	struct qimg_opts o = { 0 };
+	struct secret s = { 0 };
+	const char *type, *id = NULL, *p, *format;
+	const char *const *k;
+	size_t i;
+	void *vp;
+	int r;
+
+	if (!strcmp(def, "help") || !strcmp(def, "?"))
+		return QIMG_OBJECT_HELP_TYPES;
+	r = qimg_opts_parse(&o, def, err);
+	if (r < 0)
+		goto out;
+	/* The first element without '=' is the type ("secret" parses as the
+	 * flag secret=on); "qom-type=secret" names it explicitly. */
+	type = qimg_opts_get_str(&o, "qom-type", NULL);
+	if (!type && o.len && !strcmp(o.v[0].value, "on"))
+		type = o.v[0].name;
+	if (!type) {
+		r = qimg_error_set(err, EINVAL,
+				   "Parameter 'qom-type' is missing");
+		goto out;
+	}
+	if (strcmp(type, "secret")) {
+		r = qimg_error_set(err, EINVAL,
+				   "Parameter 'qom-type' does not accept value "
+				   "'%s'",
+				   type);
+		goto out;
+	}
+	if (o.help) {
+		r = QIMG_OBJECT_HELP_PROPS;
+		goto out;
+	}
+	/* qimg_opts_parse drops id=: find it in the text. */
+	for (p = def; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (!strncmp(p, "id=", 3)) {
+			id = p + 3;
+			break;
+		}
+	}
+	if (!id) {
+		r = qimg_error_set(err, EINVAL, "Parameter 'id' is missing");
+		goto out;
+	}
+	s.id = strndup(id, strcspn(id, ","));
+	if (!s.id) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
+	if (!is_identifier(s.id)) {
+		r = qimg_error_set(err, EINVAL,
+				   "Parameter 'id' expects an identifier\n"
+				   "Identifiers consist of letters, digits, "
+				   "'-', '.', '_', starting with a letter.");
+		goto out;
+	}
+	for (i = 0; i < o.len; i++) {
+		if (!strcmp(o.v[i].name, type) && i == 0 &&
+		    !strcmp(o.v[i].value, "on"))
+			continue;
+		for (k = props; *k && strcmp(*k, o.v[i].name); k++)
+			;
+		if (!*k) {
+			r = qimg_error_set(err, EINVAL,
+					   "Parameter '%s' is unexpected",
+					   o.v[i].name);
+			goto out;
+		}
+	}
+	format = qimg_opts_get_str(&o, "format", "raw");
+	if (strcmp(format, "raw") && strcmp(format, "base64")) {
+		r = qimg_error_set(err, EINVAL,
+				   "Parameter 'format' does not accept value "
+				   "'%s'",
+				   format);
+		goto out;
+	}
+	s.base64 = !strcmp(format, "base64");
+	if (qimg_opts_has(&o, "data") && qimg_opts_has(&o, "file")) {
+		r = qimg_error_set(err, EINVAL,
+				   "'file' and 'data' are mutually exclusive");
+		goto out;
+	}
+	if (qimg_opts_has(&o, "data")) {
+		const char *d = qimg_opts_get_str(&o, "data", "");
+
+		s.len = strlen(d);
+		s.data = malloc(s.len + 1);
+		if (!s.data) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			goto out;
+		}
+		memcpy(s.data, d, s.len + 1);
+	} else if (qimg_opts_has(&o, "file")) {
+		r = read_file(qimg_opts_get_str(&o, "file", ""), &s.data,
+			      &s.len, err);
+		if (r < 0)
+			goto out;
+	} else {
+		r = qimg_error_set(err, EINVAL,
+				   "Either 'file' or 'data' must be provided");
+		goto out;
+	}
+	if (qimg_opts_has(&o, "keyid")) {
+		const char *kid = qimg_opts_get_str(&o, "keyid", "");
+
+		if (!find(t, kid)) {
+			r = qimg_error_set(err, ENOENT,
+					   "No secret with id '%s'", kid);
+			goto out;
+		}
+		/* AES-256-CBC secrets come with the crypto layer. */
+		r = qimg_error_set(err, ENOTSUP,
+				   "Secret '%s': keyid= (encrypted secrets) is "
+				   "not supported yet",
+				   s.id);
+		goto out;
+	}
+	if (find(t, s.id)) {
+		r = qimg_error_set(err, EEXIST,
+				   "attempt to add duplicate property '%s' to "
+				   "object (type 'container')",
+				   s.id);
+		goto out;
+	}
+	vp = t->v;
+	if (qimg_vector_grow(&vp, &t->cap, t->len, 1, sizeof(*t->v)) < 0) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
+	t->v = vp;
+	t->v[t->len++] = s;
+	memset(&s, 0, sizeof(s));
+	r = 0;
+out:
+	free(s.id);
+	wipe_free(s.data, s.len);
+	qimg_opts_free(&o);
+	return r;
+}
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict base64 (padding required, no whitespace), as QEMU decodes it. */
+static int b64_decode(const uint8_t *in, size_t n, uint8_t **out,
+		      size_t *outlen)
+{
+	uint8_t *o;
+	size_t i, k = 0;
+	int v[4], j;
+
+	if (n % 4)
+		return -EINVAL;
+	o = malloc(n / 4 * 3 + 1);
+	if (!o)
+		return -ENOMEM;
+	for (i = 0; i < n; i += 4) {
+		int pad = 0;
+
+		for (j = 0; j < 4; j++) {
+			if (in[i + j] == '=' && i + 4 == n && j >= 2) {
+				v[j] = 0;
+				pad++;
+				continue;
+			}
+			if (pad || (v[j] = b64val(in[i + j])) < 0) {
+				wipe_free(o, n / 4 * 3 + 1);
+				return -EINVAL;
+			}
+		}
+		o[k++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			o[k++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
+		if (pad < 1)
+			o[k++] = (uint8_t)(v[2] << 6 | v[3]);
+	}
+	*out = o;
+	*outlen = k;
+	return 0;
+}
+
+int qimg_secret_get(const struct qimg_objects *t, const char *id,
+		    uint8_t **data, size_t *len, struct qimg_error *err)
+{
+	const struct secret *s = find(t, id);
+	int r;
+
+	*data = NULL;
+	*len = 0;
+	if (!s)
+		return qimg_error_set(err, ENOENT, "No secret with id '%s'",
+				      id);
+	if (!s->base64) {
+		*data = malloc(s->len + 1);
+		if (!*data)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		memcpy(*data, s->data, s->len);
+		*len = s->len;
+		return 0;
+	}
+	r = b64_decode(s->data, s->len, data, len);
+	if (r == -ENOMEM)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (r < 0)
+		return qimg_error_set(err, EINVAL,
+				      "Unable to decode secret '%s': invalid "
+				      "base64 data",
+				      id);
+	return 0;
+}
+
+void qimg_secret_free(uint8_t *data, size_t len)
+{
+	wipe_free(data, len);
+}

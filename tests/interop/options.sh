@@ -1,0 +1,111 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Naming images as QEMU names them: json:{...} pseudo-filenames (QEMU's
+# JSON dialect, dotted keys, nested children), --image-opts trees, the
+# protocol prefix of a filename (file:, unknown ones), raw offset=/size=,
+# file.locking, runtime options refused with qemu-img's texts, and
+# --object secret definitions; output, errors and exit status against
+# qemu-img's, for info, map, check, compare and convert.
+. "$(dirname "$0")/lib.sh"
+
+"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+"$QEMU_IO" -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' base.qcow2 \
+	>/dev/null
+"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 4M
+"$QEMU_IO" -c 'write -P 0x33 2M 64k' top.qcow2 >/dev/null
+head -c 1M /dev/urandom >r.raw
+truncate -s 1048575 odd.raw
+mkdir -p sub
+"$QEMU_IMG" create -q -f qcow2 sub/b.qcow2 1M
+"$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 sub/t.qcow2 1M
+# A name with a colon: reachable only through file: or ./
+"$QEMU_IMG" create -q -f qcow2 'file:c:d.qcow2' 1M
+
+for j in \
+	'{"driver":"qcow2","file":{"driver":"file","filename":"../top.qcow2"}}' \
+	'{"driver":"qcow2","file.filename":"../top.qcow2"}' \
+	"{'driver':'qcow2','file':{'filename':'../top.qcow2'}}" \
+	'{"file":{"driver":"file","filename":"../top.qcow2"}}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":512,"size":4096}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":"100"}' \
+	'{"driver":"qcow2","file":{"driver":"file","filename":"../top.qcow2"},"backing":null}' \
+	'{"driver":"qcow2","file":{"driver":"file","filename":"../top.qcow2"},"cache":{"direct":false,"no-flush":true}}' \
+	'{"driver":"qcow2","file":{"driver":"file","filename":"../sub/t.qcow2"}}' \
+	'{' '{"a"' '{"a":}' '{"a" 1}' '{1:2}' '{"a":1,}' '{"a":tru}' \
+	'{"a":1}x' '{"a":"\q"}' '{"a":[1,2}' '' '[1]' '{"driver": 1}' \
+	'{"driver":"bogus"}' '{"filename":"../top.qcow2"}' \
+	'{"driver":"qcow2","file":"../top.qcow2"}' \
+	'{"driver":"qcow2"}' \
+	'{"driver":"qcow2","file":{"driver":"file","filename":"../top.qcow2"},"bogus":1}' \
+	'{"driver":"qcow2","file":{"driver":"file","filename":"../top.qcow2","bogus":1}}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":1.5}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":2000000}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":512,"size":1048576}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"size":1000}'; do
+	same "info json:$j" info "json:$j"
+	same "info --output=json json:$j" info --output=json "json:$j"
+done
+
+for o in \
+	driver=qcow2,file.filename=../top.qcow2 \
+	driver=qcow2,file.driver=file,file.filename=../top.qcow2,file.locking=off \
+	driver=qcow2,file.filename=../top.qcow2,lazy-refcounts=on \
+	driver=qcow2,file.filename=../top.qcow2,read-only=on,discard=unmap,detect-zeroes=on \
+	driver=raw,file.filename=../r.raw,offset=512,size=1024 \
+	driver=raw,file.driver=file,file.filename=../r.raw,offset=4096 \
+	driver=file,filename=../r.raw \
+	file.filename=../top.qcow2 \
+	../top.qcow2 \
+	driver=qcow2,file.filename=../top.qcow2,bogus=1 \
+	driver=qcow2,file.filename=../top.qcow2,file.bogus=1 \
+	driver=qcow2 \
+	driver=bogus,file.filename=../top.qcow2 \
+	driver=raw,file.filename=../r.raw,offset=5000000 \
+	driver=raw,file.filename=../r.raw,size=1000 \
+	driver=qcow2,file.filename=../top.qcow2,backing.driver=qcow2,backing.file.filename=../base.qcow2; do
+	same "info --image-opts $o" info --image-opts "$o"
+	same "map --image-opts $o" map --image-opts "$o"
+done
+same "map O_DIRECT unaligned raw" map --output=json --image-opts \
+	driver=raw,file.driver=file,file.filename=../odd.raw,cache.direct=on
+same "check --image-opts" check --image-opts driver=qcow2,file.filename=../top.qcow2
+same "compare json: vs file" compare \
+	'json:{"driver":"qcow2","file":{"filename":"../top.qcow2"}}' ../top.qcow2
+same "compare --image-opts window" compare --image-opts \
+	driver=raw,file.filename=../r.raw,offset=65536,size=65536 \
+	driver=raw,file.filename=../r.raw,offset=65536,size=65536
+same "-U with force-share option" info -U --image-opts \
+	driver=qcow2,file.filename=../top.qcow2,force-share=off
+same "--image-opts with -f" info -f qcow2 --image-opts driver=qcow2,file.filename=../top.qcow2
+
+# Protocol prefixes
+same "info file:NAME with a colon" info 'file:../c:d.qcow2'
+same "info ./NAME with a colon" info './../c:d.qcow2'
+same "info unknown protocol" info 'c:d.qcow2'
+same "create file:NAME" create -f qcow2 'file:n:1.qcow2' 1M
+same "info of created file:NAME" info 'file:n:1.qcow2'
+same "create with an unknown protocol" create -f qcow2 'zz:n.qcow2' 1M
+
+# convert from json:/--image-opts sources; the result read back by qemu-img
+for who in e g; do
+	if [ $who = e ]; then dir=$E; tool=$QEMU_IMG; else dir=$G; tool=$QIMG; fi
+	(cd "$dir" && "$tool" convert -O qcow2 \
+		'json:{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":65536,"size":131072}' \
+		win.qcow2) >/dev/null 2>&1
+done
+ok "convert of a raw window: qemu-img reads the same data" \
+	"$QEMU_IMG" compare -q "$E/win.qcow2" "$G/win.qcow2"
+ok "convert of a raw window: check clean" check_clean "$G/win.qcow2"
+
+# --object
+for a in "secret,id=s,data=x" "secret,id=s,data=x --object secret,id=s,data=y" \
+	"secret,id=s,file=/nonexistent" "secret,id=s,data=x,format=bogus" \
+	"secret,id=s,data=x,bogus=1" "secret,id=s,data=x,file=../r.raw" \
+	"secret,id=s,data=x,keyid=k" "secret,id=1s,data=x" \
+	"secret,id=s,data=x,iv=a" "secret,help" "bogus,id=x" "id=x" \
+	"secret,data=x" "secret,id=s,data=eA==,format=base64"; do
+	# shellcheck disable=SC2086
+	same "--object $a" info --object $a ../base.qcow2
+done
+
+done_testing
