@@ -113,6 +113,11 @@ int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	      struct qimg_error *err);
 int qimg_write(struct qimg_node *node, uint64_t off, const void *buf,
 	       size_t len, struct qimg_error *err);
+/* A write with flags: QIMG_WRITE_FUA = on stable storage when it returns
+ * (the driver's own FUA, else a flush after it). */
+#define QIMG_WRITE_FUA 0x1u
+int qimg_write_flags(struct qimg_node *node, uint64_t off, const void *buf,
+		     size_t len, unsigned int flags, struct qimg_error *err);
 
 #define QIMG_ZERO_MAY_UNMAP 0x1u   /* a hole/unallocated-zero is fine */
 #define QIMG_ZERO_NO_FALLBACK 0x2u /* fail with -ENOTSUP, don't write zeros */

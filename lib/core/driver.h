@@ -29,6 +29,29 @@ enum qimg_threads {
 	QIMG_THREADS_PARALLEL, /* the driver locks its own metadata */
 };
 
+/* What a node can take, filled by its driver's open (the core's defaults
+ * before: request_align = mem_align = 1, the rest 0).  The core keeps every
+ * request it passes to the driver within them: it pads reads and writes to
+ * request_align (reading the partial blocks and serialising such
+ * read-modify-writes against other writes of the same blocks), bounces
+ * buffers not aligned to mem_align, splits at the max_* sizes, trims
+ * discards to discard_align and writes the unaligned head and tail of a
+ * zero write as data. */
+struct qimg_limits {
+	uint32_t request_align; /* offsets and lengths: multiples of this */
+	uint32_t mem_align;	/* buffer addresses: multiples of this */
+	uint64_t max_transfer;	/* largest read/write, 0 = no limit */
+	uint32_t discard_align; /* discard granularity, 0 = request_align */
+	uint64_t max_discard;	/* 0 = no limit */
+	uint32_t zeroes_align;	/* efficient zero-write granularity */
+	uint64_t max_zeroes;	/* 0 = no limit */
+	bool fua;   /* write honours QIMG_WRITE_FUA itself; else the core
+		     * flushes after the write */
+	bool grows; /* writes past the end extend the node (files) */
+};
+
+struct qimg_tracked_req;
+
 /* One child of a node: the role it plays for its parent ("file",
  * "backing", "data-file", "image", "extents.0", ...) and the node.  The
  * parent owns its children: closing a node closes them (last first). */
@@ -71,14 +94,19 @@ struct qimg_node {
 	char *backing_format;
 	char *full_backing_filename; /* resolved by the core */
 
-	/* Limits, filled by open (0 = no limit / default). */
-	uint32_t request_align; /* minimal I/O alignment (1 or 512..) */
-	uint64_t max_transfer;	/* largest single request, 0 = none */
-	uint32_t cluster_size;	/* for info / convert alignment */
-	bool zero_init;		/* a new image reads as zeros */
+	struct qimg_limits limits; /* filled by open; see the struct */
+	uint32_t cluster_size;	   /* for info / convert alignment */
+	bool zero_init;		   /* a new image reads as zeros */
 
 	pthread_mutex_t lock; /* SERIAL drivers: held by the core */
 	bool probed_raw;      /* raw was guessed: guard block 0 */
+
+	/* Writes in flight on a node with request_align > 1, so that a
+	 * read-modify-write of a partial block never overlaps another write
+	 * of that block (core-private). */
+	pthread_mutex_t reqs_lock;
+	pthread_cond_t reqs_cond;
+	struct qimg_tracked_req *reqs;
 };
 
 struct qimg_driver {
@@ -153,8 +181,13 @@ struct qimg_driver {
 	int (*create)(struct qimg_node *file, const struct qimg_opts *o,
 		      struct qimg_error *err);
 
-	/* Guest I/O.  The core guarantees off + len <= node->size, alignment
-	 * to request_align and len <= max_transfer. */
+	/* Guest I/O.  The core guarantees off + len <= node->size (unless
+	 * limits.grows, for writes), off, len and buf aligned as the limits
+	 * say, len <= max_transfer, and that the node is open read-write for
+	 * write, write_zeroes, discard and truncate.  Rule for every optional
+	 * path: return -ENOTSUP WITHOUT setting err to get the core's
+	 * fallback (zeros written as data, a discard ignored); -ENOTSUP with
+	 * err set is a real failure. */
 	int (*read)(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		    struct qimg_error *err);
 	int (*write)(struct qimg_node *node, uint64_t off, const void *buf,

@@ -1,16 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* Guest I/O entry points: range checks, splitting at the driver's maximum
- * transfer, the per-node lock for SERIAL drivers, and the fallbacks the core
- * provides once for every driver (zero writes, backing reads, flush down the
- * stack). */
+/* Every request from one layer to the next passes here: the checks (range,
+ * read-only, alignment), padding to the node's request alignment with
+ * read-modify-write serialised against overlapping writes, bounce buffers
+ * for unaligned memory, splitting at the node's maximum sizes, the
+ * per-node lock for SERIAL drivers, and the fallbacks the core provides once
+ * for every driver (zero writes, FUA, backing reads, flush down the stack).
+ * Drivers never call a child's callbacks directly. */
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/driver.h"
 
 #define ZERO_CHUNK (1u << 20)
+#define DEFAULT_MAX (1u << 30)
+
+struct qimg_tracked_req {
+	uint64_t off, end;
+	bool serialising; /* a read-modify-write: excludes overlapping writes */
+	struct qimg_tracked_req *next;
+};
 
 static void node_lock(struct qimg_node *node)
 {
@@ -22,6 +33,11 @@ static void node_unlock(struct qimg_node *node)
 {
 	if (node->drv->threads == QIMG_THREADS_SERIAL)
 		pthread_mutex_unlock(&node->lock);
+}
+
+static uint64_t align_of(uint32_t a)
+{
+	return a ? a : 1;
 }
 
 static int check_range(struct qimg_node *node, uint64_t off, uint64_t len,
@@ -39,50 +55,102 @@ static int check_range(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-static size_t chunk_len(const struct qimg_node *node, uint64_t len)
+/* Writes: read-write node, inside it unless it grows. */
+static int check_write(struct qimg_node *node, uint64_t off, uint64_t len,
+		       struct qimg_error *err)
 {
-	uint64_t max = node->max_transfer ? node->max_transfer : (1u << 30);
+	uint64_t end;
 
-	return (size_t)(len < max ? len : max);
-}
-
-int qimg_pread(struct qimg_node *node, uint64_t off, void *buf, size_t len,
-	       struct qimg_error *err)
-{
-	int r;
-
-	if (len == 0)
-		return 0;
-	node_lock(node);
-	r = node->drv->read(node, off, buf, len, err);
-	node_unlock(node);
-	return r;
-}
-
-int qimg_pwrite(struct qimg_node *node, uint64_t off, const void *buf,
-		size_t len, struct qimg_error *err)
-{
-	int r;
-
-	if (len == 0)
-		return 0;
-	if (!node->drv->write)
-		return qimg_error_set(err, ENOTSUP, "'%s' is read-only",
+	if (!(node->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
 				      node->filename);
-	node_lock(node);
-	r = node->drv->write(node, off, buf, len, err);
-	node_unlock(node);
-	return r;
+	if (node->limits.grows)
+		return __builtin_add_overflow(off, len, &end)
+			       ? qimg_error_set(err, EINVAL,
+						"Request offset overflows")
+			       : 0;
+	return check_range(node, off, len, err);
 }
 
-int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
-	      struct qimg_error *err)
+/* A node that grows knows its new end. */
+static void note_end(struct qimg_node *node, uint64_t end)
 {
+	uint64_t cur = __atomic_load_n(&node->size, __ATOMIC_RELAXED);
+
+	while (node->limits.grows && end > cur &&
+	       !__atomic_compare_exchange_n(&node->size, &cur, end, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* --- tracked writes (only on nodes with request_align > 1) -------------- */
+
+static bool overlaps(const struct qimg_tracked_req *a, uint64_t off,
+		     uint64_t end)
+{
+	return a->off < end && off < a->end;
+}
+
+static void track_begin(struct qimg_node *node, struct qimg_tracked_req *r,
+			uint64_t off, uint64_t end, bool serialising)
+{
+	struct qimg_tracked_req *o;
+	bool wait;
+
+	r->off = off;
+	r->end = end;
+	r->serialising = serialising;
+	pthread_mutex_lock(&node->reqs_lock);
+	do {
+		wait = false;
+		for (o = node->reqs; o; o = o->next)
+			if (overlaps(o, off, end) &&
+			    (serialising || o->serialising))
+				wait = true;
+		if (wait)
+			pthread_cond_wait(&node->reqs_cond, &node->reqs_lock);
+	} while (wait);
+	r->next = node->reqs;
+	node->reqs = r;
+	pthread_mutex_unlock(&node->reqs_lock);
+}
+
+static void track_end(struct qimg_node *node, struct qimg_tracked_req *r)
+{
+	struct qimg_tracked_req **p;
+
+	pthread_mutex_lock(&node->reqs_lock);
+	for (p = &node->reqs; *p; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&node->reqs_cond);
+	pthread_mutex_unlock(&node->reqs_lock);
+}
+
+/* --- aligned driver calls, split at max_transfer --------------------------- */
+
+static uint64_t max_chunk(const struct qimg_node *node)
+{
+	uint64_t a = align_of(node->limits.request_align);
+	uint64_t m = node->limits.max_transfer ? node->limits.max_transfer
+					       : DEFAULT_MAX;
+
+	m -= m % a;
+	return m ? m : a;
+}
+
+static int drv_read(struct qimg_node *node, uint64_t off, void *buf,
+		    uint64_t len, struct qimg_error *err)
+{
+	uint64_t max = max_chunk(node);
 	char *p = buf;
-	int r = check_range(node, off, len, err);
+	int r = 0;
 
 	while (r == 0 && len > 0) {
-		size_t n = chunk_len(node, len);
+		size_t n = (size_t)(len < max ? len : max);
 
 		node_lock(node);
 		r = node->drv->read(node, off, p, n, err);
@@ -94,22 +162,15 @@ int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	return r;
 }
 
-int qimg_write(struct qimg_node *node, uint64_t off, const void *buf,
-	       size_t len, struct qimg_error *err)
+static int drv_write(struct qimg_node *node, uint64_t off, const void *buf,
+		     uint64_t len, struct qimg_error *err)
 {
+	uint64_t max = max_chunk(node);
 	const char *p = buf;
-	int r;
+	int r = 0;
 
-	if (!(node->flags & QIMG_OPEN_RDWR))
-		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
-				      node->filename);
-	if (!node->drv->write)
-		return qimg_error_set(err, ENOTSUP,
-				      "Format '%s' cannot be written",
-				      node->drv->name);
-	r = check_range(node, off, len, err);
 	while (r == 0 && len > 0) {
-		size_t n = chunk_len(node, len);
+		size_t n = (size_t)(len < max ? len : max);
 
 		node_lock(node);
 		r = node->drv->write(node, off, p, n, err);
@@ -121,20 +182,178 @@ int qimg_write(struct qimg_node *node, uint64_t off, const void *buf,
 	return r;
 }
 
-/* Write real zero bytes through the driver's write. */
+static void *bounce_alloc(const struct qimg_node *node, size_t len)
+{
+	size_t a = (size_t)align_of(node->limits.mem_align);
+	void *b;
+
+	if (a < sizeof(void *))
+		a = sizeof(void *);
+	if (posix_memalign(&b, a, len ? len : 1))
+		return NULL;
+	return b;
+}
+
+static bool mem_ok(const struct qimg_node *node, const void *buf)
+{
+	return !((uintptr_t)buf % align_of(node->limits.mem_align));
+}
+
+/* Read [off, off+len) of node with any alignment. */
+static int node_read(struct qimg_node *node, uint64_t off, void *buf,
+		     size_t len, struct qimg_error *err)
+{
+	uint64_t a = align_of(node->limits.request_align);
+	uint64_t start, end;
+	char *b;
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (!(off % a) && !(len % a) && mem_ok(node, buf))
+		return drv_read(node, off, buf, len, err);
+	start = off - off % a;
+	end = off + len;
+	end += (a - end % a) % a;
+	b = bounce_alloc(node, (size_t)(end - start));
+	if (!b)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = drv_read(node, start, b, end - start, err);
+	if (r == 0)
+		memcpy(buf, b + (off - start), len);
+	free(b);
+	return r;
+}
+
+/* Write [off, off+len) of node with any alignment: unaligned edges are
+ * read, merged and written whole, excluding other writes of those blocks
+ * meanwhile. */
+static int node_write(struct qimg_node *node, uint64_t off, const void *buf,
+		      size_t len, unsigned int flags, struct qimg_error *err)
+{
+	uint64_t a = align_of(node->limits.request_align);
+	struct qimg_tracked_req req;
+	uint64_t start, end;
+	bool aligned;
+	char *b = NULL;
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (!node->drv->write)
+		return qimg_error_set(err, ENOTSUP, "'%s' cannot be written",
+				      node->filename);
+	aligned = !(off % a) && !(len % a);
+	start = off - off % a;
+	end = off + len;
+	end += (a - end % a) % a;
+	if (a > 1)
+		track_begin(node, &req, start, end, !aligned);
+	if (aligned && mem_ok(node, buf)) {
+		r = drv_write(node, off, buf, len, err);
+	} else {
+		b = bounce_alloc(node, (size_t)(end - start));
+		if (!b) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			goto out;
+		}
+		r = 0;
+		if (off != start)
+			r = drv_read(node, start, b, a, err);
+		/* The last block, unless it is the first and read above. */
+		if (r == 0 && (off + len) % a &&
+		    !(end - a == start && off != start))
+			r = drv_read(node, end - a, b + (end - a - start), a,
+				     err);
+		if (r == 0) {
+			memcpy(b + (off - start), buf, len);
+			r = drv_write(node, start, b, end - start, err);
+		}
+	}
+	if (r == 0) {
+		note_end(node, off + len);
+		if ((flags & QIMG_WRITE_FUA) && !node->limits.fua) {
+			node_lock(node);
+			r = node->drv->flush ? node->drv->flush(node, err) : 0;
+			node_unlock(node);
+		}
+	}
+out:
+	free(b);
+	if (a > 1)
+		track_end(node, &req);
+	return r;
+}
+
+/* --- between layers (drivers to their children) --------------------------- */
+
+int qimg_pread(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+	       struct qimg_error *err)
+{
+	int r = 0;
+
+	/* A node that grows reads as zeros past its end (the driver does);
+	 * any other must be read inside. */
+	if (!node->limits.grows)
+		r = check_range(node, off, len, err);
+	return r < 0 ? r : node_read(node, off, buf, len, err);
+}
+
+int qimg_pwrite(struct qimg_node *node, uint64_t off, const void *buf,
+		size_t len, struct qimg_error *err)
+{
+	int r = check_write(node, off, len, err);
+
+	return r < 0 ? r : node_write(node, off, buf, len, 0, err);
+}
+
+/* --- guest I/O ------------------------------------------------------------- */
+
+int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+	      struct qimg_error *err)
+{
+	int r = check_range(node, off, len, err);
+
+	return r < 0 ? r : node_read(node, off, buf, len, err);
+}
+
+int qimg_write_flags(struct qimg_node *node, uint64_t off, const void *buf,
+		     size_t len, unsigned int flags, struct qimg_error *err)
+{
+	int r;
+
+	if (!(node->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      node->filename);
+	if (!node->drv->write)
+		return qimg_error_set(err, ENOTSUP,
+				      "Format '%s' cannot be written",
+				      node->drv->name);
+	r = check_range(node, off, len, err);
+	return r < 0 ? r : node_write(node, off, buf, len, flags, err);
+}
+
+int qimg_write(struct qimg_node *node, uint64_t off, const void *buf,
+	       size_t len, struct qimg_error *err)
+{
+	return qimg_write_flags(node, off, buf, len, 0, err);
+}
+
+/* Write real zero bytes through the checked write path. */
 static int zero_by_writing(struct qimg_node *node, uint64_t off, uint64_t len,
 			   struct qimg_error *err)
 {
 	size_t bl = len < ZERO_CHUNK ? (size_t)len : ZERO_CHUNK;
-	void *z = calloc(1, bl ? bl : 1);
+	void *z = bounce_alloc(node, bl);
 	int r = 0;
 
 	if (!z)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
+	memset(z, 0, bl ? bl : 1);
 	while (r == 0 && len > 0) {
 		size_t n = len < bl ? (size_t)len : bl;
 
-		r = qimg_write(node, off, z, n, err);
+		r = node_write(node, off, z, n, 0, err);
 		off += n;
 		len -= n;
 	}
@@ -142,45 +361,125 @@ static int zero_by_writing(struct qimg_node *node, uint64_t off, uint64_t len,
 	return r;
 }
 
+/* The driver's zero write on an aligned range, split at max_zeroes. */
+static int drv_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+		      unsigned int flags, struct qimg_error *err)
+{
+	uint64_t a = align_of(node->limits.request_align);
+	uint64_t max = node->limits.max_zeroes ? node->limits.max_zeroes
+					       : (uint64_t)1 << 62;
+	int r = 0;
+
+	max -= max % a;
+	if (!max)
+		max = a;
+	while (r == 0 && len > 0) {
+		uint64_t n = len < max ? len : max;
+
+		node_lock(node);
+		r = node->drv->write_zeroes(node, off, n, flags, err);
+		node_unlock(node);
+		off += n;
+		len -= n;
+	}
+	return r;
+}
+
+static int node_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+			     unsigned int flags, struct qimg_error *err)
+{
+	uint64_t a = align_of(node->limits.request_align);
+	uint64_t za = align_of(node->limits.zeroes_align);
+	uint64_t head, tail, mid_end;
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (za < a)
+		za = a;
+	/* The unaligned edges go as data, the aligned middle to the driver. */
+	head = (za - off % za) % za;
+	if (head > len)
+		head = len;
+	mid_end = off + len - (off + len) % za;
+	if (mid_end < off + head)
+		mid_end = off + head;
+	tail = off + len - mid_end;
+	if (!node->drv->write_zeroes || mid_end == off + head) {
+		if (flags & QIMG_ZERO_NO_FALLBACK)
+			return -ENOTSUP;
+		return zero_by_writing(node, off, len, err);
+	}
+	r = drv_zeroes(node, off + head, mid_end - off - head, flags, err);
+	if (r == -ENOTSUP && !qimg_error_isset(err)) {
+		if (flags & QIMG_ZERO_NO_FALLBACK)
+			return -ENOTSUP;
+		r = zero_by_writing(node, off + head, mid_end - off - head,
+				    err);
+	}
+	if (r == 0 && head)
+		r = zero_by_writing(node, off, head, err);
+	if (r == 0 && tail)
+		r = zero_by_writing(node, mid_end, tail, err);
+	if (r == 0)
+		note_end(node, off + len);
+	return r;
+}
+
 int qimg_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 		      unsigned int flags, struct qimg_error *err)
 {
-	int r;
+	int r = node->drv->kind == QIMG_DRIVER_PROTOCOL
+			? check_write(node, off, len, err)
+		: (node->flags & QIMG_OPEN_RDWR)
+			? check_range(node, off, len, err)
+			: qimg_error_set(err, EBADF, "'%s' is opened read-only",
+					 node->filename);
 
-	if (!(node->flags & QIMG_OPEN_RDWR))
-		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
-				      node->filename);
-	r = check_range(node, off, len, err);
-	if (r < 0 || len == 0)
-		return r;
-	if (node->drv->write_zeroes) {
-		node_lock(node);
-		r = node->drv->write_zeroes(node, off, len, flags, err);
-		node_unlock(node);
-		if (r != -ENOTSUP)
-			return r;
-	}
-	if (flags & QIMG_ZERO_NO_FALLBACK)
-		return -ENOTSUP;
-	return zero_by_writing(node, off, len, err);
+	return r < 0 ? r : node_write_zeroes(node, off, len, flags, err);
 }
 
 int qimg_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 		 struct qimg_error *err)
 {
+	uint64_t da = align_of(node->limits.discard_align);
+	uint64_t a = align_of(node->limits.request_align);
+	uint64_t start, end, max;
 	int r;
 
-	if (!node->drv->discard || len == 0)
-		return 0;
-	node_lock(node);
-	r = node->drv->discard(node, off, len, err);
-	node_unlock(node);
+	if (!(node->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      node->filename);
+	r = node->limits.grows ? 0 : check_range(node, off, len, err);
+	if (r < 0 || !node->drv->discard || len == 0)
+		return r;
+	if (da < a)
+		da = a;
+	/* A discard is advice: the unaligned edges are simply kept. */
+	start = off + (da - off % da) % da;
+	end = off + len - (off + len) % da;
+	max = node->limits.max_discard ? node->limits.max_discard
+				       : (uint64_t)1 << 62;
+	max -= max % da;
+	if (!max)
+		max = da;
+	while (r == 0 && start < end) {
+		uint64_t n = end - start < max ? end - start : max;
+
+		node_lock(node);
+		r = node->drv->discard(node, start, n, err);
+		node_unlock(node);
+		if (r == -ENOTSUP && !qimg_error_isset(err))
+			r = 0;
+		start += n;
+	}
 	return r;
 }
 
 int qimg_flush(struct qimg_node *node, struct qimg_error *err)
 {
 	int r = 0;
+	size_t i;
 
 	if (!(node->flags & QIMG_OPEN_RDWR))
 		return 0;
@@ -189,10 +488,10 @@ int qimg_flush(struct qimg_node *node, struct qimg_error *err)
 		r = node->drv->flush(node, err);
 		node_unlock(node);
 	}
-	if (r == 0 && node->data_file)
-		r = qimg_flush(node->data_file, err);
-	if (r == 0 && node->file)
-		r = qimg_flush(node->file, err);
+	/* Then everything below it, backing files aside (read-only). */
+	for (i = 0; r == 0 && i < node->nchildren; i++)
+		if (strcmp(node->children[i].role, "backing"))
+			r = qimg_flush(node->children[i].node, err);
 	return r;
 }
 
@@ -240,6 +539,9 @@ int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
 		return qimg_error_set(err, ENOTSUP,
 				      "Compression not supported for this "
 				      "file format");
+	if (!(node->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      node->filename);
 	r = check_range(node, off, len, err);
 	if (r < 0)
 		return r;
@@ -277,12 +579,20 @@ int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 {
 	int r;
 
+	if (!(node->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      node->filename);
 	if (!node->drv->truncate)
 		return qimg_error_set(err, ENOTSUP,
 				      "Image format driver does not support "
 				      "resize");
+	if (size > INT64_MAX)
+		return qimg_error_set(err, EFBIG, "Size too large for '%s'",
+				      node->filename);
 	node_lock(node);
 	r = node->drv->truncate(node, size, shrink, prealloc, err);
 	node_unlock(node);
+	if (r == 0 && node->drv->kind == QIMG_DRIVER_PROTOCOL)
+		node->size = size;
 	return r;
 }

@@ -21,7 +21,8 @@ struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
 	n->drv = drv;
 	n->flags = flags;
 	n->cache = cache;
-	n->request_align = 1;
+	n->limits.request_align = 1;
+	n->limits.mem_align = 1;
 	n->filename = strdup(filename);
 	if (drv->state_size)
 		n->opaque = calloc(1, drv->state_size);
@@ -32,6 +33,8 @@ struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
 		return NULL;
 	}
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->reqs_lock, NULL);
+	pthread_cond_init(&n->reqs_cond, NULL);
 	return n;
 }
 
@@ -41,6 +44,8 @@ void qimg_node_free(struct qimg_node *n)
 	if (!n)
 		return;
 	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->reqs_lock);
+	pthread_cond_destroy(&n->reqs_cond);
 	free(n->opaque);
 	free(n->filename);
 	free(n->backing_filename);
@@ -111,7 +116,7 @@ bool qimg_has_zero_init(const struct qimg_node *node)
 
 uint32_t qimg_request_align(const struct qimg_node *node)
 {
-	return node->request_align ? node->request_align : 1;
+	return node->limits.request_align ? node->limits.request_align : 1;
 }
 
 int64_t qimg_allocated_size(struct qimg_node *node)

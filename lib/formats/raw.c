@@ -76,7 +76,9 @@ static int raw_open(struct qimg_node *node, const struct qimg_opts *opts,
 			     ~(uint64_t)(RAW_SECTOR - 1);
 	}
 	node->zero_init = node->file->zero_init && !s->offset && !s->has_size;
-	node->request_align = node->file->request_align;
+	node->limits.request_align = node->file->limits.request_align;
+	node->limits.mem_align = node->file->limits.mem_align;
+	node->limits.max_transfer = node->file->limits.max_transfer;
 	return 0;
 }
 

@@ -120,8 +120,10 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 		else
 			s->align = 4096; /* safe for 4Kn filesystems too */
 	}
-	node->request_align = 1; /* we bounce unaligned requests ourselves */
-	node->max_transfer = 0;
+	/* With O_DIRECT the core pads requests and bounces buffers. */
+	node->limits.request_align = s->align;
+	node->limits.mem_align = s->align;
+	node->limits.grows = !s->blockdev;
 	node->zero_init = !s->blockdev;
 	return 0;
 }
@@ -207,48 +209,13 @@ static int do_pwrite(int fd, uint64_t off, const void *buf, size_t len)
 	return 0;
 }
 
-static bool is_aligned(const struct file_state *s, uint64_t off,
-		       const void *buf, size_t len)
-{
-	uint64_t a = s->align - 1;
-
-	return !((off | len | (uintptr_t)buf) & a);
-}
-
-/* O_DIRECT with an unaligned request: go through an aligned bounce buffer
- * covering the request, read-modify-write for writes. */
-static int bounce_io(struct file_state *s, uint64_t off, void *rbuf,
-		     const void *wbuf, size_t len)
-{
-	uint64_t start = off & ~(uint64_t)(s->align - 1);
-	uint64_t end = (off + len + s->align - 1) & ~(uint64_t)(s->align - 1);
-	size_t blen = (size_t)(end - start);
-	void *b;
-	int r;
-
-	if (posix_memalign(&b, s->align, blen))
-		return -ENOMEM;
-	r = do_pread(s->fd, start, b, blen);
-	if (r == 0 && rbuf)
-		memcpy(rbuf, (char *)b + (off - start), len);
-	if (r == 0 && wbuf) {
-		memcpy((char *)b + (off - start), wbuf, len);
-		r = do_pwrite(s->fd, start, b, blen);
-	}
-	free(b);
-	return r;
-}
-
 static int file_read(struct qimg_node *node, uint64_t off, void *buf,
 		     size_t len, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
 	int r;
 
-	if (s->direct && !is_aligned(s, off, buf, len))
-		r = bounce_io(s, off, buf, NULL, len);
-	else
-		r = do_pread(s->fd, off, buf, len);
+	r = do_pread(s->fd, off, buf, len);
 	if (r < 0)
 		return qimg_error_set_errno(err, -r, "Could not read '%s'",
 					    node->filename);
@@ -270,10 +237,7 @@ static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 	struct file_state *s = node->opaque;
 	int r;
 
-	if (s->direct && !is_aligned(s, off, buf, len))
-		r = bounce_io(s, off, NULL, buf, len);
-	else
-		r = do_pwrite(s->fd, off, buf, len);
+	r = do_pwrite(s->fd, off, buf, len);
 	if (r == 0 && s->writethrough)
 		r = file_sync(s);
 	if (r < 0)

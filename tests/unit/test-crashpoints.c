@@ -97,8 +97,7 @@ static int cut_open(struct qimg_node *node, const struct qimg_opts *opts,
 	if (r < 0)
 		return r;
 	node->size = s->inner->size;
-	node->request_align = s->inner->request_align;
-	node->max_transfer = s->inner->max_transfer;
+	node->limits = s->inner->limits;
 	node->zero_init = s->inner->zero_init;
 	return 0;
 }
