@@ -86,6 +86,12 @@ int qimg_open_over(struct qimg_node *file, const char *format,
 		   unsigned int flags, struct qimg_node **out,
 		   struct qimg_error *err);
 
+/* A backing file name as seen from the directory of `image` (as qemu-img
+ * resolves it): absolute names and "PROTOCOL:..." names (json:{...},
+ * nbd://...) as they are, others joined to image's directory.  malloc'd;
+ * NULL on allocation failure. */
+char *qimg_resolve_backing_name(const char *image, const char *backing);
+
 /* Close the whole chain.  Flushes first (errors are ignored here: call
  * qimg_flush before if they matter).  NULL is allowed. */
 void qimg_close(struct qimg_node *node);

@@ -448,8 +448,7 @@ static bool is_absolute_or_protocol(const char *name)
 	return colon && (!slash || colon < slash) && colon != name;
 }
 
-/* The backing file's path as seen from the directory of `image`. */
-static char *resolve_backing(const char *image, const char *backing)
+char *qimg_resolve_backing_name(const char *image, const char *backing)
 {
 	const char *slash = image ? strrchr(image, '/') : NULL;
 	size_t dirlen;
@@ -498,7 +497,7 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 	if (node->backing_filename && node->backing_filename[0]) {
 		base = base_path(node, given);
 		node->full_backing_filename =
-			resolve_backing(base, node->backing_filename);
+			qimg_resolve_backing_name(base, node->backing_filename);
 		free(base);
 		if (!node->full_backing_filename) {
 			qimg_value_free(bopts);

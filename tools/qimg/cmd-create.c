@@ -258,7 +258,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 		char *full;
 
 		/* Relative names are relative to the new image's directory. */
-		full = tool_path_relative(fn, backing_file);
+		full = qimg_resolve_backing_name(fn, backing_file);
 		if (!full)
 			goto out_nomem;
 		oa.filename = full;

@@ -189,27 +189,6 @@ int tool_add_opts(const struct tool *t, char **acc, const char *arg)
 	return 0;
 }
 
-char *tool_path_relative(const char *path, const char *rel)
-{
-	const char *slash;
-	size_t dirlen, rlen;
-	char *r;
-
-	if (rel[0] == '/')
-		return strdup(rel);
-	slash = strrchr(path, '/');
-	if (!slash)
-		return strdup(rel);
-	dirlen = (size_t)(slash - path) + 1;
-	rlen = strlen(rel);
-	r = malloc(dirlen + rlen + 1);
-	if (!r)
-		return NULL;
-	memcpy(r, path, dirlen);
-	memcpy(r + dirlen, rel, rlen + 1);
-	return r;
-}
-
 void progress_init(struct tool_progress *p, bool on, float step)
 {
 	p->on = on;

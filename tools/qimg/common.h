@@ -81,10 +81,6 @@ void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o);
 /* A growable string used for option lists. */
 char *tool_strdup(const char *s);
 
-/* The directory part of `path` joined with `rel` unless rel is absolute
- * (how a backing file name is resolved against the image's directory).
- * Returns a malloc'd string or NULL on allocation failure. */
-char *tool_path_relative(const char *path, const char *rel);
 
 /* The -p progress printer (qemu-img's layout: "    (%3.2f/100%)\r").
  * Single precision on purpose: the printed values (49.95, 99.90, ...) are
