@@ -5,7 +5,9 @@
  * pread/pwrite (qimg's model: a worker pool) and (b) by one thread keeping
  * DEPTH requests in flight on an io_uring.  Prints MB/s and CPU seconds of
  * each.  Usage: aio-depth FILE SIZE_MIB BS_KIB DEPTH SECONDS [write] */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
