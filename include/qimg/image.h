@@ -51,11 +51,15 @@ struct qimg_open_args {
 	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
 	const struct qimg_opts *opts; /* extra driver options, may be NULL */
-	/* Called once with the raw-probing warning text when a read-write open
-	 * probes raw; may be NULL. */
-	void (*warn)(void *opaque, const char *msg);
+	/* Called once, with the image's name, when a read-write open guessed
+	 * the raw format (the tool prints qemu-img's warning); may be NULL. */
+	void (*probed_raw)(void *opaque, const char *filename);
 	void *warn_opaque;
 };
+
+/* The name of the i-th driver (formats and protocols, table order), NULL
+ * past the last one. */
+const char *qimg_driver_name(size_t i);
 
 /* Open an image.  On failure *out is NULL and err holds the reason in
  * qemu-img's wording without the "Could not open 'NAME': " wrapper (the tool

@@ -27,6 +27,12 @@ const struct qimg_driver *const *qimg_driver_list(size_t *n)
 	return drivers;
 }
 
+const char *qimg_driver_name(size_t i)
+{
+	return i < sizeof(drivers) / sizeof(drivers[0]) ? drivers[i]->name
+							: NULL;
+}
+
 const struct qimg_driver *qimg_driver_find(const char *name)
 {
 	size_t i;

@@ -8,7 +8,6 @@
  * them, as qemu-img resolves them). */
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,18 +421,8 @@ static int probe_format(struct qimg_node *file, const char *name,
 
 static void warn_probed_raw(const struct open_ctx *ctx, const char *name)
 {
-	char msg[PATH_MAX + 512];
-
-	if (!ctx->args->warn)
-		return;
-	snprintf(msg, sizeof(msg),
-		 "WARNING: Image format was not specified for '%s' and "
-		 "probing guessed raw.\n         Automatically detecting the "
-		 "format is dangerous for raw images, write operations on "
-		 "block 0 will be restricted.\n         Specify the 'raw' "
-		 "format explicitly to remove the restrictions.",
-		 name);
-	ctx->args->warn(ctx->args->warn_opaque, msg);
+	if (ctx->args->probed_raw)
+		ctx->args->probed_raw(ctx->args->warn_opaque, name);
 }
 
 static bool is_absolute_or_protocol(const char *name)
@@ -517,7 +506,7 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 		   !qimg_dict_get(bopts, "file")) {
 		fmt = node->backing_format;
 	}
-	bargs.warn = NULL;
+	bargs.probed_raw = NULL;
 	flags = (node->flags &
 		 (QIMG_OPEN_FORCE_SHARE | QIMG_OPEN_NO_LOCK | QIMG_OPEN_NO_IO));
 	r = open_node(bopts, name, fmt, 0, flags, node->cache, &b, &bk, &berr);

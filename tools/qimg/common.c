@@ -71,15 +71,18 @@ int tool_getopt_error(const struct tool *t, int c, char **argv)
 	return tool_usage(t, "unrecognized option '%s'", opt);
 }
 
-/* The raw-probing WARNING: printed as given, without program prefix, even
- * with -q (as qemu-img does). */
-static void open_warn(void *opaque, const char *msg)
+/* The raw-probing WARNING, as qemu-img prints it: no program prefix, and
+ * even with -q. */
+static void warn_probed_raw(void *opaque, const char *filename)
 {
-	size_t n = strlen(msg);
-
-	fputs(msg, stderr);
-	if (!n || msg[n - 1] != '\n')
-		fputc('\n', stderr);
+	fprintf(stderr,
+		"WARNING: Image format was not specified for '%s' and probing "
+		"guessed raw.\n"
+		"         Automatically detecting the format is dangerous for "
+		"raw images, write operations on block 0 will be restricted.\n"
+		"         Specify the 'raw' format explicitly to remove the "
+		"restrictions.\n",
+		filename);
 }
 
 int tool_open(const struct tool *t, const char *filename, const char *fmt,
@@ -92,7 +95,7 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 		.flags = flags,
 		.cache = cache,
 		.objects = t->objects,
-		.warn = open_warn,
+		.probed_raw = warn_probed_raw,
 	};
 	struct qimg_error err = { 0 };
 	int r;
@@ -359,7 +362,7 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 			.flags = flags,
 			.cache = cache,
 			.objects = t->objects,
-			.warn = open_warn,
+			.probed_raw = warn_probed_raw,
 		};
 
 		r = qimg_open(&args, out, &err);

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "core/driver.h"
 
 #define QIMG_VERSION "0.1.0"
 
@@ -153,7 +152,6 @@ static int cmp_name(const void *a, const void *b)
 
 void tool_print_help(const struct tool *t)
 {
-	const struct qimg_driver *const *drv;
 	const char **names;
 	size_t n, i;
 
@@ -173,11 +171,12 @@ void tool_print_help(const struct tool *t)
 	/* The format list comes from the library's driver table, sorted as
 	 * qemu-img sorts its own. */
 	fputs("Supported formats:", stdout);
-	drv = qimg_driver_list(&n);
+	for (n = 0; qimg_driver_name(n); n++)
+		;
 	names = calloc(n ? n : 1, sizeof(*names));
 	if (names) {
 		for (i = 0; i < n; i++)
-			names[i] = drv[i]->name;
+			names[i] = qimg_driver_name(i);
 		qsort(names, n, sizeof(*names), cmp_name);
 		for (i = 0; i < n; i++)
 			printf(" %s", names[i]);
