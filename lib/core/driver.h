@@ -304,6 +304,11 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 int qimg_open_child(struct qimg_node *parent, const char *role,
 		    const char *filename, unsigned int how, unsigned int flags,
 		    struct qimg_node **out, struct qimg_error *err);
+/* What `child`'s driver adds to info (cluster size, dirty flag): for a
+ * format that answers as its child does (raw).  0 and nothing filled when
+ * the child's driver has no get_info. */
+int qimg_child_info(struct qimg_node *child, struct qimg_image_info *info,
+		    struct qimg_error *err);
 /* The child with this role, or NULL. */
 struct qimg_node *qimg_node_child(const struct qimg_node *node,
 				  const char *role);

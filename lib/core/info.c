@@ -49,6 +49,14 @@ int qimg_get_image_info(struct qimg_node *node, struct qimg_image_info *out,
 	return 0;
 }
 
+int qimg_child_info(struct qimg_node *child, struct qimg_image_info *info,
+		    struct qimg_error *err)
+{
+	return child && child->drv->get_info
+		       ? child->drv->get_info(child, info, err)
+		       : 0;
+}
+
 void qimg_image_info_free(struct qimg_image_info *info)
 {
 	if (!info)

@@ -951,12 +951,25 @@ char *qimg_node_exact_filename(const struct qimg_node *node)
  * its file child and of children given by options. */
 static struct qimg_value *full_options(const struct qimg_node *node)
 {
-	struct qimg_value *d = qimg_value_copy(node->options);
+	struct qimg_value *d = qimg_value_dict();
+	const char *const *k;
 	size_t i;
 
-	if (!d)
-		d = qimg_value_dict();
+	/* The driver, the options that change what the node reads (and a
+	 * protocol's file name), and the children. */
 	if (!d || qimg_dict_put_str(d, "driver", node->drv->name) < 0)
+		goto fail;
+	for (k = node->drv->strong_opts; k && *k; k++) {
+		struct qimg_value *v = qimg_dict_get(node->options, *k);
+
+		if (v && qimg_dict_put(d, *k, qimg_value_copy(v)) < 0)
+			goto fail;
+	}
+	if (node->drv->kind == QIMG_DRIVER_PROTOCOL &&
+	    qimg_dict_get(node->options, "filename") &&
+	    qimg_dict_put(d, "filename",
+			  qimg_value_copy(qimg_dict_get(node->options,
+							"filename"))) < 0)
 		goto fail;
 	for (i = 0; i < node->nchildren; i++) {
 		const struct qimg_child *c = &node->children[i];

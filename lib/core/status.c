@@ -8,20 +8,11 @@
 
 #include "core/driver.h"
 
-/* Ask the protocol (or child) node `file` about [map, map+len). */
+/* Ask the child `file` about [map, map+len), through the core. */
 static int file_status(struct qimg_node *file, uint64_t map, uint64_t len,
 		       struct qimg_extent *fe, struct qimg_error *err)
 {
-	memset(fe, 0, sizeof(*fe));
-	if (!file->drv->block_status) {
-		fe->len = len;
-		fe->flags =
-			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
-		fe->map = map;
-		fe->file = file;
-		return 0;
-	}
-	return file->drv->block_status(file, map, len, fe, err);
+	return qimg_block_status(file, map, len, fe, err);
 }
 
 int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
@@ -41,6 +32,12 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (!node->drv->block_status) {
 		ext->len = len;
 		ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED;
+		if (node->drv->kind == QIMG_DRIVER_PROTOCOL) {
+			/* Where bytes live: at the same offset of itself. */
+			ext->flags |= QIMG_BS_OFFSET_VALID;
+			ext->map = off;
+			ext->file = node;
+		}
 		return 0;
 	}
 	r = node->drv->block_status(node, off, len, ext, err);
@@ -66,8 +63,10 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			fe.map = ext->map;
 		}
 		ext->len = fe.len < ext->len ? fe.len : ext->len;
-		ext->flags = (fe.flags & ~(QIMG_BS_RAW | QIMG_BS_EOF)) |
-			     QIMG_BS_ALLOCATED;
+		/* Allocated when the child says anything about the data. */
+		ext->flags = fe.flags & ~(QIMG_BS_RAW | QIMG_BS_EOF);
+		if (ext->flags & (QIMG_BS_DATA | QIMG_BS_ZERO))
+			ext->flags |= QIMG_BS_ALLOCATED;
 		ext->map = fe.map;
 		if (fe.file)
 			ext->file = fe.file;
@@ -132,10 +131,14 @@ int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
 			depth++;
 			continue;
 		}
-		/* No backing, or beyond its end: reads as zeros.  A host
-		 * offset the layer reported (space reserved for the range)
-		 * stays visible, as in qemu-img map. */
-		ext->flags = QIMG_BS_ZERO | (ext->flags & QIMG_BS_OFFSET_VALID);
+		/* No backing, or beyond its end: a format that could have a
+		 * backing file reads as zeros there.  A host offset the layer
+		 * reported (space reserved for the range) stays visible, as
+		 * in qemu-img map.  Other nodes (null-co without
+		 * read-zeroes) say nothing about the content. */
+		if (cur->drv->supports_backing)
+			ext->flags = QIMG_BS_ZERO |
+				     (ext->flags & QIMG_BS_OFFSET_VALID);
 		return 0;
 	}
 }

@@ -188,11 +188,11 @@ static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	return r;
 }
 
+/* raw answers as its file does (a file does, null-co does not). */
 static int raw_get_info(struct qimg_node *node, struct qimg_image_info *info,
 			struct qimg_error *err)
 {
-	info->has_info = true;
-	return 0;
+	return qimg_child_info(node->file, info, err);
 }
 
 static int raw_create(struct qimg_node *file, const struct qimg_opts *o,

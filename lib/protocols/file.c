@@ -569,6 +569,14 @@ static int file_create(struct qimg_node *node, const struct qimg_opts *o,
 
 static const char *const file_protocols[] = { "file", NULL };
 
+/* A file answers info (no cluster size, never dirty), as QEMU's does. */
+static int file_get_info(struct qimg_node *node, struct qimg_image_info *info,
+			 struct qimg_error *err)
+{
+	info->has_info = true;
+	return 0;
+}
+
 /* Options of a file node besides "filename": accepted as qemu-img accepts
  * them; locking=off turns the image locks off. */
 static const struct qimg_opt_desc file_runtime_opts[] = {
@@ -626,4 +634,5 @@ const struct qimg_driver qimg_driver_file = {
 	.allocated_size = file_allocated_size,
 	.length = file_length,
 	.set_perm = file_set_perm,
+	.get_info = file_get_info,
 };
