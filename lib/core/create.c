@@ -67,12 +67,14 @@ qimg_protocol_create_opts_for(const char *filename, struct qimg_error *err)
 	return drv->create_opts ? drv->create_opts : none;
 }
 
-static int validate(const struct qimg_driver *drv, struct qimg_opts *opts,
+static int validate(const struct qimg_driver *drv,
+		    const struct qimg_driver *proto, struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
-	const struct qimg_opt_desc *schemas[3] = { drv->create_opts,
-						   qimg_file_create_opts(),
-						   NULL };
+	const struct qimg_opt_desc *schemas[3] = {
+		drv->create_opts,
+		proto ? proto->create_opts : qimg_file_create_opts(), NULL
+	};
 
 	return qimg_opts_validate(opts, schemas, err);
 }
@@ -95,25 +97,35 @@ int qimg_create(const char *filename, const char *format,
 				      "Format driver '%s' does not support "
 				      "image creation",
 				      format);
-	r = validate(drv, opts, err);
-	if (r < 0)
-		return r;
-	if (drv->create_validate) {
-		r = drv->create_validate(opts, err);
-		if (r < 0)
-			return r;
-	}
-
 	r = qimg_protocol_resolve(filename, &pdrv, &path, err);
 	if (r < 0)
 		return r;
-	if (!pdrv->create) {
-		r = qimg_error_set(err, ENOTSUP,
-				   "Protocol driver '%s' does not support "
-				   "image creation",
-				   pdrv->name);
+	r = validate(drv, pdrv, opts, err);
+	if (r == 0 && drv->create_validate)
+		r = drv->create_validate(opts, err);
+	if (r < 0) {
 		free(path);
 		return r;
+	}
+	if (!pdrv->create) {
+		/* A protocol that cannot create (an NBD export) is used as
+		 * it is: opened, its first sector zeroed so that nothing old
+		 * is probed, then formatted below. */
+		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
+				       QIMG_CACHE_WRITEBACK, &file, err);
+		if (r == 0 && file->size)
+			r = qimg_write_zeroes(file, 0,
+					      file->size < 512 ? file->size
+							       : 512,
+					      QIMG_ZERO_MAY_UNMAP, err);
+		qimg_protocol_close(file);
+		file = NULL;
+		if (r < 0) {
+			free(path);
+			return r;
+		}
+		existed = true;
+		goto format;
 	}
 	existed = !pdrv->default_protocol || stat(path, &st) == 0;
 	proto = qimg_node_new(pdrv, path, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
@@ -127,6 +139,7 @@ int qimg_create(const char *filename, const char *format,
 		free(path);
 		return r;
 	}
+format:
 	r = qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
 			       &file, err);
 	if (r == 0) {
@@ -168,7 +181,7 @@ int qimg_measure(const char *format, struct qimg_opts *opts,
 				      "Block driver '%s' does not support size "
 				      "measurement",
 				      format);
-	r = validate(drv, opts, err);
+	r = validate(drv, NULL, opts, err);
 	if (r < 0)
 		return r;
 	return drv->measure(opts, in, size, out, err);

@@ -69,6 +69,7 @@ struct qimg_node {
 	const struct qimg_driver *drv;
 	void *opaque;	    /* drv->state_size bytes, zeroed */
 	char *filename;	    /* as given by the user (or resolved) */
+	char *display_name; /* qimg_node_display_name, set after open */
 	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
 	uint64_t size; /* virtual size in bytes (set by open) */

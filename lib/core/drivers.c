@@ -9,6 +9,7 @@
 #include "core/driver.h"
 #include "formats/raw.h"
 #include "protocols/file.h"
+#include "protocols/nbd.h"
 #include "protocols/null.h"
 #ifdef QIMG_HAVE_QCOW2
 #include "formats/qcow2/qcow2.h"
@@ -20,6 +21,7 @@ static const struct qimg_driver *const drivers[] = {
 #endif
 	&qimg_driver_raw,
 	&qimg_driver_file,
+	&qimg_driver_nbd,
 	&qimg_driver_null_co,
 	&qimg_driver_null_aio,
 };

@@ -592,7 +592,11 @@ int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	node_lock(node);
 	r = node->drv->truncate(node, size, shrink, prealloc, err);
 	node_unlock(node);
-	if (r == 0 && node->drv->kind == QIMG_DRIVER_PROTOCOL)
-		node->size = size;
+	if (r == 0 && node->drv->kind == QIMG_DRIVER_PROTOCOL) {
+		/* A protocol's size is what its length now says. */
+		int64_t len = node->drv->length ? node->drv->length(node) : -1;
+
+		node->size = len >= 0 ? (uint64_t)len : size;
+	}
 	return r;
 }

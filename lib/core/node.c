@@ -48,6 +48,7 @@ void qimg_node_free(struct qimg_node *n)
 	pthread_cond_destroy(&n->reqs_cond);
 	free(n->opaque);
 	free(n->filename);
+	free(n->display_name);
 	free(n->backing_filename);
 	free(n->backing_format);
 	free(n->full_backing_filename);
@@ -86,7 +87,7 @@ uint64_t qimg_size(const struct qimg_node *node)
 
 const char *qimg_node_filename(const struct qimg_node *node)
 {
-	return node->filename;
+	return node->display_name ? node->display_name : node->filename;
 }
 
 const char *qimg_node_format(const struct qimg_node *node)

@@ -378,6 +378,7 @@ static int open_protocol_node(const struct qimg_driver *drv,
 		discard_failed(node);
 		return r;
 	}
+	node->display_name = qimg_node_display_name(node);
 	/* A protocol node's size is its length. */
 	if (!node->size && drv->length) {
 		int64_t len = drv->length(node);
@@ -619,6 +620,7 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 		close_tree(node);
 		return r;
 	}
+	node->display_name = qimg_node_display_name(node);
 	*out = node;
 	return 0;
 }

@@ -139,6 +139,8 @@ int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
 		if (cur->drv->supports_backing)
 			ext->flags = QIMG_BS_ZERO |
 				     (ext->flags & QIMG_BS_OFFSET_VALID);
+		else
+			ext->flags &= ~QIMG_BS_OFFSET_VALID;
 		return 0;
 	}
 }

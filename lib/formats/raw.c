@@ -139,11 +139,10 @@ static int raw_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 			    unsigned int flags, struct qimg_error *err)
 {
 	struct raw_state *s = node->opaque;
-	const struct qimg_driver *fd = node->file->drv;
 
-	if (!fd->write_zeroes)
-		return -ENOTSUP;
-	return fd->write_zeroes(node->file, s->offset + off, len, flags, err);
+	/* The child's own zeroing, or -ENOTSUP for the core's fallback. */
+	return qimg_write_zeroes(node->file, s->offset + off, len,
+				 flags | QIMG_ZERO_NO_FALLBACK, err);
 }
 
 static int raw_discard(struct qimg_node *node, uint64_t off, uint64_t len,
@@ -168,21 +167,16 @@ static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct raw_state *s = node->opaque;
-	const struct qimg_driver *fd = node->file->drv;
 	int r;
 
 	if (s->has_size)
 		return qimg_error_set(err, ENOTSUP,
 				      "Cannot resize fixed-size raw disks");
-	if (!fd->truncate)
-		return qimg_error_set(err, ENOTSUP,
-				      "Image format driver does not support "
-				      "resize");
 	if (prealloc && !strcmp(prealloc, "metadata"))
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: "
 				      "metadata");
-	r = fd->truncate(node->file, s->offset + size, shrink, prealloc, err);
+	r = qimg_truncate(node->file, s->offset + size, shrink, prealloc, err);
 	if (r == 0)
 		node->size = size;
 	return r;
@@ -200,17 +194,16 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 {
 	uint64_t size = qimg_opts_get_u64(o, "size", 0);
 	const char *prealloc = qimg_opts_get_str(o, "preallocation", "off");
-	const struct qimg_driver *fd = file->drv;
 	uint8_t zero[4096] = { 0 };
 	int r;
 
 	size = (size + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
-	if (!fd->truncate)
+	if (!file->drv->truncate)
 		return qimg_error_set(err, ENOTSUP,
 				      "Protocol driver '%s' does not support "
 				      "image creation",
-				      fd->name);
-	r = fd->truncate(file, size, true, prealloc, err);
+				      file->drv->name);
+	r = qimg_truncate(file, size, true, prealloc, err);
 	if (r < 0)
 		return r;
 	/* Like qemu-img, allocate the first block so that later opens with

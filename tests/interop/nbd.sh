@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The NBD client against real servers: qemu-nbd (unix socket and TCP, with
+# and without -A for qemu:allocation-depth) and nbdkit (memory, file and
+# sparse-random plugins).  info, map (human and JSON), check, compare and
+# convert in both directions through qimg and through qemu-img, outputs
+# compared; name forms (nbd://, nbd+unix://, nbd:unix:, nbd:HOST:PORT,
+# json:{...}, --image-opts) and connection errors.
+. "$(dirname "$0")/lib.sh"
+
+QEMU_NBD=${QEMU_NBD:-qemu-nbd}
+if ! command -v "$QEMU_NBD" >/dev/null 2>&1 || ! command -v nbdkit >/dev/null 2>&1; then
+	[ "${CI:-}" = true ] && { echo "not ok 1 - qemu-nbd and nbdkit are needed"; echo "1..1"; exit 1; }
+	skip_all "qemu-nbd or nbdkit not found"
+fi
+
+pids=
+stop_servers()
+{
+	local p
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+at_exit stop_servers
+
+# wait_sock PATH: until a unix socket exists (5 s at most)
+wait_sock()
+{
+	local i
+	for i in $(seq 50); do
+		[ -S "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# A free TCP port for a server started with it.
+free_port()
+{
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
+			echo "$p"
+			return
+		}
+	done
+}
+
+"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+"$QEMU_IO" -c 'write -P 1 0 2M' base.qcow2 >/dev/null
+"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2 4M
+"$QEMU_IO" -c 'write -P 2 1M 2M' -c 'write -z 3M 512k' img.qcow2 >/dev/null
+
+S1=$T/s1.sock
+"$QEMU_NBD" -t -r -k "$S1" -x exp -f qcow2 -A img.qcow2 &
+pids="$pids $!"
+P1=$(free_port)
+"$QEMU_IMG" convert -O raw img.qcow2 flat.raw
+"$QEMU_NBD" -t -r -p "$P1" -b 127.0.0.1 -f raw flat.raw &
+pids="$pids $!"
+S2=$T/s2.sock
+nbdkit -f -U "$S2" memory 8M >/dev/null 2>&1 &
+pids="$pids $!"
+S3=$T/s3.sock
+nbdkit -f -U "$S3" sparse-random 64M seed=7 >/dev/null 2>&1 &
+pids="$pids $!"
+S4=$T/s4.sock
+"$QEMU_IMG" create -q -f raw target.raw 4M
+nbdkit -f -U "$S4" file target.raw >/dev/null 2>&1 &
+pids="$pids $!"
+wait_sock "$S1" && wait_sock "$S2" && wait_sock "$S3" && wait_sock "$S4"
+sleep 0.3
+
+for n in "nbd+unix:///exp?socket=$S1" "nbd:unix:$S1:exportname=exp" \
+	"nbd://127.0.0.1:$P1" "nbd:127.0.0.1:$P1" "nbd+tcp://127.0.0.1:$P1/" \
+	"json:{\"driver\":\"nbd\",\"server\":{\"type\":\"unix\",\"path\":\"$S1\"},\"export\":\"exp\"}" \
+	"json:{\"driver\":\"nbd\",\"path\":\"$S1\",\"export\":\"exp\"}" \
+	"json:{\"driver\":\"nbd\",\"host\":\"127.0.0.1\",\"port\":$P1}" \
+	"nbd+unix://?socket=$S2" "nbd+unix://?socket=$S3"; do
+	same "info $n" info "$n"
+	same "info --output=json $n" info --output=json "$n"
+	same "map $n" map "$n"
+	same "map --output=json $n" map --output=json "$n"
+done
+same "map with x-dirty-bitmap=qemu:allocation-depth" map --output=json \
+	--image-opts "driver=nbd,server.type=unix,server.path=$S1,export=exp,x-dirty-bitmap=qemu:allocation-depth"
+same "compare over NBD (tcp vs unix)" compare "nbd://127.0.0.1:$P1" \
+	"nbd+unix:///exp?socket=$S1"
+same "compare NBD against the image" compare "nbd://127.0.0.1:$P1" ../img.qcow2
+same "convert NBD to qcow2" convert -O qcow2 "nbd+unix:///exp?socket=$S1" out.qcow2
+ok "converted from NBD: qemu-img compare" "$QEMU_IMG" compare -q "$G/out.qcow2" img.qcow2
+ok "converted from NBD: check" check_clean "$G/out.qcow2"
+same "convert sparse-random to raw" convert -O raw "nbd+unix://?socket=$S3" sr.raw
+ok "sparse-random copy: same data" cmp -s "$E/sr.raw" "$G/sr.raw"
+ok "sparse-random copy: holes kept" \
+	test "$(du -k "$G/sr.raw" | cut -f1)" -le "$(($(du -k "$E/sr.raw" | cut -f1) + 64))"
+
+# qimg writes into exports; qemu-img reads back
+run_tool g convert -n -f qcow2 -O raw ../img.qcow2 "nbd+unix://?socket=$S4"
+ok "convert -n into an nbdkit file export" test "$(cat "$R/g.rc")" = 0
+ok "written export equals the image" "$QEMU_IMG" compare -q -f raw target.raw img.qcow2
+run_tool g create -f qcow2 "nbd+unix://?socket=$S2" 4M
+ok "create qcow2 on a memory export" test "$(cat "$R/g.rc")" = 0
+run_tool g convert -n -O qcow2 ../img.qcow2 "nbd+unix://?socket=$S2"
+ok "convert -n into qcow2 over NBD" test "$(cat "$R/g.rc")" = 0
+same "check qcow2 over NBD" check "nbd+unix://?socket=$S2"
+same "compare qcow2 over NBD with the image" compare "nbd+unix://?socket=$S2" ../img.qcow2
+same "create larger than the export" create -f raw "nbd+unix://?socket=$S2" 16M
+same "create with preallocation" create -f raw -o preallocation=full "nbd+unix://?socket=$S2" 1M
+
+# Errors
+P0=$(free_port)
+for n in "nbd://127.0.0.1:$P0" "nbd+unix:///bogus?socket=$S1" \
+	"nbd+unix:///exp?socket=$T/nosuch.sock" "nbd:localhost:$P0:exportname=" \
+	'nbd://localhost:abc' 'nbd+unix:///exp' 'nbd:bogus' \
+	'json:{"driver": "nbd", "host": -1}' \
+	'json:{"driver":"nbd","server":{"type":"inet","host":"localhost"}}'; do
+	same "error: info $n" info "$n"
+done
+
+done_testing
