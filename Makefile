@@ -5,7 +5,7 @@
 MESON ?= meson
 NINJA ?= ninja
 
-.PHONY: all setup build build-asan build-tsan check demo bench fuzz format clean
+.PHONY: all setup build build-asan build-tsan check check-full demo bench fuzz format clean
 
 all: build
 
@@ -34,8 +34,14 @@ build-tsan/build.ninja:
 build-tsan: setup build-tsan/build.ninja
 	@$(NINJA) -C build-tsan
 
+# check: every suite on the release build; unit tests and fuzz replay under
+# ASan+UBSan with a sample of interop suites; the concurrency tests under
+# TSan.  check-full: every suite under every build.
 check: build build-asan build-tsan
-	@bash tests/run-all.sh
+	@MODE=check bash tests/run-all.sh
+
+check-full: build build-asan build-tsan
+	@MODE=full bash tests/run-all.sh
 
 demo: build
 	@bash scripts/demo.sh

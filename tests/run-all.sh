@@ -1,23 +1,36 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# `make check`: unit tests (meson test) in build/, build-asan/ (ASan+UBSan)
-# and build-tsan/ (ThreadSanitizer), every
-# interop TAP suite against each build's qimg, and the fuzz corpus replayed
-# under ASan.  Prints one line per failure and ends with exactly one line
-# "N passed, N failed" (a line "N skipped" before it when any were); exit status 0 only if nothing failed.
+# `make check` and `make check-full`: unit test cases (cmocka, TAP output,
+# one count per case), interop TAP suites against qemu-img (one count per
+# assertion, the plan checked), crash points (test-crashpoints) and fuzz
+# inputs replayed under ASan.  Prints one line per failure and per skip
+# (named, with its reason), the counts per kind, and ends with exactly one
+# line "N passed, N failed".  Exit status 0 only if nothing failed.
 #
-# Environment: BUILDS (default "build build-asan build-tsan"), JOBS (parallel interop
-# suites, default nproc), SUITES (interop script names to run, default all),
-# LOGDIR (TAP logs, default build/test-logs), SUITE_TIMEOUT (seconds, 600).
-# Before the summary, a failing run names LOGDIR (<build>-<suite>.tap holds
-# each suite's TAP with diffs as diagnostics).
+# MODE=check (default, `make check`, ~10 min on 2 cores):
+#   build/       every unit test and every interop suite
+#   build-asan/  every unit test, the fuzz replay, and the interop suites
+#                in ASAN_SUITES (damaged input, option parsing, protocols)
+#   build-tsan/  the concurrency unit tests and the interop suites in
+#                TSAN_SUITES (convert's worker pool)
+# MODE=full (`make check-full`): every unit test and every interop suite
+#   under every build in BUILDS.
+#
+# Environment: BUILDS (default "build build-asan build-tsan"), JOBS (parallel
+# suites, default nproc), SUITES (restrict interop suites by name), LOGDIR
+# (default build/test-logs), SUITE_TIMEOUT (seconds, 900), CI=true (a skip
+# for a missing oracle is a failure; the suites and tests enforce it).
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
+MODE=${MODE:-check}
 BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd check-qcow2 snapshot workers args}
+TSAN_SUITES=${TSAN_SUITES:-convert workers}
+TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io}
 if [ -z "${LOGDIR:-}" ]; then
 	if [ -d build ]; then
 		LOGDIR=$ROOT/build/test-logs
@@ -25,12 +38,18 @@ if [ -z "${LOGDIR:-}" ]; then
 		LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/qimg-test-logs.XXXXXX")
 	fi
 fi
-SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-900}
 mkdir -p "$LOGDIR" || exit 1
+rm -f "$LOGDIR"/*.tap "$LOGDIR"/*.rc "$LOGDIR"/*.stderr "$LOGDIR"/*.time
 
 passed=0
 failed=0
 skipped=0
+n_unit=0
+n_interop=0
+n_crash=0
+n_fuzz=0
+skips=()
 
 failure()
 {
@@ -38,89 +57,139 @@ failure()
 	echo "FAIL: $*"
 }
 
-# --- (a) unit tests ------------------------------------------------------
+skipped_one()
+{
+	skipped=$((skipped + 1))
+	skips+=("$*")
+}
+
+# What MODE runs under build b: "all", or a list of names.
+suites_for()
+{
+	local b=$1
+	if [ "$MODE" = full ]; then
+		echo all
+		return
+	fi
+	case $(basename "$b") in
+	*asan*) echo "$ASAN_SUITES" ;;
+	*tsan*) echo "$TSAN_SUITES" ;;
+	*) echo all ;;
+	esac
+}
+
+units_for()
+{
+	local b=$1
+	if [ "$MODE" = full ]; then
+		echo all
+		return
+	fi
+	case $(basename "$b") in
+	*tsan*) echo "$TSAN_UNITS" ;;
+	*) echo all ;;
+	esac
+}
+
+in_list()
+{
+	local want=$1 list=$2
+	[ "$list" = all ] && return 0
+	case " $list " in
+	*" $want "*) return 0 ;;
+	esac
+	return 1
+}
+
+# tally_tap NAME FILE RC [count-var]: count a TAP stream.  Every result
+# counts; a missing or wrong plan (a run that died halfway) fails.
+tally_tap()
+{
+	local name=$1 f=$2 rc=$3 kind=$4 plan np=0 nf=0 ns=0 line n
+	if grep -q '^1\.\.0 *# *SKIP' "$f"; then
+		skipped_one "$name: $(sed -n 's/^1\.\.0 *# *SKIP *//p' "$f" | head -1)"
+		return
+	fi
+	while IFS= read -r line; do
+		case $line in
+		'not ok '*)
+			nf=$((nf + 1))
+			failure "$name: ${line#not ok }"
+			;;
+		'ok '*'# SKIP'* | 'ok '*'# skip'*)
+			ns=$((ns + 1))
+			skipped_one "$name: ${line#ok }"
+			;;
+		'ok '*) np=$((np + 1)) ;;
+		esac
+	done <"$f"
+	passed=$((passed + np))
+	n=$((np + nf + ns))
+	case $kind in
+	unit) n_unit=$((n_unit + np)) ;;
+	*) n_interop=$((n_interop + np)) ;;
+	esac
+	plan=$(grep -E '^1\.\.[0-9]+' "$f" | tail -1 | sed 's/^1\.\.\([0-9]*\).*/\1/')
+	if [ -z "$plan" ]; then
+		failure "$name: no TAP plan (the run died after $n results; exit $rc)"
+	elif [ "$plan" != "$n" ]; then
+		failure "$name: plan says $plan results, got $n (exit $rc)"
+	elif [ "$rc" != 0 ] && [ "$nf" = 0 ]; then
+		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+			failure "$name: timed out"
+		else
+			failure "$name: exit $rc without a TAP failure"
+		fi
+	fi
+}
+
+# --- (a) unit tests: every cmocka case counts --------------------------------
 
 unit_tests()
 {
-	local b=$1 log line name result
-	if [ ! -d "$b" ]; then
-		failure "$b: build directory missing (unit tests not run)"
+	local b=$1 list exe t log rc
+	if [ ! -d "$b/tests/unit" ]; then
+		failure "$b: unit tests not built"
 		return
 	fi
-	log=$LOGDIR/meson-test-$(basename "$b").log
-	meson test -C "$b" --print-errorlogs >"$log" 2>&1
-	local tl=$b/meson-logs/testlog.json
-	if [ ! -s "$tl" ]; then
-		if grep -q 'No tests defined' "$log"; then
-			return
-		fi
-		failure "$b: meson test produced no results (see $log)"
-		return
-	fi
-	while IFS= read -r line; do
-		name=$(printf '%s' "$line" |
-			sed -n 's/.*"name": *"\([^"]*\)".*/\1/p')
-		result=$(printf '%s' "$line" |
-			sed -n 's/.*"result": *"\([A-Z]*\)".*/\1/p')
-		case $result in
-		OK | EXPECTEDFAIL) passed=$((passed + 1)) ;;
-		SKIP) skipped=$((skipped + 1)) ;;
-		*) failure "unit $b/$name: $result (see $log)" ;;
-		esac
-	done <"$tl"
+	list=$(units_for "$b")
+	for exe in "$b"/tests/unit/test-*; do
+		[ -x "$exe" ] && [ -f "$exe" ] || continue
+		t=$(basename "$exe")
+		in_list "$t" "$list" || continue
+		log=$LOGDIR/unit-$(basename "$b")-$t
+		CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 10 "$SUITE_TIMEOUT" \
+			"$exe" >"$log.tap" 2>"$log.stderr" </dev/null
+		rc=$?
+		tally_tap "unit $(basename "$b")/$t" "$log.tap" "$rc" unit
+		# Cut points judged by the crash test ("# NAME: ... N cut points
+		# judged, ...").
+		n_crash=$((n_crash + $(sed -n 's/.* \([0-9][0-9]*\) cut points judged.*/\1/p' \
+			"$log.stderr" | awk '{s += $1} END {print s + 0}')))
+	done
 }
 
-# --- (b) interop suites --------------------------------------------------
+# --- (b) interop suites ----------------------------------------------------
 
 run_suite()
 {
-	# run_suite BUILD SCRIPT: writes LOG.tap and LOG.rc
-	local b=$1 s=$2 log
+	# run_suite BUILD SCRIPT: writes LOG.tap, LOG.rc, LOG.time
+	local b=$1 s=$2 log t0
 	log=$LOGDIR/$(basename "$b")-$(basename "$s" .sh)
+	t0=$(date +%s)
 	QIMG=$ROOT/$b/qimg timeout -k 10 "$SUITE_TIMEOUT" bash "$s" \
 		>"$log.tap" 2>"$log.stderr" </dev/null
 	echo $? >"$log.rc"
-}
-
-tally_suite()
-{
-	local b=$1 s=$2 log rc np nf
-	local name
-	name=$(basename "$b")/$(basename "$s" .sh)
-	log=$LOGDIR/$(basename "$b")-$(basename "$s" .sh)
-	rc=$(cat "$log.rc" 2>/dev/null || echo 1)
-	if [ "$rc" = 77 ] || grep -q '^1\.\.0 *# *SKIP' "$log.tap"; then
-		skipped=$((skipped + 1))
-		return
-	fi
-	np=$(grep -E '^ok [0-9]+' "$log.tap" | grep -vc '# *SKIP')
-	nf=0
-	skipped=$((skipped + $(grep -E '^ok [0-9]+' "$log.tap" |
-		grep -c '# *SKIP')))
-	passed=$((passed + np))
-	while IFS= read -r line; do
-		nf=$((nf + 1))
-		failure "$name: ${line#not ok }"
-	done < <(grep -E '^not ok' "$log.tap")
-	if [ "$rc" != 0 ] && [ "$nf" = 0 ]; then
-		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-			failure "$name: timed out after ${SUITE_TIMEOUT}s ($log.tap)"
-		else
-			failure "$name: exit $rc without a TAP failure ($log.stderr)"
-		fi
-	fi
+	echo $(($(date +%s) - t0)) >"$log.time"
 }
 
 interop_tests()
 {
-	local scripts=() b s pids=() n=0
+	local scripts=() b s pids=() n=0 list
 	for s in tests/interop/*.sh; do
 		[ "$(basename "$s")" = lib.sh ] && continue
-		if [ -n "${SUITES:-}" ]; then
-			case " $SUITES " in
-			*" $(basename "$s" .sh) "* | *" $(basename "$s") "*) ;;
-			*) continue ;;
-			esac
+		if [ -n "${SUITES:-}" ] && ! in_list "$(basename "$s" .sh)" "$SUITES"; then
+			continue
 		fi
 		scripts+=("$s")
 	done
@@ -129,7 +198,9 @@ interop_tests()
 			failure "$b/qimg missing (interop suites not run)"
 			continue
 		fi
+		list=$(suites_for "$b")
 		for s in "${scripts[@]}"; do
+			in_list "$(basename "$s" .sh)" "$list" || continue
 			run_suite "$b" "$s" &
 			pids+=($!)
 			n=$((n + 1))
@@ -142,8 +213,13 @@ interop_tests()
 	wait
 	for b in $BUILDS; do
 		[ -x "$b/qimg" ] || continue
+		list=$(suites_for "$b")
 		for s in "${scripts[@]}"; do
-			tally_suite "$b" "$s"
+			in_list "$(basename "$s" .sh)" "$list" || continue
+			local log
+			log=$LOGDIR/$(basename "$b")-$(basename "$s" .sh)
+			tally_tap "$(basename "$b")/$(basename "$s" .sh)" "$log.tap" \
+				"$(cat "$log.rc" 2>/dev/null || echo 1)" interop
 		done
 	done
 }
@@ -177,6 +253,7 @@ fuzz_replay()
 			rc=$?
 			if [ "$rc" = 0 ]; then
 				passed=$((passed + 1))
+				n_fuzz=$((n_fuzz + 1))
 			else
 				failure "$(basename "$exe") $f: exit $rc"
 				sed -n '1,15p' "$LOGDIR/replay.log" | sed 's/^/    /'
@@ -185,13 +262,18 @@ fuzz_replay()
 	done
 }
 
+start=$(date +%s)
 for b in $BUILDS; do
 	unit_tests "$b"
 done
 interop_tests
 fuzz_replay
 
+for s in "${skips[@]+"${skips[@]}"}"; do
+	echo "SKIP: $s"
+done
 [ "$failed" = 0 ] || echo "logs: $LOGDIR"
+echo "counted ($MODE, $(($(date +%s) - start)) s): $n_unit unit cases, $n_interop interop assertions, $n_crash crash points (in the unit cases), $n_fuzz fuzz inputs"
 [ "$skipped" = 0 ] || echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -18,7 +18,8 @@ enum qimg_opt_type {
 };
 
 /* One entry of a driver's option schema.  Schemas are arrays terminated by
- * an entry with name == NULL. */
+ * an entry with name == NULL.  A name "prefix.*" stands for every name
+ * starting "prefix." (lists of rules given as options). */
 struct qimg_opt_desc {
 	const char *name;
 	enum qimg_opt_type type;

@@ -52,6 +52,61 @@ struct qimg_limits {
 
 struct qimg_tracked_req;
 
+/* Events a format driver signals on its file child (QEMU's blkdebug event
+ * names, in blkdebug.c), so that a fault-injecting filter there can arm
+ * its rules at the right moment. */
+enum qimg_debug_event {
+	QIMG_EV_L1_UPDATE,
+	QIMG_EV_L1_GROW_ALLOC_TABLE,
+	QIMG_EV_L1_GROW_WRITE_TABLE,
+	QIMG_EV_L1_GROW_ACTIVATE_TABLE,
+	QIMG_EV_L2_LOAD,
+	QIMG_EV_L2_UPDATE,
+	QIMG_EV_L2_UPDATE_COMPRESSED,
+	QIMG_EV_L2_ALLOC_COW_READ,
+	QIMG_EV_L2_ALLOC_WRITE,
+	QIMG_EV_READ_AIO,
+	QIMG_EV_READ_BACKING_AIO,
+	QIMG_EV_READ_COMPRESSED,
+	QIMG_EV_WRITE_AIO,
+	QIMG_EV_WRITE_COMPRESSED,
+	QIMG_EV_VMSTATE_LOAD,
+	QIMG_EV_VMSTATE_SAVE,
+	QIMG_EV_COW_READ,
+	QIMG_EV_COW_WRITE,
+	QIMG_EV_REFTABLE_LOAD,
+	QIMG_EV_REFTABLE_GROW,
+	QIMG_EV_REFTABLE_UPDATE,
+	QIMG_EV_REFBLOCK_LOAD,
+	QIMG_EV_REFBLOCK_UPDATE,
+	QIMG_EV_REFBLOCK_UPDATE_PART,
+	QIMG_EV_REFBLOCK_ALLOC,
+	QIMG_EV_REFBLOCK_ALLOC_HOOKUP,
+	QIMG_EV_REFBLOCK_ALLOC_WRITE,
+	QIMG_EV_REFBLOCK_ALLOC_WRITE_BLOCKS,
+	QIMG_EV_REFBLOCK_ALLOC_WRITE_TABLE,
+	QIMG_EV_REFBLOCK_ALLOC_SWITCH_TABLE,
+	QIMG_EV_CLUSTER_ALLOC,
+	QIMG_EV_CLUSTER_ALLOC_BYTES,
+	QIMG_EV_CLUSTER_FREE,
+	QIMG_EV_FLUSH_TO_OS,
+	QIMG_EV_FLUSH_TO_DISK,
+	QIMG_EV_PWRITEV_RMW_HEAD,
+	QIMG_EV_PWRITEV_RMW_AFTER_HEAD,
+	QIMG_EV_PWRITEV_RMW_TAIL,
+	QIMG_EV_PWRITEV_RMW_AFTER_TAIL,
+	QIMG_EV_PWRITEV,
+	QIMG_EV_PWRITEV_ZERO,
+	QIMG_EV_PWRITEV_DONE,
+	QIMG_EV_EMPTY_IMAGE_PREPARE,
+	QIMG_EV_L1_SHRINK_WRITE_TABLE,
+	QIMG_EV_L1_SHRINK_FREE_L2_CLUSTERS,
+	QIMG_EV_COR_WRITE,
+	QIMG_EV_CLUSTER_ALLOC_SPACE,
+	QIMG_EV_NONE,
+	QIMG_EV__MAX
+};
+
 /* One child of a node: the role it plays for its parent ("file",
  * "backing", "data-file", "image", "extents.0", ...) and the node.  The
  * parent owns its children: closing a node closes them (last first). */
@@ -265,6 +320,10 @@ struct qimg_driver {
 	int (*change_backing)(struct qimg_node *node, const char *file,
 			      const char *fmt, struct qimg_error *err);
 
+	/* A format driver above signalled `ev` on this node (see
+	 * qimg_debug_event).  NULL: ignored. */
+	void (*debug_event)(struct qimg_node *node, enum qimg_debug_event ev);
+
 	bool supports_backing;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */
 	bool shares_file_writes;
@@ -310,6 +369,19 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
  * the child's driver has no get_info. */
 int qimg_child_info(struct qimg_node *child, struct qimg_image_info *info,
 		    struct qimg_error *err);
+/* Signal a debug event on `node` (a format's file child); nothing happens
+ * unless its driver listens (blkdebug). */
+static inline void qimg_debug_event(struct qimg_node *node,
+				    enum qimg_debug_event ev)
+{
+	if (node && node->drv->debug_event)
+		node->drv->debug_event(node, ev);
+}
+
+/* A plain filename describing node, or NULL when only json:{...} can
+ * (malloc'd). */
+char *qimg_node_exact_filename(const struct qimg_node *node);
+
 /* The child with this role, or NULL. */
 struct qimg_node *qimg_node_child(const struct qimg_node *node,
 				  const char *role);

@@ -8,6 +8,7 @@
 
 #include "core/driver.h"
 #include "formats/raw.h"
+#include "protocols/blkdebug.h"
 #include "protocols/file.h"
 #include "protocols/nbd.h"
 #include "protocols/null.h"
@@ -21,6 +22,7 @@ static const struct qimg_driver *const drivers[] = {
 #endif
 	&qimg_driver_raw,
 	&qimg_driver_file,
+	&qimg_driver_blkdebug,
 	&qimg_driver_nbd,
 	&qimg_driver_null_co,
 	&qimg_driver_null_aio,

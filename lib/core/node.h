@@ -29,7 +29,6 @@ int qimg_protocol_resolve(const char *filename,
 			  const struct qimg_driver **drv, char **path,
 			  struct qimg_error *err);
 
-/* A plain filename describing node, or NULL (malloc'd). */
-char *qimg_node_exact_filename(const struct qimg_node *node);
+
 
 #endif

@@ -459,8 +459,16 @@ char *qimg_resolve_backing_name(const char *image, const char *backing)
  * image's file when a plain name describes it. */
 static char *base_path(const struct qimg_node *node, const char *given)
 {
-	char *exact = node->file ? qimg_node_exact_filename(node->file) : NULL;
+	const struct qimg_node *n = node->file;
+	char *exact = NULL;
 
+	/* The first node down the file/image children that has a plain
+	 * name (a filter such as blkdebug has none of its own). */
+	while (n && !(exact = qimg_node_exact_filename(n))) {
+		const struct qimg_node *next = qimg_node_child(n, "file");
+
+		n = next ? next : qimg_node_child(n, "image");
+	}
 	if (exact || !given || !strncmp(given, "json:", 5))
 		return exact;
 	return strdup(given);

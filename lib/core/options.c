@@ -272,9 +272,15 @@ static const struct qimg_opt_desc common_opts[] = {
 
 static bool in_schema(const struct qimg_opt_desc *d, const char *name)
 {
-	for (; d && d->name; d++)
+	for (; d && d->name; d++) {
+		size_t n = strlen(d->name);
+
 		if (!strcmp(d->name, name))
 			return true;
+		if (n >= 2 && !strcmp(d->name + n - 2, ".*") &&
+		    !strncmp(name, d->name, n - 1) && name[n - 1])
+			return true;
+	}
 	return false;
 }
 

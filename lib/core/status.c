@@ -8,10 +8,14 @@
 
 #include "core/driver.h"
 
-/* Ask the child `file` about [map, map+len), through the core. */
+/* Ask the child `file` about [map, map+len), through the core.  A filter
+ * over a format (blkdebug over qcow2) passes through to the format's whole
+ * chain. */
 static int file_status(struct qimg_node *file, uint64_t map, uint64_t len,
 		       struct qimg_extent *fe, struct qimg_error *err)
 {
+	if (file->drv->kind == QIMG_DRIVER_FORMAT)
+		return qimg_block_status_above(file, NULL, map, len, fe, err);
 	return qimg_block_status(file, map, len, fe, err);
 }
 

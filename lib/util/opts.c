@@ -253,7 +253,13 @@ find_desc(const struct qimg_opt_desc *const *schemas, const char *name)
 
 	for (i = 0; schemas && schemas[i]; i++) {
 		for (d = schemas[i]; d->name; d++) {
+			size_t n = strlen(d->name);
+
 			if (!strcmp(d->name, name))
+				return d;
+			/* "prefix.*" takes every "prefix.anything". */
+			if (n >= 2 && !strcmp(d->name + n - 2, ".*") &&
+			    !strncmp(name, d->name, n - 1) && name[n - 1])
 				return d;
 		}
 	}

@@ -41,15 +41,21 @@ kill_at()
 	wait "$pid" 2>/dev/null
 }
 
-# judge DESC IMAGE: qemu-img check finds no corruption.  An image whose
-# creation was cut short (no valid header yet) is not a qcow2 image at all
-# and is accepted as "not created".
+# judge DESC IMAGE [existing]: qemu-img check finds no corruption.  A new
+# image whose creation was cut short (no valid header yet) is not a qcow2
+# image at all and is accepted as "not created"; an image that existed
+# before the run must still open.
 judge()
 {
-	local d=$1 img=$2 rc
+	local d=$1 img=$2 existing=${3:-} rc
 	if [ ! -s "$img" ] || ! "$QEMU_IMG" info -f qcow2 "$img" \
 		>/dev/null 2>&1; then
-		pass "$d (killed before the image existed)"
+		if [ -n "$existing" ]; then
+			fail "$d (the existing image no longer opens)"
+			"$QEMU_IMG" info -f qcow2 "$img" 2>&1 | diag_file /dev/stdin
+		else
+			pass "$d (killed before the image existed)"
+		fi
 		return
 	fi
 	"$QEMU_IMG" check "$img" >"$R/check" 2>&1
@@ -118,7 +124,7 @@ for i in $(seq 1 "$ITER"); do
 	# shellcheck disable=SC2086
 	kill_at "$ms" convert -n $w -O qcow2 src.raw old.qcow2
 	judge "convert -n $w into existing -o $(opts_for "$i") killed at ${ms}ms" \
-		old.qcow2
+		old.qcow2 existing
 done
 
 done_testing

@@ -35,8 +35,20 @@ skip_all()
 	exit 77
 }
 
-command -v "$QEMU_IMG" >/dev/null 2>&1 || skip_all "qemu-img not found"
-command -v "$QEMU_IO" >/dev/null 2>&1 || skip_all "qemu-io not found"
+# A missing oracle is a skip on a developer's machine and a failure in CI
+# (CI=true): CI must never go green without the tool it compares with.
+need_oracle()
+{
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ "${CI:-}" = true ]; then
+		echo "not ok 1 - oracle $1 not found (CI=true)"
+		echo "1..1"
+		exit 1
+	fi
+	skip_all "$1 not found"
+}
+need_oracle "$QEMU_IMG"
+need_oracle "$QEMU_IO"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/qimg-interop.XXXXXX") ||
 	skip_all "cannot make a scratch directory"
@@ -94,7 +106,7 @@ fail()
 skip()
 {
 	tap_n=$((tap_n + 1))
-	echo "ok $tap_n - $* # SKIP"
+	echo "ok $tap_n # SKIP $*"
 }
 
 # ok DESC CMD...: pass if CMD succeeds.
@@ -246,19 +258,26 @@ same()
 # differ.
 same_rc()
 {
-	local d=$1 erc grc
+	local d=$1 erc grc bad=
 	shift
 	run_tool e "$@"
 	run_tool g "$@"
 	erc=$(cat "$R/e.rc")
 	grc=$(cat "$R/g.rc")
-	if [ "$erc" = "$grc" ] && [ "$grc" -lt 124 ]; then
+	if [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
+		bad="qimg crashed or timed out (exit $grc)"
+	elif [ "$erc" != "$grc" ]; then
+		bad="exit status: qemu-img $erc, qimg $grc"
+	elif [ "$(head -n 1 "$R/e.err.n")" != "$(head -n 1 "$R/g.err.n")" ]; then
+		bad="first line of stderr differs"
+	fi
+	if [ -z "$bad" ]; then
 		pass "$d"
 		return 0
 	fi
 	fail "$d"
-	diag "args: $*" "exit status: qemu-img $erc, qimg $grc"
-	diag_file "$R/g.err"
+	diag "args: $*" "$bad"
+	diag "qemu-img: $(head -n 1 "$R/e.err.n")" "qimg:     $(head -n 1 "$R/g.err.n")"
 	return 1
 }
 

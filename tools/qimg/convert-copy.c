@@ -606,6 +606,15 @@ static void worker_free(struct worker *w)
 	free(w->seg);
 }
 
+/* Test hook: QIMG_TEST_FAIL_WORKER=N makes worker N fail to start, so that
+ * the tests can reach the paths of a pool that starts short. */
+static bool fault_worker_start(int i)
+{
+	const char *e = getenv("QIMG_TEST_FAIL_WORKER");
+
+	return e && *e && atoi(e) == i;
+}
+
 static int worker_init(struct worker *w, struct engine *e)
 {
 	const struct convert_params *p = e->p;
@@ -637,7 +646,8 @@ int convert_copy(const struct convert_params *p)
 {
 	struct worker *w;
 	struct engine e;
-	int i, n = p->workers, started = 0, r = 0;
+	/* --salvage reports each unreadable piece in order: one worker. */
+	int i, n = p->salvage ? 1 : p->workers, started = 0, r = 0;
 
 	memset(&e, 0, sizeof(e));
 	e.p = p;
@@ -645,7 +655,10 @@ int convert_copy(const struct convert_params *p)
 	pthread_cond_init(&e.turn, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &e.start);
 
-	if (p->progress->on) {
+	/* qemu-img always walks the source once before copying; the walk
+	 * is only needed for progress, but with --salvage its warnings are
+	 * part of the output, so it is done then too. */
+	if (p->progress->on || p->salvage) {
 		r = count_allocated(&e);
 		if (r < 0)
 			goto out;
@@ -659,24 +672,24 @@ int convert_copy(const struct convert_params *p)
 	}
 	for (i = 0; i < n; i++) {
 		r = worker_init(&w[i], &e);
+		if (r == 0 && fault_worker_start(i))
+			r = -ENOMEM;
+		if (r == 0 && pthread_create(&w[i].tid, NULL, worker_main,
+					     &w[i]))
+			r = -EAGAIN;
 		if (r < 0) {
-			tool_err(p->t, "%s", strerror(-r));
-			worker_free(&w[i]);
-			break;
-		}
-		if (pthread_create(&w[i].tid, NULL, worker_main, &w[i])) {
 			worker_free(&w[i]);
 			break;
 		}
 		started++;
 	}
 	if (!started) {
-		if (!r) {
-			r = -EAGAIN;
-			tool_err(p->t, "Could not start worker threads");
-		}
+		/* Not one worker: the copy cannot run. */
+		tool_err(p->t, "Could not start worker threads: %s",
+			 strerror(-r));
 	} else {
-		/* Fewer workers than asked only costs parallelism. */
+		/* Fewer workers than asked only costs parallelism, so it is
+		 * neither reported nor an error. */
 		r = 0;
 	}
 	for (i = 0; i < started; i++) {

@@ -33,6 +33,7 @@ static int read_compressed(struct qcow2_state *s, uint64_t l2e, uint64_t off,
 		free(out);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	qimg_debug_event(s->file, QIMG_EV_READ_COMPRESSED);
 	r = qimg_pread(s->file, coff, in, nbytes, err);
 	if (r == 0 && qcow2_decompress_buf(s->h.compression_type, in, nbytes,
 					   out, s->cluster_size) < 0)
@@ -73,6 +74,7 @@ int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 			r = 0;
 			break;
 		case QCOW2_NORMAL:
+			qimg_debug_event(s->file, QIMG_EV_READ_AIO);
 			r = qimg_pread(s->file, m.host, p, m.len, err);
 			break;
 		case QCOW2_COMPRESSED:

@@ -645,6 +645,7 @@ int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 		return 0;
 	first = off >> s->cluster_bits;
 	last = (off + len - 1) >> s->cluster_bits;
+	qimg_debug_event(s->file, QIMG_EV_CLUSTER_FREE);
 	return qcow2_update_refcount(s, first, last - first + 1, -1, err);
 }
 

@@ -117,6 +117,7 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 		if (r < 0)
 			goto out_unlock;
 		qcow2_unlock(s);
+		qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 		r = qimg_pwrite(s->file, h0 + (off - c0 * cs), buf, wend - off,
 				err);
 		if (r == 0)
@@ -192,6 +193,7 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	rend = full_last ? (c0 + n) * cs
 			 : (wend + s->sc_size - 1) & ~(s->sc_size - 1);
 
+	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 	if (rstart == off && rend == wend) {
 		r = qimg_pwrite(s->file, host + (rstart - c0 * cs), buf,
 				wend - off, err);

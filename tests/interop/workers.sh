@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# convert's worker pool when workers fail to start (QIMG_TEST_FAIL_WORKER
+# makes worker N fail): a pool that starts short still copies everything
+# and says nothing; a pool that cannot start fails with one line and leaves
+# no target behind.
+. "$(dirname "$0")/lib.sh"
+have_qimg || skip_all "no qimg binary at $QIMG"
+
+head -c 6M /dev/urandom >src.raw
+truncate -s 8M src.raw
+for n in 1 2 3; do
+	QIMG_TEST_FAIL_WORKER=$n qimg convert -m 4 -O qcow2 src.raw "w$n.qcow2" \
+		>"$R/out" 2>"$R/err"
+	rc=$?
+	ok "worker $n of 4 fails to start: exit 0" test "$rc" = 0
+	ok "worker $n of 4 fails to start: no message" test ! -s "$R/err"
+	ok "worker $n of 4 fails to start: same data" \
+		"$QEMU_IMG" compare -q src.raw "w$n.qcow2"
+done
+QIMG_TEST_FAIL_WORKER=0 qimg convert -m 4 -O qcow2 src.raw w0.qcow2 \
+	>"$R/out" 2>"$R/err"
+rc=$?
+ok "no worker starts: exit 1" test "$rc" = 1
+ok "no worker starts: one line naming the reason" \
+	test "$(wc -l <"$R/err")" = 1 -a -n "$(grep 'Could not start worker threads' "$R/err")"
+ok "no worker starts: no target left" test ! -e w0.qcow2
+
+done_testing
