@@ -957,6 +957,34 @@ char *qimg_node_exact_filename(const struct qimg_node *node)
 	return node->file ? qimg_node_exact_filename(node->file) : NULL;
 }
 
+/* Put v under key, nested dicts and lists flattened to "key.sub" (as
+ * qemu-img writes a node's own options in a json:{...} name). */
+static int put_flat(struct qimg_value *d, const char *key,
+		    const struct qimg_value *v)
+{
+	enum qimg_value_type t = qimg_value_type(v);
+	const char *k;
+	char *name;
+	size_t i;
+	int r;
+
+	if (t != QIMG_VALUE_DICT && t != QIMG_VALUE_LIST)
+		return qimg_dict_put(d, key, qimg_value_copy(v));
+	for (i = 0; i < qimg_value_count(v); i++) {
+		const struct qimg_value *m = qimg_value_at(v, i, &k);
+
+		r = k ? asprintf(&name, "%s.%s", key, k)
+		      : asprintf(&name, "%s.%zu", key, i);
+		if (r < 0)
+			return -ENOMEM;
+		r = put_flat(d, name, m);
+		free(name);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The options that describe node: its own, with "driver", and those of
  * its file child and of children given by options. */
 static struct qimg_value *full_options(const struct qimg_node *node)
@@ -972,7 +1000,7 @@ static struct qimg_value *full_options(const struct qimg_node *node)
 	for (k = node->drv->strong_opts; k && *k; k++) {
 		struct qimg_value *v = qimg_dict_get(node->options, *k);
 
-		if (v && qimg_dict_put(d, *k, qimg_value_copy(v)) < 0)
+		if (v && put_flat(d, *k, v) < 0)
 			goto fail;
 	}
 	if (node->drv->kind == QIMG_DRIVER_PROTOCOL &&

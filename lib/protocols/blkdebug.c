@@ -108,6 +108,11 @@ static const char *const event_names[QIMG_EV__MAX] = {
 };
 
 static const char *const blkdebug_protocols[] = { "blkdebug", NULL };
+static const char *const blkdebug_strong_opts[] = {
+	"config",	  "align",	 "max-transfer", "opt-write-zero",
+	"max-write-zero", "opt-discard", "max-discard",	 "inject-error",
+	"set-state",	  NULL
+};
 static const char *const blkdebug_children[] = { "image", NULL };
 
 static const struct qimg_opt_desc blkdebug_runtime_opts[] = {
@@ -212,7 +217,7 @@ static int rule_set(struct rule *r, const char *name, const char *value,
 			r->event = -1;
 		if (r->event == -2)
 			return qimg_error_set(err, EINVAL,
-					      "Invalid event name \"%s\"",
+					      "invalid parameter value: %s",
 					      value);
 		return 0;
 	}
@@ -637,6 +642,7 @@ const struct qimg_driver qimg_driver_blkdebug = {
 	.parse_filename = blkdebug_parse_filename,
 	.runtime_opts = blkdebug_runtime_opts,
 	.child_roles = blkdebug_children,
+	.strong_opts = blkdebug_strong_opts,
 	.exact_filename = blkdebug_exact_filename,
 	.open = blkdebug_open,
 	.close = blkdebug_close,
