@@ -162,6 +162,15 @@ struct create_args {
 	bool quiet;
 };
 
+/* True if the schema gives `name` a non-zero default. */
+static bool has_default(const struct qimg_opt_desc *d, const char *name)
+{
+	for (; d && d->name; d++)
+		if (!strcmp(d->name, name))
+			return d->def_str && strcmp(d->def_str, "0");
+	return false;
+}
+
 static int do_create(const struct tool *t, const struct create_args *a)
 {
 	const struct qimg_opt_desc *schemas[3] = { NULL, NULL, NULL };
@@ -314,12 +323,17 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	qimg_error_clear(&err);
 	r = qimg_create(fn, fmt, &o, &err);
 	if (r == -EFBIG) {
+		/* The hint comes when a cluster size is set or the format
+		 * has a default one (qemu-img reads the option's default). */
 		cs = qimg_opts_find(&o, "cluster_size");
 		create_fail(t, fn, NULL,
 			    "The image size is too large for file "
 			    "format '%s'%s",
 			    fmt,
-			    cs && cs->typed && cs->u
+			    (cs && cs->typed && cs->u) ||
+					    (!cs &&
+					     has_default(schemas[0],
+							 "cluster_size"))
 				    ? " (try using a larger cluster size)"
 				    : "");
 		goto out;

@@ -80,6 +80,17 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 		}
 		memcpy(b[i].name, dir + pos + 24 + xlen, nlen);
 		b[i].name[nlen] = '\0';
+		/* Flags other than in_use and auto are reserved (QEMU 7.2
+		 * reserves extra_data_compatible too): such a bitmap cannot
+		 * be used. */
+		if (b[i].flags & ~0x3u) {
+			r = qimg_error_set(err, EINVAL,
+					   "Bitmap '%s' doesn't satisfy the "
+					   "constraints",
+					   b[i].name);
+			i++;
+			break;
+		}
 		pos += (24 + xlen + nlen + 7) & ~7ull;
 	}
 	free(dir);

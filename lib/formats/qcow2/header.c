@@ -228,12 +228,14 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 				goto nomem;
 			break;
 		case QCOW2_EXT_FEATURE_TABLE:
+			/* A short last entry counts, zero-padded (as QEMU
+			 * reads it); the list ends at an empty name. */
 			free(e->features);
-			e->nb_features = elen / 48;
-			e->features = malloc(e->nb_features * 48 + 1);
+			e->nb_features = (elen + 47) / 48;
+			e->features = calloc(e->nb_features + 1, 48);
 			if (!e->features)
 				goto nomem;
-			memcpy(e->features, d, e->nb_features * 48);
+			memcpy(e->features, d, elen);
 			break;
 		case QCOW2_EXT_DATA_FILE:
 			free(e->data_file);
@@ -320,6 +322,8 @@ int qcow2_check_features(const struct qcow2_header *h,
 		const uint8_t *f = e->features + i * 48;
 		char name[47];
 
+		if (!f[2])
+			break; /* an empty name ends the table */
 		if (f[0] != 0 || f[1] >= 64 || !(unknown & (1ull << f[1])))
 			continue;
 		memcpy(name, f + 2, 46);

@@ -170,6 +170,18 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 		}
 	}
 
+	/* Autoclear bits this driver does not know are cleared by every
+	 * writer that opens the image (the spec's rule), at once. */
+	if (!s->read_only && s->h.version >= 3 &&
+	    (s->h.autoclear_features & ~QCOW2_AUTOCLEAR_KNOWN)) {
+		uint8_t b[8];
+
+		s->h.autoclear_features &= QCOW2_AUTOCLEAR_KNOWN;
+		qimg_store_be64(b, s->h.autoclear_features);
+		r = qimg_pwrite(s->file, 88, b, 8, err);
+		if (r < 0)
+			goto fail;
+	}
 	r = load_l1(s, err);
 	if (r < 0)
 		goto fail;
@@ -186,6 +198,17 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 		if (r < 0)
 			goto fail;
 		qcow2_snapshots_free(sn, n);
+	}
+	/* So is the bitmap directory: a bitmap qimg cannot honour refuses
+	 * the open, as qemu-img refuses it. */
+	if (s->ext.has_bitmaps && !(fl & QIMG_OPEN_CHECK)) {
+		struct qcow2_bitmap *bm;
+		size_t n;
+
+		r = qcow2_bitmaps_read(s, &bm, &n, err);
+		if (r < 0)
+			goto fail;
+		qcow2_bitmaps_free(bm, n);
 	}
 	{
 		size_t n = L2_CACHE_BYTES / s->cluster_size;
