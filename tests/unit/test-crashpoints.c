@@ -15,7 +15,15 @@
  *   - every 512-byte sector reads (through qemu-img convert) as the
  *     requests that completed left it, except the sectors of the request
  *     in flight, which read as before or as after it.
- * Skips when qemu-img is not installed. */
+ * Skips when qemu-img is not installed.
+ *
+ * CRASH_MODE=power cuts the power instead (as SQLite's crash tests do):
+ * the cutter holds the writes since the last flush as the page cache
+ * would, and at the cut applies a seeded random subset of them, in a
+ * random order, each maybe torn at a sector boundary; what was flushed
+ * stays.  The workloads flush after each request (a guest's flush), so the
+ * same judging holds.  CRASH_MODE=kill runs the first kind only; unset,
+ * both run. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,8 +55,19 @@ static char dir[] = "/tmp/qimg-test-crash-XXXXXX";
 
 /* ---- the cut filter ---- */
 
+/* A write the page cache holds: not yet on the disk. */
+struct pending {
+	uint64_t off;
+	size_t len;
+	uint8_t *data;
+};
+
 struct cutter {
-	long left;	   /* mutations still allowed whole; -1: no cut */
+	long left;	      /* mutations still allowed whole; -1: no cut */
+	bool power;	      /* power loss: unflushed writes may be lost */
+	unsigned int rng;     /* seeds the power cut's choices */
+	struct pending *pend; /* power: writes since the last flush */
+	size_t npend, cappend;
 	bool partial;	   /* the cut write lands its first page */
 	bool fired;	   /* the cut happened: everything fails now */
 	long seen;	   /* mutations asked for so far */
@@ -85,6 +104,131 @@ static int gate(struct qimg_node *node, bool big, struct qimg_error *err)
 	return 1;
 }
 
+static uint32_t prng(unsigned int *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+/* CRASH_MODE=power: cutters made now lose power instead of being killed. */
+static bool power_mode(void)
+{
+	const char *m = getenv("CRASH_MODE");
+
+	return m && !strcmp(m, "power");
+}
+
+/* A cutter at mutation `left` (-1: none); `partial`: the cut write lands
+ * in part.  In power mode `left` also seeds the choices. */
+static void cutter_init(struct cutter *c, long left, bool partial)
+{
+	const char *env = getenv("CRASH_SEED");
+
+	memset(c, 0, sizeof(*c));
+	c->left = left;
+	c->partial = partial;
+	c->power = power_mode();
+	c->rng = (unsigned int)(left * 2654435761u) + (partial ? 7u : 0u) +
+		 (env ? (unsigned int)atoi(env) * 40503u : 0u);
+}
+
+static void pend_free(struct cutter *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->npend; i++)
+		free(c->pend[i].data);
+	free(c->pend);
+	c->pend = NULL;
+	c->npend = c->cappend = 0;
+}
+
+/* Hold a write (data NULL: zeros) in the page cache. */
+static void pend_add(struct cutter *c, uint64_t off, const void *data,
+		     size_t len)
+{
+	struct pending *p;
+
+	if (c->npend == c->cappend) {
+		c->cappend = c->cappend ? 2 * c->cappend : 64;
+		c->pend = realloc(c->pend, c->cappend * sizeof(*c->pend));
+		assert_non_null(c->pend);
+	}
+	p = &c->pend[c->npend++];
+	p->off = off;
+	p->len = len;
+	p->data = data ? malloc(len) : calloc(1, len);
+	assert_non_null(p->data);
+	if (data)
+		memcpy(p->data, data, len);
+}
+
+static int pend_apply(struct qimg_node *inner, const struct pending *p,
+		      size_t from, size_t to)
+{
+	struct qimg_error err = { 0 };
+
+	if (from >= to)
+		return 0;
+	return qimg_pwrite(inner, p->off + from, p->data + from, to - from,
+			   &err);
+}
+
+/* The page cache reaches the disk, in order (a flush, or a clean exit). */
+static int pend_writeback(struct cut_state *s)
+{
+	struct cutter *c = s->ctl;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < c->npend && r == 0; i++)
+		r = pend_apply(s->inner, &c->pend[i], 0, c->pend[i].len);
+	pend_free(c);
+	return r;
+}
+
+/* The power goes: a random subset of the held writes reaches the disk, in
+ * a random order, each maybe only up to or from a sector boundary. */
+static void power_cut(struct cut_state *s)
+{
+	struct cutter *c = s->ctl;
+	size_t n = c->npend, i, *order = malloc((n + 1) * sizeof(size_t));
+
+	assert_non_null(order);
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	for (i = n; i > 1; i--) {
+		size_t j = prng(&c->rng) % i, t = order[i - 1];
+
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (i = 0; i < n; i++) {
+		const struct pending *p = &c->pend[order[i]];
+		uint32_t how = prng(&c->rng) % 6;
+		uint64_t first = (p->off + SECTOR) & ~(uint64_t)(SECTOR - 1);
+		uint64_t last = (p->off + p->len - 1) & ~(uint64_t)(SECTOR - 1);
+		uint64_t at = p->off;
+
+		if (how < 3)
+			continue; /* lost */
+		if (how == 3 || last < first) {
+			(void)pend_apply(s->inner, p, 0, p->len);
+			continue;
+		}
+		/* torn at a sector boundary inside the write */
+		at = first +
+		     (uint64_t)(prng(&c->rng) % ((last - first) / SECTOR + 1)) *
+			     SECTOR;
+		if (how == 4)
+			(void)pend_apply(s->inner, p, 0, at - p->off);
+		else
+			(void)pend_apply(s->inner, p, at - p->off, p->len);
+	}
+	free(order);
+	pend_free(c);
+}
+
 static int cut_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
@@ -106,6 +250,9 @@ static void cut_close(struct qimg_node *node)
 {
 	struct cut_state *s = node->opaque;
 
+	if (s->ctl->power && !s->ctl->fired)
+		(void)pend_writeback(s); /* a clean exit: written back later */
+	pend_free(s->ctl);
 	qimg_protocol_close(s->inner);
 	s->inner = NULL;
 }
@@ -114,8 +261,35 @@ static int cut_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		    struct qimg_error *err)
 {
 	struct cut_state *s = node->opaque;
+	struct cutter *c = s->ctl;
+	int64_t isz;
+	size_t i;
+	int r;
 
-	return qimg_pread(s->inner, off, buf, len, err);
+	if (!c->power || !c->npend)
+		return qimg_pread(s->inner, off, buf, len, err);
+	/* the disk, under the page cache */
+	memset(buf, 0, len);
+	isz = s->inner->drv->length(s->inner);
+	if (isz > 0 && off < (uint64_t)isz) {
+		size_t n =
+			off + len <= (uint64_t)isz ? len : (size_t)(isz - off);
+
+		r = qimg_pread(s->inner, off, buf, n, err);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < c->npend; i++) {
+		const struct pending *p = &c->pend[i];
+		uint64_t a = p->off > off ? p->off : off;
+		uint64_t z = p->off + p->len < off + len ? p->off + p->len
+							 : off + len;
+
+		if (a < z)
+			memcpy((uint8_t *)buf + (a - off),
+			       p->data + (a - p->off), z - a);
+	}
+	return 0;
 }
 
 static int cut_write(struct qimg_node *node, uint64_t off, const void *buf,
@@ -127,6 +301,13 @@ static int cut_write(struct qimg_node *node, uint64_t off, const void *buf,
 
 	if (r < 0)
 		return r;
+	if (s->ctl->power) {
+		pend_add(s->ctl, off, buf, len);
+		if (r == 0)
+			return 0;
+		power_cut(s);
+		return qimg_error_set(err, EIO, "cut: power lost");
+	}
 	if (r == 0)
 		return qimg_pwrite(s->inner, off, buf, len, err);
 	if (s->ctl->partial && len > first)
@@ -140,8 +321,14 @@ static int cut_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct cut_state *s = node->opaque;
 	int r = gate(node, false, err);
 
+	if (r > 0 && s->ctl->power)
+		power_cut(s);
 	if (r)
 		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
+	if (s->ctl->power && len <= (64u << 20)) {
+		pend_add(s->ctl, off, NULL, len);
+		return 0;
+	}
 	if (!s->inner->drv->write_zeroes)
 		return qimg_error_set(err, ENOTSUP, "no write_zeroes");
 	return s->inner->drv->write_zeroes(s->inner, off, len, flags, err);
@@ -153,8 +340,14 @@ static int cut_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct cut_state *s = node->opaque;
 	int r = gate(node, false, err);
 
+	if (r > 0 && s->ctl->power)
+		power_cut(s);
 	if (r)
 		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
+	if (s->ctl->power && len <= (64u << 20)) {
+		pend_add(s->ctl, off, NULL, len);
+		return 0;
+	}
 	if (!s->inner->drv->discard)
 		return 0;
 	return s->inner->drv->discard(s->inner, off, len, err);
@@ -166,8 +359,12 @@ static int cut_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	struct cut_state *s = node->opaque;
 	int r = gate(node, false, err);
 
+	if (r > 0 && s->ctl->power)
+		power_cut(s);
 	if (r)
 		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
+	/* power: the size change is the file system's journal, taken as
+	 * durable at once; held writes stay held */
 	r = qimg_truncate(s->inner, size, shrink, prealloc, err);
 	if (r == 0)
 		node->size = s->inner->size;
@@ -178,8 +375,15 @@ static int cut_flush(struct qimg_node *node, struct qimg_error *err)
 {
 	struct cut_state *s = node->opaque;
 
+	int r;
+
 	if (s->ctl->fired)
 		return qimg_error_set(err, EIO, "cut: writer is dead");
+	if (s->ctl->power) {
+		r = pend_writeback(s);
+		if (r < 0)
+			return qimg_error_set(err, -r, "cut: write-back");
+	}
 	return qimg_flush(s->inner, err);
 }
 
@@ -201,8 +405,14 @@ static int64_t cut_allocated_size(struct qimg_node *node)
 static int64_t cut_length(struct qimg_node *node)
 {
 	struct cut_state *s = node->opaque;
+	int64_t l = s->inner->drv->length(s->inner);
+	size_t i;
 
-	return s->inner->drv->length(s->inner);
+	for (i = 0; s->ctl->power && l >= 0 && i < s->ctl->npend; i++)
+		if ((int64_t)(s->ctl->pend[i].off + s->ctl->pend[i].len) > l)
+			l = (int64_t)(s->ctl->pend[i].off +
+				      s->ctl->pend[i].len);
+	return l;
 }
 
 static const struct qimg_driver cut_driver = {
@@ -460,6 +670,15 @@ static void run(const struct workload *w, const char *img, const char *base,
 			fprintf(stderr, "%s: op %d: %s\n", w->name, i, err.msg);
 			fail();
 		}
+		/* power: the guest flushes after each request, so only the
+		 * one in flight may be lost */
+		if (r == 0 && ctl->power)
+			r = qimg_flush(n, &err);
+		if (r < 0 && !ctl->fired) {
+			fprintf(stderr, "%s: flush %d: %s\n", w->name, i,
+				err.msg);
+			fail();
+		}
 		if (r < 0 || ctl->fired)
 			break;
 		/* settle: what the image now reads is the new "before" */
@@ -630,8 +849,7 @@ static void run_workload(const struct workload *w)
 	}
 
 	/* the dry run: count the mutations, and check the end result */
-	memset(&dry, 0, sizeof(dry));
-	dry.left = -1;
+	cutter_init(&dry, -1, false);
 	run(w, img, w->backing ? base : NULL, &dry, back, &out);
 	assert_int_equal(out.phase, 4);
 	m = dry.seen;
@@ -678,9 +896,7 @@ static void run_workload(const struct workload *w)
 			}
 			idx = j;
 		}
-		memset(&c, 0, sizeof(c));
-		c.left = idx;
-		c.partial = partial;
+		cutter_init(&c, idx, partial);
 		run(w, img, w->backing ? base : NULL, &c, back, &out);
 		tried++;
 		if (!judge(w, img, &out, ops, back, idx, partial)) {
@@ -859,17 +1075,15 @@ static void test_lazy_repair(void **state)
 	make_ops(&w, 4096, ops);
 
 	/* the repair, uncut, then cut at each mutation */
-	memset(&c, 0, sizeof(c));
-	c.left = -1;
+	cutter_init(&c, -1, false);
 	reopen(img, &c, &out);
 	assert_int_equal(out.phase, 4);
 	m = c.seen;
 	assert_true(m > 0);
 	for (k = 0; k < m + 1; k++) {
 		copy_file(dirty, img);
-		memset(&c, 0, sizeof(c));
-		c.left = k < m ? k : 0;
-		c.partial = k == m; /* and one with the first write in part */
+		/* and one with the first write in part */
+		cutter_init(&c, k < m ? k : 0, k == m);
 		reopen(img, &c, &out);
 		if (!judge(&w, img, &out, ops, NULL, k, c.partial))
 			failures++;
@@ -1000,8 +1214,7 @@ static void run_repair_case(const struct repair_case *rc)
 
 	/* uncut: counts the mutations, and must repair */
 	copy_file(damaged, img);
-	memset(&c, 0, sizeof(c));
-	c.left = -1;
+	cutter_init(&c, -1, false);
 	assert_true(repair(img, rc->fix, &c));
 	m = c.seen;
 	assert_true(m > 0);
@@ -1010,9 +1223,7 @@ static void run_repair_case(const struct repair_case *rc)
 
 	for (k = 0; k <= m; k++) {
 		copy_file(damaged, img);
-		memset(&c, 0, sizeof(c));
-		c.left = k < m ? k : 0;
-		c.partial = k == m;
+		cutter_init(&c, k < m ? k : 0, k == m);
 		repair(img, rc->fix, &c);
 		if (!judge_repair(rc, img, k, c.partial))
 			failures++;
@@ -1150,8 +1361,7 @@ static void run_resize_case(const struct resize_case *rc)
 	assert_int_equal(sh(cmd), 0);
 
 	copy_file(damaged, img);
-	memset(&c, 0, sizeof(c));
-	c.left = -1;
+	cutter_init(&c, -1, false);
 	assert_true(resize_cut(img, rc->size, rc->shrink, rc->prealloc, &c));
 	m = c.seen;
 	assert_true(m > 0);
@@ -1163,9 +1373,7 @@ static void run_resize_case(const struct resize_case *rc)
 		unsigned long long old = 0;
 
 		copy_file(damaged, img);
-		memset(&c, 0, sizeof(c));
-		c.left = k < m ? k : 0;
-		c.partial = k == m;
+		cutter_init(&c, k < m ? k : 0, k == m);
 		resize_cut(img, rc->size, rc->shrink, rc->prealloc, &c);
 		snprintf(cmd, sizeof(cmd),
 			 "qemu-img check -f qcow2 '%s' >/dev/null 2>&1; "
@@ -1313,8 +1521,7 @@ static void run_snapshot_case(const char *name, enum sn_op op, const char *arg,
 	assert_int_equal(sh(cmd), 0);
 
 	copy_file(orig, img);
-	memset(&c, 0, sizeof(c));
-	c.left = -1;
+	cutter_init(&c, -1, false);
 	assert_true(snapshot_cut(img, op, arg, &c));
 	m = c.seen;
 	assert_true(m > 0);
@@ -1326,9 +1533,7 @@ static void run_snapshot_case(const char *name, enum sn_op op, const char *arg,
 
 	for (k = 0; k <= m; k++) {
 		copy_file(orig, img);
-		memset(&c, 0, sizeof(c));
-		c.left = k < m ? k : 0;
-		c.partial = k == m;
+		cutter_init(&c, k < m ? k : 0, k == m);
 		snapshot_cut(img, op, arg, &c);
 		snprintf(cmd, sizeof(cmd),
 			 "qemu-img check -q -r all -f qcow2 '%s' >/dev/null "
@@ -1403,7 +1608,19 @@ int main(void)
 		return 1;
 	if (getenv("CRASH_ONLY")) /* e.g. CRASH_ONLY=test_v2_backing */
 		cmocka_set_test_filter(getenv("CRASH_ONLY"));
-	r = cmocka_run_group_tests(tests, NULL, NULL);
+	if (getenv("CRASH_MODE")) {
+		r = cmocka_run_group_tests(tests, NULL, NULL);
+	} else {
+		/* both kinds of crash, one after the other */
+		setenv("CRASH_MODE", "kill", 1);
+		r = _cmocka_run_group_tests("kill", tests,
+					    sizeof(tests) / sizeof(tests[0]),
+					    NULL, NULL);
+		setenv("CRASH_MODE", "power", 1);
+		r |= _cmocka_run_group_tests("power", tests,
+					     sizeof(tests) / sizeof(tests[0]),
+					     NULL, NULL);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	(void)sh(cmd);
 	return r;

@@ -227,8 +227,28 @@ int qcow2_l1_write(struct qcow2_state *s, uint64_t i, struct qimg_error *err)
 {
 	uint8_t b[8];
 
+	int r;
+
 	qimg_store_be64(b, s->l1[i]);
-	return qimg_pwrite(s->file, s->h.l1_table_offset + i * 8, b, 8, err);
+	/* the L2 table it points at is on the disk first */
+	r = qcow2_barrier(s, err);
+	if (r < 0)
+		return r;
+	r = qimg_pwrite(s->file, s->h.l1_table_offset + i * 8, b, 8, err);
+	s->unflushed = true;
+	return r;
+}
+
+int qcow2_barrier(struct qcow2_state *s, struct qimg_error *err)
+{
+	int r;
+
+	if (!s->unflushed)
+		return 0;
+	r = qimg_flush(s->file, err);
+	if (r == 0)
+		s->unflushed = false;
+	return r;
 }
 
 int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
@@ -291,6 +311,7 @@ int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 	}
 	sl->off = 0;
 	r = qimg_pwrite(s->file, noff, sl->buf, s->cluster_size, err);
+	s->unflushed = true;
 	if (r < 0)
 		return r;
 	sl->off = noff;
@@ -328,9 +349,15 @@ int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
 			qimg_store_be64(tbl + (i + k) * 16 + 8,
 					bitmap ? bitmap[k] : 0);
 	}
-	return qimg_pwrite(s->file, l2_off + i * s->l2_entry_size,
-			   tbl + i * s->l2_entry_size, n * s->l2_entry_size,
-			   err);
+	/* the data and refcounts the entries depend on are on the disk
+	 * first */
+	r = qcow2_barrier(s, err);
+	if (r < 0)
+		return r;
+	r = qimg_pwrite(s->file, l2_off + i * s->l2_entry_size,
+			tbl + i * s->l2_entry_size, n * s->l2_entry_size, err);
+	s->unflushed = true;
+	return r;
 }
 
 int qcow2_free_entry(struct qcow2_state *s, uint64_t l2e,

@@ -261,6 +261,8 @@ static int write_skeleton(struct qimg_node *file, const struct cparams *p,
 	 * header pointing at a refcount table that is not there. */
 	r = qimg_pwrite(file, p->cluster_size, buf + p->cluster_size,
 			2 * p->cluster_size, err);
+	if (r == 0) /* and on the disk first: a power cut orders nothing */
+		r = qimg_flush(file, err);
 	if (r == 0)
 		r = qimg_pwrite(file, 0, buf, p->cluster_size, err);
 out:
@@ -381,6 +383,10 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 			goto out;
 	}
 	r = qcow2_header_build(&s->h, &s->ext, hdr, s->cluster_size, err);
+	if (r == 0) { /* the L1 table and what it maps, then the header */
+		s->unflushed = true;
+		r = qcow2_barrier(s, err);
+	}
 	if (r == 0)
 		r = qimg_pwrite(file, 0, hdr, s->cluster_size, err);
 out:

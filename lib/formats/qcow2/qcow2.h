@@ -182,6 +182,9 @@ struct qcow2_state {
 	bool dirty_set;	     /* we set the dirty bit on disk */
 	bool autoclear_done; /* autoclear bits cleared (first write) */
 	bool corrupt;
+	/* Written since the last ordering flush: something a later write
+	 * may depend on (qcow2_barrier) */
+	bool unflushed;
 
 	/* Host clusters chosen but not yet counted (allocation in progress). */
 	struct qcow2_range *reserved;
@@ -342,7 +345,12 @@ void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl, uint64_t i,
  * free(*olde). */
 int qcow2_l2_scratch(uint64_t n, uint64_t **olde, uint64_t **oldb,
 		     uint64_t **ne, uint64_t **nb, struct qimg_error *err);
-/* Set entries [i, i+n) of table l2_off and write them in one pwrite. */
+/* The write ordering rule: what was written before reaches the disk
+ * before anything written after (a flush of the image file, when a write
+ * since the last one may be depended on). */
+int qcow2_barrier(struct qcow2_state *s, struct qimg_error *err);
+/* Set entries [i, i+n) of table l2_off and write them in one pwrite
+ * (after a barrier: what the entries point at is on the disk first). */
 int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
 		 const uint64_t *l2e, const uint64_t *bitmap,
 		 struct qimg_error *err);

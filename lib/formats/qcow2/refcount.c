@@ -388,12 +388,16 @@ static int grow_table(struct qcow2_state *s, uint64_t need,
 		qimg_store_be64(raw + i * 8, s->rt[i]);
 	r = qimg_pwrite(s->file, start << s->cluster_bits, raw,
 			nclusters * s->cluster_size, err);
+	s->unflushed = true;
+	if (r == 0)
+		r = qcow2_barrier(s, err);
 	if (r < 0)
 		goto fail;
 	/* One write switches to the new table (offset and size). */
 	qimg_store_be64(hb, start << s->cluster_bits);
 	qimg_store_be32(hb + 8, (uint32_t)nclusters);
 	r = qimg_pwrite(s->file, 48, hb, 12, err);
+	s->unflushed = true; /* before the old table is freed */
 	if (r < 0)
 		goto fail;
 	s->h.refcount_table_offset = start << s->cluster_bits;
@@ -466,6 +470,7 @@ static int ensure_refblock(struct qcow2_state *s, uint64_t t, int depth,
 			     s->refcount_order, 1);
 	r = qimg_pwrite(s->file, b << s->cluster_bits, sl->buf, s->cluster_size,
 			err);
+	s->unflushed = true;
 	if (r < 0)
 		goto out;
 	sl->off = b << s->cluster_bits;
@@ -479,7 +484,11 @@ static int ensure_refblock(struct qcow2_state *s, uint64_t t, int depth,
 	if (s->rebuild && b < s->rebuild_n)
 		s->rebuild[b] = 1;
 	s->rt[t] = b << s->cluster_bits;
-	r = write_rt_entry(s, t, err);
+	/* the block is on the disk before the table points at it */
+	r = qcow2_barrier(s, err);
+	if (r == 0)
+		r = write_rt_entry(s, t, err);
+	s->unflushed = true;
 out:
 	unreserve(s, b);
 	return r;
@@ -540,9 +549,19 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 		if (s->lazy) {
 			sl->dirty = true;
 		} else {
+			/* A decrement waits for the dropped references to be
+			 * on the disk (one flush per batch); an increment is
+			 * waited for by the reference to come. */
+			if (delta < 0) {
+				r = qcow2_barrier(s, err);
+				if (r < 0)
+					return r;
+			}
 			entry_bytes(s->refcount_order, i0, i0 + cnt, &lo, &hi);
 			r = qimg_pwrite(s->file, sl->off + lo, sl->buf + lo,
 					hi - lo, err);
+			if (delta > 0)
+				s->unflushed = true;
 			if (r < 0)
 				return r;
 		}
@@ -673,8 +692,16 @@ int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
 		sl->dirty = true;
 		return 0;
 	}
+	if (!v) {
+		r = qcow2_barrier(s, err);
+		if (r < 0)
+			return r;
+	}
 	entry_bytes(s->refcount_order, i, i + 1, &lo, &hi);
-	return qimg_pwrite(s->file, sl->off + lo, sl->buf + lo, hi - lo, err);
+	r = qimg_pwrite(s->file, sl->off + lo, sl->buf + lo, hi - lo, err);
+	if (v)
+		s->unflushed = true;
+	return r;
 }
 
 /* Refcount blocks and table entries (blocks, table clusters) needed to
@@ -766,10 +793,14 @@ int qcow2_refcount_area(struct qcow2_state *s, uint64_t start, uint64_t extra,
 	if (r == 0)
 		r = qimg_pwrite(s->file, tstart << s->cluster_bits, raw,
 				tclusters * s->cluster_size, err);
+	s->unflushed = true;
+	if (r == 0)
+		r = qcow2_barrier(s, err); /* blocks and table, then header */
 	if (r == 0) {
 		qimg_store_be64(hb, tstart << s->cluster_bits);
 		qimg_store_be32(hb + 8, (uint32_t)tclusters);
 		r = qimg_pwrite(s->file, 48, hb, 12, err);
+		s->unflushed = true;
 	}
 	free(raw);
 	if (r < 0) {

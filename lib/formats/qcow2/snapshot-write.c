@@ -147,8 +147,10 @@ static int fix_copied(struct qcow2_state *s, struct qimg_error *err)
 					e ^ QCOW2_OFLAG_COPIED);
 			changed = true;
 		}
-		if (r == 0 && changed)
+		if (r == 0 && changed) {
 			r = qimg_pwrite(s->file, l2, tbl, s->cluster_size, err);
+			s->unflushed = true;
+		}
 	}
 	return r;
 }
@@ -171,13 +173,19 @@ static int write_table(struct qcow2_state *s, const struct qcow2_sn_entry *e,
 			err);
 		if (r == 0)
 			r = qimg_pwrite(s->file, off, buf, len, err);
+		s->unflushed = true;
 	}
 	free(buf);
+	/* the new table (and what its entries need) before the header
+	 * points at it; the header before the old table is freed */
+	if (r == 0)
+		r = qcow2_barrier(s, err);
 	if (r < 0)
 		return r;
 	qimg_store_be32(hdr, (uint32_t)n);
 	qimg_store_be64(hdr + 4, off);
 	r = qimg_pwrite(s->file, 60, hdr, sizeof(hdr), err);
+	s->unflushed = true;
 	if (r < 0)
 		return r;
 	s->h.nb_snapshots = (uint32_t)n;
@@ -293,6 +301,7 @@ static int create_locked(struct qimg_node *node, const char *name,
 			&l1_off, err);
 		if (r == 0)
 			r = qimg_pwrite(s->file, l1_off, raw, bytes, err);
+		s->unflushed = true;
 		if (r < 0)
 			goto out;
 	}
@@ -442,8 +451,13 @@ static int goto_locked(struct qimg_node *node, const char *key,
 		s->l1[i] = i < e[k].l1_size ? snl1[i] : 0;
 		qimg_store_be64(raw + (uint64_t)i * 8, s->l1[i]);
 	}
-	r = qimg_pwrite(s->file, s->h.l1_table_offset, raw, (uint64_t)old_n * 8,
-			err);
+	/* the references it gains first; then the switch, before the old
+	 * tree's references go */
+	r = qcow2_barrier(s, err);
+	if (r == 0)
+		r = qimg_pwrite(s->file, s->h.l1_table_offset, raw,
+				(uint64_t)old_n * 8, err);
+	s->unflushed = true;
 	if (r == 0 && size != s->h.size) {
 		uint8_t b[8];
 

@@ -136,6 +136,7 @@ int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 	qcow2_unlock(s);
 	r = qimg_pwrite(s->file, coff, cbuf, clen, err);
 	qcow2_lock(s);
+	s->unflushed = true; /* the L2 entry waits for the data */
 	if (r == 0) {
 		b = 0;
 		r = qcow2_l2_set(s, l2_off, l2i, 1, &desc, &b, err);

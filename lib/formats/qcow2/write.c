@@ -218,6 +218,7 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 	}
 
 	qcow2_lock(s);
+	s->unflushed = true; /* the L2 entry waits for the data */
 	if (r < 0) {
 		/* Data not written: the clusters stay unreferenced (leak). */
 		qcow2_inflight_del(s, c0);
