@@ -1577,6 +1577,18 @@ static void test_snapshot_apply(void **state)
 	run_snapshot_case("snapshot-apply", SN_APPLY, "keep", "keep");
 }
 
+static int mode_kill(void **state)
+{
+	(void)state;
+	return setenv("CRASH_MODE", "kill", 1);
+}
+
+static int mode_power(void **state)
+{
+	(void)state;
+	return setenv("CRASH_MODE", "power", 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1611,15 +1623,27 @@ int main(void)
 	if (getenv("CRASH_MODE")) {
 		r = cmocka_run_group_tests(tests, NULL, NULL);
 	} else {
-		/* both kinds of crash, one after the other */
-		setenv("CRASH_MODE", "kill", 1);
-		r = _cmocka_run_group_tests("kill", tests,
-					    sizeof(tests) / sizeof(tests[0]),
+		/* both kinds of crash in one group (one TAP plan): each
+		 * case killed, then each case with the power cut
+		 * ("power_" names) */
+		enum {
+			N = sizeof(tests) / sizeof(tests[0])
+		};
+		struct CMUnitTest both[2 * N];
+		char names[N][64];
+		size_t i;
+
+		for (i = 0; i < N; i++) {
+			both[i] = tests[i];
+			both[i].setup_func = mode_kill;
+			both[N + i] = tests[i];
+			both[N + i].setup_func = mode_power;
+			snprintf(names[i], sizeof(names[i]), "power_%s",
+				 tests[i].name);
+			both[N + i].name = names[i];
+		}
+		r = _cmocka_run_group_tests("test-crashpoints", both, 2 * N,
 					    NULL, NULL);
-		setenv("CRASH_MODE", "power", 1);
-		r |= _cmocka_run_group_tests("power", tests,
-					     sizeof(tests) / sizeof(tests[0]),
-					     NULL, NULL);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	(void)sh(cmd);
