@@ -167,7 +167,11 @@ int qcow2_grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err)
 	}
 	qimg_store_be32(hdr, n);
 	qimg_store_be64(hdr + 4, off);
-	r = qimg_pwrite(s->file, 36, hdr, sizeof(hdr), err);
+	s->unflushed = true;
+	r = qcow2_barrier(s, err); /* the new table, then the header */
+	if (r == 0)
+		r = qimg_pwrite(s->file, 36, hdr, sizeof(hdr), err);
+	s->unflushed = true; /* before the old table is freed */
 	if (r < 0) {
 		free(l1);
 		return r;
