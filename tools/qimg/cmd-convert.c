@@ -241,6 +241,22 @@ static int early_checks(const struct tool *t, struct convert_opts *o, int nargs,
 		tool_err(t, "Must specify image file name");
 		return -1;
 	}
+	if (nargs > 2) {
+		/* Several sources are concatenated: a backing file for the
+		 * target (-B or -o backing_file) cannot describe that. */
+		bool base = o->out_base != NULL;
+
+		if (!base && o->options &&
+		    qimg_opts_parse(&tmp, o->options, NULL) == 0)
+			base = qimg_opts_has(&tmp, "backing_file");
+		qimg_opts_free(&tmp);
+		if (base) {
+			tool_err(t, "Having a backing file for the target "
+				    "makes no sense when concatenating "
+				    "multiple input images");
+			return -1;
+		}
+	}
 	/* Features the library does not offer yet: refuse clearly. */
 	if (o->bitmaps) {
 		tool_err(t, "--bitmaps is not supported yet");

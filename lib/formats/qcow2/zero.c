@@ -198,10 +198,17 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct qcow2_state *s = node->opaque;
 	uint64_t unit = s->ext_l2 ? s->sc_size : s->cluster_size;
 	uint64_t end = off + len, a, z;
+	enum l2op op = OP_ZERO;
 	int r;
 
-	if (s->h.version < 3)
-		return -ENOTSUP; /* no zero flag in v2: the core writes */
+	if (s->h.version < 3) {
+		/* No zero flag in v2.  Without a backing file an unallocated
+		 * cluster reads as zeros, so whole clusters are deallocated
+		 * (as QEMU does); with one, the core writes zeros. */
+		if (node->backing_filename && node->backing_filename[0])
+			return -ENOTSUP;
+		op = OP_DISCARD;
+	}
 	a = (off + unit - 1) & ~(unit - 1);
 	z = end & ~(unit - 1);
 	/* The last partial unit of the image counts as whole. */
@@ -215,7 +222,7 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	while (a < z) {
 		uint64_t done;
 
-		r = l2_zero_step(node, OP_ZERO, a, z - a, flags, &done, err);
+		r = l2_zero_step(node, op, a, z - a, flags, &done, err);
 		if (r < 0)
 			return r;
 		a += done;
