@@ -68,6 +68,7 @@ struct cutter {
 	unsigned int rng;     /* seeds the power cut's choices */
 	struct pending *pend; /* power: writes since the last flush */
 	size_t npend, cappend;
+	long flushes;	   /* flushes of the file asked for */
 	bool partial;	   /* the cut write lands its first page */
 	bool fired;	   /* the cut happened: everything fails now */
 	long seen;	   /* mutations asked for so far */
@@ -379,6 +380,7 @@ static int cut_flush(struct qimg_node *node, struct qimg_error *err)
 
 	if (s->ctl->fired)
 		return qimg_error_set(err, EIO, "cut: writer is dead");
+	s->ctl->flushes++;
 	if (s->ctl->power) {
 		r = pend_writeback(s);
 		if (r < 0)
@@ -873,8 +875,10 @@ static void run_workload(const struct workload *w)
 		struct stat st;
 
 		assert_int_equal(stat(img, &st), 0);
-		fprintf(stderr, "# %s: image of %lld bytes\n", w->name,
-			(long long)st.st_size);
+		fprintf(stderr,
+			"# %s: image of %lld bytes, %ld mutations, %ld "
+			"flushes of the file\n",
+			w->name, (long long)st.st_size, dry.seen, dry.flushes);
 	}
 
 	points = m + dry.nbig;
