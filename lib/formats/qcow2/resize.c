@@ -212,15 +212,30 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 		node->size = size;
 	}
 	if (r == 0 && prealloc && strcmp(prealloc, "off")) {
+		bool meta_only = !strcmp(prealloc, "metadata");
 		uint64_t cs = s->cluster_size, c_from = old >> s->cluster_bits;
 		uint64_t c_to = (size + cs - 1) >> s->cluster_bits;
 
-		/* A partial last cluster that already exists stays. */
+		/* A partial last cluster that exists stays; with falloc or
+		 * full, its part that the image now covers gets the same
+		 * allocation on the host.  An unallocated one over a backing
+		 * file is left to the zeroing below (copy-on-write keeps the
+		 * backing data before the old end). */
 		if (old % cs) {
 			struct qcow2_map m;
+			uint64_t cend = (c_from + 1) * cs;
 
 			r = qcow2_map_range(s, c_from * cs, cs, &m, err);
-			if (r == 0 && m.type != QCOW2_UNALLOCATED)
+			if (r == 0 && m.type == QCOW2_NORMAL && !meta_only) {
+				uint64_t a = old % cs;
+				uint64_t z = (size < cend ? size : cend) -
+					     c_from * cs;
+
+				r = qimg_write_zeroes(s->file, m.host + a,
+						      z - a, 0, err);
+			}
+			if (r == 0 && (m.type != QCOW2_UNALLOCATED ||
+				       node->backing_filename))
 				c_from++;
 		}
 		if (r == 0)
@@ -241,12 +256,25 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 	 * must read as zeros, or the backing data would show through: as
 	 * QEMU does it, zero clusters (metadata-preallocated ones given
 	 * back); falloc and full allocated zeroed data already. */
-	if (r == 0 && node->backing && qimg_size(node->backing) > old &&
-	    (!prealloc || !strcmp(prealloc, "off") ||
-	     !strcmp(prealloc, "metadata"))) {
-		r = qimg_write_zeroes(
-			node, old, size - old,
-			QIMG_ZERO_MAY_UNMAP | QIMG_ZERO_NO_FALLBACK, err);
+	if (r == 0 && node->backing && qimg_size(node->backing) > old) {
+		/* The partial cluster the old end was in gets explicit
+		 * zeros; whole clusters after it must be zeroed in metadata
+		 * (QEMU gives up with v2 images there, and so do we). */
+		uint64_t cs = s->cluster_size;
+		uint64_t head = (old + cs - 1) & ~(cs - 1);
+
+		if (head > size)
+			head = size;
+		r = head > old ? qimg_write_zeroes(node, old, head - old,
+						   QIMG_ZERO_MAY_UNMAP, err)
+			       : 0;
+		if (r == 0 && size > head &&
+		    (!prealloc || !strcmp(prealloc, "off") ||
+		     !strcmp(prealloc, "metadata")))
+			r = qimg_write_zeroes(node, head, size - head,
+					      QIMG_ZERO_MAY_UNMAP |
+						      QIMG_ZERO_NO_FALLBACK,
+					      err);
 		if (r == -ENOTSUP) {
 			qimg_error_clear(err);
 			r = qimg_error_set(err, ENOTSUP,
