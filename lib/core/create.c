@@ -83,7 +83,7 @@ int qimg_create(const char *filename, const char *format,
 		struct qimg_opts *opts, struct qimg_error *err)
 {
 	const struct qimg_driver *drv = find_format(format);
-	struct qimg_node *proto = NULL, *file = NULL;
+	struct qimg_node *proto = NULL, *file = NULL, *guard = NULL;
 	const struct qimg_driver *pdrv;
 	char *path = NULL;
 	struct stat st;
@@ -128,6 +128,24 @@ int qimg_create(const char *filename, const char *format,
 		goto format;
 	}
 	existed = !pdrv->default_protocol || stat(path, &st) == 0;
+	/* An image that exists is locked for writing before it is touched:
+	 * one that a running QEMU holds is refused, as qemu-img refuses it.
+	 * The lock is held until the new image is written. */
+	if (existed && pdrv->set_perm) {
+		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
+				       QIMG_CACHE_WRITEBACK, &guard, err);
+		if (r == 0)
+			r = guard->drv->set_perm(
+				guard,
+				QIMG_PERM_CONSISTENT_READ | QIMG_PERM_WRITE |
+					QIMG_PERM_RESIZE,
+				QIMG_PERM_WRITE | QIMG_PERM_RESIZE, err);
+		if (r < 0) {
+			qimg_protocol_close(guard);
+			free(path);
+			return r;
+		}
+	}
 	proto = qimg_node_new(pdrv, path, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
 	if (!proto) {
 		free(path);
@@ -136,6 +154,7 @@ int qimg_create(const char *filename, const char *format,
 	r = proto->drv->create(proto, opts, err);
 	qimg_node_free(proto);
 	if (r < 0) {
+		qimg_protocol_close(guard);
 		free(path);
 		return r;
 	}
@@ -162,6 +181,7 @@ format:
 	}
 	if (r < 0 && !existed)
 		unlink(path);
+	qimg_protocol_close(guard);
 	free(path);
 	return r;
 }

@@ -107,4 +107,21 @@ same "create with a json:{...} backing file" create -f qcow2 -F qcow2 \
 	-b "json:{\"driver\": \"qcow2\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/jb.qcow2\"}}" jt.qcow2 1M
 same "info of it" info jt.qcow2
 
+# 153: create refuses an image another process holds for writing
+if command -v qemu-nbd >/dev/null 2>&1; then
+	"$QEMU_IMG" create -q -f qcow2 held.qcow2 1M
+	"$QEMU_IO" -c 'write -P 9 0 64k' held.qcow2 >/dev/null
+	qemu-nbd -t -k "$T/held.sock" -f qcow2 held.qcow2 &
+	nbd_pid=$!
+	for i in $(seq 50); do [ -S "$T/held.sock" ] && break; sleep 0.1; done
+	same "create over an image held read-write" create -f qcow2 ../held.qcow2 2M
+	same "convert onto an image held read-write" convert -O qcow2 ../jb.qcow2 ../held.qcow2
+	kill "$nbd_pid"
+	wait "$nbd_pid" 2>/dev/null
+	ok "the held image is untouched" \
+		sh -c "'$QEMU_IO' -c 'read -P 9 0 64k' held.qcow2 | grep -q '^read'"
+else
+	fail "qemu-nbd not found (needed to hold an image)"
+fi
+
 done_testing
