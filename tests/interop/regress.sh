@@ -107,6 +107,18 @@ same "create with a json:{...} backing file" create -f qcow2 -F qcow2 \
 	-b "json:{\"driver\": \"qcow2\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/jb.qcow2\"}}" jt.qcow2 1M
 same "info of it" info jt.qcow2
 
+# 108: an image whose refcount table is gone: check reports, -r all rebuilds
+"$QEMU_IMG" create -q -f qcow2 nort.qcow2 64M
+"$QEMU_IO" -c 'write -P 5 0 64k' nort.qcow2 >/dev/null
+poke nort.qcow2 48 '\0\0\0\0\0\0\0\0\0\0\0\0'
+cp nort.qcow2 "$E/nort.qcow2"
+cp nort.qcow2 "$G/nort.qcow2"
+same "check without a refcount table" check nort.qcow2
+same "check -r all without a refcount table" check -r all nort.qcow2
+ok "rebuilt image: same bytes as qemu-img's" cmp -s "$E/nort.qcow2" "$G/nort.qcow2"
+ok "rebuilt image: data intact" \
+	sh -c "'$QEMU_IO' -c 'read -P 5 0 64k' '$G/nort.qcow2' | grep -q '^read'"
+
 # 153: create refuses an image another process holds for writing
 if command -v qemu-nbd >/dev/null 2>&1; then
 	"$QEMU_IMG" create -q -f qcow2 held.qcow2 1M

@@ -92,10 +92,8 @@ int qcow2_ck_parse_header(struct ck *c)
 		return qimg_error_set(c->err, EUCLEAN,
 				      "Active L1 table "
 				      "offset invalid");
-	if (c->rt_clusters == 0)
-		return qimg_error_set(c->err, EUCLEAN,
-				      "Image does not "
-				      "contain a reference count table");
+	/* Without a refcount table every cluster in use is a corruption
+	 * (reported; -r all rebuilds the table). */
 	if ((uint64_t)c->rt_clusters > CK_MAX_RT_BYTES / c->cluster_size)
 		return qimg_error_set(c->err, EFBIG,
 				      "Reference count table "

@@ -106,8 +106,9 @@ int qcow2_header_parse_for(const uint8_t *buf, size_t len,
 				      "Unsupported encryption method %" PRIu32,
 				      h->crypt_method);
 
-	/* Refcount table: present, aligned, bounded. */
-	if (h->refcount_table_clusters == 0)
+	/* Refcount table: present, aligned, bounded.  `check` opens an
+	 * image without one (-r all rebuilds it), as qemu-img does. */
+	if (h->refcount_table_clusters == 0 && !for_check)
 		return qimg_error_set(err, EINVAL,
 				      "Image does not contain a reference "
 				      "count table");
@@ -115,7 +116,7 @@ int qcow2_header_parse_for(const uint8_t *buf, size_t len,
 		return qimg_error_set(err, EINVAL,
 				      "Reference count table too large");
 	if (h->refcount_table_offset & (cs - 1) ||
-	    h->refcount_table_offset == 0 ||
+	    (h->refcount_table_offset == 0 && h->refcount_table_clusters) ||
 	    qimg_add_overflow(h->refcount_table_offset,
 			      (uint64_t)h->refcount_table_clusters * cs, &v) ||
 	    v > (1ull << 56))

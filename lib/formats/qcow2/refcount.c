@@ -101,8 +101,8 @@ int qcow2_refcount_init(struct qcow2_state *s, struct qimg_error *err)
 				  ? UINT64_MAX
 				  : (1ull << (1u << s->refcount_order)) - 1;
 	s->rt_entries = bytes / 8;
-	s->rt = calloc(s->rt_entries, sizeof(uint64_t));
-	raw = malloc(bytes);
+	s->rt = calloc(s->rt_entries ? s->rt_entries : 1, sizeof(uint64_t));
+	raw = malloc(bytes ? bytes : 1);
 	if (!s->rt || !raw) {
 		free(raw);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
