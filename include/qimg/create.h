@@ -31,6 +31,9 @@ const struct qimg_opt_desc *qimg_protocol_create_opts(void);
 const struct qimg_opt_desc *
 qimg_protocol_create_opts_for(const char *filename, struct qimg_error *err);
 
+/* True if `name` names any driver, format or protocol (what qemu-img
+ * accepts as a backing format in rebase -F). */
+bool qimg_driver_known(const char *name);
 /* True if `format` names a registered format driver. */
 bool qimg_format_known(const char *format);
 /* True if the format stores a backing file reference. */

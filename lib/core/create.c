@@ -25,6 +25,11 @@ bool qimg_format_known(const char *format)
 	return find_format(format) != NULL;
 }
 
+bool qimg_driver_known(const char *name)
+{
+	return qimg_driver_find(name) != NULL;
+}
+
 bool qimg_format_supports_backing(const char *format)
 {
 	const struct qimg_driver *d = find_format(format);

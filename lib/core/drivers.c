@@ -22,6 +22,8 @@ static const struct qimg_driver *const drivers[] = {
 #endif
 	&qimg_driver_raw,
 	&qimg_driver_file,
+	&qimg_driver_host_device,
+	&qimg_driver_host_cdrom,
 	&qimg_driver_blkdebug,
 	&qimg_driver_nbd,
 	&qimg_driver_null_co,

@@ -25,7 +25,8 @@ struct file_state {
 	bool unsafe;	   /* flush is a no-op */
 	uint32_t align;	   /* alignment needed with O_DIRECT */
 	unsigned int locked_perm, locked_unshared;
-	bool nolock; /* locking=off */
+	bool nolock;  /* locking=off */
+	bool chardev; /* host_device over a character device: no size */
 };
 
 static const struct qimg_opt_desc file_create_opts[] = {
@@ -66,7 +67,19 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 		return qimg_error_set_errno(err, e, "Could not stat '%s'",
 					    node->filename);
 	}
-	if (S_ISBLK(st.st_mode)) {
+	if (node->drv != &qimg_driver_file) {
+		/* host_device, host_cdrom: devices only. */
+		if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
+			close(s->fd);
+			return qimg_error_set(err, EINVAL,
+					      "'%s' driver requires '%s' to be "
+					      "either a character or block "
+					      "device",
+					      node->drv->name, node->filename);
+		}
+		s->blockdev = S_ISBLK(st.st_mode);
+		s->chardev = S_ISCHR(st.st_mode);
+	} else if (S_ISBLK(st.st_mode)) {
 		s->blockdev = true;
 	} else if (!S_ISREG(st.st_mode)) {
 		close(s->fd);
@@ -123,8 +136,8 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 	/* With O_DIRECT the core pads requests and bounces buffers. */
 	node->limits.request_align = s->align;
 	node->limits.mem_align = s->align;
-	node->limits.grows = !s->blockdev;
-	node->zero_init = !s->blockdev;
+	node->limits.grows = !s->blockdev && !s->chardev;
+	node->zero_init = !s->blockdev && !s->chardev;
 	return 0;
 }
 
@@ -594,8 +607,8 @@ static const struct qimg_opt_desc file_runtime_opts[] = {
  * prefix: qemu-img shows it as "./NAME". */
 static char *file_exact_filename(struct qimg_node *node)
 {
-	const char *fn = qimg_value_get_str(
-		qimg_dict_get(node->options, "filename"));
+	const char *fn =
+		qimg_value_get_str(qimg_dict_get(node->options, "filename"));
 	const char *colon, *slash;
 	char *r;
 
@@ -624,6 +637,57 @@ const struct qimg_driver qimg_driver_file = {
 	.open = file_open,
 	.close = file_close,
 	.create = file_create,
+	.read = file_read,
+	.write = file_write,
+	.write_zeroes = file_write_zeroes,
+	.discard = file_discard,
+	.flush = file_flush,
+	.block_status = file_block_status,
+	.truncate = file_truncate,
+	.allocated_size = file_allocated_size,
+	.length = file_length,
+	.set_perm = file_set_perm,
+	.get_info = file_get_info,
+};
+
+/* Host block and character devices: the same I/O as files, but the node
+ * must be a device (size by ioctl, no growth, not zero-initialised). */
+static const char *const host_device_protocols[] = { "host_device", NULL };
+static const char *const host_cdrom_protocols[] = { "host_cdrom", NULL };
+
+const struct qimg_driver qimg_driver_host_device = {
+	.name = "host_device",
+	.kind = QIMG_DRIVER_PROTOCOL,
+	.protocols = host_device_protocols,
+	.runtime_opts = file_runtime_opts,
+	.exact_filename = file_exact_filename,
+	.threads = QIMG_THREADS_PARALLEL,
+	.state_size = sizeof(struct file_state),
+	.open = file_open,
+	.close = file_close,
+	.read = file_read,
+	.write = file_write,
+	.write_zeroes = file_write_zeroes,
+	.discard = file_discard,
+	.flush = file_flush,
+	.block_status = file_block_status,
+	.truncate = file_truncate,
+	.allocated_size = file_allocated_size,
+	.length = file_length,
+	.set_perm = file_set_perm,
+	.get_info = file_get_info,
+};
+
+const struct qimg_driver qimg_driver_host_cdrom = {
+	.name = "host_cdrom",
+	.kind = QIMG_DRIVER_PROTOCOL,
+	.protocols = host_cdrom_protocols,
+	.runtime_opts = file_runtime_opts,
+	.exact_filename = file_exact_filename,
+	.threads = QIMG_THREADS_PARALLEL,
+	.state_size = sizeof(struct file_state),
+	.open = file_open,
+	.close = file_close,
 	.read = file_read,
 	.write = file_write,
 	.write_zeroes = file_write_zeroes,

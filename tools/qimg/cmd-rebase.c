@@ -194,7 +194,7 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 		return tool_usage(t, "Must specify backing file (-b) or use "
 				     "unsafe mode (-u)");
 	filename = argv[optind];
-	if (bfmt && !qimg_format_known(bfmt)) {
+	if (bfmt && !qimg_driver_known(bfmt)) {
 		tool_err(t, "Invalid format name: '%s'", bfmt);
 		return 1;
 	}
