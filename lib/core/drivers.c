@@ -12,6 +12,7 @@
 #include "protocols/file.h"
 #include "protocols/nbd.h"
 #include "protocols/null.h"
+#include "protocols/quorum.h"
 #ifdef QIMG_HAVE_QCOW2
 #include "formats/qcow2/qcow2.h"
 #endif
@@ -28,6 +29,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_nbd,
 	&qimg_driver_null_co,
 	&qimg_driver_null_aio,
+	&qimg_driver_quorum,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

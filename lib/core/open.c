@@ -494,6 +494,15 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 	}
 	if (node->backing_filename && node->backing_filename[0]) {
 		base = base_path(node, given);
+		/* A relative name under an image whose directory nothing
+		 * tells (quorum): no actual path, as qemu-img says. */
+		if (!base && !is_absolute_or_protocol(node->backing_filename)) {
+			if (node->flags & QIMG_OPEN_NO_BACKING) {
+				qimg_value_free(bopts);
+				return 0;
+			}
+			base = strdup("");
+		}
 		node->full_backing_filename =
 			qimg_resolve_backing_name(base, node->backing_filename);
 		free(base);
@@ -1012,11 +1021,31 @@ static struct qimg_value *full_options(const struct qimg_node *node)
 	for (i = 0; i < node->nchildren; i++) {
 		const struct qimg_child *c = &node->children[i];
 		struct qimg_value *cd;
+		const char *dot;
 
 		if (strcmp(c->role, "file") && !c->from_options)
 			continue;
 		cd = full_options(c->node);
-		if (!cd || qimg_dict_put(d, c->role, cd) < 0)
+		if (!cd)
+			goto fail;
+		dot = strrchr(c->role, '.');
+		if (dot && dot[1] &&
+		    strspn(dot + 1, "0123456789") == strlen(dot + 1)) {
+			/* children.0, children.1, ...: one list, as qemu-img
+			 * writes it. */
+			char *base = strndup(c->role, (size_t)(dot - c->role));
+			struct qimg_value *l =
+				base ? qimg_dict_get(d, base) : NULL;
+
+			if (base && !l &&
+			    qimg_dict_put(d, base, qimg_value_list()) == 0)
+				l = qimg_dict_get(d, base);
+			free(base);
+			if (!l || qimg_list_append(l, cd) < 0)
+				goto fail;
+			continue;
+		}
+		if (qimg_dict_put(d, c->role, cd) < 0)
 			goto fail;
 	}
 	return d;
