@@ -26,12 +26,14 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	int r;
 
 	memset(ext, 0, sizeof(*ext));
-	if (len == 0 || off >= node->size) {
+	/* A node that grows (a file) answers past its end itself (zeros;
+	 * with O_DIRECT a partial last block counts whole). */
+	if (len == 0 || (off >= node->size && !node->limits.grows)) {
 		ext->len = 0;
 		ext->flags = QIMG_BS_ZERO | QIMG_BS_EOF;
 		return 0;
 	}
-	if (len > node->size - off)
+	if (len > node->size - off && !node->limits.grows)
 		len = node->size - off;
 	if (!node->drv->block_status) {
 		ext->len = len;

@@ -15,6 +15,7 @@
 "$QEMU_IO" -c 'write -P 0x33 2M 64k' top.qcow2 >/dev/null
 head -c 1M /dev/urandom >r.raw
 truncate -s 1048575 odd.raw
+"$QEMU_IO" -f raw -c 'write 983040 65535' odd.raw >/dev/null
 mkdir -p sub
 "$QEMU_IMG" create -q -f qcow2 sub/b.qcow2 1M
 "$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 sub/t.qcow2 1M
