@@ -79,8 +79,9 @@ static uint64_t run_threads(int fd, uint64_t blocks, uint64_t bs, int depth,
 	int i;
 
 	for (i = 0; i < depth; i++) {
-		jobs[i] = (struct job){ fd, blocks, bs, secs, write, 0,
-					(unsigned int)i + 1 };
+		jobs[i] = (struct job){
+			fd, blocks, bs, secs, write, 0, (unsigned int)i + 1
+		};
 		pthread_create(&th[i], NULL, worker, &jobs[i]);
 	}
 	for (i = 0; i < depth; i++) {

@@ -119,10 +119,9 @@ int qimg_create(const char *filename, const char *format,
 		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
 				       QIMG_CACHE_WRITEBACK, &file, err);
 		if (r == 0 && file->size)
-			r = qimg_write_zeroes(file, 0,
-					      file->size < 512 ? file->size
-							       : 512,
-					      QIMG_ZERO_MAY_UNMAP, err);
+			r = qimg_write_zeroes(
+				file, 0, file->size < 512 ? file->size : 512,
+				QIMG_ZERO_MAY_UNMAP, err);
 		qimg_protocol_close(file);
 		file = NULL;
 		if (r < 0) {

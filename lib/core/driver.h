@@ -349,9 +349,11 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 /* Helpers for drivers (node.c, io.c). */
 
 /* How qimg_open_child opens a child. */
-#define QIMG_CHILD_PROTOCOL 0x1u /* no format probing: a protocol node (or
+#define QIMG_CHILD_PROTOCOL                                                    \
+	0x1u /* no format probing: a protocol node (or
 				  * the driver the child's options name) */
-#define QIMG_CHILD_OPTIONAL 0x2u /* absent options and filename: no child,
+#define QIMG_CHILD_OPTIONAL                                                    \
+	0x2u /* absent options and filename: no child,
 				  * *out = NULL, success */
 
 /* Open the child `role` of `parent` (whose own open is in progress or

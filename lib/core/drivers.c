@@ -21,14 +21,10 @@ static const struct qimg_driver *const drivers[] = {
 #ifdef QIMG_HAVE_QCOW2
 	&qimg_driver_qcow2,
 #endif
-	&qimg_driver_raw,
-	&qimg_driver_file,
-	&qimg_driver_host_device,
-	&qimg_driver_host_cdrom,
-	&qimg_driver_blkdebug,
-	&qimg_driver_nbd,
-	&qimg_driver_null_co,
-	&qimg_driver_null_aio,
+	&qimg_driver_raw,	  &qimg_driver_file,
+	&qimg_driver_host_device, &qimg_driver_host_cdrom,
+	&qimg_driver_blkdebug,	  &qimg_driver_nbd,
+	&qimg_driver_null_co,	  &qimg_driver_null_aio,
 	&qimg_driver_quorum,
 };
 

@@ -25,10 +25,7 @@ int qimg_protocol_lookup(const char *filename, const struct qimg_driver **out,
 
 /* The protocol driver of a filename and the path it names (its "filename"
  * option: "file:a:b" gives "a:b"; malloc'd). */
-int qimg_protocol_resolve(const char *filename,
-			  const struct qimg_driver **drv, char **path,
-			  struct qimg_error *err);
-
-
+int qimg_protocol_resolve(const char *filename, const struct qimg_driver **drv,
+			  char **path, struct qimg_error *err);
 
 #endif

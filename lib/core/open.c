@@ -72,15 +72,14 @@ struct qimg_node *qimg_node_child(const struct qimg_node *node,
 	return NULL;
 }
 
-/* Close a node and its children (last opened first); not flushed. */
-static void close_tree(struct qimg_node *node)
+static void close_tree(struct qimg_node *node);
+
+/* Close a node's children (last opened first) and free the node; its own
+ * driver is closed by the caller if it was opened. */
+static void free_tree(struct qimg_node *node)
 {
 	size_t i;
 
-	if (!node)
-		return;
-	if (node->drv->close)
-		node->drv->close(node);
 	for (i = node->nchildren; i-- > 0;) {
 		close_tree(node->children[i].node);
 		free(node->children[i].role);
@@ -92,19 +91,20 @@ static void close_tree(struct qimg_node *node)
 	qimg_node_free(node);
 }
 
+/* Close a node and its children; not flushed. */
+static void close_tree(struct qimg_node *node)
+{
+	if (!node)
+		return;
+	if (node->drv->close)
+		node->drv->close(node);
+	free_tree(node);
+}
+
 /* A node whose driver open failed: its children are closed, not itself. */
 static void discard_failed(struct qimg_node *node)
 {
-	size_t i;
-
-	for (i = node->nchildren; i-- > 0;) {
-		close_tree(node->children[i].node);
-		free(node->children[i].role);
-	}
-	free(node->children);
-	node->children = NULL;
-	node->nchildren = 0;
-	qimg_node_free(node);
+	free_tree(node);
 }
 
 /* --- option helpers ---------------------------------------------------- */

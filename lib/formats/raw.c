@@ -72,8 +72,8 @@ static int raw_open(struct qimg_node *node, const struct qimg_opts *opts,
 		node->size = size;
 	} else {
 		size = (uint64_t)len - s->offset;
-		node->size = (size + RAW_SECTOR - 1) &
-			     ~(uint64_t)(RAW_SECTOR - 1);
+		node->size =
+			(size + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
 	}
 	node->zero_init = node->file->zero_init && !s->offset && !s->has_size;
 	node->limits.request_align = node->file->limits.request_align;

@@ -655,48 +655,29 @@ const struct qimg_driver qimg_driver_file = {
 static const char *const host_device_protocols[] = { "host_device", NULL };
 static const char *const host_cdrom_protocols[] = { "host_cdrom", NULL };
 
-const struct qimg_driver qimg_driver_host_device = {
-	.name = "host_device",
-	.kind = QIMG_DRIVER_PROTOCOL,
-	.protocols = host_device_protocols,
-	.runtime_opts = file_runtime_opts,
-	.exact_filename = file_exact_filename,
-	.threads = QIMG_THREADS_PARALLEL,
-	.state_size = sizeof(struct file_state),
-	.open = file_open,
-	.close = file_close,
-	.read = file_read,
-	.write = file_write,
-	.write_zeroes = file_write_zeroes,
-	.discard = file_discard,
-	.flush = file_flush,
-	.block_status = file_block_status,
-	.truncate = file_truncate,
-	.allocated_size = file_allocated_size,
-	.length = file_length,
-	.set_perm = file_set_perm,
-	.get_info = file_get_info,
-};
+#define HOST_DRIVER(ident, drvname, protos)                                    \
+	const struct qimg_driver ident = {                                     \
+		.name = drvname,                                               \
+		.kind = QIMG_DRIVER_PROTOCOL,                                  \
+		.protocols = protos,                                           \
+		.runtime_opts = file_runtime_opts,                             \
+		.exact_filename = file_exact_filename,                         \
+		.threads = QIMG_THREADS_PARALLEL,                              \
+		.state_size = sizeof(struct file_state),                       \
+		.open = file_open,                                             \
+		.close = file_close,                                           \
+		.read = file_read,                                             \
+		.write = file_write,                                           \
+		.write_zeroes = file_write_zeroes,                             \
+		.discard = file_discard,                                       \
+		.flush = file_flush,                                           \
+		.block_status = file_block_status,                             \
+		.truncate = file_truncate,                                     \
+		.allocated_size = file_allocated_size,                         \
+		.length = file_length,                                         \
+		.set_perm = file_set_perm,                                     \
+		.get_info = file_get_info,                                     \
+	}
 
-const struct qimg_driver qimg_driver_host_cdrom = {
-	.name = "host_cdrom",
-	.kind = QIMG_DRIVER_PROTOCOL,
-	.protocols = host_cdrom_protocols,
-	.runtime_opts = file_runtime_opts,
-	.exact_filename = file_exact_filename,
-	.threads = QIMG_THREADS_PARALLEL,
-	.state_size = sizeof(struct file_state),
-	.open = file_open,
-	.close = file_close,
-	.read = file_read,
-	.write = file_write,
-	.write_zeroes = file_write_zeroes,
-	.discard = file_discard,
-	.flush = file_flush,
-	.block_status = file_block_status,
-	.truncate = file_truncate,
-	.allocated_size = file_allocated_size,
-	.length = file_length,
-	.set_perm = file_set_perm,
-	.get_info = file_get_info,
-};
+HOST_DRIVER(qimg_driver_host_device, "host_device", host_device_protocols);
+HOST_DRIVER(qimg_driver_host_cdrom, "host_cdrom", host_cdrom_protocols);

@@ -331,9 +331,8 @@ static int do_create(const struct tool *t, const struct create_args *a)
 			    "format '%s'%s",
 			    fmt,
 			    (cs && cs->typed && cs->u) ||
-					    (!cs &&
-					     has_default(schemas[0],
-							 "cluster_size"))
+					    (!cs && has_default(schemas[0],
+								"cluster_size"))
 				    ? " (try using a larger cluster size)"
 				    : "");
 		goto out;

@@ -17,7 +17,7 @@
 
 /* Per-invocation context handed to every command. */
 struct tool {
-	const char *prog;	       /* basename(argv[0]): message prefix */
+	const char *prog;	      /* basename(argv[0]): message prefix */
 	struct qimg_objects *objects; /* --object definitions */
 };
 
@@ -80,7 +80,6 @@ void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o);
 
 /* A growable string used for option lists. */
 char *tool_strdup(const char *s);
-
 
 /* The -p progress printer (qemu-img's layout: "    (%3.2f/100%)\r").
  * Single precision on purpose: the printed values (49.95, 99.90, ...) are

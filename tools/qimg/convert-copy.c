@@ -674,8 +674,8 @@ int convert_copy(const struct convert_params *p)
 		r = worker_init(&w[i], &e);
 		if (r == 0 && fault_worker_start(i))
 			r = -ENOMEM;
-		if (r == 0 && pthread_create(&w[i].tid, NULL, worker_main,
-					     &w[i]))
+		if (r == 0 &&
+		    pthread_create(&w[i].tid, NULL, worker_main, &w[i]))
 			r = -EAGAIN;
 		if (r < 0) {
 			worker_free(&w[i]);

@@ -39,7 +39,7 @@ extern const struct qimg_driver qimg_driver_qcow2;
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (UINT64_C(1) << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS (UINT64_C(1) << 0)
 #define QCOW2_AUTOCLEAR_DATA_FILE_RAW (UINT64_C(1) << 1)
-#define QCOW2_AUTOCLEAR_KNOWN \
+#define QCOW2_AUTOCLEAR_KNOWN                                                  \
 	(QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_FILE_RAW)
 
 /* Header extension types. */
