@@ -14,9 +14,7 @@
 #include "qimg/value.h"
 
 enum {
-	OPT_OUTPUT = 256,
-	OPT_OBJECT,
-	OPT_IMAGE_OPTS,
+	OPT_OUTPUT = TOOL_OPT_FIRST_OWN,
 };
 
 /* Detail lines from the checker go to stderr, whatever -q/--output say. */
@@ -113,17 +111,17 @@ static int print_json(const struct qimg_check_result *res, const char *filename,
 int cmd_check(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "format", required_argument, NULL, 'f' },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_FORMAT,
 		{ "repair", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, OPT_OUTPUT },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS,
+		TOOL_LONGOPT_FORCE_SHARE,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL, *output = NULL, *cache = NULL, *filename;
-	bool quiet = false, force_share = false, image_opts = false;
+	const char *output = NULL, *filename;
+	struct tool_opts so = { 0 };
 	bool json = false;
 	enum qimg_cache_mode cmode = QIMG_CACHE_WRITEBACK;
 	struct qimg_check_result res;
@@ -137,12 +135,6 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hf:r:T:qU", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
 		case 'r':
 			if (!strcmp(optarg, "leaks"))
 				fix = QIMG_CHECK_FIX_LEAKS;
@@ -156,28 +148,16 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 						  "'all'): %s",
 						  optarg);
 			break;
-		case 'T':
-			cache = optarg;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'U':
-			force_share = true;
-			break;
 		case OPT_OUTPUT:
 			output = optarg;
 			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 1;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		default:
-			return tool_getopt_error(t, c, argv);
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 1;
+			break;
 		}
 	}
 	if (optind != argc - 1)
@@ -185,18 +165,16 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 	filename = argv[optind];
 	if (output && tool_parse_output(t, output, &json) < 0)
 		return 1;
-	if (cache && qimg_cache_mode_parse(cache, &cmode) < 0) {
-		tool_err(t, "Invalid source cache option: %s", cache);
+	if (tool_parse_cache(t, so.src_cache, true, &cmode) < 0)
 		return 1;
-	}
 
 	flags = QIMG_OPEN_CHECK;
 	if (fix)
 		flags |= QIMG_OPEN_RDWR;
-	if (force_share)
+	if (so.force_share)
 		flags |= QIMG_OPEN_FORCE_SHARE;
-	if (tool_open_image(t, filename, fmt, image_opts, flags, cmode, &node) <
-	    0)
+	if (tool_open_image(t, filename, so.fmt, so.image_opts, flags, cmode,
+			    &node) < 0)
 		return 1;
 	format = tool_strdup(qimg_node_format(node));
 
@@ -211,7 +189,7 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 	if (r == 0 && (res.corruptions_fixed || res.leaks_fixed)) {
 		corruptions_fixed = res.corruptions_fixed;
 		leaks_fixed = res.leaks_fixed;
-		if (!json && !quiet)
+		if (!json && !so.quiet)
 			printf("The following inconsistencies were found and "
 			       "repaired:\n\n"
 			       "    %d leaked clusters\n"
@@ -223,8 +201,8 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 		qimg_close(node);
 		node = NULL;
 		flags &= ~QIMG_OPEN_RDWR;
-		if (tool_open_image(t, filename, image_opts ? NULL : format,
-				    image_opts, flags, cmode, &node) < 0) {
+		if (tool_open_image(t, filename, so.image_opts ? NULL : format,
+				    so.image_opts, flags, cmode, &node) < 0) {
 			ret = 1;
 			goto out;
 		}
@@ -235,7 +213,7 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 		res.leaks_fixed = leaks_fixed;
 	}
 
-	if (r == 0 && !quiet) {
+	if (r == 0 && !so.quiet) {
 		if (json) {
 			if (print_json(&res, filename, format) < 0) {
 				tool_err(t, "out of memory");

@@ -22,11 +22,6 @@
 	(QIMG_BS_DATA | QIMG_BS_ZERO | QIMG_BS_OFFSET_VALID |                  \
 	 QIMG_BS_ALLOCATED | QIMG_BS_EOF)
 
-enum {
-	OPT_OBJECT = 256,
-	OPT_IMAGE_OPTS,
-};
-
 struct side {
 	const char *name;
 	struct qimg_node *node;
@@ -229,15 +224,13 @@ static int run(struct cmp *c, struct side *s1, struct side *s2, bool strict,
 int cmd_compare(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_HELP,	 TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS, TOOL_LONGOPT_FORCE_SHARE,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt1 = NULL, *fmt2 = NULL, *cache = NULL;
-	bool progress = false, quiet = false, strict = false;
-	bool force_share = false, image_opts = false;
+	const char *fmt2 = NULL;
+	struct tool_opts so = { 0 };
+	bool progress = false, strict = false;
 	enum qimg_cache_mode cmode = QIMG_CACHE_WRITEBACK;
 	struct side s1 = { 0 }, s2 = { 0 };
 	struct tool_progress prog;
@@ -248,43 +241,26 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":hf:F:T:pqsU", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt1 = optarg;
-			break;
 		case 'F':
 			fmt2 = optarg;
-			break;
-		case 'T':
-			cache = optarg;
 			break;
 		case 'p':
 			progress = true;
 			break;
-		case 'q':
-			quiet = true;
-			break;
 		case 's':
 			strict = true;
 			break;
-		case 'U':
-			force_share = true;
-			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 2;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		default:
-			return tool_getopt_error(t, ch, argv);
+			r = tool_shared_opt(t, ch, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, ch, argv);
+			/* A bad --object is exit 2, as a failed open. */
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 2;
+			break;
 		}
 	}
-	if (quiet)
+	if (so.quiet)
 		progress = false;
 	if (optind != argc - 2)
 		return tool_usage(t, "Expecting two image file names");
@@ -292,16 +268,15 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 	s2.name = argv[optind + 1];
 	progress_init(&prog, progress, 2.0f);
 
-	if (cache && qimg_cache_mode_parse(cache, &cmode) < 0) {
-		tool_err(t, "Invalid source cache option: %s", cache);
+	if (tool_parse_cache(t, so.src_cache, true, &cmode) < 0) {
 		ret = 2;
 		goto out;
 	}
-	flags = force_share ? QIMG_OPEN_FORCE_SHARE : 0;
-	/* --image-opts applies to both names. */
-	if (tool_open_image(t, s1.name, fmt1, image_opts, flags, cmode,
+	flags = so.force_share ? QIMG_OPEN_FORCE_SHARE : 0;
+	/* --image-opts applies to both names; -f names the first's format. */
+	if (tool_open_image(t, s1.name, so.fmt, so.image_opts, flags, cmode,
 			    &s1.node) < 0 ||
-	    tool_open_image(t, s2.name, fmt2, image_opts, flags, cmode,
+	    tool_open_image(t, s2.name, fmt2, so.image_opts, flags, cmode,
 			    &s2.node) < 0) {
 		ret = 2;
 		goto out;
@@ -309,7 +284,7 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 	s1.size = qimg_size(s1.node);
 	s2.size = qimg_size(s2.node);
 
-	c.quiet = quiet;
+	c.quiet = so.quiet;
 	c.buf1 = malloc(CMP_BUF_SIZE);
 	c.buf2 = malloc(CMP_BUF_SIZE);
 	if (!c.buf1 || !c.buf2) {

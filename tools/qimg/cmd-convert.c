@@ -21,10 +21,7 @@
 #define MAX_BUF_SECTORS ((16u << 20) / SECTOR)
 
 enum {
-	OPT_OBJECT = 256,
-	OPT_IMAGE_OPTS,
-	OPT_FORCE_SHARE,
-	OPT_TARGET_IMAGE_OPTS,
+	OPT_TARGET_IMAGE_OPTS = TOOL_OPT_FIRST_OWN,
 	OPT_SALVAGE,
 	OPT_TARGET_IS_ZERO,
 	OPT_BITMAPS,
@@ -32,12 +29,13 @@ enum {
 };
 
 struct convert_opts {
-	const char *fmt, *out_fmt, *out_base, *base_fmt;
-	const char *snapshot, *cache, *src_cache;
+	struct tool_opts shared; /* -f, -t, -T, -q, -U, --image-opts */
+	const char *out_fmt, *out_base, *base_fmt;
+	const char *snapshot;
 	char *snap_id, *snap_name;
 	char *options;
-	bool compress, progress, quiet, skip_create, in_order;
-	bool force_share, image_opts, tgt_image_opts, salvage;
+	bool compress, progress, skip_create, in_order;
+	bool tgt_image_opts, salvage;
 	bool target_is_zero, bitmaps, skip_broken, copy_range;
 	bool explicit_min_sparse;
 	uint64_t min_sparse; /* sectors */
@@ -49,10 +47,10 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 		      struct convert_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS,
+		TOOL_LONGOPT_FORCE_SHARE,
 		{ "target-image-opts", no_argument, NULL,
 		  OPT_TARGET_IMAGE_OPTS },
 		{ "salvage", no_argument, NULL, OPT_SALVAGE },
@@ -69,12 +67,6 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 	while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
 				longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 1;
-		case 'f':
-			o->fmt = optarg;
-			break;
 		case 'O':
 			o->out_fmt = optarg;
 			break;
@@ -122,15 +114,6 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 		case 'p':
 			o->progress = true;
 			break;
-		case 't':
-			o->cache = optarg;
-			break;
-		case 'T':
-			o->src_cache = optarg;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
 		case 'n':
 			o->skip_create = true;
 			break;
@@ -149,21 +132,10 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 		case 'W':
 			o->in_order = false;
 			break;
-		case 'U':
-			o->force_share = true;
-			break;
 		case 'r':
 			if (tool_parse_size(t, optarg, "rate limit", &v) < 0)
 				return -1;
 			o->rate_limit = v;
-			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 1 : -1;
-			break;
-		case OPT_IMAGE_OPTS:
-			o->image_opts = true;
 			break;
 		case OPT_TARGET_IMAGE_OPTS:
 			o->tgt_image_opts = true;
@@ -181,8 +153,14 @@ static int parse_args(const struct tool *t, int argc, char **argv,
 			o->skip_broken = true;
 			break;
 		default:
-			tool_getopt_error(t, c, argv);
-			return -1;
+			r = tool_shared_opt(t, c, optarg, &o->shared);
+			if (r == TOOL_SHARED_OTHER) {
+				tool_getopt_error(t, c, argv);
+				return -1;
+			}
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 1 : -1;
+			break;
 		}
 	}
 	return 0;
@@ -425,7 +403,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	}
 	nsrc = argc - optind - 1;
 	args = argv + optind;
-	if (o.quiet)
+	if (o.shared.quiet)
 		o.progress = false;
 	progress_init(&prog, o.progress, 1.0f);
 
@@ -441,29 +419,27 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	out_filename = args[nsrc];
 	progress_set(&prog, 0);
 
-	if (o.src_cache && qimg_cache_mode_parse(o.src_cache, &src_cache) < 0) {
-		tool_err(t, "Invalid source cache option: %s", o.src_cache);
+	if (tool_parse_cache(t, o.shared.src_cache, true, &src_cache) < 0)
 		goto out;
-	}
 	/* qemu-img checks -t only after creating the target (and leaves the
 	 * file behind); checking first gives the same message without it. */
-	if (o.cache && qimg_cache_mode_parse(o.cache, &cache) < 0) {
-		tool_err(t, "Invalid cache option: %s", o.cache);
+	if (tool_parse_cache(t, o.shared.cache, false, &cache) < 0)
 		goto out;
-	}
 
 	src = calloc((size_t)nsrc, sizeof(*src));
 	if (!src) {
 		tool_err(t, "%s", strerror(ENOMEM));
 		goto out;
 	}
-	flags = o.force_share ? QIMG_OPEN_FORCE_SHARE : QIMG_OPEN_NO_SHARE;
+	flags = o.shared.force_share ? QIMG_OPEN_FORCE_SHARE
+				     : QIMG_OPEN_NO_SHARE;
 	for (i = 0; i < nsrc; i++) {
 		uint64_t sz;
 
 		src[i].name = args[i];
-		if (tool_open_image(t, args[i], o.fmt, o.image_opts, flags,
-				    src_cache, &src[i].node) < 0)
+		if (tool_open_image(t, args[i], o.shared.fmt,
+				    o.shared.image_opts, flags, src_cache,
+				    &src[i].node) < 0)
 			goto out;
 		sz = qimg_size(src[i].node);
 		src[i].sectors = (sz + SECTOR - 1) / SECTOR;
@@ -533,7 +509,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	/* -C: the library has no copy offload, but the result is the one of
 	 * qemu-img -C: data is copied whole, without zero detection. */
 	p.copy_range = o.copy_range;
-	p.quiet = o.quiet;
+	p.quiet = o.shared.quiet;
 	p.workers = o.workers;
 	if (cache != QIMG_CACHE_NONE && cache != QIMG_CACHE_DIRECTSYNC &&
 	    src_cache != QIMG_CACHE_NONE &&

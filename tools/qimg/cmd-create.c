@@ -14,10 +14,6 @@
 #include "qimg/create.h"
 #include "qimg/opts.h"
 
-enum {
-	OPT_OBJECT = 256,
-};
-
 /* True if the -o string asks for help ("help" or "?" element). */
 static bool wants_help(const char *options)
 {
@@ -354,11 +350,12 @@ out:
 int cmd_create(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_OBJECT,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct create_args a = { .fmt = "raw" };
+	struct create_args a = { 0 };
+	struct tool_opts so = { 0 };
 	char *options = NULL;
 	const char *filename;
 	int c, r;
@@ -366,18 +363,11 @@ int cmd_create(const struct tool *t, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
-		case 'h':
-			free(options);
-			tool_print_help(t);
-			return 0;
 		case 'F':
 			a.base_fmt = optarg;
 			break;
 		case 'b':
 			a.base_filename = optarg;
-			break;
-		case 'f':
-			a.fmt = optarg;
 			break;
 		case 'o':
 			if (tool_add_opts(t, &options, optarg) < 0) {
@@ -385,24 +375,21 @@ int cmd_create(const struct tool *t, int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 'q':
-			a.quiet = true;
-			break;
 		case 'u':
 			a.unsafe = true;
 			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r) {
-				free(options);
-				return r > 0 ? 0 : 1;
-			}
-			break;
 		default:
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_DONE)
+				break;
 			free(options);
-			return tool_getopt_error(t, c, argv);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			return r == TOOL_SHARED_EXIT ? 0 : 1;
 		}
 	}
+	a.fmt = so.fmt ? so.fmt : "raw";
+	a.quiet = so.quiet;
 
 	filename = optind < argc ? argv[optind] : NULL;
 	if (wants_help(options)) {

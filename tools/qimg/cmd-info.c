@@ -13,10 +13,8 @@
 #include "qimg/value.h"
 
 enum {
-	OPT_OUTPUT = 256,
+	OPT_OUTPUT = TOOL_OPT_FIRST_OWN,
 	OPT_BACKING_CHAIN,
-	OPT_OBJECT,
-	OPT_IMAGE_OPTS,
 };
 
 struct info_list {
@@ -149,49 +147,37 @@ static int print_json(const struct info_list *l, bool chain)
 int cmd_info(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "format", required_argument, NULL, 'f' },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_FORMAT,
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "backing-chain", no_argument, NULL, OPT_BACKING_CHAIN },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS,
+		TOOL_LONGOPT_FORCE_SHARE,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL, *output = NULL, *filename;
-	bool chain = false, force_share = false, image_opts = false;
-	bool json = false;
+	const char *output = NULL, *filename;
+	struct tool_opts so = { 0 };
+	bool chain = false, json = false;
 	struct info_list l = { 0 };
 	size_t i;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
-		case 'U':
-			force_share = true;
-			break;
 		case OPT_OUTPUT:
 			output = optarg;
 			break;
 		case OPT_BACKING_CHAIN:
 			chain = true;
 			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 1;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		default:
-			return tool_getopt_error(t, c, argv);
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 1;
+			break;
 		}
 	}
 	if (optind != argc - 1)
@@ -200,7 +186,8 @@ int cmd_info(const struct tool *t, int argc, char **argv)
 	if (output && tool_parse_output(t, output, &json) < 0)
 		return 1;
 
-	r = collect(t, filename, fmt, image_opts, chain, force_share, &l);
+	r = collect(t, filename, so.fmt, so.image_opts, chain, so.force_share,
+		    &l);
 	if (r < 0) {
 		info_list_free(&l);
 		return 1;

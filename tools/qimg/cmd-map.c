@@ -11,9 +11,7 @@
 #include "common.h"
 
 enum {
-	OPT_OUTPUT = 256,
-	OPT_OBJECT,
-	OPT_IMAGE_OPTS,
+	OPT_OUTPUT = TOOL_OPT_FIRST_OWN,
 };
 
 struct map_entry {
@@ -104,18 +102,19 @@ static int get_status(struct qimg_node *node, uint64_t off, uint64_t len,
 int cmd_map(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "format", required_argument, NULL, 'f' },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_FORMAT,
 		{ "output", required_argument, NULL, OPT_OUTPUT },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS,
+		TOOL_LONGOPT_FORCE_SHARE,
 		{ "start-offset", required_argument, NULL, 's' },
 		{ "max-length", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL, *output = NULL, *filename;
-	bool force_share = false, image_opts = false, json = false;
+	const char *output = NULL, *filename;
+	struct tool_opts so = { 0 };
+	bool json = false;
 	uint64_t start = 0, max_len = INT64_MAX, end, size, off;
 	struct map_entry curr, next;
 	struct qimg_error err = { 0 };
@@ -126,15 +125,6 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":f:s:l:hU", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
-		case 'U':
-			force_share = true;
-			break;
 		case 's':
 			if (tool_parse_size(t, optarg, "start offset", &start) <
 			    0)
@@ -148,16 +138,13 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 		case OPT_OUTPUT:
 			output = optarg;
 			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 1;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		default:
-			return tool_getopt_error(t, c, argv);
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 1;
+			break;
 		}
 	}
 	if (optind != argc - 1)
@@ -166,8 +153,8 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 	if (output && tool_parse_output(t, output, &json) < 0)
 		return 1;
 
-	flags = force_share ? QIMG_OPEN_FORCE_SHARE : 0;
-	if (tool_open_image(t, filename, fmt, image_opts, flags,
+	flags = so.force_share ? QIMG_OPEN_FORCE_SHARE : 0;
+	if (tool_open_image(t, filename, so.fmt, so.image_opts, flags,
 			    QIMG_CACHE_WRITEBACK, &node) < 0)
 		return 1;
 

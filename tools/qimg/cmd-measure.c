@@ -17,10 +17,8 @@
 #include "qimg/value.h"
 
 enum {
-	OPT_OUTPUT = 256,
+	OPT_OUTPUT = TOOL_OPT_FIRST_OWN,
 	OPT_SIZE,
-	OPT_OBJECT,
-	OPT_IMAGE_OPTS,
 };
 
 static int print_result(const struct qimg_measure *m, bool json)
@@ -119,18 +117,17 @@ out:
 int cmd_measure(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "object", required_argument, NULL, OPT_OBJECT },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_IMAGE_OPTS,
+		TOOL_LONGOPT_OBJECT,
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "size", required_argument, NULL, OPT_SIZE },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_FORCE_SHARE,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL, *out_fmt = "raw", *snapshot = NULL;
-	const char *filename = NULL;
-	bool image_opts = false, force_share = false, json = false;
-	bool have_size = false;
+	const char *out_fmt = "raw", *snapshot = NULL, *filename = NULL;
+	struct tool_opts so = { 0 };
+	bool json = false, have_size = false;
 	struct qimg_node *in = NULL;
 	char *options = NULL;
 	uint64_t size = 0;
@@ -139,15 +136,6 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hf:O:o:l:U", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
-		case '?':
-		case 'h':
-			/* getopt has already named a bad option itself. */
-			free(options);
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
 		case 'O':
 			out_fmt = optarg;
 			break;
@@ -157,19 +145,6 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 			break;
 		case 'l':
 			snapshot = optarg;
-			break;
-		case 'U':
-			force_share = true;
-			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r) {
-				ret = r > 0 ? 0 : 1;
-				goto out;
-			}
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
 			break;
 		case OPT_OUTPUT:
 			if (tool_parse_output(t, optarg, &json) < 0)
@@ -181,9 +156,15 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 			have_size = true;
 			break;
 		default:
-			free(options);
-			tool_print_help(t);
-			return 0;
+			r = tool_shared_opt(t, c, optarg, &so);
+			/* '?': getopt has already named a bad option itself. */
+			if (r == TOOL_SHARED_OTHER)
+				tool_print_help(t);
+			if (r != TOOL_SHARED_DONE) {
+				ret = r == TOOL_SHARED_ERROR ? 1 : 0;
+				goto out;
+			}
+			break;
 		}
 	}
 
@@ -193,7 +174,7 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 	}
 	if (argc - optind == 1)
 		filename = argv[optind];
-	if (!filename && (image_opts || fmt || snapshot)) {
+	if (!filename && (so.image_opts || so.fmt || snapshot)) {
 		tool_err(t, "--image-opts, -f, and -l require a filename "
 			    "argument.");
 		goto out;
@@ -209,8 +190,8 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 		goto out;
 	}
 	if (filename) {
-		if (tool_open_image(t, filename, fmt, image_opts,
-				    force_share ? QIMG_OPEN_FORCE_SHARE : 0,
+		if (tool_open_image(t, filename, so.fmt, so.image_opts,
+				    so.force_share ? QIMG_OPEN_FORCE_SHARE : 0,
 				    QIMG_CACHE_WRITEBACK, &in) < 0)
 			goto out;
 		if (snapshot) {

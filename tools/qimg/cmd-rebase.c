@@ -13,11 +13,6 @@
 #include "common.h"
 #include "qimg/create.h"
 
-enum {
-	OPT_OBJECT = 256,
-	OPT_IMAGE_OPTS,
-};
-
 #define STEP (2u << 20)
 #define SECTOR 512u
 
@@ -126,16 +121,13 @@ static char *backing_path(const char *image, const char *backing)
 int cmd_rebase(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_HELP,	 TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS, TOOL_LONGOPT_FORCE_SHARE,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL, *cache = NULL, *src_cache = NULL;
 	const char *backing = NULL, *bfmt = NULL, *filename;
-	bool unsafe = false, image_opts = false, force_share = false;
-	bool progress = false, quiet = false;
+	struct tool_opts so = { 0 };
+	bool unsafe = false, progress = false;
 	enum qimg_cache_mode cmode = QIMG_CACHE_WRITEBACK;
 	enum qimg_cache_mode smode = QIMG_CACHE_WRITEBACK;
 	struct qimg_node *node = NULL, *nb = NULL;
@@ -146,12 +138,6 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", longopts,
 				NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
 		case 'F':
 			bfmt = optarg;
 			break;
@@ -164,28 +150,13 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 		case 'p':
 			progress = true;
 			break;
-		case 't':
-			cache = optarg;
-			break;
-		case 'T':
-			src_cache = optarg;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'U':
-			force_share = true;
-			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 1;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		default:
-			return tool_getopt_error(t, c, argv);
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 1;
+			break;
 		}
 	}
 	if (optind != argc - 1)
@@ -198,23 +169,18 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 		tool_err(t, "Invalid format name: '%s'", bfmt);
 		return 1;
 	}
-	if (cache && qimg_cache_mode_parse(cache, &cmode) < 0) {
-		tool_err(t, "Invalid cache option: %s", cache);
+	if (tool_parse_cache(t, so.cache, false, &cmode) < 0 ||
+	    tool_parse_cache(t, so.src_cache, true, &smode) < 0)
 		return 1;
-	}
-	if (src_cache && qimg_cache_mode_parse(src_cache, &smode) < 0) {
-		tool_err(t, "Invalid source cache option: %s", src_cache);
-		return 1;
-	}
 	if (!backing)
 		backing = "";
 
-	if (tool_open_image(t, filename, fmt, image_opts,
+	if (tool_open_image(t, filename, so.fmt, so.image_opts,
 			    QIMG_OPEN_RDWR |
 				    (unsafe ? QIMG_OPEN_NO_BACKING : 0),
 			    cmode, &node) < 0)
 		return 1;
-	progress_init(&prog, progress && !quiet, 1.0f);
+	progress_init(&prog, progress && !so.quiet, 1.0f);
 
 	if (!unsafe) {
 		if (*backing) {
@@ -222,8 +188,8 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 			struct qimg_open_args a = {
 				.filename = path,
 				.format = bfmt,
-				.flags =
-					force_share ? QIMG_OPEN_FORCE_SHARE : 0,
+				.flags = so.force_share ? QIMG_OPEN_FORCE_SHARE
+							: 0,
 				.cache = smode,
 			};
 

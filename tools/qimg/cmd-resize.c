@@ -14,9 +14,7 @@
 #include "qimg/opts.h"
 
 enum {
-	OPT_OBJECT = 256,
-	OPT_IMAGE_OPTS,
-	OPT_PREALLOCATION,
+	OPT_PREALLOCATION = TOOL_OPT_FIRST_OWN,
 	OPT_SHRINK,
 };
 
@@ -56,15 +54,16 @@ static bool prealloc_valid(const char *p)
 int cmd_resize(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+		TOOL_LONGOPT_HELP,
+		TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS,
 		{ "preallocation", required_argument, NULL, OPT_PREALLOCATION },
 		{ "shrink", no_argument, NULL, OPT_SHRINK },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL, *prealloc = NULL, *size_arg, *filename;
-	bool quiet = false, image_opts = false, allow_shrink = false;
+	const char *prealloc = NULL, *size_arg, *filename;
+	struct tool_opts so = { 0 };
+	bool allow_shrink = false;
 	struct qimg_error err = { 0 };
 	struct qimg_node *node = NULL;
 	uint64_t n, cur;
@@ -78,23 +77,6 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, ":f:hq", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 1;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		case OPT_PREALLOCATION:
 			if (!prealloc_valid(optarg)) {
 				tool_err(t, "Invalid preallocation mode '%s'",
@@ -107,7 +89,12 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 			allow_shrink = true;
 			break;
 		default:
-			return tool_getopt_error(t, c, argv);
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 1;
+			break;
 		}
 	}
 	if (optind != argc - 1)
@@ -119,7 +106,7 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 	if (parse_size(t, size_arg + (sign != 0), &n) < 0)
 		return 1;
 
-	if (tool_open_image(t, filename, fmt, image_opts, QIMG_OPEN_RDWR,
+	if (tool_open_image(t, filename, so.fmt, so.image_opts, QIMG_OPEN_RDWR,
 			    QIMG_CACHE_WRITEBACK, &node) < 0)
 		return 1;
 	cur = qimg_size(node);
@@ -155,7 +142,7 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
 		goto out;
 	}
-	if (!quiet)
+	if (!so.quiet)
 		printf("Image resized.\n");
 	ret = 0;
 out:

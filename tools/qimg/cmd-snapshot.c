@@ -11,11 +11,6 @@
 #include "common.h"
 #include "qimg/info.h"
 
-enum {
-	OPT_OBJECT = 256,
-	OPT_IMAGE_OPTS,
-};
-
 enum action {
 	ACT_NONE,
 	ACT_LIST,
@@ -44,17 +39,15 @@ static int list(const struct tool *t, struct qimg_node *node)
 int cmd_snapshot(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
-		{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-		{ "force-share", no_argument, NULL, 'U' },
+		TOOL_LONGOPT_HELP,	 TOOL_LONGOPT_OBJECT,
+		TOOL_LONGOPT_IMAGE_OPTS, TOOL_LONGOPT_FORCE_SHARE,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const verb[] = { "", "list", "apply", "create",
 					    "delete" };
 	enum action act = ACT_NONE;
 	const char *name = NULL, *filename;
-	bool image_opts = false, force_share = false;
+	struct tool_opts so = { 0 }; /* -q: nothing to quieten */
 	struct qimg_error err = { 0 };
 	struct qimg_node *node = NULL;
 	unsigned int flags;
@@ -65,9 +58,6 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 		enum action a = ACT_NONE;
 
 		switch (c) {
-		case 'h':
-			tool_print_help(t);
-			return 0;
 		case 'l':
 			a = ACT_LIST;
 			break;
@@ -80,21 +70,13 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 		case 'd':
 			a = ACT_DELETE;
 			break;
-		case 'q':
-			break; /* nothing to quieten */
-		case 'U':
-			force_share = true;
-			break;
-		case OPT_OBJECT:
-			r = tool_object(t, optarg);
-			if (r)
-				return r > 0 ? 0 : 1;
-			break;
-		case OPT_IMAGE_OPTS:
-			image_opts = true;
-			break;
 		default:
-			return tool_getopt_error(t, c, argv);
+			r = tool_shared_opt(t, c, optarg, &so);
+			if (r == TOOL_SHARED_OTHER)
+				return tool_getopt_error(t, c, argv);
+			if (r != TOOL_SHARED_DONE)
+				return r == TOOL_SHARED_EXIT ? 0 : 1;
+			break;
 		}
 		if (a != ACT_NONE) {
 			if (act != ACT_NONE)
@@ -110,9 +92,9 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 	filename = argv[optind];
 
 	flags = act == ACT_LIST || act == ACT_NONE ? 0 : QIMG_OPEN_RDWR;
-	if (force_share)
+	if (so.force_share)
 		flags |= QIMG_OPEN_FORCE_SHARE;
-	if (tool_open_image(t, filename, NULL, image_opts, flags,
+	if (tool_open_image(t, filename, NULL, so.image_opts, flags,
 			    QIMG_CACHE_WRITEBACK, &node) < 0)
 		return 1;
 
@@ -147,7 +129,7 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 			 * again) before it gives up */
 			qimg_close(node);
 			node = NULL;
-			if (tool_open_image(t, filename, NULL, image_opts,
+			if (tool_open_image(t, filename, NULL, so.image_opts,
 					    flags, QIMG_CACHE_WRITEBACK,
 					    &node) < 0)
 				goto out;

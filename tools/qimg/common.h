@@ -6,6 +6,7 @@
 #ifndef QIMG_TOOL_COMMON_H
 #define QIMG_TOOL_COMMON_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +44,74 @@ int tool_usage(const struct tool *t, const char *fmt, ...)
 int tool_getopt_error(const struct tool *t, int c, char **argv);
 /* Print the full --help text to stdout. */
 void tool_print_help(const struct tool *t);
+
+/* The options most commands share (opts-common.c), as tool_shared_opt
+ * fills them.  Zero-initialise; pointers are into argv. */
+struct tool_opts {
+	const char *fmt;       /* -f FMT, --format */
+	const char *cache;     /* -t CACHE, checked by tool_parse_cache */
+	const char *src_cache; /* -T SRC_CACHE, likewise */
+	bool quiet;	       /* -q */
+	bool force_share;      /* -U, --force-share */
+	bool image_opts;       /* --image-opts */
+};
+
+/* getopt values of the shared long options that have no letter; a
+ * command numbers its own long-only options from TOOL_OPT_FIRST_OWN. */
+enum {
+	TOOL_OPT_OBJECT = 256,
+	TOOL_OPT_IMAGE_OPTS,
+	TOOL_OPT_FIRST_OWN,
+};
+
+/* The shared long options, for the commands' own struct option arrays.
+ * Each command lists only those qemu-img's same command accepts, in
+ * qemu-img's order (getopt names ambiguous abbreviations in that order). */
+#define TOOL_LONGOPT_HELP                                                      \
+	{                                                                      \
+		"help", no_argument, NULL, 'h'                                 \
+	}
+#define TOOL_LONGOPT_FORMAT                                                    \
+	{                                                                      \
+		"format", required_argument, NULL, 'f'                         \
+	}
+#define TOOL_LONGOPT_OBJECT                                                    \
+	{                                                                      \
+		"object", required_argument, NULL, TOOL_OPT_OBJECT             \
+	}
+#define TOOL_LONGOPT_IMAGE_OPTS                                                \
+	{                                                                      \
+		"image-opts", no_argument, NULL, TOOL_OPT_IMAGE_OPTS           \
+	}
+#define TOOL_LONGOPT_FORCE_SHARE                                               \
+	{                                                                      \
+		"force-share", no_argument, NULL, 'U'                          \
+	}
+
+enum tool_shared_status {
+	TOOL_SHARED_DONE,  /* a shared option, stored in the tool_opts */
+	TOOL_SHARED_OTHER, /* not a shared option: the command's own, or
+			    * getopt's ':' / '?' for tool_getopt_error */
+	TOOL_SHARED_EXIT,  /* help printed (-h, --object help): exit 0 */
+	TOOL_SHARED_ERROR, /* error printed (bad --object): the command
+			    * exits with its failure code */
+};
+
+/* Handle getopt's result `c` (with its optarg `arg`) if it is one of the
+ * shared options: -h/--help, -f/--format, -q, -U/--force-share, -t, -T,
+ * --object, --image-opts.  getopt only returns what the command's option
+ * strings list, so a command accepts exactly the shared options it lists
+ * there.  Call it for every option the command does not handle itself. */
+enum tool_shared_status tool_shared_opt(const struct tool *t, int c,
+					const char *arg, struct tool_opts *o);
+
+/* Parse a -t (src false) or -T (src true) argument into *mode; a NULL arg
+ * leaves *mode (the command's default) alone.  A bad mode prints
+ * "Invalid cache option: ARG" or "Invalid source cache option: ARG" and
+ * returns -EINVAL.  Commands call it where qemu-img checks the mode,
+ * after their argument checks. */
+int tool_parse_cache(const struct tool *t, const char *arg, bool src,
+		     enum qimg_cache_mode *mode);
 
 /* Open an image; on failure prints "prog: Could not open 'NAME': reason"
  * and returns a negative errno. */
