@@ -5,12 +5,18 @@
 #define QIMG_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define QIMG_ERROR_MSG_MAX 1024
 
 struct qimg_error {
 	int errnum;		      /* positive errno; 0 = no error set */
 	char msg[QIMG_ERROR_MSG_MAX]; /* one line, no trailing newline */
+	/* Diagnostics reported on the way, whatever the outcome (a format's
+	 * corruption report, a failed clean-up): lines separated by '\n',
+	 * for the caller to print as they are before its own message.  They
+	 * survive qimg_error_clear; qimg_error_take_notes empties them. */
+	char notes[QIMG_ERROR_MSG_MAX];
 };
 
 /* Set the error (only if none is set yet: the first error wins).  errnum is
@@ -30,7 +36,14 @@ int qimg_error_set_errno(struct qimg_error *err, int errnum, const char *fmt,
 void qimg_error_prefix(struct qimg_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Reset to "no error". */
+/* Append one diagnostic line to the notes (dropped if they are full). */
+void qimg_error_note(struct qimg_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Copy the notes to buf (empty string if none) and empty them. */
+void qimg_error_take_notes(struct qimg_error *err, char *buf, size_t len);
+
+/* Reset to "no error" (the notes stay). */
 void qimg_error_clear(struct qimg_error *err);
 
 /* True if an error is set. */

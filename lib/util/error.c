@@ -93,3 +93,38 @@ int qimg_error_isset(const struct qimg_error *err)
 {
 	return err && err->errnum != 0;
 }
+
+void qimg_error_note(struct qimg_error *err, const char *fmt, ...)
+{
+	size_t n, room;
+	va_list ap;
+	int w;
+
+	if (!err)
+		return;
+	n = strlen(err->notes);
+	if (n && n + 1 < sizeof(err->notes))
+		err->notes[n++] = '\n';
+	room = sizeof(err->notes) - n;
+	if (room <= 1) {
+		err->notes[n - 1] = '\0';
+		return;
+	}
+	va_start(ap, fmt);
+	w = vsnprintf(err->notes + n, room, fmt, ap);
+	va_end(ap);
+	/* A line that does not fit is dropped whole, not cut. */
+	if (w < 0 || (size_t)w >= room)
+		err->notes[n ? n - 1 : 0] = '\0';
+}
+
+void qimg_error_take_notes(struct qimg_error *err, char *buf, size_t len)
+{
+	if (len)
+		buf[0] = '\0';
+	if (!err)
+		return;
+	if (len)
+		snprintf(buf, len, "%s", err->notes);
+	err->notes[0] = '\0';
+}

@@ -281,7 +281,7 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 		schemas[1] = qimg_protocol_create_opts();
 		if (o->options && (qimg_opts_parse(co, o->options, &err) < 0 ||
 				   qimg_opts_validate(co, schemas, &err) < 0)) {
-			tool_err(t, "%s", err.msg);
+			tool_err(t, "%s", tool_errmsg(-EIO, &err));
 			return -1;
 		}
 		tool_warn_hex_sizes(t, co);
@@ -312,7 +312,7 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 				goto nomem;
 		}
 		if (qimg_opts_validate(co, schemas, &err) < 0) {
-			tool_err(t, "%s", err.msg);
+			tool_err(t, "%s", tool_errmsg(-EIO, &err));
 			return -1;
 		}
 		*has_backing = qimg_opts_has(co, "backing_file");
@@ -480,7 +480,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 				"%s: %s: error while converting %s: "
 				"%s\n",
 				t->prog, out_filename, o.out_fmt,
-				err.errnum ? err.msg : strerror(-r));
+				tool_errmsg(r, &err));
 			goto out;
 		}
 		created = true;
@@ -590,7 +590,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	r = qimg_flush(target, &err);
 	if (r < 0) {
 		tool_err(t, "error while flushing '%s': %s", out_filename,
-			 err.errnum ? err.msg : strerror(-r));
+			 tool_errmsg(r, &err));
 		goto out;
 	}
 	progress_set(&prog, 100);

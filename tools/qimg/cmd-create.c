@@ -42,7 +42,7 @@ int tool_print_create_help(const struct tool *t, const char *filename,
 		struct qimg_error err = { 0 };
 
 		qimg_format_missing_error(fmt, false, &err);
-		tool_err(t, "%s", err.msg);
+		tool_err(t, "%s", tool_errmsg(-EIO, &err));
 		return 1;
 	}
 	if (!can_create || !schemas[0]) {
@@ -183,7 +183,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	schemas[0] = qimg_format_create_opts(fmt, &can_create, &known);
 	if (!known) {
 		qimg_format_missing_error(fmt, false, &err);
-		return create_fail(t, fn, NULL, "%s", err.msg);
+		return create_fail(t, fn, NULL, "%s", tool_errmsg(-EIO, &err));
 	}
 	if (!can_create || !schemas[0])
 		return create_fail(t, fn, NULL,
@@ -192,11 +192,11 @@ static int do_create(const struct tool *t, const struct create_args *a)
 				   fmt);
 	schemas[1] = qimg_protocol_create_opts_for(fn, &err);
 	if (!schemas[1])
-		return create_fail(t, fn, NULL, "%s", err.msg);
+		return create_fail(t, fn, NULL, "%s", tool_errmsg(-EIO, &err));
 
 	if (a->options && (qimg_opts_parse(&o, a->options, &err) < 0 ||
 			   qimg_opts_validate(&o, schemas, &err) < 0)) {
-		create_fail(t, fn, NULL, "%s", err.msg);
+		create_fail(t, fn, NULL, "%s", tool_errmsg(-EIO, &err));
 		goto out;
 	}
 	tool_warn_hex_sizes(t, &o);
@@ -235,7 +235,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	}
 	/* Type the values set above. */
 	if (qimg_opts_validate(&o, schemas, &err) < 0) {
-		create_fail(t, fn, NULL, "%s", err.msg);
+		create_fail(t, fn, NULL, "%s", tool_errmsg(-EIO, &err));
 		goto out;
 	}
 
@@ -274,7 +274,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 		free(full);
 		if (r < 0) {
 			create_fail(t, fn, "Could not open backing image.\n",
-				    "%s", err.errnum ? err.msg : strerror(-r));
+				    "%s", tool_errmsg(r, &err));
 			goto out;
 		}
 		if (!backing_fmt) {
@@ -334,8 +334,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 		goto out;
 	}
 	if (r < 0) {
-		create_fail(t, fn, NULL, "%s",
-			    err.errnum ? err.msg : strerror(-r));
+		create_fail(t, fn, NULL, "%s", tool_errmsg(r, &err));
 		goto out;
 	}
 	ret = 0;

@@ -86,7 +86,7 @@ static int collect(const struct tool *t, const char *filename, const char *fmt,
 		qimg_close(node);
 		if (r < 0) {
 			qimg_image_info_free(info);
-			tool_err(t, "%s", err.msg);
+			tool_err(t, "%s", tool_errmsg(-EIO, &err));
 			break;
 		}
 		l->len++;

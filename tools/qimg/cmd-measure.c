@@ -64,7 +64,7 @@ static int measure(const struct tool *t, const char *out_fmt,
 	schemas[0] = qimg_format_create_opts(out_fmt, &can_create, &known);
 	if (!known) {
 		qimg_format_missing_error(out_fmt, false, &err);
-		tool_err(t, "%s", err.msg);
+		tool_err(t, "%s", tool_errmsg(-EIO, &err));
 		return 1;
 	}
 	if (!can_create || !schemas[0]) {
@@ -77,7 +77,7 @@ static int measure(const struct tool *t, const char *out_fmt,
 	schemas[1] = qimg_protocol_create_opts();
 	if (options && (qimg_opts_parse(&o, options, &err) < 0 ||
 			qimg_opts_validate(&o, schemas, &err) < 0)) {
-		tool_err(t, "%s", err.msg);
+		tool_err(t, "%s", tool_errmsg(-EIO, &err));
 		tool_err(t, "Invalid options for file format '%s'", out_fmt);
 		goto out;
 	}
@@ -101,7 +101,7 @@ static int measure(const struct tool *t, const char *out_fmt,
 		goto out;
 	}
 	if (r < 0) {
-		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
+		tool_err(t, "%s", tool_errmsg(r, &err));
 		goto out;
 	}
 	if (print_result(&m, json) < 0) {

@@ -52,7 +52,7 @@ static int copy_differences(const struct tool *t, struct qimg_node *top,
 		r = qimg_block_status(top, off, len, &ext, &err);
 		if (r < 0) {
 			tool_err(t, "error while reading image metadata: %s",
-				 err.errnum ? err.msg : strerror(-r));
+				 tool_errmsg(r, &err));
 			break;
 		}
 		len = ext.len;
@@ -94,7 +94,7 @@ static int copy_differences(const struct tool *t, struct qimg_node *top,
 				tool_err(t,
 					 "Error while writing to COW image: "
 					 "%s",
-					 err.errnum ? err.msg : strerror(-r));
+					 tool_errmsg(r, &err));
 		}
 		off += len;
 		progress_set(prog, (float)off * 100 / (float)size);
@@ -199,8 +199,7 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 				tool_err(t,
 					 "Could not open new backing file "
 					 "'%s': %s",
-					 backing,
-					 err.errnum ? err.msg : strerror(-r));
+					 backing, tool_errmsg(r, &err));
 				goto out;
 			}
 		}
@@ -222,7 +221,7 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 		r = qimg_flush(node, &err);
 	if (r < 0) {
 		tool_err(t, "Could not change the backing file to '%s': %s",
-			 backing, err.errnum ? err.msg : strerror(-r));
+			 backing, tool_errmsg(r, &err));
 		goto out;
 	}
 	progress_set(&prog, 100);

@@ -35,7 +35,7 @@ static int parse_size(const struct tool *t, const char *s, uint64_t *out)
 	if (r == 0)
 		r = qimg_opts_validate(&o, schemas, &err);
 	if (r < 0) {
-		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
+		tool_err(t, "%s", tool_errmsg(r, &err));
 		qimg_opts_free(&o);
 		return -EINVAL;
 	}
@@ -139,7 +139,7 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 	if (r == 0)
 		r = qimg_flush(node, &err);
 	if (r < 0) {
-		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
+		tool_err(t, "%s", tool_errmsg(r, &err));
 		goto out;
 	}
 	if (!so.quiet)

@@ -27,7 +27,7 @@ static int list(const struct tool *t, struct qimg_node *node)
 
 	r = qimg_get_image_info(node, &info, &err);
 	if (r < 0) {
-		tool_err(t, "%s", err.errnum ? err.msg : strerror(-r));
+		tool_err(t, "%s", tool_errmsg(r, &err));
 		return 1;
 	}
 	if (info.snapshots && qimg_value_count(info.snapshots))
@@ -145,7 +145,7 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 		}
 	} else {
 		tool_err(t, "Could not %s snapshot '%s': %s", verb[act], name,
-			 err.errnum ? err.msg : strerror(-r));
+			 tool_errmsg(r, &err));
 	}
 out:
 	qimg_close(node);

@@ -25,11 +25,31 @@ static void vmsg(const struct tool *t, const char *what, const char *fmt,
 	fputc('\n', stderr);
 }
 
-const char *tool_errdetail(int r, const struct qimg_error *err)
+/* The library's diagnostics (a format's corruption report, ...) go out
+ * first, as lines of their own, as qemu-img prints them. */
+static void print_notes(struct qimg_error *err)
 {
+	char notes[QIMG_ERROR_MSG_MAX];
+
+	qimg_error_take_notes(err, notes, sizeof(notes));
+	if (notes[0])
+		fprintf(stderr, "%s\n", notes);
+}
+
+const char *tool_errdetail(int r, struct qimg_error *err)
+{
+	print_notes(err);
 	if (err && err->errnum == EUCLEAN && err->msg[0])
 		return err->msg;
 	return strerror(r < 0 ? -r : r);
+}
+
+const char *tool_errmsg(int r, struct qimg_error *err)
+{
+	print_notes(err);
+	if (err && err->errnum && err->msg[0])
+		return err->msg;
+	return strerror(r < 0 ? -r : r ? r : EIO);
 }
 
 void tool_err(const struct tool *t, const char *fmt, ...)
@@ -104,7 +124,7 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 	if (r < 0) {
 		*out = NULL;
 		tool_err(t, "Could not open '%s': %s", filename,
-			 err.errnum ? err.msg : strerror(-r));
+			 tool_errmsg(r, &err));
 	}
 	return r;
 }
@@ -172,7 +192,7 @@ int tool_add_opts(const struct tool *t, char **acc, const char *arg)
 	char *n;
 
 	if (qimg_opts_check_list(arg, &err) < 0) {
-		tool_err(t, "%s", err.msg);
+		tool_err(t, "%s", tool_errmsg(-EIO, &err));
 		return -EINVAL;
 	}
 	if (!*acc) {
@@ -244,7 +264,7 @@ int tool_object(const struct tool *t, const char *arg)
 		       "  iv=<string>\n  keyid=<string>\n");
 		return 1;
 	default:
-		tool_err(t, "%s", err.msg);
+		tool_err(t, "%s", tool_errmsg(-EIO, &err));
 		return r;
 	}
 }
@@ -264,7 +284,7 @@ int tool_parse_snapshot_param(const struct tool *t, const char *arg, char **id,
 		return 0;
 	}
 	if (qimg_opts_parse(&o, arg, &err) < 0) {
-		tool_err(t, "%s", err.msg);
+		tool_err(t, "%s", tool_errmsg(-EIO, &err));
 		r = -EINVAL;
 	}
 	for (i = 0; !r && i < o.len; i++) {
@@ -306,7 +326,8 @@ int tool_load_snapshot(const struct tool *t, struct qimg_node *node,
 		r = qimg_snapshot_load_tmp(node, id, name, &err);
 	}
 	if (r < 0)
-		tool_err(t, "Failed to load snapshot: %s", err.msg);
+		tool_err(t, "Failed to load snapshot: %s",
+			 tool_errmsg(-EIO, &err));
 	return r;
 }
 
@@ -347,7 +368,8 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 	}
 	r = qimg_options_parse(arg, &opts, &err);
 	if (r < 0) {
-		tool_err(t, "Could not open '%s': %s", arg, err.msg);
+		tool_err(t, "Could not open '%s': %s", arg,
+			 tool_errmsg(-EIO, &err));
 		return r;
 	}
 	if (qimg_dict_get(opts, "force-share") &&
@@ -371,7 +393,7 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 	if (r < 0) {
 		*out = NULL;
 		tool_err(t, "Could not open '%s': %s", arg,
-			 err.errnum ? err.msg : strerror(-r));
+			 tool_errmsg(r, &err));
 	}
 	return r;
 }

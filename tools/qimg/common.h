@@ -29,7 +29,12 @@ struct tool {
 /* The text after "...: " for a failed request: qemu-img's strerror()
  * wording, except for damaged metadata (EUCLEAN), where the driver's
  * message says what is wrong and where. */
-const char *tool_errdetail(int r, const struct qimg_error *err);
+const char *tool_errdetail(int r, struct qimg_error *err);
+/* The text for a failed call: the library's message, or strerror(-r)
+ * when it set none.  Both this and tool_errdetail first print the
+ * library's notes (its diagnostics) on stderr, so call them as an argument
+ * of the tool_err that reports the failure. */
+const char *tool_errmsg(int r, struct qimg_error *err);
 void tool_err(const struct tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* "prog: warning: message\n" on stderr. */

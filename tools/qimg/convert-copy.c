@@ -348,7 +348,7 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 					 "error while compressing at "
 					 "byte %" PRIu64 ": %s",
 					 (sector + i * cl) * SECTOR,
-					 err.errnum ? err.msg : strerror(-r));
+					 tool_errmsg(r, &err));
 				return r;
 			}
 		}

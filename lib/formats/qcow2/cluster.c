@@ -67,10 +67,21 @@ int qcow2_l2_load(struct qcow2_state *s, uint64_t l2_off, uint8_t **tbl,
 		*tbl = sl->buf;
 		return 0;
 	}
-	if (l2_off & (s->cluster_size - 1))
+	if (l2_off & (s->cluster_size - 1)) {
+		uint64_t i;
+
+		/* An error path: the index is looked up, not passed down. */
+		for (i = 0; i < s->l1_size; i++)
+			if ((s->l1[i] & QCOW2_L1E_OFFSET_MASK) == l2_off)
+				return qcow2_signal_corruption(
+					s, err,
+					"L2 table offset %#" PRIx64
+					" unaligned (L1 index: %#" PRIx64 ")",
+					l2_off, i);
 		return qcow2_signal_corruption(
 			s, err, "L2 table offset %#" PRIx64 " unaligned",
 			l2_off);
+	}
 	if (l2_off < s->cluster_size)
 		return qcow2_signal_corruption(s, err,
 					       "L2 table at %#" PRIx64

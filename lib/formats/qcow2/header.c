@@ -569,13 +569,22 @@ int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
 
 		/* Best effort: the corruption is reported either way. */
 		s->corrupt = true;
+		s->corruption_reported = true;
 		qcow2_write_incompat(
 			s, s->h.incompatible_features | QCOW2_INCOMPAT_CORRUPT,
 			&ignored);
-		return qimg_error_set(err, EUCLEAN,
-				      "Marking image as corrupt: %s; further "
-				      "corruption events will be suppressed",
-				      msg);
+		qimg_error_note(err,
+				"qcow2: Marking image as corrupt: %s; further "
+				"corruption events will be suppressed",
+				msg);
+	} else if (!s->corruption_reported) {
+		s->corruption_reported = true;
+		qimg_error_note(err,
+				"qcow2: Image is corrupt: %s; further "
+				"non-fatal corruption events will be "
+				"suppressed",
+				msg);
 	}
-	return qimg_error_set(err, EUCLEAN, "%s", msg);
+	/* The request itself fails as an I/O error; the report says why. */
+	return qimg_error_set(err, EIO, "%s", strerror(EIO));
 }

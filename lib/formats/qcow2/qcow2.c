@@ -107,6 +107,8 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	s->node = node;
 	s->file = node->file;
 	s->read_only = !(fl & QIMG_OPEN_RDWR);
+	s->discard_snapshot =
+		qimg_opts_get_bool(opts, "pass-discard-snapshot", true);
 
 	buf = malloc(4096);
 	if (!buf)

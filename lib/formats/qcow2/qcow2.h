@@ -182,6 +182,7 @@ struct qcow2_state {
 	bool dirty_set;	     /* we set the dirty bit on disk */
 	bool autoclear_done; /* autoclear bits cleared (first write) */
 	bool corrupt;
+	bool corruption_reported; /* the note is given once per open */
 	/* Written since the last ordering flush: something a later write
 	 * may depend on (qcow2_barrier) */
 	bool unflushed;
@@ -189,6 +190,13 @@ struct qcow2_state {
 	/* Host clusters chosen but not yet counted (allocation in progress). */
 	struct qcow2_range *reserved;
 	size_t nb_reserved, cap_reserved;
+	/* Host clusters whose refcount dropped to 0 while collect_freed is
+	 * set (shrink, snapshot deletion): punched in the file once that is
+	 * on the disk, as qemu-img's "discard always" policy does. */
+	bool collect_freed;
+	bool discard_snapshot; /* pass-discard-snapshot (default on) */
+	struct qcow2_range *freed;
+	size_t nb_freed, cap_freed;
 	/* Guest clusters being allocated (data written outside the lock). */
 	struct qcow2_range *inflight;
 	size_t nb_inflight, cap_inflight;
@@ -229,8 +237,9 @@ int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
 /* Rewrite the incompatible features field only (one 8-byte write). */
 int qcow2_write_incompat(struct qcow2_state *s, uint64_t v,
 			 struct qimg_error *err);
-/* Mark the image corrupt (if writable) and return -EUCLEAN with the
- * message. */
+/* A corruption event: mark the image corrupt (if writable), report it
+ * once per open as qemu-img does (a "qcow2: ..." note on err) and return
+ * -EIO. */
 int qcow2_signal_corruption(struct qcow2_state *s, struct qimg_error *err,
 			    const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -287,6 +296,16 @@ int qcow2_refcount_area(struct qcow2_state *s, uint64_t start, uint64_t extra,
 /* Drop one reference from every host cluster of [off, off+len). */
 int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 		     struct qimg_error *err);
+/* Start collecting the host clusters freed from now on. */
+void qcow2_collect_freed(struct qcow2_state *s);
+/* Stop collecting; once the freeing is on the disk (an ordering flush),
+ * punch the collected clusters out of the file.  A punch that fails is
+ * ignored (the clusters are free either way); a failed flush is not. */
+int qcow2_discard_freed(struct qcow2_state *s, struct qimg_error *err);
+/* Shrinking: drop from the refcount table the blocks that count nothing
+ * but themselves (the table on the disk first, then their clusters
+ * freed).  A damaged entry found before the table changes stops it. */
+int qcow2_shrink_reftable(struct qcow2_state *s, struct qimg_error *err);
 /* Write refcount blocks held dirty (lazy refcounts). */
 int qcow2_refcount_flush(struct qcow2_state *s, struct qimg_error *err);
 /* Recount every reference and rewrite refcounts (dirty images). */

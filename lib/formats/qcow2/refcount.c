@@ -128,6 +128,9 @@ void qcow2_refcount_free(struct qcow2_state *s)
 	s->rt = NULL;
 	free(s->reserved);
 	s->reserved = NULL;
+	free(s->freed);
+	s->freed = NULL;
+	s->nb_freed = s->cap_freed = 0;
 	s->nb_reserved = s->cap_reserved = 0;
 }
 
@@ -143,6 +146,74 @@ static int slot_writeback(struct qcow2_state *s, struct qcow2_cache_slot *sl,
 		return r;
 	sl->dirty = false;
 	return 0;
+}
+
+/* Remember host cluster c as freed (merged with the last range when they
+ * touch).  Out of memory only loses a punch: nothing to report. */
+static void note_freed(struct qcow2_state *s, uint64_t c)
+{
+	struct qcow2_range *last;
+
+	if (!s->collect_freed)
+		return;
+	last = s->nb_freed ? &s->freed[s->nb_freed - 1] : NULL;
+	if (last && last->start + last->n == c) {
+		last->n++;
+		return;
+	}
+	if (s->nb_freed == s->cap_freed) {
+		size_t cap = s->cap_freed ? s->cap_freed * 2 : 64;
+		struct qcow2_range *p = realloc(s->freed, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		s->freed = p;
+		s->cap_freed = cap;
+	}
+	s->freed[s->nb_freed].start = c;
+	s->freed[s->nb_freed].n = 1;
+	s->nb_freed++;
+}
+
+void qcow2_collect_freed(struct qcow2_state *s)
+{
+	s->collect_freed = true;
+	s->nb_freed = 0;
+}
+
+int qcow2_discard_freed(struct qcow2_state *s, struct qimg_error *err)
+{
+	size_t i;
+	int r;
+
+	s->collect_freed = false;
+	r = qcow2_refcount_flush(s, err);
+	if (r == 0 && s->nb_freed)
+		r = qcow2_barrier(s, err);
+	for (i = 0; r == 0 && i < s->nb_freed; i++) {
+		struct qimg_error ignored = { 0 };
+		uint64_t c = s->freed[i].start, n = s->freed[i].n;
+		uint64_t k;
+
+		/* Freed and then reused (allocated again) in the meantime:
+		 * only the clusters still free are punched. */
+		for (k = 0; k < n;) {
+			uint64_t run = 0, rc = 1;
+
+			while (k + run < n &&
+			       qcow2_get_refcount(s, c + k + run, &rc,
+						  &ignored) == 0 &&
+			       rc == 0)
+				run++;
+			if (run)
+				qimg_discard(s->file,
+					     (c + k) << s->cluster_bits,
+					     run << s->cluster_bits, &ignored);
+			k += run ? run : 1;
+		}
+	}
+	s->nb_freed = 0;
+	return r;
 }
 
 int qcow2_refcount_flush(struct qcow2_state *s, struct qimg_error *err)
@@ -540,6 +611,8 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			qcow2_rc_set(sl->buf, i, s->refcount_order, v);
 			if (v == 0 && (t << s->rb_bits) + i < s->free_hint)
 				s->free_hint = (t << s->rb_bits) + i;
+			if (v == 0 && delta < 0)
+				note_freed(s, (t << s->rb_bits) + i);
 			/* Never append compressed data to a freed cluster. */
 			if (v == 0 && s->cbyte &&
 			    (s->cbyte >> s->cluster_bits) ==
@@ -659,13 +732,18 @@ int qcow2_free_bytes(struct qcow2_state *s, uint64_t off, uint64_t len,
 		     struct qimg_error *err)
 {
 	uint64_t first, last;
+	int r;
 
 	if (!len)
 		return 0;
 	first = off >> s->cluster_bits;
 	last = (off + len - 1) >> s->cluster_bits;
 	qimg_debug_event(s->file, QIMG_EV_CLUSTER_FREE);
-	return qcow2_update_refcount(s, first, last - first + 1, -1, err);
+	r = qcow2_update_refcount(s, first, last - first + 1, -1, err);
+	if (r < 0)
+		qimg_error_note(err, "qcow2_free_clusters failed: %s",
+				strerror(-r));
+	return r;
 }
 
 int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
@@ -817,4 +895,140 @@ int qcow2_refcount_area(struct qcow2_state *s, uint64_t start, uint64_t extra,
 	*end_out = end;
 	return qcow2_update_refcount(s, old_off >> s->cluster_bits,
 				     old_clusters, -1, err);
+}
+
+/* ---- shrinking: refcount blocks that count nothing ---- */
+
+/* Whether the refcount block of table index t counts no cluster but,
+ * perhaps, itself (*self: it lies in its own range).  A block past the end
+ * of the file reads as zeros. */
+static int refblock_unused(struct qcow2_state *s, uint64_t t, uint64_t flen,
+			   bool *unused, bool *self, struct qimg_error *err)
+{
+	uint64_t off = s->rt[t] & QCOW2_RT_OFFSET_MASK;
+	uint64_t own = off >> s->cluster_bits, k;
+	struct qcow2_cache_slot *sl;
+	int r;
+
+	*unused = false;
+	*self = own >> s->rb_bits == t;
+	if (off & (s->cluster_size - 1) || s->rt[t] & 0x1ff)
+		return qcow2_signal_corruption(
+			s, err,
+			"Cannot get entry from refcount block cache: "
+			"Offset %#" PRIx64 " is unaligned",
+			s->rt[t]);
+	if (off + s->cluster_size > flen) {
+		*unused = true;
+		return 0;
+	}
+	r = rb_get(s, t, &sl, err);
+	if (r < 0 || !sl)
+		return r;
+	for (k = 0; k < s->rb_entries; k++) {
+		if (*self && k == (own & (s->rb_entries - 1)))
+			continue;
+		if (qcow2_rc_get(sl->buf, k, s->refcount_order))
+			return 0;
+	}
+	*unused = true;
+	return 0;
+}
+
+/* Drop the count of refcount block cluster c, which its own block no
+ * longer describes, from the block that covers it. */
+static int free_refblock(struct qcow2_state *s, uint64_t c,
+			 struct qimg_error *err)
+{
+	uint64_t u = c >> s->rb_bits, rc;
+	int r;
+
+	if (u >= s->rt_entries || !(s->rt[u] & QCOW2_RT_OFFSET_MASK))
+		return qcow2_signal_corruption(s, err,
+					       "Refblock at %#" PRIx64
+					       " is not covered by the "
+					       "refcount structures",
+					       c << s->cluster_bits);
+	if (s->rt[u] & (s->cluster_size - 1))
+		return qcow2_signal_corruption(
+			s, err,
+			"Cannot get entry from refcount block cache: "
+			"Offset %#" PRIx64 " is unaligned",
+			s->rt[u]);
+	r = qcow2_get_refcount(s, c, &rc, err);
+	if (r < 0)
+		return r;
+	if (rc != 1)
+		return qcow2_signal_corruption(s, err,
+					       "Refblock at %#" PRIx64
+					       " has refcount %" PRIu64
+					       " instead of 1",
+					       c << s->cluster_bits, rc);
+	return qcow2_update_refcount(s, c, 1, -1, err);
+}
+
+int qcow2_shrink_reftable(struct qcow2_state *s, struct qimg_error *err)
+{
+	int64_t flen = qimg_node_length(s->file, err);
+	uint64_t t, nfree = 0, *drop; /* dropped blocks' offsets, or 0 */
+	uint8_t *buf;
+	int r = 0;
+
+	if (flen < 0)
+		return (int)flen;
+	r = qcow2_refcount_flush(s, err);
+	if (r < 0)
+		return r;
+	drop = calloc(s->rt_entries ? s->rt_entries : 1, sizeof(*drop));
+	if (!drop)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	/* First find them all: a damaged entry stops everything before the
+	 * table changes. */
+	for (t = 0; r == 0 && t < s->rt_entries; t++) {
+		bool unused, self;
+
+		if (!(s->rt[t] & QCOW2_RT_OFFSET_MASK))
+			continue;
+		r = refblock_unused(s, t, (uint64_t)flen, &unused, &self, err);
+		drop[t] =
+			r == 0 && unused ? s->rt[t] & QCOW2_RT_OFFSET_MASK : 0;
+		nfree += drop[t] != 0;
+	}
+	if (r < 0 || !nfree)
+		goto out;
+	/* The table without them, on the disk before any is freed. */
+	buf = malloc(s->rt_entries * 8);
+	if (!buf) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
+	for (t = 0; t < s->rt_entries; t++) {
+		if (drop[t]) {
+			s->rt[t] = 0;
+			qcow2_cache_drop(&s->rbc, drop[t]);
+		}
+		qimg_store_be64(buf + t * 8, s->rt[t]);
+	}
+	r = qimg_pwrite(s->file, s->h.refcount_table_offset, buf,
+			s->rt_entries * 8, err);
+	free(buf);
+	if (r < 0)
+		goto out;
+	s->unflushed = true;
+	r = qcow2_barrier(s, err);
+	/* Each block's own cluster: gone with its block when it counted
+	 * itself, otherwise freed in the block that covers it. */
+	for (t = 0; r == 0 && t < s->rt_entries; t++) {
+		uint64_t c = drop[t] >> s->cluster_bits;
+
+		if (!drop[t])
+			continue;
+		if (c >> s->rb_bits == t)
+			note_freed(s, c);
+		else
+			r = free_refblock(s, c, err);
+	}
+out:
+	free(drop);
+	return r;
 }

@@ -7,10 +7,12 @@
  * backing data does not show through; then the area is preallocated when
  * asked; the new size goes into the header last.
  *
- * Shrinking: the new size goes into the header first, then the clusters
- * past it are dropped (L2 entries of a table that stays, whole L2 tables
- * past the end), then the file is cut after the last cluster in use.  A
- * writer killed at any point leaves leaked clusters at worst. */
+ * Shrinking: the clusters past the new size are dropped (L2 entries of a
+ * table that stays, whole L2 tables past the end), then the refcount
+ * blocks left counting nothing, and the freed clusters are punched out of
+ * the file; the file is cut after the last cluster in use and the new
+ * size goes into the header last.  A writer killed at any point leaves
+ * leaked clusters at worst. */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -399,30 +401,43 @@ static int shrink(struct qimg_node *node, uint64_t size, struct qimg_error *err)
 {
 	struct qcow2_state *s = node->opaque;
 	uint64_t keep = (size + s->cluster_size - 1) >> s->cluster_bits;
+	struct qimg_error ignored = { 0 };
 	uint64_t i, last = 0;
 	int r;
 
 	qcow2_lock(s);
 	r = qcow2_mark_dirty(s, err);
-	if (r == 0)
-		r = write_size(s, size, err);
-	if (r == 0) {
-		s->h.size = size;
-		node->size = size;
-	}
+	qcow2_collect_freed(s);
 	for (i = keep >> s->l2_bits; r == 0 && i < s->l1_size; i++) {
 		if ((i << s->l2_bits) >= keep)
 			r = drop_table(s, i, err);
 		else
 			r = drop_tail(s, i, keep & (s->l2_entries - 1), err);
 	}
+	if (r == 0) {
+		r = qcow2_shrink_reftable(s, err);
+		if (r < 0)
+			qimg_error_prefix(err, "Failed to discard unused "
+					       "refblocks");
+	}
+	/* The freed clusters leave the file even when a later step fails. */
 	if (r == 0)
-		r = qcow2_refcount_flush(s, err);
+		r = qcow2_discard_freed(s, err);
+	else
+		qcow2_discard_freed(s, &ignored);
 	if (r == 0)
 		r = last_used(s, &last, err);
 	if (r == 0)
 		r = qimg_truncate(s->file, (last + 1) << s->cluster_bits, true,
 				  NULL, err);
+	/* The new size last: an image whose shrinking failed keeps its
+	 * size (the data past the new end is gone either way). */
+	if (r == 0)
+		r = write_size(s, size, err);
+	if (r == 0) {
+		s->h.size = size;
+		node->size = size;
+	}
 	qcow2_unlock(s);
 	return r;
 }
@@ -437,6 +452,10 @@ int qcow2_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
 				      "The new size must be a multiple of 512");
 	if (s->read_only)
 		return qimg_error_set(err, EACCES, "Image is read-only");
+	if (s->h.nb_snapshots && s->h.version < 3)
+		return qimg_error_set(err, ENOTSUP,
+				      "Can't resize a v2 image which has "
+				      "snapshots");
 	if (size == s->h.size)
 		return 0;
 	if (size > s->h.size)

@@ -105,6 +105,33 @@ static int tree_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t n,
 	return r;
 }
 
+/* Write the snapshot's L1 copy without COPIED flags if it has any (the
+ * flags in l1 are cleared too). */
+static int clear_copied(struct qcow2_state *s, const struct qcow2_sn_entry *e,
+			uint64_t *l1, struct qimg_error *err)
+{
+	uint8_t *raw;
+	bool any = false;
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < e->l1_size; i++) {
+		any |= (l1[i] & QCOW2_OFLAG_COPIED) != 0;
+		l1[i] &= ~QCOW2_OFLAG_COPIED;
+	}
+	if (!any)
+		return 0;
+	raw = malloc((size_t)e->l1_size * 8);
+	if (!raw)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (i = 0; i < e->l1_size; i++)
+		qimg_store_be64(raw + (uint64_t)i * 8, l1[i]);
+	r = qimg_pwrite(s->file, e->l1_offset, raw, (uint64_t)e->l1_size * 8,
+			err);
+	free(raw);
+	return r;
+}
+
 /* Set the active tables' COPIED flags from the refcounts (1: set). */
 static int fix_copied(struct qcow2_state *s, struct qimg_error *err)
 {
@@ -190,9 +217,12 @@ static int write_table(struct qcow2_state *s, const struct qcow2_sn_entry *e,
 		return r;
 	s->h.nb_snapshots = (uint32_t)n;
 	s->h.snapshots_offset = off;
-	if (old_off && old_bytes)
-		r = qcow2_free_bytes(s, old_off, old_bytes, err);
-	return r;
+	/* The new table is in place: an old one that cannot be freed is
+	 * only leaked (reported in a note). */
+	if (old_off && old_bytes &&
+	    qcow2_free_bytes(s, old_off, old_bytes, err) < 0)
+		qimg_error_clear(err);
+	return 0;
 }
 
 /* Read a snapshot's L1 table (host order). */
@@ -384,11 +414,15 @@ static int delete_locked(struct qimg_node *node, const char *name,
 	memmove(&e[k], &e[k + 1], (n - (size_t)k - 1) * sizeof(*e));
 	n--;
 	r = write_table(s, e, n, table_bytes, err);
-	if (r == 0)
+	if (r == 0) {
 		r = tree_refs(s, l1, gone.l1_size, -1, err);
-	if (r == 0 && gone.l1_size)
-		r = qcow2_free_bytes(s, gone.l1_offset,
-				     (uint64_t)gone.l1_size * 8, err);
+		if (r == 0 && gone.l1_size)
+			r = qcow2_free_bytes(s, gone.l1_offset,
+					     (uint64_t)gone.l1_size * 8, err);
+		if (r < 0)
+			qimg_error_prefix(err, "Failed to free the cluster "
+					       "and L1 table");
+	}
 	qcow2_sn_entries_clear(&gone, 1);
 	l2_cache_clear(s);
 	if (r == 0)
@@ -437,6 +471,11 @@ static int goto_locked(struct qimg_node *node, const char *key,
 
 	/* The snapshot's tree gains the active references first. */
 	r = tree_refs(s, snl1, e[k].l1_size, 1, err);
+	if (r < 0)
+		goto out;
+	/* Now shared, none of its tables is the only user's: its own L1
+	 * copy loses any COPIED flag (as qemu-img leaves it). */
+	r = clear_copied(s, &e[k], snl1, err);
 	if (r < 0)
 		goto out;
 	old_n = s->l1_size;
@@ -493,7 +532,15 @@ static int run_locked(struct qimg_node *node,
 	if (s->read_only)
 		return qimg_error_set(err, EACCES, "Image is read-only");
 	qcow2_lock(s);
+	/* Clusters the snapshot operation frees leave the file (qemu-img's
+	 * pass-discard-snapshot, on unless the option turns it off). */
+	if (s->discard_snapshot)
+		qcow2_collect_freed(s);
 	r = fn(node, arg, err);
+	if (r == 0)
+		r = qcow2_discard_freed(s, err);
+	else
+		qcow2_discard_freed(s, &(struct qimg_error){ 0 });
 	qcow2_unlock(s);
 	return r;
 }
