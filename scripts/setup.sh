@@ -6,7 +6,8 @@ set -e
 
 PKGS="gcc make meson ninja-build pkg-config zlib1g-dev libzstd-dev
 liburing-dev libcmocka-dev qemu-utils clang libclang-rt-14-dev
-e2fsprogs bzip2 xxd time libnbd-bin libnbd-dev nbdkit"
+e2fsprogs bzip2 xxd time libnbd-bin libnbd-dev nbdkit libssh-dev
+openssh-server openssh-client qemu-block-extra"
 
 missing=""
 for p in $PKGS; do

@@ -13,6 +13,7 @@
 #include "protocols/nbd.h"
 #include "protocols/null.h"
 #include "protocols/quorum.h"
+#include "protocols/ssh.h"
 #ifdef QIMG_HAVE_QCOW2
 #include "formats/qcow2/qcow2.h"
 #endif
@@ -24,8 +25,8 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_raw,	  &qimg_driver_file,
 	&qimg_driver_host_device, &qimg_driver_host_cdrom,
 	&qimg_driver_blkdebug,	  &qimg_driver_nbd,
-	&qimg_driver_null_co,	  &qimg_driver_null_aio,
-	&qimg_driver_quorum,
+	&qimg_driver_ssh,	  &qimg_driver_null_co,
+	&qimg_driver_null_aio,	  &qimg_driver_quorum,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
