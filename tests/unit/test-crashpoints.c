@@ -21,8 +21,8 @@
  * the cutter holds the writes since the last flush as the page cache
  * would, and at the cut applies a seeded random subset of them, in a
  * random order, each maybe torn at a sector boundary; what was flushed
- * stays.  The workloads flush after each request (a guest's flush), so the
- * same judging holds.  CRASH_MODE=kill runs the first kind only; unset,
+ * stays.  In both modes the workloads flush after each request (a guest's
+ * flush: what was not flushed may be lost), so the same judging holds.  CRASH_MODE=kill runs the first kind only; unset,
  * both run. */
 
 #include <errno.h>
@@ -672,9 +672,11 @@ static void run(const struct workload *w, const char *img, const char *base,
 			fprintf(stderr, "%s: op %d: %s\n", w->name, i, err.msg);
 			fail();
 		}
-		/* power: the guest flushes after each request, so only the
-		 * one in flight may be lost */
-		if (r == 0 && ctl->power)
+		/* The guest flushes after each request, so only the one in
+		 * flight may be lost (qcow2 holds L2 updates in its cache
+		 * until a flush, as QEMU does: a killed writer loses what it
+		 * was not asked to flush, a power cut too). */
+		if (r == 0)
 			r = qimg_flush(n, &err);
 		if (r < 0 && !ctl->fired) {
 			fprintf(stderr, "%s: flush %d: %s\n", w->name, i,

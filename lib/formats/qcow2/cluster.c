@@ -56,6 +56,50 @@ void qcow2_l2_entry(const struct qcow2_state *s, const uint8_t *tbl, uint64_t i,
 	*bitmap = s->ext_l2 ? qimg_load_be64(tbl + i * 16 + 8) : 0;
 }
 
+int qcow2_l2_writeback(struct qcow2_state *s, struct qimg_error *err)
+{
+	size_t i;
+	int r;
+
+	if (!s->l2_dirty)
+		return 0;
+	r = qcow2_barrier(s, err);
+	for (i = 0; r == 0 && i < s->l2c.n; i++) {
+		struct qcow2_cache_slot *sl = &s->l2c.slot[i];
+
+		if (!sl->dirty)
+			continue;
+		if (sl->off) {
+			r = qimg_pwrite(s->file, sl->off + sl->dlo,
+					sl->buf + sl->dlo, sl->dhi - sl->dlo,
+					err);
+			s->unflushed = true;
+		}
+		if (r == 0)
+			sl->dirty = false;
+	}
+	if (r == 0)
+		s->l2_dirty = false;
+	return r;
+}
+
+/* A slot to load a table into: a dirty one is written back first. */
+static int l2_victim(struct qcow2_state *s, struct qcow2_cache_slot **out,
+		     struct qimg_error *err)
+{
+	struct qcow2_cache_slot *sl = qcow2_cache_victim(&s->l2c);
+	int r;
+
+	if (sl->off && sl->dirty) {
+		r = qcow2_l2_writeback(s, err);
+		if (r < 0)
+			return r;
+	}
+	sl->dirty = false;
+	*out = sl;
+	return 0;
+}
+
 int qcow2_l2_load(struct qcow2_state *s, uint64_t l2_off, uint8_t **tbl,
 		  struct qimg_error *err)
 {
@@ -96,7 +140,9 @@ int qcow2_l2_load(struct qcow2_state *s, uint64_t l2_off, uint8_t **tbl,
 					       " is beyond the end of the "
 					       "image file",
 					       l2_off);
-	sl = qcow2_cache_victim(&s->l2c);
+	r = l2_victim(s, &sl, err);
+	if (r < 0)
+		return r;
 	sl->off = 0;
 	r = qimg_pread(s->file, l2_off, sl->buf, s->cluster_size, err);
 	if (r < 0)
@@ -309,15 +355,19 @@ int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 		r = qcow2_l2_load(s, old, &tbl, err);
 		if (r < 0)
 			return r;
-		sl = qcow2_cache_victim(&s->l2c);
-		if (sl->buf == tbl) {
+		r = l2_victim(s, &sl, err);
+		if (r == 0 && sl->buf == tbl) {
 			/* Never reuse the slot we copy from. */
 			qcow2_cache_touch(&s->l2c, sl);
-			sl = qcow2_cache_victim(&s->l2c);
+			r = l2_victim(s, &sl, err);
 		}
+		if (r < 0)
+			return r;
 		memcpy(sl->buf, tbl, s->cluster_size);
 	} else {
-		sl = qcow2_cache_victim(&s->l2c);
+		r = l2_victim(s, &sl, err);
+		if (r < 0)
+			return r;
 		memset(sl->buf, 0, s->cluster_size);
 	}
 	sl->off = 0;
@@ -347,6 +397,8 @@ int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
 		 const uint64_t *l2e, const uint64_t *bitmap,
 		 struct qimg_error *err)
 {
+	struct qcow2_cache_slot *sl;
+	uint32_t lo, hi;
 	uint8_t *tbl;
 	uint64_t k;
 	int r;
@@ -360,15 +412,21 @@ int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,
 			qimg_store_be64(tbl + (i + k) * 16 + 8,
 					bitmap ? bitmap[k] : 0);
 	}
-	/* the data and refcounts the entries depend on are on the disk
-	 * first */
-	r = qcow2_barrier(s, err);
-	if (r < 0)
-		return r;
-	r = qimg_pwrite(s->file, l2_off + i * s->l2_entry_size,
-			tbl + i * s->l2_entry_size, n * s->l2_entry_size, err);
-	s->unflushed = true;
-	return r;
+	/* Held in the cache: written back after an ordering flush (the data
+	 * and refcounts the entries depend on are on the disk first). */
+	sl = qcow2_cache_find(&s->l2c, l2_off);
+	lo = (uint32_t)(i * s->l2_entry_size);
+	hi = (uint32_t)((i + n) * s->l2_entry_size);
+	if (!sl->dirty) {
+		sl->dlo = lo;
+		sl->dhi = hi;
+	} else {
+		sl->dlo = lo < sl->dlo ? lo : sl->dlo;
+		sl->dhi = hi > sl->dhi ? hi : sl->dhi;
+	}
+	sl->dirty = true;
+	s->l2_dirty = true;
+	return 0;
 }
 
 int qcow2_free_entry(struct qcow2_state *s, uint64_t l2e,

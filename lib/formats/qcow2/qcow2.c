@@ -282,7 +282,12 @@ int qcow2_flush(struct qimg_node *node, struct qimg_error *err)
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	r = qcow2_refcount_flush(s, err);
+	/* The L2 entries held in the cache go out; with lazy refcounts the
+	 * refcount blocks stay until close (the dirty bit covers them), as
+	 * QEMU keeps them. */
+	r = qcow2_l2_writeback(s, err);
+	if (r == 0 && !s->lazy)
+		r = qcow2_refcount_flush(s, err);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -304,7 +309,8 @@ static void qcow2_close(struct qimg_node *node)
 				qimg_pwrite(s->file, (uint64_t)len, zero,
 					    512 - (len & 511), &err);
 		}
-		if (qcow2_refcount_flush(s, &err) == 0 && s->dirty_set &&
+		if (qcow2_l2_writeback(s, &err) == 0 &&
+		    qcow2_refcount_flush(s, &err) == 0 && s->dirty_set &&
 		    qimg_flush(s->file, &err) == 0)
 			qcow2_write_incompat(s,
 					     s->h.incompatible_features &

@@ -128,7 +128,10 @@ struct qcow2_cache_slot {
 	uint64_t off; /* host offset of the table, 0 = empty */
 	uint8_t *buf; /* one cluster */
 	uint64_t lru;
-	bool dirty; /* refcount blocks under lazy refcounts */
+	/* Refcount blocks under lazy refcounts; L2 tables whose entries
+	 * [dlo, dhi) (bytes) are not on the disk yet (write-back). */
+	bool dirty;
+	uint32_t dlo, dhi;
 };
 
 struct qcow2_cache {
@@ -183,6 +186,7 @@ struct qcow2_state {
 	bool autoclear_done; /* autoclear bits cleared (first write) */
 	bool corrupt;
 	bool corruption_reported; /* the note is given once per open */
+	bool l2_dirty; /* some L2 slot holds entries not written yet */
 	/* Written since the last ordering flush: something a later write
 	 * may depend on (qcow2_barrier) */
 	bool unflushed;
@@ -368,6 +372,11 @@ int qcow2_l2_scratch(uint64_t n, uint64_t **olde, uint64_t **oldb,
  * before anything written after (a flush of the image file, when a write
  * since the last one may be depended on). */
 int qcow2_barrier(struct qcow2_state *s, struct qimg_error *err);
+/* Write back the L2 entries held dirty in the cache, after an ordering
+ * flush: the data and refcounts they point at reach the disk first.  Called
+ * before a dirty slot is reused, before a refcount decrement (the dropped
+ * reference goes first), and by flush and close. */
+int qcow2_l2_writeback(struct qcow2_state *s, struct qimg_error *err);
 /* Set entries [i, i+n) of table l2_off and write them in one pwrite
  * (after a barrier: what the entries point at is on the disk first). */
 int qcow2_l2_set(struct qcow2_state *s, uint64_t l2_off, uint64_t i, uint64_t n,

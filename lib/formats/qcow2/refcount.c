@@ -626,7 +626,9 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			 * on the disk (one flush per batch); an increment is
 			 * waited for by the reference to come. */
 			if (delta < 0) {
-				r = qcow2_barrier(s, err);
+				r = qcow2_l2_writeback(s, err);
+				if (r == 0)
+					r = qcow2_barrier(s, err);
 				if (r < 0)
 					return r;
 			}

@@ -265,8 +265,10 @@ static void l2_cache_clear(struct qcow2_state *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->l2c.n; i++)
+	for (i = 0; i < s->l2c.n; i++) {
 		s->l2c.slot[i].off = 0;
+		s->l2c.slot[i].dirty = false; /* written back before */
+	}
 }
 
 static int next_id(const struct qcow2_sn_entry *e, size_t n)
@@ -536,7 +538,11 @@ static int run_locked(struct qimg_node *node,
 	 * pass-discard-snapshot, on unless the option turns it off). */
 	if (s->discard_snapshot)
 		qcow2_collect_freed(s);
-	r = fn(node, arg, err);
+	/* The tables a snapshot operation walks and rewrites are on the
+	 * disk as the cache has them. */
+	r = qcow2_l2_writeback(s, err);
+	if (r == 0)
+		r = fn(node, arg, err);
 	if (r == 0)
 		r = qcow2_discard_freed(s, err);
 	else
