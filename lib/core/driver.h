@@ -197,6 +197,10 @@ struct qimg_driver {
 	 * refuses any other key with qemu-img's text and hands `open` this
 	 * node's own keys, validated, in `opts`. */
 	const struct qimg_opt_desc *runtime_opts;
+	/* The driver takes its options as one typed record (QEMU's ssh): a
+	 * key outside runtime_opts is "Parameter 'X' is unexpected" rather
+	 * than the block layer's "doesn't support the option". */
+	bool typed_opts;
 	/* The runtime options that change what the node reads (raw's offset
 	 * and size): a node given one of them is named by json:{...}, not by a
 	 * plain filename.  NULL-terminated, or NULL. */

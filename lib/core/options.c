@@ -297,6 +297,10 @@ int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,
 		if (in_schema(common_opts, name) ||
 		    in_schema(drv->runtime_opts, name))
 			continue;
+		if (drv->typed_opts)
+			return qimg_error_set(err, EINVAL,
+					      "Parameter '%s' is unexpected",
+					      name);
 		if (drv->kind == QIMG_DRIVER_FORMAT)
 			return qimg_error_set(err, EINVAL,
 					      "Block format '%s' does not "

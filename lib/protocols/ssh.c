@@ -845,6 +845,7 @@ const struct qimg_driver qimg_driver_ssh = {
 	.parse_filename = ssh_parse_filename,
 	.runtime_opts = ssh_runtime_opts,
 	.strong_opts = ssh_strong_opts,
+	.typed_opts = true,
 	.exact_filename = ssh_exact_filename,
 	.open = ssh_open,
 	.close = ssh_close,

@@ -109,4 +109,10 @@ for a in "secret,id=s,data=x" "secret,id=s,data=x --object secret,id=s,data=y" \
 	same "--object $a" info --object $a ../base.qcow2
 done
 
+# ssh takes its options as a typed record: an unknown key is
+# "Parameter 'X' is unexpected" (no server needed: refused before connecting)
+same "ssh: unknown option, json:" info 'json:{"driver":"raw","file":{"driver":"ssh","host":"localhost","path":"/x","bogus":1}}'
+same "ssh: unknown option, --image-opts" info --image-opts driver=ssh,bogus=1,path=/x,host=localhost
+same "null-co: unknown option" info --image-opts driver=null-co,bogus=1
+
 done_testing
