@@ -27,7 +27,8 @@ qimg_format_create_opts(const char *format, bool *can_create, bool *known);
 const struct qimg_opt_desc *qimg_protocol_create_opts(void);
 /* The create options of the protocol that `filename` names ("nbd:...",
  * "file:...", a plain path); NULL with "Unknown protocol 'X'" in err when
- * no driver has its prefix. */
+ * no driver has its prefix, or with "... does not support image creation"
+ * for a protocol that cannot create (null-co, blkdebug). */
 const struct qimg_opt_desc *
 qimg_protocol_create_opts_for(const char *filename, struct qimg_error *err);
 

@@ -69,6 +69,13 @@ qimg_protocol_create_opts_for(const char *filename, struct qimg_error *err)
 
 	if (qimg_protocol_lookup(filename, &drv, err) < 0)
 		return NULL;
+	if (!drv->create_opts && !drv->create) {
+		qimg_error_set(err, ENOTSUP,
+			       "Protocol driver '%s' does not support image "
+			       "creation",
+			       drv->name);
+		return NULL;
+	}
 	return drv->create_opts ? drv->create_opts : none;
 }
 

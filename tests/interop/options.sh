@@ -115,4 +115,9 @@ same "ssh: unknown option, json:" info 'json:{"driver":"raw","file":{"driver":"s
 same "ssh: unknown option, --image-opts" info --image-opts driver=ssh,bogus=1,path=/x,host=localhost
 same "null-co: unknown option" info --image-opts driver=null-co,bogus=1
 
+# create -o help lists the options of the protocol the filename names
+for a in ssh://localhost/x nbd://localhost/x blkdebug::x null-co:// foo://x/y plain.img file:plain.img; do
+	same "create -o help for $a" create -f qcow2 -o help "$a"
+done
+
 done_testing

@@ -53,7 +53,14 @@ int tool_print_create_help(const struct tool *t, const char *filename,
 		return 1;
 	}
 	if (filename) {
-		schemas[1] = qimg_protocol_create_opts();
+		struct qimg_error err = { 0 };
+
+		/* The options of the protocol the filename names. */
+		schemas[1] = qimg_protocol_create_opts_for(filename, &err);
+		if (!schemas[1]) {
+			tool_err(t, "%s", tool_errmsg(-EIO, &err));
+			return 1;
+		}
 		qimg_opts_print_help(stdout, "Supported options:", schemas,
 				     false);
 	} else {
