@@ -17,8 +17,8 @@ bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c,
 {
 	size_t i;
 
-	for (i = 0; i < s->nb_inflight; i++) {
-		const struct qcow2_range *r = &s->inflight[i];
+	for (i = 0; i < s->inflight.len; i++) {
+		const struct qcow2_range *r = &s->inflight.v[i];
 
 		if (c < r->start + r->n && r->start < c + n)
 			return true;
@@ -34,28 +34,17 @@ void qcow2_inflight_wait(struct qcow2_state *s, uint64_t c, uint64_t n)
 
 int qcow2_inflight_add(struct qcow2_state *s, uint64_t c, uint64_t n)
 {
-	if (s->nb_inflight == s->cap_inflight) {
-		size_t ncap = s->cap_inflight ? s->cap_inflight * 2 : 8;
-		struct qcow2_range *p = realloc(s->inflight, ncap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		s->inflight = p;
-		s->cap_inflight = ncap;
-	}
-	s->inflight[s->nb_inflight].start = c;
-	s->inflight[s->nb_inflight].n = n;
-	s->nb_inflight++;
-	return 0;
+	return qcow2_ranges_append(&s->inflight,
+				   (struct qcow2_range){ .start = c, .n = n });
 }
 
 void qcow2_inflight_del(struct qcow2_state *s, uint64_t c)
 {
 	size_t i;
 
-	for (i = 0; i < s->nb_inflight; i++) {
-		if (s->inflight[i].start == c) {
-			s->inflight[i] = s->inflight[--s->nb_inflight];
+	for (i = 0; i < s->inflight.len; i++) {
+		if (s->inflight.v[i].start == c) {
+			s->inflight.v[i] = s->inflight.v[--s->inflight.len];
 			break;
 		}
 	}

@@ -36,8 +36,7 @@ static void free_state(struct qcow2_state *s)
 	qcow2_exts_free(&s->ext);
 	free(s->l1);
 	s->l1 = NULL;
-	free(s->inflight);
-	s->inflight = NULL;
+	qcow2_ranges_free(&s->inflight);
 }
 
 static int load_l1(struct qcow2_state *s, struct qimg_error *err)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/driver.h"
+#include "util/vector.h"
 
 extern const struct qimg_driver qimg_driver_qcow2;
 
@@ -143,6 +144,7 @@ struct qcow2_cache {
 struct qcow2_range {
 	uint64_t start, n;
 };
+QIMG_VECTOR(qcow2_ranges, struct qcow2_range)
 
 struct qcow2_state {
 	pthread_mutex_t lock; /* metadata: caches, tables, allocation */
@@ -192,18 +194,15 @@ struct qcow2_state {
 	bool unflushed;
 
 	/* Host clusters chosen but not yet counted (allocation in progress). */
-	struct qcow2_range *reserved;
-	size_t nb_reserved, cap_reserved;
+	struct qcow2_ranges reserved;
 	/* Host clusters whose refcount dropped to 0 while collect_freed is
 	 * set (shrink, snapshot deletion): punched in the file once that is
 	 * on the disk, as qemu-img's "discard always" policy does. */
 	bool collect_freed;
 	bool discard_snapshot; /* pass-discard-snapshot (default on) */
-	struct qcow2_range *freed;
-	size_t nb_freed, cap_freed;
+	struct qcow2_ranges freed;
 	/* Guest clusters being allocated (data written outside the lock). */
-	struct qcow2_range *inflight;
-	size_t nb_inflight, cap_inflight;
+	struct qcow2_ranges inflight;
 
 	/* Metadata preallocation detected (data clusters may be host
 	 * holes): computed once, on the first block status. */

@@ -126,12 +126,8 @@ void qcow2_refcount_free(struct qcow2_state *s)
 	qcow2_cache_free(&s->rbc);
 	free(s->rt);
 	s->rt = NULL;
-	free(s->reserved);
-	s->reserved = NULL;
-	free(s->freed);
-	s->freed = NULL;
-	s->nb_freed = s->cap_freed = 0;
-	s->nb_reserved = s->cap_reserved = 0;
+	qcow2_ranges_free(&s->reserved);
+	qcow2_ranges_free(&s->freed);
 }
 
 static int slot_writeback(struct qcow2_state *s, struct qcow2_cache_slot *sl,
@@ -156,29 +152,19 @@ static void note_freed(struct qcow2_state *s, uint64_t c)
 
 	if (!s->collect_freed)
 		return;
-	last = s->nb_freed ? &s->freed[s->nb_freed - 1] : NULL;
+	last = s->freed.len ? &s->freed.v[s->freed.len - 1] : NULL;
 	if (last && last->start + last->n == c) {
 		last->n++;
 		return;
 	}
-	if (s->nb_freed == s->cap_freed) {
-		size_t cap = s->cap_freed ? s->cap_freed * 2 : 64;
-		struct qcow2_range *p = realloc(s->freed, cap * sizeof(*p));
-
-		if (!p)
-			return;
-		s->freed = p;
-		s->cap_freed = cap;
-	}
-	s->freed[s->nb_freed].start = c;
-	s->freed[s->nb_freed].n = 1;
-	s->nb_freed++;
+	(void)qcow2_ranges_append(&s->freed,
+				  (struct qcow2_range){ .start = c, .n = 1 });
 }
 
 void qcow2_collect_freed(struct qcow2_state *s)
 {
 	s->collect_freed = true;
-	s->nb_freed = 0;
+	s->freed.len = 0;
 }
 
 int qcow2_discard_freed(struct qcow2_state *s, struct qimg_error *err)
@@ -188,11 +174,11 @@ int qcow2_discard_freed(struct qcow2_state *s, struct qimg_error *err)
 
 	s->collect_freed = false;
 	r = qcow2_refcount_flush(s, err);
-	if (r == 0 && s->nb_freed)
+	if (r == 0 && s->freed.len)
 		r = qcow2_barrier(s, err);
-	for (i = 0; r == 0 && i < s->nb_freed; i++) {
+	for (i = 0; r == 0 && i < s->freed.len; i++) {
 		struct qimg_error ignored = { 0 };
-		uint64_t c = s->freed[i].start, n = s->freed[i].n;
+		uint64_t c = s->freed.v[i].start, n = s->freed.v[i].n;
 		uint64_t k;
 
 		/* Freed and then reused (allocated again) in the meantime:
@@ -212,7 +198,7 @@ int qcow2_discard_freed(struct qcow2_state *s, struct qimg_error *err)
 			k += run ? run : 1;
 		}
 	}
-	s->nb_freed = 0;
+	s->freed.len = 0;
 	return r;
 }
 
@@ -289,37 +275,26 @@ static bool is_reserved(const struct qcow2_state *s, uint64_t c)
 {
 	size_t i;
 
-	for (i = 0; i < s->nb_reserved; i++)
-		if (c >= s->reserved[i].start &&
-		    c - s->reserved[i].start < s->reserved[i].n)
+	for (i = 0; i < s->reserved.len; i++)
+		if (c >= s->reserved.v[i].start &&
+		    c - s->reserved.v[i].start < s->reserved.v[i].n)
 			return true;
 	return false;
 }
 
 static int reserve(struct qcow2_state *s, uint64_t c, uint64_t n)
 {
-	if (s->nb_reserved == s->cap_reserved) {
-		size_t ncap = s->cap_reserved ? s->cap_reserved * 2 : 8;
-		struct qcow2_range *p = realloc(s->reserved, ncap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		s->reserved = p;
-		s->cap_reserved = ncap;
-	}
-	s->reserved[s->nb_reserved].start = c;
-	s->reserved[s->nb_reserved].n = n;
-	s->nb_reserved++;
-	return 0;
+	return qcow2_ranges_append(&s->reserved,
+				   (struct qcow2_range){ .start = c, .n = n });
 }
 
 static void unreserve(struct qcow2_state *s, uint64_t c)
 {
 	size_t i;
 
-	for (i = 0; i < s->nb_reserved; i++) {
-		if (s->reserved[i].start == c) {
-			s->reserved[i] = s->reserved[--s->nb_reserved];
+	for (i = 0; i < s->reserved.len; i++) {
+		if (s->reserved.v[i].start == c) {
+			s->reserved.v[i] = s->reserved.v[--s->reserved.len];
 			return;
 		}
 	}
@@ -346,7 +321,7 @@ static int find_free(struct qcow2_state *s, uint64_t n, uint64_t *out,
 				return r;
 			cur_t = t;
 		}
-		if (!sl && !s->nb_reserved && !s->rebuild) {
+		if (!sl && !s->reserved.len && !s->rebuild) {
 			/* A missing block: its whole range is free. */
 			uint64_t end = (t + 1) << s->rb_bits;
 
