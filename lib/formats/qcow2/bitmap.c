@@ -37,11 +37,12 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 	if (!s->ext.has_bitmaps ||
 	    !(s->h.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
 		return 0;
-	nb = qimg_load_be32(s->ext.bitmaps);
-	dsize = qimg_load_be64(s->ext.bitmaps + 8);
-	doff = qimg_load_be64(s->ext.bitmaps + 16);
+	nb = qimg_load_be32(s->ext.bitmaps + QCOW2_EXT_BITMAPS_NB_OFF);
+	dsize = qimg_load_be64(s->ext.bitmaps + QCOW2_EXT_BITMAPS_DIR_SIZE_OFF);
+	doff = qimg_load_be64(s->ext.bitmaps +
+			      QCOW2_EXT_BITMAPS_DIR_OFFSET_OFF);
 	if (nb == 0 || nb > MAX_BITMAPS || dsize > MAX_DIR_BYTES ||
-	    dsize < 24 || doff & (s->cluster_size - 1))
+	    dsize < QCOW2_BMDIR_ENTRY_LEN || doff & (s->cluster_size - 1))
 		return qimg_error_set(err, EUCLEAN,
 				      "Invalid bitmaps "
 				      "extension");
@@ -56,17 +57,18 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 	for (i = 0; r == 0 && i < nb; i++) {
 		uint64_t nlen, xlen;
 
-		if (dsize - pos < 24) {
+		if (dsize - pos < QCOW2_BMDIR_ENTRY_LEN) {
 			r = qimg_error_set(err, EUCLEAN,
 					   "Bitmap directory "
 					   "is truncated");
 			break;
 		}
-		b[i].flags = qimg_load_be32(dir + pos + 12);
-		b[i].gran_bits = dir[pos + 17];
-		nlen = qimg_load_be16(dir + pos + 18);
-		xlen = qimg_load_be32(dir + pos + 20);
-		if (xlen > dsize || 24 + xlen + nlen > dsize - pos ||
+		b[i].flags = qimg_load_be32(dir + pos + QCOW2_BMDIR_FLAGS_OFF);
+		b[i].gran_bits = dir[pos + QCOW2_BMDIR_GRAN_BITS_OFF];
+		nlen = qimg_load_be16(dir + pos + QCOW2_BMDIR_NAME_SIZE_OFF);
+		xlen = qimg_load_be32(dir + pos + QCOW2_BMDIR_EXTRA_SIZE_OFF);
+		if (xlen > dsize ||
+		    QCOW2_BMDIR_ENTRY_LEN + xlen + nlen > dsize - pos ||
 		    b[i].gran_bits < 9 || b[i].gran_bits > 31) {
 			r = qimg_error_set(err, EUCLEAN,
 					   "Invalid bitmap "
@@ -78,7 +80,8 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 			r = qimg_error_set(err, ENOMEM, "Out of memory");
 			break;
 		}
-		memcpy(b[i].name, dir + pos + 24 + xlen, nlen);
+		memcpy(b[i].name, dir + pos + QCOW2_BMDIR_ENTRY_LEN + xlen,
+		       nlen);
 		b[i].name[nlen] = '\0';
 		/* Flags other than in_use and auto are reserved (QEMU 7.2
 		 * reserves extra_data_compatible too): such a bitmap cannot
@@ -91,7 +94,7 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 			i++;
 			break;
 		}
-		pos += (24 + xlen + nlen + 7) & ~7ull;
+		pos += (QCOW2_BMDIR_ENTRY_LEN + xlen + nlen + 7) & ~7ull;
 	}
 	free(dir);
 	if (r < 0) {

@@ -111,14 +111,16 @@ int qcow2_ck_check_bitmaps(struct ck *c, struct qimg_check_result *res)
 
 		if (c->bm_dir_size - pos < CK_BM_DIR_ENTRY)
 			break;
-		tsize = qimg_load_be32(dir + pos + 8);
-		nsize = qimg_load_be16(dir + pos + 18);
-		extra = qimg_load_be32(dir + pos + 20);
+		tsize = qimg_load_be32(dir + pos + CK_BMDIR_TABLE_SIZE_OFF);
+		nsize = qimg_load_be16(dir + pos + CK_BMDIR_NAME_SIZE_OFF);
+		extra = qimg_load_be32(dir + pos + CK_BMDIR_EXTRA_SIZE_OFF);
 		esize = ((CK_BM_DIR_ENTRY + (uint64_t)extra + nsize) + 7) &
 			~7ull;
 		if (tsize > CK_MAX_BM_TABLE || nsize > CK_MAX_BM_NAME ||
 		    nsize == 0 || esize > c->bm_dir_size - pos ||
-		    offset_into_cluster(c, qimg_load_be64(dir + pos)))
+		    offset_into_cluster(
+			    c, qimg_load_be64(dir + pos +
+					      CK_BMDIR_TABLE_OFFSET_OFF)))
 			break;
 		pos += esize;
 	}
@@ -129,10 +131,14 @@ int qcow2_ck_check_bitmaps(struct ck *c, struct qimg_check_result *res)
 	}
 
 	for (pos = 0, k = 0; k < c->nb_bitmaps; k++) {
-		uint64_t toff = qimg_load_be64(dir + pos);
-		uint32_t tsize = qimg_load_be32(dir + pos + 8);
-		uint16_t nsize = qimg_load_be16(dir + pos + 18);
-		uint32_t extra = qimg_load_be32(dir + pos + 20);
+		uint64_t toff =
+			qimg_load_be64(dir + pos + CK_BMDIR_TABLE_OFFSET_OFF);
+		uint32_t tsize =
+			qimg_load_be32(dir + pos + CK_BMDIR_TABLE_SIZE_OFF);
+		uint16_t nsize =
+			qimg_load_be16(dir + pos + CK_BMDIR_NAME_SIZE_OFF);
+		uint32_t extra =
+			qimg_load_be32(dir + pos + CK_BMDIR_EXTRA_SIZE_OFF);
 
 		r = qcow2_ck_inc_refs(c, res, toff, (uint64_t)tsize * 8);
 		if (r < 0)

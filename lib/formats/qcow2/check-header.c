@@ -17,8 +17,8 @@
 
 int qcow2_ck_parse_header(struct ck *c)
 {
-	uint8_t h[112];
-	uint32_t hlen = 72, ext_end;
+	uint8_t h[CK_HEADER_LEN];
+	uint32_t hlen = CK_V2_HEADER_LEN, ext_end;
 	uint64_t pos;
 	uint8_t *cl0 = NULL;
 	int r;
@@ -30,33 +30,35 @@ int qcow2_ck_parse_header(struct ck *c)
 		return qimg_error_set(c->err, EUCLEAN,
 				      "Image is not in qcow2 "
 				      "format");
-	c->version = qimg_load_be32(h + 4);
+	c->version = qimg_load_be32(h + CK_HDR_VERSION_OFF);
 	if (c->version != 2 && c->version != 3)
 		return qimg_error_set(c->err, ENOTSUP,
 				      "Unsupported qcow2 "
 				      "version %" PRIu32,
 				      c->version);
-	c->cluster_bits = qimg_load_be32(h + 20);
+	c->cluster_bits = qimg_load_be32(h + CK_HDR_CLUSTER_BITS_OFF);
 	if (c->cluster_bits < 9 || c->cluster_bits > 21)
 		return qimg_error_set(c->err, EUCLEAN,
 				      "Unsupported cluster "
 				      "size: 2^%" PRIu32,
 				      c->cluster_bits);
 	c->cluster_size = 1ull << c->cluster_bits;
-	c->size = qimg_load_be64(h + 24);
-	c->l1_size = qimg_load_be32(h + 36);
-	c->l1_offset = qimg_load_be64(h + 40);
-	c->rt_offset = qimg_load_be64(h + 48);
-	c->rt_clusters = qimg_load_be32(h + 56);
-	c->hdr_nb_snapshots = qimg_load_be32(h + 60);
-	c->hdr_snapshots_offset = qimg_load_be64(h + 64);
+	c->size = qimg_load_be64(h + CK_HDR_SIZE_OFF);
+	c->l1_size = qimg_load_be32(h + CK_HDR_L1_SIZE_OFF);
+	c->l1_offset = qimg_load_be64(h + CK_HDR_L1_OFFSET_OFF);
+	c->rt_offset = qimg_load_be64(h + CK_HDR_RT_OFFSET_OFF);
+	c->rt_clusters = qimg_load_be32(h + CK_HDR_RT_CLUSTERS_OFF);
+	c->hdr_nb_snapshots = qimg_load_be32(h + CK_HDR_NB_SNAPSHOTS_OFF);
+	c->hdr_snapshots_offset =
+		qimg_load_be64(h + CK_HDR_SNAPSHOTS_OFFSET_OFF);
 	c->refcount_order = 4;
 	if (c->version == 3) {
-		c->incompat = qimg_load_be64(h + 72);
-		c->autoclear = qimg_load_be64(h + 88);
-		c->refcount_order = qimg_load_be32(h + 96);
-		hlen = qimg_load_be32(h + 100);
-		if (hlen < 104 || hlen > c->cluster_size)
+		c->incompat = qimg_load_be64(h + CK_HDR_INCOMPAT_OFF);
+		c->autoclear = qimg_load_be64(h + CK_HDR_AUTOCLEAR_OFF);
+		c->refcount_order =
+			qimg_load_be32(h + CK_HDR_REFCOUNT_ORDER_OFF);
+		hlen = qimg_load_be32(h + CK_HDR_LENGTH_OFF);
+		if (hlen < CK_V3_HEADER_LEN || hlen > c->cluster_size)
 			return qimg_error_set(c->err, EUCLEAN,
 					      "qcow2 header "
 					      "length invalid");
@@ -108,7 +110,7 @@ int qcow2_ck_parse_header(struct ck *c)
 	/* Header extensions: from the end of the header to the backing
 	 * file name (or the end of cluster 0). */
 	{
-		uint64_t bfo = qimg_load_be64(h + 8);
+		uint64_t bfo = qimg_load_be64(h + CK_HDR_BACKING_OFFSET_OFF);
 
 		ext_end = (uint32_t)c->cluster_size;
 		if (bfo && bfo < c->cluster_size)
@@ -120,24 +122,29 @@ int qcow2_ck_parse_header(struct ck *c)
 	r = qcow2_ck_read(c, 0, cl0, (size_t)c->cluster_size);
 	if (r < 0)
 		goto out;
-	for (pos = hlen; pos + 8 <= ext_end;) {
+	for (pos = hlen; pos + CK_EXT_HDR_LEN <= ext_end;) {
 		uint32_t type = qimg_load_be32(cl0 + pos);
-		uint32_t len = qimg_load_be32(cl0 + pos + 4);
+		uint32_t len = qimg_load_be32(cl0 + pos + CK_EXT_LEN_OFF);
+		const uint8_t *d = cl0 + pos + CK_EXT_HDR_LEN;
 
 		if (type == 0)
 			break;
-		if (len > ext_end - pos - 8)
+		if (len > ext_end - pos - CK_EXT_HDR_LEN)
 			break;
-		if (type == CK_EXT_CRYPTO && len >= 16) {
-			c->crypto_off = qimg_load_be64(cl0 + pos + 8);
-			c->crypto_len = qimg_load_be64(cl0 + pos + 16);
-		} else if (type == CK_EXT_BITMAPS && len >= 24 &&
+		if (type == CK_EXT_CRYPTO && len >= CK_EXT_CRYPTO_LEN) {
+			c->crypto_off = qimg_load_be64(d);
+			c->crypto_len =
+				qimg_load_be64(d + CK_EXT_CRYPTO_LENGTH_OFF);
+		} else if (type == CK_EXT_BITMAPS &&
+			   len >= CK_EXT_BITMAPS_LEN &&
 			   (c->autoclear & CK_AUTOCLEAR_BITMAPS)) {
-			c->nb_bitmaps = qimg_load_be32(cl0 + pos + 8);
-			c->bm_dir_size = qimg_load_be64(cl0 + pos + 16);
-			c->bm_dir_off = qimg_load_be64(cl0 + pos + 24);
+			c->nb_bitmaps = qimg_load_be32(d);
+			c->bm_dir_size =
+				qimg_load_be64(d + CK_EXT_BITMAPS_DIR_SIZE_OFF);
+			c->bm_dir_off = qimg_load_be64(
+				d + CK_EXT_BITMAPS_DIR_OFFSET_OFF);
 		}
-		pos += 8 + (((uint64_t)len + 7) & ~7ull);
+		pos += CK_EXT_HDR_LEN + (((uint64_t)len + 7) & ~7ull);
 	}
 	r = 0;
 out:

@@ -16,6 +16,24 @@
 /* On-disk facts (docs/interop/qcow2.txt); private to keep the checker
  * independent of the driver's headers. */
 #define CK_MAGIC 0x514649fbu
+/* Header field offsets (big-endian; sizes in comments). */
+#define CK_HDR_VERSION_OFF 4	       /* u32 */
+#define CK_HDR_BACKING_OFFSET_OFF 8    /* u64 backing_file_offset */
+#define CK_HDR_CLUSTER_BITS_OFF 20     /* u32 */
+#define CK_HDR_SIZE_OFF 24	       /* u64 virtual size */
+#define CK_HDR_L1_SIZE_OFF 36	       /* u32 */
+#define CK_HDR_L1_OFFSET_OFF 40	       /* u64 */
+#define CK_HDR_RT_OFFSET_OFF 48	       /* u64 refcount_table_offset */
+#define CK_HDR_RT_CLUSTERS_OFF 56      /* u32 refcount_table_clusters */
+#define CK_HDR_NB_SNAPSHOTS_OFF 60     /* u32 */
+#define CK_HDR_SNAPSHOTS_OFFSET_OFF 64 /* u64 */
+#define CK_HDR_INCOMPAT_OFF 72	       /* u64, version 3 on */
+#define CK_HDR_AUTOCLEAR_OFF 88	       /* u64 */
+#define CK_HDR_REFCOUNT_ORDER_OFF 96   /* u32 */
+#define CK_HDR_LENGTH_OFF 100	       /* u32 header_length */
+#define CK_V2_HEADER_LEN 72
+#define CK_V3_HEADER_LEN 104
+#define CK_HEADER_LEN 112 /* read: the fields up to compression_type */
 #define CK_INCOMPAT_DIRTY (1ull << 0)
 #define CK_INCOMPAT_CORRUPT (1ull << 1)
 #define CK_INCOMPAT_DATA_FILE (1ull << 2)
@@ -23,6 +41,15 @@
 #define CK_AUTOCLEAR_BITMAPS (1ull << 0)
 #define CK_EXT_BITMAPS 0x23852875u
 #define CK_EXT_CRYPTO 0x0537be77u
+/* Extensions: u32 type, u32 length, data padded to 8 bytes. */
+#define CK_EXT_LEN_OFF 4
+#define CK_EXT_HDR_LEN 8
+#define CK_EXT_CRYPTO_LEN 16 /* u64 offset, u64 length */
+#define CK_EXT_CRYPTO_LENGTH_OFF 8
+/* Bitmaps: u32 nb_bitmaps, u32 reserved, u64 directory size and offset */
+#define CK_EXT_BITMAPS_LEN 24
+#define CK_EXT_BITMAPS_DIR_SIZE_OFF 8
+#define CK_EXT_BITMAPS_DIR_OFFSET_OFF 16
 
 #define CK_COPIED (1ull << 63)
 #define CK_COMPRESSED (1ull << 62)
@@ -45,6 +72,11 @@
 #define CK_MAX_SN_EXTRA 1024u
 #define CK_MAX_SN_TABLE (1024ull * CK_MAX_SNAPSHOTS)
 #define CK_BM_DIR_ENTRY 24u
+/* Fields of a bitmap directory entry. */
+#define CK_BMDIR_TABLE_OFFSET_OFF 0 /* u64 */
+#define CK_BMDIR_TABLE_SIZE_OFF 8   /* u32, in entries */
+#define CK_BMDIR_NAME_SIZE_OFF 18   /* u16 */
+#define CK_BMDIR_EXTRA_SIZE_OFF 20  /* u32 extra_data_size */
 #define CK_MAX_BM_DIR (64ull << 20)
 #define CK_MAX_BM_TABLE 0x8000000u
 #define CK_MAX_BM_NAME 1023u

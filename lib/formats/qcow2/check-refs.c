@@ -340,7 +340,7 @@ static void set_corrupt_bit(struct ck *c)
 	if (c->version < 3)
 		return;
 	qimg_store_be64(b, c->incompat);
-	if (qcow2_ck_write(c, 72, b, sizeof(b)) < 0)
+	if (qcow2_ck_write(c, CK_HDR_INCOMPAT_OFF, b, sizeof(b)) < 0)
 		qimg_error_clear(c->err);
 }
 
@@ -613,10 +613,12 @@ int qcow2_ck_rebuild(struct ck *c)
 		r = rebuild_fail(c, r, "ERROR writing reftable");
 		goto fail;
 	}
-	/* Only now point the header at the new table. */
+	/* Only now point the header at the new table (both fields in one
+	 * write). */
 	qimg_store_be64(hdr, (uint64_t)rt_off);
-	qimg_store_be32(hdr + 8, (uint32_t)rt_clusters);
-	r = qcow2_ck_write(c, 48, hdr, sizeof(hdr));
+	qimg_store_be32(hdr + (CK_HDR_RT_CLUSTERS_OFF - CK_HDR_RT_OFFSET_OFF),
+			(uint32_t)rt_clusters);
+	r = qcow2_ck_write(c, CK_HDR_RT_OFFSET_OFF, hdr, sizeof(hdr));
 	if (r == 0)
 		r = qimg_flush(c->file, c->err);
 	if (r < 0) {

@@ -253,7 +253,7 @@ int qcow2_ck_truncate_snapshots(struct ck *c)
 	int r;
 
 	qimg_store_be32(nb, c->nb_snapshots);
-	r = qcow2_ck_write(c, 60, nb, sizeof(nb));
+	r = qcow2_ck_write(c, CK_HDR_NB_SNAPSHOTS_OFF, nb, sizeof(nb));
 	if (r == 0)
 		c->hdr_nb_snapshots = c->nb_snapshots;
 	return r;
@@ -290,8 +290,10 @@ int qcow2_ck_rewrite_snapshots(struct ck *c)
 			goto out;
 	}
 	qimg_store_be32(ptr, c->nb_snapshots);
-	qimg_store_be64(ptr + 4, new_off);
-	r = qcow2_ck_write(c, 60, ptr, sizeof(ptr));
+	qimg_store_be64(
+		ptr + (CK_HDR_SNAPSHOTS_OFFSET_OFF - CK_HDR_NB_SNAPSHOTS_OFF),
+		new_off);
+	r = qcow2_ck_write(c, CK_HDR_NB_SNAPSHOTS_OFF, ptr, sizeof(ptr));
 	if (r < 0)
 		goto out;
 	c->hdr_nb_snapshots = c->nb_snapshots;

@@ -388,7 +388,7 @@ static int mark_clean(struct ck *c)
 		return r;
 	v = c->incompat & ~(CK_INCOMPAT_DIRTY | CK_INCOMPAT_CORRUPT);
 	qimg_store_be64(b, v);
-	r = qcow2_ck_write(c, 72, b, sizeof(b));
+	r = qcow2_ck_write(c, CK_HDR_INCOMPAT_OFF, b, sizeof(b));
 	if (r == 0)
 		r = qimg_flush(c->file, c->err);
 	if (r == 0)

@@ -31,18 +31,22 @@ int qcow2_header_parse_for(const uint8_t *buf, size_t len,
 	if (len < QCOW2_V2_HEADER_LEN || qimg_load_be32(buf) != QCOW2_MAGIC)
 		return qimg_error_set(err, EINVAL,
 				      "Image is not in qcow2 format");
-	h->version = qimg_load_be32(buf + 4);
-	h->backing_file_offset = qimg_load_be64(buf + 8);
-	h->backing_file_size = qimg_load_be32(buf + 16);
-	h->cluster_bits = qimg_load_be32(buf + 20);
-	h->size = qimg_load_be64(buf + 24);
-	h->crypt_method = qimg_load_be32(buf + 32);
-	h->l1_size = qimg_load_be32(buf + 36);
-	h->l1_table_offset = qimg_load_be64(buf + 40);
-	h->refcount_table_offset = qimg_load_be64(buf + 48);
-	h->refcount_table_clusters = qimg_load_be32(buf + 56);
-	h->nb_snapshots = qimg_load_be32(buf + 60);
-	h->snapshots_offset = qimg_load_be64(buf + 64);
+	h->version = qimg_load_be32(buf + QCOW2_HDR_VERSION_OFF);
+	h->backing_file_offset =
+		qimg_load_be64(buf + QCOW2_HDR_BACKING_OFFSET_OFF);
+	h->backing_file_size = qimg_load_be32(buf + QCOW2_HDR_BACKING_SIZE_OFF);
+	h->cluster_bits = qimg_load_be32(buf + QCOW2_HDR_CLUSTER_BITS_OFF);
+	h->size = qimg_load_be64(buf + QCOW2_HDR_SIZE_OFF);
+	h->crypt_method = qimg_load_be32(buf + QCOW2_HDR_CRYPT_METHOD_OFF);
+	h->l1_size = qimg_load_be32(buf + QCOW2_HDR_L1_SIZE_OFF);
+	h->l1_table_offset = qimg_load_be64(buf + QCOW2_HDR_L1_OFFSET_OFF);
+	h->refcount_table_offset =
+		qimg_load_be64(buf + QCOW2_HDR_RT_OFFSET_OFF);
+	h->refcount_table_clusters =
+		qimg_load_be32(buf + QCOW2_HDR_RT_CLUSTERS_OFF);
+	h->nb_snapshots = qimg_load_be32(buf + QCOW2_HDR_NB_SNAPSHOTS_OFF);
+	h->snapshots_offset =
+		qimg_load_be64(buf + QCOW2_HDR_SNAPSHOTS_OFFSET_OFF);
 
 	if (h->version < 2 || h->version > 3)
 		return qimg_error_set(err, ENOTSUP,
@@ -62,11 +66,15 @@ int qcow2_header_parse_for(const uint8_t *buf, size_t len,
 		if (len < QCOW2_V3_HEADER_LEN)
 			return qimg_error_set(err, EUCLEAN,
 					      "qcow2 header too short");
-		h->incompatible_features = qimg_load_be64(buf + 72);
-		h->compatible_features = qimg_load_be64(buf + 80);
-		h->autoclear_features = qimg_load_be64(buf + 88);
-		h->refcount_order = qimg_load_be32(buf + 96);
-		h->header_length = qimg_load_be32(buf + 100);
+		h->incompatible_features =
+			qimg_load_be64(buf + QCOW2_HDR_INCOMPAT_OFF);
+		h->compatible_features =
+			qimg_load_be64(buf + QCOW2_HDR_COMPAT_OFF);
+		h->autoclear_features =
+			qimg_load_be64(buf + QCOW2_HDR_AUTOCLEAR_OFF);
+		h->refcount_order =
+			qimg_load_be32(buf + QCOW2_HDR_REFCOUNT_ORDER_OFF);
+		h->header_length = qimg_load_be32(buf + QCOW2_HDR_LENGTH_OFF);
 		if (h->header_length < QCOW2_V3_HEADER_LEN)
 			return qimg_error_set(err, EINVAL,
 					      "qcow2 header too short");
@@ -75,7 +83,8 @@ int qcow2_header_parse_for(const uint8_t *buf, size_t len,
 					      "qcow2 header "
 					      "exceeds cluster size");
 		if (h->header_length > QCOW2_V3_HEADER_LEN)
-			h->compression_type = buf[104];
+			h->compression_type =
+				buf[QCOW2_HDR_COMPRESSION_TYPE_OFF];
 	}
 	if (h->backing_file_offset > cs)
 		return qimg_error_set(err, EINVAL,
@@ -199,13 +208,13 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 		memcpy(e->tail, buf + QCOW2_HEADER_LEN_WRITTEN, e->tail_len);
 	}
 
-	while (off + 8 <= end) {
+	while (off + QCOW2_EXT_HDR_LEN <= end) {
 		uint32_t type = qimg_load_be32(buf + off);
-		uint32_t elen = qimg_load_be32(buf + off + 4);
-		const uint8_t *d = buf + off + 8;
+		uint32_t elen = qimg_load_be32(buf + off + QCOW2_EXT_LEN_OFF);
+		const uint8_t *d = buf + off + QCOW2_EXT_HDR_LEN;
 		uint64_t padded = ((uint64_t)elen + 7) & ~7ull;
 
-		off += 8;
+		off += QCOW2_EXT_HDR_LEN;
 		if (type == QCOW2_EXT_END)
 			break;
 		if (elen > end - off) {
@@ -232,8 +241,10 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 			/* A short last entry counts, zero-padded (as QEMU
 			 * reads it); the list ends at an empty name. */
 			free(e->features);
-			e->nb_features = (elen + 47) / 48;
-			e->features = calloc(e->nb_features + 1, 48);
+			e->nb_features = (elen + QCOW2_FEATURE_ENTRY_LEN - 1) /
+					 QCOW2_FEATURE_ENTRY_LEN;
+			e->features = calloc(e->nb_features + 1,
+					     QCOW2_FEATURE_ENTRY_LEN);
 			if (!e->features)
 				goto nomem;
 			memcpy(e->features, d, elen);
@@ -245,7 +256,7 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 				goto nomem;
 			break;
 		case QCOW2_EXT_CRYPTO:
-			if (elen != 16) {
+			if (elen != QCOW2_EXT_CRYPTO_LEN) {
 				qcow2_exts_free(e);
 				return qimg_error_set(
 					err, EINVAL,
@@ -253,11 +264,13 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 					"length");
 			}
 			e->has_crypto = true;
-			e->crypto_offset = qimg_load_be64(d);
-			e->crypto_length = qimg_load_be64(d + 8);
+			e->crypto_offset =
+				qimg_load_be64(d + QCOW2_EXT_CRYPTO_OFFSET_OFF);
+			e->crypto_length =
+				qimg_load_be64(d + QCOW2_EXT_CRYPTO_LENGTH_OFF);
 			break;
 		case QCOW2_EXT_BITMAPS:
-			if (elen != 24) {
+			if (elen != QCOW2_EXT_BITMAPS_LEN) {
 				qcow2_exts_free(e);
 				return qimg_error_set(
 					err, EINVAL,
@@ -265,14 +278,16 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 					"length");
 			}
 			e->has_bitmaps = true;
-			memcpy(e->bitmaps, d, 24);
+			memcpy(e->bitmaps, d, QCOW2_EXT_BITMAPS_LEN);
 			break;
 		default:
 			/* Keep it verbatim, padding included when present. */
-			if (padded > end - (off - 8) - 8)
+			if (padded >
+			    end - (off - QCOW2_EXT_HDR_LEN) - QCOW2_EXT_HDR_LEN)
 				padded = elen;
-			if (append_bytes(&e->unknown, &e->unknown_len, d - 8,
-					 8 + padded) < 0)
+			if (append_bytes(&e->unknown, &e->unknown_len,
+					 d - QCOW2_EXT_HDR_LEN,
+					 QCOW2_EXT_HDR_LEN + padded) < 0)
 				goto nomem;
 			break;
 		}
@@ -320,7 +335,7 @@ int qcow2_check_features(const struct qcow2_header *h,
 		return 0;
 	msg[0] = '\0';
 	for (i = 0; i < e->nb_features; i++) {
-		const uint8_t *f = e->features + i * 48;
+		const uint8_t *f = e->features + i * QCOW2_FEATURE_ENTRY_LEN;
 		char name[47];
 
 		if (!f[2])
@@ -366,13 +381,13 @@ static size_t put_ext(uint8_t *buf, size_t off, size_t limit, uint32_t type,
 {
 	size_t padded = (len + 7) & ~(size_t)7;
 
-	if (off + 8 + padded > limit)
+	if (off + QCOW2_EXT_HDR_LEN + padded > limit)
 		return 0;
 	qimg_store_be32(buf + off, type);
-	qimg_store_be32(buf + off + 4, (uint32_t)len);
+	qimg_store_be32(buf + off + QCOW2_EXT_LEN_OFF, (uint32_t)len);
 	if (len)
-		memcpy(buf + off + 8, data, len);
-	return off + 8 + padded;
+		memcpy(buf + off + QCOW2_EXT_HDR_LEN, data, len);
+	return off + QCOW2_EXT_HDR_LEN + padded;
 }
 
 int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
@@ -393,25 +408,32 @@ int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
 	if (h->version >= 3 && hlen != QCOW2_HEADER_LEN_WRITTEN + e->tail_len)
 		hlen = QCOW2_HEADER_LEN_WRITTEN + (uint32_t)e->tail_len;
 
-	qimg_store_be32(buf, QCOW2_MAGIC);
-	qimg_store_be32(buf + 4, h->version);
-	qimg_store_be32(buf + 20, h->cluster_bits);
-	qimg_store_be64(buf + 24, h->size);
-	qimg_store_be32(buf + 32, h->crypt_method);
-	qimg_store_be32(buf + 36, h->l1_size);
-	qimg_store_be64(buf + 40, h->l1_table_offset);
-	qimg_store_be64(buf + 48, h->refcount_table_offset);
-	qimg_store_be32(buf + 56, h->refcount_table_clusters);
-	qimg_store_be32(buf + 60, h->nb_snapshots);
-	qimg_store_be64(buf + 64, h->snapshots_offset);
+	qimg_store_be32(buf + QCOW2_HDR_MAGIC_OFF, QCOW2_MAGIC);
+	qimg_store_be32(buf + QCOW2_HDR_VERSION_OFF, h->version);
+	qimg_store_be32(buf + QCOW2_HDR_CLUSTER_BITS_OFF, h->cluster_bits);
+	qimg_store_be64(buf + QCOW2_HDR_SIZE_OFF, h->size);
+	qimg_store_be32(buf + QCOW2_HDR_CRYPT_METHOD_OFF, h->crypt_method);
+	qimg_store_be32(buf + QCOW2_HDR_L1_SIZE_OFF, h->l1_size);
+	qimg_store_be64(buf + QCOW2_HDR_L1_OFFSET_OFF, h->l1_table_offset);
+	qimg_store_be64(buf + QCOW2_HDR_RT_OFFSET_OFF,
+			h->refcount_table_offset);
+	qimg_store_be32(buf + QCOW2_HDR_RT_CLUSTERS_OFF,
+			h->refcount_table_clusters);
+	qimg_store_be32(buf + QCOW2_HDR_NB_SNAPSHOTS_OFF, h->nb_snapshots);
+	qimg_store_be64(buf + QCOW2_HDR_SNAPSHOTS_OFFSET_OFF,
+			h->snapshots_offset);
 	off = QCOW2_V2_HEADER_LEN;
 	if (h->version >= 3) {
-		qimg_store_be64(buf + 72, h->incompatible_features);
-		qimg_store_be64(buf + 80, h->compatible_features);
-		qimg_store_be64(buf + 88, h->autoclear_features);
-		qimg_store_be32(buf + 96, h->refcount_order);
-		qimg_store_be32(buf + 100, hlen);
-		buf[104] = h->compression_type;
+		qimg_store_be64(buf + QCOW2_HDR_INCOMPAT_OFF,
+				h->incompatible_features);
+		qimg_store_be64(buf + QCOW2_HDR_COMPAT_OFF,
+				h->compatible_features);
+		qimg_store_be64(buf + QCOW2_HDR_AUTOCLEAR_OFF,
+				h->autoclear_features);
+		qimg_store_be32(buf + QCOW2_HDR_REFCOUNT_ORDER_OFF,
+				h->refcount_order);
+		qimg_store_be32(buf + QCOW2_HDR_LENGTH_OFF, hlen);
+		buf[QCOW2_HDR_COMPRESSION_TYPE_OFF] = h->compression_type;
 		if (e->tail_len)
 			memcpy(buf + QCOW2_HEADER_LEN_WRITTEN, e->tail,
 			       e->tail_len);
@@ -429,25 +451,29 @@ int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
 			    strlen(e->data_file))))
 		goto too_big;
 	if (e->has_crypto) {
-		uint8_t c[16];
+		uint8_t c[QCOW2_EXT_CRYPTO_LEN];
 
-		qimg_store_be64(c, e->crypto_offset);
-		qimg_store_be64(c + 8, e->crypto_length);
-		off = put_ext(buf, off, limit, QCOW2_EXT_CRYPTO, c, 16);
+		qimg_store_be64(c + QCOW2_EXT_CRYPTO_OFFSET_OFF,
+				e->crypto_offset);
+		qimg_store_be64(c + QCOW2_EXT_CRYPTO_LENGTH_OFF,
+				e->crypto_length);
+		off = put_ext(buf, off, limit, QCOW2_EXT_CRYPTO, c, sizeof(c));
 		if (!off)
 			goto too_big;
 	}
 	/* The feature table is left out for small clusters (room for a
 	 * backing name) and in v2 images, as QEMU does. */
 	if (h->version >= 3 && cluster_size > 4096) {
-		uint8_t t[NB_FEATURES * 48];
+		uint8_t t[NB_FEATURES * QCOW2_FEATURE_ENTRY_LEN];
 		size_t i;
 
 		memset(t, 0, sizeof(t));
 		for (i = 0; i < NB_FEATURES; i++) {
-			t[i * 48] = feature_names[i].type;
-			t[i * 48 + 1] = feature_names[i].bit;
-			memcpy(t + i * 48 + 2, feature_names[i].name,
+			uint8_t *f = t + i * QCOW2_FEATURE_ENTRY_LEN;
+
+			f[0] = feature_names[i].type;
+			f[1] = feature_names[i].bit;
+			memcpy(f + 2, feature_names[i].name,
 			       strlen(feature_names[i].name));
 		}
 		off = put_ext(buf, off, limit, QCOW2_EXT_FEATURE_TABLE, t,
@@ -457,7 +483,7 @@ int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
 	}
 	if (e->has_bitmaps &&
 	    !(off = put_ext(buf, off, limit, QCOW2_EXT_BITMAPS, e->bitmaps,
-			    24)))
+			    QCOW2_EXT_BITMAPS_LEN)))
 		goto too_big;
 	if (e->unknown_len) {
 		if (off + e->unknown_len > limit)
@@ -465,14 +491,15 @@ int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
 		memcpy(buf + off, e->unknown, e->unknown_len);
 		off += e->unknown_len;
 	}
-	if (off + 8 > limit)
+	if (off + QCOW2_EXT_HDR_LEN > limit)
 		goto too_big;
-	off += 8; /* end marker (zeros) */
+	off += QCOW2_EXT_HDR_LEN; /* end marker (zeros) */
 
 	if (blen) {
 		memcpy(buf + off, e->backing_file, blen);
-		qimg_store_be64(buf + 8, off);
-		qimg_store_be32(buf + 16, (uint32_t)blen);
+		qimg_store_be64(buf + QCOW2_HDR_BACKING_OFFSET_OFF, off);
+		qimg_store_be32(buf + QCOW2_HDR_BACKING_SIZE_OFF,
+				(uint32_t)blen);
 	}
 	return 0;
 too_big:
@@ -490,7 +517,7 @@ int qcow2_write_incompat(struct qcow2_state *s, uint64_t v,
 	if (s->h.version < 3)
 		return 0;
 	qimg_store_be64(b, v);
-	r = qimg_pwrite(s->file, 72, b, 8, err);
+	r = qimg_pwrite(s->file, QCOW2_HDR_INCOMPAT_OFF, b, sizeof(b), err);
 	if (r < 0)
 		return r;
 	s->h.incompatible_features = v;
@@ -539,8 +566,10 @@ int qcow2_change_backing(struct qimg_node *node, const char *file,
 	if (r == 0)
 		r = qimg_pwrite(s->file, 0, buf, s->cluster_size, err);
 	if (r == 0) {
-		s->h.backing_file_offset = qimg_load_be64(buf + 8);
-		s->h.backing_file_size = qimg_load_be32(buf + 16);
+		s->h.backing_file_offset =
+			qimg_load_be64(buf + QCOW2_HDR_BACKING_OFFSET_OFF);
+		s->h.backing_file_size =
+			qimg_load_be32(buf + QCOW2_HDR_BACKING_SIZE_OFF);
 	}
 	free(buf);
 	if (r < 0) {

@@ -62,7 +62,8 @@ int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err)
 	 * clear the autoclear bits as the spec asks of such writers. */
 	if (s->h.autoclear_features && s->h.version >= 3) {
 		qimg_store_be64(b, 0);
-		r = qimg_pwrite(s->file, 88, b, 8, err);
+		r = qimg_pwrite(s->file, QCOW2_HDR_AUTOCLEAR_OFF, b, sizeof(b),
+				err);
 		if (r < 0)
 			return r;
 		s->h.autoclear_features = 0;

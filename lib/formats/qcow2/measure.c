@@ -70,7 +70,7 @@ static int bitmaps_size(struct qimg_node *in, uint64_t cs, uint64_t *out,
 		uint64_t clusters = ceil_div(ceil_div(bits, 8), cs);
 
 		total += ceil_div(clusters * 8, cs) * cs + clusters * cs;
-		dir += (24 + strlen(b[i].name) + 7) & ~7ull;
+		dir += (QCOW2_BMDIR_ENTRY_LEN + strlen(b[i].name) + 7) & ~7ull;
 	}
 	qcow2_bitmaps_free(b, n);
 	*out = total + ceil_div(dir, cs) * cs;

@@ -25,7 +25,7 @@ static int qcow2_probe(const uint8_t *head, size_t len, const char *filename)
 
 	if (len < 8 || qimg_load_be32(head) != QCOW2_MAGIC)
 		return 0;
-	v = qimg_load_be32(head + 4);
+	v = qimg_load_be32(head + QCOW2_HDR_VERSION_OFF);
 	return v >= 2 ? 100 : 0;
 }
 
@@ -118,9 +118,12 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	/* Read the whole header cluster when the size field is sane; the
 	 * parser rejects it otherwise. */
 	blen = 4096;
-	if (qimg_load_be32(buf + 20) >= QCOW2_MIN_CLUSTER_BITS &&
-	    qimg_load_be32(buf + 20) <= QCOW2_MAX_CLUSTER_BITS)
-		blen = (size_t)1 << qimg_load_be32(buf + 20);
+	if (qimg_load_be32(buf + QCOW2_HDR_CLUSTER_BITS_OFF) >=
+		    QCOW2_MIN_CLUSTER_BITS &&
+	    qimg_load_be32(buf + QCOW2_HDR_CLUSTER_BITS_OFF) <=
+		    QCOW2_MAX_CLUSTER_BITS)
+		blen = (size_t)1
+		       << qimg_load_be32(buf + QCOW2_HDR_CLUSTER_BITS_OFF);
 	if (blen > 4096) {
 		uint8_t *big = realloc(buf, blen);
 
@@ -179,7 +182,8 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 
 		s->h.autoclear_features &= QCOW2_AUTOCLEAR_KNOWN;
 		qimg_store_be64(b, s->h.autoclear_features);
-		r = qimg_pwrite(s->file, 88, b, 8, err);
+		r = qimg_pwrite(s->file, QCOW2_HDR_AUTOCLEAR_OFF, b, sizeof(b),
+				err);
 		if (r < 0)
 			goto fail;
 	}

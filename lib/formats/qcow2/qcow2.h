@@ -21,6 +21,28 @@ extern const struct qimg_driver qimg_driver_qcow2;
 #define QCOW2_V3_HEADER_LEN 104
 #define QCOW2_HEADER_LEN_WRITTEN 112 /* with compression_type + padding */
 
+/* Byte offsets of the header fields, big-endian, sizes in comments. */
+#define QCOW2_HDR_MAGIC_OFF 0		  /* u32 */
+#define QCOW2_HDR_VERSION_OFF 4		  /* u32 */
+#define QCOW2_HDR_BACKING_OFFSET_OFF 8	  /* u64 backing_file_offset */
+#define QCOW2_HDR_BACKING_SIZE_OFF 16	  /* u32 backing_file_size */
+#define QCOW2_HDR_CLUSTER_BITS_OFF 20	  /* u32 */
+#define QCOW2_HDR_SIZE_OFF 24		  /* u64 virtual size */
+#define QCOW2_HDR_CRYPT_METHOD_OFF 32	  /* u32 */
+#define QCOW2_HDR_L1_SIZE_OFF 36	  /* u32 */
+#define QCOW2_HDR_L1_OFFSET_OFF 40	  /* u64 l1_table_offset */
+#define QCOW2_HDR_RT_OFFSET_OFF 48	  /* u64 refcount_table_offset */
+#define QCOW2_HDR_RT_CLUSTERS_OFF 56	  /* u32 refcount_table_clusters */
+#define QCOW2_HDR_NB_SNAPSHOTS_OFF 60	  /* u32 */
+#define QCOW2_HDR_SNAPSHOTS_OFFSET_OFF 64 /* u64 */
+/* Version 3 only (QCOW2_V2_HEADER_LEN is where they start). */
+#define QCOW2_HDR_INCOMPAT_OFF 72	   /* u64 incompatible_features */
+#define QCOW2_HDR_COMPAT_OFF 80		   /* u64 compatible_features */
+#define QCOW2_HDR_AUTOCLEAR_OFF 88	   /* u64 autoclear_features */
+#define QCOW2_HDR_REFCOUNT_ORDER_OFF 96	   /* u32 */
+#define QCOW2_HDR_LENGTH_OFF 100	   /* u32 header_length */
+#define QCOW2_HDR_COMPRESSION_TYPE_OFF 104 /* u8, when header_length > 104 */
+
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
 #define QCOW2_MAX_L1_BYTES (32u << 20)
@@ -50,6 +72,28 @@ extern const struct qimg_driver qimg_driver_qcow2;
 #define QCOW2_EXT_BITMAPS 0x23852875u
 #define QCOW2_EXT_CRYPTO 0x0537be77u
 #define QCOW2_EXT_DATA_FILE 0x44415441u
+/* Each extension: u32 type, u32 length, data padded to 8 bytes. */
+#define QCOW2_EXT_LEN_OFF 4
+#define QCOW2_EXT_HDR_LEN 8
+/* Crypto extension data: where the crypto header is and its length. */
+#define QCOW2_EXT_CRYPTO_OFFSET_OFF 0 /* u64 */
+#define QCOW2_EXT_CRYPTO_LENGTH_OFF 8 /* u64 */
+#define QCOW2_EXT_CRYPTO_LEN 16
+/* Bitmaps extension data. */
+#define QCOW2_EXT_BITMAPS_NB_OFF 0	    /* u32 nb_bitmaps */
+#define QCOW2_EXT_BITMAPS_DIR_SIZE_OFF 8    /* u64 bitmap_directory_size */
+#define QCOW2_EXT_BITMAPS_DIR_OFFSET_OFF 16 /* u64 bitmap_directory_offset */
+#define QCOW2_EXT_BITMAPS_LEN 24
+/* Feature name table entry: u8 type, u8 bit, 46 bytes of name. */
+#define QCOW2_FEATURE_ENTRY_LEN 48
+/* Bitmap directory entry: fixed part, then extra data, then the name. */
+#define QCOW2_BMDIR_TABLE_OFFSET_OFF 0 /* u64 */
+#define QCOW2_BMDIR_TABLE_SIZE_OFF 8   /* u32, in entries */
+#define QCOW2_BMDIR_FLAGS_OFF 12       /* u32 */
+#define QCOW2_BMDIR_GRAN_BITS_OFF 17   /* u8 */
+#define QCOW2_BMDIR_NAME_SIZE_OFF 18   /* u16 */
+#define QCOW2_BMDIR_EXTRA_SIZE_OFF 20  /* u32 extra_data_size */
+#define QCOW2_BMDIR_ENTRY_LEN 24
 
 #define QCOW2_COMPRESS_ZLIB 0
 #define QCOW2_COMPRESS_ZSTD 1
@@ -113,7 +157,7 @@ struct qcow2_exts {
 	bool has_crypto;
 	uint64_t crypto_offset, crypto_length;
 	bool has_bitmaps;
-	uint8_t bitmaps[24]; /* raw extension body */
+	uint8_t bitmaps[QCOW2_EXT_BITMAPS_LEN]; /* raw extension body */
 	/* Feature name table as found (48-byte entries), for error messages. */
 	uint8_t *features;
 	size_t nb_features;

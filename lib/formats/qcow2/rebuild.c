@@ -104,8 +104,11 @@ static int count_snapshots(struct counter *k, struct qimg_error *err)
 static int count_bitmaps(struct counter *k, struct qimg_error *err)
 {
 	struct qcow2_state *s = k->s;
-	uint64_t dsize = qimg_load_be64(s->ext.bitmaps + 8);
-	uint64_t doff = qimg_load_be64(s->ext.bitmaps + 16), pos = 0;
+	uint64_t dsize =
+		qimg_load_be64(s->ext.bitmaps + QCOW2_EXT_BITMAPS_DIR_SIZE_OFF);
+	uint64_t doff = qimg_load_be64(s->ext.bitmaps +
+				       QCOW2_EXT_BITMAPS_DIR_OFFSET_OFF);
+	uint64_t pos = 0;
 	uint8_t *dir;
 	int r;
 
@@ -118,11 +121,16 @@ static int count_bitmaps(struct counter *k, struct qimg_error *err)
 	if (!dir)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	r = qimg_pread(s->file, doff, dir, dsize, err);
-	while (r == 0 && pos + 24 <= dsize) {
-		uint64_t toff = qimg_load_be64(dir + pos);
-		uint64_t tsize = qimg_load_be32(dir + pos + 8), j;
-		uint64_t nlen = qimg_load_be16(dir + pos + 18);
-		uint64_t xlen = qimg_load_be32(dir + pos + 20);
+	while (r == 0 && pos + QCOW2_BMDIR_ENTRY_LEN <= dsize) {
+		uint64_t toff = qimg_load_be64(dir + pos +
+					       QCOW2_BMDIR_TABLE_OFFSET_OFF);
+		uint64_t tsize =
+			qimg_load_be32(dir + pos + QCOW2_BMDIR_TABLE_SIZE_OFF);
+		uint64_t nlen =
+			qimg_load_be16(dir + pos + QCOW2_BMDIR_NAME_SIZE_OFF);
+		uint64_t xlen =
+			qimg_load_be32(dir + pos + QCOW2_BMDIR_EXTRA_SIZE_OFF);
+		uint64_t j;
 		uint8_t *t;
 
 		if (tsize > (64u << 20) / 8) {
@@ -146,7 +154,7 @@ static int count_bitmaps(struct counter *k, struct qimg_error *err)
 				count_range(k, d, s->cluster_size);
 		}
 		free(t);
-		pos += (24 + xlen + nlen + 7) & ~7ull;
+		pos += (QCOW2_BMDIR_ENTRY_LEN + xlen + nlen + 7) & ~7ull;
 	}
 	free(dir);
 	return r;
