@@ -339,17 +339,17 @@ static void test_exts(void **state)
 	memset(&e, 0, sizeof(e));
 	e.backing_file = strdup("base.qcow2");
 	e.backing_fmt = strdup("qcow2");
-	e.unknown = malloc(sizeof(unk));
-	memcpy(e.unknown, unk, sizeof(unk));
-	e.unknown_len = sizeof(unk);
+	assert_int_equal(qcow2_bytes_reserve(&e.unknown, sizeof(unk)), 0);
+	memcpy(e.unknown.v, unk, sizeof(unk));
+	e.unknown.len = sizeof(unk);
 	make_header(buf, &e);
 	assert_int_equal(qcow2_header_parse(buf, sizeof(buf), &h, &err), 0);
 	assert_int_equal(qcow2_exts_parse(&h, buf, sizeof(buf), &p, &err), 0);
 	assert_string_equal(p.backing_file, "base.qcow2");
 	assert_string_equal(p.backing_fmt, "qcow2");
 	assert_int_equal(p.nb_features, 8);
-	assert_int_equal(p.unknown_len, sizeof(unk));
-	assert_memory_equal(p.unknown, unk, sizeof(unk));
+	assert_int_equal(p.unknown.len, sizeof(unk));
+	assert_memory_equal(p.unknown.v, unk, sizeof(unk));
 	/* Rebuilding keeps every byte, unknown extension included. */
 	assert_int_equal(qcow2_header_build(&h, &p, again, sizeof(again), &err),
 			 0);

@@ -14,6 +14,7 @@
 #include "formats/qcow2/check-int.h"
 #include "util/endian.h"
 #include "util/overflow.h"
+#include "util/vector.h"
 
 static void signal_corruption(struct ck *c, bool fatal, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -497,11 +498,14 @@ static int rebuild_fail(struct ck *c, int r, const char *what)
 	return qimg_error_set(c->err, -r, "%s", what);
 }
 
+/* The new refcount table, in host order. */
+QIMG_VECTOR(ck_reftable, uint64_t)
+
 /* Write a refblock for every block of [first, end) clusters that has a
  * non-zero refcount, allocating refblocks (in the in-memory table) as
  * needed.  Returns 1 when the new reftable had to grow, 0 if not. */
 static int write_refblocks(struct ck *c, int64_t first, int64_t end,
-			   uint64_t **rt, uint64_t *rt_n)
+			   struct ck_reftable *rt)
 {
 	int64_t first_free = 0, cl;
 	int64_t per_block = (int64_t)1 << c->rb_bits;
@@ -515,8 +519,8 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
 			continue;
 		idx = cl >> c->rb_bits;
 		start = idx << c->rb_bits;
-		if ((uint64_t)idx < *rt_n && (*rt)[idx]) {
-			rb_off = (int64_t)(*rt)[idx];
+		if ((uint64_t)idx < rt->len && rt->v[idx]) {
+			rb_off = (int64_t)rt->v[idx];
 		} else {
 			if (first_free < start)
 				first_free = start;
@@ -527,30 +531,28 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
 					"ERROR allocating refblock");
 			if ((rb_off >> c->cluster_bits) >= end)
 				end = (rb_off >> c->cluster_bits) + 1;
-			if ((uint64_t)idx >= *rt_n) {
+			if ((uint64_t)idx >= rt->len) {
 				uint64_t n = (((uint64_t)idx + 1) * 8 +
 					      c->cluster_size - 1) /
 					     c->cluster_size * c->cluster_size /
 					     8;
-				uint64_t *p;
 
 				if (n * 8 > CK_MAX_RT_BYTES)
 					return rebuild_fail(
 						c, -EFBIG,
 						"ERROR allocating reftable "
 						"memory");
-				p = realloc(*rt, (size_t)n * 8);
-				if (!p)
+				if (ck_reftable_reserve(rt, n - rt->len) < 0)
 					return rebuild_fail(
 						c, -ENOMEM,
 						"ERROR allocating reftable "
 						"memory");
-				memset(p + *rt_n, 0, (size_t)(n - *rt_n) * 8);
-				*rt = p;
-				*rt_n = n;
+				memset(rt->v + rt->len, 0,
+				       (n - rt->len) * sizeof(*rt->v));
+				rt->len = n;
 				grown = true;
 			}
-			(*rt)[idx] = (uint64_t)rb_off;
+			rt->v[idx] = (uint64_t)rb_off;
 		}
 		r = qcow2_ck_overlap_check(c, 0, (uint64_t)rb_off,
 					   c->cluster_size);
@@ -571,19 +573,20 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
  * leak pass frees them). */
 int qcow2_ck_rebuild(struct ck *c)
 {
-	uint64_t *rt = NULL, rt_n = 0, i, rt_len = 0;
+	struct ck_reftable rt = { 0 };
+	uint64_t i, rt_len = 0;
 	int64_t rt_off = -1, rt_clusters = 0;
 	uint8_t *buf = NULL, hdr[12];
 	int r;
 
 	c->rb_off = 0;
-	r = write_refblocks(c, 0, c->imrt_n, &rt, &rt_n);
+	r = write_refblocks(c, 0, c->imrt_n, &rt);
 	if (r < 0)
 		goto fail;
 	do {
 		int64_t first_free = 0, start;
 
-		rt_len = rt_n * 8;
+		rt_len = rt.len * 8;
 		rt_clusters = (int64_t)size_to_clusters(c, rt_len);
 		rt_off = alloc_clusters_imrt(c, rt_clusters, &first_free);
 		if (rt_off < 0) {
@@ -592,7 +595,7 @@ int qcow2_ck_rebuild(struct ck *c)
 			goto fail;
 		}
 		start = rt_off >> c->cluster_bits;
-		r = write_refblocks(c, start, start + rt_clusters, &rt, &rt_n);
+		r = write_refblocks(c, start, start + rt_clusters, &rt);
 		if (r < 0)
 			goto fail;
 	} while (r > 0);
@@ -602,8 +605,8 @@ int qcow2_ck_rebuild(struct ck *c)
 		r = qimg_error_set(c->err, ENOMEM, "Out of memory");
 		goto fail;
 	}
-	for (i = 0; i < rt_n; i++)
-		qimg_store_be64(buf + i * 8, rt[i]);
+	for (i = 0; i < rt.len; i++)
+		qimg_store_be64(buf + i * 8, rt.v[i]);
 	r = qcow2_ck_overlap_check(c, 0, (uint64_t)rt_off, rt_len);
 	if (r == 0)
 		r = qcow2_ck_write(c, (uint64_t)rt_off, buf, (size_t)rt_len);
@@ -627,15 +630,15 @@ int qcow2_ck_rebuild(struct ck *c)
 	}
 	free(buf);
 	free(c->rt);
-	c->rt = rt;
-	c->rt_entries = rt_n;
-	c->rt_loaded = rt_n;
+	c->rt = rt.v; /* the checker's table owns it now */
+	c->rt_entries = rt.len;
+	c->rt_loaded = rt.len;
 	c->rt_offset = (uint64_t)rt_off;
 	c->rt_clusters = (uint32_t)rt_clusters;
 	c->rb_off = 0;
 	return 0;
 fail:
 	free(buf);
-	free(rt);
+	ck_reftable_free(&rt);
 	return r;
 }

@@ -161,7 +161,7 @@ void qcow2_exts_free(struct qcow2_exts *e)
 	free(e->backing_fmt);
 	free(e->data_file);
 	free(e->features);
-	free(e->unknown);
+	qcow2_bytes_free(&e->unknown);
 	free(e->tail);
 	memset(e, 0, sizeof(*e));
 }
@@ -177,16 +177,14 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 	return s;
 }
 
-static int append_bytes(uint8_t **dst, size_t *dlen, const uint8_t *src,
-			size_t n)
+static int append_bytes(struct qcow2_bytes *dst, const uint8_t *src, size_t n)
 {
-	uint8_t *p = realloc(*dst, *dlen + n);
+	int r = qcow2_bytes_reserve(dst, n);
 
-	if (!p)
-		return -ENOMEM;
-	memcpy(p + *dlen, src, n);
-	*dst = p;
-	*dlen += n;
+	if (r < 0)
+		return r;
+	memcpy(dst->v + dst->len, src, n);
+	dst->len += n;
 	return 0;
 }
 
@@ -285,8 +283,7 @@ int qcow2_exts_parse(const struct qcow2_header *h, const uint8_t *buf,
 			if (padded >
 			    end - (off - QCOW2_EXT_HDR_LEN) - QCOW2_EXT_HDR_LEN)
 				padded = elen;
-			if (append_bytes(&e->unknown, &e->unknown_len,
-					 d - QCOW2_EXT_HDR_LEN,
+			if (append_bytes(&e->unknown, d - QCOW2_EXT_HDR_LEN,
 					 QCOW2_EXT_HDR_LEN + padded) < 0)
 				goto nomem;
 			break;
@@ -485,11 +482,11 @@ int qcow2_header_build(const struct qcow2_header *h, const struct qcow2_exts *e,
 	    !(off = put_ext(buf, off, limit, QCOW2_EXT_BITMAPS, e->bitmaps,
 			    QCOW2_EXT_BITMAPS_LEN)))
 		goto too_big;
-	if (e->unknown_len) {
-		if (off + e->unknown_len > limit)
+	if (e->unknown.len) {
+		if (off + e->unknown.len > limit)
 			goto too_big;
-		memcpy(buf + off, e->unknown, e->unknown_len);
-		off += e->unknown_len;
+		memcpy(buf + off, e->unknown.v, e->unknown.len);
+		off += e->unknown.len;
 	}
 	if (off + QCOW2_EXT_HDR_LEN > limit)
 		goto too_big;

@@ -149,6 +149,8 @@ struct qcow2_header {
 	uint8_t compression_type;
 };
 
+QIMG_VECTOR(qcow2_bytes, uint8_t)
+
 /* Everything the header cluster holds besides the fixed fields. */
 struct qcow2_exts {
 	char *backing_file; /* NULL: none */
@@ -162,8 +164,7 @@ struct qcow2_exts {
 	uint8_t *features;
 	size_t nb_features;
 	/* Unknown extensions, verbatim (type, length, data, padding). */
-	uint8_t *unknown;
-	size_t unknown_len;
+	struct qcow2_bytes unknown;
 	/* Bytes of the header beyond the known fields (header_length > 112). */
 	uint8_t *tail;
 	size_t tail_len;
