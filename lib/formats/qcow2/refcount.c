@@ -442,7 +442,7 @@ static int grow_table(struct qcow2_state *s, uint64_t need,
 	/* One write switches to the new table (offset and size). */
 	qimg_store_be64(hb, start << s->cluster_bits);
 	qimg_store_be32(hb + 8, (uint32_t)nclusters);
-	r = qimg_pwrite(s->file, 48, hb, 12, err);
+	r = qimg_pwrite(s->file, QCOW2_HDR_RT_OFFSET_OFF, hb, 12, err);
 	s->unflushed = true; /* before the old table is freed */
 	if (r < 0)
 		goto fail;
@@ -854,7 +854,7 @@ int qcow2_refcount_area(struct qcow2_state *s, uint64_t start, uint64_t extra,
 	if (r == 0) {
 		qimg_store_be64(hb, tstart << s->cluster_bits);
 		qimg_store_be32(hb + 8, (uint32_t)tclusters);
-		r = qimg_pwrite(s->file, 48, hb, 12, err);
+		r = qimg_pwrite(s->file, QCOW2_HDR_RT_OFFSET_OFF, hb, 12, err);
 		s->unflushed = true;
 	}
 	free(raw);

@@ -123,14 +123,14 @@ int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 	return r;
 }
 
-/* Write the header's size field (8 bytes at offset 24). */
+/* Write the header's size field. */
 static int write_size(struct qcow2_state *s, uint64_t size,
 		      struct qimg_error *err)
 {
 	uint8_t b[8];
 
 	qimg_store_be64(b, size);
-	return qimg_pwrite(s->file, 24, b, sizeof(b), err);
+	return qimg_pwrite(s->file, QCOW2_HDR_SIZE_OFF, b, sizeof(b), err);
 }
 
 /* A new L1 table of exactly n entries: written, then the header switched
@@ -172,7 +172,8 @@ int qcow2_grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err)
 	s->unflushed = true;
 	r = qcow2_barrier(s, err); /* the new table, then the header */
 	if (r == 0)
-		r = qimg_pwrite(s->file, 36, hdr, sizeof(hdr), err);
+		r = qimg_pwrite(s->file, QCOW2_HDR_L1_SIZE_OFF, hdr,
+				sizeof(hdr), err);
 	s->unflushed = true; /* before the old table is freed */
 	if (r < 0) {
 		free(l1);

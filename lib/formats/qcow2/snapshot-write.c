@@ -211,7 +211,8 @@ static int write_table(struct qcow2_state *s, const struct qcow2_sn_entry *e,
 		return r;
 	qimg_store_be32(hdr, (uint32_t)n);
 	qimg_store_be64(hdr + 4, off);
-	r = qimg_pwrite(s->file, 60, hdr, sizeof(hdr), err);
+	r = qimg_pwrite(s->file, QCOW2_HDR_NB_SNAPSHOTS_OFF, hdr, sizeof(hdr),
+			err);
 	s->unflushed = true;
 	if (r < 0)
 		return r;
@@ -503,7 +504,7 @@ static int goto_locked(struct qimg_node *node, const char *key,
 		uint8_t b[8];
 
 		qimg_store_be64(b, size);
-		r = qimg_pwrite(s->file, 24, b, sizeof(b), err);
+		r = qimg_pwrite(s->file, QCOW2_HDR_SIZE_OFF, b, sizeof(b), err);
 		if (r == 0)
 			s->h.size = node->size = size;
 	}
