@@ -323,6 +323,12 @@ struct qimg_driver {
 	 * stored; NULL or "": none).  NULL: not supported. */
 	int (*change_backing)(struct qimg_node *node, const char *file,
 			      const char *fmt, struct qimg_error *err);
+	/* Drop every cluster of the active state, so that the image reads
+	 * as its backing file everywhere (what `commit` leaves in the image
+	 * it committed); internal snapshots keep theirs.  Read-write nodes
+	 * only; the core holds no lock.  NULL: the format cannot, and such
+	 * images keep their data. */
+	int (*make_empty)(struct qimg_node *node, struct qimg_error *err);
 
 	/* A format driver above signalled `ev` on this node (see
 	 * qimg_debug_event).  NULL: ignored. */

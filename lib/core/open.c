@@ -15,6 +15,7 @@
 #include "core/driver.h"
 #include "core/node.h"
 #include "core/options.h"
+#include "qimg/commit.h"
 #include "util/vector.h"
 
 #define PROBE_BYTES 4096
@@ -940,6 +941,121 @@ void qimg_close(struct qimg_node *node)
 	    (node->flags & QIMG_OPEN_RDWR))
 		(void)qimg_flush(node, NULL);
 	close_tree(node);
+}
+
+/* --- a backing file opened again, read-write ------------------------------- */
+
+/* The options that open `node` again as it is: its own, with those of its
+ * children (the backing chain aside) under their roles.  NULL on
+ * allocation failure, and for numbered children (quorum's), which only a
+ * list could name. */
+static struct qimg_value *reopen_options(const struct qimg_node *node)
+{
+	struct qimg_value *d = qimg_value_copy(node->options);
+	size_t i;
+
+	for (i = 0; d && i < node->nchildren; i++) {
+		const struct qimg_child *c = &node->children[i];
+		struct qimg_value *cd;
+
+		if (!strcmp(c->role, "backing"))
+			continue;
+		cd = strchr(c->role, '.') ? NULL : reopen_options(c->node);
+		if (!cd || qimg_dict_put(d, c->role, cd) < 0) {
+			qimg_value_free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
+/* Move the child `role` of `from` (if any) to the end of `to`'s list;
+ * -ENOMEM leaves it with `from`. */
+static int move_child(struct qimg_node *from, struct qimg_node *to,
+		      const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < from->nchildren; i++) {
+		if (strcmp(from->children[i].role, role))
+			continue;
+		if (add_child(to, role, from->children[i].node,
+			      from->children[i].from_options) < 0)
+			return -ENOMEM;
+		free(from->children[i].role);
+		memmove(&from->children[i], &from->children[i + 1],
+			(from->nchildren - i - 1) * sizeof(from->children[0]));
+		from->nchildren--;
+		set_shortcuts(from);
+		break;
+	}
+	return 0;
+}
+
+static void swap_str(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
+{
+	struct qimg_node *old = overlay->backing, *nn = NULL;
+	struct qimg_open_args args = { .objects = overlay->objects };
+	struct open_ctx ctx = { .args = &args, .depth = 0 };
+	struct qimg_value *opts;
+	size_t i;
+	int r;
+
+	if (!old || (old->flags & QIMG_OPEN_RDWR))
+		return 0;
+	if (old->drv->kind != QIMG_DRIVER_FORMAT || !old->file)
+		return qimg_error_set(err, EPERM, "Block node is read-only");
+	opts = reopen_options(old);
+	if (!opts)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	/* Asked for, as qemu-img's commit asks: the node's own read-only=on
+	 * gives way (its file's does not). */
+	qimg_value_free(qimg_dict_take(opts, "read-only"));
+	/* Our read-only descriptor forbids writers: it stops doing so while
+	 * the new one takes the write lock (OFD locks of one process on two
+	 * descriptors conflict as another process's would). */
+	if (old->file->drv->set_perm && !(old->flags & QIMG_OPEN_NO_LOCK))
+		(void)old->file->drv->set_perm(
+			old->file, QIMG_PERM_CONSISTENT_READ, 0, NULL);
+	r = open_node(opts, NULL, NULL, 0,
+		      (old->flags & ~QIMG_OPEN_PROBED) | QIMG_OPEN_RDWR |
+			      QIMG_OPEN_NO_BACKING,
+		      old->cache, &ctx, &nn, err);
+	if (r == 0 && (!(nn->flags & QIMG_OPEN_RDWR) ||
+		       !(nn->file->flags & QIMG_OPEN_RDWR))) {
+		/* Its options say read-only (file.read-only=on). */
+		close_tree(nn);
+		r = qimg_error_set(err, EPERM, "Block node is read-only");
+	}
+	if (r == 0 && move_child(old, nn, "backing") < 0) {
+		close_tree(nn);
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	if (r < 0) {
+		(void)take_locks(old, NULL);
+		return r;
+	}
+	/* The new node takes the old one's place, names and backing chain. */
+	nn->flags = (nn->flags & ~QIMG_OPEN_NO_BACKING) |
+		    (old->flags & QIMG_OPEN_NO_BACKING);
+	nn->probed_raw = old->probed_raw;
+	swap_str(&nn->filename, &old->filename);
+	swap_str(&nn->display_name, &old->display_name);
+	swap_str(&nn->full_backing_filename, &old->full_backing_filename);
+	for (i = 0; i < overlay->nchildren; i++)
+		if (overlay->children[i].node == old)
+			overlay->children[i].node = nn;
+	set_shortcuts(overlay);
+	close_tree(old);
+	return 0;
 }
 
 /* --- names ---------------------------------------------------------------- */

@@ -442,8 +442,9 @@ static int blkdebug_open(struct qimg_node *node, const struct qimg_opts *o,
 	}
 	node->size = image->size;
 	node->zero_init = image->zero_init;
+	/* Writes past the end reach the image, which may grow (a qcow2
+	 * image over blkdebug allocates there, as over its file). */
 	node->limits = image->limits;
-	node->limits.grows = false;
 	align = qimg_opts_get_u64(o, "align", 0);
 	if (align && align > node->limits.request_align)
 		node->limits.request_align = (uint32_t)align;

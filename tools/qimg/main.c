@@ -23,7 +23,7 @@ static const struct command commands[] = {
 	{ "bench", cmd_unsupported },
 	{ "bitmap", cmd_unsupported },
 	{ "check", cmd_check },
-	{ "commit", cmd_unsupported },
+	{ "commit", cmd_commit },
 	{ "compare", cmd_compare },
 	{ "convert", cmd_convert },
 	{ "create", cmd_create },

@@ -382,6 +382,7 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.snapshot_delete = qcow2_snapshot_delete,
 	.snapshot_goto = qcow2_snapshot_goto,
 	.change_backing = qcow2_change_backing,
+	.make_empty = qcow2_make_empty,
 	.get_info = qcow2_get_info,
 #ifdef QCOW2_HAVE_CHECK
 	.check = qcow2_check,

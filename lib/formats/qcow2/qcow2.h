@@ -569,6 +569,8 @@ int qcow2_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
  * file name and format (NULL or "": none). */
 int qcow2_change_backing(struct qimg_node *node, const char *file,
 			 const char *fmt, struct qimg_error *err);
+/* The make_empty op (empty.c). */
+int qcow2_make_empty(struct qimg_node *node, struct qimg_error *err);
 
 /* ---- snapshot-write.c: the snapshot ops ---- */
 int qcow2_snapshot_create(struct qimg_node *node, const char *name,

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/* Committing an overlay into an image further down its backing chain, as
+ * qemu-img 7.2's commit job does it: the base found by name, the areas the
+ * images above it define copied (zeros as zero writes), the base flushed;
+ * and emptying the overlay afterwards through the driver. */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/driver.h"
+#include "core/options.h"
+#include "qimg/commit.h"
+#include "util/vector.h"
+
+/* qemu-img's job copies through a 16 MiB buffer shared by 16 requests. */
+#define COMMIT_MAX_IO (1u << 20)
+#define COMMIT_MAX_STATUS (16u << 20)
+
+/* --- finding the base -------------------------------------------------- */
+
+/* A "proto:" prefix before any '/' (json:, nbd:): not a path. */
+static bool has_protocol(const char *name)
+{
+	return name[strcspn(name, ":/")] == ':';
+}
+
+/* The plain path of the first node down the file (or a filter's image)
+ * children that has one: the directory relative names start from. */
+static char *plain_path(const struct qimg_node *n)
+{
+	char *exact = NULL;
+
+	while (n && !(exact = qimg_node_exact_filename(n))) {
+		const struct qimg_node *next = qimg_node_child(n, "file");
+
+		n = next ? next : qimg_node_child(n, "image");
+	}
+	return exact;
+}
+
+/* Does `name` (relative to the directory of `cur`) name the file that
+ * cur's stored backing name resolves to?  Both through realpath(3). */
+static bool same_file(const struct qimg_node *cur, const char *name)
+{
+	char *dir = plain_path(cur->file), *path;
+	char *a = NULL, *b = NULL;
+	bool same;
+
+	path = qimg_resolve_backing_name(dir, name);
+	free(dir);
+	if (path)
+		a = realpath(path, NULL);
+	free(path);
+	if (a && cur->full_backing_filename)
+		b = realpath(cur->full_backing_filename, NULL);
+	same = a && b && !strcmp(a, b);
+	free(a);
+	free(b);
+	return same;
+}
+
+struct qimg_node *qimg_chain_find(struct qimg_node *top, const char *name)
+{
+	struct qimg_node *cur;
+
+	for (cur = top; cur && cur->backing; cur = cur->backing) {
+		const char *stored = cur->backing_filename;
+
+		if (!stored)
+			continue;
+		if (has_protocol(name) || has_protocol(stored)) {
+			if (!strcmp(name, stored) ||
+			    (cur->full_backing_filename &&
+			     !strcmp(name, cur->full_backing_filename)))
+				return cur->backing;
+		} else if (same_file(cur, name)) {
+			return cur->backing;
+		}
+	}
+	return NULL;
+}
+
+/* --- the copy ------------------------------------------------------------ */
+
+struct commit_range {
+	uint64_t start, end;
+};
+QIMG_VECTOR(commit_ranges, struct commit_range)
+
+struct commit {
+	struct qimg_node *top, *base;
+	const struct qimg_commit_opts *o;
+	uint64_t size;	  /* top's virtual size */
+	uint64_t gran;	  /* unit of the areas copied */
+	uint64_t cluster; /* base's cluster size, 0: none */
+	uint64_t done, total;
+	uint64_t copied; /* bytes written as data (the rate limit's) */
+	struct timespec t0;
+	uint8_t *buf;
+};
+
+/* Does an image above base define [off, off + *len)?  As qemu-img asks it
+ * (allocation from top down to the image right above base): an image
+ * shorter than off defines zeros there.  *len is cut to the run that
+ * answers alike. */
+static int above_base(const struct commit *c, uint64_t off, uint64_t *len,
+		      bool *alloc, struct qimg_error *err)
+{
+	struct qimg_node *cur = c->top;
+	struct qimg_extent ext;
+	int r;
+
+	for (;;) {
+		r = qimg_block_status(cur, off, *len, &ext, err);
+		if (r < 0)
+			return r;
+		if (ext.len == 0) {
+			*alloc = true; /* past cur's end: zeros */
+			return 0;
+		}
+		*len = ext.len;
+		if (ext.flags & (QIMG_BS_DATA | QIMG_BS_ZERO)) {
+			*alloc = true;
+			return 0;
+		}
+		if (!cur->backing || cur->backing == c->base) {
+			*alloc = false;
+			return 0;
+		}
+		cur = cur->backing;
+	}
+}
+
+/* The areas to copy: those defined above base, widened to whole units of
+ * c->gran (the granularity of qemu-img's dirty bitmap), merged. */
+static int scan(struct commit *c, struct commit_ranges *out,
+		struct qimg_error *err)
+{
+	uint64_t off = 0;
+	int r;
+
+	while (off < c->size) {
+		uint64_t len = c->size - off, s, e;
+		bool alloc;
+
+		r = above_base(c, off, &len, &alloc, err);
+		if (r < 0)
+			return r;
+		if (alloc) {
+			s = off - off % c->gran;
+			e = off + len;
+			if (e % c->gran)
+				e += c->gran - e % c->gran;
+			if (e > c->size)
+				e = c->size;
+			if (out->len && out->v[out->len - 1].end >= s)
+				out->v[out->len - 1].end = e;
+			else if (commit_ranges_append(
+					 out, (struct commit_range){ s, e }) <
+				 0)
+				return qimg_error_set(err, ENOMEM,
+						      "Out of memory");
+		}
+		off += len;
+	}
+	for (size_t i = 0; i < out->len; i++)
+		c->total += out->v[i].end - out->v[i].start;
+	return 0;
+}
+
+static double elapsed(const struct commit *c)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - c->t0.tv_sec) +
+	       (double)(t.tv_nsec - c->t0.tv_nsec) / 1e9;
+}
+
+/* Hold the next data write back until the data written so far took its
+ * time at the rate asked for. */
+static void throttle(const struct commit *c)
+{
+	double due, now;
+	struct timespec ts;
+
+	if (!c->o || !c->o->rate || !c->copied)
+		return;
+	due = (double)c->copied / (double)c->o->rate;
+	now = elapsed(c);
+	if (due <= now)
+		return;
+	due -= now;
+	ts.tv_sec = (time_t)due;
+	ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void report(const struct commit *c)
+{
+	if (c->o && c->o->progress)
+		c->o->progress(c->o->opaque, c->done, c->total);
+}
+
+enum method {
+	COPY,
+	ZERO,
+	DISCARD,
+};
+
+/* One request at off, inside [off, end): as qemu-img's job chooses it from
+ * the status of the whole chain there.  Data is copied (at most
+ * COMMIT_MAX_IO); a run that is not data and covers whole units (and whole
+ * base clusters) becomes a zero write or a discard; anything shorter than
+ * a unit is copied as one unit. */
+static int step(struct commit *c, uint64_t off, uint64_t end, uint64_t *done,
+		struct qimg_error *err)
+{
+	uint64_t want = end - off, io;
+	enum method m = COPY;
+	struct qimg_extent ext;
+	int r;
+
+	if (want > COMMIT_MAX_STATUS)
+		want = COMMIT_MAX_STATUS;
+	r = qimg_block_status_above(c->top, NULL, off, want, &ext, err);
+	if (r < 0)
+		return r;
+	io = ext.len ? ext.len : want;
+	if ((ext.flags & QIMG_BS_DATA) && io > COMMIT_MAX_IO)
+		io = COMMIT_MAX_IO;
+	io -= io % c->gran;
+	if (io < c->gran)
+		io = c->gran;
+	else if (!(ext.flags & QIMG_BS_DATA) &&
+		 (!c->cluster ||
+		  (off % c->cluster == 0 && (off + io) % c->cluster == 0)))
+		m = (ext.flags & QIMG_BS_ZERO) ? ZERO : DISCARD;
+	if (io > end - off)
+		io = end - off;
+	if (m == COPY && io > COMMIT_MAX_IO)
+		io = COMMIT_MAX_IO;
+
+	switch (m) {
+	case COPY:
+		throttle(c);
+		r = qimg_read(c->top, off, c->buf, (size_t)io, err);
+		if (r == 0)
+			r = qimg_write(c->base, off, c->buf, (size_t)io, err);
+		c->copied += io;
+		break;
+	case ZERO:
+		r = qimg_write_zeroes(c->base, off, io, QIMG_ZERO_MAY_UNMAP,
+				      err);
+		break;
+	case DISCARD:
+		r = qimg_discard(c->base, off, io, err);
+		break;
+	}
+	*done = io;
+	return r;
+}
+
+int qimg_commit(struct qimg_node *top, struct qimg_node *base,
+		const struct qimg_commit_opts *o, struct qimg_error *err)
+{
+	struct commit c = { .top = top, .base = base, .o = o };
+	struct commit_ranges todo = { 0 };
+	uint32_t cs = qimg_cluster_size(base);
+	size_t i;
+	int r;
+
+	if (!(base->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      base->filename);
+	c.size = qimg_size(top);
+	c.cluster = cs;
+	/* The job's bitmap granularity: the base's cluster size within
+	 * 4 KiB..64 KiB, 64 KiB for images without clusters. */
+	c.gran = cs ? (cs < 4096 ? 4096 : cs > 65536 ? 65536 : cs) : 65536;
+	clock_gettime(CLOCK_MONOTONIC, &c.t0);
+
+	/* A base shorter than top grows first (the new area reads as zeros,
+	 * even over a longer backing file of its own). */
+	if (qimg_size(base) < c.size) {
+		r = qimg_truncate(base, c.size, false, NULL, err);
+		if (r < 0)
+			return r;
+	}
+	r = scan(&c, &todo, err);
+	if (r < 0)
+		goto out;
+	report(&c);
+	c.buf = malloc(COMMIT_MAX_IO);
+	if (!c.buf) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
+	for (i = 0; i < todo.len && r == 0; i++) {
+		uint64_t off = todo.v[i].start, n;
+
+		while (off < todo.v[i].end) {
+			r = step(&c, off, todo.v[i].end, &n, err);
+			if (r < 0)
+				break;
+			off += n;
+			c.done += n;
+			report(&c);
+		}
+	}
+	/* The base holds the data on stable storage before anyone lets go
+	 * of it above (emptying the overlay comes after this). */
+	if (r == 0)
+		r = qimg_flush(base, err);
+out:
+	free(c.buf);
+	commit_ranges_free(&todo);
+	return r;
+}
+
+/* --- emptying ------------------------------------------------------------ */
+
+/* The name qemu-img's block layer gives a node in messages: a format node
+ * with no options of its own that change what it reads (nor children given
+ * by options) goes by its file's name, json:{...} or not. */
+static const char *node_msg_name(const struct qimg_node *node)
+{
+	const struct qimg_node *f = node->file;
+	size_t i;
+
+	if (!node->display_name)
+		return node->filename;
+	if (strncmp(node->display_name, "json:", 5) || !f || !f->display_name ||
+	    qimg_options_strong(node->drv, node->options))
+		return node->display_name;
+	for (i = 0; i < node->nchildren; i++)
+		if (node->children[i].from_options &&
+		    strcmp(node->children[i].role, "file"))
+			return node->display_name;
+	return f->display_name;
+}
+
+int qimg_make_empty(struct qimg_node *node, struct qimg_error *err)
+{
+	const char *name = node_msg_name(node);
+	int r;
+
+	if (!node->drv->make_empty)
+		return qimg_error_set(err, ENOTSUP,
+				      "%s does not support emptying nodes",
+				      node->drv->name);
+	if (!(node->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      node->filename);
+	r = node->drv->make_empty(node, err);
+	if (r < 0) {
+		/* qemu-img words it from the errno alone. */
+		qimg_error_clear(err);
+		return qimg_error_set_errno(err, -r, "Failed to empty %s",
+					    name);
+	}
+	return 0;
+}
