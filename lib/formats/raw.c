@@ -91,6 +91,8 @@ static int raw_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 {
 	struct raw_state *s = node->opaque;
 
+	/* As QEMU's raw driver: blkdebug read_aio rules under raw fire. */
+	qimg_debug_event(node->file, QIMG_EV_READ_AIO);
 	return qimg_pread(node->file, s->offset + off, buf, len, err);
 }
 
@@ -132,6 +134,7 @@ static int raw_write(struct qimg_node *node, uint64_t off, const void *buf,
 
 	if (r < 0)
 		return r;
+	qimg_debug_event(node->file, QIMG_EV_WRITE_AIO);
 	return qimg_pwrite(node->file, s->offset + off, buf, len, err);
 }
 

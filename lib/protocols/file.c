@@ -96,9 +96,17 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 {
 	struct file_state *s = node->opaque;
 	int oflags = (node->flags & QIMG_OPEN_RDWR) ? O_RDWR : O_RDONLY;
+	const char *fn = qimg_opts_get_str(opts, "filename", NULL);
 	int r;
 
 	s->fd = -1;
+	/* An empty name is refused before any open(2), as qemu-img does
+	 * ("dd if=", "info ''"); creating one still fails with ENOENT. */
+	if (!fn || !*fn)
+		return qimg_error_set(err, EINVAL,
+				      "The '%s' block driver requires a file "
+				      "name",
+				      node->drv->name);
 	s->nolock = !strcmp(qimg_opts_get_str(opts, "locking", "auto"), "off");
 	switch (node->cache) {
 	case QIMG_CACHE_NONE:

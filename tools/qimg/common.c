@@ -136,7 +136,8 @@ int tool_parse_size(const struct tool *t, const char *s, const char *what,
 	int r;
 
 	r = qimg_parse_size(s, out, &warn);
-	if (r == QIMG_SIZE_OK && warn)
+	/* qemu-img warns even when the value is then refused ("0x1kz"). */
+	if (warn)
 		tool_warn(t,
 			  "Using a multiplier suffix on hex numbers is "
 			  "deprecated: %s",
@@ -350,6 +351,18 @@ void tool_warn_hex_sizes(const struct tool *t, const struct qimg_opts *o)
 	}
 }
 
+/* -U with a force-share= option: qemu-img accepts only "force-share=on"
+ * (not even "yes" or "true") and calls anything else a conflict. */
+static bool force_share_conflicts(const struct qimg_value *v)
+{
+	if (!v)
+		return false;
+	if (qimg_value_type(v) == QIMG_VALUE_BOOL)
+		return !qimg_value_get_bool(v);
+	return qimg_value_type(v) != QIMG_VALUE_STR ||
+	       strcmp(qimg_value_get_str(v), "on") != 0;
+}
+
 /* --image-opts: the argument is an options tree for the library. */
 int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 		    bool image_opts, unsigned int flags,
@@ -372,7 +385,7 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 			 tool_errmsg(-EIO, &err));
 		return r;
 	}
-	if (qimg_dict_get(opts, "force-share") &&
+	if (force_share_conflicts(qimg_dict_get(opts, "force-share")) &&
 	    (flags & QIMG_OPEN_FORCE_SHARE)) {
 		tool_err(t, "--force-share/-U conflicts with image options");
 		qimg_value_free(opts);

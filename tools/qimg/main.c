@@ -27,7 +27,7 @@ static const struct command commands[] = {
 	{ "compare", cmd_compare },
 	{ "convert", cmd_convert },
 	{ "create", cmd_create },
-	{ "dd", cmd_unsupported },
+	{ "dd", cmd_dd },
 	{ "info", cmd_info },
 	{ "map", cmd_map },
 	{ "measure", cmd_measure },
