@@ -43,6 +43,7 @@
 #include "core/driver.h"
 #include "core/node.h"
 #include "qimg/check.h"
+#include "qimg/commit.h"
 #include "qimg/create.h"
 #include "qimg/image.h"
 
@@ -1583,6 +1584,120 @@ static void test_snapshot_apply(void **state)
 	run_snapshot_case("snapshot-apply", SN_APPLY, "keep", "keep");
 }
 
+/* ---- emptying an overlay after a commit, killed at every write ---- */
+
+/* qimg_make_empty over a cutter; true if it ran to the end uncut. */
+static bool empty_cut(const char *img, struct cutter *ctl)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_node *n = open_cut(img, 0, ctl);
+	int r;
+
+	if (!n)
+		return false;
+	r = qimg_make_empty(n, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "make empty: %s\n", err.msg);
+		fail();
+	}
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+/* The overlay's data is in its backing file already (qemu-img commit -d
+ * put it there, as qimg commit does before emptying): wherever the
+ * emptying is cut, the overlay must be repairable by qemu-img and read,
+ * over its backing file, as before; snapshot "s", when there is one, as it
+ * was taken.  Uncut, the overlay must be empty. */
+static void run_empty_case(const char *name, const char *opts, bool snap)
+{
+	char img[256], orig[300], cmd[4096];
+	struct cutter c;
+	long m, k, failures = 0;
+
+	if (!have_qemu_img()) {
+		need_oracle();
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, name);
+	snprintf(orig, sizeof(orig), "%s.orig", img);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && qemu-img create -q -f qcow2 %s.base 1M && "
+		 "qemu-io -c 'write -P 1 0 1M' %s.base >/dev/null && "
+		 "qemu-img create -q -f qcow2 -b %s.base -F qcow2 %s "
+		 "%s.qcow2.orig 1M && "
+		 "qemu-io -c 'write -P 2 64k 128k' -c 'write -z 300k 64k' "
+		 "-c 'write -c -P 3 512k 64k' %s.qcow2.orig >/dev/null && "
+		 "{ [ %d = 0 ] || { qemu-img snapshot -c s %s.qcow2.orig && "
+		 "qemu-io -c 'write -P 4 700k 8k' %s.qcow2.orig "
+		 ">/dev/null; }; } && "
+		 "qemu-img commit -q -d %s.qcow2.orig && "
+		 "qemu-img convert -O raw %s.qcow2.orig %s.before && "
+		 "{ [ %d = 0 ] || qemu-img convert -l s -O raw %s.qcow2.orig "
+		 "%s.snap; }",
+		 dir, name, name, name, opts, name, name, snap, name, name,
+		 name, name, name, snap, name, name);
+	assert_int_equal(sh(cmd), 0);
+
+	copy_file(orig, img);
+	cutter_init(&c, -1, false);
+	assert_true(empty_cut(img, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img check -q -f qcow2 '%s' && "
+		 "qemu-img map --output=json '%s' | grep -q '\"depth\": 0' "
+		 "&& exit 1; exit 0",
+		 img, img);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k++) {
+		copy_file(orig, img);
+		cutter_init(&c, k < m ? k : 0, k == m);
+		empty_cut(img, &c);
+		snprintf(cmd, sizeof(cmd),
+			 "cd '%s' && I=%s.qcow2 && "
+			 "{ qemu-img check -q -r all -f qcow2 $I >/dev/null "
+			 "2>&1; qemu-img check -q -f qcow2 $I || exit 1; "
+			 "qemu-img convert -O raw $I $I.out || exit 1; "
+			 "cmp -s $I.out %s.before || exit 2; "
+			 "[ %d = 0 ] && exit 0; "
+			 "qemu-img convert -l s -O raw $I $I.out && "
+			 "cmp -s $I.out %s.snap || exit 3; }",
+			 dir, name, name, snap, name);
+		if (sh(cmd) != 0) {
+			fprintf(stderr, "%s: cut at %ld%s: damaged\n", name, k,
+				c.partial ? " (partial)" : "");
+			failures++;
+		}
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations, %ld cut points judged, %ld failed\n",
+		name, m, m + 1, failures);
+	assert_int_equal(failures, 0);
+}
+
+/* v3 without snapshots: reset to a fresh layout under the dirty bit */
+static void test_empty_reset(void **state)
+{
+	(void)state;
+	run_empty_case("empty-reset", "", false);
+}
+
+/* v2, and v3 with a snapshot: every entry unallocated in turn */
+static void test_empty_v2(void **state)
+{
+	(void)state;
+	run_empty_case("empty-v2", "-o compat=0.10,cluster_size=4096", false);
+}
+
+static void test_empty_snapshot(void **state)
+{
+	(void)state;
+	run_empty_case("empty-snapshot", "-o cluster_size=4096", true);
+}
+
 static int mode_kill(void **state)
 {
 	(void)state;
@@ -1618,6 +1733,9 @@ int main(void)
 		cmocka_unit_test(test_snapshot_create),
 		cmocka_unit_test(test_snapshot_delete),
 		cmocka_unit_test(test_snapshot_apply),
+		cmocka_unit_test(test_empty_reset),
+		cmocka_unit_test(test_empty_v2),
+		cmocka_unit_test(test_empty_snapshot),
 	};
 	char cmd[300];
 	int r;
