@@ -20,7 +20,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "amend", cmd_unsupported },
-	{ "bench", cmd_unsupported },
+	{ "bench", cmd_bench },
 	{ "bitmap", cmd_unsupported },
 	{ "check", cmd_check },
 	{ "commit", cmd_commit },
