@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,16 +92,38 @@ struct commit_range {
 };
 QIMG_VECTOR(commit_ranges, struct commit_range)
 
+/* Requests in flight at once (qemu-img's job: up to 16 of 1 MiB). */
+#define COMMIT_WORKERS 8
+
+enum method {
+	COPY,
+	ZERO,
+	DISCARD,
+};
+
+struct request {
+	uint64_t off, len;
+	enum method m;
+};
+
 struct commit {
 	struct qimg_node *top, *base;
 	const struct qimg_commit_opts *o;
 	uint64_t size;	  /* top's virtual size */
 	uint64_t gran;	  /* unit of the areas copied */
 	uint64_t cluster; /* base's cluster size, 0: none */
-	uint64_t done, total;
-	uint64_t copied; /* bytes written as data (the rate limit's) */
+	uint64_t copied;  /* bytes handed out as data (the rate limit's) */
 	struct timespec t0;
-	uint8_t *buf;
+
+	/* Shared with the workers, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a request queued, taken or done */
+	struct request q[COMMIT_WORKERS];
+	size_t head, count;
+	bool closing;	      /* no more requests: workers leave */
+	uint64_t done, total; /* bytes */
+	int r;		      /* the first failure */
+	struct qimg_error err;
 };
 
 /* Does an image above base define [off, off + *len)?  As qemu-img asks it
@@ -207,22 +230,15 @@ static void report(const struct commit *c)
 		c->o->progress(c->o->opaque, c->done, c->total);
 }
 
-enum method {
-	COPY,
-	ZERO,
-	DISCARD,
-};
-
-/* One request at off, inside [off, end): as qemu-img's job chooses it from
+/* The request at off, inside [off, end): as qemu-img's job chooses it from
  * the status of the whole chain there.  Data is copied (at most
  * COMMIT_MAX_IO); a run that is not data and covers whole units (and whole
  * base clusters) becomes a zero write or a discard; anything shorter than
  * a unit is copied as one unit. */
-static int step(struct commit *c, uint64_t off, uint64_t end, uint64_t *done,
-		struct qimg_error *err)
+static int decide(struct commit *c, uint64_t off, uint64_t end,
+		  struct request *rq, struct qimg_error *err)
 {
 	uint64_t want = end - off, io;
-	enum method m = COPY;
 	struct qimg_extent ext;
 	int r;
 
@@ -231,6 +247,8 @@ static int step(struct commit *c, uint64_t off, uint64_t end, uint64_t *done,
 	r = qimg_block_status_above(c->top, NULL, off, want, &ext, err);
 	if (r < 0)
 		return r;
+	rq->off = off;
+	rq->m = COPY;
 	io = ext.len ? ext.len : want;
 	if ((ext.flags & QIMG_BS_DATA) && io > COMMIT_MAX_IO)
 		io = COMMIT_MAX_IO;
@@ -240,30 +258,128 @@ static int step(struct commit *c, uint64_t off, uint64_t end, uint64_t *done,
 	else if (!(ext.flags & QIMG_BS_DATA) &&
 		 (!c->cluster ||
 		  (off % c->cluster == 0 && (off + io) % c->cluster == 0)))
-		m = (ext.flags & QIMG_BS_ZERO) ? ZERO : DISCARD;
+		rq->m = (ext.flags & QIMG_BS_ZERO) ? ZERO : DISCARD;
 	if (io > end - off)
 		io = end - off;
-	if (m == COPY && io > COMMIT_MAX_IO)
+	if (rq->m == COPY && io > COMMIT_MAX_IO)
 		io = COMMIT_MAX_IO;
+	rq->len = io;
+	return 0;
+}
 
-	switch (m) {
+static int execute(struct commit *c, const struct request *rq, uint8_t *buf,
+		   struct qimg_error *err)
+{
+	int r;
+
+	switch (rq->m) {
 	case COPY:
-		throttle(c);
-		r = qimg_read(c->top, off, c->buf, (size_t)io, err);
+		r = qimg_read(c->top, rq->off, buf, (size_t)rq->len, err);
 		if (r == 0)
-			r = qimg_write(c->base, off, c->buf, (size_t)io, err);
-		c->copied += io;
-		break;
+			r = qimg_write(c->base, rq->off, buf, (size_t)rq->len,
+				       err);
+		return r;
 	case ZERO:
-		r = qimg_write_zeroes(c->base, off, io, QIMG_ZERO_MAY_UNMAP,
-				      err);
-		break;
+		return qimg_write_zeroes(c->base, rq->off, rq->len,
+					 QIMG_ZERO_MAY_UNMAP, err);
 	case DISCARD:
-		r = qimg_discard(c->base, off, io, err);
-		break;
+		return qimg_discard(c->base, rq->off, rq->len, err);
 	}
-	*done = io;
-	return r;
+	return -EINVAL;
+}
+
+/* Record the first failure (lock held). */
+static void failed(struct commit *c, int r, const struct qimg_error *e)
+{
+	if (c->r == 0) {
+		c->r = r;
+		c->err = *e;
+	}
+}
+
+static void *worker(void *opaque)
+{
+	struct commit *c = opaque;
+	uint8_t *buf = malloc(COMMIT_MAX_IO);
+	struct qimg_error e;
+	struct request rq;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->count && !c->closing)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (!c->count)
+			break;
+		rq = c->q[c->head];
+		c->head = (c->head + 1) % COMMIT_WORKERS;
+		c->count--;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+
+		memset(&e, 0, sizeof(e));
+		r = buf ? execute(c, &rq, buf, &e)
+			: qimg_error_set(&e, ENOMEM, "Out of memory");
+		pthread_mutex_lock(&c->lock);
+		if (r < 0) {
+			failed(c, r, &e);
+		} else {
+			c->done += rq.len;
+			report(c);
+		}
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(buf);
+	return NULL;
+}
+
+/* Queue a request; false once a request failed. */
+static bool submit(struct commit *c, const struct request *rq)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->count == COMMIT_WORKERS && c->r == 0)
+		pthread_cond_wait(&c->cond, &c->lock);
+	ok = c->r == 0;
+	if (ok) {
+		c->q[(c->head + c->count) % COMMIT_WORKERS] = *rq;
+		c->count++;
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+/* Walk the areas to copy and hand their requests to the workers. */
+static void dispatch(struct commit *c, const struct commit_ranges *todo)
+{
+	struct qimg_error e = { 0 };
+	struct request rq;
+	size_t i;
+	int r;
+
+	for (i = 0; i < todo->len; i++) {
+		uint64_t off = todo->v[i].start;
+
+		while (off < todo->v[i].end) {
+			r = decide(c, off, todo->v[i].end, &rq, &e);
+			if (r < 0) {
+				pthread_mutex_lock(&c->lock);
+				failed(c, r, &e);
+				pthread_mutex_unlock(&c->lock);
+				return;
+			}
+			if (rq.m == COPY) {
+				throttle(c);
+				c->copied += rq.len;
+			}
+			if (!submit(c, &rq))
+				return;
+			off += rq.len;
+		}
+	}
 }
 
 int qimg_commit(struct qimg_node *top, struct qimg_node *base,
@@ -272,7 +388,8 @@ int qimg_commit(struct qimg_node *top, struct qimg_node *base,
 	struct commit c = { .top = top, .base = base, .o = o };
 	struct commit_ranges todo = { 0 };
 	uint32_t cs = qimg_cluster_size(base);
-	size_t i;
+	pthread_t tid[COMMIT_WORKERS];
+	size_t i, n = 0;
 	int r;
 
 	if (!(base->flags & QIMG_OPEN_RDWR))
@@ -293,34 +410,41 @@ int qimg_commit(struct qimg_node *top, struct qimg_node *base,
 			return r;
 	}
 	r = scan(&c, &todo, err);
-	if (r < 0)
-		goto out;
-	report(&c);
-	c.buf = malloc(COMMIT_MAX_IO);
-	if (!c.buf) {
-		r = qimg_error_set(err, ENOMEM, "Out of memory");
-		goto out;
+	if (r < 0) {
+		commit_ranges_free(&todo);
+		return r;
 	}
-	for (i = 0; i < todo.len && r == 0; i++) {
-		uint64_t off = todo.v[i].start, n;
+	report(&c);
 
-		while (off < todo.v[i].end) {
-			r = step(&c, off, todo.v[i].end, &n, err);
-			if (r < 0)
-				break;
-			off += n;
-			c.done += n;
-			report(&c);
-		}
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	for (i = 0; i < COMMIT_WORKERS && todo.len; i++) {
+		if (pthread_create(&tid[n], NULL, worker, &c))
+			break;
+		n++;
+	}
+	if (n)
+		dispatch(&c, &todo);
+	else if (todo.len)
+		c.r = qimg_error_set(&c.err, EAGAIN,
+				     "Could not start a worker thread");
+	pthread_mutex_lock(&c.lock);
+	c.closing = true;
+	pthread_cond_broadcast(&c.cond);
+	pthread_mutex_unlock(&c.lock);
+	for (i = 0; i < n; i++)
+		pthread_join(tid[i], NULL);
+	pthread_cond_destroy(&c.cond);
+	pthread_mutex_destroy(&c.lock);
+	commit_ranges_free(&todo);
+	if (c.r < 0) {
+		if (c.err.notes[0])
+			qimg_error_note(err, "%s", c.err.notes);
+		return qimg_error_set(err, c.r, "%s", c.err.msg);
 	}
 	/* The base holds the data on stable storage before anyone lets go
 	 * of it above (emptying the overlay comes after this). */
-	if (r == 0)
-		r = qimg_flush(base, err);
-out:
-	free(c.buf);
-	commit_ranges_free(&todo);
-	return r;
+	return qimg_flush(base, err);
 }
 
 /* --- emptying ------------------------------------------------------------ */
