@@ -12,7 +12,7 @@
 #   build-asan/  every unit test, the fuzz replay, and the interop suites
 #                in ASAN_SUITES (damaged input, option parsing, protocols)
 #   build-tsan/  the concurrency unit tests and the interop suites in
-#                TSAN_SUITES (convert's and bench's worker pools)
+#                TSAN_SUITES (convert's, bench's and commit's worker pools)
 # MODE=full (`make check-full`): every unit test and every interop suite
 #   under every build in BUILDS.
 #
@@ -29,7 +29,7 @@ MODE=${MODE:-check}
 BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd ssh check-qcow2 snapshot workers args dd}
-TSAN_SUITES=${TSAN_SUITES:-convert workers bench}
+TSAN_SUITES=${TSAN_SUITES:-convert workers bench commit}
 TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io}
 if [ -z "${LOGDIR:-}" ]; then
 	if [ -d build ]; then
