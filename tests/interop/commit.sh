@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: MIT
 # `commit` against qemu-img (reference §2.9): the same output and exit
 # status for its arguments and failures; for commits of chains of two and
-# three qcow2 images (into the backing file, with -b into the bottom, -d,
-# a raw base, a base shorter than the overlay, zero and compressed
-# clusters, internal snapshots, v2, extended L2, lazy refcounts, small
-# clusters) every image must read as qemu-img's copy does, pass qemu-img
-# check and have the same allocation, the emptied overlay the same map and
-# check report, and the committed base read as the overlay did.
+# three qcow2 images (into the backing file, with -b into the bottom, -d, a
+# raw base, a base shorter than the overlay, also over a longer backing file
+# of its own, zero and compressed clusters, internal snapshots, v2,
+# extended L2, lazy refcounts, small clusters) every image must read as
+# qemu-img's copy does, pass qemu-img check and have the same allocation,
+# the emptied overlay the same map and check report, and the committed base
+# read as the overlay did.  Failures (I/O errors at each step of emptying,
+# read-only and locked images) and a commit killed while copying must lose
+# nothing the overlay showed.
 . "$(dirname "$0")/lib.sh"
 
 have_qimg || skip_all "no qimg binary at $QIMG"
@@ -55,6 +58,13 @@ mk -f qcow2 short.qcow2 3M
 qio_w -c 'write -P 1 0 3M' short.qcow2
 mk -f qcow2 -b short.qcow2 -F qcow2 topshort.qcow2 8M
 qio_w -c 'write -P 3 1M 1M' -c 'write -P 7 6M 1M' topshort.qcow2
+# a short base over a longer backing file of its own: the area it grows
+# by reads as zeros, not as that file
+mk -f qcow2 deep.qcow2 8M
+qio_w -c 'write -P 1 0 8M' deep.qcow2
+mk -f qcow2 -b deep.qcow2 -F qcow2 grown.qcow2 2M
+mk -f qcow2 -b grown.qcow2 -F qcow2 topg.qcow2 8M
+qio_w -c 'write -P 3 1M 64k' -c 'write -P 4 5M 64k' topg.qcow2
 # a middle image shorter than the chain around it
 mk -f qcow2 -b base.qcow2 -F qcow2 midshort.qcow2 3M
 qio_w -c 'write -P 2 1M 1M' midshort.qcow2
@@ -173,6 +183,8 @@ commit_case "internal snapshots" base.qcow2 "base.qcow2 topsnap.qcow2" \
 commit_case "raw base" base.raw "base.raw topraw.qcow2" topraw.qcow2
 commit_case "short base" short.qcow2 "short.qcow2 topshort.qcow2" \
 	topshort.qcow2
+commit_case "short base over a longer backing file" grown.qcow2 \
+	"deep.qcow2 grown.qcow2 topg.qcow2" topg.qcow2
 commit_case "-b past a short middle" base.qcow2 \
 	"base.qcow2 midshort.qcow2 topms.qcow2" -b base.qcow2 topms.qcow2
 commit_case "short middle" midshort.qcow2 \
