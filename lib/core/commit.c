@@ -5,7 +5,6 @@
  * and emptying the overlay afterwards through the driver. */
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
