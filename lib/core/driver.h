@@ -51,6 +51,30 @@ struct qimg_limits {
 };
 
 struct qimg_tracked_req;
+struct qimg_bitmap_set;
+
+/* Persistent dirty bitmaps (lib/core/dirty-bitmap.h holds the in-memory
+ * side; lib/core/bitmap.c runs the user's operations on it). */
+struct qimg_bitmap_ops {
+	/* Whether this open image can hold persistent bitmaps at all (qcow2:
+	 * version 3). */
+	bool (*supported)(struct qimg_node *node);
+	/* The image's bitmaps in memory, loaded from the image on a
+	 * read-write open (and then stored back at close) or at the first
+	 * call on a read-only one.  The driver owns the set. */
+	int (*get)(struct qimg_node *node, struct qimg_bitmap_set **out,
+		   struct qimg_error *err);
+	/* Whether a new bitmap `name` of `granularity` bytes (a power of two
+	 * >= 512) can be stored: 0, or an error with qemu-img's reason (the
+	 * core names the bitmap and the node before it).  Called with the
+	 * set's lock held; "already exists" is the core's check. */
+	int (*can_store)(struct qimg_node *node, const char *name,
+			 uint32_t granularity, struct qimg_error *err);
+	/* Delete `name` from the image now (directory rewritten, its clusters
+	 * freed); 0 when the image does not hold it yet. */
+	int (*remove)(struct qimg_node *node, const char *name,
+		      struct qimg_error *err);
+};
 
 /* Events a format driver signals on its file child (QEMU's blkdebug event
  * names, in blkdebug.c), so that a fault-injecting filter there can arm
@@ -329,6 +353,9 @@ struct qimg_driver {
 	 * only; the core holds no lock.  NULL: the format cannot, and such
 	 * images keep their data. */
 	int (*make_empty)(struct qimg_node *node, struct qimg_error *err);
+
+	/* Persistent dirty bitmaps.  NULL: the format has none. */
+	const struct qimg_bitmap_ops *bitmap;
 
 	/* A format driver above signalled `ev` on this node (see
 	 * qimg_debug_event).  NULL: ignored. */

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "convert.h"
+#include "qimg/bitmap.h"
 #include "qimg/create.h"
 #include "qimg/opts.h"
 
@@ -234,11 +235,6 @@ static int early_checks(const struct tool *t, struct convert_opts *o, int nargs,
 				    "multiple input images");
 			return -1;
 		}
-	}
-	/* Features the library does not offer yet: refuse clearly. */
-	if (o->bitmaps) {
-		tool_err(t, "--bitmaps is not supported yet");
-		return -1;
 	}
 	return 0;
 }
@@ -470,6 +466,15 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		ret = r > 0 ? 0 : 1;
 		goto out;
 	}
+	if (o.bitmaps) {
+		if (nsrc > 1) {
+			tool_err(t, "Copying bitmaps only possible with single "
+				    "source");
+			goto out;
+		}
+		if (convert_check_bitmaps(t, src[0].node, o.skip_broken) < 0)
+			goto out;
+	}
 
 	if (!o.skip_create) {
 		/* qemu-img parses the options a second time when creating. */
@@ -488,6 +493,13 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	if (tool_open_image(t, out_filename, o.out_fmt, o.tgt_image_opts,
 			    QIMG_OPEN_RDWR, cache, &target) < 0)
 		goto out;
+	if (o.bitmaps && !qimg_bitmap_supported(target)) {
+		/* qemu-img leaves the new target behind. */
+		tool_err(t, "Format driver '%s' does not support bitmaps",
+			 qimg_node_format(target));
+		created = false;
+		goto out;
+	}
 
 	if (o.skip_create && qimg_size(target) < total_sectors * SECTOR) {
 		tool_err(t, "output file is smaller than input file");
@@ -585,6 +597,9 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 
 	r = convert_copy(&p);
 	if (r < 0)
+		goto out;
+	if (o.bitmaps &&
+	    convert_copy_bitmaps(t, src[0].node, target, o.skip_broken) < 0)
 		goto out;
 	qimg_error_clear(&err);
 	r = qimg_flush(target, &err);

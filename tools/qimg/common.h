@@ -207,6 +207,7 @@ void tool_print_snapshots(FILE *fp, const struct qimg_value *snapshots);
 int cmd_bench(const struct tool *t, int argc, char **argv);
 int cmd_create(const struct tool *t, int argc, char **argv);
 int cmd_info(const struct tool *t, int argc, char **argv);
+int cmd_bitmap(const struct tool *t, int argc, char **argv);
 int cmd_check(const struct tool *t, int argc, char **argv);
 int cmd_commit(const struct tool *t, int argc, char **argv);
 int cmd_map(const struct tool *t, int argc, char **argv);

@@ -45,4 +45,12 @@ struct convert_params {
  * (qemu-img's texts) and returns 0 or a negative errno. */
 int convert_copy(const struct convert_params *p);
 
+/* --bitmaps (convert-bitmaps.c): can the source's bitmaps be copied
+ * (before the target is created), and copy them (after the data).  Both
+ * print qemu-img's messages and return 0 or -1. */
+int convert_check_bitmaps(const struct tool *t, struct qimg_node *src,
+			  bool skip_broken);
+int convert_copy_bitmaps(const struct tool *t, struct qimg_node *src,
+			 struct qimg_node *dst, bool skip_broken);
+
 #endif

@@ -21,7 +21,7 @@ struct command {
 static const struct command commands[] = {
 	{ "amend", cmd_unsupported },
 	{ "bench", cmd_bench },
-	{ "bitmap", cmd_unsupported },
+	{ "bitmap", cmd_bitmap },
 	{ "check", cmd_check },
 	{ "commit", cmd_commit },
 	{ "compare", cmd_compare },

@@ -53,20 +53,25 @@ void qcow2_inflight_del(struct qcow2_state *s, uint64_t c)
 
 int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err)
 {
+	uint64_t keep;
 	uint8_t b[8];
 	int r;
 
 	if (s->autoclear_done)
 		return 0;
-	/* Bitmaps are not kept up to date here: before the first change,
-	 * clear the autoclear bits as the spec asks of such writers. */
-	if (s->h.autoclear_features && s->h.version >= 3) {
-		qimg_store_be64(b, 0);
+	/* Before the first change, clear the autoclear bits of what this
+	 * open does not keep up to date, as the spec asks of such writers:
+	 * every bit but the bitmaps' one while they are tracked
+	 * (bitmap-track.c; it is cleared anyway when they could not be
+	 * loaded, dropping them). */
+	keep = qcow2_bitmaps_tracking(s) ? QCOW2_AUTOCLEAR_BITMAPS : 0;
+	if ((s->h.autoclear_features & ~keep) && s->h.version >= 3) {
+		qimg_store_be64(b, s->h.autoclear_features & keep);
 		r = qimg_pwrite(s->file, QCOW2_HDR_AUTOCLEAR_OFF, b, sizeof(b),
 				err);
 		if (r < 0)
 			return r;
-		s->h.autoclear_features = 0;
+		s->h.autoclear_features &= keep;
 	}
 	s->autoclear_done = true;
 	return 0;

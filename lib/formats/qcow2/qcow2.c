@@ -33,6 +33,7 @@ static void free_state(struct qcow2_state *s)
 {
 	qcow2_cache_free(&s->l2c);
 	qcow2_refcount_free(s);
+	qcow2_bitmaps_discard(s);
 	qcow2_exts_free(&s->ext);
 	free(s->l1);
 	s->l1 = NULL;
@@ -204,17 +205,12 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 			goto fail;
 		qcow2_snapshots_free(sn, n);
 	}
-	/* So is the bitmap directory: a bitmap qimg cannot honour refuses
-	 * the open, as qemu-img refuses it. */
-	if (s->ext.has_bitmaps && !(fl & QIMG_OPEN_CHECK)) {
-		struct qcow2_bitmap *bm;
-		size_t n;
-
-		r = qcow2_bitmaps_read(s, &bm, &n, err);
-		if (r < 0)
-			goto fail;
-		qcow2_bitmaps_free(bm, n);
-	}
+	/* So are the bitmaps (a bitmap qimg cannot honour refuses the open,
+	 * as qemu-img refuses it); a read-write open loads them and marks
+	 * them in use. */
+	r = qcow2_bitmaps_open(s, fl, err);
+	if (r < 0)
+		goto fail;
 	{
 		size_t n = L2_CACHE_BYTES / s->cluster_size;
 
@@ -300,6 +296,8 @@ static void qcow2_close(struct qimg_node *node)
 	struct qcow2_state *s = node->opaque;
 	struct qimg_error err = { 0 };
 
+	/* The bitmaps first, as QEMU stores them before its final flush. */
+	qcow2_bitmaps_close(s);
 	if (!s->read_only) {
 		/* Clean close: counts on disk, then the dirty bit off. */
 		/* After compressed writes, end the file on a sector boundary
@@ -369,20 +367,21 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.create_validate = qcow2_create_validate,
 	.create = qcow2_create,
 	.read = qcow2_read,
-	.write = qcow2_write,
-	.write_zeroes = qcow2_write_zeroes,
-	.discard = qcow2_discard,
+	.write = qcow2_bm_write,
+	.write_zeroes = qcow2_bm_write_zeroes,
+	.discard = qcow2_bm_discard,
 	.flush = qcow2_flush,
 	.compress = qcow2_compress,
-	.write_compressed = qcow2_write_compressed,
+	.write_compressed = qcow2_bm_write_compressed,
 	.block_status = qcow2_block_status,
-	.truncate = qcow2_truncate,
+	.truncate = qcow2_bm_truncate,
 	.snapshot_load_tmp = qcow2_snapshot_load_tmp,
 	.snapshot_create = qcow2_snapshot_create,
 	.snapshot_delete = qcow2_snapshot_delete,
 	.snapshot_goto = qcow2_snapshot_goto,
 	.change_backing = qcow2_change_backing,
 	.make_empty = qcow2_make_empty,
+	.bitmap = &qcow2_bitmap_ops,
 	.get_info = qcow2_get_info,
 #ifdef QCOW2_HAVE_CHECK
 	.check = qcow2_check,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/dirty-bitmap.h"
 #include "core/driver.h"
 #include "util/vector.h"
 
@@ -257,6 +258,9 @@ struct qcow2_state {
 	/* Refcount rebuild: the true counts; allocation honours them. */
 	uint32_t *rebuild;
 	uint64_t rebuild_n;
+
+	/* Persistent bitmaps in memory (bitmap-track.c), or NULL. */
+	struct qcow2_bitmaps *bitmaps;
 };
 
 /* ---- header.c ---- */
@@ -503,25 +507,102 @@ bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c,
 void qcow2_inflight_wait(struct qcow2_state *s, uint64_t c, uint64_t n);
 int qcow2_inflight_add(struct qcow2_state *s, uint64_t c, uint64_t n);
 void qcow2_inflight_del(struct qcow2_state *s, uint64_t c);
-/* Before the first change to the image: clear autoclear bits (bitmaps are
- * not maintained). */
+/* Before the first change to the image: clear the autoclear bits of what
+ * is not maintained (the bitmaps' bit stays while they are tracked). */
 int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err);
 /* Set the dirty bit before the first refcount update is deferred (calls
  * qcow2_pre_write). */
 int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err);
 
-/* ---- bitmap.c ---- */
+/* ---- bitmap.c, bitmap-write.c, bitmap-track.c: persistent bitmaps ---- */
+#define QCOW2_BME_IN_USE 0x1u
+#define QCOW2_BME_AUTO 0x2u
+
+/* One bitmap directory entry. */
 struct qcow2_bitmap {
 	char *name;
-	uint32_t flags; /* bit 0 in use, bit 1 auto */
+	uint32_t flags; /* QCOW2_BME_* */
 	uint8_t gran_bits;
+	uint64_t table_off;
+	uint32_t table_size; /* entries */
 };
 
-/* The bitmap directory (empty unless the extension and the autoclear bit
- * are both present). */
+/* The bitmaps of an open image in memory (s->bitmaps). */
+struct qcow2_bitmaps {
+	struct qimg_bitmap_set set;
+	/* Read-write open: the image's bitmaps were marked in use on the
+	 * disk, guest writes are recorded, and close stores them. */
+	bool tracking;
+};
+
+/* The live bitmaps extension: nb_bitmaps 0 when there is none (no
+ * extension, or no autoclear bit: then its bitmaps are lost). */
+void qcow2_bitmaps_ext(const struct qcow2_state *s, uint32_t *nb,
+		       uint64_t *dir_size, uint64_t *dir_off);
+/* Set the extension in s->ext (nb 0: no extension) for the next header
+ * write. */
+void qcow2_bitmaps_ext_set(struct qcow2_state *s, uint32_t nb,
+			   uint64_t dir_size, uint64_t dir_off);
+/* The bitmap directory, checked as QEMU checks it (qemu-img's texts);
+ * empty without a live extension. */
 int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 		       size_t *nout, struct qimg_error *err);
 void qcow2_bitmaps_free(struct qcow2_bitmap *b, size_t n);
+/* Bitmap table entries (host order), each checked: -EINVAL without a
+ * message for a bad entry. */
+int qcow2_bitmap_table_read(struct qcow2_state *s, uint64_t off,
+			    uint32_t size, uint64_t **out,
+			    struct qimg_error *err);
+/* Table entries a bitmap of 2^gran_bits granularity needs now. */
+uint64_t qcow2_bitmap_table_entries(const struct qcow2_state *s,
+				    uint32_t gran_bits);
+/* Fill `set` with the image's bitmaps: the data of each one not in use,
+ * the ones in use inconsistent.  dir and ndir (may be NULL) get the
+ * directory read. */
+int qcow2_bitmaps_load(struct qcow2_state *s, struct qimg_bitmap_set *set,
+		       struct qcow2_bitmap **dir, size_t *ndir,
+		       struct qimg_error *err);
+
+/* QEMU's limits on a bitmap to store: granularity, size, name length. */
+int qcow2_bitmap_constraints(struct qcow2_state *s, const char *name,
+			     uint32_t gran_bits, struct qimg_error *err);
+/* Rewrite the header cluster from s->h and s->ext, then flush. */
+int qcow2_header_sync(struct qcow2_state *s, struct qimg_error *err);
+/* Open: mark the directory's entries in use, in place, under a cleared
+ * autoclear bit (as QEMU does on a read-write open). */
+int qcow2_bitmaps_mark_in_use(struct qcow2_state *s, struct qcow2_bitmap *dir,
+			      size_t n, struct qimg_error *err);
+/* Close: write every consistent bitmap of `set` (new data clusters and
+ * tables, a new directory, then the header), then free the old ones. */
+int qcow2_bitmaps_store(struct qcow2_state *s, struct qimg_bitmap_set *set,
+			struct qimg_error *err);
+/* Delete bitmap `name` from the image (0 when it holds none such). */
+int qcow2_bitmaps_remove_stored(struct qcow2_state *s, const char *name,
+				struct qimg_error *err);
+
+/* Open and close hooks (qcow2.c): check the bitmaps, and on a read-write
+ * open load them and mark them in use; store them at close. */
+int qcow2_bitmaps_open(struct qcow2_state *s, unsigned int flags,
+		       struct qimg_error *err);
+void qcow2_bitmaps_close(struct qcow2_state *s);
+/* Free them without storing (a failed open). */
+void qcow2_bitmaps_discard(struct qcow2_state *s);
+/* True while guest writes are recorded (qcow2_pre_write keeps the
+ * bitmaps' autoclear bit then). */
+bool qcow2_bitmaps_tracking(const struct qcow2_state *s);
+extern const struct qimg_bitmap_ops qcow2_bitmap_ops;
+/* The guest write entry points with dirty tracking around them. */
+int qcow2_bm_write(struct qimg_node *node, uint64_t off, const void *buf,
+		   size_t len, struct qimg_error *err);
+int qcow2_bm_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
+			  unsigned int flags, struct qimg_error *err);
+int qcow2_bm_discard(struct qimg_node *node, uint64_t off, uint64_t len,
+		     struct qimg_error *err);
+int qcow2_bm_write_compressed(struct qimg_node *node, uint64_t off,
+			      const void *buf, size_t len, const void *cbuf,
+			      size_t clen, struct qimg_error *err);
+int qcow2_bm_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
+		      const char *prealloc, struct qimg_error *err);
 
 /* ---- snapshot.c ---- */
 struct qcow2_snapshot {
