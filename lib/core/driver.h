@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qimg/amend.h"
 #include "qimg/check.h"
 #include "qimg/create.h"
 #include "qimg/error.h"
@@ -195,8 +196,8 @@ struct qimg_driver {
 	enum qimg_threads threads;
 	size_t state_size;
 
-	/* Options `create` accepts (NULL-name terminated), and the subset
-	 * `amend` accepts (later issue). */
+	/* Options `create` accepts (NULL-name terminated), and those `amend`
+	 * accepts (NULL: none). */
 	const struct qimg_opt_desc *create_opts;
 	const struct qimg_opt_desc *amend_opts;
 
@@ -321,6 +322,15 @@ struct qimg_driver {
 
 	int (*measure)(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 		       struct qimg_measure *out, struct qimg_error *err);
+
+	/* Change the image's options in place (qemu-img amend): `opts` holds
+	 * only names of amend_opts, typed (the core checked them); what
+	 * changes, in which order and what is refused follows qemu-img.
+	 * o->progress (may be NULL) gets the work done and the work known.
+	 * Read-write nodes only; the core holds no lock.  NULL: the format
+	 * cannot amend ("does not support option amendment"). */
+	int (*amend)(struct qimg_node *node, const struct qimg_opts *opts,
+		     const struct qimg_amend_opts *o, struct qimg_error *err);
 
 	/* Protocol: take image locks compatible with QEMU's (OFD byte-range
 	 * locks): `perm` are the QIMG_PERM_* bits we use, `unshared` those we

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Commands qimg knows by name but does not implement yet (amend):
- * they say so clearly and fail
+/* Commands qimg knows by name but does not implement yet (none at
+ * present): they say so clearly and fail
  * instead of pretending to work. */
 #include <string.h>
 

@@ -205,6 +205,7 @@ void tool_print_snapshots(FILE *fp, const struct qimg_value *snapshots);
 /* Commands: argc/argv start at the command name (argv[0]). Return the
  * process exit code. */
 int cmd_bench(const struct tool *t, int argc, char **argv);
+int cmd_amend(const struct tool *t, int argc, char **argv);
 int cmd_create(const struct tool *t, int argc, char **argv);
 int cmd_info(const struct tool *t, int argc, char **argv);
 int cmd_bitmap(const struct tool *t, int argc, char **argv);

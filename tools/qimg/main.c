@@ -19,7 +19,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "amend", cmd_unsupported },
+	{ "amend", cmd_amend },
 	{ "bench", cmd_bench },
 	{ "bitmap", cmd_bitmap },
 	{ "check", cmd_check },

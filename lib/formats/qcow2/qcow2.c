@@ -359,6 +359,7 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.threads = QIMG_THREADS_PARALLEL,
 	.state_size = sizeof(struct qcow2_state),
 	.create_opts = qcow2_create_opts,
+	.amend_opts = qcow2_amend_opts,
 	.runtime_opts = qcow2_runtime_opts,
 	.child_roles = qcow2_child_roles,
 	.probe = qcow2_probe,
@@ -387,5 +388,6 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.check = qcow2_check,
 #endif
 	.measure = qcow2_measure,
+	.amend = qcow2_amend,
 	.supports_backing = true,
 };

@@ -627,6 +627,11 @@ struct qcow2_sn_entry;
  * qcow2_sn_entries_clear, then the array). */
 int qcow2_sn_load(struct qcow2_state *s, struct qcow2_sn_entry **out,
 		  size_t *nout, uint64_t *table_bytes, struct qimg_error *err);
+/* Write n entries as the snapshot table: a new table, the header switched
+ * to it, the old one (table_bytes long) freed (snapshot-write.c). */
+int qcow2_sn_write_table(struct qcow2_state *s, const struct qcow2_sn_entry *e,
+			 size_t n, uint64_t table_bytes,
+			 struct qimg_error *err);
 /* The snapshot_load_tmp op (read-only opens): id and/or name must match. */
 int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
 			    const char *name, struct qimg_error *err);
@@ -670,6 +675,19 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 		  struct qimg_measure *out, struct qimg_error *err);
 int qcow2_get_info(struct qimg_node *node, struct qimg_image_info *info,
 		   struct qimg_error *err);
+
+/* ---- amend.c ---- */
+extern const struct qimg_opt_desc qcow2_amend_opts[];
+/* The amend op (qemu-img amend). */
+int qcow2_amend(struct qimg_node *node, const struct qimg_opts *opts,
+		const struct qimg_amend_opts *o, struct qimg_error *err);
+/* Rebuild the refcount structures with 2^order-bit entries (v3 images),
+ * the header switched to them once they are on the disk; report(opaque,
+ * done, total) as the work goes.  EINVAL when a count does not fit. */
+int qcow2_change_refcount_order(struct qcow2_state *s, uint32_t order,
+				void (*report)(void *opaque, uint64_t done,
+					       uint64_t total),
+				void *opaque, struct qimg_error *err);
 
 /* ---- qcow2.c ---- */
 int qcow2_flush(struct qimg_node *node, struct qimg_error *err);

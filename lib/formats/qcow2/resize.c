@@ -331,8 +331,11 @@ static int drop_table(struct qcow2_state *s, uint64_t i, struct qimg_error *err)
 	return r;
 }
 
-/* Clear entries [idx, l2_entries) of the table of L1 index i (copied
- * first if a snapshot shares it) and drop what they held. */
+/* Clear entries [idx, l2_entries) of the table of L1 index i and drop
+ * what they held.  As QEMU's discard of the cut range does, the table is
+ * made writable first whatever it holds: allocated (empty) when there is
+ * none, copied when a snapshot shares it (tests/interop/amend.sh compares
+ * the layouts). */
 static int drop_tail(struct qcow2_state *s, uint64_t i, uint64_t idx,
 		     struct qimg_error *err)
 {
@@ -341,8 +344,6 @@ static int drop_tail(struct qcow2_state *s, uint64_t i, uint64_t idx,
 	bool any = false;
 	int r;
 
-	if (!(s->l1[i] & QCOW2_L1E_OFFSET_MASK))
-		return 0;
 	r = qcow2_l2_scratch(n, &olde, &oldb, &ne, &nb, err);
 	if (r < 0)
 		return r;
@@ -352,7 +353,7 @@ static int drop_tail(struct qcow2_state *s, uint64_t i, uint64_t idx,
 		qcow2_l2_entry(s, tbl, idx + k, &olde[k], &oldb[k]);
 		any |= olde[k] || oldb[k];
 	}
-	if (r == 0 && any)
+	if (r == 0)
 		r = qcow2_l2_prepare(s, i << (s->cluster_bits + s->l2_bits),
 				     &l2_off, err);
 	if (r == 0 && any)
@@ -428,9 +429,17 @@ static int shrink(struct qimg_node *node, uint64_t size, struct qimg_error *err)
 		qcow2_discard_freed(s, &ignored);
 	if (r == 0)
 		r = last_used(s, &last, err);
-	if (r == 0)
-		r = qimg_truncate(s->file, (last + 1) << s->cluster_bits, true,
-				  NULL, err);
+	/* Only ever shorter: a file ending inside its last cluster in use
+	 * (a snapshot table) keeps its length, as with qemu-img. */
+	if (r == 0) {
+		int64_t flen = qimg_node_length(s->file, err);
+
+		if (flen < 0)
+			r = (int)flen;
+		else if ((last + 1) << s->cluster_bits < (uint64_t)flen)
+			r = qimg_truncate(s->file, (last + 1) << s->cluster_bits,
+					  true, NULL, err);
+	}
 	/* The new size last: an image whose shrinking failed keeps its
 	 * size (the data past the new end is gone either way). */
 	if (r == 0)

@@ -183,8 +183,8 @@ static int fix_copied(struct qcow2_state *s, struct qimg_error *err)
 }
 
 /* Write entries as the new table; the old one is freed afterwards. */
-static int write_table(struct qcow2_state *s, const struct qcow2_sn_entry *e,
-		       size_t n, uint64_t old_bytes, struct qimg_error *err)
+int qcow2_sn_write_table(struct qcow2_state *s, const struct qcow2_sn_entry *e,
+			 size_t n, uint64_t old_bytes, struct qimg_error *err)
 {
 	uint64_t old_off = s->h.snapshots_offset, off = 0;
 	uint8_t *buf = NULL, hdr[12];
@@ -368,7 +368,7 @@ static int create_locked(struct qimg_node *node, const char *name,
 	memcpy(sn->extra, extra, sizeof(extra));
 	sn->id_len = (uint16_t)strlen(sn->id);
 	sn->name_len = (uint16_t)strlen(name);
-	r = write_table(s, e, n, table_bytes, err);
+	r = qcow2_sn_write_table(s, e, n, table_bytes, err);
 out:
 	free(raw);
 	qcow2_sn_entries_clear(e, n);
@@ -416,7 +416,7 @@ static int delete_locked(struct qimg_node *node, const char *name,
 	gone = e[k];
 	memmove(&e[k], &e[k + 1], (n - (size_t)k - 1) * sizeof(*e));
 	n--;
-	r = write_table(s, e, n, table_bytes, err);
+	r = qcow2_sn_write_table(s, e, n, table_bytes, err);
 	if (r == 0) {
 		r = tree_refs(s, l1, gone.l1_size, -1, err);
 		if (r == 0 && gone.l1_size)
