@@ -1072,7 +1072,7 @@ int qcow2_amend(struct qimg_node *node, const struct qimg_opts *opts,
 	if (r == 0 && version > s->h.version)
 		r = upgrade(node, &p, err);
 	if (r == 0 && order != s->refcount_order) {
-		if (version < 3)
+		if (order != 4 && version < 3)
 			r = qimg_error_set(err, EINVAL,
 					   "Refcount widths other than 16 bits "
 					   "require compatibility level 1.1 or "
