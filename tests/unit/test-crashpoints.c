@@ -42,6 +42,7 @@
 
 #include "core/driver.h"
 #include "core/node.h"
+#include "qimg/amend.h"
 #include "qimg/check.h"
 #include "qimg/commit.h"
 #include "qimg/create.h"
@@ -1698,6 +1699,153 @@ static void test_empty_snapshot(void **state)
 	run_empty_case("empty-snapshot", "-o cluster_size=4096", true);
 }
 
+/* ---- amend killed at every write ---- */
+
+/* qimg_amend with `options` over a cutter; true if it ran to the end
+ * uncut. */
+static bool amend_cut(const char *img, const char *options, struct cutter *ctl)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_opts o = { 0 };
+	struct qimg_node *n = open_cut(img, 0, ctl);
+	int r;
+
+	if (!n)
+		return false;
+	assert_int_equal(qimg_opts_parse(&o, options, &err), 0);
+	r = qimg_amend(n, &o, NULL, &err);
+	if (r == 0)
+		r = qimg_flush(n, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "amend %s: %s\n", options, err.msg);
+		fail();
+	}
+	qimg_opts_free(&o);
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+/* `make` builds $I (in the test directory, next to any backing file it
+ * needs) and saves its guest data as $I.raw and, when it takes snapshot
+ * "s", that as $I.snap.  Wherever the amendment is cut, qemu-img check
+ * must find no corruption (leaked clusters allowed) without repairing
+ * anything, and the image and its snapshot must read as before. */
+static void run_amend_case(const char *name, const char *make,
+			   const char *options, bool snap)
+{
+	char img[256], orig[300], cmd[4096];
+	struct cutter c;
+	long m, k, failures = 0;
+
+	if (!have_qemu_img()) {
+		need_oracle();
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, name);
+	snprintf(orig, sizeof(orig), "%s.orig", img);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && I=%s.qcow2.orig && SNT='%s' && %s", dir, name,
+		 SNTABLE, make);
+	assert_int_equal(sh(cmd), 0);
+
+	copy_file(orig, img);
+	cutter_init(&c, -1, false);
+	assert_true(amend_cut(img, options, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k++) {
+		copy_file(orig, img);
+		cutter_init(&c, k < m ? k : 0, k == m);
+		amend_cut(img, options, &c);
+		snprintf(cmd, sizeof(cmd),
+			 "cd '%s' && I=%s.qcow2 && "
+			 "{ qemu-img check -q -f qcow2 $I >/dev/null 2>&1; "
+			 "case $? in 0|3) ;; *) exit 1;; esac; "
+			 "qemu-img convert -O raw $I $I.out || exit 1; "
+			 "cmp -s $I.out $I.orig.raw || exit 2; "
+			 "[ %d = 0 ] && exit 0; "
+			 "qemu-img convert -l s -O raw $I $I.out && "
+			 "cmp -s $I.out $I.orig.snap || exit 3; }",
+			 dir, name, snap);
+		if (sh(cmd) != 0) {
+			fprintf(stderr, "%s: cut at %ld%s: damaged\n", name, k,
+				c.partial ? " (partial)" : "");
+			failures++;
+		}
+	}
+	fprintf(stderr,
+		"# %s: %ld mutations, %ld cut points judged, %ld failed\n",
+		name, m, m + 1, failures);
+	assert_int_equal(failures, 0);
+}
+
+#define AMEND_SAVE                                                             \
+	"qemu-img convert -O raw $I $I.raw && "                                \
+	"qemu-img convert -l s -O raw $I $I.snap"
+
+/* 512-byte clusters, data, a compressed cluster and a snapshot (counts of
+ * 2): some 20 refcount blocks at 16 bits become 3 at 2 bits, or some 80
+ * at 64 bits with a table of two clusters. */
+#define AMEND_RC_IMAGE                                                         \
+	"qemu-img create -q -f qcow2 -o cluster_size=512 $I 4M && "            \
+	"qemu-io -c 'write -P 1 0 1M' -c 'write -c -P 2 3M 512' "              \
+	"-c 'write -P 3 3584k 64k' $I >/dev/null && "                          \
+	"qemu-img snapshot -c s $I && "                                        \
+	"qemu-io -c 'write -P 4 512k 64k' $I >/dev/null && "
+
+static void test_amend_refcount_narrow(void **state)
+{
+	(void)state;
+	run_amend_case("amend-rc2", AMEND_RC_IMAGE AMEND_SAVE,
+		       "refcount_bits=2", true);
+}
+
+static void test_amend_refcount_wide(void **state)
+{
+	(void)state;
+	run_amend_case("amend-rc64", AMEND_RC_IMAGE AMEND_SAVE,
+		       "refcount_bits=64", true);
+}
+
+/* Down to v2 over a backing file: plain zero clusters get clusters of
+ * zeros, allocated ones are zeroed in place, an L2 table shared with a
+ * snapshot keeps both readings; the header shrinks to version 2. */
+static void test_amend_downgrade(void **state)
+{
+	(void)state;
+	run_amend_case(
+		"amend-v2",
+		"qemu-img create -q -f qcow2 -o cluster_size=4096 ab.base 1M "
+		"&& qemu-io -c 'write -P 9 0 1M' ab.base >/dev/null && "
+		"qemu-img create -q -f qcow2 -o cluster_size=4096 "
+		"-b ab.base -F qcow2 $I 1M && "
+		"qemu-io -c 'write -P 1 0 64k' -c 'write -z 16k 16k' "
+		"-c 'write -z 100k 40k' $I >/dev/null && "
+		"qemu-img snapshot -c s $I && "
+		"qemu-io -c 'write -z -u 600k 20k' -c 'write -P 5 700k 8k' "
+		"-c 'write -z 704k 4k' $I >/dev/null && " AMEND_SAVE,
+		"compat=0.10", true);
+}
+
+/* Up from v2 with a snapshot table lacking the extra data version 3
+ * requires (written anew), with lazy refcounts on. */
+static void test_amend_upgrade(void **state)
+{
+	(void)state;
+	run_amend_case("amend-v3",
+		       "qemu-img create -q -f qcow2 $I 1M && "
+		       "qemu-io -c 'write -P 1 0 300k' $I >/dev/null && "
+		       "qemu-img snapshot -c s $I && "
+		       "qemu-io -c 'write -P 2 100k 8k' $I >/dev/null && "
+		       "perl \"$SNT\" $I incomplete 0 && "
+		       "qemu-img amend -o compat=0.10 $I && " AMEND_SAVE,
+		       "compat=1.1,lazy_refcounts=on", true);
+}
+
 static int mode_kill(void **state)
 {
 	(void)state;
@@ -1736,6 +1884,10 @@ int main(void)
 		cmocka_unit_test(test_empty_reset),
 		cmocka_unit_test(test_empty_v2),
 		cmocka_unit_test(test_empty_snapshot),
+		cmocka_unit_test(test_amend_refcount_narrow),
+		cmocka_unit_test(test_amend_refcount_wide),
+		cmocka_unit_test(test_amend_downgrade),
+		cmocka_unit_test(test_amend_upgrade),
 	};
 	char cmd[300];
 	int r;
