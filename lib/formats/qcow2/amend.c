@@ -522,6 +522,15 @@ static int downgrade(struct qimg_node *node, struct progress *p,
 				   strerror(-r));
 		goto out;
 	}
+	/* Persistent bitmaps are stored now and no longer tracked: version 2
+	 * has no autoclear bit to vouch for them, so the extension stays as
+	 * stored and later writers drop it (qemu-img does the same, after
+	 * the zero clusters). */
+	if (qcow2_bitmaps_tracking(s)) {
+		qcow2_unlock(s);
+		qcow2_bitmaps_close(s);
+		qcow2_lock(s);
+	}
 	/* Everything the new header describes is on the disk first. */
 	r = qcow2_l2_writeback(s, err);
 	if (r == 0)
@@ -1106,7 +1115,7 @@ int qcow2_amend(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	/* size=0 asks for nothing, as with qemu-img. */
 	if (r == 0 && size && size != s->h.size) {
-		r = qcow2_truncate(node, size, true, NULL, err);
+		r = node->drv->truncate(node, size, true, NULL, err);
 		if (r == 0)
 			r = settle(s, err);
 	}
