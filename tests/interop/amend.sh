@@ -169,6 +169,10 @@ a.qcow2
 -o size=1000 a.qcow2
 -o size=0 a.qcow2
 -o size=0x1k a.qcow2
+-o size=0x1k,cluster_size=4k a.qcow2
+-o cluster_size=0x1k a.qcow2
+-o size=0x1k,bogus=1 a.qcow2
+-o size=0x1k,refcount_bits=3 a.qcow2
 -o lazy_refcounts a.qcow2
 -o nolazy_refcounts a.qcow2
 -o compat=v2 a.qcow2
@@ -442,6 +446,24 @@ same "sz2.qcow2: snapshots of another size refuse the downgrade" \
 	amend -o compat=0.10,size=32M sz2.qcow2
 ok "sz2.qcow2: resized before the refusal, as qemu-img" \
 	cmp -s "$E/sz2.qcow2" "$G/sz2.qcow2"
+
+# a zero cluster whose host cluster a snapshot's own table holds as data:
+# qemu-img 7.2 zeroes it under the snapshot; qimg keeps the snapshot
+# (docs/DIFFERENCES.md)
+mk zs.qcow2 64M
+qio_w -c 'write -P 7 0 128k' pristine/zs.qcow2
+"$QEMU_IMG" snapshot -c s pristine/zs.qcow2
+qio_w -c 'write -z 0 64k' pristine/zs.qcow2
+place zs.qcow2
+(cd "$G" && "$QIMG" amend -o compat=0.10 zs.qcow2)
+ok "zs.qcow2: amend -o compat=0.10: qemu-img check clean" check_clean "$G/zs.qcow2"
+ok "zs.qcow2: the snapshot reads as taken" sh -c "cd '$G' &&
+	'$QEMU_IMG' convert -l s -O raw zs.qcow2 zs.raw &&
+	'$QEMU_IO' -f raw -c 'read -P 7 0 128k' zs.raw | grep -q '^read' &&
+	! '$QEMU_IO' -f raw -c 'read -P 7 0 128k' zs.raw | grep -q fail"
+ok "zs.qcow2: the image reads zeros there" sh -c "cd '$G' &&
+	! '$QEMU_IO' -c 'read -P 0 0 64k' -c 'read -P 7 64k 64k' zs.qcow2 |
+	grep -q fail"
 
 # the backing file named as it is: nothing to do
 place base.qcow2 over.qcow2

@@ -13,8 +13,10 @@
 #include "common.h"
 #include "qimg/amend.h"
 #include "qimg/check.h"
+#include "qimg/create.h"
 #include "qimg/info.h"
 #include "qimg/opts.h"
+#include "qimg/size.h"
 
 enum {
 	OPT_FORCE = TOOL_OPT_FIRST_OWN,
@@ -105,6 +107,49 @@ static void repair_if_dirty(const struct tool *t, const char *arg,
 	qimg_image_info_free(&info);
 	qimg_close(node);
 	qimg_value_free(opts);
+}
+
+static const struct qimg_opt_desc *find_desc(const struct qimg_opt_desc *d,
+					     const char *name)
+{
+	for (; d && d->name; d++)
+		if (!strcmp(d->name, name))
+			return d;
+	return NULL;
+}
+
+/* qemu-img's hex-suffix warnings for a refused list: its amend parse
+ * warns for the sizes before the first bad element, then it parses the
+ * list again as create options (to word the hint) and warns again for the
+ * sizes before the first element that is bad there.  (Repeated names
+ * count once here: docs/DIFFERENCES.md.) */
+static void warn_hex_refused(const struct tool *t, const struct qimg_opts *o,
+			     const struct qimg_opt_desc *amend,
+			     const struct qimg_opt_desc *create)
+{
+	const struct qimg_opt_desc *d;
+	size_t i, pass;
+	uint64_t v;
+	int warn, r;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < o->len; i++) {
+			d = find_desc(pass ? create : amend, o->v[i].name);
+			if (!d)
+				break;
+			if (d->type != QIMG_OPT_SIZE)
+				continue;
+			warn = 0;
+			r = qimg_parse_size(o->v[i].value, &v, &warn);
+			if (r != QIMG_SIZE_OK)
+				break;
+			if (warn)
+				tool_warn(t,
+					  "Using a multiplier suffix on hex "
+					  "numbers is deprecated: %s",
+					  o->v[i].value);
+		}
+	}
 }
 
 static void progress_cb(void *opaque, uint64_t done, uint64_t total)
@@ -206,6 +251,11 @@ int cmd_amend(const struct tool *t, int argc, char **argv)
 	}
 	r = qimg_amend_validate(node, &o, NULL, &err);
 	if (r < 0) {
+		bool known;
+
+		warn_hex_refused(t, &o, schema,
+				 qimg_format_create_opts(qimg_node_format(node),
+							 NULL, &known));
 		tool_err(t, "%s", tool_errmsg(r, &err));
 		goto out;
 	}
