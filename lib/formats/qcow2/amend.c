@@ -1092,6 +1092,17 @@ int qcow2_amend(struct qimg_node *node, const struct qimg_opts *opts,
 							err);
 		}
 	}
+	/* Reached once images with an external data file open read-write
+	 * (qcow2.c refuses them so far): a new name, or data-file-raw
+	 * cleared, is not written yet. */
+	if (r == 0 &&
+	    (qimg_opts_has(opts, "data_file") ||
+	     (qimg_opts_has(opts, "data_file_raw") &&
+	      !qimg_opts_get_bool(opts, "data_file_raw", false) &&
+	      (s->h.autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW))))
+		r = qimg_error_set(err, ENOTSUP,
+				   "Amending the external data file is not "
+				   "supported yet");
 	if (r == 0 &&
 	    (qimg_opts_has(opts, "backing_file") ||
 	     qimg_opts_has(opts, "backing_fmt")) &&
