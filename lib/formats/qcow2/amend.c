@@ -332,8 +332,8 @@ static int zero_cluster(struct qcow2_state *s, uint64_t off,
 	return r;
 }
 
-/* The zero clusters of the L2 table at l2 (L1 index i of a table whose
- * entries are shared by `l2_rc` L1 tables): without a backing file a plain
+/* The zero clusters of the L2 table at l2 (shared by as many L1 tables as
+ * its refcount, l2_rc, says): without a backing file a plain
  * zero cluster becomes unallocated; with one it gets a new cluster of
  * zeros, counted once per table sharing it and COPIED when only one does;
  * a zero cluster with its host cluster keeps it, zeroed.  As qemu-img does
