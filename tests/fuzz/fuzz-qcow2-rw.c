@@ -2,16 +2,48 @@
 /* libFuzzer harness for the qcow2 write paths on damaged input: the input
  * is opened read-write (dirty-bit repair, corrupt-bit handling), repaired
  * with `check -r all`, then written to (plain, compressed, zeroes,
- * discard), snapshotted (create, apply, delete), resized (shrunk, then
+ * discard), its persistent bitmaps changed (added, merged, cleared,
+ * removed), snapshotted (create, apply, delete), resized (shrunk, then
  * grown) and walked again.  Whatever the input: no crash, no sanitizer
  * report, no hang. */
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "fuzz-common.h"
+#include "qimg/bitmap.h"
 #include "qimg/check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void bitmaps(struct qimg_node *node)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_bitmap_info *b = NULL;
+	size_t n = 0, i;
+
+	qimg_bitmap_add(node, "fz", false, 0, false, &err);
+	qimg_error_clear(&err);
+	qimg_bitmap_add(node, "fz512", true, 512, true, &err);
+	qimg_error_clear(&err);
+	if (qimg_bitmap_list(node, &b, &n, &err) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		qimg_error_clear(&err);
+		qimg_bitmap_merge(node, "fz", node, b[i].name, &err);
+		qimg_error_clear(&err);
+		qimg_bitmap_merge(node, "fz512", node, b[i].name, &err);
+		qimg_error_clear(&err);
+		qimg_bitmap_enable(node, b[i].name, i % 2, &err);
+		qimg_error_clear(&err);
+		if (i % 3 == 1)
+			qimg_bitmap_clear(node, b[i].name, &err);
+		else if (i % 3 == 2)
+			qimg_bitmap_remove(node, b[i].name, &err);
+	}
+	qimg_bitmap_info_free(b, n);
+	qimg_error_clear(&err);
+	qimg_bitmap_remove(node, "fz512", &err);
+}
 
 static void writes(struct qimg_node *node)
 {
@@ -54,6 +86,9 @@ static void writes(struct qimg_node *node)
 		qimg_error_clear(&err);
 		qimg_snapshot_delete(node, "fz", &err);
 	}
+	/* persistent bitmaps: the image's own merged into new ones, which
+	 * are then changed and some removed (kept ones are stored at close) */
+	bitmaps(node);
 	/* the backing link: set, then removed (rebase -u) */
 	qimg_error_clear(&err);
 	qimg_change_backing(node, "fuzz-backing.qcow2", "qcow2", &err);

@@ -56,6 +56,22 @@ qemu-img snapshot -c s1 "$out/snapshot.qcow2"
 qemu-io -c 'write -P 15 0 512' "$out/snapshot.qcow2" >/dev/null
 mk bitmap.qcow2 64k cluster_size=512 'write -P 16 0 1k'
 qemu-img bitmap --add "$out/bitmap.qcow2" b0
+# bitmaps with bits set (one disabled, granularities below and above the
+# cluster size), then two left in use by a killed writer and one added
+# after it: a directory of consistent and inconsistent entries
+mk bitmaps.qcow2 64k cluster_size=512 'write -P 18 0 1k'
+qemu-img bitmap --add -g 512 "$out/bitmaps.qcow2" b0
+qemu-img bitmap --add --disable -g 2k "$out/bitmaps.qcow2" b1
+qemu-img bitmap --add -g 16k "$out/bitmaps.qcow2" b2
+qemu-io -c 'write -P 19 4k 2k' -c 'write -z 20k 1k' -c 'discard 40k 4k' \
+	"$out/bitmaps.qcow2" >/dev/null
+qemu-img bitmap --enable "$out/bitmaps.qcow2" b1
+cp "$out/bitmaps.qcow2" "$t/bitmaps-in-use.qcow2"
+bash -c "qemu-io -c 'write -P 20 8k 512' -c abort '$t/bitmaps-in-use.qcow2'; true" \
+	>/dev/null 2>&1
+qemu-img bitmap --remove "$t/bitmaps-in-use.qcow2" b2
+qemu-img bitmap --add -g 1k "$t/bitmaps-in-use.qcow2" b3
+cp "$t/bitmaps-in-use.qcow2" "$out/bitmaps-in-use.qcow2"
 mk prealloc.qcow2 16k cluster_size=512,preallocation=metadata
 mk data-file.qcow2 64k cluster_size=512,data_file=$t/data-file.raw \
 	'write -P 17 0 1k'

@@ -19,8 +19,6 @@
 #include "formats/qcow2/qcow2.h"
 #include "util/endian.h"
 
-#define MAX_BITMAPS 65535
-#define MAX_DIR_BYTES (64u << 20)
 #define MAX_DIR_ENTRY_ROOM(name) ((24 + strlen(name) + 7) & ~(size_t)7)
 
 bool qcow2_bitmaps_tracking(const struct qcow2_state *s)
@@ -59,12 +57,12 @@ static int ext_check(struct qcow2_state *s, struct qimg_error *err)
 				      "bitmaps_ext: Reserved field is not "
 				      "zero");
 	qcow2_bitmaps_ext(s, &nb, &dsize, &doff);
-	if (nb > MAX_BITMAPS)
+	if (nb > QCOW2_MAX_BITMAPS)
 		return qimg_error_set(err, EINVAL,
 				      "bitmaps_ext: Image has %" PRIu32
 				      " bitmaps, exceeding the QEMU supported "
 				      "maximum of %d",
-				      nb, MAX_BITMAPS);
+				      nb, QCOW2_MAX_BITMAPS);
 	if (nb == 0)
 		return qimg_error_set(err, EINVAL,
 				      "found bitmaps extension with zero "
@@ -73,13 +71,13 @@ static int ext_check(struct qcow2_state *s, struct qimg_error *err)
 		return qimg_error_set(err, EINVAL,
 				      "bitmaps_ext: invalid bitmap directory "
 				      "offset");
-	if (dsize > MAX_DIR_BYTES)
+	if (dsize > QCOW2_MAX_BITMAP_DIR)
 		return qimg_error_set(
 			err, EINVAL,
 			"bitmaps_ext: bitmap directory size (%" PRIu64
 			") exceeds the maximum supported size "
 			"(%u)",
-			dsize, MAX_DIR_BYTES);
+			dsize, QCOW2_MAX_BITMAP_DIR);
 	return 0;
 }
 
@@ -336,11 +334,11 @@ static int bm_can_store(struct qimg_node *node, const char *name,
 	for (i = 0; i < set->n; i++)
 		dir += MAX_DIR_ENTRY_ROOM(set->v[i]->name);
 	dir += MAX_DIR_ENTRY_ROOM(name);
-	if (set->n + 1 > MAX_BITMAPS)
+	if (set->n + 1 > QCOW2_MAX_BITMAPS)
 		return qimg_error_set(err, EINVAL,
 				      "Maximum number of persistent bitmaps is "
 				      "already reached");
-	if (dir > MAX_DIR_BYTES)
+	if (dir > QCOW2_MAX_BITMAP_DIR)
 		return qimg_error_set(err, EINVAL,
 				      "Not enough space in the bitmap "
 				      "directory");

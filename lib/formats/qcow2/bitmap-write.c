@@ -24,11 +24,6 @@
 #include "util/endian.h"
 #include "util/overflow.h"
 
-#define MAX_BITMAPS 65535
-#define MAX_DIR_BYTES (64u << 20)
-#define MAX_TABLE_ENTRIES 0x8000000u
-#define MAX_PHYS_BYTES (512ull << 20)
-#define MAX_NAME 1023
 #define TYPE_DIRTY_TRACKING 1
 #define BMDIR_TYPE_OFF 16
 
@@ -140,12 +135,12 @@ static int update_dir(struct qcow2_state *s, const struct qcow2_bitmap *b,
 
 	qcow2_bitmaps_ext(s, &old_nb, &old_size, &old_off);
 	if (n) {
-		if (n > MAX_BITMAPS)
+		if (n > QCOW2_MAX_BITMAPS)
 			return -EINVAL;
 		r = dir_build(b, n, &buf, &new_size, err);
 		if (r < 0)
 			return r;
-		if (new_size > MAX_DIR_BYTES) {
+		if (new_size > QCOW2_MAX_BITMAP_DIR) {
 			free(buf);
 			return -EINVAL;
 		}
@@ -226,7 +221,8 @@ static int store_one(struct qcow2_state *s, struct qimg_dirty_bitmap *bm,
 	uint8_t *raw;
 	int r = 0;
 
-	if (n > MAX_TABLE_ENTRIES || n * s->cluster_size > MAX_PHYS_BYTES)
+	if (n > QCOW2_MAX_BITMAP_TABLE ||
+	    n * s->cluster_size > QCOW2_MAX_BITMAP_BYTES)
 		return qimg_error_set(err, EINVAL, "Bitmap '%s' is too big",
 				      bm->name);
 	t = calloc(n ? n : 1, sizeof(*t));
@@ -308,16 +304,16 @@ int qcow2_bitmap_constraints(struct qcow2_state *s, const char *name,
 				      1ULL << 9);
 	bits = qimg_div_round_up(s->h.size, 1ull << gran_bits);
 	bytes = qimg_div_round_up(bits, 8);
-	if (bytes > MAX_PHYS_BYTES ||
-	    bytes > (uint64_t)MAX_TABLE_ENTRIES * s->cluster_size)
+	if (bytes > QCOW2_MAX_BITMAP_BYTES ||
+	    bytes > (uint64_t)QCOW2_MAX_BITMAP_TABLE * s->cluster_size)
 		return qimg_error_set(err, EINVAL,
 				      "Too much space will be occupied by the "
 				      "bitmap. Use larger granularity");
-	if (strlen(name) > MAX_NAME)
+	if (strlen(name) > QCOW2_MAX_BITMAP_NAME)
 		return qimg_error_set(err, EINVAL,
 				      "Name length exceeds maximum (%u "
 				      "characters)",
-				      MAX_NAME);
+				      QCOW2_MAX_BITMAP_NAME);
 	return 0;
 }
 
@@ -414,13 +410,13 @@ int qcow2_bitmaps_store(struct qcow2_state *s, struct qimg_bitmap_set *set,
 				e = &v[i];
 		if (!e) {
 			dir_bytes += entry_size(bm->name);
-			if (n + 1 > MAX_BITMAPS) {
+			if (n + 1 > QCOW2_MAX_BITMAPS) {
 				r = qimg_error_set(err, EINVAL,
 						   "Too many persistent "
 						   "bitmaps");
 				goto out;
 			}
-			if (dir_bytes > MAX_DIR_BYTES) {
+			if (dir_bytes > QCOW2_MAX_BITMAP_DIR) {
 				r = qimg_error_set(err, EINVAL,
 						   "Bitmap directory is too "
 						   "large");

@@ -14,11 +14,6 @@
 #include "util/endian.h"
 #include "util/overflow.h"
 
-#define MAX_BITMAPS 65535
-#define MAX_DIR_BYTES (64u << 20)
-#define MAX_TABLE_ENTRIES 0x8000000u
-#define MAX_PHYS_BYTES (512ull << 20)
-#define MAX_NAME 1023
 #define TYPE_DIRTY_TRACKING 1
 #define BMDIR_TYPE_OFF 16
 #define BME_RESERVED_FLAGS 0xfffffffcu
@@ -82,13 +77,14 @@ static bool entry_ok(const struct qcow2_state *s, const uint8_t *e)
 	uint64_t phys;
 
 	if (tsize == 0 || toff == 0 || (toff & (s->cluster_size - 1)) ||
-	    tsize > MAX_TABLE_ENTRIES || gran > 31 || gran < 9 ||
+	    tsize > QCOW2_MAX_BITMAP_TABLE || gran > 31 || gran < 9 ||
 	    (flags & BME_RESERVED_FLAGS) ||
-	    qimg_load_be16(e + QCOW2_BMDIR_NAME_SIZE_OFF) > MAX_NAME ||
+	    qimg_load_be16(e + QCOW2_BMDIR_NAME_SIZE_OFF) >
+		    QCOW2_MAX_BITMAP_NAME ||
 	    e[BMDIR_TYPE_OFF] != TYPE_DIRTY_TRACKING)
 		return false;
 	phys = (uint64_t)tsize * s->cluster_size;
-	if (phys > MAX_PHYS_BYTES)
+	if (phys > QCOW2_MAX_BITMAP_BYTES)
 		return false;
 	/* A bitmap in use may be too small (not stored after a resize); a
 	 * consistent one must cover the whole image. */
@@ -121,7 +117,7 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 		return qimg_error_set(err, EINVAL,
 				      "Requested bitmap directory size is "
 				      "zero");
-	if (dsize > MAX_DIR_BYTES)
+	if (dsize > QCOW2_MAX_BITMAP_DIR)
 		return qimg_error_set(err, EINVAL,
 				      "Requested bitmap directory size is too "
 				      "big");

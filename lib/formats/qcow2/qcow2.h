@@ -517,6 +517,12 @@ int qcow2_mark_dirty(struct qcow2_state *s, struct qimg_error *err);
 /* ---- bitmap.c, bitmap-write.c, bitmap-track.c: persistent bitmaps ---- */
 #define QCOW2_BME_IN_USE 0x1u
 #define QCOW2_BME_AUTO 0x2u
+/* QEMU's limits (what it refuses to open or to store). */
+#define QCOW2_MAX_BITMAPS 65535
+#define QCOW2_MAX_BITMAP_DIR (1024u * QCOW2_MAX_BITMAPS)
+#define QCOW2_MAX_BITMAP_TABLE 0x8000000u /* entries */
+#define QCOW2_MAX_BITMAP_BYTES (512ull << 20)
+#define QCOW2_MAX_BITMAP_NAME 1023
 
 /* One bitmap directory entry. */
 struct qcow2_bitmap {

@@ -699,7 +699,10 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off,
 		for (i = c; i < c + n && i < s->rebuild_n; i++)
 			s->rebuild[i] = 1;
 	}
-	if (s->free_hint == c || s->free_hint == 0)
+	/* The next search starts after this run, as QEMU's does: a smaller
+	 * gap before it stays unused until something is freed (so that
+	 * images qemu-img and qimg take turns on keep QEMU's layout). */
+	if (s->free_hint < c + n)
 		s->free_hint = c + n;
 	*off = c << s->cluster_bits;
 	return 0;
