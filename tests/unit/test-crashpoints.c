@@ -43,6 +43,7 @@
 #include "core/driver.h"
 #include "core/node.h"
 #include "qimg/amend.h"
+#include "qimg/bitmap.h"
 #include "qimg/check.h"
 #include "qimg/commit.h"
 #include "qimg/create.h"
@@ -1846,6 +1847,128 @@ static void test_amend_upgrade(void **state)
 		       "compat=1.1,lazy_refcounts=on", true);
 }
 
+/* ---- persistent bitmaps: a read-write session, killed at every write ---- */
+
+/* Open (bitmaps marked in use), write, add a bitmap, remove one, close
+ * (bitmaps stored) over a cutter; true if it ran to the end uncut. */
+static bool bitmap_cut(const char *img, struct cutter *ctl)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_node *n = open_cut(img, 0, ctl);
+	static uint8_t buf[65536];
+	int r;
+
+	if (!n)
+		return false;
+	memset(buf, 7, sizeof(buf));
+	r = qimg_write(n, 1 << 20, buf, sizeof(buf), &err);
+	if (r == 0)
+		r = qimg_flush(n, &err);
+	if (r == 0)
+		r = qimg_bitmap_add(n, "new", true, 4096, false, &err);
+	if (r == 0)
+		r = qimg_bitmap_remove(n, "gone", &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "bitmap session: %s\n", err.msg);
+		fail();
+	}
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+/* Judged with qemu-img, qemu-io and qemu-nbd: the image opens (a half
+ * written directory is never live) and checks without corruption, and
+ * every bitmap qemu-nbd can export (the ones not in use) holds what it
+ * must: b0 and gone the bits of the writes before the session, and the
+ * session's write whenever its data reached the file (a bitmap that claims
+ * a written area clean is the one wrong outcome); new none. */
+static const char bitmap_judge[] =
+	"I=$1; S=$I.sock\n"
+	"qemu-img info \"$I\" >\"$I.info\" 2>&1 || exit 1\n"
+	"qemu-img check -q \"$I\" >/dev/null 2>&1; c=$?\n"
+	"[ $c = 0 ] || [ $c = 3 ] || exit 2\n"
+	"landed=0\n"
+	"qemu-io -r -c 'read -P 7 1M 64k' \"$I\" 2>&1 | grep -q 'Pattern' || "
+	"landed=1\n"
+	"pre='0+8192 '; full='0+8192 1048576+65536 '\n"
+	"ok=$(awk '/in-use/ { u = 1 } / name: / { if (!u) print $2; u = 0 }' "
+	"\"$I.info\")\n"
+	"for b in $ok; do\n"
+	"  rm -f \"$S\"\n"
+	"  qemu-nbd -r -f qcow2 -B $b -k \"$S\" \"$I\" >/dev/null 2>&1 &\n"
+	"  p=$!; i=0\n"
+	"  while [ ! -S \"$S\" ] && [ $i -lt 250 ]; do sleep 0.02; "
+	"i=$((i+1)); done\n"
+	"  m=$(qemu-img map --output=json --image-opts "
+	"\"driver=nbd,server.type=unix,server.path=$S,"
+	"x-dirty-bitmap=qemu:dirty-bitmap:$b\" | grep '\"data\": false' | "
+	"sed 's/.*\"start\": \\([0-9]*\\), \"length\": \\([0-9]*\\).*/\\1+\\2/' "
+	"| tr '\\n' ' ')\n"
+	"  kill $p 2>/dev/null; wait $p 2>/dev/null\n"
+	"  case $b:$landed in\n"
+	"  new:*) [ -z \"$m\" ] || exit 3 ;;\n"
+	"  *:1) [ \"$m\" = \"$full\" ] || exit 4 ;;\n"
+	"  *) [ \"$m\" = \"$pre\" ] || [ \"$m\" = \"$full\" ] || exit 5 ;;\n"
+	"  esac\n"
+	"done\n"
+	"exit 0\n";
+
+static void test_bitmap_session(void **state)
+{
+	char img[256], orig[300], judge_sh[300], cmd[1024];
+	struct cutter c;
+	long m, k, failures = 0;
+	FILE *f;
+
+	(void)state;
+	if (!have_qemu_img() ||
+	    sh("command -v qemu-nbd >/dev/null 2>&1") != 0) {
+		need_oracle();
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/bitmap.qcow2", dir);
+	snprintf(orig, sizeof(orig), "%s.orig", img);
+	snprintf(judge_sh, sizeof(judge_sh), "%s/bitmap-judge.sh", dir);
+	f = fopen(judge_sh, "w");
+	assert_non_null(f);
+	fputs(bitmap_judge, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "I='%s'; qemu-img create -q -f qcow2 -o cluster_size=4096 "
+		 "\"$I\" 4M && qemu-img bitmap --add -g 4k \"$I\" b0 && "
+		 "qemu-img bitmap --add -g 4k \"$I\" gone && "
+		 "qemu-io -c 'write -P 1 0 8k' \"$I\" >/dev/null",
+		 orig);
+	assert_int_equal(sh(cmd), 0);
+
+	copy_file(orig, img);
+	cutter_init(&c, -1, false);
+	assert_true(bitmap_cut(img, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", judge_sh, img);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k++) {
+		int r;
+
+		copy_file(orig, img);
+		cutter_init(&c, k < m ? k : 0, k == m);
+		bitmap_cut(img, &c);
+		r = sh(cmd);
+		if (r != 0) {
+			fprintf(stderr, "bitmap: cut at %ld%s: judge says %d\n",
+				k, c.partial ? " (partial)" : "", r);
+			failures++;
+		}
+	}
+	fprintf(stderr,
+		"# bitmap: %ld mutations, %ld cut points judged, %ld failed\n",
+		m, m + 1, failures);
+	assert_int_equal(failures, 0);
+}
+
 static int mode_kill(void **state)
 {
 	(void)state;
@@ -1888,6 +2011,7 @@ int main(void)
 		cmocka_unit_test(test_amend_refcount_wide),
 		cmocka_unit_test(test_amend_downgrade),
 		cmocka_unit_test(test_amend_upgrade),
+		cmocka_unit_test(test_bitmap_session),
 	};
 	char cmd[300];
 	int r;
