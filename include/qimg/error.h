@@ -36,6 +36,11 @@ int qimg_error_set_errno(struct qimg_error *err, int errnum, const char *fmt,
 void qimg_error_prefix(struct qimg_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* A note line that starts with this byte is an error report of its own:
+ * the program prints it under its name ("prog: line"), as it prints its
+ * errors.  Other note lines are printed as they are. */
+#define QIMG_NOTE_REPORT "\x1f"
+
 /* Append one diagnostic line to the notes (dropped if they are full). */
 void qimg_error_note(struct qimg_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

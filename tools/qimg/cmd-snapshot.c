@@ -144,6 +144,7 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 				 name);
 		}
 	} else {
+		tool_print_notes(t, &err);
 		tool_err(t, "Could not %s snapshot '%s': %s", verb[act], name,
 			 tool_errmsg(r, &err));
 	}

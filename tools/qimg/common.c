@@ -36,6 +36,20 @@ static void print_notes(struct qimg_error *err)
 		fprintf(stderr, "%s\n", notes);
 }
 
+void tool_print_notes(const struct tool *t, struct qimg_error *err)
+{
+	char notes[QIMG_ERROR_MSG_MAX], *line, *save = NULL;
+
+	qimg_error_take_notes(err, notes, sizeof(notes));
+	for (line = strtok_r(notes, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == QIMG_NOTE_REPORT[0])
+			tool_err(t, "%s", line + 1);
+		else
+			fprintf(stderr, "%s\n", line);
+	}
+}
+
 const char *tool_errdetail(int r, struct qimg_error *err)
 {
 	print_notes(err);

@@ -35,6 +35,9 @@ const char *tool_errdetail(int r, struct qimg_error *err);
  * library's notes (its diagnostics) on stderr, so call them as an argument
  * of the tool_err that reports the failure. */
 const char *tool_errmsg(int r, struct qimg_error *err);
+/* Print the library's notes now: report lines (QIMG_NOTE_REPORT) as
+ * "prog: line", the others as they are. */
+void tool_print_notes(const struct tool *t, struct qimg_error *err);
 void tool_err(const struct tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* "prog: warning: message\n" on stderr. */

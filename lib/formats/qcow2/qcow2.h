@@ -322,6 +322,10 @@ int qcow2_get_refcount(struct qcow2_state *s, uint64_t c, uint64_t *rc,
  * Errors on underflow/overflow (EUCLEAN/ERANGE). */
 int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			  int delta, struct qimg_error *err);
+/* Make sure a refcount block covers host cluster c.  Returns 1 when one
+ * had to be created (and hooked into the table), 0 when it was there. */
+int qcow2_cover_cluster(struct qcow2_state *s, uint64_t c,
+			struct qimg_error *err);
 /* Set the refcount of cluster c (creating its block if needed). */
 int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
 		       struct qimg_error *err);

@@ -540,6 +540,18 @@ out:
 	return r;
 }
 
+int qcow2_cover_cluster(struct qcow2_state *s, uint64_t c,
+			struct qimg_error *err)
+{
+	uint64_t t = c >> s->rb_bits;
+	int r;
+
+	if (t < s->rt_entries && (s->rt[t] & QCOW2_RT_OFFSET_MASK))
+		return 0;
+	r = ensure_refblock(s, t, 0, err);
+	return r < 0 ? r : 1;
+}
+
 int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			  int delta, struct qimg_error *err)
 {

@@ -22,6 +22,29 @@
 #include "formats/qcow2/snapshot-table.h"
 #include "util/endian.h"
 
+/* Add delta to the refcounts of clusters [c, c+n).  A reference up into
+ * clusters no refcount block covers is refused with EAGAIN once the block
+ * is made (qemu-img fails the same way: such a reference, which points
+ * past everything the image allocated, is not one it counts up). */
+static int add_refs(struct qcow2_state *s, uint64_t c, uint64_t n, int delta,
+		    struct qimg_error *err)
+{
+	uint64_t i;
+	int r;
+
+	for (i = 0; delta > 0 && i < n; i++) {
+		r = qcow2_cover_cluster(s, c + i, err);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return qimg_error_set(err, EAGAIN,
+					      "Refcount block for cluster "
+					      "%#" PRIx64 " was missing",
+					      c + i);
+	}
+	return qcow2_update_refcount(s, c, n, delta, err);
+}
+
 /* Add delta to the refcount of every cluster one L2 entry holds. */
 static int entry_refs(struct qcow2_state *s, uint64_t e, int delta,
 		      struct qimg_error *err)
@@ -34,13 +57,12 @@ static int entry_refs(struct qcow2_state *s, uint64_t e, int delta,
 			return 0;
 		first = off >> s->cluster_bits;
 		last = (off + nbytes - 1) >> s->cluster_bits;
-		return qcow2_update_refcount(s, first, last - first + 1, delta,
-					     err);
+		return add_refs(s, first, last - first + 1, delta, err);
 	}
 	off = e & QCOW2_L2E_OFFSET_MASK;
 	if (!off)
 		return 0;
-	return qcow2_update_refcount(s, off >> s->cluster_bits, 1, delta, err);
+	return add_refs(s, off >> s->cluster_bits, 1, delta, err);
 }
 
 /* Add delta to every L2 table of an L1 table and to everything those
@@ -311,15 +333,10 @@ static int create_locked(struct qimg_node *node, const char *name,
 	if (r < 0)
 		goto out;
 
-	/* The active tree gains the snapshot's references; its COPIED
-	 * flags go. */
-	r = tree_refs(s, s->l1, s->l1_size, 1, err);
-	if (r == 0)
-		r = fix_copied(s, err);
-	if (r < 0)
-		goto out;
-
-	/* The snapshot's L1 table: a copy of the active one. */
+	/* The snapshot's L1 table: a copy of the active one, written before
+	 * the tree's references go up (as qemu-img orders it, so a failure
+	 * there leaves this table leaked, not a table missing its
+	 * references). */
 	bytes = (uint64_t)s->l1_size * 8;
 	if (bytes) {
 		raw = malloc(bytes);
@@ -338,6 +355,14 @@ static int create_locked(struct qimg_node *node, const char *name,
 		if (r < 0)
 			goto out;
 	}
+
+	/* The active tree gains the snapshot's references; its COPIED
+	 * flags go. */
+	r = tree_refs(s, s->l1, s->l1_size, 1, err);
+	if (r == 0)
+		r = fix_copied(s, err);
+	if (r < 0)
+		goto out;
 
 	ne = realloc(e, (n + 1) * sizeof(*e));
 	if (!ne) {
@@ -465,6 +490,17 @@ static int goto_locked(struct qimg_node *node, const char *key,
 	if (e[k].extra_size >= 16)
 		size = qimg_load_be64(e[k].extra + 8);
 	r = read_l1(s, &e[k], &snl1, err);
+	if (err && (r == -EFBIG || r == -EUCLEAN)) {
+		/* a damaged entry: qemu-img reports what is wrong on a line
+		 * of its own, then fails to load the snapshot */
+		int errnum = r == -EFBIG ? EFBIG : EINVAL;
+
+		qimg_error_note(err, QIMG_NOTE_REPORT "%s", err->msg);
+		qimg_error_clear(err);
+		r = qimg_error_set_errno(err, errnum,
+					 "Failed to load snapshot");
+		goto out;
+	}
 	if (r == 0)
 		r = qcow2_mark_dirty(s, err);
 	if (r == 0 && e[k].l1_size > s->l1_size)
