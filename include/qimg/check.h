@@ -23,6 +23,11 @@ struct qimg_check_result {
 	uint64_t allocated_clusters;
 	uint64_t fragmented_clusters;
 	uint64_t compressed_clusters;
+	/* A repair marked the image corrupt on the way (a fatal corruption
+	 * event): as qemu-img drops such a node, the open image takes no
+	 * further check, and the repair's refcount updates were kept in
+	 * memory only. */
+	bool unusable;
 };
 
 /* A checker reports each problem as one line (no newline), e.g.

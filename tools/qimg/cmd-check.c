@@ -196,19 +196,29 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 			       "    %d corruptions\n\n"
 			       "Double checking the fixed image now...\n",
 			       leaks_fixed, corruptions_fixed);
-		/* Double-check what is on disk now, not what the repairing
-		 * pass believes: close, reopen read-only, check again. */
-		qimg_close(node);
-		node = NULL;
-		flags &= ~QIMG_OPEN_RDWR;
-		if (tool_open_image(t, filename, so.image_opts ? NULL : format,
-				    so.image_opts, flags, cmode, &node) < 0) {
-			ret = 1;
-			goto out;
+		/* qemu-img cannot double-check an image its repair marked
+		 * corrupt (its node is gone) */
+		if (res.unusable) {
+			r = -ENOMEDIUM;
+		} else {
+			/* Double-check what is on disk now, not what the
+			 * repairing pass believes: close, reopen read-only,
+			 * check again. */
+			qimg_close(node);
+			node = NULL;
+			flags &= ~QIMG_OPEN_RDWR;
+			if (tool_open_image(t, filename,
+					    so.image_opts ? NULL : format,
+					    so.image_opts, flags, cmode,
+					    &node) < 0) {
+				ret = 1;
+				goto out;
+			}
+			memset(&res, 0, sizeof(res));
+			qimg_error_clear(&err);
+			r = qimg_check(node, 0, &res, report_line, (void *)t,
+				       &err);
 		}
-		memset(&res, 0, sizeof(res));
-		qimg_error_clear(&err);
-		r = qimg_check(node, 0, &res, report_line, (void *)t, &err);
 		res.corruptions_fixed = corruptions_fixed;
 		res.leaks_fixed = leaks_fixed;
 	}

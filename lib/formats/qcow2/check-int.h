@@ -144,7 +144,6 @@ struct ck {
 	bool sn_truncate; /* -r all: the header must drop the overhang */
 
 	int64_t file_len;
-	int64_t start_len; /* file_len when the check began */
 
 	/* in-memory refcount table, in on-disk refblock format so a slice
 	 * can be written out as a refblock; allocated in whole clusters */
@@ -153,6 +152,11 @@ struct ck {
 	size_t imrt_bytes;
 
 	bool signaled_corruption;
+	/* A fatal corruption event marked the image corrupt: as qemu-img
+	 * then drops the node, refcount changes that would go through its
+	 * refcount cache stay in memory (see qcow2_ck_set_refcount), and
+	 * the image takes no further check. */
+	bool unusable;
 	bool fix_mode;
 
 	/* Work budgets against crafted loops (many snapshots or bitmaps all

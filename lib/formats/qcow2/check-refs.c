@@ -305,6 +305,10 @@ int qcow2_ck_set_refcount(struct ck *c, uint64_t k, uint64_t v)
 	if (r < 0)
 		return r;
 	rc_set(c->rb, c->refcount_order, idx, v);
+	/* qemu-img makes this change in its refcount cache, which a node
+	 * dropped for corruption never writes back */
+	if (c->unusable)
+		return 0;
 	rc_span(c->refcount_order, idx, &byte, &len);
 	r = qcow2_ck_write(c, off + byte, c->rb + byte, len);
 	if (r < 0)
@@ -369,8 +373,10 @@ static void signal_corruption(struct ck *c, bool fatal, const char *fmt, ...)
 			     "qcow2: Image is corrupt: %s; further non-fatal "
 			     "corruption events will be suppressed",
 			     msg);
-	if (fatal)
+	if (fatal) {
 		set_corrupt_bit(c);
+		c->unusable = true;
+	}
 	c->signaled_corruption = true;
 }
 

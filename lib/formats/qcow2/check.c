@@ -21,6 +21,10 @@
 
 /* ---- refcount structures ----------------------------------------------- */
 
+/* The most memory a refcount table grown for a refblock past the end of
+ * the file may take. */
+#define CK_GROW_MEM_MAX (512ull << 20)
+
 static int grow_file_for_refblock(struct ck *c, uint64_t offset)
 {
 	uint64_t end;
@@ -30,13 +34,14 @@ static int grow_file_for_refblock(struct ck *c, uint64_t offset)
 	if (offset > INT64_MAX - c->cluster_size)
 		return -EINVAL;
 	end = offset + c->cluster_size;
-	/* The in-memory table must stay addressable (qemu's INT_MAX) and
-	 * bounded: a refblock far past the end is garbage, not a block to
-	 * grow the file (and our memory) for; the refcounts get rebuilt.
-	 * The bound is from the length the check started with, or each
-	 * growth would let the next one go twice as far. */
+	/* The file grows (sparse) to hold the block, as qemu-img grows it;
+	 * the in-memory table that then covers it must stay addressable
+	 * (qemu's INT_MAX clusters) and within CK_GROW_MEM_MAX bytes: a
+	 * refblock further out is garbage, not a block to grow our memory
+	 * for; the refcounts get rebuilt. */
 	if ((end >> c->cluster_bits) > INT32_MAX ||
-	    end > 2 * (uint64_t)c->start_len + (1ull << 30)) {
+	    (((end >> c->cluster_bits) << c->refcount_order) >> 3) >
+		    CK_GROW_MEM_MAX) {
 		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "Could not resize file: %s",
 			     strerror(EFBIG));
 		return -EFBIG;
@@ -433,7 +438,6 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 		res->check_errors++;
 		return (int)c.file_len;
 	}
-	c.start_len = c.file_len;
 	r = qcow2_ck_parse_header(&c);
 	if (r < 0)
 		return r;
@@ -486,6 +490,7 @@ int qcow2_check(struct qimg_node *node, unsigned int fix,
 	if (fix && res->check_errors == 0 && res->corruptions == 0)
 		r = mark_clean(&c);
 out:
+	res->unusable = c.unusable;
 	qcow2_ck_free_snapshots(&c);
 	free(c.imrt);
 	free(c.rb);
