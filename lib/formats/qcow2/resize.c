@@ -257,8 +257,9 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 
 	/* Over a backing file longer than the old size, the whole new area
 	 * must read as zeros, or the backing data would show through: as
-	 * QEMU does it, zero clusters (metadata-preallocated ones given
-	 * back); falloc and full allocated zeroed data already. */
+	 * QEMU does it, zero clusters (metadata-preallocated ones keep their
+	 * host clusters, flagged zero); falloc and full allocated zeroed
+	 * data already. */
 	if (r == 0 && node->backing && qimg_size(node->backing) > old) {
 		/* The partial cluster the old end was in gets explicit
 		 * zeros; whole clusters after it must be zeroed in metadata
@@ -275,9 +276,7 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 		    (!prealloc || !strcmp(prealloc, "off") ||
 		     !strcmp(prealloc, "metadata")))
 			r = qimg_write_zeroes(node, head, size - head,
-					      QIMG_ZERO_MAY_UNMAP |
-						      QIMG_ZERO_NO_FALLBACK,
-					      err);
+					      QIMG_ZERO_NO_FALLBACK, err);
 		if (r == -ENOTSUP) {
 			qimg_error_clear(err);
 			r = qimg_error_set(err, ENOTSUP,
