@@ -171,4 +171,21 @@ ok "shrink then grow: the dropped area reads as zeros" \
 	reads_zero "$G/v3.qcow2"
 ok "shrink then grow: qemu-img check clean" check_clean "$G/v3.qcow2"
 
+# subclusters over a longer backing file, an unaligned old end: whatever
+# the preallocation, the new area reads as zeros and the old one as the
+# backing file (falloc'd and full clusters must be allocated in their
+# bitmaps, or the backing file shows through)
+for p in off metadata falloc full; do
+	"$QEMU_IMG" create -q -f qcow2 -o extended_l2=on -b base.raw -F raw \
+		"$G/extlong.qcow2" 503k
+	(cd "$G" && "$QIMG" resize -q --preallocation=$p extlong.qcow2 1013k)
+	"$QEMU_IO" -c 'read -P 9 0 503k' -c 'read -P 0 503k 510k' \
+		"$G/extlong.qcow2" >"$R/io" 2>&1
+	ok "extended L2 over a longer backing file, $p: reads as qemu-img's" \
+		eval "[ \$(grep -c '^read ' '$R/io') = 2 ] &&
+		! grep -q 'Pattern verification failed' '$R/io'"
+	ok "extended L2 over a longer backing file, $p: qemu-img check clean" \
+		check_clean "$G/extlong.qcow2"
+done
+
 done_testing

@@ -654,6 +654,11 @@ int qcow2_snapshot_load_tmp(struct qimg_node *node, const char *id,
  * *end: the file length the layout needs (0: nothing to extend). */
 int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 		      uint64_t c_to, uint64_t *end, struct qimg_error *err);
+/* The same; with sc_alloc, entries with subclusters get every allocation
+ * bit set (they read as the host clusters, not as unallocated). */
+int qcow2_preallocate_sc(struct qcow2_state *s, const char *mode,
+			 uint64_t c_from, uint64_t c_to, bool sc_alloc,
+			 uint64_t *end, struct qimg_error *err);
 /* A new active L1 table of exactly n entries (n > l1_size), the header
  * switched to it, the old one freed. */
 int qcow2_grow_l1(struct qcow2_state *s, uint32_t n, struct qimg_error *err);

@@ -25,7 +25,7 @@
 /* Point entries [idx, idx+n) of the L2 table of L1 index i at host
  * clusters from `host` on. */
 static int map_l2(struct qcow2_state *s, uint64_t i, uint64_t idx,
-		  uint64_t host, uint64_t n, uint64_t *ent,
+		  uint64_t host, uint64_t n, uint64_t *ent, uint64_t *bits,
 		  struct qimg_error *err)
 {
 	uint64_t l2_off, k;
@@ -35,17 +35,28 @@ static int map_l2(struct qcow2_state *s, uint64_t i, uint64_t idx,
 			     err);
 	if (r < 0)
 		return r;
-	for (k = 0; k < n; k++)
+	for (k = 0; k < n; k++) {
 		ent[k] = (host + (k << s->cluster_bits)) | QCOW2_OFLAG_COPIED;
-	/* With subclusters the bitmap stays 0: the clusters are reserved
-	 * but read as unallocated. */
-	return qcow2_l2_set(s, l2_off, idx, n, ent, NULL, err);
+		if (bits)
+			bits[k] = QCOW2_BITMAP_ALL_ALLOC;
+	}
+	/* With subclusters the bitmap stays 0 unless asked: the clusters
+	 * are reserved but read as unallocated. */
+	return qcow2_l2_set(s, l2_off, idx, n, ent, bits, err);
 }
 
 int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 		      uint64_t c_to, uint64_t *end, struct qimg_error *err)
 {
-	uint64_t *ent, i, host, data = 0, first, last, n, ntables = 0;
+	return qcow2_preallocate_sc(s, mode, c_from, c_to, false, end, err);
+}
+
+int qcow2_preallocate_sc(struct qcow2_state *s, const char *mode,
+			 uint64_t c_from, uint64_t c_to, bool sc_alloc,
+			 uint64_t *end, struct qimg_error *err)
+{
+	uint64_t *ent, *bits = NULL, i, host, data = 0, first, last, n;
+	uint64_t ntables = 0;
 	uint64_t i_from = c_from >> s->l2_bits, i_to;
 	bool meta = !strcmp(mode, "metadata");
 	int r = 0;
@@ -55,6 +66,13 @@ int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 		return 0;
 	i_to = ((c_to - 1) >> s->l2_bits) + 1;
 	ent = malloc(s->l2_entries * sizeof(uint64_t));
+	if (sc_alloc && s->ext_l2 && ent) {
+		bits = malloc(s->l2_entries * sizeof(uint64_t));
+		if (!bits) {
+			free(ent);
+			ent = NULL;
+		}
+	}
 	if (!ent)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	for (i = i_from; i < i_to; i++)
@@ -105,7 +123,7 @@ int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 			host = data + ((first - c_from) << s->cluster_bits);
 		}
 		r = map_l2(s, i, first & (s->l2_entries - 1), host, n, ent,
-			   err);
+			   bits, err);
 		if (r == 0 && meta) {
 			/* QEMU ends the file at the subcluster holding the
 			 * last guest byte, at the cluster end without. */
@@ -120,6 +138,7 @@ int qcow2_preallocate(struct qcow2_state *s, const char *mode, uint64_t c_from,
 		}
 	}
 	free(ent);
+	free(bits);
 	return r;
 }
 
@@ -241,9 +260,16 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 				       node->backing_filename))
 				c_from++;
 		}
+		/* Over a longer backing file, falloc'd and full clusters
+		 * with subclusters are allocated in their bitmaps too: they
+		 * read as the zeros they hold, not as the backing file (as
+		 * qemu-img leaves them). */
+		bool sc_alloc = !meta_only && node->backing &&
+				qimg_size(node->backing) > old;
+
 		if (r == 0)
-			r = qcow2_preallocate(s, prealloc, c_from, c_to, &end,
-					      err);
+			r = qcow2_preallocate_sc(s, prealloc, c_from, c_to,
+						 sc_alloc, &end, err);
 	}
 	if (r == 0 && end) {
 		int64_t len = qimg_node_length(s->file, err);
