@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/driver.h"
+#include "formats/bochs.h"
 #include "formats/raw.h"
 #include "protocols/blkdebug.h"
 #include "protocols/file.h"
@@ -27,6 +28,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_blkdebug,	  &qimg_driver_nbd,
 	&qimg_driver_ssh,	  &qimg_driver_null_co,
 	&qimg_driver_null_aio,	  &qimg_driver_quorum,
+	&qimg_driver_bochs,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -82,7 +84,7 @@ static const struct {
 	{ "qcow", true },   { "qed", true },	   { "vdi", true },
 	{ "vmdk", true },   { "vpc", true },	   { "vhdx", true },
 	{ "luks", true },   { "parallels", true }, { "dmg", false },
-	{ "bochs", false }, { "cloop", false },	   { "vvfat", false },
+	{ "cloop", false }, { "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -126,7 +128,6 @@ static const struct {
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
 	{ "parallels", 0, 16, "WithoutFreeSpace" },
 	{ "parallels", 0, 16, "WithouFreSpacExt" },
-	{ "bochs", 0, 22, "Bochs Virtual HD Image" },
 	{ "cloop", 0, 23, "#!/bin/sh\n#V2.0 Format\n" },
 };
 

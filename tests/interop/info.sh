@@ -148,7 +148,7 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 		fi
 	done
 	# formats a later issue brings: refused by name, never read as raw
-	for s in blank.vmdk empty.bochs ext2.vhd ext2.vmdk \
+	for s in blank.vmdk ext2.vhd ext2.vmdk \
 		iotest-dynamic-1G.vhdx parallels-v1 parallels-v2 \
 		simple-pattern.cloop simple-dmg.dmg virtualpc-dynamic.vhd; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then
