@@ -1,14 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# `make bench`: the same convert jobs through qemu-img and qimg, timed
-# interleaved (ABBA..., BENCH_RUNS runs each, best run: this machine's
-# noise, kernel page reclaim and delayed file-system work, only ever adds
-# time, hitting either tool in a third of the runs), with peak RSS, plus
-# the machine's plain copy speed as a reference.  No assertions: it prints
-# one line per job and a summary table.
+# `make bench`: the same jobs through qemu-img and qimg, timed interleaved
+# (ABBA..., BENCH_RUNS runs each, best run: this machine's noise, kernel
+# page reclaim and delayed file-system work, only ever adds time, hitting
+# either tool in a third of the runs), with peak RSS, plus the machine's
+# plain copy speed as a reference.  It prints one line per job and a
+# summary table.  The convert jobs assert nothing; the commit and rebase
+# jobs check every run's result with qemu-img (outside the timed region)
+# and report a tool that got one wrong as "wrong" instead of a speed.
 #
-# Environment: QIMG (default build/qimg), QEMU_IMG (qemu-img),
-# BENCH_SIZE (input size, default 1G; the input is cached per size under
+# Jobs: five converts of the input; commit-1g, a commit of a BENCH_SIZE
+# overlay (1 GiB by default, hence the name) with data in some 40% of its
+# clusters into its qcow2 base; rebase-safe, a safe rebase of an overlay
+# onto a new base that differs from the old one in half of the clusters.
+# Both start every run from fresh copies of cached pristine images.
+#
+# Environment: QIMG (default build/qimg), QEMU_IMG (qemu-img), QEMU_IO,
+# BENCH_SIZE (input size, default 1G; the inputs are cached per size under
 # bench/work/), BENCH_RUNS (5), BENCH_JOBS (subset of job names).
 
 set -u
@@ -16,12 +24,18 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 QIMG=${QIMG:-$ROOT/build/qimg}
 QEMU_IMG=${QEMU_IMG:-qemu-img}
+QEMU_IO=${QEMU_IO:-qemu-io}
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 WORK=$ROOT/bench/work
-JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd"}
+JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd commit-1g rebase-safe"}
 
 command -v "$QEMU_IMG" >/dev/null || { echo "bench: qemu-img not found"; exit 1; }
+case " $JOBS " in
+*" commit-1g "*)
+	command -v "$QEMU_IO" >/dev/null ||
+		{ echo "bench: qemu-io not found (commit-1g needs it)"; exit 1; } ;;
+esac
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time not found (apt-get install time)"; exit 1; }
 have_qimg=1
 if [ ! -x "$QIMG" ]; then
@@ -82,6 +96,89 @@ make_input()
 	rm -rf "$tmp"
 }
 
+# scatter FILE SEED FRACTION: overwrite runs of 64 KiB clusters (1 to 64
+# long) of FILE with random data, each run with probability FRACTION, so
+# that some FRACTION of the clusters change, at every granularity.
+scatter()
+{
+	perl -e '
+		my ($file, $size, $seed, $p) = @ARGV;
+		my @runs = (1, 1, 1, 2, 3, 4, 8, 16, 64);
+		my $cl = 65536;
+		my $n = int($size / $cl);
+		my ($c, $buf) = (0, "");
+		srand($seed);
+		open(my $rnd, "<:raw", "/dev/urandom") or die "urandom: $!";
+		open(my $f, "+<:raw", $file) or die "$file: $!";
+		while ($c < $n) {
+			my $len = $runs[int(rand(@runs))];
+			$len = $n - $c if $c + $len > $n;
+			if (rand() < $p) {
+				read($rnd, $buf, $len * $cl) == $len * $cl
+					or die "urandom: short read";
+				seek($f, $c * $cl, 0) or die "seek: $!";
+				print $f $buf or die "write: $!";
+			}
+			$c += $len;
+		}
+		close($f) or die "$file: $!";
+	' "$1" "$bytes" "$2" "$3"
+}
+
+# qcow2_of RAW QCOW2 [BACKING]: RAW as a qcow2 image that allocates only
+# RAW's data (holes stay unallocated), then placed over BACKING.
+qcow2_of()
+{
+	"$QEMU_IMG" convert -f raw -O qcow2 "$1" "$2" || return 1
+	[ $# -lt 3 ] || "$QEMU_IMG" rebase -u -b "$3" -F qcow2 "$2"
+}
+
+# The commit job's images, in a directory of their own (the overlay names
+# its base relatively): base.qcow2, the input as qcow2; overlay.qcow2,
+# random data in 40% of the clusters plus four zeroed areas (a 64th of
+# the image each, where the base has data as well as elsewhere).
+make_commit_input()
+{
+	local d=$WORK/commit-$SIZE t=$WORK/commit-$SIZE.part q i
+	echo "bench: generating the commit-1g images (once) in $d"
+	rm -rf "$t"
+	mkdir -p "$t" || return 1
+	cp "$INQ" "$t/base.qcow2" || return 1
+	truncate -s "$bytes" "$t/ov.raw" || return 1
+	scatter "$t/ov.raw" 11 0.4 || return 1
+	(cd "$t" && qcow2_of ov.raw overlay.qcow2 base.qcow2) || return 1
+	rm -f "$t/ov.raw"
+	# an eighth of the image, in whole 4 MiB blocks
+	q=$((bytes / 33554432))
+	q=$((q * 4194304))
+	for i in 1 3 5 7; do
+		"$QEMU_IO" -f qcow2 -c "write -z $((q * i)) $((bytes / 64))" \
+			"$t/overlay.qcow2" >/dev/null || return 1
+	done
+	mv "$t" "$d"
+}
+
+# The rebase job's images: old.qcow2, the input as qcow2; new.qcow2, the
+# input with random data in half of the clusters; overlay.qcow2 over
+# old.qcow2, random data in 30% of the clusters.
+make_rebase_input()
+{
+	local d=$WORK/rebase-$SIZE t=$WORK/rebase-$SIZE.part
+	echo "bench: generating the rebase-safe images (once) in $d"
+	rm -rf "$t"
+	mkdir -p "$t" || return 1
+	cp "$INQ" "$t/old.qcow2" || return 1
+	cp --sparse=always "$IN" "$t/new.raw" || return 1
+	scatter "$t/new.raw" 13 0.5 || return 1
+	qcow2_of "$t/new.raw" "$t/new.qcow2" || return 1
+	rm -f "$t/new.raw"
+	truncate -s "$bytes" "$t/ov.raw" || return 1
+	scatter "$t/ov.raw" 17 0.3 || return 1
+	(cd "$t" && qcow2_of ov.raw overlay.qcow2 old.qcow2) || return 1
+	rm -f "$t/ov.raw"
+	mv "$t" "$d"
+}
+
 # one generator at a time (the inputs are shared by concurrent runs)
 exec 9>"$WORK/.lock"
 flock 9
@@ -89,6 +186,16 @@ flock 9
 if [ ! -f "$INQ" ]; then
 	"$QEMU_IMG" convert -O qcow2 "$IN" "$INQ.part" && mv "$INQ.part" "$INQ"
 fi
+case " $JOBS " in
+*" commit-1g "*)
+	[ -d "$WORK/commit-$SIZE" ] || make_commit_input ||
+		{ echo "bench: could not make the commit images"; exit 1; } ;;
+esac
+case " $JOBS " in
+*" rebase-safe "*)
+	[ -d "$WORK/rebase-$SIZE" ] || make_rebase_input ||
+		{ echo "bench: could not make the rebase images"; exit 1; } ;;
+esac
 flock -u 9
 
 # --- timing helpers ----------------------------------------------------
@@ -140,6 +247,7 @@ mbps()
 {
 	case $1 in
 	n/a | fail) echo "n/a" ;;
+	wrong) echo "wrong" ;;
 	*) awk -v b="$bytes" -v t="$1" 'BEGIN {
 		if (t <= 0) t = 0.001; printf "%.0f", b / 1048576 / t }' ;;
 	esac
@@ -151,23 +259,126 @@ alloc_mib()
 	du -k "$1" | awk '{ printf "%.0f", $1 / 1024 }'
 }
 
+# Each job runs in a directory of its own per tool ($OUT/e for qemu-img,
+# $OUT/g for qimg), emptied and prepared before every run.
+
+# job_args NAME DIR -> the tool's arguments
 job_args()
 {
-	# job_args NAME OUTPUT -> the convert arguments
 	case $1 in
-	raw-to-qcow2) echo "-f raw -O qcow2 $IN $2" ;;
-	qcow2-to-raw) echo "-f qcow2 -O raw $INQ $2" ;;
-	raw-to-raw) echo "-f raw -O raw $IN $2" ;;
-	raw-to-qcow2-zlib) echo "-f raw -O qcow2 -c $IN $2" ;;
-	raw-to-qcow2-zstd) echo "-f raw -O qcow2 -c -o compression_type=zstd $IN $2" ;;
+	raw-to-qcow2) echo "convert -f raw -O qcow2 $IN $2/out" ;;
+	qcow2-to-raw) echo "convert -f qcow2 -O raw $INQ $2/out" ;;
+	raw-to-raw) echo "convert -f raw -O raw $IN $2/out" ;;
+	raw-to-qcow2-zlib) echo "convert -f raw -O qcow2 -c $IN $2/out" ;;
+	raw-to-qcow2-zstd) echo "convert -f raw -O qcow2 -c -o compression_type=zstd $IN $2/out" ;;
+	# both tools' default cache modes (writeback, the base flushed at
+	# the end); commit empties the overlay as qemu-img's does
+	commit-1g) echo "commit -f qcow2 $2/overlay.qcow2" ;;
+	rebase-safe) echo "rebase -b new.qcow2 -F qcow2 -f qcow2 $2/overlay.qcow2" ;;
 	esac
 }
 
+# job_input NAME -> the image whose size is the input column
 job_input()
 {
 	case $1 in
 	qcow2-to-raw) echo "$INQ" ;;
+	commit-1g) echo "$WORK/commit-$SIZE/overlay.qcow2" ;;
+	rebase-safe) echo "$WORK/rebase-$SIZE/overlay.qcow2" ;;
 	*) echo "$IN" ;;
+	esac
+}
+
+# job_output NAME DIR -> the image whose size is the output column
+job_output()
+{
+	case $1 in
+	commit-1g) echo "$2/base.qcow2" ;;
+	rebase-safe) echo "$2/overlay.qcow2" ;;
+	*) echo "$2/out" ;;
+	esac
+}
+
+# job_warm NAME: read what the job reads, so both tools start cached
+job_warm()
+{
+	case $1 in
+	commit-1g)
+		warm "$WORK/commit-$SIZE/base.qcow2"
+		warm "$WORK/commit-$SIZE/overlay.qcow2" ;;
+	rebase-safe)
+		warm "$WORK/rebase-$SIZE/old.qcow2"
+		warm "$WORK/rebase-$SIZE/new.qcow2"
+		warm "$WORK/rebase-$SIZE/overlay.qcow2" ;;
+	*) warm "$(job_input "$1")" ;;
+	esac
+}
+
+# job_prepare NAME DIR: the run's starting files, copied from the pristine
+# ones (the backing files a rebase only reads are linked, not copied)
+job_prepare()
+{
+	rm -rf "$2"
+	mkdir -p "$2" || return 1
+	case $1 in
+	commit-1g)
+		cp "$WORK/commit-$SIZE/base.qcow2" "$2/" &&
+			cp "$WORK/commit-$SIZE/overlay.qcow2" "$2/" ;;
+	rebase-safe)
+		ln -s "$WORK/rebase-$SIZE/old.qcow2" "$2/old.qcow2" &&
+			ln -s "$WORK/rebase-$SIZE/new.qcow2" "$2/new.qcow2" &&
+			cp "$WORK/rebase-$SIZE/overlay.qcow2" "$2/" ;;
+	esac
+}
+
+# qemu-img check, quietly; a message on failure
+checked()
+{
+	"$QEMU_IMG" check -q -f qcow2 "$1" >"$OUT/check" 2>&1 && return 0
+	echo "bench: qemu-img check $1 failed:" >&2
+	sed -n '1,5p' "$OUT/check" >&2
+	return 1
+}
+
+# job_verify NAME DIR: did the run produce the expected images?  (Not for
+# the converts.)  commit: the base reads as the pristine overlay did over
+# the pristine base, both images check clean and the overlay was emptied;
+# rebase: the overlay reads over new.qcow2 as the pristine one did over
+# old.qcow2, names new.qcow2 as its backing file and checks clean.
+job_verify()
+{
+	local d=$2 p
+	case $1 in
+	commit-1g)
+		p=$WORK/commit-$SIZE
+		"$QEMU_IMG" compare -q -f qcow2 -F qcow2 "$d/base.qcow2" \
+			"$p/overlay.qcow2" || {
+			echo "bench: $d/base.qcow2 does not read as" \
+				"$p/overlay.qcow2" >&2
+			return 1
+		}
+		checked "$d/base.qcow2" && checked "$d/overlay.qcow2" || return 1
+		if "$QEMU_IMG" map --output=json -f qcow2 "$d/overlay.qcow2" |
+			grep -q '"depth": 0'; then
+			echo "bench: $d/overlay.qcow2 was not emptied" >&2
+			return 1
+		fi
+		;;
+	rebase-safe)
+		p=$WORK/rebase-$SIZE
+		"$QEMU_IMG" compare -q -f qcow2 -F qcow2 "$d/overlay.qcow2" \
+			"$p/overlay.qcow2" || {
+			echo "bench: $d/overlay.qcow2 over new.qcow2 does not" \
+				"read as $p/overlay.qcow2 over old.qcow2" >&2
+			return 1
+		}
+		checked "$d/overlay.qcow2" || return 1
+		"$QEMU_IMG" info --output=json -f qcow2 "$d/overlay.qcow2" |
+			grep -q '"backing-filename": "new.qcow2"' || {
+			echo "bench: $d/overlay.qcow2 does not name new.qcow2" >&2
+			return 1
+		}
+		;;
 	esac
 }
 
@@ -195,9 +406,17 @@ printf '%-18s %8s %10s %10s %9s %9s %6s %9s %9s\n' job input-MiB \
 summary=()
 
 for job in $JOBS; do
+	case $job in
+	raw-to-qcow2 | qcow2-to-raw | raw-to-raw | raw-to-qcow2-zlib | \
+		raw-to-qcow2-zstd | commit-1g | rebase-safe) ;;
+	*)
+		echo "bench: unknown job $job" >&2
+		continue
+		;;
+	esac
 	in=$(job_input "$job")
-	warm "$in"
-	et='' gt='' erss='' grss=''
+	job_warm "$job"
+	et='' gt='' erss='' grss='' ewrong=0 gwrong=0
 	for ((r = 0; r < RUNS; r++)); do
 		# ABBA order: whichever tool runs second in a round meets the
 		# first one's freshly written output in the page cache and the
@@ -208,39 +427,49 @@ for job in $JOBS; do
 			order="g e"
 		fi
 		for who in $order; do
-			rm -f "$OUT/$who"
+			[ "$who" = g ] && [ "$have_qimg" = 0 ] && continue
 			if [ "$who" = e ]; then
-				# shellcheck disable=SC2046
-				res=$(timed_run e "$QEMU_IMG" convert \
-					$(job_args "$job" "$OUT/e"))
-				et="$et ${res%% *}"
+				tool=$QEMU_IMG
+			else
+				tool=$QIMG
+			fi
+			job_prepare "$job" "$OUT/$who" || exit 1
+			# shellcheck disable=SC2046
+			res=$(timed_run "$who" "$tool" $(job_args "$job" "$OUT/$who"))
+			t=${res%% *}
+			if [ "$t" != fail ] && ! job_verify "$job" "$OUT/$who"; then
+				echo "bench: $job: $tool gave a wrong result" >&2
+				t=fail
+				eval "${who}wrong=1"
+			fi
+			if [ "$who" = e ]; then
+				et="$et $t"
 				erss="$erss ${res##* }"
-			elif [ "$have_qimg" = 1 ]; then
-				# shellcheck disable=SC2046
-				res=$(timed_run g "$QIMG" convert \
-					$(job_args "$job" "$OUT/g"))
-				gt="$gt ${res%% *}"
+			else
+				gt="$gt $t"
 				grss="$grss ${res##* }"
 			fi
 		done
 	done
 	emed=$(echo "$et" | best)
 	gmed=$(echo "$gt" | best)
+	[ "$ewrong" = 1 ] && emed=wrong
+	[ "$gwrong" = 1 ] && gmed=wrong
 	case "$emed $gmed" in
-	*n/a* | *fail*) ratio=n/a ;;
+	*n/a* | *fail* | *wrong*) ratio=n/a ;;
 	*) ratio=$(awk -v a="$gmed" -v b="$emed" 'BEGIN {
 		printf "%.2f", (b > 0 ? a / b : 0) }') ;;
 	esac
 	er=$(echo "$erss" | median)
 	gr=$(echo "$grss" | median)
 	line=$(printf '%-18s %8s %10s %10s %9s %9s %6s %9s %9s' "$job" \
-		"$(alloc_mib "$in")" "$(alloc_mib "$OUT/e")" \
-		"$(alloc_mib "$OUT/g")" "$(mbps "$emed")" "$(mbps "$gmed")" \
+		"$(alloc_mib "$in")" "$(alloc_mib "$(job_output "$job" "$OUT/e")")" \
+		"$(alloc_mib "$(job_output "$job" "$OUT/g")")" "$(mbps "$emed")" "$(mbps "$gmed")" \
 		"$ratio" "$(awk -v k="$er" 'BEGIN { if (k == "n/a") print k; else printf "%.0f", k / 1024 }')" \
 		"$(awk -v k="$gr" 'BEGIN { if (k == "n/a") print k; else printf "%.0f", k / 1024 }')")
 	echo "$line"
 	summary+=("$line  (times qemu-img:$et; qimg:${gt:- n/a})")
-	rm -f "$OUT/e" "$OUT/g"
+	rm -rf "$OUT/e" "$OUT/g"
 done
 
 echo
