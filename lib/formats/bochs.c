@@ -47,7 +47,7 @@ struct bochs_state {
 	uint32_t extent_size;	 /* bytes, a power of two */
 	uint32_t slot_sectors;	 /* bitmap sectors + extent sectors */
 	uint32_t bitmap_sectors; /* before the data of each slot */
-	uint64_t data_offset;	 /* where slot 0 starts */
+	uint32_t data_offset;	 /* where slot 0 starts */
 	uint64_t file_len;	 /* reads past it see zeros */
 };
 
@@ -150,7 +150,9 @@ static int bochs_open(struct qimg_node *node, const struct qimg_opts *opts,
 	r = read_catalog(node, hdr_size, err);
 	if (r < 0)
 		goto out_free_catalog;
-	s->data_offset = (uint64_t)hdr_size + (uint64_t)s->catalog_size * 4;
+	/* 32-bit, as QEMU keeps it: a header size near 4 GiB wraps the
+	 * slots round to the start of the file (bochs.sh, header-max). */
+	s->data_offset = (uint32_t)(hdr_size + s->catalog_size * 4);
 
 	/* In 32-bit arithmetic, as QEMU: a bitmap size of 0 wraps to the
 	 * largest bitmap. */
