@@ -78,4 +78,12 @@ mk data-file.qcow2 64k cluster_size=512,data_file=$t/data-file.raw \
 # non-qcow2 seeds for the probing harness
 head -c 1024 /dev/zero | tr '\0' 'x' >"$out/text.raw"
 { head -c 510 /dev/zero; printf '\125\252'; } >"$out/mbr.raw"
+# bochs seeds (mkbochs.pl): header v2 and v1, partial bitmaps, extents
+# out of order, a bitmap size of 0, a file cut inside a slot
+mkb=../interop/mkbochs.pl
+perl $mkb "$out/v2.bochs" disk=16384 extent=1024 map=0:1,3:0,15:2 \
+	bits=1:01,2:02
+perl $mkb "$out/v1.bochs" version=1 disk=8192 extent=512 map=1:0,7:1
+perl $mkb "$out/bitmap0.bochs" disk=4096 extent=2048 bitmap=0 map=1:0
+perl $mkb "$out/cut.bochs" disk=8192 extent=4096 map=0:0,1:1 length=3000
 ls -l "$out"
