@@ -29,7 +29,7 @@ ROOT=$(pwd)
 MODE=${MODE:-check}
 BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd ssh check-qcow2 snapshot workers args dd bitmap}
+ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd ssh check-qcow2 snapshot workers args dd bitmap bochs}
 TSAN_SUITES=${TSAN_SUITES:-convert workers bench commit bitmap}
 TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io test-bitmap}
 if [ -z "${LOGDIR:-}" ]; then
