@@ -197,6 +197,59 @@ format:
 	return r;
 }
 
+int qimg_create_aux_file(const char *filename, const struct qimg_opts *opts,
+			 struct qimg_node **out, char **remove_path,
+			 struct qimg_error *err)
+{
+	const struct qimg_driver *pdrv;
+	struct qimg_node *proto;
+	struct stat st;
+	char *path = NULL;
+	bool existed;
+	int r;
+
+	*out = NULL;
+	*remove_path = NULL;
+	r = qimg_protocol_resolve(filename, &pdrv, &path, err);
+	if (r < 0)
+		return r;
+	if (pdrv->create) {
+		existed = !pdrv->default_protocol || stat(path, &st) == 0;
+		proto = qimg_node_new(pdrv, path, QIMG_OPEN_RDWR,
+				      QIMG_CACHE_WRITEBACK);
+		if (!proto) {
+			free(path);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+		r = proto->drv->create(proto, opts, err);
+		qimg_node_free(proto);
+		if (r < 0) {
+			free(path);
+			return r;
+		}
+		if (!existed) {
+			*remove_path = path;
+			path = NULL;
+		}
+	}
+	free(path);
+	/* A protocol that cannot create (an NBD export) is used as it is. */
+	r = qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
+			       out, err);
+	if (r < 0) {
+		qimg_remove_aux_file(*remove_path);
+		*remove_path = NULL;
+	}
+	return r;
+}
+
+void qimg_remove_aux_file(char *path)
+{
+	if (path)
+		unlink(path);
+	free(path);
+}
+
 int qimg_measure(const char *format, struct qimg_opts *opts,
 		 struct qimg_node *in, uint64_t size, struct qimg_measure *out,
 		 struct qimg_error *err)

@@ -402,6 +402,11 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 #define QIMG_CHILD_OPTIONAL                                                    \
 	0x2u /* absent options and filename: no child,
 				  * *out = NULL, success */
+#define QIMG_CHILD_PLAIN_NAME                                                  \
+	0x4u /* `filename` is a plain file name of the
+				  * default protocol: neither json:{...} nor a
+				  * protocol prefix is parsed (a leading "file:"
+				  * is that driver's own and goes) */
 
 /* Open the child `role` of `parent` (whose own open is in progress or
  * done) and add it to parent's children.  The child's options are the
@@ -413,6 +418,18 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 int qimg_open_child(struct qimg_node *parent, const char *role,
 		    const char *filename, unsigned int how, unsigned int flags,
 		    struct qimg_node **out, struct qimg_error *err);
+/* Create (empty) and open read-write the protocol file `filename`, named
+ * as a user names it (relative to the working directory, protocol
+ * prefixes parsed): a file a format keeps beside its image (qcow2's
+ * external data file).  opts are the create options (the protocol's
+ * own are used).  *remove_path: the path to hand to qimg_remove_aux_file
+ * if the caller fails later, NULL when the file existed before (or is
+ * no file).  Close *out with qimg_close. */
+int qimg_create_aux_file(const char *filename, const struct qimg_opts *opts,
+			 struct qimg_node **out, char **remove_path,
+			 struct qimg_error *err);
+/* Remove (when path is not NULL) and free path. */
+void qimg_remove_aux_file(char *path);
 /* What `child`'s driver adds to info (cluster size, dirty flag): for a
  * format that answers as its child does (raw).  0 and nothing filled when
  * the child's driver has no get_info. */

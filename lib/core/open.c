@@ -872,6 +872,20 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 				      "\"%s\"",
 				      role);
 	}
+	if (!sub && (how & QIMG_CHILD_PLAIN_NAME)) {
+		const struct qimg_driver *used;
+
+		sub = qimg_value_dict();
+		if (!sub)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		r = fill_protocol(sub, filename, default_protocol(), &used,
+				  err);
+		if (r < 0) {
+			qimg_value_free(sub);
+			return r;
+		}
+		filename = NULL;
+	}
 	r = open_node(sub, sub ? NULL : filename, NULL,
 		      how & QIMG_CHILD_PROTOCOL,
 		      (parent->flags & (QIMG_OPEN_RDWR | QIMG_OPEN_FORCE_SHARE |

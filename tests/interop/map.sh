@@ -82,11 +82,13 @@ mp "512-byte clusters" ../cs512.qcow2
 q cs2m.qcow2 16M -o cluster_size=2M
 "$QEMU_IO" -c 'write -P 1 3M 5000' cs2m.qcow2 >/dev/null
 mp "2 MiB clusters" ../cs2m.qcow2
-q df.qcow2 4M -o data_file=df.data
-"$QEMU_IO" -c 'write -P 1 64k 64k' df.qcow2 >/dev/null
-# External data files come with a later issue: until then, a clear refusal.
-refused_clearly "external data file: refused clearly" \
-	'external data file.*not supported yet' map "$PWD/df.qcow2"
+q df.qcow2 4M -o data_file="$PWD/df.data"
+"$QEMU_IO" -c 'write -P 1 0 64k' -c 'write -P 1 128k 64k' \
+	-c 'write -z 1M 64k' df.qcow2 >/dev/null
+mp "external data file" ../df.qcow2
+q dfr.qcow2 4M -o data_file="$PWD/dfr.data",data_file_raw=on
+"$QEMU_IO" -c 'write -P 1 64k 64k' -c 'discard 1M 64k' dfr.qcow2 >/dev/null
+mp "external data file, raw" ../dfr.qcow2
 
 same "--output=xml" map --output=xml ../t.qcow2
 same "bad start offset" map -s 1x ../t.qcow2

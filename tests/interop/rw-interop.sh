@@ -178,14 +178,10 @@ cp odd.raw odd.raw 2>/dev/null
 head -c 1000 /dev/urandom >odd.raw
 rt "raw of 1000 bytes" odd.raw
 
-# external data file
+# external data file (tests/interop/data-file.sh has the rest)
 "$QEMU_IMG" create -q -f qcow2 -o data_file=ext.data ext.qcow2 4M
 "$QEMU_IO" -c 'write -P 6 64k 200k' ext.qcow2 >/dev/null
-# External data files come with a later issue: until then, a clear refusal
-# that leaves no output file behind.
-refused_clearly "external data file: read refused clearly" \
-	'external data file.*not supported yet' convert -O raw ext.qcow2 ext.out
-ok "external data file: no output file left" test ! -e ext.out
+rt "external data file" ext.qcow2
 
 # Writing over clusters an internal snapshot shares (refcount 2, no COPIED
 # flag): qimg must copy, never write in place; the snapshot keeps its data.

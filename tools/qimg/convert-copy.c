@@ -570,7 +570,14 @@ static void *worker_main(void *opaque)
 		/* In order, the turn is ours alone until seq_write moves on;
 		 * other workers keep planning and reading meanwhile. */
 		r = write_item(w);
-		if (r < 0)
+		if (r == -ENOTSUP)
+			/* A write the target refuses (compressed clusters
+			 * into an external data file) names no file, as
+			 * qemu-img says it (iotest 244). */
+			tool_err(p->t, "error while writing at byte %" PRIu64
+				 ": %s",
+				 sector * SECTOR, tool_errdetail(r, &w->err));
+		else if (r < 0)
 			tool_err(p->t,
 				 "error while writing at byte %" PRIu64
 				 " of '%s': %s",

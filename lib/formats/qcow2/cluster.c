@@ -21,10 +21,14 @@ enum qcow2_ctype qcow2_sc_type(const struct qcow2_state *s, uint64_t l2e,
 	if (l2e & QCOW2_OFLAG_COMPRESSED)
 		return s->ext_l2 && bitmap ? QCOW2_INVALID : QCOW2_COMPRESSED;
 	if (!s->ext_l2) {
+		/* A zero entry keeps a host cluster only with an offset. */
 		if (l2e & QCOW2_OFLAG_ZERO)
 			return off ? QCOW2_ZERO_ALLOC : QCOW2_ZERO_PLAIN;
-		return off ? QCOW2_NORMAL : QCOW2_UNALLOCATED;
+		return qcow2_entry_has_host(s, l2e) ? QCOW2_NORMAL
+						    : QCOW2_UNALLOCATED;
 	}
+	if (!off && qcow2_entry_has_host(s, l2e))
+		off = 1; /* offset 0 of the data file */
 	if ((bitmap & QCOW2_BITMAP_ALLOC(sc)) &&
 	    (bitmap & QCOW2_BITMAP_ZERO(sc)))
 		return QCOW2_INVALID;
@@ -247,7 +251,7 @@ int qcow2_map_range(struct qcow2_state *s, uint64_t off, uint64_t len,
 				" unaligned (L2 offset: %#" PRIx64
 				", L2 index: %#" PRIx64 ")",
 				l2e & QCOW2_L2E_OFFSET_MASK, l2_off, i);
-		if (t == QCOW2_NORMAL && host < s->cluster_size)
+		if (t == QCOW2_NORMAL && host < s->cluster_size && !s->ext_data)
 			return qcow2_signal_corruption(
 				s, err,
 				"Data cluster at %#" PRIx64 " overlaps the "
@@ -300,6 +304,14 @@ int qcow2_barrier(struct qcow2_state *s, struct qimg_error *err)
 {
 	int r;
 
+	/* Data in an external data file reaches it before metadata that
+	 * points at it. */
+	if (s->data_unflushed) {
+		r = qimg_flush(s->data, err);
+		if (r < 0)
+			return r;
+		s->data_unflushed = false;
+	}
 	if (!s->unflushed)
 		return 0;
 	r = qimg_flush(s->file, err);
@@ -439,6 +451,14 @@ int qcow2_free_entry(struct qcow2_state *s, uint64_t l2e,
 		return qcow2_free_bytes(s, off, nbytes, err);
 	}
 	off = l2e & QCOW2_L2E_OFFSET_MASK;
+	if (s->ext_data) {
+		/* Not refcounted: the data file gets the discard (a zero
+		 * entry without an offset holds nothing). */
+		if (qcow2_entry_has_host(s, l2e) &&
+		    (off || s->ext_l2 || !(l2e & QCOW2_OFLAG_ZERO)))
+			qcow2_data_file_release(s, off, s->cluster_size);
+		return 0;
+	}
 	if (!off)
 		return 0;
 	return qcow2_update_refcount(s, off >> s->cluster_bits, 1, -1, err);

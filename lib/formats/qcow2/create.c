@@ -69,6 +69,8 @@ struct cparams {
 	int ctype;
 	const char *prealloc;
 	const char *backing_file, *backing_fmt;
+	const char *data_file; /* NULL: none */
+	bool data_raw;
 };
 
 static int ilog2(uint64_t v)
@@ -98,6 +100,8 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 	p->prealloc = qimg_opts_get_str(o, "preallocation", "off");
 	p->backing_file = qimg_opts_get_str(o, "backing_file", NULL);
 	p->backing_fmt = qimg_opts_get_str(o, "backing_fmt", NULL);
+	p->data_file = qimg_opts_get_str(o, "data_file", NULL);
+	p->data_raw = qimg_opts_get_bool(o, "data_file_raw", false);
 
 	/* Values checked while qemu parses the option set. */
 	if (!compat || !strcmp(compat, "1.1") || !strcmp(compat, "v3"))
@@ -170,14 +174,21 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 				      "level 1.1 or above (use version=v3 or "
 				      "greater)");
 	p->refcount_order = (uint32_t)ilog2(rb);
-	if (qimg_opts_get_bool(o, "data_file_raw", false) &&
-	    !qimg_opts_has(o, "data_file"))
+	if (p->data_raw && !p->data_file)
 		return qimg_error_set(err, EINVAL,
 				      "data-file-raw requires data-file");
-	if (qimg_opts_has(o, "data_file"))
-		return qimg_error_set(err, ENOTSUP,
-				      "External data files "
-				      "(data_file) are not supported yet");
+	if (p->data_raw && p->backing_file)
+		return qimg_error_set(err, EINVAL,
+				      "Backing file and data-file-raw cannot "
+				      "be used at the same time");
+	/* A raw data file must read as the image: every cluster mapped. */
+	if (p->data_raw && !strcmp(p->prealloc, "off"))
+		p->prealloc = "metadata";
+	if (p->data_file && p->version < 3)
+		return qimg_error_set(err, EINVAL,
+				      "External data files are only "
+				      "supported with compatibility level 1.1 "
+				      "and above (use version=v3 or greater)");
 	if (p->ctype != QCOW2_COMPRESS_ZLIB && p->version < 3)
 		return qimg_error_set(err, EINVAL,
 				      "Non-zlib compression type "
@@ -244,6 +255,11 @@ static int write_skeleton(struct qimg_node *file, const struct cparams *p,
 		h.incompatible_features |= QCOW2_INCOMPAT_EXTL2;
 	if (p->lazy)
 		h.compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+	if (p->data_file)
+		h.incompatible_features |= QCOW2_INCOMPAT_DATA_FILE;
+	if (p->data_raw)
+		h.autoclear_features |= QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	e.data_file = (char *)p->data_file; /* only read */
 
 	buf = malloc(3 * p->cluster_size);
 	if (!buf)
@@ -305,9 +321,10 @@ static int create_l1(struct qcow2_state *s, struct qimg_error *err)
 int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		 struct qimg_error *err)
 {
-	struct qimg_node tmp;
+	struct qimg_node tmp, *data = NULL;
 	struct qcow2_state *s;
 	struct cparams p;
+	char *data_path = NULL;
 	uint8_t *hdr = NULL;
 	uint64_t end = 0;
 	int r;
@@ -315,24 +332,35 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	r = parse_params(o, &p, err);
 	if (r < 0)
 		return r;
+	/* The data file after the image file, as qemu-img makes them; named
+	 * as given (relative to the working directory). */
+	if (p.data_file) {
+		r = qimg_create_aux_file(p.data_file, o, &data, &data_path,
+					 err);
+		if (r < 0)
+			return r;
+	}
 	r = write_skeleton(file, &p, err);
 	if (r < 0)
-		return r;
+		goto out_data;
 
 	/* Open what we wrote with the normal code and finish through it. */
 	s = calloc(1, sizeof(*s));
-	if (!s)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (!s) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out_data;
+	}
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.drv = &qimg_driver_qcow2;
 	tmp.opaque = s;
 	tmp.file = file;
+	tmp.data_file = data;
 	tmp.filename = file->filename;
 	tmp.flags = QIMG_OPEN_RDWR | QIMG_OPEN_NO_BACKING;
 	r = qimg_driver_qcow2.open(&tmp, NULL, err);
 	if (r < 0) {
 		free(s);
-		return r;
+		goto out_data;
 	}
 	s->lazy = false; /* creation writes counts directly */
 	s->h.size = p.size;
@@ -340,7 +368,36 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	r = create_l1(s, err);
 	if (r < 0)
 		goto out;
-	if (strcmp(p.prealloc, "off")) {
+	if (data) {
+		/* Metadata in the image for every mode but off; the data
+		 * file is sized (and falloc'd or written) by the file layer,
+		 * as qemu-img lays both out. */
+		if (strcmp(p.prealloc, "off"))
+			r = qcow2_data_file_prealloc(
+				s, 0,
+				(p.size + s->cluster_size - 1) >>
+					s->cluster_bits,
+				err);
+		if (r == 0)
+			r = qcow2_data_file_truncate(s, p.size, p.prealloc,
+						     err);
+		/* Its first block allocated, as qemu-img creates files (and
+		 * as raw.c does: it shows in map and disk size). */
+		if (r == 0 && p.size && strcmp(p.prealloc, "full")) {
+			static const uint8_t zero[4096];
+
+			r = qimg_pwrite(data, 0, zero,
+					p.size < sizeof(zero) ? (size_t)p.size
+							      : sizeof(zero),
+					err);
+		}
+		if (r == 0)
+			r = qcow2_l2_writeback(s, err);
+		if (r == 0)
+			r = qimg_flush(data, err);
+		if (r < 0)
+			goto out;
+	} else if (strcmp(p.prealloc, "off")) {
 		r = qcow2_preallocate(s, p.prealloc, 0,
 				      (p.size + s->cluster_size - 1) >>
 					      s->cluster_bits,
@@ -353,6 +410,14 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	if (p.backing_file) {
 		s->ext.backing_file = strdup(p.backing_file);
 		if (!s->ext.backing_file) {
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+			goto out;
+		}
+	}
+	if (p.data_file) {
+		free(s->ext.data_file);
+		s->ext.data_file = strdup(p.data_file);
+		if (!s->ext.data_file) {
 			r = qimg_error_set(err, ENOMEM, "Out of memory");
 			goto out;
 		}
@@ -395,5 +460,12 @@ out:
 	free(tmp.backing_filename);
 	free(tmp.backing_format);
 	free(s);
+out_data:
+	if (data)
+		qimg_close(data);
+	if (r < 0)
+		qimg_remove_aux_file(data_path);
+	else
+		free(data_path);
 	return r;
 }

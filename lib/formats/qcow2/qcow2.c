@@ -159,14 +159,10 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	r = setup_geometry(s, err);
 	if (r < 0)
 		goto fail;
+	r = qcow2_data_file_open(node, s, err);
+	if (r < 0)
+		goto fail;
 	if (!(fl & QIMG_OPEN_NO_IO)) {
-		if (s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) {
-			r = qimg_error_set(err, ENOTSUP,
-					   "qcow2 images with an "
-					   "external data file are not "
-					   "supported yet");
-			goto fail;
-		}
 		if (s->h.crypt_method) {
 			r = qimg_error_set(err, ENOTSUP,
 					   "Encrypted qcow2 "
@@ -287,6 +283,12 @@ int qcow2_flush(struct qimg_node *node, struct qimg_error *err)
 	r = qcow2_l2_writeback(s, err);
 	if (r == 0 && !s->lazy)
 		r = qcow2_refcount_flush(s, err);
+	/* The data file too: a guest flush covers the data it holds. */
+	if (r == 0 && s->data != s->file) {
+		r = qimg_flush(s->data, err);
+		if (r == 0)
+			s->data_unflushed = false;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

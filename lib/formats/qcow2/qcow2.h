@@ -197,6 +197,14 @@ struct qcow2_state {
 	pthread_cond_t cond;  /* in-flight allocations finished */
 	struct qimg_node *node;
 	struct qimg_node *file;
+	/* Where guest clusters live: the external data file (the child with
+	 * role "data-file", host offset == guest offset, not refcounted), or
+	 * the image file itself. */
+	struct qimg_node *data;
+	bool ext_data;	     /* incompatible bit 2: external data file */
+	bool data_raw;	     /* autoclear bit 1: the data file is raw */
+	bool data_unflushed; /* data written to the data file since the last
+			      * ordering flush */
 
 	struct qcow2_header h;
 	struct qcow2_exts ext;
@@ -366,6 +374,42 @@ int qcow2_shrink_reftable(struct qcow2_state *s, struct qimg_error *err);
 int qcow2_refcount_flush(struct qcow2_state *s, struct qimg_error *err);
 /* Recount every reference and rewrite refcounts (dirty images). */
 int qcow2_refcount_repair(struct qcow2_state *s, struct qimg_error *err);
+
+/* ---- datafile.c: external data files ---- */
+
+/* Does an L2 entry (not compressed) name a host cluster?  Offset 0 does
+ * too in an external data file when COPIED is set (every data cluster
+ * there has refcount 1, and offset 0 is the first guest cluster's). */
+static inline bool qcow2_entry_has_host(const struct qcow2_state *s,
+					uint64_t l2e)
+{
+	return (l2e & QCOW2_L2E_OFFSET_MASK) ||
+	       (s->ext_data && (l2e & QCOW2_OFLAG_COPIED));
+}
+
+/* Open: find the data file (the "data-file" options of the node, else the
+ * name the image stores, opened as a plain file name of the default
+ * protocol, relative to the working directory as qemu-img opens it) and
+ * set s->data.  A node whose data_file is set already (create) keeps it.
+ * Nothing is opened for QIMG_OPEN_NO_IO (info), as qemu-img 7.2 does not
+ * open it then.  qemu-img's texts: "'data-file' is required for this
+ * image", "'data-file' can only be set for images with an external data
+ * file", "data-file-raw requires a data file". */
+int qcow2_data_file_open(struct qimg_node *node, struct qcow2_state *s,
+			 struct qimg_error *err);
+/* Point guest clusters [c_from, c_to) at their own offsets in the data
+ * file (metadata preallocation with a data file: L2 tables only). */
+int qcow2_data_file_prealloc(struct qcow2_state *s, uint64_t c_from,
+			     uint64_t c_to, struct qimg_error *err);
+/* Resize the data file to `size` with the file layer's preallocation
+ * ("falloc"/"full"; anything else: none). */
+int qcow2_data_file_truncate(struct qcow2_state *s, uint64_t size,
+			     const char *prealloc, struct qimg_error *err);
+/* A data cluster at host offset `off` left the image (discard, zero with
+ * unmap, shrink): its range in the data file is discarded, as qemu-img
+ * passes such discards down; errors are ignored as there. */
+void qcow2_data_file_release(struct qcow2_state *s, uint64_t off,
+			     uint64_t len);
 
 /* ---- cluster.c ---- */
 

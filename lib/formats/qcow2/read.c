@@ -75,7 +75,7 @@ int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 			break;
 		case QCOW2_NORMAL:
 			qimg_debug_event(s->file, QIMG_EV_READ_AIO);
-			r = qimg_pread(s->file, m.host, p, m.len, err);
+			r = qimg_pread(s->data, m.host, p, m.len, err);
 			break;
 		case QCOW2_COMPRESSED:
 			r = read_compressed(s, m.l2e, off, p, m.len, err);
@@ -148,7 +148,10 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 
 	qcow2_lock(s);
 	if (!s->prealloc_checked) {
-		s->metadata_prealloc = detect_metadata_prealloc(s);
+		/* Data in a data file is not counted: never "preallocated",
+		 * and its holes are not looked at (qemu-img map says data). */
+		s->metadata_prealloc = !s->ext_data &&
+				       detect_metadata_prealloc(s);
 		s->prealloc_checked = true;
 	}
 	r = qcow2_map_range(s, off, len, &m, err);
@@ -178,7 +181,7 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		/* Reserved host space that does not define the content. */
 		ext->flags = QIMG_BS_OFFSET_VALID;
 		ext->map = m.host;
-		ext->file = s->file;
+		ext->file = s->data;
 		break;
 	case QCOW2_ZERO_PLAIN:
 		ext->flags = QIMG_BS_ZERO | QIMG_BS_ALLOCATED;
@@ -187,7 +190,7 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		ext->flags =
 			QIMG_BS_ZERO | QIMG_BS_ALLOCATED | QIMG_BS_OFFSET_VALID;
 		ext->map = m.host;
-		ext->file = s->file;
+		ext->file = s->data;
 		break;
 	case QCOW2_NORMAL:
 		ext->flags =
@@ -195,7 +198,7 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		if (s->metadata_prealloc)
 			ext->flags |= QIMG_BS_RECURSE;
 		ext->map = m.host;
-		ext->file = s->file;
+		ext->file = s->data;
 		break;
 	default:
 		ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED;

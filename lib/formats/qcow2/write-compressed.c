@@ -98,6 +98,10 @@ int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 	uint8_t *tbl;
 	int r;
 
+	/* A data file holds no compressed clusters (qemu-img refuses the
+	 * write itself). */
+	if (s->ext_data)
+		return qimg_error_set(err, ENOTSUP, "Operation not supported");
 	if (!clen || clen >= s->cluster_size)
 		return qcow2_write(node, off, buf, len, err);
 	qcow2_lock(s);

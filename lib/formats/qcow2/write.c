@@ -83,7 +83,7 @@ static bool can_write_in_place(const struct qcow2_state *s, uint64_t l2e,
 	uint64_t bits;
 
 	if ((l2e & QCOW2_OFLAG_COMPRESSED) || !(l2e & QCOW2_OFLAG_COPIED) ||
-	    !(l2e & QCOW2_L2E_OFFSET_MASK))
+	    !qcow2_entry_has_host(s, l2e))
 		return false;
 	if (!s->ext_l2)
 		return !(l2e & QCOW2_OFLAG_ZERO);
@@ -92,10 +92,10 @@ static bool can_write_in_place(const struct qcow2_state *s, uint64_t l2e,
 }
 
 /* Is the entry's host cluster ours to write into? */
-static bool can_reuse(uint64_t l2e)
+static bool can_reuse(const struct qcow2_state *s, uint64_t l2e)
 {
 	return !(l2e & QCOW2_OFLAG_COMPRESSED) && (l2e & QCOW2_OFLAG_COPIED) &&
-	       (l2e & QCOW2_L2E_OFFSET_MASK);
+	       qcow2_entry_has_host(s, l2e);
 }
 
 /* ---- classify ---- */
@@ -138,7 +138,7 @@ static uint64_t alloc_run(struct qcow2_state *s, const struct write_step *st)
 		qcow2_l2_entry(s, st->l2_tbl, st->l2_index + n, &l2e, &bitmap);
 		if (can_write_in_place(s, l2e, bitmap, cstart, cstart,
 				       run_end(s, st, n + 1)) ||
-		    can_reuse(l2e) ||
+		    can_reuse(s, l2e) ||
 		    qcow2_inflight_overlaps(s, st->first + n, 1))
 			break;
 	}
@@ -171,7 +171,7 @@ static int classify(struct qcow2_state *s, struct write_step *st,
 		st->kind = WRITE_IN_PLACE;
 		st->host = l2e & QCOW2_L2E_OFFSET_MASK;
 		st->run = in_place_run(s, st);
-	} else if (can_reuse(l2e)) {
+	} else if (can_reuse(s, l2e)) {
 		st->kind = WRITE_REUSE;
 		st->run = 1;
 	} else {
@@ -197,10 +197,12 @@ static int in_place_begin(struct qcow2_state *s, const struct write_step *st,
 {
 	int r;
 
-	r = qcow2_data_write_ok(s, run_host(s, st, st->off), st->end - st->off,
-				err);
-	if (r < 0)
-		return r;
+	if (!s->ext_data) {
+		r = qcow2_data_write_ok(s, run_host(s, st, st->off),
+					st->end - st->off, err);
+		if (r < 0)
+			return r;
+	}
 	return qcow2_pre_write(s, err);
 }
 
@@ -209,7 +211,7 @@ static int write_in_place(struct qcow2_state *s, const struct write_step *st,
 			  struct qimg_error *err)
 {
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
-	return qimg_pwrite(s->file, run_host(s, st, st->off), st->buf,
+	return qimg_pwrite(s->data, run_host(s, st, st->off), st->buf,
 			   st->end - st->off, err);
 }
 
@@ -240,13 +242,18 @@ static int alloc_begin(struct qcow2_state *s, struct write_step *st,
 	for (k = 0; k < st->run; k++)
 		qcow2_l2_entry(s, st->l2_tbl, st->l2_index + k,
 			       &st->old_entries[k], &st->old_bitmaps[k]);
-	if (st->kind == WRITE_ALLOC) {
+	if (st->kind == WRITE_ALLOC && s->ext_data) {
+		/* A data file holds each guest cluster at its own offset. */
+		st->host = st->first << s->cluster_bits;
+	} else if (st->kind == WRITE_ALLOC) {
 		r = qcow2_alloc_clusters(s, st->run, &st->host, err);
 		if (r < 0)
 			return r;
 	} else {
 		st->host = st->old_entries[0] & QCOW2_L2E_OFFSET_MASK;
-		r = qcow2_data_write_ok(s, st->host, s->cluster_size, err);
+		r = s->ext_data ? 0
+				: qcow2_data_write_ok(s, st->host,
+						      s->cluster_size, err);
 		if (r < 0)
 			return r;
 	}
@@ -298,7 +305,7 @@ static int write_with_cow(struct qimg_node *node, const struct write_step *st,
 
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 	if (st->region_start == st->off && st->region_end == st->end)
-		return qimg_pwrite(s->file, host, st->buf, st->end - st->off,
+		return qimg_pwrite(s->data, host, st->buf, st->end - st->off,
 				   err);
 	bounce = malloc(region_len);
 	if (!bounce)
@@ -310,7 +317,7 @@ static int write_with_cow(struct qimg_node *node, const struct write_step *st,
 	if (r == 0) {
 		memcpy(bounce + (st->off - st->region_start), st->buf,
 		       st->end - st->off);
-		r = qimg_pwrite(s->file, host, bounce, region_len, err);
+		r = qimg_pwrite(s->data, host, bounce, region_len, err);
 	}
 	free(bounce);
 	return r;
@@ -357,7 +364,9 @@ static int commit(struct qcow2_state *s, const struct write_step *st,
 	}
 	r = qcow2_l2_set(s, st->l2_off, st->l2_index, st->run, st->new_entries,
 			 st->new_bitmaps, err);
-	if (r == 0 && st->kind == WRITE_ALLOC) {
+	/* (Data file clusters are not counted; the old entry's cluster is
+	 * the one just written.) */
+	if (r == 0 && st->kind == WRITE_ALLOC && !s->ext_data) {
 		for (k = 0; k < st->run && r == 0; k++)
 			r = qcow2_free_entry(s, st->old_entries[k], err);
 	}
@@ -408,6 +417,8 @@ static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
 
 	qcow2_lock(s);
 	s->unflushed = true; /* the L2 entry waits for the data */
+	if (s->ext_data)
+		s->data_unflushed = true;
 	/* Data not written: no commit, the clusters stay unreferenced (a
 	 * leak, never an entry pointing at garbage). */
 	if (r == 0)

@@ -118,15 +118,16 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 		uint64_t cst = (c0 + k) * cs, cen = cst + cs;
 		uint64_t a = off > cst ? off : cst;
 		uint64_t z = off + len < cen ? off + len : cen;
-		uint64_t e, b, host;
-		bool whole = a == cst && z == cen, allocated, unmap;
+		uint64_t e, b;
+		bool whole = a == cst && z == cen, allocated, unmap, host;
 
 		qcow2_l2_entry(s, tbl, l2i + k, &e, &b);
 		olde[k] = e;
 		oldb[k] = b;
 		ne[k] = e;
 		nb[k] = b;
-		host = e & QCOW2_L2E_OFFSET_MASK;
+		host = qcow2_entry_has_host(s, e) &&
+		       !(e & QCOW2_OFLAG_COMPRESSED);
 		allocated = (e & QCOW2_OFLAG_COMPRESSED) ||
 			    (host && (s->ext_l2 ? (b & 0xffffffffull) != 0 ||
 							  (b >> 32) != 0
@@ -171,9 +172,9 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 	r = qcow2_l2_set(s, l2_off, l2i, n, ne, nb, err);
 	/* Drop references only after the L2 no longer has them. */
 	for (k = 0; k < n && r == 0; k++) {
-		if ((olde[k] &
-		     (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) &&
-		    !(ne[k] & QCOW2_L2E_OFFSET_MASK))
+		if (((olde[k] & QCOW2_OFLAG_COMPRESSED) ||
+		     qcow2_entry_has_host(s, olde[k])) &&
+		    !(ne[k] & (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COPIED)))
 			r = qcow2_free_entry(s, olde[k], err);
 	}
 out:
@@ -201,6 +202,14 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	enum l2op op = OP_ZERO;
 	int r;
 
+	/* A raw data file must read as the image does: its range is zeroed
+	 * first, whatever the clusters become. */
+	if (s->data_raw) {
+		r = qimg_write_zeroes(s->data, off, len, flags, err);
+		if (r < 0)
+			return r;
+		s->data_unflushed = true;
+	}
 	if (s->h.version < 3) {
 		/* No zero flag in v2.  Without a backing file an unallocated
 		 * cluster reads as zeros, so whole clusters are deallocated
