@@ -77,7 +77,8 @@ int qcow2_data_file_open(struct qimg_node *node, struct qcow2_state *s,
 int qcow2_data_file_prealloc(struct qcow2_state *s, uint64_t c_from,
 			     uint64_t c_to, struct qimg_error *err)
 {
-	uint64_t *ent, i, first, last, k, l2_off;
+	uint64_t *ent, i, first, last, k, l2_off, e, b;
+	uint8_t *tbl;
 	int r = 0;
 
 	if (c_from >= c_to)
@@ -94,9 +95,19 @@ int qcow2_data_file_prealloc(struct qcow2_state *s, uint64_t c_from,
 		if (last > c_to)
 			last = c_to;
 		r = qcow2_l2_prepare(s, first << s->cluster_bits, &l2_off, err);
-		for (k = 0; r == 0 && k < last - first; k++)
-			ent[k] = ((first + k) << s->cluster_bits) |
-				 QCOW2_OFLAG_COPIED;
+		if (r == 0)
+			r = qcow2_l2_load(s, l2_off, &tbl, err);
+		for (k = 0; r == 0 && k < last - first; k++) {
+			/* A cluster mapped already (growing from a partial
+			 * last cluster) keeps its entry. */
+			qcow2_l2_entry(s, tbl,
+				       (first + k) & (s->l2_entries - 1), &e,
+				       &b);
+			ent[k] = qcow2_entry_has_host(s, e)
+					 ? e
+					 : ((first + k) << s->cluster_bits) |
+						   QCOW2_OFLAG_COPIED;
+		}
 		/* With subclusters the bitmaps stay 0, as in the image file:
 		 * the clusters are reserved, not data yet. */
 		if (r == 0)
@@ -111,6 +122,20 @@ int qcow2_data_file_truncate(struct qcow2_state *s, uint64_t size,
 			     const char *prealloc, struct qimg_error *err)
 {
 	const char *mode = "off";
+	int64_t len;
+
+	/* After a preallocation (always with a raw data file) the data file
+	 * reaches the end of the last mapped cluster, and is only ever
+	 * lengthened; otherwise it gets the image's size exactly (longer
+	 * or shorter), as qemu-img sizes it. */
+	if (s->data_raw || (prealloc && strcmp(prealloc, "off"))) {
+		size = (size + s->cluster_size - 1) & ~(s->cluster_size - 1);
+		len = qimg_node_length(s->data, err);
+		if (len < 0)
+			return (int)len;
+		if ((uint64_t)len >= size)
+			return 0;
+	}
 
 	if (prealloc &&
 	    (!strcmp(prealloc, "falloc") || !strcmp(prealloc, "full")))

@@ -65,6 +65,9 @@ int qcow2_pre_write(struct qcow2_state *s, struct qimg_error *err)
 	 * (bitmap-track.c; it is cleared anyway when they could not be
 	 * loaded, dropping them). */
 	keep = qcow2_bitmaps_tracking(s) ? QCOW2_AUTOCLEAR_BITMAPS : 0;
+	/* A raw data file is kept raw by every write (datafile.c). */
+	if (s->data_raw)
+		keep |= QCOW2_AUTOCLEAR_DATA_FILE_RAW;
 	if ((s->h.autoclear_features & ~keep) && s->h.version >= 3) {
 		qimg_store_be64(b, s->h.autoclear_features & keep);
 		r = qimg_pwrite(s->file, QCOW2_HDR_AUTOCLEAR_OFF, b, sizeof(b),

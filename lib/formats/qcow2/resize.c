@@ -233,7 +233,19 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 		s->h.size = size;
 		node->size = size;
 	}
-	if (r == 0 && prealloc && strcmp(prealloc, "off")) {
+	if (r == 0 && s->ext_data) {
+		/* A data file: the new clusters mapped at their own offsets
+		 * when preallocating (always for a raw one, whose new area
+		 * is what the data file holds there), then the data file
+		 * sized, as qemu-img does. */
+		if (s->data_raw || (prealloc && strcmp(prealloc, "off")))
+			r = qcow2_data_file_prealloc(
+				s, old >> s->cluster_bits,
+				(size + s->cluster_size - 1) >> s->cluster_bits,
+				err);
+		if (r == 0)
+			r = qcow2_data_file_truncate(s, size, prealloc, err);
+	} else if (r == 0 && prealloc && strcmp(prealloc, "off")) {
 		bool meta_only = !strcmp(prealloc, "metadata");
 		uint64_t cs = s->cluster_size, c_from = old >> s->cluster_bits;
 		uint64_t c_to = (size + cs - 1) >> s->cluster_bits;
@@ -452,6 +464,8 @@ static int shrink(struct qimg_node *node, uint64_t size, struct qimg_error *err)
 		r = qcow2_discard_freed(s, err);
 	else
 		qcow2_discard_freed(s, &ignored);
+	if (r == 0 && s->ext_data) /* exactly the new size */
+		r = qimg_truncate(s->data, size, true, "off", err);
 	if (r == 0)
 		r = last_used(s, &last, err);
 	/* Only ever shorter: a file ending inside its last cluster in use
