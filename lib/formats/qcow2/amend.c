@@ -1016,6 +1016,37 @@ static int settle(struct qcow2_state *s, struct qimg_error *err)
 	return r;
 }
 
+/* A new data file name ("" drops the name: the image then needs the
+ * data-file option to open, as with qemu-img) and data-file-raw cleared
+ * (setting it was refused unless it is set); one header write.  The data
+ * file itself is not touched: the name is only where to find it. */
+static int amend_data_file(struct qcow2_state *s, const struct qimg_opts *opts,
+			   struct qimg_error *err)
+{
+	const char *name = qimg_opts_get_str(opts, "data_file", NULL);
+	char *dup = NULL;
+	int r;
+
+	if (name && *name) {
+		dup = strdup(name);
+		if (!dup)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	qcow2_lock(s);
+	if (name) {
+		free(s->ext.data_file);
+		s->ext.data_file = dup;
+	}
+	if (qimg_opts_has(opts, "data_file_raw") &&
+	    !qimg_opts_get_bool(opts, "data_file_raw", false)) {
+		s->h.autoclear_features &= ~QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+		s->data_raw = false;
+	}
+	r = qcow2_header_sync(s, err);
+	qcow2_unlock(s);
+	return r;
+}
+
 static bool has_prefix_opt(const struct qimg_opts *o, const char *prefix)
 {
 	size_t i, n = strlen(prefix);
@@ -1092,17 +1123,9 @@ int qcow2_amend(struct qimg_node *node, const struct qimg_opts *opts,
 							err);
 		}
 	}
-	/* Reached once images with an external data file open read-write
-	 * (qcow2.c refuses them so far): a new name, or data-file-raw
-	 * cleared, is not written yet. */
-	if (r == 0 &&
-	    (qimg_opts_has(opts, "data_file") ||
-	     (qimg_opts_has(opts, "data_file_raw") &&
-	      !qimg_opts_get_bool(opts, "data_file_raw", false) &&
-	      (s->h.autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW))))
-		r = qimg_error_set(err, ENOTSUP,
-				   "Amending the external data file is not "
-				   "supported yet");
+	if (r == 0 && (qimg_opts_has(opts, "data_file") ||
+		       qimg_opts_has(opts, "data_file_raw")))
+		r = amend_data_file(s, opts, err);
 	if (r == 0 &&
 	    (qimg_opts_has(opts, "backing_file") ||
 	     qimg_opts_has(opts, "backing_fmt")) &&

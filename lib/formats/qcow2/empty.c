@@ -230,7 +230,7 @@ int qcow2_make_empty(struct qimg_node *node, struct qimg_error *err)
 	 * clusters; the L1 table and three clusters must fit one refcount
 	 * block.  Otherwise: one entry at a time. */
 	if (s->h.version < 3 || s->h.nb_snapshots || bitmaps ||
-	    s->h.crypt_method || s->ext.data_file || 3 + l1c > s->rb_entries)
+	    s->h.crypt_method || s->ext_data || 3 + l1c > s->rb_entries)
 		return clear_all(node, err);
 	qcow2_lock(s);
 	r = reset_layout(node, l1c, err);

@@ -77,7 +77,8 @@ static int count_l1(struct counter *k, uint64_t l1_off, uint64_t l1_size,
 				continue;
 			}
 			off = e & QCOW2_L2E_OFFSET_MASK;
-			if (off)
+			/* Clusters of an external data file are not counted. */
+			if (off && !s->ext_data)
 				count_range(k, off, s->cluster_size);
 		}
 	}

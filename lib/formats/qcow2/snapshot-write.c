@@ -591,7 +591,13 @@ static int run_locked(struct qimg_node *node,
 int qcow2_snapshot_create(struct qimg_node *node, const char *name,
 			  struct qimg_error *err)
 {
-	int r = run_locked(node, create_locked, name, err);
+	struct qcow2_state *s = node->opaque;
+	int r;
+
+	/* A data file has no room for a snapshot's clusters. */
+	if (s->ext_data)
+		return -ENOTSUP;
+	r = run_locked(node, create_locked, name, err);
 
 	/* qemu-img reports a refcount that would overflow as EINVAL (and
 	 * `snapshot -c` prints only the errno) */
@@ -607,5 +613,12 @@ int qcow2_snapshot_delete(struct qimg_node *node, const char *name,
 int qcow2_snapshot_goto(struct qimg_node *node, const char *key,
 			struct qimg_error *err)
 {
+	struct qcow2_state *s = node->opaque;
+
+	/* Refused before the table is searched (qemu-img's answer). */
+	if (s->ext_data)
+		return qimg_error_set(err, ENOTSUP,
+				      "Failed to load snapshot: Operation not "
+				      "supported");
 	return run_locked(node, goto_locked, key, err);
 }
