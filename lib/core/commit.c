@@ -246,6 +246,26 @@ static int decide(struct commit *c, uint64_t off, uint64_t end,
 	r = qimg_block_status_above(c->top, NULL, off, want, &ext, err);
 	if (r < 0)
 		return r;
+	/* A run that is not data goes on across extents that differ only in
+	 * where they come from (a zero cluster with and without a host
+	 * cluster, zeros at two levels): one zero write instead of many,
+	 * each of which may free clusters of the base and so cost it two
+	 * flushes (the L2 update before the refcounts drop). */
+	if (ext.len && ext.len < want && !(ext.flags & QIMG_BS_DATA)) {
+		const unsigned int reads = QIMG_BS_DATA | QIMG_BS_ZERO;
+		unsigned int kind = ext.flags & reads;
+		struct qimg_extent more;
+
+		while (ext.len < want) {
+			r = qimg_block_status_above(c->top, NULL, off + ext.len,
+						    want - ext.len, &more, err);
+			if (r < 0)
+				return r;
+			if (!more.len || (more.flags & reads) != kind)
+				break;
+			ext.len += more.len;
+		}
+	}
 	rq->off = off;
 	rq->m = COPY;
 	io = ext.len ? ext.len : want;
