@@ -12,8 +12,9 @@
 #   build-asan/  every unit test, the fuzz replay, and the interop suites
 #                in ASAN_SUITES (damaged input, option parsing, protocols)
 #   build-tsan/  the concurrency unit tests and the interop suites in
-#                TSAN_SUITES (convert's, bench's and commit's worker pools;
-#                bitmap's writes recorded from convert's workers)
+#                TSAN_SUITES (convert's, bench's, commit's and rebase's
+#                worker pools; bitmap's writes recorded from convert's
+#                workers)
 # MODE=full (`make check-full`): every unit test and every interop suite
 #   under every build in BUILDS.
 #
@@ -30,7 +31,7 @@ MODE=${MODE:-check}
 BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd ssh check-qcow2 snapshot workers args dd bitmap bochs}
-TSAN_SUITES=${TSAN_SUITES:-convert workers bench commit bitmap}
+TSAN_SUITES=${TSAN_SUITES:-convert workers bench commit rebase bitmap}
 TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io test-bitmap}
 if [ -z "${LOGDIR:-}" ]; then
 	if [ -d build ]; then

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* `qimg rebase`: point an image at another backing file.  -u only rewrites
  * the name and format.  The safe mode first makes the image read the same
- * over the new backing file: wherever the image itself has nothing, the
- * old chain's data is compared with the new backing file's, sector by
- * sector, and written into the image where they differ (past the old
- * backing file's end as zero writes).  As in qemu-img, a missing -F is found only after that copy. */
+ * over the new backing file (rebase-copy.c), then flushes it before the
+ * header names the new file.  As in qemu-img, a missing -F is found only
+ * after that copy. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -12,97 +11,7 @@
 
 #include "common.h"
 #include "qimg/create.h"
-
-#define STEP (2u << 20)
-#define SECTOR 512u
-
-/* Read [off, off+len) of `node`, zeros past its end. */
-static int read_upto(struct qimg_node *node, uint64_t off, uint8_t *buf,
-		     size_t len, struct qimg_error *err)
-{
-	uint64_t size = node ? qimg_size(node) : 0;
-	size_t n = off >= size ? 0 : (size - off < len ? size - off : len);
-
-	memset(buf + n, 0, len - n);
-	return n ? qimg_read(node, off, buf, n, err) : 0;
-}
-
-/* Copy into `top` what its old backing chain shows and the new backing
- * file does not, in the areas top leaves unallocated. */
-static int copy_differences(const struct tool *t, struct qimg_node *top,
-			    struct qimg_node *old, struct qimg_node *nb,
-			    struct tool_progress *prog)
-{
-	uint64_t size = qimg_size(top), off = 0;
-	uint64_t old_size = old ? qimg_size(old) : 0;
-	uint8_t *a = malloc(STEP), *b = malloc(STEP);
-	struct qimg_error err = { 0 };
-	int r = 0;
-
-	if (!a || !b) {
-		free(a);
-		free(b);
-		tool_err(t, "Out of memory");
-		return -ENOMEM;
-	}
-	while (off < size && r == 0) {
-		struct qimg_extent ext;
-		uint64_t len = size - off < STEP ? size - off : STEP, s, e;
-
-		r = qimg_block_status(top, off, len, &ext, &err);
-		if (r < 0) {
-			tool_err(t, "error while reading image metadata: %s",
-				 tool_errmsg(r, &err));
-			break;
-		}
-		len = ext.len;
-		if (ext.flags & QIMG_BS_ALLOCATED) {
-			off += len;
-			continue;
-		}
-		r = read_upto(old, off, a, len, &err);
-		if (r < 0) {
-			tool_err(t, "error while reading from old backing "
-				    "file");
-			break;
-		}
-		r = read_upto(nb, off, b, len, &err);
-		if (r < 0) {
-			tool_err(t, "error while reading from new backing "
-				    "file");
-			break;
-		}
-		for (s = 0; s < len && r == 0; s = e) {
-			/* runs of differing sectors */
-			while (s < len && !memcmp(a + s, b + s, SECTOR))
-				s += SECTOR;
-			for (e = s; e < len && memcmp(a + e, b + e, SECTOR);)
-				e += SECTOR;
-			if (s >= len)
-				break;
-			/* past the old backing file's end: zero writes */
-			if (off + s >= old_size)
-				r = qimg_write_zeroes(top, off + s, e - s, 0,
-						      &err);
-			else {
-				if (off + e > old_size)
-					e = old_size - off;
-				r = qimg_write(top, off + s, a + s, e - s,
-					       &err);
-			}
-			if (r < 0)
-				tool_err(t,
-					 "Error while writing to COW image: "
-					 "%s",
-					 tool_errmsg(r, &err));
-		}
-		off += len;
-		progress_set(prog, (float)off * 100 / (float)size);
-	}
-	free(a);
-	free(b);
-	return r;
-}
+#include "rebase.h"
 
 /* The new backing file's name as the image's directory sees it. */
 static char *backing_path(const char *image, const char *backing)
@@ -181,6 +90,7 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 			    cmode, &node) < 0)
 		return 1;
 	progress_init(&prog, progress && !so.quiet, 1.0f);
+	progress_set(&prog, 0); /* qemu-img's first line, in every mode */
 
 	if (!unsafe) {
 		if (*backing) {
@@ -203,8 +113,7 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 				goto out;
 			}
 		}
-		r = copy_differences(t, node, qimg_node_backing(node), nb,
-				     &prog);
+		r = rebase_copy(t, node, qimg_node_backing(node), nb, &prog);
 		if (r < 0)
 			goto out;
 	}
@@ -216,7 +125,11 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 			 backing);
 		goto out;
 	}
-	r = qimg_change_backing(node, backing, bfmt, &err);
+	/* What the copy wrote reaches the disk before the header that makes
+	 * the image depend on it (ARCHITECTURE's write ordering rule). */
+	r = unsafe ? 0 : qimg_flush(node, &err);
+	if (r == 0)
+		r = qimg_change_backing(node, backing, bfmt, &err);
 	if (r == 0)
 		r = qimg_flush(node, &err);
 	if (r < 0) {
