@@ -91,6 +91,16 @@ static int validate(const struct qimg_driver *drv,
 	return qimg_opts_validate(opts, schemas, err);
 }
 
+/* Opening a protocol that cannot create failed: qemu-img's words. */
+static void no_create_prefix(const struct qimg_driver *pdrv,
+			     struct qimg_error *err)
+{
+	qimg_error_prefix(err,
+			  "Protocol driver '%s' does not support image "
+			  "creation, and opening the image failed",
+			  pdrv->name);
+}
+
 int qimg_create(const char *filename, const char *format,
 		struct qimg_opts *opts, struct qimg_error *err)
 {
@@ -125,6 +135,8 @@ int qimg_create(const char *filename, const char *format,
 		 * is probed, then formatted below. */
 		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
 				       QIMG_CACHE_WRITEBACK, &file, err);
+		if (r < 0)
+			no_create_prefix(pdrv, err);
 		if (r == 0 && file->size)
 			r = qimg_write_zeroes(
 				file, 0, file->size < 512 ? file->size : 512,
@@ -236,6 +248,8 @@ int qimg_create_aux_file(const char *filename, const struct qimg_opts *opts,
 	/* A protocol that cannot create (an NBD export) is used as it is. */
 	r = qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
 			       out, err);
+	if (r < 0 && !pdrv->create)
+		no_create_prefix(pdrv, err);
 	if (r < 0) {
 		qimg_remove_aux_file(*remove_path);
 		*remove_path = NULL;

@@ -42,7 +42,8 @@ static int clear_table(struct qcow2_state *s, uint64_t off, uint64_t n,
 	r = qcow2_l2_set(s, l2_off, 0, n, ne, nb, err);
 	/* References are dropped once the entries no longer hold them. */
 	for (k = 0; k < n && r == 0; k++)
-		if (olde[k] & (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED))
+		if ((olde[k] & QCOW2_OFLAG_COMPRESSED) ||
+		    qcow2_entry_has_host(s, olde[k]))
 			r = qcow2_free_entry(s, olde[k], err);
 	free(olde); /* one block for all four */
 	return r;
