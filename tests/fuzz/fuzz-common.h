@@ -7,6 +7,7 @@
 #define QIMG_FUZZ_COMMON_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "qimg/image.h"
+#include "qimg/opts.h"
 
 /* Inputs larger than this are ignored (seeds are well under 64 KiB). */
 #define FUZZ_MAX_INPUT (1u << 20)
@@ -77,18 +79,48 @@ static __attribute__((unused)) void fuzz_ignore_line(void *opaque,
 /* Open path with format (NULL: probe) and flags, never the backing chain
  * or locks.  Returns the node or NULL.  Aborts when a failed open leaves a
  * node or no error message: a broken API contract whatever the input. */
+/* Does the input at path claim a qcow2 external data file (v3 header,
+ * incompatible bit 2)?  Then the harness gives it one of its own: the
+ * name the input stores must never open (or write) a real file. */
+static bool fuzz_wants_data_file(const char *path)
+{
+	uint8_t h[80];
+	FILE *f = fopen(path, "rb");
+	bool yes;
+
+	if (!f)
+		return false;
+	yes = fread(h, 1, sizeof(h), f) == sizeof(h) && h[0] == 'Q' &&
+	      h[1] == 'F' && h[2] == 'I' && h[3] == 0xfb && h[7] >= 3 &&
+	      (h[79] & 4);
+	fclose(f);
+	return yes;
+}
+
 static struct qimg_node *fuzz_open(const char *path, const char *format,
 				   unsigned int flags)
 {
 	struct qimg_open_args args;
+	struct qimg_opts opts = { 0 };
 	struct qimg_error err = { 0 };
 	struct qimg_node *node = NULL;
+	int r;
 
 	memset(&args, 0, sizeof(args));
 	args.filename = path;
 	args.format = format;
 	args.flags = flags | QIMG_OPEN_NO_BACKING | QIMG_OPEN_NO_LOCK;
-	if (qimg_open(&args, &node, &err) < 0) {
+	if (fuzz_wants_data_file(path)) {
+		/* Reads as zeros, writes go nowhere. */
+		if (qimg_opts_set(&opts, "data-file.driver", "null-co") < 0 ||
+		    qimg_opts_set(&opts, "data-file.size", "1T") < 0 ||
+		    qimg_opts_set(&opts, "data-file.read-zeroes", "on") < 0)
+			abort();
+		args.opts = &opts;
+	}
+	r = qimg_open(&args, &node, &err);
+	qimg_opts_free(&opts);
+	if (r < 0) {
 		/* A failed open must say why and leave nothing behind. */
 		if (node || !qimg_error_isset(&err))
 			abort();
