@@ -23,6 +23,7 @@ struct file_state {
 	bool direct;	   /* O_DIRECT: I/O must be aligned */
 	bool writethrough; /* sync after each write */
 	bool unsafe;	   /* flush is a no-op */
+	bool write_behind; /* start writeback of large writes at once */
 	uint32_t align;	   /* alignment needed with O_DIRECT */
 	unsigned int locked_perm, locked_unshared;
 	bool nolock;  /* locking=off */
@@ -123,6 +124,7 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 		s->unsafe = true;
 		break;
 	case QIMG_CACHE_WRITEBACK:
+		s->write_behind = true;
 		break;
 	}
 	if (s->direct)
@@ -252,6 +254,10 @@ static int file_sync(struct file_state *s)
 	return 0;
 }
 
+/* Writes at least this long are data (a cluster or more), not metadata
+ * that is rewritten in place soon after. */
+#define WRITE_BEHIND_MIN (64u << 10)
+
 static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 		      size_t len, struct qimg_error *err)
 {
@@ -261,6 +267,14 @@ static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 	r = do_pwrite(s->fd, off, buf, len);
 	if (r == 0 && s->writethrough)
 		r = file_sync(s);
+	/* Write-behind: the disk starts on the data now, while the caller
+	 * reads and compares the next piece, instead of all of it waiting
+	 * for the flush that ends a commit, rebase or convert.  Only a
+	 * hint: it promises neither durability nor order (barriers remain
+	 * flushes), and a failure shows at the flush. */
+	if (r == 0 && s->write_behind && len >= WRITE_BEHIND_MIN)
+		(void)sync_file_range(s->fd, (off_t)off, (off_t)len,
+				      SYNC_FILE_RANGE_WRITE);
 	if (r < 0)
 		return qimg_error_set_errno(err, -r, "Could not write '%s'",
 					    node->filename);
