@@ -106,7 +106,7 @@ static int read_entry(struct ck *c, struct qimg_check_result *snap,
 int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 			    unsigned int fix)
 {
-	uint64_t off, start;
+	uint64_t off, start, tlen = 0;
 	uint32_t nb = c->hdr_nb_snapshots, i;
 	int r;
 
@@ -150,28 +150,57 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 	}
 	start = off = c->snapshots_offset;
 	for (i = 0; i < nb; i++) {
+		uint64_t prev = off;
+
 		c->nb_snapshots = i + 1;
 		r = read_entry(c, snap, fix, i, &off);
 		if (r < 0)
 			goto fail;
-		if (off - start > CK_MAX_SN_TABLE) {
-			qcow2_ck_say(
-				c, QIMG_CHECK_TOOL_MSG
-				"ERROR failed to read the snapshot "
-				"table: Snapshot table exceeds the maximum size");
-			r = qimg_error_set(c->err, EFBIG,
-					   "Snapshot table "
-					   "exceeds the maximum size");
-			goto fail;
+		/* The table's length as it will be written: an entry whose
+		 * extra data is cut counts with what is kept. */
+		tlen += off - prev;
+		if (c->sn[i].extra_size > CK_MAX_SN_EXTRA)
+			tlen -= c->sn[i].extra_size - CK_MAX_SN_EXTRA;
+		if (tlen > CK_MAX_SN_TABLE || off - start > INT32_MAX) {
+			/* this entry and those after it overhang the
+			 * largest table there may be */
+			uint32_t over = nb - i;
+
+			if (!(fix & QIMG_CHECK_FIX_ERRORS)) {
+				qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG
+					     "ERROR failed to read the "
+					     "snapshot table: Snapshot table "
+					     "is too big");
+				qcow2_ck_say(c,
+					     "You can force-remove all "
+					     "%" PRIu32 " overhanging snapshots "
+					     "with qemu-img check -r all",
+					     over);
+				r = qimg_error_set(c->err, EFBIG,
+						   "Snapshot table is too big");
+				goto fail;
+			}
+			qcow2_ck_say(c,
+				     "Discarding %" PRIu32 " overhanging "
+				     "snapshots (snapshot table is too big)",
+				     over);
+			snap->corruptions += (int)over;
+			qcow2_sn_entries_clear(&c->sn[i], 1);
+			c->nb_snapshots = i;
+			c->sn_truncate = true;
+			off = prev;
+			break;
 		}
 		off = (off + 7) & ~7ull;
+		tlen = (tlen + 7) & ~7ull;
 	}
 	c->snapshots_size = off - start;
 
-	/* Entries without the 16 bytes of extra data every current writer
-	 * stores count as corrupt; -r all rewrites them whole. */
+	/* In a version 3 image, entries without the 16 bytes of extra data
+	 * the version requires count as corrupt; -r all rewrites them whole
+	 * (version 2 makes the extra data optional). */
 	for (i = 0; i < c->nb_snapshots; i++) {
-		if (c->sn[i].extra_size >= 16)
+		if (c->sn[i].extra_size >= 16 || c->version < 3)
 			continue;
 		if (fix & QIMG_CHECK_FIX_ERRORS) {
 			qcow2_ck_say(c,

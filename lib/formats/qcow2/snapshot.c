@@ -61,7 +61,9 @@ static int load_entry(struct qcow2_state *s, uint64_t off, uint64_t *pos,
 	if (e->extra_size > SN_MAX_EXTRA)
 		return qimg_error_set(err, EUCLEAN,
 				      "Too much extra metadata in snapshot "
-				      "table entry %u",
+				      "table entry %u\nYou can force-remove "
+				      "this extra metadata with qemu-img "
+				      "check -r all",
 				      i);
 	if (e->extra_size) {
 		e->extra = malloc(e->extra_size);
@@ -108,9 +110,14 @@ int qcow2_sn_load(struct qcow2_state *s, struct qcow2_sn_entry **out,
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	for (i = 0; i < n && r == 0; i++) {
 		r = load_entry(s, off, &pos, i, &e[i], err);
+		/* qemu-img's message has a hint line */
 		if (r == 0 && pos > SN_MAX_TABLE)
 			r = qimg_error_set(err, EUCLEAN,
-					   "Snapshot table too large");
+					   "Snapshot table is too big\nYou can "
+					   "force-remove all %u overhanging "
+					   "snapshots with qemu-img check -r "
+					   "all",
+					   n - i);
 	}
 	if (r < 0) {
 		qcow2_sn_entries_clear(e, n);
