@@ -269,7 +269,7 @@ static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 		r = file_sync(s);
 	/* Write-behind: the disk starts on the data now, while the caller
 	 * reads and compares the next piece, instead of all of it waiting
-	 * for the flush that ends a commit, rebase or convert.  Only a
+	 * for the flush that ends a commit or a rebase.  Only a
 	 * hint: it promises neither durability nor order (barriers remain
 	 * flushes), and a failure shows at the flush. */
 	if (r == 0 && s->write_behind && len >= WRITE_BEHIND_MIN)
