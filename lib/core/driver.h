@@ -402,6 +402,12 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 #define QIMG_CHILD_OPTIONAL                                                    \
 	0x2u /* absent options and filename: no child,
 				  * *out = NULL, success */
+#define QIMG_CHILD_LOCK_DATA                                                   \
+	0x8u /* a child holding the parent's guest data
+				  * (qcow2's data file): a protocol child is
+				  * locked as QEMU locks one (it uses read, and
+				  * write and resize read-write; others may
+				  * write but not resize) */
 #define QIMG_CHILD_PLAIN_NAME                                                  \
 	0x4u /* `filename` is a plain file name of the
 				  * default protocol: neither json:{...} nor a

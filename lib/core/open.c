@@ -894,6 +894,28 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 		      parent->cache, &ctx, &child, err);
 	if (r < 0)
 		return r;
+	if ((how & QIMG_CHILD_LOCK_DATA) && child->drv->set_perm &&
+	    !(child->flags & QIMG_OPEN_NO_LOCK)) {
+		unsigned int unshared = child->flags & QIMG_OPEN_FORCE_SHARE
+						? 0
+						: QIMG_PERM_RESIZE;
+
+		/* Read first, then what a writer needs: QEMU attaches the
+		 * child before its parent's writers, so a resize another
+		 * process uses is the conflict it names first. */
+		r = child->drv->set_perm(child, QIMG_PERM_CONSISTENT_READ,
+					 unshared, err);
+		if (r == 0 && (child->flags & QIMG_OPEN_RDWR))
+			r = child->drv->set_perm(
+				child,
+				QIMG_PERM_CONSISTENT_READ | QIMG_PERM_WRITE |
+					QIMG_PERM_RESIZE,
+				unshared, err);
+		if (r < 0) {
+			close_tree(child);
+			return r;
+		}
+	}
 	r = add_child(parent, role, child, from_options);
 	if (r < 0) {
 		close_tree(child);
@@ -1039,6 +1061,11 @@ int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
 	if (old->file->drv->set_perm && !(old->flags & QIMG_OPEN_NO_LOCK))
 		(void)old->file->drv->set_perm(
 			old->file, QIMG_PERM_CONSISTENT_READ, 0, NULL);
+	/* So does its data file's (it forbids resizing). */
+	if (old->data_file && old->data_file->drv->set_perm &&
+	    !(old->data_file->flags & QIMG_OPEN_NO_LOCK))
+		(void)old->data_file->drv->set_perm(
+			old->data_file, QIMG_PERM_CONSISTENT_READ, 0, NULL);
 	r = open_node(opts, NULL, NULL, 0,
 		      (old->flags & ~QIMG_OPEN_PROBED) | QIMG_OPEN_RDWR |
 			      QIMG_OPEN_NO_BACKING,
@@ -1055,6 +1082,14 @@ int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
 	}
 	if (r < 0) {
 		(void)take_locks(old, NULL);
+		if (old->data_file && old->data_file->drv->set_perm &&
+		    !(old->data_file->flags & QIMG_OPEN_NO_LOCK))
+			(void)old->data_file->drv->set_perm(
+				old->data_file, QIMG_PERM_CONSISTENT_READ,
+				old->data_file->flags & QIMG_OPEN_FORCE_SHARE
+					? 0
+					: QIMG_PERM_RESIZE,
+				NULL);
 		return r;
 	}
 	/* The new node takes the old one's place, names and backing chain. */

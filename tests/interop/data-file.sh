@@ -368,4 +368,34 @@ same "commit into a data file image" commit t.qcow2
 same_files "commit into a data file image: files" x.qcow2 x.data t.qcow2
 clean_in_g "commit into a data file image" x.qcow2
 
+# --- locks: the data file is locked as qemu-img locks it -------------------
+
+pids=
+kill_helpers()
+{
+	local p
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+at_exit kill_helpers
+qcreate -o data_file="$T/lk.data" lk.qcow2 1M
+cp lk.qcow2 other.qcow2
+"$QEMU_IO" -c 'sleep 600000' other.qcow2 >/dev/null 2>&1 &
+pids="$pids $!"
+ino=$(stat -c %i lk.data)
+for _ in $(seq 1 100); do
+	grep -q ":$ino 100 101\$" /proc/locks 2>/dev/null && break
+	sleep 0.1
+done
+same "data file in use elsewhere: check" check ../lk.qcow2
+same "data file in use elsewhere: check -U" check -U ../lk.qcow2
+same "data file in use elsewhere: map" map --output=json ../lk.qcow2
+same "data file in use elsewhere: resize" resize ../lk.qcow2 2M
+same "data file in use elsewhere: amend" amend -o lazy_refcounts=on ../lk.qcow2
+kill_helpers
+pids=
+same "data file free again: resize" resize ../lk.qcow2 2M
+
 done_testing

@@ -21,8 +21,9 @@ static int open_child(struct qimg_node *node, struct qcow2_state *s,
 	 * reported) before the image's feature bits are looked at, as
 	 * qemu-img does. */
 	r = qimg_open_child(node, "data-file", NULL,
-			    QIMG_CHILD_OPTIONAL | QIMG_CHILD_PROTOCOL, 0, &df,
-			    err);
+			    QIMG_CHILD_OPTIONAL | QIMG_CHILD_PROTOCOL |
+				    QIMG_CHILD_LOCK_DATA,
+			    0, &df, err);
 	if (r < 0)
 		return r;
 	if (!s->ext_data) {
@@ -38,7 +39,8 @@ static int open_child(struct qimg_node *node, struct qcow2_state *s,
 		 * json:{...}, no protocol (qemu-img 7.2 stopped parsing
 		 * them for names read from an image). */
 		r = qimg_open_child(node, "data-file", s->ext.data_file,
-				    QIMG_CHILD_PROTOCOL | QIMG_CHILD_PLAIN_NAME,
+				    QIMG_CHILD_PROTOCOL | QIMG_CHILD_PLAIN_NAME |
+					    QIMG_CHILD_LOCK_DATA,
 				    0, &df, err);
 		if (r < 0)
 			return r;
