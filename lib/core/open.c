@@ -906,11 +906,11 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 		r = child->drv->set_perm(child, QIMG_PERM_CONSISTENT_READ,
 					 unshared, err);
 		if (r == 0 && (child->flags & QIMG_OPEN_RDWR))
-			r = child->drv->set_perm(
-				child,
-				QIMG_PERM_CONSISTENT_READ | QIMG_PERM_WRITE |
-					QIMG_PERM_RESIZE,
-				unshared, err);
+			r = child->drv->set_perm(child,
+						 QIMG_PERM_CONSISTENT_READ |
+							 QIMG_PERM_WRITE |
+							 QIMG_PERM_RESIZE,
+						 unshared, err);
 		if (r < 0) {
 			close_tree(child);
 			return r;

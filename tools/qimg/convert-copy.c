@@ -574,8 +574,8 @@ static void *worker_main(void *opaque)
 			/* A write the target refuses (compressed clusters
 			 * into an external data file) names no file, as
 			 * qemu-img says it (iotest 244). */
-			tool_err(p->t, "error while writing at byte %" PRIu64
-				 ": %s",
+			tool_err(p->t,
+				 "error while writing at byte %" PRIu64 ": %s",
 				 sector * SECTOR, tool_errdetail(r, &w->err));
 		else if (r < 0)
 			tool_err(p->t,

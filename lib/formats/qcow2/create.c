@@ -373,11 +373,10 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		 * file is sized (and falloc'd or written) by the file layer,
 		 * as qemu-img lays both out. */
 		if (strcmp(p.prealloc, "off"))
-			r = qcow2_data_file_prealloc(
-				s, 0,
-				(p.size + s->cluster_size - 1) >>
-					s->cluster_bits,
-				err);
+			r = qcow2_data_file_prealloc(s, 0,
+						     (p.size + s->cluster_size -
+						      1) >> s->cluster_bits,
+						     err);
 		if (r == 0)
 			r = qcow2_data_file_truncate(s, p.size, p.prealloc,
 						     err);

@@ -39,7 +39,8 @@ static int open_child(struct qimg_node *node, struct qcow2_state *s,
 		 * json:{...}, no protocol (qemu-img 7.2 stopped parsing
 		 * them for names read from an image). */
 		r = qimg_open_child(node, "data-file", s->ext.data_file,
-				    QIMG_CHILD_PROTOCOL | QIMG_CHILD_PLAIN_NAME |
+				    QIMG_CHILD_PROTOCOL |
+					    QIMG_CHILD_PLAIN_NAME |
 					    QIMG_CHILD_LOCK_DATA,
 				    0, &df, err);
 		if (r < 0)
@@ -56,8 +57,8 @@ int qcow2_data_file_open(struct qimg_node *node, struct qcow2_state *s,
 			 struct qimg_error *err)
 {
 	s->ext_data = s->h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
-	s->data_raw = s->ext_data && (s->h.autoclear_features &
-				      QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+	s->data_raw = s->ext_data &&
+		      (s->h.autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
 	s->data = s->file;
 	if (node->flags & QIMG_OPEN_NO_IO) {
 		/* Metadata only: the data file stays closed, whatever the
@@ -65,8 +66,8 @@ int qcow2_data_file_open(struct qimg_node *node, struct qcow2_state *s,
 		qimg_value_free(qimg_dict_take(node->options, "data-file"));
 		return 0;
 	}
-	if (!s->ext_data && (s->h.autoclear_features &
-			     QCOW2_AUTOCLEAR_DATA_FILE_RAW))
+	if (!s->ext_data &&
+	    (s->h.autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW))
 		return qimg_error_set(err, EINVAL,
 				      "data-file-raw requires a data file");
 	if (node->data_file) { /* create hands its data file over */
@@ -145,8 +146,7 @@ int qcow2_data_file_truncate(struct qcow2_state *s, uint64_t size,
 	return qimg_truncate(s->data, size, true, mode, err);
 }
 
-void qcow2_data_file_release(struct qcow2_state *s, uint64_t off,
-			     uint64_t len)
+void qcow2_data_file_release(struct qcow2_state *s, uint64_t off, uint64_t len)
 {
 	struct qimg_error ignored = { 0 };
 

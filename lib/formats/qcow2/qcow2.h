@@ -408,8 +408,7 @@ int qcow2_data_file_truncate(struct qcow2_state *s, uint64_t size,
 /* A data cluster at host offset `off` left the image (discard, zero with
  * unmap, shrink): its range in the data file is discarded, as qemu-img
  * passes such discards down; errors are ignored as there. */
-void qcow2_data_file_release(struct qcow2_state *s, uint64_t off,
-			     uint64_t len);
+void qcow2_data_file_release(struct qcow2_state *s, uint64_t off, uint64_t len);
 
 /* ---- cluster.c ---- */
 

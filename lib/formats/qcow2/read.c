@@ -150,8 +150,8 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (!s->prealloc_checked) {
 		/* Data in a data file is not counted: never "preallocated",
 		 * and its holes are not looked at (qemu-img map says data). */
-		s->metadata_prealloc = !s->ext_data &&
-				       detect_metadata_prealloc(s);
+		s->metadata_prealloc =
+			!s->ext_data && detect_metadata_prealloc(s);
 		s->prealloc_checked = true;
 	}
 	r = qcow2_map_range(s, off, len, &m, err);

@@ -208,7 +208,9 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 		r = qimg_write_zeroes(s->data, off, len, flags, err);
 		if (r < 0)
 			return r;
+		qcow2_lock(s);
 		s->data_unflushed = true;
+		qcow2_unlock(s);
 	}
 	if (s->h.version < 3) {
 		/* No zero flag in v2.  Without a backing file an unallocated
