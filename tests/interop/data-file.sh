@@ -116,6 +116,17 @@ for o in data_file_raw=on data_file=x.data,compat=0.10 \
 	same_files "create refused: $o: no file left" x.qcow2 x.data
 done
 
+# The image as its own data file: refused (qemu-img's locks refuse it and
+# it prints a line of its own first), nothing left.
+fresh
+run_tool e create -q -f qcow2 -o data_file=x.qcow2 x.qcow2 1M
+run_tool g create -q -f qcow2 -o data_file=x.qcow2 x.qcow2 1M
+ok "create: the image as its own data file is refused" \
+	test "$(cat "$R/g.rc")" = 1 -a "$(cat "$R/e.rc")" = 1
+ok "create: the image as its own data file: qemu-img's lock message" \
+	grep -q 'Failed to get shared "resize" lock' "$R/g.err"
+same_files "create: the image as its own data file: nothing left" x.qcow2
+
 # --- reading what qemu-io wrote -------------------------------------------
 
 scribble()

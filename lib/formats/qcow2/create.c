@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +319,26 @@ static int create_l1(struct qcow2_state *s, struct qimg_error *err)
 	return 0;
 }
 
+/* The data file must be another file than the image: qemu-img's locks
+ * refuse the image file as its own data file (its second line). */
+static int not_the_image(struct qimg_node *file, struct qimg_node *data,
+			 struct qimg_error *err)
+{
+	char *a = realpath(qimg_node_filename(file), NULL);
+	char *b = realpath(qimg_node_filename(data), NULL);
+	bool same = a && b && !strcmp(a, b);
+
+	free(a);
+	free(b);
+	if (same)
+		return qimg_error_set(err, EAGAIN,
+				      "Failed to get shared \"resize\" lock\n"
+				      "Is another process using the image "
+				      "[%s]?",
+				      qimg_node_filename(data));
+	return 0;
+}
+
 int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		 struct qimg_error *err)
 {
@@ -339,6 +360,9 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 					 err);
 		if (r < 0)
 			return r;
+		r = not_the_image(file, data, err);
+		if (r < 0)
+			goto out_data;
 	}
 	r = write_skeleton(file, &p, err);
 	if (r < 0)
