@@ -14,6 +14,11 @@
 # clusters into its qcow2 base; rebase-safe, a safe rebase of an overlay
 # onto a new base that differs from the old one in half of the clusters.
 # Both start every run from fresh copies of cached pristine images.
+# Format jobs raw-to-FMT and FMT-to-raw (FMT in vdi vhdx vpc vmdk qed, each
+# only when qimg has the format): a convert to FMT with the format's
+# defaults (vmdk: monolithicSparse), and back from an FMT image qemu-img
+# made of the input; every run's output is compared with the input by
+# qemu-img (outside the timed region).
 #
 # Environment: QIMG (default build/qimg), QEMU_IMG (qemu-img), QEMU_IO,
 # BENCH_SIZE (input size, default 1G; the inputs are cached per size under
@@ -28,7 +33,16 @@ QEMU_IO=${QEMU_IO:-qemu-io}
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 WORK=$ROOT/bench/work
+FORMATS="vdi vhdx vpc vmdk qed"
 JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd commit-1g rebase-safe"}
+if [ -z "${BENCH_JOBS:-}" ] && [ -x "$QIMG" ]; then
+	have_fmts=" $("$QIMG" --help 2>/dev/null | sed -n 's/^Supported formats: //p') "
+	for f in $FORMATS; do
+		case $have_fmts in
+		*" $f "*) JOBS="$JOBS raw-to-$f $f-to-raw" ;;
+		esac
+	done
+fi
 
 command -v "$QEMU_IMG" >/dev/null || { echo "bench: qemu-img not found"; exit 1; }
 case " $JOBS " in
@@ -275,7 +289,25 @@ job_args()
 	# the end); commit empties the overlay as qemu-img's does
 	commit-1g) echo "commit -f qcow2 $2/overlay.qcow2" ;;
 	rebase-safe) echo "rebase -b new.qcow2 -F qcow2 -f qcow2 $2/overlay.qcow2" ;;
+	raw-to-*) echo "convert -f raw -O ${1#raw-to-} $IN $2/out" ;;
+	*-to-raw) echo "convert -f ${1%-to-raw} -O raw $(fmt_input "${1%-to-raw}") $2/out" ;;
 	esac
+}
+
+# fmt_input FMT -> the input as an FMT image made by qemu-img (once)
+fmt_input()
+{
+	echo "$WORK/input-$SIZE.$1"
+}
+
+make_fmt_input()
+{
+	local f=$WORK/input-$SIZE.$1
+	[ -f "$f" ] && return 0
+	echo "bench: converting the input to $1 with qemu-img (once)" >&2
+	rm -f "$f.part"
+	"$QEMU_IMG" convert -f raw -O "$1" "$IN" "$f.part" &&
+		mv "$f.part" "$f"
 }
 
 # job_input NAME -> the image whose size is the input column
@@ -283,6 +315,8 @@ job_input()
 {
 	case $1 in
 	qcow2-to-raw) echo "$INQ" ;;
+	raw-to-*) echo "$IN" ;;
+	*-to-raw) fmt_input "${1%-to-raw}" ;;
 	commit-1g) echo "$WORK/commit-$SIZE/overlay.qcow2" ;;
 	rebase-safe) echo "$WORK/rebase-$SIZE/overlay.qcow2" ;;
 	*) echo "$IN" ;;
@@ -349,6 +383,18 @@ job_verify()
 {
 	local d=$2 p
 	case $1 in
+	raw-to-qcow2* | qcow2-to-raw | raw-to-raw) ;;
+	raw-to-* | *-to-raw)
+		if [ "${1#raw-to-}" != "$1" ]; then
+			p=${1#raw-to-}
+		else
+			p=raw
+		fi
+		"$QEMU_IMG" compare -q -f raw -F "$p" "$IN" "$d/out" || {
+			echo "bench: $d/out ($p) does not read as $IN" >&2
+			return 1
+		}
+		;;
 	commit-1g)
 		p=$WORK/commit-$SIZE
 		"$QEMU_IMG" compare -q -f qcow2 -F qcow2 "$d/base.qcow2" \
@@ -409,6 +455,20 @@ for job in $JOBS; do
 	case $job in
 	raw-to-qcow2 | qcow2-to-raw | raw-to-raw | raw-to-qcow2-zlib | \
 		raw-to-qcow2-zstd | commit-1g | rebase-safe) ;;
+	raw-to-* | *-to-raw)
+		f=${job#raw-to-}
+		f=${f%-to-raw}
+		case " $FORMATS " in
+		*" $f "*) ;;
+		*)
+			echo "bench: unknown job $job" >&2
+			continue
+			;;
+		esac
+		case $job in
+		*-to-raw) make_fmt_input "$f" || exit 1 ;;
+		esac
+		;;
 	*)
 		echo "bench: unknown job $job" >&2
 		continue
