@@ -19,7 +19,8 @@
 #   under every build in BUILDS.
 #
 # Environment: BUILDS (default "build build-asan build-tsan"), JOBS (parallel
-# suites, default nproc), SUITES (restrict interop suites by name), LOGDIR
+# suites, default nproc), SUITES (run only these interop suites, and no unit
+# test), LOGDIR
 # (default build/test-logs), SUITE_TIMEOUT (seconds, 900), CI=true (a skip
 # for a missing oracle is a failure; the suites and tests enforce it).
 
@@ -33,6 +34,8 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd ssh check-qcow2 snapshot workers args dd bitmap bochs}
 TSAN_SUITES=${TSAN_SUITES:-convert workers bench commit rebase bitmap}
 TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io test-bitmap}
+# units that MODE=check runs under the release build only
+FULL_ONLY_UNITS=${FULL_ONLY_UNITS:-test-crashpoints}
 if [ -z "${LOGDIR:-}" ]; then
 	if [ -d build ]; then
 		LOGDIR=$ROOT/build/test-logs
@@ -42,6 +45,12 @@ if [ -z "${LOGDIR:-}" ]; then
 fi
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-900}
 mkdir -p "$LOGDIR" || exit 1
+# the previous run's seconds per job, to start the longest first
+declare -A prev_time=()
+for f in "$LOGDIR"/*.time; do
+	[ -f "$f" ] || continue
+	prev_time[$(basename "$f" .time)]=$(cat "$f")
+done
 rm -f "$LOGDIR"/*.tap "$LOGDIR"/*.rc "$LOGDIR"/*.stderr "$LOGDIR"/*.time
 
 passed=0
@@ -149,28 +158,47 @@ tally_tap()
 
 # --- (a) unit tests: every cmocka case counts --------------------------------
 
-unit_tests()
+run_unit()
 {
-	local b=$1 list exe t log rc
-	if [ ! -d "$b/tests/unit" ]; then
-		failure "$b: unit tests not built"
-		return
-	fi
+	# run_unit BUILD EXE: writes LOG.tap, LOG.stderr, LOG.rc, LOG.time
+	local b=$1 exe=$2 log t0
+	log=$LOGDIR/unit-$(basename "$b")-$(basename "$exe")
+	t0=$(date +%s)
+	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 10 "$SUITE_TIMEOUT" \
+		"$exe" >"$log.tap" 2>"$log.stderr" </dev/null
+	echo $? >"$log.rc"
+	echo $(($(date +%s) - t0)) >"$log.time"
+}
+
+# unit_jobs BUILD: the unit binaries MODE runs under BUILD, one per line
+unit_jobs()
+{
+	local b=$1 list exe t
 	list=$(units_for "$b")
 	for exe in "$b"/tests/unit/test-*; do
 		[ -x "$exe" ] && [ -f "$exe" ] || continue
 		t=$(basename "$exe")
 		in_list "$t" "$list" || continue
-		log=$LOGDIR/unit-$(basename "$b")-$t
-		CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 10 "$SUITE_TIMEOUT" \
-			"$exe" >"$log.tap" 2>"$log.stderr" </dev/null
-		rc=$?
-		tally_tap "unit $(basename "$b")/$t" "$log.tap" "$rc" unit
-		# Cut points judged by the crash test ("# NAME: ... N cut points
-		# judged, ...").
-		n_crash=$((n_crash + $(sed -n 's/.* \([0-9][0-9]*\) cut points judged.*/\1/p' \
-			"$log.stderr" | awk '{s += $1} END {print s + 0}')))
+		# the crash points judge qemu-img's reading of what the cut
+		# left; the release build's run is the one make check needs
+		if [ "$MODE" != full ] && [ "$b" != build ] &&
+			in_list "$t" "$FULL_ONLY_UNITS"; then
+			continue
+		fi
+		echo "$exe"
 	done
+}
+
+tally_unit()
+{
+	local b=$1 exe=$2 log
+	log=$LOGDIR/unit-$(basename "$b")-$(basename "$exe")
+	tally_tap "unit $(basename "$b")/$(basename "$exe")" "$log.tap" \
+		"$(cat "$log.rc" 2>/dev/null || echo 1)" unit
+	# Cut points judged by the crash test ("# NAME: ... N cut points
+	# judged, ...").
+	n_crash=$((n_crash + $(sed -n 's/.* \([0-9][0-9]*\) cut points judged.*/\1/p' \
+		"$log.stderr" 2>/dev/null | awk '{s += $1} END {print s + 0}')))
 }
 
 # --- (b) interop suites ----------------------------------------------------
@@ -187,9 +215,14 @@ run_suite()
 	echo $(($(date +%s) - t0)) >"$log.time"
 }
 
-interop_tests()
+# All unit binaries and interop suites of every build share one pool of
+# JOBS slots, the longest first (the times of the previous run in LOGDIR,
+# else the crash test first and the sanitizer builds before the release
+# one), so that no core idles while one slow binary runs.
+all_tests()
 {
-	local scripts=() b s pids=() n=0 list
+	local jobs=() b s exe n=0 list key j
+	local scripts=()
 	for s in tests/interop/*.sh; do
 		[ "$(basename "$s")" = lib.sh ] && continue
 		if [ -n "${SUITES:-}" ] && ! in_list "$(basename "$s" .sh)" "$SUITES"; then
@@ -198,6 +231,15 @@ interop_tests()
 		scripts+=("$s")
 	done
 	for b in $BUILDS; do
+		if [ -z "${SUITES:-}" ]; then
+			if [ -d "$b/tests/unit" ]; then
+				for exe in $(unit_jobs "$b"); do
+					jobs+=("unit $b $exe")
+				done
+			else
+				failure "$b: unit tests not built"
+			fi
+		fi
 		if [ ! -x "$b/qimg" ]; then
 			failure "$b/qimg missing (interop suites not run)"
 			continue
@@ -205,30 +247,75 @@ interop_tests()
 		list=$(suites_for "$b")
 		for s in "${scripts[@]}"; do
 			in_list "$(basename "$s" .sh)" "$list" || continue
-			run_suite "$b" "$s" &
-			pids+=($!)
-			n=$((n + 1))
-			if [ "$n" -ge "$JOBS" ]; then
-				wait -n 2>/dev/null || true
-				n=$((n - 1))
-			fi
+			jobs+=("suite $b $s")
 		done
 	done
+	# order: previous seconds, descending (unknown: crash test 10000,
+	# sanitizer builds 100, the rest 0)
+	mapfile -t jobs < <(for j in "${jobs[@]}"; do
+		set -- $j
+		if [ "$1" = unit ]; then
+			key=unit-$(basename "$2")-$(basename "$3")
+		else
+			key=$(basename "$2")-$(basename "$3" .sh)
+		fi
+		t=${prev_time[$key]:-}
+		if [ -z "$t" ]; then
+			case "$1 $2 $3" in
+			*test-crashpoints*) t=10000 ;;
+			*" build-"*) t=100 ;;
+			*) t=0 ;;
+			esac
+		fi
+		echo "$t $j"
+	done | sort -s -k1,1nr | cut -d' ' -f2-)
+	for j in "${jobs[@]}"; do
+		set -- $j
+		if [ "$1" = unit ]; then
+			run_unit "$2" "$3" &
+		else
+			run_suite "$2" "$3" &
+		fi
+		n=$((n + 1))
+		if [ "$n" -ge "$JOBS" ]; then
+			wait -n 2>/dev/null || true
+			n=$((n - 1))
+		fi
+	done
 	wait
+	# tally in a fixed order: builds, units, then suites
 	for b in $BUILDS; do
-		[ -x "$b/qimg" ] || continue
-		list=$(suites_for "$b")
-		for s in "${scripts[@]}"; do
-			in_list "$(basename "$s" .sh)" "$list" || continue
+		for j in "${jobs[@]}"; do
+			set -- $j
+			[ "$1" = unit ] && [ "$2" = "$b" ] && tally_unit "$2" "$3"
+		done
+	done
+	for b in $BUILDS; do
+		for j in "${jobs[@]}"; do
+			set -- $j
+			[ "$1" = suite ] && [ "$2" = "$b" ] || continue
 			local log
-			log=$LOGDIR/$(basename "$b")-$(basename "$s" .sh)
-			tally_tap "$(basename "$b")/$(basename "$s" .sh)" "$log.tap" \
+			log=$LOGDIR/$(basename "$b")-$(basename "$3" .sh)
+			tally_tap "$(basename "$b")/$(basename "$3" .sh)" "$log.tap" \
 				"$(cat "$log.rc" 2>/dev/null || echo 1)" interop
 		done
 	done
 }
 
 # --- (c) fuzz corpus replay ----------------------------------------------
+
+# fuzz_run EXE FILE...: replay FILEs through EXE; sets rc
+fuzz_run()
+{
+	local exe=$1
+	shift
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+		timeout -k 5 $((60 + 5 * $#)) "$exe" "$@" \
+		>"$LOGDIR/replay.log" 2>&1
+	rc=$?
+	return $rc
+}
 
 fuzz_replay()
 {
@@ -247,15 +334,17 @@ fuzz_replay()
 		[ -f "$f" ] && inputs+=("$f")
 	done
 	[ "${#inputs[@]}" -gt 0 ] || return
+	# one process per harness over every input; only when it fails is
+	# each input replayed alone, to name the one that fails
 	for exe in "$b"/tests/fuzz/fuzz-*-replay; do
 		[ -x "$exe" ] || continue
+		if fuzz_run "$exe" "${inputs[@]}"; then
+			passed=$((passed + ${#inputs[@]}))
+			n_fuzz=$((n_fuzz + ${#inputs[@]}))
+			continue
+		fi
 		for f in "${inputs[@]}"; do
-			ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-			UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-				timeout -k 5 60 "$exe" "$f" \
-				>"$LOGDIR/replay.log" 2>&1
-			rc=$?
-			if [ "$rc" = 0 ]; then
+			if fuzz_run "$exe" "$f"; then
 				passed=$((passed + 1))
 				n_fuzz=$((n_fuzz + 1))
 			else
@@ -267,10 +356,7 @@ fuzz_replay()
 }
 
 start=$(date +%s)
-for b in $BUILDS; do
-	unit_tests "$b"
-done
-interop_tests
+all_tests
 fuzz_replay
 
 for s in "${skips[@]+"${skips[@]}"}"; do
