@@ -158,13 +158,21 @@ tally_tap()
 
 # --- (a) unit tests: every cmocka case counts --------------------------------
 
+# unit_log BUILD EXE [CRASH_MODE]: the logs' path without suffix
+unit_log()
+{
+	echo "$LOGDIR/unit-$(basename "$1")-$(basename "$2")${3:+-$3}"
+}
+
 run_unit()
 {
-	# run_unit BUILD EXE: writes LOG.tap, LOG.stderr, LOG.rc, LOG.time
+	# run_unit BUILD EXE [CRASH_MODE]: writes LOG.tap, LOG.stderr,
+	# LOG.rc, LOG.time
 	local b=$1 exe=$2 log t0
-	log=$LOGDIR/unit-$(basename "$b")-$(basename "$exe")
+	log=$(unit_log "$@")
 	t0=$(date +%s)
-	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 10 "$SUITE_TIMEOUT" \
+	env ${3:+CRASH_MODE=$3} CMOCKA_MESSAGE_OUTPUT=TAP \
+		timeout -k 10 "$SUITE_TIMEOUT" \
 		"$exe" >"$log.tap" 2>"$log.stderr" </dev/null
 	echo $? >"$log.rc"
 	echo $(($(date +%s) - t0)) >"$log.time"
@@ -185,15 +193,21 @@ unit_jobs()
 			in_list "$t" "$FULL_ONLY_UNITS"; then
 			continue
 		fi
-		echo "$exe"
+		# the crash test's two kinds of crash are two jobs
+		if [ "$t" = test-crashpoints ] && [ -z "${CRASH_MODE:-}" ]; then
+			echo "$exe kill"
+			echo "$exe power"
+		else
+			echo "$exe"
+		fi
 	done
 }
 
 tally_unit()
 {
 	local b=$1 exe=$2 log
-	log=$LOGDIR/unit-$(basename "$b")-$(basename "$exe")
-	tally_tap "unit $(basename "$b")/$(basename "$exe")" "$log.tap" \
+	log=$(unit_log "$@")
+	tally_tap "unit $(basename "$b")/$(basename "$exe")${3:+ ($3)}" "$log.tap" \
 		"$(cat "$log.rc" 2>/dev/null || echo 1)" unit
 	# Cut points judged by the crash test ("# NAME: ... N cut points
 	# judged, ...").
@@ -233,9 +247,9 @@ all_tests()
 	for b in $BUILDS; do
 		if [ -z "${SUITES:-}" ]; then
 			if [ -d "$b/tests/unit" ]; then
-				for exe in $(unit_jobs "$b"); do
+				while read -r exe; do
 					jobs+=("unit $b $exe")
-				done
+				done < <(unit_jobs "$b")
 			else
 				failure "$b: unit tests not built"
 			fi
@@ -255,7 +269,7 @@ all_tests()
 	mapfile -t jobs < <(for j in "${jobs[@]}"; do
 		set -- $j
 		if [ "$1" = unit ]; then
-			key=unit-$(basename "$2")-$(basename "$3")
+			key=$(basename "$(unit_log "$2" "$3" "${4:-}")")
 		else
 			key=$(basename "$2")-$(basename "$3" .sh)
 		fi
@@ -272,7 +286,7 @@ all_tests()
 	for j in "${jobs[@]}"; do
 		set -- $j
 		if [ "$1" = unit ]; then
-			run_unit "$2" "$3" &
+			run_unit "$2" "$3" ${4:+"$4"} &
 		else
 			run_suite "$2" "$3" &
 		fi
@@ -287,7 +301,8 @@ all_tests()
 	for b in $BUILDS; do
 		for j in "${jobs[@]}"; do
 			set -- $j
-			[ "$1" = unit ] && [ "$2" = "$b" ] && tally_unit "$2" "$3"
+			[ "$1" = unit ] && [ "$2" = "$b" ] &&
+				tally_unit "$2" "$3" ${4:+"$4"}
 		done
 	done
 	for b in $BUILDS; do

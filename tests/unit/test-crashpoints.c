@@ -465,6 +465,7 @@ enum op_kind {
 
 struct workload {
 	const char *name;
+	const char *format; /* NULL: qcow2 */
 	const char *opts; /* create options besides size and backing */
 	bool backing;
 	bool compress; /* some requests are compressed writes */
@@ -601,11 +602,24 @@ static const struct qimg_driver *qcow2(void)
 	return d;
 }
 
+static const char *fmt_of(const struct workload *w)
+{
+	return w->format ? w->format : "qcow2";
+}
+
+static const struct qimg_driver *driver_of(const struct workload *w)
+{
+	const struct qimg_driver *d = qimg_driver_find(fmt_of(w));
+
+	assert_non_null(d);
+	return d;
+}
+
 /* Run workload `w` into `img` through a cutter; fill `out`. */
 static void run(const struct workload *w, const char *img, const char *base,
 		struct cutter *ctl, const uint8_t *back, struct outcome *out)
 {
-	const struct qimg_driver *drv = qcow2();
+	const struct qimg_driver *drv = driver_of(w);
 	const struct qimg_opt_desc *schemas[2] = { drv->create_opts, NULL };
 	struct qimg_opts o = { 0 };
 	struct qimg_error err = { 0 };
@@ -753,12 +767,13 @@ static bool judge(const struct workload *w, const char *img,
 			 img);
 		(void)sh(cmd);
 	}
-	snprintf(cmd, sizeof(cmd), "qemu-img check -f qcow2 '%s' >'%s' 2>&1",
-		 img, log);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -f %s '%s' >'%s' 2>&1",
+		 fmt_of(w), img, log);
 	rc = sh(cmd);
 	if (rc == 1 && out->phase == 0)
 		return true; /* cut before the header existed */
-	if (rc != 0 && rc != 3) {
+	/* 63: the format has no check (vpc); the content is still judged */
+	if (rc != 0 && rc != 3 && rc != 63) {
 		fprintf(stderr,
 			"%s: cut at mutation %ld%s (phase %d, op %d): "
 			"qemu-img check exit %d\n",
@@ -771,8 +786,8 @@ static bool judge(const struct workload *w, const char *img,
 	if (out->phase == 0)
 		return true; /* nothing was written yet */
 	snprintf(cmd, sizeof(cmd),
-		 "qemu-img convert -f qcow2 -O raw '%s' '%s' 2>'%s'", img, raw,
-		 log);
+		 "qemu-img convert -f %s -O raw '%s' '%s' 2>'%s'", fmt_of(w),
+		 img, raw, log);
 	if (sh(cmd) != 0) {
 		fprintf(stderr, "%s: cut at %ld: qemu-img convert failed\n",
 			w->name, k);
@@ -837,7 +852,7 @@ static void run_workload(const struct workload *w)
 		skip();
 		return;
 	}
-	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, w->name);
+	snprintf(img, sizeof(img), "%s/%s.%s", dir, w->name, fmt_of(w));
 	snprintf(base, sizeof(base), "%s/%s-base.raw", dir, w->name);
 	out.before = malloc(IMG_SIZE);
 	out.after = malloc(IMG_SIZE);
@@ -866,7 +881,7 @@ static void run_workload(const struct workload *w)
 	/* the cluster size decides the ops; get it from the finished image */
 	{
 		struct qimg_open_args a = { .filename = img,
-					    .format = "qcow2",
+					    .format = fmt_of(w),
 					    .flags = QIMG_OPEN_NO_BACKING };
 		struct qimg_error err = { 0 };
 		struct qimg_node *n;
@@ -912,7 +927,7 @@ static void run_workload(const struct workload *w)
 			char keep[700];
 
 			snprintf(keep, sizeof(keep),
-				 "cp '%s' /tmp/crashpoint-%s-%ld%s.qcow2", img,
+				 "cp '%s' /tmp/crashpoint-%s-%ld%s.img", img,
 				 w->name, idx, partial ? "p" : "");
 			(void)sh(keep);
 			failures++;
