@@ -9,6 +9,7 @@
 #include "core/driver.h"
 #include "formats/bochs.h"
 #include "formats/raw.h"
+#include "formats/vdi.h"
 #include "protocols/blkdebug.h"
 #include "protocols/file.h"
 #include "protocols/nbd.h"
@@ -28,7 +29,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_blkdebug,	  &qimg_driver_nbd,
 	&qimg_driver_ssh,	  &qimg_driver_null_co,
 	&qimg_driver_null_aio,	  &qimg_driver_quorum,
-	&qimg_driver_bochs,
+	&qimg_driver_bochs,	  &qimg_driver_vdi,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -81,10 +82,10 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "qcow", true },   { "qed", true },	   { "vdi", true },
-	{ "vmdk", true },   { "vpc", true },	   { "vhdx", true },
-	{ "luks", true },   { "parallels", true }, { "dmg", false },
-	{ "cloop", false }, { "vvfat", false },
+	{ "qcow", true },      { "qed", true },	 { "vmdk", true },
+	{ "vpc", true },       { "vhdx", true }, { "luks", true },
+	{ "parallels", true }, { "dmg", false }, { "cloop", false },
+	{ "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -119,7 +120,6 @@ static const struct {
 } later_sigs[] = {
 	{ "qcow", 0, 8, "QFI\xfb\0\0\0\x01" },
 	{ "qed", 0, 4, "QED\0" },
-	{ "vdi", 0x40, 4, "\x7f\x10\xda\xbe" },
 	{ "vmdk", 0, 4, "KDMV" },
 	{ "vmdk", 0, 4, "COWD" },
 	{ "vmdk", 0, 21, "# Disk DescriptorFile" },
