@@ -531,7 +531,16 @@ static int vdi_create_validate(const struct qimg_opts *o,
 			       struct qimg_error *err)
 {
 	uint64_t size = qimg_opts_get_u64(o, "size", 0);
+	const char *p = qimg_opts_get_str(o, "preallocation", "off");
 
+	/* The file protocol's modes (qemu-img's two wordings); none of them
+	 * changes a vdi image. */
+	if (!strcmp(p, "metadata"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode: %s", p);
+	if (strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", p);
 	if (size > UINT64_MAX - VDI_SECTOR ||
 	    round_up(size, VDI_SECTOR) > VDI_MAX_SIZE)
 		return size_error(round_up(size, VDI_SECTOR), err);
