@@ -87,3 +87,25 @@ perl $mkb "$out/v1.bochs" version=1 disk=8192 extent=512 map=1:0,7:1
 perl $mkb "$out/bitmap0.bochs" disk=4096 extent=2048 bitmap=0 map=1:0
 perl $mkb "$out/cut.bochs" disk=8192 extent=4096 map=0:0,1:1 length=3000
 ls -l "$out"
+# vdi seeds: dynamic (blocks out of order, a discarded block) and static,
+# cut short after a few KiB of data (the rest of a block reads as zeros).
+vdi()
+{
+	local name=$1 size=$2 opts=$3 keep=$4
+	shift 4
+	qemu-img create -q -f vdi -o "$opts" "$t/$name" "$size"
+	local c=() a
+	for a in "$@"; do
+		c+=(-c "$a")
+	done
+	[ ${#c[@]} -gt 0 ] && qemu-io -f vdi "${c[@]}" "$t/$name" >/dev/null
+	head -c "$keep" "$t/$name" >"$out/$name"
+}
+vdi dynamic.vdi 5M static=off 6144 'write -P 1 3M 1k' 'write -P 2 0 512' \
+	'write -P 3 4M 2k'
+vdi static.vdi 3M static=on 4096 'write -P 4 512 1k'
+vdi empty.vdi 0 static=off 4096
+cp "$out/dynamic.vdi" "$t/discarded.vdi"
+printf '\376\377\377\377' | dd of="$t/discarded.vdi" bs=1 seek=516 \
+	conv=notrunc 2>/dev/null
+cp "$t/discarded.vdi" "$out/discarded.vdi"
