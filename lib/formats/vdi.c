@@ -303,6 +303,19 @@ static int write_meta(struct qimg_node *node, uint64_t lo, uint64_t hi,
 		end = s->map_len;
 	if (first > end)
 		first = end;
+	/* An allocation's count reaches the disk before the entries that
+	 * use it (a flush between, as a power cut may tear even one write
+	 * at a sector boundary): a crash then leaves a block counted but
+	 * unused, never a count that a later allocation would reuse. */
+	if (order == HEADER_FIRST) {
+		r = qimg_pwrite(node->file, 0, s->hdr, VDI_SECTOR, err);
+		if (r == 0 && end > first)
+			r = qimg_flush(node->file, err);
+		if (r == 0 && end > first)
+			r = qimg_pwrite(node->file, s->bmap_off + first,
+					s->map + first, end - first, err);
+		return r;
+	}
 	if (s->bmap_off == VDI_SECTOR &&
 	    (order == ONE_WRITE || end <= VDI_ONE_WRITE_MAX)) {
 		uint8_t *buf = malloc(VDI_SECTOR + end);
@@ -626,8 +639,10 @@ static int vdi_create(struct qimg_node *file, const struct qimg_opts *o,
 	buf = malloc(chunk);
 	if (!buf)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	build_header(buf, type, size, blocks, data_off);
-	r = qimg_pwrite(file, 0, buf, VDI_SECTOR, err);
+	/* The map (and a static image's data area) first, the header with
+	 * the signature last, after a flush: a create cut short leaves a
+	 * file that is no vdi image rather than one whose map is zeros. */
+	r = 0;
 	/* The map, a chunk at a time (2 GiB at the largest size). */
 	for (done = 0; r == 0 && done < map_bytes; done += chunk) {
 		size_t n = map_bytes - done < chunk ? (size_t)(map_bytes - done)
@@ -644,11 +659,17 @@ static int vdi_create(struct qimg_node *file, const struct qimg_opts *o,
 		}
 		r = qimg_pwrite(file, VDI_SECTOR + done, buf, n, err);
 	}
-	free(buf);
 	if (r == 0 && is_static)
 		r = qimg_truncate(file,
 				  data_off + (uint64_t)blocks * VDI_BLOCK_SIZE,
 				  false, NULL, err);
+	if (r == 0)
+		r = qimg_flush(file, err);
+	if (r == 0) {
+		build_header(buf, type, size, blocks, data_off);
+		r = qimg_pwrite(file, 0, buf, VDI_SECTOR, err);
+	}
+	free(buf);
 	return r;
 }
 
