@@ -8,6 +8,7 @@
 
 #include "core/driver.h"
 #include "formats/bochs.h"
+#include "formats/qed/qed.h"
 #include "formats/raw.h"
 #include "formats/vdi.h"
 #include "protocols/blkdebug.h"
@@ -30,6 +31,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_ssh,	  &qimg_driver_null_co,
 	&qimg_driver_null_aio,	  &qimg_driver_quorum,
 	&qimg_driver_bochs,	  &qimg_driver_vdi,
+	&qimg_driver_qed,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -82,10 +84,9 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "qcow", true },      { "qed", true },	 { "vmdk", true },
-	{ "vpc", true },       { "vhdx", true }, { "luks", true },
-	{ "parallels", true }, { "dmg", false }, { "cloop", false },
-	{ "vvfat", false },
+	{ "qcow", true }, { "vmdk", true },   { "vpc", true },
+	{ "vhdx", true }, { "luks", true },   { "parallels", true },
+	{ "dmg", false }, { "cloop", false }, { "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -119,7 +120,6 @@ static const struct {
 	const char *magic;
 } later_sigs[] = {
 	{ "qcow", 0, 8, "QFI\xfb\0\0\0\x01" },
-	{ "qed", 0, 4, "QED\0" },
 	{ "vmdk", 0, 4, "KDMV" },
 	{ "vmdk", 0, 4, "COWD" },
 	{ "vmdk", 0, 21, "# Disk DescriptorFile" },

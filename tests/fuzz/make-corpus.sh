@@ -86,6 +86,29 @@ perl $mkb "$out/v2.bochs" disk=16384 extent=1024 map=0:1,3:0,15:2 \
 perl $mkb "$out/v1.bochs" version=1 disk=8192 extent=512 map=1:0,7:1
 perl $mkb "$out/bitmap0.bochs" disk=4096 extent=2048 bitmap=0 map=1:0
 perl $mkb "$out/cut.bochs" disk=8192 extent=4096 map=0:0,1:1 length=3000
+# qed seeds (4 KiB clusters, two-cluster tables): data, a zero cluster,
+# a raw backing reference, NEED_CHECK left set, two L2 tables
+mkq()
+{
+	local name=$1 size=$2 opts=$3
+	shift 3
+	qemu-img create -q -f qed -o "cluster_size=4k,table_size=2$opts" \
+		"$t/$name" "$size"
+	if [ $# -gt 0 ]; then
+		local c=() a
+		for a in "$@"; do
+			c+=(-c "$a")
+		done
+		qemu-io -f qed "${c[@]}" "$t/$name" >/dev/null
+	fi
+	cp "$t/$name" "$out/$name"
+}
+mkq data.qed 64k '' 'write -P 1 0 5k' 'write -z 16k 4k' 'write -P 2 40k 1k'
+mkq two-l2.qed 4M '' 'write -P 3 0 4k' 'write -P 4 3M 4k'
+qemu-img create -q -f raw "$t/base.raw" 64k
+mkq backing.qed 64k ',backing_file=base.raw,backing_fmt=raw' 'write -P 5 1k 1k'
+mkq dirty.qed 64k '' 'write -P 6 0 4k'
+printf '\002' | dd of="$out/dirty.qed" bs=1 seek=16 conv=notrunc 2>/dev/null
 ls -l "$out"
 # vdi seeds: dynamic (blocks out of order, a discarded block) and static,
 # cut short after a few KiB of data (the rest of a block reads as zeros).
