@@ -11,6 +11,7 @@
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
 #include "formats/vdi.h"
+#include "formats/vhdx.h"
 #include "protocols/blkdebug.h"
 #include "protocols/file.h"
 #include "protocols/nbd.h"
@@ -32,6 +33,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_null_aio,	  &qimg_driver_quorum,
 	&qimg_driver_bochs,	  &qimg_driver_vdi,
 	&qimg_driver_qed,
+	&qimg_driver_vhdx,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -85,7 +87,7 @@ static const struct {
 	bool creatable;
 } later_formats[] = {
 	{ "qcow", true }, { "vmdk", true },   { "vpc", true },
-	{ "vhdx", true }, { "luks", true },   { "parallels", true },
+	{ "luks", true },   { "parallels", true },
 	{ "dmg", false }, { "cloop", false }, { "vvfat", false },
 };
 
@@ -124,7 +126,6 @@ static const struct {
 	{ "vmdk", 0, 4, "COWD" },
 	{ "vmdk", 0, 21, "# Disk DescriptorFile" },
 	{ "vpc", 0, 8, "conectix" },
-	{ "vhdx", 0, 8, "vhdxfile" },
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
 	{ "parallels", 0, 16, "WithoutFreeSpace" },
 	{ "parallels", 0, 16, "WithouFreSpacExt" },

@@ -131,7 +131,7 @@ same "two file names" info ../v3.qcow2 ../v2.qcow2
 
 # real-world samples
 if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
-	for s in ext2.qcow2 grub_mbr.raw; do
+	for s in ext2.qcow2 grub_mbr.raw iotest-dynamic-1G.vhdx; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then
 			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
 			inf "sample $s" "../$s"
@@ -149,7 +149,7 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 	done
 	# formats a later issue brings: refused by name, never read as raw
 	for s in blank.vmdk ext2.vhd ext2.vmdk \
-		iotest-dynamic-1G.vhdx parallels-v1 parallels-v2 \
+		parallels-v1 parallels-v2 \
 		simple-pattern.cloop simple-dmg.dmg virtualpc-dynamic.vhd; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then
 			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"

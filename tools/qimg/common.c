@@ -29,11 +29,23 @@ static void vmsg(const struct tool *t, const char *what, const char *fmt,
  * first, as lines of their own, as qemu-img prints them. */
 static void print_notes(struct qimg_error *err)
 {
-	char notes[QIMG_ERROR_MSG_MAX];
+	char notes[QIMG_ERROR_MSG_MAX], *line, *nl;
 
 	qimg_error_take_notes(err, notes, sizeof(notes));
-	if (notes[0])
-		fprintf(stderr, "%s\n", notes);
+	if (!notes[0])
+		return;
+	for (line = notes; line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		/* A report line goes under the program's name (argv[0]'s
+		 * base name, as tool_err prints it). */
+		if (line[0] == QIMG_NOTE_REPORT[0])
+			fprintf(stderr, "%s: %s\n",
+				program_invocation_short_name, line + 1);
+		else
+			fprintf(stderr, "%s\n", line);
+	}
 }
 
 void tool_print_notes(const struct tool *t, struct qimg_error *err)

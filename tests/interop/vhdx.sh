@@ -1,0 +1,267 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The vhdx format against qemu-img 7.2: create with every option (the
+# Formatting line, and the file byte for byte but for the GUIDs, the random
+# sequence number and the checksums over them), images qemu-io wrote read
+# exactly, images qimg wrote (convert, every subformat) checked and
+# compared by qemu-img, the Hyper-V sample read as qemu-img reads it, the
+# dirty-log sample refused read-only and replayed by check -r all to
+# qemu-img's content, damaged metadata refused with qemu-img's messages,
+# read-only commands leave the image alone.
+. "$(dirname "$0")/lib.sh"
+
+have_qimg || skip_all "no qimg binary at $QIMG"
+command -v perl >/dev/null || skip_all "perl not found"
+
+# poke FILE OFFSET HEX: write the bytes HEX (e.g. 00ff1000) at OFFSET.
+poke()
+{
+	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
+		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
+}
+
+# masked_cmp A B: equal files but for the header fields a create fills
+# at random (checksum, sequence number, FileWriteGuid, DataWriteGuid) and
+# the page 83 GUID.
+masked_cmp()
+{
+	perl -e '
+		my @d;
+		for my $p (@ARGV) {
+			open(my $f, "<:raw", $p) or die;
+			local $/; my $b = <$f>; close($f);
+			for my $h (0x10000, 0x20000) {
+				substr($b, $h + 4, 44) = "\0" x 44;
+			}
+			my $m = unpack("Q<", substr($b, 0x30040, 8));
+			substr($b, $m + 0x10010, 16) = "\0" x 16
+				if $m + 0x10020 <= length($b);
+			push @d, $b;
+		}
+		exit($d[0] eq $d[1] ? 0 : 1);' "$@"
+}
+
+# same_create DESC ARGS...: `create -f vhdx ARGS` by both tools: the same
+# output and status, and the same image but for its random fields.
+same_create()
+{
+	local d=$1
+	shift
+	rm -f "$E"/c.vhdx "$G"/c.vhdx
+	same "$d" create -f vhdx "$@"
+	if [ ! -e "$E/c.vhdx" ] && [ ! -e "$G/c.vhdx" ]; then
+		return
+	fi
+	if [ -e "$E/c.vhdx" ] && [ -e "$G/c.vhdx" ] &&
+		[ "$(stat -c %s "$E/c.vhdx")" = "$(stat -c %s "$G/c.vhdx")" ] &&
+		masked_cmp "$E/c.vhdx" "$G/c.vhdx"; then
+		pass "$d: qemu-img's image"
+	else
+		fail "$d: qemu-img's image"
+		diag "$(ls -l "$E/c.vhdx" "$G/c.vhdx" 2>&1)"
+	fi
+}
+
+# reads IMG: what a read-only user sees of IMG, against qemu-img, and the
+# image unchanged.
+reads()
+{
+	local img=$1 d=${1%.vhdx} sum
+	sum=$(cksum <"$img")
+	same "$d: info" info "../$img"
+	same "$d: info json" info --output=json "../$img"
+	same "$d: map json" map --output=json "../$img"
+	same "$d: check" check "../$img"
+	same "$d: check json" check --output=json "../$img"
+	rm -f "$E"/o.* "$G"/o.*
+	same "$d: convert to raw" convert -O raw "../$img" o.raw
+	if cmp -s "$E/o.raw" "$G/o.raw"; then
+		pass "$d: raw copy is qemu-img's byte for byte"
+	else
+		fail "$d: raw copy is qemu-img's byte for byte"
+	fi
+	same "$d: compare with the raw copy" compare "../$img" o.raw
+	if [ "$(cksum <"$img")" = "$sum" ]; then
+		pass "$d: image unchanged"
+	else
+		fail "$d: image unchanged"
+	fi
+}
+
+# --- create ---------------------------------------------------------------
+for s in 0 512 1000 1M 17000000 1G 1073741825 100G 107374182401 5T 64T; do
+	same_create "create $s" c.vhdx "$s"
+done
+for o in block_size=1M block_size=512K block_size=1.5M block_size=512M \
+	block_size=256M log_size=4M log_size=1.5M log_size=512K \
+	subformat=dynamic subformat=fixed \
+	subformat=fixed,block_state_zero=off block_state_zero=off \
+	block_state_zero=on,block_size=2M,log_size=2M; do
+	same_create "create 20M -o $o" -o "$o" c.vhdx 20M
+done
+same_create "create 40M fixed, 1M blocks, zero state off" \
+	-o subformat=fixed,block_state_zero=off,block_size=1M c.vhdx 40M
+same_create "create 2T, 1M blocks" -o block_size=1M c.vhdx 2T
+same_create "create 8T, 4M blocks, 3M log" -o block_size=4M,log_size=3M \
+	c.vhdx 8T
+same "create: size too large" create -f vhdx c.vhdx 65T
+same "create: -o help" create -f vhdx -o help
+same "create: bad block_state_zero" create -f vhdx \
+	-o block_state_zero=maybe c.vhdx 1M
+same_rc "create: block size not a power of two" create -f vhdx \
+	-o block_size=3M c.vhdx 1M
+same_rc "create: log size 0" create -f vhdx -o log_size=0 c.vhdx 1M
+same_rc "create: unknown subformat" create -f vhdx -o subformat=foo \
+	c.vhdx 1M
+rm -f "$E"/c.vhdx "$G"/c.vhdx
+
+# --- images qemu-io wrote, read by qimg --------------------------------------
+"$QEMU_IMG" create -q -f vhdx w1.vhdx 100M
+"$QEMU_IO" -c 'write -P 0xaa 1M 4k' -c 'write -P 0xbb 50M 64k' \
+	-c 'write -P 0xcc 99M 1M' w1.vhdx >/dev/null
+reads w1.vhdx
+"$QEMU_IMG" create -q -f vhdx -o block_size=1M,block_state_zero=off \
+	w2.vhdx 10000000
+"$QEMU_IO" -c 'write -P 0x11 0 3M' -c 'write -P 0x22 9999872 128' \
+	-c 'write -P 0x33 5000000 1000' w2.vhdx >/dev/null
+reads w2.vhdx
+"$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
+	w3.vhdx 17000000
+"$QEMU_IO" -c 'write -P 0x44 8M 1M' w3.vhdx >/dev/null
+reads w3.vhdx
+"$QEMU_IMG" create -q -f vhdx -o subformat=fixed w4.vhdx 20M
+"$QEMU_IO" -c 'write -P 0x55 0 512' w4.vhdx >/dev/null
+reads w4.vhdx
+"$QEMU_IMG" create -q -f vhdx w5.vhdx 6T
+"$QEMU_IO" -c 'write -P 0x66 5T 64k' w5.vhdx >/dev/null
+same "6T: info" info ../w5.vhdx
+same "6T: map json" map --output=json ../w5.vhdx
+same "6T: dd of the written block" dd -O raw bs=1M count=1 skip=5242880 \
+	if=../w5.vhdx of=o.dd
+ok "6T: dd bytes are qemu-img's" cmp "$E/o.dd" "$G/o.dd"
+
+# --- images qimg wrote, checked by qemu-img -----------------------------
+head -c 3M /dev/urandom >pat.raw
+truncate -s 40M pat.raw
+dd if=/dev/urandom of=pat.raw bs=64k seek=300 count=5 conv=notrunc \
+	2>/dev/null
+printf 'tail' | dd of=pat.raw bs=1 seek=$((40 * 1048576 - 4)) \
+	conv=notrunc 2>/dev/null
+for o in "" subformat=fixed subformat=fixed,block_state_zero=off \
+	block_state_zero=off block_size=1M block_size=32M,log_size=2M; do
+	rm -f "$G"/o.vhdx "$E"/o.vhdx
+	same "convert raw -> vhdx ${o:-defaults}" convert -O vhdx \
+		${o:+-o "$o"} ../pat.raw o.vhdx
+	ok "convert ${o:-defaults}: qemu-img check" \
+		"$QEMU_IMG" check -q "$G/o.vhdx"
+	ok "convert ${o:-defaults}: qemu-img compare" \
+		contents_equal pat.raw "$G/o.vhdx"
+	ok "convert ${o:-defaults}: qemu-io reads the last sector" \
+		qio -r -c "read -P 0 $((40 * 1048576 - 512)) 508" \
+		"$G/o.vhdx"
+	same "convert ${o:-defaults}: info" info ../g/o.vhdx
+done
+# qimg writing into an image qemu-img made and qemu-io wrote.
+cp w1.vhdx "$G"/rw.vhdx
+"$QEMU_IMG" convert -O raw w1.vhdx rw.raw
+dd if=/dev/urandom of=rw.raw bs=4k seek=200 count=300 conv=notrunc \
+	2>/dev/null
+ok "convert -n over qemu's image" qimg convert -n -O vhdx rw.raw \
+	"$G"/rw.vhdx
+ok "convert -n: qemu-img check" "$QEMU_IMG" check -q "$G/rw.vhdx"
+ok "convert -n: qemu-img compare" contents_equal rw.raw "$G/rw.vhdx"
+same "vhdx -> qcow2 -> compare" convert -O qcow2 ../w1.vhdx o.qcow2
+ok "vhdx -> qcow2: same content" contents_equal w1.vhdx "$G/o.qcow2"
+
+# --- unsupported operations --------------------------------------------
+same "measure refused" measure -O vhdx --size 1G
+same "measure of an image refused" measure -O vhdx ../w1.vhdx
+cp w1.vhdx "$E"/am.vhdx
+cp w1.vhdx "$G"/am.vhdx
+same "amend refused" amend -o block_size=1M am.vhdx
+same "snapshot -l refused" snapshot -l am.vhdx
+same "commit without a backing file" commit am.vhdx
+
+# --- damaged images ------------------------------------------------------
+"$QEMU_IMG" create -q -f vhdx base.vhdx 100M
+while read -r name off hex len; do
+	[ -n "$name" ] || continue
+	cp base.vhdx "d-$name.vhdx"
+	poke "d-$name.vhdx" "$off" "$hex"
+	[ -n "$len" ] && truncate -s "$len" "d-$name.vhdx"
+	same "damaged $name: info" info "../d-$name.vhdx"
+done <<-'EOF'
+	identifier 0 00
+	header1-sig 65536 00
+	header2-crc 131076 00
+	region-table 196608 00
+	region-table-crc 196612 00
+	metadata-sig 3145728 00
+	block-size-0 3211264 00000000
+	block-size-3M 3211264 00003000
+	block-size-512M 3211264 00000020
+	disk-size-0 3211272 0000000000000000
+	disk-size-too-big 3211272 0000000000004001
+	disk-size-1 3211272 0100000000000000
+	logical-4k 3211296 00100000
+	logical-1k 3211296 00040000
+	physical-4k 3211300 00100000
+	has-parent 3211268 02000000
+	leave-allocated 3211268 01000000
+	bat-at-0 2097152 06000000
+	bat-past-end 2097152 06000000ffff0000
+	bat-at-8M 2097152 06008000
+	bat-at-8M-short 2097152 06008000 9M
+	bat-at-8M-ok 2097152 06008000 16M
+	bat-at-1M 2097152 0600100000000000 16M
+	bat-at-16M-odd 2097152 0600000100000000 16777217
+	bat-partial 2097152 0700800000000000 32M
+	bat-state-4 2097152 0400800000000000 32M
+	bat-state-5 2097152 0500800000000000 32M
+	bat-zero-with-offset 2097152 0200800000000000 32M
+	bat-unmapped 2097152 0300800000000000 32M
+EOF
+same "damaged identifier: -f vhdx" info -f vhdx ../d-identifier.vhdx
+same "damaged bat-at-1M: convert" convert -O raw ../d-bat-at-1M.vhdx o.raw
+same "damaged bat-partial: convert" convert -O raw ../d-bat-partial.vhdx o.raw
+same "damaged bat-state-4: convert" convert -O raw ../d-bat-state-4.vhdx o.raw
+same "damaged bat-state-5: convert" convert -O raw ../d-bat-state-5.vhdx o.raw
+cp base.vhdx e-both.vhdx
+poke e-both.vhdx 65540 00
+poke e-both.vhdx 131076 00
+same "damaged, both headers: info" info ../e-both.vhdx
+
+# --- samples --------------------------------------------------------------
+if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null &&
+	[ -f "$SAMPLES/iotest-dynamic-1G.vhdx.bz2" ]; then
+	bunzip2 -c "$SAMPLES/iotest-dynamic-1G.vhdx.bz2" >hyperv.vhdx
+	reads hyperv.vhdx
+else
+	skip "sample iotest-dynamic-1G.vhdx (absent)"
+fi
+if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null &&
+	[ -f "$SAMPLES/iotest-dirtylog-10G-4M.vhdx.bz2" ]; then
+	bunzip2 -c "$SAMPLES/iotest-dirtylog-10G-4M.vhdx.bz2" >dirty.vhdx
+	sum=$(cksum <dirty.vhdx)
+	same "dirty log: info refused" info ../dirty.vhdx
+	same "dirty log: check refused" check ../dirty.vhdx
+	same "dirty log: convert refused" convert -O raw ../dirty.vhdx o.raw
+	ok "dirty log: unchanged by read-only commands" \
+		test "$(cksum <dirty.vhdx)" = "$sum"
+	cp dirty.vhdx "$E"/dl.vhdx
+	cp dirty.vhdx "$G"/dl.vhdx
+	same "dirty log: check -r all replays" check -r all dl.vhdx
+	same "dirty log: check after the replay" check dl.vhdx
+	same "dirty log: info after the replay" info dl.vhdx
+	# The replayed files are equal but for the headers' random fields,
+	# so their content is qemu-img's (a 10 GiB raw copy would be slow).
+	ok "dirty log: replayed file is qemu-img's but for the headers" \
+		masked_cmp "$E"/dl.vhdx "$G"/dl.vhdx
+	cp dirty.vhdx "$E"/dl3.vhdx
+	cp dirty.vhdx "$G"/dl3.vhdx
+	same "dirty log: check -r leaks replays" check -r leaks dl3.vhdx
+else
+	skip "sample iotest-dirtylog-10G-4M.vhdx (absent)"
+fi
+
+done_testing
