@@ -60,8 +60,9 @@ static int fuzz_make_file(const uint8_t *data, size_t size, char *path,
 
 /* The input as a file (NULL when it is too large or cannot be made): path
  * names it, *fd must be closed by the caller. */
-static int fuzz_input(const uint8_t *data, size_t size, char *path,
-		      size_t pathlen)
+static __attribute__((unused)) int fuzz_input(const uint8_t *data,
+					      size_t size, char *path,
+					      size_t pathlen)
 {
 	if (size > FUZZ_MAX_INPUT)
 		return -1;

@@ -132,3 +132,69 @@ cp "$out/dynamic.vdi" "$t/discarded.vdi"
 printf '\376\377\377\377' | dd of="$t/discarded.vdi" bs=1 seek=516 \
 	conv=notrunc 2>/dev/null
 cp "$t/discarded.vdi" "$out/discarded.vdi"
+
+# vhdx seeds, in the compact form fuzz-vhdx.h expands: a flags byte (7:
+# the harness fixes every checksum), then 4 KiB pieces of a qemu-img image
+# (identifier, headers, region tables, 8 KiB of log, BAT, metadata table
+# and items) and the start of the payload at 8 MiB.
+vhdx_seed()
+{
+	local img=$1 out=$2 payload=$3 o
+	{
+		printf '\007'
+		for o in 0 64 128 192 256; do
+			dd if="$img" bs=1k skip="$o" count=4 2>/dev/null
+		done
+		dd if="$img" bs=1k skip=1024 count=8 2>/dev/null
+		for o in 2048 3072 3136; do
+			dd if="$img" bs=1k skip="$o" count=4 2>/dev/null
+		done
+		[ "$payload" -gt 0 ] &&
+			dd if="$img" bs=1k skip=8192 count="$payload" 2>/dev/null
+	} >"$out"
+}
+qemu-img create -q -f vhdx -o block_size=1M "$t/a.vhdx" 64k
+qemu-io -c 'write -P 0x61 0 4k' -c 'write -P 0x62 60k 4k' "$t/a.vhdx" \
+	>/dev/null
+vhdx_seed "$t/a.vhdx" "$out/data.vhdx-seed" 64
+qemu-img create -q -f vhdx -o block_size=1M,block_state_zero=off "$t/b.vhdx" \
+	3M
+vhdx_seed "$t/b.vhdx" "$out/empty.vhdx-seed" 0
+qemu-img create -q -f vhdx -o subformat=fixed,block_state_zero=off,block_size=1M \
+	"$t/c.vhdx" 8k
+vhdx_seed "$t/c.vhdx" "$out/fixed.vhdx-seed" 8
+# A log entry to replay (header LogGuid set, one data descriptor putting
+# a FULLY_PRESENT entry in the BAT's first sector).
+python3 - "$out/empty.vhdx-seed" "$out/log.vhdx-seed" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+guid = bytes(range(1, 17))
+for h in (1 + 4096, 1 + 8192):
+    d[h + 48:h + 64] = guid
+    d[h + 8] += 2
+log = 1 + 5 * 4096
+e = bytearray(8192)
+e[0:4] = b'loge'
+struct.pack_into('<IIQII', e, 8, 8192, 0, 1, 1, 0)
+e[32:48] = guid
+struct.pack_into('<QQ', e, 48, 8 << 20, 9 << 20)
+sector = bytearray(4096)
+struct.pack_into('<Q', sector, 0, (8 << 20) | 6)
+e[64:68] = b'desc'
+struct.pack_into('<IQQQ', e, 68, 0, struct.unpack('<Q', sector[0:8])[0],
+                 2 << 20, 1)
+e[4096:4100] = b'data'
+struct.pack_into('<I', e, 4100, 0)
+e[4104:4096 + 4092] = sector[8:4092]
+struct.pack_into('<I', e, 4096 + 4092, 1)
+d[log:log + 8192] = e
+d += bytes(4096)
+open(sys.argv[2], 'wb').write(d)
+PY
+
+# dmg seeds (tests/interop/mkdmg.py): an XML property list with raw, zlib,
+# zero and ignore chunks, a binary resource fork, bzip2 chunks.
+mkdmg=../interop/mkdmg.py
+python3 "$mkdmg" "$out/mixed.dmg" raw:4 zlib:3 zero:2 ignore:1
+python3 "$mkdmg" "$out/rsrc.dmg" rsrc raw:2 zlib:2
+python3 "$mkdmg" "$out/bz.dmg" raw:1 bzip2:2
