@@ -4,7 +4,7 @@
 # benchmark that is not installed yet.  Fast when everything is present.
 set -e
 
-PKGS="gcc make meson ninja-build pkg-config zlib1g-dev libzstd-dev
+PKGS="gcc make meson ninja-build pkg-config zlib1g-dev libzstd-dev libbz2-dev
 liburing-dev libcmocka-dev qemu-utils clang libclang-rt-14-dev
 e2fsprogs bzip2 xxd time libnbd-bin libnbd-dev nbdkit libssh-dev
 openssh-server openssh-client qemu-block-extra"

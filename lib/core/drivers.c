@@ -8,6 +8,7 @@
 
 #include "core/driver.h"
 #include "formats/bochs.h"
+#include "formats/dmg.h"
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
 #include "formats/vdi.h"
@@ -32,8 +33,8 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_ssh,	  &qimg_driver_null_co,
 	&qimg_driver_null_aio,	  &qimg_driver_quorum,
 	&qimg_driver_bochs,	  &qimg_driver_vdi,
-	&qimg_driver_qed,
-	&qimg_driver_vhdx,
+	&qimg_driver_qed,	  &qimg_driver_vhdx,
+	&qimg_driver_dmg,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -86,9 +87,9 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "qcow", true }, { "vmdk", true },   { "vpc", true },
-	{ "luks", true },   { "parallels", true },
-	{ "dmg", false }, { "cloop", false }, { "vvfat", false },
+	{ "qcow", true },   { "vmdk", true },	   { "vpc", true },
+	{ "luks", true },   { "parallels", true }, { "dmg", false },
+	{ "cloop", false }, { "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -135,15 +136,14 @@ static const struct {
 const char *qimg_later_format_probe(const uint8_t *head, size_t len,
 				    const char *filename)
 {
-	size_t fl = filename ? strlen(filename) : 0, i;
+	size_t i;
+
+	(void)filename;
 
 	for (i = 0; i < sizeof(later_sigs) / sizeof(later_sigs[0]); i++)
 		if (len >= later_sigs[i].off + later_sigs[i].len &&
 		    !memcmp(head + later_sigs[i].off, later_sigs[i].magic,
 			    later_sigs[i].len))
 			return later_sigs[i].name;
-	/* dmg has its signature at the end; qemu-img goes by the name. */
-	if (fl > 4 && !strcmp(filename + fl - 4, ".dmg"))
-		return "dmg";
 	return NULL;
 }
