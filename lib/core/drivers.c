@@ -88,8 +88,8 @@ static const struct {
 	bool creatable;
 } later_formats[] = {
 	{ "qcow", true },   { "vmdk", true },	   { "vpc", true },
-	{ "luks", true },   { "parallels", true }, { "dmg", false },
-	{ "cloop", false }, { "vvfat", false },
+	{ "luks", true },   { "parallels", true }, { "cloop", false },
+	{ "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,

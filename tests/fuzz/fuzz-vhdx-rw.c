@@ -2,7 +2,7 @@
 /* libFuzzer harness for the vhdx driver, write side: the image the input
  * describes (fuzz-vhdx.h) is opened read-write (its log replayed),
  * checked with repair, written to (data, zeroes, at the start, inside,
- * at the end), flushed and read back.  No crash, no sanitizer report, no
+ * at the end), resized, flushed and read back.  No crash, no sanitizer report, no
  * hang whatever the input. */
 #include <stdlib.h>
 #include <unistd.h>
@@ -35,6 +35,14 @@ static void writes(struct qimg_node *node)
 		qimg_write(node, off, buf, len, &err);
 		qimg_error_clear(&err);
 		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
+	}
+	/* resize: grow (within the BAT region), then shrink back (refused
+	 * where data lies past the end) */
+	qimg_error_clear(&err);
+	if (size < (1ull << 40) &&
+	    qimg_truncate(node, size + (9u << 20), false, NULL, &err) == 0) {
+		qimg_error_clear(&err);
+		qimg_truncate(node, size, true, NULL, &err);
 	}
 	qimg_error_clear(&err);
 	qimg_flush(node, &err);

@@ -182,6 +182,36 @@ same "amend refused" amend -o block_size=1M am.vhdx
 same "snapshot -l refused" snapshot -l am.vhdx
 same "commit without a backing file" commit am.vhdx
 
+# --- resize (qemu-img refuses it; qimg grows and shrinks) -----------------
+"$QEMU_IMG" create -q -f vhdx rs.vhdx 100M
+"$QEMU_IO" -c 'write -P 0x11 0 3M' -c 'write -P 0x12 20M 1M' rs.vhdx >/dev/null
+ok "resize: grow to 1G" qimg resize -q rs.vhdx 1G
+ok "resize: grown image passes qemu-img check" "$QEMU_IMG" check -q rs.vhdx
+ok "resize: qemu-img sees 1 GiB" test "$("$QEMU_IMG" info --output=json \
+	rs.vhdx | grep -c '"virtual-size": 1073741824')" = 1
+ok "resize: data kept, new area zero" qio -r -c 'read -P 0x11 0 3M' \
+	-c 'read -P 0x12 20M 1M' -c 'read -P 0 21M 1003M' rs.vhdx
+refused_clearly "resize: shrink over data refused" \
+	"Cannot shrink the image: block 2 past the new end holds data" \
+	resize --shrink rs.vhdx 10M
+ok "resize: shrink to 20M (a block cut)" qimg resize -q --shrink rs.vhdx 20M
+ok "resize: shrunk image passes qemu-img check" "$QEMU_IMG" check -q rs.vhdx
+ok "resize: grow again" qimg resize -q rs.vhdx 100M
+ok "resize: the cut part reads as zeros" qio -r -c 'read -P 0x11 0 3M' \
+	-c 'read -P 0 3M 97M' rs.vhdx
+ok "resize: check after" "$QEMU_IMG" check -q rs.vhdx
+refused_clearly "resize: past the BAT region refused" \
+	"Cannot grow the image past [0-9]+ bytes: its BAT region is full" \
+	resize rs.vhdx 64T
+"$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
+	rf.vhdx 17000000
+"$QEMU_IO" -c 'write -P 0x33 16M 200k' rf.vhdx >/dev/null
+ok "resize: fixed image with a short last block grows" \
+	qimg resize -q rf.vhdx 40M
+ok "resize: fixed image passes qemu-img check" "$QEMU_IMG" check -q rf.vhdx
+ok "resize: fixed image reads" qio -r -c 'read -P 0x33 16M 200k' \
+	-c 'read -P 0 17000000 24943040' rf.vhdx
+
 # --- damaged images ------------------------------------------------------
 "$QEMU_IMG" create -q -f vhdx base.vhdx 100M
 while read -r name off hex len; do

@@ -386,6 +386,7 @@ static int read_metadata(struct qimg_node *node, struct qimg_error *err)
 	if (r < 0)
 		goto out;
 	s->disk_size = qimg_load_le64(item);
+	s->size_item = s->meta_off + off[M_SIZE];
 	r = file_read(node, s->meta_off + off[M_PAGE83], s->page83, 16, err);
 	if (r < 0)
 		goto out;
@@ -724,6 +725,128 @@ static int vhdx_write(struct qimg_node *node, uint64_t off, const void *buf,
 	return 0;
 }
 
+/* Beyond qemu-img (which refuses every resize of a vhdx image): grow
+ * within the BAT region the image has (new blocks ZERO), shrink when no
+ * block past the new end holds data.  The size item is written last when
+ * growing and first when shrinking, so that a crash leaves a consistent
+ * image of either size. */
+static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+			 const char *prealloc, struct qimg_error *err)
+{
+	struct vhdx_state *s = node->opaque;
+	uint64_t nsize = (size + VHDX_SECTOR - 1) / VHDX_SECTOR * VHDX_SECTOR;
+	uint64_t nblocks = (nsize + s->block_size - 1) / s->block_size;
+	uint64_t nentries, b;
+	uint8_t item[8];
+	int r;
+
+	(void)shrink;
+	if (prealloc && strcmp(prealloc, "off"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode '%s'",
+				      prealloc);
+	if (nsize > VHDX_MAX_SIZE)
+		return qimg_error_set(err, EINVAL,
+				      "Image size too large; max of 64TB");
+	nentries = vhdx_bat_entries(nsize, s->block_size, s->logical_sector);
+	if (nentries * 8 > s->bat_len)
+		return qimg_error_set(err, ENOTSUP,
+				      "Cannot grow the image past %" PRIu64
+				      " bytes: its BAT region is full",
+				      (uint64_t)s->bat_len / 8 /
+					      (s->chunk_ratio + 1) *
+					      s->chunk_ratio * s->block_size);
+	for (b = nblocks; b < s->nblocks; b++) {
+		unsigned int st = VHDX_BAT_STATE(s->bat[vhdx_bat_index(s, b)]);
+
+		if (st == VHDX_PAYLOAD_FULLY_PRESENT ||
+		    st == VHDX_PAYLOAD_PARTIALLY_PRESENT)
+			return qimg_error_set(err, ENOTSUP,
+					      "Cannot shrink the image: block "
+					      "%" PRIu64 " past the new end "
+					      "holds data",
+					      b);
+	}
+	if (!s->data_guid_done) {
+		r = vhdx_header_update(node, false, true, NULL, err);
+		if (r < 0)
+			return r;
+		s->data_guid_done = true;
+	}
+	if (nentries > s->nentries) {
+		uint64_t *nb = realloc(s->bat, nentries * 8);
+
+		if (!nb)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		memset(nb + s->nentries, 0, (nentries - s->nentries) * 8);
+		s->bat = nb;
+	}
+	qimg_store_le64(item, nsize);
+	if (nsize < s->disk_size) {
+		uint64_t last = nsize ? (nsize - 1) / s->block_size : 0;
+		uint64_t e = s->bat[vhdx_bat_index(s, last)];
+		uint64_t in = nsize - last * s->block_size;
+
+		/* What the cut block held past the new end reads as zeros
+		 * if the image grows again. */
+		if (nsize && VHDX_BAT_STATE(e) == VHDX_PAYLOAD_FULLY_PRESENT &&
+		    in < block_bytes(s, last)) {
+			r = qimg_write_zeroes(
+				node->file, VHDX_BAT_OFFSET(e) + in,
+				block_bytes(s, last) - in, 0, err);
+			if (r < 0)
+				return r;
+		}
+		r = qimg_pwrite(node->file, s->size_item, item, 8, err);
+		if (r >= 0)
+			r = qimg_flush(node->file, err);
+		if (r < 0)
+			return r;
+		for (b = nblocks; b < s->nblocks; b++) {
+			s->bat[vhdx_bat_index(s, b)] = 0;
+			r = bat_store(node, vhdx_bat_index(s, b), err);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		for (b = s->nblocks; b < nblocks; b++) {
+			s->bat[vhdx_bat_index(s, b)] = VHDX_PAYLOAD_ZERO;
+			r = bat_store(node, vhdx_bat_index(s, b), err);
+			if (r < 0)
+				return r;
+		}
+		/* A block cut short at the old end covers its whole length
+		 * in the file before the size says so. */
+		if (s->nblocks) {
+			uint64_t e = s->bat[vhdx_bat_index(s, s->nblocks - 1)];
+			uint64_t end = VHDX_BAT_OFFSET(e) + s->block_size;
+
+			if (VHDX_BAT_STATE(e) == VHDX_PAYLOAD_FULLY_PRESENT &&
+			    end > s->file_len) {
+				r = qimg_truncate(node->file, end, false, NULL,
+						  err);
+				if (r < 0)
+					return r;
+				s->file_len = end;
+			}
+		}
+		r = qimg_flush(node->file, err);
+		if (r >= 0)
+			r = qimg_pwrite(node->file, s->size_item, item, 8, err);
+		if (r < 0)
+			return r;
+	}
+	r = qimg_flush(node->file, err);
+	if (r < 0)
+		return r;
+	s->disk_size = nsize;
+	s->nblocks = nblocks;
+	if (nentries > s->nentries)
+		s->nentries = nentries;
+	node->size = nsize;
+	return 0;
+}
+
 static int vhdx_flush(struct qimg_node *node, struct qimg_error *err)
 {
 	return qimg_flush(node->file, err);
@@ -776,6 +899,7 @@ const struct qimg_driver qimg_driver_vhdx = {
 	.read = vhdx_read,
 	.write = vhdx_write,
 	.flush = vhdx_flush,
+	.truncate = vhdx_truncate,
 	.get_info = vhdx_get_info,
 	.check = vhdx_check,
 };

@@ -91,6 +91,7 @@ struct vhdx_state {
 	uint32_t logical_sector;
 	uint32_t physical_sector;
 	uint8_t page83[16];
+	uint64_t size_item; /* file offset of the Virtual Disk Size item */
 
 	uint32_t chunk_ratio; /* payload blocks per sector-bitmap block */
 	uint64_t nblocks;     /* payload blocks */
