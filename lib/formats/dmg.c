@@ -57,8 +57,8 @@ static int dmg_probe(const uint8_t *head, size_t len, const char *filename)
 	size_t fl = filename ? strlen(filename) : 0;
 
 	(void)head;
-	(void)len;
-	return fl > 4 && !strcmp(filename + fl - 4, ".dmg") ? 2 : 0;
+	/* An empty file is raw, whatever its name. */
+	return len && fl > 4 && !strcmp(filename + fl - 4, ".dmg") ? 2 : 0;
 }
 
 static int open_fail(struct qimg_node *node, int errnum, struct qimg_error *err)
