@@ -13,6 +13,7 @@
 #include "formats/raw.h"
 #include "formats/vdi.h"
 #include "formats/vhdx.h"
+#include "formats/vmdk/vmdk.h"
 #include "protocols/blkdebug.h"
 #include "protocols/file.h"
 #include "protocols/nbd.h"
@@ -34,7 +35,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_null_aio,	  &qimg_driver_quorum,
 	&qimg_driver_bochs,	  &qimg_driver_vdi,
 	&qimg_driver_qed,	  &qimg_driver_vhdx,
-	&qimg_driver_dmg,
+	&qimg_driver_dmg,	  &qimg_driver_vmdk,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -87,7 +88,7 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "qcow", true },   { "vmdk", true },	   { "vpc", true },
+	{ "qcow", true },   { "vpc", true },
 	{ "luks", true },   { "parallels", true }, { "cloop", false },
 	{ "vvfat", false },
 };
@@ -123,9 +124,6 @@ static const struct {
 	const char *magic;
 } later_sigs[] = {
 	{ "qcow", 0, 8, "QFI\xfb\0\0\0\x01" },
-	{ "vmdk", 0, 4, "KDMV" },
-	{ "vmdk", 0, 4, "COWD" },
-	{ "vmdk", 0, 21, "# Disk DescriptorFile" },
 	{ "vpc", 0, 8, "conectix" },
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
 	{ "parallels", 0, 16, "WithoutFreeSpace" },

@@ -163,7 +163,7 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 		skip "sample simple-dmg.dmg (absent)"
 	fi
 	# formats a later issue brings: refused by name, never read as raw
-	for s in blank.vmdk ext2.vhd ext2.vmdk \
+	for s in ext2.vhd \
 		parallels-v1 parallels-v2 \
 		simple-pattern.cloop virtualpc-dynamic.vhd; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then

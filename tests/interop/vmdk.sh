@@ -1,0 +1,219 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The vmdk format against qemu-img 7.2.  Reading: ../shared's samples
+# (VMware streamOptimized, QEMU monolithicSparse, a fuzzed file refused),
+# every subformat qemu-img writes (with data written by qemu-io, zeroed
+# grains, a backing file), descriptors naming several extents of several
+# kinds, relative extent paths, damaged sparse headers and descriptor
+# lines: info (human, JSON), map (human, JSON) and convert to raw, byte
+# for byte.  Creating: every subformat and create option, sizes that are
+# not a multiple of the grain, > 4 GiB, split images: the files are
+# qemu-img's byte for byte (the random CID aside), the Formatting line and
+# refusals are qemu-img's, and qemu-img reads and checks what qimg made.
+. "$(dirname "$0")/lib.sh"
+
+have_qimg || skip_all "no qimg binary at $QIMG"
+command -v python3 >/dev/null || skip_all "python3 not found"
+
+# poke FILE OFFSET FMT VALUE: pack VALUE (python struct, little endian)
+# at OFFSET.
+poke()
+{
+	python3 -c 'import struct,sys
+f=open(sys.argv[1],"r+b"); f.seek(int(sys.argv[2]))
+f.write(struct.pack("<"+sys.argv[3], int(sys.argv[4],0))); f.close()' "$@"
+}
+
+# reads IMG: what a reader of IMG (a path under $T) sees, against qemu-img.
+reads()
+{
+	local img=$1 sum
+	sum=$(cksum <"$img")
+	if [ -n "${2:-}" ]; then
+		same "$img: info" info "../$img"
+		same "$img: map" map "../$img"
+	fi
+	same "$img: info json" info --output=json "../$img"
+	same "$img: map json" map --output=json "../$img"
+	rm -f "$E/o.raw" "$G/o.raw"
+	same "$img: convert to raw" convert -O raw "../$img" o.raw
+	if [ -e "$E/o.raw" ]; then
+		ok "$img: raw copy is qemu-img's" cmp -s "$E/o.raw" "$G/o.raw"
+	fi
+	rm -f "$E/o.raw" "$G/o.raw"
+	if [ "$(cksum <"$img")" = "$sum" ]; then
+		pass "$img: unchanged"
+	else
+		fail "$img: unchanged"
+	fi
+}
+
+# same_files DESC: every file of $E/c and $G/c equal, the CID line of
+# each masked.
+same_files()
+{
+	local d=$1
+	if python3 - "$E/c" "$G/c" <<'EOF'; then
+import os, re, sys
+a, b = sys.argv[1], sys.argv[2]
+fa, fb = sorted(os.listdir(a)), sorted(os.listdir(b))
+if fa != fb:
+    print("# files differ:", fa, fb); sys.exit(1)
+def mask(d):
+    return re.sub(rb"\nCID=[0-9a-f]+\n", b"\nCID=X\n", d, count=1)
+def load(p):
+    with open(p, "rb") as f:
+        d = f.read(1 << 20)
+        rest = f.read()
+    if d[:4] == b"KDMV":
+        d = d[:512] + mask(d[512:10752]).rstrip(b"\0") + d[10752:]
+    return mask(d), rest
+for n in fa:
+    if load(os.path.join(a, n)) != load(os.path.join(b, n)):
+        print("# differs:", n); sys.exit(1)
+EOF
+		pass "$d: files are qemu-img's (CID aside)"
+	else
+		fail "$d: files are qemu-img's (CID aside)"
+	fi
+}
+
+# creates DESC SIZE [OPTS]: create c/t.vmdk with both tools and compare.
+creates()
+{
+	local d=$1 size=$2 opts=${3:-}
+	rm -rf "$E/c" "$G/c"
+	mkdir "$E/c" "$G/c"
+	if [ -n "$opts" ]; then
+		same "create $d" create -f vmdk -o "$opts" c/t.vmdk "$size"
+	else
+		same "create $d" create -f vmdk c/t.vmdk "$size"
+	fi
+	same_files "create $d"
+	if [ -e "$G/c/t.vmdk" ]; then
+		ok "create $d: qemu-img check passes" \
+			"$QEMU_IMG" check -q "$G/c/t.vmdk"
+	fi
+}
+
+cd "$T" || exit 1
+
+# --- samples ---
+if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
+	for s in ext2.vmdk blank.vmdk afl9.vmdk; do
+		bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
+		reads "$s" full
+	done
+	same "afl9.vmdk: check" check ../afl9.vmdk
+else
+	skip "samples (../shared/samples absent)"
+fi
+
+# --- images qemu-img writes ---
+mkdir q
+for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \
+	twoGbMaxExtentFlat streamOptimized; do
+	"$QEMU_IMG" create -q -f vmdk -o subformat=$sf "q/$sf.vmdk" 5M
+	"$QEMU_IO" -c 'write -P 7 100k 300k' -c 'write -P 9 4M 64k' \
+		"q/$sf.vmdk" >/dev/null
+	reads "q/$sf.vmdk" full
+done
+"$QEMU_IMG" create -q -f vmdk -o subformat=twoGbMaxExtentSparse q/big.vmdk 5G
+"$QEMU_IO" -c 'write -P 3 2047M 2M' -c 'write -P 4 4100M 64k' \
+	q/big.vmdk >/dev/null
+same "big split: info" info ../q/big.vmdk
+same "big split: map json" map --output=json ../q/big.vmdk
+"$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on q/zg.vmdk 1M
+"$QEMU_IO" -c 'write -P 1 0 128k' -c 'write -z 0 64k' -c 'write -z 192k 64k' \
+	q/zg.vmdk >/dev/null
+reads q/zg.vmdk
+"$QEMU_IMG" create -q -f vmdk q/base.vmdk 2M
+"$QEMU_IO" -c 'write -P 5 0 2M' q/base.vmdk >/dev/null
+"$QEMU_IMG" create -q -f vmdk -b base.vmdk -F vmdk q/top.vmdk
+"$QEMU_IO" -c 'write -P 6 64k 64k' q/top.vmdk >/dev/null
+reads q/top.vmdk
+same "backing chain info" info --backing-chain ../q/top.vmdk
+
+# --- descriptors ---
+mkdir d
+"$QEMU_IMG" create -q -f vmdk -o subformat=monolithicFlat d/fl.vmdk 1M
+"$QEMU_IO" -c 'write -P 8 0 64k' d/fl.vmdk >/dev/null
+cp q/monolithicSparse.vmdk d/sp.vmdk
+H='# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
+desc()
+{
+	printf "$2" >"d/$1.vmdk"
+	reads "d/$1.vmdk"
+}
+desc two "${H}createType=\"twoGbMaxExtentSparse\"\nRW 2048 FLAT \"fl-flat.vmdk\" 0\nRW 8192 SPARSE \"sp.vmdk\"\n"
+desc offset "${H}createType=\"monolithicFlat\"\nRW 64 FLAT \"fl-flat.vmdk\" 100\n"
+desc vmfs "${H}createType=\"vmfs\"\nRW 2048 VMFS \"fl-flat.vmdk\"\n"
+desc rdonly "${H}createType=\"monolithicFlat\"\nRDONLY 2048 FLAT \"fl-flat.vmdk\" 0\nRW 1024 FLAT \"fl-flat.vmdk\" 0\n"
+desc zero "${H}createType=\"monolithicFlat\"\nRW 2048 ZERO \"x\"\nRW 1024 FLAT \"fl-flat.vmdk\" 0\n"
+desc noct "${H}\nRW 2048 FLAT \"fl-flat.vmdk\" 0\n"
+desc badct "${H}createType=\"foo\"\nRW 2048 FLAT \"fl-flat.vmdk\" 0\n"
+desc missing "${H}createType=\"monolithicFlat\"\nRW 2048 FLAT \"nothere.vmdk\" 0\n"
+desc nooff "${H}createType=\"monolithicFlat\"\nRW 2048 FLAT \"fl-flat.vmdk\"\n"
+desc badtype "${H}createType=\"monolithicFlat\"\nRW 2048 FOO \"fl-flat.vmdk\" 0\n"
+desc sparseoff "${H}createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"sp.vmdk\" 0\n"
+desc notsparse "${H}createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"fl-flat.vmdk\"\n"
+desc sesparse "${H}createType=\"seSparse\"\nRW 2048 SESPARSE \"fl-flat.vmdk\"\n"
+desc negoff "${H}createType=\"monolithicFlat\"\nRW 8 FLAT \"fl-flat.vmdk\" -3\n"
+desc mono "${H}createType=\"monolithicSparse\"\nRW 2048 SPARSE \"sp.vmdk\"\n"
+desc crlf "${H}createType=\"monolithicFlat\"\r\nRW 2048 FLAT \"fl-flat.vmdk\" 0\r\n"
+
+# --- damaged sparse headers ---
+mkdir m
+hdr()
+{
+	cp q/monolithicSparse.vmdk "m/$1.vmdk"
+	poke "m/$1.vmdk" "$2" "$3" "$4"
+	same "header $1: info" info "../m/$1.vmdk"
+}
+hdr v4 4 I 4
+hdr v3 4 I 3
+hdr grain0 20 Q 0
+hdr grain3 20 Q 3
+hdr grainbig 20 Q 0x400000
+hdr gtes0 44 I 0
+hdr gtes513 44 I 513
+hdr cap0 12 Q 0
+hdr l1big 12 Q 0x20000010000
+hdr gdend 56 Q 0xffffffffffffffff
+hdr gdfar 56 Q 0x10000000000
+hdr desc0 28 Q 0
+hdr algo1 77 H 1
+
+# --- create ---
+for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \
+	twoGbMaxExtentFlat streamOptimized; do
+	creates "$sf 1000 B" 1000 subformat=$sf
+done
+creates "monolithicSparse 10M" 10M
+creates "monolithicSparse 5000M" 5000M
+creates "twoGbMaxExtentSparse 5000M" 5000M subformat=twoGbMaxExtentSparse
+creates "streamOptimized 5000M" 5000M subformat=streamOptimized
+for o in adapter_type=lsilogic adapter_type=buslogic adapter_type=legacyESX \
+	compat6=on hwversion=7 toolsversion=1234 zeroed_grain=on \
+	subformat=streamOptimized,zeroed_grain=on \
+	subformat=twoGbMaxExtentSparse,zeroed_grain=on \
+	adapter_type=lsilogic,compat6=on,toolsversion=9,subformat=monolithicFlat \
+	adapter_type=scsi subformat=bogus compat6=on,hwversion=4 \
+	subformat=monolithicFlat,zeroed_grain=on backing_fmt=qcow2; do
+	creates "$o" 10M "$o"
+done
+same "create -o help" create -f vmdk -o help
+rm -rf "$E/c" "$G/c"
+mkdir "$E/c" "$G/c"
+"$QEMU_IMG" create -q -f vmdk "$E/c/base.vmdk" 3M
+cp "$E/c/base.vmdk" "$G/c/base.vmdk"
+"$QEMU_IMG" create -q -f qcow2 "$E/c/q.qcow2" 3M
+cp "$E/c/q.qcow2" "$G/c/q.qcow2"
+same "create with a backing file" create -f vmdk -b base.vmdk -F vmdk c/t.vmdk
+same "create: backing file not vmdk" create -f vmdk -b q.qcow2 -F qcow2 c/u.vmdk
+same "create: backing file missing" create -f vmdk -b no.vmdk -F vmdk c/v.vmdk 1M
+same_files "create with a backing file"
+ok "overlay made by qimg: qemu-img opens its chain" \
+	sh -c "\"$QEMU_IMG\" info --backing-chain \"$G/c/t.vmdk\" >/dev/null"
+
+done_testing
