@@ -9,6 +9,7 @@
 #include "core/driver.h"
 #include "formats/bochs.h"
 #include "formats/dmg.h"
+#include "formats/qcow.h"
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
 #include "formats/vdi.h"
@@ -36,6 +37,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_bochs,	  &qimg_driver_vdi,
 	&qimg_driver_qed,	  &qimg_driver_vhdx,
 	&qimg_driver_dmg,	  &qimg_driver_vmdk,
+	&qimg_driver_qcow,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -88,9 +90,8 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "qcow", true },   { "vpc", true },
-	{ "luks", true },   { "parallels", true }, { "cloop", false },
-	{ "vvfat", false },
+	{ "vpc", true },    { "luks", true },	{ "parallels", true },
+	{ "cloop", false }, { "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -123,7 +124,6 @@ static const struct {
 	size_t off, len;
 	const char *magic;
 } later_sigs[] = {
-	{ "qcow", 0, 8, "QFI\xfb\0\0\0\x01" },
 	{ "vpc", 0, 8, "conectix" },
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
 	{ "parallels", 0, 16, "WithoutFreeSpace" },

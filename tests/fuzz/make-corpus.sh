@@ -109,6 +109,17 @@ qemu-img create -q -f raw "$t/base.raw" 64k
 mkq backing.qed 64k ',backing_file=base.raw,backing_fmt=raw' 'write -P 5 1k 1k'
 mkq dirty.qed 64k '' 'write -P 6 0 4k'
 printf '\002' | dd of="$out/dirty.qed" bs=1 seek=16 conv=notrunc 2>/dev/null
+# qcow (v1) seeds: plain and compressed clusters, a backing reference
+# (512-byte clusters), AES marked (opens for info only)
+qemu-img create -q -f qcow "$t/plain.qcow" 64k
+qemu-io -f qcow -c 'write -P 1 0 5k' -c 'write -c -P 2 16k 4k' \
+	-c 'write -c -P 3 24k 4k' "$t/plain.qcow" >/dev/null
+cp "$t/plain.qcow" "$out/plain.qcow"
+qemu-img create -q -f qcow -b base.raw -F raw "$t/backing.qcow" 64k
+qemu-io -f qcow -c 'write -P 4 1k 1k' "$t/backing.qcow" >/dev/null
+cp "$t/backing.qcow" "$out/backing.qcow"
+cp "$out/plain.qcow" "$out/aes.qcow"
+printf '\001' | dd of="$out/aes.qcow" bs=1 seek=39 conv=notrunc 2>/dev/null
 ls -l "$out"
 # vdi seeds: dynamic (blocks out of order, a discarded block) and static,
 # cut short after a few KiB of data (the rest of a block reads as zeros).

@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow version 1 images, read and write, as qemu-img 7.2 handles them: a
+ * 48-byte big-endian header, the backing file name after it, an L1 table
+ * (8-aligned, its size rounded up to 512 bytes), L2 tables and clusters
+ * appended at the end of the file (cluster aligned), compressed clusters
+ * (raw deflate, 4 KiB window) appended 512-aligned.  No refcounts, no
+ * zero clusters, no check.  AES-encrypted images are shown by info and
+ * refused for I/O as qemu-img refuses them without a key. */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "core/driver.h"
+#include "formats/qcow.h"
+#include "util/endian.h"
+
+#define QCOW_HEADER_LEN 48u
+#define QCOW_OFLAG_COMPRESSED (UINT64_C(1) << 63)
+#define QCOW_MAX_BACKING 1023u
+#define QCOW_L2_CACHE 4
+/* An L1 table bigger than this must lie inside the file. */
+#define QCOW_L1_SANE (64u << 20)
+#define QCOW_CREATE_CHUNK (1u << 20)
+
+struct qcow_l2 {
+	uint64_t off; /* 0: empty */
+	uint64_t *t;  /* host order */
+	uint64_t used;
+};
+
+/* SERIAL driver: the core holds node->lock around every call. */
+struct qcow_state {
+	struct qimg_node *file;
+	uint32_t cluster_bits, l2_bits, cluster_size, l2_size;
+	uint64_t l1_off, l1_size, *l1;
+	uint32_t crypt;
+	struct qcow_l2 cache[QCOW_L2_CACHE];
+	uint64_t tick;
+	uint64_t file_end; /* allocation pointer: the file's length */
+	uint8_t *zbuf;	   /* a cluster of compressed input */
+};
+
+static const struct qimg_opt_desc qcow_create_opts[] = {
+	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
+	{ "backing_file", QIMG_OPT_STRING, "File name of a base image", NULL },
+	{ "backing_fmt", QIMG_OPT_STRING, "Format of the backing image", NULL },
+	{ "encryption", QIMG_OPT_BOOL,
+	  "Encrypt the image with format 'aes'. (Deprecated in favor of "
+	  "encrypt.format=aes)",
+	  NULL },
+	{ "encrypt.format", QIMG_OPT_STRING,
+	  "Encrypt the image, format choices: 'aes'", NULL },
+	{ "encrypt.key-secret", QIMG_OPT_STRING,
+	  "ID of the secret that provides the AES encryption key", NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int qcow_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	(void)filename;
+	return len >= 8 && !memcmp(head, "QFI\xfb\0\0\0\x01", 8) ? 100 : 0;
+}
+
+static void free_state(struct qcow_state *s)
+{
+	int i;
+
+	for (i = 0; i < QCOW_L2_CACHE; i++)
+		free(s->cache[i].t);
+	memset(s->cache, 0, sizeof(s->cache));
+	free(s->l1);
+	free(s->zbuf);
+	s->l1 = NULL;
+	s->zbuf = NULL;
+}
+
+static int read_backing(struct qimg_node *node, const uint8_t *h,
+			struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint64_t off = qimg_load_be64(h + 8);
+	uint32_t len = qimg_load_be32(h + 16);
+	char *name;
+	int r;
+
+	if (!off)
+		return 0;
+	if (len > QCOW_MAX_BACKING)
+		return qimg_error_set(err, EINVAL,
+				      "Backing file name too long");
+	name = calloc(1, (size_t)len + 1);
+	if (!name)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qimg_pread(s->file, off, name, len, err);
+	if (r < 0 || !name[0]) {
+		free(name);
+		return r;
+	}
+	node->backing_filename = name;
+	return 0;
+}
+
+/* Checks in qemu-img's order, with its texts. */
+static int qcow_open(struct qimg_node *node, const struct qimg_opts *opts,
+		     struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint8_t h[QCOW_HEADER_LEN];
+	uint64_t size, shift_size, i;
+	uint32_t version;
+	int64_t flen;
+	int r;
+
+	(void)opts;
+	s->file = node->file;
+	r = qimg_pread(s->file, 0, h, sizeof(h), err);
+	if (r < 0)
+		return r;
+	if (memcmp(h, "QFI\xfb", 4))
+		return qimg_error_set(err, EINVAL, "Image not in qcow format");
+	version = qimg_load_be32(h + 4);
+	if (version != 1)
+		return qimg_error_set(
+			err, ENOTSUP,
+			"qcow (v1) does not support qcow version "
+			"%u%s",
+			version,
+			version == 2 || version == 3
+				? "\nTry the 'qcow2' driver instead."
+				: "");
+	size = qimg_load_be64(h + 24);
+	if (size <= 1)
+		return qimg_error_set(err, EINVAL,
+				      "Image size is too small (must be at "
+				      "least 2 bytes)");
+	s->cluster_bits = h[32];
+	s->l2_bits = h[33];
+	if (s->cluster_bits < 9 || s->cluster_bits > 16)
+		return qimg_error_set(err, EINVAL,
+				      "Cluster size must be between 512 and "
+				      "64k");
+	if (s->l2_bits < 6 || s->l2_bits > 13)
+		return qimg_error_set(err, EINVAL,
+				      "L2 table size must be between 512 and "
+				      "64k");
+	s->crypt = qimg_load_be32(h + 36);
+	if (s->crypt > 1)
+		return qimg_error_set(err, EINVAL,
+				      "invalid encryption method in qcow "
+				      "header");
+	if (s->crypt && !(node->flags & QIMG_OPEN_NO_IO))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'encrypt.key-secret' is "
+				      "required for cipher");
+	s->cluster_size = 1u << s->cluster_bits;
+	s->l2_size = 1u << s->l2_bits;
+	shift_size = UINT64_C(1) << (s->cluster_bits + s->l2_bits);
+	s->l1_size = size / shift_size + !!(size % shift_size);
+	if (s->l1_size > INT_MAX / 8)
+		return qimg_error_set(err, EFBIG, "Image too large");
+	s->l1_off = qimg_load_be64(h + 40);
+	flen = qimg_node_length(s->file, err);
+	if (flen < 0)
+		return (int)flen;
+	s->file_end = (uint64_t)flen;
+	/* Bounded: a table that big must be in the file. */
+	if (s->l1_size * 8 > QCOW_L1_SANE &&
+	    (s->l1_off > s->file_end ||
+	     s->l1_size * 8 > s->file_end - s->l1_off))
+		return qimg_error_set(err, EFBIG, "Image too large");
+	s->l1 = malloc(s->l1_size * 8);
+	s->zbuf = malloc(s->cluster_size);
+	if (!s->l1 || !s->zbuf) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out_free;
+	}
+	r = qimg_pread(s->file, s->l1_off, s->l1, s->l1_size * 8, err);
+	if (r < 0)
+		goto out_free;
+	for (i = 0; i < s->l1_size; i++)
+		s->l1[i] = qimg_load_be64(&s->l1[i]);
+	r = read_backing(node, h, err);
+	if (r < 0)
+		goto out_free;
+	node->size = size & ~UINT64_C(511);
+	node->cluster_size = s->cluster_size;
+	node->zero_init = !node->backing_filename;
+	node->limits.request_align = 512;
+	return 0;
+
+out_free:
+	free_state(s);
+	return r;
+}
+
+static void qcow_close(struct qimg_node *node)
+{
+	free_state(node->opaque);
+}
+
+static int l2_get(struct qcow_state *s, uint64_t off, uint64_t **out,
+		  struct qimg_error *err)
+{
+	struct qcow_l2 *v = &s->cache[0];
+	size_t bytes = (size_t)s->l2_size * 8, i;
+	int k, r;
+
+	for (k = 0; k < QCOW_L2_CACHE; k++) {
+		if (s->cache[k].t && s->cache[k].off == off) {
+			s->cache[k].used = ++s->tick;
+			*out = s->cache[k].t;
+			return 0;
+		}
+		if (s->cache[k].used < v->used)
+			v = &s->cache[k];
+	}
+	if (!v->t) {
+		v->t = malloc(bytes);
+		if (!v->t)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	v->off = 0;
+	r = qimg_pread(s->file, off, v->t, bytes, err);
+	if (r < 0)
+		return r;
+	for (i = 0; i < s->l2_size; i++)
+		v->t[i] = qimg_load_be64(&v->t[i]);
+	v->off = off;
+	v->used = ++s->tick;
+	*out = v->t;
+	return 0;
+}
+
+/* The L2 entry of the cluster holding guest offset `off` (0: none). */
+static int entry_of(struct qcow_state *s, uint64_t off, uint64_t *e,
+		    struct qimg_error *err)
+{
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), *t;
+	int r;
+
+	*e = 0;
+	if (l1i >= s->l1_size || !s->l1[l1i])
+		return 0;
+	r = l2_get(s, s->l1[l1i], &t, err);
+	if (r < 0)
+		return r;
+	*e = t[(off >> s->cluster_bits) & (s->l2_size - 1)];
+	return 0;
+}
+
+/* Inflate the compressed cluster `e` into out (cluster_size bytes). */
+static int read_compressed(struct qcow_state *s, uint64_t e, uint8_t *out,
+			   struct qimg_error *err)
+{
+	uint32_t shift = 63 - s->cluster_bits;
+	uint64_t csize = (e >> shift) & (s->cluster_size - 1);
+	uint64_t coff = e & ((UINT64_C(1) << shift) - 1);
+	z_stream z;
+	int r;
+
+	r = qimg_pread(s->file, coff, s->zbuf, csize, err);
+	if (r < 0)
+		return r;
+	memset(&z, 0, sizeof(z));
+	if (inflateInit2(&z, -12) != Z_OK)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	z.next_in = s->zbuf;
+	z.avail_in = (uInt)csize;
+	z.next_out = out;
+	z.avail_out = s->cluster_size;
+	r = inflate(&z, Z_FINISH);
+	inflateEnd(&z);
+	if ((r != Z_STREAM_END && r != Z_BUF_ERROR) || z.avail_out)
+		return qimg_error_set(err, EIO, "Input/output error");
+	return 0;
+}
+
+static int qcow_read(struct qimg_node *node, uint64_t off, void *buf,
+		     size_t len, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint8_t *p = buf, *tmp = NULL;
+	int r = 0;
+
+	while (len && r == 0) {
+		uint64_t in = off & (s->cluster_size - 1), e;
+		size_t n =
+			s->cluster_size - in < len ? s->cluster_size - in : len;
+
+		r = entry_of(s, off, &e, err);
+		if (r < 0)
+			break;
+		if (!e) {
+			if (node->backing)
+				r = qimg_read_backing(node, off, p, n, err);
+			else
+				memset(p, 0, n);
+		} else if (e & QCOW_OFLAG_COMPRESSED) {
+			if (!tmp)
+				tmp = malloc(s->cluster_size);
+			if (!tmp) {
+				r = qimg_error_set(err, ENOMEM,
+						   "Out of memory");
+				break;
+			}
+			r = read_compressed(s, e, tmp, err);
+			if (r == 0)
+				memcpy(p, tmp + in, n);
+		} else {
+			qimg_debug_event(s->file, QIMG_EV_READ_AIO);
+			r = qimg_pread(s->file, e + in, p, n, err);
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	free(tmp);
+	return r;
+}
+
+static int qcow_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			     struct qimg_extent *ext, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint64_t in = off & (s->cluster_size - 1), e, e2, run;
+	int r;
+
+	r = entry_of(s, off, &e, err);
+	if (r < 0)
+		return r;
+	run = s->cluster_size - in;
+	/* Runs of the same kind (normal clusters: contiguous). */
+	while (run < len) {
+		if (entry_of(s, off + run, &e2, NULL) < 0)
+			break;
+		if (!e != !e2 ||
+		    !(e & QCOW_OFLAG_COMPRESSED) !=
+			    !(e2 & QCOW_OFLAG_COMPRESSED) ||
+		    (e && !(e & QCOW_OFLAG_COMPRESSED) && e2 != e + in + run))
+			break;
+		run += s->cluster_size;
+	}
+	memset(ext, 0, sizeof(*ext));
+	ext->len = run < len ? run : len;
+	if (!e)
+		return 0;
+	ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED;
+	if (!(e & QCOW_OFLAG_COMPRESSED)) {
+		ext->flags |= QIMG_BS_OFFSET_VALID;
+		ext->map = e + in;
+		ext->file = s->file;
+	}
+	return 0;
+}
+
+/* Reserve `n` bytes at the end of the file, aligned to `align`. */
+static uint64_t alloc_bytes(struct qcow_state *s, uint64_t n, uint64_t align)
+{
+	uint64_t off = (s->file_end + align - 1) & ~(align - 1);
+
+	s->file_end = off + n;
+	return off;
+}
+
+/* The L2 table of the cluster holding `off`, allocated when missing (at
+ * the end of the file, zeroed, before the L1 entry names it; before the
+ * data cluster, as qemu orders them). */
+static int ensure_l2(struct qcow_state *s, uint64_t off, struct qimg_error *err)
+{
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), l2off;
+	size_t bytes = (size_t)s->l2_size * 8;
+	uint8_t be[8], *z;
+	int r;
+
+	if (s->l1[l1i])
+		return 0;
+	z = calloc(1, bytes);
+	if (!z)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	l2off = alloc_bytes(s, bytes, s->cluster_size);
+	r = qimg_pwrite(s->file, l2off, z, bytes, err);
+	free(z);
+	if (r < 0)
+		return r;
+	qimg_store_be64(be, l2off);
+	r = qimg_pwrite(s->file, s->l1_off + l1i * 8, be, 8, err);
+	if (r == 0)
+		s->l1[l1i] = l2off;
+	return r;
+}
+
+/* Point the cluster holding `off` (its L2 table allocated) at `val`. */
+static int set_entry(struct qcow_state *s, uint64_t off, uint64_t val,
+		     struct qimg_error *err)
+{
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), *t;
+	uint64_t idx = (off >> s->cluster_bits) & (s->l2_size - 1);
+	uint8_t be[8];
+	int r;
+
+	r = l2_get(s, s->l1[l1i], &t, err);
+	if (r < 0)
+		return r;
+	qimg_store_be64(be, val);
+	r = qimg_pwrite(s->file, s->l1[l1i] + idx * 8, be, 8, err);
+	if (r == 0)
+		t[idx] = val;
+	return r;
+}
+
+/* Write [off, off + n) inside one cluster whose entry is `e`. */
+static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
+			 size_t n, uint64_t e, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint64_t in = off & (s->cluster_size - 1), start = off - in, host = 0;
+	uint8_t *c;
+	int r = 0;
+
+	if (e && !(e & QCOW_OFLAG_COMPRESSED)) {
+		qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
+		return qimg_pwrite(s->file, e + in, p, n, err);
+	}
+	c = calloc(1, s->cluster_size);
+	if (!c)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (n < s->cluster_size) {
+		/* The rest of the cluster: its old content. */
+		if (e) {
+			r = read_compressed(s, e, c, err);
+		} else if (node->backing && start < node->size) {
+			uint64_t m = node->size - start;
+
+			r = qimg_read_backing(
+				node, start, c,
+				m < s->cluster_size ? m : s->cluster_size, err);
+		}
+	}
+	if (r == 0)
+		r = ensure_l2(s, start, err);
+	if (r == 0) {
+		memcpy(c + in, p, n);
+		host = alloc_bytes(s, s->cluster_size, s->cluster_size);
+		qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
+		r = qimg_pwrite(s->file, host, c, s->cluster_size, err);
+	}
+	if (r == 0)
+		r = set_entry(s, start, host, err);
+	free(c);
+	return r;
+}
+
+static int qcow_write(struct qimg_node *node, uint64_t off, const void *buf,
+		      size_t len, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	const uint8_t *p = buf;
+	int r;
+
+	while (len) {
+		uint64_t in = off & (s->cluster_size - 1), e;
+		size_t n =
+			s->cluster_size - in < len ? s->cluster_size - in : len;
+
+		r = entry_of(s, off, &e, err);
+		if (r == 0)
+			r = write_cluster(node, off, p, n, e, err);
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int qcow_flush(struct qimg_node *node, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+
+	return qimg_flush(s->file, err);
+}
+
+/* Pure: deflate one cluster (the image's last, short one zero-padded). */
+static int qcow_compress(struct qimg_node *node, const void *buf, size_t len,
+			 void *out, size_t *outlen, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint8_t *in = NULL;
+	z_stream z;
+	int r;
+
+	if (len < s->cluster_size) {
+		in = calloc(1, s->cluster_size);
+		if (!in)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		memcpy(in, buf, len);
+		buf = in;
+	}
+	memset(&z, 0, sizeof(z));
+	/* windowBits -12: raw deflate, 4 KiB window, as qemu inflates. */
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+			 Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(in);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	z.next_in = (uint8_t *)buf;
+	z.avail_in = s->cluster_size;
+	z.next_out = out;
+	/* The length field is cluster_bits wide: at most cluster_size - 1. */
+	z.avail_out = s->cluster_size - 1;
+	r = deflate(&z, Z_FINISH);
+	*outlen = r == Z_STREAM_END ? z.total_out : 0;
+	deflateEnd(&z);
+	free(in);
+	return 0;
+}
+
+static int qcow_write_compressed(struct qimg_node *node, uint64_t off,
+				 const void *buf, size_t len, const void *cbuf,
+				 size_t clen, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint64_t e, host;
+	int r;
+
+	r = entry_of(s, off, &e, err);
+	if (r < 0)
+		return r;
+	if (!clen || e)
+		return qcow_write(node, off, buf, len, err);
+	r = ensure_l2(s, off, err);
+	if (r < 0)
+		return r;
+	host = alloc_bytes(s, clen, 512);
+	if (host >> (63 - s->cluster_bits))
+		return qimg_error_set(err, EFBIG, "File too large");
+	qimg_debug_event(s->file, QIMG_EV_WRITE_COMPRESSED);
+	r = qimg_pwrite(s->file, host, cbuf, clen, err);
+	if (r == 0)
+		r = set_entry(
+			s, off,
+			QCOW_OFLAG_COMPRESSED | host |
+				((uint64_t)clen << (63 - s->cluster_bits)),
+			err);
+	return r;
+}
+
+static int qcow_get_info(struct qimg_node *node, struct qimg_image_info *info,
+			 struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+
+	(void)err;
+	info->has_info = true;
+	info->cluster_size = s->cluster_size;
+	info->encrypted = s->crypt != 0;
+	return 0;
+}
+
+static int qcow_create_validate(const struct qimg_opts *o,
+				struct qimg_error *err)
+{
+	const char *fmt = qimg_opts_get_str(o, "encrypt.format", NULL), *bfmt;
+	struct qimg_error scratch = { 0 };
+
+	if (fmt && strcmp(fmt, "aes"))
+		return qimg_error_set(err, EINVAL,
+				      "Unsupported encryption format");
+	if (fmt || qimg_opts_get_bool(o, "encryption", false)) {
+		if (!qimg_opts_get_str(o, "encrypt.key-secret", NULL))
+			return qimg_error_set(err, EINVAL,
+					      "Parameter 'encrypt.key-secret' "
+					      "is required for cipher");
+		return qimg_error_set(err, ENOTSUP,
+				      "qimg does not write AES-encrypted qcow "
+				      "images");
+	}
+	bfmt = qimg_opts_get_str(o, "backing_fmt", NULL);
+	if (bfmt && !qimg_driver_find(bfmt) &&
+	    qimg_format_missing_error(bfmt, true, &scratch) == -EINVAL)
+		return qimg_error_set(err, EINVAL,
+				      "unrecognized backing format '%s'", bfmt);
+	if (!qimg_opts_get_u64(o, "size", 0))
+		return qimg_error_set(err, EINVAL,
+				      "Image size is too small, cannot be zero "
+				      "length");
+	return 0;
+}
+
+static int qcow_create(struct qimg_node *file, const struct qimg_opts *o,
+		       struct qimg_error *err)
+{
+	const char *backing = qimg_opts_get_str(o, "backing_file", NULL);
+	uint64_t size =
+		(qimg_opts_get_u64(o, "size", 0) + 511) & ~UINT64_C(511);
+	size_t blen = backing ? strlen(backing) : 0;
+	uint32_t cbits = blen ? 9 : 12, l2bits = blen ? 12 : 9;
+	uint64_t shift = UINT64_C(1) << (cbits + l2bits), l1_entries, l1_off;
+	uint64_t l1_bytes, done;
+	uint8_t *buf;
+	int r;
+
+	if (blen > QCOW_MAX_BACKING)
+		return qimg_error_set(err, EINVAL,
+				      "Backing file name too long");
+	l1_entries = size / shift + !!(size % shift);
+	if (l1_entries > INT_MAX / 8)
+		return qimg_error_set(err, EFBIG, "Image too large");
+	l1_off = (QCOW_HEADER_LEN + blen + 7) & ~UINT64_C(7);
+	l1_bytes = (l1_entries * 8 + 511) & ~UINT64_C(511);
+	buf = calloc(1, QCOW_CREATE_CHUNK);
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	/* The zeroed L1 (in pieces: 100 TiB take 400 MiB), then the header
+	 * that makes it an image. */
+	r = 0;
+	for (done = 0; r == 0 && done < l1_bytes; done += QCOW_CREATE_CHUNK) {
+		uint64_t n = l1_bytes - done < QCOW_CREATE_CHUNK
+				     ? l1_bytes - done
+				     : QCOW_CREATE_CHUNK;
+
+		r = qimg_pwrite(file, l1_off + done, buf, n, err);
+	}
+	if (r == 0)
+		r = qimg_flush(file, err);
+	if (r == 0) {
+		memcpy(buf, "QFI\xfb\0\0\0\x01", 8);
+		if (blen) {
+			qimg_store_be64(buf + 8, QCOW_HEADER_LEN);
+			qimg_store_be32(buf + 16, (uint32_t)blen);
+			memcpy(buf + QCOW_HEADER_LEN, backing, blen);
+		}
+		qimg_store_be64(buf + 24, size);
+		buf[32] = (uint8_t)cbits;
+		buf[33] = (uint8_t)l2bits;
+		qimg_store_be64(buf + 40, l1_off);
+		r = qimg_pwrite(file, 0, buf, l1_off, err);
+	}
+	free(buf);
+	return r;
+}
+
+/* What `commit` leaves: an empty L1 and nothing after it (qemu-img cuts
+ * the file right after the table). */
+static int qcow_make_empty(struct qimg_node *node, struct qimg_error *err)
+{
+	struct qcow_state *s = node->opaque;
+	uint64_t bytes = s->l1_size * 8;
+	uint8_t *z = calloc(1, bytes ? bytes : 1);
+	int r, i;
+
+	if (!z)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = qimg_pwrite(s->file, s->l1_off, z, bytes, err);
+	free(z);
+	if (r == 0)
+		r = qimg_flush(s->file, err);
+	if (r < 0)
+		return r;
+	memset(s->l1, 0, bytes);
+	for (i = 0; i < QCOW_L2_CACHE; i++)
+		s->cache[i].off = 0;
+	r = qimg_truncate(s->file, s->l1_off + bytes, true, NULL, err);
+	if (r == 0)
+		s->file_end = s->l1_off + bytes;
+	return r;
+}
+
+const struct qimg_driver qimg_driver_qcow = {
+	.name = "qcow",
+	.kind = QIMG_DRIVER_FORMAT,
+	.threads = QIMG_THREADS_SERIAL,
+	.state_size = sizeof(struct qcow_state),
+	.create_opts = qcow_create_opts,
+	.probe = qcow_probe,
+	.open = qcow_open,
+	.close = qcow_close,
+	.create_validate = qcow_create_validate,
+	.create = qcow_create,
+	.read = qcow_read,
+	.write = qcow_write,
+	.flush = qcow_flush,
+	.compress = qcow_compress,
+	.write_compressed = qcow_write_compressed,
+	.block_status = qcow_block_status,
+	.get_info = qcow_get_info,
+	.make_empty = qcow_make_empty,
+	.supports_backing = true,
+};
