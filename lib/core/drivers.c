@@ -9,6 +9,7 @@
 #include "core/driver.h"
 #include "formats/bochs.h"
 #include "formats/dmg.h"
+#include "formats/parallels.h"
 #include "formats/qcow.h"
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
@@ -37,7 +38,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_bochs,	  &qimg_driver_vdi,
 	&qimg_driver_qed,	  &qimg_driver_vhdx,
 	&qimg_driver_dmg,	  &qimg_driver_vmdk,
-	&qimg_driver_qcow,
+	&qimg_driver_qcow,	  &qimg_driver_parallels,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -90,8 +91,10 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "vpc", true },    { "luks", true },	{ "parallels", true },
-	{ "cloop", false }, { "vvfat", false },
+	{ "vpc", true },
+	{ "luks", true },
+	{ "cloop", false },
+	{ "vvfat", false },
 };
 
 int qimg_format_missing_error(const char *format, bool open,
@@ -126,8 +129,6 @@ static const struct {
 } later_sigs[] = {
 	{ "vpc", 0, 8, "conectix" },
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
-	{ "parallels", 0, 16, "WithoutFreeSpace" },
-	{ "parallels", 0, 16, "WithouFreSpacExt" },
 	{ "cloop", 0, 23, "#!/bin/sh\n#V2.0 Format\n" },
 };
 

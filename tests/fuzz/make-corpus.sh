@@ -209,3 +209,26 @@ mkdmg=../interop/mkdmg.py
 python3 "$mkdmg" "$out/mixed.dmg" raw:4 zlib:3 zero:2 ignore:1
 python3 "$mkdmg" "$out/rsrc.dmg" rsrc raw:2 zlib:2
 python3 "$mkdmg" "$out/bz.dmg" raw:1 bzip2:2
+# parallels seeds: qemu-img's (64 KiB and 4 KiB clusters, written), a
+# cut-short copy, one left in use, the old signature.
+par()
+{
+	local name=$1 size=$2 opts=$3 keep=$4
+	shift 4
+	qemu-img create -q -f parallels -o "$opts" "$t/$name" "$size"
+	local c=() a
+	for a in "$@"; do
+		c+=(-c "$a")
+	done
+	[ ${#c[@]} -gt 0 ] && qemu-io -f parallels "${c[@]}" "$t/$name" >/dev/null
+	head -c "$keep" "$t/$name" >"$out/$name"
+}
+par p64k.hds 1M cluster_size=64k 8192 'write -P 1 100k 10k' 'write -P 2 0 512'
+par p4k.hds 64k cluster_size=4k 16384 'write -P 3 4k 6k' 'write -P 4 40k 1k'
+par pcut.hds 1M cluster_size=64k 3000 'write -P 5 0 1k'
+cp "$out/p4k.hds" "$t/inuse.hds"
+printf 'Ynot' | dd of="$t/inuse.hds" bs=1 seek=44 conv=notrunc 2>/dev/null
+cp "$t/inuse.hds" "$out/pinuse.hds"
+cp "$out/p4k.hds" "$t/v1.hds"
+printf 'WithoutFreeSpace' | dd of="$t/v1.hds" bs=1 conv=notrunc 2>/dev/null
+cp "$t/v1.hds" "$out/pv1.hds"

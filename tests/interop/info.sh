@@ -131,7 +131,8 @@ same "two file names" info ../v3.qcow2 ../v2.qcow2
 
 # real-world samples
 if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
-	for s in ext2.qcow2 grub_mbr.raw iotest-dynamic-1G.vhdx; do
+	for s in ext2.qcow2 grub_mbr.raw iotest-dynamic-1G.vhdx parallels-v1 \
+		parallels-v2; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then
 			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
 			inf "sample $s" "../$s"
@@ -164,7 +165,6 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 	fi
 	# formats a later issue brings: refused by name, never read as raw
 	for s in ext2.vhd \
-		parallels-v1 parallels-v2 \
 		simple-pattern.cloop virtualpc-dynamic.vhd; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then
 			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/* Parallels images as qemu-img 7.2 reads and writes them: a 64-byte header
+ * ("WithoutFreeSpace": BAT entries in sectors; "WithouFreSpacExt": in
+ * clusters), the block allocation table (BAT) of 32-bit little-endian
+ * entries right after it (0: not allocated, reads from the backing node or
+ * as zeros), and the clusters.  New clusters go at the end of the data;
+ * an image open read-write is marked in use ("Ynot") until it is closed,
+ * when the file is cut back to the end of its data. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/driver.h"
+#include "formats/parallels.h"
+#include "util/endian.h"
+
+#define PAR_SECTOR 512u
+#define PAR_HEADER 64u
+#define PAR_VERSION 2u
+#define PAR_INUSE 0x746f6e59u /* "Ynot" */
+#define PAR_EXT_MAGIC UINT64_C(0xab234cef23dcea87)
+#define PAR_DEFAULT_CLUSTER (1u << 20)
+#define PAR_MAX_TRACKS (INT32_MAX / 513)
+#define PAR_MAX_BAT (INT32_MAX / 4)
+
+static const char magic_v1[16] = "WithoutFreeSpace";
+static const char magic_ext[16] = "WithouFreSpacExt";
+
+#define OFF_VERSION 16
+#define OFF_HEADS 20
+#define OFF_CYLINDERS 24
+#define OFF_TRACKS 28
+#define OFF_BAT_ENTRIES 32
+#define OFF_SECTORS 36
+#define OFF_INUSE 44
+#define OFF_DATA 48
+#define OFF_FLAGS 52
+#define OFF_EXT 56
+
+struct par_state {
+	uint8_t hdr[PAR_HEADER];
+	uint8_t *bat;	  /* the BAT as on disk (LE), bat_bytes long */
+	size_t bat_bytes; /* bat_entries * 4 */
+	uint32_t bat_entries;
+	uint32_t tracks;       /* sectors per cluster */
+	uint64_t cluster;      /* bytes */
+	bool ext;	       /* entries in clusters, not sectors */
+	uint64_t data_end;     /* sectors: where the next cluster goes */
+	uint64_t data_off;     /* sectors: the first data cluster */
+	uint64_t file_sectors; /* the file's length at open */
+	bool marked;	       /* we set the in-use mark */
+	bool was_inuse;	       /* the image was marked in use at open */
+};
+
+static uint64_t entry_sectors(const struct par_state *s, uint32_t e)
+{
+	return s->ext ? (uint64_t)e * s->tracks : e;
+}
+
+static uint32_t bat_get(const struct par_state *s, uint64_t i)
+{
+	return i < s->bat_entries ? qimg_load_le32(s->bat + i * 4) : 0;
+}
+
+static int par_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	(void)filename;
+	if (len < PAR_HEADER)
+		return 0;
+	if ((!memcmp(head, magic_v1, 16) || !memcmp(head, magic_ext, 16)) &&
+	    qimg_load_le32(head + OFF_VERSION) == PAR_VERSION)
+		return 100;
+	return 0;
+}
+
+static int write_header(struct qimg_node *node, struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+
+	return qimg_pwrite(node->file, 0, s->hdr, PAR_HEADER, err);
+}
+
+static int check_ext(struct qimg_node *node, uint64_t ext_off,
+		     struct qimg_error *err)
+{
+	uint8_t m[8];
+	uint64_t v;
+	int r;
+
+	r = qimg_pread(node->file, ext_off * PAR_SECTOR, m, sizeof(m), err);
+	if (r < 0)
+		return r;
+	v = qimg_load_le64(m);
+	if (v != PAR_EXT_MAGIC)
+		return qimg_error_set(err, EINVAL,
+				      "Wrong parallels Format Extension magic: "
+				      "0x%" PRIx64 ", expected: 0x%" PRIx64,
+				      v, PAR_EXT_MAGIC);
+	return 0;
+}
+
+static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
+		    struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	const uint8_t *h = s->hdr;
+	uint64_t sectors, ext_off, i, data_off;
+	int64_t flen;
+	int r;
+
+	(void)opts;
+	flen = qimg_node_length(node->file, err);
+	if (flen < 0)
+		return (int)flen;
+	r = qimg_pread(node->file, 0, s->hdr, PAR_HEADER, err);
+	if (r < 0)
+		return r;
+	if (qimg_load_le32(h + OFF_VERSION) != PAR_VERSION ||
+	    (memcmp(h, magic_v1, 16) && memcmp(h, magic_ext, 16)))
+		return qimg_error_set(err, EINVAL,
+				      "Image not in Parallels format");
+	s->ext = !memcmp(h, magic_ext, 16);
+	s->tracks = qimg_load_le32(h + OFF_TRACKS);
+	if (!s->tracks)
+		return qimg_error_set(err, EINVAL,
+				      "Invalid image: Zero sectors per track");
+	if (s->tracks > PAR_MAX_TRACKS)
+		return qimg_error_set(err, EFBIG,
+				      "Invalid image: Too big cluster");
+	s->cluster = (uint64_t)s->tracks * PAR_SECTOR;
+	s->bat_entries = qimg_load_le32(h + OFF_BAT_ENTRIES);
+	if (s->bat_entries > PAR_MAX_BAT)
+		return qimg_error_set(err, EFBIG, "Catalog too large");
+	sectors = s->ext ? qimg_load_le64(h + OFF_SECTORS)
+			 : qimg_load_le32(h + OFF_SECTORS);
+	if (sectors > INT64_MAX / PAR_SECTOR)
+		return qimg_error_set(err, EFBIG, "Image size too large");
+	ext_off = qimg_load_le64(h + OFF_EXT);
+	if (ext_off && !(node->flags & QIMG_OPEN_RDWR)) {
+		r = check_ext(node, ext_off, err);
+		if (r < 0)
+			return r;
+	}
+	if ((node->flags & QIMG_OPEN_RDWR) &&
+	    !(node->flags & QIMG_OPEN_CHECK) &&
+	    qimg_load_le32(h + OFF_INUSE) == PAR_INUSE)
+		return qimg_error_set(err, EBUSY,
+				      "parallels: Image was not closed "
+				      "correctly; cannot be opened read/write");
+	s->was_inuse = qimg_load_le32(h + OFF_INUSE) == PAR_INUSE;
+	s->bat_bytes = (size_t)s->bat_entries * 4;
+	/* The BAT must be in the file: a damaged count cannot make us
+	 * allocate more than the file holds. */
+	if (PAR_HEADER + (uint64_t)s->bat_bytes > (uint64_t)flen)
+		return qimg_error_set(err, EINVAL,
+				      "Invalid image: the BAT (%" PRIu32
+				      " entries) runs past the end of the file",
+				      s->bat_entries);
+	if (s->bat_bytes) {
+		s->bat = malloc(s->bat_bytes);
+		if (!s->bat)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		r = qimg_pread(node->file, PAR_HEADER, s->bat, s->bat_bytes,
+			       err);
+		if (r < 0)
+			goto fail;
+	}
+	data_off = qimg_load_le32(h + OFF_DATA);
+	if (!data_off)
+		data_off = (PAR_HEADER + s->bat_bytes + PAR_SECTOR - 1) /
+			   PAR_SECTOR;
+	s->data_off = data_off;
+	s->data_end = data_off;
+	for (i = 0; i < s->bat_entries; i++) {
+		uint64_t off = entry_sectors(s, bat_get(s, i));
+
+		if (off && off + s->tracks > s->data_end)
+			s->data_end = off + s->tracks;
+	}
+	s->file_sectors = (uint64_t)flen / PAR_SECTOR;
+	node->size = sectors * PAR_SECTOR;
+	node->cluster_size = (uint32_t)s->cluster;
+	node->zero_init = true;
+	node->limits.request_align = PAR_SECTOR;
+	if ((node->flags & QIMG_OPEN_RDWR) &&
+	    !(node->flags & QIMG_OPEN_NO_IO)) {
+		/* Marked in use while open, as qemu-img marks it. */
+		qimg_store_le32(s->hdr + OFF_INUSE, PAR_INUSE);
+		r = write_header(node, err);
+		if (r == 0)
+			r = qimg_flush(node->file, err);
+		if (r < 0)
+			goto fail;
+		s->marked = true;
+	}
+	return 0;
+
+fail:
+	free(s->bat);
+	s->bat = NULL;
+	return r;
+}
+
+static void par_close(struct qimg_node *node)
+{
+	struct par_state *s = node->opaque;
+	struct qimg_error err = { 0 };
+
+	if (s->marked) {
+		/* Errors are ignored here, as qemu-img ignores them. */
+		if (qimg_flush(node->file, &err) == 0) {
+			qimg_store_le32(s->hdr + OFF_INUSE, 0);
+			if (write_header(node, &err) == 0)
+				qimg_truncate(node->file,
+					      s->data_end * PAR_SECTOR, true,
+					      NULL, &err);
+			qimg_flush(node->file, &err);
+		}
+		qimg_error_clear(&err);
+	}
+	free(s->bat);
+	s->bat = NULL;
+}
+
+static int par_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
+		    struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	uint8_t *p = buf;
+	int r;
+
+	while (len) {
+		uint64_t idx = off / s->cluster, in = off % s->cluster;
+		size_t n =
+			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
+		uint32_t e = bat_get(s, idx);
+
+		if (!e)
+			r = qimg_read_backing(node, off, p, n, err);
+		else
+			r = qimg_pread(node->file,
+				       entry_sectors(s, e) * PAR_SECTOR + in, p,
+				       n, err);
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* A new cluster for guest cluster idx at the end of the data: `n` bytes
+ * of data at `in`, the rest from the backing node (or zeros), written
+ * whole, then its BAT entry. */
+static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
+			 const uint8_t *data, size_t n, struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	uint64_t start = s->data_end, e, bat_sec;
+	uint8_t *buf = NULL;
+	const uint8_t *src = data;
+	int r;
+
+	if (idx >= s->bat_entries)
+		return qimg_error_set(err, EINVAL,
+				      "%s: cluster %" PRIu64 " is past the "
+				      "BAT",
+				      node->filename, idx);
+	if (s->ext && start % s->tracks)
+		start += s->tracks - start % s->tracks;
+	e = s->ext ? start / s->tracks : start;
+	if (e > UINT32_MAX || !e)
+		return qimg_error_set(err, EFBIG,
+				      "%s: no room for another cluster",
+				      node->filename);
+	if (n != s->cluster) {
+		buf = malloc(s->cluster);
+		if (!buf)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		r = qimg_read_backing(node, idx * s->cluster, buf, s->cluster,
+				      err);
+		if (r < 0) {
+			free(buf);
+			return r;
+		}
+		memcpy(buf + in, data, n);
+		src = buf;
+	}
+	r = qimg_pwrite(node->file, start * PAR_SECTOR, src, s->cluster, err);
+	free(buf);
+	if (r < 0)
+		return r;
+	s->data_end = start + s->tracks;
+	qimg_store_le32(s->bat + idx * 4, (uint32_t)e);
+	/* The BAT sector holding the entry. */
+	bat_sec = (PAR_HEADER + idx * 4) / PAR_SECTOR * PAR_SECTOR;
+	{
+		uint64_t end = bat_sec + PAR_SECTOR;
+		uint8_t sec[PAR_SECTOR];
+		uint64_t b;
+
+		memset(sec, 0, sizeof(sec));
+		for (b = bat_sec; b < end; b++) {
+			if (b < PAR_HEADER)
+				sec[b - bat_sec] = s->hdr[b];
+			else if (b - PAR_HEADER < s->bat_bytes)
+				sec[b - bat_sec] = s->bat[b - PAR_HEADER];
+			else
+				break;
+		}
+		r = qimg_pwrite(node->file, bat_sec, sec, (size_t)(b - bat_sec),
+				err);
+	}
+	return r;
+}
+
+static int par_write(struct qimg_node *node, uint64_t off, const void *buf,
+		     size_t len, struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	const uint8_t *p = buf;
+	int r;
+
+	while (len) {
+		uint64_t idx = off / s->cluster, in = off % s->cluster;
+		size_t n =
+			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
+		uint32_t e = bat_get(s, idx);
+
+		if (e)
+			r = qimg_pwrite(node->file,
+					entry_sectors(s, e) * PAR_SECTOR + in,
+					p, n, err);
+		else
+			r = alloc_cluster(node, idx, in, p, n, err);
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int par_flush(struct qimg_node *node, struct qimg_error *err)
+{
+	return qimg_flush(node->file, err);
+}
+
+static int par_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			    struct qimg_extent *ext, struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	uint64_t idx = off / s->cluster, in = off % s->cluster;
+	uint32_t e = bat_get(s, idx);
+
+	(void)err;
+	ext->len = s->cluster - in < len ? s->cluster - in : len;
+	if (!e) {
+		ext->flags = 0;
+		return 0;
+	}
+	ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID;
+	ext->map = entry_sectors(s, e) * PAR_SECTOR + in;
+	ext->file = node->file;
+	return 0;
+}
+
+#define REPORT(fn, opaque, ...)                                                \
+	do {                                                                   \
+		char line_[160];                                               \
+		if (fn) {                                                      \
+			snprintf(line_, sizeof(line_), __VA_ARGS__);           \
+			(fn)(opaque, line_);                                   \
+		}                                                              \
+	} while (0)
+
+/* qemu-img's checker: the in-use mark, clusters past the end of the file,
+ * space past the last cluster; statistics as qemu-img counts them. */
+static int par_check(struct qimg_node *node, unsigned int fix,
+		     struct qimg_check_result *res, qimg_report_fn fn,
+		     void *opaque, struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	uint64_t i, high = 0, prev = 0, size;
+	bool bat_dirty = false;
+	int64_t flen;
+	int r;
+
+	flen = qimg_node_length(node->file, err);
+	if (flen < 0)
+		return (int)flen;
+	size = (uint64_t)flen;
+	if (s->was_inuse) {
+		REPORT(fn, opaque, "%s image was not closed correctly",
+		       (fix & QIMG_CHECK_FIX_ERRORS) ? "Repairing" : "ERROR");
+		res->corruptions++;
+		if (fix & QIMG_CHECK_FIX_ERRORS) {
+			/* The mark goes when the image is closed. */
+			s->was_inuse = false;
+			res->corruptions_fixed++;
+		}
+	}
+	res->total_clusters = s->bat_entries;
+	for (i = 0; i < s->bat_entries; i++) {
+		uint64_t off = entry_sectors(s, bat_get(s, i)) * PAR_SECTOR;
+
+		if (!off) {
+			prev = 0;
+			continue;
+		}
+		if (off > size) {
+			REPORT(fn, opaque,
+			       "%s cluster %" PRIu64 " is outside image",
+			       (fix & QIMG_CHECK_FIX_ERRORS) ? "Repairing"
+							     : "ERROR",
+			       i);
+			res->corruptions++;
+			if (fix & QIMG_CHECK_FIX_ERRORS) {
+				qimg_store_le32(s->bat + i * 4, 0);
+				bat_dirty = true;
+				res->corruptions_fixed++;
+				prev = 0;
+				continue;
+			}
+		}
+		res->allocated_clusters++;
+		if (off > high)
+			high = off;
+		if (prev && prev + s->cluster != off)
+			res->fragmented_clusters++;
+		prev = off;
+	}
+	if (bat_dirty) {
+		r = qimg_pwrite(node->file, PAR_HEADER, s->bat, s->bat_bytes,
+				err);
+		if (r < 0)
+			return r;
+		/* The data now ends at the last cluster still used (qemu-img
+		 * keeps the end it found at open and so extends the file
+		 * over the dropped cluster at close). */
+		s->data_end = s->data_off;
+		for (i = 0; i < s->bat_entries; i++) {
+			uint64_t o = entry_sectors(s, bat_get(s, i));
+
+			if (o && o + s->tracks > s->data_end)
+				s->data_end = o + s->tracks;
+		}
+	}
+	res->image_end_offset = (int64_t)(high + s->cluster);
+	if (size > (uint64_t)res->image_end_offset) {
+		uint64_t extra = size - (uint64_t)res->image_end_offset;
+		int count = (int)((extra + s->cluster - 1) / s->cluster);
+
+		REPORT(fn, opaque,
+		       "%s space leaked at the end of the image %" PRIu64,
+		       (fix & QIMG_CHECK_FIX_LEAKS) ? "Repairing" : "ERROR",
+		       extra);
+		res->leaks += count;
+		if (fix & QIMG_CHECK_FIX_LEAKS) {
+			r = qimg_truncate(node->file,
+					  (uint64_t)res->image_end_offset, true,
+					  NULL, err);
+			if (r < 0)
+				return r;
+			res->leaks_fixed += count;
+		}
+	}
+	if (fix)
+		return qimg_flush(node->file, err);
+	return 0;
+}
+
+/* Create */
+
+static const struct qimg_opt_desc par_create_opts[] = {
+	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
+	{ "cluster_size", QIMG_OPT_SIZE, "Parallels image cluster size",
+	  "1048576" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int par_create_validate(const struct qimg_opts *o,
+			       struct qimg_error *err)
+{
+	uint64_t size = qimg_opts_get_u64(o, "size", 0);
+	uint64_t cl = qimg_opts_get_u64(o, "cluster_size", PAR_DEFAULT_CLUSTER);
+	const char *p = qimg_opts_get_str(o, "preallocation", "off");
+
+	if (!strcmp(p, "metadata"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode: %s", p);
+	if (strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", p);
+	if (cl > (uint64_t)UINT32_MAX * PAR_SECTOR ||
+	    (cl && size / cl >= (UINT64_C(1) << 32)))
+		return qimg_error_set(err, EINVAL,
+				      "Image size is too large for this "
+				      "cluster size");
+	return 0;
+}
+
+static int par_create(struct qimg_node *file, const struct qimg_opts *o,
+		      struct qimg_error *err)
+{
+	uint64_t size = qimg_opts_get_u64(o, "size", 0);
+	uint64_t cl = qimg_opts_get_u64(o, "cluster_size", PAR_DEFAULT_CLUSTER);
+	uint64_t sectors = (size + PAR_SECTOR - 1) / PAR_SECTOR;
+	uint32_t tracks = (uint32_t)(cl / PAR_SECTOR);
+	uint64_t bat, bat_end, data_off, done;
+	uint8_t h[PAR_HEADER];
+	uint8_t *zero;
+	int r;
+
+	if (!tracks)
+		return qimg_error_set(err, EINVAL,
+				      "Cluster size must be at least 512");
+	bat = (sectors + tracks - 1) / tracks;
+	if (bat > UINT32_MAX)
+		return qimg_error_set(err, EFBIG,
+				      "Image size is too large for this "
+				      "cluster size");
+	bat_end = PAR_HEADER + bat * 4;
+	data_off = (bat_end + cl - 1) / cl * cl / PAR_SECTOR;
+	memset(h, 0, sizeof(h));
+	memcpy(h, magic_ext, 16);
+	qimg_store_le32(h + OFF_VERSION, PAR_VERSION);
+	qimg_store_le32(h + OFF_HEADS, 16);
+	qimg_store_le32(h + OFF_CYLINDERS, (uint32_t)(sectors / 16 / 32));
+	qimg_store_le32(h + OFF_TRACKS, tracks);
+	qimg_store_le32(h + OFF_BAT_ENTRIES, (uint32_t)bat);
+	qimg_store_le64(h + OFF_SECTORS, sectors);
+	qimg_store_le32(h + OFF_DATA, (uint32_t)data_off);
+	r = qimg_pwrite(file, 0, h, sizeof(h), err);
+	if (r < 0)
+		return r;
+	/* An all-zero BAT and the rest of the header clusters: the file is
+	 * made that long (holes where the file system allows). */
+	zero = calloc(1, 1u << 20);
+	if (!zero)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (done = PAR_HEADER; r == 0 && done < bat_end;) {
+		uint64_t n = bat_end - done < (1u << 20) ? bat_end - done
+							 : (1u << 20);
+
+		r = qimg_pwrite(file, done, zero, (size_t)n, err);
+		done += n;
+	}
+	free(zero);
+	if (r == 0)
+		r = qimg_truncate(file, data_off * PAR_SECTOR, false, NULL,
+				  err);
+	return r;
+}
+
+const struct qimg_driver qimg_driver_parallels = {
+	.name = "parallels",
+	.kind = QIMG_DRIVER_FORMAT,
+	.threads = QIMG_THREADS_SERIAL,
+	.state_size = sizeof(struct par_state),
+	.create_opts = par_create_opts,
+	.probe = par_probe,
+	.open = par_open,
+	.close = par_close,
+	.create_validate = par_create_validate,
+	.create = par_create,
+	.read = par_read,
+	.write = par_write,
+	.flush = par_flush,
+	.block_status = par_block_status,
+	.check = par_check,
+	.supports_backing = true,
+};
