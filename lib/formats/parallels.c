@@ -253,16 +253,52 @@ static int par_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
+/* Fill [host, host + len) of a new cluster for guest bytes from `guest`
+ * with what the backing node has there (zeros without one), a chunk at a
+ * time (clusters may be up to 2 GiB).  Without a backing node, the part
+ * past the end of the file is left to the file's growth (reads as zeros). */
+static int fill_cluster(struct qimg_node *node, uint64_t host, uint64_t guest,
+			uint64_t len, struct qimg_error *err)
+{
+	const size_t chunk = 1u << 20;
+	uint64_t pos = 0, flen = UINT64_MAX;
+	uint8_t *buf;
+	int64_t l;
+	int r = 0;
+
+	if (!node->backing) {
+		l = qimg_node_length(node->file, err);
+		if (l < 0)
+			return (int)l;
+		flen = (uint64_t)l;
+	}
+	buf = malloc(chunk);
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	while (r == 0 && pos < len && host + pos < flen) {
+		size_t n = len - pos < chunk ? (size_t)(len - pos) : chunk;
+
+		if (node->backing)
+			r = qimg_read_backing(node, guest + pos, buf, n, err);
+		else
+			memset(buf, 0, n);
+		if (r == 0)
+			r = qimg_pwrite(node->file, host + pos, buf, n, err);
+		pos += n;
+	}
+	free(buf);
+	return r;
+}
+
 /* A new cluster for guest cluster idx at the end of the data: `n` bytes
- * of data at `in`, the rest from the backing node (or zeros), written
- * whole, then its BAT entry. */
+ * of data at `in`, the rest from the backing node (or zeros), then its
+ * BAT entry. */
 static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 			 const uint8_t *data, size_t n, struct qimg_error *err)
 {
 	struct par_state *s = node->opaque;
-	uint64_t start = s->data_end, e, bat_sec;
-	uint8_t *buf = NULL;
-	const uint8_t *src = data;
+	uint64_t start = s->data_end, e, bat_sec, host, guest;
+	int64_t flen;
 	int r;
 
 	if (idx >= s->bat_entries)
@@ -273,27 +309,29 @@ static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 	if (s->ext && start % s->tracks)
 		start += s->tracks - start % s->tracks;
 	e = s->ext ? start / s->tracks : start;
-	if (e > UINT32_MAX || !e)
+	if (e > UINT32_MAX || !e || start > INT64_MAX / PAR_SECTOR / 2)
 		return qimg_error_set(err, EFBIG,
 				      "%s: no room for another cluster",
 				      node->filename);
-	if (n != s->cluster) {
-		buf = malloc(s->cluster);
-		if (!buf)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-		r = qimg_read_backing(node, idx * s->cluster, buf, s->cluster,
-				      err);
-		if (r < 0) {
-			free(buf);
-			return r;
-		}
-		memcpy(buf + in, data, n);
-		src = buf;
-	}
-	r = qimg_pwrite(node->file, start * PAR_SECTOR, src, s->cluster, err);
-	free(buf);
+	host = start * PAR_SECTOR;
+	guest = idx * s->cluster;
+	r = fill_cluster(node, host, guest, in, err);
+	if (r == 0)
+		r = fill_cluster(node, host + in + n, guest + in + n,
+				 s->cluster - in - n, err);
+	if (r == 0)
+		r = qimg_pwrite(node->file, host + in, data, n, err);
 	if (r < 0)
 		return r;
+	flen = qimg_node_length(node->file, err);
+	if (flen < 0)
+		return (int)flen;
+	if ((uint64_t)flen < host + s->cluster) {
+		r = qimg_truncate(node->file, host + s->cluster, false, NULL,
+				  err);
+		if (r < 0)
+			return r;
+	}
 	s->data_end = start + s->tracks;
 	qimg_store_le32(s->bat + idx * 4, (uint32_t)e);
 	/* The BAT sector holding the entry. */
