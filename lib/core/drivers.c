@@ -16,6 +16,7 @@
 #include "formats/vdi.h"
 #include "formats/vhdx.h"
 #include "formats/vmdk/vmdk.h"
+#include "formats/vpc.h"
 #include "protocols/blkdebug.h"
 #include "protocols/file.h"
 #include "protocols/nbd.h"
@@ -39,6 +40,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_qed,	  &qimg_driver_vhdx,
 	&qimg_driver_dmg,	  &qimg_driver_vmdk,
 	&qimg_driver_qcow,	  &qimg_driver_parallels,
+	&qimg_driver_vpc,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -91,7 +93,6 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "vpc", true },
 	{ "luks", true },
 	{ "cloop", false },
 	{ "vvfat", false },
@@ -127,7 +128,6 @@ static const struct {
 	size_t off, len;
 	const char *magic;
 } later_sigs[] = {
-	{ "vpc", 0, 8, "conectix" },
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
 	{ "cloop", 0, 23, "#!/bin/sh\n#V2.0 Format\n" },
 };

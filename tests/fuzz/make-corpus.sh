@@ -120,6 +120,41 @@ qemu-io -f qcow -c 'write -P 4 1k 1k' "$t/backing.qcow" >/dev/null
 cp "$t/backing.qcow" "$out/backing.qcow"
 cp "$out/plain.qcow" "$out/aes.qcow"
 printf '\001' | dd of="$out/aes.qcow" bs=1 seek=39 conv=notrunc 2>/dev/null
+# vpc seeds: qemu-img's dynamic layout with 4 KiB blocks (so that blocks
+# written by qemu-io stay small), a fixed image, a Hyper-V creator with an
+# exact size, and a differencing type
+vpcsmall()
+{
+	local name=$1
+	shift
+	qemu-img create -q -f vpc "$t/$name" 200k
+	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die;
+		seek($f, 512 + 28, 0); print $f pack("NN", 64, 4096);
+		seek($f, 512, 0); my $h; read($f, $h, 1024);
+		substr($h, 36, 4) = "\0" x 4; my $s = 0;
+		$s += $_ for unpack("C*", $h);
+		seek($f, 512 + 36, 0); print $f pack("N", ~$s & 0xffffffff);
+		close($f) or die' "$t/$name"
+	local c=() a
+	for a in "$@"; do
+		c+=(-c "$a")
+	done
+	[ $# -eq 0 ] || qemu-io -f vpc "${c[@]}" "$t/$name" >/dev/null
+	cp "$t/$name" "$out/$name"
+}
+vpcsmall dynamic.vhd 'write -P 21 0 4k' 'write -P 22 9k 3k' \
+	'write -P 23 150k 1k'
+vpcsmall empty.vhd
+qemu-img create -q -f vpc -o subformat=fixed "$t/fixed.vhd" 16k
+qemu-io -f vpc -c 'write -P 24 1k 2k' "$t/fixed.vhd" >/dev/null
+cp "$t/fixed.vhd" "$out/fixed.vhd"
+cp "$out/dynamic.vhd" "$t/hyperv.vhd"
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; my $h; read($f, $h, 512);
+	substr($h, 28, 4) = "win "; substr($h, 60, 4) = pack("N", 4);
+	substr($h, 64, 4) = "\0" x 4; my $s = 0; $s += $_ for unpack("C*", $h);
+	substr($h, 64, 4) = pack("N", ~$s & 0xffffffff);
+	seek($f, 0, 0); print $f $h; close($f) or die' "$t/hyperv.vhd"
+cp "$t/hyperv.vhd" "$out/hyperv.vhd"
 ls -l "$out"
 # vdi seeds: dynamic (blocks out of order, a discarded block) and static,
 # cut short after a few KiB of data (the rest of a block reads as zeros).

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer harness for the vpc (VHD) write paths on damaged input: the
+ * input is opened read-write as vpc, written to (into allocated and new
+ * blocks, zeroes, discards, unaligned pieces), resized (shrunk, then
+ * grown), flushed and walked again.  Whatever the input: no crash, no
+ * sanitizer report, no hang. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fuzz-common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void writes(struct qimg_node *node)
+{
+	struct qimg_error err = { 0 };
+	uint64_t size = qimg_size(node);
+	static uint8_t buf[65536];
+	uint64_t spots[4];
+	size_t i;
+
+	memset(buf, 0x5a, sizeof(buf));
+	spots[0] = 0;
+	spots[1] = size / 3 & ~511ull;
+	spots[2] = size / 2 + 4093;
+	spots[3] = size > sizeof(buf) ? size - sizeof(buf) : 0;
+	for (i = 0; i < 4; i++) {
+		uint64_t off = spots[i], len = 3 * 4096 + 17;
+
+		if (off >= size)
+			continue;
+		if (len > size - off)
+			len = size - off;
+		qimg_error_clear(&err);
+		qimg_write(node, off, buf, len, &err);
+		qimg_error_clear(&err);
+		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
+		qimg_error_clear(&err);
+		qimg_discard(node, off, len / 3, &err);
+	}
+	if (size >= 4096) {
+		uint64_t small = (size - size / 3) & ~511ull;
+
+		qimg_error_clear(&err);
+		qimg_truncate(node, small, true, NULL, &err);
+		qimg_error_clear(&err);
+		if (size < (1ull << 36))
+			qimg_truncate(node, (size * 2 + (1 << 20)) & ~511ull,
+				      false, NULL, &err);
+	}
+	qimg_error_clear(&err);
+	qimg_flush(node, &err);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct qimg_node *node;
+	char path[64];
+	int fd;
+
+	fd = fuzz_input(data, size, path, sizeof(path));
+	if (fd < 0)
+		return 0;
+
+	node = fuzz_open(path, "vpc", QIMG_OPEN_RDWR);
+	if (node) {
+		writes(node);
+		fuzz_walk(node);
+		qimg_close(node);
+	}
+	node = fuzz_open(path, "vpc", 0);
+	if (node) {
+		fuzz_walk(node);
+		qimg_close(node);
+	}
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,383 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The vpc (VHD) format against qemu-img 7.2 and qemu-io.  create: the
+# Formatting line and the image bytes (timestamp, UUID and checksum set
+# apart) for sizes across every CHS branch, 0, odd sizes, > 127 GiB and
+# the 2040 GiB limit, with subformat and force_size.  Reads: images that
+# qemu-io wrote, info (text, JSON), map, convert, compare, dd; the size
+# rules at open (creator applications, the largest geometry,
+# force_size_calc); damaged images refused with qemu-img's messages (each
+# of its checks in turn).  Writes: images qimg writes (convert, convert -n
+# over data, dd) read back by qemu-img and qemu-io exactly.  Samples from
+# Virtual PC and QEMU, and the fuzzed afl5.img.
+. "$(dirname "$0")/lib.sh"
+
+have_qimg || skip_all "no qimg binary at $QIMG"
+command -v perl >/dev/null || skip_all "perl not found"
+
+# poke FILE OFFSET HEX: write the bytes HEX at OFFSET.
+poke()
+{
+	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
+		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
+}
+
+# reseal FILE: recompute the checksum of the footer at 0 and copy it to
+# the end (dynamic images), so that a poked field is what is tested.
+reseal()
+{
+	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; my $h;
+		read($f, $h, 512) == 512 or die;
+		substr($h, 64, 4) = "\0\0\0\0";
+		my $s = 0; $s += $_ for unpack("C*", $h);
+		substr($h, 64, 4) = pack("N", ~$s & 0xffffffff);
+		seek($f, 0, 0); print $f $h;
+		seek($f, -512, 2); print $f $h; close($f) or die' "$1"
+}
+
+# stable FILE: the bytes of FILE without its footers' timestamp, checksum
+# and UUID (random in every new image), as a checksum.
+stable()
+{
+	perl -e 'local $/; open(my $f, "<:raw", $ARGV[0]) or die; my $d = <$f>;
+		my $n = length($d);
+		for my $o (0, $n - 512) {
+			next if $o < 0 || substr($d, $o, 8) ne "conectix";
+			substr($d, $o + 24, 4) = "\0" x 4;
+			substr($d, $o + 64, 20) = "\0" x 20;
+		}
+		print $d' "$1" | cksum
+}
+
+# same_image DESC NAME: E/NAME and G/NAME equal but for the random parts.
+same_image()
+{
+	local d=$1 f=$2
+	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
+		pass "$d: no $f, as qemu-img"
+	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] &&
+		[ "$(stat -c %s "$E/$f")" = "$(stat -c %s "$G/$f")" ] &&
+		{ [ "$(stat -c %s "$E/$f")" -gt 67108864 ] ||
+			[ "$(stable "$E/$f")" = "$(stable "$G/$f")" ]; }; then
+		pass "$d: $f is qemu-img's but for time, UUID and checksum"
+	else
+		fail "$d: $f is qemu-img's but for time, UUID and checksum"
+		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
+	fi
+}
+
+# same_file DESC NAME: E/NAME and G/NAME both absent, or equal bytes.
+same_file()
+{
+	local d=$1 f=$2
+	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
+		pass "$d: no $f, as qemu-img"
+	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
+		pass "$d: $f is qemu-img's byte for byte"
+	else
+		fail "$d: $f is qemu-img's byte for byte"
+		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
+	fi
+}
+
+unchanged()
+{
+	if [ "$(cksum <"$2")" = "$3" ]; then
+		pass "$1: image unchanged"
+	else
+		fail "$1: image unchanged"
+	fi
+}
+
+# reads IMG [FMTOPT]: what a reader of IMG sees, against qemu-img.
+reads()
+{
+	local img=$1 d=$1 sum
+	shift
+	sum=$(cksum <"$img")
+	same "$d: info" info "$@" "../$img"
+	same "$d: info json" info --output=json "$@" "../$img"
+	same "$d: map" map "$@" "../$img"
+	same "$d: map json" map --output=json "$@" "../$img"
+	same "$d: check" check "$@" "../$img"
+	rm -f "$E"/o.* "$G"/o.*
+	same "$d: convert to raw" convert "$@" -O raw "../$img" o.raw
+	same_file "$d: convert to raw" o.raw
+	same "$d: compare with the raw copy" compare "$@" -F raw "../$img" \
+		o.raw
+	same "$d: dd" dd "$@" -O raw bs=64k "if=../$img" of=o.dd
+	same_file "$d: dd" o.dd
+	unchanged "$d" "$img" "$sum"
+}
+
+# --- create -------------------------------------------------------------
+# Sizes in each branch of the geometry rules, and 0, 1, the largest CHS
+# product and around it, the 2040 GiB limit and past it.
+for size in 0 1000 8M 5G 33554433 7777777 69256348160 136899993088 \
+	136899993601 2040G 2041G; do
+	for o in "" subformat=fixed force_size=on subformat=fixed,force_size=on; do
+		rm -f "$E/c.vhd" "$G/c.vhd"
+		same "create $size ${o:-default}" create -f vpc ${o:+-o "$o"} \
+			c.vhd "$size"
+		# qemu-img leaves an empty file when the size is refused,
+		# qimg none (create.c); the message is what counts.
+		[ -s "$E/c.vhd" ] || continue
+		same_image "create $size ${o:-default}" c.vhd
+		same "create $size ${o:-default}: info" info -f vpc c.vhd
+	done
+done
+# Every size qemu-img rounds differently from its neighbours, sampled.
+for size in 1 511 512 1M 100M 1G 4100M 127G 136899993600 2190433320961 \
+	$((65535 * 16 * 63 * 512 - 512)) $((65535 * 16 * 63 * 512)) \
+	$((1024 * 16 * 17 * 512)) $((1024 * 16 * 31 * 512 + 1)); do
+	rm -f "$E/c.vhd" "$G/c.vhd"
+	same "create $size" create -f vpc c.vhd "$size"
+	[ -s "$E/c.vhd" ] || continue
+	same_image "create $size" c.vhd
+done
+rm -f "$E/c.vhd" "$G/c.vhd"
+same "create: bad subformat" create -f vpc -o subformat=bogus c.vhd 1M
+same "create: force_size=x" create -f vpc -o force_size=x c.vhd 1M
+same "create: no size" create -f vpc c.vhd
+same "create -o help" create -f vpc -o help
+same "create: unknown option" create -f vpc -o cluster_size=4k c.vhd 1M
+same "create -q" create -q -f vpc c.vhd 3M
+same_image "create -q" c.vhd
+
+# --- images qemu writes, read by qimg -----------------------------------
+qemu_img create -q -f vpc dyn.vhd 9M
+qio -c 'write -P 0x11 0 4k' -c 'write -P 0x22 2M 70k' \
+	-c 'write -P 0x33 8M 1000k' -c 'write -z 5M 64k' dyn.vhd
+qemu_img create -q -f vpc -o subformat=fixed fix.vhd 5M
+qio -f vpc -c 'write -P 0x44 512 3k' -c 'write -P 0x55 4M 8k' fix.vhd
+qemu_img create -q -f vpc -o force_size=on qem2.vhd 3000000
+qio -c 'write -P 0x66 2999808 512' qem2.vhd
+qemu_img create -q -f vpc big.vhd 300G
+qio -c 'write -P 0x77 299G 64k' -c 'write -P 0x78 4G 4k' big.vhd
+qemu_img create -q -f vpc empty.vhd 1G
+reads dyn.vhd
+reads fix.vhd -f vpc
+reads qem2.vhd
+reads empty.vhd
+same "fixed, probed: info" info ../fix.vhd
+same "fixed, probed: map" map --output=json ../fix.vhd
+same "big: info" info ../big.vhd
+same "big: map json" map --output=json ../big.vhd
+same "big: dd of the last data" dd -O raw bs=64k count=2 \
+	skip=$((299 * 16384)) if=../big.vhd of=o.big
+same_file "big: dd of the last data" o.big
+same "json: filename" info \
+	'json:{"driver":"vpc","file":{"driver":"file","filename":"../dyn.vhd"}}'
+same "--image-opts" info --image-opts driver=vpc,file.filename=../dyn.vhd
+for calc in chs current_size none bogus; do
+	same "force_size_calc=$calc" info --image-opts \
+		driver=vpc,file.filename=../qem2.vhd,force_size_calc=$calc
+done
+same "unknown option" info --image-opts \
+	driver=vpc,file.filename=../dyn.vhd,foo=1
+same "as a backing file" create -f qcow2 -b ../dyn.vhd -F vpc top.qcow2
+same "backing: map" map --output=json top.qcow2
+same "backing: compare" compare top.qcow2 ../dyn.vhd
+
+# --- images qimg writes, read by qemu ------------------------------------
+perl -e 'binmode STDOUT; srand(7);
+	for my $i (0 .. 9 * 256 + 3) {
+		print $i % 5 == 2 ? "\0" x 4096
+			: pack("C", $i & 255) x 4000 . pack("N", $i) x 24;
+	}' >src.raw
+truncate -s $((9 * 1048576 + 12345)) src.raw
+for o in "" subformat=fixed force_size=on subformat=fixed,force_size=on; do
+	n=w-${o:-default}
+	n=${n//[,=]/-}.vhd
+	rm -f "$E/$n" "$G/$n"
+	same "convert to vpc ${o:-default}" convert -O vpc ${o:+-o "$o"} \
+		../src.raw "$n"
+	same_image "convert to vpc ${o:-default}" "$n"
+	ok "convert to vpc ${o:-default}: qemu-img compare" \
+		qemu_img compare -q -f raw -F vpc src.raw "$G/$n"
+	same "convert to vpc ${o:-default}: map" map --output=json -f vpc "$n"
+	same "convert to vpc ${o:-default}: back to raw" convert -f vpc \
+		-O raw "$n" o.raw
+	same_file "convert to vpc ${o:-default}: back to raw" o.raw
+done
+# Writes over data and into new blocks of an image qemu-io wrote.
+cp dyn.vhd "$G/over.vhd"
+cp dyn.vhd over-e.vhd
+ok "convert -n over data" qimg convert -n -O vpc src.raw "$G/over.vhd"
+ok "convert -n: qemu-img compare" qemu_img compare -q -F raw \
+	"$G/over.vhd" src.raw
+ok "qemu-img convert -n too" qemu_img convert -n -O vpc src.raw over-e.vhd
+ok "convert -n: the same image as qemu-img's" \
+	test "$(stable over-e.vhd)" = "$(stable "$G/over.vhd")"
+qemu_img create -q -f vpc part.vhd 9M
+qio -c 'write -P 0x5a 1M 64k' part.vhd
+perl -e 'print "\xa5" x 3000' >small.raw
+cp part.vhd part-e.vhd
+ok "dd-like partial write (convert -n of a short raw)" \
+	qimg convert -n --target-image-opts -f raw small.raw \
+	"driver=raw,offset=2097152,size=3072,file.driver=vpc,file.file.filename=$T/part.vhd"
+ok "partial write: qemu-io reads it" \
+	qio -c 'read -P 0xa5 2M 3000' -c 'read -P 0 2100152 72' \
+	-c 'read -P 0x5a 1M 64k' -c 'read -P 0 3M 1M' part.vhd
+ok "partial write: qemu-io writes there too" qio -c 'write -P 0x3c 2M 512' \
+	part.vhd
+ok "partial write: both read" qio -c 'read -P 0x3c 2M 512' \
+	-c 'read -P 0xa5 2097664 2488' part.vhd
+same "partial write: map" map --output=json ../part.vhd
+rm -f "$E/o.dd" "$G/o.dd"
+same "dd to vpc" dd -O vpc bs=1M count=3 if=../src.raw of=o.dd
+ok "dd to vpc: qemu-io reads it" qio -c 'read -P 0 8192 4096' -c \
+	"read -P 0x40 262144 4000" "$G/o.dd"
+
+# --- size rules at open ---------------------------------------------------
+# creator, current size, CHS: which size the image has.
+while read -r name creator cur chs; do
+	[ -n "$name" ] || continue
+	cp dyn.vhd "$name.vhd"
+	poke "$name.vhd" 28 "$creator"
+	poke "$name.vhd" 48 "$cur"
+	poke "$name.vhd" 56 "$chs"
+	reseal "$name.vhd"
+	same "size rule $name: info" info "../$name.vhd"
+	same "size rule $name: map" map --output=json "../$name.vhd"
+done <<'EOF'
+hyperv 77696e20 0000000000900000 01210411
+disk2vhd 64327620 00000000008ffe00 01210411
+disk2vhd-nul 64327600 00000000008ffe00 ffff10ff
+citrix 43545853 00000000007ffe00 01210411
+tap 74617000 00000000008fff00 01210411
+qem2 71656d32 0000000000800000 01210411
+vbox 76626f78 0000000000800000 01210411
+vpc 76706320 0000000000900000 01210411
+win-odd 77696e20 00000000008fffff 01210411
+win-tiny 77696e20 00000000000003e8 01210411
+chs-max 71656d75 00000000007fffff ffff10ff
+chs-small 71656d75 0000000000800000 00100411
+win-huge 77696e20 0004000000000000 01210411
+win-2040G 77696e20 000001fe00000000 01210411
+win-2040G+ 77696e20 000001fe00000200 01210411
+EOF
+
+# --- damaged images -------------------------------------------------------
+# NAME OFFSET HEX [raw]: a copy of dyn.vhd with HEX at OFFSET, its footer
+# resealed unless "raw".
+while read -r name off hex how; do
+	[ -n "$name" ] || continue
+	cp dyn.vhd "$name.vhd"
+	poke "$name.vhd" "$off" "$hex"
+	[ "$how" = raw ] || reseal "$name.vhd"
+	sum=$(cksum <"$name.vhd")
+	same "$name: info" info "../$name.vhd"
+	same "$name: map -f vpc" map --output=json -f vpc "../$name.vhd"
+	if [ "$how" = convert ]; then
+		rm -f "$E"/o.* "$G"/o.*
+		same "$name: convert -f vpc" convert -f vpc -O raw \
+			"../$name.vhd" o.raw
+		same_file "$name: convert -f vpc" o.raw
+	fi
+	unchanged "$name" "$name.vhd" "$sum"
+done <<'EOF'
+checksum 64 00000001 raw
+reserved 200 07 raw
+cookie 0 0000000000000000 raw
+data-offset-far 16 1000000000000000
+data-offset-0 16 0000000000000000
+data-offset-ones 16 ffffffffffffffff
+data-offset-2^63 16 8000000000000000
+dyn-cookie 512 0000000000000000
+block-0 544 00000000
+block-3 544 00000003
+block-odd 544 00100200
+block-256 544 00000100
+block-512 544 00000200
+block-2G 544 80000000
+entries-0 540 00000000
+entries-1 540 00000001
+entries-big 540 05f5e100
+entries-max 540 1fffffff
+entries-over 540 20000000
+entries-ones 540 ffffffff
+entries-2G 540 1fffff80
+entries-2G+ 540 1fffff81
+bat-far 528 4000000000000000
+bat-ones 528 ffffffffffffffff
+bat-0 528 0000000000000000
+bat-odd 528 0000000000000601
+entry-0 1536 00000000 convert
+entry-far 1536 fffffff0
+type-none 60 00000000
+type-fixed 60 00000002 convert
+type-diff 60 00000004 convert
+type-5 60 00000005
+EOF
+# The block ends where the file does, and one sector further.
+for e in 2ff7 2ff8; do
+	cp dyn.vhd "end-$e.vhd"
+	poke "end-$e.vhd" 1536 "0000$e"
+	same "block entry 0x$e: info" info "../end-$e.vhd"
+done
+# Files cut short.
+for n in 0 1 512 600 2048 4196864 4197375; do
+	head -c "$n" dyn.vhd >"cut-$n.vhd"
+	same "cut at $n: info" info "../cut-$n.vhd"
+	same "cut at $n: info -f vpc" info -f vpc "../cut-$n.vhd"
+done
+# A fixed image without its footer, or with another type at the end.
+head -c $((5 * 1048576)) fix.vhd >nofoot.vhd
+same "fixed without footer: info -f vpc" info -f vpc ../nofoot.vhd
+cp dyn.vhd headless.vhd
+poke headless.vhd 0 0000000000000000
+same "dynamic without its first footer" info -f vpc ../headless.vhd
+
+# --- refusals and what qemu-img 7.2 does not do for vpc --------------------
+cp dyn.vhd "$E/r.vhd"
+cp dyn.vhd "$G/r.vhd"
+sum=$(cksum <dyn.vhd)
+while IFS= read -r args; do
+	[ -n "$args" ] || continue
+	# shellcheck disable=SC2086
+	same "$args" $args
+done <<'EOF'
+check r.vhd
+check -r all r.vhd
+check --output=json r.vhd
+measure -O vpc --size 1G
+measure -O vpc ../dyn.vhd
+snapshot -l r.vhd
+snapshot -c s r.vhd
+amend -o size=2M r.vhd
+commit r.vhd
+rebase -u -b ../fix.vhd r.vhd
+EOF
+for who in E G; do
+	d=$E
+	[ "$who" = G ] && d=$G
+	unchanged "refusals ($who)" "$d/r.vhd" "$sum"
+done
+
+# --- samples --------------------------------------------------------------
+for s in virtualpc-dynamic.vhd ext2.vhd afl5.img; do
+	if [ -f "$SAMPLES/$s.bz2" ] && command -v bunzip2 >/dev/null; then
+		bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
+		if [ "$s" = virtualpc-dynamic.vhd ]; then
+			# 127 GiB of zeros: metadata and the data blocks only.
+			same "$s: info" info "../$s"
+			same "$s: info json" info --output=json "../$s"
+			same "$s: map json" map --output=json "../$s"
+			same "$s: dd the first block" dd -O raw bs=1M count=2 \
+				"if=../$s" of=o.vpc
+			same_file "$s: dd the first block" o.vpc
+		elif [ "$s" = afl5.img ]; then
+			same "$s: info" info "../$s"
+			refused_clearly "$s: one clear line" \
+				"Max Table Entries too large" info "$s"
+			same "$s: convert" convert -O raw "../$s" o.afl
+		else
+			reads "$s"
+		fi
+	else
+		skip "sample $s (absent)"
+	fi
+done
+
+done_testing
