@@ -132,7 +132,7 @@ same "two file names" info ../v3.qcow2 ../v2.qcow2
 # real-world samples
 if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 	for s in ext2.qcow2 grub_mbr.raw iotest-dynamic-1G.vhdx parallels-v1 \
-		parallels-v2 ext2.vhd virtualpc-dynamic.vhd; do
+		parallels-v2 ext2.vhd; do
 		if [ -f "$SAMPLES/$s.bz2" ]; then
 			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
 			inf "sample $s" "../$s"
