@@ -8,6 +8,7 @@
 
 #include "core/driver.h"
 #include "formats/bochs.h"
+#include "formats/cloop.h"
 #include "formats/dmg.h"
 #include "formats/parallels.h"
 #include "formats/qcow.h"
@@ -40,7 +41,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_qed,	  &qimg_driver_vhdx,
 	&qimg_driver_dmg,	  &qimg_driver_vmdk,
 	&qimg_driver_qcow,	  &qimg_driver_parallels,
-	&qimg_driver_vpc,
+	&qimg_driver_vpc,	  &qimg_driver_cloop,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -94,7 +95,6 @@ static const struct {
 	bool creatable;
 } later_formats[] = {
 	{ "luks", true },
-	{ "cloop", false },
 	{ "vvfat", false },
 };
 
@@ -129,7 +129,6 @@ static const struct {
 	const char *magic;
 } later_sigs[] = {
 	{ "luks", 0, 6, "LUKS\xba\xbe" },
-	{ "cloop", 0, 23, "#!/bin/sh\n#V2.0 Format\n" },
 };
 
 const char *qimg_later_format_probe(const uint8_t *head, size_t len,

@@ -155,6 +155,11 @@ perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; my $h; read($f, $h, 512);
 	substr($h, 64, 4) = pack("N", ~$s & 0xffffffff);
 	seek($f, 0, 0); print $f $h; close($f) or die' "$t/hyperv.vhd"
 cp "$t/hyperv.vhd" "$out/hyperv.vhd"
+# cloop seeds (mkcloop.pl): 512-byte blocks of each kind, a stream with
+# junk after its end
+mkc=../interop/mkcloop.pl
+perl $mkc "$out/mixed.cloop" block=512 blocks=6 data=p,z,r
+perl $mkc "$out/trail.cloop" block=1024 blocks=2 bad=1:trail
 ls -l "$out"
 # vdi seeds: dynamic (blocks out of order, a discarded block) and static,
 # cut short after a few KiB of data (the rest of a block reads as zeros).

@@ -163,18 +163,6 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 	else
 		skip "sample simple-dmg.dmg (absent)"
 	fi
-	# formats a later issue brings: refused by name, never read as raw
-	for s in simple-pattern.cloop; do
-		if [ -f "$SAMPLES/$s.bz2" ]; then
-			bunzip2 -c "$SAMPLES/$s.bz2" >"$s"
-			refused_clearly "sample $s: refused by name" \
-				"Image format '[a-z]+' is not supported yet" \
-				info "$PWD/$s"
-			rm -f "$s"
-		else
-			skip "sample $s (absent)"
-		fi
-	done
 else
 	skip "samples (../shared/samples absent)"
 fi
