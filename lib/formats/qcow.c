@@ -332,8 +332,16 @@ static int qcow_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (r < 0)
 		return r;
 	run = s->cluster_size - in;
-	/* Runs of the same kind (normal clusters: contiguous). */
+	/* Runs of the same kind (normal clusters: contiguous); a missing L2
+	 * table is skipped whole. */
 	while (run < len) {
+		uint64_t span = UINT64_C(1) << (s->cluster_bits + s->l2_bits);
+		uint64_t l1i = (off + run) / span;
+
+		if (!e && (l1i >= s->l1_size || !s->l1[l1i])) {
+			run += span - (off + run) % span;
+			continue;
+		}
 		if (entry_of(s, off + run, &e2, NULL) < 0)
 			break;
 		if (!e != !e2 ||
