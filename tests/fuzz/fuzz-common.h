@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "qimg/check.h"
 #include "qimg/image.h"
 #include "qimg/opts.h"
 
@@ -60,9 +61,8 @@ static int fuzz_make_file(const uint8_t *data, size_t size, char *path,
 
 /* The input as a file (NULL when it is too large or cannot be made): path
  * names it, *fd must be closed by the caller. */
-static __attribute__((unused)) int fuzz_input(const uint8_t *data,
-					      size_t size, char *path,
-					      size_t pathlen)
+static __attribute__((unused)) int fuzz_input(const uint8_t *data, size_t size,
+					      char *path, size_t pathlen)
 {
 	if (size > FUZZ_MAX_INPUT)
 		return -1;
@@ -77,12 +77,6 @@ static __attribute__((unused)) void fuzz_ignore_line(void *opaque,
 	(void)line;
 }
 
-/* Open path with format (NULL: probe) and flags, never the backing chain
- * or locks.  Returns the node or NULL.  Aborts when a failed open leaves a
- * node or no error message: a broken API contract whatever the input. */
-/* Does the input at path claim a qcow2 external data file (v3 header,
- * incompatible bit 2)?  Then the harness gives it one of its own: the
- * name the input stores must never open (or write) a real file. */
 static bool fuzz_wants_data_file(const char *path)
 {
 	uint8_t h[80];
@@ -98,8 +92,14 @@ static bool fuzz_wants_data_file(const char *path)
 	return yes;
 }
 
-static struct qimg_node *fuzz_open(const char *path, const char *format,
-				   unsigned int flags)
+/* Open path with format (NULL: probe) and flags, never the backing chain
+ * or locks, with one open option KEY=VALUE when key is not NULL.  Returns
+ * the node or NULL.  Aborts when a failed open leaves a node or gives no
+ * message (a first line, and qemu's hint lines after it where qemu-img
+ * prints them): a broken API contract whatever the input. */
+static struct qimg_node *fuzz_open_opt(const char *path, const char *format,
+				       unsigned int flags, const char *key,
+				       const char *value)
 {
 	struct qimg_open_args args;
 	struct qimg_opts opts = { 0 };
@@ -117,19 +117,50 @@ static struct qimg_node *fuzz_open(const char *path, const char *format,
 		    qimg_opts_set(&opts, "data-file.size", "1T") < 0 ||
 		    qimg_opts_set(&opts, "data-file.read-zeroes", "on") < 0)
 			abort();
-		args.opts = &opts;
 	}
+	if (key && qimg_opts_set(&opts, key, value) < 0)
+		abort();
+	args.opts = &opts;
 	r = qimg_open(&args, &node, &err);
 	qimg_opts_free(&opts);
 	if (r < 0) {
-		/* A failed open must say why and leave nothing behind. */
-		if (node || !qimg_error_isset(&err))
+		if (node || !qimg_error_isset(&err) || !err.msg[0] ||
+		    err.msg[0] == '\n')
 			abort();
 		return NULL;
 	}
 	if (!node)
 		abort();
 	return node;
+}
+
+static struct qimg_node *fuzz_open(const char *path, const char *format,
+				   unsigned int flags)
+{
+	return fuzz_open_opt(path, format, flags, NULL, NULL);
+}
+
+/* check (repair with flags), its report thrown away. */
+static void fuzz_check(struct qimg_node *node, unsigned int flags)
+{
+	struct qimg_check_result res;
+	struct qimg_error err = { 0 };
+
+	memset(&res, 0, sizeof(res));
+	qimg_check(node, flags, &res, fuzz_ignore_line, NULL, &err);
+}
+
+/* `check -r all` on the input, opened read-write as format. */
+static __attribute__((unused)) void fuzz_repair(const char *path,
+						const char *format)
+{
+	struct qimg_node *node;
+
+	node = fuzz_open(path, format, QIMG_OPEN_RDWR | QIMG_OPEN_CHECK);
+	if (node) {
+		fuzz_check(node, QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS);
+		qimg_close(node);
+	}
 }
 
 static void read_at(struct qimg_node *node, uint64_t off, size_t len,
@@ -189,6 +220,111 @@ static void fuzz_walk(struct qimg_node *node)
 	read_at(node, size / 2, CHUNK, buf);
 	if (size > CHUNK)
 		read_at(node, size - CHUNK + 1, CHUNK - 1, buf);
+	free(buf);
+}
+
+/* What the read side of a harness does with the input (fuzz_read):
+ * open it as the format and walk it; open it for `check` and check it
+ * (FUZZ_CHECK); open it for info only (FUZZ_NO_IO); probe it and walk it
+ * (FUZZ_PROBE); and make sure a read-write open is refused, for read-only
+ * formats (FUZZ_REFUSE_RW). */
+#define FUZZ_CHECK 1u
+#define FUZZ_NO_IO 2u
+#define FUZZ_PROBE 4u
+#define FUZZ_REFUSE_RW 8u
+
+static __attribute__((unused)) void
+fuzz_read(const char *path, const char *format, unsigned int what)
+{
+	struct qimg_node *node;
+
+	node = fuzz_open(path, format, 0);
+	if (node) {
+		fuzz_walk(node);
+		qimg_close(node);
+	}
+	if (what & FUZZ_NO_IO) {
+		node = fuzz_open(path, format, QIMG_OPEN_NO_IO);
+		if (node)
+			qimg_close(node);
+	}
+	if (what & FUZZ_CHECK) {
+		node = fuzz_open(path, format, QIMG_OPEN_CHECK);
+		if (node) {
+			fuzz_check(node, 0);
+			qimg_close(node);
+		}
+	}
+	if (what & FUZZ_PROBE) {
+		node = fuzz_open(path, NULL, 0);
+		if (node) {
+			fuzz_walk(node);
+			qimg_close(node);
+		}
+	}
+	if (what & FUZZ_REFUSE_RW) {
+		struct qimg_open_args args;
+		struct qimg_error err = { 0 };
+
+		node = NULL;
+		memset(&args, 0, sizeof(args));
+		args.filename = path;
+		args.format = format;
+		args.flags = QIMG_OPEN_RDWR | QIMG_OPEN_NO_BACKING |
+			     QIMG_OPEN_NO_LOCK;
+		if (qimg_open(&args, &node, &err) == 0 || node ||
+		    !qimg_error_isset(&err))
+			abort();
+	}
+}
+
+/* The writes of the read-write harnesses, at four places: the start, a
+ * third of the way (sector-aligned when align), the middle plus mid, and
+ * tail bytes before the end (sector-aligned when align).  At the even
+ * places len_even bytes of data are written, at the odd ones len_odd;
+ * then zeroes over the second half of each piece and, with discard, a
+ * discard of its first third. */
+struct fuzz_spots {
+	size_t len_even, len_odd;
+	uint64_t mid, tail;
+	bool align, discard;
+};
+
+static __attribute__((unused)) void fuzz_write_spots(struct qimg_node *node,
+						     const struct fuzz_spots *p)
+{
+	struct qimg_error err = { 0 };
+	uint64_t size = qimg_size(node), spots[4];
+	size_t buflen = p->len_even > p->len_odd ? p->len_even : p->len_odd;
+	uint8_t *buf;
+	size_t i;
+
+	buf = malloc(buflen);
+	if (!buf)
+		return;
+	memset(buf, 0x5a, buflen);
+	spots[0] = 0;
+	spots[1] = p->align ? size / 3 & ~511ull : size / 3;
+	spots[2] = size / 2 + p->mid;
+	spots[3] = size > p->tail ? size - p->tail : 0;
+	if (p->align)
+		spots[3] &= ~511ull;
+	for (i = 0; i < 4; i++) {
+		uint64_t off = spots[i], len = i % 2 ? p->len_odd : p->len_even;
+
+		if (off >= size)
+			continue;
+		if (len > size - off)
+			len = size - off;
+		qimg_error_clear(&err);
+		qimg_write(node, off, buf, len, &err);
+		qimg_error_clear(&err);
+		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
+		if (p->discard) {
+			qimg_error_clear(&err);
+			qimg_discard(node, off, len / 3, &err);
+		}
+	}
 	free(buf);
 }
 

@@ -11,7 +11,6 @@
 
 #include "fuzz-common.h"
 #include "qimg/bitmap.h"
-#include "qimg/check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,31 +46,18 @@ static void bitmaps(struct qimg_node *node)
 
 static void writes(struct qimg_node *node)
 {
+	static const struct fuzz_spots spots = { .len_even = 3 * 4096 + 17,
+						 .len_odd = 3 * 4096 + 17,
+						 .mid = 4096,
+						 .tail = 65536,
+						 .align = true,
+						 .discard = true };
 	struct qimg_error err = { 0 };
 	uint64_t size = qimg_size(node);
 	static uint8_t buf[65536];
-	uint64_t spots[4];
-	size_t i;
 
 	memset(buf, 0x5a, sizeof(buf));
-	spots[0] = 0;
-	spots[1] = size / 3 & ~511ull;
-	spots[2] = size / 2 + 4096;
-	spots[3] = size > sizeof(buf) ? size - sizeof(buf) : 0;
-	for (i = 0; i < 4; i++) {
-		uint64_t off = spots[i], len = 3 * 4096 + 17;
-
-		if (off >= size)
-			continue;
-		if (len > size - off)
-			len = size - off;
-		qimg_error_clear(&err);
-		qimg_write(node, off, buf, len, &err);
-		qimg_error_clear(&err);
-		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
-		qimg_error_clear(&err);
-		qimg_discard(node, off, len / 3, &err);
-	}
+	fuzz_write_spots(node, &spots);
 	if (size >= sizeof(buf)) {
 		qimg_error_clear(&err);
 		qimg_write_compressed(node, 0, buf, sizeof(buf), &err);
@@ -112,8 +98,6 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_check_result res;
-	struct qimg_error err = { 0 };
 	struct qimg_node *node;
 	char path[64];
 	int fd;
@@ -122,12 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		return 0;
 
-	node = fuzz_open(path, "qcow2", QIMG_OPEN_RDWR | QIMG_OPEN_CHECK);
-	if (node) {
-		qimg_check(node, QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS,
-			   &res, fuzz_ignore_line, NULL, &err);
-		qimg_close(node);
-	}
+	fuzz_repair(path, "qcow2");
 	node = fuzz_open(path, "qcow2", QIMG_OPEN_RDWR);
 	if (node) {
 		writes(node);

@@ -9,37 +9,21 @@
 #include <unistd.h>
 
 #include "fuzz-common.h"
-#include "qimg/check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void writes(struct qimg_node *node)
 {
+	static const struct fuzz_spots spots = { .len_even = 4096 + 17,
+						 .len_odd = 3 * 65536,
+						 .mid = 4096,
+						 .tail = 65536,
+						 .align = true,
+						 .discard = true };
 	struct qimg_error err = { 0 };
 	uint64_t size = qimg_size(node);
-	static uint8_t buf[3 * 65536];
-	uint64_t spots[4];
-	size_t i;
 
-	memset(buf, 0x5a, sizeof(buf));
-	spots[0] = 0;
-	spots[1] = size / 3 & ~511ull;
-	spots[2] = size / 2 + 4096;
-	spots[3] = size > 65536 ? size - 65536 : 0;
-	for (i = 0; i < 4; i++) {
-		uint64_t off = spots[i], len = i % 2 ? sizeof(buf) : 4096 + 17;
-
-		if (off >= size)
-			continue;
-		if (len > size - off)
-			len = size - off;
-		qimg_error_clear(&err);
-		qimg_write(node, off, buf, len, &err);
-		qimg_error_clear(&err);
-		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
-		qimg_error_clear(&err);
-		qimg_discard(node, off, len / 3, &err);
-	}
+	fuzz_write_spots(node, &spots);
 	qimg_error_clear(&err);
 	qimg_change_backing(node, "fuzz-backing.qed", "qed", &err);
 	qimg_error_clear(&err);
@@ -55,8 +39,6 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_check_result res;
-	struct qimg_error err = { 0 };
 	struct qimg_node *node;
 	char path[64];
 	int fd;
@@ -64,13 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	node = fuzz_open(path, "qed", QIMG_OPEN_RDWR | QIMG_OPEN_CHECK);
-	if (node) {
-		memset(&res, 0, sizeof(res));
-		qimg_check(node, QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS,
-			   &res, fuzz_ignore_line, NULL, &err);
-		qimg_close(node);
-	}
+	fuzz_repair(path, "qed");
 	node = fuzz_open(path, "qed", QIMG_OPEN_RDWR);
 	if (node) {
 		writes(node);

@@ -8,34 +8,20 @@
 #include <unistd.h>
 
 #include "fuzz-vhdx.h"
-#include "qimg/check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void writes(struct qimg_node *node)
 {
+	static const struct fuzz_spots spots = { .len_even = 3 * 4096 + 512,
+						 .len_odd = 3 * 4096 + 512,
+						 .mid = 4096,
+						 .tail = 3 * 4096 + 512,
+						 .align = true };
 	struct qimg_error err = { 0 };
-	uint64_t size = qimg_size(node), spots[4];
-	static uint8_t buf[3 * 4096 + 512];
-	size_t i;
+	uint64_t size = qimg_size(node);
 
-	memset(buf, 0x5a, sizeof(buf));
-	spots[0] = 0;
-	spots[1] = size / 3 & ~511ull;
-	spots[2] = size / 2 + 4096;
-	spots[3] = size > sizeof(buf) ? (size - sizeof(buf)) & ~511ull : 0;
-	for (i = 0; i < 4; i++) {
-		uint64_t off = spots[i], len = sizeof(buf);
-
-		if (off >= size)
-			continue;
-		if (len > size - off)
-			len = size - off;
-		qimg_error_clear(&err);
-		qimg_write(node, off, buf, len, &err);
-		qimg_error_clear(&err);
-		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
-	}
+	fuzz_write_spots(node, &spots);
 	/* resize: grow (within the BAT region), then shrink back (refused
 	 * where data lies past the end) */
 	qimg_error_clear(&err);
@@ -50,8 +36,6 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_check_result res;
-	struct qimg_error err = { 0 };
 	struct qimg_node *node;
 	char path[64];
 	int fd;
@@ -59,13 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = vhdx_fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	node = fuzz_open(path, "vhdx", QIMG_OPEN_RDWR | QIMG_OPEN_CHECK);
-	if (node) {
-		memset(&res, 0, sizeof(res));
-		qimg_check(node, QIMG_CHECK_FIX_LEAKS | QIMG_CHECK_FIX_ERRORS,
-			   &res, fuzz_ignore_line, NULL, &err);
-		qimg_close(node);
-	}
+	fuzz_repair(path, "vhdx");
 	node = fuzz_open(path, "vhdx", QIMG_OPEN_RDWR);
 	if (node) {
 		writes(node);

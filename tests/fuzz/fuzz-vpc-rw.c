@@ -13,31 +13,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void writes(struct qimg_node *node)
 {
+	static const struct fuzz_spots spots = { .len_even = 3 * 4096 + 17,
+						 .len_odd = 3 * 4096 + 17,
+						 .mid = 4093,
+						 .tail = 65536,
+						 .align = true,
+						 .discard = true };
 	struct qimg_error err = { 0 };
 	uint64_t size = qimg_size(node);
-	static uint8_t buf[65536];
-	uint64_t spots[4];
-	size_t i;
 
-	memset(buf, 0x5a, sizeof(buf));
-	spots[0] = 0;
-	spots[1] = size / 3 & ~511ull;
-	spots[2] = size / 2 + 4093;
-	spots[3] = size > sizeof(buf) ? size - sizeof(buf) : 0;
-	for (i = 0; i < 4; i++) {
-		uint64_t off = spots[i], len = 3 * 4096 + 17;
-
-		if (off >= size)
-			continue;
-		if (len > size - off)
-			len = size - off;
-		qimg_error_clear(&err);
-		qimg_write(node, off, buf, len, &err);
-		qimg_error_clear(&err);
-		qimg_write_zeroes(node, off + len / 2, len / 2, 0, &err);
-		qimg_error_clear(&err);
-		qimg_discard(node, off, len / 3, &err);
-	}
+	fuzz_write_spots(node, &spots);
 	if (size >= 4096) {
 		uint64_t small = (size - size / 3) & ~511ull;
 
