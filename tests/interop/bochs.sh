@@ -16,37 +16,6 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 MK=$ROOT/tests/interop/mkbochs.pl
 command -v perl >/dev/null || skip_all "perl not found"
 
-# poke FILE OFFSET HEX: write the bytes HEX (e.g. 00ff1000) at OFFSET.
-poke()
-{
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
-		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
-}
-
-# same_file DESC NAME: E/NAME and G/NAME both absent, or equal bytes.
-same_file()
-{
-	local d=$1 f=$2
-	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
-		pass "$d: no $f, as qemu-img"
-	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
-		pass "$d: $f is qemu-img's byte for byte"
-	else
-		fail "$d: $f is qemu-img's byte for byte"
-		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
-	fi
-}
-
-# unchanged DESC IMG SUM: IMG still has the checksum SUM.
-unchanged()
-{
-	if [ "$(cksum <"$2")" = "$3" ]; then
-		pass "$1: image unchanged"
-	else
-		fail "$1: image unchanged"
-	fi
-}
-
 # reads IMG: everything a read-only user of IMG sees, against qemu-img.
 reads()
 {

@@ -17,28 +17,6 @@ perl -MCompress::Zlib -e 1 2>/dev/null || skip_all "perl Compress::Zlib"
 
 MK=$ROOT/tests/interop/mkcloop.pl
 
-same_file()
-{
-	local d=$1 f=$2
-	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
-		pass "$d: no $f, as qemu-img"
-	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
-		pass "$d: $f is qemu-img's byte for byte"
-	else
-		fail "$d: $f is qemu-img's byte for byte"
-		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
-	fi
-}
-
-unchanged()
-{
-	if [ "$(cksum <"$2")" = "$3" ]; then
-		pass "$1: image unchanged"
-	else
-		fail "$1: image unchanged"
-	fi
-}
-
 # reads IMG: everything a reader of IMG sees, against qemu-img.
 reads()
 {

@@ -30,21 +30,6 @@ clean_out()
 	rm -f "$E"/o.* "$G"/o.*
 }
 
-# same_file DESC NAME: E/NAME and G/NAME both exist (or both do not) and,
-# when they do, are equal byte for byte.
-same_file()
-{
-	local d=$1 f=$2
-	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
-		pass "$d: no $f, as qemu-img"
-	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
-		pass "$d: $f is qemu-img's byte for byte"
-	else
-		fail "$d: $f is qemu-img's byte for byte"
-		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
-	fi
-}
-
 # same_qcow2 DESC NAME: qimg's qcow2 output is clean and matches
 # qemu-img's in contents, virtual size and allocation map.
 same_qcow2()

@@ -366,3 +366,40 @@ map_shape()
 		}
 		END { if (n) print s, l, k }'
 }
+
+# poke FILE OFFSET HEX: overwrite bytes of FILE at OFFSET with the bytes the
+# hex string gives (damaging an image on purpose).
+poke()
+{
+	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
+		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
+}
+
+# le32 N, le64 N: N as little-endian hex, for poke.
+le32() { perl -e 'print unpack("H*", pack("V", $ARGV[0]))' "$1"; }
+le64() { perl -e 'print unpack("H*", pack("Q<", $ARGV[0]))' "$1"; }
+
+# same_file DESC NAME: NAME in E/ (qemu-img's) and G/ (qimg's) is the same
+# file byte for byte, or absent from both.
+same_file()
+{
+	local d=$1 f=$2
+	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
+		pass "$d: no $f, as qemu-img"
+	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
+		pass "$d: $f is qemu-img's byte for byte"
+	else
+		fail "$d: $f is qemu-img's byte for byte"
+		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
+	fi
+}
+
+# unchanged DESC FILE CKSUM: FILE still has the cksum taken before.
+unchanged()
+{
+	if [ "$(cksum <"$2")" = "$3" ]; then
+		pass "$1: image unchanged"
+	else
+		fail "$1: image unchanged"
+	fi
+}

@@ -13,14 +13,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v perl >/dev/null || skip_all "perl not found"
 
-poke()
-{
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
-		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
-}
-le32() { perl -e 'print unpack("H*", pack("V", $ARGV[0]))' "$1"; }
-le64() { perl -e 'print unpack("H*", pack("Q<", $ARGV[0]))' "$1"; }
-
 same_bytes()
 {
 	if [ -f "$2" ] && [ -f "$3" ] && cmp -s "$2" "$3"; then
@@ -28,15 +20,6 @@ same_bytes()
 	else
 		fail "$1: qemu-img's bytes"
 		diag "$(ls -l "$2" "$3" 2>&1)"
-	fi
-}
-
-unchanged()
-{
-	if [ "$(cksum <"$2")" = "$3" ]; then
-		pass "$1: image unchanged"
-	else
-		fail "$1: image unchanged"
 	fi
 }
 

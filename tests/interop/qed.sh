@@ -13,27 +13,6 @@
 
 have_qimg || skip_all "no qimg binary at $QIMG"
 
-# poke FILE OFFSET HEX: write the bytes HEX at OFFSET.
-poke()
-{
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
-		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
-}
-
-# same_file DESC NAME: E/NAME and G/NAME both absent, or equal bytes.
-same_file()
-{
-	local d=$1 f=$2
-	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
-		pass "$d: no $f, as qemu-img"
-	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
-		pass "$d: $f is qemu-img's byte for byte"
-	else
-		fail "$d: $f is qemu-img's byte for byte"
-		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
-	fi
-}
-
 # qemu_clean IMG: qemu-img check finds nothing (exit 0).
 qemu_clean()
 {

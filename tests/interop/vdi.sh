@@ -15,17 +15,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v perl >/dev/null || skip_all "perl not found"
 
-# poke FILE OFFSET HEX: write the bytes HEX at OFFSET.
-poke()
-{
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
-		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
-}
-
-# le32 N / le64 N: N as little-endian hex bytes.
-le32() { perl -e 'print unpack("H*", pack("V", $ARGV[0]))' "$1"; }
-le64() { perl -e 'print unpack("H*", pack("Q<", $ARGV[0]))' "$1"; }
-
 # noid FILE: the file with its two UUIDs (0x188..0x1a7) blanked, as hex.
 noid()
 {
@@ -43,15 +32,6 @@ same_image()
 	else
 		fail "$1: qemu-img's bytes (UUIDs aside)"
 		diag "$(ls -l "$2" "$3" 2>&1)"
-	fi
-}
-
-unchanged()
-{
-	if [ "$(cksum <"$2")" = "$3" ]; then
-		pass "$1: image unchanged"
-	else
-		fail "$1: image unchanged"
 	fi
 }
 
