@@ -550,7 +550,7 @@ static int par_create(struct qimg_node *file, const struct qimg_opts *o,
 	uint64_t cl = qimg_opts_get_u64(o, "cluster_size", PAR_DEFAULT_CLUSTER);
 	uint64_t sectors = (size + PAR_SECTOR - 1) / PAR_SECTOR;
 	uint32_t tracks = (uint32_t)(cl / PAR_SECTOR);
-	uint64_t bat, bat_end, data_off, done;
+	uint64_t bat, bat_end, data_off, done, end;
 	uint8_t h[PAR_HEADER];
 	uint8_t *zero;
 	int r;
@@ -577,22 +577,20 @@ static int par_create(struct qimg_node *file, const struct qimg_opts *o,
 	r = qimg_pwrite(file, 0, h, sizeof(h), err);
 	if (r < 0)
 		return r;
-	/* An all-zero BAT and the rest of the header clusters: the file is
-	 * made that long (holes where the file system allows). */
+	/* An all-zero BAT and the rest of the header clusters, written (not
+	 * holes) up to the first data cluster as qemu-img writes them, so
+	 * that `info` gives the same disk size. */
 	zero = calloc(1, 1u << 20);
 	if (!zero)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	for (done = PAR_HEADER; r == 0 && done < bat_end;) {
-		uint64_t n = bat_end - done < (1u << 20) ? bat_end - done
-							 : (1u << 20);
+	end = data_off * PAR_SECTOR;
+	for (done = PAR_HEADER; r == 0 && done < end;) {
+		uint64_t n = end - done < (1u << 20) ? end - done : (1u << 20);
 
 		r = qimg_pwrite(file, done, zero, (size_t)n, err);
 		done += n;
 	}
 	free(zero);
-	if (r == 0)
-		r = qimg_truncate(file, data_off * PAR_SECTOR, false, NULL,
-				  err);
 	return r;
 }
 

@@ -75,6 +75,10 @@ for spec in "64M" "0" "1000000" "5G" "16T" "cluster_size=64k 1000000" \
 	# shellcheck disable=SC2086
 	same "create $spec" create -f parallels $opt c.hds "$size"
 	same_bytes "create $spec" "$E/c.hds" "$G/c.hds"
+	# the header clusters are written, not holes, as qemu-img writes
+	# them: the same blocks allocated (info's disk size)
+	ok "create $spec: disk size" [ "$(du -k "$E/c.hds" | cut -f1)" = \
+		"$(du -k "$G/c.hds" | cut -f1)" ]
 done
 same "create: too large for the cluster size" create -f parallels \
 	-o cluster_size=512 c.hds 2T
