@@ -108,6 +108,9 @@ struct qimg_node *qimg_node_backing(const struct qimg_node *node);
 struct qimg_node *qimg_node_file(const struct qimg_node *node);
 /* Cluster size (0 if the format has none). */
 uint32_t qimg_cluster_size(const struct qimg_node *node);
+/* True if the image takes data only as whole compressed clusters
+ * (qimg_write_compressed*): vmdk streamOptimized. */
+bool qimg_needs_compressed_writes(const struct qimg_node *node);
 /* True if fresh image reads as zeros everywhere (new file, no backing). */
 bool qimg_has_zero_init(const struct qimg_node *node);
 /* Minimum request alignment in bytes (512 for O_DIRECT files, else 1). */

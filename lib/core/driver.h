@@ -178,6 +178,9 @@ struct qimg_node {
 	struct qimg_limits limits; /* filled by open; see the struct */
 	uint32_t cluster_size;	   /* for info / convert alignment */
 	bool zero_init;		   /* a new image reads as zeros */
+	/* Data can only be stored as whole compressed clusters (vmdk
+	 * streamOptimized): convert writes as with -c. */
+	bool needs_compressed_writes;
 
 	pthread_mutex_t lock; /* SERIAL drivers: held by the core */
 	bool probed_raw;      /* raw was guessed: guard block 0 */

@@ -110,6 +110,11 @@ uint32_t qimg_cluster_size(const struct qimg_node *node)
 	return node->cluster_size;
 }
 
+bool qimg_needs_compressed_writes(const struct qimg_node *node)
+{
+	return node->needs_compressed_writes;
+}
+
 bool qimg_has_zero_init(const struct qimg_node *node)
 {
 	return node->zero_init && !node->backing && !node->backing_filename;

@@ -385,7 +385,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	struct qimg_node *target = NULL;
 	const char *out_filename;
 	bool created = false, has_backing = false;
-	uint64_t total_sectors = 0, cl;
+	uint64_t total_sectors = 0, cl, cl_bytes;
 	unsigned int flags;
 	int nsrc, i, r, ret = 1;
 	char **args;
@@ -515,7 +515,9 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	p.target = target;
 	p.total_sectors = total_sectors;
 	p.min_sparse = o.min_sparse;
-	p.compressed = o.compress;
+	/* A target that takes only compressed clusters is written as with
+	 * -c (qemu-img does so for vmdk streamOptimized). */
+	p.compressed = o.compress || qimg_needs_compressed_writes(target);
 	p.in_order = o.in_order;
 	p.salvage = o.salvage;
 	/* -C: the library has no copy offload, but the result is the one of
@@ -542,7 +544,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	p.rate_limit = o.rate_limit;
 	p.progress = &prog;
 	p.target_has_backing = has_backing;
-	cl = qimg_cluster_size(target) / SECTOR;
+	cl_bytes = qimg_cluster_size(target);
+	cl = cl_bytes / SECTOR;
 	p.cluster_sectors = cl ? cl : 1;
 	p.alignment = pow2floor(o.min_sparse);
 	cl = (qimg_request_align(target) + SECTOR - 1) / SECTOR;
@@ -559,7 +562,7 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	if (p.buf_sectors > MAX_BUF_SECTORS)
 		p.buf_sectors = MAX_BUF_SECTORS;
 	if (p.compressed) {
-		if (p.cluster_sectors > p.buf_sectors) {
+		if (!cl_bytes || p.cluster_sectors > p.buf_sectors) {
 			tool_err(t, "invalid cluster size");
 			goto out;
 		}
