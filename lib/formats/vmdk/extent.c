@@ -115,6 +115,7 @@ int vmdk_open_sparse(struct qimg_node *node, struct vmdk_extent *e,
 	memcpy(hdr, hdr0, sizeof(hdr));
 	e->kind = VMDK_EXT_SPARSE;
 	if (qimg_load_le64(hdr + 56) == VMDK_GD_AT_END) {
+		e->gd_at_end = true;
 		r = read_footer(node, e, hdr, err);
 		if (r < 0)
 			return r;

@@ -402,6 +402,14 @@ static int vmdk_open(struct qimg_node *node, const struct qimg_opts *opts,
 	for (i = 0; i < s->n; i++) {
 		struct vmdk_extent *e = &s->ext[i];
 
+		if ((node->flags & QIMG_OPEN_RDWR) && e->gd_at_end) {
+			r = qimg_error_set(err, EACCES,
+					   "%s: a stream with its grain "
+					   "directory at the end can only be "
+					   "opened read-only",
+					   e->file->filename);
+			goto fail;
+		}
 		if (e->read_only && (node->flags & QIMG_OPEN_RDWR) &&
 		    e->kind != VMDK_EXT_SPARSE) {
 			r = qimg_error_set(err, EACCES,
@@ -417,6 +425,18 @@ static int vmdk_open(struct qimg_node *node, const struct qimg_opts *opts,
 		node->cluster_size =
 			(uint32_t)(s->ext[0].grain_sectors * VMDK_SECTOR);
 	node->zero_init = true;
+	for (i = 0; i < s->n; i++) {
+		struct vmdk_extent *e = &s->ext[i];
+
+		if (e->kind == VMDK_EXT_SPARSE && e->compressed)
+			node->needs_compressed_writes = true;
+		/* Zeros are whole zeroed grains; the core writes the head
+		 * and tail of a zero write as data, as qemu's block layer. */
+		if (e->kind == VMDK_EXT_SPARSE && e->zeroed_grain &&
+		    !node->limits.zeroes_align)
+			node->limits.zeroes_align =
+				(uint32_t)(e->grain_sectors * VMDK_SECTOR);
+	}
 	{
 		char *hint = desc_quoted(s->desc, "parentFileNameHint");
 
@@ -683,6 +703,11 @@ const struct qimg_driver qimg_driver_vmdk = {
 	.open = vmdk_open,
 	.close = vmdk_close,
 	.read = vmdk_read,
+	.write = vmdk_write,
+	.write_zeroes = vmdk_write_zeroes,
+	.compress = vmdk_compress,
+	.write_compressed = vmdk_write_compressed,
+	.flush = vmdk_flush,
 	.block_status = vmdk_block_status,
 	.get_info = vmdk_get_info,
 	.allocated_size = vmdk_allocated_size,

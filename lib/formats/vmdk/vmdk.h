@@ -80,6 +80,7 @@ struct vmdk_extent {
 	bool markers;	      /* grains carry lba/size headers */
 	bool zeroed_grain;    /* GTE 1 = zero grain */
 	bool read_only;	      /* version 3 uncompressed, seSparse, COWD */
+	bool gd_at_end;	      /* a stream whose header is in its footer */
 	uint64_t grain_sectors;
 	uint32_t gtes;		   /* entries per grain table */
 	uint32_t l1_size;	   /* grain directory entries */
