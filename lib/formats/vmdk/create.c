@@ -133,7 +133,10 @@ static int write_sparse(struct qimg_node *f, uint64_t cap, bool zeroed,
 	memcpy(hdr + 73, "\n \r\n", 4);
 	qimg_store_le16(hdr + 77, stream ? 1 : 0);
 
-	r = qimg_truncate(f, over * VMDK_SECTOR, false, NULL, err);
+	/* A stream ends with an end-of-stream marker (a zero sector): ESXi's
+	 * import refuses one without (qemu-img 7.2 leaves it out when no
+	 * grain follows; DIFFERENCES.md). */
+	r = qimg_truncate(f, (over + stream) * VMDK_SECTOR, false, NULL, err);
 	if (r < 0)
 		return r;
 	r = qimg_pwrite(f, 0, hdr, sizeof(hdr), err);

@@ -470,6 +470,20 @@ static struct vmdk_extent *find_extent(struct vmdk_state *s, uint64_t off,
 	return NULL;
 }
 
+int vmdk_read_backing(struct qimg_node *node, uint64_t off, void *buf,
+		      size_t len, struct qimg_error *err)
+{
+	struct vmdk_state *s = node->opaque;
+	struct qimg_node *b = node->backing;
+
+	/* qemu-img reads nothing through a vmdk parent whose CID is not the
+	 * parentCID the child was made against. */
+	if (b && b->drv == &qimg_driver_vmdk &&
+	    ((struct vmdk_state *)b->opaque)->cid != s->parent_cid)
+		return qimg_error_set(err, EINVAL, "Invalid argument");
+	return qimg_read_backing(node, off, buf, len, err);
+}
+
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -508,7 +522,7 @@ static int vmdk_read(struct qimg_node *node, uint64_t off, void *buf,
 			return r;
 		switch (st) {
 		case VMDK_GRAIN_UNALLOC:
-			r = qimg_read_backing(node, off, p, (size_t)n, err);
+			r = vmdk_read_backing(node, off, p, (size_t)n, err);
 			break;
 		case VMDK_GRAIN_ZERO:
 			memset(p, 0, (size_t)n);
@@ -710,6 +724,7 @@ const struct qimg_driver qimg_driver_vmdk = {
 	.flush = vmdk_flush,
 	.block_status = vmdk_block_status,
 	.get_info = vmdk_get_info,
+	.check = vmdk_check,
 	.allocated_size = vmdk_allocated_size,
 	.supports_backing = true,
 };

@@ -111,6 +111,12 @@ struct vmdk_state {
 	bool monolithic;      /* the one extent is the file itself */
 };
 
+/* vmdk.c */
+/* Read the backing file's data (zeros past its end); EINVAL when the
+ * parent is a vmdk whose CID is not our parentCID, as qemu-img. */
+int vmdk_read_backing(struct qimg_node *node, uint64_t off, void *buf,
+		      size_t len, struct qimg_error *err);
+
 /* desc.c */
 /* The value of `key` ("CID", "createType") in the descriptor text: a
  * quoted value loses its quotes; malloc'd, NULL when absent. */

@@ -141,6 +141,13 @@ static int alloc_sector(struct vmdk_extent *e, uint64_t *out,
 		if (flen < 0)
 			return (int)flen;
 		host = ((uint64_t)flen + VMDK_SECTOR - 1) / VMDK_SECTOR;
+		/* A fresh stream's end-of-stream marker: grains go over it,
+		 * where qemu-img puts them; else from the first whole grain
+		 * past the end, as qemu-img. */
+		if (e->markers && host == e->overhead + 1)
+			host = e->overhead;
+		else if (host % e->grain_sectors)
+			host += e->grain_sectors - host % e->grain_sectors;
 		if (host < e->overhead)
 			host = e->overhead;
 	}
@@ -300,7 +307,7 @@ static int write_grain(struct qimg_node *node, struct vmdk_extent *e,
 		end = g;
 	memset(tmp, 0, (size_t)g);
 	if (st == VMDK_GRAIN_UNALLOC && n < g)
-		r = qimg_read_backing(node, guest - rel % g, tmp, (size_t)end,
+		r = vmdk_read_backing(node, guest - rel % g, tmp, (size_t)end,
 				      err);
 	if (r == 0)
 		memcpy(tmp + rel % g, buf, (size_t)n);
@@ -425,11 +432,42 @@ int vmdk_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	return do_write(node, off, NULL, len, err);
 }
 
+/* A written stream ends with a zero sector, its end-of-stream marker
+ * (the zeros after the last grain usually are one already). */
+static int end_stream(struct vmdk_extent *e, struct qimg_error *err)
+{
+	uint8_t last[VMDK_SECTOR], zero[VMDK_SECTOR] = { 0 };
+	int64_t flen;
+	int r;
+
+	if (!e->markers || !e->next_sector)
+		return 0;
+	flen = qimg_node_length(e->file, err);
+	if (flen < 0)
+		return (int)flen;
+	if ((uint64_t)flen < VMDK_SECTOR)
+		return 0;
+	r = qimg_pread(e->file, (uint64_t)flen - VMDK_SECTOR, last,
+		       sizeof(last), err);
+	if (r < 0 || !memcmp(last, zero, sizeof(zero)))
+		return r;
+	return qimg_pwrite(e->file,
+			   ((uint64_t)flen + VMDK_SECTOR - 1) / VMDK_SECTOR *
+				   VMDK_SECTOR,
+			   zero, sizeof(zero), err);
+}
+
 int vmdk_flush(struct qimg_node *node, struct qimg_error *err)
 {
 	struct vmdk_state *s = node->opaque;
 	size_t i;
-	int r = qimg_flush(node->file, err);
+	int r = 0;
+
+	for (i = 0; r == 0 && i < s->n; i++)
+		if (s->ext[i].kind == VMDK_EXT_SPARSE && s->ext[i].compressed)
+			r = end_stream(&s->ext[i], err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
 
 	for (i = 0; r == 0 && i < s->n; i++)
 		if (s->ext[i].file != node->file)
