@@ -291,13 +291,13 @@ static int fill_cluster(struct qimg_node *node, uint64_t host, uint64_t guest,
 }
 
 /* A new cluster for guest cluster idx at the end of the data: `n` bytes
- * of data at `in`, the rest from the backing node (or zeros), then its
- * BAT entry. */
+ * of data at `in`, the rest from the backing node (or zeros); its BAT
+ * entry set in memory, written by the caller after a flush. */
 static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 			 const uint8_t *data, size_t n, struct qimg_error *err)
 {
 	struct par_state *s = node->opaque;
-	uint64_t start = s->data_end, e, bat_sec, host, guest;
+	uint64_t start = s->data_end, e, host, guest;
 	int64_t flen;
 	int r;
 
@@ -334,8 +334,17 @@ static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 	}
 	s->data_end = start + s->tracks;
 	qimg_store_le32(s->bat + idx * 4, (uint32_t)e);
-	/* The BAT sector holding the entry. */
-	bat_sec = (PAR_HEADER + idx * 4) / PAR_SECTOR * PAR_SECTOR;
+	return 0;
+}
+
+/* Write the BAT sector holding entry idx. */
+static int write_bat_sector(struct qimg_node *node, uint64_t idx,
+			    struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+	uint64_t bat_sec = (PAR_HEADER + idx * 4) / PAR_SECTOR * PAR_SECTOR;
+	int r;
+
 	{
 		uint64_t end = bat_sec + PAR_SECTOR;
 		uint8_t sec[PAR_SECTOR];
@@ -356,32 +365,51 @@ static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 	return r;
 }
 
+/* New clusters' data reaches the disk (one flush per request) before the
+ * BAT entries that name them: a crash leaves unnamed space at the end of
+ * the data (a leak), never an entry past the file or over lost data. */
 static int par_write(struct qimg_node *node, uint64_t off, const void *buf,
 		     size_t len, struct qimg_error *err)
 {
 	struct par_state *s = node->opaque;
+	size_t most = (size_t)(len / s->cluster) + 2, nnew = 0, i;
+	uint64_t *fresh = malloc(most * sizeof(uint64_t));
 	const uint8_t *p = buf;
-	int r;
+	int r = 0;
 
-	while (len) {
+	if (!fresh)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	while (r == 0 && len) {
 		uint64_t idx = off / s->cluster, in = off % s->cluster;
 		size_t n =
 			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
 		uint32_t e = bat_get(s, idx);
 
-		if (e)
+		if (e) {
 			r = qimg_pwrite(node->file,
 					entry_sectors(s, e) * PAR_SECTOR + in,
 					p, n, err);
-		else
+		} else {
 			r = alloc_cluster(node, idx, in, p, n, err);
-		if (r < 0)
-			return r;
+			if (r == 0)
+				fresh[nnew++] = idx;
+		}
 		p += n;
 		off += n;
 		len -= n;
 	}
-	return 0;
+	if (r == 0 && nnew)
+		r = qimg_flush(node->file, err);
+	for (i = 0; r == 0 && i < nnew; i++)
+		if (i == 0 ||
+		    (PAR_HEADER + fresh[i] * 4) / PAR_SECTOR !=
+			    (PAR_HEADER + fresh[i - 1] * 4) / PAR_SECTOR)
+			r = write_bat_sector(node, fresh[i], err);
+	if (r < 0) /* forgotten: their space is leaked */
+		for (i = 0; i < nnew; i++)
+			qimg_store_le32(s->bat + fresh[i] * 4, 0);
+	free(fresh);
+	return r;
 }
 
 static int par_flush(struct qimg_node *node, struct qimg_error *err)

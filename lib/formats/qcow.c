@@ -373,31 +373,35 @@ static uint64_t alloc_bytes(struct qcow_state *s, uint64_t n, uint64_t align)
 	return off;
 }
 
-/* The L2 table of the cluster holding `off`, allocated when missing (at
- * the end of the file, zeroed, before the L1 entry names it; before the
- * data cluster, as qemu orders them). */
-static int ensure_l2(struct qcow_state *s, uint64_t off, struct qimg_error *err)
+/* A new L2 table (zeroed, at the end of the file) for L1 index l1i, not
+ * yet named by the L1 table on disk: s->l1 names it in memory until
+ * hook_l2 writes the entry (after a flush, so that no L1 entry ever points
+ * at a table that is not on the disk; before the data cluster, as qemu
+ * orders them). */
+static int new_l2(struct qcow_state *s, uint64_t l1i, struct qimg_error *err)
 {
-	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), l2off;
 	size_t bytes = (size_t)s->l2_size * 8;
-	uint8_t be[8], *z;
+	uint64_t l2off;
+	uint8_t *z;
 	int r;
 
-	if (s->l1[l1i])
-		return 0;
 	z = calloc(1, bytes);
 	if (!z)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	l2off = alloc_bytes(s, bytes, s->cluster_size);
 	r = qimg_pwrite(s->file, l2off, z, bytes, err);
 	free(z);
-	if (r < 0)
-		return r;
-	qimg_store_be64(be, l2off);
-	r = qimg_pwrite(s->file, s->l1_off + l1i * 8, be, 8, err);
 	if (r == 0)
 		s->l1[l1i] = l2off;
 	return r;
+}
+
+static int hook_l2(struct qcow_state *s, uint64_t l1i, struct qimg_error *err)
+{
+	uint8_t be[8];
+
+	qimg_store_be64(be, s->l1[l1i]);
+	return qimg_pwrite(s->file, s->l1_off + l1i * 8, be, 8, err);
 }
 
 /* Point the cluster holding `off` (its L2 table allocated) at `val`. */
@@ -419,12 +423,27 @@ static int set_entry(struct qcow_state *s, uint64_t off, uint64_t val,
 	return r;
 }
 
-/* Write [off, off + n) inside one cluster whose entry is `e`. */
+/* The tables' part of a write: the new L2 tables and clusters are on the
+ * disk (flushed) before any entry names them, so that a crash leaves at
+ * worst unnamed space at the end of the file, never an entry pointing at
+ * lost data.  One flush per request, not per cluster. */
+struct qcow_batch {
+	uint64_t *l1i; /* L1 entries to write */
+	size_t nl1;
+	uint64_t *guest; /* new clusters: guest offset, host offset */
+	uint64_t *host;
+	size_t n;
+};
+
+/* Write [off, off + n) inside one cluster whose entry is `e`; a new
+ * cluster joins the batch. */
 static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
-			 size_t n, uint64_t e, struct qimg_error *err)
+			 size_t n, uint64_t e, struct qcow_batch *b,
+			 struct qimg_error *err)
 {
 	struct qcow_state *s = node->opaque;
-	uint64_t in = off & (s->cluster_size - 1), start = off - in, host = 0;
+	uint64_t in = off & (s->cluster_size - 1), start = off - in, host;
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits);
 	uint8_t *c;
 	int r = 0;
 
@@ -447,17 +466,41 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 				m < s->cluster_size ? m : s->cluster_size, err);
 		}
 	}
-	if (r == 0)
-		r = ensure_l2(s, start, err);
+	if (r == 0 && !s->l1[l1i]) {
+		r = new_l2(s, l1i, err);
+		if (r == 0)
+			b->l1i[b->nl1++] = l1i;
+	}
 	if (r == 0) {
 		memcpy(c + in, p, n);
 		host = alloc_bytes(s, s->cluster_size, s->cluster_size);
 		qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 		r = qimg_pwrite(s->file, host, c, s->cluster_size, err);
+		if (r == 0) {
+			b->guest[b->n] = start;
+			b->host[b->n++] = host;
+		}
 	}
-	if (r == 0)
-		r = set_entry(s, start, host, err);
 	free(c);
+	return r;
+}
+
+/* Flush what the batch's entries will name, then write the entries (L1
+ * before L2).  On failure the new tables are forgotten in memory too. */
+static int batch_commit(struct qcow_state *s, struct qcow_batch *b, int r,
+			struct qimg_error *err)
+{
+	size_t i;
+
+	if (r == 0 && (b->nl1 || b->n))
+		r = qimg_flush(s->file, err);
+	for (i = 0; r == 0 && i < b->nl1; i++)
+		r = hook_l2(s, b->l1i[i], err);
+	for (i = 0; r == 0 && i < b->n; i++)
+		r = set_entry(s, b->guest[i], b->host[i], err);
+	if (r < 0)
+		for (i = 0; i < b->nl1; i++)
+			s->l1[b->l1i[i]] = 0;
 	return r;
 }
 
@@ -465,24 +508,33 @@ static int qcow_write(struct qimg_node *node, uint64_t off, const void *buf,
 		      size_t len, struct qimg_error *err)
 {
 	struct qcow_state *s = node->opaque;
+	size_t most = (size_t)(len >> s->cluster_bits) + 2;
+	struct qcow_batch b = { 0 };
 	const uint8_t *p = buf;
-	int r;
+	int r = 0;
 
-	while (len) {
+	b.l1i = malloc(most * sizeof(uint64_t));
+	b.guest = malloc(most * sizeof(uint64_t));
+	b.host = malloc(most * sizeof(uint64_t));
+	if (!b.l1i || !b.guest || !b.host)
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	while (r == 0 && len) {
 		uint64_t in = off & (s->cluster_size - 1), e;
 		size_t n =
 			s->cluster_size - in < len ? s->cluster_size - in : len;
 
 		r = entry_of(s, off, &e, err);
 		if (r == 0)
-			r = write_cluster(node, off, p, n, e, err);
-		if (r < 0)
-			return r;
+			r = write_cluster(node, off, p, n, e, &b, err);
 		p += n;
 		off += n;
 		len -= n;
 	}
-	return 0;
+	r = batch_commit(s, &b, r, err);
+	free(b.l1i);
+	free(b.guest);
+	free(b.host);
+	return r;
 }
 
 static int qcow_flush(struct qimg_node *node, struct qimg_error *err)
@@ -532,7 +584,8 @@ static int qcow_write_compressed(struct qimg_node *node, uint64_t off,
 				 size_t clen, struct qimg_error *err)
 {
 	struct qcow_state *s = node->opaque;
-	uint64_t e, host;
+	uint64_t e, host, guest, l1i;
+	struct qcow_batch b = { &l1i, 0, &guest, &host, 0 };
 	int r;
 
 	r = entry_of(s, off, &e, err);
@@ -540,21 +593,26 @@ static int qcow_write_compressed(struct qimg_node *node, uint64_t off,
 		return r;
 	if (!clen || e)
 		return qcow_write(node, off, buf, len, err);
-	r = ensure_l2(s, off, err);
-	if (r < 0)
-		return r;
+	l1i = off >> (s->cluster_bits + s->l2_bits);
+	if (!s->l1[l1i]) {
+		r = new_l2(s, l1i, err);
+		if (r < 0)
+			return r;
+		b.nl1 = 1;
+	}
 	host = alloc_bytes(s, clen, 512);
 	if (host >> (63 - s->cluster_bits))
-		return qimg_error_set(err, EFBIG, "File too large");
+		return batch_commit(
+			s, &b, qimg_error_set(err, EFBIG, "File too large"),
+			err);
 	qimg_debug_event(s->file, QIMG_EV_WRITE_COMPRESSED);
 	r = qimg_pwrite(s->file, host, cbuf, clen, err);
-	if (r == 0)
-		r = set_entry(
-			s, off,
-			QCOW_OFLAG_COMPRESSED | host |
-				((uint64_t)clen << (63 - s->cluster_bits)),
-			err);
-	return r;
+	/* as a batch of one: data and table flushed before the entries */
+	guest = off;
+	host |= QCOW_OFLAG_COMPRESSED |
+		((uint64_t)clen << (63 - s->cluster_bits));
+	b.n = 1;
+	return batch_commit(s, &b, r, err);
 }
 
 static int qcow_get_info(struct qimg_node *node, struct qimg_image_info *info,

@@ -2,9 +2,10 @@
 /* QED writes: in-place writes to allocated clusters; allocating writes
  * append data clusters (the partial first and last filled from the
  * backing file, or zeros) and then, when needed, a new L2 table at the end
- * of the file, and point the tables at them.  NEED_CHECK is set (and
- * flushed) before the first allocation and cleared at a clean close, so
- * an interrupted run leaves an image that the next read-write open checks.
+ * of the file, and point the tables at them (each flushed before what
+ * names it).  NEED_CHECK is set (and flushed) before the first allocation
+ * and cleared at a clean close, so an interrupted run leaves an image
+ * that the next read-write open checks.
  * Also: zero writes, resize and the backing file link. */
 
 #include <errno.h>
@@ -101,6 +102,9 @@ static int update_l2(struct qed_state *s, uint64_t l1i, uint64_t first,
 	qimg_debug_event(s->file, QIMG_EV_L2_ALLOC_WRITE);
 	r = qed_write_table(s, l2off, t, 0, s->entries, err);
 	free(t);
+	/* on the disk before L1 names it */
+	if (r == 0)
+		r = qimg_flush(s->file, err);
 	if (r < 0)
 		return r;
 	s->l1[l1i] = l2off;
@@ -165,6 +169,10 @@ static int write_alloc(struct qimg_node *node, uint64_t off, const void *buf,
 	s->file_size += end - start;
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 	r = qimg_pwrite(s->file, host, data, end - start, err);
+	/* the data on the disk before a table names it: a crash leaves
+	 * unnamed clusters (leaks), never an entry over lost data */
+	if (r == 0)
+		r = qimg_flush(s->file, err);
 	if (r < 0)
 		goto out;
 	for (i = 0; i < n; i++)
