@@ -50,13 +50,18 @@ my $data = $h . pack('V*', @cat);
 my $bmbytes = (1 + int(($a{bitmap} - 1) / 512)) * 512;
 my $slots = 0;
 for (values %map) { $slots = $_ + 1 if $_ + 1 > $slots && $_ < 4096 }
+# With length=, nothing past it is built (a bitmap can be 2 GiB long).
+my $cap = $a{length};
 for my $s (0 .. $slots - 1) {
-	my $bm = "\xff" x $a{bitmap};
+	last if defined $cap && length $data >= $cap;
+	my $n = $a{bitmap};
+	$n = $cap - length $data if defined $cap && $n > $cap - length $data;
+	my $bm = "\xff" x $n;
 	if (defined $bits{$s}) {
 		my $b = pack('H*', $bits{$s});
 		substr($bm, 0, length $b) = $b;
 	}
-	$data .= $bm . "\0" x ($bmbytes - length $bm);
+	$data .= $bm . "\0" x ($bmbytes - $a{bitmap});
 	for my $k (0 .. $ext / 512 - 1) {
 		my $t = "slot $s sector $k ";
 		$data .= substr($t x (int(512 / length $t) + 1), 0, 512);
