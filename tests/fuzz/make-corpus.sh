@@ -272,3 +272,5 @@ cp "$t/inuse.hds" "$out/pinuse.hds"
 cp "$out/p4k.hds" "$t/v1.hds"
 printf 'WithoutFreeSpace' | dd of="$t/v1.hds" bs=1 conv=notrunc 2>/dev/null
 cp "$t/v1.hds" "$out/pv1.hds"
+# vmdk seeds (monolithic kinds, 1 KiB grains), written from the layouts
+python3 mkvmdk-seeds.py "$out"

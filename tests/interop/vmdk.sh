@@ -118,6 +118,16 @@ else
 	skip "samples (../shared/samples absent)"
 fi
 
+# --- images made from VMware's layouts (the fuzz seeds) ---
+# 1 KiB grains: hosted sparse, zeroed grains, a stream with its tables at
+# the front, a stream in VMware's layout (GT/GD markers, footer, EOS), and
+# a bare ESX COWD file (refused: no descriptor).
+mkdir s
+python3 "$ROOT/tests/fuzz/mkvmdk-seeds.py" s
+for f in sparse zeroed stream footer cowd; do
+	reads "s/$f.vmdk"
+done
+
 # --- images qemu-img writes ---
 mkdir q
 for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \

@@ -140,6 +140,12 @@ int vmdk_open_sparse(struct qimg_node *node, struct vmdk_extent *e,
 	r = set_geometry(e, capacity, err);
 	if (r < 0)
 		return r;
+	if ((e->file_len + VMDK_SECTOR - 1) / VMDK_SECTOR < e->overhead)
+		return qimg_error_set(err, EINVAL,
+				      "File truncated, expecting at least "
+				      "%llu bytes",
+				      (unsigned long long)(e->overhead *
+							   VMDK_SECTOR));
 	if (e->flags & VMDK_FLAG_RGD) {
 		/* The redundant directory is what qemu keeps in step. */
 		r = read_table(node, e, e->rgd_sector, e->l1_size,
@@ -266,6 +272,7 @@ void vmdk_extent_free(struct vmdk_extent *e)
 	free(e->l1);
 	free(e->l1_backup);
 	free(e->l1_64);
+	free(e->z_plain);
 	for (i = 0; i < VMDK_GT_CACHE; i++) {
 		free(e->cache[i].gt);
 		free(e->cache[i].gt64);
@@ -438,23 +445,32 @@ int vmdk_read_compressed(struct qimg_node *node, struct vmdk_extent *e,
 {
 	size_t grain = (size_t)e->grain_sectors * VMDK_SECTOR;
 	size_t cap = 2 * grain + 2 * VMDK_SECTOR, clen, got = 0;
-	uint8_t *cbuf, *plain, *data;
+	uint8_t *cbuf, *data;
 	int r;
 
-	cbuf = malloc(cap);
-	plain = malloc(grain);
-	if (!cbuf || !plain) {
-		free(cbuf);
-		free(plain);
-		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (e->z_plain && e->z_host == host)
+		goto copy;
+	/* Nothing of a grain lies past the end of its file. */
+	if (host >= e->file_len)
+		cap = 0;
+	else if (cap > e->file_len - host)
+		cap = (size_t)(e->file_len - host);
+	if (!e->z_plain) {
+		e->z_plain = malloc(grain);
+		if (!e->z_plain)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
-	r = vmdk_file_read(node, e, host, cbuf, cap, err);
+	e->z_host = UINT64_MAX;
+	cbuf = malloc(cap ? cap : 1);
+	if (!cbuf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = cap ? vmdk_file_read(node, e, host, cbuf, cap, err) : 0;
 	if (r < 0)
 		goto out;
 	data = cbuf;
 	clen = cap;
 	if (e->markers) {
-		clen = qimg_load_le32(cbuf + 8);
+		clen = cap >= 12 ? qimg_load_le32(cbuf + 8) : SIZE_MAX;
 		data = cbuf + 12;
 		if (clen > cap - 12) {
 			r = qimg_error_set(err, EIO,
@@ -465,17 +481,26 @@ int vmdk_read_compressed(struct qimg_node *node, struct vmdk_extent *e,
 			goto out;
 		}
 	}
-	if (inflate_grain(data, clen, plain, grain, &got) < 0 ||
-	    got < grain_off + len) {
+	if (inflate_grain(data, clen, e->z_plain, grain, &got) < 0) {
 		r = qimg_error_set(err, EIO,
 				   "%s: compressed grain at offset %llu is "
 				   "damaged",
 				   e->file->filename, (unsigned long long)host);
 		goto out;
 	}
-	memcpy(buf, plain + grain_off, len);
+	e->z_host = host;
+	e->z_got = got;
 out:
 	free(cbuf);
-	free(plain);
-	return r;
+	if (r < 0)
+		return r;
+copy:
+	if (e->z_got < grain_off + len)
+		return qimg_error_set(err, EIO,
+				      "%s: compressed grain at offset %llu is "
+				      "damaged",
+				      e->file->filename,
+				      (unsigned long long)host);
+	memcpy(buf, e->z_plain + grain_off, len);
+	return 0;
 }

@@ -171,8 +171,9 @@ static int open_extent_line(struct qimg_node *node, struct vmdk_state *s,
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		valid |= !strcmp(l->type, types[i]);
 	flat = !strcmp(l->type, "FLAT") || !strcmp(l->type, "VMFS");
-	if (!valid || (!strcmp(l->type, "FLAT") && l->matches != 5) ||
-	    (!strcmp(l->type, "SPARSE") && l->matches != 4) ||
+	/* Only FLAT takes an offset, and needs one. */
+	if (!valid || (!strcmp(l->type, "FLAT") ? l->matches != 5
+						: l->matches != 4) ||
 	    (l->matches == 5 && l->offset < 0))
 		return qimg_error_set(err, EINVAL, "Invalid extent line: %.*s",
 				      (int)linelen, line);
@@ -346,7 +347,7 @@ static int open_monolithic(struct qimg_node *node, struct vmdk_state *s,
 	r = open_sparse_file(node, e, false, true, err);
 	if (r < 0)
 		return r;
-	if (e->kind == VMDK_EXT_SPARSE && !s->desc[0])
+	if (!s->desc[0])
 		return qimg_error_set(err, EINVAL,
 				      "Could not open '%s': Invalid argument",
 				      node->file->filename);
@@ -386,7 +387,11 @@ static int vmdk_open(struct qimg_node *node, const struct qimg_opts *opts,
 	len = qimg_node_length(node->file, err);
 	if (len < 0)
 		return (int)len;
-	r = qimg_pread(node->file, 0, hdr, sizeof(hdr), err);
+	/* A descriptor file may be shorter than a sector. */
+	memset(hdr, 0, sizeof(hdr));
+	r = qimg_pread(node->file, 0, hdr,
+		       (uint64_t)len < sizeof(hdr) ? (size_t)len : sizeof(hdr),
+		       err);
 	if (r < 0)
 		return r;
 	if (qimg_load_le32(hdr) == VMDK_MAGIC_KDMV ||

@@ -96,6 +96,11 @@ struct vmdk_extent {
 	uint64_t next_sector;	   /* where the next grain goes (writes) */
 	struct vmdk_gt_cache cache[VMDK_GT_CACHE];
 	uint32_t clock;
+	/* The last compressed grain inflated: its host offset (UINT64_MAX:
+	 * none), bytes and how many came out. */
+	uint64_t z_host;
+	uint8_t *z_plain;
+	size_t z_got;
 };
 
 struct vmdk_state {

@@ -16,6 +16,8 @@
 #include "formats/vmdk/vmdk.h"
 #include "util/endian.h"
 
+#define VMDK_CHUNK ((size_t)1 << 20)
+
 static struct vmdk_extent *extent_at(struct vmdk_state *s, uint64_t off,
 				     uint64_t *rel)
 {
@@ -114,6 +116,7 @@ static int set_gte(struct qimg_node *node, struct vmdk_extent *e,
 	if (r < 0)
 		return r;
 	qimg_store_le32(&le, v);
+	qimg_debug_event(e->file, QIMG_EV_L2_UPDATE);
 	r = qimg_pwrite(e->file,
 			(uint64_t)e->l1[l1_index] * VMDK_SECTOR + l2_index * 4,
 			&le, 4, err);
@@ -252,17 +255,24 @@ static int write_compressed_grain(struct qimg_node *node, struct vmdk_extent *e,
 	if (r == 0 && (uint64_t)flen < host * VMDK_SECTOR + g)
 		r = qimg_truncate(e->file, host * VMDK_SECTOR + g, false, NULL,
 				  err);
-	if (r == 0)
+	if (r == 0) {
+		qimg_debug_event(e->file, QIMG_EV_WRITE_COMPRESSED);
 		r = qimg_pwrite(e->file, host * VMDK_SECTOR, out, (size_t)total,
 				err);
+	}
 	free(out);
 	/* The data reaches the disk before the table points at it. */
 	if (r == 0)
 		r = qimg_flush(e->file, err);
 	if (r == 0)
 		r = set_gte(node, e, l1_index, l2_index, (uint32_t)host, err);
-	if (r == 0)
+	if (r == 0) {
 		e->next_sector = host + total / VMDK_SECTOR;
+		flen = qimg_node_length(e->file, err);
+		if (flen < 0)
+			return (int)flen;
+		e->file_len = (uint64_t)flen;
+	}
 	return r;
 }
 
@@ -274,10 +284,11 @@ static int write_grain(struct qimg_node *node, struct vmdk_extent *e,
 {
 	uint64_t g = e->grain_sectors * VMDK_SECTOR, host,
 		 start = rel - rel % g;
-	uint64_t l1_index, end;
+	uint64_t l1_index, end, pos;
 	enum vmdk_grain_state st;
 	uint32_t l2_index;
 	uint8_t *tmp;
+	size_t chunk;
 	int r;
 
 	r = gt_index(e, rel, &l1_index, &l2_index, err);
@@ -290,32 +301,49 @@ static int write_grain(struct qimg_node *node, struct vmdk_extent *e,
 			return 0;
 		return set_gte(node, e, l1_index, l2_index, 1, err);
 	}
-	if (st == VMDK_GRAIN_DATA)
+	if (st == VMDK_GRAIN_DATA) {
+		qimg_debug_event(e->file, QIMG_EV_WRITE_AIO);
 		return qimg_pwrite(e->file, host + rel % g, buf, (size_t)n,
 				   err);
+	}
 	if (st == VMDK_GRAIN_COMPRESSED)
 		return qimg_error_set(err, EIO,
 				      "%s: cannot overwrite a compressed grain",
 				      e->file->filename);
 	/* A new grain at the end of the file: the backing file's data (or
-	 * zeros) around the new bytes. */
-	tmp = malloc((size_t)g);
+	 * zeros) around the new bytes, a chunk at a time (grains reach
+	 * 1 GiB). */
+	r = alloc_sector(e, &host, err);
+	if (r < 0)
+		return r;
+	chunk = g < VMDK_CHUNK ? (size_t)g : VMDK_CHUNK;
+	tmp = malloc(chunk);
 	if (!tmp)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	end = e->sectors * VMDK_SECTOR - start;
 	if (end > g)
 		end = g;
-	memset(tmp, 0, (size_t)g);
-	if (st == VMDK_GRAIN_UNALLOC && n < g)
-		r = vmdk_read_backing(node, guest - rel % g, tmp, (size_t)end,
-				      err);
-	if (r == 0)
-		memcpy(tmp + rel % g, buf, (size_t)n);
-	if (r == 0)
-		r = alloc_sector(e, &host, err);
-	if (r == 0)
-		r = qimg_pwrite(e->file, host * VMDK_SECTOR, tmp, (size_t)g,
-				err);
+	qimg_debug_event(e->file, QIMG_EV_WRITE_AIO);
+	for (pos = 0; r == 0 && pos < g; pos += chunk) {
+		uint64_t lo = rel % g, hi = lo + n;
+		size_t c = g - pos < chunk ? (size_t)(g - pos) : chunk;
+
+		memset(tmp, 0, c);
+		if (st == VMDK_GRAIN_UNALLOC && n < g && pos < end)
+			r = vmdk_read_backing(
+				node, guest - lo + pos, tmp,
+				end - pos < c ? (size_t)(end - pos) : c, err);
+		if (r == 0 && lo < pos + c && hi > pos) {
+			uint64_t a = lo > pos ? lo : pos;
+			uint64_t z = hi < pos + c ? hi : pos + c;
+
+			memcpy(tmp + (a - pos), buf + (a - lo),
+			       (size_t)(z - a));
+		}
+		if (r == 0)
+			r = qimg_pwrite(e->file, host * VMDK_SECTOR + pos, tmp,
+					c, err);
+	}
 	free(tmp);
 	/* The data reaches the disk before the table points at it. */
 	if (r == 0)
@@ -355,6 +383,7 @@ static int do_write(struct qimg_node *node, uint64_t off, const void *buf,
 						z, (size_t)n, err);
 				free(z);
 			} else {
+				qimg_debug_event(e->file, QIMG_EV_WRITE_AIO);
 				r = qimg_pwrite(e->file, e->flat_offset + rel,
 						p, (size_t)n, err);
 			}
