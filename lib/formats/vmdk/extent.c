@@ -141,11 +141,11 @@ int vmdk_open_sparse(struct qimg_node *node, struct vmdk_extent *e,
 	if (r < 0)
 		return r;
 	if ((e->file_len + VMDK_SECTOR - 1) / VMDK_SECTOR < e->overhead)
-		return qimg_error_set(err, EINVAL,
-				      "File truncated, expecting at least "
-				      "%llu bytes",
-				      (unsigned long long)(e->overhead *
-							   VMDK_SECTOR));
+		return qimg_error_set(
+			err, EINVAL,
+			"File truncated, expecting at least "
+			"%llu bytes",
+			(unsigned long long)(e->overhead * VMDK_SECTOR));
 	if (e->flags & VMDK_FLAG_RGD) {
 		/* The redundant directory is what qemu keeps in step. */
 		r = read_table(node, e, e->rgd_sector, e->l1_size,

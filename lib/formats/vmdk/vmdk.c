@@ -155,6 +155,37 @@ static int scan_line(const char *p, const char *eol, struct ext_line *l)
 	return l->matches;
 }
 
+/* An extent's file name resolved against the descriptor's directory,
+ * found down the file's file/image children (a filter such as blkdebug
+ * has no name of its own); qemu-img's refusal when none has one. */
+static int extent_path(struct qimg_node *node, const char *fname, char **out,
+		       struct qimg_error *err)
+{
+	const struct qimg_node *n = node->file, *last = node->file;
+	char *exact = NULL;
+
+	while (n && !(exact = qimg_node_exact_filename(n))) {
+		const struct qimg_node *next = qimg_node_child(n, "file");
+
+		last = n;
+		n = next ? next : qimg_node_child(n, "image");
+	}
+	if (!exact && fname[0] != '/')
+		return qimg_error_set(
+			err, EINVAL,
+			"Cannot use relative paths with VMDK descriptor file "
+			"'%s': Cannot generate a base directory for %s nodes",
+			node->file->display_name ? node->file->display_name
+						 : node->file->filename,
+			last->drv->name);
+	*out = qimg_resolve_backing_name(exact ? exact : node->file->filename,
+					 fname);
+	free(exact);
+	if (!*out)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	return 0;
+}
+
 static int open_extent_line(struct qimg_node *node, struct vmdk_state *s,
 			    const struct ext_line *l, const char *line,
 			    size_t linelen, uint64_t *total,
@@ -172,8 +203,8 @@ static int open_extent_line(struct qimg_node *node, struct vmdk_state *s,
 		valid |= !strcmp(l->type, types[i]);
 	flat = !strcmp(l->type, "FLAT") || !strcmp(l->type, "VMFS");
 	/* Only FLAT takes an offset, and needs one. */
-	if (!valid || (!strcmp(l->type, "FLAT") ? l->matches != 5
-						: l->matches != 4) ||
+	if (!valid ||
+	    (!strcmp(l->type, "FLAT") ? l->matches != 5 : l->matches != 4) ||
 	    (l->matches == 5 && l->offset < 0))
 		return qimg_error_set(err, EINVAL, "Invalid extent line: %.*s",
 				      (int)linelen, line);
@@ -185,9 +216,9 @@ static int open_extent_line(struct qimg_node *node, struct vmdk_state *s,
 	e->type = strdup(l->type);
 	if (!e->type)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	path = qimg_resolve_backing_name(node->file->filename, l->fname);
-	if (!path)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = extent_path(node, l->fname, &path, err);
+	if (r < 0)
+		return r;
 	snprintf(role, sizeof(role), "extents.%zu", s->n - 1);
 	r = qimg_open_child(node, role, path, QIMG_CHILD_PROTOCOL, 0, &e->file,
 			    err);
@@ -585,8 +616,20 @@ static int vmdk_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	/* Extend over following grains in the same state (contiguous for
 	 * data). */
 	while (done < n) {
-		uint64_t h2;
+		uint64_t h2,
+			l1i = (rel + done) / VMDK_SECTOR / e->l1_entry_sectors;
 
+		/* No grain table: its whole span at once. */
+		if (st == VMDK_GRAIN_UNALLOC &&
+		    (l1i >= e->l1_size ||
+		     (e->l1 ? !e->l1[l1i] : !e->l1_64[l1i]))) {
+			uint64_t span = (l1i + 1) * e->l1_entry_sectors;
+
+			if (span > UINT64_MAX / VMDK_SECTOR)
+				span = UINT64_MAX / VMDK_SECTOR;
+			done = min_u64(n, span * VMDK_SECTOR - rel);
+			continue;
+		}
 		r = vmdk_lookup(node, e, rel + done, &st2, &h2, err);
 		if (r < 0)
 			return r;
