@@ -1062,6 +1062,11 @@ FMT_WORKLOAD(test_vhdx_dynamic, "vhdx-dynamic", "vhdx", "block_size=1048576",
  * must be checked) */
 FMT_WORKLOAD(test_parallels, "parallels", "parallels", "cluster_size=65536", 24,
 	     27, .unclean = true)
+/* vmdk: 64 KiB grains appended with COW, both grain tables; zeroed
+ * grains for whole-grain zero writes */
+FMT_WORKLOAD(test_vmdk_sparse, "vmdk-sparse", "vmdk", "", 40, 28)
+FMT_WORKLOAD(test_vmdk_zeroed, "vmdk-zeroed", "vmdk", "zeroed_grain=on", 40,
+	     29)
 
 /* Enough host clusters (over 4096 of 512 bytes with 64-bit refcounts)
  * that the refcount table itself must grow and move. */
@@ -2124,6 +2129,8 @@ int main(void)
 		cmocka_unit_test(test_vpc_dynamic),
 		cmocka_unit_test(test_vhdx_dynamic),
 		cmocka_unit_test(test_parallels),
+		cmocka_unit_test(test_vmdk_sparse),
+		cmocka_unit_test(test_vmdk_zeroed),
 	};
 	char cmd[300];
 	int r;
