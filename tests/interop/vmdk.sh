@@ -158,12 +158,14 @@ same "backing chain info" info --backing-chain ../q/top.vmdk
 
 # --- descriptors ---
 mkdir d
+ndesc=0 nopt=0
 "$QEMU_IMG" create -q -f vmdk -o subformat=monolithicFlat d/fl.vmdk 1M
 "$QEMU_IO" -c 'write -P 8 0 64k' d/fl.vmdk >/dev/null
 cp q/monolithicSparse.vmdk d/sp.vmdk
 H='# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
 desc()
 {
+	quick_pick $((ndesc++)) || return 0
 	printf "$2" >"d/$1.vmdk"
 	reads "d/$1.vmdk"
 }
@@ -355,6 +357,7 @@ for o in adapter_type=lsilogic adapter_type=buslogic adapter_type=legacyESX \
 	adapter_type=lsilogic,compat6=on,toolsversion=9,subformat=monolithicFlat \
 	adapter_type=scsi subformat=bogus compat6=on,hwversion=4 \
 	subformat=monolithicFlat,zeroed_grain=on backing_fmt=qcow2; do
+	quick_pick $((nopt++)) || continue
 	creates "$o" 10M "$o" nocheck
 done
 qimg create -q -f vmdk -o subformat=streamOptimized "$G/eos.vmdk" 1M

@@ -35,9 +35,21 @@ int vmdk_check(struct qimg_node *node, unsigned int fix,
 			return (int)flen;
 		g = e->grain_sectors * VMDK_SECTOR;
 		for (rel = 0; rel < bytes; rel += g) {
+			uint64_t l1i = rel / VMDK_SECTOR / e->l1_entry_sectors;
 			enum vmdk_grain_state st;
 			uint64_t host;
 			char line[96];
+
+			/* No grain table: nothing allocated in its span. */
+			if (l1i < e->l1_size &&
+			    (e->l1 ? !e->l1[l1i] : !e->l1_64[l1i])) {
+				uint64_t next = (l1i + 1) * e->l1_entry_sectors;
+
+				if (next >= e->sectors)
+					break;
+				rel = next * VMDK_SECTOR - g;
+				continue;
+			}
 
 			r = vmdk_lookup(node, e, rel, &st, &host, err);
 			if (r < 0)
