@@ -36,9 +36,28 @@ place()
 {
 	local n
 	for n in "$@"; do
-		cp --sparse=never "pristine/$n" "$E/$n"
-		cp --sparse=never "pristine/$n" "$G/$n"
+		cp --sparse=never --preserve=timestamps "pristine/$n" "$E/$n"
+		cp --sparse=never --preserve=timestamps "pristine/$n" "$G/$n"
 	done
+}
+
+# replace NAME...: place those of NAME... that a command since the last
+# replace wrote to (or removed): one `cp` per changed image, not per image
+# and command.
+replace()
+{
+	local n copied=
+	for n in "$@"; do
+		# (copies keep pristine's old time; a file as new as the
+		# mark, written within the clock's tick, is copied again)
+		if [ ! -e "$E/$n" ] || [ ! -e "$G/$n" ] ||
+			[ ! "$R/placed" -nt "$E/$n" ] ||
+			[ ! "$R/placed" -nt "$G/$n" ]; then
+			place "$n"
+			copied=1
+		fi
+	done
+	[ -z "$copied" ] || touch "$R/placed"
 }
 
 # poke FILE OFFSET OCTAL-ESCAPES
@@ -49,7 +68,7 @@ poke()
 
 mkdir pristine
 mk a.qcow2 64M
-"$QEMU_IMG" create -q -f raw pristine/a.raw 64M
+"$QEMU_IMG" create -q -f raw pristine/a.raw 1M
 mk v2.qcow2 64M -o compat=0.10
 mk rb8.qcow2 64M -o refcount_bits=8
 mk extl2.qcow2 64M -o extended_l2=on
@@ -70,16 +89,20 @@ mk over.qcow2 64M -b base.qcow2 -F qcow2
 
 # --- arguments and refusals ----------------------------------------------
 set -f # "-o ?" is an option, not a pattern
+rm -f "$R/placed"
 while IFS= read -r args; do
-	place a.qcow2 a.raw v2.qcow2 rb8.qcow2 extl2.qcow2 zstd.qcow2 \
+	replace a.qcow2 a.raw v2.qcow2 rb8.qcow2 extl2.qcow2 zstd.qcow2 \
 		zstdc.qcow2 v2snap.qcow2 sizesnap.qcow2 shared.qcow2 \
 		base.qcow2 over.qcow2
 	# shellcheck disable=SC2086
 	same "amend $args" amend $args
 	case $args in
 	*a.qcow2* | *rb8* | *v2* | *sizesnap* | *shared* | *over*)
-		f=$(printf '%s\n' $args | sed 's/.*=//' | grep '\.qcow2$' |
-			tail -1)
+		f=
+		for w in $args; do
+			w=${w##*=}
+			case $w in *.qcow2) f=$w ;; esac
+		done
 		if [ -n "$f" ] && ! cmp -s "$E/$f" "$G/$f"; then
 			fail "amend $args: image left as qemu-img leaves it"
 		fi

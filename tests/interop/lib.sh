@@ -379,18 +379,18 @@ mkpattern()
 map_shape()
 {
 	"$QEMU_IMG" map --output=json "$1" 2>&1 |
-		sed -e 's/, "offset": [0-9]*//' |
-		if [ "${2:-}" = fold ]; then
-			sed -e 's/"zero": true, "data": true/"zero": false, "data": true/'
-		else
-			cat
-		fi |
-		awk -F'"length": |, "depth"' '
+		awk -v fold="${2:-}" '
 		{
-			match($0, /"start": [0-9]+/)
-			st = substr($0, RSTART + 9, RLENGTH - 9) + 0
-			len = $2 + 0
-			kind = $0
+			line = $0
+			sub(/, "offset": [0-9]*/, "", line)
+			if (fold == "fold")
+				sub(/"zero": true, "data": true/,
+				    "\"zero\": false, \"data\": true", line)
+			split(line, f, /"length": |, "depth"/)
+			match(line, /"start": [0-9]+/)
+			st = substr(line, RSTART + 9, RLENGTH - 9) + 0
+			len = f[2] + 0
+			kind = line
 			sub(/.*"depth"/, "", kind)
 			sub(/[],]*$/, "", kind)
 			if (n && kind == k && st == s + l) { l += len; next }
