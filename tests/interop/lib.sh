@@ -409,8 +409,8 @@ poke()
 }
 
 # le32 N, le64 N: N as little-endian hex, for poke.
-le32() { perl -e 'print unpack("H*", pack("V", $ARGV[0]))' "$1"; }
-le64() { perl -e 'print unpack("H*", pack("Q<", $ARGV[0]))' "$1"; }
+le32() { perl -e 'print unpack("H*", pack("V", $ARGV[0]))' -- "$1"; }
+le64() { perl -e 'print unpack("H*", pack("Q<", $ARGV[0]))' -- "$1"; }
 
 # same_file DESC NAME: NAME in E/ (qemu-img's) and G/ (qimg's) is the same
 # file byte for byte, or absent from both.
