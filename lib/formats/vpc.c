@@ -11,6 +11,7 @@
  * force_size, XenServer, tap) or whose geometry is the largest one. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,8 @@ struct vpc_state {
 	uint32_t bitmap_size; /* bytes before each block's data */
 	uint64_t bat_offset;
 	uint64_t free_offset; /* where the next block goes */
+	uint64_t dh_offset;   /* the dynamic header */
+	bool exact;	      /* the size is current_size, not the CHS's */
 };
 
 static const struct qimg_opt_desc vpc_runtime_opts[] = {
@@ -253,8 +256,9 @@ static int open_dynamic(struct qimg_node *node, uint64_t sectors,
 	uint64_t bat_bytes, end, i;
 	int r;
 
-	r = file_read(node, qimg_load_be64(s->footer + F_DATA_OFFSET), dh,
-		      sizeof(dh), "Error reading dynamic VHD header", err);
+	s->dh_offset = qimg_load_be64(s->footer + F_DATA_OFFSET);
+	r = file_read(node, s->dh_offset, dh, sizeof(dh),
+		      "Error reading dynamic VHD header", err);
 	if (r < 0)
 		return r;
 	if (memcmp(dh + D_COOKIE, "cxsparse", 8))
@@ -350,9 +354,10 @@ static int vpc_open(struct qimg_node *node, const struct qimg_opts *opts,
 	c = qimg_load_be16(s->footer + F_CYLS);
 	h = s->footer[F_HEADS];
 	sp = s->footer[F_SECS];
-	if (chs_is_max(c, h, sp) || calc == CALC_CURRENT ||
-	    (calc == CALC_AUTO &&
-	     creator_has_exact_size(s->footer + F_CREATOR)))
+	s->exact = chs_is_max(c, h, sp) || calc == CALC_CURRENT ||
+		   (calc == CALC_AUTO &&
+		    creator_has_exact_size(s->footer + F_CREATOR));
+	if (s->exact)
 		sectors = qimg_load_be64(s->footer + F_CUR_SIZE) / VPC_SECTOR;
 	else
 		sectors = (uint64_t)c * h * sp;
@@ -706,6 +711,326 @@ static int vpc_create(struct qimg_node *file, const struct qimg_opts *o,
 	return r;
 }
 
+/* ---- resize (qemu-img 7.2 refuses it) ---- */
+
+/* The footer for `sectors` with its geometry: the CHS product rules the
+ * size (create's rounding) unless the image's size is its current_size
+ * (then the geometry is the specification's for it, or the largest one
+ * for qemu's force_size images, as create writes them). */
+static int resize_footer(struct vpc_state *s, uint64_t bytes, uint8_t *f,
+			 uint64_t *sectors)
+{
+	uint64_t t = bytes / VPC_SECTOR + !!(bytes % VPC_SECTOR);
+	uint16_t c;
+	uint8_t h, sp;
+
+	if (s->exact) {
+		*sectors = t;
+		if (!memcmp(s->footer + F_CREATOR, "qem2", 4) ||
+		    chs_is_max(qimg_load_be16(s->footer + F_CYLS),
+			       s->footer[F_HEADS], s->footer[F_SECS])) {
+			c = 65535;
+			h = 16;
+			sp = 255;
+		} else {
+			vpc_geometry(t, &c, &h, &sp);
+		}
+		if (t > VPC_MAX_SECTORS)
+			return -EFBIG;
+	} else if (create_geometry(bytes, false, sectors, &c, &h, &sp) < 0) {
+		return -EFBIG;
+	}
+	memcpy(f, s->footer, VPC_FOOTER);
+	qimg_store_be64(f + F_CUR_SIZE, *sectors * VPC_SECTOR);
+	qimg_store_be16(f + F_CYLS, c);
+	f[F_HEADS] = h;
+	f[F_SECS] = sp;
+	footer_seal(f);
+	return 0;
+}
+
+/* Are the file's bytes [from, to) all zero (holes or zeros)? *at: the
+ * first sector that is not. */
+static int file_zero(struct qimg_node *node, uint64_t from, uint64_t to,
+		     bool *zero, uint64_t *at, struct qimg_error *err)
+{
+	const size_t chunk = 1u << 20;
+	uint8_t *buf = malloc(chunk);
+	int r = 0;
+
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	*zero = true;
+	while (r == 0 && from < to && *zero) {
+		struct qimg_extent ext = { 0 };
+		uint64_t n = to - from, i;
+
+		r = qimg_block_status(node->file, from, n, &ext, err);
+		if (r < 0)
+			break;
+		n = ext.len && ext.len < n ? ext.len : n;
+		if (ext.flags & QIMG_BS_ZERO) {
+			from += n;
+			continue;
+		}
+		if (n > chunk)
+			n = chunk;
+		r = qimg_pread(node->file, from, buf, (size_t)n, err);
+		for (i = 0; r == 0 && i < n; i++)
+			if (buf[i]) {
+				*zero = false;
+				*at = (from + i) / VPC_SECTOR * VPC_SECTOR;
+				break;
+			}
+		from += n;
+	}
+	free(buf);
+	return r;
+}
+
+/* Fixed: the new footer goes past the new end first (a crash then leaves
+ * the new size with the old footer's bytes in the grown area, or, when
+ * shrinking, the old size with the new footer's bytes over zeros past
+ * the new end); then the old one is cleared or cut off. */
+static int resize_fixed(struct qimg_node *node, uint64_t bytes,
+			const uint8_t *f, struct qimg_error *err)
+{
+	uint64_t old = node->size, foot;
+	int64_t len = qimg_node_length(node->file, err);
+	bool zero = true;
+	uint64_t at = 0;
+	int r;
+
+	if (len < 0)
+		return (int)len;
+	foot = (uint64_t)len >= VPC_FOOTER ? (uint64_t)len - VPC_FOOTER : 0;
+	if (bytes < old) {
+		r = file_zero(node, bytes, old, &zero, &at, err);
+		if (r < 0)
+			return r;
+		if (!zero)
+			return qimg_error_set(err, ENOTSUP,
+					      "Cannot shrink the image: offset "
+					      "%" PRIu64 " past the new end "
+					      "holds data",
+					      at);
+	}
+	/* bytes between the old end and its footer (other tools') */
+	if (bytes > old && foot > old) {
+		r = qimg_write_zeroes(node->file, old,
+				      (bytes < foot ? bytes : foot) - old, 0,
+				      err);
+		if (r < 0)
+			return r;
+	}
+	r = qimg_pwrite(node->file, bytes, f, VPC_FOOTER, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r < 0)
+		return r;
+	if (bytes > foot) {
+		/* the old footer now lies in the data */
+		uint64_t z =
+			foot + VPC_FOOTER < bytes ? VPC_FOOTER : bytes - foot;
+
+		r = qimg_write_zeroes(node->file, foot, z, 0, err);
+	} else if (bytes < foot) {
+		r = qimg_truncate(node->file, bytes + VPC_FOOTER, true, NULL,
+				  err);
+	}
+	return r;
+}
+
+/* Where the BAT could end without meeting anything: the first block, the
+ * dynamic header or the end footer after it. */
+static uint64_t bat_room(struct vpc_state *s, uint64_t file_len)
+{
+	uint64_t lim = file_len >= VPC_FOOTER ? file_len - VPC_FOOTER : 0, i;
+
+	if (s->dh_offset > s->bat_offset && s->dh_offset < lim)
+		lim = s->dh_offset;
+	for (i = 0; i < s->entries; i++) {
+		uint64_t b = (uint64_t)s->bat[i] * VPC_SECTOR;
+
+		if (s->bat[i] != VPC_UNALLOCATED && b >= s->bat_offset &&
+		    b < lim)
+			lim = b;
+	}
+	return lim > s->bat_offset ? lim - s->bat_offset : 0;
+}
+
+/* The first sector of the dynamic header with a new table. */
+static int write_dyn_header(struct qimg_node *node, uint64_t table,
+			    uint32_t entries, struct qimg_error *err)
+{
+	struct vpc_state *s = node->opaque;
+	uint8_t dh[VPC_DYN_SIZE];
+	int r;
+
+	r = file_read(node, s->dh_offset, dh, sizeof(dh),
+		      "Error reading dynamic VHD header", err);
+	if (r < 0)
+		return r;
+	qimg_store_be64(dh + D_TABLE_OFFSET, table);
+	qimg_store_be32(dh + D_MAX_ENTRIES, entries);
+	qimg_store_be32(dh + D_CHECKSUM,
+			vpc_checksum(dh, VPC_DYN_SIZE, D_CHECKSUM));
+	/* every changed field is in the first sector: it lands whole */
+	r = qimg_pwrite(node->file, s->dh_offset, dh, VPC_SECTOR, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	return r;
+}
+
+/* A bigger table for `n` entries: in place when the room after it
+ * allows, else written anew at the end of the file (the end footer moved
+ * past it first); the dynamic header names it after a flush.  A crash
+ * leaves the old table or the new one, never a mix. */
+static int grow_bat(struct qimg_node *node, uint32_t n, struct qimg_error *err)
+{
+	struct vpc_state *s = node->opaque;
+	uint64_t bytes = ((uint64_t)n * 4 + VPC_SECTOR - 1) &
+			 ~(uint64_t)(VPC_SECTOR - 1);
+	uint64_t at = s->bat_offset, i;
+	int64_t len = qimg_node_length(node->file, err);
+	uint32_t *nb;
+	uint8_t *disk;
+	int r;
+
+	if (len < 0)
+		return (int)len;
+	nb = realloc(s->bat, (size_t)n * 4);
+	if (!nb)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	s->bat = nb;
+	for (i = s->entries; i < n; i++)
+		nb[i] = VPC_UNALLOCATED;
+	if (bytes > bat_room(s, (uint64_t)len))
+		at = s->free_offset;
+	if (at / VPC_SECTOR >= VPC_UNALLOCATED)
+		return qimg_error_set(err, EFBIG,
+				      "No space left for a new table in '%s'",
+				      node->filename);
+	disk = malloc(bytes);
+	if (!disk)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	memset(disk, 0xff, bytes);
+	for (i = 0; i < n; i++)
+		qimg_store_be32(disk + i * 4, nb[i]);
+	r = 0;
+	if (at != s->bat_offset)
+		r = qimg_pwrite(node->file, at + bytes, s->footer, VPC_FOOTER,
+				err);
+	if (r == 0)
+		r = qimg_pwrite(node->file, at, disk, (size_t)bytes, err);
+	free(disk);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0)
+		r = write_dyn_header(node, at, n, err);
+	if (r < 0)
+		return r;
+	s->bat_offset = at;
+	s->entries = n;
+	if (s->free_offset < at + bytes)
+		s->free_offset = at + bytes;
+	return 0;
+}
+
+/* Dynamic: blocks past the new end must be unallocated; the table grows
+ * when it must, the part of the last block past the end is zeroed, then
+ * the footers (the one at the end, then the copy at 0 that qemu reads). */
+static int resize_dynamic(struct qimg_node *node, uint64_t bytes,
+			  const uint8_t *f, struct qimg_error *err)
+{
+	struct vpc_state *s = node->opaque;
+	uint64_t need = (bytes + s->block_size - 1) / s->block_size;
+	uint64_t old = node->size, lo = bytes < old ? bytes : old, i;
+	uint64_t last = lo / s->block_size;
+	int r = 0;
+
+	if (need > VPC_MAX_ENTRIES)
+		return qimg_error_set(err, EFBIG,
+				      "The image size is too large for file "
+				      "format 'vpc'");
+	for (i = need; i < s->entries; i++)
+		if (s->bat[i] != VPC_UNALLOCATED && i * s->block_size < old)
+			return qimg_error_set(err, ENOTSUP,
+					      "Cannot shrink the image: block "
+					      "%" PRIu64 " past the new end is "
+					      "allocated",
+					      i);
+	if (need > s->entries) {
+		r = grow_bat(node, (uint32_t)need, err);
+		if (r < 0)
+			return r;
+	}
+	/* Blocks named past the old end (other tools' images) are dropped
+	 * so that the new area reads as zeros. */
+	for (i = (old + s->block_size - 1) / s->block_size;
+	     r == 0 && i < need && i < s->entries; i++) {
+		static const uint8_t none[4] = { 0xff, 0xff, 0xff, 0xff };
+
+		if (s->bat[i] == VPC_UNALLOCATED)
+			continue;
+		r = qimg_pwrite(node->file, s->bat_offset + i * 4, none, 4,
+				err);
+		if (r == 0)
+			s->bat[i] = VPC_UNALLOCATED;
+	}
+	/* The last block kept, past the smaller end, holds zeros. */
+	if (r == 0 && lo % s->block_size && last < s->entries &&
+	    s->bat[last] != VPC_UNALLOCATED)
+		r = qimg_write_zeroes(
+			node->file,
+			(uint64_t)s->bat[last] * VPC_SECTOR + s->bitmap_size +
+				lo % s->block_size,
+			s->block_size - lo % s->block_size, 0, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0)
+		r = qimg_pwrite(node->file, s->free_offset, f, VPC_FOOTER, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0)
+		r = qimg_pwrite(node->file, 0, f, VPC_FOOTER, err);
+	return r;
+}
+
+static int vpc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+			const char *prealloc, struct qimg_error *err)
+{
+	struct vpc_state *s = node->opaque;
+	uint8_t f[VPC_FOOTER];
+	uint64_t sectors;
+	int r;
+
+	(void)shrink;
+	if (prealloc && strcmp(prealloc, "off"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode '%s'",
+				      prealloc);
+	if (!s->fixed && !s->bat)
+		return qimg_error_set(err, ENOTSUP,
+				      "Cannot resize '%s': no block table",
+				      node->filename);
+	if (resize_footer(s, size, f, &sectors) < 0)
+		return qimg_error_set(err, EFBIG,
+				      "The image size is too large for file "
+				      "format 'vpc'");
+	if (sectors * VPC_SECTOR == node->size)
+		return 0;
+	r = s->fixed ? resize_fixed(node, sectors * VPC_SECTOR, f, err)
+		     : resize_dynamic(node, sectors * VPC_SECTOR, f, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r < 0)
+		return r;
+	memcpy(s->footer, f, VPC_FOOTER);
+	node->size = sectors * VPC_SECTOR;
+	return 0;
+}
+
 const struct qimg_driver qimg_driver_vpc = {
 	.name = "vpc",
 	.kind = QIMG_DRIVER_FORMAT,
@@ -722,6 +1047,7 @@ const struct qimg_driver qimg_driver_vpc = {
 	.read = vpc_read,
 	.write = vpc_write,
 	.flush = vpc_flush,
+	.truncate = vpc_truncate,
 	.block_status = vpc_block_status,
 	.get_info = vpc_get_info,
 };

@@ -355,6 +355,77 @@ for who in E G; do
 	unchanged "refusals ($who)" "$d/r.vhd" "$sum"
 done
 
+# --- resize (qemu-img refuses it; qimg grows and shrinks) -----------------
+# vsize FILE [FMT]: the virtual size qemu-img reads.
+vsize()
+{
+	qemu_img info -f "${2:-vpc}" --output=json "$1" |
+		sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p'
+}
+qemu_img create -q -f vpc rs.vhd 10M
+qio -f vpc -c 'write -P 0x11 0 3M' -c 'write -P 0x22 8M 1M' rs.vhd
+ok "resize: grow a dynamic image within its table" qimg resize -q rs.vhd 100M
+ok "resize: CHS size, as create gives it" \
+	test "$(vsize rs.vhd)" = 104865792
+ok "resize: data kept, new area zero" qio -r -f vpc -c 'read -P 0x11 0 3M' \
+	-c 'read -P 0x22 8M 1M' -c 'read -P 0 9M 90M' rs.vhd
+ok "resize: grow past the table's sector (table moved)" \
+	qimg resize -q rs.vhd 2G
+ok "resize: qemu-img sees 2 GiB" test "$(vsize rs.vhd)" = 2147991552
+ok "resize: moved table: data kept, new area zero" \
+	qio -r -f vpc -c 'read -P 0x11 0 3M' -c 'read -P 0x22 8M 1M' \
+	-c 'read -P 0 9M 91M' -c 'read -P 0 2040M 8M' rs.vhd
+ok "resize: qemu-io writes past the old end" \
+	qio -f vpc -c 'write -P 0x33 1500M 3M' rs.vhd
+ok "resize: and reads it back with the rest" \
+	qio -r -f vpc -c 'read -P 0x33 1500M 3M' -c 'read -P 0x11 0 3M' \
+	-c 'read -P 0x22 8M 1M' rs.vhd
+same "resize: map json as qemu-img's" map --output=json ../rs.vhd
+same "resize: info as qemu-img's" info ../rs.vhd
+sum=$(cksum <rs.vhd)
+refused_clearly "resize: shrink over data refused" \
+	"Cannot shrink the image: block 750 past the new end is allocated" \
+	resize --shrink rs.vhd 20M
+unchanged "resize: refused shrink" rs.vhd "$sum"
+ok "resize: shrink to 1600M (blocks past it free)" \
+	qimg resize -q --shrink rs.vhd 1600M
+ok "resize: qemu-img sees the CHS size" test "$(vsize rs.vhd)" = 1677828096
+qio -f vpc -c 'write -z 1500M 3M' rs.vhd
+qemu_img create -q -f vpc rc.vhd 20M
+qio -f vpc -c 'write -P 0x44 0 4M' rc.vhd
+ok "resize: shrink cutting a block" qimg resize -q --shrink rc.vhd 3M
+ok "resize: grow again" qimg resize -q rc.vhd 30M
+ok "resize: the cut part reads as zeros" qio -r -f vpc \
+	-c 'read -P 0x44 0 3168256' -c 'read -P 0 3168256 20M' rc.vhd
+refused_clearly "resize: past 2040 GiB refused" \
+	"too large for file format 'vpc'" resize rc.vhd 3T
+qemu_img create -q -f vpc -o force_size=on rq.vhd 10M
+ok "resize: force_size image keeps an exact size" \
+	qimg resize -q rq.vhd 12345678
+ok "resize: force_size: sector-rounded, no CHS" \
+	test "$(vsize rq.vhd)" = 12345856
+qemu_img create -q -f vpc -o subformat=fixed rf.vhd 10M
+qio -f vpc -c 'write -P 0x55 0 3M' -c 'write -P 0x66 8M 1M' rf.vhd
+ok "resize: grow a fixed image" qimg resize -q -f vpc rf.vhd 50M
+ok "resize: fixed: CHS size" test "$(vsize rf.vhd)" = 52432896
+ok "resize: fixed: file is data and footer" \
+	test "$(stat -c %s rf.vhd)" = $((52432896 + 512))
+ok "resize: fixed: data kept, old footer gone" qio -r -f vpc \
+	-c 'read -P 0x55 0 3M' -c 'read -P 0x66 8M 1M' -c 'read -P 0 9M 40M' \
+	rf.vhd
+sum=$(cksum <rf.vhd)
+refused_clearly "resize: fixed: shrink over data refused" \
+	"Cannot shrink the image: offset 8388608 past the new end holds data" \
+	resize -f vpc --shrink rf.vhd 5M
+unchanged "resize: fixed: refused shrink" rf.vhd "$sum"
+ok "resize: fixed: shrink over zeros" qimg resize -q -f vpc --shrink rf.vhd 9M
+ok "resize: fixed: shrunk" test "$(vsize rf.vhd)" = 9469952
+ok "resize: fixed: data kept" qio -r -f vpc -c 'read -P 0x55 0 3M' \
+	-c 'read -P 0x66 8M 1M' rf.vhd
+ok "resize: fixed: sparse grow to 100G" qimg resize -q -f vpc rf.vhd 100G
+ok "resize: fixed: read after" qio -r -f vpc -c 'read -P 0x66 8M 1M' \
+	-c 'read -P 0 9M 64M' -c 'read -P 0 99G 1M' rf.vhd
+
 # --- samples --------------------------------------------------------------
 for s in virtualpc-dynamic.vhd ext2.vhd afl5.img; do
 	if [ -f "$SAMPLES/$s.bz2" ] && command -v bunzip2 >/dev/null; then
