@@ -200,9 +200,21 @@ ok "resize: grow again" qimg resize -q rs.vhdx 100M
 ok "resize: the cut part reads as zeros" qio -r -c 'read -P 0x11 0 3M' \
 	-c 'read -P 0 3M 97M' rs.vhdx
 ok "resize: check after" "$QEMU_IMG" check -q rs.vhdx
-refused_clearly "resize: past the BAT region refused" \
-	"Cannot grow the image past [0-9]+ bytes: its BAT region is full" \
-	resize rs.vhdx 64T
+ok "resize: grow past the BAT region (a new one at the end)" \
+	qimg resize -q rs.vhdx 64T
+ok "resize: moved BAT passes qemu-img check" "$QEMU_IMG" check -q rs.vhdx
+ok "resize: qemu-img sees 64 TiB" test "$("$QEMU_IMG" info --output=json \
+	rs.vhdx | grep -c '"virtual-size": 70368744177664')" = 1
+ok "resize: moved BAT: data kept, new area zero" qio -r \
+	-c 'read -P 0x11 0 3M' -c 'read -P 0 3M 97M' -c 'read -P 0 60T 1M' \
+	rs.vhdx
+ok "resize: qemu-io writes far past the old end" \
+	qio -c 'write -P 0x13 50T 3M' rs.vhdx
+ok "resize: check after that write" "$QEMU_IMG" check -q rs.vhdx
+ok "resize: both read back" qio -r -c 'read -P 0x13 50T 3M' \
+	-c 'read -P 0x11 0 3M' rs.vhdx
+refused_clearly "resize: past 64 TiB refused" \
+	"Image size too large; max of 64TB" resize rs.vhdx 65T
 "$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
 	rf.vhdx 17000000
 "$QEMU_IO" -c 'write -P 0x33 16M 200k' rf.vhdx >/dev/null

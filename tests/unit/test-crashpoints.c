@@ -1218,15 +1218,14 @@ static void test_lazy_repair(void **state)
 
 /* Open img as qcow2 (flags besides RDWR) over a cutter: NULL when the
  * cut came during the open. */
-static struct qimg_node *open_cut(const char *img, unsigned int flags,
-				  struct cutter *ctl)
+static struct qimg_node *open_cut_fmt(const char *img, const char *fmt,
+				      unsigned int flags, struct cutter *ctl)
 {
-	const struct qimg_driver *drv = qcow2();
 	struct qimg_error err = { 0 };
 	struct qimg_node *n;
 	int r;
 
-	r = qimg_open_over(cut_node(img, ctl), drv->name,
+	r = qimg_open_over(cut_node(img, ctl), fmt,
 			   QIMG_OPEN_RDWR | QIMG_OPEN_NO_BACKING | flags, &n,
 			   &err);
 	if (r < 0 && !ctl->fired) {
@@ -1236,6 +1235,12 @@ static struct qimg_node *open_cut(const char *img, unsigned int flags,
 	if (r < 0)
 		return NULL;
 	return n;
+}
+
+static struct qimg_node *open_cut(const char *img, unsigned int flags,
+				  struct cutter *ctl)
+{
+	return open_cut_fmt(img, qcow2()->name, flags, ctl);
 }
 
 /* ---- repairs (`check -r`) killed at every write ---- */
@@ -1421,11 +1426,12 @@ static void test_repair_snapshot_table(void **state)
 
 /* Resize $I (made by `make`, guest data saved as $I.raw) through a cutter
  * to `size`; true if it ran to the end uncut. */
-static bool resize_cut(const char *img, uint64_t size, bool allow_shrink,
-		       const char *prealloc, struct cutter *ctl)
+static bool resize_cut(const char *img, const char *fmt, uint64_t size,
+		       bool allow_shrink, const char *prealloc,
+		       struct cutter *ctl)
 {
 	struct qimg_error err = { 0 };
-	struct qimg_node *n = open_cut(img, 0, ctl);
+	struct qimg_node *n = open_cut_fmt(img, fmt, 0, ctl);
 	int r;
 
 	if (!n)
@@ -1441,16 +1447,18 @@ static bool resize_cut(const char *img, uint64_t size, bool allow_shrink,
 
 struct resize_case {
 	const char *name;
-	const char *make; /* as for repair_case */
+	const char *format; /* NULL: qcow2 */
+	const char *make;   /* as for repair_case */
 	uint64_t size;
 	bool shrink;
 	const char *prealloc;
 };
 
-/* Every cut leaves no corruption (leaks allowed), the old or the new
- * size, and the data below the smaller of the two. */
+/* Every cut leaves no corruption (leaks allowed; 63: no check, vpc), the
+ * old or the new size, and the data below the smaller of the two. */
 static void run_resize_case(const struct resize_case *rc)
 {
+	const char *fmt = rc->format ? rc->format : "qcow2";
 	char img[256], damaged[300], cmd[2400];
 	struct cutter c;
 	long m, k, failures = 0;
@@ -1461,7 +1469,7 @@ static void run_resize_case(const struct resize_case *rc)
 		skip();
 		return;
 	}
-	snprintf(img, sizeof(img), "%s/%s.qcow2", dir, rc->name);
+	snprintf(img, sizeof(img), "%s/%s.%s", dir, rc->name, fmt);
 	snprintf(damaged, sizeof(damaged), "%s.orig", img);
 	snprintf(cmd, sizeof(cmd), "I='%s'; %s", damaged, rc->make);
 	assert_int_equal(sh(cmd), 0);
@@ -1473,18 +1481,22 @@ static void run_resize_case(const struct resize_case *rc)
 		copy_file(from, to);
 	}
 	snprintf(cmd, sizeof(cmd),
-		 "qemu-img info --output=json '%s' | "
+		 "qemu-img info -f %s --output=json '%s' | "
 		 "sed -n 's/.*\"virtual-size\": \\([0-9]*\\).*/\\1/p' "
 		 ">'%s.oldsize'",
-		 damaged, img);
+		 fmt, damaged, img);
 	assert_int_equal(sh(cmd), 0);
 
 	copy_file(damaged, img);
 	cutter_init(&c, -1, false);
-	assert_true(resize_cut(img, rc->size, rc->shrink, rc->prealloc, &c));
+	assert_true(
+		resize_cut(img, fmt, rc->size, rc->shrink, rc->prealloc, &c));
 	m = c.seen;
 	assert_true(m > 0);
-	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img check -q -f %s '%s'; case $? in 0|63) ;; "
+		 "*) exit 1;; esac",
+		 fmt, img);
 	assert_int_equal(sh(cmd), 0);
 
 	for (k = 0; k <= m; k++) {
@@ -1493,11 +1505,11 @@ static void run_resize_case(const struct resize_case *rc)
 
 		copy_file(damaged, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
-		resize_cut(img, rc->size, rc->shrink, rc->prealloc, &c);
+		resize_cut(img, fmt, rc->size, rc->shrink, rc->prealloc, &c);
 		snprintf(cmd, sizeof(cmd),
-			 "qemu-img check -f qcow2 '%s' >/dev/null 2>&1; "
-			 "case $? in 0|3) ;; *) exit 1;; esac",
-			 img);
+			 "qemu-img check -f %s '%s' >/dev/null 2>&1; "
+			 "case $? in 0|3|63) ;; *) exit 1;; esac",
+			 fmt, img);
 		if (sh(cmd) != 0) {
 			fprintf(stderr, "%s: cut at %ld%s: corruption\n",
 				rc->name, k, c.partial ? " (partial)" : "");
@@ -1511,13 +1523,13 @@ static void run_resize_case(const struct resize_case *rc)
 		fclose(f);
 		keep = old < rc->size ? old : rc->size;
 		snprintf(cmd, sizeof(cmd),
-			 "s=$(qemu-img info --output=json '%s' | sed -n "
+			 "s=$(qemu-img info -f %s --output=json '%s' | sed -n "
 			 "'s/.*\"virtual-size\": \\([0-9]*\\).*/\\1/p'); "
 			 "[ \"$s\" = %llu ] || [ \"$s\" = %llu ] || exit 1; "
-			 "qemu-img convert -f qcow2 -O raw '%s' '%s.out' && "
+			 "qemu-img convert -f %s -O raw '%s' '%s.out' && "
 			 "cmp -s -n %llu '%s.out' '%s.raw'",
-			 img, old, (unsigned long long)rc->size, img, img,
-			 (unsigned long long)keep, img, img);
+			 fmt, img, old, (unsigned long long)rc->size, fmt, img,
+			 img, (unsigned long long)keep, img, img);
 		if (sh(cmd) != 0) {
 			fprintf(stderr,
 				"%s: cut at %ld%s: size or data wrong\n",
@@ -1572,6 +1584,59 @@ static void test_resize_shrink(void **state)
 				   "qemu-io -c 'write -P 4 110k 4k' \"$I\" "
 				   ">/dev/null && " SAVE_RAW "true",
 		.size = 105 << 10,
+		.shrink = true,
+	};
+
+	(void)state;
+	run_resize_case(&rc);
+}
+
+/* vhdx past its BAT region (1 MiB: 131072 entries of 1 MiB blocks): a
+ * new BAT at the end of the file, named by the region tables */
+static void test_resize_vhdx_bat(void **state)
+{
+	static const struct resize_case rc = {
+		.name = "resize-vhdx-bat",
+		.format = "vhdx",
+		.make = "qemu-img create -q -f vhdx -o block_size=1M "
+			"\"$I\" 8M && qemu-io -f vhdx -c 'write -P 1 0 3M' "
+			"-c 'write -P 2 7M 1M' \"$I\" >/dev/null && "
+			"qemu-img convert -f vhdx -O raw \"$I\" \"$I.raw\"",
+		.size = UINT64_C(130) << 30,
+	};
+
+	(void)state;
+	run_resize_case(&rc);
+}
+
+/* vpc: a table of one sector (128 entries of 2 MiB) outgrown: a new one
+ * at the end of the file behind the dynamic header; then a shrink over
+ * free blocks cutting one; sizes are create's CHS sizes */
+#define MAKE_VPC                                                               \
+	"qemu-img create -q -f vpc \"$I\" 10M && qemu-io -f vpc "              \
+	"-c 'write -P 1 0 3M' -c 'write -P 2 8M 1M' \"$I\" >/dev/null && "     \
+	"qemu-img convert -f vpc -O raw \"$I\" \"$I.raw\""
+
+static void test_resize_vpc_grow(void **state)
+{
+	static const struct resize_case rc = {
+		.name = "resize-vpc-grow",
+		.format = "vpc",
+		.make = MAKE_VPC,
+		.size = 2147991552, /* 2G as CHS */
+	};
+
+	(void)state;
+	run_resize_case(&rc);
+}
+
+static void test_resize_vpc_shrink(void **state)
+{
+	static const struct resize_case rc = {
+		.name = "resize-vpc-shrink",
+		.format = "vpc",
+		.make = MAKE_VPC,
+		.size = 9469952, /* 9M as CHS, inside the block at 8M */
 		.shrink = true,
 	};
 
@@ -2111,6 +2176,9 @@ int main(void)
 		cmocka_unit_test(test_resize_grow),
 		cmocka_unit_test(test_resize_grow_prealloc),
 		cmocka_unit_test(test_resize_shrink),
+		cmocka_unit_test(test_resize_vhdx_bat),
+		cmocka_unit_test(test_resize_vpc_grow),
+		cmocka_unit_test(test_resize_vpc_shrink),
 		cmocka_unit_test(test_snapshot_create),
 		cmocka_unit_test(test_snapshot_delete),
 		cmocka_unit_test(test_snapshot_apply),

@@ -673,6 +673,31 @@ static int bat_store(struct qimg_node *node, uint64_t i, struct qimg_error *err)
 	return qimg_pwrite(node->file, s->bat_off + i * 8, e, 8, err);
 }
 
+/* Write BAT entries [from, to) (host order) to the file, a chunk at a
+ * time. */
+static int bat_store_range(struct qimg_node *node, uint64_t from, uint64_t to,
+			   struct qimg_error *err)
+{
+	struct vhdx_state *s = node->opaque;
+	const uint64_t chunk = 65536;
+	uint8_t *buf = malloc(chunk * 8);
+	int r = 0;
+
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	while (r == 0 && from < to) {
+		uint64_t n = to - from < chunk ? to - from : chunk, i;
+
+		for (i = 0; i < n; i++)
+			qimg_store_le64(buf + i * 8, s->bat[from + i]);
+		r = qimg_pwrite(node->file, s->bat_off + from * 8, buf,
+				(size_t)n * 8, err);
+		from += n;
+	}
+	free(buf);
+	return r;
+}
+
 static int vhdx_write(struct qimg_node *node, uint64_t off, const void *buf,
 		      size_t len, struct qimg_error *err)
 {
@@ -725,9 +750,86 @@ static int vhdx_write(struct qimg_node *node, uint64_t off, const void *buf,
 	return 0;
 }
 
-/* Beyond qemu-img (which refuses every resize of a vhdx image): grow
- * within the BAT region the image has (new blocks ZERO), shrink when no
- * block past the new end holds data.  The size item is written last when
+/* A BAT region too small for n entries: a new one at the end of the file
+ * (1 MiB aligned, its length rounded up to 1 MiB) holding the entries,
+ * flushed; then the region tables name it, the first (the one qemu-img
+ * reads) before the second, each flushed.  The first table's entries and
+ * checksum lie in its first sector, written alone, so a crash leaves the
+ * old region or the new one, each with the entries it had. */
+static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
+{
+	struct vhdx_state *s = node->opaque;
+	uint64_t len = (n * 8 + VHDX_MIB - 1) & ~(VHDX_MIB - 1), off, i;
+	uint64_t used =
+		(n * 8 + VHDX_SECTOR - 1) & ~(uint64_t)(VHDX_SECTOR - 1);
+	uint32_t cnt;
+	int64_t flen = qimg_node_length(node->file, err);
+	uint8_t *buf, *t;
+	int r;
+
+	if (flen < 0)
+		return (int)flen;
+	if (len > UINT32_MAX)
+		return qimg_error_set(err, EFBIG,
+				      "Image size too large; max of 64TB");
+	off = ((uint64_t)flen + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
+	buf = calloc(1, (size_t)used);
+	t = malloc(VHDX_RT_SIZE);
+	if (!buf || !t) {
+		free(buf);
+		free(t);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	for (i = 0; i < s->nentries && i < n; i++)
+		qimg_store_le64(buf + i * 8, s->bat[i]);
+	r = qimg_truncate(node->file, off + len, false, NULL, err);
+	if (r == 0)
+		r = qimg_pwrite(node->file, off, buf, (size_t)used, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0)
+		r = qimg_pread(node->file, VHDX_RT1_OFF, t, VHDX_RT_SIZE, err);
+	if (r < 0)
+		goto out;
+	cnt = qimg_load_le32(t + 8);
+	if (cnt > VHDX_RT_MAX_ENTRIES) {
+		r = qimg_error_set(err, EINVAL, "%s: bad region table",
+				   node->filename);
+		goto out;
+	}
+	for (i = 0; i < cnt; i++) {
+		uint8_t *e = t + 16 + 32 * i;
+
+		if (!memcmp(e, vhdx_guid_bat, 16)) {
+			qimg_store_le64(e + 16, off);
+			qimg_store_le32(e + 24, (uint32_t)len);
+		}
+	}
+	vhdx_checksum_set(t, VHDX_RT_SIZE, 4);
+	r = qimg_pwrite(
+		node->file, VHDX_RT1_OFF, t,
+		16 + 32 * cnt <= VHDX_SECTOR ? VHDX_SECTOR : VHDX_RT_SIZE, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0)
+		r = qimg_pwrite(node->file, VHDX_RT2_OFF, t, VHDX_RT_SIZE, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0) {
+		s->bat_off = off;
+		s->bat_len = (uint32_t)len;
+		s->file_len = off + len;
+	}
+out:
+	free(buf);
+	free(t);
+	return r;
+}
+
+/* Beyond qemu-img (which refuses every resize of a vhdx image): grow (new
+ * blocks ZERO; the BAT moved to a bigger region at the end of the file
+ * when its region is full), shrink when no block past the new end holds
+ * data.  The size item is written last when
  * growing and first when shrinking, so that a crash leaves a consistent
  * image of either size. */
 static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
@@ -749,13 +851,6 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, EINVAL,
 				      "Image size too large; max of 64TB");
 	nentries = vhdx_bat_entries(nsize, s->block_size, s->logical_sector);
-	if (nentries * 8 > s->bat_len)
-		return qimg_error_set(err, ENOTSUP,
-				      "Cannot grow the image past %" PRIu64
-				      " bytes: its BAT region is full",
-				      (uint64_t)s->bat_len / 8 /
-					      (s->chunk_ratio + 1) *
-					      s->chunk_ratio * s->block_size);
 	for (b = nblocks; b < s->nblocks; b++) {
 		unsigned int st = VHDX_BAT_STATE(s->bat[vhdx_bat_index(s, b)]);
 
@@ -772,6 +867,11 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		if (r < 0)
 			return r;
 		s->data_guid_done = true;
+	}
+	if (nentries * 8 > s->bat_len) {
+		r = move_bat(node, nentries, err);
+		if (r < 0)
+			return r;
 	}
 	if (nentries > s->nentries) {
 		uint64_t *nb = realloc(s->bat, nentries * 8);
@@ -802,16 +902,22 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			r = qimg_flush(node->file, err);
 		if (r < 0)
 			return r;
-		for (b = nblocks; b < s->nblocks; b++) {
+		for (b = nblocks; b < s->nblocks; b++)
 			s->bat[vhdx_bat_index(s, b)] = 0;
-			r = bat_store(node, vhdx_bat_index(s, b), err);
+		if (s->nblocks > nblocks) {
+			r = bat_store_range(
+				node, vhdx_bat_index(s, nblocks),
+				vhdx_bat_index(s, s->nblocks - 1) + 1, err);
 			if (r < 0)
 				return r;
 		}
 	} else {
-		for (b = s->nblocks; b < nblocks; b++) {
+		for (b = s->nblocks; b < nblocks; b++)
 			s->bat[vhdx_bat_index(s, b)] = VHDX_PAYLOAD_ZERO;
-			r = bat_store(node, vhdx_bat_index(s, b), err);
+		if (nblocks > s->nblocks) {
+			r = bat_store_range(node, vhdx_bat_index(s, s->nblocks),
+					    vhdx_bat_index(s, nblocks - 1) + 1,
+					    err);
 			if (r < 0)
 				return r;
 		}
