@@ -328,4 +328,36 @@ static __attribute__((unused)) void fuzz_write_spots(struct qimg_node *node,
 	free(buf);
 }
 
+/* The read-write side of a harness (fuzz_rw): with FUZZ_REPAIR a
+ * `check -r all` first; then the input opened read-write as the format,
+ * written to by the harness's writes(), walked, checked (FUZZ_CHECK) and
+ * closed; with FUZZ_REOPEN opened read-only again and walked. */
+#define FUZZ_REPAIR 16u
+#define FUZZ_REOPEN 32u
+
+static __attribute__((unused)) void
+fuzz_rw(const char *path, const char *format, unsigned int what,
+	void (*writes)(struct qimg_node *node))
+{
+	struct qimg_node *node;
+
+	if (what & FUZZ_REPAIR)
+		fuzz_repair(path, format);
+	node = fuzz_open(path, format, QIMG_OPEN_RDWR);
+	if (node) {
+		writes(node);
+		fuzz_walk(node);
+		if (what & FUZZ_CHECK)
+			fuzz_check(node, 0);
+		qimg_close(node);
+	}
+	if (what & FUZZ_REOPEN) {
+		node = fuzz_open(path, format, 0);
+		if (node) {
+			fuzz_walk(node);
+			qimg_close(node);
+		}
+	}
+}
+
 #endif

@@ -40,19 +40,13 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_node *node;
 	char path[64];
 	int fd;
 
 	fd = fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	node = fuzz_open(path, "qcow", QIMG_OPEN_RDWR);
-	if (node) {
-		writes(node);
-		fuzz_walk(node);
-		qimg_close(node);
-	}
+	fuzz_rw(path, "qcow", 0, writes);
 	close(fd);
 	return 0;
 }

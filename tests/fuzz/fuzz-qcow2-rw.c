@@ -98,7 +98,6 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_node *node;
 	char path[64];
 	int fd;
 
@@ -106,13 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		return 0;
 
-	fuzz_repair(path, "qcow2");
-	node = fuzz_open(path, "qcow2", QIMG_OPEN_RDWR);
-	if (node) {
-		writes(node);
-		fuzz_walk(node);
-		qimg_close(node);
-	}
+	fuzz_rw(path, "qcow2", FUZZ_REPAIR, writes);
 	close(fd);
 	return 0;
 }

@@ -39,20 +39,13 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_node *node;
 	char path[64];
 	int fd;
 
 	fd = fuzz_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	fuzz_repair(path, "qed");
-	node = fuzz_open(path, "qed", QIMG_OPEN_RDWR);
-	if (node) {
-		writes(node);
-		fuzz_walk(node);
-		qimg_close(node);
-	}
+	fuzz_rw(path, "qed", FUZZ_REPAIR, writes);
 	close(fd);
 	return 0;
 }

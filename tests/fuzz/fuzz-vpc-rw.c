@@ -39,7 +39,6 @@ static void writes(struct qimg_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qimg_node *node;
 	char path[64];
 	int fd;
 
@@ -47,17 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		return 0;
 
-	node = fuzz_open(path, "vpc", QIMG_OPEN_RDWR);
-	if (node) {
-		writes(node);
-		fuzz_walk(node);
-		qimg_close(node);
-	}
-	node = fuzz_open(path, "vpc", 0);
-	if (node) {
-		fuzz_walk(node);
-		qimg_close(node);
-	}
+	fuzz_rw(path, "vpc", FUZZ_REOPEN, writes);
 	close(fd);
 	return 0;
 }
