@@ -19,10 +19,13 @@ static void vmsg(const struct tool *t, const char *what, const char *fmt,
 		 va_list ap)
 {
 	/* stdout is deliberately not flushed first: qemu-img does not either,
-	 * so merged stdout+stderr captures interleave the same way. */
+	 * so merged stdout+stderr captures interleave the same way.  The
+	 * line is one unit: convert's workers may report at the same time. */
+	flockfile(stderr);
 	fprintf(stderr, "%s: %s", t->prog, what);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 /* The library's diagnostics (a format's corruption report, ...) go out

@@ -49,6 +49,12 @@ struct engine {
 	uint64_t seq_write; /* item allowed to write (in order) */
 	int ret;	    /* first error */
 
+	/* The failed read at the lowest offset, reported after the workers
+	 * stop: one line, the same whichever worker failed first. */
+	bool read_failed;
+	uint64_t read_fail_sector;
+	char read_fail_msg[QIMG_ERROR_MSG_MAX];
+
 	uint64_t allocated_sectors; /* for progress */
 	uint64_t allocated_done;
 
@@ -544,12 +550,20 @@ static void *worker_main(void *opaque)
 		r = 0;
 		if (counted) {
 			r = read_item(w, sector, n);
-			if (r < 0)
-				tool_err(p->t,
-					 "error while reading at byte "
-					 "%" PRIu64 ": %s",
-					 sector * SECTOR,
-					 tool_errdetail(r, &w->err));
+			if (r < 0) {
+				const char *why = tool_errdetail(r, &w->err);
+
+				pthread_mutex_lock(&e->lock);
+				if (!e->read_failed ||
+				    sector < e->read_fail_sector) {
+					e->read_failed = true;
+					e->read_fail_sector = sector;
+					snprintf(e->read_fail_msg,
+						 sizeof(e->read_fail_msg), "%s",
+						 why);
+				}
+				pthread_mutex_unlock(&e->lock);
+			}
 			st = BLK_DATA;
 		}
 		if (r == 0)
@@ -704,6 +718,9 @@ int convert_copy(const struct convert_params *p)
 		worker_free(&w[i]);
 	}
 	free(w);
+	if (e.read_failed)
+		tool_err(p->t, "error while reading at byte %" PRIu64 ": %s",
+			 e.read_fail_sector * SECTOR, e.read_fail_msg);
 	if (!r)
 		r = e.ret;
 out:
