@@ -13,13 +13,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v perl >/dev/null || skip_all "perl not found"
 
-# poke FILE OFFSET HEX: write the bytes HEX (e.g. 00ff1000) at OFFSET.
-poke()
-{
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
-		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
-}
-
 # masked_cmp A B: equal files but for the header fields a create fills
 # at random (checksum, sequence number, FileWriteGuid, DataWriteGuid) and
 # the page 83 GUID.

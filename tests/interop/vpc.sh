@@ -15,13 +15,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v perl >/dev/null || skip_all "perl not found"
 
-# poke FILE OFFSET HEX: write the bytes HEX at OFFSET.
-poke()
-{
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
-		print $f pack("H*", $ARGV[2]); close($f) or die' "$@"
-}
-
 # reseal FILE: recompute the checksum of the footer at 0 and copy it to
 # the end (dynamic images), so that a poked field is what is tested.
 reseal()
@@ -63,29 +56,6 @@ same_image()
 	else
 		fail "$d: $f is qemu-img's but for time, UUID and checksum"
 		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
-	fi
-}
-
-# same_file DESC NAME: E/NAME and G/NAME both absent, or equal bytes.
-same_file()
-{
-	local d=$1 f=$2
-	if [ ! -e "$E/$f" ] && [ ! -e "$G/$f" ]; then
-		pass "$d: no $f, as qemu-img"
-	elif [ -e "$E/$f" ] && [ -e "$G/$f" ] && cmp -s "$E/$f" "$G/$f"; then
-		pass "$d: $f is qemu-img's byte for byte"
-	else
-		fail "$d: $f is qemu-img's byte for byte"
-		diag "$(ls -l "$E/$f" "$G/$f" 2>&1)"
-	fi
-}
-
-unchanged()
-{
-	if [ "$(cksum <"$2")" = "$3" ]; then
-		pass "$1: image unchanged"
-	else
-		fail "$1: image unchanged"
 	fi
 }
 
