@@ -475,4 +475,8 @@ int64_t qimg_node_length(struct qimg_node *node, struct qimg_error *err);
 int qimg_read_backing(struct qimg_node *node, uint64_t off, void *buf,
 		      size_t len, struct qimg_error *err);
 
+/* For a truncate that only knows preallocation "off" (or none given):
+ * 0, or ENOTSUP with the text qemu gives for any other mode. */
+int qimg_truncate_prealloc_off(const char *prealloc, struct qimg_error *err);
+
 #endif

@@ -600,3 +600,12 @@ int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	}
 	return r;
 }
+
+int qimg_truncate_prealloc_off(const char *prealloc, struct qimg_error *err)
+{
+	if (prealloc && strcmp(prealloc, "off"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode '%s'",
+				      prealloc);
+	return 0;
+}

@@ -761,10 +761,9 @@ static int vdi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	int r;
 
 	(void)shrink;
-	if (prealloc && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
+	r = qimg_truncate_prealloc_off(prealloc, err);
+	if (r < 0)
+		return r;
 	if (nsize > VDI_MAX_SIZE)
 		return size_error(nsize, err);
 	nblocks = (uint32_t)((nsize + VDI_BLOCK_SIZE - 1) / VDI_BLOCK_SIZE);

@@ -1006,10 +1006,9 @@ static int vpc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	int r;
 
 	(void)shrink;
-	if (prealloc && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
+	r = qimg_truncate_prealloc_off(prealloc, err);
+	if (r < 0)
+		return r;
 	if (!s->fixed && !s->bat)
 		return qimg_error_set(err, ENOTSUP,
 				      "Cannot resize '%s': no block table",

@@ -629,10 +629,10 @@ static int nbd_block_status_node(struct qimg_node *node, uint64_t off,
 static int nbd_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			const char *prealloc, struct qimg_error *err)
 {
-	if (prealloc && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
+	int r = qimg_truncate_prealloc_off(prealloc, err);
+
+	if (r < 0)
+		return r;
 	if (size > node->size)
 		return qimg_error_set(err, ENOTSUP, "Cannot grow NBD nodes");
 	return 0;

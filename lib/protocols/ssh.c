@@ -772,12 +772,12 @@ static int ssh_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 {
 	struct ssh_state *s = node->opaque;
 	struct sftp_attributes_struct attr = { 0 };
+	int r;
 
 	(void)shrink;
-	if (prealloc && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
+	r = qimg_truncate_prealloc_off(prealloc, err);
+	if (r < 0)
+		return r;
 	if (size < s->size)
 		return qimg_error_set(err, ENOTSUP,
 				      "ssh driver does not support shrinking "

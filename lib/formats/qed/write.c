@@ -302,10 +302,9 @@ int qed_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	int r;
 
 	(void)shrink;
-	if (prealloc && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
+	r = qimg_truncate_prealloc_off(prealloc, err);
+	if (r < 0)
+		return r;
 	if (size % 512 ||
 	    size > qed_max_image_size(s->h.cluster_size, s->h.table_size))
 		return qimg_error_set(err, EINVAL,

@@ -843,10 +843,9 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	int r;
 
 	(void)shrink;
-	if (prealloc && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
+	r = qimg_truncate_prealloc_off(prealloc, err);
+	if (r < 0)
+		return r;
 	if (nsize > VHDX_MAX_SIZE)
 		return qimg_error_set(err, EINVAL,
 				      "Image size too large; max of 64TB");
