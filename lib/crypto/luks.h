@@ -86,8 +86,8 @@ int qimg_luks_describe(const struct qimg_luks *l, struct qimg_value *dict,
 
 /* amend: key slot changes as qemu-img 7.2 makes them. */
 struct qimg_luks_amend {
-	bool active;	      /* state=active (true) or inactive */
-	int keyslot;	      /* -1: not given */
+	bool active;		   /* state=active (true) or inactive */
+	int keyslot;		   /* -1: not given */
 	const uint8_t *old_secret; /* NULL: not given */
 	size_t old_secret_len;
 	const uint8_t *new_secret; /* state=active: required */
