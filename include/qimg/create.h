@@ -18,6 +18,13 @@ struct qimg_node;
  * failure a file that did not exist before is removed again. */
 int qimg_create(const char *filename, const char *format,
 		struct qimg_opts *opts, struct qimg_error *err);
+struct qimg_objects;
+/* The same with the --object table the options may name (secrets:
+ * encrypt.key-secret=ID, key-secret=ID); NULL: none. */
+int qimg_create_objects(const char *filename, const char *format,
+			struct qimg_opts *opts,
+			const struct qimg_objects *objects,
+			struct qimg_error *err);
 
 /* The format and protocol schemas, for `-o help` and the Formatting line.
  * Returns NULL for an unknown format.  *can_create is false for read-only
@@ -61,5 +68,10 @@ struct qimg_measure {
 int qimg_measure(const char *format, struct qimg_opts *opts,
 		 struct qimg_node *in, uint64_t size, struct qimg_measure *out,
 		 struct qimg_error *err);
+/* The same with the --object table the options may name; NULL: none. */
+int qimg_measure_objects(const char *format, struct qimg_opts *opts,
+			 const struct qimg_objects *objects,
+			 struct qimg_node *in, uint64_t size,
+			 struct qimg_measure *out, struct qimg_error *err);
 
 #endif

@@ -104,6 +104,14 @@ static void no_create_prefix(const struct qimg_driver *pdrv,
 int qimg_create(const char *filename, const char *format,
 		struct qimg_opts *opts, struct qimg_error *err)
 {
+	return qimg_create_objects(filename, format, opts, NULL, err);
+}
+
+int qimg_create_objects(const char *filename, const char *format,
+			struct qimg_opts *opts,
+			const struct qimg_objects *objects,
+			struct qimg_error *err)
+{
 	const struct qimg_driver *drv = find_format(format);
 	struct qimg_node *proto = NULL, *file = NULL, *guard = NULL;
 	const struct qimg_driver *pdrv;
@@ -185,6 +193,7 @@ format:
 	r = qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
 			       &file, err);
 	if (r == 0) {
+		file->objects = objects;
 		r = drv->create(file, opts, err);
 		if (r == 0)
 			r = qimg_flush(file, err);
@@ -268,6 +277,14 @@ int qimg_measure(const char *format, struct qimg_opts *opts,
 		 struct qimg_node *in, uint64_t size, struct qimg_measure *out,
 		 struct qimg_error *err)
 {
+	return qimg_measure_objects(format, opts, NULL, in, size, out, err);
+}
+
+int qimg_measure_objects(const char *format, struct qimg_opts *opts,
+			 const struct qimg_objects *objects,
+			 struct qimg_node *in, uint64_t size,
+			 struct qimg_measure *out, struct qimg_error *err)
+{
 	const struct qimg_driver *drv = find_format(format);
 	int r;
 
@@ -282,5 +299,5 @@ int qimg_measure(const char *format, struct qimg_opts *opts,
 	r = validate(drv, NULL, opts, err);
 	if (r < 0)
 		return r;
-	return drv->measure(opts, in, size, out, err);
+	return drv->measure(opts, in, size, objects, out, err);
 }

@@ -264,8 +264,10 @@ struct qimg_driver {
 	int (*create_validate)(const struct qimg_opts *o,
 			       struct qimg_error *err);
 	/* Format: write a new image into the opened, empty protocol node
-	 * `file` (read-write).  Protocol: create node->filename (`file` is the
-	 * not-yet-opened node with filename set). Options are validated. */
+	 * `file` (read-write); file->objects is the --object table the
+	 * options may name (secrets), or NULL.  Protocol: create
+	 * node->filename (`file` is the not-yet-opened node with filename
+	 * set). Options are validated. */
 	int (*create)(struct qimg_node *file, const struct qimg_opts *o,
 		      struct qimg_error *err);
 
@@ -323,7 +325,9 @@ struct qimg_driver {
 		     struct qimg_check_result *res, qimg_report_fn report,
 		     void *opaque, struct qimg_error *err);
 
+	/* `objects`: the --object table the options may name, or NULL. */
 	int (*measure)(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
+		       const struct qimg_objects *objects,
 		       struct qimg_measure *out, struct qimg_error *err);
 
 	/* Change the image's options in place (qemu-img amend): `opts` holds

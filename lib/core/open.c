@@ -1172,7 +1172,7 @@ static struct qimg_value *full_options(const struct qimg_node *node)
 	if (!d || qimg_dict_put_str(d, "driver", node->drv->name) < 0)
 		goto fail;
 	for (k = node->drv->strong_opts; k && *k; k++) {
-		struct qimg_value *v = qimg_dict_get(node->options, *k);
+		struct qimg_value *v = qimg_options_get_path(node->options, *k);
 
 		if (v && put_flat(d, *k, v) < 0)
 			goto fail;

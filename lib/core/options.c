@@ -314,13 +314,33 @@ int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,
 	return qimg_opts_validate(o, schemas, err);
 }
 
+struct qimg_value *qimg_options_get_path(const struct qimg_value *dict,
+					 const char *path)
+{
+	struct qimg_value *v = qimg_dict_get(dict, path);
+	const char *dot = strchr(path, '.');
+	char *head;
+
+	if (v || !dot)
+		return v;
+	/* Nested: "a.b" is b in the dict a. */
+	head = strndup(path, (size_t)(dot - path));
+	if (!head)
+		return NULL;
+	v = qimg_dict_get(dict, head);
+	free(head);
+	if (!v || qimg_value_type(v) != QIMG_VALUE_DICT)
+		return NULL;
+	return qimg_options_get_path(v, dot + 1);
+}
+
 bool qimg_options_strong(const struct qimg_driver *drv,
 			 const struct qimg_value *dict)
 {
 	const char *const *s;
 
 	for (s = drv->strong_opts; s && *s; s++)
-		if (qimg_dict_get(dict, *s))
+		if (qimg_options_get_path(dict, *s))
 			return true;
 	return false;
 }

@@ -29,6 +29,10 @@ int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,
 		       struct qimg_error *err);
 
 /* True if dict gives one of drv's strong options. */
+/* The value at a dotted path ("encrypt.key-secret") of an options tree,
+ * or NULL. */
+struct qimg_value *qimg_options_get_path(const struct qimg_value *dict,
+					 const char *path);
 bool qimg_options_strong(const struct qimg_driver *drv,
 			 const struct qimg_value *dict);
 

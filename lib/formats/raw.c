@@ -235,8 +235,10 @@ static int raw_create_validate(const struct qimg_opts *o,
 }
 
 static int raw_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
+		       const struct qimg_objects *objects,
 		       struct qimg_measure *out, struct qimg_error *err)
 {
+	(void)objects;
 	if (in)
 		size = qimg_size(in);
 	size = (size + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);

@@ -479,7 +479,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	if (!o.skip_create) {
 		/* qemu-img parses the options a second time when creating. */
 		tool_warn_hex_sizes(t, &co);
-		r = qimg_create(out_filename, o.out_fmt, &co, &err);
+		r = qimg_create_objects(out_filename, o.out_fmt, &co,
+					t->objects, &err);
 		if (r < 0) {
 			fprintf(stderr,
 				"%s: %s: error while converting %s: "
@@ -490,8 +491,9 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		}
 		created = true;
 	}
-	if (tool_open_image(t, out_filename, o.out_fmt, o.tgt_image_opts,
-			    QIMG_OPEN_RDWR, cache, &target) < 0)
+	if (tool_open_created(t, out_filename, o.out_fmt, o.tgt_image_opts,
+			      o.skip_create ? NULL : &co, QIMG_OPEN_RDWR, cache,
+			      &target) < 0)
 		goto out;
 	if (o.bitmaps && !qimg_bitmap_supported(target)) {
 		/* qemu-img leaves the new target behind. */

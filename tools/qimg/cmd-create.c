@@ -324,7 +324,7 @@ static int do_create(const struct tool *t, const struct create_args *a)
 	/* qemu-img parses the options a second time when creating. */
 	tool_warn_hex_sizes(t, &o);
 	qimg_error_clear(&err);
-	r = qimg_create(fn, fmt, &o, &err);
+	r = qimg_create_objects(fn, fmt, &o, t->objects, &err);
 	if (r == -EFBIG) {
 		/* The hint comes when a cluster size is set or the format
 		 * has a default one (qemu-img reads the option's default). */

@@ -92,7 +92,7 @@ static int measure(const struct tool *t, const char *out_fmt,
 		}
 	}
 	memset(&m, 0, sizeof(m));
-	r = qimg_measure(out_fmt, &o, in, size, &m, &err);
+	r = qimg_measure_objects(out_fmt, &o, t->objects, in, size, &m, &err);
 	if (r == -ENOTSUP && !err.errnum) {
 		tool_err(t,
 			 "Block driver '%s' does not support size "

@@ -158,6 +158,59 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 	return r;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+int tool_open_created(const struct tool *t, const char *arg, const char *fmt,
+		      bool image_opts, const struct qimg_opts *co,
+		      unsigned int flags, enum qimg_cache_mode cache,
+		      struct qimg_node **out)
+{
+	struct qimg_opts secrets = { 0 };
+	struct qimg_error err = { 0 };
+	size_t i;
+	int r;
+
+	*out = NULL;
+	for (i = 0; co && !image_opts && i < co->len; i++) {
+		if (!ends_with(co->v[i].name, "key-secret"))
+			continue;
+		if (qimg_opts_set(&secrets, co->v[i].name, co->v[i].value) <
+		    0) {
+			qimg_opts_free(&secrets);
+			tool_err(t, "%s", strerror(ENOMEM));
+			return -ENOMEM;
+		}
+	}
+	if (!secrets.len)
+		return tool_open_image(t, arg, fmt, image_opts, flags, cache,
+				       out);
+	{
+		struct qimg_open_args args = {
+			.filename = arg,
+			.format = fmt,
+			.flags = flags,
+			.cache = cache,
+			.objects = t->objects,
+			.opts = &secrets,
+			.probed_raw = warn_probed_raw,
+		};
+
+		r = qimg_open(&args, out, &err);
+	}
+	qimg_opts_free(&secrets);
+	if (r < 0) {
+		*out = NULL;
+		tool_err(t, "Could not open '%s': %s", arg,
+			 tool_errmsg(r, &err));
+	}
+	return r;
+}
+
 int tool_parse_size(const struct tool *t, const char *s, const char *what,
 		    uint64_t *out)
 {

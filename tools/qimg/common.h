@@ -133,6 +133,15 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 		    bool image_opts, unsigned int flags,
 		    enum qimg_cache_mode cache, struct qimg_node **out);
 
+/* Open an image this command has just created with the create options
+ * `co`: like tool_open_image, with every option of co whose name ends in
+ * "key-secret" (encrypt.key-secret=ID, key-secret=ID) passed to the open,
+ * as qemu-img passes them, so that an encrypted image opens. */
+int tool_open_created(const struct tool *t, const char *arg, const char *fmt,
+		      bool image_opts, const struct qimg_opts *co,
+		      unsigned int flags, enum qimg_cache_mode cache,
+		      struct qimg_node **out);
+
 /* Parse a size argument the way qemu-img's positional sizes are parsed.
  * `what` names it in the message ("image size", "offset", ...).  Prints the
  * two-line "Invalid WHAT specified. You may use k, M, ..." error or

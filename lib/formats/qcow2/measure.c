@@ -78,7 +78,8 @@ static int bitmaps_size(struct qimg_node *in, uint64_t cs, uint64_t *out,
 }
 
 int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
-		  struct qimg_measure *out, struct qimg_error *err)
+		  const struct qimg_objects *objects, struct qimg_measure *out,
+		  struct qimg_error *err)
 {
 	uint64_t cs = qimg_opts_get_u64(o, "cluster_size", 65536);
 	uint64_t rb = qimg_opts_get_u64(o, "refcount_bits", 16);

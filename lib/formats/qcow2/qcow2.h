@@ -730,7 +730,8 @@ int qcow2_create_validate(const struct qimg_opts *o, struct qimg_error *err);
 int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		 struct qimg_error *err);
 int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
-		  struct qimg_measure *out, struct qimg_error *err);
+		  const struct qimg_objects *objects, struct qimg_measure *out,
+		  struct qimg_error *err);
 int qcow2_get_info(struct qimg_node *node, struct qimg_image_info *info,
 		   struct qimg_error *err);
 
