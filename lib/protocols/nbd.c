@@ -16,9 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <libnbd.h>
-
 #include "core/driver.h"
+#include "protocols/libnbd-dl.h"
 #include "protocols/nbd.h"
 
 #define NBD_DEFAULT_PORT "10809"
@@ -424,6 +423,9 @@ static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 		if (!s->context)
 			return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	r = qimg_libnbd_load(err);
+	if (r < 0)
+		return r;
 	s->h = nbd_create();
 	if (!s->h)
 		return qimg_error_set(err, ENOMEM, "%s", nbd_get_error());

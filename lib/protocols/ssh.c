@@ -18,10 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <libssh/libssh.h>
-#include <libssh/sftp.h>
-
 #include "core/driver.h"
+#include "protocols/libssh-dl.h"
 #include "protocols/ssh.h"
 
 #define SSH_CHUNK (64u << 10) /* bytes per SFTP read/write request */
@@ -593,6 +591,9 @@ static int ssh_start(struct qimg_node *node, const struct qimg_value *o,
 	if (!numeric_port(c.port, &port))
 		return qimg_error_set(err, EINVAL,
 				      "Use only numeric port value");
+	r = qimg_libssh_load(err);
+	if (r < 0)
+		return r;
 	fd = connect_tcp(c.host, c.port, err);
 	if (fd < 0)
 		return fd;

@@ -869,6 +869,23 @@ static bool judge(const struct workload *w, const char *img,
 	return ok;
 }
 
+/* The cut after k in the loops that cut an operation at each of its m
+ * mutations and after the last (k = 0..m).  make check (QIMG_QUICK=1) takes
+ * CRASH_POINTS of them, evenly spread, the last always among them;
+ * otherwise every one. */
+static long next_cut(long k, long m)
+{
+	const char *quick = getenv("QIMG_QUICK");
+	const char *env = getenv("CRASH_POINTS");
+	long maxp = env ? atol(env) : 0, step = 1;
+
+	if (quick && !strcmp(quick, "1") && maxp > 0 && m + 1 > maxp)
+		step = (m + maxp) / maxp;
+	if (k < m && k + step > m)
+		return m;
+	return k + step;
+}
+
 static void run_workload(const struct workload *w)
 {
 	char img[256], base[256];
@@ -1199,7 +1216,7 @@ static void test_lazy_repair(void **state)
 	assert_int_equal(out.phase, 4);
 	m = c.seen;
 	assert_true(m > 0);
-	for (k = 0; k < m + 1; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		copy_file(dirty, img);
 		/* and one with the first write in part */
 		cutter_init(&c, k < m ? k : 0, k == m);
@@ -1345,7 +1362,7 @@ static void run_repair_case(const struct repair_case *rc)
 	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		copy_file(damaged, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		repair(img, rc->fix, &c);
@@ -1499,7 +1516,7 @@ static void run_resize_case(const struct resize_case *rc)
 		 fmt, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		FILE *f;
 		unsigned long long old = 0;
 
@@ -1715,7 +1732,7 @@ static void run_snapshot_case(const char *name, enum sn_op op, const char *arg,
 		 img, img, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		snapshot_cut(img, op, arg, &c);
@@ -1829,7 +1846,7 @@ static void run_empty_case(const char *name, const char *opts, bool snap)
 		 img, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		empty_cut(img, &c);
@@ -1933,7 +1950,7 @@ static void run_amend_case(const char *name, const char *make,
 	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		amend_cut(img, options, &c);
@@ -2125,7 +2142,7 @@ static void test_bitmap_session(void **state)
 	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", judge_sh, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k++) {
+	for (k = 0; k <= m; k = next_cut(k, m)) {
 		int r;
 
 		copy_file(orig, img);
