@@ -38,6 +38,13 @@ struct qimg_luks_params {
 	enum qimg_hash_alg ivgen_hash_alg;
 	enum qimg_hash_alg hash_alg;
 	uint64_t iter_time_ms;
+	/* ivgen-hash-alg was given: the header names it even for plain
+	 * IVs ("cbc-plain:sha1"), as qemu-img writes it.  essiv always names
+	 * its hash. */
+	bool ivgen_hash_set;
+	/* A cipher qemu-img knows but LUKS refuses ("des", "3des"): set by
+	 * qimg_luks_params_parse, refused by qimg_luks_params_check. */
+	const char *unsupported_cipher;
 };
 
 /* Read the parameters from create options named PREFIX + "cipher-alg",
@@ -47,6 +54,16 @@ struct qimg_luks_params {
 int qimg_luks_params_from_opts(const struct qimg_opts *o, const char *prefix,
 			       struct qimg_luks_params *p,
 			       struct qimg_error *err);
+/* The two halves of qimg_luks_params_from_opts, for a caller that must
+ * check something between them as qemu-img does (the luks format looks its
+ * key-secret up after the names are parsed and before they are checked):
+ * parse reads the names ("Parameter 'cipher-alg' does not accept value
+ * 'foo'"), check refuses what cannot be used ("Algorithm 'des' not
+ * supported", "Unsupported cipher mode xts", ESSIV's hash). */
+int qimg_luks_params_parse(const struct qimg_opts *o, const char *prefix,
+			   struct qimg_luks_params *p, struct qimg_error *err);
+int qimg_luks_params_check(const struct qimg_luks_params *p,
+			   struct qimg_error *err);
 
 /* Bytes the header and the 8 key slots' material take for `p` (the payload
  * offset qemu-img gives a new luks image: 2068480 for the defaults). */
@@ -94,6 +111,9 @@ struct qimg_luks_amend {
 	size_t new_secret_len;
 	uint64_t iter_time_ms; /* 0: 2000 */
 	bool force;	       /* allow erasing the last active slot */
+	/* keyslot was given even though it is -1 (the user wrote -1:
+	 * "Invalid keyslot 4294967295 ..." as qemu-img says). */
+	bool keyslot_set;
 };
 
 /* Change key slots of an unlocked header.  A slot is filled (material
