@@ -20,6 +20,12 @@
 # made of the input; every run's output is compared with the input by
 # qemu-img (outside the timed region).
 #
+# Encrypted jobs (when qimg has the format): raw-to-luks and luks-to-raw,
+# raw-to-qcow2-luks and qcow2-luks-to-raw (aes-256-xts-plain64, qemu-img's
+# default cipher; iter-time=10 in both tools so that the key derivation is
+# not what is timed); the encrypted inputs are made by qemu-img once, and
+# every run's output is compared with the input by qemu-img.
+#
 # Environment: QIMG (default build/qimg), QEMU_IMG (qemu-img), QEMU_IO,
 # BENCH_SIZE (input size, default 1G; the inputs are cached per size under
 # bench/work/), BENCH_RUNS (5), BENCH_JOBS (subset of job names).
@@ -42,7 +48,27 @@ if [ -z "${BENCH_JOBS:-}" ] && [ -x "$QIMG" ]; then
 		*" $f "*) JOBS="$JOBS raw-to-$f $f-to-raw" ;;
 		esac
 	done
+	case $have_fmts in
+	*" luks "*) JOBS="$JOBS raw-to-luks luks-to-raw" ;;
+	esac
+	# qcow2 with LUKS: when qimg's qcow2 takes encrypt.format=luks
+	if "$QIMG" create -f qcow2 -o help 2>/dev/null |
+		grep -q 'encrypt.format' &&
+		"$QIMG" measure --object secret,id=s,data=x -O qcow2 \
+			-o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=1 \
+			--size 1M >/dev/null 2>&1; then
+		JOBS="$JOBS raw-to-qcow2-luks qcow2-luks-to-raw"
+	fi
 fi
+# the secret of the encrypted jobs, and the image options that open them
+SECRET="--object secret,id=bsec,data=qimg-bench"
+enc_opts()
+{
+	case $1 in
+	luks) echo "driver=luks,key-secret=bsec,file.filename=$2" ;;
+	qcow2-luks) echo "driver=qcow2,encrypt.key-secret=bsec,file.filename=$2" ;;
+	esac
+}
 
 command -v "$QEMU_IMG" >/dev/null || { echo "bench: qemu-img not found"; exit 1; }
 case " $JOBS " in
@@ -289,6 +315,10 @@ job_args()
 	# the end); commit empties the overlay as qemu-img's does
 	commit-1g) echo "commit -f qcow2 $2/overlay.qcow2" ;;
 	rebase-safe) echo "rebase -b new.qcow2 -F qcow2 -f qcow2 $2/overlay.qcow2" ;;
+	raw-to-luks) echo "convert $SECRET -f raw -O luks -o key-secret=bsec,iter-time=10 $IN $2/out" ;;
+	raw-to-qcow2-luks) echo "convert $SECRET -f raw -O qcow2 -o encrypt.format=luks,encrypt.key-secret=bsec,encrypt.iter-time=10 $IN $2/out" ;;
+	luks-to-raw | qcow2-luks-to-raw)
+		echo "convert $SECRET --image-opts $(enc_opts "${1%-to-raw}" "$(fmt_input "${1%-to-raw}")") -O raw $2/out" ;;
 	raw-to-*) echo "convert -f raw -O ${1#raw-to-} $IN $2/out" ;;
 	*-to-raw) echo "convert -f ${1%-to-raw} -O raw $(fmt_input "${1%-to-raw}") $2/out" ;;
 	esac
@@ -306,8 +336,18 @@ make_fmt_input()
 	[ -f "$f" ] && return 0
 	echo "bench: converting the input to $1 with qemu-img (once)" >&2
 	rm -f "$f.part"
-	"$QEMU_IMG" convert -f raw -O "$1" "$IN" "$f.part" &&
-		mv "$f.part" "$f"
+	case $1 in
+	luks)
+		# shellcheck disable=SC2086
+		"$QEMU_IMG" convert $SECRET -f raw -O luks \
+			-o key-secret=bsec,iter-time=10 "$IN" "$f.part" ;;
+	qcow2-luks)
+		# shellcheck disable=SC2086
+		"$QEMU_IMG" convert $SECRET -f raw -O qcow2 \
+			-o encrypt.format=luks,encrypt.key-secret=bsec,encrypt.iter-time=10 \
+			"$IN" "$f.part" ;;
+	*) "$QEMU_IMG" convert -f raw -O "$1" "$IN" "$f.part" ;;
+	esac && mv "$f.part" "$f"
 }
 
 # job_input NAME -> the image whose size is the input column
@@ -383,6 +423,15 @@ job_verify()
 {
 	local d=$2 p
 	case $1 in
+	raw-to-luks | raw-to-qcow2-luks)
+		# shellcheck disable=SC2086
+		"$QEMU_IMG" compare -q $SECRET --image-opts \
+			"driver=raw,file.filename=$IN" \
+			"$(enc_opts "${1#raw-to-}" "$d/out")" || {
+			echo "bench: $d/out (${1#raw-to-}) does not read as $IN" >&2
+			return 1
+		}
+		;;
 	raw-to-qcow2* | qcow2-to-raw | raw-to-raw) ;;
 	raw-to-* | *-to-raw)
 		if [ "${1#raw-to-}" != "$1" ]; then
@@ -458,7 +507,7 @@ for job in $JOBS; do
 	raw-to-* | *-to-raw)
 		f=${job#raw-to-}
 		f=${f%-to-raw}
-		case " $FORMATS " in
+		case " $FORMATS luks qcow2-luks " in
 		*" $f "*) ;;
 		*)
 			echo "bench: unknown job $job" >&2
