@@ -90,6 +90,14 @@ int qimg_open_over(struct qimg_node *file, const char *format,
 		   unsigned int flags, struct qimg_node **out,
 		   struct qimg_error *err);
 
+/* qimg_open_over with the format node's options as a tree (as
+ * qimg_options_parse makes it: "driver" names the format, absent: probe;
+ * copied) and the --object table they may name (secrets). */
+int qimg_open_over_opts(struct qimg_node *file,
+			const struct qimg_value *options,
+			const struct qimg_objects *objects, unsigned int flags,
+			struct qimg_node **out, struct qimg_error *err);
+
 /* A backing file name as seen from the directory of `image` (as qemu-img
  * resolves it): absolute names and "PROTOCOL:..." names (json:{...},
  * nbd://...) as they are, others joined to image's directory.  malloc'd;

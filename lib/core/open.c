@@ -953,6 +953,38 @@ int qimg_open_over(struct qimg_node *file, const char *format,
 			   err);
 }
 
+int qimg_open_over_opts(struct qimg_node *file,
+			const struct qimg_value *options,
+			const struct qimg_objects *objects, unsigned int flags,
+			struct qimg_node **out, struct qimg_error *err)
+{
+	struct qimg_open_args args = { .filename = file->filename,
+				       .objects = objects };
+	struct open_ctx ctx = { .args = &args, .depth = 0 };
+	const struct qimg_driver *drv = NULL;
+	struct qimg_value *opts =
+		options ? qimg_value_copy(options) : qimg_value_dict();
+	const char *format;
+
+	*out = NULL;
+	if (!opts) {
+		close_tree(file);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	format = qimg_value_get_str(qimg_dict_get(opts, "driver"));
+	if (format) {
+		drv = qimg_driver_find(format);
+		if (!drv || drv->kind != QIMG_DRIVER_FORMAT) {
+			qimg_value_free(opts);
+			close_tree(file);
+			return qimg_format_missing_error(format, true, err);
+		}
+	}
+	file->objects = objects;
+	return format_over(drv, file, opts, NULL, flags, file->cache, &ctx, out,
+			   err);
+}
+
 int qimg_protocol_open(const char *filename, unsigned int flags,
 		       enum qimg_cache_mode cache, struct qimg_node **out,
 		       struct qimg_error *err)
