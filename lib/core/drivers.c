@@ -10,6 +10,7 @@
 #include "formats/bochs.h"
 #include "formats/cloop.h"
 #include "formats/dmg.h"
+#include "formats/luks.h"
 #include "formats/parallels.h"
 #include "formats/qcow.h"
 #include "formats/qed/qed.h"
@@ -42,6 +43,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_dmg,	  &qimg_driver_vmdk,
 	&qimg_driver_qcow,	  &qimg_driver_parallels,
 	&qimg_driver_vpc,	  &qimg_driver_cloop,
+	&qimg_driver_luks,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
@@ -94,7 +96,6 @@ static const struct {
 	const char *name;
 	bool creatable;
 } later_formats[] = {
-	{ "luks", true },
 	{ "vvfat", false },
 };
 
@@ -122,26 +123,13 @@ int qimg_format_missing_error(const char *format, bool open,
 }
 
 /* Signatures of the formats above, so that an image of one of them is
- * refused by name instead of being guessed raw (and read as garbage). */
-static const struct {
-	const char *name;
-	size_t off, len;
-	const char *magic;
-} later_sigs[] = {
-	{ "luks", 0, 6, "LUKS\xba\xbe" },
-};
-
+ * refused by name instead of being guessed raw (and read as garbage).  None
+ * left: vvfat is a directory, not a signature. */
 const char *qimg_later_format_probe(const uint8_t *head, size_t len,
 				    const char *filename)
 {
-	size_t i;
-
+	(void)head;
+	(void)len;
 	(void)filename;
-
-	for (i = 0; i < sizeof(later_sigs) / sizeof(later_sigs[0]); i++)
-		if (len >= later_sigs[i].off + later_sigs[i].len &&
-		    !memcmp(head + later_sigs[i].off, later_sigs[i].magic,
-			    later_sigs[i].len))
-			return later_sigs[i].name;
 	return NULL;
 }
