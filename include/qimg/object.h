@@ -34,5 +34,10 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 int qimg_secret_get(const struct qimg_objects *t, const char *id,
 		    uint8_t **data, size_t *len, struct qimg_error *err);
 void qimg_secret_free(uint8_t *data, size_t len);
+/* qimg_secret_get for a secret used as text (a LUKS passphrase): EINVAL
+ * "Data from secret ID is not valid UTF-8" (qemu-img's words) when the
+ * bytes are not UTF-8. */
+int qimg_secret_get_utf8(const struct qimg_objects *t, const char *id,
+			 uint8_t **data, size_t *len, struct qimg_error *err);
 
 #endif

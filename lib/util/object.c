@@ -2,6 +2,7 @@
 /* The --object table: `secret` objects parsed and checked as qemu-img
  * checks them, their bytes kept until the table is freed and wiped then. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,64 @@ int qimg_secret_get(const struct qimg_objects *t, const char *id,
 				      "base64 data",
 				      id);
 	return 0;
+}
+
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, and no NUL byte. */
+static bool valid_utf8(const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = p[i];
+		uint32_t cp;
+		size_t n;
+
+		if (c == 0)
+			return false; /* as glib's validation with a length */
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+int qimg_secret_get_utf8(const struct qimg_objects *t, const char *id,
+			 uint8_t **data, size_t *len, struct qimg_error *err)
+{
+	int r = qimg_secret_get(t, id, data, len, err);
+
+	if (r < 0 || valid_utf8(*data, *len))
+		return r;
+	qimg_secret_free(*data, *len);
+	*data = NULL;
+	*len = 0;
+	return qimg_error_set(err, EINVAL,
+			      "Data from secret %s is not valid UTF-8", id);
 }
 
 void qimg_secret_free(uint8_t *data, size_t len)
