@@ -302,12 +302,15 @@ static int amend_erase(struct qimg_luks *l, const struct qimg_luks_io *io,
 				"the given old password for erase "
 				"operation",
 				i);
-		if (l->slots[i].active != LUKS_SLOT_ACTIVE)
+		/* --force erases an erased slot again, silently (iotest
+		 * 293). */
+		if (l->slots[i].active != LUKS_SLOT_ACTIVE && !a->force)
 			return qimg_error_set(err, EINVAL,
 					      "Given keyslot %d is already "
 					      "erased (inactive) ",
 					      i);
-		if (count_active(l) == 1 && !a->force)
+		if (count_active(l) == 1 &&
+		    l->slots[i].active == LUKS_SLOT_ACTIVE && !a->force)
 			return qimg_error_set(
 				err, EPERM,
 				"Attempt to erase the only active "

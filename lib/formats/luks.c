@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto/luks.h"
 #include "formats/luks.h"
@@ -109,11 +110,15 @@ static int luks_open(struct qimg_node *node, const struct qimg_opts *opts,
 	int64_t len;
 	int r;
 
-	/* info reads the header without a key, as qemu-img's does. */
-	if (!id && !(node->flags & QIMG_OPEN_NO_IO))
+	/* info reads the header without a key, as qemu-img's does: the
+	 * secret is neither required nor looked up nor tried. */
+	if (node->flags & QIMG_OPEN_NO_IO)
+		id = NULL;
+	else if (!id)
 		return no_secret(err);
 	if (id) {
-		r = qimg_secret_get(node->objects, id, &secret, &slen, err);
+		r = qimg_secret_get_utf8(node->objects, id, &secret, &slen,
+					 err);
 		if (r < 0)
 			return r;
 	}
@@ -292,7 +297,7 @@ static int create_params(const struct qimg_opts *o,
 		return r;
 	if (!id)
 		return no_secret(err);
-	r = qimg_secret_get(objects, id, secret, slen, err);
+	r = qimg_secret_get_utf8(objects, id, secret, slen, err);
 	if (r < 0)
 		return r;
 	r = qimg_luks_params_check(p, err);
@@ -327,6 +332,21 @@ static int luks_create(struct qimg_node *file, const struct qimg_opts *o,
 	if (r == 0)
 		r = qimg_truncate(file, qimg_luks_area_len(&p) + size, true,
 				  pre, err);
+	return r;
+}
+
+/* qemu-img deletes the file of a luks create that failed, even one that
+ * existed before (iotest 282). */
+static int luks_create_or_delete(struct qimg_node *file,
+				 const struct qimg_opts *o,
+				 struct qimg_error *err)
+{
+	int r = luks_create(file, o, err);
+
+	if (r < 0 && file->drv->default_protocol && file->filename)
+		unlink(strncmp(file->filename, "file:", 5)
+			       ? file->filename
+			       : file->filename + 5);
 	return r;
 }
 
@@ -384,9 +404,9 @@ static int luks_amend(struct qimg_node *node, const struct qimg_opts *opts,
 		a.iter_time_ms = 1; /* 0 means the default to the library */
 	a.force = o && o->force;
 	if (oid)
-		r = qimg_secret_get(node->objects, oid, &olds, &olen, err);
+		r = qimg_secret_get_utf8(node->objects, oid, &olds, &olen, err);
 	if (r == 0 && nid)
-		r = qimg_secret_get(node->objects, nid, &news, &nlen, err);
+		r = qimg_secret_get_utf8(node->objects, nid, &news, &nlen, err);
 	if (r == 0) {
 		a.old_secret = oid ? (olds ? olds : (const uint8_t *)"") : NULL;
 		a.old_secret_len = olen;
@@ -412,7 +432,7 @@ const struct qimg_driver qimg_driver_luks = {
 	.open = luks_open,
 	.close = luks_close,
 	.create_validate = luks_create_validate,
-	.create = luks_create,
+	.create = luks_create_or_delete,
 	.read = luks_read,
 	.write = luks_write,
 	.flush = luks_flush,

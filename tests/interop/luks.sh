@@ -183,6 +183,10 @@ for f in q.luks m.luks; do
 	same "$f: info json" info --output=json ../$f
 	same "$f: info -f luks" info -f luks ../$f
 	same "$f: info --image-opts" info $S --image-opts "$(io ../$f)"
+	same "$f: info with a wrong secret" info $SX --image-opts \
+		"driver=luks,key-secret=x,file.filename=../$f"
+	same "$f: info with an unknown secret" info --image-opts \
+		"driver=luks,key-secret=x,file.filename=../$f"
 	same "$f: map json" map --output=json $S --image-opts "$(io ../$f)"
 	same "$f: map" map $S --image-opts "$(io ../$f)"
 	same "$f: check" check $S --image-opts "$(io ../$f)"
