@@ -150,11 +150,25 @@ static void get_name(char *dst, const uint8_t *src, size_t len)
 	dst[len] = 0;
 }
 
+/* Control bytes become '?', so that a message or info line naming a
+ * damaged field stays one line. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 static void decode(struct qimg_luks *l, const uint8_t *b)
 {
 	get_name(l->cipher_name, b + 8, LUKS_NAME_LEN);
 	get_name(l->cipher_mode, b + 40, LUKS_NAME_LEN);
 	get_name(l->hash_spec, b + 72, LUKS_NAME_LEN);
+	/* Names with control bytes are refused below; only their message
+	 * shows them. */
+	printable(l->cipher_name);
+	printable(l->cipher_mode);
+	printable(l->hash_spec);
 	l->payload_offset = qimg_load_be32(b + 104);
 	l->key_bytes = qimg_load_be32(b + 108);
 	memcpy(l->mk_digest, b + 112, LUKS_DIGEST_LEN);
@@ -504,8 +518,13 @@ int qimg_luks_describe(const struct qimg_luks *l, struct qimg_value *dict,
 				       qimg_luks_payload_offset(l));
 	if (r == 0)
 		r = qimg_dict_put_uint(dict, "master-key-iters", l->mk_iters);
-	if (r == 0)
-		r = qimg_dict_put_str(dict, "uuid", l->uuid);
+	if (r == 0) {
+		char uuid[LUKS_UUID_LEN + 1];
+
+		memcpy(uuid, l->uuid, sizeof(uuid));
+		printable(uuid);
+		r = qimg_dict_put_str(dict, "uuid", uuid);
+	}
 	qimg_value_free(slots);
 	if (r < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");

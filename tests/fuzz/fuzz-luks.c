@@ -81,8 +81,10 @@ static int cheap(const uint8_t *d, size_t size)
 
 static void one_line(const struct qimg_error *err)
 {
-	if (!err->msg[0] || strchr(err->msg, '\n'))
+	if (!err->msg[0] || strchr(err->msg, '\n')) {
+		fprintf(stderr, "not one line: '%s'\n", err->msg);
 		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -144,6 +144,19 @@ int cmd_measure(const struct tool *t, int argc, char **argv)
 				goto out;
 			break;
 		case 'l':
+			/* qemu-img checks snapshot.* parameters here, before
+			 * it looks at the rest of the command line (iotest
+			 * 178). */
+			if (!strncmp(optarg, "snapshot.", 9)) {
+				char *id = NULL, *name = NULL;
+
+				r = tool_parse_snapshot_param(t, optarg, &id,
+							      &name);
+				free(id);
+				free(name);
+				if (r < 0)
+					goto out;
+			}
 			snapshot = optarg;
 			break;
 		case OPT_OUTPUT:
