@@ -22,6 +22,7 @@
 struct mem {
 	uint8_t *buf;
 	unsigned int writes, flushes;
+	int cut; /* writes allowed before a simulated kill; -1: no limit */
 };
 
 static int mem_read(void *opaque, uint64_t off, void *buf, size_t len,
@@ -42,6 +43,10 @@ static int mem_write(void *opaque, uint64_t off, const void *buf, size_t len,
 
 	if (off + len > AREA)
 		return qimg_error_set(err, EIO, "write past the area");
+	if (m->cut == 0)
+		return qimg_error_set(err, EIO, "killed");
+	if (m->cut > 0)
+		m->cut--;
 	memcpy(m->buf + off, buf, len);
 	m->writes++;
 	return 0;
@@ -59,6 +64,7 @@ static const struct qimg_luks_io io = { &mem, mem_read, mem_write, mem_flush };
 static int setup(void **state)
 {
 	mem.buf = calloc(1, AREA);
+	mem.cut = -1;
 	return mem.buf ? 0 : -1;
 }
 
@@ -375,6 +381,66 @@ static void test_amend(void **state)
 	qimg_luks_close(l);
 }
 
+/* Killed after each write of an amend (the area keeps what was written
+ * before): adding a key never loses the old one, erasing one key never
+ * loses the other. */
+static void test_amend_crash(void **state)
+{
+	struct qimg_luks_params p = defaults();
+	struct qimg_luks *l = fmt(&p);
+	struct qimg_error err;
+	struct qimg_luks_amend add = { .active = true,
+				       .keyslot = -1,
+				       .new_secret = (const uint8_t *)"two",
+				       .new_secret_len = 3,
+				       .iter_time_ms = 1 };
+	struct qimg_luks_amend del = { .active = false,
+				       .keyslot = -1,
+				       .old_secret = pw,
+				       .old_secret_len = 6 };
+	uint8_t *orig = malloc(AREA), *two = malloc(AREA);
+	int n;
+
+	assert_non_null(orig);
+	assert_non_null(two);
+	memcpy(orig, mem.buf, AREA);
+	for (n = 0;; n++) {
+		struct qimg_luks *c = NULL;
+		int r;
+
+		memcpy(mem.buf, orig, AREA);
+		assert_int_equal(qimg_luks_open(&io, pw, 6, &c, &err), 0);
+		mem.cut = n;
+		r = amend(c, &add, &err);
+		mem.cut = -1;
+		qimg_luks_close(c);
+		assert_int_equal(open_err("secret", &err), 0);
+		if (r == 0)
+			break;
+	}
+	assert_true(n >= 2); /* material, then header */
+	assert_int_equal(open_err("two", &err), 0);
+	memcpy(two, mem.buf, AREA);
+	for (n = 0;; n++) {
+		struct qimg_luks *c = NULL;
+		int r;
+
+		memcpy(mem.buf, two, AREA);
+		assert_int_equal(qimg_luks_open(&io, pw, 6, &c, &err), 0);
+		mem.cut = n;
+		r = amend(c, &del, &err);
+		mem.cut = -1;
+		qimg_luks_close(c);
+		assert_int_equal(open_err("two", &err), 0);
+		if (r == 0)
+			break;
+	}
+	assert_int_equal(open_err("secret", &err), -EPERM);
+	free(orig);
+	free(two);
+	qimg_luks_close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_amend),
+		cmocka_unit_test(test_amend_crash),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
