@@ -4,8 +4,9 @@
  * (8-aligned, its size rounded up to 512 bytes), L2 tables and clusters
  * appended at the end of the file (cluster aligned), compressed clusters
  * (raw deflate, 4 KiB window) appended 512-aligned.  No refcounts, no
- * zero clusters, no check.  AES-encrypted images are shown by info and
- * refused for I/O as qemu-img refuses them without a key. */
+ * zero clusters, no check.  Legacy AES encryption (AES-128-CBC, the key
+ * the passphrase's first 16 bytes, IVs from guest sectors) with the key
+ * from encrypt.key-secret, as qemu-img reads, writes and creates it. */
 
 #include <errno.h>
 #include <limits.h>
@@ -14,7 +15,9 @@
 #include <zlib.h>
 
 #include "core/driver.h"
+#include "crypto/crypto.h"
 #include "formats/qcow.h"
+#include "qimg/object.h"
 #include "util/endian.h"
 
 #define QCOW_HEADER_LEN 48u
@@ -24,6 +27,7 @@
 /* An L1 table bigger than this must lie inside the file. */
 #define QCOW_L1_SANE (64u << 20)
 #define QCOW_CREATE_CHUNK (1u << 20)
+#define QCOW_AES_KEY_LEN 16
 
 struct qcow_l2 {
 	uint64_t off; /* 0: empty */
@@ -37,6 +41,7 @@ struct qcow_state {
 	uint32_t cluster_bits, l2_bits, cluster_size, l2_size;
 	uint64_t l1_off, l1_size, *l1;
 	uint32_t crypt;
+	struct qimg_sector_cipher *cipher; /* crypt 1, opened with the key */
 	struct qcow_l2 cache[QCOW_L2_CACHE];
 	uint64_t tick;
 	uint64_t file_end; /* allocation pointer: the file's length */
@@ -75,6 +80,61 @@ static void free_state(struct qcow_state *s)
 	free(s->zbuf);
 	s->l1 = NULL;
 	s->zbuf = NULL;
+	qimg_sector_cipher_free(s->cipher);
+	s->cipher = NULL;
+}
+
+static int secret_of(const struct qimg_objects *objects, const char *id,
+		     uint8_t **data, size_t *len, struct qimg_error *err)
+{
+	*data = NULL;
+	*len = 0;
+	if (!id)
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'encrypt.key-secret' is "
+				      "required for cipher");
+	return qimg_secret_get(objects, id, data, len, err);
+}
+
+/* The key of encrypt.key-secret (the passphrase's first 16 bytes, zero
+ * padded), as the cipher of every data sector. */
+static int open_cipher(struct qimg_node *node, struct qcow_state *s,
+		       const struct qimg_opts *opts, struct qimg_error *err)
+{
+	const char *fmt = qimg_opts_get_str(opts, "encrypt.format", NULL);
+	uint8_t *secret, *key;
+	size_t len;
+	int r;
+
+	if (fmt && !s->crypt)
+		return qimg_error_set(err, EINVAL,
+				      "No encryption in image header, but "
+				      "options specified format '%s'",
+				      fmt);
+	if (fmt && strcmp(fmt, "aes"))
+		return qimg_error_set(err, EINVAL,
+				      "Header reported 'aes' encryption format "
+				      "but options specify '%s'",
+				      fmt);
+	if (!s->crypt || (node->flags & QIMG_OPEN_NO_IO))
+		return 0;
+	r = secret_of(node->objects,
+		      qimg_opts_get_str(opts, "encrypt.key-secret", NULL),
+		      &secret, &len, err);
+	if (r < 0)
+		return r;
+	key = qimg_secure_alloc(QCOW_AES_KEY_LEN);
+	if (!key) {
+		qimg_secret_free(secret, len);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	memcpy(key, secret, len < QCOW_AES_KEY_LEN ? len : QCOW_AES_KEY_LEN);
+	qimg_secret_free(secret, len);
+	r = qimg_sector_cipher_new(QIMG_CIPHER_AES_128, QIMG_MODE_CBC,
+				   QIMG_IVGEN_PLAIN64, QIMG_HASH_SHA256, key,
+				   QCOW_AES_KEY_LEN, &s->cipher, err);
+	qimg_secure_free(key, QCOW_AES_KEY_LEN);
+	return r;
 }
 
 static int read_backing(struct qimg_node *node, const uint8_t *h,
@@ -114,7 +174,6 @@ static int qcow_open(struct qimg_node *node, const struct qimg_opts *opts,
 	int64_t flen;
 	int r;
 
-	(void)opts;
 	s->file = node->file;
 	r = qimg_pread(s->file, 0, h, sizeof(h), err);
 	if (r < 0)
@@ -151,26 +210,31 @@ static int qcow_open(struct qimg_node *node, const struct qimg_opts *opts,
 		return qimg_error_set(err, EINVAL,
 				      "invalid encryption method in qcow "
 				      "header");
-	if (s->crypt && !(node->flags & QIMG_OPEN_NO_IO))
-		return qimg_error_set(err, EINVAL,
-				      "Parameter 'encrypt.key-secret' is "
-				      "required for cipher");
+	r = open_cipher(node, s, opts, err);
+	if (r < 0)
+		return r;
 	s->cluster_size = 1u << s->cluster_bits;
 	s->l2_size = 1u << s->l2_bits;
 	shift_size = UINT64_C(1) << (s->cluster_bits + s->l2_bits);
 	s->l1_size = size / shift_size + !!(size % shift_size);
-	if (s->l1_size > INT_MAX / 8)
-		return qimg_error_set(err, EFBIG, "Image too large");
+	if (s->l1_size > INT_MAX / 8) {
+		r = qimg_error_set(err, EFBIG, "Image too large");
+		goto out_free;
+	}
 	s->l1_off = qimg_load_be64(h + 40);
 	flen = qimg_node_length(s->file, err);
-	if (flen < 0)
-		return (int)flen;
+	if (flen < 0) {
+		r = (int)flen;
+		goto out_free;
+	}
 	s->file_end = (uint64_t)flen;
 	/* Bounded: a table that big must be in the file. */
 	if (s->l1_size * 8 > QCOW_L1_SANE &&
 	    (s->l1_off > s->file_end ||
-	     s->l1_size * 8 > s->file_end - s->l1_off))
-		return qimg_error_set(err, EFBIG, "Image too large");
+	     s->l1_size * 8 > s->file_end - s->l1_off)) {
+		r = qimg_error_set(err, EFBIG, "Image too large");
+		goto out_free;
+	}
 	s->l1 = malloc(s->l1_size * 8);
 	s->zbuf = malloc(s->cluster_size);
 	if (!s->l1 || !s->zbuf) {
@@ -312,6 +376,9 @@ static int qcow_read(struct qimg_node *node, uint64_t off, void *buf,
 		} else {
 			qimg_debug_event(s->file, QIMG_EV_READ_AIO);
 			r = qimg_pread(s->file, e + in, p, n, err);
+			if (r == 0 && s->cipher)
+				r = qimg_sector_decrypt(s->cipher, off / 512, p,
+							n, err);
 		}
 		p += n;
 		off += n;
@@ -449,7 +516,17 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 
 	if (e && !(e & QCOW_OFLAG_COMPRESSED)) {
 		qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
-		return qimg_pwrite(s->file, e + in, p, n, err);
+		if (!s->cipher)
+			return qimg_pwrite(s->file, e + in, p, n, err);
+		c = malloc(n);
+		if (!c)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		memcpy(c, p, n);
+		r = qimg_sector_encrypt(s->cipher, off / 512, c, n, err);
+		if (r == 0)
+			r = qimg_pwrite(s->file, e + in, c, n, err);
+		free(c);
+		return r;
 	}
 	c = calloc(1, s->cluster_size);
 	if (!c)
@@ -475,7 +552,11 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 		memcpy(c + in, p, n);
 		host = alloc_bytes(s, s->cluster_size, s->cluster_size);
 		qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
-		r = qimg_pwrite(s->file, host, c, s->cluster_size, err);
+		if (s->cipher)
+			r = qimg_sector_encrypt(s->cipher, start / 512, c,
+						s->cluster_size, err);
+		if (r == 0)
+			r = qimg_pwrite(s->file, host, c, s->cluster_size, err);
 		if (r == 0) {
 			b->guest[b->n] = start;
 			b->host[b->n++] = host;
@@ -627,24 +708,44 @@ static int qcow_get_info(struct qimg_node *node, struct qimg_image_info *info,
 	return 0;
 }
 
-static int qcow_create_validate(const struct qimg_opts *o,
-				struct qimg_error *err)
+/* encryption=on is encrypt.format=aes, the only one qcow has. */
+static int encrypt_format(const struct qimg_opts *o, bool *aes,
+			  struct qimg_error *err)
 {
-	const char *fmt = qimg_opts_get_str(o, "encrypt.format", NULL), *bfmt;
-	struct qimg_error scratch = { 0 };
+	const char *fmt = qimg_opts_get_str(o, "encrypt.format", NULL);
+	bool alias = qimg_opts_get_bool(o, "encryption", false);
 
+	*aes = false;
+	if (alias && fmt)
+		return qimg_error_set(err, EINVAL,
+				      "'encrypt.format' and its alias "
+				      "'encryption' can't be used at the same "
+				      "time");
+	if (!fmt && !alias) {
+		if (qimg_opts_has(o, "encrypt.key-secret"))
+			return qimg_error_set(err, EINVAL,
+					      "Parameter 'encrypt.format' is "
+					      "missing");
+		return 0;
+	}
 	if (fmt && strcmp(fmt, "aes"))
 		return qimg_error_set(err, EINVAL,
 				      "Unsupported encryption format");
-	if (fmt || qimg_opts_get_bool(o, "encryption", false)) {
-		if (!qimg_opts_get_str(o, "encrypt.key-secret", NULL))
-			return qimg_error_set(err, EINVAL,
-					      "Parameter 'encrypt.key-secret' "
-					      "is required for cipher");
-		return qimg_error_set(err, ENOTSUP,
-				      "qimg does not write AES-encrypted qcow "
-				      "images");
-	}
+	*aes = true;
+	return 0;
+}
+
+static int qcow_create_validate(const struct qimg_opts *o,
+				struct qimg_error *err)
+{
+	struct qimg_error scratch = { 0 };
+	const char *bfmt;
+	bool aes;
+	int r;
+
+	r = encrypt_format(o, &aes, err);
+	if (r < 0)
+		return r;
 	bfmt = qimg_opts_get_str(o, "backing_fmt", NULL);
 	if (bfmt && !qimg_driver_find(bfmt) &&
 	    qimg_format_missing_error(bfmt, true, &scratch) == -EINVAL)
@@ -667,9 +768,20 @@ static int qcow_create(struct qimg_node *file, const struct qimg_opts *o,
 	uint32_t cbits = blen ? 9 : 12, l2bits = blen ? 12 : 9;
 	uint64_t shift = UINT64_C(1) << (cbits + l2bits), l1_entries, l1_off;
 	uint64_t l1_bytes, done;
-	uint8_t *buf;
+	uint8_t *buf, *secret = NULL;
+	size_t secret_len = 0;
+	bool aes;
 	int r;
 
+	r = encrypt_format(o, &aes, err);
+	/* The key must be there (it is not needed to write the header). */
+	if (r == 0 && aes)
+		r = secret_of(file->objects,
+			      qimg_opts_get_str(o, "encrypt.key-secret", NULL),
+			      &secret, &secret_len, err);
+	qimg_secret_free(secret, secret_len);
+	if (r < 0)
+		return r;
 	if (blen > QCOW_MAX_BACKING)
 		return qimg_error_set(err, EINVAL,
 				      "Backing file name too long");
@@ -703,6 +815,7 @@ static int qcow_create(struct qimg_node *file, const struct qimg_opts *o,
 		qimg_store_be64(buf + 24, size);
 		buf[32] = (uint8_t)cbits;
 		buf[33] = (uint8_t)l2bits;
+		qimg_store_be32(buf + 36, aes ? 1 : 0);
 		qimg_store_be64(buf + 40, l1_off);
 		r = qimg_pwrite(file, 0, buf, l1_off, err);
 	}
@@ -736,12 +849,23 @@ static int qcow_make_empty(struct qimg_node *node, struct qimg_error *err)
 	return r;
 }
 
+static const struct qimg_opt_desc qcow_runtime_opts[] = {
+	{ "encrypt.format", QIMG_OPT_STRING, NULL, NULL },
+	{ "encrypt.key-secret", QIMG_OPT_STRING, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+/* The key names the image (json:{...}), as qemu-img shows it. */
+static const char *const qcow_strong_opts[] = { "encrypt.key-secret", NULL };
+
 const struct qimg_driver qimg_driver_qcow = {
 	.name = "qcow",
 	.kind = QIMG_DRIVER_FORMAT,
 	.threads = QIMG_THREADS_SERIAL,
 	.state_size = sizeof(struct qcow_state),
 	.create_opts = qcow_create_opts,
+	.runtime_opts = qcow_runtime_opts,
+	.strong_opts = qcow_strong_opts,
 	.probe = qcow_probe,
 	.open = qcow_open,
 	.close = qcow_close,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "qimg/object.h"
 #include "util/endian.h"
 #include "util/overflow.h"
 
@@ -72,7 +73,67 @@ struct cparams {
 	const char *backing_file, *backing_fmt;
 	const char *data_file; /* NULL: none */
 	bool data_raw;
+	uint32_t crypt_method; /* 0 none, 1 aes, 2 luks */
 };
+
+/* The encrypt.* options besides format and key-secret (LUKS only). */
+static const char *const luks_only_opts[] = {
+	"encrypt.cipher-alg",
+	"encrypt.cipher-mode",
+	"encrypt.ivgen-alg",
+	"encrypt.ivgen-hash-alg",
+	"encrypt.hash-alg",
+	"encrypt.iter-time",
+	NULL,
+};
+
+/* encryption=on is encrypt.format=aes; the encrypt.* options are checked
+ * as qemu-img's option visitor checks them (before the create checks). */
+static int parse_encryption(const struct qimg_opts *o, struct cparams *p,
+			    struct qimg_error *err)
+{
+	const char *fmt = qimg_opts_get_str(o, "encrypt.format", NULL);
+	bool alias = qimg_opts_get_bool(o, "encryption", false);
+	size_t i;
+
+	if (alias && fmt)
+		return qimg_error_set(err, EINVAL,
+				      "'encrypt.format' and its alias "
+				      "'encryption' can't be used at the same "
+				      "time");
+	if (alias)
+		fmt = "aes";
+	if (!fmt) {
+		if (qimg_opts_has(o, "encrypt.key-secret"))
+			return qimg_error_set(err, EINVAL,
+					      "Parameter 'encrypt.format' is "
+					      "missing");
+		for (i = 0; luks_only_opts[i]; i++)
+			if (qimg_opts_has(o, luks_only_opts[i]))
+				return qimg_error_set(err, EINVAL,
+						      "Parameter "
+						      "'encrypt.format' is "
+						      "missing");
+		return 0;
+	}
+	if (!strcmp(fmt, "aes")) {
+		for (i = 0; luks_only_opts[i]; i++)
+			if (qimg_opts_has(o, luks_only_opts[i]))
+				return qimg_error_set(err, EINVAL,
+						      "Parameter '%s' is "
+						      "unexpected",
+						      luks_only_opts[i]);
+		p->crypt_method = 1;
+		return 0;
+	}
+	if (strcmp(fmt, "luks"))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'format' does not accept "
+				      "value '%s'",
+				      fmt);
+	p->crypt_method = 2;
+	return qcow2_luks_check_opts(o, err);
+}
 
 static int ilog2(uint64_t v)
 {
@@ -114,6 +175,8 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 				      "Parameter 'version' does "
 				      "not accept value '%s'",
 				      compat);
+	if (parse_encryption(o, p, err) < 0)
+		return -err->errnum;
 	if (!strcmp(ct, "zlib"))
 		p->ctype = QCOW2_COMPRESS_ZLIB;
 	else if (!strcmp(ct, "zstd"))
@@ -196,11 +259,6 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 				      "is only supported with compatibility "
 				      "level 1.1 and above (use version=v3 or "
 				      "greater)");
-	if (qimg_opts_get_bool(o, "encryption", false) ||
-	    qimg_opts_has(o, "encrypt.format"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Encryption is not "
-				      "supported yet for qcow2 images");
 	if (p->backing_fmt && strlen(p->backing_fmt) > QCOW2_MAX_BACKING_FMT)
 		return qimg_error_set(err, EINVAL,
 				      "Backing format name too "
@@ -346,13 +404,22 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	struct qcow2_state *s;
 	struct cparams p;
 	char *data_path = NULL;
-	uint8_t *hdr = NULL;
+	uint8_t *hdr = NULL, *secret = NULL;
+	size_t secret_len = 0;
 	uint64_t end = 0;
 	int r;
 
 	r = parse_params(o, &p, err);
 	if (r < 0)
 		return r;
+	/* The key first: nothing is written without it. */
+	if (p.crypt_method) {
+		r = qcow2_crypt_secret(
+			file, qimg_opts_get_str(o, "encrypt.key-secret", NULL),
+			&secret, &secret_len, err);
+		if (r < 0)
+			return r;
+	}
 	/* The data file after the image file, as qemu-img makes them; named
 	 * as given (relative to the working directory). */
 	if (p.data_file) {
@@ -390,6 +457,13 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	s->h.size = p.size;
 
 	r = create_l1(s, err);
+	if (r < 0)
+		goto out;
+	/* The LUKS area in the clusters after the L1 table, written (and
+	 * flushed) before the header names it. */
+	if (p.crypt_method == 2)
+		r = qcow2_luks_create(s, o, secret, secret_len, err);
+	s->h.crypt_method = p.crypt_method;
 	if (r < 0)
 		goto out;
 	if (data) {
@@ -484,6 +558,7 @@ out:
 	free(tmp.backing_format);
 	free(s);
 out_data:
+	qimg_secret_free(secret, secret_len);
 	if (data)
 		qimg_close(data);
 	if (r < 0)

@@ -38,6 +38,7 @@ static void free_state(struct qcow2_state *s)
 	free(s->l1);
 	s->l1 = NULL;
 	qcow2_ranges_free(&s->inflight);
+	qcow2_crypt_close(s);
 }
 
 static int load_l1(struct qcow2_state *s, struct qimg_error *err)
@@ -162,14 +163,9 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	r = qcow2_data_file_open(node, s, err);
 	if (r < 0)
 		goto fail;
-	if (!(fl & QIMG_OPEN_NO_IO)) {
-		if (s->h.crypt_method) {
-			r = qimg_error_set(err, ENOTSUP,
-					   "Encrypted qcow2 "
-					   "images are not supported yet");
-			goto fail;
-		}
-	}
+	r = qcow2_crypt_open(node, s, opts, err);
+	if (r < 0)
+		goto fail;
 
 	/* Autoclear bits this driver does not know are cleared by every
 	 * writer that opens the image (the spec's rule), at once. */
@@ -235,7 +231,9 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	node->size = s->h.size;
 	node->cluster_size = (uint32_t)s->cluster_size;
-	node->zero_init = true;
+	/* A preallocated encrypted image reads as decrypted zeros, not as
+	 * zeros (qemu-img's test: the first L1 entry). */
+	node->zero_init = !s->h.crypt_method || !s->l1_size || !s->l1[0];
 
 	if (!s->read_only && !(fl & (QIMG_OPEN_NO_IO | QIMG_OPEN_CHECK))) {
 		if (s->h.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
@@ -354,6 +352,8 @@ static const struct qimg_opt_desc qcow2_runtime_opts[] = {
 };
 
 static const char *const qcow2_child_roles[] = { "data-file", NULL };
+/* The key names the image (json:{...}), as qemu-img shows it. */
+static const char *const qcow2_strong_opts[] = { "encrypt.key-secret", NULL };
 
 const struct qimg_driver qimg_driver_qcow2 = {
 	.name = "qcow2",
@@ -364,6 +364,7 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.amend_opts = qcow2_amend_opts,
 	.runtime_opts = qcow2_runtime_opts,
 	.child_roles = qcow2_child_roles,
+	.strong_opts = qcow2_strong_opts,
 	.probe = qcow2_probe,
 	.open = qcow2_open,
 	.close = qcow2_close,

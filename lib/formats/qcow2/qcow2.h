@@ -269,6 +269,14 @@ struct qcow2_state {
 
 	/* Persistent bitmaps in memory (bitmap-track.c), or NULL. */
 	struct qcow2_bitmaps *bitmaps;
+
+	/* Encryption (crypt.c): the data cipher once unlocked (NULL: not
+	 * encrypted, or opened for metadata only), the LUKS header that
+	 * owns it (crypt_method 2), and whether IVs count guest sectors
+	 * (legacy AES) rather than host sectors (LUKS). */
+	struct qimg_sector_cipher *cipher;
+	struct qimg_luks *luks;
+	bool crypt_guest_iv;
 };
 
 /* ---- header.c ---- */
@@ -603,9 +611,8 @@ int qcow2_bitmaps_read(struct qcow2_state *s, struct qcow2_bitmap **out,
 void qcow2_bitmaps_free(struct qcow2_bitmap *b, size_t n);
 /* Bitmap table entries (host order), each checked: -EINVAL without a
  * message for a bad entry. */
-int qcow2_bitmap_table_read(struct qcow2_state *s, uint64_t off,
-			    uint32_t size, uint64_t **out,
-			    struct qimg_error *err);
+int qcow2_bitmap_table_read(struct qcow2_state *s, uint64_t off, uint32_t size,
+			    uint64_t **out, struct qimg_error *err);
 /* Table entries a bitmap of 2^gran_bits granularity needs now. */
 uint64_t qcow2_bitmap_table_entries(const struct qcow2_state *s,
 				    uint32_t gran_bits);
@@ -747,6 +754,49 @@ int qcow2_change_refcount_order(struct qcow2_state *s, uint32_t order,
 				void (*report)(void *opaque, uint64_t done,
 					       uint64_t total),
 				void *opaque, struct qimg_error *err);
+
+/* ---- crypt.c, crypt-luks.c: encryption ---- */
+struct qimg_sector_cipher;
+struct qimg_luks;
+/* The bytes of secret `id` (NULL: qemu-img's "Parameter
+ * 'encrypt.key-secret' is required for cipher"), freed with
+ * qimg_secret_free. */
+int qcow2_crypt_secret(struct qimg_node *node, const char *id, uint8_t **data,
+		       size_t *len, struct qimg_error *err);
+/* The legacy AES cipher (AES-128-CBC, plain64 IVs) of a passphrase: its
+ * first 16 bytes, zero padded. */
+int qcow2_aes_cipher(const uint8_t *secret, size_t len,
+		     struct qimg_sector_cipher **out, struct qimg_error *err);
+/* Open: check encrypt.format against the header; unless QIMG_OPEN_NO_IO,
+ * get the key from encrypt.key-secret and set s->cipher (request_align
+ * 512).  qemu-img's texts. */
+int qcow2_crypt_open(struct qimg_node *node, struct qcow2_state *s,
+		     const struct qimg_opts *opts, struct qimg_error *err);
+void qcow2_crypt_close(struct qcow2_state *s);
+/* Read and unlock the LUKS header the crypto extension points at
+ * (s->luks, s->cipher); close it (the master key wiped). */
+int qcow2_luks_open(struct qcow2_state *s, const uint8_t *secret, size_t len,
+		    struct qimg_error *err);
+void qcow2_luks_close(struct qcow2_state *s);
+/* Create: check the encrypt.* LUKS options (qemu-img's texts). */
+int qcow2_luks_check_opts(const struct qimg_opts *o, struct qimg_error *err);
+/* Create: a LUKS header with key slot 0 opened by `secret` in new zeroed
+ * clusters (the crypto extension set in s->ext, crypt_method left to the
+ * caller), on the disk when it returns. */
+int qcow2_luks_create(struct qcow2_state *s, const struct qimg_opts *o,
+		      const uint8_t *secret, size_t len,
+		      struct qimg_error *err);
+/* En/decrypt guest data in place: `guest` and `host` are the offsets of
+ * buf's first byte, len a multiple of 512.  decrypt does nothing without a
+ * cipher; encrypt needs one. */
+int qcow2_decrypt(struct qcow2_state *s, uint64_t guest, uint64_t host,
+		  void *buf, size_t len, struct qimg_error *err);
+int qcow2_encrypt(struct qcow2_state *s, uint64_t guest, uint64_t host,
+		  void *buf, size_t len, struct qimg_error *err);
+/* Write guest data at host offset `host` of the data file, encrypted
+ * first (through a bounce buffer) when the image is. */
+int qcow2_pwrite_data(struct qcow2_state *s, uint64_t guest, uint64_t host,
+		      const void *buf, size_t len, struct qimg_error *err);
 
 /* ---- qcow2.c ---- */
 int qcow2_flush(struct qimg_node *node, struct qimg_error *err);

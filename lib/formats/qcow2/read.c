@@ -76,6 +76,9 @@ int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		case QCOW2_NORMAL:
 			qimg_debug_event(s->file, QIMG_EV_READ_AIO);
 			r = qimg_pread(s->data, m.host, p, m.len, err);
+			if (r == 0)
+				r = qcow2_decrypt(s, off, m.host, p, m.len,
+						  err);
 			break;
 		case QCOW2_COMPRESSED:
 			r = read_compressed(s, m.l2e, off, p, m.len, err);
@@ -138,6 +141,25 @@ static bool detect_metadata_prealloc(struct qcow2_state *s)
 	return used >= threshold;
 }
 
+/* An encrypted image's host bytes are not the guest's: no offsets (and so
+ * nothing for the core to look at below), as qemu-img map shows them. */
+static int encrypted_status(enum qcow2_ctype type, struct qimg_extent *ext)
+{
+	switch (type) {
+	case QCOW2_UNALLOCATED:
+	case QCOW2_UNALLOCATED_ALLOC:
+		break;
+	case QCOW2_ZERO_PLAIN:
+	case QCOW2_ZERO_ALLOC:
+		ext->flags = QIMG_BS_ZERO | QIMG_BS_ALLOCATED;
+		break;
+	default:
+		ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED;
+		break;
+	}
+	return 0;
+}
+
 int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		       struct qimg_extent *ext, struct qimg_error *err)
 {
@@ -173,6 +195,8 @@ int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 
 	memset(ext, 0, sizeof(*ext));
 	ext->len = total;
+	if (s->h.crypt_method)
+		return encrypted_status(m.type, ext);
 	switch (m.type) {
 	case QCOW2_UNALLOCATED:
 		ext->flags = 0;

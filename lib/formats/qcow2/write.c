@@ -211,8 +211,8 @@ static int write_in_place(struct qcow2_state *s, const struct write_step *st,
 			  struct qimg_error *err)
 {
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
-	return qimg_pwrite(s->data, run_host(s, st, st->off), st->buf,
-			   st->end - st->off, err);
+	return qcow2_pwrite_data(s, st->off, run_host(s, st, st->off), st->buf,
+				 st->end - st->off, err);
 }
 
 /* ---- allocate with copy-on-write ---- */
@@ -305,8 +305,8 @@ static int write_with_cow(struct qimg_node *node, const struct write_step *st,
 
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 	if (st->region_start == st->off && st->region_end == st->end)
-		return qimg_pwrite(s->data, host, st->buf, st->end - st->off,
-				   err);
+		return qcow2_pwrite_data(s, st->off, host, st->buf,
+					 st->end - st->off, err);
 	bounce = malloc(region_len);
 	if (!bounce)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
@@ -317,7 +317,13 @@ static int write_with_cow(struct qimg_node *node, const struct write_step *st,
 	if (r == 0) {
 		memcpy(bounce + (st->off - st->region_start), st->buf,
 		       st->end - st->off);
-		r = qimg_pwrite(s->data, host, bounce, region_len, err);
+		/* Copy-on-write data is encrypted like the rest, at its
+		 * new host offset. */
+		if (s->cipher)
+			r = qcow2_encrypt(s, st->region_start, host, bounce,
+					  region_len, err);
+		if (r == 0)
+			r = qimg_pwrite(s->data, host, bounce, region_len, err);
 	}
 	free(bounce);
 	return r;
