@@ -423,7 +423,9 @@ static int qcow_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (!e)
 		return 0;
 	ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED;
-	if (!(e & QCOW_OFLAG_COMPRESSED)) {
+	/* Encrypted: the host bytes are not the guest's (no offset, as
+	 * qemu-img map shows it). */
+	if (!(e & QCOW_OFLAG_COMPRESSED) && !s->crypt) {
 		ext->flags |= QIMG_BS_OFFSET_VALID;
 		ext->map = e + in;
 		ext->file = s->file;

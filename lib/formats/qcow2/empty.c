@@ -228,10 +228,11 @@ int qcow2_make_empty(struct qimg_node *node, struct qimg_error *err)
 	if (s->read_only)
 		return qimg_error_set(err, EACCES, "Image is read-only");
 	/* The reset needs the dirty bit (v3) and nothing else that owns
-	 * clusters; the L1 table and three clusters must fit one refcount
-	 * block.  Otherwise: one entry at a time. */
+	 * clusters (a LUKS area does; legacy AES has none); the L1 table and
+	 * three clusters must fit one refcount block.  Otherwise: one entry
+	 * at a time. */
 	if (s->h.version < 3 || s->h.nb_snapshots || bitmaps ||
-	    s->h.crypt_method || s->ext_data || 3 + l1c > s->rb_entries)
+	    s->h.crypt_method == 2 || s->ext_data || 3 + l1c > s->rb_entries)
 		return clear_all(node, err);
 	qcow2_lock(s);
 	r = reset_layout(node, l1c, err);
