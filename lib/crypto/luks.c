@@ -30,11 +30,12 @@ static int parse_enum(const struct qimg_opts *o, const char *prefix,
 		return 0;
 	}
 	*out = from_name(v);
+	/* Named without the prefix, as qemu-img names qcow2's too. */
 	if (*out < 0)
 		return qimg_error_set(err, EINVAL,
 				      "Parameter '%s' does not accept value "
 				      "'%s'",
-				      key, v);
+				      name, v);
 	return 0;
 }
 
@@ -57,9 +58,9 @@ int qimg_luks_params_parse(const struct qimg_opts *o, const char *prefix,
 	}
 	if (a < 0)
 		return qimg_error_set(err, EINVAL,
-				      "Parameter '%s' does not accept value "
-				      "'%s'",
-				      key, v);
+				      "Parameter 'cipher-alg' does not accept "
+				      "value '%s'",
+				      v);
 	p->cipher_alg = a;
 	r = parse_enum(o, prefix, "cipher-mode", qimg_cipher_mode_from_name,
 		       QIMG_MODE_XTS, &a, err);

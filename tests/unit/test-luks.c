@@ -240,10 +240,10 @@ static void test_params(void **state)
 	assert_int_equal(p.cipher_mode, QIMG_MODE_XTS);
 	assert_int_equal(p.iter_time_ms, 2000);
 	assert_true(opts_err("encrypt.cipher-alg=foo", &err) < 0);
-	assert_string_equal(err.msg, "Parameter 'encrypt.cipher-alg' does not "
+	assert_string_equal(err.msg, "Parameter 'cipher-alg' does not "
 				     "accept value 'foo'");
 	assert_true(opts_err("encrypt.hash-alg=sm3", &err) < 0);
-	assert_string_equal(err.msg, "Parameter 'encrypt.hash-alg' does not "
+	assert_string_equal(err.msg, "Parameter 'hash-alg' does not "
 				     "accept value 'sm3'");
 	assert_true(opts_err("encrypt.cipher-alg=des", &err) < 0);
 	assert_string_equal(err.msg, "Algorithm 'des' not supported");
