@@ -1074,9 +1074,9 @@ int qcow2_amend(struct qimg_node *node, const struct qimg_opts *opts,
 			return qimg_error_set(err, EINVAL,
 					      "Can't amend encryption options "
 					      "- encryption not present");
-		return qimg_error_set(err, ENOTSUP,
-				      "Amending the encryption of qcow2 "
-				      "images is not supported yet");
+		r = qcow2_luks_amend(node, opts, o->force, err);
+		if (r < 0)
+			return r;
 	}
 	if (compat && (!strcmp(compat, "0.10") || !strcmp(compat, "v2")))
 		version = 2;

@@ -459,13 +459,6 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 	r = create_l1(s, err);
 	if (r < 0)
 		goto out;
-	/* The LUKS area in the clusters after the L1 table, written (and
-	 * flushed) before the header names it. */
-	if (p.crypt_method == 2)
-		r = qcow2_luks_create(s, o, secret, secret_len, err);
-	s->h.crypt_method = p.crypt_method;
-	if (r < 0)
-		goto out;
 	if (data) {
 		/* Metadata in the image for every mode but off; the data
 		 * file is sized (and falloc'd or written) by the file layer,
@@ -502,6 +495,15 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		if (r < 0)
 			goto out;
 	}
+
+	/* The LUKS area in the clusters after the L1 table and what
+	 * preallocation placed (as qemu-img lays it out), written before the
+	 * header names it (the barrier below). */
+	if (p.crypt_method == 2)
+		r = qcow2_luks_create(s, o, secret, secret_len, err);
+	s->h.crypt_method = p.crypt_method;
+	if (r < 0)
+		goto out;
 
 	/* Final header: L1 location, backing file and format. */
 	if (p.backing_file) {

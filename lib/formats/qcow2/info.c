@@ -58,7 +58,9 @@ static int put_luks(struct qcow2_state *s, struct qimg_value *enc)
 		r = qimg_dict_put_str(enc, "cipher-mode", mode);
 	if (r == 0 && iv)
 		r = qimg_dict_put_str(enc, "ivgen-alg", iv);
-	if (r == 0 && ivhash)
+	/* A plain IV's hash ("cbc-plain64:md5") is in the header but not
+	 * shown, as qemu-img shows only ESSIV's. */
+	if (r == 0 && ivhash && iv && !strcmp(iv, "essiv"))
 		r = qimg_dict_put_str(enc, "ivgen-hash-alg", ivhash);
 	if (r == 0)
 		r = qimg_dict_put_str(enc, "hash-alg", hash);

@@ -32,24 +32,6 @@ static uint64_t refcount_meta(uint64_t clusters, uint64_t cs, uint32_t order)
 	return (blocks + table) * cs;
 }
 
-/* LUKS payload offset for the key size implied by the options (8 key
- * slots of 4000 stripes, each 4 KiB aligned, after a 4 KiB header). */
-static uint64_t luks_payload(const struct qimg_opts *o)
-{
-	const char *alg = qimg_opts_get_str(o, "encrypt.cipher-alg", "aes-256");
-	const char *mode = qimg_opts_get_str(o, "encrypt.cipher-mode", "xts");
-	uint64_t key = 32, split;
-
-	if (strstr(alg, "128"))
-		key = 16;
-	else if (strstr(alg, "192"))
-		key = 24;
-	if (!strcmp(mode, "xts"))
-		key *= 2;
-	split = (key * 4000 + 4095) & ~4095ull;
-	return 4096 + 8 * split;
-}
-
 /* Space the input's persistent bitmaps take when copied: per bitmap its
  * data clusters and table, plus the directory. */
 static int bitmaps_size(struct qimg_node *in, uint64_t cs, uint64_t *out,
@@ -131,10 +113,13 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 	meta += refcount_meta((meta + v) / cs, cs, order);
 	full = meta + v;
 	if (efmt && !strcmp(efmt, "luks")) {
-		uint64_t p = luks_payload(o);
+		uint64_t area;
+		int r = qcow2_luks_measure(o, objects, cs, &area, err);
 
-		full += (p + cs - 1) & ~(cs - 1);
-		meta += (p + cs - 1) & ~(cs - 1);
+		if (r < 0)
+			return r;
+		full += area;
+		meta += area;
 	}
 
 	if (!strcmp(prealloc, "full") || !strcmp(prealloc, "falloc")) {

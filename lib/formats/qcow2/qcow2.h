@@ -778,7 +778,17 @@ void qcow2_crypt_close(struct qcow2_state *s);
 int qcow2_luks_open(struct qcow2_state *s, const uint8_t *secret, size_t len,
 		    struct qimg_error *err);
 void qcow2_luks_close(struct qcow2_state *s);
-/* Create: check the encrypt.* LUKS options (qemu-img's texts). */
+/* Measure: the bytes (whole clusters) the LUKS area of a new image made
+ * with these options takes; the key must exist, as qemu-img asks. */
+int qcow2_luks_measure(const struct qimg_opts *o,
+		       const struct qimg_objects *objects,
+		       uint64_t cluster_size, uint64_t *bytes,
+		       struct qimg_error *err);
+/* Amend: the encrypt.* options (state, keyslot, old-secret, new-secret,
+ * iter-time) change key slots; --force lets the last one go. */
+int qcow2_luks_amend(struct qimg_node *node, const struct qimg_opts *o,
+		     bool force, struct qimg_error *err);
+/* Create: check the encrypt.* LUKS option names (qemu-img's texts). */
 int qcow2_luks_check_opts(const struct qimg_opts *o, struct qimg_error *err);
 /* Create: a LUKS header with key slot 0 opened by `secret` in new zeroed
  * clusters (the crypto extension set in s->ext, crypt_method left to the
