@@ -48,6 +48,7 @@
 #include "qimg/commit.h"
 #include "qimg/create.h"
 #include "qimg/image.h"
+#include "qimg/object.h"
 
 #define SECTOR 512u
 #define PAGE 4096u
@@ -479,6 +480,11 @@ struct workload {
 	 * writer leaves) is what qemu-img check -r repairs and its only
 	 * allowed error; judged after that repair */
 	bool unclean;
+	/* Encrypted: the open option that names the secret ("key-secret",
+	 * "encrypt.key-secret"); its create options name secret "cs".  The
+	 * image is created once, uncut (the key derivation's calibration
+	 * takes half a second), and each cut run starts from a copy. */
+	const char *secret_opt;
 	uint32_t maxlen; /* longest request (0: 3 clusters, at least 8 KiB) */
 	long points;	 /* most cut points judged (0: CRASH_POINTS, or 90) */
 	int nops;
@@ -624,6 +630,72 @@ static const struct qimg_driver *driver_of(const struct workload *w)
 	return d;
 }
 
+/* The secrets the encrypted workloads use (the test's objects table,
+ * made once for the process). */
+#define CRASH_SECRETS "secret,id=cs,data=crash-pass"
+#define CRASH_SECRET2 "secret,id=cs2,data=other-pass"
+
+static const struct qimg_objects *crash_objects(void)
+{
+	static struct qimg_objects *t;
+	struct qimg_error err = { 0 };
+
+	if (!t) {
+		t = qimg_objects_new();
+		assert_non_null(t);
+		assert_int_equal(qimg_objects_add(t, CRASH_SECRETS, &err), 0);
+		assert_int_equal(qimg_objects_add(t, CRASH_SECRET2, &err), 0);
+	}
+	return t;
+}
+
+/* Open img as `fmt` (QIMG_OPEN_* flags) over a cutter with the secret
+ * `key` (NULL: none) named by option `secret_opt`: the node, or NULL when
+ * the cut came during the open. */
+static struct qimg_node *open_cut_enc(const char *img, const char *fmt,
+				      const char *secret_opt, const char *key,
+				      unsigned int flags, struct cutter *ctl)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_value *tree = NULL;
+	struct qimg_node *n;
+	char text[256];
+	int r;
+
+	if (secret_opt && key)
+		snprintf(text, sizeof(text), "driver=%s,%s=%s", fmt, secret_opt,
+			 key);
+	else
+		snprintf(text, sizeof(text), "driver=%s", fmt);
+	assert_int_equal(qimg_options_parse(text, &tree, &err), 0);
+	r = qimg_open_over_opts(cut_node(img, ctl), tree, crash_objects(),
+				flags, &n, &err);
+	qimg_value_free(tree);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "open %s: %s\n", img, err.msg);
+		fail();
+	}
+	return r < 0 ? NULL : n;
+}
+
+/* The qemu-img arguments that name workload w's image (with the secret
+ * for an encrypted one). */
+static const char *img_spec(const struct workload *w, const char *img,
+			    char *buf, size_t len)
+{
+	if (w->secret_opt)
+		snprintf(buf, len,
+			 "--object " CRASH_SECRETS " --image-opts "
+			 "'driver=%s,%s=cs,file.filename=%s'",
+			 w->format, w->secret_opt, img);
+	else
+		snprintf(buf, len, "-f %s '%s'",
+			 w->format ? w->format : "qcow2", img);
+	return buf;
+}
+
+static void copy_file(const char *from, const char *to);
+
 /* Run workload `w` into `img` through a cutter; fill `out`. */
 static void run(const struct workload *w, const char *img, const char *base,
 		struct cutter *ctl, const uint8_t *back, struct outcome *out)
@@ -648,8 +720,18 @@ static void run(const struct workload *w, const char *img, const char *base,
 	assert_true(fd >= 0);
 	close(fd);
 
-	/* create */
+	/* create (an encrypted image: once, then copied) */
 	out->phase = 0;
+	if (w->secret_opt) {
+		char tmpl[300];
+		struct stat st;
+
+		snprintf(tmpl, sizeof(tmpl), "%s.template", img);
+		if (stat(tmpl, &st) == 0) {
+			copy_file(tmpl, img);
+			goto created;
+		}
+	}
 	snprintf(size, sizeof(size), "%u", IMG_SIZE);
 	assert_int_equal(qimg_opts_parse(&o, w->opts, &err), 0);
 	assert_int_equal(qimg_opts_set(&o, "size", size), 0);
@@ -662,6 +744,7 @@ static void run(const struct workload *w, const char *img, const char *base,
 		fail();
 	}
 	file = cut_node(img, ctl);
+	file->objects = crash_objects();
 	r = drv->create(file, &o, &err);
 	qimg_opts_free(&o);
 	qimg_protocol_close(file);
@@ -671,20 +754,30 @@ static void run(const struct workload *w, const char *img, const char *base,
 	}
 	if (r < 0 || ctl->fired)
 		return;
+	if (w->secret_opt) {
+		char tmpl[300];
+
+		snprintf(tmpl, sizeof(tmpl), "%s.template", img);
+		copy_file(img, tmpl);
+	}
+created:
 
 	/* open */
 	out->phase = 1;
 	/* The backing file (raw, named in the image) comes with the open. */
-	r = qimg_open_over(cut_node(img, ctl), drv->name, QIMG_OPEN_RDWR, &n,
-			   &err);
-	if (r < 0 && !ctl->fired) {
-		fprintf(stderr, "%s: open: %s\n", w->name, err.msg);
-		fail();
-	}
-	if (r < 0 || ctl->fired) {
-		if (r == 0)
+	n = open_cut_enc(img, drv->name, w->secret_opt, "cs", QIMG_OPEN_RDWR,
+			 ctl);
+	if (!n || ctl->fired) {
+		if (n)
 			qimg_close(n);
 		return;
+	}
+	/* A fresh luks volume reads as its zeroed payload decrypted: what
+	 * the image holds before the requests is what it reads now. */
+	if (!strcmp(drv->name, "luks")) {
+		assert_int_equal(qimg_read(n, 0, out->before, IMG_SIZE, &err),
+				 0);
+		memcpy(out->after, out->before, IMG_SIZE);
 	}
 
 	/* the requests */
@@ -757,7 +850,7 @@ static bool judge(const struct workload *w, const char *img,
 		  const struct outcome *out, const struct op *ops,
 		  const uint8_t *back, long k, bool partial)
 {
-	char cmd[2048], raw[300], log[300];
+	char cmd[2048], raw[300], log[300], spec[700];
 	uint8_t *got;
 	uint64_t p;
 	FILE *f;
@@ -776,8 +869,8 @@ static bool judge(const struct workload *w, const char *img,
 			 img);
 		(void)sh(cmd);
 	}
-	snprintf(cmd, sizeof(cmd), "qemu-img check -f %s '%s' >'%s' 2>&1",
-		 fmt_of(w), img, log);
+	snprintf(cmd, sizeof(cmd), "qemu-img check %s >'%s' 2>&1",
+		 img_spec(w, img, spec, sizeof(spec)), log);
 	rc = sh(cmd);
 	if (rc == 1 && out->phase == 0)
 		return true; /* cut before the header existed */
@@ -818,9 +911,8 @@ static bool judge(const struct workload *w, const char *img,
 	}
 	if (out->phase == 0)
 		return true; /* nothing was written yet */
-	snprintf(cmd, sizeof(cmd),
-		 "qemu-img convert -f %s -O raw '%s' '%s' 2>'%s'", fmt_of(w),
-		 img, raw, log);
+	snprintf(cmd, sizeof(cmd), "qemu-img convert %s -O raw '%s' 2>'%s'",
+		 img_spec(w, img, spec, sizeof(spec)), raw, log);
 	if (sh(cmd) != 0) {
 		fprintf(stderr, "%s: cut at %ld: qemu-img convert failed\n",
 			w->name, k);
@@ -920,6 +1012,12 @@ static void run_workload(const struct workload *w)
 		fclose(f);
 	}
 
+	if (w->secret_opt) {
+		char tmpl[300];
+
+		snprintf(tmpl, sizeof(tmpl), "%s.template", img);
+		unlink(tmpl);
+	}
 	/* the dry run: count the mutations, and check the end result */
 	cutter_init(&dry, -1, false);
 	run(w, img, w->backing ? base : NULL, &dry, back, &out);
@@ -930,13 +1028,13 @@ static void run_workload(const struct workload *w)
 
 	/* the cluster size decides the ops; get it from the finished image */
 	{
-		struct qimg_open_args a = { .filename = img,
-					    .format = fmt_of(w),
-					    .flags = QIMG_OPEN_NO_BACKING };
-		struct qimg_error err = { 0 };
+		struct cutter none;
 		struct qimg_node *n;
 
-		assert_int_equal(qimg_open(&a, &n, &err), 0);
+		cutter_init(&none, -1, false);
+		n = open_cut_enc(img, fmt_of(w), w->secret_opt, "cs",
+				 QIMG_OPEN_NO_BACKING, &none);
+		assert_non_null(n);
 		make_ops(w, qimg_cluster_size(n), ops);
 		qimg_close(n);
 	}
@@ -1067,6 +1165,30 @@ static void test_qcow_backing(void **state)
 	(void)state;
 	run_workload(&w);
 }
+/* Encrypted writes: every sector of data is encrypted before it lands
+ * (luks: in place after the header; qcow2: new clusters, with the COW of a
+ * partial cluster from the backing file encrypted too), so a cut may lose
+ * only the request in flight. */
+FMT_WORKLOAD(test_luks_writes, "luks-writes", "luks",
+	     "key-secret=cs,iter-time=10", 30, 31, .writes_only = true,
+	     .secret_opt = "key-secret")
+static void test_qcow2_luks(void **state)
+{
+	static const struct workload w = {
+		.name = "qcow2-luks",
+		.format = "qcow2",
+		.opts = "cluster_size=4096,encrypt.format=luks,"
+			"encrypt.key-secret=cs,encrypt.iter-time=10",
+		.backing = true,
+		.nops = 40,
+		.seed = 32,
+		.secret_opt = "encrypt.key-secret",
+	};
+
+	(void)state;
+	run_workload(&w);
+}
+
 /* vpc: 2 MiB blocks with their sector bitmaps; no check (exit 63), the
  * content is judged */
 FMT_WORKLOAD(test_vpc_dynamic, "vpc-dynamic", "vpc",
@@ -1082,8 +1204,7 @@ FMT_WORKLOAD(test_parallels, "parallels", "parallels", "cluster_size=65536", 24,
 /* vmdk: 64 KiB grains appended with COW, both grain tables; zeroed
  * grains for whole-grain zero writes */
 FMT_WORKLOAD(test_vmdk_sparse, "vmdk-sparse", "vmdk", "", 40, 28)
-FMT_WORKLOAD(test_vmdk_zeroed, "vmdk-zeroed", "vmdk", "zeroed_grain=on", 40,
-	     29)
+FMT_WORKLOAD(test_vmdk_zeroed, "vmdk-zeroed", "vmdk", "zeroed_grain=on", 40, 29)
 
 /* Enough host clusters (over 4096 of 512 bytes with 64-bit refcounts)
  * that the refcount table itself must grow and move. */
@@ -2039,6 +2160,151 @@ static void test_amend_upgrade(void **state)
 		       "compat=1.1,lazy_refcounts=on", true);
 }
 
+/* ---- key slots changed by amend, killed at every write ---- */
+
+/* amend `options` on encrypted img opened with secret "cs" over a cutter;
+ * true if it ran to the end uncut. */
+static bool keyslot_cut(const char *img, const char *fmt,
+			const char *secret_opt, const char *options,
+			struct cutter *ctl)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_opts o = { 0 };
+	struct qimg_node *n =
+		open_cut_enc(img, fmt, secret_opt, "cs", QIMG_OPEN_RDWR, ctl);
+	int r;
+
+	if (!n)
+		return false;
+	assert_int_equal(qimg_opts_parse(&o, options, &err), 0);
+	r = qimg_amend(n, &o, NULL, &err);
+	if (r == 0)
+		r = qimg_flush(n, &err);
+	if (r < 0 && !ctl->fired) {
+		fprintf(stderr, "amend %s: %s\n", options, err.msg);
+		fail();
+	}
+	qimg_opts_free(&o);
+	qimg_close(n);
+	return !ctl->fired;
+}
+
+/* Shell: exit 0 when key $K opens image $I and it reads as $I.orig.raw
+ * (and, qcow2, checks free of corruption). */
+#define KEY_OPENS                                                              \
+	"opens() { O=\"--object " CRASH_SECRETS " --object " CRASH_SECRET2     \
+	"\"; S=\"driver=$F,$P=$1,file.filename=$I\"; "                         \
+	"if [ $F = qcow2 ]; then qemu-img check -q $O --image-opts \"$S\" "    \
+	">/dev/null 2>&1; case $? in 0|3) ;; *) return 1;; esac; fi; "         \
+	"qemu-img convert $O --image-opts \"$S\" -O raw $I.out "               \
+	">/dev/null 2>&1 && cmp -s $I.out $I.orig.raw; }; "
+
+/* Adding a key slot (new secret cs2) or removing the slot of cs when cs2
+ * has one: wherever the amendment is cut, some key still opens the image
+ * (adding: cs, always; removing: cs or cs2) and it reads as before; after
+ * the whole amendment, the keys open it that should. */
+static void run_keyslot_case(const char *name, const char *fmt,
+			     const char *secret_opt, bool remove)
+{
+	const char *pre = strcmp(fmt, "qcow2") ? "" : "encrypt.";
+	char img[256], orig[300], cmd[4096], options[256];
+	struct cutter c;
+	long m, k, failures = 0;
+
+	if (!have_qemu_img()) {
+		need_oracle();
+		skip();
+		return;
+	}
+	snprintf(img, sizeof(img), "%s/%s.%s", dir, name, fmt);
+	snprintf(orig, sizeof(orig), "%s.orig", img);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && I=%s.%s.orig F=%s P=%s && "
+		 "O=\"--object " CRASH_SECRETS " --object " CRASH_SECRET2
+		 "\" && "
+		 "S=\"driver=$F,$P=cs,file.filename=$I\" && "
+		 "qemu-img create -q $O -f $F %s -o %skey-secret=cs,"
+		 "%siter-time=10 $I 4M && "
+		 "qemu-io $O --image-opts \"$S\" -c 'write -P 7 0 1M' "
+		 "-c 'write -P 8 3M 64k' >/dev/null && "
+		 "{ [ %d = 0 ] || qemu-img amend $O --image-opts \"$S\" "
+		 "-o %sstate=active,%snew-secret=cs2,%siter-time=10; } && "
+		 "qemu-img convert $O --image-opts \"$S\" -O raw $I.raw",
+		 dir, name, fmt, fmt, secret_opt,
+		 strcmp(fmt, "qcow2") ? "" : "-o encrypt.format=luks", pre, pre,
+		 remove, pre, pre, pre);
+	/* qemu-img's own key derivation sometimes fails with "Unable to get
+	 * accurate CPU usage" (its calibration): a few tries */
+	for (k = 0; k < 3 && sh(cmd) != 0; k++)
+		fprintf(stderr,
+			"# %s: qemu-img failed making the image, "
+			"again\n",
+			name);
+	assert_true(k < 3);
+	if (remove)
+		snprintf(options, sizeof(options),
+			 "%sstate=inactive,%sold-secret=cs", pre, pre);
+	else
+		snprintf(options, sizeof(options),
+			 "%sstate=active,%snew-secret=cs2,%siter-time=10", pre,
+			 pre, pre);
+
+	copy_file(orig, img);
+	cutter_init(&c, -1, false);
+	assert_true(keyslot_cut(img, fmt, secret_opt, options, &c));
+	m = c.seen;
+	assert_true(m > 0);
+	/* uncut: adding, both keys open it; removing, only cs2 */
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && I=%s.%s F=%s P=%s && " KEY_OPENS
+		 "opens cs2 && if [ %d = 1 ]; then ! opens cs; else opens cs; "
+		 "fi",
+		 dir, name, fmt, fmt, secret_opt, remove);
+	assert_int_equal(sh(cmd), 0);
+
+	for (k = 0; k <= m; k = next_cut(k, m)) {
+		copy_file(orig, img);
+		cutter_init(&c, k < m ? k : 0, k == m);
+		keyslot_cut(img, fmt, secret_opt, options, &c);
+		snprintf(cmd, sizeof(cmd),
+			 "cd '%s' && I=%s.%s F=%s P=%s && " KEY_OPENS
+			 "opens cs || { [ %d = 1 ] && opens cs2; }",
+			 dir, name, fmt, fmt, secret_opt, remove);
+		if (sh(cmd) != 0) {
+			fprintf(stderr, "%s: cut at %ld%s: no key opens it\n",
+				name, k, c.partial ? " (partial)" : "");
+			failures++;
+		}
+	}
+	fprintf(stderr, "# %s: %ld mutations, %ld failed\n", name, m, failures);
+	assert_int_equal(failures, 0);
+}
+
+static void test_keyslot_luks_add(void **state)
+{
+	(void)state;
+	run_keyslot_case("keyslot-add", "luks", "key-secret", false);
+}
+
+static void test_keyslot_luks_remove(void **state)
+{
+	(void)state;
+	run_keyslot_case("keyslot-remove", "luks", "key-secret", true);
+}
+
+static void test_keyslot_qcow2_add(void **state)
+{
+	(void)state;
+	run_keyslot_case("keyslot-q-add", "qcow2", "encrypt.key-secret", false);
+}
+
+static void test_keyslot_qcow2_remove(void **state)
+{
+	(void)state;
+	run_keyslot_case("keyslot-q-remove", "qcow2", "encrypt.key-secret",
+			 true);
+}
+
 /* ---- persistent bitmaps: a read-write session, killed at every write ---- */
 
 /* Open (bitmaps marked in use), write, add a bitmap, remove one, close
@@ -2216,6 +2482,12 @@ int main(void)
 		cmocka_unit_test(test_parallels),
 		cmocka_unit_test(test_vmdk_sparse),
 		cmocka_unit_test(test_vmdk_zeroed),
+		cmocka_unit_test(test_luks_writes),
+		cmocka_unit_test(test_qcow2_luks),
+		cmocka_unit_test(test_keyslot_luks_add),
+		cmocka_unit_test(test_keyslot_luks_remove),
+		cmocka_unit_test(test_keyslot_qcow2_add),
+		cmocka_unit_test(test_keyslot_qcow2_remove),
 	};
 	char cmd[300];
 	int r;
