@@ -292,6 +292,29 @@ small_file()
 	[ "${#x}" -le 65536 ]
 }
 
+# retry_qemu_img_flake: from now on $QEMU_IMG is a wrapper that runs
+# qemu-img again (up to 6 times) when it fails with "Unable to get accurate
+# CPU usage": its LUKS key derivation's timer fails so now and then on this
+# kernel (iotests/README.md), which would otherwise break a suite's set-up
+# steps at random.  Only the last run's output is printed.
+retry_qemu_img_flake()
+{
+	local real=$QEMU_IMG
+	QEMU_IMG=$T/qemu-img-retry
+	cat >"$QEMU_IMG" <<EOF
+#!/bin/bash
+for i in 1 2 3 4 5 6; do
+	"$real" "\$@" >"$T/qemu-img-retry.out" 2>"$T/qemu-img-retry.err"
+	rc=\$?
+	grep -q "accurate CPU usage" "$T/qemu-img-retry.err" || break
+done
+cat "$T/qemu-img-retry.out"
+cat "$T/qemu-img-retry.err" >&2
+exit \$rc
+EOF
+	chmod +x "$QEMU_IMG"
+}
+
 # same_text A B: two text files are equal (small ones compared by bash
 # itself: no process).
 same_text()

@@ -49,23 +49,8 @@ masked()
 
 mkpattern pat.raw 192
 
-# qemu-img fails a LUKS create or amend now and then with "Unable to get
-# accurate CPU usage" (its timer, see iotests/README.md): run it through a
-# wrapper that tries again, printing only the last run's output.
-REAL_QEMU_IMG=$QEMU_IMG
-QEMU_IMG=$T/qemu-img-retry
-cat >"$QEMU_IMG" <<EOF
-#!/bin/bash
-for i in 1 2 3 4 5 6; do
-	"$REAL_QEMU_IMG" "\$@" >"$R/w.out" 2>"$R/w.err"
-	rc=\$?
-	grep -q "accurate CPU usage" "$R/w.err" || break
-done
-cat "$R/w.out"
-cat "$R/w.err" >&2
-exit \$rc
-EOF
-chmod +x "$QEMU_IMG"
+# qemu-img's LUKS key derivation flakes now and then: retried.
+retry_qemu_img_flake
 PAT="driver=raw,file.filename=$T/pat.raw"
 
 # norm_random: what differs between two images made apart (UUID,

@@ -93,6 +93,7 @@ refused()
 # qemu-img's LUKS key derivation sometimes fails on this kernel ("Unable to
 # get accurate CPU usage", iotests README): its runs are retried.
 FLAKE='Unable to get accurate CPU usage'
+retry_qemu_img_flake
 
 # same_luks DESC ARGS...: same, qemu-img's run repeated while it flakes.
 same_luks()
@@ -308,7 +309,8 @@ chain()
 		-c 'write -P 0x5a 0 1M' -c 'write -z 256k 128k' >/dev/null
 	"$QEMU_IMG" create -q $SEC2 -f "$f" -o "$to" -b base.$f -F "$f" \
 		top.$f
-	cp base.$f top.$f "$E/" && cp base.$f top.$f "$G/"
+	ok "$f $bo: the chain was made" cp base.$f top.$f "$E/"
+	cp base.$f top.$f "$G/"
 	rm -f base.$f top.$f
 	C=$(chain_spec "$f")
 	same "$f $bo: info --backing-chain" info --backing-chain top.$f
