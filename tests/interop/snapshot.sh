@@ -13,10 +13,6 @@
 
 have_qimg || skip_all "no qimg binary at $QIMG"
 
-norm_date()
-{
-	norm_size | sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}/DATE/'
-}
 NORM=norm_date
 
 mkdir pristine
