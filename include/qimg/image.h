@@ -174,12 +174,19 @@ int qimg_change_backing(struct qimg_node *node, const char *file,
  * image), cluster aligned.  Returns -ENOTSUP if the format cannot.  The
  * two-step form lets callers compress in parallel and store in order:
  * qimg_compress() is pure (no image state touched; any thread), and
- * qimg_write_compressed_prepared() stores its output.  *out must be at least
- * qimg_cluster_size() bytes; *outlen == 0 on return means "store
- * uncompressed" (the data did not shrink). */
+ * qimg_write_compressed_prepared() stores its output.  *outlen is the room
+ * at out on entry, at least QIMG_COMPRESS_BOUND(len); on return the
+ * compressed length, 0 meaning "store uncompressed" (the data did not
+ * shrink).  codec is the calling thread's compressor state (tables kept
+ * across calls), or NULL for a one-off. */
+#define QIMG_COMPRESS_BOUND(len) ((len) + (len) / 8 + 1024)
+struct qimg_codec;
+struct qimg_codec *qimg_codec_new(void);
+void qimg_codec_free(struct qimg_codec *codec);
 bool qimg_can_compress(const struct qimg_node *node);
-int qimg_compress(struct qimg_node *node, const void *buf, size_t len,
-		  void *out, size_t *outlen, struct qimg_error *err);
+int qimg_compress(struct qimg_node *node, struct qimg_codec *codec,
+		  const void *buf, size_t len, void *out, size_t *outlen,
+		  struct qimg_error *err);
 int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
 				   const void *buf, size_t len,
 				   const void *cbuf, size_t clen,

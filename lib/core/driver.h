@@ -292,8 +292,9 @@ struct qimg_driver {
 	/* Compression: `compress` is pure (any thread, no state changes);
 	 * `write_compressed` stores a cluster given both the plain data and
 	 * its compressed form (clen == 0: store plain). */
-	int (*compress)(struct qimg_node *node, const void *buf, size_t len,
-			void *out, size_t *outlen, struct qimg_error *err);
+	int (*compress)(struct qimg_node *node, struct qimg_codec *codec,
+			const void *buf, size_t len, void *out, size_t *outlen,
+			struct qimg_error *err);
 	int (*write_compressed)(struct qimg_node *node, uint64_t off,
 				const void *buf, size_t len, const void *cbuf,
 				size_t clen, struct qimg_error *err);

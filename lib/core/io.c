@@ -518,14 +518,25 @@ bool qimg_can_compress(const struct qimg_node *node)
 	return node->drv->write_compressed != NULL;
 }
 
-int qimg_compress(struct qimg_node *node, const void *buf, size_t len,
-		  void *out, size_t *outlen, struct qimg_error *err)
+int qimg_compress(struct qimg_node *node, struct qimg_codec *codec,
+		  const void *buf, size_t len, void *out, size_t *outlen,
+		  struct qimg_error *err)
 {
+	struct qimg_codec *own = NULL;
+	int r;
+
 	if (!node->drv->compress) {
 		*outlen = 0;
 		return 0;
 	}
-	return node->drv->compress(node, buf, len, out, outlen, err);
+	if (!codec) {
+		codec = own = qimg_codec_new();
+		if (!codec)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	r = node->drv->compress(node, codec, buf, len, out, outlen, err);
+	qimg_codec_free(own);
+	return r;
 }
 
 int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
@@ -559,10 +570,11 @@ int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
 	int r;
 
 	if (node->drv->compress) {
-		cbuf = malloc(len ? len : 1);
+		clen = QIMG_COMPRESS_BOUND(len);
+		cbuf = malloc(clen);
 		if (!cbuf)
 			return qimg_error_set(err, ENOMEM, "Out of memory");
-		r = qimg_compress(node, buf, len, cbuf, &clen, err);
+		r = qimg_compress(node, NULL, buf, len, cbuf, &clen, err);
 		if (r < 0) {
 			free(cbuf);
 			return r;

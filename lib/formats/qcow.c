@@ -18,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "formats/qcow.h"
 #include "qimg/object.h"
+#include "util/codec.h"
 #include "util/endian.h"
 
 #define QCOW_HEADER_LEN 48u
@@ -628,12 +629,13 @@ static int qcow_flush(struct qimg_node *node, struct qimg_error *err)
 }
 
 /* Pure: deflate one cluster (the image's last, short one zero-padded). */
-static int qcow_compress(struct qimg_node *node, const void *buf, size_t len,
-			 void *out, size_t *outlen, struct qimg_error *err)
+static int qcow_compress(struct qimg_node *node, struct qimg_codec *codec,
+			 const void *buf, size_t len, void *out, size_t *outlen,
+			 struct qimg_error *err)
 {
 	struct qcow_state *s = node->opaque;
 	uint8_t *in = NULL;
-	z_stream z;
+	size_t n;
 	int r;
 
 	if (len < s->cluster_size) {
@@ -643,22 +645,16 @@ static int qcow_compress(struct qimg_node *node, const void *buf, size_t len,
 		memcpy(in, buf, len);
 		buf = in;
 	}
-	memset(&z, 0, sizeof(z));
-	/* windowBits -12: raw deflate, 4 KiB window, as qemu inflates. */
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-			 Z_DEFAULT_STRATEGY) != Z_OK) {
-		free(in);
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	}
-	z.next_in = (uint8_t *)buf;
-	z.avail_in = s->cluster_size;
-	z.next_out = out;
-	/* The length field is cluster_bits wide: at most cluster_size - 1. */
-	z.avail_out = s->cluster_size - 1;
-	r = deflate(&z, Z_FINISH);
-	*outlen = r == Z_STREAM_END ? z.total_out : 0;
-	deflateEnd(&z);
+	/* The length field is cluster_bits wide: at most cluster_size - 1;
+	 * raw deflate within a 4 KiB window, as qemu inflates. */
+	n = s->cluster_size - 1;
+	if (n > *outlen)
+		n = *outlen;
+	r = qimg_codec_deflate(codec, -12, buf, s->cluster_size, out, &n);
 	free(in);
+	if (r < 0)
+		return qimg_error_set(err, -r, "Out of memory");
+	*outlen = n;
 	return 0;
 }
 

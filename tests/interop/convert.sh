@@ -280,8 +280,10 @@ for l in one two 1 2 snapshot.id=2 snapshot.name=one \
 	cv "-l $l to raw" o.raw map -l "$l" ../snap.qcow2 o.raw
 done
 cv "-l one to qcow2" o.qcow2 exact -O qcow2 -l one ../snap.qcow2 o.qcow2
-cv "-l one to compressed qcow2" o.qcow2 exact -O qcow2 -c -l snapshot.id=1 \
-	../snap.qcow2 o.qcow2
+QIMG_COMPRESS=qemu cv "-l one to compressed qcow2" o.qcow2 exact -O qcow2 -c \
+	-l snapshot.id=1 ../snap.qcow2 o.qcow2
+cv "-l one to compressed qcow2, qimg's codec" o.qcow2 stats -O qcow2 -c \
+	-l snapshot.id=1 ../snap.qcow2 o.qcow2
 cv "-l on a raw image" o.raw map -l one -f raw ../src.raw o.raw
 cv "-l with two sources" o.raw map -l one ../snap.qcow2 ../snap.qcow2 o.raw
 cv "-l missing snapshot" o.raw map -l snapshot.id=9 ../data.qcow2 o.raw

@@ -299,6 +299,17 @@ small_file()
 	[ "${#x}" -le 65536 ]
 }
 
+# size_within REF FILE PCT: FILE is at most PCT percent larger than REF
+# (qimg's compressed output against qemu-img's).
+size_within()
+{
+	local a b
+	a=$(stat -c %s "$1") && b=$(stat -c %s "$2") || return 1
+	[ $((b * 100)) -le $((a * (100 + $3))) ] && return 0
+	diag "$2: $b bytes, $1: $a bytes (more than $3 % larger)"
+	return 1
+}
+
 # retry_qemu_img_flake: from now on $QEMU_IMG is a wrapper that runs
 # qemu-img again (up to 6 times) when it fails with "Unable to get accurate
 # CPU usage": its LUKS key derivation's timer fails so now and then on this

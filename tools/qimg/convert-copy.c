@@ -66,8 +66,10 @@ struct worker {
 	struct engine *e;
 	pthread_t tid;
 	uint8_t *buf;
-	uint8_t *cbuf; /* compressed clusters, -c only */
+	uint8_t *cbuf; /* compressed clusters, -c only, cslot bytes each */
+	size_t cslot;
 	size_t *clen;
+	struct qimg_codec *codec; /* this thread's compressor state */
 	struct segment *seg;
 	size_t nseg;
 	struct qimg_error err; /* the last failed request's detail */
@@ -336,19 +338,21 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 		return 0;
 	}
 	if (p->compressed) {
-		/* Only a wholly zero item is skipped (not with -S 0);
-		 * otherwise every cluster is stored, compressed when that
-		 * helps. */
-		if (p->min_sparse && is_zero(w->buf, n * SECTOR)) {
-			add_seg(w, sector, n, BLK_ZERO);
-			return 0;
-		}
+		/* Every cluster is stored, compressed when that helps; all
+		 * zero clusters are skipped one by one (not with -S 0). */
 		cl = p->cluster_sectors;
 		for (i = 0; i * cl < n; i++) {
 			len = (n - i * cl < cl ? n - i * cl : cl) * SECTOR;
-			r = qimg_compress(p->target, w->buf + i * cl * SECTOR,
-					  len, w->cbuf + i * cl * SECTOR,
-					  &w->clen[i], &err);
+			if (p->min_sparse &&
+			    is_zero(w->buf + i * cl * SECTOR, len)) {
+				add_seg(w, sector + i * cl, len / SECTOR,
+					BLK_ZERO);
+				continue;
+			}
+			w->clen[i] = w->cslot;
+			r = qimg_compress(
+				p->target, w->codec, w->buf + i * cl * SECTOR,
+				len, w->cbuf + i * w->cslot, &w->clen[i], &err);
 			if (r < 0) {
 				tool_err(p->t,
 					 "error while compressing at "
@@ -357,8 +361,8 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 					 tool_errmsg(r, &err));
 				return r;
 			}
+			add_seg(w, sector + i * cl, len / SECTOR, BLK_DATA);
 		}
-		add_seg(w, sector, n, BLK_DATA);
 		return 0;
 	}
 	if (!p->min_sparse || p->copy_range) {
@@ -469,11 +473,14 @@ static int write_item(struct worker *w)
 				uint64_t cl = p->cluster_sectors;
 				uint64_t cn =
 					s->n - j * cl < cl ? s->n - j * cl : cl;
+				/* the cluster's slot in the item */
+				size_t k =
+					(size_t)((s->sector - first) / cl + j);
 
 				r = qimg_write_compressed_prepared(
 					p->target, off + j * cl * SECTOR,
 					data + j * cl * SECTOR, cn * SECTOR,
-					w->cbuf + j * cl * SECTOR, w->clen[j],
+					w->cbuf + k * w->cslot, w->clen[k],
 					&w->err);
 				if (r < 0)
 					break;
@@ -625,6 +632,7 @@ static void worker_free(struct worker *w)
 	free(w->cbuf);
 	free(w->clen);
 	free(w->seg);
+	qimg_codec_free(w->codec);
 }
 
 /* Test hook: QIMG_TEST_FAIL_WORKER=N makes worker N fail to start, so that
@@ -652,12 +660,16 @@ static int worker_init(struct worker *w, struct engine *e)
 	if (!w->seg)
 		return -ENOMEM;
 	if (p->compressed) {
-		if (posix_memalign(&m, 4096, bytes))
+		size_t nslot = p->buf_sectors / p->cluster_sectors + 1;
+
+		/* One slot per cluster, with room for data that grows. */
+		w->cslot = QIMG_COMPRESS_BOUND(p->cluster_sectors * SECTOR);
+		if (posix_memalign(&m, 4096, nslot * w->cslot))
 			return -ENOMEM;
 		w->cbuf = m;
-		w->clen = calloc(p->buf_sectors / p->cluster_sectors + 1,
-				 sizeof(*w->clen));
-		if (!w->clen)
+		w->clen = calloc(nslot, sizeof(*w->clen));
+		w->codec = qimg_codec_new();
+		if (!w->clen || !w->codec)
 			return -ENOMEM;
 	}
 	return 0;

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
-#include <zstd_errors.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "util/codec.h"
 
 void qcow2_cdesc_decode(const struct qcow2_state *s, uint64_t l2e,
 			uint64_t *off, uint64_t *nbytes)
@@ -35,55 +35,22 @@ int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off, uint64_t len,
 	return 0;
 }
 
-static int deflate_raw(const void *in, size_t len, void *out, size_t *outlen)
+int qcow2_compress_buf(struct qimg_codec *codec, int type, const void *in,
+		       size_t len, void *out, size_t *outlen,
+		       struct qimg_error *err)
 {
-	z_stream z;
+	size_t cap = *outlen < len ? *outlen : len, n = cap;
 	int r;
 
-	memset(&z, 0, sizeof(z));
-	/* windowBits -12: raw deflate, 4 KiB window, as QEMU inflates. */
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)*outlen;
-	r = deflate(&z, Z_FINISH);
-	deflateEnd(&z);
-	if (r != Z_STREAM_END) {
-		*outlen = 0; /* did not fit: store plain */
-		return 0;
-	}
-	*outlen = *outlen - z.avail_out;
-	return 0;
-}
-
-int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
-		       size_t *outlen, struct qimg_error *err)
-{
-	size_t cap = *outlen < len ? *outlen : len, n;
-	int r;
-
-	if (type == QCOW2_COMPRESS_ZSTD) {
-		n = ZSTD_compress(out, cap, in, len, ZSTD_CLEVEL_DEFAULT);
-		if (ZSTD_isError(n)) {
-			if (ZSTD_getErrorCode(n) ==
-			    ZSTD_error_dstSize_tooSmall) {
-				*outlen = 0;
-				return 0;
-			}
-			return qimg_error_set(err, EIO,
-					      "zstd compression "
-					      "failed: %s",
-					      ZSTD_getErrorName(n));
-		}
-	} else {
-		n = cap;
-		r = deflate_raw(in, len, out, &n);
-		if (r < 0)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-	}
+	if (type == QCOW2_COMPRESS_ZSTD)
+		r = qimg_codec_zstd(codec, in, len, out, &n);
+	else
+		/* Raw deflate within a 4 KiB window, as QEMU inflates. */
+		r = qimg_codec_deflate(codec, -12, in, len, out, &n);
+	if (r == -EIO)
+		return qimg_error_set(err, EIO, "zstd compression failed");
+	if (r < 0)
+		return qimg_error_set(err, -r, "Out of memory");
 	/* Not smaller than the cluster: QEMU stores it uncompressed. */
 	*outlen = n >= cap ? 0 : n;
 	return 0;

@@ -502,7 +502,8 @@ int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off, uint64_t len,
 /* Compress len bytes (one cluster).  *outlen: in, the capacity of out; out,
  * the compressed length, or 0 when the result would not be smaller than
  * both len and the capacity (store the cluster plain). */
-int qcow2_compress_buf(int type, const void *in, size_t len, void *out,
+int qcow2_compress_buf(struct qimg_codec *codec, int type, const void *in,
+		       size_t len, void *out,
 		       size_t *outlen, struct qimg_error *err);
 /* Decompress until exactly outlen bytes are produced. */
 int qcow2_decompress_buf(int type, const void *in, size_t inlen, void *out,
@@ -536,8 +537,9 @@ int qcow2_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 		  struct qimg_error *err);
 int qcow2_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		       struct qimg_extent *ext, struct qimg_error *err);
-int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
-		   void *out, size_t *outlen, struct qimg_error *err);
+int qcow2_compress(struct qimg_node *node, struct qimg_codec *codec,
+		   const void *buf, size_t len, void *out, size_t *outlen,
+		   struct qimg_error *err);
 int qcow2_write_compressed(struct qimg_node *node, uint64_t off,
 			   const void *buf, size_t len, const void *cbuf,
 			   size_t clen, struct qimg_error *err);

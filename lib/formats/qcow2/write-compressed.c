@@ -12,16 +12,18 @@
 
 /* ---- compressed clusters ---- */
 
-int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
-		   void *out, size_t *outlen, struct qimg_error *err)
+int qcow2_compress(struct qimg_node *node, struct qimg_codec *codec,
+		   const void *buf, size_t len, void *out, size_t *outlen,
+		   struct qimg_error *err)
 {
 	struct qcow2_state *s = node->opaque;
 	uint8_t *pad = NULL;
 	int r;
 
-	/* The caller's buffer holds at least len bytes (a cluster, or the
-	 * image's tail); never write more than that. */
-	*outlen = len;
+	/* Only a result smaller than the data is of use (the caller's
+	 * buffer holds more). */
+	if (*outlen > len)
+		*outlen = len;
 	if (len < s->cluster_size) {
 		/* The image's last cluster: compress it zero padded, as the
 		 * reader always inflates a whole cluster. */
@@ -31,8 +33,8 @@ int qcow2_compress(struct qimg_node *node, const void *buf, size_t len,
 		memcpy(pad, buf, len);
 		buf = pad;
 	}
-	r = qcow2_compress_buf(s->h.compression_type, buf, s->cluster_size, out,
-			       outlen, err);
+	r = qcow2_compress_buf(codec, s->h.compression_type, buf,
+			       s->cluster_size, out, outlen, err);
 	free(pad);
 	return r;
 }

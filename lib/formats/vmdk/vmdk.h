@@ -169,8 +169,9 @@ int vmdk_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 int vmdk_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
 			  size_t len, const void *cbuf, size_t clen,
 			  struct qimg_error *err);
-int vmdk_compress(struct qimg_node *node, const void *buf, size_t len,
-		  void *out, size_t *outlen, struct qimg_error *err);
+int vmdk_compress(struct qimg_node *node, struct qimg_codec *codec,
+		  const void *buf, size_t len, void *out, size_t *outlen,
+		  struct qimg_error *err);
 int vmdk_flush(struct qimg_node *node, struct qimg_error *err);
 
 /* check.c */

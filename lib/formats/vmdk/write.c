@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "formats/vmdk/vmdk.h"
+#include "util/codec.h"
 #include "util/endian.h"
 
 #define VMDK_CHUNK ((size_t)1 << 20)
@@ -177,17 +178,18 @@ static int gt_index(struct vmdk_extent *e, uint64_t rel, uint64_t *l1_index,
 	return 0;
 }
 
-int vmdk_compress(struct qimg_node *node, const void *buf, size_t len,
-		  void *out, size_t *outlen, struct qimg_error *err)
+int vmdk_compress(struct qimg_node *node, struct qimg_codec *codec,
+		  const void *buf, size_t len, void *out, size_t *outlen,
+		  struct qimg_error *err)
 {
-	uLongf n = (uLongf)len;
+	int r;
 
 	(void)node;
-	(void)err;
-	/* Too big for the caller's buffer: compressed again when stored. */
-	if (compress2(out, &n, buf, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK)
-		n = 0;
-	*outlen = (size_t)n;
+	/* A zlib stream (what VMware and QEMU inflate), 32 KiB window.  Too
+	 * big for the caller's buffer: compressed again when stored. */
+	r = qimg_codec_deflate(codec, 15, buf, len, out, outlen);
+	if (r < 0)
+		return qimg_error_set(err, -r, "Out of memory");
 	return 0;
 }
 
