@@ -225,6 +225,12 @@ int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
 			    struct qimg_error *err);
 
 /* Status of this layer only (no chain walk). */
+/* The same for a caller that copies the data (convert): it may also use
+ * status that qemu-img has not for some formats (vhdx), and that map and
+ * measure therefore do not show, to skip what reads as zeros. */
+int qimg_block_status_for_copy(struct qimg_node *node, struct qimg_node *base,
+			       uint64_t off, uint64_t len,
+			       struct qimg_extent *ext, struct qimg_error *err);
 int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		      struct qimg_extent *ext, struct qimg_error *err);
 

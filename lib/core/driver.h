@@ -305,6 +305,9 @@ struct qimg_driver {
 	 * NULL: everything is allocated data. */
 	int (*block_status)(struct qimg_node *node, uint64_t off, uint64_t len,
 			    struct qimg_extent *ext, struct qimg_error *err);
+	/* qemu-img reports this format as all data (map, measure): only
+	 * qimg_block_status_for_copy() asks block_status. */
+	bool status_copy_only;
 
 	/* Change the size; prealloc is "off", "metadata", "falloc", "full"
 	 * or NULL. */

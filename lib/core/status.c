@@ -11,16 +11,33 @@
 /* Ask the child `file` about [map, map+len), through the core.  A filter
  * over a format (blkdebug over qcow2) passes through to the format's whole
  * chain. */
+static int status_above(struct qimg_node *node, struct qimg_node *base,
+			uint64_t off, uint64_t len, struct qimg_extent *ext,
+			bool copy, struct qimg_error *err);
+static int status_layer(struct qimg_node *node, uint64_t off, uint64_t len,
+			struct qimg_extent *ext, bool copy,
+			struct qimg_error *err);
+
 static int file_status(struct qimg_node *file, uint64_t map, uint64_t len,
-		       struct qimg_extent *fe, struct qimg_error *err)
+		       struct qimg_extent *fe, bool copy,
+		       struct qimg_error *err)
 {
 	if (file->drv->kind == QIMG_DRIVER_FORMAT)
-		return qimg_block_status_above(file, NULL, map, len, fe, err);
-	return qimg_block_status(file, map, len, fe, err);
+		return status_above(file, NULL, map, len, fe, copy, err);
+	return status_layer(file, map, len, fe, copy, err);
 }
 
 int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		      struct qimg_extent *ext, struct qimg_error *err)
+{
+	return status_layer(node, off, len, ext, false, err);
+}
+
+/* copy: the caller only copies data (convert), so a driver's status that
+ * qemu-img does not report (status_copy_only) may speed it up. */
+static int status_layer(struct qimg_node *node, uint64_t off, uint64_t len,
+			struct qimg_extent *ext, bool copy,
+			struct qimg_error *err)
 {
 	struct qimg_extent fe;
 	int r;
@@ -35,7 +52,8 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	}
 	if (len > node->size - off && !node->limits.grows)
 		len = node->size - off;
-	if (!node->drv->block_status) {
+	if (!node->drv->block_status ||
+	    (node->drv->status_copy_only && !copy)) {
 		ext->len = len;
 		ext->flags = QIMG_BS_DATA | QIMG_BS_ALLOCATED;
 		if (node->drv->kind == QIMG_DRIVER_PROTOCOL) {
@@ -59,7 +77,7 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 
 	if ((ext->flags & QIMG_BS_RAW) && ext->file) {
 		/* The layer passes through: the child decides. */
-		r = file_status(ext->file, ext->map, ext->len, &fe, err);
+		r = file_status(ext->file, ext->map, ext->len, &fe, copy, err);
 		if (r < 0)
 			return r;
 		if (fe.len == 0) {
@@ -85,7 +103,7 @@ int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		/* The driver knows its data clusters may be host holes
 		 * (metadata preallocation): a hole there reads as zero, so say
 		 * so, as qemu-img map does. */
-		r = file_status(ext->file, ext->map, ext->len, &fe, err);
+		r = file_status(ext->file, ext->map, ext->len, &fe, copy, err);
 		if (r == 0) {
 			if ((fe.flags & QIMG_BS_EOF) &&
 			    (fe.len == 0 || (fe.flags & QIMG_BS_ZERO))) {
@@ -107,6 +125,20 @@ int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
 			    uint64_t off, uint64_t len, struct qimg_extent *ext,
 			    struct qimg_error *err)
 {
+	return status_above(node, base, off, len, ext, false, err);
+}
+
+int qimg_block_status_for_copy(struct qimg_node *node, struct qimg_node *base,
+			       uint64_t off, uint64_t len,
+			       struct qimg_extent *ext, struct qimg_error *err)
+{
+	return status_above(node, base, off, len, ext, true, err);
+}
+
+static int status_above(struct qimg_node *node, struct qimg_node *base,
+			uint64_t off, uint64_t len, struct qimg_extent *ext,
+			bool copy, struct qimg_error *err)
+{
 	struct qimg_node *cur = node;
 	int depth = 0, r;
 
@@ -118,7 +150,7 @@ int qimg_block_status_above(struct qimg_node *node, struct qimg_node *base,
 	if (len > node->size - off)
 		len = node->size - off;
 	for (;;) {
-		r = qimg_block_status(cur, off, len, ext, err);
+		r = status_layer(cur, off, len, ext, copy, err);
 		if (r < 0)
 			return r;
 		ext->depth = depth;

@@ -106,6 +106,31 @@ static void select_part(struct engine *e, uint64_t sector)
 	}
 }
 
+/* A run that needs no reading (zeros, or unallocated) grows over the
+ * following extents of the same kind: a driver answering one block at a
+ * time (vdi, vpc, vmdk grain tables) would otherwise make an item, and a
+ * hand-over between workers, of every empty block of a huge image.  A
+ * failed query ends the run; the next item asks again and reports it. */
+static void extend_run(const struct convert_src *src, uint64_t off,
+		       uint64_t bytes, struct qimg_extent *ext)
+{
+	const unsigned int kind = QIMG_BS_DATA | QIMG_BS_ZERO;
+	struct qimg_extent more;
+	struct qimg_error err;
+
+	while (!(ext->flags & QIMG_BS_DATA) && ext->len < bytes) {
+		memset(&more, 0, sizeof(more));
+		memset(&err, 0, sizeof(err));
+		if (qimg_block_status_for_copy(src->node, src->base,
+					       off + ext->len, bytes - ext->len,
+					       &more, &err) < 0 ||
+		    more.len == 0 || more.len > bytes - ext->len ||
+		    (more.flags & kind) != (ext->flags & kind))
+			break;
+		ext->len += more.len;
+	}
+}
+
 /* How many sectors from `sector` on share one status (e->status), in
  * qemu-img's steps: status runs trimmed to the source's alignment, data
  * limited to one buffer, whole clusters when compressing. */
@@ -155,9 +180,9 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 			r = 0;
 		} else {
 			for (;;) {
-				r = qimg_block_status_above(src->node,
-							    src->base, off,
-							    bytes, &ext, &err);
+				r = qimg_block_status_for_copy(
+					src->node, src->base, off, bytes, &ext,
+					&err);
 				if (r == 0 && (ext.len == 0 || ext.len > bytes))
 					r = -EIO;
 				if (r == 0 || !p->salvage)
@@ -191,6 +216,8 @@ static int iteration(struct engine *e, uint64_t sector, uint64_t *np)
 				 off, tool_errdetail(r, &err));
 			return r;
 		}
+		if (!p->salvage)
+			extend_run(src, off, bytes, &ext);
 		n = (ext.len + SECTOR - 1) / SECTOR;
 		tail = (rel + n) % src->alignment;
 		if (n > tail)

@@ -640,6 +640,45 @@ static int vhdx_read(struct qimg_node *node, uint64_t off, void *buf,
 	return 0;
 }
 
+/* For the copy paths only (status_copy_only: qemu-img has no status for
+ * vhdx, so map shows it all as data): blocks that read as zeros, merged,
+ * and present blocks one at a time with their host offset, where the
+ * file's holes read as zeros. */
+static int vhdx_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			     struct qimg_extent *ext, struct qimg_error *err)
+{
+	uint64_t n = len, host = 0;
+	int r;
+
+	(void)err;
+	if (locate(node, off, &n, &host, NULL) < 0) {
+		/* Unreadable (partially present): data, so that the read
+		 * reports the error. */
+		ext->len = n;
+		ext->flags = QIMG_BS_DATA;
+		return 0;
+	}
+	if (host) {
+		/* RECURSE: holes of the file in the block read as zeros. */
+		ext->len = n;
+		ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
+			     QIMG_BS_RECURSE;
+		ext->map = host;
+		ext->file = node->file;
+		return 0;
+	}
+	ext->len = n;
+	ext->flags = QIMG_BS_ZERO;
+	while (ext->len < len) {
+		n = len - ext->len;
+		r = locate(node, off + ext->len, &n, &host, NULL);
+		if (r < 0 || host)
+			break;
+		ext->len += n;
+	}
+	return 0;
+}
+
 /* A new block for payload block b at the end of the file (rounded up to
  * 1 MiB), the file grown over it; its BAT entry is written by the caller
  * once the data is on disk. */
@@ -1003,6 +1042,8 @@ const struct qimg_driver qimg_driver_vhdx = {
 	.create = vhdx_create,
 	.read = vhdx_read,
 	.write = vhdx_write,
+	.block_status = vhdx_block_status,
+	.status_copy_only = true,
 	.flush = vhdx_flush,
 	.truncate = vhdx_truncate,
 	.get_info = vhdx_get_info,
