@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Cluster compression with state kept across calls (see codec.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -175,6 +176,61 @@ int qimg_codec_deflate(struct qimg_codec *c, int window_bits, const void *in,
 #endif
 	return deflate_zlib(c, window_bits, in, len, out, outlen);
 }
+
+#ifdef QIMG_HAVE_ISAL
+int qimg_inflate_raw(const void *in, size_t inlen, void *out, size_t outlen)
+{
+	/* 87 KB of state: on the heap, not on a worker's stack. */
+	struct inflate_state *s = malloc(sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	if (inlen > UINT32_MAX || outlen > UINT32_MAX) {
+		free(s);
+		return -EIO;
+	}
+	isal_inflate_init(s);
+	s->next_in = (uint8_t *)in;
+	s->avail_in = (uint32_t)inlen;
+	s->next_out = out;
+	s->avail_out = (uint32_t)outlen;
+	s->crc_flag = ISAL_DEFLATE;
+	r = isal_inflate_stateless(s);
+	/* A full output is success, whether the stream ended there or has
+	 * more (ISAL_OUT_OVERFLOW): the cluster is all there is to read. */
+	r = (r == ISAL_DECOMP_OK || r == ISAL_OUT_OVERFLOW ||
+	     r == ISAL_END_INPUT) &&
+			    s->avail_out == 0
+		    ? 0
+		    : -EIO;
+	free(s);
+	return r;
+}
+#else
+int qimg_inflate_raw(const void *in, size_t inlen, void *out, size_t outlen)
+{
+	z_stream z;
+	int r;
+
+	if (inlen > UINT_MAX || outlen > UINT_MAX)
+		return -EIO;
+	memset(&z, 0, sizeof(z));
+	if (inflateInit2(&z, -15) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)inlen;
+	z.next_out = out;
+	z.avail_out = (uInt)outlen;
+	r = inflate(&z, Z_FINISH);
+	r = (r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) &&
+			    z.avail_out == 0
+		    ? 0
+		    : -EIO;
+	inflateEnd(&z);
+	return r;
+}
+#endif
 
 int qimg_codec_zstd(struct qimg_codec *c, const void *in, size_t len, void *out,
 		    size_t *outlen)

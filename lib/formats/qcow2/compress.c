@@ -56,30 +56,6 @@ int qcow2_compress_buf(struct qimg_codec *codec, int type, const void *in,
 	return 0;
 }
 
-static int inflate_raw(const void *in, size_t inlen, void *out, size_t outlen)
-{
-	z_stream z;
-	int r;
-
-	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, -12) != Z_OK)
-		return -ENOMEM;
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)inlen;
-	z.next_out = out;
-	z.avail_out = (uInt)outlen;
-	r = inflate(&z, Z_FINISH);
-	/* The input length is only known to 512 bytes: a full output buffer
-	 * is success even if input remains. */
-	if ((r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) &&
-	    z.avail_out == 0)
-		r = 0;
-	else
-		r = -EIO;
-	inflateEnd(&z);
-	return r;
-}
-
 static int unzstd(const void *in, size_t inlen, void *out, size_t outlen)
 {
 	ZSTD_DStream *d = ZSTD_createDStream();
@@ -110,5 +86,5 @@ int qcow2_decompress_buf(int type, const void *in, size_t inlen, void *out,
 {
 	if (type == QCOW2_COMPRESS_ZSTD)
 		return unzstd(in, inlen, out, outlen);
-	return inflate_raw(in, inlen, out, outlen);
+	return qimg_inflate_raw(in, inlen, out, outlen);
 }
