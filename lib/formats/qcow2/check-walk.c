@@ -52,6 +52,24 @@ static uint64_t l2_bitmap(const struct ck *c, const uint8_t *t, uint32_t i)
 	return qimg_load_be64(t + (size_t)i * c->l2e_size + 8);
 }
 
+/* The first entry at or after i that has a byte set (entry or bitmap), or
+ * l2_entries: an all-zero entry needs no work in either walk, and the
+ * tables of a huge sparse image are mostly that.  64 bytes at a time. */
+static uint32_t next_used(const struct ck *c, const uint8_t *t, uint32_t i)
+{
+	size_t off = (size_t)i * c->l2e_size;
+	size_t end = (size_t)c->l2_entries * c->l2e_size;
+	uint64_t w[8];
+
+	while (off + sizeof(w) <= end) {
+		memcpy(w, t + off, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+			break;
+		off += sizeof(w);
+	}
+	return (uint32_t)(off / c->l2e_size);
+}
+
 /* Fix an unaligned preallocated zero cluster: turn it into a plain zero
  * entry.  Returns 1 when fixed, 0 when not, negative on a fatal error. */
 static int fix_unaligned_zero(struct ck *c, struct qimg_check_result *res,
@@ -104,7 +122,8 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 		return r;
 	}
 
-	for (i = 0; i < c->l2_entries; i++) {
+	for (i = next_used(c, t, 0); i < c->l2_entries;
+	     i = next_used(c, t, i + 1)) {
 		uint64_t e = l2_entry(c, t, i), bm = l2_bitmap(c, t, i);
 		enum ck_ctype type = cluster_type(c, e);
 
@@ -418,7 +437,8 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 			res->check_errors++;
 			goto out;
 		}
-		for (j = 0; j < c->l2_entries; j++) {
+		for (j = next_used(c, t, 0); j < c->l2_entries;
+		     j = next_used(c, t, j + 1)) {
 			uint64_t e = l2_entry(c, t, j);
 			enum ck_ctype type = cluster_type(c, e);
 
