@@ -18,6 +18,7 @@ static int read_compressed(struct qcow2_state *s, uint64_t l2e, uint64_t off,
 {
 	uint64_t coff, nbytes;
 	uint8_t *in, *out;
+	bool whole;
 	int r;
 
 	qcow2_cdesc_decode(s, l2e, &coff, &nbytes);
@@ -27,10 +28,13 @@ static int read_compressed(struct qcow2_state *s, uint64_t l2e, uint64_t off,
 				      " overlaps the image header",
 				      coff);
 	in = malloc(nbytes);
-	out = malloc(s->cluster_size);
+	/* A whole cluster inflates straight into the caller's buffer. */
+	whole = len == s->cluster_size;
+	out = whole ? buf : malloc(s->cluster_size);
 	if (!in || !out) {
 		free(in);
-		free(out);
+		if (!whole)
+			free(out);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
 	qimg_debug_event(s->file, QIMG_EV_READ_COMPRESSED);
@@ -41,10 +45,11 @@ static int read_compressed(struct qcow2_state *s, uint64_t l2e, uint64_t off,
 				   "Could not decompress the "
 				   "cluster at %#" PRIx64,
 				   coff);
-	if (r == 0)
+	if (r == 0 && !whole)
 		memcpy(buf, out + (off & (s->cluster_size - 1)), len);
 	free(in);
-	free(out);
+	if (!whole)
+		free(out);
 	return r;
 }
 
