@@ -123,8 +123,8 @@ int qimg_pbkdf2(enum qimg_hash_alg h, const uint8_t *pass, size_t passlen,
 		uint8_t *out, size_t outlen, struct qimg_error *err);
 
 /* How many PBKDF2 iterations of these lengths this thread runs per second
- * of its CPU time: the count is raised until one run takes over half a
- * second of CPU, then scaled to a second.  qemu-img's "Unable to get
+ * of its CPU time: the count is raised until one run takes over a tenth
+ * of a second of CPU, then scaled to a second.  qemu-img's "Unable to get
  * accurate CPU usage" never happens: a run too short to measure is
  * repeated with more iterations. */
 int qimg_pbkdf2_count_iters(enum qimg_hash_alg h, size_t passlen,
