@@ -163,7 +163,23 @@ struct ck {
 	 * naming the same big tables): table entries/L2 visits left. */
 	uint64_t l2_budget;
 	uint64_t bm_budget;
+
+	/* The active walk's allocated entries, for the OFLAG_COPIED pass to
+	 * judge without reading every L2 table again (a huge sparse image's
+	 * tables are most of what check reads).  Up to CK_CPLOG_MAX entries;
+	 * past that, or after a failed allocation, cplog_ok is false and
+	 * the pass reads the tables. */
+	struct ck_cplog *cplog;
+	size_t cplog_n, cplog_cap;
+	bool cplog_ok;
 };
+
+struct ck_cplog {
+	uint32_t l1i, j; /* L1 index, entry in its L2 table */
+	uint64_t e;	 /* the entry */
+};
+
+#define CK_CPLOG_MAX ((size_t)(4u << 20) / sizeof(struct ck_cplog))
 
 static inline uint64_t offset_into_cluster(const struct ck *c, uint64_t off)
 {

@@ -107,9 +107,33 @@ static int fix_unaligned_zero(struct ck *c, struct qimg_check_result *res,
 	return 1;
 }
 
+/* Remember an allocated entry of the active walk (see struct ck). */
+static void cplog_add(struct ck *c, uint64_t l1i, uint32_t j, uint64_t e)
+{
+	struct ck_cplog *n;
+	size_t cap;
+
+	if (!c->cplog_ok)
+		return;
+	if (c->cplog_n == c->cplog_cap) {
+		cap = c->cplog_cap ? 2 * c->cplog_cap : 1024;
+		if (cap > CK_CPLOG_MAX || l1i > UINT32_MAX ||
+		    !(n = realloc(c->cplog, cap * sizeof(*n)))) {
+			c->cplog_ok = false;
+			return;
+		}
+		c->cplog = n;
+		c->cplog_cap = cap;
+	}
+	c->cplog[c->cplog_n].l1i = (uint32_t)l1i;
+	c->cplog[c->cplog_n].j = j;
+	c->cplog[c->cplog_n].e = e;
+	c->cplog_n++;
+}
+
 static int check_l2(struct ck *c, struct qimg_check_result *res,
 		    uint64_t l2_off, int flags, unsigned int fix, bool active,
-		    uint8_t *t)
+		    uint64_t l1i, uint8_t *t)
 {
 	uint64_t next_contig = 0;
 	uint32_t i;
@@ -243,6 +267,8 @@ static int check_l2(struct ck *c, struct qimg_check_result *res,
 				if (r < 0)
 					return r;
 			}
+			if (flags & CK_FRAG_INFO)
+				cplog_add(c, l1i, i, e);
 			break;
 		}
 		case CT_ZERO_PLAIN:
@@ -344,7 +370,7 @@ int qcow2_ck_check_l1(struct ck *c, struct qimg_check_result *res,
 			goto out;
 		}
 		c->l2_budget--;
-		r = check_l2(c, res, l2_off, flags, fix, table != NULL, l2);
+		r = check_l2(c, res, l2_off, flags, fix, table != NULL, i, l2);
 		if (r < 0)
 			goto out;
 	}
@@ -375,9 +401,39 @@ static int write_l1_entry(struct ck *c, uint64_t i)
 	return r;
 }
 
+/* Does an entry of L2 table l1i, as the active walk logged it, disagree
+ * with its refcount?  *k walks the log (in L1 order) and ends past l1i's
+ * entries.  The same judgement as the pass over the table below. */
+static bool cplog_mismatch(struct ck *c, uint64_t l1i, size_t *k)
+{
+	bool bad = false;
+	uint64_t rc;
+
+	while (*k < c->cplog_n && c->cplog[*k].l1i < l1i)
+		(*k)++;
+	for (; *k < c->cplog_n && c->cplog[*k].l1i == l1i; (*k)++) {
+		uint64_t e = c->cplog[*k].e;
+
+		if (bad)
+			continue;
+		if (c->data_file) {
+			rc = 1;
+		} else if (qcow2_ck_get_refcount(
+				   c, (e & CK_L2E_OFFSET) >> c->cluster_bits,
+				   &rc) < 0) {
+			qimg_error_clear(c->err);
+			continue;
+		}
+		if ((rc == 1) != ((e & CK_COPIED) != 0))
+			bad = true;
+	}
+	return bad;
+}
+
 int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 			  unsigned int fix)
 {
+	size_t k = 0;
 	uint8_t *t;
 	bool repair;
 	uint64_t i, rc;
@@ -430,6 +486,8 @@ int qcow2_ck_oflag_copied(struct ck *c, struct qimg_check_result *res,
 
 		if (l2_off >= (uint64_t)c->file_len)
 			continue; /* reads as zeros: no entries */
+		if (c->cplog_ok && !cplog_mismatch(c, i, &k))
+			continue; /* every entry agrees: nothing to read */
 		r = qcow2_ck_read(c, l2_off, t, (size_t)c->cluster_size);
 		if (r < 0) {
 			qcow2_ck_say(c, "ERROR: Could not read L2 table: %s",

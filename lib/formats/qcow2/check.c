@@ -168,6 +168,7 @@ static int calculate_refcounts(struct ck *c, struct qimg_check_result *res,
 	if (r < 0)
 		return r;
 	/* active L1 */
+	c->cplog_ok = true;
 	r = qcow2_ck_check_l1(c, res, c->l1_offset, c->l1_size, CK_FRAG_INFO,
 			      fix, c->l1);
 	if (r < 0)
@@ -493,6 +494,7 @@ out:
 	res->unusable = c.unusable;
 	qcow2_ck_free_snapshots(&c);
 	free(c.imrt);
+	free(c.cplog);
 	free(c.rb);
 	free(c.rt);
 	free(c.l1);
