@@ -55,12 +55,13 @@ SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 SLOW_RUNS=${BENCH_RUNS:-3}
 bytes=$(numfmt --from=iec "$SIZE") || exit 1
-# images on a tmpfs when it has room for some 14 inputs' worth plus the
-# 1 TiB job's 2 GiB twice
+# images on a tmpfs when it has room for them: the inputs (some 9 times
+# the input size over all formats, and the 1 TiB job's 2 GiB) and the
+# outputs of one job (2 inputs' worth, or that 2 GiB twice)
 if [ -z "${BENCH_DIR:-}" ]; then
 	BENCH_DIR=$ROOT/bench/work
 	avail=$(df -k --output=avail /dev/shm 2>/dev/null | tail -n 1)
-	if [ -n "$avail" ] && [ "$avail" -gt $(((bytes * 14 + (6 << 30)) / 1024)) ]; then
+	if [ -n "$avail" ] && [ "$avail" -gt $(((bytes * 12 + (5 << 30)) / 1024)) ]; then
 		BENCH_DIR=/dev/shm/qimg-bench
 	fi
 fi
