@@ -15,7 +15,19 @@
 #include <unistd.h>
 
 #include "core/driver.h"
+#include "protocols/file-uring.h"
 #include "protocols/file.h"
+
+/* With io_uring, requests of at least two pieces are cut into pieces in
+ * flight together (measured in docs/ARCHITECTURE.md). */
+#define URING_PIECE (512u << 10)
+
+enum file_aio {
+	AIO_DEFAULT, /* io_uring for O_DIRECT, else blocking calls */
+	AIO_THREADS, /* blocking calls in the callers' threads */
+	AIO_NATIVE,  /* asks for O_DIRECT: served as the default */
+	AIO_IO_URING,
+};
 
 struct file_state {
 	int fd;
@@ -28,6 +40,8 @@ struct file_state {
 	unsigned int locked_perm, locked_unshared;
 	bool nolock;  /* locking=off */
 	bool chardev; /* host_device over a character device: no size */
+	enum file_aio aio;
+	struct file_uring_pool *uring; /* NULL: blocking calls only */
 };
 
 static const struct qimg_opt_desc file_create_opts[] = {
@@ -92,6 +106,52 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 	return 0;
 }
 
+/* The O_DIRECT offset alignment a file system reports (statx), as
+ * qemu-img finds it (512 on ext4 over 512-byte sectors: a file's tail is
+ * then padded to 512 bytes, not 4096); 0 when it says nothing usable. */
+static int dio_align(int fd)
+{
+#ifdef STATX_DIOALIGN
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) &&
+	    stx.stx_dio_offset_align >= 512 &&
+	    stx.stx_dio_offset_align <= 65536 &&
+	    stx.stx_dio_mem_align <= stx.stx_dio_offset_align)
+		return (int)stx.stx_dio_offset_align;
+#endif
+	return 0;
+}
+
+/* aio=threads|native|io_uring, with qemu-img's messages. */
+static int parse_aio(struct qimg_node *node, const char *v,
+		     struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	bool direct = node->cache == QIMG_CACHE_NONE ||
+		      node->cache == QIMG_CACHE_DIRECTSYNC;
+
+	s->aio = AIO_DEFAULT;
+	if (!v)
+		return 0;
+	if (!strcmp(v, "threads"))
+		s->aio = AIO_THREADS;
+	else if (!strcmp(v, "native"))
+		s->aio = AIO_NATIVE;
+	else if (!strcmp(v, "io_uring"))
+		s->aio = AIO_IO_URING;
+	else
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", v);
+	if (s->aio == AIO_NATIVE && !direct)
+		return qimg_error_set(err, EINVAL,
+				      "aio=native was specified, but it "
+				      "requires cache.direct=on, which was "
+				      "not specified.");
+	return 0;
+}
+
 static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 		     struct qimg_error *err)
 {
@@ -109,6 +169,9 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 				      "name",
 				      node->drv->name);
 	s->nolock = !strcmp(qimg_opts_get_str(opts, "locking", "auto"), "off");
+	r = parse_aio(node, qimg_opts_get_str(opts, "aio", NULL), err);
+	if (r < 0)
+		return r;
 	switch (node->cache) {
 	case QIMG_CACHE_NONE:
 		s->direct = true;
@@ -140,6 +203,8 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 		if (s->blockdev && ioctl(s->fd, BLKSSZGET, &bs) == 0 &&
 		    bs >= 512 && bs <= 65536)
 			s->align = bs;
+		else if (!s->blockdev && (bs = dio_align(s->fd)) > 0)
+			s->align = bs; /* what the file system says */
 		else
 			s->align = 4096; /* safe for 4Kn filesystems too */
 	}
@@ -148,6 +213,9 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->limits.mem_align = s->align;
 	node->limits.grows = !s->blockdev && !s->chardev;
 	node->zero_init = !s->blockdev && !s->chardev;
+	/* Rings are made on first use, by the requests that take them. */
+	if (s->aio == AIO_IO_URING || (s->direct && s->aio != AIO_THREADS))
+		s->uring = file_uring_pool_new();
 	return 0;
 }
 
@@ -155,6 +223,8 @@ static void file_close(struct qimg_node *node)
 {
 	struct file_state *s = node->opaque;
 
+	file_uring_pool_free(s->uring);
+	s->uring = NULL;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -189,47 +259,32 @@ static int64_t file_allocated_size(struct qimg_node *node)
 	return (int64_t)st.st_blocks * 512;
 }
 
-/* Plain positional I/O loops; reads past EOF give zeros. */
-static int do_pread(int fd, uint64_t off, void *buf, size_t len)
+/* Through a ring when there is one and it pays: aio=io_uring asked for
+ * it, or O_DIRECT requests long enough to cut into pieces.  Otherwise, or
+ * when no ring can be had, blocking calls. */
+static int do_io(struct file_state *s, bool write, uint64_t off, void *buf,
+		 size_t len)
 {
-	char *p = buf;
+	if (s->uring && (s->aio == AIO_IO_URING || len >= 2 * URING_PIECE)) {
+		int r = file_uring_rw(s->uring, s->fd, write, off, buf, len,
+				      URING_PIECE);
 
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
+		if (r != -ENOSYS)
+			return r;
 	}
-	return 0;
+	return write ? file_pwrite_all(s->fd, off, buf, len)
+		     : file_pread_all(s->fd, off, buf, len);
 }
 
-static int do_pwrite(int fd, uint64_t off, const void *buf, size_t len)
+static int do_pread(struct file_state *s, uint64_t off, void *buf, size_t len)
 {
-	const char *p = buf;
+	return do_io(s, false, off, buf, len);
+}
 
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+static int do_pwrite(struct file_state *s, uint64_t off, const void *buf,
+		     size_t len)
+{
+	return do_io(s, true, off, (void *)buf, len);
 }
 
 static int file_read(struct qimg_node *node, uint64_t off, void *buf,
@@ -238,7 +293,7 @@ static int file_read(struct qimg_node *node, uint64_t off, void *buf,
 	struct file_state *s = node->opaque;
 	int r;
 
-	r = do_pread(s->fd, off, buf, len);
+	r = do_pread(s, off, buf, len);
 	if (r < 0)
 		return qimg_error_set_errno(err, -r, "Could not read '%s'",
 					    node->filename);
@@ -264,7 +319,7 @@ static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 	struct file_state *s = node->opaque;
 	int r;
 
-	r = do_pwrite(s->fd, off, buf, len);
+	r = do_pwrite(s, off, buf, len);
 	if (r == 0 && s->writethrough)
 		r = file_sync(s);
 	/* Write-behind: the disk starts on the data now, while the caller
@@ -307,7 +362,7 @@ static int write_zero_buffer(struct qimg_node *node, uint64_t off, uint64_t len,
 	while (len > 0 && r == 0) {
 		size_t n = len < chunk ? (size_t)len : chunk;
 
-		r = do_pwrite(s->fd, off, z, n);
+		r = do_pwrite(s, off, z, n);
 		off += n;
 		len -= n;
 	}

@@ -1004,6 +1004,7 @@ static int settle(struct qcow2_state *s, struct qimg_error *err)
 	if (r == 0)
 		r = qcow2_barrier(s, err);
 	s->lazy = false;
+	s->rc_through = true;
 	if (r == 0 && s->dirty_set) {
 		r = qcow2_write_incompat(
 			s, s->h.incompatible_features & ~QCOW2_INCOMPAT_DIRTY,

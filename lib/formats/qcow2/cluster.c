@@ -312,6 +312,15 @@ int qcow2_barrier(struct qcow2_state *s, struct qimg_error *err)
 			return r;
 		s->data_unflushed = false;
 	}
+	/* Refcount increments held in the cache go before any reference
+	 * to their clusters. */
+	if (s->rc_pending) {
+		r = qcow2_refcount_flush(s, err);
+		if (r < 0)
+			return r;
+		s->rc_pending = false;
+		s->unflushed = true;
+	}
 	if (!s->unflushed)
 		return 0;
 	r = qimg_flush(s->file, err);

@@ -238,6 +238,8 @@ struct qcow2_state {
 
 	bool read_only;
 	bool lazy;	     /* lazy refcounts in use on this open */
+	bool rc_pending;     /* increments in dirty refcount blocks */
+	bool rc_through;     /* no deferring: amend reads blocks back */
 	bool dirty_set;	     /* we set the dirty bit on disk */
 	bool autoclear_done; /* autoclear bits cleared (first write) */
 	bool corrupt;

@@ -130,6 +130,22 @@ void qcow2_refcount_free(struct qcow2_state *s)
 	qcow2_ranges_free(&s->freed);
 }
 
+/* Widen the byte range [lo, hi) of a cached table to the file's request
+ * alignment (within the cluster): the cache holds the bytes around it, so
+ * with O_DIRECT the write needs no read-modify-write of the block. */
+static void widen_to_file(const struct qcow2_state *s, uint64_t *lo,
+			  uint64_t *hi)
+{
+	uint64_t a = qimg_request_align(s->file);
+
+	if (a <= 1)
+		return;
+	*lo -= *lo % a;
+	*hi += (a - *hi % a) % a;
+	if (*hi > s->cluster_size)
+		*hi = s->cluster_size;
+}
+
 static int slot_writeback(struct qcow2_state *s, struct qcow2_cache_slot *sl,
 			  struct qimg_error *err)
 {
@@ -608,22 +624,26 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 		}
 		if (s->lazy) {
 			sl->dirty = true;
+		} else if (delta > 0 && !s->rc_through) {
+			/* An increment only has to be on the disk before the
+			 * reference to come, which waits for a barrier: the
+			 * barrier writes the block back (one write per block
+			 * and barrier, not one per allocation: with O_DIRECT
+			 * each was a synchronous device write). */
+			sl->dirty = true;
+			s->rc_pending = true;
 		} else {
 			/* A decrement waits for the dropped references to be
-			 * on the disk (one flush per batch); an increment is
-			 * waited for by the reference to come. */
-			if (delta < 0) {
-				r = qcow2_l2_writeback(s, err);
-				if (r == 0)
-					r = qcow2_barrier(s, err);
-				if (r < 0)
-					return r;
-			}
+			 * on the disk (one flush per batch). */
+			r = qcow2_l2_writeback(s, err);
+			if (r == 0)
+				r = qcow2_barrier(s, err);
+			if (r < 0)
+				return r;
 			entry_bytes(s->refcount_order, i0, i0 + cnt, &lo, &hi);
+			widen_to_file(s, &lo, &hi);
 			r = qimg_pwrite(s->file, sl->off + lo, sl->buf + lo,
 					hi - lo, err);
-			if (delta > 0)
-				s->unflushed = true;
 			if (r < 0)
 				return r;
 		}
@@ -768,6 +788,7 @@ int qcow2_set_refcount(struct qcow2_state *s, uint64_t c, uint64_t v,
 			return r;
 	}
 	entry_bytes(s->refcount_order, i, i + 1, &lo, &hi);
+	widen_to_file(s, &lo, &hi);
 	r = qimg_pwrite(s->file, sl->off + lo, sl->buf + lo, hi - lo, err);
 	if (v)
 		s->unflushed = true;
