@@ -260,12 +260,15 @@ static int64_t file_allocated_size(struct qimg_node *node)
 }
 
 /* Through a ring when there is one and it pays: aio=io_uring asked for
- * it, or O_DIRECT requests long enough to cut into pieces.  Otherwise, or
- * when no ring can be had, blocking calls. */
+ * it, or O_DIRECT writes long enough to cut into pieces (convert writes
+ * one item at a time, in order; its reads are already in flight on every
+ * worker, and a read through the ring measured slower here).  Otherwise,
+ * or when no ring can be had, blocking calls. */
 static int do_io(struct file_state *s, bool write, uint64_t off, void *buf,
 		 size_t len)
 {
-	if (s->uring && (s->aio == AIO_IO_URING || len >= 2 * URING_PIECE)) {
+	if (s->uring &&
+	    (s->aio == AIO_IO_URING || (write && len >= 2 * URING_PIECE))) {
 		int r = file_uring_rw(s->uring, s->fd, write, off, buf, len,
 				      URING_PIECE);
 
