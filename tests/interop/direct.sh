@@ -129,17 +129,20 @@ ok "fallback: qcow2->raw same content" contents_equal mix.raw "$G/f.raw"
 if command -v strace >/dev/null 2>&1; then
 	uring_calls()
 	{
-		(cd "$G" && rm -f s.raw && strace -f -qq -e trace=io_uring_enter \
-			-o ../.res/strace "$@" >/dev/null 2>&1)
+		(cd "$G" && rm -f s.raw && truncate -s 7M s.raw &&
+			strace -f -qq -e trace=io_uring_enter \
+				-o ../.res/strace "$@" >/dev/null 2>&1)
 		grep -c 'io_uring_enter(' "$R/strace"
 	}
-	n=$(uring_calls "$QIMG" convert -T none -t none -O raw ../mix.qcow2 s.raw)
-	# (O_DIRECT writes of 1 MiB and more go through the ring)
+	n=$(uring_calls "$QIMG" convert -T none -t none --target-image-opts \
+		-n -f qcow2 ../mix.qcow2 \
+		"driver=raw,file.driver=file,file.filename=s.raw,file.aio=io_uring")
 	if (cd "$G" && strace -f -qq -e trace=io_uring_setup -o ../.res/setup \
 		env -u QIMG_NO_IO_URING "$QIMG" convert --image-opts \
 		"$(src_opts raw ../mix.raw io_uring)" -O raw s.raw >/dev/null) &&
 		grep -q 'io_uring_setup(.*= [0-9]' "$R/setup"; then
-		ok "O_DIRECT: requests go through io_uring" test "$n" -gt 0
+		ok "O_DIRECT target aio=io_uring: requests go through io_uring" \
+			test "$n" -gt 0
 		n=$(uring_calls "$QIMG" convert --image-opts \
 			"$(src_opts raw ../mix.raw io_uring)" -O raw s.raw)
 		ok "aio=io_uring cached: requests go through io_uring" \
@@ -148,9 +151,9 @@ if command -v strace >/dev/null 2>&1; then
 		skip "the kernel refuses io_uring here"
 		skip "the kernel refuses io_uring here"
 	fi
-	n=$(uring_calls "$QIMG" convert -T none --image-opts \
+	n=$(uring_calls "$QIMG" convert -T none -t none --image-opts \
 		"$(src_opts qcow2 ../mix.qcow2 threads)" -O raw s.raw)
-	ok "aio=threads source, cached target: no io_uring" test "$n" = 0
+	ok "O_DIRECT, aio=threads and default: no io_uring" test "$n" = 0
 	n=$(uring_calls env QIMG_NO_IO_URING=1 "$QIMG" convert -T none \
 		-t none -O raw ../mix.qcow2 s.raw)
 	ok "QIMG_NO_IO_URING: no io_uring" test "$n" = 0
