@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154
 # SPDX-License-Identifier: MIT
 # bench/run.sh's input generators (sourced): the mixed input, the commit and
 # rebase images, and the 1 TiB sparse qcow2.  They use run.sh's variables

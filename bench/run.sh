@@ -64,6 +64,8 @@ if [ -z "${BENCH_DIR:-}" ]; then
 	if [ -n "$avail" ] && [ "$avail" -gt $(((bytes * 12 + (5 << 30)) / 1024)) ]; then
 		BENCH_DIR=/dev/shm/qimg-bench
 	fi
+	[ "$BENCH_DIR" = "$ROOT/bench/work" ] &&
+		echo "bench: /dev/shm lacks room; images in bench/work: the figures include the disk"
 fi
 WORK=$BENCH_DIR
 DISK=${BENCH_DISK_DIR:-$ROOT/bench/work-disk}
@@ -528,7 +530,6 @@ hdr=$(printf '%-20s %7s %8s %8s %6s %8s %8s %7s %7s %8s %8s' job in-MiB \
 [ -n "${BENCH_COMPARE:-}" ] && hdr="$hdr  was"
 echo "$hdr"
 summary=()
-json_jobs=()
 tmpjobs=$OUT/jobs.json
 : >"$tmpjobs"
 
@@ -619,6 +620,9 @@ for job in $JOBS; do
 	jb=$(job_bytes "$job")
 	oe=$(job_output "$job" "$jd/e")
 	og=$(job_output "$job" "$jd/g")
+	# a failed tool's leftover output is no result: its size shows n/a
+	case $emed in fail | wrong) oe=none ;; esac
+	case $gmed in fail | wrong) og=none ;; esac
 	line=$(printf '%-20s %7s %8s %8s %6s %8s %8s %7s %7s %8s %8s' "$job" \
 		"$(alloc_mib "$in")" "$gmed" "$emed" "$ratio" "$(rate "$gmed" "$jb")" \
 		"$(rate "$emed" "$jb")" "$(kib_mib "$gr")" "$(kib_mib "$er")" \
