@@ -57,10 +57,15 @@ SLOW_RUNS=${BENCH_RUNS:-3}
 bytes=$(numfmt --from=iec "$SIZE") || exit 1
 # images on a tmpfs when it has room for them: the inputs (some 9 times
 # the input size over all formats, and the 1 TiB job's 2 GiB) and the
-# outputs of one job (2 inputs' worth, or that 2 GiB twice)
+# outputs of one job (2 inputs' worth, or that 2 GiB twice); what an earlier
+# run cached there counts as room
 if [ -z "${BENCH_DIR:-}" ]; then
 	BENCH_DIR=$ROOT/bench/work
 	avail=$(df -k --output=avail /dev/shm 2>/dev/null | tail -n 1)
+	# the inputs an earlier run cached there count as room
+	if [ -n "$avail" ] && [ -d /dev/shm/qimg-bench ]; then
+		avail=$((avail + $(du -sk /dev/shm/qimg-bench | cut -f1)))
+	fi
 	if [ -n "$avail" ] && [ "$avail" -gt $(((bytes * 12 + (5 << 30)) / 1024)) ]; then
 		BENCH_DIR=/dev/shm/qimg-bench
 	fi
