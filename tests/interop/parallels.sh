@@ -61,6 +61,18 @@ reads()
 
 # --- create -------------------------------------------------------------
 same "create -o help" create -f parallels -o help
+# same_alloc A B: A and B allocate the same KiB, within 16 KiB and 1 %
+same_alloc()
+{
+	local a b d
+	a=$(du -k "$1" | cut -f1)
+	b=$(du -k "$2" | cut -f1)
+	d=$((a > b ? a - b : b - a))
+	[ "$d" -le 16 ] && [ $((d * 100)) -le "$a" ] && return 0
+	diag "allocated: $1 $a KiB, $2 $b KiB"
+	return 1
+}
+
 for spec in "64M" "0" "1000000" "5G" "16T" "cluster_size=64k 1000000" \
 	"cluster_size=4k 100M" "cluster_size=512 3M" "cluster_size=2M 9M"; do
 	set -- $spec
@@ -76,9 +88,11 @@ for spec in "64M" "0" "1000000" "5G" "16T" "cluster_size=64k 1000000" \
 	same "create $spec" create -f parallels $opt c.hds "$size"
 	same_bytes "create $spec" "$E/c.hds" "$G/c.hds"
 	# the header clusters are written, not holes, as qemu-img writes
-	# them: the same blocks allocated (info's disk size)
-	ok "create $spec: disk size" [ "$(du -k "$E/c.hds" | cut -f1)" = \
-		"$(du -k "$G/c.hds" | cut -f1)" ]
+	# them: the same blocks allocated (info's disk size), give or take
+	# the file system's own extent blocks on a large file (ext4 took
+	# 4 KiB more for one of two 64 MiB BATs in a CI run): at most 16 KiB
+	# and 1 %
+	ok "create $spec: disk size" same_alloc "$E/c.hds" "$G/c.hds"
 done
 same "create: too large for the cluster size" create -f parallels \
 	-o cluster_size=512 c.hds 2T
