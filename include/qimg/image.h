@@ -194,6 +194,17 @@ int qimg_write_compressed_prepared(struct qimg_node *node, uint64_t off,
 int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
 			  size_t len, struct qimg_error *err);
 
+/* Copy offload (convert -C): copy the guest bytes [src_off, src_off+len)
+ * of src (through its backing chain) to dst at dst_off by the protocol
+ * (copy_file_range), without reading them into memory.  -ENOTSUP with err
+ * unset: some of the range is not stored as it reads (compressed,
+ * encrypted, zero, another protocol) or dst has no such path; the caller
+ * then copies through buffers (part of the range may have been copied,
+ * as the same bytes). */
+int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
+		    struct qimg_node *dst, uint64_t dst_off, uint64_t len,
+		    struct qimg_error *err);
+
 /* Change the virtual size. */
 int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		  const char *prealloc, struct qimg_error *err);

@@ -309,6 +309,21 @@ struct qimg_driver {
 	 * qimg_block_status_for_copy() asks block_status. */
 	bool status_copy_only;
 
+	/* Copy offload (convert -C).  write_map, format: where a write of
+	 * [off, off+len) would put the bytes as they are: fill *file (the
+	 * child holding them), *host and *n (> 0, <= len: the bytes that
+	 * map contiguously), allocating nothing.  copy_range, protocol:
+	 * copy len bytes from src (a node of the same driver) at src_off to
+	 * node at off without passing them through the caller.  Either may
+	 * return -ENOTSUP without setting err: the caller copies through
+	 * buffers. */
+	int (*write_map)(struct qimg_node *node, uint64_t off, uint64_t len,
+			 struct qimg_node **file, uint64_t *host, uint64_t *n,
+			 struct qimg_error *err);
+	int (*copy_range)(struct qimg_node *node, uint64_t off,
+			  struct qimg_node *src, uint64_t src_off, uint64_t len,
+			  struct qimg_error *err);
+
 	/* Change the size; prealloc is "off", "metadata", "falloc", "full"
 	 * or NULL. */
 	int (*truncate)(struct qimg_node *node, uint64_t size, bool shrink,

@@ -307,6 +307,85 @@ int qimg_pwrite(struct qimg_node *node, uint64_t off, const void *buf,
 	return r < 0 ? r : node_write(node, off, buf, len, 0, err);
 }
 
+/* --- copy offload ----------------------------------------------------------- */
+
+/* Copy n bytes from src's protocol node at soff to dst's at doff: both
+ * of one driver that can, aligned as both need. */
+static int protocol_copy(struct qimg_node *sfile, uint64_t soff,
+			 struct qimg_node *dfile, uint64_t doff, uint64_t n,
+			 struct qimg_error *err)
+{
+	uint64_t a = align_of(dfile->limits.request_align);
+	uint64_t sa = align_of(sfile->limits.request_align);
+	struct qimg_tracked_req req;
+	int r;
+
+	if (sfile->drv != dfile->drv || !dfile->drv->copy_range ||
+	    (soff | n) % sa || (doff | n) % a)
+		return -ENOTSUP;
+	if (!sfile->limits.grows && (soff > sfile->size ||
+				      n > sfile->size - soff))
+		return -ENOTSUP; /* the tail past the file reads as zeros */
+	r = check_write(dfile, doff, n, err);
+	if (r < 0)
+		return r;
+	if (a > 1)
+		track_begin(dfile, &req, doff, doff + n, false);
+	node_lock(dfile);
+	r = dfile->drv->copy_range(dfile, doff, sfile, soff, n, err);
+	node_unlock(dfile);
+	if (a > 1)
+		track_end(dfile, &req);
+	if (r == 0)
+		note_end(dfile, doff + n);
+	return r;
+}
+
+int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
+		    struct qimg_node *dst, uint64_t dst_off, uint64_t len,
+		    struct qimg_error *err)
+{
+	const unsigned int want = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID;
+	int r;
+
+	if (!(dst->flags & QIMG_OPEN_RDWR))
+		return qimg_error_set(err, EBADF, "'%s' is opened read-only",
+				      dst->filename);
+	r = check_range(src, src_off, len, err);
+	if (r == 0)
+		r = check_range(dst, dst_off, len, err);
+	if (r < 0)
+		return r;
+	if (!dst->drv->write_map)
+		return -ENOTSUP;
+	while (len > 0) {
+		struct qimg_extent ext = { 0 };
+		struct qimg_node *dfile = NULL;
+		uint64_t host = 0, n = 0;
+
+		/* Bytes that read as they are stored, at a known place. */
+		r = qimg_block_status_above(src, NULL, src_off, len, &ext,
+					    err);
+		if (r < 0)
+			return r;
+		if ((ext.flags & (want | QIMG_BS_ZERO)) != want || !ext.file)
+			return -ENOTSUP;
+		r = dst->drv->write_map(dst, dst_off, ext.len, &dfile, &host,
+					&n, err);
+		if (r < 0)
+			return r;
+		if (!dfile || !n || n > ext.len)
+			return -ENOTSUP;
+		r = protocol_copy(ext.file, ext.map, dfile, host, n, err);
+		if (r < 0)
+			return r;
+		src_off += n;
+		dst_off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* --- guest I/O ------------------------------------------------------------- */
 
 int qimg_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,

@@ -166,6 +166,22 @@ static int raw_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* Guest bytes are the file's: a write goes where it says (except over
+ * a guessed raw image's block 0, which is checked on every write). */
+static int raw_write_map(struct qimg_node *node, uint64_t off, uint64_t len,
+			 struct qimg_node **file, uint64_t *host, uint64_t *n,
+			 struct qimg_error *err)
+{
+	struct raw_state *s = node->opaque;
+
+	if (node->probed_raw && off < RAW_SECTOR)
+		return -ENOTSUP;
+	*file = node->file;
+	*host = s->offset + off;
+	*n = len;
+	return 0;
+}
+
 static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			const char *prealloc, struct qimg_error *err)
 {
@@ -265,6 +281,7 @@ const struct qimg_driver qimg_driver_raw = {
 	.write_zeroes = raw_write_zeroes,
 	.discard = raw_discard,
 	.block_status = raw_block_status,
+	.write_map = raw_write_map,
 	.truncate = raw_truncate,
 	.get_info = raw_get_info,
 	.measure = raw_measure,

@@ -338,6 +338,49 @@ static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 	return 0;
 }
 
+/* Copy offload: the kernel moves the bytes (a reflink on file systems
+ * that share extents, an in-kernel copy on others).  What it cannot do
+ * between these two files (another file system, a device, a flag it
+ * refuses) is -ENOTSUP for the caller's buffered copy; a failure to
+ * write is the write's error. */
+static int file_copy_range(struct qimg_node *node, uint64_t off,
+			   struct qimg_node *src, uint64_t src_off,
+			   uint64_t len, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	struct file_state *ss = src->opaque;
+	loff_t in = (loff_t)src_off, out = (loff_t)off;
+	uint64_t left = len;
+	ssize_t n;
+	int r = 0;
+
+	while (left > 0) {
+		n = copy_file_range(ss->fd, &in, s->fd, &out,
+				    left < (1u << 30) ? (size_t)left
+						      : (size_t)1 << 30,
+				    0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EIO || errno == ENOSPC ||
+			      errno == EDQUOT || errno == EFBIG))
+			return qimg_error_set_errno(err, errno,
+						    "Could not write '%s'",
+						    node->filename);
+		if (n <= 0)
+			return -ENOTSUP; /* refused, or the source ended */
+		left -= (uint64_t)n;
+	}
+	if (s->writethrough)
+		r = file_sync(s);
+	if (r == 0 && s->write_behind && len >= WRITE_BEHIND_MIN)
+		(void)sync_file_range(s->fd, (off_t)off, (off_t)len,
+				      SYNC_FILE_RANGE_WRITE);
+	if (r < 0)
+		return qimg_error_set_errno(err, -r, "Could not write '%s'",
+					    node->filename);
+	return 0;
+}
+
 static int file_flush(struct qimg_node *node, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
@@ -722,6 +765,7 @@ const struct qimg_driver qimg_driver_file = {
 	.discard = file_discard,
 	.flush = file_flush,
 	.block_status = file_block_status,
+	.copy_range = file_copy_range,
 	.truncate = file_truncate,
 	.allocated_size = file_allocated_size,
 	.length = file_length,
@@ -751,6 +795,7 @@ static const char *const host_cdrom_protocols[] = { "host_cdrom", NULL };
 		.discard = file_discard,                                       \
 		.flush = file_flush,                                           \
 		.block_status = file_block_status,                             \
+		.copy_range = file_copy_range,                                 \
 		.truncate = file_truncate,                                     \
 		.allocated_size = file_allocated_size,                         \
 		.length = file_length,                                         \

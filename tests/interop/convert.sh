@@ -20,9 +20,11 @@ mapj()
 #   content - same content only (e.g. -W: host offsets may differ)
 cv()
 {
-	local d=$1 out=$2 kind=$3 rc
+	local d=$1 out=$2 kind=$3 rc a
 	shift 3
-	rm -f "$E/$out" "$G/$out"
+	# (-n converts into the target prep made: keep it)
+	for a in "$@"; do [ "$a" = -n ] && break; done
+	[ "$a" = -n ] || rm -f "$E/$out" "$G/$out"
 	same "$d" convert "$@"
 	rc=$(cat "$R/e.rc")
 	if [ "$rc" != 0 ]; then
@@ -244,6 +246,18 @@ cv "--skip-broken-bitmaps alone" o.qcow2 exact --skip-broken-bitmaps \
 cv "-C -c" o.qcow2 exact -C -c -O qcow2 ../src.raw o.qcow2
 cv "-C -S" o.raw map -C -S 4k ../src.raw o.raw
 cv "-C --salvage" o.raw map -C --salvage ../src.raw o.raw
+# -C copies by offload (copy_file_range) where it can, else falls back
+cv "-C raw" o.raw map -C -O raw ../src.raw o.raw
+cv "-C holes" o.raw map -C -O raw ../holes.raw o.raw
+cv "-C odd-sized source" o.raw map -C -O raw ../odd.raw o.raw
+cv "-C concatenate" o.raw map -C -O raw ../src.raw ../odd.raw ../pat.raw o.raw
+cv "-C qcow2 with compressed and zero clusters" o.raw map -C -O raw \
+	../data.qcow2 o.raw
+cv "-C backing chain" o.raw map -C -O raw ../top.qcow2 o.raw
+cv "-C -t none -T none" o.raw map -C -t none -T none -O raw ../pat.raw o.raw
+cv "-C to qcow2" o.qcow2 exact -C -O qcow2 ../src.raw o.qcow2
+prep n.raw 8M -f raw
+cv "-C -n into raw" n.raw map -C -n ../src.raw n.raw
 cv "--target-image-opts without -n" o.raw map --target-image-opts \
 	../src.raw driver=raw,file.filename=o.raw
 cv "-n -o" o.qcow2 exact -n -o cluster_size=4k -O qcow2 ../src.raw o.qcow2

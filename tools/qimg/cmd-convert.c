@@ -524,8 +524,10 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 	p.compressed = o.compress || qimg_needs_compressed_writes(target);
 	p.in_order = o.in_order;
 	p.salvage = o.salvage;
-	/* -C: the library has no copy offload, but the result is the one of
-	 * qemu-img -C: data is copied whole, without zero detection. */
+	/* -C: data is copied whole, without zero detection, by offload
+	 * (copy_file_range) where the source stores it as it reads and the
+	 * target is raw; otherwise through the buffers, as qemu-img falls
+	 * back. */
 	p.copy_range = o.copy_range;
 	p.quiet = o.shared.quiet;
 	p.workers = o.workers;

@@ -45,6 +45,10 @@ struct engine {
 	uint64_t sector_next_status;
 	enum blk_status status;
 
+	/* -C: copy offload still works (cleared, for good, by the first
+	 * range it cannot copy: the rest goes through the buffers). */
+	bool offload;
+
 	uint64_t seq_next;  /* next item number to hand out */
 	uint64_t seq_write; /* item allowed to write (in order) */
 	int ret;	    /* first error */
@@ -72,6 +76,7 @@ struct worker {
 	struct qimg_codec *codec; /* this thread's compressor state */
 	struct segment *seg;
 	size_t nseg;
+	bool offload; /* this item's data is not read: -C copies it */
 	struct qimg_error err; /* the last failed request's detail */
 };
 
@@ -475,6 +480,60 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 	return 0;
 }
 
+/* -C: copy the item's data from the sources to the target by offload,
+ * as read_item would read it; -ENOTSUP (err unset) when some piece
+ * cannot be copied so. */
+static int copy_item(struct worker *w, uint64_t sector, uint64_t n)
+{
+	const struct convert_params *p = w->e->p;
+	uint64_t base = 0, rel, take, dst = sector * SECTOR;
+	size_t i;
+	int r;
+
+	for (i = 0; i < p->nsrc && n; i++) {
+		const struct convert_src *src = &p->src[i];
+
+		if (sector >= base + src->sectors) {
+			base += src->sectors;
+			continue;
+		}
+		rel = sector - base;
+		take = src->sectors - rel;
+		if (take > n)
+			take = n;
+		/* A source's tail past its size reads as zeros. */
+		if ((rel + take) * SECTOR > qimg_size(src->node))
+			return -ENOTSUP;
+		r = qimg_copy_range(src->node, rel * SECTOR, p->target, dst,
+				    take * SECTOR, &w->err);
+		if (r < 0)
+			return r;
+		dst += take * SECTOR;
+		sector += take;
+		n -= take;
+		base += src->sectors;
+	}
+	return 0;
+}
+
+/* -C, data: by offload while that works; else (from then on) read and
+ * write, as qemu-img falls back. */
+static int offload_data(struct worker *w, uint64_t off, uint64_t len)
+{
+	const struct convert_params *p = w->e->p;
+	int r;
+
+	if (__atomic_load_n(&w->e->offload, __ATOMIC_RELAXED)) {
+		qimg_error_clear(&w->err);
+		r = copy_item(w, off / SECTOR, len / SECTOR);
+		if (r != -ENOTSUP || qimg_error_isset(&w->err))
+			return r;
+		__atomic_store_n(&w->e->offload, false, __ATOMIC_RELAXED);
+	}
+	r = read_item(w, off / SECTOR, len / SECTOR);
+	return r < 0 ? r : qimg_write(p->target, off, w->buf, len, &w->err);
+}
+
 static int write_item(struct worker *w)
 {
 	const struct convert_params *p = w->e->p;
@@ -491,6 +550,10 @@ static int write_item(struct worker *w)
 		case BLK_BACKING_FILE:
 			break;
 		case BLK_DATA:
+			if (w->offload) {
+				r = offload_data(w, off, len);
+				break;
+			}
 			if (!p->compressed) {
 				r = qimg_write(p->target, off, data, len,
 					       &w->err);
@@ -581,8 +644,10 @@ static void *worker_main(void *opaque)
 		pthread_mutex_unlock(&e->lock);
 
 		counted = needs_read(e, st);
+		w->offload = counted && p->copy_range &&
+			     __atomic_load_n(&e->offload, __ATOMIC_RELAXED);
 		r = 0;
-		if (counted) {
+		if (counted && !w->offload) {
 			r = read_item(w, sector, n);
 			if (r < 0) {
 				const char *why = tool_errdetail(r, &w->err);
@@ -711,6 +776,7 @@ int convert_copy(const struct convert_params *p)
 
 	memset(&e, 0, sizeof(e));
 	e.p = p;
+	e.offload = p->copy_range;
 	pthread_mutex_init(&e.lock, NULL);
 	pthread_cond_init(&e.turn, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &e.start);
