@@ -23,6 +23,8 @@ struct qimg_node;
 #define QIMG_OPEN_NO_LOCK 0x0020u     /* take no image locks at all */
 #define QIMG_OPEN_PROBED 0x0040u      /* internal: format was probed */
 #define QIMG_OPEN_NO_SHARE 0x0080u /* others may not write (convert source) */
+#define QIMG_OPEN_UNMAP                                                        \
+	0x0100u /* discard=unmap: guest discards free host space */
 
 enum qimg_cache_mode {
 	QIMG_CACHE_WRITEBACK = 0,

@@ -323,8 +323,8 @@ static int protocol_copy(struct qimg_node *sfile, uint64_t soff,
 	if (sfile->drv != dfile->drv || !dfile->drv->copy_range ||
 	    (soff | n) % sa || (doff | n) % a)
 		return -ENOTSUP;
-	if (!sfile->limits.grows && (soff > sfile->size ||
-				      n > sfile->size - soff))
+	if (!sfile->limits.grows &&
+	    (soff > sfile->size || n > sfile->size - soff))
 		return -ENOTSUP; /* the tail past the file reads as zeros */
 	r = check_write(dfile, doff, n, err);
 	if (r < 0)
@@ -364,8 +364,7 @@ int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
 		uint64_t host = 0, n = 0;
 
 		/* Bytes that read as they are stored, at a known place. */
-		r = qimg_block_status_above(src, NULL, src_off, len, &ext,
-					    err);
+		r = qimg_block_status_above(src, NULL, src_off, len, &ext, err);
 		if (r < 0)
 			return r;
 		if ((ext.flags & (want | QIMG_BS_ZERO)) != want || !ext.file)

@@ -355,10 +355,9 @@ static int file_copy_range(struct qimg_node *node, uint64_t off,
 	int r = 0;
 
 	while (left > 0) {
-		n = copy_file_range(ss->fd, &in, s->fd, &out,
-				    left < (1u << 30) ? (size_t)left
-						      : (size_t)1 << 30,
-				    0);
+		n = copy_file_range(
+			ss->fd, &in, s->fd, &out,
+			left < (1u << 30) ? (size_t)left : (size_t)1 << 30, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EIO || errno == ENOSPC ||

@@ -131,9 +131,8 @@ static void test_raw_to_raw(void **state)
 	d = open_img(f->dst, "raw", QIMG_OPEN_RDWR);
 	/* Whole, then a piece at another offset (unaligned to clusters). */
 	assert_int_equal(qimg_copy_range(s, 0, d, 0, SIZE, &err), 0);
-	assert_int_equal(qimg_copy_range(s, 512, d, 3 * MiB + 1024, 70656,
-					 &err),
-			 0);
+	assert_int_equal(
+		qimg_copy_range(s, 512, d, 3 * MiB + 1024, 70656, &err), 0);
 	assert_false(qimg_error_isset(&err));
 	qimg_close(d);
 	qimg_close(s);

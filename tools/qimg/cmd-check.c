@@ -207,10 +207,9 @@ int cmd_check(const struct tool *t, int argc, char **argv)
 			qimg_close(node);
 			node = NULL;
 			flags &= ~QIMG_OPEN_RDWR;
-			if (tool_open_image(t, filename,
-					    so.image_opts ? NULL : format,
-					    so.image_opts, flags, cmode,
-					    &node) < 0) {
+			if (tool_open_image(
+				    t, filename, so.image_opts ? NULL : format,
+				    so.image_opts, flags, cmode, &node) < 0) {
 				ret = 1;
 				goto out;
 			}

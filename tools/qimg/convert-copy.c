@@ -76,7 +76,7 @@ struct worker {
 	struct qimg_codec *codec; /* this thread's compressor state */
 	struct segment *seg;
 	size_t nseg;
-	bool offload; /* this item's data is not read: -C copies it */
+	bool offload;	       /* this item's data is not read: -C copies it */
 	struct qimg_error err; /* the last failed request's detail */
 };
 

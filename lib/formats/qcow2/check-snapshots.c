@@ -173,7 +173,8 @@ int qcow2_ck_read_snapshots(struct ck *c, struct qimg_check_result *snap,
 					     "is too big");
 				qcow2_ck_say(c,
 					     "You can force-remove all "
-					     "%" PRIu32 " overhanging snapshots "
+					     "%" PRIu32
+					     " overhanging snapshots "
 					     "with qemu-img check -r all",
 					     over);
 				r = qimg_error_set(c->err, EFBIG,

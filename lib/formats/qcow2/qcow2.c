@@ -110,6 +110,8 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 	s->read_only = !(fl & QIMG_OPEN_RDWR);
 	s->discard_snapshot =
 		qimg_opts_get_bool(opts, "pass-discard-snapshot", true);
+	s->discard_request = qimg_opts_get_bool(opts, "pass-discard-request",
+						(fl & QIMG_OPEN_UNMAP) != 0);
 
 	buf = malloc(4096);
 	if (!buf)

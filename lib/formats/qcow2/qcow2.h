@@ -256,6 +256,9 @@ struct qcow2_state {
 	 * on the disk, as qemu-img's "discard always" policy does. */
 	bool collect_freed;
 	bool discard_snapshot; /* pass-discard-snapshot (default on) */
+	/* pass-discard-request (default: opened with QIMG_OPEN_UNMAP): guest
+	 * discards and unmapping zero writes punch the clusters they free. */
+	bool discard_request;
 	struct qcow2_ranges freed;
 	/* Guest clusters being allocated (data written outside the lock). */
 	struct qcow2_ranges inflight;
@@ -505,8 +508,8 @@ int qcow2_cdesc_encode(const struct qcow2_state *s, uint64_t off, uint64_t len,
  * the compressed length, or 0 when the result would not be smaller than
  * both len and the capacity (store the cluster plain). */
 int qcow2_compress_buf(struct qimg_codec *codec, int type, const void *in,
-		       size_t len, void *out,
-		       size_t *outlen, struct qimg_error *err);
+		       size_t len, void *out, size_t *outlen,
+		       struct qimg_error *err);
 /* Decompress until exactly outlen bytes are produced. */
 int qcow2_decompress_buf(int type, const void *in, size_t inlen, void *out,
 			 size_t outlen);

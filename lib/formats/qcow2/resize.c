@@ -476,8 +476,9 @@ static int shrink(struct qimg_node *node, uint64_t size, struct qimg_error *err)
 		if (flen < 0)
 			r = (int)flen;
 		else if ((last + 1) << s->cluster_bits < (uint64_t)flen)
-			r = qimg_truncate(s->file, (last + 1) << s->cluster_bits,
-					  true, NULL, err);
+			r = qimg_truncate(s->file,
+					  (last + 1) << s->cluster_bits, true,
+					  NULL, err);
 	}
 	/* The new size last: an image whose shrinking failed keeps its
 	 * size (the data past the new end is gone either way). */

@@ -44,19 +44,79 @@ static int reads_zero(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-/* Zero an unaligned piece by writing zeros, unless it already is zero. */
-static int zero_partial(struct qimg_node *node, uint64_t off, uint64_t len,
-			unsigned int flags, struct qimg_error *err)
+enum l2op {
+	OP_ZERO,
+	OP_DISCARD
+};
+
+/* l2_zero_step, internal: zero the unit only if, under the lock, it is
+ * still unallocated or zero here (else -EAGAIN, nothing changed). */
+#define ZERO_IF_EMPTY 0x100u
+
+static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
+			uint64_t len, unsigned int flags, uint64_t *done,
+			struct qimg_error *err);
+
+/* Does guest [off, off+len) read as zeros through the whole chain? */
+static int chain_reads_zero(struct qimg_node *node, uint64_t off, uint64_t len,
+			    bool *zero, struct qimg_error *err)
+{
+	struct qimg_extent ext;
+	int r;
+
+	*zero = true;
+	if (off >= node->size)
+		return 0;
+	if (len > node->size - off)
+		len = node->size - off;
+	while (len) {
+		memset(&ext, 0, sizeof(ext));
+		r = qimg_block_status_above(node, NULL, off, len, &ext, err);
+		if (r < 0)
+			return r;
+		if (!(ext.flags & QIMG_BS_ZERO) || !ext.len || ext.len > len) {
+			*zero = false;
+			return 0;
+		}
+		off += ext.len;
+		len -= ext.len;
+	}
+	return 0;
+}
+
+/* Zero the piece [off, off+len) of the unit [ustart, ustart+unit): when
+ * the rest of the unit reads as zeros anyway and the unit holds no data
+ * here, the whole unit becomes a zero unit (as QEMU does); else the piece
+ * is written with zeros, unless it already reads as zeros here. */
+static int zero_piece(struct qimg_node *node, enum l2op op, uint64_t off,
+		      uint64_t len, uint64_t ustart, uint64_t unit,
+		      unsigned int flags, struct qimg_error *err)
 {
 	bool zero;
 	uint8_t *z;
+	uint64_t done;
 	int r;
 
-	if (!len)
-		return 0;
 	r = reads_zero(node, off, len, &zero, err);
 	if (r < 0 || zero)
 		return r;
+	if (op == OP_ZERO) {
+		bool head, tail;
+
+		r = chain_reads_zero(node, ustart, off - ustart, &head, err);
+		if (r == 0 && head)
+			r = chain_reads_zero(node, off + len,
+					     ustart + unit - off - len, &tail,
+					     err);
+		if (r < 0)
+			return r;
+		if (head && tail) {
+			r = l2_zero_step(node, OP_ZERO, ustart, unit,
+					 flags | ZERO_IF_EMPTY, &done, err);
+			if (r != -EAGAIN)
+				return r;
+		}
+	}
 	if (flags & QIMG_ZERO_NO_FALLBACK)
 		return -ENOTSUP;
 	z = calloc(1, len);
@@ -67,10 +127,26 @@ static int zero_partial(struct qimg_node *node, uint64_t off, uint64_t len,
 	return r;
 }
 
-enum l2op {
-	OP_ZERO,
-	OP_DISCARD
-};
+/* Zero an unaligned range, unit by unit. */
+static int zero_partial(struct qimg_node *node, enum l2op op, uint64_t off,
+			uint64_t len, unsigned int flags,
+			struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	uint64_t unit = s->ext_l2 ? s->sc_size : s->cluster_size;
+	int r = 0;
+
+	while (r == 0 && len) {
+		uint64_t ustart = off & ~(unit - 1);
+		uint64_t n =
+			ustart + unit - off < len ? ustart + unit - off : len;
+
+		r = zero_piece(node, op, off, n, ustart, unit, flags, err);
+		off += n;
+		len -= n;
+	}
+	return r;
+}
 
 /* Rewrite the entries for the unit-aligned range [off, off+len) inside one
  * L2 table.  *fallback_off/len: a compressed cluster only partly covered
@@ -84,6 +160,8 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 	uint64_t l2i = qcow2_l2_index(s, off), n, k, l2_off;
 	uint64_t *olde = NULL, *oldb = NULL, *ne = NULL, *nb = NULL;
 	bool backing = node->backing || node->backing_filename;
+	bool was_collecting;
+	size_t mark;
 	uint8_t *tbl;
 	int r;
 
@@ -98,6 +176,20 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 
 	qcow2_lock(s);
 	qcow2_inflight_wait(s, c0, n);
+	if (flags & ZERO_IF_EMPTY) {
+		struct qcow2_map m;
+
+		r = qcow2_map_range(s, off, len, &m, err);
+		if (r < 0)
+			goto out;
+		if (m.len < len || (m.type != QCOW2_UNALLOCATED &&
+				    m.type != QCOW2_UNALLOCATED_ALLOC &&
+				    m.type != QCOW2_ZERO_PLAIN &&
+				    m.type != QCOW2_ZERO_ALLOC)) {
+			r = -EAGAIN;
+			goto out;
+		}
+	}
 	r = qcow2_l2_find(s, off, &l2_off, &tbl, err);
 	if (r < 0)
 		goto out;
@@ -170,12 +262,29 @@ static int l2_zero_step(struct qimg_node *node, enum l2op op, uint64_t off,
 			ne[k] |= QCOW2_OFLAG_ZERO;
 	}
 	r = qcow2_l2_set(s, l2_off, l2i, n, ne, nb, err);
-	/* Drop references only after the L2 no longer has them. */
+	/* Drop references only after the L2 no longer has them; with
+	 * pass-discard-request the host clusters that this frees leave the
+	 * file too (discarded data may read as anything, so no ordering
+	 * against the metadata is needed; nothing can reuse them before the
+	 * lock is dropped). */
+	was_collecting = s->collect_freed;
+	mark = s->freed.len;
+	if (s->discard_request && !s->ext_data)
+		s->collect_freed = true;
 	for (k = 0; k < n && r == 0; k++) {
 		if (((olde[k] & QCOW2_OFLAG_COMPRESSED) ||
 		     qcow2_entry_has_host(s, olde[k])) &&
 		    !(ne[k] & (QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COPIED)))
 			r = qcow2_free_entry(s, olde[k], err);
+	}
+	if (s->discard_request && !s->ext_data) {
+		for (k = mark; k < s->freed.len; k++)
+			qimg_discard(s->file,
+				     s->freed.v[k].start << s->cluster_bits,
+				     s->freed.v[k].n << s->cluster_bits,
+				     &(struct qimg_error){ 0 });
+		s->freed.len = mark;
+		s->collect_freed = was_collecting;
 	}
 out:
 	qcow2_unlock(s);
@@ -187,7 +296,8 @@ out:
 
 		if (op == OP_ZERO && (olde[k] & QCOW2_OFLAG_COMPRESSED) &&
 		    !(a == cst && z == cen))
-			r = zero_partial(node, a, z - a, flags, err);
+			r = zero_partial(node, op, a, z - a,
+					 flags & ~ZERO_IF_EMPTY, err);
 	}
 	free(olde); /* one block for all four */
 	return r;
@@ -226,8 +336,8 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (end == node->size)
 		z = (end + unit - 1) & ~(unit - 1);
 	if (a >= z)
-		return zero_partial(node, off, len, flags, err);
-	r = zero_partial(node, off, a - off, flags, err);
+		return zero_partial(node, op, off, len, flags, err);
+	r = zero_partial(node, op, off, a - off, flags, err);
 	if (r < 0)
 		return r;
 	while (a < z) {
@@ -239,7 +349,7 @@ int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 		a += done;
 	}
 	if (end > z)
-		return zero_partial(node, z, end - z, flags, err);
+		return zero_partial(node, op, z, end - z, flags, err);
 	return 0;
 }
 

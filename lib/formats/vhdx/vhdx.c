@@ -661,8 +661,8 @@ static int vhdx_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (host) {
 		/* RECURSE: holes of the file in the block read as zeros. */
 		ext->len = n;
-		ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID |
-			     QIMG_BS_RECURSE;
+		ext->flags =
+			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_RECURSE;
 		ext->map = host;
 		ext->file = node->file;
 		return 0;

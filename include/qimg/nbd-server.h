@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* The NBD server (qimg-nbd): one export over the block layer, served to
+ * one client per call of qimg_nbd_serve over a byte transport the caller
+ * gives (a socket, or memory for the fuzz harness). */
+#ifndef QIMG_NBD_SERVER_H
+#define QIMG_NBD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qimg/error.h"
+#include "qimg/image.h"
+
+enum qimg_nbd_detect_zeroes {
+	QIMG_NBD_DZ_OFF,
+	QIMG_NBD_DZ_ON,
+	QIMG_NBD_DZ_UNMAP,
+};
+
+struct qimg_nbd_export {
+	const char *name;	 /* -x (default "") */
+	const char *description; /* -D, NULL: none */
+	struct qimg_node *node;	 /* the image */
+	uint64_t offset;	 /* -o: the export starts there */
+	uint64_t size;		 /* bytes exported (node size - offset) */
+	/* Block status of the image's own layer only, as qemu-nbd shows it
+	 * with -o (a raw node over the image): backing data is a hole and
+	 * allocation depth 0 or 1. */
+	bool layer_status;
+	bool readonly;	       /* -r, -l */
+	bool allocation_depth; /* -A: qemu:allocation-depth */
+	const char *bitmap;    /* -B NAME: qemu:dirty-bitmap:NAME */
+	bool discard;	       /* --discard=unmap: TRIM frees space */
+	enum qimg_nbd_detect_zeroes detect_zeroes;
+	bool multi_conn;      /* advertise CAN_MULTI_CONN */
+	unsigned int workers; /* threads per connection, 0: inline */
+};
+
+/* The client's bytes.  recv fills exactly len bytes or fails (-EPIPE at
+ * end of stream); send writes all of them (more: further bytes follow at
+ * once, so they may be held back and sent together). */
+struct qimg_nbd_io {
+	void *opaque;
+	int (*recv)(void *opaque, void *buf, size_t len);
+	int (*send)(void *opaque, const void *buf, size_t len, bool more);
+};
+
+/* Negotiate with one client and serve its requests until it disconnects
+ * (NBD_CMD_DISC, end of stream, or a protocol violation that leaves the
+ * stream unusable).  Every acknowledged write is in the image (flushed
+ * when FUA or FLUSH asked for it) when this returns.  0 on a clean end;
+ * negative with err set otherwise (the caller may log it). */
+int qimg_nbd_serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
+		   struct qimg_error *err);
+
+#endif

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* qimg_nbd_serve: one client, negotiation then transmission. */
+
+#include <string.h>
+
+#include "server/nbd-conn.h"
+
+int qimg_nbd_serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
+		   struct qimg_error *err)
+{
+	struct nbds_conn c;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.exp = exp;
+	c.io = io;
+	pthread_mutex_init(&c.send_lock, NULL);
+	r = nbds_handshake(&c, err);
+	if (r == 0)
+		r = nbds_transmit(&c, err);
+	else if (r > 0)
+		r = 0;
+	pthread_mutex_destroy(&c.send_lock);
+	return r;
+}

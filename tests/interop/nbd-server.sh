@@ -1,0 +1,481 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# qimg-nbd against qemu-nbd 7.2, with real clients.  Option errors: the
+# same messages and exit codes (qimg-nbd run through a link named
+# qemu-nbd).  The same image served by both servers, each from its own
+# copy: what nbdinfo (--json, --map, --map=qemu:allocation-depth) and
+# qemu-img map see must be equal; qemu-io's reads, writes, zero writes,
+# discards and flushes (with and without FUA) must leave images with the
+# same contents and the same map, which qemu-img check finds clean.
+# nbdcopy both ways, qemu-img convert and compare over NBD, -r refusing
+# writes, -s leaving the image alone, --discard=unmap freeing space,
+# --fork/--pid-file, -x/-D with nbdinfo --list, the end of a
+# non-persistent server, SIGTERM, and hostile clients (bad magic, huge
+# options and writes, out-of-range requests, a client gone mid-write)
+# that the server survives.
+. "$(dirname "$0")/lib.sh"
+
+QIMG_NBD=${QIMG_NBD:-$(dirname "$QIMG")/qimg-nbd}
+QEMU_NBD=${QEMU_NBD:-qemu-nbd}
+need_oracle "$QEMU_NBD"
+need_oracle nbdinfo
+need_oracle nbdcopy
+need_oracle python3
+[ -x "$QIMG_NBD" ] || skip_all "$QIMG_NBD not built"
+
+# qimg-nbd under qemu-nbd's name, so messages compare as they are.
+mkdir -p "$T/bin"
+ln -s "$QIMG_NBD" "$T/bin/qemu-nbd"
+GNBD=$T/bin/qemu-nbd
+
+pids=
+stop_servers()
+{
+	local p
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+at_exit stop_servers
+
+wait_sock()
+{
+	local i
+	for i in $(seq 100); do
+		[ -S "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+uri()
+{
+	echo "nbd+unix:///${2:-}?socket=$1"
+}
+
+# --- option errors -----------------------------------------------------
+"$QEMU_IMG" create -q -f qcow2 img.qcow2 16M
+# errcmp DESC ARGS...: both servers with ARGS (no client comes: a run
+# that would serve is cut after 2 s), same stderr and exit status.
+errcmp()
+{
+	local d=$1 erc grc
+	shift
+	(cd "$E" && exec timeout 2 "$QEMU_NBD" "$@") >"$R/e.out" 2>"$R/e.err" </dev/null
+	erc=$?
+	(cd "$G" && exec timeout 2 "$GNBD" "$@") >"$R/g.out" 2>"$R/g.err" </dev/null
+	grc=$?
+	sed -i 's|/[^ ]*/bin/qemu-nbd|qemu-nbd|g; s|/usr/bin/qemu-nbd|qemu-nbd|g' \
+		"$R/e.err" "$R/g.err"
+	if [ "$erc" = "$grc" ] && cmp -s "$R/e.err" "$R/g.err"; then
+		pass "$d"
+	else
+		fail "$d"
+		diag "exit: qemu-nbd $erc, qimg-nbd $grc"
+		diff "$R/e.err" "$R/g.err" | sed 's/^/# /' | head -10
+	fi
+}
+cp img.qcow2 "$E/" && cp img.qcow2 "$G/"
+errcmp "no file" 
+errcmp "two files" img.qcow2 img.qcow2
+errcmp "missing file" nosuch.qcow2
+errcmp "unknown format" -f bogus img.qcow2
+errcmp "option without argument" -x
+errcmp "unknown option" --bogus
+errcmp "bad cache mode" --cache=bogus img.qcow2
+errcmp "-n and --cache" -n --cache=none img.qcow2
+errcmp "bad aio mode" --aio=bogus img.qcow2
+errcmp "bad discard mode" --discard=bogus img.qcow2
+errcmp "bad detect-zeroes" --detect-zeroes=bogus img.qcow2
+errcmp "detect-zeroes=unmap without discard" --detect-zeroes=unmap img.qcow2
+errcmp "bad shared count" -e abc img.qcow2
+errcmp "negative shared count" -e -1 img.qcow2
+errcmp "bad offset" -o abc img.qcow2
+errcmp "negative offset" -o -1 img.qcow2
+errcmp "offset past the end" -o 99999999999 img.qcow2
+errcmp "socket in a missing directory" -k "$T/none/sock" img.qcow2
+errcmp "bad port" -p abc img.qcow2
+errcmp "snapshot not found" -l nosuch img.qcow2
+errcmp "unknown TLS creds" --tls-creds=x img.qcow2
+
+# --- the same views from both servers ----------------------------------
+"$QEMU_IMG" create -q -f qcow2 base.qcow2 64M
+"$QEMU_IO" -c 'write -P 1 0 4M' -c 'write -P 2 8M 1M' base.qcow2 >/dev/null
+"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+"$QEMU_IO" -c 'write -P 3 1M 64k' -c 'write -z 2M 1M' -c 'write -P 4 20M 3M' \
+	-c 'write -z 30M 64k' top.qcow2 >/dev/null
+"$QEMU_IMG" convert -O raw top.qcow2 flat.raw
+truncate -s 70M flat.raw
+"$QEMU_IMG" snapshot -c snap1 base.qcow2
+
+# serve2 ARGS...: qemu-nbd in E/, qimg-nbd in G/, each over its own copy
+# of the images; sockets $E/sock and $G/sock.
+serve2()
+{
+	local d
+	stop_servers
+	pids=
+	for d in "$E" "$G"; do
+		rm -f "$d"/*.qcow2 "$d"/*.raw "$d/sock"
+		cp base.qcow2 top.qcow2 flat.raw "$d/"
+	done
+	(cd "$E" && exec "$QEMU_NBD" -t -k "$E/sock" "$@") 2>"$R/e.srv" &
+	pids="$pids $!"
+	(cd "$G" && exec "$QIMG_NBD" -t -k "$G/sock" "$@") 2>"$R/g.srv" &
+	pids="$pids $!"
+	wait_sock "$E/sock" && wait_sock "$G/sock"
+}
+
+# views DESC [EXPORT]: what the clients see, compared.
+views()
+{
+	local d=$1 x=${2:-} w
+	for w in e g; do
+		local s
+		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+		nbdinfo --json "$(uri "$s" "$x")" 2>&1 |
+			grep -v '"uri"\|"content"' >"$R/$w.info"
+		nbdinfo --map "$(uri "$s" "$x")" >"$R/$w.map" 2>&1
+		nbdinfo --map=qemu:allocation-depth "$(uri "$s" "$x")" \
+			>"$R/$w.depth" 2>&1
+		"$QEMU_IMG" map --output=json -f raw "$(uri "$s" "$x")" \
+			>"$R/$w.qmap" 2>&1
+	done
+	for w in info map depth qmap; do
+		if cmp -s "$R/e.$w" "$R/g.$w"; then
+			pass "$d: $w"
+		else
+			fail "$d: $w"
+			diff "$R/e.$w" "$R/g.$w" | head -10 | sed 's/^/# /'
+		fi
+	done
+}
+
+serve2 -f qcow2 top.qcow2
+views "qcow2 with backing"
+serve2 -r -A -f qcow2 top.qcow2
+views "-r -A"
+serve2 -A -o 1048576 -f qcow2 top.qcow2
+views "-A -o"
+serve2 -A -o 1048576 -f qcow2 base.qcow2
+views "-A -o, no backing"
+serve2 -f raw flat.raw
+views "raw"
+serve2 -e 3 -x exp -D "a description" -f qcow2 top.qcow2
+views "-e 3 -x -D" exp
+for w in e g; do
+	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+	nbdinfo --list --json "$(uri "$s")" 2>&1 | grep -v '"uri"\|"content"' \
+		>"$R/$w.list"
+done
+if cmp -s "$R/e.list" "$R/g.list"; then
+	pass "nbdinfo --list"
+else
+	fail "nbdinfo --list"
+	diff "$R/e.list" "$R/g.list" | head -10 | sed 's/^/# /'
+fi
+serve2 -r -l snap1 -f qcow2 base.qcow2
+views "-l snapshot"
+
+# --- writes through qemu-io ---------------------------------------------
+IO=(-c "write -P 9 0 64k" -c "write -z 4M 1M" -c "write -z -u 6M 2M"
+	-c "discard 20M 1M" -c "flush" -c "write -f -P 7 100k 3k"
+	-c "read -P 7 100k 3k" -c "write -z -f 10M 512"
+	-c "aio_write -P 5 40M 1M" -c "aio_write -P 6 42M 1M" -c "aio_flush"
+	-c "read -P 5 40M 1M" -c "write -z 50M 70k" -c "write -P 0 52M 64k"
+	-c "write -P 8 63M 1M" -c "read -P 8 63M 1M")
+# writes DESC ARGS...: serve with ARGS, run the I/O on both, compare what
+# qemu-io printed (but times), the maps, and the images after the
+# servers end.
+writes()
+{
+	local d=$1 w
+	shift
+	serve2 "$@"
+	for w in e g; do
+		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+		# (sorted: aio_write completions come in any order)
+		"$QEMU_IO" -f raw "$(uri "$s")" "${IO[@]}" 2>&1 |
+			grep -v 'ops/sec' | sort >"$R/$w.io"
+		nbdinfo --map "$(uri "$s")" >"$R/$w.map" 2>&1
+	done
+	stop_servers
+	pids=
+	if cmp -s "$R/e.io" "$R/g.io"; then
+		pass "$d: qemu-io output"
+	else
+		fail "$d: qemu-io output"
+		diff "$R/e.io" "$R/g.io" | head -10 | sed 's/^/# /'
+	fi
+	if cmp -s "$R/e.map" "$R/g.map"; then
+		pass "$d: map after"
+	else
+		fail "$d: map after"
+		diff "$R/e.map" "$R/g.map" | head -10 | sed 's/^/# /'
+	fi
+	ok "$d: same contents" contents_equal "$E/$img" "$G/$img"
+	case $img in
+	*.qcow2) ok "$d: qemu-img check" "$QEMU_IMG" check -q "$G/$img" ;;
+	esac
+}
+img=top.qcow2
+writes "qcow2 writes" -f qcow2 top.qcow2
+writes "--discard=unmap" --discard=unmap -f qcow2 top.qcow2
+writes "--detect-zeroes=unmap" --discard=unmap --detect-zeroes=unmap \
+	-f qcow2 top.qcow2
+writes "--detect-zeroes=on" --detect-zeroes=on -f qcow2 top.qcow2
+writes "--cache=none" --cache=none --aio=native -f qcow2 top.qcow2
+img=flat.raw
+writes "raw writes" -f raw flat.raw
+img=base.qcow2
+writes "-o writes" -o 65536 -f qcow2 base.qcow2
+
+# --- read-only, snapshot, discard ---------------------------------------
+serve2 -r -f qcow2 top.qcow2
+for w in e g; do
+	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+	"$QEMU_IO" -f raw "$(uri "$s")" -c "write 0 512" -c "write -z 0 64k" \
+		-c "discard 0 64k" 2>&1 | sed "s|$s|SOCK|g" >"$R/$w.ro"
+done
+if cmp -s "$R/e.ro" "$R/g.ro"; then
+	pass "-r: qemu-io refused as by qemu-nbd"
+else
+	fail "-r: qemu-io refused as by qemu-nbd"
+	diff "$R/e.ro" "$R/g.ro" | head -10 | sed 's/^/# /'
+fi
+# A client that writes anyway gets NBD's EPERM (1), from both servers.
+for w in e g; do
+	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+	python3 - "$s" >"$R/$w.eperm" 2>&1 <<'PYEOF'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+def rd(n):
+    b = b''
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError
+        b += c
+    return b
+rd(18); s.sendall(struct.pack('>I', 3))
+s.sendall(b'IHAVEOPT' + struct.pack('>II', 7, 6) + b'\0' * 6)
+while True:
+    m, o, t, l = struct.unpack('>QIII', rd(20)); d = rd(l)
+    if t == 1: break
+    if t == 3 and struct.unpack('>H', d[:2])[0] == 0:
+        print('flags %#x' % struct.unpack('>H', d[10:12])[0])
+for typ, ln, data in ((1, 512, b'x' * 512), (6, 4096, b''), (4, 4096, b'')):
+    s.sendall(struct.pack('>IHHQQI', 0x25609513, 0, typ, 7, 0, ln) + data)
+    m, err, h = struct.unpack('>IIQ', rd(16))
+    print(typ, err)
+PYEOF
+done
+# (qemu-nbd 7.2 answers EINVAL, 22; the protocol says EPERM.)
+printf 'flags 0x40f\n1 1\n6 1\n4 1\n' >"$R/eperm.want"
+if cmp -s "$R/eperm.want" "$R/g.eperm" && grep -q '^flags 0x40f$' "$R/e.eperm"; then
+	pass "-r: writes refused with EPERM, qemu-nbd's flags"
+else
+	fail "-r: writes refused with EPERM, qemu-nbd's flags"
+	diff "$R/eperm.want" "$R/g.eperm" | head -10 | sed 's/^/# /'
+fi
+stop_servers
+pids=
+
+cp top.qcow2 snap.qcow2
+cp base.qcow2 snapbase.qcow2
+sum_before=$(md5sum snap.qcow2 base.qcow2)
+rm -f s.sock
+"$QIMG_NBD" -t -s -k "$T/s.sock" -f qcow2 snap.qcow2 &
+pids="$pids $!"
+wait_sock "$T/s.sock"
+"$QEMU_IO" -f raw "$(uri "$T/s.sock")" -c "write -P 0x5a 0 1M" \
+	-c "read -P 0x5a 0 1M" >"$R/s.io" 2>&1
+ok "-s: writes read back" grep -q 'read 1048576/1048576' "$R/s.io"
+stop_servers
+pids=
+ok "-s: the image is unchanged" test "$(md5sum snap.qcow2 base.qcow2)" = "$sum_before"
+leftover=$(find "${TMPDIR:-/var/tmp}" /var/tmp -maxdepth 1 -name 'vl.*' -newer snap.qcow2 2>/dev/null | head -1)
+ok "-s: no overlay left behind" test -z "$leftover"
+
+cp flat.raw d.raw
+"$QEMU_IMG" convert -f raw -O qcow2 d.raw d.qcow2
+before=$("$QEMU_IMG" info --output=json d.qcow2 | sed -n 's/.*"actual-size": \([0-9]*\).*/\1/p')
+"$QIMG_NBD" -t --discard=unmap -k "$T/d.sock" -f qcow2 d.qcow2 &
+pids="$pids $!"
+wait_sock "$T/d.sock"
+"$QEMU_IO" -f raw "$(uri "$T/d.sock")" -c "discard 0 64M" >/dev/null 2>&1
+stop_servers
+pids=
+after=$("$QEMU_IMG" info --output=json d.qcow2 | sed -n 's/.*"actual-size": \([0-9]*\).*/\1/p')
+if [ -n "$before" ] && [ -n "$after" ] && [ "$after" -lt $((before / 2)) ]; then
+	pass "--discard=unmap frees space ($before -> $after bytes)"
+else
+	fail "--discard=unmap frees space ($before -> $after bytes)"
+fi
+ok "--discard=unmap: qemu-img check" "$QEMU_IMG" check -q d.qcow2
+
+# --- other clients ------------------------------------------------------
+cp top.qcow2 c.qcow2
+"$QIMG_NBD" -t -e 4 -k "$T/c.sock" -f qcow2 c.qcow2 &
+pids="$pids $!"
+wait_sock "$T/c.sock"
+rm -f copy.raw
+ok "nbdcopy from qimg-nbd" nbdcopy "$(uri "$T/c.sock")" copy.raw
+ok "nbdcopy: same contents" contents_equal copy.raw top.qcow2
+ok "qemu-img compare over NBD" "$QEMU_IMG" compare -q top.qcow2 "$(uri "$T/c.sock")"
+ok "qemu-img convert from NBD" "$QEMU_IMG" convert -O qcow2 "$(uri "$T/c.sock")" conv.qcow2
+ok "qemu-img convert: same contents" contents_equal conv.qcow2 top.qcow2
+ok "qimg compare over NBD" "$QIMG" compare -q top.qcow2 "$(uri "$T/c.sock")"
+head -c 8M /dev/urandom >rnd.raw
+ok "nbdcopy to qimg-nbd" nbdcopy rnd.raw "$(uri "$T/c.sock")"
+rm -f back.raw
+nbdcopy "$(uri "$T/c.sock")" back.raw
+ok "nbdcopy to qimg-nbd: read back" cmp -n 8388608 rnd.raw back.raw
+stop_servers
+pids=
+ok "after nbdcopy: qemu-img check" "$QEMU_IMG" check -q c.qcow2
+
+# --- lifetime: not persistent, --fork, --pid-file, SIGTERM ---------------
+rm -f l.sock
+"$QIMG_NBD" -k "$T/l.sock" -f qcow2 c.qcow2 &
+lp=$!
+wait_sock "$T/l.sock"
+nbdinfo "$(uri "$T/l.sock")" >/dev/null 2>&1
+for i in $(seq 50); do kill -0 $lp 2>/dev/null || break; sleep 0.1; done
+if kill -0 $lp 2>/dev/null; then
+	fail "without -t the server ends with its client"
+	kill $lp
+else
+	wait $lp
+	ok "without -t the server ends with its client (exit 0)" test $? = 0
+fi
+ok "the socket is removed" test ! -e "$T/l.sock"
+
+rm -f f.sock f.pid
+"$QIMG_NBD" --fork --pid-file "$T/f.pid" -t -k "$T/f.sock" -f qcow2 c.qcow2
+ok "--fork returns 0 once listening" test $? = 0 -a -S "$T/f.sock"
+fpid=$(cat "$T/f.pid" 2>/dev/null)
+ok "--pid-file holds the server's pid" kill -0 "${fpid:-0}"
+"$QEMU_IO" -f raw "$(uri "$T/f.sock")" -c "write -P 0x33 5M 64k" >/dev/null 2>&1
+kill -TERM "${fpid:-0}"
+for i in $(seq 50); do kill -0 "${fpid:-0}" 2>/dev/null || break; sleep 0.1; done
+ok "SIGTERM ends the server" test ! -e "/proc/${fpid:-0}"
+ok "after SIGTERM: qemu-img check" "$QEMU_IMG" check -q c.qcow2
+ok "after SIGTERM: the write is there" qio -c "read -P 0x33 5M 64k" c.qcow2
+"$QIMG_NBD" --fork -k "$T/f2.sock" -f qcow2 nosuch.qcow2 2>"$R/fork.err"
+rc=$?
+ok "--fork: a failure is the parent's exit 1" test $rc = 1
+ok "--fork: with the message" grep -q "Failed to blk_new_open 'nosuch.qcow2'" "$R/fork.err"
+
+# --- hostile clients ----------------------------------------------------
+cp top.qcow2 h.qcow2
+"$QIMG_NBD" -t -e 8 -k "$T/h.sock" -f qcow2 h.qcow2 2>"$R/h.srv" &
+hp=$!
+pids="$pids $hp"
+wait_sock "$T/h.sock"
+python3 - "$T/h.sock" >"$R/hostile.out" 2>&1 <<'PYEOF'
+import socket, struct, sys
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX); s.connect(path); s.settimeout(10); return s
+def rd(s, n):
+    b = b''
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError
+        b += c
+    return b
+def greet(s, flags=3):
+    h = rd(s, 18); assert h[:16] == b'NBDMAGICIHAVEOPT', h
+    s.sendall(struct.pack('>I', flags))
+def opt(s, o, data=b''):
+    s.sendall(b'IHAVEOPT' + struct.pack('>II', o, len(data)) + data)
+def optrep(s):
+    m, o, t, l = struct.unpack('>QIII', rd(s, 20)); return o, t, rd(s, l)
+def go(s, name=b''):
+    opt(s, 8)                           # structured replies
+    assert optrep(s)[1] == 1
+    opt(s, 7, struct.pack('>I', len(name)) + name + b'\0\0')
+    while True:
+        o, t, d = optrep(s)
+        if t == 1: return
+        assert t == 3, t
+def req(s, typ, off, ln, flags=0, handle=1, data=b''):
+    s.sendall(struct.pack('>IHHQQI', 0x25609513, flags, typ, handle, off, ln) + data)
+def simple_or_chunk(s):
+    m = struct.unpack('>I', rd(s, 4))[0]
+    if m == 0x67446698:
+        err, h = struct.unpack('>IQ', rd(s, 12)); return err
+    f, t, h, l = struct.unpack('>HHQI', rd(s, 16)); d = rd(s, l)
+    return struct.unpack('>I', d[:4])[0] if t & 0x8000 else 0
+res = []
+# 1: bad option magic: the server hangs up
+s = conn(); greet(s); s.sendall(b'XXXXXXXX' + struct.pack('>II', 7, 0))
+try: res.append('badmagic-eof' if not s.recv(1) else 'badmagic-data')
+except Exception as e: res.append('badmagic-' + type(e).__name__)
+# 2: an option of 100 MB: refused with TOO_BIG after the bytes
+s = conn(); greet(s); opt(s, 99, b''); res.append('unknown-opt %#x' % optrep(s)[1])
+s.sendall(b'IHAVEOPT' + struct.pack('>II', 6, 200000) + b'\0' * 200000)
+res.append('big-opt %#x' % optrep(s)[1])
+# 3: unknown export, then an option that needs structured replies
+opt(s, 7, struct.pack('>I', 3) + b'bad' + b'\0\0'); res.append('unknown-export %#x' % optrep(s)[1])
+opt(s, 10, struct.pack('>I', 0) + struct.pack('>I', 0)); res.append('set-meta-unstructured %#x' % optrep(s)[1])
+go(s)
+# 4: requests out of range, bad flags, unknown command, read too big
+size = 64 << 20
+req(s, 0, size, 512); res.append('read-past-end %d' % simple_or_chunk(s))
+req(s, 1, size - 512, 1024, data=b'\0' * 1024); res.append('write-past-end %d' % simple_or_chunk(s))
+req(s, 0, 0, 512, flags=0x80); res.append('bad-flags %d' % simple_or_chunk(s))
+req(s, 42, 0, 0); res.append('unknown-cmd %d' % simple_or_chunk(s))
+req(s, 0, 0, 64 << 20); res.append('read-too-big %d' % simple_or_chunk(s))
+req(s, 7, 0, 4096); res.append('status-no-context %d' % simple_or_chunk(s))
+req(s, 0, 0, 4096); res.append('read-ok %d' % simple_or_chunk(s))
+# 5: a write larger than any payload: the server hangs up
+req(s, 1, 0, 0xffffffff)
+try: res.append('huge-write-eof' if not s.recv(1) else 'huge-write-data')
+except Exception as e: res.append('huge-write-' + type(e).__name__)
+# 6: gone in the middle of a write's payload
+s = conn(); greet(s); go(s); req(s, 1, 0, 1 << 20, data=b'\1' * 1000); s.close()
+# 7: many requests in flight, then DISC
+s = conn(); greet(s); go(s)
+for i in range(64): req(s, 0, i * 65536, 65536, handle=i)
+got = set()
+for i in range(64):
+    m = struct.unpack('>I', rd(s, 4))[0]
+    f, t, h, l = struct.unpack('>HHQI', rd(s, 16)); rd(s, l)
+    while not f & 1:
+        m, f, t, h, l = struct.unpack('>IHHQI', rd(s, 20)); rd(s, l)
+    got.add(h)
+res.append('inflight %d' % len(got))
+req(s, 2, 0, 0); s.close()
+print('\n'.join(res))
+PYEOF
+cat >"$R/hostile.want" <<'EOF'
+badmagic-eof
+unknown-opt 0x80000001
+big-opt 0x80000009
+unknown-export 0x80000006
+set-meta-unstructured 0x80000003
+read-past-end 22
+write-past-end 28
+bad-flags 22
+unknown-cmd 22
+read-too-big 22
+status-no-context 22
+read-ok 0
+huge-write-eof
+inflight 64
+EOF
+if cmp -s "$R/hostile.out" "$R/hostile.want"; then
+	pass "hostile clients get the protocol's answers"
+else
+	fail "hostile clients get the protocol's answers"
+	diff "$R/hostile.want" "$R/hostile.out" | head -20 | sed 's/^/# /'
+fi
+ok "the server survived them" kill -0 $hp
+ok "and still serves" "$QEMU_IMG" compare -q top.qcow2 "$(uri "$T/h.sock")"
+stop_servers
+pids=
+ok "after hostile clients: qemu-img check" "$QEMU_IMG" check -q h.qcow2
+
+done_testing

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/* qimg-nbd: serve an image over NBD, as qemu-nbd 7.2 does (its options,
+ * messages and exit codes).  The main thread listens (a TCP port or a
+ * unix socket) and accepts up to -e clients at a time; each client gets a
+ * thread that negotiates and serves it (lib/server/).  Without -t the
+ * server ends when its last client leaves; SIGTERM, SIGINT and SIGHUP end
+ * it at any time: the clients' sockets are shut, what they had sent is
+ * served, the image is flushed and closed. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nbd.h"
+
+static void usage_hint(const struct nbd_tool *nt, bool prefix)
+{
+	fprintf(stderr, "%s%sTry `%s --help' for more information.\n",
+		prefix ? nt->prog : "", prefix ? ": " : "", nt->argv0);
+}
+
+static void print_help(const struct nbd_tool *nt)
+{
+	printf("Usage: %s [OPTIONS] FILE\n"
+	       "Export a disk image over the Network Block Device protocol.\n"
+	       "\n"
+	       "  -h, --help                this text\n"
+	       "  -V, --version             the version\n"
+	       "\n"
+	       "Where clients connect:\n"
+	       "  -p, --port=PORT           TCP port (10809)\n"
+	       "  -b, --bind=IFACE          address to listen on (0.0.0.0)\n"
+	       "  -k, --socket=PATH         a unix socket instead\n"
+	       "  -e, --shared=NUM          clients served at once (1)\n"
+	       "  -t, --persistent          keep serving after the last "
+	       "client leaves\n"
+	       "  -v, --verbose             say more\n"
+	       "  -x, --export-name=NAME    the export's name (\"\")\n"
+	       "  -D, --description=TEXT    the export's description\n"
+	       "\n"
+	       "What is exported:\n"
+	       "  -o, --offset=OFFSET       start the export there\n"
+	       "  -A, --allocation-depth    offer qemu:allocation-depth\n"
+	       "  -B, --bitmap=NAME         offer the persistent dirty "
+	       "bitmap NAME\n"
+	       "\n"
+	       "General:\n"
+	       "  --object secret,id=ID,... a secret (encryption keys)\n"
+	       "  --fork                    run in the background once "
+	       "listening\n"
+	       "  --pid-file=PATH           write the server's process ID "
+	       "there\n"
+	       "\n"
+	       "The image:\n"
+	       "  -f, --format=FORMAT       its format (probed if absent)\n"
+	       "  -r, --read-only           refuse writes\n"
+	       "  -s, --snapshot            writes go to a temporary overlay, "
+	       "dropped at exit\n"
+	       "  -l, --load-snapshot=SNAPSHOT_PARAM\n"
+	       "                            export an internal snapshot, "
+	       "read-only\n"
+	       "                            ('snapshot.id=ID,snapshot.name="
+	       "NAME' or 'ID_OR_NAME')\n"
+	       "  -n, --nocache             the same as --cache=none\n"
+	       "      --cache=MODE          none, writeback (default), "
+	       "writethrough,\n"
+	       "                            directsync or unsafe\n"
+	       "      --aio=MODE            threads, native or io_uring\n"
+	       "      --discard=MODE        ignore (default) or unmap\n"
+	       "      --detect-zeroes=MODE  off (default), on or unmap\n"
+	       "      --image-opts          FILE is a set of image options\n",
+	       nt->argv0);
+}
+
+enum {
+	OPT_OBJECT = 256,
+	OPT_CACHE,
+	OPT_AIO,
+	OPT_DISCARD,
+	OPT_DETECT_ZEROES,
+	OPT_IMAGE_OPTS,
+	OPT_FORK,
+	OPT_PID_FILE,
+	OPT_TLS_CREDS,
+	OPT_TLS_AUTHZ,
+	OPT_SELINUX_LABEL,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "socket", required_argument, NULL, 'k' },
+	{ "offset", required_argument, NULL, 'o' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "allocation-depth", no_argument, NULL, 'A' },
+	{ "bitmap", required_argument, NULL, 'B' },
+	{ "connect", required_argument, NULL, 'c' },
+	{ "disconnect", no_argument, NULL, 'd' },
+	{ "list", no_argument, NULL, 'L' },
+	{ "snapshot", no_argument, NULL, 's' },
+	{ "load-snapshot", required_argument, NULL, 'l' },
+	{ "nocache", no_argument, NULL, 'n' },
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "aio", required_argument, NULL, OPT_AIO },
+	{ "discard", required_argument, NULL, OPT_DISCARD },
+	{ "detect-zeroes", required_argument, NULL, OPT_DETECT_ZEROES },
+	{ "shared", required_argument, NULL, 'e' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "persistent", no_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "object", required_argument, NULL, OPT_OBJECT },
+	{ "export-name", required_argument, NULL, 'x' },
+	{ "description", required_argument, NULL, 'D' },
+	{ "tls-creds", required_argument, NULL, OPT_TLS_CREDS },
+	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
+	{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+	{ "trace", required_argument, NULL, 'T' },
+	{ "fork", no_argument, NULL, OPT_FORK },
+	{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+	{ "selinux-label", required_argument, NULL, OPT_SELINUX_LABEL },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parse the command line into nt->o; 0 to go on, 1 to exit 0 (help,
+ * version), negative to exit 1 (message printed). */
+static int parse_args(struct nbd_tool *nt, int argc, char **argv)
+{
+	struct nbd_opts *o = &nt->o;
+	bool seen_cache = false;
+	char *end;
+	long v;
+	int c, r;
+
+	o->port = "10809";
+	o->shared = 1;
+	o->export_name = "";
+	while ((c = getopt_long(argc, argv,
+				"hVb:o:p:rsnc:dvk:e:f:tl:x:T:D:AB:L", long_opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			print_help(nt);
+			return 1;
+		case 'V':
+			printf("%s %s\n", nt->prog, QIMG_NBD_VERSION);
+			return 1;
+		case 'b':
+			o->bind = optarg;
+			break;
+		case 'p':
+			o->port = optarg;
+			break;
+		case 'k':
+			o->socket = optarg;
+			break;
+		case 'o':
+			r = nbd_parse_offset(nt, optarg, &o->offset);
+			if (r < 0)
+				return r;
+			break;
+		case 'r':
+			o->readonly = true;
+			break;
+		case 'A':
+			o->allocation_depth = true;
+			break;
+		case 'B':
+			o->bitmap = optarg;
+			break;
+		case 'c':
+			o->device = optarg;
+			break;
+		case 'd':
+			o->disconnect = true;
+			break;
+		case 'L':
+			o->list = true;
+			break;
+		case 's':
+			o->snapshot = true;
+			break;
+		case 'l':
+			o->load_snapshot = optarg;
+			o->readonly = true;
+			break;
+		case 'n':
+			optarg = "none";
+			/* fall through */
+		case OPT_CACHE:
+			if (seen_cache) {
+				nbd_err(nt, "-n and --cache can only be "
+					    "specified once");
+				return -EINVAL;
+			}
+			seen_cache = true;
+			if (qimg_cache_mode_parse(optarg, &o->cache) < 0) {
+				nbd_err(nt, "Invalid cache mode `%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_AIO:
+			if (strcmp(optarg, "threads") &&
+			    strcmp(optarg, "native") &&
+			    strcmp(optarg, "io_uring")) {
+				nbd_err(nt, "Invalid aio mode '%s'", optarg);
+				return -EINVAL;
+			}
+			o->aio = optarg;
+			break;
+		case OPT_DISCARD:
+			if (!strcmp(optarg, "ignore") || !strcmp(optarg, "off"))
+				o->discard = false;
+			else if (!strcmp(optarg, "unmap") ||
+				 !strcmp(optarg, "on"))
+				o->discard = true;
+			else {
+				nbd_err(nt, "Invalid discard mode `%s'",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DETECT_ZEROES:
+			if (!strcmp(optarg, "off"))
+				o->detect_zeroes = QIMG_NBD_DZ_OFF;
+			else if (!strcmp(optarg, "on"))
+				o->detect_zeroes = QIMG_NBD_DZ_ON;
+			else if (!strcmp(optarg, "unmap"))
+				o->detect_zeroes = QIMG_NBD_DZ_UNMAP;
+			else {
+				nbd_err(nt,
+					"Failed to parse detect_zeroes mode: "
+					"invalid parameter value: %s",
+					optarg);
+				return -EINVAL;
+			}
+			if (o->detect_zeroes == QIMG_NBD_DZ_UNMAP &&
+			    !o->discard) {
+				nbd_err(nt, "setting detect-zeroes to unmap is "
+					    "not allowed without setting "
+					    "discard operation to unmap");
+				return -EINVAL;
+			}
+			break;
+		case 'e':
+			errno = 0;
+			v = strtol(optarg, &end, 0);
+			if (errno || *end || v < 1 || v > INT_MAX) {
+				nbd_err(nt, "Invalid shared device number '%s'",
+					optarg);
+				return -EINVAL;
+			}
+			o->shared = (int)v;
+			break;
+		case 'f':
+			o->fmt = optarg;
+			break;
+		case 't':
+			o->persistent = true;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case OPT_OBJECT:
+			r = tool_object(&nt->t, optarg);
+			if (r)
+				return r > 0 ? 1 : r;
+			break;
+		case 'x':
+			o->export_name = optarg;
+			break;
+		case 'D':
+			o->description = optarg;
+			break;
+		case OPT_TLS_CREDS:
+			o->tls_creds = optarg;
+			break;
+		case OPT_TLS_AUTHZ:
+			o->tls_authz = optarg;
+			break;
+		case OPT_IMAGE_OPTS:
+			o->image_opts = true;
+			break;
+		case 'T':
+		case OPT_SELINUX_LABEL:
+			break; /* tracing and SELinux: nothing to set */
+		case OPT_FORK:
+			o->fork = true;
+			break;
+		case OPT_PID_FILE:
+			o->pid_file = optarg;
+			break;
+		default:
+			/* getopt printed what was wrong */
+			usage_hint(nt, true);
+			return -EINVAL;
+		}
+	}
+	if (o->list) {
+		nbd_err(nt, "-L is not supported by this server");
+		return -ENOTSUP;
+	}
+	if (argc - optind != 1) {
+		nbd_err(nt, "Invalid number of arguments");
+		usage_hint(nt, false);
+		return -EINVAL;
+	}
+	o->file = argv[optind];
+	if (o->tls_authz && !o->tls_creds) {
+		nbd_err(nt, "--tls-authz is not permitted without "
+			    "--tls-creds");
+		return -EINVAL;
+	}
+	if (o->tls_creds) {
+		nbd_err(nt,
+			"Failed to get TLS creds: No TLS credentials "
+			"with id '%s'",
+			o->tls_creds);
+		return -EINVAL;
+	}
+	if (o->device || o->disconnect) {
+		const char *dev = o->device ? o->device : o->file;
+		int fd = open(dev, O_RDWR);
+
+		if (fd < 0) {
+			nbd_err(nt, "Failed to open %s: %s", dev,
+				strerror(errno));
+			return -errno;
+		}
+		close(fd);
+		nbd_err(nt, "%s: the kernel NBD client is not supported", dev);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct nbd_tool nt;
+	const char *slash = strrchr(argv[0], '/');
+	int r;
+
+	memset(&nt, 0, sizeof(nt));
+	nt.argv0 = argv[0];
+	nt.prog = slash ? slash + 1 : argv[0];
+	nt.t.prog = nt.prog;
+	nt.t.objects = qimg_objects_new();
+	if (!nt.t.objects) {
+		nbd_err(&nt, "Out of memory");
+		return 1;
+	}
+	r = parse_args(&nt, argc, argv);
+	if (r == 0)
+		r = nbd_run(&nt);
+	qimg_objects_free(nt.t.objects);
+	return r < 0 ? 1 : 0;
+}

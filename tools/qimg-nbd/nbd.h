@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* qimg-nbd's parts: the parsed command line (main.c), opening the image
+ * (image.c) and listening and serving (listen.c). */
+#ifndef QIMG_NBD_TOOL_H
+#define QIMG_NBD_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "qimg/nbd-server.h"
+
+#define QIMG_NBD_VERSION "7.2.0 (qimg)"
+
+struct nbd_opts {
+	const char *file, *fmt, *bind, *port, *socket;
+	const char *export_name, *description, *bitmap, *load_snapshot;
+	const char *aio, *pid_file, *tls_creds, *tls_authz, *device;
+	uint64_t offset;
+	int shared;
+	enum qimg_cache_mode cache;
+	enum qimg_nbd_detect_zeroes detect_zeroes;
+	bool readonly, snapshot, allocation_depth, discard, persistent;
+	bool verbose, image_opts, fork, list, disconnect;
+};
+
+struct nbd_tool {
+	const char *argv0, *prog;
+	struct tool t; /* message prefix and --object table */
+	struct nbd_opts o;
+	struct qimg_node *node;
+	char *overlay; /* -s: the temporary overlay's name until unlinked */
+};
+
+/* "prog: message" on stderr. */
+void nbd_err(const struct nbd_tool *nt, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+int nbd_parse_offset(const struct nbd_tool *nt, const char *s, uint64_t *out);
+
+/* Open the image as the options say (-f, -r, -s, -l, --cache, --aio,
+ * --image-opts, -o); prints qemu-nbd's message on failure. */
+int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp);
+
+/* Listen, fork if asked, serve until done; the exit status's sign. */
+int nbd_run(struct nbd_tool *nt);
+
+#endif
