@@ -56,4 +56,12 @@ int qimg_bitmap_merge(struct qimg_node *node, const char *name,
 		      struct qimg_node *src, const char *src_name,
 		      struct qimg_error *err);
 
+/* Read bitmap `name` for [off, off+len) (an NBD export's
+ * qemu:dirty-bitmap context): *dirty is the state of the bit covering off
+ * and *run (> 0, <= len) the bytes from off in that state.  Not found:
+ * ENOENT; inconsistent: EINVAL, with QEMU's messages. */
+int qimg_bitmap_status(struct qimg_node *node, const char *name, uint64_t off,
+		       uint64_t len, bool *dirty, uint64_t *run,
+		       struct qimg_error *err);
+
 #endif

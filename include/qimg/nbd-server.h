@@ -18,6 +18,16 @@ enum qimg_nbd_detect_zeroes {
 	QIMG_NBD_DZ_UNMAP,
 };
 
+/* Most -B bitmaps one export offers. */
+#define QIMG_NBD_MAX_BITMAPS 64
+
+/* A bitmap offered as qemu:dirty-bitmap:NAME, and the node of the chain
+ * that holds it. */
+struct qimg_nbd_bitmap {
+	const char *name;
+	struct qimg_node *node;
+};
+
 struct qimg_nbd_export {
 	const char *name;	 /* -x (default "") */
 	const char *description; /* -D, NULL: none */
@@ -28,10 +38,11 @@ struct qimg_nbd_export {
 	 * with -o (a raw node over the image): backing data is a hole and
 	 * allocation depth 0 or 1. */
 	bool layer_status;
-	bool readonly;	       /* -r, -l */
-	bool allocation_depth; /* -A: qemu:allocation-depth */
-	const char *bitmap;    /* -B NAME: qemu:dirty-bitmap:NAME */
-	bool discard;	       /* --discard=unmap: TRIM frees space */
+	bool readonly;			       /* -r, -l */
+	bool allocation_depth;		       /* -A: qemu:allocation-depth */
+	const struct qimg_nbd_bitmap *bitmaps; /* -B NAME (repeatable) */
+	unsigned int nbitmaps;
+	bool discard; /* --discard=unmap: TRIM frees space */
 	enum qimg_nbd_detect_zeroes detect_zeroes;
 	bool multi_conn;      /* advertise CAN_MULTI_CONN */
 	unsigned int workers; /* threads per connection, 0: inline */

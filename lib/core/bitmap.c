@@ -298,3 +298,30 @@ int qimg_bitmap_merge(struct qimg_node *node, const char *name,
 	pthread_mutex_unlock(&set->lock);
 	return r;
 }
+
+int qimg_bitmap_status(struct qimg_node *node, const char *name, uint64_t off,
+		       uint64_t len, bool *dirty, uint64_t *run,
+		       struct qimg_error *err)
+{
+	struct qimg_bitmap_set *set;
+	struct qimg_dirty_bitmap *bm;
+	uint64_t bit, bits, end;
+	int r;
+
+	r = lookup(node, name, &set, &bm, err);
+	if (r < 0)
+		return r;
+	r = usable(set, bm, true, err);
+	if (r == 0) {
+		bit = off >> bm->gran_bits;
+		*dirty = off < bm->size && qimg_dbm_get(bm, bit);
+		/* Bits in the range, the first one partly. */
+		end = off + len;
+		bits = ((end - 1) >> bm->gran_bits) - bit + 1;
+		bits = qimg_dbm_run(bm, bit, bits);
+		end = (bit + bits) << bm->gran_bits;
+		*run = (end > off + len ? off + len : end) - off;
+	}
+	pthread_mutex_unlock(&set->lock);
+	return r;
+}

@@ -243,6 +243,22 @@ int qimg_dbm_merge(struct qimg_dirty_bitmap *dst,
 }
 
 /* Clear the bits of the last chunk past the end of the bitmap. */
+uint64_t qimg_dbm_run(const struct qimg_dirty_bitmap *bm, uint64_t bit,
+		      uint64_t limit)
+{
+	uint64_t nbits = qimg_dbm_bits(bm), a, b, n;
+
+	if (bit >= nbits)
+		return limit;
+	if (!next_run(bm, bit, &a, &b))
+		n = nbits - bit; /* clear to the end */
+	else if (a > bit)
+		n = a - bit; /* clear up to the next set run */
+	else
+		n = b - bit; /* inside a set run */
+	return n < limit ? n : limit;
+}
+
 static void clear_tail(struct qimg_dirty_bitmap *bm)
 {
 	uint32_t cb = bm->chunk_bits + 3;

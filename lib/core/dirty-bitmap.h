@@ -87,5 +87,9 @@ int qimg_dbm_load_chunk(struct qimg_dirty_bitmap *bm, uint64_t i,
 			const uint8_t *buf);
 /* True if bit `bit` is set. */
 bool qimg_dbm_get(const struct qimg_dirty_bitmap *bm, uint64_t bit);
+/* Bits from `bit` on with the value of `bit` (at most limit; past the
+ * end every bit is clear). */
+uint64_t qimg_dbm_run(const struct qimg_dirty_bitmap *bm, uint64_t bit,
+		      uint64_t limit);
 
 #endif

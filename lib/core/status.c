@@ -39,19 +39,21 @@ static int status_layer(struct qimg_node *node, uint64_t off, uint64_t len,
 			struct qimg_extent *ext, bool copy,
 			struct qimg_error *err)
 {
+	/* (A growing node's size moves under concurrent writes.) */
+	uint64_t size = __atomic_load_n(&node->size, __ATOMIC_RELAXED);
 	struct qimg_extent fe;
 	int r;
 
 	memset(ext, 0, sizeof(*ext));
 	/* A node that grows (a file) answers past its end itself (zeros;
 	 * with O_DIRECT a partial last block counts whole). */
-	if (len == 0 || (off >= node->size && !node->limits.grows)) {
+	if (len == 0 || (off >= size && !node->limits.grows)) {
 		ext->len = 0;
 		ext->flags = QIMG_BS_ZERO | QIMG_BS_EOF;
 		return 0;
 	}
-	if (len > node->size - off && !node->limits.grows)
-		len = node->size - off;
+	if (len > size - off && !node->limits.grows)
+		len = size - off;
 	if (!node->drv->block_status ||
 	    (node->drv->status_copy_only && !copy)) {
 		ext->len = len;

@@ -26,8 +26,8 @@
 enum nbds_ctx {
 	NBDS_CTX_ALLOCATION,
 	NBDS_CTX_DEPTH,
-	NBDS_CTX_BITMAP,
-	NBDS_NCTX,
+	NBDS_CTX_BITMAP, /* bitmap i of the export: NBDS_CTX_BITMAP + i */
+	NBDS_NCTX = NBDS_CTX_BITMAP + QIMG_NBD_MAX_BITMAPS,
 };
 
 struct nbds_conn {

@@ -71,13 +71,12 @@ const char *nbds_ctx_name(const struct qimg_nbd_export *exp, enum nbds_ctx id,
 		return "base:allocation";
 	case NBDS_CTX_DEPTH:
 		return exp->allocation_depth ? "qemu:allocation-depth" : "";
-	case NBDS_CTX_BITMAP:
-		if (!exp->bitmap)
-			return "";
-		snprintf(buf, len, "qemu:dirty-bitmap:%s", exp->bitmap);
-		return buf;
 	default:
-		return "";
+		if ((unsigned int)id - NBDS_CTX_BITMAP >= exp->nbitmaps)
+			return "";
+		snprintf(buf, len, "qemu:dirty-bitmap:%s",
+			 exp->bitmaps[id - NBDS_CTX_BITMAP].name);
+		return buf;
 	}
 }
 
@@ -249,7 +248,7 @@ static bool query_matches(const struct qimg_nbd_export *exp, enum nbds_ctx id,
 		return false;
 	/* A prefix: only a whole namespace counts. */
 	return q[qlen - 1] == ':' &&
-	       (qlen == 5 || (qlen == 18 && id == NBDS_CTX_BITMAP));
+	       (qlen == 5 || (qlen == 18 && id >= NBDS_CTX_BITMAP));
 }
 
 static int meta_reply(struct nbds_conn *c, uint32_t opt, enum nbds_ctx id)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qimg/bitmap.h"
 #include "server/nbd-conn.h"
 
 /* Most extents one block status reply carries per context. */
@@ -344,11 +345,25 @@ static int ctx_extents(const struct qimg_nbd_export *exp, enum nbds_ctx id,
 	while (done < len) {
 		struct qimg_extent ext;
 
-		r = status_at(exp, off + done, len - done, exp->layer_status,
-			      &ext, err);
+		if (id >= NBDS_CTX_BITMAP) {
+			const struct qimg_nbd_bitmap *bm =
+				&exp->bitmaps[id - NBDS_CTX_BITMAP];
+			bool dirty = false;
+
+			memset(&ext, 0, sizeof(ext));
+			r = qimg_bitmap_status(
+				bm->node, bm->name, exp->offset + off + done,
+				len - done, &dirty, &ext.len, err);
+			ext.flags = dirty ? QIMG_BS_DATA : 0;
+		} else {
+			r = status_at(exp, off + done, len - done,
+				      exp->layer_status, &ext, err);
+		}
 		if (r < 0)
 			return n ? 0 : r; /* what was found so far */
-		if (id == NBDS_CTX_ALLOCATION)
+		if (id >= NBDS_CTX_BITMAP)
+			v = ext.flags & QIMG_BS_DATA ? 1 : 0; /* dirty */
+		else if (id == NBDS_CTX_ALLOCATION)
 			v = (ext.flags & QIMG_BS_DATA ? 0 : NBDS_STATE_HOLE) |
 			    (ext.flags & QIMG_BS_ZERO ? NBDS_STATE_ZERO : 0);
 		else if (!(ext.flags & QIMG_BS_ALLOCATED))
@@ -394,10 +409,6 @@ static int do_block_status(struct tx *t, struct req *q)
 
 		if (!c->ctx[id])
 			continue;
-		if (id == NBDS_CTX_BITMAP) {
-			r = status_reply(c, q, -ENOTSUP, NULL);
-			break;
-		}
 		r = ctx_extents(c->exp, (enum nbds_ctx)id, q->off, q->len, max,
 				out, &count, &err);
 		if (r < 0) {

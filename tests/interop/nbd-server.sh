@@ -8,11 +8,14 @@
 # discards and flushes (with and without FUA) must leave images with the
 # same contents and the same map, which qemu-img check finds clean.
 # nbdcopy both ways, qemu-img convert and compare over NBD, -r refusing
-# writes, -s leaving the image alone, --discard=unmap freeing space,
+# writes, -s leaving the image alone, -B dirty bitmaps (several, and from
+# the backing file), -L listing another server's exports, --discard=unmap freeing space,
 # --fork/--pid-file, -x/-D with nbdinfo --list, the end of a
 # non-persistent server, SIGTERM, and hostile clients (bad magic, huge
 # options and writes, out-of-range requests, a client gone mid-write)
-# that the server survives.
+# that the server survives.  A real guest: qemu-system-x86_64 (TCG) boots
+# a boot sector made here from a qcow2 image qimg-nbd serves and prints
+# a line on its serial port.
 . "$(dirname "$0")/lib.sh"
 
 QIMG_NBD=${QIMG_NBD:-$(dirname "$QIMG")/qimg-nbd}
@@ -21,6 +24,7 @@ need_oracle "$QEMU_NBD"
 need_oracle nbdinfo
 need_oracle nbdcopy
 need_oracle python3
+need_oracle qemu-system-x86_64
 [ -x "$QIMG_NBD" ] || skip_all "$QIMG_NBD not built"
 
 # qimg-nbd under qemu-nbd's name, so messages compare as they are.
@@ -177,6 +181,54 @@ else
 fi
 serve2 -r -l snap1 -f qcow2 base.qcow2
 views "-l snapshot"
+
+# --- -B bitmaps (from the image and from its backing file), -L ----------
+"$QEMU_IMG" bitmap --add base.qcow2 bb
+"$QEMU_IO" -c 'write -P 5 12M 128k' base.qcow2 >/dev/null
+"$QEMU_IMG" bitmap --disable base.qcow2 bb
+"$QEMU_IMG" bitmap --add top.qcow2 b0
+"$QEMU_IMG" bitmap --add -g 1M top.qcow2 b1
+"$QEMU_IO" -c 'write -P 6 1M 64k' -c 'write -P 6 5M 3M' -c 'write -z 9M 64k' \
+	top.qcow2 >/dev/null
+"$QEMU_IMG" bitmap --disable top.qcow2 b0
+"$QEMU_IMG" bitmap --disable top.qcow2 b1
+serve2 -r -A -B b0 -B b1 -B bb -f qcow2 top.qcow2
+views "-B b0 -B b1 -B bb"
+for b in b0 b1 bb; do
+	for w in e g; do
+		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+		nbdinfo --map=qemu:dirty-bitmap:$b "$(uri "$s")" >"$R/$w.bm" 2>&1
+		"$QEMU_IMG" map --output=json --image-opts \
+			"driver=nbd,server.type=unix,server.path=$s,x-dirty-bitmap=qemu:dirty-bitmap:$b" \
+			>>"$R/$w.bm" 2>&1
+	done
+	if cmp -s "$R/e.bm" "$R/g.bm" && grep -q dirty "$R/g.bm"; then
+		pass "bitmap $b: the same dirty extents"
+	else
+		fail "bitmap $b: the same dirty extents"
+		diff "$R/e.bm" "$R/g.bm" | head -10 | sed 's/^/# /'
+	fi
+done
+for w in e g; do
+	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+	"$QEMU_NBD" -L -k "$s" >"$R/$w.L" 2>&1
+	echo "rc=$?" >>"$R/$w.L"
+	"$QIMG_NBD" -L -k "$s" >"$R/$w.L2" 2>&1
+	echo "rc=$?" >>"$R/$w.L2"
+done
+if cmp -s "$R/e.L" "$R/g.L2" && cmp -s "$R/g.L" "$R/g.L2" &&
+	cmp -s "$R/e.L2" "$R/e.L"; then
+	pass "-L lists the same from either server, as qemu-nbd -L"
+else
+	fail "-L lists the same from either server, as qemu-nbd -L"
+	diff "$R/e.L" "$R/g.L2" | head -10 | sed 's/^/# /'
+fi
+stop_servers
+pids=
+errcmp "bitmap not found" -r -B nosuch -f qcow2 ../top.qcow2
+errcmp "-L with a file name" -L -k "$T/none.sock" ../top.qcow2
+errcmp "-L with per-device settings" -L -x exp -k "$T/none.sock"
+errcmp "-L with no server" -L -k "$T/none.sock"
 
 # --- writes through qemu-io ---------------------------------------------
 IO=(-c "write -P 9 0 64k" -c "write -z 4M 1M" -c "write -z -u 6M 2M"
@@ -366,6 +418,39 @@ ok "after SIGTERM: the write is there" qio -c "read -P 0x33 5M 64k" c.qcow2
 rc=$?
 ok "--fork: a failure is the parent's exit 1" test $rc = 1
 ok "--fork: with the message" grep -q "Failed to blk_new_open 'nosuch.qcow2'" "$R/fork.err"
+
+# --- a real guest ------------------------------------------------------
+# A boot sector that writes a line to COM1 and leaves through
+# isa-debug-exit (qemu exits 1): cli; ds=0; si=msg; dx=0x3f8; print until
+# NUL; out 0xf4.
+python3 - <<'PYEOF'
+code = bytes([0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0xBE, 0x1A, 0x7C, 0xBA, 0xF8,
+              0x03, 0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8, 0xB0,
+              0x00, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD])
+sec = code + b"qimg-nbd: the guest booted\r\n\0"
+sec += b"\0" * (510 - len(sec)) + b"\x55\xaa"
+open("boot.raw", "wb").write(sec + b"\0" * (1048576 - 512))
+PYEOF
+"$QEMU_IMG" convert -f raw -O qcow2 boot.raw boot.qcow2
+rm -f "$T/boot.sock"
+"$QIMG_NBD" -k "$T/boot.sock" -f qcow2 boot.qcow2 &
+bp=$!
+wait_sock "$T/boot.sock"
+timeout 120 qemu-system-x86_64 -machine accel=tcg -nodefaults -display none \
+	-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-drive "file=$(uri "$T/boot.sock"),format=raw,if=ide" -no-reboot \
+	>"$R/guest.out" 2>"$R/guest.err" </dev/null
+grc=$?
+if [ $grc = 1 ] && grep -q 'qimg-nbd: the guest booted' "$R/guest.out"; then
+	pass "a guest boots from qimg-nbd and prints its line"
+else
+	fail "a guest boots from qimg-nbd and prints its line (qemu exit $grc)"
+	diag_file "$R/guest.out"
+	diag_file "$R/guest.err"
+fi
+for i in $(seq 50); do kill -0 $bp 2>/dev/null || break; sleep 0.1; done
+ok "the server ends with the guest" test ! -e "/proc/$bp"
+wait $bp 2>/dev/null
 
 # --- hostile clients ----------------------------------------------------
 cp top.qcow2 h.qcow2

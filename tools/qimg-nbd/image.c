@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "nbd.h"
+#include "qimg/bitmap.h"
 #include "qimg/create.h"
 #include "qimg/opts.h"
 #include "qimg/value.h"
@@ -170,10 +171,39 @@ static int open_snapshot(struct nbd_tool *nt, struct qimg_node **out)
 	return r;
 }
 
+/* -B NAME: the bitmap in the image, or else in its backing chain (as
+ * qemu-nbd looks for it). */
+static int find_bitmap(struct nbd_tool *nt, const char *name,
+		       struct qimg_nbd_bitmap *out)
+{
+	struct qimg_node *n;
+	uint64_t run;
+	bool dirty;
+	int r = -ENOENT;
+
+	for (n = nt->node; n; n = qimg_node_backing(n)) {
+		struct qimg_error err = { 0 };
+
+		r = qimg_bitmap_status(n, name, 0, 1, &dirty, &run, &err);
+		if (r == 0) {
+			out->name = name;
+			out->node = n;
+			return 0;
+		}
+		if (r != -ENOENT) {
+			nbd_err(nt, "%s", err.msg);
+			return r;
+		}
+	}
+	nbd_err(nt, "Bitmap '%s' is not found", name);
+	return r;
+}
+
 int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp)
 {
 	struct nbd_opts *o = &nt->o;
 	uint64_t size;
+	unsigned int i;
 	int r;
 
 	if (o->snapshot)
@@ -206,9 +236,12 @@ int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp)
 			o->offset, size);
 		return -EINVAL;
 	}
-	if (o->bitmap) {
-		nbd_err(nt, "Bitmap '%s' is not found", o->bitmap);
-		return -ENOENT;
+	/* (Offered last -B first, as qemu-nbd lists them.) */
+	for (i = 0; i < o->nbitmaps; i++) {
+		r = find_bitmap(nt, o->bitmaps[i],
+				&nt->bitmaps[o->nbitmaps - 1 - i]);
+		if (r < 0)
+			return r;
 	}
 	memset(exp, 0, sizeof(*exp));
 	exp->name = o->export_name;
@@ -219,6 +252,8 @@ int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp)
 	exp->layer_status = o->offset != 0;
 	exp->readonly = o->readonly;
 	exp->allocation_depth = o->allocation_depth;
+	exp->bitmaps = nt->bitmaps;
+	exp->nbitmaps = o->nbitmaps;
 	exp->discard = o->discard;
 	exp->detect_zeroes = o->detect_zeroes;
 	/* As qemu-nbd: multi-conn when several clients may connect (they

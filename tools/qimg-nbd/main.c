@@ -137,12 +137,12 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Parse the command line into nt->o; 0 to go on, 1 to exit 0 (help,
- * version), negative to exit 1 (message printed). */
+/* Parse the command line into nt->o; 0 to serve, 2 to list (-L), 1 to
+ * exit 0 (help, version), negative to exit 1 (message printed). */
 static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 {
 	struct nbd_opts *o = &nt->o;
-	bool seen_cache = false;
+	bool seen_cache = false, seen_discard = false;
 	char *end;
 	long v;
 	int c, r;
@@ -181,7 +181,12 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			o->allocation_depth = true;
 			break;
 		case 'B':
-			o->bitmap = optarg;
+			if (o->nbitmaps == QIMG_NBD_MAX_BITMAPS) {
+				nbd_err(nt, "Too many bitmaps (at most %d)",
+					QIMG_NBD_MAX_BITMAPS);
+				return -EINVAL;
+			}
+			o->bitmaps[o->nbitmaps++] = optarg;
 			break;
 		case 'c':
 			o->device = optarg;
@@ -224,6 +229,7 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			o->aio = optarg;
 			break;
 		case OPT_DISCARD:
+			seen_discard = true;
 			if (!strcmp(optarg, "ignore") || !strcmp(optarg, "off"))
 				o->discard = false;
 			else if (!strcmp(optarg, "unmap") ||
@@ -312,8 +318,25 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 		}
 	}
 	if (o->list) {
-		nbd_err(nt, "-L is not supported by this server");
-		return -ENOTSUP;
+		if (argc != optind) {
+			nbd_err(nt, "List mode is incompatible with a file "
+				    "name");
+			return -EINVAL;
+		}
+		if (*o->export_name || o->description || o->offset ||
+		    o->device || o->disconnect || o->fmt || o->load_snapshot ||
+		    o->nbitmaps || o->allocation_depth || o->aio ||
+		    seen_discard || seen_cache || o->readonly || o->snapshot ||
+		    o->image_opts) {
+			nbd_err(nt, "List mode is incompatible with per-device "
+				    "settings");
+			return -EINVAL;
+		}
+		if (o->fork) {
+			nbd_err(nt, "List mode is incompatible with forking");
+			return -EINVAL;
+		}
+		return 2;
 	}
 	if (argc - optind != 1) {
 		nbd_err(nt, "Invalid number of arguments");
@@ -365,7 +388,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = parse_args(&nt, argc, argv);
-	if (r == 0)
+	if (r == 2)
+		r = nbd_list(&nt);
+	else if (r == 0)
 		r = nbd_run(&nt);
 	qimg_objects_free(nt.t.objects);
 	return r < 0 ? 1 : 0;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* qimg-nbd's parts: the parsed command line (main.c), opening the image
- * (image.c) and listening and serving (listen.c). */
+ * (image.c), listening and serving (listen.c) and -L (list.c). */
 #ifndef QIMG_NBD_TOOL_H
 #define QIMG_NBD_TOOL_H
 
@@ -14,7 +14,9 @@
 
 struct nbd_opts {
 	const char *file, *fmt, *bind, *port, *socket;
-	const char *export_name, *description, *bitmap, *load_snapshot;
+	const char *export_name, *description, *load_snapshot;
+	const char *bitmaps[QIMG_NBD_MAX_BITMAPS];
+	unsigned int nbitmaps;
 	const char *aio, *pid_file, *tls_creds, *tls_authz, *device;
 	uint64_t offset;
 	int shared;
@@ -29,6 +31,7 @@ struct nbd_tool {
 	struct tool t; /* message prefix and --object table */
 	struct nbd_opts o;
 	struct qimg_node *node;
+	struct qimg_nbd_bitmap bitmaps[QIMG_NBD_MAX_BITMAPS];
 	char *overlay; /* -s: the temporary overlay's name until unlinked */
 };
 
@@ -41,6 +44,9 @@ int nbd_parse_offset(const struct nbd_tool *nt, const char *s, uint64_t *out);
 /* Open the image as the options say (-f, -r, -s, -l, --cache, --aio,
  * --image-opts, -o); prints qemu-nbd's message on failure. */
 int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp);
+
+/* -L: list another server's exports. */
+int nbd_list(struct nbd_tool *nt);
 
 /* Listen, fork if asked, serve until done; the exit status's sign. */
 int nbd_run(struct nbd_tool *nt);
