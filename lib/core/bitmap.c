@@ -82,7 +82,7 @@ int qimg_bitmap_list(struct qimg_node *node, struct qimg_bitmap_info **out,
 {
 	struct qimg_bitmap_set *set = NULL;
 	struct qimg_bitmap_info *v;
-	size_t i;
+	size_t i, k;
 	int r;
 
 	*out = NULL;
@@ -92,24 +92,27 @@ int qimg_bitmap_list(struct qimg_node *node, struct qimg_bitmap_info **out,
 		return r;
 	pthread_mutex_lock(&set->lock);
 	v = calloc(set->n ? set->n : 1, sizeof(*v));
-	for (i = 0; v && i < set->n; i++) {
+	for (i = k = 0; v && i < set->n; i++) {
 		const struct qimg_dirty_bitmap *bm = set->v[i];
 
-		v[i].name = strdup(bm->name);
-		if (!v[i].name) {
-			qimg_bitmap_info_free(v, i);
+		if (bm->transient)
+			continue; /* not a persistent bitmap */
+		v[k].name = strdup(bm->name);
+		if (!v[k].name) {
+			qimg_bitmap_info_free(v, k);
 			v = NULL;
 			break;
 		}
-		v[i].granularity = 1ull << bm->gran_bits;
-		v[i].enabled = bm->enabled;
-		v[i].inconsistent = bm->inconsistent;
+		v[k].granularity = 1ull << bm->gran_bits;
+		v[k].enabled = bm->enabled;
+		v[k].inconsistent = bm->inconsistent;
+		k++;
 	}
 	pthread_mutex_unlock(&set->lock);
 	if (!v)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	*out = v;
-	*n = set->n;
+	*n = k;
 	return 0;
 }
 

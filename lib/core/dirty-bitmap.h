@@ -26,6 +26,8 @@ struct qimg_dirty_bitmap {
 	uint32_t gran_bits;  /* one bit per 2^gran_bits bytes */
 	bool enabled;	     /* guest writes set bits */
 	bool inconsistent;   /* found in use: contents unknown, never stored */
+	bool transient;	     /* the format's own (parallels): not listed,
+			      * never stored */
 	uint32_t chunk_bits; /* log2(bytes per chunk) */
 	uint64_t nchunks;
 	uint8_t **chunk; /* nchunks pointers; NULL: all zero */

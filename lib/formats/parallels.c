@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dirty-bitmap.h"
 #include "core/driver.h"
 #include "formats/parallels.h"
 #include "util/endian.h"
@@ -52,7 +53,10 @@ struct par_state {
 	uint64_t data_off;     /* sectors: the first data cluster */
 	uint64_t file_sectors; /* the file's length at open */
 	bool marked;	       /* we set the in-use mark */
-	bool was_inuse;	       /* the image was marked in use at open */
+	/* Read-only opens: the Format Extension's dirty bitmaps. */
+	struct qimg_bitmap_set bitmaps;
+	bool has_bitmaps;
+	bool was_inuse; /* the image was marked in use at open */
 };
 
 static uint64_t entry_sectors(const struct par_state *s, uint32_t e)
@@ -144,6 +148,22 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 		if (r < 0)
 			return r;
 	}
+	node->size = sectors * PAR_SECTOR;
+	if (ext_off && !(node->flags & QIMG_OPEN_RDWR) &&
+	    !(node->flags & QIMG_OPEN_NO_IO)) {
+		if (ext_off > UINT64_MAX / PAR_SECTOR)
+			return qimg_error_set(err, EINVAL,
+					      "Invalid Format Extension "
+					      "offset");
+		r = qimg_bitmap_set_init(&s->bitmaps, 16, true);
+		if (r < 0)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		s->has_bitmaps = true;
+		r = par_ext_load(node, ext_off * PAR_SECTOR, s->cluster,
+				 &s->bitmaps, err);
+		if (r < 0)
+			goto fail;
+	}
 	if ((node->flags & QIMG_OPEN_RDWR) &&
 	    !(node->flags & QIMG_OPEN_CHECK) &&
 	    qimg_load_le32(h + OFF_INUSE) == PAR_INUSE)
@@ -201,6 +221,9 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 fail:
 	free(s->bat);
 	s->bat = NULL;
+	if (s->has_bitmaps)
+		qimg_bitmap_set_destroy(&s->bitmaps);
+	s->has_bitmaps = false;
 	return r;
 }
 
@@ -223,7 +246,53 @@ static void par_close(struct qimg_node *node)
 	}
 	free(s->bat);
 	s->bat = NULL;
+	if (s->has_bitmaps)
+		qimg_bitmap_set_destroy(&s->bitmaps);
+	s->has_bitmaps = false;
 }
+
+/* The Format Extension's bitmaps: read (NBD -B), never added to. */
+static bool par_bitmap_supported(struct qimg_node *node)
+{
+	(void)node;
+	return false;
+}
+
+static int par_bitmap_get(struct qimg_node *node, struct qimg_bitmap_set **out,
+			  struct qimg_error *err)
+{
+	struct par_state *s = node->opaque;
+
+	(void)err;
+	*out = s->has_bitmaps ? &s->bitmaps : NULL;
+	return 0;
+}
+
+static int par_bitmap_can_store(struct qimg_node *node, const char *name,
+				uint32_t granularity, struct qimg_error *err)
+{
+	(void)node;
+	(void)name;
+	(void)granularity;
+	return qimg_error_set(err, ENOTSUP,
+			      "parallels images hold no persistent bitmaps");
+}
+
+static int par_bitmap_remove(struct qimg_node *node, const char *name,
+			     struct qimg_error *err)
+{
+	(void)node;
+	(void)name;
+	(void)err;
+	return 0;
+}
+
+static const struct qimg_bitmap_ops par_bitmap_ops = {
+	.supported = par_bitmap_supported,
+	.get = par_bitmap_get,
+	.can_store = par_bitmap_can_store,
+	.remove = par_bitmap_remove,
+};
 
 static int par_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		    struct qimg_error *err)
@@ -631,6 +700,7 @@ const struct qimg_driver qimg_driver_parallels = {
 	.probe = par_probe,
 	.open = par_open,
 	.close = par_close,
+	.bitmap = &par_bitmap_ops,
 	.create_validate = par_create_validate,
 	.create = par_create,
 	.read = par_read,

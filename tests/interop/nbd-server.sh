@@ -225,6 +225,27 @@ else
 fi
 stop_servers
 pids=
+# A parallels image's Format Extension bitmap (the fuzz seed), by UUID.
+PB=00010203-0405-0607-0809-0a0b0c0d0e0f
+cp "$ROOT/tests/fuzz/corpus/ext-bitmap.parallels" pb.parallels
+for w in e g; do
+	d=$([ $w = e ] && echo "$E" || echo "$G")
+	rm -f "$d/pb.sock"
+	if [ $w = e ]; then
+		"$QEMU_NBD" -r -B $PB -k "$d/pb.sock" -f parallels pb.parallels &
+	else
+		"$QIMG_NBD" -r -B $PB -k "$d/pb.sock" -f parallels pb.parallels &
+	fi
+	wait_sock "$d/pb.sock"
+	nbdinfo --map=qemu:dirty-bitmap:$PB "$(uri "$d/pb.sock")" >"$R/$w.pb" 2>&1
+	wait
+done
+if cmp -s "$R/e.pb" "$R/g.pb" && grep -q dirty "$R/g.pb"; then
+	pass "parallels Format Extension bitmap: the same dirty extents"
+else
+	fail "parallels Format Extension bitmap: the same dirty extents"
+	diff "$R/e.pb" "$R/g.pb" | head -10 | sed 's/^/# /'
+fi
 errcmp "bitmap not found" -r -B nosuch -f qcow2 ../top.qcow2
 errcmp "-L with a file name" -L -k "$T/none.sock" ../top.qcow2
 errcmp "-L with per-device settings" -L -x exp -k "$T/none.sock"

@@ -147,8 +147,8 @@ static int connect_to(const struct nbd_tool *nt, int *out)
 		} else {
 			strcpy(sa.sun_path, o->socket);
 			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			if (fd < 0 || connect(fd, (struct sockaddr *)&sa,
-					      sizeof(sa)) < 0)
+			if (fd < 0 ||
+			    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 				e = errno;
 		}
 	} else {
@@ -272,8 +272,9 @@ static int contexts(int fd, struct lexport *x)
 static void print_export(const struct lexport *x)
 {
 	static const char *const names[] = {
-		NULL,	 "readonly", "flush", "fua",   "rotational", "trim",
-		"zeroes", "df",	      "multi", "resize", "cache", "fast-zero",
+		NULL,	      "readonly", "flush",  "fua",
+		"rotational", "trim",	  "zeroes", "df",
+		"multi",      "resize",	  "cache",  "fast-zero",
 	};
 	unsigned int i;
 
@@ -310,8 +311,8 @@ int nbd_list(struct nbd_tool *nt)
 	if (r < 0)
 		return r;
 	r = rd(fd, hello, sizeof(hello));
-	if (r == 0 && (be64(hello) != NBDS_MAGIC ||
-		       be64(hello + 8) != NBDS_IHAVEOPT))
+	if (r == 0 &&
+	    (be64(hello) != NBDS_MAGIC || be64(hello + 8) != NBDS_IHAVEOPT))
 		r = -EPROTO;
 	if (r == 0) {
 		put32(cf, NBDS_FLAG_C_FIXED_NEWSTYLE |
@@ -335,8 +336,8 @@ int nbd_list(struct nbd_tool *nt)
 		r = recv_reply(fd, &type, &d, &len);
 		if (r < 0)
 			break;
-		if (type == NBDS_REP_SERVER && len >= 4 &&
-		    be32(d) <= len - 4 && nx < MAX_EXPORTS) {
+		if (type == NBDS_REP_SERVER && len >= 4 && be32(d) <= len - 4 &&
+		    nx < MAX_EXPORTS) {
 			struct lexport *nxp = realloc(x, (nx + 1) * sizeof(*x));
 
 			if (!nxp) {
