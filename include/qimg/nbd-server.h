@@ -55,6 +55,11 @@ struct qimg_nbd_io {
 	void *opaque;
 	int (*recv)(void *opaque, void *buf, size_t len);
 	int (*send)(void *opaque, const void *buf, size_t len, bool more);
+	/* Non-NULL: the server requires TLS (--tls-creds).  Called after
+	 * NBD_OPT_STARTTLS is acknowledged: do the TLS handshake, after
+	 * which recv and send go through the session; 0 or negative with
+	 * err set (the connection is then dropped). */
+	int (*starttls)(void *opaque, struct qimg_error *err);
 };
 
 /* Negotiate with one client and serve its requests until it disconnects

@@ -55,9 +55,9 @@ static int load_bytes(struct qimg_dirty_bitmap *bm, uint64_t at,
 	return 0;
 }
 
-static int load_bitmap(struct qimg_node *node, const uint8_t *d,
-		       uint32_t len, uint64_t cluster,
-		       struct qimg_bitmap_set *set, struct qimg_error *err)
+static int load_bitmap(struct qimg_node *node, const uint8_t *d, uint32_t len,
+		       uint64_t cluster, struct qimg_bitmap_set *set,
+		       struct qimg_error *err)
 {
 	uint64_t sectors = qimg_load_le64(d), bytes_needed, i;
 	uint32_t gran = qimg_load_le32(d + 24), l1 = qimg_load_le32(d + 28);
@@ -69,9 +69,10 @@ static int load_bitmap(struct qimg_node *node, const uint8_t *d,
 	int r = 0;
 
 	if (len < BITMAP_HEADER || l1 > (len - BITMAP_HEADER) / 8)
-		return qimg_error_set(err, EINVAL,
-				      "Parallels Format Extension: dirty bitmap "
-				      "feature is too short");
+		return qimg_error_set(
+			err, EINVAL,
+			"Parallels Format Extension: dirty bitmap "
+			"feature is too short");
 	if (!gran || (gran & (gran - 1)) || gran > (1u << 22))
 		return qimg_error_set(err, EINVAL,
 				      "Parallels Format Extension: invalid "
@@ -103,7 +104,8 @@ static int load_bitmap(struct qimg_node *node, const uint8_t *d,
 				      "Bitmap table size %" PRIu32 " does not "
 				      "correspond to bitmap size and cluster "
 				      "size. Expected %" PRIu64,
-				      l1, (bytes_needed + cluster - 1) / cluster);
+				      l1,
+				      (bytes_needed + cluster - 1) / cluster);
 	}
 	for (i = 0; r == 0 && i < l1 && i * cluster < bytes_needed; i++) {
 		uint64_t e = qimg_load_le64(d + BITMAP_HEADER + i * 8);
@@ -135,9 +137,9 @@ static int load_bitmap(struct qimg_node *node, const uint8_t *d,
 	free(buf);
 	if (r == 0 && qimg_bitmap_set_find(set, name))
 		r = qimg_error_set(err, EINVAL,
-				      "Parallels Format Extension: bitmap '%s' "
-				      "twice",
-				      name);
+				   "Parallels Format Extension: bitmap '%s' "
+				   "twice",
+				   name);
 	if (r == 0 && qimg_bitmap_set_add(set, bm) < 0)
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 	if (r < 0) {
@@ -197,9 +199,10 @@ int par_ext_load(struct qimg_node *node, uint64_t off, uint64_t cluster,
 		if (magic == FEAT_END)
 			break;
 		if (len > cluster - pos) {
-			r = qimg_error_set(err, EINVAL,
-					   "parallels: Format Extension: "
-					   "feature data runs past the cluster");
+			r = qimg_error_set(
+				err, EINVAL,
+				"parallels: Format Extension: "
+				"feature data runs past the cluster");
 			break;
 		}
 		if (magic == FEAT_DIRTY_BITMAP)

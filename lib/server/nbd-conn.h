@@ -35,6 +35,7 @@ struct nbds_conn {
 	struct qimg_nbd_io *io;
 	bool no_zeroes;	 /* client asked NBD_FLAG_C_NO_ZEROES */
 	bool structured; /* structured replies negotiated */
+	bool tls;	 /* the TLS session is up */
 	bool ctx[NBDS_NCTX];
 	pthread_mutex_t send_lock;
 	int send_error; /* first failed send: the connection is over */

@@ -415,6 +415,23 @@ int nbds_handshake(struct nbds_conn *c, struct qimg_error *err)
 		}
 		cu.p = data;
 		cu.left = len;
+		/* With TLS required, nothing but STARTTLS and ABORT before it;
+		 * EXPORT_NAME, which has no error reply, hangs up. */
+		if (c->io->starttls && !c->tls && opt != NBDS_OPT_STARTTLS &&
+		    opt != NBDS_OPT_ABORT) {
+			if (opt == NBDS_OPT_EXPORT_NAME) {
+				r = qimg_error_set(err, EPERM,
+						   "client asked for an export "
+						   "before TLS");
+				break;
+			}
+			r = reply_err(c, opt, NBDS_REP_ERR_TLS_REQD,
+				      "Option 0x%x not permitted before TLS",
+				      opt);
+			if (r != 0)
+				break;
+			continue;
+		}
 		switch (opt) {
 		case NBDS_OPT_EXPORT_NAME:
 			r = opt_export_name(c, data, len, err);
@@ -427,8 +444,25 @@ int nbds_handshake(struct nbds_conn *c, struct qimg_error *err)
 			r = opt_list(c, opt, len);
 			break;
 		case NBDS_OPT_STARTTLS:
-			r = reply_err(c, opt, NBDS_REP_ERR_POLICY,
-				      "TLS not configured");
+			if (!c->io->starttls)
+				r = reply_err(c, opt, NBDS_REP_ERR_POLICY,
+					      "TLS not configured");
+			else if (len)
+				r = reply_err(c, opt, NBDS_REP_ERR_INVALID,
+					      "no data expected");
+			else if (c->tls)
+				r = reply_err(c, opt, NBDS_REP_ERR_INVALID,
+					      "TLS already started");
+			else {
+				r = reply(c, opt, NBDS_REP_ACK, NULL, 0);
+				if (r == 0)
+					r = c->io->starttls(c->io->opaque, err);
+				if (r == 0)
+					c->tls = true;
+				else if (!qimg_error_isset(err))
+					qimg_error_set(err, EPROTO,
+						       "TLS handshake failed");
+			}
 			break;
 		case NBDS_OPT_INFO:
 		case NBDS_OPT_GO:

@@ -10,7 +10,8 @@
 # nbdcopy both ways, qemu-img convert and compare over NBD, -r refusing
 # writes, -s leaving the image alone, -B dirty bitmaps (several, and from
 # the backing file), -L listing another server's exports, --discard=unmap freeing space,
-# --fork/--pid-file, -x/-D with nbdinfo --list, the end of a
+# --fork/--pid-file, -x/-D with nbdinfo --list, TLS (x509, with and
+# without client certificates: certtool makes them), the end of a
 # non-persistent server, SIGTERM, and hostile clients (bad magic, huge
 # options and writes, out-of-range requests, a client gone mid-write)
 # that the server survives.  A real guest: qemu-system-x86_64 (TCG) boots
@@ -25,6 +26,7 @@ need_oracle nbdinfo
 need_oracle nbdcopy
 need_oracle python3
 need_oracle qemu-system-x86_64
+need_oracle certtool
 [ -x "$QIMG_NBD" ] || skip_all "$QIMG_NBD not built"
 
 # qimg-nbd under qemu-nbd's name, so messages compare as they are.
@@ -439,6 +441,88 @@ ok "after SIGTERM: the write is there" qio -c "read -P 0x33 5M 64k" c.qcow2
 rc=$?
 ok "--fork: a failure is the parent's exit 1" test $rc = 1
 ok "--fork: with the message" grep -q "Failed to blk_new_open 'nosuch.qcow2'" "$R/fork.err"
+
+# --- TLS ----------------------------------------------------------------
+mkdir -p tls/s tls/c tls/n
+printf 'cn = qimg test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >tls/ca.info
+printf 'organization = qimg\ncn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >tls/server.info
+printf 'organization = qimg\ncn = qimg-client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >tls/client.info
+(
+	cd tls &&
+	certtool --generate-privkey >ca-key.pem &&
+	certtool --generate-self-signed --load-privkey ca-key.pem \
+		--template ca.info --outfile ca-cert.pem &&
+	certtool --generate-privkey >s/server-key.pem &&
+	certtool --generate-certificate --load-ca-certificate ca-cert.pem \
+		--load-ca-privkey ca-key.pem --load-privkey s/server-key.pem \
+		--template server.info --outfile s/server-cert.pem &&
+	certtool --generate-privkey >c/client-key.pem &&
+	certtool --generate-certificate --load-ca-certificate ca-cert.pem \
+		--load-ca-privkey ca-key.pem --load-privkey c/client-key.pem \
+		--template client.info --outfile c/client-cert.pem &&
+	cp ca-cert.pem s/ && cp ca-cert.pem c/ && cp ca-cert.pem n/
+) >/dev/null 2>&1
+ok "certtool made the certificates" test -s tls/c/client-cert.pem
+# tlsrun W VERIFY: serve with TLS (W: e qemu-nbd, g qimg-nbd) and record
+# what TLS clients, clients without a certificate and plain clients get.
+tlsrun()
+{
+	local w=$1 vp=$2 d p
+	d=$([ $w = e ] && echo "$E" || echo "$G")
+	rm -f "$d/tls.sock"
+	if [ $w = e ]; then
+		"$QEMU_NBD" -t -r -e 4 -k "$d/tls.sock" -f qcow2 \
+			--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server,verify-peer=$vp" \
+			--tls-creds tls0 top.qcow2 2>/dev/null &
+	else
+		"$QIMG_NBD" -t -r -e 4 -k "$d/tls.sock" -f qcow2 \
+			--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server,verify-peer=$vp" \
+			--tls-creds tls0 top.qcow2 2>/dev/null &
+	fi
+	p=$!
+	wait_sock "$d/tls.sock"
+	{
+		timeout 20 nbdinfo "nbds+unix:///?socket=$d/tls.sock&tls-certificates=$T/tls/c" 2>&1 |
+			grep -E 'TLS|export-size'
+		echo "without a client certificate:"
+		timeout 20 nbdinfo "nbds+unix:///?socket=$d/tls.sock&tls-certificates=$T/tls/n" \
+			>/dev/null 2>&1
+		echo "rc=$?"
+		timeout 20 nbdinfo "nbd+unix:///?socket=$d/tls.sock" 2>&1 | head -1
+		timeout 20 "$QEMU_IMG" info --image-opts \
+			"driver=nbd,server.type=unix,server.path=$d/tls.sock" 2>&1 |
+			sed "s|$d|SOCKDIR|g"
+		timeout 20 "$QEMU_IMG" compare -q \
+			--object "tls-creds-x509,id=tls0,dir=$T/tls/c,endpoint=client" \
+			--image-opts "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=$d/tls.sock,file.tls-creds=tls0,file.tls-hostname=localhost" \
+			"driver=qcow2,file.filename=top.qcow2" 2>&1
+		echo "compare rc=$?"
+		rm -f tcopy.raw
+		timeout 60 nbdcopy "nbds+unix:///?socket=$d/tls.sock&tls-certificates=$T/tls/c" tcopy.raw
+		"$QEMU_IMG" compare -q tcopy.raw top.qcow2
+		echo "nbdcopy rc=$?"
+	} >"$R/$w.tls.$vp" 2>&1
+	kill $p
+	wait $p 2>/dev/null
+}
+for vp in off on; do
+	tlsrun e $vp
+	tlsrun g $vp
+	if cmp -s "$R/e.tls.$vp" "$R/g.tls.$vp" &&
+		grep -q 'with TLS' "$R/g.tls.$vp" &&
+		grep -q 'compare rc=0' "$R/g.tls.$vp" &&
+		grep -q 'nbdcopy rc=0' "$R/g.tls.$vp"; then
+		pass "TLS, verify-peer=$vp: clients fare as with qemu-nbd"
+	else
+		fail "TLS, verify-peer=$vp: clients fare as with qemu-nbd"
+		diff "$R/e.tls.$vp" "$R/g.tls.$vp" | head -20 | sed 's/^/# /'
+		diag_file "$R/g.tls.$vp"
+	fi
+done
+errcmp "--tls-creds with a client endpoint" -r \
+	--object "tls-creds-x509,id=tls1,dir=$T/tls/c,endpoint=client" \
+	--tls-creds tls1 ../top.qcow2
+errcmp "--tls-authz without --tls-creds" --tls-authz=a ../top.qcow2
 
 # --- a real guest ------------------------------------------------------
 # A boot sector that writes a line to COM1 and leaves through

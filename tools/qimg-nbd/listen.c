@@ -25,6 +25,7 @@
 struct client {
 	struct server *srv;
 	int fd;
+	void *tls; /* the TLS session once STARTTLS is done */
 	pthread_t tid;
 	bool done;
 	struct client *next;
@@ -59,9 +60,14 @@ static void on_signal(int sig)
 
 static int sock_recv(void *opaque, void *buf, size_t len)
 {
-	int fd = *(int *)opaque;
+	struct client *cl = opaque;
+	int fd = cl->fd;
 	char *p = buf;
 
+#ifdef QIMG_HAVE_GNUTLS
+	if (cl->tls)
+		return nbd_tls_recv(cl->tls, buf, len);
+#endif
 	while (len > 0) {
 		ssize_t n = recv(fd, p, len, 0);
 
@@ -77,9 +83,14 @@ static int sock_recv(void *opaque, void *buf, size_t len)
 
 static int sock_send(void *opaque, const void *buf, size_t len, bool more)
 {
-	int fd = *(int *)opaque;
+	struct client *cl = opaque;
+	int fd = cl->fd;
 	const char *p = buf;
 
+#ifdef QIMG_HAVE_GNUTLS
+	if (cl->tls)
+		return nbd_tls_send(cl->tls, buf, len, more);
+#endif
 	while (len > 0) {
 		ssize_t n =
 			send(fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
@@ -94,16 +105,37 @@ static int sock_send(void *opaque, const void *buf, size_t len, bool more)
 	return 0;
 }
 
+static int sock_starttls(void *opaque, struct qimg_error *err)
+{
+	struct client *cl = opaque;
+
+#ifdef QIMG_HAVE_GNUTLS
+	return nbd_tls_start(cl->srv->nt->tls, cl->fd, &cl->tls, err);
+#else
+	(void)cl;
+	return qimg_error_set(err, ENOTSUP, "no TLS");
+#endif
+}
+
 static void *client_main(void *opaque)
 {
 	struct client *cl = opaque;
 	struct server *srv = cl->srv;
 	struct qimg_error err = { 0 };
-	struct qimg_nbd_io io = { .opaque = &cl->fd,
-				  .recv = sock_recv,
-				  .send = sock_send };
+	struct qimg_nbd_io io = {
+		.opaque = cl,
+		.recv = sock_recv,
+		.send = sock_send,
+		.starttls = srv->nt->tls ? sock_starttls : NULL,
+	};
 	int r = qimg_nbd_serve(&srv->exp, &io, &err);
 
+#ifdef QIMG_HAVE_GNUTLS
+	if (cl->tls) {
+		nbd_tls_end(cl->tls);
+		cl->tls = NULL;
+	}
+#endif
 	if (r < 0 && srv->nt->o.verbose)
 		nbd_err(srv->nt, "client: %s", err.msg);
 	pthread_mutex_lock(&srv->lock);

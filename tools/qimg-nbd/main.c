@@ -283,6 +283,12 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			o->verbose = true;
 			break;
 		case OPT_OBJECT:
+			if (nbd_tls_is_object(optarg)) {
+				r = nbd_tls_object(nt, optarg);
+				if (r < 0)
+					return r;
+				break;
+			}
 			r = tool_object(&nt->t, optarg);
 			if (r)
 				return r > 0 ? 1 : r;
@@ -350,11 +356,9 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 		return -EINVAL;
 	}
 	if (o->tls_creds) {
-		nbd_err(nt,
-			"Failed to get TLS creds: No TLS credentials "
-			"with id '%s'",
-			o->tls_creds);
-		return -EINVAL;
+		r = nbd_tls_setup(nt);
+		if (r < 0)
+			return r;
 	}
 	if (o->device || o->disconnect) {
 		const char *dev = o->device ? o->device : o->file;
@@ -392,6 +396,7 @@ int main(int argc, char **argv)
 		r = nbd_list(&nt);
 	else if (r == 0)
 		r = nbd_run(&nt);
+	nbd_tls_free(&nt);
 	qimg_objects_free(nt.t.objects);
 	return r < 0 ? 1 : 0;
 }

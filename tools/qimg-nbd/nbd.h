@@ -26,6 +26,8 @@ struct nbd_opts {
 	bool verbose, image_opts, fork, list, disconnect;
 };
 
+struct nbd_tls;
+
 struct nbd_tool {
 	const char *argv0, *prog;
 	struct tool t; /* message prefix and --object table */
@@ -33,6 +35,8 @@ struct nbd_tool {
 	struct qimg_node *node;
 	struct qimg_nbd_bitmap bitmaps[QIMG_NBD_MAX_BITMAPS];
 	char *overlay; /* -s: the temporary overlay's name until unlinked */
+	struct nbd_tls *tls_objects; /* --object tls-creds-x509 */
+	const struct nbd_tls *tls;   /* --tls-creds: the one in use */
 };
 
 /* "prog: message" on stderr. */
@@ -44,6 +48,17 @@ int nbd_parse_offset(const struct nbd_tool *nt, const char *s, uint64_t *out);
 /* Open the image as the options say (-f, -r, -s, -l, --cache, --aio,
  * --image-opts, -o); prints qemu-nbd's message on failure. */
 int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp);
+
+/* tls.c: --object tls-creds-x509 definitions, --tls-creds, sessions. */
+bool nbd_tls_is_object(const char *def);
+int nbd_tls_object(struct nbd_tool *nt, const char *def);
+int nbd_tls_setup(struct nbd_tool *nt);
+void nbd_tls_free(struct nbd_tool *nt);
+int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
+		  struct qimg_error *err);
+int nbd_tls_recv(void *session, void *buf, size_t len);
+int nbd_tls_send(void *session, const void *buf, size_t len, bool more);
+void nbd_tls_end(void *session);
 
 /* -L: list another server's exports. */
 int nbd_list(struct nbd_tool *nt);
