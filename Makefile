@@ -47,7 +47,7 @@ demo: build
 	@bash scripts/demo.sh
 
 bench: build
-	@bash bench/run.sh
+	@bash bench/run.sh && bash bench/nbd.sh
 
 build-fuzz/build.ninja:
 	CC=clang $(MESON) setup build-fuzz -Dfuzz=true \

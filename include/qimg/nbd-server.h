@@ -5,6 +5,7 @@
 #ifndef QIMG_NBD_SERVER_H
 #define QIMG_NBD_SERVER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,16 @@ struct qimg_nbd_bitmap {
 	struct qimg_node *node;
 };
 
+/* Memory that the request payloads and read buffers of all connections
+ * may hold at once (a connection waits before reading more); the caller
+ * initialises the lock and condition.  cap must be at least 32 MiB (one
+ * request of the largest size). */
+struct qimg_nbd_budget {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t used, cap;
+};
+
 struct qimg_nbd_export {
 	const char *name;	 /* -x (default "") */
 	const char *description; /* -D, NULL: none */
@@ -44,8 +55,10 @@ struct qimg_nbd_export {
 	unsigned int nbitmaps;
 	bool discard; /* --discard=unmap: TRIM frees space */
 	enum qimg_nbd_detect_zeroes detect_zeroes;
-	bool multi_conn;      /* advertise CAN_MULTI_CONN */
-	unsigned int workers; /* threads per connection, 0: inline */
+	bool multi_conn;		/* advertise CAN_MULTI_CONN */
+	unsigned int workers;		/* threads per connection, 0: inline */
+	struct qimg_nbd_budget *budget; /* shared by all connections, or
+					 * NULL: each connection's own cap */
 };
 
 /* The client's bytes.  recv fills exactly len bytes or fails (-EPIPE at

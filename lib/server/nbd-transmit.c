@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* NBD transmission: this thread reads requests (and write payloads) and
- * hands them to a pool of workers that serve them in parallel over the
- * block layer; each worker sends its own reply under the connection's
- * send lock, so replies complete out of order as the protocol allows.
- * The reader stops taking requests while their payloads and read buffers
- * in flight exceed NBDS_MAX_INFLIGHT: memory stays bounded whatever the
- * client sends. */
+/* NBD transmission: a connection's threads take turns reading (whoever
+ * holds the read lock reads the next request and its payload, then lets
+ * go of it) and each serves the request it read over the block layer and
+ * sends its reply under the send lock.  So requests are served in
+ * parallel and replies complete out of order as the protocol allows,
+ * without a hand-over between a reader and a worker on the way of each
+ * request.  A thread waits before reading more while the payloads and
+ * read buffers in flight exceed NBDS_MAX_INFLIGHT (and the server's
+ * budget): memory stays bounded whatever the client sends. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 
 /* Most extents one block status reply carries per context. */
 #define MAX_EXTENTS 16384u
+/* Reads shorter than this are not searched for holes. */
+#define SPARSE_READ_MIN (64u << 10)
 /* Most chunks a structured read is cut into (the rest is one data
  * chunk). */
 #define MAX_READ_CHUNKS 256u
@@ -31,13 +35,13 @@ struct req {
 
 struct tx {
 	struct nbds_conn *c;
-	pthread_mutex_t lock;
-	pthread_cond_t work; /* requests queued, or stop */
-	pthread_cond_t room; /* a request finished */
-	struct req *head, *tail;
+	pthread_mutex_t read_lock; /* held by the thread reading a request */
+	pthread_mutex_t lock;	   /* the rest */
+	pthread_cond_t room;	   /* a request finished */
 	uint64_t inflight_bytes;
-	unsigned int inflight;
-	bool stop;
+	bool stop; /* the stream ended (under read_lock) */
+	int ret;   /* why, when it was an error (under read_lock) */
+	struct qimg_error err;
 	bool wrote; /* flush before the connection ends */
 };
 
@@ -259,7 +263,10 @@ static int do_read(struct tx *t, struct req *q)
 	buf = malloc(q->len ? q->len : 1);
 	if (!buf)
 		return status_reply(c, q, -ENOMEM, NULL);
-	if (!c->structured || (q->flags & NBDS_CMD_FLAG_DF) || !q->len) {
+	/* Small reads go as one data chunk: looking for holes costs more
+	 * (block status down to the file) than sending a few zeros. */
+	if (!c->structured || (q->flags & NBDS_CMD_FLAG_DF) ||
+	    q->len < SPARSE_READ_MIN) {
 		r = q->len ? qimg_read(exp->node, exp->offset + q->off, buf,
 				       q->len, &err)
 			   : 0;
@@ -505,38 +512,49 @@ static int check_request(const struct nbds_conn *c, const struct req *q)
 	return 0;
 }
 
-static void finish(struct tx *t, struct req *q)
+/* Take `cost` bytes of the connection's allowance and of the server's
+ * budget, waiting for replies to free them (a connection with nothing in
+ * flight always gets its one request). */
+static void reserve(struct tx *t, uint64_t cost)
 {
+	struct qimg_nbd_budget *b = t->c->exp->budget;
+
 	pthread_mutex_lock(&t->lock);
-	t->inflight--;
-	t->inflight_bytes -= q->cost;
-	pthread_cond_broadcast(&t->room);
+	while (t->inflight_bytes &&
+	       t->inflight_bytes + cost > NBDS_MAX_INFLIGHT)
+		pthread_cond_wait(&t->room, &t->lock);
+	t->inflight_bytes += cost;
 	pthread_mutex_unlock(&t->lock);
-	free(q->payload);
-	free(q);
+	if (b && cost) {
+		pthread_mutex_lock(&b->lock);
+		while (b->used && b->used + cost > b->cap)
+			pthread_cond_wait(&b->cond, &b->lock);
+		b->used += cost;
+		pthread_mutex_unlock(&b->lock);
+	}
 }
 
-static void *worker(void *opaque)
+static void release(struct tx *t, uint64_t cost)
 {
-	struct tx *t = opaque;
-	struct req *q;
+	struct qimg_nbd_budget *b = t->c->exp->budget;
 
-	for (;;) {
-		pthread_mutex_lock(&t->lock);
-		while (!t->head && !t->stop)
-			pthread_cond_wait(&t->work, &t->lock);
-		q = t->head;
-		if (!q) {
-			pthread_mutex_unlock(&t->lock);
-			return NULL;
-		}
-		t->head = q->next;
-		if (!t->head)
-			t->tail = NULL;
-		pthread_mutex_unlock(&t->lock);
-		(void)serve(t, q);
-		finish(t, q);
+	pthread_mutex_lock(&t->lock);
+	t->inflight_bytes -= cost;
+	pthread_cond_broadcast(&t->room);
+	pthread_mutex_unlock(&t->lock);
+	if (b && cost) {
+		pthread_mutex_lock(&b->lock);
+		b->used -= cost;
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
 	}
+}
+
+static void finish(struct tx *t, struct req *q)
+{
+	release(t, q->cost);
+	free(q->payload);
+	free(q);
 }
 
 /* Read one request (and its payload); 1 at a clean end (DISC or end of
@@ -565,33 +583,73 @@ static int read_request(struct tx *t, struct req **out, struct qimg_error *err)
 		free(q);
 		return 1;
 	}
-	if (q->type == NBDS_CMD_WRITE) {
-		if (q->len > NBDS_MAX_PAYLOAD) {
-			uint32_t len = q->len;
+	if (q->type == NBDS_CMD_WRITE && q->len > NBDS_MAX_PAYLOAD) {
+		uint32_t len = q->len;
 
-			free(q);
-			return qimg_error_set(err, EINVAL,
-					      "client sent a write of %u "
-					      "bytes",
-					      len);
-		}
+		free(q);
+		return qimg_error_set(err, EINVAL,
+				      "client sent a write of %u bytes", len);
+	}
+	if (q->type == NBDS_CMD_WRITE || q->type == NBDS_CMD_READ)
+		q->cost = q->len <= NBDS_MAX_PAYLOAD ? q->len : 0;
+	/* Memory first (bounded whatever the clients send), then the
+	 * payload. */
+	reserve(t, q->cost);
+	if (q->type == NBDS_CMD_WRITE) {
 		q->payload = malloc(q->len ? q->len : 1);
 		if (!q->payload) {
+			release(t, q->cost);
 			free(q);
 			return qimg_error_set(err, ENOMEM, "Out of memory");
 		}
 		if (q->len &&
 		    c->io->recv(c->io->opaque, q->payload, q->len) < 0) {
+			release(t, q->cost);
 			free(q->payload);
 			free(q);
 			return 1; /* gone mid-request: never acknowledged */
 		}
-		q->cost = q->len;
-	} else if (q->type == NBDS_CMD_READ) {
-		q->cost = q->len <= NBDS_MAX_PAYLOAD ? q->len : 0;
 	}
 	*out = q;
 	return 0;
+}
+
+/* One of the connection's threads: read a request, serve it, again. */
+static void *worker(void *opaque)
+{
+	struct tx *t = opaque;
+	struct nbds_conn *c = t->c;
+	struct req *q;
+	int r, rc;
+
+	for (;;) {
+		pthread_mutex_lock(&t->read_lock);
+		if (t->stop || c->send_error) {
+			t->stop = true;
+			pthread_mutex_unlock(&t->read_lock);
+			return NULL;
+		}
+		r = read_request(t, &q, &t->err);
+		if (r != 0) {
+			t->stop = true;
+			if (r < 0)
+				t->ret = r;
+			pthread_mutex_unlock(&t->read_lock);
+			return NULL;
+		}
+		rc = check_request(c, q);
+		if (is_write(q->type) && !rc) {
+			pthread_mutex_lock(&t->lock);
+			t->wrote = true;
+			pthread_mutex_unlock(&t->lock);
+		}
+		pthread_mutex_unlock(&t->read_lock);
+		if (rc)
+			(void)status_reply(c, q, rc, NULL);
+		else
+			(void)serve(t, q);
+		finish(t, q);
+	}
 }
 
 int nbds_transmit(struct nbds_conn *c, struct qimg_error *err)
@@ -600,59 +658,25 @@ int nbds_transmit(struct nbds_conn *c, struct qimg_error *err)
 	unsigned int nw = exp->workers, started = 0, i;
 	pthread_t *th = NULL;
 	struct tx t = { .c = c };
-	struct req *q;
-	int r = 0, rc;
+	int r;
 
+	pthread_mutex_init(&t.read_lock, NULL);
 	pthread_mutex_init(&t.lock, NULL);
-	pthread_cond_init(&t.work, NULL);
 	pthread_cond_init(&t.room, NULL);
-	if (nw) {
-		th = calloc(nw, sizeof(*th));
-		for (i = 0; th && i < nw; i++)
+	if (nw > 1) {
+		th = calloc(nw - 1, sizeof(*th));
+		for (i = 0; th && i < nw - 1; i++)
 			if (pthread_create(&th[i], NULL, worker, &t) == 0)
 				started++;
 	}
-	for (;;) {
-		r = read_request(&t, &q, err);
-		if (r != 0)
-			break;
-		rc = check_request(c, q);
-		if (is_write(q->type) && !rc)
-			t.wrote = true;
-		if (rc || !started) {
-			if (rc)
-				(void)status_reply(c, q, rc, NULL);
-			else
-				(void)serve(&t, q);
-			free(q->payload);
-			free(q);
-		} else {
-			pthread_mutex_lock(&t.lock);
-			while (t.inflight &&
-			       t.inflight_bytes + q->cost > NBDS_MAX_INFLIGHT)
-				pthread_cond_wait(&t.room, &t.lock);
-			t.inflight++;
-			t.inflight_bytes += q->cost;
-			q->next = NULL;
-			if (t.tail)
-				t.tail->next = q;
-			else
-				t.head = q;
-			t.tail = q;
-			pthread_cond_signal(&t.work);
-			pthread_mutex_unlock(&t.lock);
-		}
-		if (c->send_error)
-			break;
-	}
-	/* Whatever was taken is served before the connection ends. */
-	pthread_mutex_lock(&t.lock);
-	t.stop = true;
-	pthread_cond_broadcast(&t.work);
-	pthread_mutex_unlock(&t.lock);
+	/* This thread is one of them (the only one with workers 0 or 1). */
+	(void)worker(&t);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	free(th);
+	r = t.ret;
+	if (r < 0)
+		qimg_error_set(err, -r, "%s", t.err.msg);
 	if (t.wrote) {
 		struct qimg_error ferr = { 0 };
 
@@ -660,7 +684,7 @@ int nbds_transmit(struct nbds_conn *c, struct qimg_error *err)
 			r = qimg_error_set(err, EIO, "%s", ferr.msg);
 	}
 	pthread_cond_destroy(&t.room);
-	pthread_cond_destroy(&t.work);
 	pthread_mutex_destroy(&t.lock);
+	pthread_mutex_destroy(&t.read_lock);
 	return r < 0 ? r : 0;
 }

@@ -39,4 +39,22 @@ ok "make bench: BENCH_COMPARE shows the earlier ratios" sh -c "
 	BENCH_COMPARE='$T/b.json' BENCH_JOBS=raw-to-raw QIMG='$QIMG' \
 	bash '$ROOT/bench/run.sh' 2>/dev/null | grep -q ' was\$'"
 
+# The NBD part: qimg-nbd against qemu-nbd on the same small input.
+BENCH_DIR=$T/w BENCH_SIZE=8M BENCH_RUNS=1 BENCH_RAND_OPS=2000 \
+	QIMG_NBD=$(dirname "$QIMG")/qimg-nbd \
+	bash "$ROOT/bench/nbd.sh" >"$T/nbd.out" 2>"$T/nbd.err"
+rc=$?
+ok "bench/nbd.sh: exit 0" test "$rc" = 0
+[ "$rc" = 0 ] || sed -n '1,20p' "$T/nbd.err" | sed 's/^/# /'
+for j in nbd-seq-read nbd-seq-write nbd-rand-read nbd-64-conns; do
+	ok "bench/nbd.sh: a row with a ratio and both RSS for $j" \
+		grep -Eq "^$j +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$" "$T/nbd.out"
+done
+nbdjson=$(sed -n 's/^bench: results written to //p' "$T/nbd.out")
+ok "bench/nbd.sh: the JSON parses" python3 -c "
+import json, sys
+d = json.load(open('$nbdjson'))
+assert len(d) == 4 and all(j['ratio'] > 0 and j['qimg_rss_mib'] > 0 for j in d), d
+"
+rm -f "$nbdjson"
 done_testing

@@ -21,6 +21,8 @@
 #include "nbd.h"
 
 #define MAX_LISTEN 8
+/* Request memory of all clients together (each alone: 64 MiB). */
+#define SERVER_BUDGET (256u << 20)
 
 struct client {
 	struct server *srv;
@@ -39,6 +41,7 @@ struct server {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct client *clients;
+	struct qimg_nbd_budget budget;
 	int active;
 	bool served_one;
 };
@@ -367,6 +370,9 @@ int nbd_run(struct nbd_tool *nt)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.nt = nt;
+	pthread_mutex_init(&srv.budget.lock, NULL);
+	pthread_cond_init(&srv.budget.cond, NULL);
+	srv.budget.cap = SERVER_BUDGET;
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.changed, NULL);
 	if (o->fork) {
@@ -375,6 +381,7 @@ int nbd_run(struct nbd_tool *nt)
 			return r;
 	}
 	r = nbd_open_image(nt, &srv.exp);
+	srv.exp.budget = &srv.budget;
 	if (r == 0)
 		r = o->socket ? listen_unix(&srv, o->socket)
 			      : listen_tcp(&srv, o->bind ? o->bind : "0.0.0.0",
@@ -422,6 +429,8 @@ int nbd_run(struct nbd_tool *nt)
 		close(sig[0]);
 		close(sig[1]);
 	}
+	pthread_cond_destroy(&srv.budget.cond);
+	pthread_mutex_destroy(&srv.budget.lock);
 	pthread_cond_destroy(&srv.changed);
 	pthread_mutex_destroy(&srv.lock);
 	return r;

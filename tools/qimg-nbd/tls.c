@@ -114,8 +114,9 @@ int nbd_tls_object(struct nbd_tool *nt, const char *def)
 			else if (!strcmp(v, "client"))
 				c->server = false;
 			else {
-				nbd_err(nt, "Parameter 'endpoint' does not "
-					    "accept value '%s'",
+				nbd_err(nt,
+					"Parameter 'endpoint' does not "
+					"accept value '%s'",
 					v);
 				r = -EINVAL;
 			}
@@ -178,8 +179,9 @@ int nbd_tls_setup(struct nbd_tool *nt)
 		if (!strcmp(c->id, nt->o.tls_creds))
 			break;
 	if (!c) {
-		nbd_err(nt, "Failed to get TLS creds: No TLS credentials with "
-			    "id '%s'",
+		nbd_err(nt,
+			"Failed to get TLS creds: No TLS credentials with "
+			"id '%s'",
 			nt->o.tls_creds);
 		return -ENOENT;
 	}
@@ -246,9 +248,8 @@ int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
 		return qimg_error_set(err, EPROTO, "TLS set-up failed: %s",
 				      gnutls_strerror(g));
 	}
-	gnutls_certificate_server_set_request(s, c->verify_peer
-							 ? GNUTLS_CERT_REQUIRE
-							 : GNUTLS_CERT_IGNORE);
+	gnutls_certificate_server_set_request(
+		s, c->verify_peer ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_IGNORE);
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, 10000);
 	do {
@@ -319,8 +320,7 @@ int nbd_tls_send(void *session, const void *buf, size_t len, bool more)
 		int g;
 
 		do {
-			g = gnutls_record_uncork(session,
-						 GNUTLS_RECORD_WAIT);
+			g = gnutls_record_uncork(session, GNUTLS_RECORD_WAIT);
 		} while (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED);
 		if (g < 0)
 			return -EIO;
