@@ -7,7 +7,7 @@
 # qemu-img map see must be equal; qemu-io's reads, writes, zero writes,
 # discards and flushes (with and without FUA) must leave images with the
 # same contents and the same map, which qemu-img check finds clean.
-# nbdcopy both ways, qemu-img convert and compare over NBD, -r refusing
+# nbdcopy both ways, nbdsh, qemu-img convert and compare over NBD, -r refusing
 # writes, -s leaving the image alone, -B dirty bitmaps (several, and from
 # the backing file), -L listing another server's exports, --discard=unmap freeing space,
 # --fork/--pid-file, -x/-D with nbdinfo --list, TLS (x509, with and
@@ -27,6 +27,7 @@ need_oracle nbdcopy
 need_oracle python3
 need_oracle qemu-system-x86_64
 need_oracle certtool
+need_oracle nbdsh
 [ -x "$QIMG_NBD" ] || skip_all "$QIMG_NBD not built"
 
 # qimg-nbd under qemu-nbd's name, so messages compare as they are.
@@ -409,6 +410,62 @@ ok "nbdcopy to qimg-nbd: read back" cmp -n 8388608 rnd.raw back.raw
 stop_servers
 pids=
 ok "after nbdcopy: qemu-img check" "$QEMU_IMG" check -q c.qcow2
+
+# --- nbdsh ----------------------------------------------------------------
+PY3=/usr/bin/python3
+[ -x "$PY3" ] || PY3=python3
+serve2 -A -f qcow2 top.qcow2
+for w in e g; do
+	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+	# (nbdsh is python3 -m nbd: the system's python, where
+	# python3-libnbd is, not another one first in PATH)
+	"$PY3" -m nbd 2>"$R/$w.nbdsh.err" >"$R/$w.nbdsh" \
+		-c "h.add_meta_context('base:allocation')" \
+		-c "h.add_meta_context('qemu:allocation-depth')" \
+		-c "h.connect_uri('$(uri "$s")')" \
+		-c '
+import nbd
+print(h.get_size(), h.is_read_only(), h.can_flush(), h.can_fua(),
+      h.can_trim(), h.can_zero(), h.can_fast_zero(), h.can_df(),
+      h.can_cache(), h.can_multi_conn(), h.get_structured_replies_negotiated())
+print(h.can_meta_context("base:allocation"),
+      h.can_meta_context("qemu:allocation-depth"))
+h.pwrite(b"nbdsh" * 1000, 123456)
+assert h.pread(5000, 123456) == b"nbdsh" * 1000
+h.pwrite(b"fua!" * 128, 1 << 20, nbd.CMD_FLAG_FUA)
+h.zero(65536, 4 << 20)
+h.zero(65536, 5 << 20, nbd.CMD_FLAG_NO_HOLE)
+h.trim(1 << 20, 6 << 20)
+h.flush()
+ext = []
+def cb(meta, off, e, err):
+    ext.append((meta, off, list(e)))
+h.block_status(16 << 20, 0, cb)
+print(ext)
+chunks = []
+def chunk(buf, off, status, err):
+    chunks.append((off, len(buf), status))
+buf = h.pread_structured(1 << 20, 2 << 20, chunk)
+print(chunks, len(buf))
+# (last: qemu-nbd answers CACHE by copying backing data into the image)
+h.cache(1 << 20, 0)
+try:
+    h.pread(512, h.get_size())
+except nbd.Error as ex:
+    print("past the end:", ex.errno)
+h.shutdown()
+'
+done
+if cmp -s "$R/e.nbdsh" "$R/g.nbdsh" && [ -s "$R/g.nbdsh" ] && [ ! -s "$R/g.nbdsh.err" ]; then
+	pass "nbdsh: the same answers from both servers"
+else
+	fail "nbdsh: the same answers from both servers"
+	diff "$R/e.nbdsh" "$R/g.nbdsh" | head -10 | sed 's/^/# /'
+	diag_file "$R/g.nbdsh.err"
+fi
+stop_servers
+pids=
+ok "after nbdsh: the images have the same contents" contents_equal "$E/top.qcow2" "$G/top.qcow2"
 
 # --- lifetime: not persistent, --fork, --pid-file, SIGTERM ---------------
 rm -f l.sock
