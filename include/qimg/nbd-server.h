@@ -83,4 +83,14 @@ struct qimg_nbd_io {
 int qimg_nbd_serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
 		   struct qimg_error *err);
 
+/* The export's transmission flags for a client without structured
+ * replies (the kernel's: NBD_SET_FLAGS). */
+uint16_t qimg_nbd_export_flags(const struct qimg_nbd_export *exp);
+
+/* The same without negotiation, for the kernel's NBD client (which is
+ * handed the socket with the size and flags set by ioctl and starts in
+ * transmission, with simple replies and no metadata contexts). */
+int qimg_nbd_serve_transmission(const struct qimg_nbd_export *exp,
+				struct qimg_nbd_io *io, struct qimg_error *err);
+
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* qimg_nbd_serve: one client, negotiation then transmission. */
+/* qimg_nbd_serve: one client, negotiation then transmission (or
+ * transmission alone, for the kernel's client). */
 
 #include <string.h>
 
@@ -22,4 +23,24 @@ int qimg_nbd_serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
 		r = 0;
 	pthread_mutex_destroy(&c.send_lock);
 	return r;
+}
+
+int qimg_nbd_serve_transmission(const struct qimg_nbd_export *exp,
+				struct qimg_nbd_io *io, struct qimg_error *err)
+{
+	struct nbds_conn c;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.exp = exp;
+	c.io = io;
+	pthread_mutex_init(&c.send_lock, NULL);
+	r = nbds_transmit(&c, err);
+	pthread_mutex_destroy(&c.send_lock);
+	return r;
+}
+
+uint16_t qimg_nbd_export_flags(const struct qimg_nbd_export *exp)
+{
+	return nbds_tflags(exp, false);
 }

@@ -12,7 +12,8 @@
 # the backing file), -L listing another server's exports, --discard=unmap freeing space,
 # --fork/--pid-file, -x/-D with nbdinfo --list, TLS (x509, with and
 # without client certificates: certtool makes them), the end of a
-# non-persistent server, SIGTERM, and hostile clients (bad magic, huge
+# non-persistent server, SIGTERM, -c with the kernel's client (where
+# /dev/nbd0 exists, else a named skip), and hostile clients (bad magic, huge
 # options and writes, out-of-range requests, a client gone mid-write)
 # that the server survives.  A real guest: qemu-system-x86_64 (TCG) boots
 # a boot sector made here from a qcow2 image qimg-nbd serves and prints
@@ -105,6 +106,8 @@ errcmp "socket in a missing directory" -k "$T/none/sock" img.qcow2
 errcmp "bad port" -p abc img.qcow2
 errcmp "snapshot not found" -l nosuch img.qcow2
 errcmp "unknown TLS creds" --tls-creds=x img.qcow2
+errcmp "-c with no such device" -c /dev/qimg-no-such-nbd img.qcow2
+errcmp "-d with no such device" -d /dev/qimg-no-such-nbd
 
 # --- the same views from both servers ----------------------------------
 "$QEMU_IMG" create -q -f qcow2 base.qcow2 64M
@@ -580,6 +583,27 @@ errcmp "--tls-creds with a client endpoint" -r \
 	--object "tls-creds-x509,id=tls1,dir=$T/tls/c,endpoint=client" \
 	--tls-creds tls1 ../top.qcow2
 errcmp "--tls-authz without --tls-creds" --tls-authz=a ../top.qcow2
+
+# --- the kernel's NBD client (-c), where the machine has it ------------
+if [ -b /dev/nbd0 ] && [ -w /dev/nbd0 ]; then
+	cp top.qcow2 k.qcow2
+	"$QIMG_NBD" -c /dev/nbd0 -f qcow2 k.qcow2
+	ok "-c /dev/nbd0: connected" test $? = 0
+	for i in $(seq 50); do [ "$(blockdev --getsize64 /dev/nbd0 2>/dev/null)" = 67108864 ] && break; sleep 0.1; done
+	ok "-c: the device has the image's size" test "$(blockdev --getsize64 /dev/nbd0)" = 67108864
+	ok "-c: the device reads as the image" cmp -n 67108864 /dev/nbd0 flat.raw
+	dd if=/dev/urandom of=kdata bs=64k count=4 status=none
+	dd if=kdata of=/dev/nbd0 bs=64k seek=100 oflag=direct conv=fsync status=none
+	ok "-c: a write through the device" test $? = 0
+	"$QIMG_NBD" -d /dev/nbd0 >"$R/kd.out"
+	ok "-d disconnects" grep -q 'disconnected' "$R/kd.out"
+	for i in $(seq 50); do pgrep -f "qimg-nbd -c /dev/nbd0" >/dev/null || break; sleep 0.1; done
+	"$QEMU_IMG" convert -f qcow2 -O raw k.qcow2 k.raw
+	ok "-c: the image has the write" cmp -n 262144 kdata \
+		<(tail -c +$((100 * 65536 + 1)) k.raw)
+else
+	skip "-c: no /dev/nbd0 here (the nbd kernel module is not loaded)"
+fi
 
 # --- a real guest ------------------------------------------------------
 # A boot sector that writes a line to COM1 and leaves through

@@ -375,14 +375,15 @@ int nbd_run(struct nbd_tool *nt)
 	srv.budget.cap = SERVER_BUDGET;
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.changed, NULL);
-	if (o->fork) {
+	/* -c serves in the background unless -v, as qemu-nbd. */
+	if (o->fork || (o->device && !o->verbose)) {
 		r = fork_server(nt, &report);
 		if (r < 0)
 			return r;
 	}
 	r = nbd_open_image(nt, &srv.exp);
 	srv.exp.budget = &srv.budget;
-	if (r == 0)
+	if (r == 0 && !o->device)
 		r = o->socket ? listen_unix(&srv, o->socket)
 			      : listen_tcp(&srv, o->bind ? o->bind : "0.0.0.0",
 					   o->port);
@@ -399,12 +400,14 @@ int nbd_run(struct nbd_tool *nt)
 		sigaction(SIGHUP, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
 	}
+	if (r == 0 && o->device)
+		r = nbd_kernel_serve(nt, &srv.exp, sig[0], &report);
 	if (report >= 0) {
 		/* Ready (or failed, said on the pipe): let the parent go. */
 		dup2(report, STDERR_FILENO);
 		close(report);
 	}
-	if (r == 0)
+	if (r == 0 && !o->device)
 		serve_loop(&srv, sig[0]);
 
 	/* The end: no more clients; those connected are cut off once what

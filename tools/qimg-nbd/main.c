@@ -137,8 +137,9 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Parse the command line into nt->o; 0 to serve, 2 to list (-L), 1 to
- * exit 0 (help, version), negative to exit 1 (message printed). */
+/* Parse the command line into nt->o; 0 to serve, 2 to list (-L), 3 to
+ * disconnect a device (-d), 1 to exit 0 (help, version), negative to exit
+ * 1 (message printed). */
 static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 {
 	struct nbd_opts *o = &nt->o;
@@ -360,19 +361,8 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 		if (r < 0)
 			return r;
 	}
-	if (o->device || o->disconnect) {
-		const char *dev = o->device ? o->device : o->file;
-		int fd = open(dev, O_RDWR);
-
-		if (fd < 0) {
-			nbd_err(nt, "Failed to open %s: %s", dev,
-				strerror(errno));
-			return -errno;
-		}
-		close(fd);
-		nbd_err(nt, "%s: the kernel NBD client is not supported", dev);
-		return -ENOTSUP;
-	}
+	if (o->disconnect)
+		return 3; /* FILE is the device */
 	return 0;
 }
 
@@ -394,6 +384,8 @@ int main(int argc, char **argv)
 	r = parse_args(&nt, argc, argv);
 	if (r == 2)
 		r = nbd_list(&nt);
+	else if (r == 3)
+		r = nbd_kernel_disconnect(&nt, nt.o.file);
 	else if (r == 0)
 		r = nbd_run(&nt);
 	nbd_tls_free(&nt);

@@ -60,6 +60,13 @@ int nbd_tls_recv(void *session, void *buf, size_t len);
 int nbd_tls_send(void *session, const void *buf, size_t len, bool more);
 void nbd_tls_end(void *session);
 
+/* kernel.c: -c DEV (served until the device is disconnected or a
+ * signal comes on sig_r; *report, the --fork pipe, is closed once the
+ * device is connected) and -d DEV. */
+int nbd_kernel_serve(struct nbd_tool *nt, const struct qimg_nbd_export *exp,
+		     int sig_r, int *report);
+int nbd_kernel_disconnect(struct nbd_tool *nt, const char *dev);
+
 /* -L: list another server's exports. */
 int nbd_list(struct nbd_tool *nt);
 
