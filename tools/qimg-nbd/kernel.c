@@ -29,39 +29,12 @@ struct kconn {
 
 static int k_recv(void *opaque, void *buf, size_t len)
 {
-	int fd = *(int *)opaque;
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -EPIPE : -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_recv(*(int *)opaque, buf, len);
 }
 
 static int k_send(void *opaque, const void *buf, size_t len, bool more)
 {
-	int fd = *(int *)opaque;
-	const char *p = buf;
-
-	(void)more;
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_send(*(int *)opaque, buf, len, more);
 }
 
 /* The kernel's side: returns when the device is disconnected. */

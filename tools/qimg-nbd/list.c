@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "nbd.h"
-#include "server/nbd-proto.h"
+#include "server/nbd-conn.h"
 
 #define MAX_REPLY (1u << 20)
 #define MAX_EXPORTS 4096
@@ -32,55 +32,12 @@ struct lexport {
 
 static int rd(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -EPIPE : -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_recv(fd, buf, len);
 }
 
 static int wr(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	return nbd_fd_send(fd, buf, len, false);
 }
 
 static int send_opt(int fd, uint32_t opt, const void *data, uint32_t len)
@@ -89,8 +46,8 @@ static int send_opt(int fd, uint32_t opt, const void *data, uint32_t len)
 	int r;
 
 	memcpy(h, "IHAVEOPT", 8);
-	put32(h + 8, opt);
-	put32(h + 12, len);
+	nbds_put32(h + 8, opt);
+	nbds_put32(h + 12, len);
 	r = wr(fd, h, sizeof(h));
 	return r == 0 && len ? wr(fd, data, len) : r;
 }
@@ -103,10 +60,10 @@ static int recv_reply(int fd, uint32_t *type, uint8_t **data, uint32_t *len)
 
 	if (r < 0)
 		return r;
-	if (be64(h) != NBDS_REP_MAGIC)
+	if (nbds_get64(h) != NBDS_REP_MAGIC)
 		return -EPROTO;
-	*type = be32(h + 12);
-	*len = be32(h + 16);
+	*type = nbds_get32(h + 12);
+	*len = nbds_get32(h + 16);
 	if (*len > MAX_REPLY)
 		return -EPROTO;
 	*data = malloc(*len + 1);
@@ -202,7 +159,7 @@ static int info(int fd, struct lexport *x)
 
 	if (!req)
 		return -ENOMEM;
-	put32(req, (uint32_t)n);
+	nbds_put32(req, (uint32_t)n);
 	memcpy(req + 4, x->name, n);
 	req[4 + n] = 0;
 	req[5 + n] = 2; /* two requests: */
@@ -221,7 +178,7 @@ static int info(int fd, struct lexport *x)
 			return type == NBDS_REP_ACK ? 0 : -EPROTO;
 		}
 		if (len >= 12 && d[0] == 0 && d[1] == NBDS_INFO_EXPORT) {
-			x->size = be64(d + 2);
+			x->size = nbds_get64(d + 2);
 			x->flags = (uint16_t)(d[10] << 8 | d[11]);
 			x->has_info = true;
 		} else if (len >= 2 && d[0] == 0 &&
@@ -229,9 +186,9 @@ static int info(int fd, struct lexport *x)
 			x->desc = strndup_safe(d + 2, len - 2);
 		} else if (len >= 14 && d[0] == 0 &&
 			   d[1] == NBDS_INFO_BLOCK_SIZE) {
-			x->min_block = be32(d + 2);
-			x->opt_block = be32(d + 6);
-			x->max_block = be32(d + 10);
+			x->min_block = nbds_get32(d + 2);
+			x->opt_block = nbds_get32(d + 6);
+			x->max_block = nbds_get32(d + 10);
 			x->has_block = true;
 		}
 		free(d);
@@ -249,9 +206,9 @@ static int contexts(int fd, struct lexport *x)
 
 	if (!req)
 		return -ENOMEM;
-	put32(req, (uint32_t)n);
+	nbds_put32(req, (uint32_t)n);
 	memcpy(req + 4, x->name, n);
-	put32(req + 4 + n, 0);
+	nbds_put32(req + 4 + n, 0);
 	r = send_opt(fd, NBDS_OPT_LIST_META_CONTEXT, req, (uint32_t)(n + 8));
 	free(req);
 	while (r == 0) {
@@ -311,14 +268,14 @@ int nbd_list(struct nbd_tool *nt)
 	if (r < 0)
 		return r;
 	r = rd(fd, hello, sizeof(hello));
-	if (r == 0 &&
-	    (be64(hello) != NBDS_MAGIC || be64(hello + 8) != NBDS_IHAVEOPT))
+	if (r == 0 && (nbds_get64(hello) != NBDS_MAGIC ||
+		       nbds_get64(hello + 8) != NBDS_IHAVEOPT))
 		r = -EPROTO;
 	if (r == 0) {
-		put32(cf, NBDS_FLAG_C_FIXED_NEWSTYLE |
-				  (hello[17] & NBDS_FLAG_NO_ZEROES
-					   ? NBDS_FLAG_C_NO_ZEROES
-					   : 0));
+		nbds_put32(cf, NBDS_FLAG_C_FIXED_NEWSTYLE |
+				       (hello[17] & NBDS_FLAG_NO_ZEROES
+						? NBDS_FLAG_C_NO_ZEROES
+						: 0));
 		r = wr(fd, cf, 4);
 	}
 	/* Structured replies first, so that the flags say what a client
@@ -336,8 +293,8 @@ int nbd_list(struct nbd_tool *nt)
 		r = recv_reply(fd, &type, &d, &len);
 		if (r < 0)
 			break;
-		if (type == NBDS_REP_SERVER && len >= 4 && be32(d) <= len - 4 &&
-		    nx < MAX_EXPORTS) {
+		if (type == NBDS_REP_SERVER && len >= 4 &&
+		    nbds_get32(d) <= len - 4 && nx < MAX_EXPORTS) {
 			struct lexport *nxp = realloc(x, (nx + 1) * sizeof(*x));
 
 			if (!nxp) {
@@ -345,7 +302,7 @@ int nbd_list(struct nbd_tool *nt)
 			} else {
 				x = nxp;
 				memset(&x[nx], 0, sizeof(*x));
-				x[nx].name = strndup_safe(d + 4, be32(d));
+				x[nx].name = strndup_safe(d + 4, nbds_get32(d));
 				nx++;
 			}
 			free(d);

@@ -64,48 +64,23 @@ static void on_signal(int sig)
 static int sock_recv(void *opaque, void *buf, size_t len)
 {
 	struct client *cl = opaque;
-	int fd = cl->fd;
-	char *p = buf;
 
 #ifdef QIMG_HAVE_GNUTLS
 	if (cl->tls)
 		return nbd_tls_recv(cl->tls, buf, len);
 #endif
-	while (len > 0) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -EPIPE : -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_recv(cl->fd, buf, len);
 }
 
 static int sock_send(void *opaque, const void *buf, size_t len, bool more)
 {
 	struct client *cl = opaque;
-	int fd = cl->fd;
-	const char *p = buf;
 
 #ifdef QIMG_HAVE_GNUTLS
 	if (cl->tls)
 		return nbd_tls_send(cl->tls, buf, len, more);
 #endif
-	while (len > 0) {
-		ssize_t n =
-			send(fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_send(cl->fd, buf, len, more);
 }
 
 static int sock_starttls(void *opaque, struct qimg_error *err)

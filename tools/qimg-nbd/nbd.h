@@ -39,6 +39,11 @@ struct nbd_tool {
 	const struct nbd_tls *tls;   /* --tls-creds: the one in use */
 };
 
+/* sockio.c: all of len bytes, or -EPIPE at the end of the stream /
+ * -errno (send: more, further bytes follow at once). */
+int nbd_fd_recv(int fd, void *buf, size_t len);
+int nbd_fd_send(int fd, const void *buf, size_t len, bool more);
+
 /* "prog: message" on stderr. */
 void nbd_err(const struct nbd_tool *nt, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
