@@ -315,20 +315,19 @@ static int file_sync(struct file_state *s)
  * that is rewritten in place soon after. */
 #define WRITE_BEHIND_MIN (64u << 10)
 
-static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
-		      size_t len, struct qimg_error *err)
+/* After data reached [off, off + len) (r: how that went): writethrough
+ * syncs; write-behind starts the disk on it now, while the caller reads
+ * and compares the next piece, instead of all of it waiting for the flush
+ * that ends a commit or a rebase (only a hint: it promises neither
+ * durability nor order, barriers remain flushes, and a failure shows at
+ * the flush). */
+static int written(struct qimg_node *node, uint64_t off, uint64_t len, int r,
+		   struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
-	int r;
 
-	r = do_pwrite(s, off, buf, len);
 	if (r == 0 && s->writethrough)
 		r = file_sync(s);
-	/* Write-behind: the disk starts on the data now, while the caller
-	 * reads and compares the next piece, instead of all of it waiting
-	 * for the flush that ends a commit or a rebase.  Only a
-	 * hint: it promises neither durability nor order (barriers remain
-	 * flushes), and a failure shows at the flush. */
 	if (r == 0 && s->write_behind && len >= WRITE_BEHIND_MIN)
 		(void)sync_file_range(s->fd, (off_t)off, (off_t)len,
 				      SYNC_FILE_RANGE_WRITE);
@@ -336,6 +335,16 @@ static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
 		return qimg_error_set_errno(err, -r, "Could not write '%s'",
 					    node->filename);
 	return 0;
+}
+
+static int file_write(struct qimg_node *node, uint64_t off, const void *buf,
+		      size_t len, struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	int r;
+
+	r = do_pwrite(s, off, buf, len);
+	return written(node, off, len, r, err);
 }
 
 /* Copy offload: the kernel moves the bytes (a reflink on file systems
@@ -352,7 +361,6 @@ static int file_copy_range(struct qimg_node *node, uint64_t off,
 	loff_t in = (loff_t)src_off, out = (loff_t)off;
 	uint64_t left = len;
 	ssize_t n;
-	int r = 0;
 
 	while (left > 0) {
 		n = copy_file_range(
@@ -369,15 +377,7 @@ static int file_copy_range(struct qimg_node *node, uint64_t off,
 			return -ENOTSUP; /* refused, or the source ended */
 		left -= (uint64_t)n;
 	}
-	if (s->writethrough)
-		r = file_sync(s);
-	if (r == 0 && s->write_behind && len >= WRITE_BEHIND_MIN)
-		(void)sync_file_range(s->fd, (off_t)off, (off_t)len,
-				      SYNC_FILE_RANGE_WRITE);
-	if (r < 0)
-		return qimg_error_set_errno(err, -r, "Could not write '%s'",
-					    node->filename);
-	return 0;
+	return written(node, off, len, 0, err);
 }
 
 static int file_flush(struct qimg_node *node, struct qimg_error *err)

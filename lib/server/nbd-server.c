@@ -6,38 +6,37 @@
 
 #include "server/nbd-conn.h"
 
-int qimg_nbd_serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
-		   struct qimg_error *err)
+/* One connection: negotiation first unless `direct`. */
+static int serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
+		 bool direct, struct qimg_error *err)
 {
 	struct nbds_conn c;
-	int r;
+	int r = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.exp = exp;
 	c.io = io;
 	pthread_mutex_init(&c.send_lock, NULL);
-	r = nbds_handshake(&c, err);
+	if (!direct)
+		r = nbds_handshake(&c, err);
 	if (r == 0)
 		r = nbds_transmit(&c, err);
 	else if (r > 0)
-		r = 0;
+		r = 0; /* the client left during negotiation */
 	pthread_mutex_destroy(&c.send_lock);
 	return r;
+}
+
+int qimg_nbd_serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
+		   struct qimg_error *err)
+{
+	return serve(exp, io, false, err);
 }
 
 int qimg_nbd_serve_transmission(const struct qimg_nbd_export *exp,
 				struct qimg_nbd_io *io, struct qimg_error *err)
 {
-	struct nbds_conn c;
-	int r;
-
-	memset(&c, 0, sizeof(c));
-	c.exp = exp;
-	c.io = io;
-	pthread_mutex_init(&c.send_lock, NULL);
-	r = nbds_transmit(&c, err);
-	pthread_mutex_destroy(&c.send_lock);
-	return r;
+	return serve(exp, io, true, err);
 }
 
 uint16_t qimg_nbd_export_flags(const struct qimg_nbd_export *exp)

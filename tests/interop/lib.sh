@@ -96,6 +96,29 @@ at_exit()
 	cleanup_hooks="$cleanup_hooks $1"
 }
 
+# Servers a suite started in the background (their pids in $pids):
+# stop_servers kills and reaps them (register it with at_exit).
+pids=
+stop_servers()
+{
+	local p
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+
+# wait_sock PATH: until a unix socket exists (5 s at most)
+wait_sock()
+{
+	local i
+	for i in $(seq 100); do
+		[ -S "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 diag()
 {
 	printf '%s\n' "$@" | sed 's/^/# /'

@@ -36,26 +36,7 @@ mkdir -p "$T/bin"
 ln -s "$QIMG_NBD" "$T/bin/qemu-nbd"
 GNBD=$T/bin/qemu-nbd
 
-pids=
-stop_servers()
-{
-	local p
-	for p in $pids; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-}
 at_exit stop_servers
-
-wait_sock()
-{
-	local i
-	for i in $(seq 100); do
-		[ -S "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 uri()
 {

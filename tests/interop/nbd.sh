@@ -14,27 +14,7 @@ if ! command -v "$QEMU_NBD" >/dev/null 2>&1 || ! command -v nbdkit >/dev/null 2>
 	skip_all "qemu-nbd or nbdkit not found"
 fi
 
-pids=
-stop_servers()
-{
-	local p
-	for p in $pids; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-}
 at_exit stop_servers
-
-# wait_sock PATH: until a unix socket exists (5 s at most)
-wait_sock()
-{
-	local i
-	for i in $(seq 50); do
-		[ -S "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # A free TCP port for a server started with it.
 free_port()

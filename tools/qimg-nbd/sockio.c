@@ -28,8 +28,8 @@ int nbd_fd_send(int fd, const void *buf, size_t len, bool more)
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = send(fd, p, len,
-				 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+		ssize_t n =
+			send(fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 
 		if (n < 0 && errno == EINTR)
 			continue;

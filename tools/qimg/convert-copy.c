@@ -77,6 +77,7 @@ struct worker {
 	struct segment *seg;
 	size_t nseg;
 	bool offload;	       /* this item's data is not read: -C copies it */
+	uint64_t item_sector;  /* the item read_item/copy_item work on */
 	struct qimg_error err; /* the last failed request's detail */
 };
 
@@ -437,16 +438,20 @@ static int salvage_read(const struct convert_params *p,
 	return 0;
 }
 
-static int read_item(struct worker *w, uint64_t sector, uint64_t n)
+/* The sources' pieces of the item [sector, sector + n): fn(w, src,
+ * rel, take, at) for each, rel its first sector in the source, take how
+ * many, at where it starts in the item (sectors).  Items span sources
+ * only when -c widened a short run. */
+static int for_each_piece(struct worker *w, uint64_t sector, uint64_t n,
+			  int (*fn)(struct worker *w,
+				    const struct convert_src *src, uint64_t rel,
+				    uint64_t take, uint64_t at))
 {
 	const struct convert_params *p = w->e->p;
-	uint64_t base = 0, rel, take, sz, avail;
-	uint8_t *dst = w->buf;
+	uint64_t base = 0, rel, take, at = 0;
 	size_t i;
 	int r;
 
-	assert(n <= p->buf_sectors);
-	/* Items may span sources only when -c widened a short run. */
 	for (i = 0; i < p->nsrc && n; i++) {
 		const struct convert_src *src = &p->src[i];
 
@@ -458,21 +463,10 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 		take = src->sectors - rel;
 		if (take > n)
 			take = n;
-		sz = qimg_size(src->node);
-		avail = rel * SECTOR < sz ? sz - rel * SECTOR : 0;
-		if (avail > take * SECTOR)
-			avail = take * SECTOR;
-		if (avail) {
-			r = qimg_read(src->node, rel * SECTOR, dst, avail,
-				      &w->err);
-			if (r < 0 && p->salvage)
-				r = salvage_read(p, src, rel * SECTOR, dst,
-						 avail);
-			if (r < 0)
-				return r;
-		}
-		memset(dst + avail, 0, take * SECTOR - avail);
-		dst += take * SECTOR;
+		r = fn(w, src, rel, take, at);
+		if (r < 0)
+			return r;
+		at += take;
 		sector += take;
 		n -= take;
 		base += src->sectors;
@@ -480,40 +474,55 @@ static int read_item(struct worker *w, uint64_t sector, uint64_t n)
 	return 0;
 }
 
-/* -C: copy the item's data from the sources to the target by offload,
- * as read_item would read it; -ENOTSUP (err unset) when some piece
- * cannot be copied so. */
-static int copy_item(struct worker *w, uint64_t sector, uint64_t n)
+/* Read a piece into the buffer; the part past the source's size reads as
+ * zeros. */
+static int read_piece(struct worker *w, const struct convert_src *src,
+		      uint64_t rel, uint64_t take, uint64_t at)
 {
 	const struct convert_params *p = w->e->p;
-	uint64_t base = 0, rel, take, dst = sector * SECTOR;
-	size_t i;
+	uint8_t *dst = w->buf + at * SECTOR;
+	uint64_t sz = qimg_size(src->node);
+	uint64_t avail = rel * SECTOR < sz ? sz - rel * SECTOR : 0;
 	int r;
 
-	for (i = 0; i < p->nsrc && n; i++) {
-		const struct convert_src *src = &p->src[i];
-
-		if (sector >= base + src->sectors) {
-			base += src->sectors;
-			continue;
-		}
-		rel = sector - base;
-		take = src->sectors - rel;
-		if (take > n)
-			take = n;
-		/* A source's tail past its size reads as zeros. */
-		if ((rel + take) * SECTOR > qimg_size(src->node))
-			return -ENOTSUP;
-		r = qimg_copy_range(src->node, rel * SECTOR, p->target, dst,
-				    take * SECTOR, &w->err);
+	if (avail > take * SECTOR)
+		avail = take * SECTOR;
+	if (avail) {
+		r = qimg_read(src->node, rel * SECTOR, dst, avail, &w->err);
+		if (r < 0 && p->salvage)
+			r = salvage_read(p, src, rel * SECTOR, dst, avail);
 		if (r < 0)
 			return r;
-		dst += take * SECTOR;
-		sector += take;
-		n -= take;
-		base += src->sectors;
 	}
+	memset(dst + avail, 0, take * SECTOR - avail);
 	return 0;
+}
+
+static int read_item(struct worker *w, uint64_t sector, uint64_t n)
+{
+	assert(n <= w->e->p->buf_sectors);
+	w->item_sector = sector;
+	return for_each_piece(w, sector, n, read_piece);
+}
+
+/* -C: copy a piece to the target by offload; -ENOTSUP (err unset) when
+ * it cannot be (a tail past the source's size reads as zeros). */
+static int copy_piece(struct worker *w, const struct convert_src *src,
+		      uint64_t rel, uint64_t take, uint64_t at)
+{
+	const struct convert_params *p = w->e->p;
+
+	if ((rel + take) * SECTOR > qimg_size(src->node))
+		return -ENOTSUP;
+	return qimg_copy_range(src->node, rel * SECTOR, p->target,
+			       (w->item_sector + at) * SECTOR, take * SECTOR,
+			       &w->err);
+}
+
+static int copy_item(struct worker *w, uint64_t sector, uint64_t n)
+{
+	w->item_sector = sector;
+	return for_each_piece(w, sector, n, copy_piece);
 }
 
 /* -C, data: by offload while that works; else (from then on) read and
