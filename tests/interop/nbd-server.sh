@@ -3,21 +3,22 @@
 # qimg-nbd against qemu-nbd 7.2, with real clients.  Option errors: the
 # same messages and exit codes (qimg-nbd run through a link named
 # qemu-nbd).  The same image served by both servers, each from its own
-# copy: what nbdinfo (--json, --map, --map=qemu:allocation-depth) and
-# qemu-img map see must be equal; qemu-io's reads, writes, zero writes,
-# discards and flushes (with and without FUA) must leave images with the
-# same contents and the same map, which qemu-img check finds clean.
-# nbdcopy both ways, nbdsh, qemu-img convert and compare over NBD, -r refusing
-# writes, -s leaving the image alone, -B dirty bitmaps (several, and from
-# the backing file), -L listing another server's exports, --discard=unmap freeing space,
-# --fork/--pid-file, -x/-D with nbdinfo --list, TLS (x509, with and
-# without client certificates: certtool makes them), the end of a
+# copy: what nbdinfo (--json, --map, --map=qemu:allocation-depth),
+# qemu-img map and qemu-img info see must be equal; qemu-io's reads,
+# writes, zero writes, discards and flushes (with and without FUA) must
+# leave images with the same contents and the same map, which qemu-img
+# check finds clean.  nbdcopy both ways, nbdsh, qemu-img convert and
+# compare over NBD, -r refusing writes, -s leaving the image alone, -B
+# dirty bitmaps (several, from the backing file, and a parallels image's
+# own), -L listing another server's exports, --discard=unmap freeing
+# space, --fork/--pid-file, -x/-D with nbdinfo --list, TLS (x509, with
+# and without client certificates: certtool makes them), the end of a
 # non-persistent server, SIGTERM, -c with the kernel's client (where
-# /dev/nbd0 exists, else a named skip), and hostile clients (bad magic, huge
-# options and writes, out-of-range requests, a client gone mid-write)
-# that the server survives.  A real guest: qemu-system-x86_64 (TCG) boots
-# a boot sector made here from a qcow2 image qimg-nbd serves and prints
-# a line on its serial port.
+# /dev/nbd0 exists, else a named skip), and hostile clients (bad magic,
+# huge options and writes, out-of-range requests, a client gone
+# mid-write) that the server survives.  A real guest: qemu-system-x86_64
+# (TCG) boots a boot sector made here from a qcow2 image qimg-nbd serves
+# and prints a line on its serial port.
 . "$(dirname "$0")/lib.sh"
 
 QIMG_NBD=${QIMG_NBD:-$(dirname "$QIMG")/qimg-nbd}
@@ -132,8 +133,10 @@ views()
 			>"$R/$w.depth" 2>&1
 		"$QEMU_IMG" map --output=json -f raw "$(uri "$s" "$x")" \
 			>"$R/$w.qmap" 2>&1
+		"$QEMU_IMG" info --output=json "$(uri "$s" "$x")" 2>&1 |
+			sed "s|$s|SOCK|g" >"$R/$w.qinfo"
 	done
-	for w in info map depth qmap; do
+	for w in info map depth qmap qinfo; do
 		if cmp -s "$R/e.$w" "$R/g.$w"; then
 			pass "$d: $w"
 		else
