@@ -288,6 +288,17 @@ int nbd_tls_recv(void *session, void *buf, size_t len)
 	return 0;
 }
 
+/* Send what is corked (waiting out EAGAIN/EINTR). */
+static int uncork(void *session)
+{
+	int g;
+
+	do {
+		g = gnutls_record_uncork(session, GNUTLS_RECORD_WAIT);
+	} while (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED);
+	return g < 0 ? -EIO : 0;
+}
+
 int nbd_tls_send(void *session, const void *buf, size_t len, bool more)
 {
 	const char *p = buf;
@@ -295,12 +306,7 @@ int nbd_tls_send(void *session, const void *buf, size_t len, bool more)
 	/* Small pieces (headers) are corked into one record with what
 	 * follows; a large payload flushes them and goes out as it is. */
 	if (len > 65536) {
-		int g;
-
-		do {
-			g = gnutls_record_uncork(session, GNUTLS_RECORD_WAIT);
-		} while (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED);
-		if (g < 0)
+		if (uncork(session) < 0)
 			return -EIO;
 	} else {
 		gnutls_record_cork(session);
@@ -316,16 +322,7 @@ int nbd_tls_send(void *session, const void *buf, size_t len, bool more)
 		p += n;
 		len -= (size_t)n;
 	}
-	if (!more) {
-		int g;
-
-		do {
-			g = gnutls_record_uncork(session, GNUTLS_RECORD_WAIT);
-		} while (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED);
-		if (g < 0)
-			return -EIO;
-	}
-	return 0;
+	return more ? 0 : uncork(session);
 }
 
 void nbd_tls_end(void *session)
