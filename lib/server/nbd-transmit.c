@@ -30,7 +30,6 @@ struct req {
 	uint32_t len;
 	uint8_t *payload; /* WRITE: the data */
 	uint64_t cost;	  /* bytes of memory it may hold */
-	struct req *next;
 };
 
 struct tx {

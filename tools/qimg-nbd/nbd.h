@@ -34,7 +34,6 @@ struct nbd_tool {
 	struct nbd_opts o;
 	struct qimg_node *node;
 	struct qimg_nbd_bitmap bitmaps[QIMG_NBD_MAX_BITMAPS];
-	char *overlay; /* -s: the temporary overlay's name until unlinked */
 	struct nbd_tls *tls_objects; /* --object tls-creds-x509 */
 	const struct nbd_tls *tls;   /* --tls-creds: the one in use */
 };
