@@ -198,7 +198,9 @@ int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
 
 /* Copy offload (convert -C): copy the guest bytes [src_off, src_off+len)
  * of src (through its backing chain) to dst at dst_off by the protocol
- * (copy_file_range), without reading them into memory.  -ENOTSUP with err
+ * (copy_file_range), without reading them into memory: to where dst's
+ * bytes are (raw) or to clusters dst allocates for them (qcow2; its
+ * unaligned edges go through a buffer).  -ENOTSUP with err
  * unset: some of the range is not stored as it reads (compressed,
  * encrypted, zero, another protocol) or dst has no such path; the caller
  * then copies through buffers (part of the range may have been copied,

@@ -320,6 +320,15 @@ struct qimg_driver {
 	int (*write_map)(struct qimg_node *node, uint64_t off, uint64_t len,
 			 struct qimg_node **file, uint64_t *host, uint64_t *n,
 			 struct qimg_error *err);
+	/* Copy offload into a format that allocates where it writes (no
+	 * write_map): write [off, off+len) with the bytes the protocol node
+	 * src holds at src_off, by qimg_pcopy where the layout allows and
+	 * through a buffer where it does not.  -ENOTSUP without err, before
+	 * writing anything: the bytes cannot go as they are (encryption,
+	 * another protocol). */
+	int (*copy_in)(struct qimg_node *node, uint64_t off, uint64_t len,
+		       struct qimg_node *src, uint64_t src_off,
+		       struct qimg_error *err);
 	int (*copy_range)(struct qimg_node *node, uint64_t off,
 			  struct qimg_node *src, uint64_t src_off, uint64_t len,
 			  struct qimg_error *err);
@@ -491,6 +500,14 @@ int qimg_pread(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	       struct qimg_error *err);
 int qimg_pwrite(struct qimg_node *node, uint64_t off, const void *buf,
 		size_t len, struct qimg_error *err);
+/* Copy n bytes from the protocol node src at soff to dst at doff by the
+ * protocol's copy_range, not through memory.  qimg_pcopy_ok: src and dst
+ * are of one driver that can; qimg_pcopy: -ENOTSUP without err when they
+ * are not, the range is not aligned as both need, or the kernel
+ * declines. */
+bool qimg_pcopy_ok(const struct qimg_node *src, const struct qimg_node *dst);
+int qimg_pcopy(struct qimg_node *src, uint64_t soff, struct qimg_node *dst,
+	       uint64_t doff, uint64_t n, struct qimg_error *err);
 /* Length of a protocol node's file (bytes). */
 int64_t qimg_node_length(struct qimg_node *node, struct qimg_error *err);
 /* Read guest data from the backing chain of `node` (zeros past the

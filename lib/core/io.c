@@ -309,19 +309,20 @@ int qimg_pwrite(struct qimg_node *node, uint64_t off, const void *buf,
 
 /* --- copy offload ----------------------------------------------------------- */
 
-/* Copy n bytes from src's protocol node at soff to dst's at doff: both
- * of one driver that can, aligned as both need. */
-static int protocol_copy(struct qimg_node *sfile, uint64_t soff,
-			 struct qimg_node *dfile, uint64_t doff, uint64_t n,
-			 struct qimg_error *err)
+bool qimg_pcopy_ok(const struct qimg_node *sfile, const struct qimg_node *dfile)
+{
+	return sfile->drv == dfile->drv && dfile->drv->copy_range;
+}
+
+int qimg_pcopy(struct qimg_node *sfile, uint64_t soff, struct qimg_node *dfile,
+	       uint64_t doff, uint64_t n, struct qimg_error *err)
 {
 	uint64_t a = align_of(dfile->limits.request_align);
 	uint64_t sa = align_of(sfile->limits.request_align);
 	struct qimg_tracked_req req;
 	int r;
 
-	if (sfile->drv != dfile->drv || !dfile->drv->copy_range ||
-	    (soff | n) % sa || (doff | n) % a)
+	if (!qimg_pcopy_ok(sfile, dfile) || (soff | n) % sa || (doff | n) % a)
 		return -ENOTSUP;
 	if (!sfile->limits.grows &&
 	    (soff > sfile->size || n > sfile->size - soff))
@@ -341,11 +342,65 @@ static int protocol_copy(struct qimg_node *sfile, uint64_t soff,
 	return r;
 }
 
+/* The source extent at src_off: bytes that read as they are stored, at a
+ * known place; -ENOTSUP when not. */
+static int copy_source(struct qimg_node *src, uint64_t src_off, uint64_t len,
+		       struct qimg_extent *ext, struct qimg_error *err)
+{
+	const unsigned int want = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID;
+	int r = qimg_block_status_above(src, NULL, src_off, len, ext, err);
+
+	if (r < 0)
+		return r;
+	if ((ext->flags & (want | QIMG_BS_ZERO)) != want || !ext->file)
+		return -ENOTSUP;
+	return 0;
+}
+
+/* Into a format that allocates: each source extent through its copy_in,
+ * aligned as the target needs, in the target's chunks. */
+static int copy_in(struct qimg_node *src, uint64_t src_off,
+		   struct qimg_node *dst, uint64_t dst_off, uint64_t len,
+		   struct qimg_error *err)
+{
+	uint64_t a = align_of(dst->limits.request_align);
+	uint64_t max = max_chunk(dst);
+	struct qimg_tracked_req req;
+	int r;
+
+	if ((dst_off | len) % a)
+		return -ENOTSUP;
+	while (len > 0) {
+		struct qimg_extent ext = { 0 };
+		uint64_t n;
+
+		r = copy_source(src, src_off, len, &ext, err);
+		if (r < 0)
+			return r;
+		n = ext.len < max ? ext.len : max;
+		if (n % a)
+			return -ENOTSUP;
+		if (a > 1)
+			track_begin(dst, &req, dst_off, dst_off + n, false);
+		node_lock(dst);
+		r = dst->drv->copy_in(dst, dst_off, n, ext.file, ext.map, err);
+		node_unlock(dst);
+		if (a > 1)
+			track_end(dst, &req);
+		if (r < 0)
+			return r;
+		note_end(dst, dst_off + n);
+		src_off += n;
+		dst_off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
 		    struct qimg_node *dst, uint64_t dst_off, uint64_t len,
 		    struct qimg_error *err)
 {
-	const unsigned int want = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID;
 	int r;
 
 	if (!(dst->flags & QIMG_OPEN_RDWR))
@@ -357,25 +412,24 @@ int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
 	if (r < 0)
 		return r;
 	if (!dst->drv->write_map)
-		return -ENOTSUP;
+		return dst->drv->copy_in
+			       ? copy_in(src, src_off, dst, dst_off, len, err)
+			       : -ENOTSUP;
 	while (len > 0) {
 		struct qimg_extent ext = { 0 };
 		struct qimg_node *dfile = NULL;
 		uint64_t host = 0, n = 0;
 
-		/* Bytes that read as they are stored, at a known place. */
-		r = qimg_block_status_above(src, NULL, src_off, len, &ext, err);
+		r = copy_source(src, src_off, len, &ext, err);
 		if (r < 0)
 			return r;
-		if ((ext.flags & (want | QIMG_BS_ZERO)) != want || !ext.file)
-			return -ENOTSUP;
 		r = dst->drv->write_map(dst, dst_off, ext.len, &dfile, &host,
 					&n, err);
 		if (r < 0)
 			return r;
 		if (!dfile || !n || n > ext.len)
 			return -ENOTSUP;
-		r = protocol_copy(ext.file, ext.map, dfile, host, n, err);
+		r = qimg_pcopy(ext.file, ext.map, dfile, host, n, err);
 		if (r < 0)
 			return r;
 		src_off += n;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,14 @@ struct file_state {
 	bool chardev; /* host_device over a character device: no size */
 	enum file_aio aio;
 	struct file_uring_pool *uring; /* NULL: blocking calls only */
+	/* Block status cache: the last data extent SEEK_DATA/SEEK_HOLE found,
+	 * [bsc_start, bsc_end) (bsc_end 0: none), so that asking again
+	 * inside it (a copy asks once per request) costs no lseek; SEEK_HOLE
+	 * on tmpfs walks the page cache.  Only data: a write can turn a hole
+	 * into data but not data into a hole; zeroing, discard and
+	 * truncation drop it. */
+	pthread_mutex_t bsc_lock;
+	uint64_t bsc_start, bsc_end;
 };
 
 static const struct qimg_opt_desc file_create_opts[] = {
@@ -160,6 +169,7 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 	int r;
 
 	s->fd = -1;
+	pthread_mutex_init(&s->bsc_lock, NULL);
 	/* An empty name is refused before any open(2), as qemu-img does
 	 * ("dd if=", "info ''"); creating one still fails with ENOENT. */
 	if (!fn || !*fn)
@@ -230,6 +240,27 @@ static void file_close(struct qimg_node *node)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	pthread_mutex_destroy(&s->bsc_lock);
+}
+
+/* The end of the cached data extent holding off, or 0. */
+static uint64_t bsc_lookup(struct file_state *s, uint64_t off)
+{
+	uint64_t end = 0;
+
+	pthread_mutex_lock(&s->bsc_lock);
+	if (off >= s->bsc_start && off < s->bsc_end)
+		end = s->bsc_end;
+	pthread_mutex_unlock(&s->bsc_lock);
+	return end;
+}
+
+static void bsc_set(struct file_state *s, uint64_t start, uint64_t end)
+{
+	pthread_mutex_lock(&s->bsc_lock);
+	s->bsc_start = start;
+	s->bsc_end = end;
+	pthread_mutex_unlock(&s->bsc_lock);
 }
 
 static int64_t file_length(struct qimg_node *node)
@@ -424,6 +455,7 @@ static int file_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	int64_t flen = file_length(node);
 	int r;
 
+	bsc_set(s, 0, 0);
 	if (s->blockdev) {
 		uint64_t range[2] = { off, len };
 
@@ -462,6 +494,7 @@ static int file_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 {
 	struct file_state *s = node->opaque;
 
+	bsc_set(s, 0, 0);
 	if (s->blockdev) {
 		uint64_t range[2] = { off, len };
 
@@ -479,12 +512,21 @@ static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			     struct qimg_extent *ext, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
-	int64_t flen = file_length(node);
+	int64_t flen;
 	off_t data, hole;
+	uint64_t end;
 
 	ext->map = off;
 	ext->file = node;
 	ext->len = len;
+	end = s->blockdev ? 0 : bsc_lookup(s, off);
+	if (end) {
+		ext->len = end - off < len ? end - off : len;
+		ext->flags =
+			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
+		return 0;
+	}
+	flen = file_length(node);
 	if (flen < 0 || s->blockdev) {
 		ext->flags =
 			QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
@@ -526,6 +568,7 @@ static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		    n % s->align)
 			n += s->align - n % s->align;
 		ext->len = n < len ? n : len;
+		bsc_set(s, off, (uint64_t)hole);
 	}
 	ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID | QIMG_BS_ALLOCATED;
 	return 0;
@@ -537,6 +580,7 @@ static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	struct file_state *s = node->opaque;
 	int64_t old = file_length(node);
 
+	bsc_set(s, 0, 0);
 	if (old < 0)
 		return qimg_error_set_errno(err, (int)-old,
 					    "Could not get size of '%s'",

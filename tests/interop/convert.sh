@@ -256,6 +256,62 @@ cv "-C qcow2 with compressed and zero clusters" o.raw map -C -O raw \
 cv "-C backing chain" o.raw map -C -O raw ../top.qcow2 o.raw
 cv "-C -t none -T none" o.raw map -C -t none -T none -O raw ../pat.raw o.raw
 cv "-C to qcow2" o.qcow2 exact -C -O qcow2 ../src.raw o.qcow2
+cv "-C odd-sized to qcow2" o.qcow2 exact -C -O qcow2 ../odd.raw o.qcow2
+cv "-C qcow2 with compressed and zero clusters to qcow2 4k" o.qcow2 exact \
+	-C -O qcow2 -o cluster_size=4k ../data.qcow2 o.qcow2
+cv "-C backing chain to qcow2 extended_l2" o.qcow2 exact -C -O qcow2 \
+	-o extended_l2=on ../top.qcow2 o.qcow2
+# (a data file's name is the directory's own: same data file, not image)
+for d in "$E" "$G"; do rm -f "$d/o.qcow2" "$d/o.dat"; done
+"$QEMU_IMG" convert -C -O qcow2 -o data_file="$E/o.dat" src.raw "$E/o.qcow2"
+if "$QIMG" convert -C -O qcow2 -o data_file="$G/o.dat" src.raw \
+	"$G/o.qcow2" && check_clean "$G/o.qcow2" &&
+	"$QEMU_IMG" compare -q src.raw "$G/o.qcow2" &&
+	cmp -s "$E/o.dat" "$G/o.dat"; then
+	pass "-C to qcow2 with a data file: clean, same content and data file"
+else
+	fail "-C to qcow2 with a data file"
+fi
+prep n.qcow2 8M -f qcow2
+for d in "$E" "$G"; do
+	"$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
+done
+# (map: qemu-img leaves zeros in the host clusters it zeroes, qimg their
+# old bytes, unread)
+cv "-C -n over qcow2 data (in place)" n.qcow2 map -C -n -O qcow2 \
+	../src.raw n.qcow2
+# encrypted clusters need the bytes in memory: -C falls back
+sec="--object secret,id=s0,data=pw"
+rm -f "$G/o.qcow2"
+if "$QIMG" convert $sec -C -O qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
+	src.raw "$G/o.qcow2" &&
+	"$QEMU_IMG" compare $sec --image-opts driver=raw,file.filename=src.raw \
+		"driver=qcow2,encrypt.key-secret=s0,file.filename=$G/o.qcow2" \
+		>/dev/null &&
+	"$QEMU_IMG" check -q $sec --image-opts \
+		"driver=qcow2,encrypt.key-secret=s0,file.filename=$G/o.qcow2"
+then
+	pass "-C to encrypted qcow2: same content, check clean"
+else
+	fail "-C to encrypted qcow2"
+fi
+# ... and the bytes really went by offload: copy_file_range, not write
+if command -v strace >/dev/null; then
+	rm -f "$G/o.qcow2"
+	(cd "$G" && strace -f -qq -e trace=copy_file_range -o strace.out \
+		"$QIMG" convert -C -O qcow2 ../r9.raw o.qcow2)
+	n=$(grep -c '^[0-9]* *copy_file_range' "$G/strace.out")
+	if [ "$n" -gt 0 ] && "$QEMU_IMG" compare -q r9.raw "$G/o.qcow2"; then
+		pass "-C to qcow2: $n copy_file_range calls, same content"
+	else
+		fail "-C to qcow2: $n copy_file_range calls"
+	fi
+	rm -f "$G/strace.out"
+elif [ "${CI:-}" = true ]; then
+	fail "-C to qcow2 by offload: strace not found (CI=true)"
+else
+	skip "-C to qcow2 by offload: strace not found"
+fi
 prep n.raw 8M -f raw
 cv "-C -n into raw" n.raw map -C -n ../src.raw n.raw
 cv "--target-image-opts without -n" o.raw map --target-image-opts \

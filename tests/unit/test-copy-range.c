@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Copy offload (qimg_copy_range, convert -C) on real files: raw to raw and
- * qcow2 data clusters to raw copy by the kernel and give the same bytes;
- * what is not stored as it reads (compressed or zero clusters, holes), a
- * target that is not raw, and a request out of range are refused, the
- * first ones with -ENOTSUP and no message (the caller's buffered copy
- * takes over), the others as errors. */
+/* Copy offload (qimg_copy_range, convert -C) on real files: raw to raw,
+ * qcow2 data clusters to raw, and raw into qcow2 (new clusters, clusters
+ * overwritten in place, unaligned edges) copy by the kernel and give the
+ * same bytes; what is not stored as it reads (compressed or zero clusters,
+ * holes), a target format that cannot (convert.sh: encrypted qcow2), and a request
+ * out of range are refused, the first ones with -ENOTSUP and no message
+ * (the caller's buffered copy takes over), the others as errors. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,6 +163,34 @@ static void test_qcow2_data_to_raw(void **state)
 	assert_int_equal(f->back[0] | f->back[4095] | f->back[SIZE - 1], 0);
 }
 
+/* Into qcow2 with 4 KiB clusters: fresh clusters, then an unaligned
+ * piece (copy-on-write around it through a buffer), then again over what
+ * is allocated (in place); the image reads back as the copies made it. */
+static void test_raw_to_qcow2(void **state)
+{
+	struct files *f = *state;
+	struct qimg_error err = { 0 };
+	struct qimg_node *s = make_src(f, "raw", NULL), *d;
+
+	create(f->dst, "qcow2", "cluster_size=4096");
+	d = open_img(f->dst, "qcow2", QIMG_OPEN_RDWR);
+	assert_int_equal(qimg_copy_range(s, 0, d, 0, SIZE / 2, &err), 0);
+	assert_int_equal(
+		qimg_copy_range(s, 100, d, 5 * MiB + 1000, 70000, &err), 0);
+	assert_int_equal(qimg_copy_range(s, 4096, d, 8192, 65536, &err), 0);
+	assert_false(qimg_error_isset(&err));
+	qimg_close(d);
+	qimg_close(s);
+	memcpy(f->back, f->pattern, SIZE);
+	memset(f->back + SIZE / 2, 0, SIZE / 2);
+	memcpy(f->back + 5 * MiB + 1000, f->pattern + 100, 70000);
+	memcpy(f->back + 8192, f->pattern + 4096, 65536);
+	memcpy(f->pattern, f->back, SIZE);
+	read_all(f->dst, "qcow2", f->back);
+	assert_memory_equal(f->pattern, f->back, SIZE);
+	fill(f->pattern, SIZE, 7);
+}
+
 /* Compressed and zero clusters and unallocated space do not read as
  * their host bytes: refused without a message. */
 static void test_refused_sources(void **state)
@@ -198,16 +227,17 @@ static void test_refused_sources(void **state)
 	qimg_close(s);
 }
 
-/* Only raw targets map writes; a read-only target and a range past either
- * end are errors with a message. */
+/* Only raw and qcow2 targets copy (vdi allocates, but has no copy_in); a
+ * read-only target and a range past either end are errors with a
+ * message. */
 static void test_targets_and_ranges(void **state)
 {
 	struct files *f = *state;
 	struct qimg_error err = { 0 };
 	struct qimg_node *s = make_src(f, "raw", NULL), *d;
 
-	create(f->dst, "qcow2", NULL);
-	d = open_img(f->dst, "qcow2", QIMG_OPEN_RDWR);
+	create(f->dst, "vdi", NULL);
+	d = open_img(f->dst, "vdi", QIMG_OPEN_RDWR);
 	assert_int_equal(qimg_copy_range(s, 0, d, 0, MiB, &err), -ENOTSUP);
 	assert_false(qimg_error_isset(&err));
 	qimg_close(d);
@@ -236,6 +266,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_raw_to_raw),
 		cmocka_unit_test(test_qcow2_data_to_raw),
+		cmocka_unit_test(test_raw_to_qcow2),
 		cmocka_unit_test(test_refused_sources),
 		cmocka_unit_test(test_targets_and_ranges),
 	};

@@ -214,6 +214,17 @@ int qcow2_bm_write(struct qimg_node *node, uint64_t off, const void *buf,
 	return r;
 }
 
+int qcow2_bm_copy_in(struct qimg_node *node, uint64_t off, uint64_t len,
+		     struct qimg_node *file, uint64_t file_off,
+		     struct qimg_error *err)
+{
+	int r = qcow2_copy_in(node, off, len, file, file_off, err);
+
+	if (r != -ENOTSUP || qimg_error_isset(err))
+		mark(node, off, len);
+	return r;
+}
+
 int qcow2_bm_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 			  unsigned int flags, struct qimg_error *err)
 {

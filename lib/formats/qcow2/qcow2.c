@@ -374,6 +374,7 @@ const struct qimg_driver qimg_driver_qcow2 = {
 	.create = qcow2_create,
 	.read = qcow2_read,
 	.write = qcow2_bm_write,
+	.copy_in = qcow2_bm_copy_in,
 	.write_zeroes = qcow2_bm_write_zeroes,
 	.discard = qcow2_bm_discard,
 	.flush = qcow2_flush,

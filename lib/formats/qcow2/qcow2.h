@@ -536,6 +536,9 @@ int qcow2_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	       struct qimg_error *err);
 int qcow2_write(struct qimg_node *node, uint64_t off, const void *buf,
 		size_t len, struct qimg_error *err);
+int qcow2_copy_in(struct qimg_node *node, uint64_t off, uint64_t len,
+		  struct qimg_node *file, uint64_t file_off,
+		  struct qimg_error *err);
 int qcow2_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 		       unsigned int flags, struct qimg_error *err);
 int qcow2_discard(struct qimg_node *node, uint64_t off, uint64_t len,
@@ -659,6 +662,9 @@ void qcow2_bitmaps_discard(struct qcow2_state *s);
 bool qcow2_bitmaps_tracking(const struct qcow2_state *s);
 extern const struct qimg_bitmap_ops qcow2_bitmap_ops;
 /* The guest write entry points with dirty tracking around them. */
+int qcow2_bm_copy_in(struct qimg_node *node, uint64_t off, uint64_t len,
+		     struct qimg_node *file, uint64_t file_off,
+		     struct qimg_error *err);
 int qcow2_bm_write(struct qimg_node *node, uint64_t off, const void *buf,
 		   size_t len, struct qimg_error *err);
 int qcow2_bm_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,

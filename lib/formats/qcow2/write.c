@@ -3,7 +3,8 @@
  * clusters of one kind per step.  Metadata work happens under s->lock;
  * data is written outside it, with the clusters listed in s->inflight.
  * Ordering for crash safety: refcounts, then data, then the L2 entry, then
- * freeing what the entry pointed to before. */
+ * freeing what the entry pointed to before.  The bytes come from a buffer
+ * or, for copy offload, from a protocol node (copied file to file). */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,16 +29,24 @@ enum write_kind {
 	WRITE_ALLOC,
 };
 
+/* Where a request's bytes come from: buf, or the protocol node file at
+ * off (copy offload). */
+struct write_src {
+	const uint8_t *buf;
+	struct qimg_node *file;
+	uint64_t off;
+};
+
 /* One step of a write: a run of clusters of one kind at the start of the
  * request [off, off + len). */
 struct write_step {
 	uint64_t off, len;
-	const uint8_t *buf;
-	uint64_t first;	   /* guest cluster of off */
-	uint64_t l2_index; /* its index in its L2 table */
-	uint64_t max_run;  /* most clusters one step may cover */
-	uint64_t l2_off;   /* host offset of the L2 table, 0: none */
-	uint8_t *l2_tbl;   /* the table, loaded; NULL: none */
+	const struct write_src *src; /* the bytes of off */
+	uint64_t first;		     /* guest cluster of off */
+	uint64_t l2_index;	     /* its index in its L2 table */
+	uint64_t max_run;	     /* most clusters one step may cover */
+	uint64_t l2_off;	     /* host offset of the L2 table, 0: none */
+	uint8_t *l2_tbl;	     /* the table, loaded; NULL: none */
 	enum write_kind kind;
 	uint64_t run;  /* clusters covered */
 	uint64_t end;  /* end of the part of the request they hold */
@@ -96,6 +105,55 @@ static bool can_reuse(const struct qcow2_state *s, uint64_t l2e)
 {
 	return !(l2e & QCOW2_OFLAG_COMPRESSED) && (l2e & QCOW2_OFLAG_COPIED) &&
 	       qcow2_entry_has_host(s, l2e);
+}
+
+/* ---- the request's bytes ---- */
+
+#define COPY_BOUNCE (1u << 20)
+
+/* Fill buf with the request's bytes [start, end). */
+static int src_read(const struct write_step *st, uint64_t start, uint64_t end,
+		    uint8_t *buf, struct qimg_error *err)
+{
+	uint64_t at = start - st->off;
+
+	if (st->src->buf) {
+		memcpy(buf, st->src->buf + at, end - start);
+		return 0;
+	}
+	return qimg_pread(st->src->file, st->src->off + at, buf, end - start,
+			  err);
+}
+
+/* Write the request's bytes [st->off, st->end) at host: from the buffer,
+ * or copied by the protocol, through a buffer where it declines. */
+static int put_request(struct qcow2_state *s, const struct write_step *st,
+		       uint64_t host, struct qimg_error *err)
+{
+	uint64_t len = st->end - st->off, done, n;
+	uint8_t *bounce;
+	int r;
+
+	if (st->src->buf)
+		return qcow2_pwrite_data(s, st->off, host, st->src->buf, len,
+					 err);
+	r = qimg_pcopy(st->src->file, st->src->off, s->data, host, len, err);
+	if (r != -ENOTSUP || qimg_error_isset(err))
+		return r;
+	bounce = malloc(len < COPY_BOUNCE ? len : COPY_BOUNCE);
+	if (!bounce)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = 0;
+	for (done = 0; r == 0 && done < len; done += n) {
+		n = len - done < COPY_BOUNCE ? len - done : COPY_BOUNCE;
+		r = src_read(st, st->off + done, st->off + done + n, bounce,
+			     err);
+		if (r == 0)
+			r = qcow2_pwrite_data(s, st->off + done, host + done,
+					      bounce, n, err);
+	}
+	free(bounce);
+	return r;
 }
 
 /* ---- classify ---- */
@@ -211,8 +269,7 @@ static int write_in_place(struct qcow2_state *s, const struct write_step *st,
 			  struct qimg_error *err)
 {
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
-	return qcow2_pwrite_data(s, st->off, run_host(s, st, st->off), st->buf,
-				 st->end - st->off, err);
+	return put_request(s, st, run_host(s, st, st->off), err);
 }
 
 /* ---- allocate with copy-on-write ---- */
@@ -305,8 +362,7 @@ static int write_with_cow(struct qimg_node *node, const struct write_step *st,
 
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
 	if (st->region_start == st->off && st->region_end == st->end)
-		return qcow2_pwrite_data(s, st->off, host, st->buf,
-					 st->end - st->off, err);
+		return put_request(s, st, host, err);
 	bounce = malloc(region_len);
 	if (!bounce)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
@@ -314,9 +370,10 @@ static int write_with_cow(struct qimg_node *node, const struct write_step *st,
 	if (r == 0)
 		r = cow_read(node, st->end, st->region_end,
 			     bounce + (st->end - st->region_start), err);
+	if (r == 0)
+		r = src_read(st, st->off, st->end,
+			     bounce + (st->off - st->region_start), err);
 	if (r == 0) {
-		memcpy(bounce + (st->off - st->region_start), st->buf,
-		       st->end - st->off);
 		/* Copy-on-write data is encrypted like the rest, at its
 		 * new host offset. */
 		if (s->cipher)
@@ -383,14 +440,15 @@ static int commit(struct qcow2_state *s, const struct write_step *st,
 
 /* One step of a write: handles a run of clusters of one kind, returns the
  * bytes of the request it covered through *done. */
-static int write_step(struct qimg_node *node, uint64_t off, const uint8_t *buf,
-		      uint64_t len, uint64_t *done, struct qimg_error *err)
+static int write_step(struct qimg_node *node, uint64_t off,
+		      const struct write_src *src, uint64_t len, uint64_t *done,
+		      struct qimg_error *err)
 {
 	struct qcow2_state *s = node->opaque;
 	struct write_step st = {
 		.off = off,
 		.len = len,
-		.buf = buf,
+		.src = src,
 		.first = off >> s->cluster_bits,
 		.l2_index = qcow2_l2_index(s, off),
 	};
@@ -438,20 +496,45 @@ out_unlock:
 	return r;
 }
 
-int qcow2_write(struct qimg_node *node, uint64_t off, const void *buf,
-		size_t len, struct qimg_error *err)
+static int write_all(struct qimg_node *node, uint64_t off, uint64_t len,
+		     struct write_src *src, struct qimg_error *err)
 {
-	const uint8_t *p = buf;
-
 	while (len) {
 		uint64_t done = 0;
-		int r = write_step(node, off, p, len, &done, err);
+		int r = write_step(node, off, src, len, &done, err);
 
 		if (r < 0)
 			return r;
 		off += done;
-		p += done;
 		len -= done;
+		if (src->buf)
+			src->buf += done;
+		else
+			src->off += done;
 	}
 	return 0;
+}
+
+int qcow2_write(struct qimg_node *node, uint64_t off, const void *buf,
+		size_t len, struct qimg_error *err)
+{
+	struct write_src src = { .buf = buf };
+
+	return write_all(node, off, len, &src, err);
+}
+
+/* Copy offload: the clusters are allocated (or overwritten) as for a
+ * write, and the bytes copied into them file to file.  Encrypted clusters
+ * need the bytes in memory: refused, as is a source the data file's
+ * protocol cannot copy from. */
+int qcow2_copy_in(struct qimg_node *node, uint64_t off, uint64_t len,
+		  struct qimg_node *file, uint64_t file_off,
+		  struct qimg_error *err)
+{
+	struct qcow2_state *s = node->opaque;
+	struct write_src src = { .file = file, .off = file_off };
+
+	if (s->cipher || !qimg_pcopy_ok(file, s->data))
+		return -ENOTSUP;
+	return write_all(node, off, len, &src, err);
 }
