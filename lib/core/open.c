@@ -526,8 +526,8 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 		fmt = node->backing_format;
 	}
 	bargs.probed_raw = NULL;
-	flags = (node->flags &
-		 (QIMG_OPEN_FORCE_SHARE | QIMG_OPEN_NO_LOCK | QIMG_OPEN_NO_IO));
+	flags = (node->flags & (QIMG_OPEN_FORCE_SHARE | QIMG_OPEN_NO_LOCK |
+				QIMG_OPEN_NO_IO | QIMG_OPEN_UNMAP));
 	r = open_node(bopts, name, fmt, 0, flags, node->cache, &b, &bk, &berr);
 	if (r < 0)
 		return qimg_error_set(
@@ -889,7 +889,8 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 	r = open_node(sub, sub ? NULL : filename, NULL,
 		      how & QIMG_CHILD_PROTOCOL,
 		      (parent->flags & (QIMG_OPEN_RDWR | QIMG_OPEN_FORCE_SHARE |
-					QIMG_OPEN_NO_LOCK | QIMG_OPEN_NO_IO)) |
+					QIMG_OPEN_NO_LOCK | QIMG_OPEN_NO_IO |
+					QIMG_OPEN_UNMAP)) |
 			      flags,
 		      parent->cache, &ctx, &child, err);
 	if (r < 0)

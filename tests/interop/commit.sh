@@ -119,6 +119,28 @@ check_report()
 		grep -v '"filename"'
 }
 
+# holes_kept E G: every 64 KiB of file E that is a hole (what clusters
+# freed left in it) is a hole in G too
+holes_kept()
+{
+	python3 - "$QEMU_IMG" "$1" "$2" <<'PY'
+import json, subprocess, sys
+def holes(f):
+    out = subprocess.run([sys.argv[1], "map", "-f", "raw", "--output=json", f],
+                         capture_output=True, text=True, check=True).stdout
+    h = set()
+    for e in json.loads(out):
+        if not e["data"]:
+            a = (e["start"] + 65535) // 65536
+            h.update(range(a, (e["start"] + e["length"]) // 65536))
+    return h
+missing = sorted(holes(sys.argv[2]) - holes(sys.argv[3]))
+if missing:
+    print("# data where qemu-img left holes: 64 KiB units", missing[:10])
+sys.exit(1 if missing else 0)
+PY
+}
+
 # the chain of backing links from the image down
 links()
 {
@@ -148,6 +170,8 @@ commit_case()
 		ok "$d: $f allocated as qemu-img's" \
 			cmp -s <(map_shape "$(alone "$E/$f")" fold) \
 			<(map_shape "$(alone "$G/$f")" fold)
+		ok "$d: $f freed clusters leave the file as with qemu-img" \
+			holes_kept "$E/$f" "$G/$f"
 		case $f in
 		*.qcow2) ok "$d: $f check clean" check_clean "$G/$f" ;;
 		esac

@@ -276,10 +276,20 @@ prep n.qcow2 8M -f qcow2
 for d in "$E" "$G"; do
 	"$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
 done
-# (map: qemu-img leaves zeros in the host clusters it zeroes, qimg their
-# old bytes, unread)
-cv "-C -n over qcow2 data (in place)" n.qcow2 map -C -n -O qcow2 \
+# (the clusters zeroing frees leave the file: byte-identical)
+cv "-C -n over qcow2 data (in place)" n.qcow2 exact -C -n -O qcow2 \
 	../src.raw n.qcow2
+prep n.qcow2 8M -f qcow2
+for d in "$E" "$G"; do
+	"$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
+done
+cv "-n over qcow2 data" n.qcow2 exact -n -O qcow2 ../src.raw n.qcow2
+if cmp -s <("$QEMU_IMG" map -f raw --output=json "$E/n.qcow2") \
+	<("$QEMU_IMG" map -f raw --output=json "$G/n.qcow2"); then
+	pass "-n over qcow2 data: freed clusters leave the file as qemu-img's"
+else
+	fail "-n over qcow2 data: freed clusters leave the file as qemu-img's"
+fi
 # encrypted clusters need the bytes in memory: -C falls back
 sec="--object secret,id=s0,data=pw"
 rm -f "$G/o.qcow2"

@@ -80,8 +80,10 @@ int cmd_commit(const struct tool *t, int argc, char **argv)
 	filename = argv[optind];
 	if (tool_parse_cache(t, so.cache, false, &cmode) < 0)
 		return 1;
-	if (tool_open_image(t, filename, so.fmt, so.image_opts, QIMG_OPEN_RDWR,
-			    cmode, &top) < 0)
+	/* (QIMG_OPEN_UNMAP, as qemu-img: base clusters that the commit
+	 * zeroes leave the file) */
+	if (tool_open_image(t, filename, so.fmt, so.image_opts,
+			    QIMG_OPEN_RDWR | QIMG_OPEN_UNMAP, cmode, &top) < 0)
 		return 1;
 	progress_init(&prog, progress && !so.quiet, 1.0f);
 	progress_set(&prog, 0.f);

@@ -494,8 +494,12 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 		created = true;
 	}
 	if (tool_open_created(t, out_filename, o.out_fmt, o.tgt_image_opts,
-			      o.skip_create ? NULL : &co, QIMG_OPEN_RDWR, cache,
-			      &target) < 0)
+			      o.skip_create ? NULL : &co,
+			      /* as qemu-img: clusters zeroing frees leave the
+			       * file, unless -S 0 */
+			      QIMG_OPEN_RDWR |
+				      (o.min_sparse ? QIMG_OPEN_UNMAP : 0),
+			      cache, &target) < 0)
 		goto out;
 	if (o.bitmaps && !qimg_bitmap_supported(target)) {
 		/* qemu-img leaves the new target behind. */
