@@ -33,11 +33,10 @@ const struct qimg_opt_desc *qimg_format_amend_opts(const char *format,
 		no_amend(format, err);
 		return NULL;
 	}
-	/* A format qimg lacks: qemu-img's refusal when qemu-img has no
-	 * amendment for it either (all but luks), else qimg's "not supported
-	 * yet"; unknown names as qemu-img words them. */
-	if (qimg_format_missing_error(format, true, &tmp) == -ENOTSUP &&
-	    strcmp(format, "luks"))
+	/* A format qimg lacks (none of them has an amendment in qemu-img
+	 * either: qcow2 and luks are qimg's): qemu-img's refusal; unknown
+	 * names as qemu-img words them. */
+	if (qimg_format_missing_error(format, true, &tmp) == -ENOTSUP)
 		no_amend(format, err);
 	else
 		qimg_format_missing_error(format, false, err);

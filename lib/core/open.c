@@ -930,28 +930,19 @@ int qimg_open_over(struct qimg_node *file, const char *format,
 		   unsigned int flags, struct qimg_node **out,
 		   struct qimg_error *err)
 {
-	struct qimg_open_args args = { .filename = file->filename };
-	struct open_ctx ctx = { .args = &args, .depth = 0 };
-	const struct qimg_driver *drv = NULL;
 	struct qimg_value *opts = qimg_value_dict();
+	int r;
 
-	*out = NULL;
-	if (format) {
-		drv = qimg_driver_find(format);
-		if (!drv || drv->kind != QIMG_DRIVER_FORMAT) {
-			qimg_value_free(opts);
-			close_tree(file);
-			return qimg_format_missing_error(format, true, err);
-		}
-	}
 	if (!opts ||
 	    (format && qimg_dict_put_str(opts, "driver", format) < 0)) {
 		qimg_value_free(opts);
+		*out = NULL;
 		close_tree(file);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
-	return format_over(drv, file, opts, NULL, flags, file->cache, &ctx, out,
-			   err);
+	r = qimg_open_over_opts(file, opts, file->objects, flags, out, err);
+	qimg_value_free(opts);
+	return r;
 }
 
 int qimg_open_over_opts(struct qimg_node *file,

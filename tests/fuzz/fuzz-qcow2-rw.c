@@ -2,7 +2,7 @@
 /* libFuzzer harness for the qcow2 write paths on damaged input: the input
  * is opened read-write (dirty-bit repair, corrupt-bit handling), repaired
  * with `check -r all`, then written to (plain, compressed, zeroes,
- * discard), its persistent bitmaps changed (added, merged, cleared,
+ * discard, copy offload from a raw file), its persistent bitmaps changed (added, merged, cleared,
  * removed), snapshotted (create, apply, delete), resized (shrunk, then
  * grown) and walked again.  Whatever the input: no crash, no sanitizer
  * report, no hang. */
@@ -44,6 +44,34 @@ static void bitmaps(struct qimg_node *node)
 	qimg_bitmap_remove(node, "fz512", &err);
 }
 
+/* Copy offload (convert -C) from a raw file: whole clusters at 0, then an
+ * unaligned piece (copy-on-write around it through a buffer). */
+static void copies(struct qimg_node *node)
+{
+	static uint8_t pat[131072];
+	struct qimg_error err = { 0 };
+	struct qimg_node *src = NULL;
+	uint64_t size = qimg_size(node);
+	struct qimg_open_args a = { .format = "raw" };
+	char path[64];
+	int fd;
+
+	memset(pat, 0xc3, sizeof(pat));
+	fd = fuzz_make_file(pat, sizeof(pat), path, sizeof(path));
+	if (fd < 0)
+		return;
+	a.filename = path;
+	if (qimg_open(&a, &src, &err) == 0) {
+		qimg_copy_range(src, 0, node, 0,
+				size < sizeof(pat) ? size : sizeof(pat), &err);
+		qimg_error_clear(&err);
+		if (size > 4103 + 5000)
+			qimg_copy_range(src, 100, node, 4103, 5000, &err);
+		qimg_close(src);
+	}
+	close(fd);
+}
+
 static void writes(struct qimg_node *node)
 {
 	static const struct fuzz_spots spots = { .len_even = 3 * 4096 + 17,
@@ -58,6 +86,7 @@ static void writes(struct qimg_node *node)
 
 	memset(buf, 0x5a, sizeof(buf));
 	fuzz_write_spots(node, &spots);
+	copies(node);
 	if (size >= sizeof(buf)) {
 		qimg_error_clear(&err);
 		qimg_write_compressed(node, 0, buf, sizeof(buf), &err);

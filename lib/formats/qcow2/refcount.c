@@ -571,6 +571,19 @@ int qcow2_cover_cluster(struct qcow2_state *s, uint64_t c,
 int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			  int delta, struct qimg_error *err)
 {
+	/* A decrement waits for the dropped references to be on the disk
+	 * (one flush per batch), and so before it touches the cached block:
+	 * the barrier writes the L2 tables back after the blocks with pending
+	 * increments, whole, and a decrement already in them would reach the
+	 * disk before the references it drops leave it. */
+	if (delta < 0 && !s->lazy) {
+		int r = qcow2_l2_writeback(s, err);
+
+		if (r == 0)
+			r = qcow2_barrier(s, err);
+		if (r < 0)
+			return r;
+	}
 	while (n) {
 		struct qcow2_cache_slot *sl;
 		uint64_t t = c >> s->rb_bits;
@@ -633,13 +646,16 @@ int qcow2_update_refcount(struct qcow2_state *s, uint64_t c, uint64_t n,
 			sl->dirty = true;
 			s->rc_pending = true;
 		} else {
-			/* A decrement waits for the dropped references to be
-			 * on the disk (one flush per batch). */
-			r = qcow2_l2_writeback(s, err);
-			if (r == 0)
-				r = qcow2_barrier(s, err);
-			if (r < 0)
-				return r;
+			/* Written through: a decrement (its references are
+			 * gone from the disk, above), or an increment with
+			 * rc_through, after what waits for a barrier. */
+			if (delta > 0) {
+				r = qcow2_l2_writeback(s, err);
+				if (r == 0)
+					r = qcow2_barrier(s, err);
+				if (r < 0)
+					return r;
+			}
 			entry_bytes(s->refcount_order, i0, i0 + cnt, &lo, &hi);
 			widen_to_file(s, &lo, &hi);
 			r = qimg_pwrite(s->file, sl->off + lo, sl->buf + lo,
