@@ -334,7 +334,7 @@ fuzz_run()
 {
 	local exe=$1
 	shift
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:max_allocation_size_mb=1024} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 		timeout -k 5 $((60 + 5 * $#)) "$exe" "$@" \
 		>"$LOGDIR/replay.log" 2>&1

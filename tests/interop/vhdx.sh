@@ -98,6 +98,15 @@ same_create "create 2T, 1M blocks" -o block_size=1M c.vhdx 2T
 same_create "create 8T, 4M blocks, 3M log" -o block_size=4M,log_size=3M \
 	c.vhdx 8T
 same "create: size too large" create -f vhdx c.vhdx 65T
+# an empty disk: QEMU sizes its BAT region for 2^32 / chunk ratio entries
+same_create "create 0" c.vhdx 0
+ok "create 0: the BAT region is left sparse (under 1 MiB written)" \
+	test "$(du -k "$G/c.vhdx" | cut -f1)" -lt 1024
+rm -f "$E"/c.vhdx "$G"/c.vhdx
+same "create 0, 256M blocks: a BAT qemu-img cannot write" create -f vhdx \
+	-o block_size=256M c.vhdx 0
+ok "create 0, 256M blocks: no file left behind" test ! -e "$G/c.vhdx"
+rm -f "$E"/c.vhdx
 same "create: -o help" create -f vhdx -o help
 same "create: bad block_state_zero" create -f vhdx \
 	-o block_state_zero=maybe c.vhdx 1M
@@ -190,6 +199,16 @@ refused_clearly "resize: shrink over data refused" \
 ok "resize: shrink to 20M (a block cut)" qimg resize -q --shrink rs.vhdx 20M
 ok "resize: shrunk image passes qemu-img check" "$QEMU_IMG" check -q rs.vhdx
 ok "resize: grow again" qimg resize -q rs.vhdx 100M
+rm -f z.vhdx
+"$QEMU_IMG" create -q -f vhdx -o block_size=128M z.vhdx 0
+ok "resize: an empty disk (a 1 GiB BAT region) grows in bounded memory" \
+	/usr/bin/time -f %M -o z.rss "$QIMG" resize -q z.vhdx 300M
+ok "resize: ... under 64 MiB RSS ($(cat z.rss 2>/dev/null) KiB)" \
+	test "$(cat z.rss 2>/dev/null || echo 999999)" -lt 65536
+ok "resize: the grown empty disk passes qemu-img check" \
+	"$QEMU_IMG" check -q z.vhdx
+ok "resize: qemu-img sees 300 MiB" test "$("$QEMU_IMG" info --output=json \
+	z.vhdx | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')" = 314572800
 ok "resize: the cut part reads as zeros" qio -r -c 'read -P 0x11 0 3M' \
 	-c 'read -P 0 3M 97M' rs.vhdx
 ok "resize: check after" "$QEMU_IMG" check -q rs.vhdx

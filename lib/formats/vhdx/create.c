@@ -101,6 +101,10 @@ static int parse(const struct qimg_opts *o, struct layout *l,
 	l->nentries = vhdx_bat_entries(l->size, l->block_size, VHDX_SECTOR);
 	l->bat_off = VHDX_MIB + l->log_size;
 	l->bat_len = (l->nentries * 8 + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
+	/* (qemu-img fails the write and leaves the file; qimg makes none) */
+	if (l->bat_len > VHDX_BAT_MAX_BYTES)
+		return qimg_error_set(err, EIO, "Failed to write the BAT: %s",
+				      strerror(EIO));
 	l->meta_off = l->bat_off + l->bat_len;
 	l->data_off = l->meta_off + 5 * VHDX_MIB;
 	return 0;
@@ -231,7 +235,11 @@ static int write_bat(struct qimg_node *file, const struct layout *l,
 	buf = malloc(chunk);
 	if (!buf)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	for (done = 0; done < l->bat_len && r >= 0; done += chunk) {
+	/* Up to the last block's entry, on a new file: the rest of the
+	 * region, below the metadata already written, reads as zeros. */
+	for (done = 0;
+	     done < l->bat_len && r >= 0 && (b < nblocks || !file->zero_init);
+	     done += chunk) {
 		uint64_t first = done / 8, i;
 
 		memset(buf, 0, chunk);

@@ -430,6 +430,11 @@ uint64_t vhdx_bat_entries(uint64_t size, uint32_t bs, uint32_t lss)
 	return blocks + (uint32_t)((uint32_t)blocks - 1) / ratio;
 }
 
+uint64_t vhdx_bat_used(uint64_t size, uint32_t bs, uint32_t lss)
+{
+	return size ? vhdx_bat_entries(size, bs, lss) : 0;
+}
+
 static uint64_t block_bytes(const struct vhdx_state *s, uint64_t b)
 {
 	uint64_t start = b * s->block_size;
@@ -448,10 +453,14 @@ static int read_bat(struct qimg_node *node, struct region_list *rl,
 	s->chunk_ratio = (uint32_t)((UINT64_C(1) << 23) * s->logical_sector /
 				    s->block_size);
 	s->nblocks = (s->disk_size + s->block_size - 1) / s->block_size;
-	s->nentries = vhdx_bat_entries(s->disk_size, s->block_size,
-				       s->logical_sector);
-	if (s->nentries * 8 > s->bat_len)
+	if (vhdx_bat_entries(s->disk_size, s->block_size, s->logical_sector) *
+		    8 >
+	    s->bat_len)
 		return open_fail(node, EINVAL, err);
+	/* In memory only the entries that can hold something: an empty
+	 * disk's region is sized for up to 2^32 / chunk ratio of them. */
+	s->nentries =
+		vhdx_bat_used(s->disk_size, s->block_size, s->logical_sector);
 	bytes = s->nentries * 8;
 	s->bat = calloc(s->nentries ? s->nentries : 1, 8);
 	if (!s->bat)
@@ -790,8 +799,9 @@ static int vhdx_write(struct qimg_node *node, uint64_t off, const void *buf,
 }
 
 /* A BAT region too small for n entries: a new one at the end of the file
- * (1 MiB aligned, its length rounded up to 1 MiB) holding the entries,
- * flushed; then the region tables name it, the first (the one qemu-img
+ * (1 MiB aligned, its length rounded up to 1 MiB) holding the entries
+ * (those in memory; the rest of the region, past the old end of the file,
+ * reads as zeros), flushed; then the region tables name it, the first (the one qemu-img
  * reads) before the second, each flushed.  The first table's entries and
  * checksum lie in its first sector, written alone, so a crash leaves the
  * old region or the new one, each with the entries it had. */
@@ -799,8 +809,9 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 {
 	struct vhdx_state *s = node->opaque;
 	uint64_t len = (n * 8 + VHDX_MIB - 1) & ~(VHDX_MIB - 1), off, i;
+	uint64_t keep = s->nentries < n ? s->nentries : n;
 	uint64_t used =
-		(n * 8 + VHDX_SECTOR - 1) & ~(uint64_t)(VHDX_SECTOR - 1);
+		(keep * 8 + VHDX_SECTOR - 1) & ~(uint64_t)(VHDX_SECTOR - 1);
 	uint32_t cnt;
 	int64_t flen = qimg_node_length(node->file, err);
 	uint8_t *buf, *t;
@@ -808,21 +819,22 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 
 	if (flen < 0)
 		return (int)flen;
-	if (len > UINT32_MAX)
+	if (len > VHDX_BAT_MAX_BYTES)
 		return qimg_error_set(err, EFBIG,
-				      "Image size too large; max of 64TB");
+				      "The BAT of that size would be too large "
+				      "for qemu-img to read");
 	off = ((uint64_t)flen + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
-	buf = calloc(1, (size_t)used);
+	buf = calloc(1, used ? (size_t)used : 1);
 	t = malloc(VHDX_RT_SIZE);
 	if (!buf || !t) {
 		free(buf);
 		free(t);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
-	for (i = 0; i < s->nentries && i < n; i++)
+	for (i = 0; i < keep; i++)
 		qimg_store_le64(buf + i * 8, s->bat[i]);
 	r = qimg_truncate(node->file, off + len, false, NULL, err);
-	if (r == 0)
+	if (r == 0 && used)
 		r = qimg_pwrite(node->file, off, buf, (size_t)used, err);
 	if (r == 0)
 		r = qimg_flush(node->file, err);
@@ -877,7 +889,7 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	struct vhdx_state *s = node->opaque;
 	uint64_t nsize = (size + VHDX_SECTOR - 1) / VHDX_SECTOR * VHDX_SECTOR;
 	uint64_t nblocks = (nsize + s->block_size - 1) / s->block_size;
-	uint64_t nentries, b;
+	uint64_t nentries, nused, b;
 	uint8_t item[8];
 	int r;
 
@@ -889,6 +901,7 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, EINVAL,
 				      "Image size too large; max of 64TB");
 	nentries = vhdx_bat_entries(nsize, s->block_size, s->logical_sector);
+	nused = vhdx_bat_used(nsize, s->block_size, s->logical_sector);
 	for (b = nblocks; b < s->nblocks; b++) {
 		unsigned int st = VHDX_BAT_STATE(s->bat[vhdx_bat_index(s, b)]);
 
@@ -911,12 +924,12 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		if (r < 0)
 			return r;
 	}
-	if (nentries > s->nentries) {
-		uint64_t *nb = realloc(s->bat, nentries * 8);
+	if (nused > s->nentries) {
+		uint64_t *nb = realloc(s->bat, nused * 8);
 
 		if (!nb)
 			return qimg_error_set(err, ENOMEM, "Out of memory");
-		memset(nb + s->nentries, 0, (nentries - s->nentries) * 8);
+		memset(nb + s->nentries, 0, (nused - s->nentries) * 8);
 		s->bat = nb;
 	}
 	qimg_store_le64(item, nsize);
@@ -985,8 +998,8 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return r;
 	s->disk_size = nsize;
 	s->nblocks = nblocks;
-	if (nentries > s->nentries)
-		s->nentries = nentries;
+	if (nused > s->nentries)
+		s->nentries = nused;
 	node->size = nsize;
 	return 0;
 }

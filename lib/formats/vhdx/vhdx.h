@@ -139,5 +139,11 @@ uint32_t vhdx_default_block_size(uint64_t size);
 /* BAT entries of a disk (with qemu's 32-bit count of sector-bitmap
  * entries), for block size bs and 512-byte logical sectors. */
 uint64_t vhdx_bat_entries(uint64_t size, uint32_t bs, uint32_t lss);
+/* The entries that can hold anything: vhdx_bat_entries, but none for an
+ * empty disk (whose BAT region QEMU still sizes for its 32-bit count). */
+uint64_t vhdx_bat_used(uint64_t size, uint32_t bs, uint32_t lss);
+/* QEMU's largest single request: a BAT region larger than this is one
+ * qemu-img can neither write (create) nor read (open). */
+#define VHDX_BAT_MAX_BYTES UINT64_C(0x7ffffe00)
 
 #endif
