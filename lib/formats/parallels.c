@@ -15,6 +15,7 @@
 
 #include "core/dirty-bitmap.h"
 #include "core/driver.h"
+#include "formats/parallels-bat.h"
 #include "formats/parallels.h"
 #include "util/endian.h"
 
@@ -43,8 +44,9 @@ static const char magic_ext[16] = "WithouFreSpacExt";
 
 struct par_state {
 	uint8_t hdr[PAR_HEADER];
-	uint8_t *bat;	  /* the BAT as on disk (LE), bat_bytes long */
-	size_t bat_bytes; /* bat_entries * 4 */
+	struct par_bat bat; /* read a page at a time (parallels-bat.h) */
+	bool bat_open;
+	uint64_t bat_bytes; /* bat_entries * 4 */
 	uint32_t bat_entries;
 	uint32_t tracks;       /* sectors per cluster */
 	uint64_t cluster;      /* bytes */
@@ -64,9 +66,30 @@ static uint64_t entry_sectors(const struct par_state *s, uint32_t e)
 	return s->ext ? (uint64_t)e * s->tracks : e;
 }
 
-static uint32_t bat_get(const struct par_state *s, uint64_t i)
+/* The end of the data (sectors): past the last cluster the BAT names, or
+ * the first data sector. */
+static int scan_data_end(struct par_state *s, struct qimg_error *err)
 {
-	return i < s->bat_entries ? qimg_load_le32(s->bat + i * 4) : 0;
+	uint32_t *e = malloc(PAR_BAT_PAGE * sizeof(uint32_t));
+	uint64_t i, k, n;
+	int r = 0;
+
+	if (!e)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	s->data_end = s->data_off;
+	for (i = 0; r == 0 && i < s->bat_entries; i += n) {
+		n = s->bat_entries - i < PAR_BAT_PAGE ? s->bat_entries - i
+						      : PAR_BAT_PAGE;
+		r = par_bat_read(&s->bat, i, e, (size_t)n, err);
+		for (k = 0; r == 0 && k < n; k++) {
+			uint64_t off = entry_sectors(s, e[k]);
+
+			if (off && off + s->tracks > s->data_end)
+				s->data_end = off + s->tracks;
+		}
+	}
+	free(e);
+	return r;
 }
 
 static int par_probe(const uint8_t *head, size_t len, const char *filename)
@@ -111,7 +134,7 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 {
 	struct par_state *s = node->opaque;
 	const uint8_t *h = s->hdr;
-	uint64_t sectors, ext_off, i, data_off;
+	uint64_t sectors, ext_off, data_off;
 	int64_t flen;
 	int r;
 
@@ -171,7 +194,7 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 				      "parallels: Image was not closed "
 				      "correctly; cannot be opened read/write");
 	s->was_inuse = qimg_load_le32(h + OFF_INUSE) == PAR_INUSE;
-	s->bat_bytes = (size_t)s->bat_entries * 4;
+	s->bat_bytes = (uint64_t)s->bat_entries * 4;
 	/* The BAT must be in the file: a damaged count cannot make us
 	 * allocate more than the file holds. */
 	if (PAR_HEADER + (uint64_t)s->bat_bytes > (uint64_t)flen)
@@ -179,27 +202,16 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 				      "Invalid image: the BAT (%" PRIu32
 				      " entries) runs past the end of the file",
 				      s->bat_entries);
-	if (s->bat_bytes) {
-		s->bat = malloc(s->bat_bytes);
-		if (!s->bat)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-		r = qimg_pread(node->file, PAR_HEADER, s->bat, s->bat_bytes,
-			       err);
-		if (r < 0)
-			goto fail;
-	}
+	par_bat_init(&s->bat, node->file, PAR_HEADER, s->bat_entries);
+	s->bat_open = true;
 	data_off = qimg_load_le32(h + OFF_DATA);
 	if (!data_off)
 		data_off = (PAR_HEADER + s->bat_bytes + PAR_SECTOR - 1) /
 			   PAR_SECTOR;
 	s->data_off = data_off;
-	s->data_end = data_off;
-	for (i = 0; i < s->bat_entries; i++) {
-		uint64_t off = entry_sectors(s, bat_get(s, i));
-
-		if (off && off + s->tracks > s->data_end)
-			s->data_end = off + s->tracks;
-	}
+	r = scan_data_end(s, err);
+	if (r < 0)
+		goto fail;
 	s->file_sectors = (uint64_t)flen / PAR_SECTOR;
 	node->size = sectors * PAR_SECTOR;
 	node->cluster_size = (uint32_t)s->cluster;
@@ -219,8 +231,9 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 	return 0;
 
 fail:
-	free(s->bat);
-	s->bat = NULL;
+	if (s->bat_open)
+		par_bat_free(&s->bat);
+	s->bat_open = false;
 	if (s->has_bitmaps)
 		qimg_bitmap_set_destroy(&s->bitmaps);
 	s->has_bitmaps = false;
@@ -244,8 +257,9 @@ static void par_close(struct qimg_node *node)
 		}
 		qimg_error_clear(&err);
 	}
-	free(s->bat);
-	s->bat = NULL;
+	if (s->bat_open)
+		par_bat_free(&s->bat);
+	s->bat_open = false;
 	if (s->has_bitmaps)
 		qimg_bitmap_set_destroy(&s->bitmaps);
 	s->has_bitmaps = false;
@@ -305,8 +319,11 @@ static int par_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		uint64_t idx = off / s->cluster, in = off % s->cluster;
 		size_t n =
 			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
-		uint32_t e = bat_get(s, idx);
+		uint32_t e;
 
+		r = par_bat_get(&s->bat, idx, &e, err);
+		if (r < 0)
+			return r;
 		if (!e)
 			r = qimg_read_backing(node, off, p, n, err);
 		else
@@ -360,10 +377,11 @@ static int fill_cluster(struct qimg_node *node, uint64_t host, uint64_t guest,
 }
 
 /* A new cluster for guest cluster idx at the end of the data: `n` bytes
- * of data at `in`, the rest from the backing node (or zeros); its BAT
- * entry set in memory, written by the caller after a flush. */
+ * of data at `in`, the rest from the backing node (or zeros); *entry: its
+ * BAT entry, committed by the caller after a flush. */
 static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
-			 const uint8_t *data, size_t n, struct qimg_error *err)
+			 const uint8_t *data, size_t n, uint32_t *entry,
+			 struct qimg_error *err)
 {
 	struct par_state *s = node->opaque;
 	uint64_t start = s->data_end, e, host, guest;
@@ -402,36 +420,8 @@ static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 			return r;
 	}
 	s->data_end = start + s->tracks;
-	qimg_store_le32(s->bat + idx * 4, (uint32_t)e);
+	*entry = (uint32_t)e;
 	return 0;
-}
-
-/* Write the BAT sector holding entry idx. */
-static int write_bat_sector(struct qimg_node *node, uint64_t idx,
-			    struct qimg_error *err)
-{
-	struct par_state *s = node->opaque;
-	uint64_t bat_sec = (PAR_HEADER + idx * 4) / PAR_SECTOR * PAR_SECTOR;
-	int r;
-
-	{
-		uint64_t end = bat_sec + PAR_SECTOR;
-		uint8_t sec[PAR_SECTOR];
-		uint64_t b;
-
-		memset(sec, 0, sizeof(sec));
-		for (b = bat_sec; b < end; b++) {
-			if (b < PAR_HEADER)
-				sec[b - bat_sec] = s->hdr[b];
-			else if (b - PAR_HEADER < s->bat_bytes)
-				sec[b - bat_sec] = s->bat[b - PAR_HEADER];
-			else
-				break;
-		}
-		r = qimg_pwrite(node->file, bat_sec, sec, (size_t)(b - bat_sec),
-				err);
-	}
-	return r;
 }
 
 /* New clusters' data reaches the disk (one flush per request) before the
@@ -441,25 +431,33 @@ static int par_write(struct qimg_node *node, uint64_t off, const void *buf,
 		     size_t len, struct qimg_error *err)
 {
 	struct par_state *s = node->opaque;
-	size_t most = (size_t)(len / s->cluster) + 2, nnew = 0, i;
+	size_t most = (size_t)(len / s->cluster) + 2, nnew = 0;
 	uint64_t *fresh = malloc(most * sizeof(uint64_t));
+	uint32_t *entry = malloc(most * sizeof(uint32_t));
 	const uint8_t *p = buf;
 	int r = 0;
 
-	if (!fresh)
+	if (!fresh || !entry) {
+		free(fresh);
+		free(entry);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
 	while (r == 0 && len) {
 		uint64_t idx = off / s->cluster, in = off % s->cluster;
 		size_t n =
 			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
-		uint32_t e = bat_get(s, idx);
+		uint32_t e;
 
+		r = par_bat_get(&s->bat, idx, &e, err);
+		if (r < 0)
+			break;
 		if (e) {
 			r = qimg_pwrite(node->file,
 					entry_sectors(s, e) * PAR_SECTOR + in,
 					p, n, err);
 		} else {
-			r = alloc_cluster(node, idx, in, p, n, err);
+			r = alloc_cluster(node, idx, in, p, n, &entry[nnew],
+					  err);
 			if (r == 0)
 				fresh[nnew++] = idx;
 		}
@@ -467,17 +465,14 @@ static int par_write(struct qimg_node *node, uint64_t off, const void *buf,
 		off += n;
 		len -= n;
 	}
+	/* What fails before its entries are on the disk is forgotten: the
+	 * new clusters' space is leaked, never named. */
 	if (r == 0 && nnew)
 		r = qimg_flush(node->file, err);
-	for (i = 0; r == 0 && i < nnew; i++)
-		if (i == 0 ||
-		    (PAR_HEADER + fresh[i] * 4) / PAR_SECTOR !=
-			    (PAR_HEADER + fresh[i - 1] * 4) / PAR_SECTOR)
-			r = write_bat_sector(node, fresh[i], err);
-	if (r < 0) /* forgotten: their space is leaked */
-		for (i = 0; i < nnew; i++)
-			qimg_store_le32(s->bat + fresh[i] * 4, 0);
+	if (r == 0 && nnew)
+		r = par_bat_commit(&s->bat, s->hdr, fresh, entry, nnew, err);
 	free(fresh);
+	free(entry);
 	return r;
 }
 
@@ -491,9 +486,11 @@ static int par_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 {
 	struct par_state *s = node->opaque;
 	uint64_t idx = off / s->cluster, in = off % s->cluster;
-	uint32_t e = bat_get(s, idx);
+	uint32_t e;
+	int r = par_bat_get(&s->bat, idx, &e, err);
 
-	(void)err;
+	if (r < 0)
+		return r;
 	ext->len = s->cluster - in < len ? s->cluster - in : len;
 	if (!e) {
 		ext->flags = 0;
@@ -521,7 +518,8 @@ static int par_check(struct qimg_node *node, unsigned int fix,
 		     void *opaque, struct qimg_error *err)
 {
 	struct par_state *s = node->opaque;
-	uint64_t i, high = 0, prev = 0, size;
+	uint64_t i, base, n, k, high = 0, prev = 0, size;
+	uint32_t *e = NULL;
 	bool bat_dirty = false;
 	int64_t flen;
 	int r;
@@ -541,50 +539,62 @@ static int par_check(struct qimg_node *node, unsigned int fix,
 		}
 	}
 	res->total_clusters = s->bat_entries;
-	for (i = 0; i < s->bat_entries; i++) {
-		uint64_t off = entry_sectors(s, bat_get(s, i)) * PAR_SECTOR;
+	e = malloc(PAR_BAT_PAGE * sizeof(uint32_t));
+	if (!e)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (base = 0; base < s->bat_entries; base += n) {
+		n = s->bat_entries - base < PAR_BAT_PAGE ? s->bat_entries - base
+							 : PAR_BAT_PAGE;
+		r = par_bat_read(&s->bat, base, e, (size_t)n, err);
+		if (r < 0)
+			goto out;
+		for (k = 0; k < n; k++) {
+			uint64_t off = entry_sectors(s, e[k]) * PAR_SECTOR;
 
-		if (!off) {
-			prev = 0;
-			continue;
-		}
-		if (off > size) {
-			REPORT(fn, opaque,
-			       "%s cluster %" PRIu64 " is outside image",
-			       (fix & QIMG_CHECK_FIX_ERRORS) ? "Repairing"
-							     : "ERROR",
-			       i);
-			res->corruptions++;
-			if (fix & QIMG_CHECK_FIX_ERRORS) {
-				qimg_store_le32(s->bat + i * 4, 0);
-				bat_dirty = true;
-				res->corruptions_fixed++;
+			i = base + k;
+			if (!off) {
 				prev = 0;
 				continue;
 			}
+			if (off > size) {
+				REPORT(fn, opaque,
+				       "%s cluster %" PRIu64
+				       " is outside image",
+				       (fix & QIMG_CHECK_FIX_ERRORS)
+					       ? "Repairing"
+					       : "ERROR",
+				       i);
+				res->corruptions++;
+				if (fix & QIMG_CHECK_FIX_ERRORS) {
+					uint32_t zero = 0;
+
+					r = par_bat_commit(&s->bat, s->hdr, &i,
+							   &zero, 1, err);
+					if (r < 0)
+						goto out;
+					bat_dirty = true;
+					res->corruptions_fixed++;
+					prev = 0;
+					continue;
+				}
+			}
+			res->allocated_clusters++;
+			if (off > high)
+				high = off;
+			if (prev && prev + s->cluster != off)
+				res->fragmented_clusters++;
+			prev = off;
 		}
-		res->allocated_clusters++;
-		if (off > high)
-			high = off;
-		if (prev && prev + s->cluster != off)
-			res->fragmented_clusters++;
-		prev = off;
 	}
+	free(e);
+	e = NULL;
+	/* The data now ends at the last cluster still used (qemu-img keeps
+	 * the end it found at open and so extends the file over the dropped
+	 * cluster at close). */
 	if (bat_dirty) {
-		r = qimg_pwrite(node->file, PAR_HEADER, s->bat, s->bat_bytes,
-				err);
+		r = scan_data_end(s, err);
 		if (r < 0)
 			return r;
-		/* The data now ends at the last cluster still used (qemu-img
-		 * keeps the end it found at open and so extends the file
-		 * over the dropped cluster at close). */
-		s->data_end = s->data_off;
-		for (i = 0; i < s->bat_entries; i++) {
-			uint64_t o = entry_sectors(s, bat_get(s, i));
-
-			if (o && o + s->tracks > s->data_end)
-				s->data_end = o + s->tracks;
-		}
 	}
 	res->image_end_offset = (int64_t)(high + s->cluster);
 	if (size > (uint64_t)res->image_end_offset) {
@@ -608,6 +618,9 @@ static int par_check(struct qimg_node *node, unsigned int fix,
 	if (fix)
 		return qimg_flush(node->file, err);
 	return 0;
+out:
+	free(e);
+	return r;
 }
 
 /* Create */
