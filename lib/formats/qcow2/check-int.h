@@ -224,6 +224,10 @@ int qcow2_ck_inc_refs(struct ck *c, struct qimg_check_result *res,
 /* On-disk refcount of cluster k (0 when no refblock covers it); -EIO for
  * an unaligned refblock offset. */
 int qcow2_ck_get_refcount(struct ck *c, uint64_t k, uint64_t *rc);
+/* From k, a refblock's first cluster: how many clusters (up to that
+ * refblock's last, and below n) have no refblock on disk and no reference
+ * in memory, so compare nothing; 0 when k is not such a start. */
+int64_t qcow2_ck_empty_run(const struct ck *c, int64_t k, int64_t n);
 /* Store v in k's existing refblock. */
 int qcow2_ck_set_refcount(struct ck *c, uint64_t k, uint64_t v);
 /* Discard cluster k after its refcount was repaired down to 0. */

@@ -274,6 +274,28 @@ static int refblock_of(struct ck *c, uint64_t k, uint64_t *rb_off)
 	return 0;
 }
 
+int64_t qcow2_ck_empty_run(const struct ck *c, int64_t k, int64_t n)
+{
+	uint64_t per = (uint64_t)1 << c->rb_bits,
+		 idx = (uint64_t)k >> c->rb_bits;
+	uint64_t bits = (uint64_t)1 << c->refcount_order, first, last, i;
+	int64_t end;
+
+	if (((uint64_t)k & (per - 1)) || k >= n)
+		return 0;
+	if (idx < c->rt_entries && idx < c->rt_loaded &&
+	    (c->rt[idx] & CK_RT_OFFSET))
+		return 0;
+	end = (uint64_t)(n - k) > per ? k + (int64_t)per : n;
+	/* whole bytes of the in-memory table (k is byte-aligned in it) */
+	first = (uint64_t)k * bits / 8;
+	last = (uint64_t)end * bits / 8;
+	for (i = first; i < last; i++)
+		if (c->imrt[i])
+			return 0;
+	return (int64_t)(last * 8 / bits) - k;
+}
+
 int qcow2_ck_get_refcount(struct ck *c, uint64_t k, uint64_t *rc)
 {
 	uint64_t off;

@@ -237,7 +237,14 @@ static int compare_refcounts(struct ck *c, struct qimg_check_result *res,
 	for (i = 0; i < c->imrt_n; i++) {
 		uint64_t on_disk, ref;
 		int *fixed = NULL;
-		int r = qcow2_ck_get_refcount(c, (uint64_t)i, &on_disk);
+		int64_t skip = qcow2_ck_empty_run(c, i, c->imrt_n);
+		int r;
+
+		if (skip > 0) {
+			i += skip - 1;
+			continue;
+		}
+		r = qcow2_ck_get_refcount(c, (uint64_t)i, &on_disk);
 
 		if (r < 0) {
 			qcow2_ck_say(c,
