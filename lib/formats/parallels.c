@@ -129,6 +129,17 @@ static int check_ext(struct qimg_node *node, uint64_t ext_off,
 	return 0;
 }
 
+/* What an open holds in memory: the BAT cache, the extension's bitmaps. */
+static void par_release(struct par_state *s)
+{
+	if (s->bat_open)
+		par_bat_free(&s->bat);
+	s->bat_open = false;
+	if (s->has_bitmaps)
+		qimg_bitmap_set_destroy(&s->bitmaps);
+	s->has_bitmaps = false;
+}
+
 static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
@@ -231,12 +242,7 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 	return 0;
 
 fail:
-	if (s->bat_open)
-		par_bat_free(&s->bat);
-	s->bat_open = false;
-	if (s->has_bitmaps)
-		qimg_bitmap_set_destroy(&s->bitmaps);
-	s->has_bitmaps = false;
+	par_release(s);
 	return r;
 }
 
@@ -257,12 +263,7 @@ static void par_close(struct qimg_node *node)
 		}
 		qimg_error_clear(&err);
 	}
-	if (s->bat_open)
-		par_bat_free(&s->bat);
-	s->bat_open = false;
-	if (s->has_bitmaps)
-		qimg_bitmap_set_destroy(&s->bitmaps);
-	s->has_bitmaps = false;
+	par_release(s);
 }
 
 /* The Format Extension's bitmaps: read (NBD -B), never added to. */

@@ -149,26 +149,36 @@ static int connect_to(const struct nbd_tool *nt, int *out)
 	return 0;
 }
 
-/* NBD_OPT_INFO for one export (after the list). */
-static int info(int fd, struct lexport *x)
+/* Send option opt for export `name`: its length and bytes, then tail. */
+static int send_named_opt(int fd, uint32_t opt, const char *name,
+			  const uint8_t *tail, size_t tail_len)
 {
-	size_t n = strlen(x->name);
-	uint8_t *req = malloc(4 + n + 2 + 4), *d = NULL;
-	uint32_t type, len;
+	size_t n = strlen(name);
+	uint8_t *req = malloc(4 + n + tail_len);
 	int r;
 
 	if (!req)
 		return -ENOMEM;
 	nbds_put32(req, (uint32_t)n);
-	memcpy(req + 4, x->name, n);
-	req[4 + n] = 0;
-	req[5 + n] = 2; /* two requests: */
-	req[6 + n] = 0;
-	req[7 + n] = NBDS_INFO_DESCRIPTION;
-	req[8 + n] = 0;
-	req[9 + n] = NBDS_INFO_BLOCK_SIZE;
-	r = send_opt(fd, NBDS_OPT_INFO, req, (uint32_t)(4 + n + 2 + 4));
+	memcpy(req + 4, name, n);
+	memcpy(req + 4 + n, tail, tail_len);
+	r = send_opt(fd, opt, req, (uint32_t)(4 + n + tail_len));
 	free(req);
+	return r;
+}
+
+/* NBD_OPT_INFO for one export (after the list). */
+static int info(int fd, struct lexport *x)
+{
+	/* two requests: the description and the block sizes */
+	static const uint8_t want[] = { 0, 2,
+					0, NBDS_INFO_DESCRIPTION,
+					0, NBDS_INFO_BLOCK_SIZE };
+	uint8_t *d = NULL;
+	uint32_t type, len;
+	int r;
+
+	r = send_named_opt(fd, NBDS_OPT_INFO, x->name, want, sizeof(want));
 	while (r == 0) {
 		r = recv_reply(fd, &type, &d, &len);
 		if (r < 0)
@@ -199,18 +209,13 @@ static int info(int fd, struct lexport *x)
 /* NBD_OPT_LIST_META_CONTEXT with no query: every context. */
 static int contexts(int fd, struct lexport *x)
 {
-	size_t n = strlen(x->name);
-	uint8_t *req = malloc(4 + n + 4), *d = NULL;
+	static const uint8_t no_queries[4] = { 0 };
+	uint8_t *d = NULL;
 	uint32_t type, len;
 	int r;
 
-	if (!req)
-		return -ENOMEM;
-	nbds_put32(req, (uint32_t)n);
-	memcpy(req + 4, x->name, n);
-	nbds_put32(req + 4 + n, 0);
-	r = send_opt(fd, NBDS_OPT_LIST_META_CONTEXT, req, (uint32_t)(n + 8));
-	free(req);
+	r = send_named_opt(fd, NBDS_OPT_LIST_META_CONTEXT, x->name, no_queries,
+			   sizeof(no_queries));
 	while (r == 0) {
 		r = recv_reply(fd, &type, &d, &len);
 		if (r < 0)
