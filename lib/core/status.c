@@ -66,7 +66,13 @@ static int status_layer(struct qimg_node *node, uint64_t off, uint64_t len,
 		}
 		return 0;
 	}
+	/* A serial driver's tables and caches change under its reads and
+	 * writes: its status is asked under the same lock. */
+	if (node->drv->threads == QIMG_THREADS_SERIAL)
+		pthread_mutex_lock(&node->lock);
 	r = node->drv->block_status(node, off, len, ext, err);
+	if (node->drv->threads == QIMG_THREADS_SERIAL)
+		pthread_mutex_unlock(&node->lock);
 	if (r < 0)
 		return r;
 	if (ext->len == 0 || ext->len > len)
