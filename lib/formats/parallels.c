@@ -15,7 +15,7 @@
 
 #include "core/dirty-bitmap.h"
 #include "core/driver.h"
-#include "formats/parallels-bat.h"
+#include "formats/table-cache.h"
 #include "formats/parallels.h"
 #include "util/endian.h"
 
@@ -44,7 +44,7 @@ static const char magic_ext[16] = "WithouFreSpacExt";
 
 struct par_state {
 	uint8_t hdr[PAR_HEADER];
-	struct par_bat bat; /* read a page at a time (parallels-bat.h) */
+	struct qimg_tcache bat; /* read a page at a time (table-cache.h) */
 	bool bat_open;
 	uint64_t bat_bytes; /* bat_entries * 4 */
 	uint32_t bat_entries;
@@ -61,16 +61,45 @@ struct par_state {
 	bool was_inuse; /* the image was marked in use at open */
 };
 
+/* Entries a BAT scan reads at a time. */
+#define PAR_SCAN 16384u
+
 static uint64_t entry_sectors(const struct par_state *s, uint32_t e)
 {
 	return s->ext ? (uint64_t)e * s->tracks : e;
+}
+
+static int bat_get(struct par_state *s, uint64_t idx, uint32_t *e,
+		   struct qimg_error *err)
+{
+	return qimg_tc_read_le32(&s->bat, idx, e, 1, err);
+}
+
+/* Set entries idx[k] to e[k] (k < n, ascending) and write them. */
+static int bat_commit(struct par_state *s, const uint64_t *idx,
+		      const uint32_t *e, size_t n, struct qimg_error *err)
+{
+	uint64_t pos[128];
+	uint8_t vals[128 * 4];
+	size_t k = 0, m;
+	int r = 0;
+
+	while (r == 0 && k < n) {
+		for (m = 0; m < 128 && k + m < n; m++) {
+			pos[m] = idx[k + m] * 4;
+			qimg_store_le32(vals + m * 4, e[k + m]);
+		}
+		r = qimg_tc_commit(&s->bat, pos, vals, 4, m, err);
+		k += m;
+	}
+	return r;
 }
 
 /* The end of the data (sectors): past the last cluster the BAT names, or
  * the first data sector. */
 static int scan_data_end(struct par_state *s, struct qimg_error *err)
 {
-	uint32_t *e = malloc(PAR_BAT_PAGE * sizeof(uint32_t));
+	uint32_t *e = malloc(PAR_SCAN * sizeof(uint32_t));
 	uint64_t i, k, n;
 	int r = 0;
 
@@ -78,9 +107,9 @@ static int scan_data_end(struct par_state *s, struct qimg_error *err)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	s->data_end = s->data_off;
 	for (i = 0; r == 0 && i < s->bat_entries; i += n) {
-		n = s->bat_entries - i < PAR_BAT_PAGE ? s->bat_entries - i
-						      : PAR_BAT_PAGE;
-		r = par_bat_read(&s->bat, i, e, (size_t)n, err);
+		n = s->bat_entries - i < PAR_SCAN ? s->bat_entries - i
+						  : PAR_SCAN;
+		r = qimg_tc_read_le32(&s->bat, i, e, (size_t)n, err);
 		for (k = 0; r == 0 && k < n; k++) {
 			uint64_t off = entry_sectors(s, e[k]);
 
@@ -133,7 +162,7 @@ static int check_ext(struct qimg_node *node, uint64_t ext_off,
 static void par_release(struct par_state *s)
 {
 	if (s->bat_open)
-		par_bat_free(&s->bat);
+		qimg_tc_free(&s->bat);
 	s->bat_open = false;
 	if (s->has_bitmaps)
 		qimg_bitmap_set_destroy(&s->bitmaps);
@@ -213,7 +242,8 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 				      "Invalid image: the BAT (%" PRIu32
 				      " entries) runs past the end of the file",
 				      s->bat_entries);
-	par_bat_init(&s->bat, node->file, PAR_HEADER, s->bat_entries);
+	qimg_tc_init(&s->bat, node->file, PAR_HEADER, s->bat_bytes,
+		     s->bat_bytes);
 	s->bat_open = true;
 	data_off = qimg_load_le32(h + OFF_DATA);
 	if (!data_off)
@@ -322,7 +352,7 @@ static int par_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
 		uint32_t e;
 
-		r = par_bat_get(&s->bat, idx, &e, err);
+		r = bat_get(s, idx, &e, err);
 		if (r < 0)
 			return r;
 		if (!e)
@@ -449,7 +479,7 @@ static int par_write(struct qimg_node *node, uint64_t off, const void *buf,
 			s->cluster - in < len ? (size_t)(s->cluster - in) : len;
 		uint32_t e;
 
-		r = par_bat_get(&s->bat, idx, &e, err);
+		r = bat_get(s, idx, &e, err);
 		if (r < 0)
 			break;
 		if (e) {
@@ -471,7 +501,7 @@ static int par_write(struct qimg_node *node, uint64_t off, const void *buf,
 	if (r == 0 && nnew)
 		r = qimg_flush(node->file, err);
 	if (r == 0 && nnew)
-		r = par_bat_commit(&s->bat, s->hdr, fresh, entry, nnew, err);
+		r = bat_commit(s, fresh, entry, nnew, err);
 	free(fresh);
 	free(entry);
 	return r;
@@ -488,7 +518,7 @@ static int par_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct par_state *s = node->opaque;
 	uint64_t idx = off / s->cluster, in = off % s->cluster;
 	uint32_t e;
-	int r = par_bat_get(&s->bat, idx, &e, err);
+	int r = bat_get(s, idx, &e, err);
 
 	if (r < 0)
 		return r;
@@ -540,13 +570,13 @@ static int par_check(struct qimg_node *node, unsigned int fix,
 		}
 	}
 	res->total_clusters = s->bat_entries;
-	e = malloc(PAR_BAT_PAGE * sizeof(uint32_t));
+	e = malloc(PAR_SCAN * sizeof(uint32_t));
 	if (!e)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	for (base = 0; base < s->bat_entries; base += n) {
-		n = s->bat_entries - base < PAR_BAT_PAGE ? s->bat_entries - base
-							 : PAR_BAT_PAGE;
-		r = par_bat_read(&s->bat, base, e, (size_t)n, err);
+		n = s->bat_entries - base < PAR_SCAN ? s->bat_entries - base
+						     : PAR_SCAN;
+		r = qimg_tc_read_le32(&s->bat, base, e, (size_t)n, err);
 		if (r < 0)
 			goto out;
 		for (k = 0; k < n; k++) {
@@ -569,8 +599,7 @@ static int par_check(struct qimg_node *node, unsigned int fix,
 				if (fix & QIMG_CHECK_FIX_ERRORS) {
 					uint32_t zero = 0;
 
-					r = par_bat_commit(&s->bat, s->hdr, &i,
-							   &zero, 1, err);
+					r = bat_commit(s, &i, &zero, 1, err);
 					if (r < 0)
 						goto out;
 					bat_dirty = true;

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* A format's table (a parallels BAT, a vdi block map, a qcow L1) read a
+ * page at a time into a small cache, so that memory stays bounded
+ * whatever the virtual size makes the table (a 256 TiB parallels image
+ * has a 1 GiB BAT).  The cache holds the table's bytes as on disk; the
+ * caller decodes them.  Every change is written through: the entries are
+ * set and their bytes written under the cache's lock, so an evicted page
+ * is never newer than the file.  Safe to call from several threads. */
+#ifndef QIMG_FORMATS_TABLE_CACHE_H
+#define QIMG_FORMATS_TABLE_CACHE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/driver.h"
+
+#define QIMG_TC_PAGE 65536u /* bytes a cached page holds */
+#define QIMG_TC_SLOTS 64    /* pages cached: 4 MiB at most */
+
+struct qimg_tcache {
+	struct qimg_node *file;
+	uint64_t off;  /* file offset of the table's byte 0 */
+	uint64_t len;  /* the table's bytes */
+	uint64_t held; /* bytes of it the file holds; the rest reads 0 */
+	pthread_mutex_t lock;
+	uint64_t tick;
+	size_t hint; /* the slot used last */
+	struct {
+		uint64_t page; /* page number + 1; 0: empty */
+		uint64_t last; /* tick of the last use */
+		uint8_t *buf;
+	} slot[QIMG_TC_SLOTS];
+};
+
+/* held: how much of the table the file has (bytes past it are never read
+ * from the file and read as zeros, as a file reads past its end). */
+void qimg_tc_init(struct qimg_tcache *c, struct qimg_node *file, uint64_t off,
+		  uint64_t len, uint64_t held);
+void qimg_tc_free(struct qimg_tcache *c);
+/* The table moved, changed size or was rewritten on the disk behind the
+ * cache: every page is forgotten. */
+void qimg_tc_reset(struct qimg_tcache *c, uint64_t off, uint64_t len,
+		   uint64_t held);
+
+/* Bytes [pos, pos + n) of the table (zeros past its end). */
+int qimg_tc_read(struct qimg_tcache *c, uint64_t pos, void *out, size_t n,
+		 struct qimg_error *err);
+/* Entries [first, first + n) of a table of little-endian 32-bit or
+ * big-endian 64-bit entries, in host order. */
+int qimg_tc_read_le32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
+		      size_t n, struct qimg_error *err);
+int qimg_tc_read_be64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
+		      size_t n, struct qimg_error *err);
+
+/* Set the `width` bytes at pos[k] (inside the table) to vals + k * width
+ * (as on disk) for k < n, and write them: the table's bytes of each
+ * 512-byte sector of the file holding changed entries, in one write per
+ * run of entries in the same sector.  A run that cannot be written gets
+ * its old bytes back in the cache (it was never on the disk); the runs
+ * before it stay. */
+int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
+		   const uint8_t *vals, size_t width, size_t n,
+		   struct qimg_error *err);
+
+#endif
