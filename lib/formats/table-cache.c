@@ -111,8 +111,8 @@ static int move_bytes(struct qimg_tcache *c, uint64_t pos, uint8_t *mem,
 {
 	while (n) {
 		uint64_t in = pos % QIMG_TC_PAGE;
-		size_t m = QIMG_TC_PAGE - in < n ? (size_t)(QIMG_TC_PAGE - in)
-						 : n;
+		size_t m =
+			QIMG_TC_PAGE - in < n ? (size_t)(QIMG_TC_PAGE - in) : n;
 		uint8_t *pg = NULL;
 		int r;
 
@@ -234,9 +234,9 @@ int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
 		if (r < 0) {
 			/* not on the disk: forgotten */
 			while (saved--)
-				(void)move_bytes(c, pos[k + saved],
-						 old + saved * width, width,
-						 true, &(struct qimg_error){ 0 });
+				(void)move_bytes(
+					c, pos[k + saved], old + saved * width,
+					width, true, &(struct qimg_error){ 0 });
 			break;
 		}
 		if (hi > c->held)

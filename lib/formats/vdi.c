@@ -14,6 +14,7 @@
 #include <sys/random.h>
 
 #include "core/driver.h"
+#include "formats/table-cache.h"
 #include "formats/vdi.h"
 #include "util/endian.h"
 
@@ -29,10 +30,8 @@
 /* qemu-img's limits: the map of a 2^31 - 512 byte buffer. */
 #define VDI_MAX_BLOCKS ((UINT32_C(0x80000000) - VDI_SECTOR) / 4)
 #define VDI_MAX_SIZE ((uint64_t)VDI_MAX_BLOCKS * VDI_BLOCK_SIZE)
-/* Header and touched map sectors go in one write when they are
- * contiguous and no longer than this (no window where the header's
- * allocation count and the map disagree). */
-#define VDI_ONE_WRITE_MAX (256u * 1024u)
+/* Entries a map scan reads at a time. */
+#define VDI_SCAN 16384u
 /* check: entries past the end of the file reported one by one. */
 #define VDI_CHECK_LINES_PAST 100000u
 
@@ -57,10 +56,12 @@ static const char vdi_text[] = "<<< QEMU VM Virtual Disk Image >>>\n";
 
 struct vdi_state {
 	uint8_t hdr[VDI_SECTOR]; /* sector 0 as read, kept up to date */
-	uint8_t *map;		 /* the block map as on disk (LE) */
-	size_t map_len;		 /* bytes of it held (sector multiple) */
-	uint32_t blocks;	 /* blocks in image */
-	uint32_t allocated;	 /* blocks allocated (the next index) */
+	/* The block map, a page at a time (up to 2 GiB: 4 bytes a MiB);
+	 * past what the file holds it reads as zeros, as the file does. */
+	struct qimg_tcache map;
+	bool map_open;
+	uint32_t blocks;    /* blocks in image */
+	uint32_t allocated; /* blocks allocated (the next index) */
 	uint32_t bmap_off, data_off;
 	uint32_t type;
 	uint64_t disk_size; /* rounded up to sectors */
@@ -73,9 +74,10 @@ static uint64_t round_up(uint64_t v, uint64_t a)
 
 /* Entry i of the map; entries past the end of the file read as zero, as
  * the file reads there. */
-static uint32_t map_get(const struct vdi_state *s, uint64_t i)
+static int map_get(struct vdi_state *s, uint64_t i, uint32_t *e,
+		   struct qimg_error *err)
 {
-	return i * 4 + 4 <= s->map_len ? qimg_load_le32(s->map + i * 4) : 0;
+	return qimg_tc_read_le32(&s->map, i, e, 1, err);
 }
 
 static bool is_allocated(uint32_t e)
@@ -83,21 +85,17 @@ static bool is_allocated(uint32_t e)
 	return e < VDI_ZERO;
 }
 
-/* Make the held map cover entry i (zeros beyond what the file held). */
-static int map_reserve(struct vdi_state *s, uint64_t i, struct qimg_error *err)
+/* Bytes of a map of `blocks` entries the file holds, up to its length
+ * (sector multiples, as qemu-img reads the map). */
+static uint64_t map_held(const struct vdi_state *s, uint64_t flen,
+			 uint32_t blocks)
 {
-	size_t need = round_up(i * 4 + 4, VDI_SECTOR);
-	uint8_t *p;
+	uint64_t bytes = round_up((uint64_t)blocks * 4, VDI_SECTOR);
+	uint64_t avail = flen > s->bmap_off
+				 ? round_up(flen - s->bmap_off, VDI_SECTOR)
+				 : 0;
 
-	if (need <= s->map_len)
-		return 0;
-	p = realloc(s->map, need);
-	if (!p)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	memset(p + s->map_len, 0, need - s->map_len);
-	s->map = p;
-	s->map_len = need;
-	return 0;
+	return bytes < avail ? bytes : avail;
 }
 
 static int vdi_probe(const uint8_t *head, size_t len, const char *filename)
@@ -198,7 +196,6 @@ static int vdi_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
 	struct vdi_state *s = node->opaque;
-	uint64_t map_bytes, avail;
 	int64_t flen;
 	int r;
 
@@ -212,26 +209,11 @@ static int vdi_open(struct qimg_node *node, const struct qimg_opts *opts,
 	r = check_header(node, s, err);
 	if (r < 0)
 		return r;
-	/* Hold the part of the map the file has; the rest reads as zero
-	 * (what a read past the end of the file gives), so that a damaged
-	 * header cannot make us allocate more than the file holds. */
-	map_bytes = round_up((uint64_t)s->blocks * 4, VDI_SECTOR);
-	avail = (uint64_t)flen > s->bmap_off
-			? round_up((uint64_t)flen - s->bmap_off, VDI_SECTOR)
-			: 0;
-	s->map_len = map_bytes < avail ? map_bytes : avail;
-	if (s->map_len) {
-		s->map = malloc(s->map_len);
-		if (!s->map)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-		r = qimg_pread(node->file, s->bmap_off, s->map, s->map_len,
-			       err);
-		if (r < 0) {
-			free(s->map);
-			s->map = NULL;
-			return r;
-		}
-	}
+	/* The part of the map the file has is read from it, the rest reads
+	 * as zeros (what a read past the end of the file gives). */
+	qimg_tc_init(&s->map, node->file, s->bmap_off, (uint64_t)s->blocks * 4,
+		     map_held(s, (uint64_t)flen, s->blocks));
+	s->map_open = true;
 	node->size = s->disk_size;
 	node->cluster_size = VDI_BLOCK_SIZE;
 	node->zero_init = true;
@@ -243,8 +225,9 @@ static void vdi_close(struct qimg_node *node)
 {
 	struct vdi_state *s = node->opaque;
 
-	free(s->map);
-	s->map = NULL;
+	if (s->map_open)
+		qimg_tc_free(&s->map);
+	s->map_open = false;
 }
 
 static uint64_t block_host(const struct vdi_state *s, uint32_t idx)
@@ -263,8 +246,11 @@ static int vdi_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 		uint64_t blk = off / VDI_BLOCK_SIZE;
 		uint32_t in = (uint32_t)(off % VDI_BLOCK_SIZE);
 		size_t n = VDI_BLOCK_SIZE - in;
-		uint32_t e = map_get(s, blk);
+		uint32_t e;
 
+		r = map_get(s, blk, &e, err);
+		if (r < 0)
+			return r;
 		if (n > len)
 			n = len;
 		if (!is_allocated(e)) {
@@ -282,73 +268,20 @@ static int vdi_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
-enum meta_order {
-	HEADER_FIRST, /* allocation: a crash leaves a block counted, unused */
-	MAP_FIRST,    /* growth: new entries before the header shows them */
-	ONE_WRITE,    /* relocation: both or nothing */
+/* The new blocks of one write: their entries' byte offsets in the map and
+ * the entries as on disk. */
+struct vdi_allocs {
+	uint64_t *pos;
+	uint8_t *vals;
+	size_t n;
 };
 
-/* Write the header sector and the map sectors holding entries [lo, hi]:
- * in one write when they are contiguous and short (or must be), else in
- * the order given. */
-static int write_meta(struct qimg_node *node, uint64_t lo, uint64_t hi,
-		      enum meta_order order, struct qimg_error *err)
-{
-	struct vdi_state *s = node->opaque;
-	uint64_t first = lo * 4 / VDI_SECTOR * VDI_SECTOR;
-	uint64_t end = round_up(hi * 4 + 4, VDI_SECTOR);
-	int r;
-
-	if (end > s->map_len)
-		end = s->map_len;
-	if (first > end)
-		first = end;
-	/* An allocation's count reaches the disk before the entries that
-	 * use it (a flush between, as a power cut may tear even one write
-	 * at a sector boundary): a crash then leaves a block counted but
-	 * unused, never a count that a later allocation would reuse. */
-	if (order == HEADER_FIRST) {
-		r = qimg_pwrite(node->file, 0, s->hdr, VDI_SECTOR, err);
-		if (r == 0 && end > first)
-			r = qimg_flush(node->file, err);
-		if (r == 0 && end > first)
-			r = qimg_pwrite(node->file, s->bmap_off + first,
-					s->map + first, end - first, err);
-		return r;
-	}
-	if (s->bmap_off == VDI_SECTOR &&
-	    (order == ONE_WRITE || end <= VDI_ONE_WRITE_MAX)) {
-		uint8_t *buf = malloc(VDI_SECTOR + end);
-
-		if (!buf)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-		memcpy(buf, s->hdr, VDI_SECTOR);
-		memcpy(buf + VDI_SECTOR, s->map, end);
-		r = qimg_pwrite(node->file, 0, buf, VDI_SECTOR + end, err);
-		free(buf);
-		return r;
-	}
-	if (order != MAP_FIRST) {
-		r = qimg_pwrite(node->file, 0, s->hdr, VDI_SECTOR, err);
-		if (r < 0)
-			return r;
-	}
-	if (end > first) {
-		r = qimg_pwrite(node->file, s->bmap_off + first, s->map + first,
-				end - first, err);
-		if (r < 0)
-			return r;
-	}
-	if (order == MAP_FIRST)
-		return qimg_pwrite(node->file, 0, s->hdr, VDI_SECTOR, err);
-	return 0;
-}
-
 /* Allocate a new block for guest block blk holding `n` bytes of `data` at
- * `in`, the rest zeros, written whole at the end of the data area. */
+ * `in`, the rest zeros, written whole at the end of the data area; its
+ * entry joins `a` (the map names it once the count is on the disk). */
 static int alloc_block(struct qimg_node *node, uint64_t blk, uint32_t in,
 		       const uint8_t *data, size_t n, uint8_t **scratch,
-		       struct qimg_error *err)
+		       struct vdi_allocs *a, struct qimg_error *err)
 {
 	struct vdi_state *s = node->opaque;
 	const uint8_t *src = data;
@@ -359,9 +292,6 @@ static int alloc_block(struct qimg_node *node, uint64_t blk, uint32_t in,
 		return qimg_error_set(err, ENOSPC,
 				      "%s: no block index left to allocate",
 				      node->filename);
-	r = map_reserve(s, blk, err);
-	if (r < 0)
-		return r;
 	if (n != VDI_BLOCK_SIZE) {
 		if (!*scratch) {
 			*scratch = malloc(VDI_BLOCK_SIZE);
@@ -377,55 +307,76 @@ static int alloc_block(struct qimg_node *node, uint64_t blk, uint32_t in,
 			err);
 	if (r < 0)
 		return r;
-	qimg_store_le32(s->map + blk * 4, idx);
+	a->pos[a->n] = blk * 4;
+	qimg_store_le32(a->vals + a->n * 4, idx);
+	a->n++;
 	s->allocated = idx + 1;
 	qimg_store_le32(s->hdr + OFF_ALLOCATED, s->allocated);
 	return 0;
+}
+
+/* The header with the new count, then the entries.  The count reaches the
+ * disk first, with the blocks (a flush between, as a power cut may tear
+ * even one write at a sector boundary): a crash then leaves a block
+ * counted but unused, never a count that a later allocation would reuse
+ * or an entry naming a block that is not there. */
+static int commit_allocs(struct qimg_node *node, const struct vdi_allocs *a,
+			 struct qimg_error *err)
+{
+	struct vdi_state *s = node->opaque;
+	int r;
+
+	r = qimg_pwrite(node->file, 0, s->hdr, VDI_SECTOR, err);
+	if (r == 0)
+		r = qimg_flush(node->file, err);
+	if (r == 0)
+		r = qimg_tc_commit(&s->map, a->pos, a->vals, 4, a->n, err);
+	return r;
 }
 
 static int vdi_write(struct qimg_node *node, uint64_t off, const void *buf,
 		     size_t len, struct qimg_error *err)
 {
 	struct vdi_state *s = node->opaque;
+	size_t most = len / VDI_BLOCK_SIZE + 2;
+	struct vdi_allocs a = { malloc(most * sizeof(uint64_t)),
+				malloc(most * 4), 0 };
 	const uint8_t *p = buf;
 	uint8_t *scratch = NULL;
-	uint64_t lo = UINT64_MAX, hi = 0;
 	int r = 0;
 
-	while (len) {
+	if (!a.pos || !a.vals)
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	while (r == 0 && len) {
 		uint64_t blk = off / VDI_BLOCK_SIZE;
-		uint32_t in = (uint32_t)(off % VDI_BLOCK_SIZE);
+		uint32_t in = (uint32_t)(off % VDI_BLOCK_SIZE), e;
 		size_t n = VDI_BLOCK_SIZE - in;
-		uint32_t e = map_get(s, blk);
 
 		if (n > len)
 			n = len;
-		if (is_allocated(e)) {
-			r = qimg_pwrite(node->file, block_host(s, e) + in, p, n,
-					err);
-		} else {
-			r = alloc_block(node, blk, in, p, n, &scratch, err);
-			if (r == 0) {
-				lo = blk < lo ? blk : lo;
-				hi = blk;
-			}
-		}
+		r = map_get(s, blk, &e, err);
 		if (r < 0)
 			break;
+		if (is_allocated(e))
+			r = qimg_pwrite(node->file, block_host(s, e) + in, p, n,
+					err);
+		else
+			r = alloc_block(node, blk, in, p, n, &scratch, &a, err);
 		p += n;
 		off += n;
 		len -= n;
 	}
 	free(scratch);
 	/* Even after a failure, record the blocks already allocated. */
-	if (lo != UINT64_MAX) {
+	if (a.n) {
 		struct qimg_error e2 = { 0 };
-		int r2 = write_meta(node, lo, hi, HEADER_FIRST,
-				    r < 0 ? &e2 : err);
+		int r2 = commit_allocs(node, &a, r < 0 ? &e2 : err);
 
 		if (r == 0)
 			r = r2;
 	}
+	free(a.pos);
+	free(a.vals);
 	return r;
 }
 
@@ -440,9 +391,11 @@ static int vdi_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct vdi_state *s = node->opaque;
 	uint64_t blk = off / VDI_BLOCK_SIZE;
 	uint64_t in = off % VDI_BLOCK_SIZE;
-	uint32_t e = map_get(s, blk);
+	uint32_t e;
+	int r = map_get(s, blk, &e, err);
 
-	(void)err;
+	if (r < 0)
+		return r;
 	ext->len = VDI_BLOCK_SIZE - in < len ? VDI_BLOCK_SIZE - in : len;
 	if (!is_allocated(e)) {
 		ext->flags = QIMG_BS_ZERO;
@@ -484,18 +437,38 @@ static int vdi_check(struct qimg_node *node, unsigned int fix,
 		     void *opaque, struct qimg_error *err)
 {
 	struct vdi_state *s = node->opaque;
-	uint64_t i, count = 0, held = s->map_len / 4;
+	uint64_t i, base, n, count = 0, held;
+	uint32_t *ents;
 	uint8_t *seen;
+	int64_t flen;
+	int r = 0;
 
 	if (fix)
 		return -ENOTSUP;
+	flen = qimg_node_length(node->file, err);
+	if (flen < 0)
+		return (int)flen;
+	held = map_held(s, (uint64_t)flen, s->blocks) / 4;
 	seen = calloc((size_t)s->blocks / 8 + 1, 1);
-	if (!seen)
+	ents = malloc(VDI_SCAN * 4);
+	if (!seen || !ents) {
+		free(seen);
+		free(ents);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	for (i = 0; i < s->blocks; i++) {
-		uint32_t e = map_get(s, i);
+	}
+	for (i = 0, base = 0, n = 0; i < s->blocks; i++) {
+		uint32_t e;
 
-		if (i * 4 + 4 > s->map_len && i > held + VDI_CHECK_LINES_PAST) {
+		if (i == base + n) {
+			base = i;
+			n = s->blocks - i < VDI_SCAN ? s->blocks - i : VDI_SCAN;
+			r = qimg_tc_read_le32(&s->map, base, ents, (size_t)n,
+					      err);
+			if (r < 0)
+				break;
+		}
+		e = ents[i - base];
+		if (i > held + VDI_CHECK_LINES_PAST) {
 			/* The rest of the map lies past the end of the file
 			 * and reads as block 0, used again by each entry:
 			 * counted, not each reported (qemu-img prints a line
@@ -531,6 +504,9 @@ static int vdi_check(struct qimg_node *node, unsigned int fix,
 		seen[e / 8] |= (uint8_t)(1u << (e % 8));
 	}
 	free(seen);
+	free(ents);
+	if (r < 0)
+		return r;
 	if (count != s->allocated) {
 		REPORT(fn, opaque,
 		       "ERROR: allocated blocks mismatch, is %" PRIu64
@@ -675,23 +651,97 @@ static int vdi_create(struct qimg_node *file, const struct qimg_opts *o,
 
 /* Resize (qemu-img 7.2 refuses it for vdi) */
 
-/* Make room in front of the data area for a map of `blocks` entries:
- * move the first data blocks to the end of the file, then shift the data
- * area (in memory: the caller writes header and map in one piece). */
-static int grow_map_area(struct qimg_node *node, uint32_t blocks,
-			 struct qimg_error *err)
+static int shrink_check(struct vdi_state *s, uint32_t nblocks,
+			struct qimg_error *err)
 {
-	struct vdi_state *s = node->opaque;
-	uint64_t need = round_up((uint64_t)blocks * 4, VDI_SECTOR);
-	uint64_t room =
-		s->data_off > s->bmap_off ? s->data_off - s->bmap_off : 0;
-	uint32_t k, m, base, j;
-	uint64_t i, new_data;
-	uint8_t *buf = NULL;
+	uint32_t *ents = malloc(VDI_SCAN * 4);
+	uint64_t base, n, k;
 	int r = 0;
 
-	if (need <= room)
-		return 0;
+	if (!ents)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (base = nblocks; r == 0 && base < s->blocks; base += n) {
+		n = s->blocks - base < VDI_SCAN ? s->blocks - base : VDI_SCAN;
+		r = qimg_tc_read_le32(&s->map, base, ents, (size_t)n, err);
+		for (k = 0; r == 0 && k < n; k++)
+			if (is_allocated(ents[k]))
+				r = qimg_error_set(
+					err, ENOTSUP,
+					"Cannot shrink the image: block "
+					"%" PRIu64 " past the new end is "
+					"allocated",
+					base + k);
+	}
+	free(ents);
+	return r;
+}
+
+/* The entries of new guest blocks, as on disk: free, or in a static
+ * image the next block indices. */
+static void new_entries(const struct vdi_state *s, uint8_t *out, size_t count,
+			uint32_t *next)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		qimg_store_le32(out + i * 4, s->type == VDI_TYPE_STATIC
+						     ? (*next)++
+						     : VDI_FREE);
+}
+
+/* Growth inside the room the map has (the data area stays): the entries
+ * of guest blocks [old, nblocks), sectors whole, in 1 MiB writes. */
+static int grow_in_place(struct qimg_node *node, uint32_t old, uint32_t nblocks,
+			 uint32_t *next, struct qimg_error *err)
+{
+	struct vdi_state *s = node->opaque;
+	uint64_t pos = (uint64_t)old * 4, to = (uint64_t)nblocks * 4;
+	uint64_t end = round_up(to, VDI_SECTOR);
+	uint8_t *buf = malloc(VDI_BLOCK_SIZE);
+	int r = 0;
+
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	while (r == 0 && pos < to) {
+		uint64_t start = pos / VDI_SECTOR * VDI_SECTOR;
+		uint64_t stop = end - start < VDI_BLOCK_SIZE
+					? end
+					: start + VDI_BLOCK_SIZE;
+		uint64_t upto = to < stop ? to : stop;
+
+		/* the entries before the first new one in its sector */
+		r = qimg_tc_read(&s->map, start, buf, (size_t)(pos - start),
+				 err);
+		new_entries(s, buf + (pos - start), (size_t)(upto - pos) / 4,
+			    next);
+		memset(buf + (upto - start), 0, (size_t)(stop - upto));
+		if (r == 0)
+			r = qimg_pwrite(node->file, s->bmap_off + start, buf,
+					(size_t)(stop - start), err);
+		pos = stop;
+	}
+	free(buf);
+	return r;
+}
+
+/* Growth past the room the map has: the first data blocks move to the
+ * end of the file (copied, flushed), then the header with the shifted
+ * data area and the whole renumbered map go in one write, built in
+ * memory (4 bytes a MiB of the new size), so that the image is the old
+ * one or the new one. */
+static int grow_relocating(struct qimg_node *node, uint32_t old,
+			   uint32_t nblocks, uint32_t *next,
+			   struct qimg_error *err)
+{
+	struct vdi_state *s = node->opaque;
+	uint64_t need = round_up((uint64_t)nblocks * 4, VDI_SECTOR);
+	uint64_t room =
+		s->data_off > s->bmap_off ? s->data_off - s->bmap_off : 0;
+	uint32_t k, m, base, j, *ents = NULL;
+	uint64_t i, new_data;
+	uint8_t *buf = NULL, *map;
+	int r = 0;
+
 	if (s->bmap_off != VDI_SECTOR || s->data_off < s->bmap_off)
 		return qimg_error_set(err, ENOTSUP,
 				      "%s: cannot grow the block map of this "
@@ -705,13 +755,15 @@ static int grow_map_area(struct qimg_node *node, uint32_t blocks,
 				      node->filename);
 	m = s->allocated < k ? s->allocated : k;
 	base = s->allocated > k ? s->allocated : k;
-	/* 1. Copy data blocks 0..m-1 past everything (nothing refers to the
-	 *    copies yet). */
-	if (m) {
-		buf = malloc(VDI_BLOCK_SIZE);
-		if (!buf)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
+	buf = malloc(VDI_SECTOR + need > VDI_BLOCK_SIZE ? VDI_SECTOR + need
+							: VDI_BLOCK_SIZE);
+	ents = malloc(VDI_SCAN * 4);
+	if (!buf || !ents) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
 	}
+	/* 1. Data blocks 0..m-1 copied past everything (nothing names the
+	 *    copies yet). */
 	for (j = 0; r == 0 && j < m; j++) {
 		r = qimg_pread(node->file, block_host(s, j), buf,
 			       VDI_BLOCK_SIZE, err);
@@ -719,45 +771,60 @@ static int grow_map_area(struct qimg_node *node, uint32_t blocks,
 			r = qimg_pwrite(node->file, block_host(s, base + j),
 					buf, VDI_BLOCK_SIZE, err);
 	}
-	free(buf);
 	if (r == 0)
 		r = qimg_flush(node->file, err);
-	if (r < 0)
-		return r;
-	/* 2. The new map, entries renumbered for the shifted data area. */
-	r = map_reserve(s, (need - 4) / 4, err);
-	if (r < 0)
-		return r;
-	for (i = 0; i < s->blocks; i++) {
-		uint32_t e = map_get(s, i);
+	/* 2. The new map: the old entries renumbered for the shifted data
+	 *    area, then the new ones. */
+	map = buf + VDI_SECTOR;
+	for (i = 0; r == 0 && i < old; i++) {
+		uint32_t e;
 
-		if (!is_allocated(e))
-			continue;
-		if (e < m)
-			e = base + e - k;
-		else if (e >= k)
-			e -= k;
-		else
-			e = VDI_FREE; /* past the allocation count: damaged */
-		qimg_store_le32(s->map + i * 4, e);
+		if (i % VDI_SCAN == 0)
+			r = qimg_tc_read_le32(
+				&s->map, i, ents,
+				old - i < VDI_SCAN ? old - i : VDI_SCAN, err);
+		e = ents[i % VDI_SCAN];
+		if (is_allocated(e)) {
+			if (e < m)
+				e = base + e - k;
+			else if (e >= k)
+				e -= k;
+			else
+				e = VDI_FREE; /* past the count: damaged */
+		}
+		qimg_store_le32(map + i * 4, e);
 	}
-	memset(s->map + (uint64_t)s->blocks * 4, 0,
-	       s->map_len - (uint64_t)s->blocks * 4);
-	s->data_off = (uint32_t)new_data;
-	qimg_store_le32(s->hdr + OFF_DATA, s->data_off);
-	return 0;
+	if (r < 0)
+		goto out;
+	new_entries(s, map + (uint64_t)old * 4, nblocks - old, next);
+	memset(map + (uint64_t)nblocks * 4, 0, need - (uint64_t)nblocks * 4);
+	/* 3. A static image's new blocks, then header and map at once. */
+	if (*next > s->allocated)
+		r = qimg_truncate(node->file,
+				  new_data + (uint64_t)*next * VDI_BLOCK_SIZE,
+				  false, NULL, err);
+	if (r == 0) {
+		memcpy(buf, s->hdr, VDI_SECTOR);
+		qimg_store_le32(buf + OFF_DATA, (uint32_t)new_data);
+		qimg_store_le32(buf + OFF_ALLOCATED, *next);
+		r = qimg_pwrite(node->file, 0, buf, VDI_SECTOR + need, err);
+	}
+	if (r == 0)
+		s->data_off = (uint32_t)new_data;
+out:
+	free(buf);
+	free(ents);
+	return r;
 }
 
 static int vdi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct vdi_state *s = node->opaque;
-	uint64_t nsize = round_up(size, VDI_SECTOR), i;
-	uint32_t nblocks, old = s->blocks;
-	uint8_t saved[VDI_SECTOR], *saved_map = NULL;
-	uint32_t saved_data = s->data_off, saved_alloc = s->allocated;
-	size_t saved_len = s->map_len;
-	enum meta_order order;
+	uint64_t nsize = round_up(size, VDI_SECTOR), need, room;
+	uint32_t nblocks, old = s->blocks, next = s->allocated;
+	uint32_t saved_data = s->data_off;
+	uint8_t saved[VDI_SECTOR];
 	int r;
 
 	(void)shrink;
@@ -771,73 +838,52 @@ static int vdi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, ENOTSUP,
 				      "Cannot shrink a static VDI image below "
 				      "its allocated blocks");
-	for (i = nblocks; i < old; i++)
-		if (is_allocated(map_get(s, i)))
-			return qimg_error_set(err, ENOTSUP,
-					      "Cannot shrink the image: block "
-					      "%" PRIu64 " past the new end is "
-					      "allocated",
-					      i);
-	memcpy(saved, s->hdr, sizeof(saved));
-	if (s->map_len) {
-		saved_map = malloc(s->map_len);
-		if (!saved_map)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-		memcpy(saved_map, s->map, s->map_len);
-	}
-	r = grow_map_area(node, nblocks, err);
+	r = shrink_check(s, nblocks, err);
 	if (r < 0)
-		goto fail;
-	order = s->data_off != saved_data ? ONE_WRITE : MAP_FIRST;
-	if (nblocks) {
-		r = map_reserve(s, nblocks - 1, err);
-		if (r < 0)
-			goto fail;
-	}
-	for (i = old; i < nblocks; i++) {
-		uint32_t e = VDI_FREE;
-
-		if (s->type == VDI_TYPE_STATIC)
-			e = s->allocated++;
-		qimg_store_le32(s->map + i * 4, e);
-	}
-	if (s->type == VDI_TYPE_STATIC && s->allocated > saved_alloc) {
-		r = qimg_truncate(node->file, block_host(s, s->allocated),
-				  false, NULL, err);
-		if (r < 0)
-			goto fail;
-	}
+		return r;
+	memcpy(saved, s->hdr, sizeof(saved));
 	qimg_store_le64(s->hdr + OFF_DISK_SIZE, nsize);
 	qimg_store_le32(s->hdr + OFF_BLOCKS, nblocks);
-	qimg_store_le32(s->hdr + OFF_ALLOCATED, s->allocated);
-	if (order == ONE_WRITE)
-		r = write_meta(node, 0, (s->data_off - VDI_SECTOR) / 4 - 1,
-			       ONE_WRITE, err);
-	else if (nblocks > old)
-		r = write_meta(node, old, nblocks - 1, MAP_FIRST, err);
-	else
-		r = write_meta(node, 0, 0, HEADER_FIRST, err);
+	need = round_up((uint64_t)nblocks * 4, VDI_SECTOR);
+	room = s->data_off > s->bmap_off ? s->data_off - s->bmap_off : 0;
+	if (need > room) {
+		/* header and map in one write */
+		r = grow_relocating(node, old, nblocks, &next, err);
+	} else {
+		/* New entries (past the old count: unseen) on the disk
+		 * before the header counts them. */
+		if (nblocks > old && s->type == VDI_TYPE_STATIC)
+			r = qimg_truncate(
+				node->file,
+				block_host(s, s->allocated + (nblocks - old)),
+				false, NULL, err);
+		if (r == 0 && nblocks > old)
+			r = grow_in_place(node, old, nblocks, &next, err);
+		if (r == 0 && nblocks > old)
+			r = qimg_flush(node->file, err);
+		qimg_store_le32(s->hdr + OFF_ALLOCATED, next);
+		if (r == 0)
+			r = qimg_pwrite(node->file, 0, s->hdr, VDI_SECTOR, err);
+	}
 	if (r == 0)
 		r = qimg_flush(node->file, err);
-	if (r < 0)
-		goto fail;
-	free(saved_map);
+	if (r < 0) {
+		memcpy(s->hdr, saved, sizeof(saved));
+		s->data_off = saved_data;
+		/* what the disk's map now holds is read again */
+		qimg_tc_reset(&s->map, s->bmap_off, (uint64_t)old * 4,
+			      s->map.held);
+		return r;
+	}
+	qimg_store_le32(s->hdr + OFF_DATA, s->data_off);
+	qimg_store_le32(s->hdr + OFF_ALLOCATED, next);
+	s->allocated = next;
 	s->blocks = nblocks;
 	s->disk_size = nsize;
 	node->size = nsize;
+	qimg_tc_reset(&s->map, s->bmap_off, (uint64_t)nblocks * 4,
+		      nblocks > old ? need : s->map.held);
 	return 0;
-
-fail:
-	memcpy(s->hdr, saved, sizeof(saved));
-	if (saved_map) {
-		memcpy(s->map, saved_map, saved_len);
-		if (s->map_len > saved_len)
-			memset(s->map + saved_len, 0, s->map_len - saved_len);
-	}
-	free(saved_map);
-	s->data_off = saved_data;
-	s->allocated = saved_alloc;
-	return r;
 }
 
 const struct qimg_driver qimg_driver_vdi = {

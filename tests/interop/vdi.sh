@@ -329,4 +329,53 @@ fi
 qio -c 'write -P 0x12 2M 1M' -f raw rs.raw
 good "static grow" "$G/rs.vdi" rs.raw
 
+# Growth that moves the data area, with a map of more entries than one
+# scan reads (20480), blocks everywhere
+"$QEMU_IMG" create -q -f vdi "$G/mv.vdi" 20G
+"$QEMU_IMG" create -q -f raw mv.raw 20G
+for at in 0 5G 19G 20479M; do
+	qio -c "write -P 0x2c $at 1M" "$G/mv.vdi"
+	qio -f raw -c "write -P 0x2c $at 1M" mv.raw
+done
+ok "grow 20G -> 200G (data area moved)" qimg resize "$G/mv.vdi" 200G
+truncate -s 200G mv.raw
+good "grow 20G -> 200G" "$G/mv.vdi" mv.raw
+# Growth back into the room a shrink left (a 1.6 MB map, in 1 MiB writes)
+"$QEMU_IMG" create -q -f vdi "$G/ip.vdi" 400G
+qio -c 'write -P 0x3d 100M 2M' "$G/ip.vdi"
+ok "shrink 400G -> 1G" qimg resize --shrink "$G/ip.vdi" 1G
+ok "grow 1G -> 400G in place" qimg resize "$G/ip.vdi" 400G
+"$QEMU_IMG" create -q -f raw ip.raw 400G
+qio -f raw -c 'write -P 0x3d 100M 2M' ip.raw
+good "grow 1G -> 400G in place" "$G/ip.vdi" ip.raw
+qio -c 'write -P 0x3e 399G 1M' "$G/ip.vdi"
+qio -f raw -c 'write -P 0x3e 399G 1M' ip.raw
+good "a block past the old end after growth in place" "$G/ip.vdi" ip.raw
+rm -f mv.raw ip.raw "$G/mv.vdi" "$G/ip.vdi"
+
+# A 64 TiB image has a 256 MiB block map: read a page at a time, never
+# whole (qemu-img holds it all)
+rm -f big64.vdi
+"$QEMU_IMG" create -q -f vdi big64.vdi 64T
+qio -c 'write -P 7 40T 3M' big64.vdi
+for args in "info big64.vdi" "check big64.vdi" \
+	"convert -O raw big64.vdi /dev/null" "compare big64.vdi big64.vdi" \
+	"map --output=json big64.vdi"; do
+	# shellcheck disable=SC2086
+	/usr/bin/time -f %M -o big.rss "$QIMG" $args >big.out 2>&1
+	rss=$(tail -n 1 big.rss 2>/dev/null)
+	ok "64 TiB: $args in bounded memory (${rss} KiB < 64 MiB)" \
+		test "${rss:-999999}" -lt 65536
+done
+same "64 TiB: map" map --output=json ../big64.vdi
+same "64 TiB: check" check ../big64.vdi
+ok "64 TiB: bench -w writes 4 blocks at 41 TiB" \
+	"$QIMG" bench -q -w -c 4 -s 1M --pattern=0x5c -o $((41 << 40)) \
+	-f vdi big64.vdi
+ok "64 TiB: qemu-img check clean after it" "$QEMU_IMG" check -q big64.vdi
+ok "64 TiB: qemu-io reads both writes back" "$QEMU_IO" -f vdi -r \
+	-c "read -P 0x5c $((41 << 40)) 4M" -c 'read -P 7 40T 3M' \
+	-c "read -P 0 $(((41 << 40) + (4 << 20))) 1M" big64.vdi
+rm -f big64.vdi big.rss big.out
+
 done_testing

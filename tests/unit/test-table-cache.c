@@ -109,7 +109,8 @@ static struct fixture *make(uint64_t held)
 	f->m = f->n->opaque;
 	memset(f->m->data, 0xee, TOFF);
 	for (i = 0; i < (1u << 20); i++)
-		qimg_store_le32(f->m->data + TOFF + i * 4, (uint32_t)(i * 3 + 1));
+		qimg_store_le32(f->m->data + TOFF + i * 4,
+				(uint32_t)(i * 3 + 1));
 	qimg_tc_init(&f->c, f->n, TOFF, 4u << 20, held);
 	return f;
 }
