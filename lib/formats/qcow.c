@@ -17,6 +17,7 @@
 #include "core/driver.h"
 #include "crypto/crypto.h"
 #include "formats/qcow.h"
+#include "formats/table-cache.h"
 #include "qimg/object.h"
 #include "util/codec.h"
 #include "util/endian.h"
@@ -40,7 +41,11 @@ struct qcow_l2 {
 struct qcow_state {
 	struct qimg_node *file;
 	uint32_t cluster_bits, l2_bits, cluster_size, l2_size;
-	uint64_t l1_off, l1_size, *l1;
+	uint64_t l1_off, l1_size;
+	/* The L1 table, a page at a time (8 bytes for every 2 MiB of a
+	 * default image: 512 MiB at 128 TiB). */
+	struct qimg_tcache l1;
+	bool l1_open;
 	uint32_t crypt;
 	struct qimg_sector_cipher *cipher; /* crypt 1, opened with the key */
 	struct qcow_l2 cache[QCOW_L2_CACHE];
@@ -77,9 +82,10 @@ static void free_state(struct qcow_state *s)
 	for (i = 0; i < QCOW_L2_CACHE; i++)
 		free(s->cache[i].t);
 	memset(s->cache, 0, sizeof(s->cache));
-	free(s->l1);
+	if (s->l1_open)
+		qimg_tc_free(&s->l1);
+	s->l1_open = false;
 	free(s->zbuf);
-	s->l1 = NULL;
 	s->zbuf = NULL;
 	qimg_sector_cipher_free(s->cipher);
 	s->cipher = NULL;
@@ -170,7 +176,7 @@ static int qcow_open(struct qimg_node *node, const struct qimg_opts *opts,
 {
 	struct qcow_state *s = node->opaque;
 	uint8_t h[QCOW_HEADER_LEN];
-	uint64_t size, shift_size, i;
+	uint64_t size, shift_size;
 	uint32_t version;
 	int64_t flen;
 	int r;
@@ -236,17 +242,15 @@ static int qcow_open(struct qimg_node *node, const struct qimg_opts *opts,
 		r = qimg_error_set(err, EFBIG, "Image too large");
 		goto out_free;
 	}
-	s->l1 = malloc(s->l1_size * 8);
 	s->zbuf = malloc(s->cluster_size);
-	if (!s->l1 || !s->zbuf) {
+	if (!s->zbuf) {
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 		goto out_free;
 	}
-	r = qimg_pread(s->file, s->l1_off, s->l1, s->l1_size * 8, err);
-	if (r < 0)
-		goto out_free;
-	for (i = 0; i < s->l1_size; i++)
-		s->l1[i] = qimg_load_be64(&s->l1[i]);
+	/* Past the end of the file the table reads as zeros. */
+	qimg_tc_init(&s->l1, s->file, s->l1_off, s->l1_size * 8,
+		     s->l1_off < s->file_end ? s->file_end - s->l1_off : 0);
+	s->l1_open = true;
 	r = read_backing(node, h, err);
 	if (r < 0)
 		goto out_free;
@@ -299,17 +303,28 @@ static int l2_get(struct qcow_state *s, uint64_t off, uint64_t **out,
 	return 0;
 }
 
+/* L1 entry l1i (0 past the table). */
+static int l1_get(struct qcow_state *s, uint64_t l1i, uint64_t *v,
+		  struct qimg_error *err)
+{
+	*v = 0;
+	if (l1i >= s->l1_size)
+		return 0;
+	return qimg_tc_read_be64(&s->l1, l1i, v, 1, err);
+}
+
 /* The L2 entry of the cluster holding guest offset `off` (0: none). */
 static int entry_of(struct qcow_state *s, uint64_t off, uint64_t *e,
 		    struct qimg_error *err)
 {
-	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), *t;
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), *t, l2;
 	int r;
 
 	*e = 0;
-	if (l1i >= s->l1_size || !s->l1[l1i])
-		return 0;
-	r = l2_get(s, s->l1[l1i], &t, err);
+	r = l1_get(s, l1i, &l2, err);
+	if (r < 0 || !l2)
+		return r;
+	r = l2_get(s, l2, &t, err);
 	if (r < 0)
 		return r;
 	*e = t[(off >> s->cluster_bits) & (s->l2_size - 1)];
@@ -404,11 +419,15 @@ static int qcow_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	 * table is skipped whole. */
 	while (run < len) {
 		uint64_t span = UINT64_C(1) << (s->cluster_bits + s->l2_bits);
-		uint64_t l1i = (off + run) / span;
+		uint64_t l1i = (off + run) / span, l2;
 
-		if (!e && (l1i >= s->l1_size || !s->l1[l1i])) {
-			run += span - (off + run) % span;
-			continue;
+		if (!e) {
+			if (l1_get(s, l1i, &l2, NULL) < 0)
+				break;
+			if (!l2) {
+				run += span - (off + run) % span;
+				continue;
+			}
 		}
 		if (entry_of(s, off + run, &e2, NULL) < 0)
 			break;
@@ -443,12 +462,65 @@ static uint64_t alloc_bytes(struct qcow_state *s, uint64_t n, uint64_t align)
 	return off;
 }
 
+/* Point the cluster holding `off` (its L2 table named by the L1 table)
+ * at `val`. */
+static int set_entry(struct qcow_state *s, uint64_t off, uint64_t val,
+		     struct qimg_error *err)
+{
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), *t, l2;
+	uint64_t idx = (off >> s->cluster_bits) & (s->l2_size - 1);
+	uint8_t be[8];
+	int r;
+
+	r = l1_get(s, l1i, &l2, err);
+	if (r == 0 && !l2)
+		r = qimg_error_set(err, EIO, "Input/output error");
+	if (r == 0)
+		r = l2_get(s, l2, &t, err);
+	if (r < 0)
+		return r;
+	qimg_store_be64(be, val);
+	r = qimg_pwrite(s->file, l2 + idx * 8, be, 8, err);
+	if (r == 0)
+		t[idx] = val;
+	return r;
+}
+
+/* The tables' part of a write: the new L2 tables and clusters are on the
+ * disk (flushed) before any entry names them, so that a crash leaves at
+ * worst unnamed space at the end of the file, never an entry pointing at
+ * lost data.  One flush per request, not per cluster. */
+struct qcow_batch {
+	uint64_t *l1i; /* new L2 tables: L1 index, table offset */
+	uint64_t *l2off;
+	size_t nl1;
+	uint64_t *guest; /* new clusters: guest offset, host offset */
+	uint64_t *host;
+	size_t n;
+};
+
+/* The L2 table of L1 index l1i: named by the L1 table, or new in this
+ * batch (0: none). */
+static int l2_of(struct qcow_state *s, const struct qcow_batch *b, uint64_t l1i,
+		 uint64_t *l2, struct qimg_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < b->nl1; i++)
+		if (b->l1i[i] == l1i) {
+			*l2 = b->l2off[i];
+			return 0;
+		}
+	return l1_get(s, l1i, l2, err);
+}
+
 /* A new L2 table (zeroed, at the end of the file) for L1 index l1i, not
- * yet named by the L1 table on disk: s->l1 names it in memory until
- * hook_l2 writes the entry (after a flush, so that no L1 entry ever points
- * at a table that is not on the disk; before the data cluster, as qemu
+ * yet named by the L1 table: the batch names it until batch_commit writes
+ * the entry (after a flush, so that no L1 entry ever points at a table
+ * that is not on the disk; before the data cluster's entry, as qemu
  * orders them). */
-static int new_l2(struct qcow_state *s, uint64_t l1i, struct qimg_error *err)
+static int new_l2(struct qcow_state *s, struct qcow_batch *b, uint64_t l1i,
+		  struct qimg_error *err)
 {
 	size_t bytes = (size_t)s->l2_size * 8;
 	uint64_t l2off;
@@ -461,49 +533,12 @@ static int new_l2(struct qcow_state *s, uint64_t l1i, struct qimg_error *err)
 	l2off = alloc_bytes(s, bytes, s->cluster_size);
 	r = qimg_pwrite(s->file, l2off, z, bytes, err);
 	free(z);
-	if (r == 0)
-		s->l1[l1i] = l2off;
+	if (r == 0) {
+		b->l1i[b->nl1] = l1i;
+		b->l2off[b->nl1++] = l2off;
+	}
 	return r;
 }
-
-static int hook_l2(struct qcow_state *s, uint64_t l1i, struct qimg_error *err)
-{
-	uint8_t be[8];
-
-	qimg_store_be64(be, s->l1[l1i]);
-	return qimg_pwrite(s->file, s->l1_off + l1i * 8, be, 8, err);
-}
-
-/* Point the cluster holding `off` (its L2 table allocated) at `val`. */
-static int set_entry(struct qcow_state *s, uint64_t off, uint64_t val,
-		     struct qimg_error *err)
-{
-	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), *t;
-	uint64_t idx = (off >> s->cluster_bits) & (s->l2_size - 1);
-	uint8_t be[8];
-	int r;
-
-	r = l2_get(s, s->l1[l1i], &t, err);
-	if (r < 0)
-		return r;
-	qimg_store_be64(be, val);
-	r = qimg_pwrite(s->file, s->l1[l1i] + idx * 8, be, 8, err);
-	if (r == 0)
-		t[idx] = val;
-	return r;
-}
-
-/* The tables' part of a write: the new L2 tables and clusters are on the
- * disk (flushed) before any entry names them, so that a crash leaves at
- * worst unnamed space at the end of the file, never an entry pointing at
- * lost data.  One flush per request, not per cluster. */
-struct qcow_batch {
-	uint64_t *l1i; /* L1 entries to write */
-	size_t nl1;
-	uint64_t *guest; /* new clusters: guest offset, host offset */
-	uint64_t *host;
-	size_t n;
-};
 
 /* Write [off, off + n) inside one cluster whose entry is `e`; a new
  * cluster joins the batch. */
@@ -513,7 +548,7 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 {
 	struct qcow_state *s = node->opaque;
 	uint64_t in = off & (s->cluster_size - 1), start = off - in, host;
-	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits);
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), l2 = 0;
 	uint8_t *c;
 	int r = 0;
 
@@ -546,11 +581,10 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 				m < s->cluster_size ? m : s->cluster_size, err);
 		}
 	}
-	if (r == 0 && !s->l1[l1i]) {
-		r = new_l2(s, l1i, err);
-		if (r == 0)
-			b->l1i[b->nl1++] = l1i;
-	}
+	if (r == 0)
+		r = l2_of(s, b, l1i, &l2, err);
+	if (r == 0 && !l2)
+		r = new_l2(s, b, l1i, err);
 	if (r == 0) {
 		memcpy(c + in, p, n);
 		host = alloc_bytes(s, s->cluster_size, s->cluster_size);
@@ -570,21 +604,26 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 }
 
 /* Flush what the batch's entries will name, then write the entries (L1
- * before L2).  On failure the new tables are forgotten in memory too. */
+ * before L2).  What fails before its entry is on the disk is forgotten:
+ * its space is leaked, never named. */
 static int batch_commit(struct qcow_state *s, struct qcow_batch *b, int r,
 			struct qimg_error *err)
 {
-	size_t i;
+	uint64_t pos[64];
+	uint8_t vals[64 * 8];
+	size_t i, k, m;
 
 	if (r == 0 && (b->nl1 || b->n))
 		r = qimg_flush(s->file, err);
-	for (i = 0; r == 0 && i < b->nl1; i++)
-		r = hook_l2(s, b->l1i[i], err);
+	for (k = 0; r == 0 && k < b->nl1; k += m) {
+		for (m = 0; m < 64 && k + m < b->nl1; m++) {
+			pos[m] = b->l1i[k + m] * 8;
+			qimg_store_be64(vals + m * 8, b->l2off[k + m]);
+		}
+		r = qimg_tc_commit(&s->l1, pos, vals, 8, m, err);
+	}
 	for (i = 0; r == 0 && i < b->n; i++)
 		r = set_entry(s, b->guest[i], b->host[i], err);
-	if (r < 0)
-		for (i = 0; i < b->nl1; i++)
-			s->l1[b->l1i[i]] = 0;
 	return r;
 }
 
@@ -598,9 +637,10 @@ static int qcow_write(struct qimg_node *node, uint64_t off, const void *buf,
 	int r = 0;
 
 	b.l1i = malloc(most * sizeof(uint64_t));
+	b.l2off = malloc(most * sizeof(uint64_t));
 	b.guest = malloc(most * sizeof(uint64_t));
 	b.host = malloc(most * sizeof(uint64_t));
-	if (!b.l1i || !b.guest || !b.host)
+	if (!b.l1i || !b.l2off || !b.guest || !b.host)
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 	while (r == 0 && len) {
 		uint64_t in = off & (s->cluster_size - 1), e;
@@ -616,6 +656,7 @@ static int qcow_write(struct qimg_node *node, uint64_t off, const void *buf,
 	}
 	r = batch_commit(s, &b, r, err);
 	free(b.l1i);
+	free(b.l2off);
 	free(b.guest);
 	free(b.host);
 	return r;
@@ -663,8 +704,8 @@ static int qcow_write_compressed(struct qimg_node *node, uint64_t off,
 				 size_t clen, struct qimg_error *err)
 {
 	struct qcow_state *s = node->opaque;
-	uint64_t e, host, guest, l1i;
-	struct qcow_batch b = { &l1i, 0, &guest, &host, 0 };
+	uint64_t e, host, guest, l1i, l2off, l2;
+	struct qcow_batch b = { &l1i, &l2off, 0, &guest, &host, 0 };
 	int r;
 
 	r = entry_of(s, off, &e, err);
@@ -673,12 +714,11 @@ static int qcow_write_compressed(struct qimg_node *node, uint64_t off,
 	if (!clen || e)
 		return qcow_write(node, off, buf, len, err);
 	l1i = off >> (s->cluster_bits + s->l2_bits);
-	if (!s->l1[l1i]) {
-		r = new_l2(s, l1i, err);
-		if (r < 0)
-			return r;
-		b.nl1 = 1;
-	}
+	r = l1_get(s, l1i, &l2, err);
+	if (r == 0 && !l2)
+		r = new_l2(s, &b, l1i, err);
+	if (r < 0)
+		return r;
 	host = alloc_bytes(s, clen, 512);
 	if (host >> (63 - s->cluster_bits))
 		return batch_commit(
@@ -826,19 +866,25 @@ static int qcow_create(struct qimg_node *file, const struct qimg_opts *o,
 static int qcow_make_empty(struct qimg_node *node, struct qimg_error *err)
 {
 	struct qcow_state *s = node->opaque;
-	uint64_t bytes = s->l1_size * 8;
-	uint8_t *z = calloc(1, bytes ? bytes : 1);
-	int r, i;
+	uint64_t bytes = s->l1_size * 8, done;
+	uint8_t *z = calloc(1, QCOW_CREATE_CHUNK);
+	int r = 0, i;
 
 	if (!z)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	r = qimg_pwrite(s->file, s->l1_off, z, bytes, err);
+	for (done = 0; r == 0 && done < bytes; done += QCOW_CREATE_CHUNK)
+		r = qimg_pwrite(s->file, s->l1_off + done, z,
+				bytes - done < QCOW_CREATE_CHUNK
+					? (size_t)(bytes - done)
+					: QCOW_CREATE_CHUNK,
+				err);
 	free(z);
 	if (r == 0)
 		r = qimg_flush(s->file, err);
+	/* what the disk holds now is read again */
+	qimg_tc_reset(&s->l1, s->l1_off, bytes, bytes);
 	if (r < 0)
 		return r;
-	memset(s->l1, 0, bytes);
 	for (i = 0; i < QCOW_L2_CACHE; i++)
 		s->cache[i].off = 0;
 	r = qimg_truncate(s->file, s->l1_off + bytes, true, NULL, err);

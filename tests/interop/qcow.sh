@@ -193,4 +193,31 @@ done
 head -c 20 h.qcow >short.qcow
 same "short file" info -f qcow ../short.qcow
 
+# A 32 TiB image has a 128 MiB L1 table: read a page at a time, never
+# whole (qemu-img holds it all)
+rm -f big32.qcow
+"$QEMU_IMG" create -q -f qcow big32.qcow 32T
+"$QEMU_IO" -f qcow -c 'write -P 7 20T 3M' big32.qcow >/dev/null
+for args in "info big32.qcow" "convert -O raw big32.qcow /dev/null" \
+	"compare big32.qcow big32.qcow" "map --output=json big32.qcow"; do
+	# shellcheck disable=SC2086
+	/usr/bin/time -f %M -o big.rss "$QIMG" $args >big.out 2>&1
+	rss=$(tail -n 1 big.rss 2>/dev/null)
+	ok "32 TiB: $args in bounded memory (${rss} KiB < 64 MiB)" \
+		test "${rss:-999999}" -lt 65536
+done
+# (qemu-img's map of it takes over ten minutes: qemu-io reads it back)
+ok "32 TiB: map shows the data at 20 TiB" grep -q \
+	'"start": 21990232555520, "length": 2097152, .*"data": true' big.out
+ok "32 TiB: bench -w writes 4 MiB at 21 TiB (new L2 tables)" \
+	"$QIMG" bench -q -w -c 4 -s 1M --pattern=0x5c -o $((21 << 40)) \
+	-f qcow big32.qcow
+ok "32 TiB: qemu-io reads both writes back" "$QEMU_IO" -f qcow -r \
+	-c "read -P 0x5c $((21 << 40)) 4M" -c 'read -P 7 20T 3M' \
+	-c "read -P 0 $(((21 << 40) + (4 << 20))) 1M" big32.qcow
+"$QIMG" map --output=json big32.qcow >big.out 2>&1
+ok "32 TiB: map after the writes shows them" grep -q \
+	'"start": 23089744183296, .*"data": true' big.out
+rm -f big32.qcow big.rss big.out
+
 done_testing
