@@ -415,29 +415,35 @@ static int qcow_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	if (r < 0)
 		return r;
 	run = s->cluster_size - in;
-	/* Runs of the same kind (normal clusters: contiguous); a missing L2
-	 * table is skipped whole. */
+	/* Runs of the same kind (normal clusters: contiguous), an L2 table
+	 * at a time; a missing one is skipped whole. */
 	while (run < len) {
 		uint64_t span = UINT64_C(1) << (s->cluster_bits + s->l2_bits);
-		uint64_t l1i = (off + run) / span, l2;
+		uint64_t p = off + run, l2, *t, i;
 
-		if (!e) {
-			if (l1_get(s, l1i, &l2, NULL) < 0)
+		if (l1_get(s, p / span, &l2, NULL) < 0)
+			break;
+		if (!l2) {
+			if (e)
 				break;
-			if (!l2) {
-				run += span - (off + run) % span;
-				continue;
-			}
+			run += span - p % span;
+			continue;
 		}
-		if (entry_of(s, off + run, &e2, NULL) < 0)
+		if (l2_get(s, l2, &t, NULL) < 0)
 			break;
-		if (!e != !e2 ||
-		    !(e & QCOW_OFLAG_COMPRESSED) !=
-			    !(e2 & QCOW_OFLAG_COMPRESSED) ||
-		    (e && !(e & QCOW_OFLAG_COMPRESSED) && e2 != e + in + run))
-			break;
-		run += s->cluster_size;
+		for (i = (p >> s->cluster_bits) & (s->l2_size - 1);
+		     i < s->l2_size && run < len; i++) {
+			e2 = t[i];
+			if (!e != !e2 ||
+			    !(e & QCOW_OFLAG_COMPRESSED) !=
+				    !(e2 & QCOW_OFLAG_COMPRESSED) ||
+			    (e && !(e & QCOW_OFLAG_COMPRESSED) &&
+			     e2 != e + in + run))
+				goto done;
+			run += s->cluster_size;
+		}
 	}
+done:
 	memset(ext, 0, sizeof(*ext));
 	ext->len = run < len ? run : len;
 	if (!e)

@@ -783,6 +783,8 @@ static int grow_relocating(struct qimg_node *node, uint32_t old,
 			r = qimg_tc_read_le32(
 				&s->map, i, ents,
 				old - i < VDI_SCAN ? old - i : VDI_SCAN, err);
+		if (r < 0)
+			break;
 		e = ents[i % VDI_SCAN];
 		if (is_allocated(e)) {
 			if (e < m)
