@@ -150,8 +150,8 @@ int qimg_tc_read(struct qimg_tcache *c, uint64_t pos, void *out, size_t n,
 	return r;
 }
 
-/* Entries decoded in place, from the back (the raw bytes are narrower or
- * as wide as the host-order entries). */
+/* Entries decoded in place (the bytes as on disk are as wide as the
+ * host-order entries). */
 int qimg_tc_read_le32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
 		      size_t n, struct qimg_error *err)
 {

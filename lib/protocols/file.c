@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/driver.h"
@@ -666,11 +667,26 @@ static bool byte_is_locked_by_others(int fd, int byte)
 	return fl.l_type != F_UNLCK;
 }
 
+/* Whether another open file holds what perm/unshared cannot share. */
+static bool conflict(struct file_state *s, unsigned int perm,
+		     unsigned int unshared)
+{
+	int i;
+
+	for (i = 0; i < NPERM; i++)
+		if (((perm & (1u << i)) &&
+		     byte_is_locked_by_others(s->fd, LOCK_SHARED_BASE + i)) ||
+		    ((unshared & (1u << i)) &&
+		     byte_is_locked_by_others(s->fd, LOCK_PERM_BASE + i)))
+			return true;
+	return false;
+}
+
 static int file_set_perm(struct qimg_node *node, unsigned int perm,
 			 unsigned int unshared, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
-	int i, r;
+	int i, k, r;
 
 	if (s->nolock)
 		return 0;
@@ -692,6 +708,11 @@ static int file_set_perm(struct qimg_node *node, unsigned int perm,
 	}
 	s->locked_perm = perm;
 	s->locked_unshared = unshared;
+	/* A conflict is looked at again for up to 50 ms: a holder that was
+	 * just killed releases its locks only when the kernel has closed its
+	 * files, which a short-lived tool started right after it can beat. */
+	for (k = 0; k < 5 && conflict(s, perm, unshared); k++)
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	for (i = 0; i < NPERM; i++) {
 		if ((perm & (1u << i)) &&
 		    byte_is_locked_by_others(s->fd, LOCK_SHARED_BASE + i))
