@@ -15,8 +15,8 @@
 
 #include "core/dirty-bitmap.h"
 #include "core/driver.h"
-#include "formats/table-cache.h"
 #include "formats/parallels.h"
+#include "formats/table-cache.h"
 #include "util/endian.h"
 
 #define PAR_SECTOR 512u

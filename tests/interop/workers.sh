@@ -3,7 +3,9 @@
 # convert's worker pool when workers fail to start (QIMG_TEST_FAIL_WORKER
 # makes worker N fail): a pool that starts short still copies everything
 # and says nothing; a pool that cannot start fails with one line and leaves
-# no target behind.
+# no target behind.  Then every serial format as the source and the target
+# of 8 workers (block status beside reads and writes; run-all.sh runs this
+# suite under TSan too).
 . "$(dirname "$0")/lib.sh"
 have_qimg || skip_all "no qimg binary at $QIMG"
 
