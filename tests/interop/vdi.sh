@@ -353,29 +353,29 @@ qio -f raw -c 'write -P 0x3e 399G 1M' ip.raw
 good "a block past the old end after growth in place" "$G/ip.vdi" ip.raw
 rm -f mv.raw ip.raw "$G/mv.vdi" "$G/ip.vdi"
 
-# A 64 TiB image has a 256 MiB block map: read a page at a time, never
+# A 32 TiB image has a 128 MiB block map: read a page at a time, never
 # whole (qemu-img holds it all)
-rm -f big64.vdi
-"$QEMU_IMG" create -q -f vdi big64.vdi 64T
-qio -c 'write -P 7 40T 3M' big64.vdi
-for args in "info big64.vdi" "check big64.vdi" \
-	"convert -O raw big64.vdi /dev/null" "compare big64.vdi big64.vdi" \
-	"map --output=json big64.vdi"; do
+rm -f big32.vdi
+"$QEMU_IMG" create -q -f vdi big32.vdi 32T
+qio -c 'write -P 7 20T 3M' big32.vdi
+for args in "info big32.vdi" "check big32.vdi" \
+	"convert -O raw big32.vdi /dev/null" "compare big32.vdi big32.vdi" \
+	"map --output=json big32.vdi"; do
 	# shellcheck disable=SC2086
 	/usr/bin/time -f %M -o big.rss "$QIMG" $args >big.out 2>&1
 	rss=$(tail -n 1 big.rss 2>/dev/null)
-	ok "64 TiB: $args in bounded memory (${rss} KiB < 64 MiB)" \
+	ok "32 TiB: $args in bounded memory (${rss} KiB < 64 MiB)" \
 		test "${rss:-999999}" -lt 65536
 done
-same "64 TiB: map" map --output=json ../big64.vdi
-same "64 TiB: check" check ../big64.vdi
-ok "64 TiB: bench -w writes 4 blocks at 41 TiB" \
-	"$QIMG" bench -q -w -c 4 -s 1M --pattern=0x5c -o $((41 << 40)) \
-	-f vdi big64.vdi
-ok "64 TiB: qemu-img check clean after it" "$QEMU_IMG" check -q big64.vdi
-ok "64 TiB: qemu-io reads both writes back" "$QEMU_IO" -f vdi -r \
-	-c "read -P 0x5c $((41 << 40)) 4M" -c 'read -P 7 40T 3M' \
-	-c "read -P 0 $(((41 << 40) + (4 << 20))) 1M" big64.vdi
-rm -f big64.vdi big.rss big.out
+same "32 TiB: map" map --output=json ../big32.vdi
+same "32 TiB: check" check ../big32.vdi
+ok "32 TiB: bench -w writes 4 blocks at 21 TiB" \
+	"$QIMG" bench -q -w -c 4 -s 1M --pattern=0x5c -o $((21 << 40)) \
+	-f vdi big32.vdi
+ok "32 TiB: qemu-img check clean after it" "$QEMU_IMG" check -q big32.vdi
+ok "32 TiB: qemu-io reads both writes back" "$QEMU_IO" -f vdi -r \
+	-c "read -P 0x5c $((21 << 40)) 4M" -c 'read -P 7 20T 3M' \
+	-c "read -P 0 $(((21 << 40) + (4 << 20))) 1M" big32.vdi
+rm -f big32.vdi big.rss big.out
 
 done_testing
