@@ -79,20 +79,7 @@ static int bat_get(struct par_state *s, uint64_t idx, uint32_t *e,
 static int bat_commit(struct par_state *s, const uint64_t *idx,
 		      const uint32_t *e, size_t n, struct qimg_error *err)
 {
-	uint64_t pos[128];
-	uint8_t vals[128 * 4];
-	size_t k = 0, m;
-	int r = 0;
-
-	while (r == 0 && k < n) {
-		for (m = 0; m < 128 && k + m < n; m++) {
-			pos[m] = idx[k + m] * 4;
-			qimg_store_le32(vals + m * 4, e[k + m]);
-		}
-		r = qimg_tc_commit(&s->bat, pos, vals, 4, m, err);
-		k += m;
-	}
-	return r;
+	return qimg_tc_commit_le32(&s->bat, idx, e, n, err);
 }
 
 /* The end of the data (sectors): past the last cluster the BAT names, or

@@ -615,19 +615,12 @@ static int write_cluster(struct qimg_node *node, uint64_t off, const uint8_t *p,
 static int batch_commit(struct qcow_state *s, struct qcow_batch *b, int r,
 			struct qimg_error *err)
 {
-	uint64_t pos[64];
-	uint8_t vals[64 * 8];
-	size_t i, k, m;
+	size_t i;
 
 	if (r == 0 && (b->nl1 || b->n))
 		r = qimg_flush(s->file, err);
-	for (k = 0; r == 0 && k < b->nl1; k += m) {
-		for (m = 0; m < 64 && k + m < b->nl1; m++) {
-			pos[m] = b->l1i[k + m] * 8;
-			qimg_store_be64(vals + m * 8, b->l2off[k + m]);
-		}
-		r = qimg_tc_commit(&s->l1, pos, vals, 8, m, err);
-	}
+	if (r == 0 && b->nl1)
+		r = qimg_tc_commit_be64(&s->l1, b->l1i, b->l2off, b->nl1, err);
 	for (i = 0; r == 0 && i < b->n; i++)
 		r = set_entry(s, b->guest[i], b->host[i], err);
 	return r;

@@ -246,3 +246,42 @@ int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
+
+#define ENTRIES_AT_ONCE 64
+
+/* Entries encoded a chunk at a time (width 4: LE32 from e32, 8: BE64 from
+ * e64) and committed. */
+static int commit_entries(struct qimg_tcache *c, const uint64_t *idx,
+			  const uint32_t *e32, const uint64_t *e64,
+			  size_t width, size_t n, struct qimg_error *err)
+{
+	uint64_t pos[ENTRIES_AT_ONCE];
+	uint8_t vals[ENTRIES_AT_ONCE * 8];
+	size_t k = 0, m;
+	int r = 0;
+
+	while (r == 0 && k < n) {
+		for (m = 0; m < ENTRIES_AT_ONCE && k + m < n; m++) {
+			pos[m] = idx[k + m] * width;
+			if (width == 4)
+				qimg_store_le32(vals + m * 4, e32[k + m]);
+			else
+				qimg_store_be64(vals + m * 8, e64[k + m]);
+		}
+		r = qimg_tc_commit(c, pos, vals, width, m, err);
+		k += m;
+	}
+	return r;
+}
+
+int qimg_tc_commit_le32(struct qimg_tcache *c, const uint64_t *idx,
+			const uint32_t *e, size_t n, struct qimg_error *err)
+{
+	return commit_entries(c, idx, e, NULL, 4, n, err);
+}
+
+int qimg_tc_commit_be64(struct qimg_tcache *c, const uint64_t *idx,
+			const uint64_t *e, size_t n, struct qimg_error *err)
+{
+	return commit_entries(c, idx, NULL, e, 8, n, err);
+}

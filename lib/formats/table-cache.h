@@ -62,5 +62,11 @@ int qimg_tc_read_be64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
 		   const uint8_t *vals, size_t width, size_t n,
 		   struct qimg_error *err);
+/* The same for entries idx[k] (k < n) of a table of little-endian 32-bit
+ * or big-endian 64-bit entries, set to e[k] (host order). */
+int qimg_tc_commit_le32(struct qimg_tcache *c, const uint64_t *idx,
+			const uint32_t *e, size_t n, struct qimg_error *err);
+int qimg_tc_commit_be64(struct qimg_tcache *c, const uint64_t *idx,
+			const uint64_t *e, size_t n, struct qimg_error *err);
 
 #endif

@@ -268,11 +268,10 @@ static int vdi_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
-/* The new blocks of one write: their entries' byte offsets in the map and
- * the entries as on disk. */
+/* The new blocks of one write. */
 struct vdi_allocs {
-	uint64_t *pos;
-	uint8_t *vals;
+	uint64_t *blk; /* guest blocks */
+	uint32_t *idx; /* their new block indices */
 	size_t n;
 };
 
@@ -307,9 +306,8 @@ static int alloc_block(struct qimg_node *node, uint64_t blk, uint32_t in,
 			err);
 	if (r < 0)
 		return r;
-	a->pos[a->n] = blk * 4;
-	qimg_store_le32(a->vals + a->n * 4, idx);
-	a->n++;
+	a->blk[a->n] = blk;
+	a->idx[a->n++] = idx;
 	s->allocated = idx + 1;
 	qimg_store_le32(s->hdr + OFF_ALLOCATED, s->allocated);
 	return 0;
@@ -330,7 +328,7 @@ static int commit_allocs(struct qimg_node *node, const struct vdi_allocs *a,
 	if (r == 0)
 		r = qimg_flush(node->file, err);
 	if (r == 0)
-		r = qimg_tc_commit(&s->map, a->pos, a->vals, 4, a->n, err);
+		r = qimg_tc_commit_le32(&s->map, a->blk, a->idx, a->n, err);
 	return r;
 }
 
@@ -340,12 +338,12 @@ static int vdi_write(struct qimg_node *node, uint64_t off, const void *buf,
 	struct vdi_state *s = node->opaque;
 	size_t most = len / VDI_BLOCK_SIZE + 2;
 	struct vdi_allocs a = { malloc(most * sizeof(uint64_t)),
-				malloc(most * 4), 0 };
+				malloc(most * sizeof(uint32_t)), 0 };
 	const uint8_t *p = buf;
 	uint8_t *scratch = NULL;
 	int r = 0;
 
-	if (!a.pos || !a.vals)
+	if (!a.blk || !a.idx)
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 	while (r == 0 && len) {
 		uint64_t blk = off / VDI_BLOCK_SIZE;
@@ -375,8 +373,8 @@ static int vdi_write(struct qimg_node *node, uint64_t off, const void *buf,
 		if (r == 0)
 			r = r2;
 	}
-	free(a.pos);
-	free(a.vals);
+	free(a.blk);
+	free(a.idx);
 	return r;
 }
 
