@@ -28,7 +28,15 @@ void qimg_tc_init(struct qimg_tcache *c, struct qimg_node *file, uint64_t off,
 	c->off = off;
 	c->len = len;
 	c->held = held < len ? held : len;
+	c->nslots = QIMG_TC_SLOTS;
 	pthread_mutex_init(&c->lock, NULL);
+}
+
+void qimg_tc_limit(struct qimg_tcache *c, size_t slots)
+{
+	c->nslots = slots < 1		    ? 1
+		    : slots > QIMG_TC_SLOTS ? QIMG_TC_SLOTS
+					    : slots;
 }
 
 void qimg_tc_free(struct qimg_tcache *c)
@@ -66,13 +74,13 @@ static int page_of(struct qimg_tcache *c, uint64_t p, uint8_t **out,
 
 	c->tick++;
 	if (c->slot[c->hint].page != p + 1) {
-		for (k = 0; k < QIMG_TC_SLOTS; k++) {
+		for (k = 0; k < c->nslots; k++) {
 			if (c->slot[k].page == p + 1)
 				break;
 			if (c->slot[k].last < c->slot[pick].last)
 				pick = k;
 		}
-		c->hint = k < QIMG_TC_SLOTS ? k : pick;
+		c->hint = k < c->nslots ? k : pick;
 	}
 	k = c->hint;
 	if (c->slot[k].page == p + 1) {
@@ -152,32 +160,44 @@ int qimg_tc_read(struct qimg_tcache *c, uint64_t pos, void *out, size_t n,
 
 /* Entries decoded in place (the bytes as on disk are as wide as the
  * host-order entries). */
+static int read_entries(struct qimg_tcache *c, uint64_t first, void *out,
+			size_t n, enum qimg_tc_enc enc, struct qimg_error *err)
+{
+	size_t width = enc == QIMG_TC_LE32 ? 4 : 8, k;
+	uint32_t *o32 = out;
+	uint64_t *o64 = out;
+	int r;
+
+	if (first > UINT64_MAX / width)
+		first = UINT64_MAX / width;
+	r = qimg_tc_read(c, first * width, out, n * width, err);
+	for (k = 0; r == 0 && k < n; k++) {
+		if (enc == QIMG_TC_LE32)
+			o32[k] = qimg_load_le32(&o32[k]);
+		else if (enc == QIMG_TC_LE64)
+			o64[k] = qimg_load_le64(&o64[k]);
+		else
+			o64[k] = qimg_load_be64(&o64[k]);
+	}
+	return r;
+}
+
 int qimg_tc_read_le32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
 		      size_t n, struct qimg_error *err)
 {
-	size_t k;
-	int r;
+	return read_entries(c, first, out, n, QIMG_TC_LE32, err);
+}
 
-	if (first > UINT64_MAX / 4)
-		first = UINT64_MAX / 4;
-	r = qimg_tc_read(c, first * 4, out, n * 4, err);
-	for (k = 0; r == 0 && k < n; k++)
-		out[k] = qimg_load_le32(&out[k]);
-	return r;
+int qimg_tc_read_le64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
+		      size_t n, struct qimg_error *err)
+{
+	return read_entries(c, first, out, n, QIMG_TC_LE64, err);
 }
 
 int qimg_tc_read_be64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 		      size_t n, struct qimg_error *err)
 {
-	size_t k;
-	int r;
-
-	if (first > UINT64_MAX / 8)
-		first = UINT64_MAX / 8;
-	r = qimg_tc_read(c, first * 8, out, n * 8, err);
-	for (k = 0; r == 0 && k < n; k++)
-		out[k] = qimg_load_be64(&out[k]);
-	return r;
+	return read_entries(c, first, out, n, QIMG_TC_BE64, err);
 }
 
 static uint64_t sector_of(const struct qimg_tcache *c, uint64_t pos)
@@ -247,26 +267,37 @@ int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
 	return r;
 }
 
+static void encode(uint8_t *p, uint64_t v, enum qimg_tc_enc enc)
+{
+	if (enc == QIMG_TC_LE32)
+		qimg_store_le32(p, (uint32_t)v);
+	else if (enc == QIMG_TC_LE64)
+		qimg_store_le64(p, v);
+	else
+		qimg_store_be64(p, v);
+}
+
 #define ENTRIES_AT_ONCE 64
 
-/* Entries encoded a chunk at a time (width 4: LE32 from e32, 8: BE64 from
- * e64) and committed. */
+/* Entries encoded a chunk at a time (e: uint32_t for LE32, else uint64_t)
+ * and committed. */
 static int commit_entries(struct qimg_tcache *c, const uint64_t *idx,
-			  const uint32_t *e32, const uint64_t *e64,
-			  size_t width, size_t n, struct qimg_error *err)
+			  const void *e, size_t n, enum qimg_tc_enc enc,
+			  struct qimg_error *err)
 {
+	size_t width = enc == QIMG_TC_LE32 ? 4 : 8, k = 0, m;
+	const uint32_t *e32 = e;
+	const uint64_t *e64 = e;
 	uint64_t pos[ENTRIES_AT_ONCE];
 	uint8_t vals[ENTRIES_AT_ONCE * 8];
-	size_t k = 0, m;
 	int r = 0;
 
 	while (r == 0 && k < n) {
 		for (m = 0; m < ENTRIES_AT_ONCE && k + m < n; m++) {
 			pos[m] = idx[k + m] * width;
-			if (width == 4)
-				qimg_store_le32(vals + m * 4, e32[k + m]);
-			else
-				qimg_store_be64(vals + m * 8, e64[k + m]);
+			encode(vals + m * width,
+			       enc == QIMG_TC_LE32 ? e32[k + m] : e64[k + m],
+			       enc);
 		}
 		r = qimg_tc_commit(c, pos, vals, width, m, err);
 		k += m;
@@ -277,11 +308,68 @@ static int commit_entries(struct qimg_tcache *c, const uint64_t *idx,
 int qimg_tc_commit_le32(struct qimg_tcache *c, const uint64_t *idx,
 			const uint32_t *e, size_t n, struct qimg_error *err)
 {
-	return commit_entries(c, idx, e, NULL, 4, n, err);
+	return commit_entries(c, idx, e, n, QIMG_TC_LE32, err);
+}
+
+int qimg_tc_commit_le64(struct qimg_tcache *c, const uint64_t *idx,
+			const uint64_t *e, size_t n, struct qimg_error *err)
+{
+	return commit_entries(c, idx, e, n, QIMG_TC_LE64, err);
 }
 
 int qimg_tc_commit_be64(struct qimg_tcache *c, const uint64_t *idx,
 			const uint64_t *e, size_t n, struct qimg_error *err)
 {
-	return commit_entries(c, idx, NULL, e, 8, n, err);
+	return commit_entries(c, idx, e, n, QIMG_TC_BE64, err);
+}
+
+int qimg_tc_commit_run(struct qimg_tcache *c, uint64_t first, const void *e,
+		       uint64_t fill, size_t n, enum qimg_tc_enc enc,
+		       struct qimg_error *err)
+{
+	size_t width = enc == QIMG_TC_LE32 ? 4 : 8, done = 0;
+	const uint32_t *e32 = e;
+	const uint64_t *e64 = e;
+	uint8_t *buf, *old;
+	int r = 0;
+
+	if (first > c->len / width || n > (c->len / width) - first)
+		return qimg_error_set(err, EINVAL, "Invalid argument");
+	buf = malloc(2 * (size_t)QIMG_TC_PAGE);
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	old = buf + QIMG_TC_PAGE;
+	pthread_mutex_lock(&c->lock);
+	while (r == 0 && done < n) {
+		uint64_t pos = (first + done) * width;
+		size_t m = (size_t)((QIMG_TC_PAGE - pos % QIMG_TC_PAGE) /
+				    width),
+		       k;
+
+		if (m > n - done)
+			m = n - done;
+		for (k = 0; k < m; k++)
+			encode(buf + k * width,
+			       !e		     ? fill
+			       : enc == QIMG_TC_LE32 ? e32[done + k]
+						     : e64[done + k],
+			       enc);
+		r = move_bytes(c, pos, old, m * width, false, err);
+		if (r == 0)
+			r = move_bytes(c, pos, buf, m * width, true, err);
+		if (r == 0) {
+			r = qimg_pwrite(c->file, c->off + pos, buf, m * width,
+					err);
+			/* not on the disk: forgotten */
+			if (r < 0)
+				(void)move_bytes(c, pos, old, m * width, true,
+						 &(struct qimg_error){ 0 });
+		}
+		if (r == 0 && pos + m * width > c->held)
+			c->held = pos + m * width;
+		done += m;
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(buf);
+	return r;
 }

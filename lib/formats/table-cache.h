@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* A format's table (a parallels BAT, a vdi block map, a qcow L1) read a
+/* A format's table (a parallels BAT, a vdi block map, a qcow L1, qed's
+ * L1 and L2 tables) read a
  * page at a time into a small cache, so that memory stays bounded
  * whatever the virtual size makes the table (a 256 TiB parallels image
- * has a 1 GiB BAT).  The cache holds the table's bytes as on disk; the
+ * has a 1 GiB BAT; a qed image with 64 MiB clusters has 1 GiB tables).  The cache holds the table's bytes as on disk; the
  * caller decodes them.  Every change is written through: the entries are
  * set and their bytes written under the cache's lock, so an evicted page
  * is never newer than the file.  Safe to call from several threads. */
@@ -25,7 +26,8 @@ struct qimg_tcache {
 	uint64_t held; /* bytes of it the file holds; the rest reads 0 */
 	pthread_mutex_t lock;
 	uint64_t tick;
-	size_t hint; /* the slot used last */
+	size_t nslots; /* slots in use: QIMG_TC_SLOTS unless limited */
+	size_t hint;   /* the slot used last */
 	struct {
 		uint64_t page; /* page number + 1; 0: empty */
 		uint64_t last; /* tick of the last use */
@@ -33,11 +35,20 @@ struct qimg_tcache {
 	} slot[QIMG_TC_SLOTS];
 };
 
+/* How a table's entries are stored. */
+enum qimg_tc_enc {
+	QIMG_TC_LE32,
+	QIMG_TC_LE64,
+	QIMG_TC_BE64
+};
+
 /* held: how much of the table the file has (bytes past it are never read
  * from the file and read as zeros, as a file reads past its end). */
 void qimg_tc_init(struct qimg_tcache *c, struct qimg_node *file, uint64_t off,
 		  uint64_t len, uint64_t held);
 void qimg_tc_free(struct qimg_tcache *c);
+/* At most `slots` pages cached (1 to QIMG_TC_SLOTS; right after init). */
+void qimg_tc_limit(struct qimg_tcache *c, size_t slots);
 /* The table moved, changed size or was rewritten on the disk behind the
  * cache: every page is forgotten. */
 void qimg_tc_reset(struct qimg_tcache *c, uint64_t off, uint64_t len,
@@ -46,9 +57,11 @@ void qimg_tc_reset(struct qimg_tcache *c, uint64_t off, uint64_t len,
 /* Bytes [pos, pos + n) of the table (zeros past its end). */
 int qimg_tc_read(struct qimg_tcache *c, uint64_t pos, void *out, size_t n,
 		 struct qimg_error *err);
-/* Entries [first, first + n) of a table of little-endian 32-bit or
- * big-endian 64-bit entries, in host order. */
+/* Entries [first, first + n) of a table of little-endian 32- or 64-bit
+ * or big-endian 64-bit entries, in host order. */
 int qimg_tc_read_le32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
+		      size_t n, struct qimg_error *err);
+int qimg_tc_read_le64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 		      size_t n, struct qimg_error *err);
 int qimg_tc_read_be64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 		      size_t n, struct qimg_error *err);
@@ -62,11 +75,20 @@ int qimg_tc_read_be64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
 		   const uint8_t *vals, size_t width, size_t n,
 		   struct qimg_error *err);
-/* The same for entries idx[k] (k < n) of a table of little-endian 32-bit
- * or big-endian 64-bit entries, set to e[k] (host order). */
+/* The same for entries idx[k] (k < n) of a table of little-endian 32- or
+ * 64-bit or big-endian 64-bit entries, set to e[k] (host order). */
 int qimg_tc_commit_le32(struct qimg_tcache *c, const uint64_t *idx,
 			const uint32_t *e, size_t n, struct qimg_error *err);
+int qimg_tc_commit_le64(struct qimg_tcache *c, const uint64_t *idx,
+			const uint64_t *e, size_t n, struct qimg_error *err);
 int qimg_tc_commit_be64(struct qimg_tcache *c, const uint64_t *idx,
 			const uint64_t *e, size_t n, struct qimg_error *err);
+/* Entries [first, first + n) set to e[0..n) (host order; NULL: every one
+ * to `fill`), written as they lie (one write per page they cover, no
+ * bytes around them).  A page that cannot be written gets its old bytes
+ * back in the cache; the pages before it stay. */
+int qimg_tc_commit_run(struct qimg_tcache *c, uint64_t first, const void *e,
+		       uint64_t fill, size_t n, enum qimg_tc_enc enc,
+		       struct qimg_error *err);
 
 #endif

@@ -162,6 +162,25 @@ ok()
 	fi
 }
 
+# bounded DESC ARGS...: qimg ARGS succeeds with a peak RSS under 64 MiB
+# (its output in $T/bounded.out).
+bounded()
+{
+	local d=$1 rc rss
+	shift
+	/usr/bin/time -f %M -o "$T/bounded.rss" "$QIMG" "$@" \
+		>"$T/bounded.out" 2>&1
+	rc=$?
+	rss=$(tail -n 1 "$T/bounded.rss" 2>/dev/null)
+	case $rss in '' | *[!0-9]*) rss=999999 ;; esac
+	if [ "$rc" = 0 ] && [ "$rss" -lt 65536 ]; then
+		pass "$d in bounded memory (${rss} KiB < 64 MiB)"
+	else
+		fail "$d in bounded memory"
+		diag "exit $rc, peak RSS $rss KiB: $(head -n 2 "$T/bounded.out")"
+	fi
+}
+
 done_testing()
 {
 	echo "1..$tap_n"

@@ -266,6 +266,66 @@ static void test_be64(void **state)
 	unmake(f);
 }
 
+static uint64_t get64(struct fixture *f, uint64_t i)
+{
+	struct qimg_error err = { 0 };
+	uint64_t e = 0xdeadbeef;
+
+	assert_int_equal(qimg_tc_read_le64(&f->c, i, &e, 1, &err), 0);
+	return e;
+}
+
+/* A run of little-endian 64-bit entries: one write per page it covers,
+ * exactly its bytes; NULL values fill; a failed write is forgotten. */
+static void test_commit_run(void **state)
+{
+	struct fixture *f = make(4u << 20);
+	struct qimg_error err = { 0 };
+	uint64_t *v = malloc(5000 * 8), i, before, after;
+
+	(void)state;
+	assert_non_null(v);
+	for (i = 0; i < 5000; i++)
+		v[i] = UINT64_C(0x1122334400000000) + i;
+	before = qimg_load_le64(f->m->data + TOFF + 8189 * 8);
+	after = qimg_load_le64(f->m->data + TOFF + 13190 * 8);
+	/* entries 8190..13189: pages 0 and 1 (8192 entries a page) */
+	assert_int_equal(
+		qimg_tc_commit_run(&f->c, 8190, v, 0, 5000, QIMG_TC_LE64, &err),
+		0);
+	assert_int_equal(f->m->writes, 2);
+	assert_int_equal(f->m->last_off, TOFF + 8192 * 8);
+	assert_int_equal(f->m->last_len, (13190 - 8192) * 8);
+	for (i = 0; i < 5000; i += 7)
+		assert_true(qimg_load_le64(f->m->data + TOFF +
+					   (8190 + i) * 8) == v[i]);
+	assert_true(qimg_load_le64(f->m->data + TOFF + 8189 * 8) == before);
+	assert_true(qimg_load_le64(f->m->data + TOFF + 13190 * 8) == after);
+	assert_true(get64(f, 9000) == v[810]);
+	qimg_tc_reset(&f->c, TOFF, 4u << 20, 4u << 20);
+	assert_true(get64(f, 13189) == v[4999]);
+	/* fill */
+	assert_int_equal(
+		qimg_tc_commit_run(&f->c, 3, NULL, 1, 2, QIMG_TC_LE64, &err),
+		0);
+	assert_true(get64(f, 3) == 1 && get64(f, 4) == 1);
+	assert_true(qimg_load_le64(f->m->data + TOFF + 32) == 1);
+	/* a failed write leaves the cache as the disk is */
+	f->m->fail_writes = true;
+	assert_int_equal(
+		qimg_tc_commit_run(&f->c, 100, v, 0, 3, QIMG_TC_LE64, &err),
+		-EIO);
+	assert_true(get64(f, 100) == qimg_load_le64(f->m->data + TOFF + 800));
+	f->m->fail_writes = false;
+	/* entries past the table are refused */
+	assert_int_equal(qimg_tc_commit_run(&f->c, (1u << 19) - 1, v, 0, 2,
+					    QIMG_TC_LE64, &err),
+			 -EINVAL);
+	assert_int_equal(f->m->writes, 3);
+	free(v);
+	unmake(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_commit_failure),
 		cmocka_unit_test(test_commit_past_held),
 		cmocka_unit_test(test_be64),
+		cmocka_unit_test(test_commit_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,34 +38,31 @@ static bool mark(struct walk *w, uint64_t off, uint64_t n)
 	return ok;
 }
 
-static int check_l2(struct walk *w, uint64_t l2off, struct qimg_error *err)
+#define CHUNK (1u << 20) /* bytes of a table looked at at once */
+
+/* n entries of an L2 table as on disk; a damaged one is cleared in t (and
+ * *fixed set) when repairing. */
+static void check_entries(struct walk *w, uint64_t *t, uint64_t n,
+			  uint64_t *prev, bool *fixed)
 {
 	struct qed_state *s = w->s;
-	uint64_t *t, i, cs = s->h.cluster_size, prev = 0;
-	bool dirty = false;
-	int r;
+	uint64_t cs = s->h.cluster_size, i;
 
-	t = malloc(s->table_bytes);
-	if (!t)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	r = qimg_pread(s->file, l2off, t, s->table_bytes, err);
-	if (r < 0)
-		goto out;
-	for (i = 0; i < s->entries; i++) {
+	for (i = 0; i < n; i++) {
 		uint64_t e = qimg_load_le64(&t[i]);
 
 		if (e <= QED_ZERO_CLUSTER)
 			continue;
 		w->res->allocated_clusters++;
 		/* Counted within each table, as qemu counts. */
-		if (prev && e != prev + cs)
+		if (*prev && e != *prev + cs)
 			w->res->fragmented_clusters++;
-		prev = e;
+		*prev = e;
 		if (!qed_cluster_ok(s, e)) {
 			w->res->corruptions++;
 			if (w->fix) {
 				t[i] = 0;
-				dirty = true;
+				*fixed = true;
 				w->res->corruptions_fixed++;
 			}
 			continue;
@@ -73,11 +70,33 @@ static int check_l2(struct walk *w, uint64_t l2off, struct qimg_error *err)
 		if (!mark(w, e, 1))
 			w->res->corruptions++;
 	}
-	if (dirty) {
-		r = qimg_pwrite(s->file, l2off, t, s->table_bytes, err);
-		qed_l2_forget(s, l2off);
+}
+
+static int check_l2(struct walk *w, uint64_t l2off, struct qimg_error *err)
+{
+	struct qed_state *s = w->s;
+	uint64_t chunk = s->table_bytes < CHUNK ? s->table_bytes : CHUNK;
+	uint64_t prev = 0, pos, *t;
+	bool fixed = false, dirty = false;
+	int r = 0;
+
+	t = malloc(chunk);
+	if (!t)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (pos = 0; r == 0 && pos < s->table_bytes; pos += chunk) {
+		r = qimg_pread(s->file, l2off + pos, t, chunk, err);
+		if (r < 0)
+			break;
+		check_entries(w, t, chunk / 8, &prev, &fixed);
+		/* a repaired piece goes back with its damaged entries
+		 * cleared */
+		if (fixed)
+			r = qimg_pwrite(s->file, l2off + pos, t, chunk, err);
+		dirty |= fixed;
+		fixed = false;
 	}
-out:
+	if (dirty)
+		qed_l2_forget(s, l2off);
 	free(t);
 	return r;
 }
@@ -96,16 +115,16 @@ int qed_check_run(struct qed_state *s, uint64_t image_size, bool fix,
 	mark(&w, 0, s->h.header_size);
 	mark(&w, s->h.l1_table_offset, s->h.table_size);
 	for (i = 0; i < s->entries && r == 0; i++) {
-		uint64_t l2off = s->l1[i];
+		uint64_t l2off;
 
-		if (!l2off)
+		r = qed_l1_get(s, i, &l2off, err);
+		if (r < 0 || !l2off)
 			continue;
 		if (!qed_table_ok(s, l2off)) {
 			res->corruptions++;
 			if (fix) {
-				s->l1[i] = 0;
-				r = qed_write_table(s, s->h.l1_table_offset,
-						    s->l1, i, 1, err);
+				r = qimg_tc_commit_run(&s->l1, i, NULL, 0, 1,
+						       QIMG_TC_LE64, err);
 				res->corruptions_fixed++;
 			}
 			continue;

@@ -86,65 +86,40 @@ bool qed_table_ok(const struct qed_state *s, uint64_t off)
 	return qed_cluster_ok(s, off) && qed_cluster_ok(s, last);
 }
 
-static int read_table(struct qed_state *s, uint64_t off, uint64_t *t,
-		      struct qimg_error *err)
+int qed_l1_get(struct qed_state *s, uint64_t i, uint64_t *l2off,
+	       struct qimg_error *err)
 {
-	uint64_t i;
-	int r;
-
-	r = qimg_pread(s->file, off, t, s->table_bytes, err);
-	if (r < 0)
-		return r;
-	for (i = 0; i < s->entries; i++)
-		t[i] = qimg_load_le64(&t[i]);
-	return 0;
+	return qimg_tc_read_le64(&s->l1, i, l2off, 1, err);
 }
 
-/* Write entries [first, first + n) of table t (host order) at `off`. */
-int qed_write_table(struct qed_state *s, uint64_t off, const uint64_t *t,
-		    uint64_t first, uint64_t n, struct qimg_error *err)
-{
-	uint64_t *le, i;
-	int r;
-
-	le = malloc(n * 8);
-	if (!le)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	for (i = 0; i < n; i++)
-		qimg_store_le64(&le[i], t[first + i]);
-	r = qimg_pwrite(s->file, off + first * 8, le, n * 8, err);
-	free(le);
-	return r;
-}
-
-int qed_l2_get(struct qed_state *s, uint64_t off, uint64_t **out,
+int qed_l2_get(struct qed_state *s, uint64_t off, struct qimg_tcache **out,
 	       struct qimg_error *err)
 {
 	struct qed_l2_slot *victim = &s->cache[0];
-	int i, r;
+	int i;
 
+	(void)err;
 	for (i = 0; i < QED_L2_CACHE; i++) {
-		if (s->cache[i].off == off && s->cache[i].t) {
+		if (s->cache[i].off == off && s->cache[i].init) {
 			s->cache[i].used = ++s->tick;
-			*out = s->cache[i].t;
+			*out = &s->cache[i].tc;
 			return 0;
 		}
 		if (s->cache[i].used < victim->used)
 			victim = &s->cache[i];
 	}
-	if (!victim->t) {
-		victim->t = malloc(s->table_bytes);
-		if (!victim->t)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-	}
-	victim->off = 0;
 	qimg_debug_event(s->file, QIMG_EV_L2_LOAD);
-	r = read_table(s, off, victim->t, err);
-	if (r < 0)
-		return r;
+	if (victim->init)
+		qimg_tc_reset(&victim->tc, off, s->table_bytes, s->table_bytes);
+	else {
+		qimg_tc_init(&victim->tc, s->file, off, s->table_bytes,
+			     s->table_bytes);
+		qimg_tc_limit(&victim->tc, QED_L2_PAGES);
+	}
+	victim->init = true;
 	victim->off = off;
 	victim->used = ++s->tick;
-	*out = victim->t;
+	*out = &victim->tc;
 	return 0;
 }
 
@@ -153,8 +128,10 @@ void qed_l2_forget(struct qed_state *s, uint64_t off)
 	int i;
 
 	for (i = 0; i < QED_L2_CACHE; i++)
-		if (s->cache[i].off == off)
+		if (s->cache[i].off == off) {
 			s->cache[i].off = 0;
+			s->cache[i].used = 0;
+		}
 }
 
 static int qed_probe(const uint8_t *head, size_t len, const char *filename)
@@ -168,10 +145,12 @@ static void free_state(struct qed_state *s)
 	int i;
 
 	for (i = 0; i < QED_L2_CACHE; i++)
-		free(s->cache[i].t);
-	free(s->l1);
+		if (s->cache[i].init)
+			qimg_tc_free(&s->cache[i].tc);
+	if (s->l1_init)
+		qimg_tc_free(&s->l1);
 	memset(s->cache, 0, sizeof(s->cache));
-	s->l1 = NULL;
+	s->l1_init = false;
 }
 
 static int read_backing_name(struct qimg_node *node, struct qimg_error *err)
@@ -256,12 +235,10 @@ static int qed_open(struct qimg_node *node, const struct qimg_opts *opts,
 		if (r < 0)
 			return r;
 	}
-	s->l1 = malloc(s->table_bytes);
-	if (!s->l1)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	r = read_table(s, s->h.l1_table_offset, s->l1, err);
-	if (r < 0)
-		goto out_free;
+	/* qed_table_ok: the whole table lies inside the file */
+	qimg_tc_init(&s->l1, s->file, s->h.l1_table_offset, s->table_bytes,
+		     s->table_bytes);
+	s->l1_init = true;
 
 	node->size = s->h.image_size;
 	node->cluster_size = s->h.cluster_size;
@@ -314,15 +291,25 @@ enum qed_kind {
 	QED_DATA
 };
 
+/* The kind of L2 entry e; false when it names a cluster qemu refuses. */
+static bool kind_of(const struct qed_state *s, uint64_t e, enum qed_kind *kind)
+{
+	*kind = !e ? QED_UNALLOC : e == QED_ZERO_CLUSTER ? QED_ZERO : QED_DATA;
+	return e <= QED_ZERO_CLUSTER || qed_cluster_ok(s, e);
+}
+
 /* Classify the cluster holding `off`: kind and host offset. */
 static int lookup(struct qed_state *s, uint64_t off, enum qed_kind *kind,
 		  uint64_t *host, struct qimg_error *err)
 {
-	uint64_t span = s->entries << s->cluster_bits;
-	uint64_t l2off = s->l1[off / span], *l2, e;
+	uint64_t span = s->entries << s->cluster_bits, l2off, e;
+	struct qimg_tcache *l2;
 	int r;
 
 	*host = 0;
+	r = qed_l1_get(s, off / span, &l2off, err);
+	if (r < 0)
+		return r;
 	if (!l2off) {
 		*kind = QED_UNALLOC;
 		return 0;
@@ -332,29 +319,29 @@ static int lookup(struct qed_state *s, uint64_t off, enum qed_kind *kind,
 	r = qed_l2_get(s, l2off, &l2, err);
 	if (r < 0)
 		return r;
-	e = l2[(off >> s->cluster_bits) & (s->entries - 1)];
-	if (!e) {
-		*kind = QED_UNALLOC;
-	} else if (e == QED_ZERO_CLUSTER) {
-		*kind = QED_ZERO;
-	} else {
-		if (!qed_cluster_ok(s, e))
-			return qimg_error_set(err, EINVAL, "Invalid argument");
-		*kind = QED_DATA;
+	r = qimg_tc_read_le64(l2, (off >> s->cluster_bits) & (s->entries - 1),
+			      &e, 1, err);
+	if (r < 0)
+		return r;
+	if (!kind_of(s, e, kind))
+		return qimg_error_set(err, EINVAL, "Invalid argument");
+	if (*kind == QED_DATA)
 		*host = e;
-	}
 	return 0;
 }
 
+#define RUN_BATCH 512 /* L2 entries looked at at once */
+
 /* The run of clusters from `off` (at most len bytes) of one kind (data:
- * contiguous on the host). */
+ * contiguous on the host).  Past the first cluster, a table's entries are
+ * read RUN_BATCH at a time and an empty L1 entry is skipped whole; a
+ * damaged entry ends the run (its own lookup fails). */
 static int lookup_run(struct qed_state *s, uint64_t off, uint64_t len,
 		      enum qed_kind *kind, uint64_t *host, uint64_t *run,
 		      struct qimg_error *err)
 {
-	uint64_t cs = s->h.cluster_size, n;
-	enum qed_kind k = QED_UNALLOC;
-	uint64_t h;
+	uint64_t cs = s->h.cluster_size, span = s->entries << s->cluster_bits;
+	uint64_t n, e[RUN_BATCH];
 	int r;
 
 	r = lookup(s, off, kind, host, err);
@@ -362,15 +349,35 @@ static int lookup_run(struct qed_state *s, uint64_t off, uint64_t len,
 		return r;
 	n = cs - (off & (cs - 1));
 	while (n < len) {
-		/* A damaged entry ends the run (its own lookup fails). */
-		r = lookup(s, off + n, &k, &h, NULL);
-		if (r < 0)
+		uint64_t at = off + n, l2off, idx, cnt, i;
+		struct qimg_tcache *l2;
+		enum qed_kind k;
+
+		if (qed_l1_get(s, at / span, &l2off, NULL) < 0)
 			break;
-		if (k != *kind ||
-		    (k == QED_DATA && h != *host + (off & (cs - 1)) + n))
+		if (!l2off) {
+			if (*kind != QED_UNALLOC)
+				break;
+			n += span - at % span;
+			continue;
+		}
+		if (!qed_table_ok(s, l2off) || qed_l2_get(s, l2off, &l2, NULL))
 			break;
-		n += cs;
+		idx = (at >> s->cluster_bits) & (s->entries - 1);
+		cnt = s->entries - idx;
+		if (cnt > RUN_BATCH)
+			cnt = RUN_BATCH;
+		if (cnt > (len - n + cs - 1) / cs)
+			cnt = (len - n + cs - 1) / cs;
+		if (qimg_tc_read_le64(l2, idx, e, (size_t)cnt, NULL) < 0)
+			break;
+		for (i = 0; i < cnt; i++, n += cs)
+			if (!kind_of(s, e[i], &k) || k != *kind ||
+			    (k == QED_DATA &&
+			     e[i] != *host + (off & (cs - 1)) + n))
+				goto out;
 	}
+out:
 	*run = n < len ? n : len;
 	if (*kind == QED_DATA)
 		*host += off & (cs - 1);

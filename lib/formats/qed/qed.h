@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/driver.h"
+#include "formats/table-cache.h"
 
 #define QED_MAGIC "QED\0"
 #define QED_HEADER_LEN 64u
@@ -41,7 +42,8 @@
 #define QED_OFF_BACKING_OFF 56
 #define QED_OFF_BACKING_LEN 60
 
-#define QED_L2_CACHE 8
+#define QED_L2_CACHE 8	/* L2 tables cached */
+#define QED_L2_PAGES 16 /* and 64 KiB pages of each: 8 MiB at most */
 
 struct qed_header {
 	uint32_t cluster_size;
@@ -56,10 +58,13 @@ struct qed_header {
 	uint32_t backing_len;
 };
 
+/* An L2 table, read a page at a time (tables reach 1 GiB: 64 MiB
+ * clusters, 16 per table). */
 struct qed_l2_slot {
 	uint64_t off; /* 0: empty */
-	uint64_t *t;  /* entries, host order */
 	uint64_t used;
+	bool init; /* tc initialised */
+	struct qimg_tcache tc;
 };
 
 /* SERIAL driver: the core holds node->lock around every call. */
@@ -69,7 +74,8 @@ struct qed_state {
 	uint32_t cluster_bits;
 	uint64_t table_bytes; /* table_size * cluster_size */
 	uint64_t entries;     /* entries per table */
-	uint64_t *l1;
+	struct qimg_tcache l1;
+	bool l1_init;
 	uint64_t file_size; /* allocation end, cluster aligned */
 	struct qed_l2_slot cache[QED_L2_CACHE];
 	uint64_t tick;
@@ -84,14 +90,15 @@ void qed_header_store(const struct qed_header *h, uint8_t *buf);
 uint64_t qed_max_image_size(uint32_t cluster_size, uint32_t table_size);
 bool qed_cluster_ok(const struct qed_state *s, uint64_t off);
 bool qed_table_ok(const struct qed_state *s, uint64_t off);
+/* L1 entry i (the offset of an L2 table or 0). */
+int qed_l1_get(struct qed_state *s, uint64_t i, uint64_t *l2off,
+	       struct qimg_error *err);
 /* The L2 table at `off` (cached; owned by the cache). */
-int qed_l2_get(struct qed_state *s, uint64_t off, uint64_t **out,
+int qed_l2_get(struct qed_state *s, uint64_t off, struct qimg_tcache **out,
 	       struct qimg_error *err);
 /* Drop a table from the cache (after a check rewrote it on disk). */
 void qed_l2_forget(struct qed_state *s, uint64_t off);
 int qed_write_header(struct qed_state *s, struct qimg_error *err);
-int qed_write_table(struct qed_state *s, uint64_t off, const uint64_t *t,
-		    uint64_t first, uint64_t n, struct qimg_error *err);
 
 /* write.c */
 int qed_write(struct qimg_node *node, uint64_t off, const void *buf, size_t len,

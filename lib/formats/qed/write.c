@@ -49,28 +49,64 @@ int qed_mark_clean(struct qed_state *s, struct qimg_error *err)
 	return r;
 }
 
-/* The L2 entry of the cluster at guest offset `off`, with the L2 table
- * (NULL when the L1 entry is empty).  A damaged table offset is EINVAL,
- * as qemu fails such requests. */
-static int entry_of(struct qed_state *s, uint64_t off, uint64_t **l2,
-		    uint64_t *e, struct qimg_error *err)
+/* The L2 entry of the cluster at guest offset `off` (0 when the L1 entry
+ * is empty).  A damaged table offset is EINVAL, as qemu fails such
+ * requests. */
+static int entry_of(struct qed_state *s, uint64_t off, uint64_t *e,
+		    struct qimg_error *err)
 {
-	uint64_t l2off = s->l1[off / (s->entries << s->cluster_bits)];
+	struct qimg_tcache *l2;
+	uint64_t l2off;
 	int r;
 
-	*l2 = NULL;
 	*e = 0;
-	if (!l2off)
-		return 0;
+	r = qed_l1_get(s, off / (s->entries << s->cluster_bits), &l2off, err);
+	if (r < 0 || !l2off)
+		return r;
 	if (!qed_table_ok(s, l2off))
 		return qimg_error_set(err, EINVAL, "Invalid argument");
-	r = qed_l2_get(s, l2off, l2, err);
+	r = qed_l2_get(s, l2off, &l2, err);
+	if (r == 0)
+		r = qimg_tc_read_le64(
+			l2, (off >> s->cluster_bits) & (s->entries - 1), e, 1,
+			err);
 	if (r < 0)
 		return r;
-	*e = (*l2)[(off >> s->cluster_bits) & (s->entries - 1)];
 	if (*e > QED_ZERO_CLUSTER && !qed_cluster_ok(s, *e))
 		return qimg_error_set(err, EINVAL, "Invalid argument");
 	return 0;
+}
+
+#define NEW_TABLE_CHUNK (1u << 20)
+
+/* A new L2 table at `l2off` (past the end of the file): zeros but for
+ * entries [first, first + n) = vals (NULL: QED_ZERO_CLUSTER), written in
+ * pieces of at most 1 MiB (one write for the default 256 KiB table). */
+static int write_new_table(struct qed_state *s, uint64_t l2off, uint64_t first,
+			   uint64_t n, const uint64_t *vals,
+			   struct qimg_error *err)
+{
+	uint64_t chunk = s->table_bytes < NEW_TABLE_CHUNK ? s->table_bytes
+							  : NEW_TABLE_CHUNK;
+	uint64_t pos, per = chunk / 8;
+	uint8_t *buf;
+	int r = 0;
+
+	buf = malloc(chunk);
+	if (!buf)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (pos = 0; r == 0 && pos < s->table_bytes; pos += chunk) {
+		uint64_t lo = pos / 8, hi = lo + per, i;
+
+		memset(buf, 0, chunk);
+		for (i = lo > first ? lo : first; i < hi && i < first + n; i++)
+			qimg_store_le64(buf + (i - lo) * 8,
+					vals ? vals[i - first]
+					     : QED_ZERO_CLUSTER);
+		r = qimg_pwrite(s->file, l2off + pos, buf, chunk, err);
+	}
+	free(buf);
+	return r;
 }
 
 /* Set entries [first, first+n) of the L2 table for L1 index `l1i` to
@@ -79,40 +115,34 @@ static int entry_of(struct qed_state *s, uint64_t off, uint64_t **l2,
 static int update_l2(struct qed_state *s, uint64_t l1i, uint64_t first,
 		     uint64_t n, const uint64_t *vals, struct qimg_error *err)
 {
-	uint64_t l2off = s->l1[l1i], *t, i;
+	struct qimg_tcache *t;
+	uint64_t l2off;
 	int r;
 
+	r = qed_l1_get(s, l1i, &l2off, err);
+	if (r < 0)
+		return r;
 	if (l2off) {
 		r = qed_l2_get(s, l2off, &t, err);
 		if (r < 0)
 			return r;
-		for (i = 0; i < n; i++)
-			t[first + i] = vals ? vals[i] : QED_ZERO_CLUSTER;
 		qimg_debug_event(s->file, QIMG_EV_L2_UPDATE);
-		return qed_write_table(s, l2off, t, first, n, err);
+		return qimg_tc_commit_run(t, first, vals, QED_ZERO_CLUSTER,
+					  (size_t)n, QIMG_TC_LE64, err);
 	}
 	/* A new table: written whole, then hooked into L1. */
-	t = calloc(1, s->table_bytes);
-	if (!t)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	for (i = 0; i < n; i++)
-		t[first + i] = vals ? vals[i] : QED_ZERO_CLUSTER;
 	l2off = s->file_size;
-	s->file_size += s->table_bytes;
 	qimg_debug_event(s->file, QIMG_EV_L2_ALLOC_WRITE);
-	r = qed_write_table(s, l2off, t, 0, s->entries, err);
-	free(t);
-	/* on the disk before L1 names it */
-	if (r == 0)
-		r = qimg_flush(s->file, err);
+	r = write_new_table(s, l2off, first, n, vals, err);
 	if (r < 0)
 		return r;
-	s->l1[l1i] = l2off;
-	qimg_debug_event(s->file, QIMG_EV_L1_UPDATE);
-	r = qed_write_table(s, s->h.l1_table_offset, s->l1, l1i, 1, err);
+	s->file_size += s->table_bytes;
+	/* on the disk before L1 names it */
+	r = qimg_flush(s->file, err);
 	if (r < 0)
-		s->l1[l1i] = 0;
-	return r;
+		return r;
+	qimg_debug_event(s->file, QIMG_EV_L1_UPDATE);
+	return qimg_tc_commit_run(&s->l1, l1i, &l2off, 0, 1, QIMG_TC_LE64, err);
 }
 
 /* Fill buf (len bytes of guest data at `off`) as an unwritten part of a
@@ -194,10 +224,10 @@ int qed_write(struct qimg_node *node, uint64_t off, const void *buf, size_t len,
 	int r;
 
 	while (len) {
-		uint64_t *l2, e, host, run, limit;
+		uint64_t e, host, run, limit;
 		bool data, first_zero, last_zero = false;
 
-		r = entry_of(s, off, &l2, &e, err);
+		r = entry_of(s, off, &e, err);
 		if (r < 0)
 			return r;
 		data = e > QED_ZERO_CLUSTER;
@@ -209,9 +239,9 @@ int qed_write(struct qimg_node *node, uint64_t off, const void *buf, size_t len,
 		if (limit > len)
 			limit = len;
 		while (run < limit) {
-			uint64_t *l2b, e2;
+			uint64_t e2;
 
-			r = entry_of(s, off + run, &l2b, &e2, err);
+			r = entry_of(s, off + run, &e2, err);
 			if (r < 0)
 				return r;
 			if (data ? e2 != host + run : e2 > QED_ZERO_CLUSTER)
@@ -250,9 +280,9 @@ int qed_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	if ((off | len) & (cs - 1))
 		return -ENOTSUP;
 	while (len) {
-		uint64_t *l2, e, run = cs, limit = span - off % span;
+		uint64_t e, run = cs, limit = span - off % span;
 
-		r = entry_of(s, off, &l2, &e, err);
+		r = entry_of(s, off, &e, err);
 		if (r < 0)
 			return r;
 		if (e > QED_ZERO_CLUSTER) {
@@ -264,9 +294,9 @@ int qed_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 			if (limit > len)
 				limit = len;
 			while (run < limit) {
-				uint64_t *l2b, e2;
+				uint64_t e2;
 
-				r = entry_of(s, off + run, &l2b, &e2, err);
+				r = entry_of(s, off + run, &e2, err);
 				if (r < 0)
 					return r;
 				if (e2)
