@@ -14,6 +14,7 @@
 #include "core/driver.h"
 #include "core/options.h"
 #include "qimg/commit.h"
+#include "util/buf.h"
 #include "util/vector.h"
 
 /* qemu-img's job copies through a 16 MiB buffer shared by 16 requests. */
@@ -319,11 +320,12 @@ static void failed(struct commit *c, int r, const struct qimg_error *e)
 static void *worker(void *opaque)
 {
 	struct commit *c = opaque;
-	uint8_t *buf = malloc(COMMIT_MAX_IO);
 	struct qimg_error e;
+	void *buf = NULL;
 	struct request rq;
 	int r;
 
+	buf = qimg_buf_alloc(COMMIT_MAX_IO);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (!c->count && !c->closing)

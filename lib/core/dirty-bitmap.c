@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dirty-bitmap.h"
+#include "util/buf.h"
 #include "util/vector.h"
 
 /* ---- bits in a byte array ---------------------------------------------- */
@@ -34,16 +35,6 @@ static void bits_clear(uint8_t *p, uint64_t a, uint64_t b)
 	}
 	while (a < b)
 		p[a >> 3] &= (uint8_t) ~(1u << (a & 7)), a++;
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
 }
 
 /* ---- one bitmap -------------------------------------------------------- */
@@ -300,7 +291,7 @@ const uint8_t *qimg_dbm_chunk(const struct qimg_dirty_bitmap *bm, uint64_t i)
 {
 	const uint8_t *p = bm->chunk[i];
 
-	if (!p || all_zero(p, (size_t)1 << bm->chunk_bits))
+	if (!p || qimg_is_zero(p, (size_t)1 << bm->chunk_bits))
 		return NULL;
 	return p;
 }
@@ -311,7 +302,7 @@ int qimg_dbm_load_chunk(struct qimg_dirty_bitmap *bm, uint64_t i,
 	size_t n = (size_t)1 << bm->chunk_bits;
 	uint8_t *p;
 
-	if (buf && all_zero(buf, n)) {
+	if (buf && qimg_is_zero(buf, n)) {
 		free(bm->chunk[i]);
 		bm->chunk[i] = NULL;
 		return 0;

@@ -15,6 +15,7 @@
 
 #include "qimg/bitmap.h"
 #include "server/nbd-conn.h"
+#include "util/buf.h"
 
 /* Most extents one block status reply carries per context. */
 #define MAX_EXTENTS 16384u
@@ -156,11 +157,6 @@ static int status_reply(struct nbds_conn *c, const struct req *q, int r,
 
 /* ---- commands ---- */
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	return !len || (p[0] == 0 && !memcmp(p, p + 1, len - 1));
-}
-
 static int do_write(struct tx *t, struct req *q, struct qimg_error *err)
 {
 	const struct qimg_nbd_export *exp = t->c->exp;
@@ -169,7 +165,7 @@ static int do_write(struct tx *t, struct req *q, struct qimg_error *err)
 	int r;
 
 	if (exp->detect_zeroes != QIMG_NBD_DZ_OFF &&
-	    all_zero(q->payload, q->len)) {
+	    qimg_is_zero(q->payload, q->len)) {
 		if (exp->detect_zeroes == QIMG_NBD_DZ_UNMAP)
 			zf |= QIMG_ZERO_MAY_UNMAP;
 		r = qimg_write_zeroes(exp->node, off, q->len, zf, err);
@@ -259,7 +255,7 @@ static int do_read(struct tx *t, struct req *q)
 	uint64_t done;
 	int r = 0;
 
-	buf = malloc(q->len ? q->len : 1);
+	buf = qimg_buf_alloc(q->len);
 	if (!buf)
 		return status_reply(c, q, -ENOMEM, NULL);
 	/* Small reads go as one data chunk: looking for holes costs more
@@ -595,7 +591,7 @@ static int read_request(struct tx *t, struct req **out, struct qimg_error *err)
 	 * payload. */
 	reserve(t, q->cost);
 	if (q->type == NBDS_CMD_WRITE) {
-		q->payload = malloc(q->len ? q->len : 1);
+		q->payload = qimg_buf_alloc(q->len);
 		if (!q->payload) {
 			release(t, q->cost);
 			free(q);

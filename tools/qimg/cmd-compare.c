@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "util/buf.h"
 
 #define CMP_BUF_SIZE (2u << 20)
 #define CMP_SECTOR 512u
@@ -55,16 +56,6 @@ static void result(const struct cmp *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool sector_zero(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 static int read_side(const struct cmp *c, const struct side *s, uint64_t off,
 		     void *buf, size_t len)
 {
@@ -94,7 +85,7 @@ static int check_empty(const struct cmp *c, const struct side *s, uint64_t off,
 		return r;
 	for (i = 0; i < len; i += CMP_SECTOR) {
 		n = len - i < CMP_SECTOR ? len - i : CMP_SECTOR;
-		if (!sector_zero(c->buf1 + i, n)) {
+		if (!qimg_is_zero(c->buf1 + i, n)) {
 			result(c, "Content mismatch at offset %" PRIu64 "!\n",
 			       off + i);
 			return 1;
@@ -306,8 +297,8 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 	s2.size = qimg_size(s2.node);
 
 	c.quiet = so.quiet;
-	c.buf1 = malloc(CMP_BUF_SIZE);
-	c.buf2 = malloc(CMP_BUF_SIZE);
+	c.buf1 = qimg_buf_alloc(CMP_BUF_SIZE);
+	c.buf2 = qimg_buf_alloc(CMP_BUF_SIZE);
 	if (!c.buf1 || !c.buf2) {
 		tool_err(t, "%s", strerror(ENOMEM));
 		ret = 1;

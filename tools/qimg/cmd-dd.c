@@ -14,6 +14,7 @@
 #include "qimg/create.h"
 #include "qimg/opts.h"
 #include "qimg/size.h"
+#include "util/buf.h"
 
 #define DD_DEFAULT_BS 512u
 #define DD_MAX_BS 2147483647u
@@ -220,7 +221,7 @@ static int copy_blocks(const struct tool *t, struct qimg_node *in,
 	buflen = (size_t)(bs < DD_BUF_MAX ? bs : DD_BUF_MAX);
 	if (buflen > size)
 		buflen = (size_t)size;
-	buf = malloc(buflen);
+	buf = qimg_buf_alloc(buflen);
 	if (!buf) {
 		tool_err(t, "%s", strerror(ENOMEM));
 		return -ENOMEM;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "convert.h"
+#include "util/buf.h"
 
 #define SECTOR 512u
 /* Largest block-status query, as qemu's request limit (in sectors). */
@@ -80,13 +81,6 @@ struct worker {
 	uint64_t item_sector;  /* the item read_item/copy_item work on */
 	struct qimg_error err; /* the last failed request's detail */
 };
-
-static bool is_zero(const uint8_t *p, size_t len)
-{
-	if (!len)
-		return true;
-	return p[0] == 0 && !memcmp(p, p + 1, len - 1);
-}
 
 static bool needs_read(const struct engine *e, enum blk_status st)
 {
@@ -286,10 +280,10 @@ static int count_allocated(struct engine *e)
 static bool sector_run(const uint8_t *buf, uint64_t n, uint64_t sector,
 		       uint64_t align, uint64_t *len)
 {
-	bool zero = is_zero(buf, SECTOR);
+	bool zero = qimg_is_zero(buf, SECTOR);
 	uint64_t i = 1, tail;
 
-	while (i < n && is_zero(buf + i * SECTOR, SECTOR) == zero)
+	while (i < n && qimg_is_zero(buf + i * SECTOR, SECTOR) == zero)
 		i++;
 	if (i < n && align > 1) {
 		tail = (sector + i) & (align - 1);
@@ -377,7 +371,7 @@ static int plan_item(struct worker *w, uint64_t sector, uint64_t n,
 		for (i = 0; i * cl < n; i++) {
 			len = (n - i * cl < cl ? n - i * cl : cl) * SECTOR;
 			if (p->min_sparse &&
-			    is_zero(w->buf + i * cl * SECTOR, len)) {
+			    qimg_is_zero(w->buf + i * cl * SECTOR, len)) {
 				add_seg(w, sector + i * cl, len / SECTOR,
 					BLK_ZERO);
 				continue;

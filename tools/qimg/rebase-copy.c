@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rebase.h"
+#include "util/buf.h"
 
 /* A piece at most this long (qemu-img compares in 2 MiB steps). */
 #define STEP (1u << 20)
@@ -112,7 +113,7 @@ static void failed(struct copy *c, int r, enum failure f,
 static void *worker(void *opaque)
 {
 	struct copy *c = opaque;
-	uint8_t *a = malloc(STEP), *b = malloc(STEP);
+	uint8_t *a = qimg_buf_alloc(STEP), *b = qimg_buf_alloc(STEP);
 	struct qimg_error e;
 	enum failure f;
 	struct piece p;

@@ -15,6 +15,7 @@
 
 #include "formats/vhdx.h"
 #include "formats/vhdx/vhdx.h"
+#include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
 
@@ -80,14 +81,6 @@ bool vhdx_checksum_ok(const uint8_t *buf, size_t len, size_t crc_off)
 	c = qimg_crc32c(c, "\0\0\0\0", 4);
 	c = qimg_crc32c(c, buf + crc_off + 4, len - crc_off - 4);
 	return c == want;
-}
-
-static bool is_zero(const uint8_t *p, size_t len)
-{
-	while (len--)
-		if (*p++)
-			return false;
-	return true;
 }
 
 static int vhdx_probe(const uint8_t *head, size_t len, const char *filename)
@@ -511,7 +504,7 @@ static int read_bat(struct qimg_node *node, struct region_list *rl,
 
 bool vhdx_log_dirty(const struct vhdx_state *s)
 {
-	return !is_zero(s->hdr + VHDX_H_LOG_GUID, 16);
+	return !qimg_is_zero(s->hdr + VHDX_H_LOG_GUID, 16);
 }
 
 static int vhdx_open(struct qimg_node *node, const struct qimg_opts *opts,
