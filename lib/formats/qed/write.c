@@ -14,6 +14,7 @@
 
 #include "core/driver.h"
 #include "formats/qed/qed.h"
+#include "util/buf.h"
 #include "util/endian.h"
 
 static int set_need_check(struct qed_state *s, struct qimg_error *err)
@@ -173,32 +174,36 @@ static int write_alloc(struct qimg_node *node, uint64_t off, const void *buf,
 	uint64_t start = off & ~(cs - 1);
 	uint64_t end = (off + len + cs - 1) & ~(cs - 1);
 	uint64_t n = (end - start) / cs, host, *vals, i;
-	uint8_t *data;
+	/* whole clusters are written from the caller's buffer */
+	bool whole = off == start && off + len == end;
+	uint8_t *data = NULL;
 	int r;
 
 	r = set_need_check(s, err);
 	if (r < 0)
 		return r;
-	data = malloc(end - start);
+	if (!whole)
+		data = qimg_buf_alloc(end - start);
 	vals = malloc(n * sizeof(*vals));
-	if (!data || !vals) {
+	if ((!whole && !data) || !vals) {
 		free(data);
 		free(vals);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
 	r = 0;
-	if (off > start)
+	if (!whole && off > start)
 		r = cow_fill(node, start, data, off - start, first_zero, err);
-	if (r == 0 && off + len < end)
+	if (r == 0 && !whole && off + len < end)
 		r = cow_fill(node, off + len, data + (off + len - start),
 			     end - off - len, last_zero, err);
 	if (r < 0)
 		goto out;
-	memcpy(data + (off - start), buf, len);
+	if (!whole)
+		memcpy(data + (off - start), buf, len);
 	host = s->file_size;
 	s->file_size += end - start;
 	qimg_debug_event(s->file, QIMG_EV_WRITE_AIO);
-	r = qimg_pwrite(s->file, host, data, end - start, err);
+	r = qimg_pwrite(s->file, host, whole ? buf : data, end - start, err);
 	/* the data on the disk before a table names it: a crash leaves
 	 * unnamed clusters (leaks), never an entry over lost data */
 	if (r == 0)
