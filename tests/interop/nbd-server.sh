@@ -12,7 +12,9 @@
 # dirty bitmaps (several, from the backing file, and a parallels image's
 # own), -L listing another server's exports, --discard=unmap freeing
 # space, --fork/--pid-file, -x/-D with nbdinfo --list, TLS (x509, with
-# and without client certificates: certtool makes them), the end of a
+# and without client certificates: certtool makes them; a pre-shared key,
+# with the right and a wrong key; the credential objects' errors), the
+# end of a
 # non-persistent server, SIGTERM, -c with the kernel's client (where
 # /dev/nbd0 exists, else a named skip), and hostile clients (bad magic,
 # huge options and writes, out-of-range requests, a client gone
@@ -566,6 +568,104 @@ done
 errcmp "--tls-creds with a client endpoint" -r \
 	--object "tls-creds-x509,id=tls1,dir=$T/tls/c,endpoint=client" \
 	--tls-creds tls1 ../top.qcow2
+# credentials are checked and loaded as they are given, used or not
+errcmp "x509: an unused definition is loaded too" \
+	--object "tls-creds-x509,id=t,dir=$T/nowhere,endpoint=server" nosuch.qcow2
+errcmp "x509: no dir" --object "tls-creds-x509,id=t,endpoint=server" \
+	../top.qcow2
+mkdir -p tls/empty
+errcmp "x509: ca-cert.pem is needed with verify-peer=off too" \
+	--object "tls-creds-x509,id=t,dir=$T/tls/empty,endpoint=server,verify-peer=off" \
+	../top.qcow2
+errcmp "x509: a server needs its certificate" \
+	--object "tls-creds-x509,id=t,dir=$T/tls/n,endpoint=server" ../top.qcow2
+errcmp "x509: an unknown property" \
+	--object "tls-creds-x509,id=t,dir=$T/tls/s,endpoint=server,foo=1" \
+	../top.qcow2
+errcmp "x509: a property without a value" \
+	--object "tls-creds-x509,id=t,foo" ../top.qcow2
+errcmp "x509: no id (before the unknown property)" \
+	--object "tls-creds-x509,foo=1" ../top.qcow2
+errcmp "x509: a bad endpoint" \
+	--object "tls-creds-x509,id=t,dir=$T/tls/s,endpoint=both" ../top.qcow2
+errcmp "x509: username is PSK's" \
+	--object "tls-creds-x509,id=t,dir=$T/tls/s,endpoint=server,username=a" \
+	../top.qcow2
+
+# --- TLS with a pre-shared key -------------------------------------------
+mkdir -p psk/s psk/c psk/w psk/none
+key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf 'bob:%s\nalice:%s\n' "$key" "$key" >psk/s/keys.psk
+printf 'alice:%s\n' "$key" >psk/c/keys.psk
+printf 'alice:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+	>psk/w/keys.psk
+errcmp "psk: no dir" --object "tls-creds-psk,id=p,endpoint=server" \
+	../top.qcow2
+errcmp "psk: no keys.psk" \
+	--object "tls-creds-psk,id=p,dir=$T/psk/none,endpoint=server" ../top.qcow2
+errcmp "psk: a server takes no username" \
+	--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server,username=alice" \
+	../top.qcow2
+errcmp "psk: a client's default user is not in keys.psk" \
+	--object "tls-creds-psk,id=p,dir=$T/psk/c" ../top.qcow2
+errcmp "psk: --tls-creds with a client endpoint" \
+	--object "tls-creds-psk,id=p,dir=$T/psk/c,endpoint=client,username=alice" \
+	--tls-creds p ../top.qcow2
+errcmp "psk: sanity-check is x509's" \
+	--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server,sanity-check=on" \
+	../top.qcow2
+errcmp "psk: a bad verify-peer" \
+	--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server,verify-peer=maybe" \
+	../top.qcow2
+# pskrun W: serve with a PSK (W: e qemu-nbd, g qimg-nbd) and record what
+# clients with the key, with a wrong key and without TLS get.
+pskrun()
+{
+	local w=$1 d p
+	d=$([ $w = e ] && echo "$E" || echo "$G")
+	rm -f "$d/psk.sock"
+	if [ $w = e ]; then
+		"$QEMU_NBD" -t -r -e 4 -k "$d/psk.sock" -f qcow2 \
+			--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server" \
+			--tls-creds p top.qcow2 2>/dev/null &
+	else
+		"$QIMG_NBD" -t -r -e 4 -k "$d/psk.sock" -f qcow2 \
+			--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server" \
+			--tls-creds p top.qcow2 2>/dev/null &
+	fi
+	p=$!
+	wait_sock "$d/psk.sock"
+	{
+		timeout 20 nbdinfo "nbds+unix://alice@/?socket=$d/psk.sock&tls-psk-file=$T/psk/c/keys.psk" 2>&1 |
+			grep -E 'TLS|export-size'
+		echo "a wrong key:"
+		timeout 20 nbdinfo "nbds+unix://alice@/?socket=$d/psk.sock&tls-psk-file=$T/psk/w/keys.psk" \
+			>/dev/null 2>&1
+		echo "rc=$?"
+		timeout 20 nbdinfo "nbd+unix:///?socket=$d/psk.sock" 2>&1 | head -1
+		timeout 20 "$QEMU_IMG" compare -q \
+			--object "tls-creds-psk,id=p,dir=$T/psk/c,username=alice,endpoint=client" \
+			--image-opts "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=$d/psk.sock,file.tls-creds=p" \
+			"driver=qcow2,file.filename=top.qcow2" 2>&1
+		echo "compare rc=$?"
+		rm -f pcopy.raw
+		timeout 60 nbdcopy "nbds+unix://alice@/?socket=$d/psk.sock&tls-psk-file=$T/psk/c/keys.psk" pcopy.raw
+		"$QEMU_IMG" compare -q pcopy.raw top.qcow2
+		echo "nbdcopy rc=$?"
+	} >"$R/$w.psk" 2>&1
+	kill $p
+	wait $p 2>/dev/null
+}
+pskrun e
+pskrun g
+if cmp -s "$R/e.psk" "$R/g.psk" && grep -q 'with TLS' "$R/g.psk" &&
+	grep -q 'compare rc=0' "$R/g.psk" && grep -q 'nbdcopy rc=0' "$R/g.psk"; then
+	pass "TLS-PSK: clients fare as with qemu-nbd"
+else
+	fail "TLS-PSK: clients fare as with qemu-nbd"
+	diff "$R/e.psk" "$R/g.psk" | head -20 | sed 's/^/# /'
+	diag_file "$R/g.psk"
+fi
 errcmp "--tls-authz without --tls-creds" --tls-authz=a ../top.qcow2
 
 # --- the kernel's NBD client (-c), where the machine has it ------------

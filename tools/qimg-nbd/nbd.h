@@ -34,7 +34,7 @@ struct nbd_tool {
 	struct nbd_opts o;
 	struct qimg_node *node;
 	struct qimg_nbd_bitmap bitmaps[QIMG_NBD_MAX_BITMAPS];
-	struct nbd_tls *tls_objects; /* --object tls-creds-x509 */
+	struct nbd_tls *tls_objects; /* --object tls-creds-x509/-psk */
 	const struct nbd_tls *tls;   /* --tls-creds: the one in use */
 };
 
@@ -53,11 +53,13 @@ int nbd_parse_offset(const struct nbd_tool *nt, const char *s, uint64_t *out);
  * --image-opts, -o); prints qemu-nbd's message on failure. */
 int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp);
 
-/* tls.c: --object tls-creds-x509 definitions, --tls-creds, sessions. */
+/* tls-creds.c: --object tls-creds-x509 and tls-creds-psk definitions
+ * (loaded as they come), --tls-creds. */
 bool nbd_tls_is_object(const char *def);
 int nbd_tls_object(struct nbd_tool *nt, const char *def);
 int nbd_tls_setup(struct nbd_tool *nt);
 void nbd_tls_free(struct nbd_tool *nt);
+/* tls.c: sessions. */
 int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
 		  struct qimg_error *err);
 int nbd_tls_recv(void *session, void *buf, size_t len);

@@ -12,6 +12,7 @@
 
 #include "core/driver.h"
 #include "formats/qed/qed.h"
+#include "util/buf.h"
 #include "util/endian.h"
 
 struct walk {
@@ -80,7 +81,7 @@ static int check_l2(struct walk *w, uint64_t l2off, struct qimg_error *err)
 	bool fixed = false, dirty = false;
 	int r = 0;
 
-	t = malloc(chunk);
+	t = qimg_buf_alloc(chunk);
 	if (!t)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	for (pos = 0; r == 0 && pos < s->table_bytes; pos += chunk) {

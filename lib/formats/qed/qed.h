@@ -58,8 +58,9 @@ struct qed_header {
 	uint32_t backing_len;
 };
 
-/* An L2 table, read a page at a time (tables reach 1 GiB: 64 MiB
- * clusters, 16 per table). */
+/* An L2 table, read a page at a time (a table is up to 16 MiB in an
+ * image that can hold data, 1 GiB in an empty one: 64 MiB clusters, 16
+ * per table). */
 struct qed_l2_slot {
 	uint64_t off; /* 0: empty */
 	uint64_t used;
