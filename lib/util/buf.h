@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Data buffers: allocating them, and telling whether they hold zeros.
  *
- * Buffers that the kernel copies data into or out of (reads and writes of
- * images, NBD payloads)  They are page aligned: a buffer from malloc
- * starts 16 bytes into its pages, and the kernel's copy from the page
- * cache into such a buffer runs at a third of the speed (a 1 GiB commit
- * on tmpfs took 0.42 s with malloc'd buffers and 0.30 s with aligned
- * ones).  Freed with free(). */
+ * Buffers that the kernel copies image data into or out of, kept for a
+ * whole job (one per worker).  They are page aligned: a buffer from
+ * malloc starts 16 bytes into its pages, and the kernel's copy from the
+ * page cache into such a buffer runs at a third of the speed (a 1 GiB
+ * commit on tmpfs took 0.42 s with malloc'd buffers and 0.30 s with
+ * aligned ones).  Freed with free().  Not for a large buffer per request:
+ * posix_memalign there cost more than it saved (the NBD server aligns
+ * inside a malloc'd block instead). */
 #ifndef QIMG_UTIL_BUF_H
 #define QIMG_UTIL_BUF_H
 
