@@ -509,24 +509,27 @@ printf 'organization = qimg\ncn = qimg-client\ntls_www_client\nencryption_key\ns
 	cp ca-cert.pem s/ && cp ca-cert.pem c/ && cp ca-cert.pem n/
 ) >/dev/null 2>&1
 ok "certtool made the certificates" test -s tls/c/client-cert.pem
+# tls_serve W SOCK OBJECT: serve top.qcow2 read-only with the TLS
+# credentials OBJECT (id tls0) on W's socket SOCK (W: e qemu-nbd, g
+# qimg-nbd); the server's pid in p.
+tls_serve()
+{
+	local srv
+	srv=$([ "$1" = e ] && echo "$QEMU_NBD" || echo "$QIMG_NBD")
+	rm -f "$2"
+	"$srv" -t -r -e 4 -k "$2" -f qcow2 --object "$3" --tls-creds tls0 \
+		top.qcow2 2>/dev/null &
+	p=$!
+	wait_sock "$2"
+}
 # tlsrun W VERIFY: serve with TLS (W: e qemu-nbd, g qimg-nbd) and record
 # what TLS clients, clients without a certificate and plain clients get.
 tlsrun()
 {
 	local w=$1 vp=$2 d p
 	d=$([ $w = e ] && echo "$E" || echo "$G")
-	rm -f "$d/tls.sock"
-	if [ $w = e ]; then
-		"$QEMU_NBD" -t -r -e 4 -k "$d/tls.sock" -f qcow2 \
-			--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server,verify-peer=$vp" \
-			--tls-creds tls0 top.qcow2 2>/dev/null &
-	else
-		"$QIMG_NBD" -t -r -e 4 -k "$d/tls.sock" -f qcow2 \
-			--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server,verify-peer=$vp" \
-			--tls-creds tls0 top.qcow2 2>/dev/null &
-	fi
-	p=$!
-	wait_sock "$d/tls.sock"
+	tls_serve $w "$d/tls.sock" \
+		"tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server,verify-peer=$vp"
 	{
 		timeout 20 nbdinfo "nbds+unix:///?socket=$d/tls.sock&tls-certificates=$T/tls/c" 2>&1 |
 			grep -E 'TLS|export-size'
@@ -623,18 +626,8 @@ pskrun()
 {
 	local w=$1 d p
 	d=$([ $w = e ] && echo "$E" || echo "$G")
-	rm -f "$d/psk.sock"
-	if [ $w = e ]; then
-		"$QEMU_NBD" -t -r -e 4 -k "$d/psk.sock" -f qcow2 \
-			--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server" \
-			--tls-creds p top.qcow2 2>/dev/null &
-	else
-		"$QIMG_NBD" -t -r -e 4 -k "$d/psk.sock" -f qcow2 \
-			--object "tls-creds-psk,id=p,dir=$T/psk/s,endpoint=server" \
-			--tls-creds p top.qcow2 2>/dev/null &
-	fi
-	p=$!
-	wait_sock "$d/psk.sock"
+	tls_serve $w "$d/psk.sock" \
+		"tls-creds-psk,id=tls0,dir=$T/psk/s,endpoint=server"
 	{
 		timeout 20 nbdinfo "nbds+unix://alice@/?socket=$d/psk.sock&tls-psk-file=$T/psk/c/keys.psk" 2>&1 |
 			grep -E 'TLS|export-size'
