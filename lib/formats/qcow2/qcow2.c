@@ -41,28 +41,24 @@ static void free_state(struct qcow2_state *s)
 	qcow2_crypt_close(s);
 }
 
+/* The L1 table (up to 32 MiB) is read into its own array and decoded in
+ * place, so that opening never holds it twice. */
 static int load_l1(struct qcow2_state *s, struct qimg_error *err)
 {
 	uint64_t bytes = (uint64_t)s->l1_size * 8, i;
-	uint8_t *raw;
 	int r;
 
-	s->l1 = calloc(s->l1_size ? s->l1_size : 1, sizeof(uint64_t));
-	raw = malloc(bytes ? bytes : 1);
-	if (!s->l1 || !raw) {
-		free(raw);
+	s->l1 = malloc(bytes ? bytes : 1);
+	if (!s->l1)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	}
 	if (bytes) {
-		r = qimg_pread(s->file, s->h.l1_table_offset, raw, bytes, err);
-		if (r < 0) {
-			free(raw);
+		r = qimg_pread(s->file, s->h.l1_table_offset, s->l1, bytes,
+			       err);
+		if (r < 0)
 			return r;
-		}
 	}
 	for (i = 0; i < s->l1_size; i++)
-		s->l1[i] = qimg_load_be64(raw + i * 8);
-	free(raw);
+		s->l1[i] = qimg_load_be64(&s->l1[i]);
 	return 0;
 }
 
