@@ -174,6 +174,20 @@ ok "convert -n: qemu-img check" "$QEMU_IMG" check -q "$G/rw.vhdx"
 ok "convert -n: qemu-img compare" contents_equal rw.raw "$G/rw.vhdx"
 same "vhdx -> qcow2 -> compare" convert -O qcow2 ../w1.vhdx o.qcow2
 ok "vhdx -> qcow2: same content" contents_equal w1.vhdx "$G/o.qcow2"
+# compare skips the blocks that read as zeros, where qemu-img reads them;
+# the answers (and the offset of the first difference) are the same
+"$QEMU_IMG" create -q -f vhdx -o block_size=1M cz.vhdx 64M
+"$QEMU_IO" -c 'write -P 3 5M 1M' cz.vhdx >/dev/null
+"$QEMU_IMG" create -q -f qcow2 cz.qcow2 64M
+"$QEMU_IO" -c 'write -P 3 5M 1M' -c 'write -P 4 40M 4k' \
+	-c 'write -z 50M 1M' cz.qcow2 >/dev/null
+same "compare: data where the vhdx has an empty block" compare \
+	../cz.vhdx ../cz.qcow2
+same "compare: the other way round" compare ../cz.qcow2 ../cz.vhdx
+same "compare -s: status as qemu-img sees it" compare -s ../cz.vhdx \
+	../cz.qcow2
+"$QEMU_IO" -c 'write -z 40M 4k' cz.qcow2 >/dev/null
+same "compare: equal once that is gone" compare ../cz.vhdx ../cz.qcow2
 
 # --- unsupported operations --------------------------------------------
 same "measure refused" measure -O vhdx --size 1G
@@ -235,6 +249,46 @@ ok "resize: fixed image with a short last block grows" \
 ok "resize: fixed image passes qemu-img check" "$QEMU_IMG" check -q rf.vhdx
 ok "resize: fixed image reads" qio -r -c 'read -P 0x33 16M 200k' \
 	-c 'read -P 0 17000000 24943040' rf.vhdx
+
+# --- a big BAT --------------------------------------------------------------
+# 16 TiB of 1 MiB blocks: a 128 MiB BAT (qemu-img holds it whole; qimg
+# reads it a page at a time).
+"$QEMU_IMG" create -q -f vhdx -o block_size=1M bigb.vhdx 16T
+qio -c 'write -P 7 1T 3M' -c 'write -P 8 9T 1M' -c 'write -P 9 15T 2M' \
+	bigb.vhdx
+for args in "info bigb.vhdx" "check bigb.vhdx" \
+	"convert -O qcow2 bigb.vhdx big-out.qcow2" \
+	"compare bigb.vhdx big-out.qcow2" "map --output=json bigb.vhdx"; do
+	# shellcheck disable=SC2086
+	bounded "16 TiB, 128 MiB BAT: $args" $args
+done
+same "16 TiB, 128 MiB BAT: map" map --output=json ../bigb.vhdx
+same "16 TiB, 128 MiB BAT: check" check ../bigb.vhdx
+ok "16 TiB: the qcow2 copy holds the data and only it" "$QEMU_IMG" compare \
+	-q -f qcow2 -F qcow2 big-out.qcow2 "$("$QEMU_IMG" create -q -f qcow2 \
+	bigb-ref.qcow2 16T && "$QEMU_IO" -f qcow2 -c 'write -P 7 1T 3M' \
+	-c 'write -P 8 9T 1M' -c 'write -P 9 15T 2M' bigb-ref.qcow2 \
+	>/dev/null && echo bigb-ref.qcow2)"
+bounded "16 TiB: bench -w writes 3 MiB at 12 TiB (new blocks)" \
+	bench -q -w -c 3 -s 1M --pattern=0x5c -o $((12 << 40)) -f vhdx \
+	bigb.vhdx
+ok "16 TiB: qemu-img check clean after it" "$QEMU_IMG" check -q bigb.vhdx
+ok "16 TiB: qemu-io reads every write back" qio -r \
+	-c 'read -P 0x5c 12T 3M' -c 'read -P 7 1T 3M' -c 'read -P 9 15T 2M' \
+	-c "read -P 0 $(((12 << 40) + (3 << 20))) 1M" bigb.vhdx
+bounded "16 TiB: resize to 32 TiB (the BAT moved, 128 MiB copied)" \
+	resize -q bigb.vhdx 32T
+ok "16 TiB grown to 32: qemu-img check clean" "$QEMU_IMG" check -q bigb.vhdx
+ok "16 TiB grown to 32: data kept, new area zero" qio -r \
+	-c 'read -P 0x5c 12T 3M' -c 'read -P 9 15T 2M' -c 'read -P 0 31T 1M' \
+	bigb.vhdx
+bounded "32 TiB: shrink to 15 TiB + 4 MiB (blocks past it unmapped)" \
+	resize -q --shrink bigb.vhdx $(((15 << 40) + (4 << 20)))
+ok "shrunk: qemu-img check clean" "$QEMU_IMG" check -q bigb.vhdx
+ok "shrunk: data below the end kept" qio -r -c 'read -P 9 15T 2M' \
+	-c 'read -P 0x5c 12T 3M' -c "read -P 0 $(((15 << 40) + (2 << 20))) 2M" \
+	bigb.vhdx
+rm -f bigb.vhdx big-out.qcow2 bigb-ref.qcow2
 
 # --- damaged images ------------------------------------------------------
 "$QEMU_IMG" create -q -f vhdx base.vhdx 100M

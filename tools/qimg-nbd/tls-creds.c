@@ -131,8 +131,9 @@ static void props_free(struct props *p)
 static int check_props(struct nbd_tool *nt, const struct props *p,
 		       struct nbd_tls *c)
 {
-	static const char *const common[] = { "qom-type", "id", "verify-peer",
-					      "dir", "endpoint", "priority",
+	static const char *const common[] = { "qom-type",    "id",
+					      "verify-peer", "dir",
+					      "endpoint",    "priority",
 					      NULL };
 	static const char *const x509[] = { "sanity-check", "passwordid",
 					    NULL };

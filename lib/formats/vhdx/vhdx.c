@@ -436,11 +436,56 @@ static uint64_t block_bytes(const struct vhdx_state *s, uint64_t b)
 						    : s->block_size;
 }
 
+/* BAT entries read together: a window of the table, decoded. */
+#define BAT_WIN 512
+struct bat_win {
+	uint64_t base, n; /* entries [base, base + n); n = 0: none */
+	uint64_t e[BAT_WIN];
+};
+
+/* Entry i of the BAT (i < nentries), through window w. */
+static int win_get(struct vhdx_state *s, struct bat_win *w, uint64_t i,
+		   uint64_t *e, struct qimg_error *err)
+{
+	uint64_t n;
+	int r;
+
+	if (i - w->base >= w->n) {
+		n = s->nentries - i < BAT_WIN ? s->nentries - i : BAT_WIN;
+		w->n = 0;
+		r = qimg_tc_read_le64(&s->bat, i, w->e, (size_t)n, err);
+		if (r < 0)
+			return r;
+		w->base = i;
+		w->n = n;
+	}
+	*e = w->e[i - w->base];
+	return 0;
+}
+
+/* Entry i of the BAT, alone. */
+static int bat_get(struct vhdx_state *s, uint64_t i, uint64_t *e,
+		   struct qimg_error *err)
+{
+	return qimg_tc_read_le64(&s->bat, i, e, 1, err);
+}
+
+/* How much of a BAT at bat_off the file holds (the rest reads as zeros,
+ * as QEMU's block layer reads past the end of a file). */
+static uint64_t bat_held(const struct vhdx_state *s)
+{
+	return s->bat_off < s->file_len ? s->file_len - s->bat_off : 0;
+}
+
+/* The BAT through the table cache, and qemu-img's checks of every
+ * present block against the end of the file and the other regions, one
+ * window of entries at a time. */
 static int read_bat(struct qimg_node *node, struct region_list *rl,
 		    struct qimg_error *err)
 {
 	struct vhdx_state *s = node->opaque;
-	uint64_t i, b, bytes, avail;
+	struct bat_win w = { .n = 0 };
+	uint64_t b, e;
 	int r;
 
 	s->chunk_ratio = (uint32_t)((UINT64_C(1) << 23) * s->logical_sector /
@@ -450,28 +495,23 @@ static int read_bat(struct qimg_node *node, struct region_list *rl,
 		    8 >
 	    s->bat_len)
 		return open_fail(node, EINVAL, err);
-	/* In memory only the entries that can hold something: an empty
-	 * disk's region is sized for up to 2^32 / chunk ratio of them. */
+	/* Only the entries that can hold something: an empty disk's
+	 * region is sized for up to 2^32 / chunk ratio of them. */
 	s->nentries =
 		vhdx_bat_used(s->disk_size, s->block_size, s->logical_sector);
-	bytes = s->nentries * 8;
-	s->bat = calloc(s->nentries ? s->nentries : 1, 8);
-	if (!s->bat)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	/* Only the part inside the file is read; the rest is zeros. */
-	avail = s->bat_off < s->file_len ? s->file_len - s->bat_off : 0;
-	r = file_read(node, s->bat_off, s->bat, bytes < avail ? bytes : avail,
-		      err);
-	if (r < 0)
-		return r;
-	for (i = 0; i < s->nentries; i++)
-		s->bat[i] = qimg_load_le64(&s->bat[i]);
+	qimg_tc_init(&s->bat, node->file, s->bat_off, s->nentries * 8,
+		     bat_held(s));
+	s->bat_open = true;
 
 	for (b = 0; b < s->nblocks; b++) {
-		uint64_t e = s->bat[vhdx_bat_index(s, b)];
-		uint64_t off = VHDX_BAT_OFFSET(e), len = block_bytes(s, b);
-		unsigned int st = VHDX_BAT_STATE(e);
+		uint64_t off, len = block_bytes(s, b);
+		unsigned int st;
 
+		r = win_get(s, &w, vhdx_bat_index(s, b), &e, err);
+		if (r < 0)
+			return r;
+		off = VHDX_BAT_OFFSET(e);
+		st = VHDX_BAT_STATE(e);
 		if (st != VHDX_PAYLOAD_FULLY_PRESENT &&
 		    st != VHDX_PAYLOAD_PARTIALLY_PRESENT)
 			continue;
@@ -505,6 +545,15 @@ static int read_bat(struct qimg_node *node, struct region_list *rl,
 bool vhdx_log_dirty(const struct vhdx_state *s)
 {
 	return !qimg_is_zero(s->hdr + VHDX_H_LOG_GUID, 16);
+}
+
+static void vhdx_close(struct qimg_node *node)
+{
+	struct vhdx_state *s = node->opaque;
+
+	if (s->bat_open)
+		qimg_tc_free(&s->bat);
+	s->bat_open = false;
 }
 
 static int vhdx_open(struct qimg_node *node, const struct qimg_opts *opts,
@@ -579,26 +628,17 @@ static int vhdx_open(struct qimg_node *node, const struct qimg_opts *opts,
 	return 0;
 
 fail:
-	free(s->bat);
-	s->bat = NULL;
+	vhdx_close(node);
 	return r;
 }
 
-static void vhdx_close(struct qimg_node *node)
+/* Where guest bytes [off, off + *len) of one block are, the block's BAT
+ * entry being e: *host = 0 for a block that reads as zeros; *len is cut
+ * at the block's end. */
+static int place(const struct vhdx_state *s, uint64_t e, uint64_t off,
+		 uint64_t *len, uint64_t *host, struct qimg_error *err)
 {
-	struct vhdx_state *s = node->opaque;
-
-	free(s->bat);
-}
-
-/* Where guest bytes [off, off + *len) of one block are: *host = 0 for a
- * block that reads as zeros; *len is cut at the block's end. */
-static int locate(struct qimg_node *node, uint64_t off, uint64_t *len,
-		  uint64_t *host, struct qimg_error *err)
-{
-	struct vhdx_state *s = node->opaque;
-	uint64_t b = off / s->block_size, in = off % s->block_size;
-	uint64_t e = s->bat[vhdx_bat_index(s, b)];
+	uint64_t in = off % s->block_size;
 
 	if (*len > s->block_size - in)
 		*len = s->block_size - in;
@@ -617,6 +657,20 @@ static int locate(struct qimg_node *node, uint64_t off, uint64_t *len,
 		/* Partially present blocks need a parent; 4 is no state. */
 		return qimg_error_set(err, EIO, "Input/output error");
 	}
+}
+
+/* place() for the block holding off, its entry read from the BAT. */
+static int locate(struct qimg_node *node, uint64_t off, uint64_t *len,
+		  uint64_t *host, struct qimg_error *err)
+{
+	struct vhdx_state *s = node->opaque;
+	uint64_t e;
+	int r;
+
+	r = bat_get(s, vhdx_bat_index(s, off / s->block_size), &e, err);
+	if (r < 0)
+		return r;
+	return place(s, e, off, len, host, err);
 }
 
 static int vhdx_read(struct qimg_node *node, uint64_t off, void *buf,
@@ -649,11 +703,15 @@ static int vhdx_read(struct qimg_node *node, uint64_t off, void *buf,
 static int vhdx_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			     struct qimg_extent *ext, struct qimg_error *err)
 {
-	uint64_t n = len, host = 0;
+	struct vhdx_state *s = node->opaque;
+	struct bat_win w = { .n = 0 };
+	uint64_t n = len, host = 0, e;
 	int r;
 
-	(void)err;
-	if (locate(node, off, &n, &host, NULL) < 0) {
+	r = win_get(s, &w, vhdx_bat_index(s, off / s->block_size), &e, err);
+	if (r < 0)
+		return r;
+	if (place(s, e, off, &n, &host, NULL) < 0) {
 		/* Unreadable (partially present): data, so that the read
 		 * reports the error. */
 		ext->len = n;
@@ -669,12 +727,19 @@ static int vhdx_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		ext->file = node->file;
 		return 0;
 	}
+	/* Blocks that read as zeros, merged a window of entries at a time
+	 * (a 64 TiB empty disk of 1 MiB blocks has 64 Mi of them). */
 	ext->len = n;
 	ext->flags = QIMG_BS_ZERO;
 	while (ext->len < len) {
+		uint64_t at = off + ext->len;
+
 		n = len - ext->len;
-		r = locate(node, off + ext->len, &n, &host, NULL);
-		if (r < 0 || host)
+		r = win_get(s, &w, vhdx_bat_index(s, at / s->block_size), &e,
+			    err);
+		if (r < 0)
+			return r;
+		if (place(s, e, at, &n, &host, NULL) < 0 || host)
 			break;
 		ext->len += n;
 	}
@@ -704,38 +769,35 @@ static int allocate_block(struct qimg_node *node, uint64_t b, uint64_t *host,
 	return 0;
 }
 
-/* Write BAT entry i (host order) to the file. */
-static int bat_store(struct qimg_node *node, uint64_t i, struct qimg_error *err)
+/* BAT entries [from, to) set and written: payload entries to `payload`,
+ * sector-bitmap entries (every chunk_ratio + 1-th) to 0. */
+static int bat_set_range(struct vhdx_state *s, uint64_t from, uint64_t to,
+			 uint64_t payload, struct qimg_error *err)
 {
-	struct vhdx_state *s = node->opaque;
-	uint8_t e[8];
-
-	qimg_store_le64(e, s->bat[i]);
-	return qimg_pwrite(node->file, s->bat_off + i * 8, e, 8, err);
-}
-
-/* Write BAT entries [from, to) (host order) to the file, a chunk at a
- * time. */
-static int bat_store_range(struct qimg_node *node, uint64_t from, uint64_t to,
-			   struct qimg_error *err)
-{
-	struct vhdx_state *s = node->opaque;
-	const uint64_t chunk = 65536;
-	uint8_t *buf = malloc(chunk * 8);
+	const uint64_t chunk = QIMG_TC_PAGE / 8;
+	uint64_t *v;
 	int r = 0;
 
-	if (!buf)
+	if (!payload)
+		return qimg_tc_commit_run(&s->bat, from, NULL, 0,
+					  (size_t)(to - from), QIMG_TC_LE64,
+					  err);
+	v = malloc(chunk * 8);
+	if (!v)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	while (r == 0 && from < to) {
 		uint64_t n = to - from < chunk ? to - from : chunk, i;
 
 		for (i = 0; i < n; i++)
-			qimg_store_le64(buf + i * 8, s->bat[from + i]);
-		r = qimg_pwrite(node->file, s->bat_off + from * 8, buf,
-				(size_t)n * 8, err);
+			v[i] = (from + i) % (s->chunk_ratio + 1) ==
+					       s->chunk_ratio
+				       ? 0
+				       : payload;
+		r = qimg_tc_commit_run(&s->bat, from, v, 0, (size_t)n,
+				       QIMG_TC_LE64, err);
 		from += n;
 	}
-	free(buf);
+	free(v);
 	return r;
 }
 
@@ -771,16 +833,16 @@ static int vhdx_write(struct qimg_node *node, uint64_t off, const void *buf,
 			return r;
 		if (fresh) {
 			uint64_t i = vhdx_bat_index(s, b);
+			uint64_t e =
+				VHDX_BAT_OFFSET(host - off % s->block_size) |
+				VHDX_PAYLOAD_FULLY_PRESENT;
 
 			/* The data (and the grown file) first, then the
 			 * entry that names it. */
 			r = qimg_flush(node->file, err);
 			if (r < 0)
 				return r;
-			s->bat[i] =
-				VHDX_BAT_OFFSET(host - off % s->block_size) |
-				VHDX_PAYLOAD_FULLY_PRESENT;
-			r = bat_store(node, i, err);
+			r = qimg_tc_commit_le64(&s->bat, &i, &e, 1, err);
 			if (r < 0)
 				return r;
 		}
@@ -793,8 +855,8 @@ static int vhdx_write(struct qimg_node *node, uint64_t off, const void *buf,
 
 /* A BAT region too small for n entries: a new one at the end of the file
  * (1 MiB aligned, its length rounded up to 1 MiB) holding the entries
- * (those in memory; the rest of the region, past the old end of the file,
- * reads as zeros), flushed; then the region tables name it, the first (the one qemu-img
+ * (those of the old table, copied a page at a time; the rest of the
+ * region, past the old end of the file, reads as zeros), flushed; then the region tables name it, the first (the one qemu-img
  * reads) before the second, each flushed.  The first table's entries and
  * checksum lie in its first sector, written alone, so a crash leaves the
  * old region or the new one, each with the entries it had. */
@@ -805,6 +867,7 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 	uint64_t keep = s->nentries < n ? s->nentries : n;
 	uint64_t used =
 		(keep * 8 + VHDX_SECTOR - 1) & ~(uint64_t)(VHDX_SECTOR - 1);
+	uint64_t done;
 	uint32_t cnt;
 	int64_t flen = qimg_node_length(node->file, err);
 	uint8_t *buf, *t;
@@ -817,18 +880,23 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 				      "The BAT of that size would be too large "
 				      "for qemu-img to read");
 	off = ((uint64_t)flen + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
-	buf = calloc(1, used ? (size_t)used : 1);
+	buf = malloc(QIMG_TC_PAGE);
 	t = malloc(VHDX_RT_SIZE);
 	if (!buf || !t) {
 		free(buf);
 		free(t);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
-	for (i = 0; i < keep; i++)
-		qimg_store_le64(buf + i * 8, s->bat[i]);
 	r = qimg_truncate(node->file, off + len, false, NULL, err);
-	if (r == 0 && used)
-		r = qimg_pwrite(node->file, off, buf, (size_t)used, err);
+	for (done = 0; r == 0 && done < used; done += QIMG_TC_PAGE) {
+		size_t m = used - done < QIMG_TC_PAGE ? (size_t)(used - done)
+						      : QIMG_TC_PAGE;
+
+		/* bytes past the table (keep entries) read as zeros */
+		r = qimg_tc_read(&s->bat, done, buf, m, err);
+		if (r == 0)
+			r = qimg_pwrite(node->file, off + done, buf, m, err);
+	}
 	if (r == 0)
 		r = qimg_flush(node->file, err);
 	if (r == 0)
@@ -863,6 +931,7 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 		s->bat_off = off;
 		s->bat_len = (uint32_t)len;
 		s->file_len = off + len;
+		qimg_tc_reset(&s->bat, off, s->nentries * 8, bat_held(s));
 	}
 out:
 	free(buf);
@@ -882,7 +951,8 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	struct vhdx_state *s = node->opaque;
 	uint64_t nsize = (size + VHDX_SECTOR - 1) / VHDX_SECTOR * VHDX_SECTOR;
 	uint64_t nblocks = (nsize + s->block_size - 1) / s->block_size;
-	uint64_t nentries, nused, b;
+	uint64_t nentries, nused, b, e;
+	struct bat_win w = { .n = 0 };
 	uint8_t item[8];
 	int r;
 
@@ -896,8 +966,12 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	nentries = vhdx_bat_entries(nsize, s->block_size, s->logical_sector);
 	nused = vhdx_bat_used(nsize, s->block_size, s->logical_sector);
 	for (b = nblocks; b < s->nblocks; b++) {
-		unsigned int st = VHDX_BAT_STATE(s->bat[vhdx_bat_index(s, b)]);
+		unsigned int st;
 
+		r = win_get(s, &w, vhdx_bat_index(s, b), &e, err);
+		if (r < 0)
+			return r;
+		st = VHDX_BAT_STATE(e);
 		if (st == VHDX_PAYLOAD_FULLY_PRESENT ||
 		    st == VHDX_PAYLOAD_PARTIALLY_PRESENT)
 			return qimg_error_set(err, ENOTSUP,
@@ -918,19 +992,17 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			return r;
 	}
 	if (nused > s->nentries) {
-		uint64_t *nb = realloc(s->bat, nused * 8);
-
-		if (!nb)
-			return qimg_error_set(err, ENOMEM, "Out of memory");
-		memset(nb + s->nentries, 0, (nused - s->nentries) * 8);
-		s->bat = nb;
+		s->nentries = nused;
+		qimg_tc_reset(&s->bat, s->bat_off, nused * 8, bat_held(s));
 	}
 	qimg_store_le64(item, nsize);
 	if (nsize < s->disk_size) {
 		uint64_t last = nsize ? (nsize - 1) / s->block_size : 0;
-		uint64_t e = s->bat[vhdx_bat_index(s, last)];
 		uint64_t in = nsize - last * s->block_size;
 
+		r = bat_get(s, vhdx_bat_index(s, last), &e, err);
+		if (r < 0)
+			return r;
 		/* What the cut block held past the new end reads as zeros
 		 * if the image grows again. */
 		if (nsize && VHDX_BAT_STATE(e) == VHDX_PAYLOAD_FULLY_PRESENT &&
@@ -946,31 +1018,31 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			r = qimg_flush(node->file, err);
 		if (r < 0)
 			return r;
-		for (b = nblocks; b < s->nblocks; b++)
-			s->bat[vhdx_bat_index(s, b)] = 0;
 		if (s->nblocks > nblocks) {
-			r = bat_store_range(
-				node, vhdx_bat_index(s, nblocks),
-				vhdx_bat_index(s, s->nblocks - 1) + 1, err);
+			r = bat_set_range(s, vhdx_bat_index(s, nblocks),
+					  vhdx_bat_index(s, s->nblocks - 1) + 1,
+					  0, err);
 			if (r < 0)
 				return r;
 		}
 	} else {
-		for (b = s->nblocks; b < nblocks; b++)
-			s->bat[vhdx_bat_index(s, b)] = VHDX_PAYLOAD_ZERO;
 		if (nblocks > s->nblocks) {
-			r = bat_store_range(node, vhdx_bat_index(s, s->nblocks),
-					    vhdx_bat_index(s, nblocks - 1) + 1,
-					    err);
+			r = bat_set_range(s, vhdx_bat_index(s, s->nblocks),
+					  vhdx_bat_index(s, nblocks - 1) + 1,
+					  VHDX_PAYLOAD_ZERO, err);
 			if (r < 0)
 				return r;
 		}
 		/* A block cut short at the old end covers its whole length
 		 * in the file before the size says so. */
 		if (s->nblocks) {
-			uint64_t e = s->bat[vhdx_bat_index(s, s->nblocks - 1)];
-			uint64_t end = VHDX_BAT_OFFSET(e) + s->block_size;
+			uint64_t end;
 
+			r = bat_get(s, vhdx_bat_index(s, s->nblocks - 1), &e,
+				    err);
+			if (r < 0)
+				return r;
+			end = VHDX_BAT_OFFSET(e) + s->block_size;
 			if (VHDX_BAT_STATE(e) == VHDX_PAYLOAD_FULLY_PRESENT &&
 			    end > s->file_len) {
 				r = qimg_truncate(node->file, end, false, NULL,
@@ -991,8 +1063,6 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return r;
 	s->disk_size = nsize;
 	s->nblocks = nblocks;
-	if (nused > s->nentries)
-		s->nentries = nused;
 	node->size = nsize;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/driver.h"
+#include "formats/table-cache.h"
 
 #define VHDX_MIB (UINT64_C(1) << 20)
 #define VHDX_SECTOR 512u
@@ -96,7 +97,10 @@ struct vhdx_state {
 	uint32_t chunk_ratio; /* payload blocks per sector-bitmap block */
 	uint64_t nblocks;     /* payload blocks */
 	uint64_t nentries;    /* BAT entries */
-	uint64_t *bat;	      /* host order */
+	/* The BAT, a page at a time (a 64 TiB disk of 1 MiB blocks has a
+	 * 513 MiB BAT); bat_open once it is set up. */
+	struct qimg_tcache bat;
+	bool bat_open;
 
 	bool data_guid_done; /* the first guest write renewed DataWriteGuid */
 	bool log_replayed;   /* open replayed the log (check reports it) */
