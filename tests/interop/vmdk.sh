@@ -392,4 +392,25 @@ same_files "create with a backing file"
 ok "overlay made by qimg: qemu-img opens its chain" \
 	sh -c "\"$QEMU_IMG\" info --backing-chain \"$G/c/t.vmdk\" >/dev/null"
 
+# Many grain tables, scanned a table at a time: a 256 GiB image (8192
+# tables) with data in runs that cross tables, zeroed grains and single
+# grains; then a run of grains cut by the end of the file.
+"$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on "$T/gt.vmdk" 256G
+qio -c 'write -P 1 0 256k' -c 'write -P 2 31M 2M' -c 'write -z 40M 3M' \
+	-c 'write -P 3 100G 64k' -c 'write -P 4 100G+128k 64k' \
+	-c 'write -z 200G 64M' -c 'write -P 5 256G-1M 1M' "$T/gt.vmdk" >/dev/null
+same "many grain tables: map" map ../gt.vmdk
+same "many grain tables: map json" map --output=json ../gt.vmdk
+same "many grain tables: check" check ../gt.vmdk
+rm -f "$E/gt.raw" "$G/gt.raw"
+same "many grain tables: convert to qcow2" convert -O qcow2 ../gt.vmdk gt.q
+ok "many grain tables: the copy holds what the image does" \
+	"$QEMU_IMG" compare -q "$T/gt.vmdk" "$G/gt.q"
+rm -f "$E/gt.q" "$G/gt.q"
+bounded "many grain tables: map" map "$T/gt.vmdk"
+"$QEMU_IMG" create -q -f vmdk "$T/cut.vmdk" 1M
+qio -c 'write -P 6 0 256k' "$T/cut.vmdk" >/dev/null
+truncate -s -128k "$T/cut.vmdk"
+same "grains past the end of the file: check names the first" check ../cut.vmdk
+
 done_testing

@@ -23,7 +23,7 @@ int vmdk_check(struct qimg_node *node, unsigned int fix,
 		return -ENOTSUP;
 	for (i = 0; i < s->n; i++) {
 		struct vmdk_extent *e = &s->ext[i];
-		uint64_t g, rel, bytes = e->sectors * VMDK_SECTOR;
+		uint64_t g, rel, run, bytes = e->sectors * VMDK_SECTOR;
 		int64_t flen;
 
 		if (e->kind == VMDK_EXT_FLAT) {
@@ -34,33 +34,32 @@ int vmdk_check(struct qimg_node *node, unsigned int fix,
 		if (flen < 0)
 			return (int)flen;
 		g = e->grain_sectors * VMDK_SECTOR;
-		for (rel = 0; rel < bytes; rel += g) {
-			uint64_t l1i = rel / VMDK_SECTOR / e->l1_entry_sectors;
+		for (rel = 0; rel < bytes; rel += run) {
 			enum vmdk_grain_state st;
-			uint64_t host;
+			uint64_t host, last;
 			char line[96];
 
-			/* No grain table: nothing allocated in its span. */
-			if (l1i < e->l1_size &&
-			    (e->l1 ? !e->l1[l1i] : !e->l1_64[l1i])) {
-				uint64_t next = (l1i + 1) * e->l1_entry_sectors;
-
-				if (next >= e->sectors)
-					break;
-				rel = next * VMDK_SECTOR - g;
-				continue;
-			}
-
-			r = vmdk_lookup(node, e, rel, &st, &host, err);
+			r = vmdk_lookup_run(node, e, rel, bytes - rel, &st,
+					    &host, &run, err);
 			if (r < 0)
 				return r;
-			if ((st == VMDK_GRAIN_DATA ||
-			     st == VMDK_GRAIN_COMPRESSED) &&
-			    host >= (uint64_t)flen) {
+			if (st != VMDK_GRAIN_DATA &&
+			    st != VMDK_GRAIN_COMPRESSED)
+				continue;
+			/* a run of data is contiguous: its last grain lies
+			 * furthest; name the first one past the end */
+			last = host + (run - 1) / g * g;
+			if (last >= (uint64_t)flen) {
+				uint64_t k =
+					host >= (uint64_t)flen
+						? 0
+						: ((uint64_t)flen - host + g -
+						   1) / g;
+
 				snprintf(line, sizeof(line),
 					 "ERROR: cluster offset for sector "
 					 "%" PRIu64 " points after EOF",
-					 start + rel / VMDK_SECTOR);
+					 start + (rel + k * g) / VMDK_SECTOR);
 				report(opaque, line);
 				return -EINVAL;
 			}

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "formats/vmdk/vmdk.h"
+#include "util/buf.h"
 #include "util/endian.h"
 
 #define VMDK_MAX_FILE_OFFSET ((uint64_t)INT64_MAX)
@@ -343,24 +344,31 @@ int vmdk_gt_load(struct qimg_node *node, struct vmdk_extent *e,
 	return r;
 }
 
-static int lookup_sesparse(struct qimg_node *node, struct vmdk_extent *e,
-			   uint64_t l1_index, uint32_t l2_index,
-			   enum vmdk_grain_state *st, uint64_t *host,
-			   struct qimg_error *err)
+/* Decode entry k of the cached grain table c: *st, and for DATA and
+ * COMPRESSED the byte where the grain lives. */
+static int decode_entry(const struct vmdk_extent *e,
+			const struct vmdk_gt_cache *c, uint32_t k,
+			enum vmdk_grain_state *st, uint64_t *host,
+			struct qimg_error *err)
 {
-	uint64_t gd = e->l1_64[l1_index], ge, idx;
-	struct vmdk_gt_cache *c;
-	int r;
+	uint64_t ge, idx;
 
-	if (!gd)
+	*st = VMDK_GRAIN_UNALLOC;
+	*host = 0;
+	if (e->kind != VMDK_EXT_SESPARSE) {
+		uint32_t v = c->gt[k];
+
+		if (!v)
+			return 0;
+		if (v == 1 && e->zeroed_grain) {
+			*st = VMDK_GRAIN_ZERO;
+			return 0;
+		}
+		*host = (uint64_t)v * VMDK_SECTOR;
+		*st = e->compressed ? VMDK_GRAIN_COMPRESSED : VMDK_GRAIN_DATA;
 		return 0;
-	if (gd >> 32 != 0x10000000u)
-		return qimg_error_set(err, EIO,
-				      "Invalid grain directory entry");
-	r = gt_get(node, e, l1_index, &c, err);
-	if (r < 0)
-		return r;
-	ge = c->gt64[l2_index];
+	}
+	ge = c->gt64[k];
 	switch (ge >> 60) {
 	case 0:
 		if (ge)
@@ -383,39 +391,104 @@ static int lookup_sesparse(struct qimg_node *node, struct vmdk_extent *e,
 	}
 }
 
-int vmdk_lookup(struct qimg_node *node, struct vmdk_extent *e, uint64_t off,
-		enum vmdk_grain_state *st, uint64_t *host,
-		struct qimg_error *err)
+/* Whether GD entry l1i names no grain table (0 when it names one, < 0
+ * for a seSparse entry of the wrong type). */
+static int no_table(const struct vmdk_extent *e, uint64_t l1i,
+		    struct qimg_error *err)
 {
-	uint64_t sector = off / VMDK_SECTOR, l1_index;
-	uint32_t l2_index, ge;
-	struct vmdk_gt_cache *c;
+	if (l1i >= e->l1_size)
+		return 1;
+	if (e->kind != VMDK_EXT_SESPARSE)
+		return !e->l1[l1i];
+	if (!e->l1_64[l1i])
+		return 1;
+	if (e->l1_64[l1i] >> 32 != 0x10000000u)
+		return qimg_error_set(err, EIO,
+				      "Invalid grain directory entry");
+	return 0;
+}
+
+int vmdk_lookup_run(struct qimg_node *node, struct vmdk_extent *e, uint64_t off,
+		    uint64_t n, enum vmdk_grain_state *st, uint64_t *host,
+		    uint64_t *run, struct qimg_error *err)
+{
+	uint64_t g = e->grain_sectors * VMDK_SECTOR, g0 = off / g, done = 0;
+	bool first = true;
 	int r;
 
 	*st = VMDK_GRAIN_UNALLOC;
 	*host = 0;
-	l1_index = sector / e->l1_entry_sectors;
-	if (l1_index >= e->l1_size)
-		return 0;
-	l2_index = (uint32_t)((sector / e->grain_sectors) % e->gtes);
-	if (e->kind == VMDK_EXT_SESPARSE)
-		return lookup_sesparse(node, e, l1_index, l2_index, st, host,
-				       err);
-	if (!e->l1[l1_index])
-		return 0;
-	r = gt_get(node, e, l1_index, &c, err);
-	if (r < 0)
-		return r;
-	ge = c->gt[l2_index];
-	if (!ge)
-		return 0;
-	if (ge == 1 && e->zeroed_grain) {
-		*st = VMDK_GRAIN_ZERO;
-		return 0;
+	while (done < n) {
+		uint64_t pos = off + done,
+			 l1i = pos / VMDK_SECTOR / e->l1_entry_sectors;
+		struct vmdk_gt_cache *c;
+		uint32_t k;
+
+		r = no_table(e, l1i, err);
+		if (r < 0)
+			return r;
+		if (r) {
+			uint64_t end = UINT64_MAX;
+
+			if (!first && *st != VMDK_GRAIN_UNALLOC)
+				break;
+			first = false;
+			if (l1i < e->l1_size &&
+			    (l1i + 1) * e->l1_entry_sectors <=
+				    UINT64_MAX / VMDK_SECTOR)
+				end = (l1i + 1) * e->l1_entry_sectors *
+				      VMDK_SECTOR;
+			done = end - off < n ? end - off : n;
+			continue;
+		}
+		r = gt_get(node, e, l1i, &c, err);
+		if (r < 0)
+			return r;
+		for (k = (uint32_t)((pos / g) % e->gtes);
+		     k < e->gtes && done < n; k++) {
+			enum vmdk_grain_state st2;
+			uint64_t h2, gi = (off + done) / g;
+
+			/* unallocated grains, 64 entries at a time */
+			if (!first && *st == VMDK_GRAIN_UNALLOC &&
+			    e->kind != VMDK_EXT_SESPARSE && !(k % 64) &&
+			    k + 64 <= e->gtes &&
+			    qimg_is_zero(&c->gt[k], 64 * sizeof(uint32_t))) {
+				done = (gi + 64) * g - off < n
+					       ? (gi + 64) * g - off
+					       : n;
+				k += 63;
+				continue;
+			}
+			r = decode_entry(e, c, k, &st2, &h2, err);
+			if (r < 0)
+				return r;
+			if (first) {
+				*st = st2;
+				*host = h2;
+				first = false;
+			} else if (st2 != *st || st2 == VMDK_GRAIN_COMPRESSED ||
+				   (st2 == VMDK_GRAIN_DATA &&
+				    h2 != *host + (gi - g0) * g)) {
+				goto out;
+			}
+			done = (gi + 1) * g - off < n ? (gi + 1) * g - off : n;
+			if (st2 == VMDK_GRAIN_COMPRESSED)
+				goto out;
+		}
 	}
-	*host = (uint64_t)ge * VMDK_SECTOR;
-	*st = e->compressed ? VMDK_GRAIN_COMPRESSED : VMDK_GRAIN_DATA;
+out:
+	*run = done;
 	return 0;
+}
+
+int vmdk_lookup(struct qimg_node *node, struct vmdk_extent *e, uint64_t off,
+		enum vmdk_grain_state *st, uint64_t *host,
+		struct qimg_error *err)
+{
+	uint64_t run;
+
+	return vmdk_lookup_run(node, e, off, 1, st, host, &run, err);
 }
 
 /* Inflate a zlib stream of clen bytes into out (up to outlen); *got is

@@ -548,12 +548,7 @@ static int vmdk_read(struct qimg_node *node, uint64_t off, void *buf,
 				return r;
 			goto next;
 		}
-		{
-			uint64_t g = e->grain_sectors * VMDK_SECTOR;
-
-			n = min_u64(n, g - rel % g);
-		}
-		r = vmdk_lookup(node, e, rel, &st, &host, err);
+		r = vmdk_lookup_run(node, e, rel, n, &st, &host, &n, err);
 		if (r < 0)
 			return r;
 		switch (st) {
@@ -591,7 +586,7 @@ static int vmdk_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 {
 	struct vmdk_state *s = node->opaque;
 	uint64_t rel, host, g, n, done;
-	enum vmdk_grain_state st, st2;
+	enum vmdk_grain_state st;
 	struct vmdk_extent *e = find_extent(s, off, &rel);
 	int r;
 
@@ -608,36 +603,10 @@ static int vmdk_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		return 0;
 	}
 	g = e->grain_sectors * VMDK_SECTOR;
-	r = vmdk_lookup(node, e, rel, &st, &host, err);
+	r = vmdk_lookup_run(node, e, rel, n, &st, &host, &done, err);
 	if (r < 0)
 		return r;
-	done = min_u64(n, g - rel % g);
 	host += rel % g;
-	/* Extend over following grains in the same state (contiguous for
-	 * data). */
-	while (done < n) {
-		uint64_t h2,
-			l1i = (rel + done) / VMDK_SECTOR / e->l1_entry_sectors;
-
-		/* No grain table: its whole span at once. */
-		if (st == VMDK_GRAIN_UNALLOC &&
-		    (l1i >= e->l1_size ||
-		     (e->l1 ? !e->l1[l1i] : !e->l1_64[l1i]))) {
-			uint64_t span = (l1i + 1) * e->l1_entry_sectors;
-
-			if (span > UINT64_MAX / VMDK_SECTOR)
-				span = UINT64_MAX / VMDK_SECTOR;
-			done = min_u64(n, span * VMDK_SECTOR - rel);
-			continue;
-		}
-		r = vmdk_lookup(node, e, rel + done, &st2, &h2, err);
-		if (r < 0)
-			return r;
-		if (st2 != st || st == VMDK_GRAIN_COMPRESSED ||
-		    (st == VMDK_GRAIN_DATA && h2 != host + done))
-			break;
-		done = min_u64(n, done + g);
-	}
 	ext->len = done;
 	switch (st) {
 	case VMDK_GRAIN_UNALLOC:

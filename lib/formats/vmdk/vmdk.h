@@ -141,15 +141,21 @@ int vmdk_open_sesparse(struct qimg_node *node, struct vmdk_extent *e,
 		       const uint8_t *hdr, struct qimg_error *err);
 void vmdk_extent_free(struct vmdk_extent *e);
 /* State of the grain holding extent byte `off`; *host is the byte where
- * it lives for DATA and COMPRESSED; *l2_slot the GT entry's byte offset
- * (0 when no GT). */
+ * the grain starts for DATA and COMPRESSED. */
 int vmdk_lookup(struct qimg_node *node, struct vmdk_extent *e, uint64_t off,
 		enum vmdk_grain_state *st, uint64_t *host,
 		struct qimg_error *err);
+/* The same, and *run: how many bytes from `off` (at most n > 0) continue
+ * that state, for DATA in one contiguous stretch of the file; a
+ * COMPRESSED grain is a run of its own.  Each grain table is scanned in
+ * one loop, and a GD entry naming no table skips its whole span. */
+int vmdk_lookup_run(struct qimg_node *node, struct vmdk_extent *e, uint64_t off,
+		    uint64_t n, enum vmdk_grain_state *st, uint64_t *host,
+		    uint64_t *run, struct qimg_error *err);
 int vmdk_read_compressed(struct qimg_node *node, struct vmdk_extent *e,
 			 uint64_t host, uint64_t grain_off, uint8_t *buf,
 			 size_t len, struct qimg_error *err);
-/* Drop cached grain tables (after a write of a table). */
+/* The cached grain table of GD entry l1_index (host order entries). */
 int vmdk_gt_load(struct qimg_node *node, struct vmdk_extent *e,
 		 uint64_t l1_index, uint32_t **gt, struct qimg_error *err);
 int vmdk_file_read(struct qimg_node *node, struct vmdk_extent *e, uint64_t off,
