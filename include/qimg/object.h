@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* User-created objects (--object TYPE,id=ID,...), kept in a table that the
- * block layer consults when an option names one (key-secret=ID).  Only
- * `secret` exists so far. */
+ * block layer consults when an option names one (key-secret=ID,
+ * tls-creds=ID): `secret`, `tls-creds-x509` and `tls-creds-psk`. */
 #ifndef QIMG_OBJECT_H
 #define QIMG_OBJECT_H
 
@@ -11,6 +11,7 @@
 #include "qimg/error.h"
 
 struct qimg_objects;
+struct qimg_tls_creds; /* lib/util/tls-creds.h */
 
 struct qimg_objects *qimg_objects_new(void);
 /* Frees the table; secret bytes are wiped first.  NULL is allowed. */
@@ -18,7 +19,7 @@ void qimg_objects_free(struct qimg_objects *t);
 
 /* Parse one --object definition and add the object.  Returns 0, or
  * QIMG_OBJECT_HELP_TYPES ("help": the caller lists the types) or
- * QIMG_OBJECT_HELP_PROPS ("secret,help": the caller lists its properties),
+ * QIMG_OBJECT_HELP_PROPS ("TYPE,help": the caller lists TYPE's properties),
  * or a negative errno with qemu-img's text in err ("Parameter 'qom-type' is
  * missing", "Either 'file' or 'data' must be provided", "attempt to add
  * duplicate property 'ID' to object (type 'container')", ...). */
@@ -34,6 +35,12 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 int qimg_secret_get(const struct qimg_objects *t, const char *id,
 		    uint8_t **data, size_t *len, struct qimg_error *err);
 void qimg_secret_free(uint8_t *data, size_t len);
+/* The TLS credentials `id`, or NULL with qemu-img's words in err ("No TLS
+ * credentials with id 'ID'", "Object with id 'ID' is not TLS
+ * credentials"). */
+const struct qimg_tls_creds *qimg_objects_tls(const struct qimg_objects *t,
+					      const char *id,
+					      struct qimg_error *err);
 /* qimg_secret_get for a secret used as text (a LUKS passphrase): EINVAL
  * "Data from secret ID is not valid UTF-8" (qemu-img's words) when the
  * bytes are not UTF-8. */

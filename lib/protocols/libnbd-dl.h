@@ -21,6 +21,7 @@
 	X(nbd_can_zero)                                                        \
 	X(nbd_close)                                                           \
 	X(nbd_connect_socket)                                                  \
+	X(nbd_connect_tcp)                                                     \
 	X(nbd_create)                                                          \
 	X(nbd_flush)                                                           \
 	X(nbd_get_errno)                                                       \
@@ -30,6 +31,11 @@
 	X(nbd_pread)                                                           \
 	X(nbd_pwrite)                                                          \
 	X(nbd_set_export_name)                                                 \
+	X(nbd_set_tls)                                                         \
+	X(nbd_set_tls_certificates)                                            \
+	X(nbd_set_tls_psk_file)                                                \
+	X(nbd_set_tls_username)                                                \
+	X(nbd_set_tls_verify_peer)                                             \
 	X(nbd_shutdown)                                                        \
 	X(nbd_trim)                                                            \
 	X(nbd_zero)
@@ -54,6 +60,7 @@ const struct qimg_libnbd *qimg_libnbd(void);
 #define nbd_can_zero (qimg_libnbd()->nbd_can_zero)
 #define nbd_close (qimg_libnbd()->nbd_close)
 #define nbd_connect_socket (qimg_libnbd()->nbd_connect_socket)
+#define nbd_connect_tcp (qimg_libnbd()->nbd_connect_tcp)
 #define nbd_create (qimg_libnbd()->nbd_create)
 #define nbd_flush (qimg_libnbd()->nbd_flush)
 #define nbd_get_errno (qimg_libnbd()->nbd_get_errno)
@@ -63,6 +70,11 @@ const struct qimg_libnbd *qimg_libnbd(void);
 #define nbd_pread (qimg_libnbd()->nbd_pread)
 #define nbd_pwrite (qimg_libnbd()->nbd_pwrite)
 #define nbd_set_export_name (qimg_libnbd()->nbd_set_export_name)
+#define nbd_set_tls (qimg_libnbd()->nbd_set_tls)
+#define nbd_set_tls_certificates (qimg_libnbd()->nbd_set_tls_certificates)
+#define nbd_set_tls_psk_file (qimg_libnbd()->nbd_set_tls_psk_file)
+#define nbd_set_tls_username (qimg_libnbd()->nbd_set_tls_username)
+#define nbd_set_tls_verify_peer (qimg_libnbd()->nbd_set_tls_verify_peer)
 #define nbd_shutdown (qimg_libnbd()->nbd_shutdown)
 #define nbd_trim (qimg_libnbd()->nbd_trim)
 #define nbd_zero (qimg_libnbd()->nbd_zero)

@@ -18,6 +18,8 @@
 
 #include "core/driver.h"
 #include "protocols/libnbd-dl.h"
+#include "qimg/object.h"
+#include "util/tls-creds.h"
 #include "protocols/nbd.h"
 
 #define NBD_DEFAULT_PORT "10809"
@@ -401,12 +403,71 @@ static int nbd_fail(struct qimg_node *node, const char *what,
 			      m ? m : strerror(e));
 }
 
+/* What TLS credentials tc can do on address a (tls-hostname: host,
+ * NULL when not given).  qemu-img checks a server's certificate against
+ * tls-hostname, else the host= it connects to; libnbd 1.14 can check it
+ * only against the host it connects to over TCP, and over a Unix socket
+ * not at all (it accepts a certificate from any CA there).  So that a
+ * certificate is never taken unchecked, a check it cannot make is
+ * refused. */
+static int tls_check(const struct qimg_tls_creds *tc, const struct addr *a,
+		     const char *host, struct qimg_error *err)
+{
+	if (tc->server)
+		return qimg_error_set(err, EINVAL,
+				      "Expected TLS credentials for a client "
+				      "endpoint");
+	if (tc->psk || !tc->verify_peer)
+		return 0;
+	if (!strcmp(a->type, "unix")) {
+		if (!host)
+			return qimg_error_set(err, EINVAL,
+					      "No hostname for certificate "
+					      "validation");
+		return qimg_error_set(err, ENOTSUP,
+				      "Cannot check the server's certificate "
+				      "against '%s' over a Unix socket "
+				      "(libnbd checks certificates on TCP "
+				      "connections only): use host= and "
+				      "port=, or verify-peer=off",
+				      host);
+	}
+	if (host && strcmp(host, a->host))
+		return qimg_error_set(err, ENOTSUP,
+				      "Cannot check the server's certificate "
+				      "against '%s': libnbd checks it against "
+				      "the host it connects to, '%s'",
+				      host, a->host);
+	return 0;
+}
+
+/* Ask libnbd for TLS with the credentials tc (-1 with libnbd's error). */
+static int tls_setup(struct nbd_handle *h, const struct qimg_tls_creds *tc)
+{
+	char path[4096];
+
+	if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) < 0)
+		return -1;
+	if (tc->psk) {
+		snprintf(path, sizeof(path), "%s/keys.psk", tc->dir);
+		if (nbd_set_tls_psk_file(h, path) < 0 ||
+		    nbd_set_tls_username(h, tc->username) < 0)
+			return -1;
+		return 0;
+	}
+	if (nbd_set_tls_certificates(h, tc->dir) < 0 ||
+	    nbd_set_tls_verify_peer(h, tc->verify_peer) < 0)
+		return -1;
+	return 0;
+}
+
 static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
 	struct nbd_state *s = node->opaque;
 	const char *export = qimg_opts_get_str(opts, "export", "");
 	const char *tls = qimg_opts_get_str(opts, "tls-creds", NULL);
+	const struct qimg_tls_creds *tc = NULL;
 	struct addr a;
 	int64_t size;
 	int fd, r;
@@ -414,9 +475,16 @@ static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 	r = get_addr(opts, &a, err);
 	if (r < 0)
 		return r;
-	if (tls)
-		return qimg_error_set(err, ENOENT,
-				      "No TLS credentials with id '%s'", tls);
+	if (tls) {
+		tc = qimg_objects_tls(node->objects, tls, err);
+		if (!tc)
+			return -(err && err->errnum ? err->errnum : ENOENT);
+		r = tls_check(tc, &a,
+			      qimg_opts_get_str(opts, "tls-hostname", NULL),
+			      err);
+		if (r < 0)
+			return r;
+	}
 	if (qimg_opts_has(opts, "x-dirty-bitmap")) {
 		s->context =
 			strdup(qimg_opts_get_str(opts, "x-dirty-bitmap", ""));
@@ -436,16 +504,31 @@ static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 		r = nbd_fail(node, "Could not set up", err);
 		goto fail;
 	}
-	fd = connect_socket(&a, err);
-	if (fd < 0) {
-		r = fd;
+	if (tc && tls_setup(s->h, tc) < 0) {
+		r = nbd_fail(node, "Could not set up TLS for", err);
 		goto fail;
 	}
-	if (nbd_connect_socket(s->h, fd) < 0) {
+	if (tc && !tc->psk && tc->verify_peer) {
+		/* libnbd checks a certificate's name only against the host
+		 * it connected to itself */
+		fd = nbd_connect_tcp(s->h, a.host, a.port);
+	} else {
+		fd = connect_socket(&a, err);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		fd = nbd_connect_socket(s->h, fd);
+	}
+	if (fd < 0) {
 		const char *m = nbd_get_error();
 
 		/* The server refused the export: qemu-img's two lines. */
-		if (!m || !strstr(m, "has no export named")) {
+		if (m && strstr(m, "requires TLS encryption first")) {
+			r = qimg_error_set(err, EPERM,
+					   "The server requires TLS: did you "
+					   "forget a valid tls-creds?");
+		} else if (!m || !strstr(m, "has no export named")) {
 			r = qimg_error_set(err, EIO, "%s", m);
 		} else {
 			r = qimg_error_set(err, ENOENT,

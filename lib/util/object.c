@@ -10,6 +10,7 @@
 
 #include "qimg/object.h"
 #include "qimg/opts.h"
+#include "util/tls-creds.h"
 #include "util/vector.h"
 
 struct secret {
@@ -22,6 +23,8 @@ struct secret {
 struct qimg_objects {
 	struct secret *v;
 	size_t len, cap;
+	struct qimg_tls_creds **tls; /* tls-creds-x509, tls-creds-psk */
+	size_t ntls, tlscap;
 };
 
 struct qimg_objects *qimg_objects_new(void)
@@ -48,6 +51,9 @@ void qimg_objects_free(struct qimg_objects *t)
 		wipe_free(t->v[i].data, t->v[i].len);
 	}
 	free(t->v);
+	for (i = 0; i < t->ntls; i++)
+		qimg_tls_creds_free(t->tls[i]);
+	free(t->tls);
 	free(t);
 }
 
@@ -58,6 +64,88 @@ static const struct secret *find(const struct qimg_objects *t, const char *id)
 	for (i = 0; t && i < t->len; i++)
 		if (!strcmp(t->v[i].id, id))
 			return &t->v[i];
+	return NULL;
+}
+
+static const struct qimg_tls_creds *find_tls(const struct qimg_objects *t,
+					     const char *id)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->ntls; i++)
+		if (!strcmp(t->tls[i]->id, id))
+			return t->tls[i];
+	return NULL;
+}
+
+static int duplicate(const char *id, struct qimg_error *err)
+{
+	return qimg_error_set(err, EEXIST,
+			      "attempt to add duplicate property '%s' to "
+			      "object (type 'container')",
+			      id);
+}
+
+/* Whether a piece of def (between commas) is "help" or "?". */
+static bool asks_help(const char *def)
+{
+	const char *p = def;
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+
+		if ((n == 4 && !strncmp(p, "help", 4)) || (n == 1 && *p == '?'))
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
+
+/* A tls-creds-x509 or tls-creds-psk definition, checked and added. */
+static int add_tls(struct qimg_objects *t, const char *def,
+		   struct qimg_error *err)
+{
+	struct qimg_tls_creds *c;
+	void *vp;
+	int r;
+
+	if (asks_help(def))
+		return QIMG_OBJECT_HELP_PROPS;
+	r = qimg_tls_creds_parse(def, &c, err);
+	if (r < 0)
+		return r;
+	if (find(t, c->id) || find_tls(t, c->id)) {
+		r = duplicate(c->id, err);
+		qimg_tls_creds_free(c);
+		return r;
+	}
+	vp = t->tls;
+	if (qimg_vector_grow(&vp, &t->tlscap, t->ntls, 1, sizeof(*t->tls)) <
+	    0) {
+		qimg_tls_creds_free(c);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	t->tls = vp;
+	t->tls[t->ntls++] = c;
+	return 0;
+}
+
+const struct qimg_tls_creds *qimg_objects_tls(const struct qimg_objects *t,
+					      const char *id,
+					      struct qimg_error *err)
+{
+	const struct qimg_tls_creds *c = find_tls(t, id);
+
+	if (c)
+		return c;
+	if (find(t, id))
+		qimg_error_set(err, EINVAL,
+			       "Object with id '%s' is not TLS credentials",
+			       id);
+	else
+		qimg_error_set(err, ENOENT, "No TLS credentials with id '%s'",
+			       id);
 	return NULL;
 }
 
@@ -127,6 +215,8 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 
 	if (!strcmp(def, "help") || !strcmp(def, "?"))
 		return QIMG_OBJECT_HELP_TYPES;
+	if (qimg_tls_creds_type(def))
+		return add_tls(t, def, err);
 	r = qimg_opts_parse(&o, def, err);
 	if (r < 0)
 		goto out;
@@ -238,11 +328,8 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 				   s.id);
 		goto out;
 	}
-	if (find(t, s.id)) {
-		r = qimg_error_set(err, EEXIST,
-				   "attempt to add duplicate property '%s' to "
-				   "object (type 'container')",
-				   s.id);
+	if (find(t, s.id) || find_tls(t, s.id)) {
+		r = duplicate(s.id, err);
 		goto out;
 	}
 	vp = t->v;

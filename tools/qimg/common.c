@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "util/tls-creds.h"
 #include "qimg/opts.h"
 #include "qimg/size.h"
 #include "qimg/value.h"
@@ -338,13 +339,26 @@ int tool_object(const struct tool *t, const char *arg)
 	case 0:
 		return 0;
 	case QIMG_OBJECT_HELP_TYPES:
-		printf("List of user creatable objects:\n  secret\n");
+		printf("List of user creatable objects:\n  secret\n"
+		       "  tls-creds-psk\n  tls-creds-x509\n");
 		return 1;
 	case QIMG_OBJECT_HELP_PROPS:
-		printf("secret options:\n"
-		       "  data=<string>\n  file=<string>\n"
-		       "  format=<QCryptoSecretFormat>\n"
-		       "  iv=<string>\n  keyid=<string>\n");
+		if (qimg_tls_creds_type(arg) &&
+		    !strcmp(qimg_tls_creds_type(arg), "tls-creds-psk"))
+			printf("tls-creds-psk options:\n  dir=<string>\n"
+			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
+			       "  priority=<string>\n  username=<string>\n"
+			       "  verify-peer=<bool>\n");
+		else if (qimg_tls_creds_type(arg))
+			printf("tls-creds-x509 options:\n  dir=<string>\n"
+			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
+			       "  passwordid=<string>\n  priority=<string>\n"
+			       "  sanity-check=<bool>\n  verify-peer=<bool>\n");
+		else
+			printf("secret options:\n"
+			       "  data=<string>\n  file=<string>\n"
+			       "  format=<QCryptoSecretFormat>\n"
+			       "  iv=<string>\n  keyid=<string>\n");
 		return 1;
 	default:
 		tool_err(t, "%s", tool_errmsg(-EIO, &err));

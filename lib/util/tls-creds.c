@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS credential definitions parsed and checked (tls-creds.h). */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/tls-creds.h"
+
+/* A definition split into key=value pieces (the last of a key wins). */
+struct props {
+	size_t n;
+	char **k, **v;
+	char *buf;
+};
+
+static const char *prop(const struct props *p, const char *k)
+{
+	size_t i;
+
+	for (i = p->n; i-- > 0;)
+		if (!strcmp(p->k[i], k))
+			return p->v[i];
+	return NULL;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+const char *qimg_tls_creds_type(const char *def)
+{
+	if (!strncmp(def, "tls-creds-x509,", 15) ||
+	    strstr(def, "qom-type=tls-creds-x509"))
+		return "tls-creds-x509";
+	if (!strncmp(def, "tls-creds-psk,", 14) ||
+	    strstr(def, "qom-type=tls-creds-psk"))
+		return "tls-creds-psk";
+	return NULL;
+}
+
+/* Split def (",," is a comma; a first piece without '=' is the type). */
+static int split(const char *def, struct props *p, struct qimg_error *err)
+{
+	size_t max = 2;
+	const char *s;
+	char *o;
+
+	for (s = def; *s; s++)
+		max += *s == ',';
+	p->n = 0;
+	p->buf = malloc(strlen(def) + 2);
+	p->k = calloc(max, sizeof(*p->k));
+	p->v = calloc(max, sizeof(*p->v));
+	if (!p->buf || !p->k || !p->v)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	s = def;
+	o = p->buf;
+	while (*s) {
+		char *key = o, *val = NULL;
+
+		while (*s) {
+			if (*s == ',' && s[1] == ',') {
+				*o++ = ',';
+				s += 2;
+			} else if (*s == ',') {
+				s++;
+				break;
+			} else if (*s == '=' && !val) {
+				*o++ = 0;
+				val = o;
+				s++;
+			} else {
+				*o++ = *s++;
+			}
+		}
+		*o++ = 0;
+		if (!val && p->n == 0 && key == p->buf) {
+			/* the implied first key */
+			p->k[p->n] = (char *)"qom-type";
+			p->v[p->n++] = key;
+			continue;
+		}
+		if (!val)
+			return qimg_error_set(err, EINVAL,
+					      "Expected '=' after parameter "
+					      "'%s'",
+					      key);
+		p->k[p->n] = key;
+		p->v[p->n++] = val;
+	}
+	return 0;
+}
+
+static void props_free(struct props *p)
+{
+	free(p->buf);
+	free(p->k);
+	free(p->v);
+}
+
+/* The properties' values, then the unknown ones. */
+static int check_props(const struct props *p, struct qimg_tls_creds *c,
+		       struct qimg_error *err)
+{
+	static const char *const common[] = { "qom-type",    "id",
+					      "verify-peer", "dir",
+					      "endpoint",    "priority",
+					      NULL };
+	static const char *const x509[] = { "sanity-check", "passwordid",
+					    NULL };
+	static const char *const psk[] = { "username", NULL };
+	const char *v;
+	size_t i, j;
+	bool b;
+
+	if ((v = prop(p, "verify-peer")) && !parse_bool(v, &c->verify_peer))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'verify-peer' expects 'on' or "
+				      "'off'");
+	if ((v = prop(p, "endpoint"))) {
+		if (strcmp(v, "server") && strcmp(v, "client"))
+			return qimg_error_set(err, EINVAL,
+					      "Parameter 'endpoint' does not "
+					      "accept value '%s'",
+					      v);
+		c->server = !strcmp(v, "server");
+	}
+	if (!c->psk && (v = prop(p, "sanity-check")) && !parse_bool(v, &b))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'sanity-check' expects 'on' "
+				      "or 'off'");
+	for (i = 0; i < p->n; i++) {
+		const char *const *own = c->psk ? psk : x509;
+		bool known = false;
+
+		for (j = 0; common[j] && !known; j++)
+			known = !strcmp(p->k[i], common[j]);
+		for (j = 0; own[j] && !known; j++)
+			known = !strcmp(p->k[i], own[j]);
+		if (!known)
+			return qimg_error_set(err, EINVAL,
+					      "Parameter '%s' is unexpected",
+					      p->k[i]);
+	}
+	return 0;
+}
+
+/* "Unable to access credentials FILE: <strerror>" unless FILE is
+ * readable. */
+static int need_file(const char *dir, const char *name,
+		     struct qimg_error *err)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (access(path, R_OK) == 0)
+		return 0;
+	return qimg_error_set(err, errno,
+			      "Unable to access credentials %s: %s", path,
+			      strerror(errno));
+}
+
+/* Whether keys.psk has a line for `user`. */
+static bool has_user(FILE *f, const char *user)
+{
+	size_t n = strlen(user);
+	char line[1024];
+
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, user, n) && line[n] == ':')
+			return true;
+	return false;
+}
+
+static int check_psk(const struct qimg_tls_creds *c, struct qimg_error *err)
+{
+	char path[4096];
+	FILE *f;
+	bool found;
+	int r;
+
+	if (c->server && c->username)
+		return qimg_error_set(err, EINVAL,
+				      "username should not be set when "
+				      "endpoint=server");
+	r = need_file(c->dir, "keys.psk", err);
+	if (r < 0 || c->server)
+		return r;
+	snprintf(path, sizeof(path), "%s/keys.psk", c->dir);
+	f = fopen(path, "r");
+	found = f && has_user(f, c->username);
+	if (f)
+		fclose(f);
+	if (!found)
+		return qimg_error_set(err, ENOENT,
+				      "Username %s not found in PSK file %s",
+				      c->username, path);
+	return 0;
+}
+
+static int check_x509(const struct qimg_tls_creds *c, struct qimg_error *err)
+{
+	int r = need_file(c->dir, "ca-cert.pem", err);
+
+	if (r < 0 || !c->server)
+		return r;
+	r = need_file(c->dir, "server-cert.pem", err);
+	if (r == 0)
+		r = need_file(c->dir, "server-key.pem", err);
+	return r;
+}
+
+void qimg_tls_creds_free(struct qimg_tls_creds *c)
+{
+	if (!c)
+		return;
+	free(c->id);
+	free(c->dir);
+	free(c->priority);
+	free(c->username);
+	free(c);
+}
+
+/* A copy of property k's value in *out (left NULL when unset). */
+static int dup_prop(const struct props *p, const char *k, char **out,
+		    struct qimg_error *err)
+{
+	const char *v = prop(p, k);
+
+	if (v && !(*out = strdup(v)))
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	return 0;
+}
+
+int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
+			 struct qimg_error *err)
+{
+	const char *type = qimg_tls_creds_type(def);
+	struct props p = { 0 };
+	struct qimg_tls_creds *c;
+	int r;
+
+	*out = NULL;
+	if (!type)
+		return qimg_error_set(err, EINVAL, "Not TLS credentials");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	c->psk = !strcmp(type, "tls-creds-psk");
+	c->verify_peer = true;
+	r = split(def, &p, err);
+	if (r == 0 && !prop(&p, "id"))
+		r = qimg_error_set(err, EINVAL, "Parameter 'id' is missing");
+	if (r == 0)
+		r = check_props(&p, c, err);
+	if (r == 0)
+		r = dup_prop(&p, "id", &c->id, err);
+	if (r == 0)
+		r = dup_prop(&p, "dir", &c->dir, err);
+	if (r == 0)
+		r = dup_prop(&p, "priority", &c->priority, err);
+	if (r == 0 && c->psk)
+		r = dup_prop(&p, "username", &c->username, err);
+	if (r == 0 && !c->dir)
+		r = qimg_error_set(err, EINVAL, "Missing 'dir' property value");
+	/* a PSK client without a username is "qemu" */
+	if (r == 0 && c->psk && !c->server && !c->username &&
+	    !(c->username = strdup("qemu")))
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	if (r == 0)
+		r = c->psk ? check_psk(c, err) : check_x509(c, err);
+	props_free(&p);
+	if (r < 0) {
+		qimg_tls_creds_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS credential objects (--object tls-creds-x509 and tls-creds-psk), as
+ * qemu-img and qemu-nbd take them: a definition is checked when it is
+ * given, used or not, in their order and with their words (the syntax,
+ * the id, the values of known properties, unknown properties, then what
+ * the directory holds).  x509: DIR has ca-cert.pem, and for a server
+ * endpoint server-cert.pem and server-key.pem (a client's own certificate
+ * is optional).  PSK: DIR has keys.psk, lines of "username:hexkey"
+ * (psktool's format); a server takes any user in it, a client endpoint
+ * names its user (username, default "qemu"), who must be in it.
+ *
+ * Nothing here loads the keys: the NBD server loads a server's with
+ * GnuTLS, the NBD client hands a client's directory to libnbd. */
+#ifndef QIMG_UTIL_TLS_CREDS_H
+#define QIMG_UTIL_TLS_CREDS_H
+
+#include <stdbool.h>
+
+#include "qimg/error.h"
+
+struct qimg_tls_creds {
+	char *id, *dir;
+	char *priority; /* NULL: GnuTLS's NORMAL */
+	char *username; /* psk client: the user (default "qemu") */
+	bool psk;	/* tls-creds-psk, else tls-creds-x509 */
+	bool server;	/* endpoint=server (default client) */
+	bool verify_peer;
+};
+
+/* The type a definition names: "tls-creds-x509", "tls-creds-psk" or
+ * NULL (some other object). */
+const char *qimg_tls_creds_type(const char *def);
+/* Parse and check a definition of one of those types; *out is freed with
+ * qimg_tls_creds_free. */
+int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
+			 struct qimg_error *err);
+void qimg_tls_creds_free(struct qimg_tls_creds *c);
+
+#endif
