@@ -119,6 +119,46 @@ wait_sock()
 	return 1
 }
 
+# free_port: a TCP port nothing listens on, for a server started with it.
+free_port()
+{
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
+			echo "$p"
+			return
+		}
+	done
+}
+
+# make_tls_certs DIR: certtool makes a CA (DIR/ca-cert.pem, ca-key.pem),
+# DIR/s with a server certificate for localhost, its key and the CA's
+# certificate, and DIR/c with a client's (qemu's file names).
+make_tls_certs()
+{
+	local d=$1
+	mkdir -p "$d/s" "$d/c"
+	printf 'cn = qimg test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >"$d/ca.info"
+	printf 'organization = qimg\ncn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$d/server.info"
+	printf 'organization = qimg\ncn = qimg-client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$d/client.info"
+	(
+		cd "$d" &&
+		certtool --generate-privkey >ca-key.pem &&
+		certtool --generate-self-signed --load-privkey ca-key.pem \
+			--template ca.info --outfile ca-cert.pem &&
+		certtool --generate-privkey >s/server-key.pem &&
+		certtool --generate-certificate --load-ca-certificate ca-cert.pem \
+			--load-ca-privkey ca-key.pem --load-privkey s/server-key.pem \
+			--template server.info --outfile s/server-cert.pem &&
+		certtool --generate-privkey >c/client-key.pem &&
+		certtool --generate-certificate --load-ca-certificate ca-cert.pem \
+			--load-ca-privkey ca-key.pem --load-privkey c/client-key.pem \
+			--template client.info --outfile c/client-cert.pem &&
+		cp ca-cert.pem s/ && cp ca-cert.pem c/
+	) >/dev/null 2>&1
+}
+
 diag()
 {
 	printf '%s\n' "$@" | sed 's/^/# /'

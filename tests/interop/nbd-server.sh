@@ -489,25 +489,8 @@ ok "--fork: a failure is the parent's exit 1" test $rc = 1
 ok "--fork: with the message" grep -q "Failed to blk_new_open 'nosuch.qcow2'" "$R/fork.err"
 
 # --- TLS ----------------------------------------------------------------
-mkdir -p tls/s tls/c tls/n
-printf 'cn = qimg test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >tls/ca.info
-printf 'organization = qimg\ncn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >tls/server.info
-printf 'organization = qimg\ncn = qimg-client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >tls/client.info
-(
-	cd tls &&
-	certtool --generate-privkey >ca-key.pem &&
-	certtool --generate-self-signed --load-privkey ca-key.pem \
-		--template ca.info --outfile ca-cert.pem &&
-	certtool --generate-privkey >s/server-key.pem &&
-	certtool --generate-certificate --load-ca-certificate ca-cert.pem \
-		--load-ca-privkey ca-key.pem --load-privkey s/server-key.pem \
-		--template server.info --outfile s/server-cert.pem &&
-	certtool --generate-privkey >c/client-key.pem &&
-	certtool --generate-certificate --load-ca-certificate ca-cert.pem \
-		--load-ca-privkey ca-key.pem --load-privkey c/client-key.pem \
-		--template client.info --outfile c/client-cert.pem &&
-	cp ca-cert.pem s/ && cp ca-cert.pem c/ && cp ca-cert.pem n/
-) >/dev/null 2>&1
+make_tls_certs tls
+mkdir -p tls/n && cp tls/ca-cert.pem tls/n/
 ok "certtool made the certificates" test -s tls/c/client-cert.pem
 # tls_serve W SOCK OBJECT: serve top.qcow2 read-only with the TLS
 # credentials OBJECT (id tls0) on W's socket SOCK (W: e qemu-nbd, g

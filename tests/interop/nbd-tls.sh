@@ -16,43 +16,18 @@ need_oracle certtool
 have_qimg || skip_all "no qimg binary at $QIMG"
 at_exit stop_servers
 
-free_port()
-{
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
-			echo "$p"
-			return
-		}
-	done
-}
 
 # Certificates: a CA, a server certificate for localhost, a client's; and
 # another CA that signed nothing here.
-mkdir -p tls/s tls/c tls/o psk/s psk/c
-printf 'cn = qimg test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >tls/ca.info
-printf 'organization = qimg\ncn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >tls/server.info
-printf 'organization = qimg\ncn = qimg-client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >tls/client.info
+mkdir -p tls/o psk/s psk/c
+make_tls_certs tls
 (
-	cd tls &&
+	cd tls/o &&
 	certtool --generate-privkey >ca-key.pem &&
 	certtool --generate-self-signed --load-privkey ca-key.pem \
-		--template ca.info --outfile ca-cert.pem &&
-	certtool --generate-privkey >s/server-key.pem &&
-	certtool --generate-certificate --load-ca-certificate ca-cert.pem \
-		--load-ca-privkey ca-key.pem --load-privkey s/server-key.pem \
-		--template server.info --outfile s/server-cert.pem &&
-	certtool --generate-privkey >c/client-key.pem &&
-	certtool --generate-certificate --load-ca-certificate ca-cert.pem \
-		--load-ca-privkey ca-key.pem --load-privkey c/client-key.pem \
-		--template client.info --outfile c/client-cert.pem &&
-	cp ca-cert.pem s/ && cp ca-cert.pem c/ &&
-	certtool --generate-privkey >o/ca-key.pem &&
-	certtool --generate-self-signed --load-privkey o/ca-key.pem \
-		--template ca.info --outfile o/ca-cert.pem
+		--template ../ca.info --outfile ca-cert.pem
 ) >/dev/null 2>&1
-ok "certtool made the certificates" test -s tls/c/client-cert.pem
+ok "certtool made the certificates" test -s tls/c/client-cert.pem -a -s tls/o/ca-cert.pem
 key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf 'alice:%s\n' "$key" >psk/s/keys.psk
 cp psk/s/keys.psk psk/c/

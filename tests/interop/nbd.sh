@@ -16,18 +16,6 @@ fi
 
 at_exit stop_servers
 
-# A free TCP port for a server started with it.
-free_port()
-{
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
-			echo "$p"
-			return
-		}
-	done
-}
 
 "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
 "$QEMU_IO" -c 'write -P 1 0 2M' base.qcow2 >/dev/null

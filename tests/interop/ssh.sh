@@ -46,18 +46,6 @@ else
 fi
 unset SSH_AUTH_SOCK SSH_AGENT_PID
 
-# A free TCP port for a server started with it.
-free_port()
-{
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
-			echo "$p"
-			return
-		}
-	done
-}
 
 K=$T/keys
 mkdir -p "$K" /run/sshd
