@@ -159,17 +159,15 @@ static int check_props(const struct props *p, struct qimg_tls_creds *c,
 
 /* "Unable to access credentials FILE: <strerror>" unless FILE is
  * readable. */
-static int need_file(const char *dir, const char *name,
-		     struct qimg_error *err)
+static int need_file(const char *dir, const char *name, struct qimg_error *err)
 {
 	char path[4096];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (access(path, R_OK) == 0)
 		return 0;
-	return qimg_error_set(err, errno,
-			      "Unable to access credentials %s: %s", path,
-			      strerror(errno));
+	return qimg_error_set(err, errno, "Unable to access credentials %s: %s",
+			      path, strerror(errno));
 }
 
 /* Whether keys.psk has a line for `user`. */

@@ -28,10 +28,10 @@ static int load(struct nbd_tool *nt, struct nbd_tls *c)
 	char ca[4096], cert[4096], key[4096];
 	int r;
 
-	if (!c->server)
+	if (!c->creds->server)
 		return 0;
-	if (c->psk) {
-		snprintf(key, sizeof(key), "%s/keys.psk", c->dir);
+	if (c->creds->psk) {
+		snprintf(key, sizeof(key), "%s/keys.psk", c->creds->dir);
 		if (gnutls_psk_allocate_server_credentials(&c->psk_cred) < 0)
 			return -ENOMEM;
 		r = gnutls_psk_set_server_credentials_file(c->psk_cred, key);
@@ -42,9 +42,9 @@ static int load(struct nbd_tool *nt, struct nbd_tls *c)
 		}
 		return 0;
 	}
-	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", c->dir);
-	snprintf(cert, sizeof(cert), "%s/server-cert.pem", c->dir);
-	snprintf(key, sizeof(key), "%s/server-key.pem", c->dir);
+	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", c->creds->dir);
+	snprintf(cert, sizeof(cert), "%s/server-cert.pem", c->creds->dir);
+	snprintf(key, sizeof(key), "%s/server-key.pem", c->creds->dir);
 	if (gnutls_certificate_allocate_credentials(&c->cred) < 0)
 		return -ENOMEM;
 	r = gnutls_certificate_set_x509_trust_file(c->cred, ca,
@@ -76,9 +76,7 @@ static void creds_free(struct nbd_tls *c)
 	if (c->psk_cred)
 		gnutls_psk_free_server_credentials(c->psk_cred);
 #endif
-	free(c->id);
-	free(c->dir);
-	free(c->priority);
+	qimg_tls_creds_free(c->creds);
 	free(c);
 }
 
@@ -99,15 +97,7 @@ int nbd_tls_object(struct nbd_tool *nt, const char *def)
 		qimg_tls_creds_free(tc);
 		return -ENOMEM;
 	}
-	/* the strings move over */
-	c->id = tc->id;
-	c->dir = tc->dir;
-	c->priority = tc->priority;
-	c->psk = tc->psk;
-	c->server = tc->server;
-	c->verify_peer = tc->verify_peer;
-	tc->id = tc->dir = tc->priority = NULL;
-	qimg_tls_creds_free(tc);
+	c->creds = tc;
 	r = load(nt, c);
 	if (r < 0) {
 		creds_free(c);
@@ -135,7 +125,7 @@ int nbd_tls_setup(struct nbd_tool *nt)
 	struct nbd_tls *c;
 
 	for (c = nt->tls_objects; c; c = c->next)
-		if (!strcmp(c->id, nt->o.tls_creds))
+		if (!strcmp(c->creds->id, nt->o.tls_creds))
 			break;
 	if (!c) {
 		nbd_err(nt,
@@ -144,7 +134,7 @@ int nbd_tls_setup(struct nbd_tool *nt)
 			nt->o.tls_creds);
 		return -ENOENT;
 	}
-	if (!c->server) {
+	if (!c->creds->server) {
 		nbd_err(nt, "Failed to get TLS creds: Expected TLS credentials "
 			    "for a server endpoint");
 		return -EINVAL;

@@ -24,19 +24,19 @@ int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
 
 	if (gnutls_init(&s, GNUTLS_SERVER) < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (c->psk) {
+	if (c->creds->psk) {
 		char prio[1024];
 
 		snprintf(prio, sizeof(prio), "%s:+ECDHE-PSK:+DHE-PSK:+PSK",
-			 c->priority ? c->priority : "NORMAL");
+			 c->creds->priority ? c->creds->priority : "NORMAL");
 		g = gnutls_priority_set_direct(s, prio, NULL);
 		if (g == 0)
 			g = gnutls_credentials_set(s, GNUTLS_CRD_PSK,
 						   c->psk_cred);
 	} else {
-		g = c->priority
-			    ? gnutls_priority_set_direct(s, c->priority, NULL)
-			    : gnutls_set_default_priority(s);
+		g = c->creds->priority ? gnutls_priority_set_direct(
+						 s, c->creds->priority, NULL)
+				       : gnutls_set_default_priority(s);
 		if (g == 0)
 			g = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
 						   c->cred);
@@ -46,10 +46,10 @@ int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
 		return qimg_error_set(err, EPROTO, "TLS set-up failed: %s",
 				      gnutls_strerror(g));
 	}
-	if (!c->psk)
+	if (!c->creds->psk)
 		gnutls_certificate_server_set_request(
-			s, c->verify_peer ? GNUTLS_CERT_REQUIRE
-					  : GNUTLS_CERT_IGNORE);
+			s, c->creds->verify_peer ? GNUTLS_CERT_REQUIRE
+						 : GNUTLS_CERT_IGNORE);
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, 10000);
 	do {
@@ -60,7 +60,7 @@ int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
 		return qimg_error_set(err, EPROTO, "TLS handshake failed: %s",
 				      gnutls_strerror(g));
 	}
-	if (!c->psk && c->verify_peer &&
+	if (!c->creds->psk && c->creds->verify_peer &&
 	    (gnutls_certificate_verify_peers2(s, &status) < 0 || status)) {
 		gnutls_deinit(s);
 		return qimg_error_set(err, EACCES,

@@ -6,15 +6,14 @@
 
 #include <stdbool.h>
 
+#include "util/tls-creds.h"
+
 #ifdef QIMG_HAVE_GNUTLS
 #include <gnutls/gnutls.h>
 #endif
 
 struct nbd_tls {
-	char *id, *dir, *priority;
-	bool psk;	  /* tls-creds-psk, else tls-creds-x509 */
-	bool server;	  /* endpoint=server */
-	bool verify_peer; /* x509: the client's certificate is checked */
+	struct qimg_tls_creds *creds; /* as defined and checked */
 #ifdef QIMG_HAVE_GNUTLS
 	gnutls_certificate_credentials_t cred;	  /* x509, server */
 	gnutls_psk_server_credentials_t psk_cred; /* psk, server */
