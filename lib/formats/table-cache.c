@@ -158,12 +158,17 @@ int qimg_tc_read(struct qimg_tcache *c, uint64_t pos, void *out, size_t n,
 	return r;
 }
 
+static size_t enc_width(enum qimg_tc_enc enc)
+{
+	return enc == QIMG_TC_LE32 || enc == QIMG_TC_BE32 ? 4 : 8;
+}
+
 /* Entries decoded in place (the bytes as on disk are as wide as the
  * host-order entries). */
 static int read_entries(struct qimg_tcache *c, uint64_t first, void *out,
 			size_t n, enum qimg_tc_enc enc, struct qimg_error *err)
 {
-	size_t width = enc == QIMG_TC_LE32 ? 4 : 8, k;
+	size_t width = enc_width(enc), k;
 	uint32_t *o32 = out;
 	uint64_t *o64 = out;
 	int r;
@@ -174,6 +179,8 @@ static int read_entries(struct qimg_tcache *c, uint64_t first, void *out,
 	for (k = 0; r == 0 && k < n; k++) {
 		if (enc == QIMG_TC_LE32)
 			o32[k] = qimg_load_le32(&o32[k]);
+		else if (enc == QIMG_TC_BE32)
+			o32[k] = qimg_load_be32(&o32[k]);
 		else if (enc == QIMG_TC_LE64)
 			o64[k] = qimg_load_le64(&o64[k]);
 		else
@@ -186,6 +193,12 @@ int qimg_tc_read_le32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
 		      size_t n, struct qimg_error *err)
 {
 	return read_entries(c, first, out, n, QIMG_TC_LE32, err);
+}
+
+int qimg_tc_read_be32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
+		      size_t n, struct qimg_error *err)
+{
+	return read_entries(c, first, out, n, QIMG_TC_BE32, err);
 }
 
 int qimg_tc_read_le64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
@@ -271,6 +284,8 @@ static void encode(uint8_t *p, uint64_t v, enum qimg_tc_enc enc)
 {
 	if (enc == QIMG_TC_LE32)
 		qimg_store_le32(p, (uint32_t)v);
+	else if (enc == QIMG_TC_BE32)
+		qimg_store_be32(p, (uint32_t)v);
 	else if (enc == QIMG_TC_LE64)
 		qimg_store_le64(p, v);
 	else
@@ -285,7 +300,7 @@ static int commit_entries(struct qimg_tcache *c, const uint64_t *idx,
 			  const void *e, size_t n, enum qimg_tc_enc enc,
 			  struct qimg_error *err)
 {
-	size_t width = enc == QIMG_TC_LE32 ? 4 : 8, k = 0, m;
+	size_t width = enc_width(enc), k = 0, m;
 	const uint32_t *e32 = e;
 	const uint64_t *e64 = e;
 	uint64_t pos[ENTRIES_AT_ONCE];
@@ -296,8 +311,7 @@ static int commit_entries(struct qimg_tcache *c, const uint64_t *idx,
 		for (m = 0; m < ENTRIES_AT_ONCE && k + m < n; m++) {
 			pos[m] = idx[k + m] * width;
 			encode(vals + m * width,
-			       enc == QIMG_TC_LE32 ? e32[k + m] : e64[k + m],
-			       enc);
+			       width == 4 ? e32[k + m] : e64[k + m], enc);
 		}
 		r = qimg_tc_commit(c, pos, vals, width, m, err);
 		k += m;
@@ -309,6 +323,12 @@ int qimg_tc_commit_le32(struct qimg_tcache *c, const uint64_t *idx,
 			const uint32_t *e, size_t n, struct qimg_error *err)
 {
 	return commit_entries(c, idx, e, n, QIMG_TC_LE32, err);
+}
+
+int qimg_tc_commit_be32(struct qimg_tcache *c, const uint64_t *idx,
+			const uint32_t *e, size_t n, struct qimg_error *err)
+{
+	return commit_entries(c, idx, e, n, QIMG_TC_BE32, err);
 }
 
 int qimg_tc_commit_le64(struct qimg_tcache *c, const uint64_t *idx,
@@ -327,7 +347,7 @@ int qimg_tc_commit_run(struct qimg_tcache *c, uint64_t first, const void *e,
 		       uint64_t fill, size_t n, enum qimg_tc_enc enc,
 		       struct qimg_error *err)
 {
-	size_t width = enc == QIMG_TC_LE32 ? 4 : 8, done = 0;
+	size_t width = enc_width(enc), done = 0;
 	const uint32_t *e32 = e;
 	const uint64_t *e64 = e;
 	uint8_t *buf, *old;
@@ -350,9 +370,9 @@ int qimg_tc_commit_run(struct qimg_tcache *c, uint64_t first, const void *e,
 			m = n - done;
 		for (k = 0; k < m; k++)
 			encode(buf + k * width,
-			       !e		     ? fill
-			       : enc == QIMG_TC_LE32 ? e32[done + k]
-						     : e64[done + k],
+			       !e	    ? fill
+			       : width == 4 ? e32[done + k]
+					    : e64[done + k],
 			       enc);
 		r = move_bytes(c, pos, old, m * width, false, err);
 		if (r == 0)

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* A format's table (a parallels BAT, a vdi block map, a qcow L1, qed's
- * L1 and L2 tables) read a
- * page at a time into a small cache, so that memory stays bounded
- * whatever the virtual size makes the table (a 256 TiB parallels image
- * has a 1 GiB BAT; a qed image with 64 MiB clusters has 1 GiB tables).  The cache holds the table's bytes as on disk; the
- * caller decodes them.  Every change is written through: the entries are
- * set and their bytes written under the cache's lock, so an evicted page
- * is never newer than the file.  Safe to call from several threads. */
+/* A format's table (the parallels, vhdx and vpc BATs, a vdi block map, a
+ * qcow L1, qed's L1 and L2 tables) read a page at a time into a small
+ * cache, so that memory stays bounded whatever the virtual size makes the
+ * table (a 256 TiB parallels image has a 1 GiB BAT; a qed image with
+ * 64 MiB clusters has 1 GiB tables).  The cache holds the table's bytes as
+ * on disk; the caller decodes them.  Every change is written through: the
+ * entries are set and their bytes written under the cache's lock, so an
+ * evicted page is never newer than the file.  Safe to call from several
+ * threads. */
 #ifndef QIMG_FORMATS_TABLE_CACHE_H
 #define QIMG_FORMATS_TABLE_CACHE_H
 
@@ -38,6 +39,7 @@ struct qimg_tcache {
 /* How a table's entries are stored. */
 enum qimg_tc_enc {
 	QIMG_TC_LE32,
+	QIMG_TC_BE32,
 	QIMG_TC_LE64,
 	QIMG_TC_BE64
 };
@@ -57,9 +59,11 @@ void qimg_tc_reset(struct qimg_tcache *c, uint64_t off, uint64_t len,
 /* Bytes [pos, pos + n) of the table (zeros past its end). */
 int qimg_tc_read(struct qimg_tcache *c, uint64_t pos, void *out, size_t n,
 		 struct qimg_error *err);
-/* Entries [first, first + n) of a table of little-endian 32- or 64-bit
- * or big-endian 64-bit entries, in host order. */
+/* Entries [first, first + n) of a table of little- or big-endian 32- or
+ * 64-bit entries, in host order. */
 int qimg_tc_read_le32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
+		      size_t n, struct qimg_error *err);
+int qimg_tc_read_be32(struct qimg_tcache *c, uint64_t first, uint32_t *out,
 		      size_t n, struct qimg_error *err);
 int qimg_tc_read_le64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 		      size_t n, struct qimg_error *err);
@@ -75,9 +79,11 @@ int qimg_tc_read_be64(struct qimg_tcache *c, uint64_t first, uint64_t *out,
 int qimg_tc_commit(struct qimg_tcache *c, const uint64_t *pos,
 		   const uint8_t *vals, size_t width, size_t n,
 		   struct qimg_error *err);
-/* The same for entries idx[k] (k < n) of a table of little-endian 32- or
- * 64-bit or big-endian 64-bit entries, set to e[k] (host order). */
+/* The same for entries idx[k] (k < n) of a table of little- or
+ * big-endian 32- or 64-bit entries, set to e[k] (host order). */
 int qimg_tc_commit_le32(struct qimg_tcache *c, const uint64_t *idx,
+			const uint32_t *e, size_t n, struct qimg_error *err);
+int qimg_tc_commit_be32(struct qimg_tcache *c, const uint64_t *idx,
 			const uint32_t *e, size_t n, struct qimg_error *err);
 int qimg_tc_commit_le64(struct qimg_tcache *c, const uint64_t *idx,
 			const uint64_t *e, size_t n, struct qimg_error *err);

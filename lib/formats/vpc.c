@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "core/driver.h"
+#include "formats/table-cache.h"
 #include "formats/vpc.h"
 #include "util/endian.h"
 
@@ -78,7 +79,8 @@ struct vpc_state {
 	bool fixed;
 	bool head;		    /* the footer was found at offset 0 */
 	uint8_t footer[VPC_FOOTER]; /* as read; rewritten after new blocks */
-	uint32_t *bat;		    /* host order; NULL for fixed images */
+	struct qimg_tcache bat;	    /* BE32 entries, a page at a time */
+	bool bat_open;		    /* a dynamic header was read */
 	uint32_t entries;
 	uint32_t block_size;
 	uint32_t bitmap_size; /* bytes before each block's data */
@@ -253,7 +255,8 @@ static int open_dynamic(struct qimg_node *node, uint64_t sectors,
 {
 	struct vpc_state *s = node->opaque;
 	uint8_t dh[VPC_DYN_SIZE];
-	uint64_t bat_bytes, end, i;
+	uint64_t bat_bytes, end, i, n;
+	uint8_t *buf = NULL;
 	int r;
 
 	s->dh_offset = qimg_load_be64(s->footer + F_DATA_OFFSET);
@@ -288,39 +291,53 @@ static int open_dynamic(struct qimg_node *node, uint64_t sectors,
 	 * it before allocating it. */
 	if (end > file_len)
 		goto truncated;
-	s->bat = malloc(bat_bytes ? bat_bytes : 1);
-	if (!s->bat)
+	buf = malloc(QIMG_TC_PAGE);
+	if (!buf)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	r = file_read(node, s->bat_offset, s->bat, bat_bytes,
-		      "Error reading pagetable", err);
-	if (r < 0)
-		goto fail;
-	for (i = 0; i < s->entries; i++) {
-		uint64_t next;
+	qimg_tc_init(&s->bat, node->file, s->bat_offset, bat_bytes, bat_bytes);
+	s->bat_open = true;
+	/* the end of the last block, a page of entries at a time */
+	for (i = 0; i < s->entries; i += n) {
+		uint32_t *e = (uint32_t *)buf;
+		uint64_t k;
 
-		s->bat[i] = qimg_load_be32(&s->bat[i]);
-		if (s->bat[i] == VPC_UNALLOCATED)
-			continue;
-		next = (uint64_t)s->bat[i] * VPC_SECTOR + s->bitmap_size +
-		       s->block_size;
-		if (next > end)
-			end = next;
+		n = s->entries - i < QIMG_TC_PAGE / 4 ? s->entries - i
+						      : QIMG_TC_PAGE / 4;
+		r = qimg_tc_read_be32(&s->bat, i, e, (size_t)n, err);
+		if (r < 0) {
+			qimg_error_clear(err);
+			r = qimg_error_set(err, EIO, "Error reading pagetable");
+			goto fail;
+		}
+		for (k = 0; k < n; k++) {
+			uint64_t next;
+
+			if (e[k] == VPC_UNALLOCATED)
+				continue;
+			next = (uint64_t)e[k] * VPC_SECTOR + s->bitmap_size +
+			       s->block_size;
+			if (next > end)
+				end = next;
+		}
 	}
+	free(buf);
+	buf = NULL;
 	if (end > file_len) {
-		free(s->bat);
-		s->bat = NULL;
+		r = 0;
 		goto truncated;
 	}
 	s->free_offset = end;
 	return 0;
 
 truncated:
-	return qimg_error_set(err, EINVAL,
-			      "block-vpc: free_data_block_offset points after "
-			      "the end of file. The image has been truncated.");
+	r = qimg_error_set(err, EINVAL,
+			   "block-vpc: free_data_block_offset points after "
+			   "the end of file. The image has been truncated.");
 fail:
-	free(s->bat);
-	s->bat = NULL;
+	free(buf);
+	if (s->bat_open)
+		qimg_tc_free(&s->bat);
+	s->bat_open = false;
 	return r;
 }
 
@@ -389,23 +406,44 @@ static void vpc_close(struct qimg_node *node)
 {
 	struct vpc_state *s = node->opaque;
 
-	free(s->bat);
-	s->bat = NULL;
+	if (s->bat_open)
+		qimg_tc_free(&s->bat);
+	s->bat_open = false;
 }
 
-/* Bytes of [off, off+len) inside one block, and where its data is in the
- * file (0: not allocated). */
-static uint64_t block_span(struct vpc_state *s, uint64_t off, uint64_t len,
-			   uint64_t *host)
+/* BAT entry idx (VPC_UNALLOCATED past the table). */
+static int bat_get(struct vpc_state *s, uint64_t idx, uint32_t *e,
+		   struct qimg_error *err)
+{
+	*e = VPC_UNALLOCATED;
+	if (idx >= s->entries)
+		return 0;
+	return qimg_tc_read_be32(&s->bat, idx, e, 1, err);
+}
+
+/* Entry idx set to e, on the disk and in the cache. */
+static int bat_set(struct vpc_state *s, uint64_t idx, uint32_t e,
+		   struct qimg_error *err)
+{
+	return qimg_tc_commit_be32(&s->bat, &idx, &e, 1, err);
+}
+
+/* *n: bytes of [off, off+len) inside one block; *host: where its data is
+ * in the file (0: not allocated). */
+static int block_span(struct vpc_state *s, uint64_t off, uint64_t len,
+		      uint64_t *host, uint64_t *n, struct qimg_error *err)
 {
 	uint64_t idx = off / s->block_size, in = off % s->block_size;
-	uint64_t n = s->block_size - in;
+	uint32_t e;
+	int r = bat_get(s, idx, &e, err);
 
 	*host = 0;
-	if (idx < s->entries && s->bat[idx] != VPC_UNALLOCATED)
-		*host = (uint64_t)s->bat[idx] * VPC_SECTOR + s->bitmap_size +
-			in;
-	return n < len ? n : len;
+	if (r < 0)
+		return r;
+	if (e != VPC_UNALLOCATED)
+		*host = (uint64_t)e * VPC_SECTOR + s->bitmap_size + in;
+	*n = s->block_size - in < len ? s->block_size - in : len;
+	return 0;
 }
 
 static int vpc_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
@@ -417,9 +455,11 @@ static int vpc_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 	if (s->fixed)
 		return qimg_pread(node->file, off, buf, len, err);
 	while (len) {
-		uint64_t host, n = block_span(s, off, len, &host);
-		int r;
+		uint64_t host, n;
+		int r = block_span(s, off, len, &host, &n, err);
 
+		if (r < 0)
+			return r;
 		if (!host) {
 			memset(p, 0, n);
 		} else {
@@ -450,7 +490,6 @@ static int alloc_block(struct qimg_node *node, uint64_t idx,
 {
 	struct vpc_state *s = node->opaque;
 	uint64_t at = s->free_offset, end;
-	uint8_t entry[4];
 	uint8_t *bitmap;
 	int r;
 
@@ -472,11 +511,9 @@ static int alloc_block(struct qimg_node *node, uint64_t idx,
 		r = qimg_flush(node->file, err);
 	if (r < 0)
 		return r;
-	qimg_store_be32(entry, (uint32_t)(at / VPC_SECTOR));
-	r = qimg_pwrite(node->file, s->bat_offset + idx * 4, entry, 4, err);
+	r = bat_set(s, idx, (uint32_t)(at / VPC_SECTOR), err);
 	if (r < 0)
 		return r;
-	s->bat[idx] = (uint32_t)(at / VPC_SECTOR);
 	s->free_offset = end;
 	return 0;
 }
@@ -490,14 +527,17 @@ static int vpc_write(struct qimg_node *node, uint64_t off, const void *buf,
 	if (s->fixed)
 		return qimg_pwrite(node->file, off, buf, len, err);
 	while (len) {
-		uint64_t host, n = block_span(s, off, len, &host);
-		int r;
+		uint64_t host, n;
+		int r = block_span(s, off, len, &host, &n, err);
 
+		if (r < 0)
+			return r;
 		if (!host) {
 			r = alloc_block(node, off / s->block_size, err);
+			if (r == 0)
+				r = block_span(s, off, len, &host, &n, err);
 			if (r < 0)
 				return r;
-			block_span(s, off, len, &host);
 		}
 		r = qimg_pwrite(node->file, host, p, n, err);
 		if (r < 0)
@@ -518,9 +558,9 @@ static int vpc_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			    struct qimg_extent *ext, struct qimg_error *err)
 {
 	struct vpc_state *s = node->opaque;
-	uint64_t host, n, h2;
+	uint64_t host, n, h2, m;
+	int r;
 
-	(void)err;
 	if (s->fixed) {
 		/* Data, and zero where the file has holes (as qemu-img map
 		 * reports fixed images). */
@@ -531,16 +571,39 @@ static int vpc_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		ext->file = node->file;
 		return 0;
 	}
-	n = block_span(s, off, len, &host);
+	r = block_span(s, off, len, &host, &n, err);
+	if (r < 0)
+		return r;
 	/* Runs of blocks of the same kind (allocated ones contiguous in the
-	 * file) in one answer. */
+	 * file) in one answer, the entries read 512 at a time. */
 	while (n < len) {
-		uint64_t m = block_span(s, off + n, len - n, &h2);
+		uint64_t idx = (off + n) / s->block_size, k, w;
+		uint32_t e[512];
 
-		if (!host != !h2 || (host && h2 != host + n))
-			break;
-		n += m;
+		if (idx >= s->entries) {
+			h2 = 0;
+			m = len - n;
+			if (host)
+				break;
+			n += m;
+			continue;
+		}
+		w = s->entries - idx < 512 ? s->entries - idx : 512;
+		r = qimg_tc_read_be32(&s->bat, idx, e, (size_t)w, err);
+		if (r < 0)
+			return r;
+		for (k = 0; k < w && n < len; k++) {
+			h2 = e[k] == VPC_UNALLOCATED
+				     ? 0
+				     : (uint64_t)e[k] * VPC_SECTOR +
+					       s->bitmap_size;
+			if (!host != !h2 || (host && h2 != host + n))
+				goto done;
+			m = s->block_size < len - n ? s->block_size : len - n;
+			n += m;
+		}
 	}
+done:
 	ext->len = n;
 	if (!host) {
 		ext->flags = QIMG_BS_ZERO | QIMG_BS_ALLOCATED;
@@ -843,20 +906,27 @@ static int resize_fixed(struct qimg_node *node, uint64_t bytes,
 
 /* Where the BAT could end without meeting anything: the first block, the
  * dynamic header or the end footer after it. */
-static uint64_t bat_room(struct vpc_state *s, uint64_t file_len)
+static int bat_room(struct vpc_state *s, uint64_t file_len, uint64_t *room,
+		    struct qimg_error *err)
 {
 	uint64_t lim = file_len >= VPC_FOOTER ? file_len - VPC_FOOTER : 0, i;
+	int r;
 
 	if (s->dh_offset > s->bat_offset && s->dh_offset < lim)
 		lim = s->dh_offset;
 	for (i = 0; i < s->entries; i++) {
-		uint64_t b = (uint64_t)s->bat[i] * VPC_SECTOR;
+		uint32_t e;
+		uint64_t b;
 
-		if (s->bat[i] != VPC_UNALLOCATED && b >= s->bat_offset &&
-		    b < lim)
+		r = bat_get(s, i, &e, err);
+		if (r < 0)
+			return r;
+		b = (uint64_t)e * VPC_SECTOR;
+		if (e != VPC_UNALLOCATED && b >= s->bat_offset && b < lim)
 			lim = b;
 	}
-	return lim > s->bat_offset ? lim - s->bat_offset : 0;
+	*room = lim > s->bat_offset ? lim - s->bat_offset : 0;
+	return 0;
 }
 
 /* The first sector of the dynamic header with a new table. */
@@ -891,39 +961,46 @@ static int grow_bat(struct qimg_node *node, uint32_t n, struct qimg_error *err)
 	struct vpc_state *s = node->opaque;
 	uint64_t bytes = ((uint64_t)n * 4 + VPC_SECTOR - 1) &
 			 ~(uint64_t)(VPC_SECTOR - 1);
-	uint64_t at = s->bat_offset, i;
+	uint64_t at = s->bat_offset, room, done,
+		 keep = (uint64_t)s->entries * 4;
 	int64_t len = qimg_node_length(node->file, err);
-	uint32_t *nb;
-	uint8_t *disk;
+	uint8_t *page;
 	int r;
 
 	if (len < 0)
 		return (int)len;
-	nb = realloc(s->bat, (size_t)n * 4);
-	if (!nb)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	s->bat = nb;
-	for (i = s->entries; i < n; i++)
-		nb[i] = VPC_UNALLOCATED;
-	if (bytes > bat_room(s, (uint64_t)len))
+	r = bat_room(s, (uint64_t)len, &room, err);
+	if (r < 0)
+		return r;
+	if (bytes > room)
 		at = s->free_offset;
 	if (at / VPC_SECTOR >= VPC_UNALLOCATED)
 		return qimg_error_set(err, EFBIG,
 				      "No space left for a new table in '%s'",
 				      node->filename);
-	disk = malloc(bytes);
-	if (!disk)
+	page = malloc(QIMG_TC_PAGE);
+	if (!page)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	memset(disk, 0xff, bytes);
-	for (i = 0; i < n; i++)
-		qimg_store_be32(disk + i * 4, nb[i]);
 	r = 0;
 	if (at != s->bat_offset)
 		r = qimg_pwrite(node->file, at + bytes, s->footer, VPC_FOOTER,
 				err);
-	if (r == 0)
-		r = qimg_pwrite(node->file, at, disk, (size_t)bytes, err);
-	free(disk);
+	/* the old entries as they are, then unallocated ones, a page at a
+	 * time */
+	for (done = 0; r == 0 && done < bytes; done += QIMG_TC_PAGE) {
+		size_t m = bytes - done < QIMG_TC_PAGE ? (size_t)(bytes - done)
+						       : QIMG_TC_PAGE;
+		size_t old = done >= keep		 ? 0
+			     : keep - done < (uint64_t)m ? (size_t)(keep - done)
+							 : m;
+
+		memset(page, 0xff, m);
+		if (old)
+			r = qimg_tc_read(&s->bat, done, page, old, err);
+		if (r == 0)
+			r = qimg_pwrite(node->file, at + done, page, m, err);
+	}
+	free(page);
 	if (r == 0)
 		r = qimg_flush(node->file, err);
 	if (r == 0)
@@ -932,6 +1009,7 @@ static int grow_bat(struct qimg_node *node, uint32_t n, struct qimg_error *err)
 		return r;
 	s->bat_offset = at;
 	s->entries = n;
+	qimg_tc_reset(&s->bat, at, (uint64_t)n * 4, (uint64_t)n * 4);
 	if (s->free_offset < at + bytes)
 		s->free_offset = at + bytes;
 	return 0;
@@ -947,19 +1025,26 @@ static int resize_dynamic(struct qimg_node *node, uint64_t bytes,
 	uint64_t need = (bytes + s->block_size - 1) / s->block_size;
 	uint64_t old = node->size, lo = bytes < old ? bytes : old, i;
 	uint64_t last = lo / s->block_size;
+	uint32_t le = VPC_UNALLOCATED;
 	int r = 0;
 
 	if (need > VPC_MAX_ENTRIES)
 		return qimg_error_set(err, EFBIG,
 				      "The image size is too large for file "
 				      "format 'vpc'");
-	for (i = need; i < s->entries; i++)
-		if (s->bat[i] != VPC_UNALLOCATED && i * s->block_size < old)
+	for (i = need; i < s->entries && i * s->block_size < old; i++) {
+		uint32_t e;
+
+		r = bat_get(s, i, &e, err);
+		if (r < 0)
+			return r;
+		if (e != VPC_UNALLOCATED)
 			return qimg_error_set(err, ENOTSUP,
 					      "Cannot shrink the image: block "
 					      "%" PRIu64 " past the new end is "
 					      "allocated",
 					      i);
+	}
 	if (need > s->entries) {
 		r = grow_bat(node, (uint32_t)need, err);
 		if (r < 0)
@@ -969,21 +1054,19 @@ static int resize_dynamic(struct qimg_node *node, uint64_t bytes,
 	 * so that the new area reads as zeros. */
 	for (i = (old + s->block_size - 1) / s->block_size;
 	     r == 0 && i < need && i < s->entries; i++) {
-		static const uint8_t none[4] = { 0xff, 0xff, 0xff, 0xff };
+		uint32_t e;
 
-		if (s->bat[i] == VPC_UNALLOCATED)
-			continue;
-		r = qimg_pwrite(node->file, s->bat_offset + i * 4, none, 4,
-				err);
-		if (r == 0)
-			s->bat[i] = VPC_UNALLOCATED;
+		r = bat_get(s, i, &e, err);
+		if (r == 0 && e != VPC_UNALLOCATED)
+			r = bat_set(s, i, VPC_UNALLOCATED, err);
 	}
 	/* The last block kept, past the smaller end, holds zeros. */
-	if (r == 0 && lo % s->block_size && last < s->entries &&
-	    s->bat[last] != VPC_UNALLOCATED)
+	if (r == 0 && lo % s->block_size)
+		r = bat_get(s, last, &le, err);
+	if (r == 0 && lo % s->block_size && le != VPC_UNALLOCATED)
 		r = qimg_write_zeroes(
 			node->file,
-			(uint64_t)s->bat[last] * VPC_SECTOR + s->bitmap_size +
+			(uint64_t)le * VPC_SECTOR + s->bitmap_size +
 				lo % s->block_size,
 			s->block_size - lo % s->block_size, 0, err);
 	if (r == 0)
@@ -1009,7 +1092,7 @@ static int vpc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	r = qimg_truncate_prealloc_off(prealloc, err);
 	if (r < 0)
 		return r;
-	if (!s->fixed && !s->bat)
+	if (!s->fixed && !s->bat_open)
 		return qimg_error_set(err, ENOTSUP,
 				      "Cannot resize '%s': no block table",
 				      node->filename);

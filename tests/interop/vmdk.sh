@@ -396,9 +396,12 @@ ok "overlay made by qimg: qemu-img opens its chain" \
 # tables) with data in runs that cross tables, zeroed grains and single
 # grains; then a run of grains cut by the end of the file.
 "$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on "$T/gt.vmdk" 256G
-qio -c 'write -P 1 0 256k' -c 'write -P 2 31M 2M' -c 'write -z 40M 3M' \
-	-c 'write -P 3 100G 64k' -c 'write -P 4 100G+128k 64k' \
-	-c 'write -z 200G 64M' -c 'write -P 5 256G-1M 1M' "$T/gt.vmdk" >/dev/null
+"$QEMU_IO" -c 'write -P 1 0 256k' -c 'write -P 2 31M 2M' -c 'write -z 40M 3M' \
+	-c 'write -P 3 100G 64k' -c "write -P 4 $(((100 << 30) + (128 << 10))) 64k" \
+	-c 'write -z 200G 64M' -c "write -P 5 $(((256 << 30) - (1 << 20))) 1M" \
+	"$T/gt.vmdk" >"$T/gt.log"
+ok "many grain tables: qemu-io wrote the runs" \
+	test "$(grep -c '^wrote' "$T/gt.log")" = 7
 same "many grain tables: map" map ../gt.vmdk
 same "many grain tables: map json" map --output=json ../gt.vmdk
 same "many grain tables: check" check ../gt.vmdk

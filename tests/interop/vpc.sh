@@ -421,4 +421,47 @@ for s in virtualpc-dynamic.vhd ext2.vhd afl5.img; do
 	fi
 done
 
+# A block table bigger than the bound: 4 KiB blocks over 64 GiB (16M
+# entries, a 64 MiB table), read a page at a time.
+"$QEMU_IMG" create -q -f vpc -o force_size=on "$T/bat.vpc" 64G
+python3 - "$T/bat.vpc" <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b')
+foot = f.read(512)
+dh_off = struct.unpack('>Q', foot[16:24])[0]
+f.seek(dh_off)
+dh = bytearray(f.read(1024))
+bat = struct.unpack('>Q', dh[16:24])[0]
+n = struct.unpack('>Q', foot[48:56])[0] // 4096
+dh[28:32] = struct.pack('>I', n)
+dh[32:36] = struct.pack('>I', 4096)
+dh[36:40] = bytes(4)
+dh[36:40] = struct.pack('>I', ~sum(dh) & 0xffffffff)
+f.seek(dh_off)
+f.write(dh)
+f.seek(bat)
+for i in range(n * 4 >> 20):
+    f.write(b'\xff' * (1 << 20))
+f.seek((bat + n * 4 + 511) // 512 * 512)
+f.write(foot)
+f.truncate()
+PY
+bounded "64 MiB table: info" info "$T/bat.vpc"
+bounded "64 MiB table: map" map "$T/bat.vpc"
+same "64 MiB table: map json" map --output=json ../bat.vpc
+bounded "64 MiB table: write at 5 GiB (a new block, its entry through the cache)" \
+	bench -q -w -c 3 -s 4k -S 1M --pattern=7 -o $((5 << 30)) -f vpc "$T/bat.vpc"
+ok "64 MiB table: qemu-io reads the writes back" qio -r \
+	-c 'read -P 7 5G 4k' -c "read -P 7 $(((5 << 30) + (1 << 20))) 4k" \
+	-c "read -P 0 $(((5 << 30) + 4096)) 4k" \
+	"$T/bat.vpc"
+same "64 MiB table: map json after the writes" map --output=json ../bat.vpc
+bounded "64 MiB table: resize to 65 GiB (the table moved, copied a page at a time)" \
+	resize -q "$T/bat.vpc" 65G
+ok "64 MiB table grown: qemu-io reads the data and zeros past the old end" \
+	qio -r -c 'read -P 7 5G 4k' -c "read -P 0 $(((64 << 30) + (512 << 10))) 4k" \
+	"$T/bat.vpc"
+same "64 MiB table grown: info" info ../bat.vpc
+rm -f "$T/bat.vpc"
+
 done_testing

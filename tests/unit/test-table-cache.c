@@ -266,6 +266,28 @@ static void test_be64(void **state)
 	unmake(f);
 }
 
+/* BE32 (vpc's BAT): decoded, and a commit lands as big-endian bytes */
+static void test_be32(void **state)
+{
+	struct fixture *f = make(4u << 20);
+	struct qimg_error err = { 0 };
+	uint64_t idx = 70000;
+	uint32_t v[2], e = 0xa1b2c3d4u;
+
+	(void)state;
+	qimg_store_be32(f->m->data + TOFF + 4, 0x01020304u);
+	qimg_tc_reset(&f->c, TOFF, 4u << 20, 4u << 20);
+	assert_int_equal(qimg_tc_read_be32(&f->c, 0, v, 2, &err), 0);
+	assert_int_equal(v[1], 0x01020304u);
+	assert_int_equal(qimg_tc_commit_be32(&f->c, &idx, &e, 1, &err), 0);
+	assert_int_equal(qimg_load_be32(f->m->data + TOFF + 280000),
+			 0xa1b2c3d4u);
+	qimg_tc_reset(&f->c, TOFF, 4u << 20, 4u << 20);
+	assert_int_equal(qimg_tc_read_be32(&f->c, idx, v, 1, &err), 0);
+	assert_int_equal(v[0], 0xa1b2c3d4u);
+	unmake(f);
+}
+
 static uint64_t get64(struct fixture *f, uint64_t i)
 {
 	struct qimg_error err = { 0 };
@@ -335,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_commit_failure),
 		cmocka_unit_test(test_commit_past_held),
 		cmocka_unit_test(test_be64),
+		cmocka_unit_test(test_be32),
 		cmocka_unit_test(test_commit_run),
 	};
 
