@@ -441,6 +441,34 @@ static int tls_check(const struct qimg_tls_creds *tc, const struct addr *a,
 	return 0;
 }
 
+/* nbd_connect_tcp, with the address resolved first and a failed connection
+ * said as connect_socket says it: 0, 1 when the handshake failed (libnbd's
+ * error for the caller to word), or < 0 with err set. */
+static int tcp_connect_tls(struct nbd_handle *h, const struct addr *a,
+			   struct qimg_error *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_family = AF_UNSPEC };
+	struct addrinfo *res;
+	const char *m;
+	int g = getaddrinfo(a->host, a->port, &hints, &res), e;
+
+	if (g != 0)
+		return qimg_error_set(err, EINVAL,
+				      "address resolution failed for %s:%s: %s",
+				      a->host, a->port, gai_strerror(g));
+	freeaddrinfo(res);
+	if (nbd_connect_tcp(h, a->host, a->port) == 0)
+		return 0;
+	m = nbd_get_error();
+	e = nbd_get_errno() ? nbd_get_errno() : EIO;
+	if (m && strstr(m, "could not connect to remote host"))
+		return qimg_error_set(err, e,
+				      "Failed to connect to '%s:%s': %s",
+				      a->host, a->port, strerror(e));
+	return 1; /* connected; the handshake failed: libnbd's error */
+}
+
 /* Ask libnbd for TLS with the credentials tc (-1 with libnbd's error). */
 static int tls_setup(struct nbd_handle *h, const struct qimg_tls_creds *tc)
 {
@@ -510,8 +538,12 @@ static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	if (tc && !tc->psk && tc->verify_peer) {
 		/* libnbd checks a certificate's name only against the host
-		 * it connected to itself */
-		fd = nbd_connect_tcp(s->h, a.host, a.port);
+		 * it connected to itself; its connection errors in qemu-img's
+		 * words */
+		r = tcp_connect_tls(s->h, &a, err);
+		if (r < 0)
+			goto fail;
+		fd = r ? -1 : 0;
 	} else {
 		fd = connect_socket(&a, err);
 		if (fd < 0) {

@@ -106,6 +106,13 @@ same "server credentials" info --object "tls-creds-x509,id=c,dir=$X,endpoint=ser
 	--image-opts "driver=nbd,server.type=unix,server.path=$SX,tls-creds=c"
 same "a secret is not credentials" info --object secret,id=c,data=x \
 	--image-opts "$PSK"
+P0=$(free_port)
+same "x509 over TCP: nothing listening" info --object "$CX" --image-opts \
+	"driver=nbd,server.type=inet,server.host=localhost,server.port=$P0,tls-creds=c"
+same "x509 over TCP: a host that does not resolve" info --object "$CX" \
+	--image-opts "driver=nbd,server.type=inet,server.host=nosuch.invalid,server.port=$PX,tls-creds=c"
+same "x509 over TCP: no such export" info --object "$CX" \
+	--image-opts "$TCP,export=zz"
 same "x509 over a socket without tls-hostname" info --object "$CX" \
 	--image-opts "driver=nbd,server.type=unix,server.path=$SX,tls-creds=c"
 
