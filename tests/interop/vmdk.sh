@@ -57,15 +57,20 @@ if fa != fb:
     print("# files differ:", fa, fb); sys.exit(1)
 def mask(d):
     return re.sub(rb"\nCID=[0-9a-f]+\n", b"\nCID=X\n", d, count=1)
+def desc(t):
+    return mask(t).rstrip(b"\0\n") + b"\n"
 def load(p):
     with open(p, "rb") as f:
         d = f.read(1 << 20)
         rest = f.read()
+    # A CID one digit shorter moves the zero padding.  qemu-img also
+    # rewrites its descriptor with a new CID in place after a convert: a
+    # shorter CID leaves its string's NUL and the old text's last byte (a
+    # newline) behind.
     if d[:4] == b"KDMV":
-        d = d[:512] + mask(d[512:10752]).rstrip(b"\0") + d[10752:]
+        d = d[:512] + desc(d[512:10752]) + d[10752:]
     elif d.startswith(b"# Disk DescriptorFile"):
-        # A CID one digit shorter moves the zero padding.
-        d = mask(d).rstrip(b"\0")
+        d = desc(d)
     return mask(d), rest
 def eos(d, other):
     # qimg ends an empty stream with an end-of-stream marker (a zero
