@@ -223,4 +223,13 @@ for img in $IMAGES; do
 	fi
 done
 
+# The largest L1 qemu-img allows (32 MiB: 8 TiB with 4 KiB clusters): check
+# reads it once, beside nothing else of its size.
+"$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k "$T/l1max.qcow2" 8T
+"$QEMU_IO" -c 'write -P 3 7T 64k' "$T/l1max.qcow2" >/dev/null
+bounded "a 32 MiB L1: check" check "$T/l1max.qcow2"
+bounded "a 32 MiB L1: info" info "$T/l1max.qcow2"
+same "a 32 MiB L1: check output" check ../l1max.qcow2
+rm -f "$T/l1max.qcow2"
+
 done_testing

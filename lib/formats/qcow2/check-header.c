@@ -152,20 +152,23 @@ out:
 	return r;
 }
 
+uint64_t qcow2_ck_in_file(const struct ck *c, uint64_t off, uint64_t entries)
+{
+	uint64_t n = 0;
+
+	if (off < (uint64_t)c->file_len)
+		n = ((uint64_t)c->file_len - off + 7) / 8;
+	return n < entries ? n : entries;
+}
+
 int qcow2_ck_load_table(struct ck *c, uint64_t off, uint64_t entries,
 			uint64_t **out, uint64_t *loaded)
 {
-	uint64_t n = 0, i;
+	uint64_t n = qcow2_ck_in_file(c, off, entries), i;
 	uint8_t *raw;
 	uint64_t *t;
 	int r;
 
-	/* Entries past the end of the file read as zero: keep only the part
-	 * inside the file. */
-	if (off < (uint64_t)c->file_len)
-		n = ((uint64_t)c->file_len - off + 7) / 8;
-	if (n > entries)
-		n = entries;
 	*loaded = n;
 	*out = NULL;
 	if (!n)

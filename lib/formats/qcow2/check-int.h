@@ -245,6 +245,9 @@ int qcow2_ck_rebuild(struct ck *c);
 /* check-header.c: the header into c (qemu-img's open-time checks) and a
  * table of big-endian entries. */
 int qcow2_ck_parse_header(struct ck *c);
+/* How many of a table's entries at off lie inside the file (the rest
+ * read as zero and are left out). */
+uint64_t qcow2_ck_in_file(const struct ck *c, uint64_t off, uint64_t entries);
 int qcow2_ck_load_table(struct ck *c, uint64_t off, uint64_t entries,
 			uint64_t **out, uint64_t *loaded);
 
