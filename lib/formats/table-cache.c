@@ -393,3 +393,29 @@ int qimg_tc_commit_run(struct qimg_tcache *c, uint64_t first, const void *e,
 	free(buf);
 	return r;
 }
+
+int qimg_tc_copy_out(struct qimg_tcache *c, uint64_t dst, uint64_t keep,
+		     uint64_t len, uint8_t fill, struct qimg_error *err)
+{
+	uint8_t *page = malloc(QIMG_TC_PAGE);
+	uint64_t done;
+	int r = 0;
+
+	if (!page)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	for (done = 0; r == 0 && done < len; done += QIMG_TC_PAGE) {
+		size_t m = len - done < QIMG_TC_PAGE ? (size_t)(len - done)
+						     : QIMG_TC_PAGE;
+		size_t old = done >= keep		 ? 0
+			     : keep - done < (uint64_t)m ? (size_t)(keep - done)
+							 : m;
+
+		memset(page, fill, m);
+		if (old)
+			r = qimg_tc_read(c, done, page, old, err);
+		if (r == 0)
+			r = qimg_pwrite(c->file, dst + done, page, m, err);
+	}
+	free(page);
+	return r;
+}

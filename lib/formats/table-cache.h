@@ -97,4 +97,11 @@ int qimg_tc_commit_run(struct qimg_tcache *c, uint64_t first, const void *e,
 		       uint64_t fill, size_t n, enum qimg_tc_enc enc,
 		       struct qimg_error *err);
 
+/* A table moving to a bigger region: its bytes [0, keep) (zeros past its
+ * end), then `fill` bytes up to len, written at file offset dst a page at
+ * a time.  The cache still names the old place: reset it once the new
+ * one is in use. */
+int qimg_tc_copy_out(struct qimg_tcache *c, uint64_t dst, uint64_t keep,
+		     uint64_t len, uint8_t fill, struct qimg_error *err);
+
 #endif

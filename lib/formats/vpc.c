@@ -961,10 +961,8 @@ static int grow_bat(struct qimg_node *node, uint32_t n, struct qimg_error *err)
 	struct vpc_state *s = node->opaque;
 	uint64_t bytes = ((uint64_t)n * 4 + VPC_SECTOR - 1) &
 			 ~(uint64_t)(VPC_SECTOR - 1);
-	uint64_t at = s->bat_offset, room, done,
-		 keep = (uint64_t)s->entries * 4;
+	uint64_t at = s->bat_offset, room, keep = (uint64_t)s->entries * 4;
 	int64_t len = qimg_node_length(node->file, err);
-	uint8_t *page;
 	int r;
 
 	if (len < 0)
@@ -978,29 +976,13 @@ static int grow_bat(struct qimg_node *node, uint32_t n, struct qimg_error *err)
 		return qimg_error_set(err, EFBIG,
 				      "No space left for a new table in '%s'",
 				      node->filename);
-	page = malloc(QIMG_TC_PAGE);
-	if (!page)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
 	r = 0;
 	if (at != s->bat_offset)
 		r = qimg_pwrite(node->file, at + bytes, s->footer, VPC_FOOTER,
 				err);
-	/* the old entries as they are, then unallocated ones, a page at a
-	 * time */
-	for (done = 0; r == 0 && done < bytes; done += QIMG_TC_PAGE) {
-		size_t m = bytes - done < QIMG_TC_PAGE ? (size_t)(bytes - done)
-						       : QIMG_TC_PAGE;
-		size_t old = done >= keep		 ? 0
-			     : keep - done < (uint64_t)m ? (size_t)(keep - done)
-							 : m;
-
-		memset(page, 0xff, m);
-		if (old)
-			r = qimg_tc_read(&s->bat, done, page, old, err);
-		if (r == 0)
-			r = qimg_pwrite(node->file, at + done, page, m, err);
-	}
-	free(page);
+	/* the old entries as they are, then unallocated ones */
+	if (r == 0)
+		r = qimg_tc_copy_out(&s->bat, at, keep, bytes, 0xff, err);
 	if (r == 0)
 		r = qimg_flush(node->file, err);
 	if (r == 0)

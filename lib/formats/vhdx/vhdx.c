@@ -867,10 +867,9 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 	uint64_t keep = s->nentries < n ? s->nentries : n;
 	uint64_t used =
 		(keep * 8 + VHDX_SECTOR - 1) & ~(uint64_t)(VHDX_SECTOR - 1);
-	uint64_t done;
 	uint32_t cnt;
 	int64_t flen = qimg_node_length(node->file, err);
-	uint8_t *buf, *t;
+	uint8_t *t;
 	int r;
 
 	if (flen < 0)
@@ -880,23 +879,13 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 				      "The BAT of that size would be too large "
 				      "for qemu-img to read");
 	off = ((uint64_t)flen + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
-	buf = malloc(QIMG_TC_PAGE);
 	t = malloc(VHDX_RT_SIZE);
-	if (!buf || !t) {
-		free(buf);
-		free(t);
+	if (!t)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	}
 	r = qimg_truncate(node->file, off + len, false, NULL, err);
-	for (done = 0; r == 0 && done < used; done += QIMG_TC_PAGE) {
-		size_t m = used - done < QIMG_TC_PAGE ? (size_t)(used - done)
-						      : QIMG_TC_PAGE;
-
-		/* bytes past the table (keep entries) read as zeros */
-		r = qimg_tc_read(&s->bat, done, buf, m, err);
-		if (r == 0)
-			r = qimg_pwrite(node->file, off + done, buf, m, err);
-	}
+	/* bytes past the table (keep entries) read as zeros */
+	if (r == 0)
+		r = qimg_tc_copy_out(&s->bat, off, used, used, 0, err);
 	if (r == 0)
 		r = qimg_flush(node->file, err);
 	if (r == 0)
@@ -934,7 +923,6 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 		qimg_tc_reset(&s->bat, off, s->nentries * 8, bat_held(s));
 	}
 out:
-	free(buf);
 	free(t);
 	return r;
 }
