@@ -13,6 +13,7 @@
 
 #include "core/driver.h"
 #include "formats/cloop.h"
+#include "formats/table-cache.h"
 #include "util/endian.h"
 
 #define CLOOP_HEADER 128u
@@ -22,16 +23,19 @@
 #define CLOOP_MAX_OFFSETS (512u << 20)
 #define CLOOP_MAX_COMPRESSED (2 * (uint64_t)CLOOP_MAX_BLOCK)
 #define CLOOP_CHUNK 65536u
+/* Offsets checked at open this many at a time. */
+#define CLOOP_SCAN 8192u
 
 static const char cloop_magic[] = "#!/bin/sh\n"
 				  "#V2.0 Format\n"
 				  "modprobe cloop file=$0 && mount -r -t "
 				  "iso9660 /dev/cloop $1\n";
 
-/* The table is read at open; the one inflated block is cached, so reads
- * are serialised by the core. */
+/* The offsets table (up to 512 MiB) is checked at open a window at a
+ * time and read through a table cache, so memory stays bounded; the one
+ * inflated block is cached, so reads are serialised by the core. */
 struct cloop_state {
-	uint64_t *offsets; /* n_blocks + 1, host order */
+	struct qimg_tcache offsets; /* n_blocks + 1 big-endian u64 */
 	uint32_t n_blocks;
 	uint32_t block_size;
 	uint8_t *cache;	 /* block_size bytes, or NULL before the first read */
@@ -51,8 +55,8 @@ static int cloop_open(struct qimg_node *node, const struct qimg_opts *opts,
 {
 	struct cloop_state *s = node->opaque;
 	uint8_t h[8];
-	uint32_t table_size, i;
-	uint64_t prev;
+	uint32_t table_size, i, k, n;
+	uint64_t prev, *win;
 	int r;
 
 	(void)opts;
@@ -86,43 +90,53 @@ static int cloop_open(struct qimg_node *node, const struct qimg_opts *opts,
 	if (table_size == 0)
 		return qimg_error_set(err, ENOMEM,
 				      "Could not allocate offsets table");
-	s->offsets = malloc(table_size);
-	if (!s->offsets)
+	win = malloc(CLOOP_SCAN * sizeof(*win));
+	if (!win)
 		return qimg_error_set(err, ENOMEM,
 				      "Could not allocate offsets table");
-	r = qimg_pread(node->file, CLOOP_HEADER + 8, s->offsets, table_size,
-		       err);
-	if (r < 0)
-		goto fail;
-	prev = s->offsets[0] = qimg_load_be64(&s->offsets[0]);
-	for (i = 1; i <= s->n_blocks; i++) {
-		uint64_t o = qimg_load_be64(&s->offsets[i]);
+	qimg_tc_init(&s->offsets, node->file, CLOOP_HEADER + 8, table_size,
+		     table_size);
+	prev = 0;
+	/* Block i's stream runs from offset i to offset i + 1. */
+	for (i = 0; i <= s->n_blocks; i += n) {
+		n = s->n_blocks - i + 1 < CLOOP_SCAN ? s->n_blocks - i + 1
+						     : CLOOP_SCAN;
+		r = qimg_tc_read_be64(&s->offsets, i, win, n, err);
+		if (r < 0)
+			goto fail;
+		k = 0;
+		if (i == 0)
+			prev = win[k++];
+		for (; k < n; k++) {
+			uint64_t o = win[k];
 
-		s->offsets[i] = o;
-		if (o < prev) {
-			r = qimg_error_set(err, EINVAL,
-					   "offsets not monotonically "
-					   "increasing at index %u, image file "
-					   "is corrupt",
-					   i);
-			goto fail;
+			if (o < prev) {
+				r = qimg_error_set(err, EINVAL,
+						   "offsets not monotonically "
+						   "increasing at index %u, "
+						   "image file is corrupt",
+						   i + k);
+				goto fail;
+			}
+			if (o - prev > CLOOP_MAX_COMPRESSED) {
+				r = qimg_error_set(err, EINVAL,
+						   "invalid compressed block "
+						   "size at index %u, image "
+						   "file is corrupt",
+						   i + k);
+				goto fail;
+			}
+			prev = o;
 		}
-		if (o - prev > CLOOP_MAX_COMPRESSED) {
-			r = qimg_error_set(err, EINVAL,
-					   "invalid compressed block size at "
-					   "index %u, image file is corrupt",
-					   i);
-			goto fail;
-		}
-		prev = o;
 	}
+	free(win);
 	s->cached = s->n_blocks;
 	node->size = (uint64_t)s->n_blocks * s->block_size;
 	return 0;
 
 fail:
-	free(s->offsets);
-	s->offsets = NULL;
+	free(win);
+	qimg_tc_free(&s->offsets);
 	return r;
 }
 
@@ -130,7 +144,7 @@ static void cloop_close(struct qimg_node *node)
 {
 	struct cloop_state *s = node->opaque;
 
-	free(s->offsets);
+	qimg_tc_free(&s->offsets);
 	free(s->cache);
 }
 
@@ -141,10 +155,16 @@ static int inflate_block(struct qimg_node *node, uint32_t idx,
 			 struct qimg_error *err)
 {
 	struct cloop_state *s = node->opaque;
-	uint64_t off = s->offsets[idx], left = s->offsets[idx + 1] - off;
+	uint64_t span[2], off, left;
 	uint8_t *in;
 	z_stream z;
 	int r, zr = Z_OK;
+
+	r = qimg_tc_read_be64(&s->offsets, idx, span, 2, err);
+	if (r < 0)
+		return r;
+	off = span[0];
+	left = span[1] - off;
 
 	if (!s->cache) {
 		s->cache = malloc(s->block_size);
