@@ -26,6 +26,10 @@
 # not what is timed); the encrypted inputs are made by qemu-img once, and
 # every run's output is compared with the input by qemu-img.
 #
+# Compressed inputs (a downloaded cloud image is one): qcow2-zlib-to-raw
+# and qcow2-zstd-to-raw read a qcow2 that qemu-img compressed (-c, once);
+# every run's output is compared with the input by qemu-img.
+#
 # More jobs: raw-to-vmdk-stream (vmdk streamOptimized), raw-to-qcow-zlib
 # (qcow -c: qemu-img 7.2 fails it, so it runs once and shows "fail");
 # raw-to-qcow2-direct and qcow2-to-raw-direct (-t none -T none, O_DIRECT,
@@ -75,7 +79,7 @@ fi
 WORK=$BENCH_DIR
 DISK=${BENCH_DISK_DIR:-$ROOT/bench/work-disk}
 FORMATS="vdi vhdx vpc vmdk qed"
-JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd raw-to-vmdk-stream raw-to-qcow-zlib raw-to-qcow2-direct qcow2-to-raw-direct huge-to-raw huge-to-qcow2 huge-map huge-check commit-1g rebase-safe"}
+JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd qcow2-zlib-to-raw qcow2-zstd-to-raw raw-to-vmdk-stream raw-to-qcow-zlib raw-to-qcow2-direct qcow2-to-raw-direct huge-to-raw huge-to-qcow2 huge-map huge-check commit-1g rebase-safe"}
 if [ -z "${BENCH_JOBS:-}" ] && [ -x "$QIMG" ]; then
 	have_fmts=" $("$QIMG" --help 2>/dev/null | sed -n 's/^Supported formats: //p') "
 	for f in $FORMATS; do
@@ -258,6 +262,8 @@ job_args()
 	rebase-safe) echo "rebase -b new.qcow2 -F qcow2 -f qcow2 $2/overlay.qcow2" ;;
 	raw-to-luks) echo "convert $SECRET -f raw -O luks -o key-secret=bsec,iter-time=10 $IN $2/out" ;;
 	raw-to-qcow2-luks) echo "convert $SECRET -f raw -O qcow2 -o encrypt.format=luks,encrypt.key-secret=bsec,encrypt.iter-time=10 $IN $2/out" ;;
+	qcow2-zlib-to-raw | qcow2-zstd-to-raw)
+		echo "convert -f qcow2 -O raw $(fmt_input "${1%-to-raw}") $2/out" ;;
 	luks-to-raw | qcow2-luks-to-raw)
 		echo "convert $SECRET --image-opts $(enc_opts "${1%-to-raw}" "$(fmt_input "${1%-to-raw}")") -O raw $2/out" ;;
 	raw-to-*) echo "convert -f raw -O ${1#raw-to-} $IN $2/out" ;;
@@ -299,6 +305,10 @@ convert_fmt_input()
 		"$QEMU_IMG" convert $SECRET -f raw -O qcow2 \
 			-o encrypt.format=luks,encrypt.key-secret=bsec,encrypt.iter-time=10 \
 			"$IN" "$2" ;;
+	qcow2-zlib) "$QEMU_IMG" convert -f raw -O qcow2 -c "$IN" "$2" ;;
+	qcow2-zstd)
+		"$QEMU_IMG" convert -f raw -O qcow2 -c \
+			-o compression_type=zstd "$IN" "$2" ;;
 	*) "$QEMU_IMG" convert -f raw -O "$1" "$IN" "$2" ;;
 	esac
 }
@@ -559,7 +569,7 @@ for job in $JOBS; do
 	raw-to-* | *-to-raw)
 		f=${job#raw-to-}
 		f=${f%-to-raw}
-		case " $FORMATS luks qcow2-luks " in
+		case " $FORMATS luks qcow2-luks qcow2-zlib qcow2-zstd " in
 		*" $f "*) ;;
 		*)
 			echo "bench: unknown job $job" >&2
