@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A format's table (the parallels, vhdx and vpc BATs, a vdi block map, a
- * qcow L1, qed's L1 and L2 tables) read a page at a time into a small
+ * qcow L1, qed's L1 and L2 tables, cloop's offsets) read a page at a time into a small
  * cache, so that memory stays bounded whatever the virtual size makes the
  * table (a 256 TiB parallels image has a 1 GiB BAT; a qed image with
  * 64 MiB clusters has 1 GiB tables).  The cache holds the table's bytes as
