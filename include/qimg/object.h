@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* User-created objects (--object TYPE,id=ID,...), kept in a table that the
  * block layer consults when an option names one (key-secret=ID,
- * tls-creds=ID): `secret`, `tls-creds-x509` and `tls-creds-psk`. */
+ * tls-creds=ID, --tls-authz=ID): `secret`, `tls-creds-x509`, `tls-creds-psk`,
+ * `authz-simple` and `authz-list`. */
 #ifndef QIMG_OBJECT_H
 #define QIMG_OBJECT_H
 
@@ -12,6 +13,7 @@
 
 struct qimg_objects;
 struct qimg_tls_creds; /* lib/util/tls-creds.h */
+struct qimg_authz;     /* lib/util/authz.h */
 
 struct qimg_objects *qimg_objects_new(void);
 /* Frees the table; secret bytes are wiped first.  NULL is allowed. */
@@ -41,6 +43,12 @@ void qimg_secret_free(uint8_t *data, size_t len);
 const struct qimg_tls_creds *qimg_objects_tls(const struct qimg_objects *t,
 					      const char *id,
 					      struct qimg_error *err);
+/* The authorization object `id`, or NULL with qemu-nbd's words in err
+ * ("Cannot find QAuthZ object ID ID", "Object 'ID' is not a QAuthZ
+ * subclass"). */
+const struct qimg_authz *qimg_objects_authz(const struct qimg_objects *t,
+					    const char *id,
+					    struct qimg_error *err);
 /* qimg_secret_get for a secret used as text (a LUKS passphrase): EINVAL
  * "Data from secret ID is not valid UTF-8" (qemu-img's words) when the
  * bytes are not UTF-8. */

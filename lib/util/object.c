@@ -10,6 +10,7 @@
 
 #include "qimg/object.h"
 #include "qimg/opts.h"
+#include "util/authz.h"
 #include "util/tls-creds.h"
 #include "util/vector.h"
 
@@ -25,6 +26,8 @@ struct qimg_objects {
 	size_t len, cap;
 	struct qimg_tls_creds **tls; /* tls-creds-x509, tls-creds-psk */
 	size_t ntls, tlscap;
+	struct qimg_authz **authz; /* authz-simple, authz-list */
+	size_t nauthz, authzcap;
 };
 
 struct qimg_objects *qimg_objects_new(void)
@@ -54,6 +57,9 @@ void qimg_objects_free(struct qimg_objects *t)
 	for (i = 0; i < t->ntls; i++)
 		qimg_tls_creds_free(t->tls[i]);
 	free(t->tls);
+	for (i = 0; i < t->nauthz; i++)
+		qimg_authz_free(t->authz[i]);
+	free(t->authz);
 	free(t);
 }
 
@@ -76,6 +82,23 @@ static const struct qimg_tls_creds *find_tls(const struct qimg_objects *t,
 		if (!strcmp(t->tls[i]->id, id))
 			return t->tls[i];
 	return NULL;
+}
+
+static const struct qimg_authz *find_authz(const struct qimg_objects *t,
+					   const char *id)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nauthz; i++)
+		if (!strcmp(t->authz[i]->id, id))
+			return t->authz[i];
+	return NULL;
+}
+
+/* Whether any object has this id. */
+static bool taken(const struct qimg_objects *t, const char *id)
+{
+	return find(t, id) || find_tls(t, id) || find_authz(t, id);
 }
 
 static int duplicate(const char *id, struct qimg_error *err)
@@ -115,7 +138,7 @@ static int add_tls(struct qimg_objects *t, const char *def,
 	r = qimg_tls_creds_parse(def, &c, err);
 	if (r < 0)
 		return r;
-	if (find(t, c->id) || find_tls(t, c->id)) {
+	if (taken(t, c->id)) {
 		r = duplicate(c->id, err);
 		qimg_tls_creds_free(c);
 		return r;
@@ -158,6 +181,69 @@ static bool is_identifier(const char *s)
 		if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
 			return false;
 	return true;
+}
+
+static int bad_identifier(struct qimg_error *err)
+{
+	return qimg_error_set(err, EINVAL,
+			      "Parameter 'id' expects an identifier\n"
+			      "Identifiers consist of letters, digits, "
+			      "'-', '.', '_', starting with a letter.");
+}
+
+/* An authz-simple or authz-list definition, checked and added (its id
+ * checked last, as qemu-img does). */
+static int add_authz(struct qimg_objects *t, const char *def,
+		     struct qimg_error *err)
+{
+	struct qimg_authz *a;
+	void *vp;
+	int r;
+
+	if (asks_help(def))
+		return strcmp(qimg_authz_type(def), "authz-simple") &&
+				       strcmp(qimg_authz_type(def),
+					      "authz-list")
+			       ? QIMG_OBJECT_HELP_TYPES
+			       : QIMG_OBJECT_HELP_PROPS;
+	r = qimg_authz_parse(def, &a, err);
+	if (r < 0)
+		return r;
+	if (!is_identifier(a->id))
+		r = bad_identifier(err);
+	else if (taken(t, a->id))
+		r = duplicate(a->id, err);
+	if (r == 0) {
+		vp = t->authz;
+		if (qimg_vector_grow(&vp, &t->authzcap, t->nauthz, 1,
+				     sizeof(*t->authz)) < 0)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+		else
+			t->authz = vp;
+	}
+	if (r < 0) {
+		qimg_authz_free(a);
+		return r;
+	}
+	t->authz[t->nauthz++] = a;
+	return 0;
+}
+
+const struct qimg_authz *qimg_objects_authz(const struct qimg_objects *t,
+					    const char *id,
+					    struct qimg_error *err)
+{
+	const struct qimg_authz *a = find_authz(t, id);
+
+	if (a)
+		return a;
+	if (taken(t, id))
+		qimg_error_set(err, EINVAL,
+			       "Object '%s' is not a QAuthZ subclass", id);
+	else
+		qimg_error_set(err, ENOENT, "Cannot find QAuthZ object ID %s",
+			       id);
+	return NULL;
 }
 
 static int read_file(const char *path, uint8_t **out, size_t *len,
@@ -217,6 +303,8 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		return QIMG_OBJECT_HELP_TYPES;
 	if (qimg_tls_creds_type(def))
 		return add_tls(t, def, err);
+	if (qimg_authz_type(def))
+		return add_authz(t, def, err);
 	r = qimg_opts_parse(&o, def, err);
 	if (r < 0)
 		goto out;
@@ -260,10 +348,7 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		goto out;
 	}
 	if (!is_identifier(s.id)) {
-		r = qimg_error_set(err, EINVAL,
-				   "Parameter 'id' expects an identifier\n"
-				   "Identifiers consist of letters, digits, "
-				   "'-', '.', '_', starting with a letter.");
+		r = bad_identifier(err);
 		goto out;
 	}
 	for (i = 0; i < o.len; i++) {
@@ -328,7 +413,7 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 				   s.id);
 		goto out;
 	}
-	if (find(t, s.id) || find_tls(t, s.id)) {
+	if (taken(t, s.id)) {
 		r = duplicate(s.id, err);
 		goto out;
 	}

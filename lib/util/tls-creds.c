@@ -7,37 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/keyval.h"
 #include "util/tls-creds.h"
-
-/* A definition split into key=value pieces (the last of a key wins). */
-struct props {
-	size_t n;
-	char **k, **v;
-	char *buf;
-};
-
-static const char *prop(const struct props *p, const char *k)
-{
-	size_t i;
-
-	for (i = p->n; i-- > 0;)
-		if (!strcmp(p->k[i], k))
-			return p->v[i];
-	return NULL;
-}
-
-static bool parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")) {
-		*out = true;
-		return true;
-	}
-	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")) {
-		*out = false;
-		return true;
-	}
-	return false;
-}
 
 const char *qimg_tls_creds_type(const char *def)
 {
@@ -50,68 +21,8 @@ const char *qimg_tls_creds_type(const char *def)
 	return NULL;
 }
 
-/* Split def (",," is a comma; a first piece without '=' is the type). */
-static int split(const char *def, struct props *p, struct qimg_error *err)
-{
-	size_t max = 2;
-	const char *s;
-	char *o;
-
-	for (s = def; *s; s++)
-		max += *s == ',';
-	p->n = 0;
-	p->buf = malloc(strlen(def) + 2);
-	p->k = calloc(max, sizeof(*p->k));
-	p->v = calloc(max, sizeof(*p->v));
-	if (!p->buf || !p->k || !p->v)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	s = def;
-	o = p->buf;
-	while (*s) {
-		char *key = o, *val = NULL;
-
-		while (*s) {
-			if (*s == ',' && s[1] == ',') {
-				*o++ = ',';
-				s += 2;
-			} else if (*s == ',') {
-				s++;
-				break;
-			} else if (*s == '=' && !val) {
-				*o++ = 0;
-				val = o;
-				s++;
-			} else {
-				*o++ = *s++;
-			}
-		}
-		*o++ = 0;
-		if (!val && p->n == 0 && key == p->buf) {
-			/* the implied first key */
-			p->k[p->n] = (char *)"qom-type";
-			p->v[p->n++] = key;
-			continue;
-		}
-		if (!val)
-			return qimg_error_set(err, EINVAL,
-					      "Expected '=' after parameter "
-					      "'%s'",
-					      key);
-		p->k[p->n] = key;
-		p->v[p->n++] = val;
-	}
-	return 0;
-}
-
-static void props_free(struct props *p)
-{
-	free(p->buf);
-	free(p->k);
-	free(p->v);
-}
-
 /* The properties' values, then the unknown ones. */
-static int check_props(const struct props *p, struct qimg_tls_creds *c,
+static int check_props(const struct qimg_kv *p, struct qimg_tls_creds *c,
 		       struct qimg_error *err)
 {
 	static const char *const common[] = { "qom-type",    "id",
@@ -125,11 +36,12 @@ static int check_props(const struct props *p, struct qimg_tls_creds *c,
 	size_t i, j;
 	bool b;
 
-	if ((v = prop(p, "verify-peer")) && !parse_bool(v, &c->verify_peer))
+	if ((v = qimg_kv_get(p, "verify-peer")) &&
+	    !qimg_kv_bool(v, &c->verify_peer))
 		return qimg_error_set(err, EINVAL,
 				      "Parameter 'verify-peer' expects 'on' or "
 				      "'off'");
-	if ((v = prop(p, "endpoint"))) {
+	if ((v = qimg_kv_get(p, "endpoint"))) {
 		if (strcmp(v, "server") && strcmp(v, "client"))
 			return qimg_error_set(err, EINVAL,
 					      "Parameter 'endpoint' does not "
@@ -137,7 +49,8 @@ static int check_props(const struct props *p, struct qimg_tls_creds *c,
 					      v);
 		c->server = !strcmp(v, "server");
 	}
-	if (!c->psk && (v = prop(p, "sanity-check")) && !parse_bool(v, &b))
+	if (!c->psk && (v = qimg_kv_get(p, "sanity-check")) &&
+	    !qimg_kv_bool(v, &b))
 		return qimg_error_set(err, EINVAL,
 				      "Parameter 'sanity-check' expects 'on' "
 				      "or 'off'");
@@ -232,10 +145,10 @@ void qimg_tls_creds_free(struct qimg_tls_creds *c)
 }
 
 /* A copy of property k's value in *out (left NULL when unset). */
-static int dup_prop(const struct props *p, const char *k, char **out,
+static int dup_prop(const struct qimg_kv *p, const char *k, char **out,
 		    struct qimg_error *err)
 {
-	const char *v = prop(p, k);
+	const char *v = qimg_kv_get(p, k);
 
 	if (v && !(*out = strdup(v)))
 		return qimg_error_set(err, ENOMEM, "Out of memory");
@@ -246,7 +159,7 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 			 struct qimg_error *err)
 {
 	const char *type = qimg_tls_creds_type(def);
-	struct props p = { 0 };
+	struct qimg_kv p = { 0 };
 	struct qimg_tls_creds *c;
 	int r;
 
@@ -258,8 +171,8 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	c->psk = !strcmp(type, "tls-creds-psk");
 	c->verify_peer = true;
-	r = split(def, &p, err);
-	if (r == 0 && !prop(&p, "id"))
+	r = qimg_kv_split(def, &p, err);
+	if (r == 0 && !qimg_kv_get(&p, "id"))
 		r = qimg_error_set(err, EINVAL, "Parameter 'id' is missing");
 	if (r == 0)
 		r = check_props(&p, c, err);
@@ -279,7 +192,7 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 	if (r == 0)
 		r = c->psk ? check_psk(c, err) : check_x509(c, err);
-	props_free(&p);
+	qimg_kv_free(&p);
 	if (r < 0) {
 		qimg_tls_creds_free(c);
 		return r;

@@ -4,7 +4,7 @@
 # JSON dialect, dotted keys, nested children), --image-opts trees, the
 # protocol prefix of a filename (file:, unknown ones), raw offset=/size=,
 # file.locking, runtime options refused with qemu-img's texts, and
-# --object secret definitions; output, errors and exit status against
+# --object secret, authz-simple and authz-list definitions; output, errors and exit status against
 # qemu-img's, for info, map, check, compare and convert.
 . "$(dirname "$0")/lib.sh"
 
@@ -108,6 +108,53 @@ for a in "secret,id=s,data=x" "secret,id=s,data=x --object secret,id=s,data=y" \
 	# shellcheck disable=SC2086
 	same "--object $a" info --object $a ../base.qcow2
 done
+# authorization objects (qimg-nbd's --tls-authz): taken and checked as
+# qemu-img takes them, in its order and words
+while IFS= read -r a; do
+	[ -n "$a" ] || continue
+	same "--object $a" info --object "$a" ../base.qcow2
+done <<'EOF2'
+authz-simple,id=a,identity=O=qimg,,CN=x
+authz-simple,id=a
+authz-simple,identity=x
+authz-simple,id=a,identity=x,foo=1
+authz-simple,id=1a,identity=x
+authz-simple,id=1a,identity=x,foo=2
+authz-simple,id=a,identity=x,qom-type=authz-list
+qom-type=authz-simple,id=a,identity=b
+authz-simple,foo
+authz-simple,help
+authz-list,help
+authz-list,id=a
+authz-list,id=a,policy=maybe
+authz-list,id=a,policy=allow,rules.0.match=O=*,rules.0.policy=deny,rules.0.format=glob,rules.1.match=x,rules.1.policy=allow
+authz-list,id=a,rules.0.match=x
+authz-list,id=a,rules.0.policy=allow
+authz-list,id=a,rules.0.policy=allw,rules.0.match=x
+authz-list,id=a,rules.0.policy=allow,rules.0.match=x,rules.0.format=re
+authz-list,id=a,rules.0.policy=allow,rules.0.match=x,rules.0.foo=1
+authz-list,id=a,rules.1.match=x
+authz-list,id=a,rules.0.match=x,rules.0.policy=deny,rules.2.match=y
+authz-list,id=a,rules.99999999999999999999999.match=x
+authz-list,id=a,rules=x
+authz-list,id=a,rules.x.match=y
+authz-list,id=a,rules.0=x
+authz-list,id=a,policy=allow,foo=1,rules.0.match=x
+authz-list,id=a,foo=1,policy=maybe
+authz-list,id=a,rules.0.foo=1,rules.0.match=x,rules.0.policy=deny,rules.0.format=bad
+authz-list-file,id=a,filename=x
+authz-pam,id=a,service=login
+authz-pam,id=a
+authz-pam,id=a,service=a,foo=1
+authz-listfile,id=x,filename=f,refresh=maybe
+authz-listfile,id=x,filename=f,foo=1
+authz-listfile,id=x,filename=f,refresh=on
+authz-listfile,id=x
+EOF2
+same "--object: an authz id taken by a secret" info --object secret,id=a,data=x \
+	--object authz-simple,id=a,identity=x ../base.qcow2
+same "--object: a secret id taken by an authz" info \
+	--object authz-list,id=a --object secret,id=a,data=x ../base.qcow2
 
 # ssh takes its options as a typed record: an unknown key is
 # "Parameter 'X' is unexpected" (no server needed: refused before connecting)

@@ -88,7 +88,13 @@ static int sock_starttls(void *opaque, struct qimg_error *err)
 	struct client *cl = opaque;
 
 #ifdef QIMG_HAVE_GNUTLS
-	return nbd_tls_start(cl->srv->nt->tls, cl->fd, &cl->tls, err);
+	const struct nbd_tool *nt = cl->srv->nt;
+	int r = nbd_tls_start(nt->tls, nt->authz, cl->fd, &cl->tls, err);
+
+	/* A refused client is logged, as qemu-nbd logs it. */
+	if (r < 0)
+		nbd_err(nt, "option negotiation failed: %s", err->msg);
+	return r;
 #else
 	(void)cl;
 	return qimg_error_set(err, ENOTSUP, "no TLS");

@@ -350,6 +350,11 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 		if (r < 0)
 			return r;
 	}
+	if (o->tls_authz) {
+		r = nbd_tls_authz_setup(nt);
+		if (r < 0)
+			return r;
+	}
 	if (o->disconnect)
 		return 3; /* FILE is the device */
 	return 0;

@@ -34,8 +34,9 @@ struct nbd_tool {
 	struct nbd_opts o;
 	struct qimg_node *node;
 	struct qimg_nbd_bitmap bitmaps[QIMG_NBD_MAX_BITMAPS];
-	struct nbd_tls *tls_objects; /* --object tls-creds-x509/-psk */
-	const struct nbd_tls *tls;   /* --tls-creds: the one in use */
+	struct nbd_tls *tls_objects;	/* --object tls-creds-x509/-psk */
+	const struct nbd_tls *tls;	/* --tls-creds: the one in use */
+	const struct qimg_authz *authz; /* --tls-authz, or NULL */
 };
 
 /* sockio.c: all of len bytes, or -EPIPE at the end of the stream /
@@ -58,10 +59,13 @@ int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp);
 bool nbd_tls_is_object(const char *def);
 int nbd_tls_object(struct nbd_tool *nt, const char *def);
 int nbd_tls_setup(struct nbd_tool *nt);
+/* --tls-authz: the object, found and fit for the credentials in use. */
+int nbd_tls_authz_setup(struct nbd_tool *nt);
 void nbd_tls_free(struct nbd_tool *nt);
-/* tls.c: sessions. */
-int nbd_tls_start(const struct nbd_tls *c, int fd, void **session,
-		  struct qimg_error *err);
+/* tls.c: sessions; a client that authz (when not NULL) does not allow
+ * is refused with EACCES. */
+int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
+		  int fd, void **session, struct qimg_error *err);
 int nbd_tls_recv(void *session, void *buf, size_t len);
 int nbd_tls_send(void *session, const void *buf, size_t len, bool more);
 void nbd_tls_end(void *session);

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "nbd.h"
+#include "qimg/object.h"
 #include "tls.h"
+#include "util/authz.h"
 #include "util/tls-creds.h"
 
 bool nbd_tls_is_object(const char *def)
@@ -146,4 +148,32 @@ int nbd_tls_setup(struct nbd_tool *nt)
 	nt->tls = c;
 	return 0;
 #endif
+}
+
+int nbd_tls_authz_setup(struct nbd_tool *nt)
+{
+	struct qimg_error err = { 0 };
+	const char *id = nt->o.tls_authz;
+	const struct nbd_tls *c;
+
+	for (c = nt->tls_objects; c; c = c->next)
+		if (!strcmp(c->creds->id, id)) {
+			nbd_err(nt, "Object '%s' is not a QAuthZ subclass", id);
+			return -EINVAL;
+		}
+	nt->authz = qimg_objects_authz(nt->t.objects, id, &err);
+	if (!nt->authz) {
+		nbd_err(nt, "%s", err.msg);
+		return -EINVAL;
+	}
+	/* Without a client certificate there is no name to ask about:
+	 * refused here rather than letting every client in. */
+	if (!nt->tls->creds->psk && !nt->tls->creds->verify_peer) {
+		nbd_err(nt,
+			"--tls-authz needs the clients' certificates, but "
+			"'%s' has verify-peer=off",
+			nt->tls->creds->id);
+		return -EINVAL;
+	}
+	return 0;
 }

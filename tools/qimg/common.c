@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "util/authz.h"
 #include "util/tls-creds.h"
 #include "qimg/opts.h"
 #include "qimg/size.h"
@@ -339,12 +340,20 @@ int tool_object(const struct tool *t, const char *arg)
 	case 0:
 		return 0;
 	case QIMG_OBJECT_HELP_TYPES:
-		printf("List of user creatable objects:\n  secret\n"
-		       "  tls-creds-psk\n  tls-creds-x509\n");
+		printf("List of user creatable objects:\n  authz-list\n"
+		       "  authz-simple\n  secret\n  tls-creds-psk\n"
+		       "  tls-creds-x509\n");
 		return 1;
 	case QIMG_OBJECT_HELP_PROPS:
-		if (qimg_tls_creds_type(arg) &&
-		    !strcmp(qimg_tls_creds_type(arg), "tls-creds-psk"))
+		if (qimg_authz_type(arg) &&
+		    !strcmp(qimg_authz_type(arg), "authz-simple"))
+			printf("authz-simple options:\n  identity=<string>\n");
+		else if (qimg_authz_type(arg))
+			printf("authz-list options:\n"
+			       "  policy=<QAuthZListPolicy>\n"
+			       "  rules=<QAuthZListRule>\n");
+		else if (qimg_tls_creds_type(arg) &&
+			 !strcmp(qimg_tls_creds_type(arg), "tls-creds-psk"))
 			printf("tls-creds-psk options:\n  dir=<string>\n"
 			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
 			       "  priority=<string>\n  username=<string>\n"

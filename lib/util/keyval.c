@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* keyval.h: --object definitions split into keys and values. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/keyval.h"
+
+const char *qimg_kv_get(const struct qimg_kv *kv, const char *k)
+{
+	size_t i;
+
+	for (i = kv->n; i-- > 0;)
+		if (!strcmp(kv->k[i], k))
+			return kv->v[i];
+	return NULL;
+}
+
+bool qimg_kv_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+int qimg_kv_split(const char *def, struct qimg_kv *kv, struct qimg_error *err)
+{
+	size_t max = 2;
+	const char *s;
+	char *o;
+
+	for (s = def; *s; s++)
+		max += *s == ',';
+	kv->n = 0;
+	kv->buf = malloc(strlen(def) + 2);
+	kv->k = calloc(max, sizeof(*kv->k));
+	kv->v = calloc(max, sizeof(*kv->v));
+	if (!kv->buf || !kv->k || !kv->v)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	s = def;
+	o = kv->buf;
+	while (*s) {
+		char *key = o, *val = NULL;
+
+		while (*s) {
+			if (*s == ',' && s[1] == ',') {
+				*o++ = ',';
+				s += 2;
+			} else if (*s == ',') {
+				s++;
+				break;
+			} else if (*s == '=' && !val) {
+				*o++ = 0;
+				val = o;
+				s++;
+			} else {
+				*o++ = *s++;
+			}
+		}
+		*o++ = 0;
+		if (!val && kv->n == 0 && key == kv->buf) {
+			/* the implied first key */
+			kv->k[kv->n] = (char *)"qom-type";
+			kv->v[kv->n++] = key;
+			continue;
+		}
+		if (!val)
+			return qimg_error_set(err, EINVAL,
+					      "Expected '=' after parameter "
+					      "'%s'",
+					      key);
+		kv->k[kv->n] = key;
+		kv->v[kv->n++] = val;
+	}
+	return 0;
+}
+
+void qimg_kv_free(struct qimg_kv *kv)
+{
+	free(kv->buf);
+	free(kv->k);
+	free(kv->v);
+	memset(kv, 0, sizeof(*kv));
+}
