@@ -643,7 +643,7 @@ authz_same "a client without a certificate" n \
 for c in "nope|" "a|--object secret,id=a,data=x"; do
 	id=${c%%|*}
 	# shellcheck disable=SC2086
-	"$QIMG_NBD" -r -k "$T/az2.sock" -f qcow2 \
+	timeout 10 "$QIMG_NBD" -r -k "$T/az2.sock" -f qcow2 \
 		--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server" \
 		--tls-creds tls0 ${c#*|} --tls-authz "$id" top.qcow2 \
 		>"$R/az2.out" 2>&1 </dev/null
@@ -660,7 +660,7 @@ for c in "nope|" "a|--object secret,id=a,data=x"; do
 	fi
 done
 # without client certificates there is no name to ask about
-"$QIMG_NBD" -r -k "$T/az2.sock" -f qcow2 \
+timeout 10 "$QIMG_NBD" -r -k "$T/az2.sock" -f qcow2 \
 	--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server,verify-peer=off" \
 	--tls-creds tls0 --object "authz-simple,id=a,identity=x" \
 	--tls-authz a top.qcow2 >"$R/az2.out" 2>&1 </dev/null
