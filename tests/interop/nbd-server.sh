@@ -606,7 +606,7 @@ authz_run()
 		"$R/$w.az.log" >>"$R/$w.az"
 	# (how the refused client's read or write fails depends on timing,
 	# with either server)
-	sed -i "s|$d|SOCKDIR|g; s|TLS channel: .*|TLS channel: (closed)|" \
+	sed -i "s|$d|SOCKDIR|g; s|': Failed to .* TLS channel: .*|': (the TLS channel closed)|" \
 		"$R/$w.az"
 }
 # authz_same DESC CERTS AUTHZ...: both servers let the client in, or not,
