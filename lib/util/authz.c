@@ -24,9 +24,9 @@ const char *qimg_authz_type(const char *def)
 	for (i = 0; i < 4; i++)
 		if (t ? !strcmp(t, types[i])
 		      : /* unsplittable ("TYPE,help"): the leading name */
-			!strncmp(def, types[i], strlen(types[i])) &&
-				(def[strlen(types[i])] == ',' ||
-				 !def[strlen(types[i])])) {
+			    !strncmp(def, types[i], strlen(types[i])) &&
+				    (def[strlen(types[i])] == ',' ||
+				     !def[strlen(types[i])])) {
 			qimg_kv_free(&kv);
 			return types[i];
 		}
@@ -198,7 +198,7 @@ static int check_unexpected(const struct qimg_kv *kv, bool list,
 		if (!strcmp(n, "qom-type") || !strcmp(n, "id"))
 			continue;
 		if (list ? !strcmp(n, "policy") || !strcmp(n, "rules") ||
-				   !strncmp(n, "rules.", 6)
+				    !strncmp(n, "rules.", 6)
 			 : !strcmp(n, "identity"))
 			continue;
 		return qimg_error_set(err, EINVAL,

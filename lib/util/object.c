@@ -162,7 +162,7 @@ const struct qimg_tls_creds *qimg_objects_tls(const struct qimg_objects *t,
 
 	if (c)
 		return c;
-	if (find(t, id))
+	if (taken(t, id))
 		qimg_error_set(err, EINVAL,
 			       "Object with id '%s' is not TLS credentials",
 			       id);

@@ -106,6 +106,8 @@ same "server credentials" info --object "tls-creds-x509,id=c,dir=$X,endpoint=ser
 	--image-opts "driver=nbd,server.type=unix,server.path=$SX,tls-creds=c"
 same "a secret is not credentials" info --object secret,id=c,data=x \
 	--image-opts "$PSK"
+same "an authz object is not credentials" info \
+	--object authz-simple,id=c,identity=x --image-opts "$PSK"
 P0=$(free_port)
 same "x509 over TCP: nothing listening" info --object "$CX" --image-opts \
 	"driver=nbd,server.type=inet,server.host=localhost,server.port=$P0,tls-creds=c"

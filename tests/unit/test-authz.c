@@ -131,8 +131,8 @@ static void test_table(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_true(qimg_objects_add(t, "secret,id=a,data=y", &err) < 0);
 	memset(&err, 0, sizeof(err));
-	assert_true(qimg_objects_add(t, "authz-simple,id=1a,identity=n",
-				     &err) < 0);
+	assert_true(qimg_objects_add(t, "authz-simple,id=1a,identity=n", &err) <
+		    0);
 	assert_non_null(strstr(err.msg, "expects an identifier"));
 	assert_int_equal(qimg_objects_add(t, "authz-list,help", &err),
 			 QIMG_OBJECT_HELP_PROPS);
