@@ -273,13 +273,14 @@ static struct qimg_value *read_container(struct reader *rd, bool dict)
 		first = false;
 		if (dict) {
 			if (*rd->p != '"' && *rd->p != '\'') {
-				if (*rd->p == close) {
-					fail(rd, "JSON parse error, expecting "
-						 "value");
-					goto err;
+				/* A key is read as any value (so what is no
+				 * value fails as one would), then refused. */
+				v = read_value(rd);
+				if (v) {
+					qimg_value_free(v);
+					fail(rd, "JSON parse error, key is not "
+						 "a string in object");
 				}
-				fail(rd, "JSON parse error, key is not a "
-					 "string in object");
 				goto err;
 			}
 			key = read_string(rd);
@@ -307,6 +308,13 @@ static struct qimg_value *read_container(struct reader *rd, bool dict)
 		v = read_value(rd);
 		if (!v) {
 			free(key);
+			goto err;
+		}
+		if (dict && qimg_dict_get(c, key)) {
+			/* QEMU's parser refuses a key given twice. */
+			qimg_value_free(v);
+			free(key);
+			fail(rd, "JSON parse error, duplicate key");
 			goto err;
 		}
 		if ((dict ? qimg_dict_put(c, key, v) : qimg_list_append(c, v)) <
@@ -347,6 +355,12 @@ static struct qimg_value *read_value(struct reader *rd)
 		free(s);
 		return v ? v : fail(rd, "Out of memory");
 	}
+	case '}':
+	case ']':
+	case ',':
+	case ':':
+		/* A token, but not one that starts a value. */
+		return fail(rd, "JSON parse error, expecting value");
 	default:
 		if (*rd->p == '-' || isdigit((unsigned char)*rd->p))
 			return read_number(rd);

@@ -42,7 +42,11 @@ for j in \
 	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":1.5}' \
 	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":2000000}' \
 	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"offset":512,"size":1048576}' \
-	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"size":1000}'; do
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw"},"size":1000}' \
+	'{"driver":"raw","driver":"raw","file":"../r.raw"}' \
+	'{"driver":"raw","file":{"driver":"file","filename":"../r.raw","filename":"x"}}' \
+	'{"a":]}' '{"a"::1}' '{@:1}' '{"a":1,]}' '{]' '{"a":{"b":]}}' '[}' \
+	'{[1]:1}' '{:}' '{"a":@}'; do
 	same "info json:$j" info "json:$j"
 	same "info --output=json json:$j" info --output=json "json:$j"
 done
