@@ -11,6 +11,7 @@
 #include "qimg/object.h"
 #include "qimg/opts.h"
 #include "util/authz.h"
+#include "util/object-json.h"
 #include "util/tls-creds.h"
 #include "util/vector.h"
 
@@ -301,6 +302,19 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 
 	if (!strcmp(def, "help") || !strcmp(def, "?"))
 		return QIMG_OBJECT_HELP_TYPES;
+	if (def[0] == '{') {
+		/* QEMU's JSON form: checked, then parsed as its text. */
+		char *text;
+
+		r = qimg_object_json_text(def, &text, err);
+		if (r < 0)
+			return r;
+		r = qimg_objects_add(t, text, err);
+		free(text);
+		if (r < 0)
+			qimg_object_json_msg(err);
+		return r;
+	}
 	if (qimg_tls_creds_type(def))
 		return add_tls(t, def, err);
 	if (qimg_authz_type(def))

@@ -155,6 +155,54 @@ authz-listfile,id=x,filename=f,foo=1
 authz-listfile,id=x,filename=f,refresh=on
 authz-listfile,id=x
 EOF2
+# the JSON form: the same objects, values' JSON types checked
+while IFS= read -r a; do
+	[ -n "$a" ] || continue
+	same "--object $a" info --object "$a" ../base.qcow2
+done <<'EOF2'
+{"qom-type":"secret","id":"s","data":"x"}
+{"qom-type":"secret","id":"s"
+{"qom-type":"secret","id":"s","data":1}
+{"id":"s","data":"x"}
+{"qom-type":"secret","id":"s","data":"x,y"}
+{"qom-type":"secret","id":"s","data":"x","foo":1}
+{"qom-type":"secret","id":"s","data":"x","loaded":"on"}
+{"qom-type":"secret","id":"s","data":"x","data":"y"}
+{"qom-type":"secret","id":"s","data":"eA==","format":"base64"}
+{"qom-type":"authz-list","id":"a","rules":[{"match":"x","policy":"allow"}]}
+{"qom-type":"authz-list","id":"a","rules":[{"match":"x"}]}
+{"qom-type":"authz-list","id":"a","rules":{"match":"x"}}
+{"qom-type":"authz-list","id":"a","rules":[1]}
+{"qom-type":"authz-list","id":"a","rules":[{"match":"x","policy":"allow","foo":1}]}
+{"qom-type":"authz-list","id":"a","rules":[{"match":1,"policy":"allow"}]}
+{"qom-type":"authz-list","id":"a","rules":[{"match":"x","policy":"allw"}]}
+{"qom-type":"authz-list","id":"a","rules":[{"match":"x","policy":"allow","format":"re"}]}
+{"qom-type":"authz-list","id":"a","policy":true}
+{"qom-type":"authz-simple","id":1,"identity":"x"}
+{"qom-type":"authz-simple","id":"a","identity":null}
+{"qom-type":"authz-simple","id":"1a","identity":"x"}
+{"qom-type":1,"id":"a"}
+{"qom-type":"bogus","id":"s"}
+{}
+EOF2
+for vp in '"on"' true; do
+	same "--object JSON tls-creds-x509, verify-peer $vp" info --object \
+		'{"qom-type":"tls-creds-x509","id":"t","dir":"/nonexistent","endpoint":"server","verify-peer":'"$vp"'}' \
+		../base.qcow2
+done
+# a JSON secret at work: a LUKS image made with it, read by qemu-img with
+# the text form
+rm -f "$G/j.luks"
+(cd "$G" && "$QIMG" create --object '{"qom-type":"secret","id":"s","data":"pw,1"}' \
+	-f luks -o key-secret=s,iter-time=10 j.luks 1M) >/dev/null 2>&1
+ok "--object JSON: a LUKS image with its secret, unlocked by qemu-io" \
+	"$QEMU_IO" --object secret,id=s,data=pw,,1 --image-opts \
+	"driver=luks,key-secret=s,file.filename=$G/j.luks" -c "read -q 0 512"
+! "$QEMU_IO" --object secret,id=s,data=pw --image-opts \
+	"driver=luks,key-secret=s,file.filename=$G/j.luks" -c "read 0 512" \
+	>/dev/null 2>&1
+ok "--object JSON: ... and not with another key (the line above can fail)" \
+	test $? = 0
 same "--object: an authz id taken by a secret" info --object secret,id=a,data=x \
 	--object authz-simple,id=a,identity=x ../base.qcow2
 same "--object: a secret id taken by an authz" info \
