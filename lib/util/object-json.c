@@ -84,8 +84,7 @@ static int put_pair(struct text *t, const char *key, const char *val)
 	return r ? r : put(t, val, strlen(val));
 }
 
-static int bad_type(const char *path, const char *what,
-		    struct qimg_error *err)
+static int bad_type(const char *path, const char *what, struct qimg_error *err)
 {
 	return qimg_error_set(err, EINVAL,
 			      "Invalid parameter type for '%s', expected: %s",
@@ -122,8 +121,8 @@ static int put_any(struct text *t, const char *key, const struct qimg_value *v)
 		s = qimg_value_to_json_line(v);
 		if (!s)
 			return -ENOMEM;
-		r = put_pair(t, key, qimg_value_type(v) == QIMG_VALUE_NULL ? ""
-									   : s);
+		r = put_pair(t, key,
+			     qimg_value_type(v) == QIMG_VALUE_NULL ? "" : s);
 		free(s);
 		return r;
 	}

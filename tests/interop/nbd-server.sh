@@ -756,6 +756,23 @@ for who in alice bob; do
 	fi
 done
 
+# objects in QEMU's JSON form
+errcmp "JSON --object: a value of the wrong type" \
+	--object '{"qom-type":"tls-creds-psk","id":"tls0","dir":1}' ../top.qcow2
+rm -f "$T/pz.sock"
+"$QIMG_NBD" -t -r -k "$T/pz.sock" -f qcow2 \
+	--object '{"qom-type":"tls-creds-psk","id":"tls0","dir":"'"$T/psk/s"'","endpoint":"server"}' \
+	--tls-creds tls0 \
+	--object '{"qom-type":"authz-list","id":"a","rules":[{"match":"al*","policy":"allow","format":"glob"}]}' \
+	--tls-authz a top.qcow2 2>"$R/pz.log" &
+p=$!
+wait_sock "$T/pz.sock"
+timeout 20 nbdinfo --size "nbds+unix://alice@/?socket=$T/pz.sock&tls-psk-file=$T/psk/c/keys.psk" \
+	>"$R/pz.out" 2>&1
+ok "JSON --object: PSK credentials and an authz-list, alice let in" test $? = 0
+kill $p
+wait $p 2>/dev/null
+
 # --- the kernel's NBD client (-c), where the machine has it ------------
 if [ -b /dev/nbd0 ] && [ -w /dev/nbd0 ]; then
 	cp top.qcow2 k.qcow2

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nbd.h"
+#include "util/object-json.h"
 
 static void usage_hint(const struct nbd_tool *nt, bool prefix)
 {
@@ -129,6 +130,30 @@ static const struct option long_opts[] = {
 /* Parse the command line into nt->o; 0 to serve, 2 to list (-L), 3 to
  * disconnect a device (-d), 1 to exit 0 (help, version), negative to exit
  * 1 (message printed). */
+
+/* One --object: TLS credentials are loaded here, the rest go to the
+ * table; the JSON form is read as its text first. */
+static int object_arg(struct nbd_tool *nt, const char *def)
+{
+	struct qimg_error err = { 0 };
+	char *text = NULL;
+	int r;
+
+	if (def[0] == '{') {
+		r = qimg_object_json_text(def, &text, &err);
+		if (r < 0) {
+			nbd_err(nt, "%s", err.msg);
+			return r;
+		}
+		def = text;
+	}
+	if (nbd_tls_is_object(def))
+		r = nbd_tls_object(nt, def);
+	else
+		r = tool_object(&nt->t, def);
+	free(text);
+	return r;
+}
 static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 {
 	struct nbd_opts *o = &nt->o;
@@ -273,13 +298,7 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			o->verbose = true;
 			break;
 		case OPT_OBJECT:
-			if (nbd_tls_is_object(optarg)) {
-				r = nbd_tls_object(nt, optarg);
-				if (r < 0)
-					return r;
-				break;
-			}
-			r = tool_object(&nt->t, optarg);
+			r = object_arg(nt, optarg);
 			if (r)
 				return r > 0 ? 1 : r;
 			break;
