@@ -11,6 +11,7 @@
 #include "qimg/object.h"
 #include "qimg/opts.h"
 #include "util/authz.h"
+#include "util/keyval.h"
 #include "util/object-json.h"
 #include "util/tls-creds.h"
 #include "util/vector.h"
@@ -293,8 +294,9 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 					     "format",	 "keyid", "iv",
 					     "loaded",	 NULL };
 	struct qimg_opts o = { 0 };
+	struct qimg_kv kv = { 0 };
 	struct secret s = { 0 };
-	const char *type, *id = NULL, *p, *format;
+	const char *type, *id = NULL, *format;
 	const char *const *k;
 	size_t i;
 	void *vp;
@@ -343,20 +345,18 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		r = QIMG_OBJECT_HELP_PROPS;
 		goto out;
 	}
-	/* qimg_opts_parse drops id=: find it in the text. */
-	for (p = def; p; p = strchr(p, ',')) {
-		if (*p == ',')
-			p++;
-		if (!strncmp(p, "id=", 3)) {
-			id = p + 3;
-			break;
-		}
+	/* qimg_opts_parse drops id=: split the text again (",," inside a
+	 * value is no separator; the last id given counts). */
+	if (qimg_kv_split(def, &kv, err) < 0) {
+		r = -EINVAL;
+		goto out;
 	}
+	id = qimg_kv_get(&kv, "id");
 	if (!id) {
 		r = qimg_error_set(err, EINVAL, "Parameter 'id' is missing");
 		goto out;
 	}
-	s.id = strndup(id, strcspn(id, ","));
+	s.id = strdup(id);
 	if (!s.id) {
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 		goto out;
@@ -444,6 +444,7 @@ out:
 	free(s.id);
 	wipe_free(s.data, s.len);
 	qimg_opts_free(&o);
+	qimg_kv_free(&kv);
 	return r;
 }
 

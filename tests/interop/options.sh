@@ -203,6 +203,18 @@ ok "--object JSON: a LUKS image with its secret, unlocked by qemu-io" \
 	>/dev/null 2>&1
 ok "--object JSON: ... and not with another key (the line above can fail)" \
 	test $? = 0
+# ",," inside a value is part of it: here data is "pw,1,id=evil" and the
+# id is s
+for i in 1 2 3 4 5 6; do
+	rm -f j.luks
+	"$QEMU_IMG" create -q --object secret,id=s,data=pw,,1 -f luks \
+		-o key-secret=s,iter-time=10 j.luks 1M 2>/dev/null && break
+done
+for sec in "secret,data=pw,,1,,id=evil,id=s" "secret,data=pw,,1,id=s"; do
+	same "--object $sec: the secret's id and data" compare --object "$sec" \
+		--image-opts "driver=luks,key-secret=s,file.filename=../j.luks" \
+		"driver=luks,key-secret=s,file.filename=../j.luks"
+done
 same "--object: an authz id taken by a secret" info --object secret,id=a,data=x \
 	--object authz-simple,id=a,identity=x ../base.qcow2
 same "--object: a secret id taken by an authz" info \
