@@ -198,16 +198,18 @@ static int bad_identifier(struct qimg_error *err)
 static int add_authz(struct qimg_objects *t, const char *def,
 		     struct qimg_error *err)
 {
+	const char *type = qimg_authz_type(def);
 	struct qimg_authz *a;
 	void *vp;
 	int r;
 
+	/* (authz-listfile and authz-pam have no help: qemu-img lists the
+	 * types instead) */
 	if (asks_help(def))
-		return strcmp(qimg_authz_type(def), "authz-simple") &&
-				       strcmp(qimg_authz_type(def),
-					      "authz-list")
-			       ? QIMG_OBJECT_HELP_TYPES
-			       : QIMG_OBJECT_HELP_PROPS;
+		return !strcmp(type, "authz-simple") ||
+				       !strcmp(type, "authz-list")
+			       ? QIMG_OBJECT_HELP_PROPS
+			       : QIMG_OBJECT_HELP_TYPES;
 	r = qimg_authz_parse(def, &a, err);
 	if (r < 0)
 		return r;
