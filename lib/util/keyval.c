@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* keyval.h: --object definitions split into keys and values. */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,24 @@ const char *qimg_kv_get(const struct qimg_kv *kv, const char *k)
 		if (!strcmp(kv->k[i], k))
 			return kv->v[i];
 	return NULL;
+}
+
+bool qimg_kv_is_identifier(const char *s)
+{
+	if (!isalpha((unsigned char)*s))
+		return false;
+	for (s++; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
+			return false;
+	return true;
+}
+
+int qimg_kv_bad_identifier(struct qimg_error *err)
+{
+	return qimg_error_set(err, EINVAL,
+			      "Parameter 'id' expects an identifier\n"
+			      "Identifiers consist of letters, digits, "
+			      "'-', '.', '_', starting with a letter.");
 }
 
 bool qimg_kv_bool(const char *v, bool *out)

@@ -22,6 +22,10 @@ int qimg_kv_split(const char *def, struct qimg_kv *kv, struct qimg_error *err);
 void qimg_kv_free(struct qimg_kv *kv);
 /* The value of key k (the last one given wins), or NULL. */
 const char *qimg_kv_get(const struct qimg_kv *kv, const char *k);
+/* A QOM identifier: a letter, then letters, digits, '-', '.', '_'. */
+bool qimg_kv_is_identifier(const char *s);
+/* EINVAL with qemu-img's two-line message for an id that is not one. */
+int qimg_kv_bad_identifier(struct qimg_error *err);
 /* QEMU's booleans: on/yes/true, off/no/false. */
 bool qimg_kv_bool(const char *v, bool *out);
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The --object table: `secret` objects parsed and checked as qemu-img
  * checks them, their bytes kept until the table is freed and wiped then. */
-#include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
@@ -174,25 +173,6 @@ const struct qimg_tls_creds *qimg_objects_tls(const struct qimg_objects *t,
 	return NULL;
 }
 
-/* QOM identifiers: a letter, then letters, digits, '-', '.', '_'. */
-static bool is_identifier(const char *s)
-{
-	if (!isalpha((unsigned char)*s))
-		return false;
-	for (s++; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
-			return false;
-	return true;
-}
-
-static int bad_identifier(struct qimg_error *err)
-{
-	return qimg_error_set(err, EINVAL,
-			      "Parameter 'id' expects an identifier\n"
-			      "Identifiers consist of letters, digits, "
-			      "'-', '.', '_', starting with a letter.");
-}
-
 /* An authz-simple or authz-list definition, checked and added (its id
  * checked last, as qemu-img does). */
 static int add_authz(struct qimg_objects *t, const char *def,
@@ -213,8 +193,8 @@ static int add_authz(struct qimg_objects *t, const char *def,
 	r = qimg_authz_parse(def, &a, err);
 	if (r < 0)
 		return r;
-	if (!is_identifier(a->id))
-		r = bad_identifier(err);
+	if (!qimg_kv_is_identifier(a->id))
+		r = qimg_kv_bad_identifier(err);
 	else if (taken(t, a->id))
 		r = duplicate(a->id, err);
 	if (r == 0) {
@@ -363,8 +343,8 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 		goto out;
 	}
-	if (!is_identifier(s.id)) {
-		r = bad_identifier(err);
+	if (!qimg_kv_is_identifier(s.id)) {
+		r = qimg_kv_bad_identifier(err);
 		goto out;
 	}
 	for (i = 0; i < o.len; i++) {

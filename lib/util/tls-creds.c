@@ -176,6 +176,9 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 		r = qimg_error_set(err, EINVAL, "Parameter 'id' is missing");
 	if (r == 0)
 		r = check_props(&p, c, err);
+	/* the id is checked once the properties are, before the files */
+	if (r == 0 && !qimg_kv_is_identifier(qimg_kv_get(&p, "id")))
+		r = qimg_kv_bad_identifier(err);
 	if (r == 0)
 		r = dup_prop(&p, "id", &c->id, err);
 	if (r == 0)

@@ -572,6 +572,8 @@ errcmp "x509: a property without a value" \
 	--object "tls-creds-x509,id=t,foo" ../top.qcow2
 errcmp "x509: no id (before the unknown property)" \
 	--object "tls-creds-x509,foo=1" ../top.qcow2
+errcmp "x509: an id that is no identifier (before the files)" \
+	--object "tls-creds-x509,id=1t,dir=$T/tls/n,endpoint=server" ../top.qcow2
 errcmp "x509: a bad endpoint" \
 	--object "tls-creds-x509,id=t,dir=$T/tls/s,endpoint=both" ../top.qcow2
 errcmp "x509: username is PSK's" \

@@ -75,6 +75,8 @@ for o in "tls-creds-x509,id=t,dir=$T/nowhere,endpoint=client" \
 	"tls-creds-psk,id=t,dir=$T/psk/c" \
 	"tls-creds-psk,id=t,dir=$T/psk/s,endpoint=server,username=alice" \
 	"tls-creds-psk,id=t,dir=$T/psk/c,sanity-check=on" \
+	"tls-creds-x509,id=1t,dir=$T/tls/c" "tls-creds-x509,id=1t" \
+	"tls-creds-x509,id=1t,dir=$T/tls/c,foo=1" "tls-creds-psk,id=1t,dir=$T/none" \
 	"tls-creds-x509,help" "tls-creds-psk,id=p,help"; do
 	same "--object $o" info --object "$o" ../img.qcow2
 done
