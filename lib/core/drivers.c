@@ -20,6 +20,7 @@
 #include "formats/vmdk/vmdk.h"
 #include "formats/vpc.h"
 #include "protocols/blkdebug.h"
+#include "protocols/curl.h"
 #include "protocols/file.h"
 #include "protocols/nbd.h"
 #include "protocols/null.h"
@@ -43,7 +44,9 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_dmg,	  &qimg_driver_vmdk,
 	&qimg_driver_qcow,	  &qimg_driver_parallels,
 	&qimg_driver_vpc,	  &qimg_driver_cloop,
-	&qimg_driver_luks,
+	&qimg_driver_luks,	  &qimg_driver_http,
+	&qimg_driver_https,	  &qimg_driver_ftp,
+	&qimg_driver_ftps,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

@@ -379,6 +379,16 @@ static int open_protocol_node(const struct qimg_driver *drv,
 		discard_failed(node);
 		return r;
 	}
+	/* A node opened from options alone is known by the name that
+	 * describes it (a URL), as the extents of a vmdk report it. */
+	if (!fn) {
+		char *exact = qimg_node_exact_filename(node);
+
+		if (exact) {
+			free(node->filename);
+			node->filename = exact;
+		}
+	}
 	node->display_name = qimg_node_display_name(node);
 	/* A protocol node's size is its length. */
 	if (!node->size && drv->length) {

@@ -45,6 +45,13 @@ static int status_layer(struct qimg_node *node, uint64_t off, uint64_t len,
 	int r;
 
 	memset(ext, 0, sizeof(*ext));
+	/* A protocol that cannot tell where its data is counts in whole
+	 * sectors, as qemu-img's block layer: a partial last sector is data
+	 * to its end. */
+	if (!node->drv->block_status &&
+	    node->drv->kind == QIMG_DRIVER_PROTOCOL && size % 512 &&
+	    size < UINT64_MAX - 511)
+		size = (size + 511) & ~511ull;
 	/* A node that grows (a file) answers past its end itself (zeros;
 	 * with O_DIRECT a partial last block counts whole). */
 	if (len == 0 || (off >= size && !node->limits.grows)) {

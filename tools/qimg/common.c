@@ -70,7 +70,8 @@ void tool_print_notes(const struct tool *t, struct qimg_error *err)
 const char *tool_errdetail(int r, struct qimg_error *err)
 {
 	print_notes(err);
-	if (err && err->errnum == EUCLEAN && err->msg[0])
+	if (err && (err->errnum == EUCLEAN || err->errnum == EREMOTEIO) &&
+	    err->msg[0])
 		return err->msg;
 	return strerror(r < 0 ? -r : r);
 }

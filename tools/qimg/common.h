@@ -27,8 +27,9 @@ struct tool {
 
 /* "prog: message\n" on stderr. */
 /* The text after "...: " for a failed request: qemu-img's strerror()
- * wording, except for damaged metadata (EUCLEAN), where the driver's
- * message says what is wrong and where. */
+ * wording, except for damaged metadata (EUCLEAN) and a remote server's
+ * failure (EREMOTEIO), where the driver's message says what is wrong and
+ * where. */
 const char *tool_errdetail(int r, struct qimg_error *err);
 /* The text for a failed call: the library's message, or strerror(-r)
  * when it set none.  Both this and tool_errdetail first print the
