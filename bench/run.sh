@@ -30,6 +30,12 @@
 # and qcow2-zstd-to-raw read a qcow2 that qemu-img compressed (-c, once);
 # every run's output is compared with the input by qemu-img.
 #
+# Over the network: http-qcow2-to-raw reads the qcow2 input from
+# tests/interop/httpd.py (byte ranges, on 127.0.0.1), as an image is
+# fetched from a web server; both tools meet the same server.  A run gets
+# BENCH_TIMEOUT seconds (600): qemu-img's curl driver now and then never
+# ends, and such a run counts as failed.
+#
 # More jobs: raw-to-vmdk-stream (vmdk streamOptimized), raw-to-qcow-zlib
 # (qcow -c: qemu-img 7.2 fails it, so it runs once and shows "fail");
 # raw-to-qcow2-direct and qcow2-to-raw-direct (-t none -T none, O_DIRECT,
@@ -79,7 +85,7 @@ fi
 WORK=$BENCH_DIR
 DISK=${BENCH_DISK_DIR:-$ROOT/bench/work-disk}
 FORMATS="vdi vhdx vpc vmdk qed"
-JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd qcow2-zlib-to-raw qcow2-zstd-to-raw raw-to-vmdk-stream raw-to-qcow-zlib raw-to-qcow2-direct qcow2-to-raw-direct huge-to-raw huge-to-qcow2 huge-map huge-check commit-1g rebase-safe"}
+JOBS=${BENCH_JOBS:-"raw-to-qcow2 qcow2-to-raw raw-to-raw raw-to-qcow2-zlib raw-to-qcow2-zstd qcow2-zlib-to-raw qcow2-zstd-to-raw raw-to-vmdk-stream raw-to-qcow-zlib raw-to-qcow2-direct qcow2-to-raw-direct huge-to-raw huge-to-qcow2 huge-map huge-check commit-1g rebase-safe http-qcow2-to-raw"}
 if [ -z "${BENCH_JOBS:-}" ] && [ -x "$QIMG" ]; then
 	have_fmts=" $("$QIMG" --help 2>/dev/null | sed -n 's/^Supported formats: //p') "
 	for f in $FORMATS; do
@@ -152,6 +158,22 @@ case " $JOBS " in
 		{ echo "bench: could not make the rebase images"; exit 1; } ;;
 esac
 case " $JOBS " in
+*" http-"*)
+	# an HTTP server with byte ranges over the inputs, for both tools
+	rm -f "$OUT/http.port"
+	python3 "$ROOT/tests/interop/httpd.py" --dir "$WORK" \
+		--port-file "$OUT/http.port" &
+	HTTP_PID=$!
+	trap 'kill $HTTP_PID 2>/dev/null; rm -rf "$OUT"' EXIT
+	for i in $(seq 100); do
+		[ -s "$OUT/http.port" ] && break
+		sleep 0.05
+	done
+	HTTP_PORT=$(cat "$OUT/http.port" 2>/dev/null) ||
+		{ echo "bench: httpd.py did not start"; exit 1; }
+	;;
+esac
+case " $JOBS " in
 *" huge-"*)
 	[ -f "$WORK/huge-1T.qcow2" ] || make_huge_input ||
 		{ echo "bench: could not make the 1 TiB image"; exit 1; } ;;
@@ -179,7 +201,10 @@ timed_run()
 	shift
 	sync
 	t0=$(date +%s%N)
-	/usr/bin/time -f %M -o "$OUT/rss" "$@" >/dev/null 2>"$OUT/err"
+	# a run that never ends (qemu-img's curl driver now and then) is a
+	# failed run, not a stuck bench
+	timeout -k 5 "${BENCH_TIMEOUT:-600}" \
+		/usr/bin/time -f %M -o "$OUT/rss" "$@" >/dev/null 2>"$OUT/err"
 	local rc=$?
 	t1=$(date +%s%N)
 	rss=$(tail -n 1 "$OUT/rss")
@@ -264,6 +289,8 @@ job_args()
 	raw-to-qcow2-luks) echo "convert $SECRET -f raw -O qcow2 -o encrypt.format=luks,encrypt.key-secret=bsec,encrypt.iter-time=10 $IN $2/out" ;;
 	qcow2-zlib-to-raw | qcow2-zstd-to-raw)
 		echo "convert -f qcow2 -O raw $(fmt_input "${1%-to-raw}") $2/out" ;;
+	# the qcow2 input served by tests/interop/httpd.py on this machine
+	http-qcow2-to-raw) echo "convert -f qcow2 -O raw http://127.0.0.1:$HTTP_PORT/$(basename "$INQ") $2/out" ;;
 	luks-to-raw | qcow2-luks-to-raw)
 		echo "convert $SECRET --image-opts $(enc_opts "${1%-to-raw}" "$(fmt_input "${1%-to-raw}")") -O raw $2/out" ;;
 	raw-to-*) echo "convert -f raw -O ${1#raw-to-} $IN $2/out" ;;
@@ -320,7 +347,7 @@ job_input()
 	raw-to-qcow2-direct) echo "$DISK/input-$SIZE.raw" ;;
 	qcow2-to-raw-direct) echo "$DISK/input-$SIZE.qcow2" ;;
 	huge-*) echo "$HUGE" ;;
-	qcow2-to-raw) echo "$INQ" ;;
+	qcow2-to-raw | http-qcow2-to-raw) echo "$INQ" ;;
 	raw-to-*) echo "$IN" ;;
 	*-to-raw) fmt_input "${1%-to-raw}" ;;
 	commit-1g) echo "$WORK/commit-$SIZE/overlay.qcow2" ;;
@@ -421,6 +448,12 @@ job_verify()
 		}
 		;;
 	raw-to-qcow2* | qcow2-to-raw | raw-to-raw) ;;
+	http-qcow2-to-raw)
+		"$QEMU_IMG" compare -q -f raw -F raw "$IN" "$d/out" || {
+			echo "bench: $d/out does not read as $IN" >&2
+			return 1
+		}
+		;;
 	raw-to-* | *-to-raw)
 		if [ "${1#raw-to-}" != "$1" ]; then
 			p=${1#raw-to-}
@@ -565,7 +598,8 @@ for job in $JOBS; do
 	raw-to-qcow2 | qcow2-to-raw | raw-to-raw | raw-to-qcow2-zlib | \
 		raw-to-qcow2-zstd | commit-1g | rebase-safe | raw-to-vmdk-stream | \
 		raw-to-qcow-zlib | raw-to-qcow2-direct | qcow2-to-raw-direct | \
-		huge-to-raw | huge-to-qcow2 | huge-map | huge-check) ;;
+		huge-to-raw | huge-to-qcow2 | huge-map | huge-check | \
+		http-qcow2-to-raw) ;;
 	raw-to-* | *-to-raw)
 		f=${job#raw-to-}
 		f=${f%-to-raw}
