@@ -10,7 +10,7 @@ e2fsprogs bzip2 xxd time libnbd-bin libnbd-dev nbdkit libssh-dev
 libgcrypt20-dev nettle-dev cryptsetup-bin
 openssh-server openssh-client qemu-block-extra qemu-system-x86 python3
 libgnutls28-dev gnutls-bin python3-libnbd strace libcurl4-gnutls-dev
-libcurl3-gnutls python3-pyftpdlib python3-openssl"
+libcurl3-gnutls python3-pyftpdlib python3-openssl libiscsi-dev libiscsi7 tgt"
 
 missing=""
 for p in $PKGS; do

@@ -22,6 +22,7 @@
 #include "protocols/blkdebug.h"
 #include "protocols/curl.h"
 #include "protocols/file.h"
+#include "protocols/iscsi.h"
 #include "protocols/nbd.h"
 #include "protocols/null.h"
 #include "protocols/quorum.h"
@@ -46,7 +47,8 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_vpc,	  &qimg_driver_cloop,
 	&qimg_driver_luks,	  &qimg_driver_http,
 	&qimg_driver_https,	  &qimg_driver_ftp,
-	&qimg_driver_ftps,
+	&qimg_driver_ftps,	  &qimg_driver_iscsi,
+	&qimg_driver_iser,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

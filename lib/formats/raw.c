@@ -214,6 +214,7 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 	uint64_t size = qimg_opts_get_u64(o, "size", 0);
 	const char *prealloc = qimg_opts_get_str(o, "preallocation", "off");
 	uint8_t zero[4096] = { 0 };
+	size_t n;
 	int r;
 
 	size = (size + RAW_SECTOR - 1) & ~(uint64_t)(RAW_SECTOR - 1);
@@ -222,16 +223,23 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 				      "Protocol driver '%s' does not support "
 				      "image creation",
 				      file->drv->name);
-	r = qimg_truncate(file, size, true, prealloc, err);
-	if (r < 0)
-		return r;
-	/* Like qemu-img, allocate the first block so that later opens with
-	 * O_DIRECT can find the alignment (it also shows in map and disk
-	 * size, which we match). */
+	/* A node of fixed size (a device, an NBD export, an iSCSI LUN) is
+	 * used as it is when it is large enough: only a file is sized. */
+	if (file->limits.grows || strcmp(prealloc, "off") ||
+	    (int64_t)size > qimg_node_length(file, err)) {
+		r = qimg_truncate(file, size, true, prealloc, err);
+		if (r < 0)
+			return r;
+	}
+	/* Like qemu-img, allocate the first block of a file so that later
+	 * opens with O_DIRECT can find the alignment (it also shows in map
+	 * and disk size, which we match).  On a device, as qemu-img, only the
+	 * first sector is zeroed, so that no old format is probed there. */
+	n = file->limits.grows ? sizeof(zero) : RAW_SECTOR;
+	r = 0;
 	if (size > 0 && strcmp(prealloc, "full"))
-		r = qimg_pwrite(
-			file, 0, zero,
-			size < sizeof(zero) ? (size_t)size : sizeof(zero), err);
+		r = qimg_pwrite(file, 0, zero, size < n ? (size_t)size : n,
+				err);
 	return r;
 }
 

@@ -92,11 +92,15 @@ static const struct qimg_opt_desc curl_runtime_opts[] = {
 
 /* Options that change what is read or who reads it: a node given one is
  * named by json:{...} (readahead and timeout are not among them). */
-static const char *const curl_strong_opts[] = {
-	"url",	    "sslverify",       "cookie",	 "cookie-secret",
-	"username", "password-secret", "proxy-username", "proxy-password-secret",
-	NULL
-};
+static const char *const curl_strong_opts[] = { "url",
+						"sslverify",
+						"cookie",
+						"cookie-secret",
+						"username",
+						"password-secret",
+						"proxy-username",
+						"proxy-password-secret",
+						NULL };
 
 static const char *const http_protocols[] = { "http", NULL };
 static const char *const https_protocols[] = { "https", NULL };
@@ -290,8 +294,8 @@ static int fetch(struct qimg_node *node, uint64_t off, uint8_t *dst, size_t len,
 	if (s->http)
 		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.overflow)) {
-		r = qimg_error_set(err, EREMOTEIO, "Could not read '%s': %s", s->url,
-				   conn_error(c, rc));
+		r = qimg_error_set(err, EREMOTEIO, "Could not read '%s': %s",
+				   s->url, conn_error(c, rc));
 	} else if (s->http && code != 206 && !(code == 200 && off == 0)) {
 		/* A server that ignores the range sends the file from its
 		 * start: those bytes are not the ones asked for. */
@@ -512,8 +516,8 @@ static int curl_probe_length(struct curl_state *s, struct qimg_error *err)
 	if (rc != CURLE_OK)
 		return qimg_error_set(err, EIO, "CURL: Error opening file: %s",
 				      conn_error(c, rc));
-	if (curl_easy_getinfo(c->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-			      &len) != CURLE_OK ||
+	if (curl_easy_getinfo(c->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) !=
+		    CURLE_OK ||
 	    len < 0)
 		return qimg_error_set(err, EIO,
 				      "CURL: Error opening file: Server "
@@ -569,7 +573,8 @@ static int curl_open(struct qimg_node *node, const struct qimg_opts *opts,
 		return r;
 	}
 	/* Whole sectors, as qemu-img counts a protocol's length. */
-	node->size = s->size + 511 < s->size ? s->size : (s->size + 511) & ~511ull;
+	node->size =
+		s->size + 511 < s->size ? s->size : (s->size + 511) & ~511ull;
 	return 0;
 }
 
