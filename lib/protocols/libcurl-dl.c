@@ -1,48 +1,34 @@
 /* SPDX-License-Identifier: MIT */
-/* Loading libcurl on first use (libcurl-dl.h).  The table is written
- * once, under pthread_once, and only read after. */
+/* Loading libcurl on first use (libcurl-dl.h), through dl.c. */
 #define QIMG_LIBCURL_DL_IMPL 1
-#include <dlfcn.h>
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-
+#include "protocols/dl.h"
 #include "protocols/libcurl-dl.h"
 
-#define SONAME "libcurl-gnutls.so.4"
-
 static struct qimg_libcurl table;
-static char load_error[256];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const char *const names[] = {
+#define QIMG_NAME(f) #f,
+	QIMG_LIBCURL_FUNCS(QIMG_NAME)
+#undef QIMG_NAME
+};
+_Static_assert(sizeof(table) ==
+		       sizeof(names) / sizeof(names[0]) * sizeof(void *),
+	       "one pointer per name");
 
-static void load(void)
+/* Once per process, before any handle and before other threads use
+ * libcurl (this runs under the loader's lock). */
+static const char *curl_init(void)
 {
-	void *h = dlopen(SONAME, RTLD_NOW | RTLD_LOCAL);
-
-	if (!h) {
-		snprintf(load_error, sizeof(load_error),
-			 "curl is not available: %s", dlerror());
-		return;
-	}
-#define LOAD(f)                                                                \
-	if (!load_error[0] && !(*(void **)&table.f = dlsym(h, #f)))            \
-		snprintf(load_error, sizeof(load_error),                       \
-			 "curl is not available: " SONAME " lacks " #f);
-	QIMG_LIBCURL_FUNCS(LOAD)
-#undef LOAD
-	/* Once per process, before any handle and before other threads use
-	 * libcurl (this runs under pthread_once). */
-	if (!load_error[0] && table.curl_global_init(CURL_GLOBAL_ALL) != 0)
-		snprintf(load_error, sizeof(load_error),
-			 "curl is not available: curl_global_init failed");
+	return table.curl_global_init(CURL_GLOBAL_ALL) != 0
+		       ? "curl_global_init failed"
+		       : NULL;
 }
+
+static struct qimg_dl_lib lib =
+	QIMG_DL_LIB("libcurl-gnutls.so.4", "curl", names, &table, curl_init);
 
 int qimg_libcurl_load(struct qimg_error *err)
 {
-	pthread_once(&once, load);
-	if (load_error[0])
-		return qimg_error_set(err, ENOTSUP, "%s", load_error);
-	return 0;
+	return qimg_dl_load(&lib, err);
 }
 
 const struct qimg_libcurl *qimg_libcurl(void)

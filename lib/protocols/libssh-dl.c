@@ -1,43 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* Loading libssh on first use (libssh-dl.h).  The table is written once,
- * under pthread_once, and only read after. */
+/* Loading libssh on first use (libssh-dl.h), through dl.c. */
 #define QIMG_LIBSSH_DL_IMPL 1
-#include <dlfcn.h>
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-
+#include "protocols/dl.h"
 #include "protocols/libssh-dl.h"
 
-#define SONAME "libssh.so.4"
-
 static struct qimg_libssh table;
-static char load_error[256];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const char *const names[] = {
+#define QIMG_NAME(f) #f,
+	QIMG_LIBSSH_FUNCS(QIMG_NAME)
+#undef QIMG_NAME
+};
+_Static_assert(sizeof(table) ==
+		       sizeof(names) / sizeof(names[0]) * sizeof(void *),
+	       "one pointer per name");
 
-static void load(void)
-{
-	void *h = dlopen(SONAME, RTLD_NOW | RTLD_LOCAL);
-
-	if (!h) {
-		snprintf(load_error, sizeof(load_error),
-			 "SSH is not available: %s", dlerror());
-		return;
-	}
-#define LOAD(f)                                                                \
-	if (!load_error[0] && !(*(void **)&table.f = dlsym(h, #f)))            \
-		snprintf(load_error, sizeof(load_error),                       \
-			 "SSH is not available: " SONAME " lacks " #f);
-	QIMG_LIBSSH_FUNCS(LOAD)
-#undef LOAD
-}
+static struct qimg_dl_lib lib =
+	QIMG_DL_LIB("libssh.so.4", "SSH", names, &table, NULL);
 
 int qimg_libssh_load(struct qimg_error *err)
 {
-	pthread_once(&once, load);
-	if (load_error[0])
-		return qimg_error_set(err, ENOTSUP, "%s", load_error);
-	return 0;
+	return qimg_dl_load(&lib, err);
 }
 
 const struct qimg_libssh *qimg_libssh(void)
