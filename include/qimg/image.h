@@ -116,6 +116,9 @@ const char *qimg_node_filename(const struct qimg_node *node);
 const char *qimg_node_format(const struct qimg_node *node); /* driver name */
 struct qimg_node *qimg_node_backing(const struct qimg_node *node);
 struct qimg_node *qimg_node_file(const struct qimg_node *node);
+/* The node itself, or below any filters (throttle) the node it passes
+ * through to: whose snapshots, backing chain and commit the user means. */
+struct qimg_node *qimg_node_image(const struct qimg_node *node);
 /* Cluster size (0 if the format has none). */
 uint32_t qimg_cluster_size(const struct qimg_node *node);
 /* True if the image takes data only as whole compressed clusters

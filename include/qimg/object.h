@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* User-created objects (--object TYPE,id=ID,...), kept in a table that the
  * block layer consults when an option names one (key-secret=ID,
- * tls-creds=ID, --tls-authz=ID): `secret`, `tls-creds-x509`, `tls-creds-psk`,
- * `authz-simple` and `authz-list`. */
+ * tls-creds=ID, --tls-authz=ID, throttle-group=ID): `secret`,
+ * `tls-creds-x509`, `tls-creds-psk`, `authz-simple`, `authz-list` and
+ * `throttle-group`. */
 #ifndef QIMG_OBJECT_H
 #define QIMG_OBJECT_H
 
@@ -12,8 +13,9 @@
 #include "qimg/error.h"
 
 struct qimg_objects;
-struct qimg_tls_creds; /* lib/util/tls-creds.h */
-struct qimg_authz;     /* lib/util/authz.h */
+struct qimg_tls_creds;	    /* lib/util/tls-creds.h */
+struct qimg_authz;	    /* lib/util/authz.h */
+struct qimg_throttle_group; /* lib/util/throttle-group.h */
 
 struct qimg_objects *qimg_objects_new(void);
 /* Frees the table; secret bytes are wiped first.  NULL is allowed. */
@@ -49,6 +51,12 @@ const struct qimg_tls_creds *qimg_objects_tls(const struct qimg_objects *t,
 const struct qimg_authz *qimg_objects_authz(const struct qimg_objects *t,
 					    const char *id,
 					    struct qimg_error *err);
+/* The throttle group `id` (its limits are shared by every node naming it:
+ * the group is not const), or NULL with qemu-img's words in err ("Throttle
+ * group 'ID' does not exist", also when ID is another kind of object). */
+struct qimg_throttle_group *
+qimg_objects_throttle_group(const struct qimg_objects *t, const char *id,
+			    struct qimg_error *err);
 /* qimg_secret_get for a secret used as text (a LUKS passphrase): EINVAL
  * "Data from secret ID is not valid UTF-8" (qemu-img's words) when the
  * bytes are not UTF-8. */

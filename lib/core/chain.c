@@ -26,6 +26,7 @@ int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
 int qimg_snapshot_create(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
+	node = qimg_node_image(node); /* through filters */
 	if (!node->drv->snapshot_create)
 		return -ENOTSUP;
 	return node->drv->snapshot_create(node, name, err);
@@ -34,6 +35,7 @@ int qimg_snapshot_create(struct qimg_node *node, const char *name,
 int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
+	node = qimg_node_image(node); /* through filters */
 	if (!node->drv->snapshot_delete)
 		return -ENOTSUP;
 	return node->drv->snapshot_delete(node, name, err);
@@ -42,6 +44,7 @@ int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 		       struct qimg_error *err)
 {
+	node = qimg_node_image(node); /* through filters */
 	if (!node->drv->snapshot_goto)
 		return -ENOTSUP;
 	return node->drv->snapshot_goto(node, id_or_name, err);
@@ -50,6 +53,7 @@ int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 int qimg_change_backing(struct qimg_node *node, const char *file,
 			const char *fmt, struct qimg_error *err)
 {
+	node = qimg_node_image(node); /* through filters */
 	if (!node->drv->change_backing)
 		return -ENOTSUP;
 	return node->drv->change_backing(node, file, fmt, err);

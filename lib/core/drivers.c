@@ -15,6 +15,7 @@
 #include "formats/qcow.h"
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
+#include "formats/throttle.h"
 #include "formats/vdi.h"
 #include "formats/vhdx.h"
 #include "formats/vmdk/vmdk.h"
@@ -48,7 +49,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_luks,	  &qimg_driver_http,
 	&qimg_driver_https,	  &qimg_driver_ftp,
 	&qimg_driver_ftps,	  &qimg_driver_iscsi,
-	&qimg_driver_iser,
+	&qimg_driver_iser,	  &qimg_driver_throttle,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

@@ -105,6 +105,13 @@ struct qimg_node *qimg_node_file(const struct qimg_node *node)
 	return node->file;
 }
 
+struct qimg_node *qimg_node_image(const struct qimg_node *node)
+{
+	while (node->drv->is_filter && node->file)
+		node = node->file;
+	return (struct qimg_node *)node;
+}
+
 uint32_t qimg_cluster_size(const struct qimg_node *node)
 {
 	return node->cluster_size;

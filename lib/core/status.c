@@ -30,6 +30,8 @@ static int file_status(struct qimg_node *file, uint64_t map, uint64_t len,
 int qimg_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 		      struct qimg_extent *ext, struct qimg_error *err)
 {
+	/* A filter's layer is its image's. */
+	node = qimg_node_image(node);
 	return status_layer(node, off, len, ext, false, err);
 }
 
@@ -165,6 +167,10 @@ static int status_above(struct qimg_node *node, struct qimg_node *base,
 	if (len > node->size - off)
 		len = node->size - off;
 	for (;;) {
+		/* A filter is no layer of the chain: its child answers, at the
+		 * same depth. */
+		while (cur->drv->is_filter && cur->file && cur != base)
+			cur = cur->file;
 		r = status_layer(cur, off, len, ext, copy, err);
 		if (r < 0)
 			return r;

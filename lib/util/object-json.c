@@ -37,9 +37,13 @@ static char kind_of(const char *type, const char *name)
 		{ "authz-simple", "identity", 's' },
 		{ "authz-list", "policy", 's' },
 		{ "authz-list", "rules", 'r' },
+		{ "throttle-group", "limits", 'l' },
 	};
 	size_t i;
 
+	/* throttle-group's x-* limits are integers. */
+	if (!strcmp(type, "throttle-group") && !strncmp(name, "x-", 2))
+		return 'i';
 	for (i = 0; i < sizeof(props) / sizeof(props[0]); i++)
 		if (!strncmp(type, props[i].type, strlen(props[i].type)) &&
 		    !strcmp(name, props[i].name))
@@ -128,6 +132,44 @@ static int put_any(struct text *t, const char *key, const struct qimg_value *v)
 	}
 }
 
+/* An integer member (JSON numbers only) as its decimal text. */
+static int put_int(struct text *t, const char *key, const struct qimg_value *v,
+		   struct qimg_error *err)
+{
+	char num[32];
+
+	if (qimg_value_type(v) == QIMG_VALUE_INT)
+		snprintf(num, sizeof(num), "%lld",
+			 (long long)qimg_value_get_int(v));
+	else
+		return bad_type(key, "integer", err);
+	return put_pair(t, key, num);
+}
+
+/* throttle-group's limits: an object whose members are integers (those
+ * the schema does not know are passed on, to be refused by name). */
+static int put_limits(struct text *t, const struct qimg_value *v,
+		      struct qimg_error *err)
+{
+	char k[1024];
+	const char *mk;
+	size_t i;
+	int r = 0;
+
+	if (qimg_value_type(v) != QIMG_VALUE_DICT)
+		return bad_type("limits", "object", err);
+	for (i = 0; r == 0 && i < qimg_value_count(v); i++) {
+		const struct qimg_value *m = qimg_value_at(v, i, &mk);
+		enum qimg_value_type ty = qimg_value_type(m);
+
+		snprintf(k, sizeof(k), "limits.%s", mk);
+		r = ty == QIMG_VALUE_DICT || ty == QIMG_VALUE_LIST
+			    ? put_any(t, k, m)
+			    : put_int(t, k, m, err);
+	}
+	return r;
+}
+
 /* authz-list's rules: a list of objects whose known members are
  * strings. */
 static int put_rules(struct text *t, const struct qimg_value *v,
@@ -213,6 +255,12 @@ int qimg_object_json_text(const char *def, char **out, struct qimg_error *err)
 			break;
 		case 'r':
 			r = put_rules(&t, m, err);
+			break;
+		case 'i':
+			r = put_int(&t, k, m, err);
+			break;
+		case 'l':
+			r = put_limits(&t, m, err);
 			break;
 		default:
 			r = put_any(&t, k, m);

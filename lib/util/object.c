@@ -12,6 +12,7 @@
 #include "util/authz.h"
 #include "util/keyval.h"
 #include "util/object-json.h"
+#include "util/throttle-group.h"
 #include "util/tls-creds.h"
 #include "util/vector.h"
 
@@ -29,6 +30,8 @@ struct qimg_objects {
 	size_t ntls, tlscap;
 	struct qimg_authz **authz; /* authz-simple, authz-list */
 	size_t nauthz, authzcap;
+	struct qimg_throttle_group **thr; /* throttle-group */
+	size_t nthr, thrcap;
 };
 
 struct qimg_objects *qimg_objects_new(void)
@@ -61,6 +64,9 @@ void qimg_objects_free(struct qimg_objects *t)
 	for (i = 0; i < t->nauthz; i++)
 		qimg_authz_free(t->authz[i]);
 	free(t->authz);
+	for (i = 0; i < t->nthr; i++)
+		qimg_throttle_group_free(t->thr[i]);
+	free(t->thr);
 	free(t);
 }
 
@@ -96,10 +102,22 @@ static const struct qimg_authz *find_authz(const struct qimg_objects *t,
 	return NULL;
 }
 
+static struct qimg_throttle_group *find_thr(const struct qimg_objects *t,
+					    const char *id)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nthr; i++)
+		if (!strcmp(t->thr[i]->id, id))
+			return t->thr[i];
+	return NULL;
+}
+
 /* Whether any object has this id. */
 static bool taken(const struct qimg_objects *t, const char *id)
 {
-	return find(t, id) || find_tls(t, id) || find_authz(t, id);
+	return find(t, id) || find_tls(t, id) || find_authz(t, id) ||
+	       find_thr(t, id);
 }
 
 static int duplicate(const char *id, struct qimg_error *err)
@@ -213,6 +231,50 @@ static int add_authz(struct qimg_objects *t, const char *def,
 	return 0;
 }
 
+static int add_throttle(struct qimg_objects *t, const char *def,
+			struct qimg_error *err)
+{
+	struct qimg_throttle_group *g;
+	void *vp;
+	int r;
+
+	if (qimg_throttle_group_help(def))
+		return QIMG_OBJECT_HELP_PROPS;
+	r = qimg_throttle_group_parse(def, &g, err);
+	if (r < 0)
+		return r;
+	if (taken(t, g->id))
+		r = duplicate(g->id, err);
+	else
+		r = qimg_throttle_config_check(&g->cfg, err);
+	if (r == 0) {
+		vp = t->thr;
+		if (qimg_vector_grow(&vp, &t->thrcap, t->nthr, 1,
+				     sizeof(*t->thr)) < 0)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+		else
+			t->thr = vp;
+	}
+	if (r < 0) {
+		qimg_throttle_group_free(g);
+		return r;
+	}
+	t->thr[t->nthr++] = g;
+	return 0;
+}
+
+struct qimg_throttle_group *
+qimg_objects_throttle_group(const struct qimg_objects *t, const char *id,
+			    struct qimg_error *err)
+{
+	struct qimg_throttle_group *g = find_thr(t, id);
+
+	if (!g)
+		qimg_error_set(err, ENOENT,
+			       "Throttle group '%s' does not exist", id);
+	return g;
+}
+
 const struct qimg_authz *qimg_objects_authz(const struct qimg_objects *t,
 					    const char *id,
 					    struct qimg_error *err)
@@ -303,6 +365,8 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		return add_tls(t, def, err);
 	if (qimg_authz_type(def))
 		return add_authz(t, def, err);
+	if (qimg_throttle_group_type(def))
+		return add_throttle(t, def, err);
 	r = qimg_opts_parse(&o, def, err);
 	if (r < 0)
 		goto out;

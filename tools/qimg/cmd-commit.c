@@ -40,7 +40,7 @@ int cmd_commit(const struct tool *t, int argc, char **argv)
 	struct tool_opts so = { 0 };
 	bool drop = false, progress = false;
 	enum qimg_cache_mode cmode = QIMG_CACHE_WRITEBACK;
-	struct qimg_node *top = NULL, *base, *over;
+	struct qimg_node *node = NULL, *top, *base, *over;
 	struct qimg_error err = { 0 };
 	struct qimg_commit_opts co = { 0 };
 	struct tool_progress prog;
@@ -83,8 +83,10 @@ int cmd_commit(const struct tool *t, int argc, char **argv)
 	/* (QIMG_OPEN_UNMAP, as qemu-img: base clusters that the commit
 	 * zeroes leave the file) */
 	if (tool_open_image(t, filename, so.fmt, so.image_opts,
-			    QIMG_OPEN_RDWR | QIMG_OPEN_UNMAP, cmode, &top) < 0)
+			    QIMG_OPEN_RDWR | QIMG_OPEN_UNMAP, cmode, &node) < 0)
 		return 1;
+	/* Through a filter (throttle), its image is committed. */
+	top = qimg_node_image(node);
 	progress_init(&prog, progress && !so.quiet, 1.0f);
 	progress_set(&prog, 0.f);
 
@@ -127,7 +129,7 @@ int cmd_commit(const struct tool *t, int argc, char **argv)
 	/* qimg_commit flushed the base: only now may top let go of the
 	 * data.  A format that cannot be emptied keeps it, silently. */
 	if (!drop) {
-		r = qimg_make_empty(top, &err);
+		r = qimg_make_empty(node, &err);
 		if (r < 0 && r != -ENOTSUP) {
 			tool_err(t, "%s", tool_errmsg(r, &err));
 			goto out;
@@ -136,7 +138,7 @@ int cmd_commit(const struct tool *t, int argc, char **argv)
 	ret = 0;
 out:
 	progress_end(&prog);
-	qimg_close(top);
+	qimg_close(node);
 	if (ret == 0 && !so.quiet)
 		printf("Image committed.\n");
 	return ret;

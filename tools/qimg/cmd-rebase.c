@@ -113,7 +113,9 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 				goto out;
 			}
 		}
-		r = rebase_copy(t, node, qimg_node_backing(node), nb, &prog);
+		r = rebase_copy(t, node,
+				qimg_node_backing(qimg_node_image(node)), nb,
+				&prog);
 		if (r < 0)
 			goto out;
 	}

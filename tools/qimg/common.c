@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "util/authz.h"
+#include "util/throttle-group.h"
 #include "util/tls-creds.h"
 #include "qimg/opts.h"
 #include "qimg/size.h"
@@ -332,6 +333,31 @@ void progress_end(struct tool_progress *p)
 	fflush(stdout);
 }
 
+/* throttle-group's properties, as qemu-img lists them (sorted). */
+static void print_throttle_help(void)
+{
+	static const char *const kinds[] = { "bps-read", "bps-total",
+					     "bps-write" };
+	static const char *const iops[] = { "iops-read", "iops-size",
+					    "iops-total", "iops-write" };
+	size_t i;
+
+	printf("throttle-group options:\n  limits=<ThrottleLimits>\n");
+	for (i = 0; i < 3; i++)
+		printf("  x-%s-max-length=<int>\n  x-%s-max=<int>\n"
+		       "  x-%s=<int>\n",
+		       kinds[i], kinds[i], kinds[i]);
+	for (i = 0; i < 4; i++) {
+		if (!strcmp(iops[i], "iops-size")) {
+			printf("  x-iops-size=<int>\n");
+			continue;
+		}
+		printf("  x-%s-max-length=<int>\n  x-%s-max=<int>\n"
+		       "  x-%s=<int>\n",
+		       iops[i], iops[i], iops[i]);
+	}
+}
+
 int tool_object(const struct tool *t, const char *arg)
 {
 	struct qimg_error err = { 0 };
@@ -342,8 +368,8 @@ int tool_object(const struct tool *t, const char *arg)
 		return 0;
 	case QIMG_OBJECT_HELP_TYPES:
 		printf("List of user creatable objects:\n  authz-list\n"
-		       "  authz-simple\n  secret\n  tls-creds-psk\n"
-		       "  tls-creds-x509\n");
+		       "  authz-simple\n  secret\n  throttle-group\n"
+		       "  tls-creds-psk\n  tls-creds-x509\n");
 		return 1;
 	case QIMG_OBJECT_HELP_PROPS:
 		if (qimg_authz_type(arg) &&
@@ -353,6 +379,8 @@ int tool_object(const struct tool *t, const char *arg)
 			printf("authz-list options:\n"
 			       "  policy=<QAuthZListPolicy>\n"
 			       "  rules=<QAuthZListRule>\n");
+		else if (qimg_throttle_group_type(arg))
+			print_throttle_help();
 		else if (qimg_tls_creds_type(arg) &&
 			 !strcmp(qimg_tls_creds_type(arg), "tls-creds-psk"))
 			printf("tls-creds-psk options:\n  dir=<string>\n"
