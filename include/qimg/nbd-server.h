@@ -73,6 +73,10 @@ struct qimg_nbd_io {
 	 * which recv and send go through the session; 0 or negative with
 	 * err set (the connection is then dropped). */
 	int (*starttls)(void *opaque, struct qimg_error *err);
+	/* Set by the server once the client completed negotiation (a client
+	 * that left before, a port probe, was never served: qemu-nbd without
+	 * -t keeps waiting for a real one). */
+	bool negotiated;
 };
 
 /* Negotiate with one client and serve its requests until it disconnects

@@ -407,9 +407,10 @@ struct qimg_driver {
 	void (*debug_event)(struct qimg_node *node, enum qimg_debug_event ev);
 
 	bool supports_backing;
-	/* A filter (throttle): its guest bytes are its file child's, and
-	 * what belongs to an image (snapshots, the backing chain, commit,
-	 * rebase) is its child's. */
+	/* A filter (throttle, compress, preallocate): its guest bytes are its
+	 * file child's, what belongs to an image (snapshots, the backing
+	 * chain, commit, rebase) is its child's, and it is named by its
+	 * options (json:{...}). */
 	bool is_filter;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */
 	bool shares_file_writes;

@@ -7,11 +7,15 @@
 #include <string.h>
 
 #include "core/driver.h"
+#include "formats/blklogwrites.h"
 #include "formats/bochs.h"
 #include "formats/cloop.h"
+#include "formats/compress.h"
+#include "formats/copy-on-read.h"
 #include "formats/dmg.h"
 #include "formats/luks.h"
 #include "formats/parallels.h"
+#include "formats/preallocate.h"
 #include "formats/qcow.h"
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
@@ -21,10 +25,12 @@
 #include "formats/vmdk/vmdk.h"
 #include "formats/vpc.h"
 #include "protocols/blkdebug.h"
+#include "protocols/blkverify.h"
 #include "protocols/curl.h"
 #include "protocols/file.h"
 #include "protocols/iscsi.h"
 #include "protocols/nbd.h"
+#include "protocols/nfs.h"
 #include "protocols/null.h"
 #include "protocols/quorum.h"
 #include "protocols/ssh.h"
@@ -50,6 +56,9 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_https,	  &qimg_driver_ftp,
 	&qimg_driver_ftps,	  &qimg_driver_iscsi,
 	&qimg_driver_iser,	  &qimg_driver_throttle,
+	&qimg_driver_nfs,	  &qimg_driver_compress,
+	&qimg_driver_preallocate, &qimg_driver_copy_on_read,
+	&qimg_driver_blkverify,	  &qimg_driver_blklogwrites,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

@@ -316,10 +316,45 @@ static void apply_common(const struct qimg_value *opts, unsigned int *flags,
 		*cache = QIMG_CACHE_WRITEBACK;
 }
 
-/* Check the node's own options and call the driver's open. */
+/* Take the options nobody takes out of o; *first: the one QEMU names (the
+ * first of them in its dict's order). */
+static int first_unknown(const struct qimg_driver *drv, struct qimg_opts *o,
+			 char **first)
+{
+	struct qimg_value *d = qimg_value_dict();
+	size_t *idx = NULL, n;
+	const char *u, *k;
+	char *name;
+	int r = 0;
+
+	while (d && r == 0 && (u = qimg_options_unknown(drv, o))) {
+		name = strdup(u);
+		if (!name)
+			break;
+		r = qimg_dict_put_bool(d, name, true);
+		qimg_opts_del(o, name);
+		free(name);
+	}
+	n = d ? qimg_value_count(d) : 0;
+	if (r == 0 && n && (idx = calloc(n, sizeof(*idx)))) {
+		qimg_dict_qemu_order(d, idx);
+		qimg_value_at(d, idx[0], &k);
+		*first = strdup(k);
+	}
+	free(idx);
+	qimg_value_free(d);
+	return *first ? 0 : -ENOMEM;
+}
+
+/* Check the node's own options and call the driver's open.  As in QEMU,
+ * an option nobody takes is refused only once the node opened (a missing
+ * file or a wrong header is the error a user sees first), except by a
+ * driver whose options are one typed record. */
 static int driver_open(struct qimg_node *node, struct qimg_error *err)
 {
 	struct qimg_opts own = { 0 };
+	char *unknown = NULL;
+	const char *u;
 	int r;
 
 	r = qimg_options_own(node->drv, node->options, &own);
@@ -327,9 +362,22 @@ static int driver_open(struct qimg_node *node, struct qimg_error *err)
 		qimg_opts_free(&own);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	u = qimg_options_unknown(node->drv, &own);
+	if (u && !node->drv->typed_opts) {
+		r = first_unknown(node->drv, &own, &unknown);
+		if (r < 0) {
+			qimg_opts_free(&own);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
 	r = qimg_options_check(node->drv, &own, err);
 	if (r == 0)
 		r = node->drv->open(node, &own, err);
+	if (r == 0 && unknown) {
+		node->drv->close(node);
+		r = qimg_options_unknown_error(node->drv, unknown, err);
+	}
+	free(unknown);
 	qimg_opts_free(&own);
 	return r;
 }
@@ -485,6 +533,18 @@ static char *base_path(const struct qimg_node *node, const char *given)
 	return strdup(given);
 }
 
+/* Whether backing options name the file themselves (file.filename, a node
+ * reference, filename, or a json: name). */
+static bool bopts_name_file(const struct qimg_value *bopts)
+{
+	const struct qimg_value *f = qimg_dict_get(bopts, "file");
+
+	return qimg_dict_get(bopts, "filename") ||
+	       (f &&
+		(qimg_value_type(f) != QIMG_VALUE_DICT ||
+		 qimg_dict_get(f, "filename") || qimg_dict_get(f, "driver")));
+}
+
 static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 			const char *given, const struct open_ctx *ctx,
 			struct qimg_error *err)
@@ -534,6 +594,14 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 	} else if (!qimg_dict_get(bopts, "driver") && node->backing_format &&
 		   !qimg_dict_get(bopts, "file")) {
 		fmt = node->backing_format;
+	}
+	if (bopts && !bopts_name_file(bopts) && node->full_backing_filename) {
+		/* Options for the backing node (backing.node-name=...) that
+		 * do not say which file: the image's own backing file, with
+		 * them, as QEMU opens it. */
+		name = node->full_backing_filename;
+		if (!qimg_dict_get(bopts, "driver"))
+			fmt = node->backing_format;
 	}
 	bargs.probed_raw = NULL;
 	flags = (node->flags & (QIMG_OPEN_FORCE_SHARE | QIMG_OPEN_NO_LOCK |
@@ -1150,7 +1218,10 @@ char *qimg_node_exact_filename(const struct qimg_node *node)
 
 	if (node->drv->exact_filename)
 		return node->drv->exact_filename((struct qimg_node *)node);
-	if (qimg_options_strong(node->drv, node->options))
+	/* A filter (throttle, compress, preallocate) is named by its
+	 * options, as QEMU names it, even over a plain file. */
+	if (node->drv->is_filter ||
+	    qimg_options_strong(node->drv, node->options))
 		return NULL;
 	if (node->drv->kind == QIMG_DRIVER_PROTOCOL) {
 		fn = opt_str(node->options, "filename");

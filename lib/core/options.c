@@ -284,33 +284,44 @@ static bool in_schema(const struct qimg_opt_desc *d, const char *name)
 	return false;
 }
 
+const char *qimg_options_unknown(const struct qimg_driver *drv,
+				 const struct qimg_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->len; i++)
+		if (!in_schema(common_opts, o->v[i].name) &&
+		    !in_schema(drv->runtime_opts, o->v[i].name))
+			return o->v[i].name;
+	return NULL;
+}
+
+int qimg_options_unknown_error(const struct qimg_driver *drv, const char *name,
+			       struct qimg_error *err)
+{
+	if (drv->typed_opts)
+		return qimg_error_set(err, EINVAL,
+				      "Parameter '%s' is unexpected", name);
+	if (drv->kind == QIMG_DRIVER_FORMAT)
+		return qimg_error_set(err, EINVAL,
+				      "Block format '%s' does not support the "
+				      "option '%s'",
+				      drv->name, name);
+	return qimg_error_set(err, EINVAL,
+			      "Block protocol '%s' doesn't support the "
+			      "option '%s'",
+			      drv->name, name);
+}
+
 int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,
 		       struct qimg_error *err)
 {
 	const struct qimg_opt_desc *schemas[3] = { common_opts,
 						   drv->runtime_opts, NULL };
-	size_t i;
+	const char *name = qimg_options_unknown(drv, o);
 
-	for (i = 0; i < o->len; i++) {
-		const char *name = o->v[i].name;
-
-		if (in_schema(common_opts, name) ||
-		    in_schema(drv->runtime_opts, name))
-			continue;
-		if (drv->typed_opts)
-			return qimg_error_set(err, EINVAL,
-					      "Parameter '%s' is unexpected",
-					      name);
-		if (drv->kind == QIMG_DRIVER_FORMAT)
-			return qimg_error_set(err, EINVAL,
-					      "Block format '%s' does not "
-					      "support the option '%s'",
-					      drv->name, name);
-		return qimg_error_set(err, EINVAL,
-				      "Block protocol '%s' doesn't support "
-				      "the option '%s'",
-				      drv->name, name);
-	}
+	if (name)
+		return qimg_options_unknown_error(drv, name, err);
 	return qimg_opts_validate(o, schemas, err);
 }
 

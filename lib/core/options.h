@@ -27,6 +27,12 @@ int qimg_options_flatten(struct qimg_opts *o, const char *prefix,
  * type-check the rest. */
 int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,
 		       struct qimg_error *err);
+/* The first key of o neither the core nor drv takes, or NULL; and the
+ * error qemu-img gives for it. */
+const char *qimg_options_unknown(const struct qimg_driver *drv,
+				 const struct qimg_opts *o);
+int qimg_options_unknown_error(const struct qimg_driver *drv, const char *name,
+			       struct qimg_error *err);
 
 /* True if dict gives one of drv's strong options. */
 /* The value at a dotted path ("encrypt.key-secret") of an options tree,

@@ -19,9 +19,10 @@ static int serve(const struct qimg_nbd_export *exp, struct qimg_nbd_io *io,
 	pthread_mutex_init(&c.send_lock, NULL);
 	if (!direct)
 		r = nbds_handshake(&c, err);
-	if (r == 0)
+	if (r == 0) {
+		io->negotiated = true;
 		r = nbds_transmit(&c, err);
-	else if (r > 0)
+	} else if (r > 0)
 		r = 0; /* the client left during negotiation */
 	pthread_mutex_destroy(&c.send_lock);
 	return r;

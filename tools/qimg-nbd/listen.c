@@ -125,6 +125,10 @@ static void *client_main(void *opaque)
 	pthread_mutex_lock(&srv->lock);
 	shutdown(cl->fd, SHUT_RDWR);
 	cl->done = true;
+	/* Only a client that got through negotiation ends a server
+	 * without -t. */
+	if (io.negotiated)
+		srv->served_one = true;
 	srv->active--;
 	pthread_cond_broadcast(&srv->changed);
 	pthread_mutex_unlock(&srv->lock);
@@ -326,7 +330,6 @@ static void serve_loop(struct server *srv, int sig_r)
 			cl->fd = fd;
 			pthread_mutex_lock(&srv->lock);
 			srv->active++;
-			srv->served_one = true;
 			cl->next = srv->clients;
 			srv->clients = cl;
 			if (pthread_create(&cl->tid, NULL, client_main, cl)) {
