@@ -481,6 +481,19 @@ void qimg_remove_aux_file(char *path);
  * the child's driver has no get_info. */
 int qimg_child_info(struct qimg_node *child, struct qimg_image_info *info,
 		    struct qimg_error *err);
+/* For filter drivers (filter.c): take the file child's size, cluster
+ * size, alignment, transfer limit and zero_init; and the callbacks every
+ * filter has alike (a flush the core completes on the child, block status
+ * and resizes passed to the child, the child's info without its
+ * format-specific section). */
+void qimg_filter_inherit(struct qimg_node *node);
+int qimg_filter_flush(struct qimg_node *node, struct qimg_error *err);
+int qimg_filter_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
+			     struct qimg_extent *ext, struct qimg_error *err);
+int qimg_filter_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+			 const char *prealloc, struct qimg_error *err);
+int qimg_filter_get_info(struct qimg_node *node, struct qimg_image_info *info,
+			 struct qimg_error *err);
 /* Signal a debug event on `node` (a format's file child); nothing happens
  * unless its driver listens (blkdebug). */
 static inline void qimg_debug_event(struct qimg_node *node,

@@ -23,13 +23,10 @@ static int compress_open(struct qimg_node *node, const struct qimg_opts *opts,
 				      "Compression is not supported for "
 				      "underlying format: %s",
 				      f->drv->name);
-	node->size = f->size;
-	node->cluster_size = f->cluster_size;
-	node->limits.request_align =
-		f->cluster_size ? f->cluster_size : f->limits.request_align;
-	node->limits.mem_align = f->limits.mem_align;
-	node->limits.max_transfer = f->limits.max_transfer;
-	node->zero_init = f->zero_init;
+	qimg_filter_inherit(node);
+	/* Whole clusters only: the core pads a partial one. */
+	if (f->cluster_size)
+		node->limits.request_align = f->cluster_size;
 	node->needs_compressed_writes = true;
 	return 0;
 }
@@ -95,46 +92,6 @@ static int compress_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return qimg_discard(node->file, off, len, err);
 }
 
-static int compress_flush(struct qimg_node *node, struct qimg_error *err)
-{
-	/* The core flushes the child after this. */
-	return 0;
-}
-
-static int compress_block_status(struct qimg_node *node, uint64_t off,
-				 uint64_t len, struct qimg_extent *ext,
-				 struct qimg_error *err)
-{
-	ext->len = len;
-	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
-	ext->map = off;
-	ext->file = node->file;
-	return 0;
-}
-
-static int compress_truncate(struct qimg_node *node, uint64_t size, bool shrink,
-			     const char *prealloc, struct qimg_error *err)
-{
-	int r = qimg_truncate(node->file, size, shrink, prealloc, err);
-
-	if (r == 0)
-		node->size = node->file->size;
-	return r;
-}
-
-/* The child's cluster size, without its own section (as QEMU prints a
- * filter). */
-static int compress_get_info(struct qimg_node *node,
-			     struct qimg_image_info *info,
-			     struct qimg_error *err)
-{
-	int r = qimg_child_info(node->file, info, err);
-
-	qimg_value_free(info->format_specific);
-	info->format_specific = NULL;
-	return r;
-}
-
 const struct qimg_driver qimg_driver_compress = {
 	.name = "compress",
 	.kind = QIMG_DRIVER_FORMAT,
@@ -147,9 +104,9 @@ const struct qimg_driver qimg_driver_compress = {
 	.write_compressed = compress_write_compressed,
 	.write_zeroes = compress_write_zeroes,
 	.discard = compress_discard,
-	.flush = compress_flush,
-	.block_status = compress_block_status,
-	.truncate = compress_truncate,
-	.get_info = compress_get_info,
+	.flush = qimg_filter_flush,
+	.block_status = qimg_filter_block_status,
+	.truncate = qimg_filter_truncate,
+	.get_info = qimg_filter_get_info,
 	.is_filter = true,
 };

@@ -79,12 +79,7 @@ static int cor_open(struct qimg_node *node, const struct qimg_opts *opts,
 		}
 	}
 	pthread_rwlock_init(&s->lock, NULL);
-	node->size = node->file->size;
-	node->cluster_size = node->file->cluster_size;
-	node->limits.request_align = node->file->limits.request_align;
-	node->limits.mem_align = node->file->limits.mem_align;
-	node->limits.max_transfer = node->file->limits.max_transfer;
-	node->zero_init = node->file->zero_init;
+	qimg_filter_inherit(node);
 	return 0;
 }
 
@@ -234,42 +229,6 @@ static int cor_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return r;
 }
 
-static int cor_flush(struct qimg_node *node, struct qimg_error *err)
-{
-	/* The core flushes the child after this. */
-	return 0;
-}
-
-static int cor_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
-			    struct qimg_extent *ext, struct qimg_error *err)
-{
-	ext->len = len;
-	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
-	ext->map = off;
-	ext->file = node->file;
-	return 0;
-}
-
-static int cor_truncate(struct qimg_node *node, uint64_t size, bool shrink,
-			const char *prealloc, struct qimg_error *err)
-{
-	int r = qimg_truncate(node->file, size, shrink, prealloc, err);
-
-	if (r == 0)
-		node->size = node->file->size;
-	return r;
-}
-
-static int cor_get_info(struct qimg_node *node, struct qimg_image_info *info,
-			struct qimg_error *err)
-{
-	int r = qimg_child_info(node->file, info, err);
-
-	qimg_value_free(info->format_specific);
-	info->format_specific = NULL;
-	return r;
-}
-
 const struct qimg_driver qimg_driver_copy_on_read = {
 	.name = "copy-on-read",
 	.kind = QIMG_DRIVER_FORMAT,
@@ -282,9 +241,9 @@ const struct qimg_driver qimg_driver_copy_on_read = {
 	.write = cor_write,
 	.write_zeroes = cor_write_zeroes,
 	.discard = cor_discard,
-	.flush = cor_flush,
-	.block_status = cor_block_status,
-	.truncate = cor_truncate,
-	.get_info = cor_get_info,
+	.flush = qimg_filter_flush,
+	.block_status = qimg_filter_block_status,
+	.truncate = qimg_filter_truncate,
+	.get_info = qimg_filter_get_info,
 	.is_filter = true,
 };

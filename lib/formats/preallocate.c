@@ -141,23 +141,6 @@ static int prealloc_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return qimg_discard(child(node), off, len, err);
 }
 
-static int prealloc_flush(struct qimg_node *node, struct qimg_error *err)
-{
-	/* The core flushes the child after this. */
-	return 0;
-}
-
-static int prealloc_block_status(struct qimg_node *node, uint64_t off,
-				 uint64_t len, struct qimg_extent *ext,
-				 struct qimg_error *err)
-{
-	ext->len = len;
-	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
-	ext->map = off;
-	ext->file = child(node);
-	return 0;
-}
-
 /* A resize sets both ends: nothing is allocated ahead any more. */
 static int prealloc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			     const char *prealloc, struct qimg_error *err)
@@ -191,14 +174,6 @@ static int64_t prealloc_allocated_size(struct qimg_node *node)
 	return qimg_allocated_size(child(node));
 }
 
-/* A filter: info as its file's (a file has none of its own). */
-static int prealloc_get_info(struct qimg_node *node,
-			     struct qimg_image_info *info,
-			     struct qimg_error *err)
-{
-	return qimg_child_info(child(node), info, err);
-}
-
 const struct qimg_driver qimg_driver_preallocate = {
 	.name = "preallocate",
 	.kind = QIMG_DRIVER_FORMAT,
@@ -211,11 +186,11 @@ const struct qimg_driver qimg_driver_preallocate = {
 	.write = prealloc_write,
 	.write_zeroes = prealloc_write_zeroes,
 	.discard = prealloc_discard,
-	.flush = prealloc_flush,
-	.block_status = prealloc_block_status,
+	.flush = qimg_filter_flush,
+	.block_status = qimg_filter_block_status,
 	.truncate = prealloc_truncate,
 	.length = prealloc_length,
 	.allocated_size = prealloc_allocated_size,
-	.get_info = prealloc_get_info,
+	.get_info = qimg_filter_get_info,
 	.is_filter = true,
 };

@@ -37,12 +37,7 @@ static int throttle_open(struct qimg_node *node, const struct qimg_opts *opts,
 	s->group = qimg_objects_throttle_group(node->objects, id, err);
 	if (!s->group)
 		return -ENOENT;
-	node->size = node->file->size;
-	node->limits.request_align = node->file->limits.request_align;
-	node->limits.mem_align = node->file->limits.mem_align;
-	node->limits.max_transfer = node->file->limits.max_transfer;
-	node->cluster_size = node->file->cluster_size;
-	node->zero_init = node->file->zero_init;
+	qimg_filter_inherit(node);
 	return 0;
 }
 
@@ -85,47 +80,6 @@ static int throttle_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return qimg_discard(node->file, off, len, err);
 }
 
-static int throttle_flush(struct qimg_node *node, struct qimg_error *err)
-{
-	/* The core flushes the child after this. */
-	return 0;
-}
-
-static int throttle_block_status(struct qimg_node *node, uint64_t off,
-				 uint64_t len, struct qimg_extent *ext,
-				 struct qimg_error *err)
-{
-	/* A filter: the child decides. */
-	ext->len = len;
-	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
-	ext->map = off;
-	ext->file = node->file;
-	return 0;
-}
-
-static int throttle_truncate(struct qimg_node *node, uint64_t size, bool shrink,
-			     const char *prealloc, struct qimg_error *err)
-{
-	int r = qimg_truncate(node->file, size, shrink, prealloc, err);
-
-	if (r == 0)
-		node->size = node->file->size;
-	return r;
-}
-
-/* What the child tells (qcow2's cluster size), without its own section:
- * QEMU prints no format-specific information for a filter. */
-static int throttle_get_info(struct qimg_node *node,
-			     struct qimg_image_info *info,
-			     struct qimg_error *err)
-{
-	int r = qimg_child_info(node->file, info, err);
-
-	qimg_value_free(info->format_specific);
-	info->format_specific = NULL;
-	return r;
-}
-
 const struct qimg_driver qimg_driver_throttle = {
 	.name = "throttle",
 	.kind = QIMG_DRIVER_FORMAT,
@@ -139,9 +93,9 @@ const struct qimg_driver qimg_driver_throttle = {
 	.write = throttle_write,
 	.write_zeroes = throttle_write_zeroes,
 	.discard = throttle_discard,
-	.flush = throttle_flush,
-	.block_status = throttle_block_status,
-	.truncate = throttle_truncate,
-	.get_info = throttle_get_info,
+	.flush = qimg_filter_flush,
+	.block_status = qimg_filter_block_status,
+	.truncate = qimg_filter_truncate,
+	.get_info = qimg_filter_get_info,
 	.is_filter = true,
 };

@@ -108,3 +108,18 @@ void qimg_kv_free(struct qimg_kv *kv)
 	free(kv->v);
 	memset(kv, 0, sizeof(*kv));
 }
+
+bool qimg_kv_asks_help(const char *def)
+{
+	const char *p = def;
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+
+		if ((n == 4 && !strncmp(p, "help", 4)) || (n == 1 && *p == '?'))
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}

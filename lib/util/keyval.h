@@ -26,6 +26,8 @@ const char *qimg_kv_get(const struct qimg_kv *kv, const char *k);
 bool qimg_kv_is_identifier(const char *s);
 /* EINVAL with qemu-img's two-line message for an id that is not one. */
 int qimg_kv_bad_identifier(struct qimg_error *err);
+/* Whether a piece of a definition (between commas) is "help" or "?". */
+bool qimg_kv_asks_help(const char *def);
 /* QEMU's booleans: on/yes/true, off/no/false. */
 bool qimg_kv_bool(const char *v, bool *out);
 

@@ -128,22 +128,6 @@ static int duplicate(const char *id, struct qimg_error *err)
 			      id);
 }
 
-/* Whether a piece of def (between commas) is "help" or "?". */
-static bool asks_help(const char *def)
-{
-	const char *p = def;
-
-	for (;;) {
-		size_t n = strcspn(p, ",");
-
-		if ((n == 4 && !strncmp(p, "help", 4)) || (n == 1 && *p == '?'))
-			return true;
-		if (!p[n])
-			return false;
-		p += n + 1;
-	}
-}
-
 /* A tls-creds-x509 or tls-creds-psk definition, checked and added. */
 static int add_tls(struct qimg_objects *t, const char *def,
 		   struct qimg_error *err)
@@ -152,7 +136,7 @@ static int add_tls(struct qimg_objects *t, const char *def,
 	void *vp;
 	int r;
 
-	if (asks_help(def))
+	if (qimg_kv_asks_help(def))
 		return QIMG_OBJECT_HELP_PROPS;
 	r = qimg_tls_creds_parse(def, &c, err);
 	if (r < 0)
@@ -203,7 +187,7 @@ static int add_authz(struct qimg_objects *t, const char *def,
 
 	/* (authz-listfile and authz-pam have no help: qemu-img lists the
 	 * types instead) */
-	if (asks_help(def))
+	if (qimg_kv_asks_help(def))
 		return !strcmp(type, "authz-simple") ||
 				       !strcmp(type, "authz-list")
 			       ? QIMG_OBJECT_HELP_PROPS
@@ -238,7 +222,7 @@ static int add_throttle(struct qimg_objects *t, const char *def,
 	void *vp;
 	int r;
 
-	if (qimg_throttle_group_help(def))
+	if (qimg_kv_asks_help(def))
 		return QIMG_OBJECT_HELP_PROPS;
 	r = qimg_throttle_group_parse(def, &g, err);
 	if (r < 0)

@@ -78,21 +78,6 @@ bool qimg_throttle_group_type(const char *def)
 	       strstr(def, "qom-type=throttle-group");
 }
 
-bool qimg_throttle_group_help(const char *def)
-{
-	const char *p = def;
-
-	for (;;) {
-		size_t n = strcspn(p, ",");
-
-		if ((n == 4 && !strncmp(p, "help", 4)) || (n == 1 && *p == '?'))
-			return true;
-		if (!p[n])
-			return false;
-		p += n + 1;
-	}
-}
-
 /* QEMU's keyval integers: optional sign, decimal, 0x hex or 0 octal, the
  * whole text, within int64. */
 static bool parse_int(const char *s, int64_t *out)

@@ -25,8 +25,6 @@ struct qimg_throttle_group {
 
 /* Whether a definition names the throttle-group type. */
 bool qimg_throttle_group_type(const char *def);
-/* Whether a throttle-group definition asks for its properties (help). */
-bool qimg_throttle_group_help(const char *def);
 /* Parse a definition and check each property; *out is freed with
  * qimg_throttle_group_free.  The limits as a whole are checked by
  * qimg_throttle_config_check(&g->cfg), which qemu-img does after it has

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer harness for what a user types: the input, as text, is given to
+ * the --object parser (secret, tls-creds-*, authz-*, throttle-group, and
+ * the JSON form), the key=value option parser, the JSON parser, and every
+ * protocol driver's file name parser (nbd:, ssh://, http://, iscsi://,
+ * nfs://, ...).  Nothing is opened. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/driver.h"
+#include "qimg/object.h"
+#include "qimg/opts.h"
+#include "qimg/value.h"
+
+#define MAX_TEXT 8192
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct qimg_driver *const *drv;
+	struct qimg_objects *objs;
+	struct qimg_opts o = { 0 };
+	struct qimg_value *v;
+	char msg[256], *s;
+	size_t i, n;
+
+	if (size > MAX_TEXT)
+		return 0;
+	s = malloc(size + 1);
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = 0;
+
+	objs = qimg_objects_new();
+	if (objs) {
+		struct qimg_error err = { 0 };
+
+		(void)qimg_objects_add(objs, s, &err);
+		qimg_objects_free(objs);
+	}
+	{
+		struct qimg_error err = { 0 };
+
+		(void)qimg_opts_parse(&o, s, &err);
+		qimg_opts_free(&o);
+	}
+	v = qimg_json_parse(s, msg, sizeof(msg));
+	qimg_value_free(v);
+
+	drv = qimg_driver_list(&n);
+	for (i = 0; i < n; i++) {
+		struct qimg_error err = { 0 };
+		struct qimg_value *d;
+
+		if (!drv[i]->parse_filename)
+			continue;
+		d = qimg_value_dict();
+		if (!d)
+			break;
+		(void)drv[i]->parse_filename(s, d, &err);
+		qimg_value_free(d);
+	}
+	free(s);
+	return 0;
+}
