@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/driver.h"
+#include "formats/blklogwrites.h"
 #include "formats/bochs.h"
 #include "formats/cloop.h"
 #include "formats/compress.h"
@@ -24,6 +25,7 @@
 #include "formats/vmdk/vmdk.h"
 #include "formats/vpc.h"
 #include "protocols/blkdebug.h"
+#include "protocols/blkverify.h"
 #include "protocols/curl.h"
 #include "protocols/file.h"
 #include "protocols/iscsi.h"
@@ -56,6 +58,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_iser,	  &qimg_driver_throttle,
 	&qimg_driver_nfs,	  &qimg_driver_compress,
 	&qimg_driver_preallocate, &qimg_driver_copy_on_read,
+	&qimg_driver_blkverify,	  &qimg_driver_blklogwrites,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
