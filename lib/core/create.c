@@ -49,8 +49,19 @@ qimg_format_create_opts(const char *format, bool *can_create, bool *known)
 {
 	const struct qimg_driver *d = find_format(format);
 
+	/* -f file: the file protocol creates the image (its bytes are the
+	 * guest's, as raw's), with its own options. */
+	if (!strcmp(format, "file")) {
+		if (known)
+			*known = true;
+		if (can_create)
+			*can_create = true;
+		return qimg_file_create_opts();
+	}
+	/* A protocol or filter named as the format (-f blkdebug) is known:
+	 * it just cannot create an image, in qemu-img's words. */
 	if (known)
-		*known = d != NULL;
+		*known = qimg_driver_find(format) != NULL;
 	if (can_create)
 		*can_create = d && d->create;
 	return d ? d->create_opts : NULL;
@@ -112,7 +123,9 @@ int qimg_create_objects(const char *filename, const char *format,
 			const struct qimg_objects *objects,
 			struct qimg_error *err)
 {
-	const struct qimg_driver *drv = find_format(format);
+	/* -f file writes what raw writes. */
+	const struct qimg_driver *drv =
+		find_format(strcmp(format, "file") ? format : "raw");
 	struct qimg_node *proto = NULL, *file = NULL, *guard = NULL;
 	const struct qimg_driver *pdrv;
 	char *path = NULL;
@@ -120,9 +133,9 @@ int qimg_create_objects(const char *filename, const char *format,
 	bool existed;
 	int r;
 
-	if (!drv)
+	if (!drv && !qimg_driver_find(format))
 		return qimg_format_missing_error(format, false, err);
-	if (!drv->create)
+	if (!drv || !drv->create)
 		return qimg_error_set(err, ENOTSUP,
 				      "Format driver '%s' does not support "
 				      "image creation",
@@ -289,9 +302,9 @@ int qimg_measure_objects(const char *format, struct qimg_opts *opts,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!drv)
+	if (!drv && !qimg_driver_find(format))
 		return qimg_format_missing_error(format, false, err);
-	if (!drv->measure)
+	if (!drv || !drv->measure)
 		return qimg_error_set(err, ENOTSUP,
 				      "Block driver '%s' does not support size "
 				      "measurement",

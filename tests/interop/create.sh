@@ -195,5 +195,16 @@ cr "extra argument" c.qcow2 -f qcow2 c.qcow2 1M extra
 cr "bad size" c.qcow2 -f qcow2 c.qcow2 1.5
 cr "size out of range" c.qcow2 -f qcow2 c.qcow2 16E
 cr "in a missing directory" c.qcow2 -f qcow2 nodir/c.qcow2 1M
+# a protocol or filter named as the format
+cr "-f file" c.img -f file c.img 1M
+cr "-f file -o help" none -f file -o help
+cr "-f file, preallocation" c.img -f file -o preallocation=full c.img 1M
+cr "-f blkdebug" c.img -f blkdebug c.img 1M
+cr "-f null-co" c.img -f null-co c.img 1M
+cr "-f throttle" c.img -f throttle c.img 1M
+same "measure -O file" measure -O file --size 1M
+same "measure -O blkdebug" measure -O blkdebug --size 1M
+same "convert -O file" convert -O file ../base.raw c.img
+ok "convert -O file: qemu-img's bytes" cmp "$E/c.img" "$G/c.img"
 
 done_testing

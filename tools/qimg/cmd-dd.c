@@ -159,7 +159,7 @@ static int check_output(const struct tool *t, const struct dd_opts *o,
 
 	*create_fmt = o->out_fmt;
 	qimg_format_create_opts(o->out_fmt, &can_create, &known);
-	if (!known && !strcmp(o->out_fmt, "file")) {
+	if (!strcmp(o->out_fmt, "file")) {
 		*create_fmt = "raw";
 	} else if (!known && !qimg_driver_known(o->out_fmt)) {
 		/* qemu-img names no format here; our "not supported yet"
