@@ -229,6 +229,12 @@ struct qimg_driver {
 	 * key outside runtime_opts is "Parameter 'X' is unexpected" rather
 	 * than the block layer's "doesn't support the option". */
 	bool typed_opts;
+	/* typed_opts drivers: check the options tree as QEMU's QAPI visit
+	 * does (types and missing members in schema order) and do nothing
+	 * else.  The core calls it before it refuses a key the record does
+	 * not have, which QEMU names last.  NULL: that key is named first. */
+	int (*visit_opts)(const struct qimg_value *options,
+			  struct qimg_error *err);
 	/* The runtime options that change what the node reads (raw's offset
 	 * and size): a node given one of them is named by json:{...}, not by a
 	 * plain filename.  NULL-terminated, or NULL. */

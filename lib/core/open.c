@@ -363,6 +363,14 @@ static int driver_open(struct qimg_node *node, struct qimg_error *err)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
 	u = qimg_options_unknown(node->drv, &own);
+	if (u && node->drv->typed_opts && node->drv->visit_opts) {
+		/* A missing or mistyped member first, as QEMU's visit. */
+		r = node->drv->visit_opts(node->options, err);
+		if (r < 0) {
+			qimg_opts_free(&own);
+			return r;
+		}
+	}
 	if (u && !node->drv->typed_opts) {
 		r = first_unknown(node->drv, &own, &unknown);
 		if (r < 0) {

@@ -983,6 +983,14 @@ static char *nfs_node_exact_filename(struct qimg_node *node)
 	return r;
 }
 
+/* The options checked as QEMU visits them, nothing done. */
+static int nfs_visit_opts(const struct qimg_value *o, struct qimg_error *err)
+{
+	struct nfs_conf c;
+
+	return get_conf(o, &c, err);
+}
+
 const struct qimg_driver qimg_driver_nfs = {
 	.name = "nfs",
 	.kind = QIMG_DRIVER_PROTOCOL,
@@ -994,6 +1002,7 @@ const struct qimg_driver qimg_driver_nfs = {
 	.runtime_opts = nfs_runtime_opts,
 	.strong_opts = nfs_strong_opts,
 	.typed_opts = true,
+	.visit_opts = nfs_visit_opts,
 	.exact_filename = nfs_node_exact_filename,
 	.open = nfs_node_open,
 	.close = nfs_node_close,

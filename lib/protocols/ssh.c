@@ -836,6 +836,14 @@ static char *ssh_exact_filename(struct qimg_node *node)
 	return r;
 }
 
+/* The options checked as QEMU visits them, nothing done. */
+static int ssh_visit_opts(const struct qimg_value *o, struct qimg_error *err)
+{
+	struct ssh_conf c;
+
+	return get_conf(o, &c, err);
+}
+
 const struct qimg_driver qimg_driver_ssh = {
 	.name = "ssh",
 	.kind = QIMG_DRIVER_PROTOCOL,
@@ -847,6 +855,7 @@ const struct qimg_driver qimg_driver_ssh = {
 	.runtime_opts = ssh_runtime_opts,
 	.strong_opts = ssh_strong_opts,
 	.typed_opts = true,
+	.visit_opts = ssh_visit_opts,
 	.exact_filename = ssh_exact_filename,
 	.open = ssh_open,
 	.close = ssh_close,

@@ -231,4 +231,18 @@ for a in ssh://localhost/x nbd://localhost/x blkdebug::x null-co:// foo://x/y pl
 	same "create -o help for $a" create -f qcow2 -o help "$a"
 done
 
+# An unknown option is named after the open failed for another reason (a
+# missing file, a wrong header), or, for a typed record (ssh, nfs), after
+# its missing and mistyped members; the first in QEMU's dict order.
+"$QEMU_IMG" create -q -f raw opt.raw 1M
+same "unknown option after a missing file" info --image-opts driver=raw,file.filename=none,file.foo=1
+same "unknown option after a wrong header" info --image-opts driver=qcow2,file.filename=../opt.raw,foo=1
+same "which unknown option" info --image-opts driver=raw,file.filename=../opt.raw,zzz=1,bar=2,aaa=3
+for j in '{"driver":"ssh","bogus":1}' '{"driver":"ssh","server":{"host":"h"},"bogus":1}' \
+	'{"driver":"ssh","server":{"host":"h","port":"22"},"path":"/x","bogus":1}' \
+	'{"driver":"nfs","bogus":1}' '{"driver":"nfs","server":{"host":"h","type":"inet"},"bogus":1}' \
+	'{"driver":"nfs","server":{"host":"h","type":"inet"},"path":"/x","user":"a","bogus":1}'; do
+	same "typed record: $j" info "json:$j"
+done
+
 done_testing
