@@ -341,17 +341,6 @@ static int logw_flush(struct qimg_node *node, struct qimg_error *err)
 	return log_flush(node, err);
 }
 
-static int logw_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
-			     struct qimg_extent *ext, struct qimg_error *err)
-{
-	/* A filter: the file decides. */
-	ext->len = len;
-	ext->flags = QIMG_BS_RAW | QIMG_BS_OFFSET_VALID;
-	ext->map = off;
-	ext->file = node->file;
-	return 0;
-}
-
 static int logw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			 const char *prealloc, struct qimg_error *err)
 {
@@ -364,18 +353,6 @@ static int logw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		node->size = node->file->size;
 		s->write_gen++;
 	}
-	return r;
-}
-
-/* What the file tells, without a section of its own: QEMU prints no
- * format-specific information for a filter. */
-static int logw_get_info(struct qimg_node *node, struct qimg_image_info *info,
-			 struct qimg_error *err)
-{
-	int r = qimg_child_info(node->file, info, err);
-
-	qimg_value_free(info->format_specific);
-	info->format_specific = NULL;
 	return r;
 }
 
@@ -394,8 +371,8 @@ const struct qimg_driver qimg_driver_blklogwrites = {
 	.write_zeroes = logw_write_zeroes,
 	.discard = logw_discard,
 	.flush = logw_flush,
-	.block_status = logw_block_status,
+	.block_status = qimg_filter_block_status,
 	.truncate = logw_truncate,
-	.get_info = logw_get_info,
+	.get_info = qimg_filter_get_info,
 	.is_filter = true,
 };
