@@ -312,7 +312,9 @@ NORM_PROG_SED=(-e 's/^qimg:/qemu-img:/' -e 's/^qimg-[a-z]*:/qemu-img:/'
 	-e '/^See <https:\/\/qemu.org\/contribute/d'
 	-e '/^More information on the QEMU project/d'
 	-e '/^qimg is a reimplementation of qemu-img/d'
-	-e '/^for the meaning of every command and option\.$/d')
+	-e '/^for the meaning of every command and option\.$/d'
+	-e '/^Commands qemu-img does not have:$/d'
+	-e '/^  drives \[--object/d' -e '/^  run \[--object/d')
 NORM_SIZE_SED=(-e 's/^\(\( *\)disk size: \).*/\1X/'
 	-e 's/^\( *"actual-size": \)[0-9]*/\1X/')
 norm_files()

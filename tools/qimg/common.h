@@ -229,6 +229,8 @@ int cmd_measure(const struct tool *t, int argc, char **argv);
 int cmd_compare(const struct tool *t, int argc, char **argv);
 int cmd_convert(const struct tool *t, int argc, char **argv);
 int cmd_dd(const struct tool *t, int argc, char **argv);
+int cmd_drives(const struct tool *t, int argc, char **argv);
+int cmd_run(const struct tool *t, int argc, char **argv);
 int cmd_rebase(const struct tool *t, int argc, char **argv);
 int cmd_resize(const struct tool *t, int argc, char **argv);
 int cmd_snapshot(const struct tool *t, int argc, char **argv);

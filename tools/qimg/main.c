@@ -28,12 +28,14 @@ static const struct command commands[] = {
 	{ "convert", cmd_convert },
 	{ "create", cmd_create },
 	{ "dd", cmd_dd },
+	{ "drives", cmd_drives },
 	{ "info", cmd_info },
 	{ "map", cmd_map },
 	{ "measure", cmd_measure },
 	{ "snapshot", cmd_snapshot },
 	{ "rebase", cmd_rebase },
 	{ "resize", cmd_resize },
+	{ "run", cmd_run },
 };
 
 static const char help_syntax[] =
@@ -184,7 +186,11 @@ void tool_print_help(const struct tool *t)
 	}
 	fputs("\n\n"
 	      "qimg is a reimplementation of qemu-img; see its documentation\n"
-	      "for the meaning of every command and option.\n",
+	      "for the meaning of every command and option.\n"
+	      "Commands qemu-img does not have:\n"
+	      "  drives [--object objectdef] [--] qemu-system-options...\n"
+	      "  run [--object objectdef] [--] emulator "
+	      "[qemu-system-options...]\n",
 	      stdout);
 }
 

@@ -1,0 +1,247 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# QEMU's storage command line (-hda..-hdd, -cdrom, -fda, -drive, -snapshot,
+# -nodefaults, a bare image name): `qimg drives ARGS` against what
+# qemu-system-x86_64 ARGS shows in its monitor (`info block`, asked over
+# QMP) and says on stderr: ids, interfaces, units, default drives, cache
+# modes, read-only, backing chains, -snapshot overlays, probing warnings and
+# every refusal in QEMU's words.  ("Attached to:" lines name QEMU's device
+# objects, which qimg does not create: they are left out.)
+. "$(dirname "$0")/lib.sh"
+have_qimg || skip_all "no qimg binary at $QIMG"
+QEMU_SYSTEM=${QEMU_SYSTEM:-qemu-system-x86_64}
+need_oracle "$QEMU_SYSTEM"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+norm_drives()
+{
+	sed -E -e 's/\r$//' -e 's/^qemu-system-x86_64: /qimg: /' -e 's/#block[0-9]+/#blockN/' \
+		-e '/^    Attached to: /d' -e 's/vl\.[A-Za-z0-9]{6}/vl.XXXXXX/g'
+}
+NORM=norm_drives
+mkdir -p "$T/tmp"
+export TMPDIR=$T/tmp
+
+# qemu_drives ARGS...: qemu-system-x86_64 ARGS (paused, no display), its
+# `info block` over QMP into $R/e.out, its stderr and exit status, as
+# run_tool leaves qemu-img's.
+qemu_drives()
+{
+	local rc
+	(cd "$E" && printf '%s\n' '{"execute":"qmp_capabilities"}' \
+		'{"execute":"human-monitor-command","arguments":{"command-line":"info block"}}' \
+		'{"execute":"quit"}' |
+		timeout -k 5 60 "$QEMU_SYSTEM" -S -display none -qmp stdio "$@") \
+		>"$R/e.qmp" 2>"$R/e.err"
+	rc=$?
+	"$PY" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line).get("return")
+    except ValueError:
+        continue
+    if isinstance(r, str):
+        sys.stdout.write(r)
+' "$R/e.qmp" >"$R/e.out"
+	echo "$rc" >"$R/e.rc"
+	norm_files "$R/e"
+}
+
+# drives DESC ARGS...: the same storage arguments to both.
+drives()
+{
+	local d=$1
+	shift
+	qemu_drives "$@"
+	same_from_e "$d" drives "$@"
+}
+
+"$QEMU_IMG" create -q -f qcow2 a.qcow2 64M
+"$QEMU_IMG" create -q -f qcow2 -b a.qcow2 -F qcow2 o.qcow2
+"$QEMU_IMG" create -q -f raw d.raw 1440K
+"$QEMU_IMG" create -q -f raw c.raw 32M
+"$QEMU_IMG" create -q -f raw e.raw 16M
+echo 'not an image' >bad.qcow2
+
+# --- placement, ids and the machine's default drives ------------------------
+drives "-hda" -hda ../a.qcow2
+drives "a bare image name is -hda" ../a.qcow2
+drives "-hda..-hdd" -hda ../a.qcow2 -hdb ../o.qcow2 -hdc ../c.raw -hdd ../e.raw
+drives "-cdrom and -fda" -hda ../a.qcow2 -cdrom ../c.raw -fda ../d.raw
+drives "-nodefaults" -nodefaults -hda ../a.qcow2
+drives "-hdc takes the default cdrom's place" -hdc ../c.raw
+drives "if=virtio in order" -drive file=../a.qcow2,if=virtio,index=3 \
+	-drive file=../d.raw,format=raw,if=virtio
+drives "bus=0 and an index" -drive file=../a.qcow2,bus=0,index=1
+drives "if=none with an id" -drive file=../a.qcow2,if=none,id=x
+drives "if=none without an id" -drive file=../a.qcow2,if=none
+drives "media=cdrom" -nodefaults -drive file=../a.qcow2,media=cdrom
+drives "an empty cdrom" -drive if=ide,index=3,media=cdrom
+drives "index=-1 is no index" -nodefaults -drive file=../a.qcow2,index=-1
+drives "a hex index" -nodefaults -drive file=../a.qcow2,index=0x3
+drives "first free unit" -nodefaults -drive file=../a.qcow2 \
+	-drive file=../o.qcow2 -drive file=../c.raw,format=raw
+drives "floppies" -drive file=../d.raw,format=raw,if=floppy \
+	-drive file=../e.raw,format=raw,if=floppy
+
+# --- cache modes, read-only, detect-zeroes -----------------------------------
+for c in writeback writethrough none directsync unsafe; do
+	drives "cache=$c" -nodefaults -drive file=../a.qcow2,cache=$c
+done
+drives "cache.* options" -nodefaults \
+	-drive file=../a.qcow2,cache.writeback=off,cache.no-flush=on
+drives "cache=none then cache.direct=off" -nodefaults \
+	-drive file=../a.qcow2,cache=none,cache.direct=off
+drives "readonly on virtio" -nodefaults \
+	-drive file=../a.qcow2,if=virtio,readonly=on
+drives "read-only on virtio" -nodefaults \
+	-drive file=../a.qcow2,if=virtio,read-only=on
+drives "detect-zeroes" -nodefaults \
+	-drive file=../a.qcow2,detect-zeroes=on -drive file=../o.qcow2,detect-zeroes=unmap,discard=unmap
+drives "copy-on-read on a read-only drive" -nodefaults \
+	-drive file=../o.qcow2,copy-on-read=on,readonly=on,if=virtio
+
+# --- formats, probing and chains ----------------------------------------------
+drives "probing guesses raw" -nodefaults -drive file=../d.raw
+drives "format=raw over a qcow2" -nodefaults -drive file=../a.qcow2,format=raw
+drives "a backing chain" -nodefaults -hda ../o.qcow2
+drives "driver options" -nodefaults \
+	-drive driver=qcow2,file.driver=file,file.filename=../a.qcow2
+drives "a node name" -nodefaults -drive file=../a.qcow2,node-name=top
+
+# --- -snapshot ------------------------------------------------------------------
+drives "-snapshot" -snapshot -hda ../o.qcow2 -hdc ../d.raw
+drives "snapshot=on" -nodefaults -drive file=../a.qcow2,snapshot=on,format=qcow2 \
+	-fda ../d.raw
+drives "-snapshot but snapshot=off" -snapshot -nodefaults \
+	-drive file=../a.qcow2,snapshot=off
+drives "-snapshot on a cdrom" -snapshot -nodefaults -cdrom ../c.raw
+"$QEMU_IMG" create -q -f qcow2 w.qcow2 1M
+qemu_io_write()
+{
+	"$QEMU_IO" -f qcow2 -c "$1" w.qcow2 >/dev/null
+}
+qemu_io_write "write -P 0x11 0 64k"
+sum=$(md5sum <w.qcow2)
+(cd "$G" && "$QIMG" drives -snapshot -nodefaults -hda ../w.qcow2 >/dev/null 2>&1)
+ok "-snapshot leaves the image alone" [ "$(md5sum <w.qcow2)" = "$sum" ]
+ok "-snapshot leaves no overlay behind" [ -z "$(ls "$T/tmp")" ]
+
+# --- refusals, in QEMU's words -------------------------------------------------
+drives "index too far for the machine" -drive file=../a.qcow2,index=5
+drives "a unit too big" -drive file=../a.qcow2,bus=1,unit=2
+drives "index with bus" -drive file=../a.qcow2,bus=1,index=1
+drives "a taken place" -hda ../a.qcow2 -hda ../d.raw
+drives "if=scsi on pc" -drive file=../a.qcow2,if=scsi
+drives "a scsi unit too big" -drive file=../a.qcow2,if=scsi,unit=7
+drives "if=sd on pc" -drive file=../a.qcow2,if=sd
+drives "a third floppy" -drive file=../a.qcow2,if=floppy,index=2
+drives "an unknown interface" -drive file=../a.qcow2,if=foo
+drives "a bad index" -drive file=../a.qcow2,index=x
+drives "a bad cache mode" -drive file=../a.qcow2,cache=bad
+drives "a bad werror" -drive file=../a.qcow2,werror=xx
+drives "rerror=enospc" -drive file=../a.qcow2,rerror=enospc
+drives "werror on a floppy" -drive file=../a.qcow2,if=floppy,werror=stop
+drives "a bad media" -drive file=../a.qcow2,media=floppy
+drives "a bad aio" -drive file=../a.qcow2,aio=bad
+drives "a bad detect-zeroes" -drive file=../a.qcow2,detect-zeroes=bad
+drives "a bad snapshot" -drive file=../a.qcow2,snapshot=bad
+drives "readonly and read-only" \
+	-drive file=../a.qcow2,readonly=on,read-only=on,if=virtio
+drives "format and driver" -drive file=../a.qcow2,format=qcow2,driver=qcow2
+drives "an unknown format" -drive file=../a.qcow2,format=foo
+drives "an unknown option" -drive file=../a.qcow2,foo=bar
+drives "addr is no -drive option" -drive file=../a.qcow2,if=virtio,addr=5
+drives "a missing file" -drive file=../nonexist
+drives "a damaged image" -drive file=../bad.qcow2,format=qcow2
+drives "a comma in a file name" -drive file=../a.qcow2,,x
+drives "a duplicate id" -nodefaults -drive file=../a.qcow2,id=x \
+	-drive file=../d.raw,id=x
+drives "a bad id" -drive file=../a.qcow2,id=1x
+drives "a short-form boolean" -drive ../a.qcow2
+drives "an empty IDE disk" -drive if=ide,index=1
+drives "an empty virtio disk" -drive if=virtio
+drives "a read-only IDE disk" -nodefaults -drive file=../a.qcow2,readonly=on
+drives "a bad discard" -drive file=../a.qcow2,discard=bad
+
+# --- qimg run: a real guest on the drives qimg serves ---------------------------
+# The guest (mkguest.py) reads sector 1 through the BIOS, prints it on the
+# serial port, writes its boot sector over sector 2 and leaves QEMU with
+# status 85 (3 on a BIOS error).
+"$PY" "$ROOT/tests/interop/mkguest.py" guest.raw "served by qimg"
+GUEST=(-nodefaults -display none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+# guest DESC IMAGE-NAME ARGS...: qimg run the guest; it must print the
+# message and end with 85.
+guest()
+{
+	local d=$1
+	shift
+	rm -f "$T/serial.txt"
+	(cd "$G" && timeout -k 5 120 "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" \
+		-serial "file:$T/serial.txt" "$@") >"$R/run.out" 2>"$R/run.err" </dev/null
+	echo $? >"$R/run.rc"
+	if [ "$(cat "$R/run.rc")" = 85 ] && [ "$(cat "$T/serial.txt" 2>/dev/null)" = "served by qimg" ]; then
+		pass "$d"
+	else
+		fail "$d"
+		diag "qimg run exit $(cat "$R/run.rc"), serial: '$(cat "$T/serial.txt" 2>/dev/null)'"
+		sed 's/^/# /' "$R/run.err"
+	fi
+}
+# sector N of a raw image
+sector()
+{
+	dd if="$1" bs=512 skip="$2" count=1 status=none
+}
+wrote()
+{
+	local f=$1 fmt=$2
+	"$QEMU_IMG" convert -f "$fmt" -O raw "$f" "$T/check.raw" &&
+		cmp -s <(sector "$T/check.raw" 0) <(sector "$T/check.raw" 2)
+}
+
+"$QEMU_IMG" convert -f raw -O qcow2 guest.raw g.qcow2
+guest "a guest boots from a qcow2 -hda" -hda ../g.qcow2
+ok "the guest's write is in the qcow2" wrote g.qcow2 qcow2
+ok "the qcow2 is clean after the guest" "$QEMU_IMG" check -q g.qcow2
+
+"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gs.qcow2
+sum=$(md5sum <gs.qcow2)
+guest "a guest under -snapshot" -snapshot -hda ../gs.qcow2
+ok "-snapshot: the image did not change" [ "$(md5sum <gs.qcow2)" = "$sum" ]
+
+"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gb.qcow2
+"$QEMU_IMG" create -q -f qcow2 -b gb.qcow2 -F qcow2 gt.qcow2
+sum=$(md5sum <gb.qcow2)
+guest "a guest on a backing chain, virtio" -drive file=../gt.qcow2,if=virtio,cache=writethrough
+ok "the write went to the top image" wrote gt.qcow2 qcow2
+ok "the backing file did not change" [ "$(md5sum <gb.qcow2)" = "$sum" ]
+ok "the top image is clean" "$QEMU_IMG" check -q gt.qcow2
+
+for f in vdi vmdk vhdx vpc qed; do
+	"$QEMU_IMG" convert -f raw -O $f guest.raw "g.$f"
+	guest "a guest boots from $f" -drive file=../g.$f,format=$f,cache=none
+	ok "the guest's write is in the $f image" wrote "g.$f" $f
+done
+
+cp guest.raw gf.raw
+truncate -s 1440K gf.raw
+guest "a guest boots from a floppy" -fda ../gf.raw -boot a
+ok "the guest's write is on the floppy" wrote gf.raw raw
+
+# what qimg refuses, qemu-system is never started for
+(cd "$G" && "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" -drive file=../g.qcow2,cache=bad) \
+	>"$R/run.out" 2>"$R/run.err" </dev/null
+ok "run: a bad -drive is refused before the emulator starts" \
+	grep -qx "qimg: -drive file=../g.qcow2,cache=bad: invalid cache option" "$R/run.err"
+(cd "$G" && "$QIMG" run ./no-such-emulator -hda ../g.qcow2) >"$R/run.out" 2>"$R/run.err" </dev/null
+rc=$?
+ok "run: a missing emulator is named" grep -q "Could not run './no-such-emulator'" "$R/run.err"
+ok "run: ... and fails (127)" [ "$rc" = 127 ]
+ok "run: the image is closed clean" "$QEMU_IMG" check -q g.qcow2
+(cd "$G" && "$QIMG" run) >"$R/run.out" 2>"$R/run.err" </dev/null
+ok "run without an emulator fails" [ $? = 1 ]
+
+done_testing

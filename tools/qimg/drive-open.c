@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening the drives of a command line as qemu-system-x86_64 does for the
+ * pc machine: each image (with a temporary qcow2 overlay under -snapshot),
+ * then the machine's default empty drives, then what the machine's devices
+ * refuse, in the order QEMU finds it. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qimg/create.h"
+#include "qimg/value.h"
+#include "drive.h"
+
+static void warn_probed_raw(void *opaque, const char *filename)
+{
+	(void)opaque;
+	fprintf(stderr,
+		"WARNING: Image format was not specified for '%s' and probing "
+		"guessed raw.\n"
+		"         Automatically detecting the format is dangerous for "
+		"raw images, write operations on block 0 will be restricted.\n"
+		"         Specify the 'raw' format explicitly to remove the "
+		"restrictions.\n",
+		filename);
+}
+
+void drive_cache_mode(const struct drive *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s",
+		 d->writeback ? "writeback" : "writethrough",
+		 d->direct ? ", direct" : "",
+		 d->no_flush ? ", ignore flushes" : "");
+}
+
+static enum qimg_cache_mode cache_of(const struct drive *d)
+{
+	if (d->direct)
+		return d->writeback ? QIMG_CACHE_NONE : QIMG_CACHE_DIRECTSYNC;
+	if (d->no_flush)
+		return QIMG_CACHE_UNSAFE;
+	return d->writeback ? QIMG_CACHE_WRITEBACK : QIMG_CACHE_WRITETHROUGH;
+}
+
+/* The drive's block options as a tree, "filename" added when the image is
+ * named by file=. */
+static int opts_tree(const struct tool *t, struct drive *d,
+		     struct qimg_value **out)
+{
+	struct qimg_error err = { 0 };
+	int r;
+
+	*out = NULL;
+	if (!d->block_opts[0])
+		*out = qimg_value_dict();
+	else if ((r = qimg_options_parse(d->block_opts, out, &err)) < 0)
+		return drive_fail(t, d->where, "%s", err.msg);
+	if (!*out)
+		return drive_fail(t, d->where, "Out of memory");
+	return 0;
+}
+
+/* Open the image itself. */
+static int open_image(const struct tool *t, struct drive *d, unsigned int flags,
+		      enum qimg_cache_mode cache, struct qimg_node **out)
+{
+	struct qimg_value *o;
+	struct qimg_error err = { 0 };
+	struct qimg_open_args args = {
+		.filename = d->file,
+		.objects = t->objects,
+		.flags = flags,
+		.cache = cache,
+		.probed_raw = warn_probed_raw,
+	};
+	int r;
+
+	if (opts_tree(t, d, &o))
+		return 1;
+	if (!d->file && !qimg_dict_get(o, "driver") &&
+	    !qimg_dict_get(o, "file")) {
+		qimg_value_free(o);
+		return drive_fail(t, d->where,
+				  "Must specify either driver or file");
+	}
+	args.options = o;
+	r = qimg_open(&args, out, &err);
+	qimg_value_free(o);
+	if (r < 0)
+		return drive_fail(t, d->where, "%s", tool_errmsg(r, &err));
+	return 0;
+}
+
+/* -snapshot / snapshot=on: a temporary qcow2 the size of the image takes
+ * the writes, the image below it read-only (QEMU's vl.XXXXXX in $TMPDIR or
+ * /var/tmp); the file is gone once open. */
+static int open_snapshot(const struct tool *t, struct drive *d)
+{
+	struct qimg_node *img = NULL;
+	struct qimg_value *o = NULL, *top = NULL, *file = NULL;
+	struct qimg_error err = { 0 };
+	struct qimg_opts copts = { 0 };
+	const char *dir = getenv("TMPDIR");
+	char size[32], *path = NULL;
+	int fd, r;
+
+	if (open_image(t, d, 0, cache_of(d), &img))
+		return 1;
+	snprintf(size, sizeof(size), "%llu",
+		 (unsigned long long)qimg_size(img));
+	qimg_close(img);
+	if (asprintf(&path, "%s/vl.XXXXXX", dir && *dir ? dir : "/var/tmp") < 0)
+		return drive_fail(t, d->where, "Out of memory");
+	fd = mkstemp(path);
+	if (fd < 0) {
+		r = drive_fail(t, d->where,
+			       "Could not get temporary filename: %s",
+			       strerror(errno));
+		free(path);
+		return r;
+	}
+	close(fd);
+	r = qimg_opts_set(&copts, "size", size);
+	if (r == 0)
+		r = qimg_create(path, "qcow2", &copts, &err);
+	qimg_opts_free(&copts);
+	if (r < 0) {
+		unlink(path);
+		free(path);
+		return drive_fail(t, d->where,
+				  "Could not create temporary overlay: %s",
+				  tool_errmsg(r, &err));
+	}
+	if (opts_tree(t, d, &o)) {
+		unlink(path);
+		free(path);
+		return 1;
+	}
+	qimg_value_free(qimg_dict_take(o, "read-only"));
+	if (d->file) {
+		struct qimg_value *f = qimg_value_dict();
+
+		if (!f || qimg_dict_put_str(f, "filename", d->file) ||
+		    qimg_dict_put(o, "file", f)) {
+			qimg_value_free(o);
+			unlink(path);
+			free(path);
+			return drive_fail(t, d->where, "Out of memory");
+		}
+	}
+	top = qimg_value_dict();
+	file = qimg_value_dict();
+	if (!top || !file || qimg_dict_put_str(file, "driver", "file") ||
+	    qimg_dict_put_str(file, "filename", path) ||
+	    qimg_dict_put_str(top, "driver", "qcow2") ||
+	    qimg_dict_put(top, "file", file) ||
+	    qimg_dict_put(top, "backing", o)) {
+		qimg_value_free(top);
+		unlink(path);
+		free(path);
+		return drive_fail(t, d->where, "Out of memory");
+	}
+	{
+		struct qimg_open_args args = {
+			.options = top,
+			.objects = t->objects,
+			.flags = QIMG_OPEN_RDWR,
+			.cache =
+				d->direct ? QIMG_CACHE_NONE : QIMG_CACHE_UNSAFE,
+		};
+
+		r = qimg_open(&args, &d->node, &err);
+	}
+	qimg_value_free(top);
+	unlink(path);
+	d->overlay = path;
+	if (r < 0)
+		return drive_fail(t, d->where, "%s", tool_errmsg(r, &err));
+	/* The overlay's writes are thrown away: flushes are pointless. */
+	d->no_flush = true;
+	return 0;
+}
+
+static int add_default(struct drive_set *set, enum drive_if type, int bus,
+		       int unit, bool cdrom, const char *id)
+{
+	struct drive *v;
+
+	for (int i = 0; i < set->n; i++)
+		if (set->v[i].type == type && set->v[i].bus == bus &&
+		    set->v[i].unit == unit)
+			return 0;
+	v = realloc(set->v, (size_t)(set->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	set->v = v;
+	v = &set->v[set->n++];
+	memset(v, 0, sizeof(*v));
+	v->type = type;
+	v->bus = bus;
+	v->unit = unit;
+	v->cdrom = cdrom;
+	v->readonly = cdrom;
+	v->is_default = true;
+	v->empty = true;
+	v->writeback = true;
+	v->id = strdup(id);
+	v->block_opts = strdup("");
+	return v->id && v->block_opts ? 0 : -ENOMEM;
+}
+
+/* What the pc machine's boards and devices refuse: IDE and floppy devices
+ * while the board is built, then drives no device took, then virtio-blk
+ * devices. */
+static int check_devices(const struct tool *t, const struct drive_set *set)
+{
+	int i;
+
+	for (i = 0; i < set->n; i++) {
+		const struct drive *d = &set->v[i];
+
+		if (d->type != DRIVE_IF_IDE || d->bus >= 2 || d->cdrom)
+			continue;
+		if (!d->node)
+			return drive_fail(
+				t, NULL,
+				"Device needs media, but drive is empty");
+		if (d->readonly)
+			return drive_fail(t, NULL, "Block node is read-only");
+	}
+	for (i = 0; i < set->n; i++) {
+		const struct drive *d = &set->v[i];
+		bool taken;
+
+		switch (d->type) {
+		case DRIVE_IF_NONE:
+		case DRIVE_IF_VIRTIO:
+			taken = true;
+			break;
+		case DRIVE_IF_IDE:
+			taken = d->bus >= 0 && d->bus < 2;
+			break;
+		case DRIVE_IF_FLOPPY:
+		case DRIVE_IF_PFLASH:
+			taken = d->bus == 0 && d->unit >= 0 && d->unit < 2;
+			break;
+		default:
+			taken = false;
+		}
+		if (!taken && !d->is_default)
+			return drive_fail(t, d->where,
+					  "machine type does not support "
+					  "if=%s,bus=%d,unit=%d",
+					  drive_if_name(d->type), d->bus,
+					  d->unit);
+	}
+	for (i = 0; i < set->n; i++) {
+		const struct drive *d = &set->v[i];
+
+		if (d->type == DRIVE_IF_VIRTIO && !d->node)
+			return drive_fail(
+				t, d->where,
+				"Device needs media, but drive is empty");
+	}
+	return 0;
+}
+
+int drive_set_open(const struct tool *t, struct drive_set *set)
+{
+	int i, r;
+
+	for (i = 0; i < set->n; i++) {
+		struct drive *d = &set->v[i];
+
+		if (drive_prepare(t, set, i))
+			return 1;
+		if (d->empty)
+			continue;
+		if (d->snapshot)
+			r = open_snapshot(t, d);
+		else
+			r = open_image(t, d, d->readonly ? 0 : QIMG_OPEN_RDWR,
+				       cache_of(d), &d->node);
+		if (r)
+			return 1;
+	}
+	drive_set_done_parsing(set);
+	if (!set->nodefaults &&
+	    (add_default(set, DRIVE_IF_IDE, 1, 0, true, "ide1-cd0") ||
+	     add_default(set, DRIVE_IF_FLOPPY, 0, 0, false, "floppy0") ||
+	     add_default(set, DRIVE_IF_SD, 0, 0, false, "sd0")))
+		return drive_fail(t, NULL, "Out of memory");
+	return check_devices(t, set);
+}
+
+void drive_set_free(struct drive_set *set)
+{
+	struct qimg_error err = { 0 };
+
+	for (int i = 0; i < set->n; i++) {
+		struct drive *d = &set->v[i];
+
+		if (d->node) {
+			if (!d->readonly && !d->snapshot)
+				(void)qimg_flush(d->node, &err);
+			qimg_close(d->node);
+		}
+		free(d->where);
+		free(d->id);
+		free(d->detect_zeroes);
+		free(d->file);
+		free(d->node_name);
+		free(d->werror);
+		free(d->rerror);
+		free(d->block_opts);
+		free(d->overlay);
+	}
+	drive_set_done_parsing(set);
+	free(set->v);
+	free(set->rest);
+	memset(set, 0, sizeof(*set));
+}

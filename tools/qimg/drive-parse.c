@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/* One -drive (or -hda, -cdrom, ...) checked and placed as QEMU 7.2 does
+ * it, option by option in its order and words (observed on
+ * qemu-system-x86_64): aliases, cache modes, bus/unit/index, media,
+ * interface, id, error actions, then the options every drive has. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/util/keyval.h"
+#include "drive-kv.h"
+
+int drive_fail(const struct tool *t, const char *where, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", t->prog);
+	if (where)
+		fprintf(stderr, "%s: ", where);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* ---- one drive ---- */
+
+static const char *const if_names[DRIVE_IF_COUNT] = {
+	[DRIVE_IF_NONE] = "none",     [DRIVE_IF_IDE] = "ide",
+	[DRIVE_IF_SCSI] = "scsi",     [DRIVE_IF_FLOPPY] = "floppy",
+	[DRIVE_IF_PFLASH] = "pflash", [DRIVE_IF_MTD] = "mtd",
+	[DRIVE_IF_SD] = "sd",	      [DRIVE_IF_VIRTIO] = "virtio",
+	[DRIVE_IF_XEN] = "xen",
+};
+
+const char *drive_if_name(enum drive_if type)
+{
+	return type < DRIVE_IF_COUNT ? if_names[type] : "?";
+}
+
+/* Units a bus of this kind holds (0: one bus of any number). */
+static int if_max_units(enum drive_if type)
+{
+	return type == DRIVE_IF_IDE ? 2 : type == DRIVE_IF_SCSI ? 7 : 0;
+}
+
+/* The old -drive names and the block layer's for them. */
+static const char *const aliases[][2] = {
+	{ "iops", "throttling.iops-total" },
+	{ "iops_rd", "throttling.iops-read" },
+	{ "iops_wr", "throttling.iops-write" },
+	{ "bps", "throttling.bps-total" },
+	{ "bps_rd", "throttling.bps-read" },
+	{ "bps_wr", "throttling.bps-write" },
+	{ "iops_max", "throttling.iops-total-max" },
+	{ "iops_rd_max", "throttling.iops-read-max" },
+	{ "iops_wr_max", "throttling.iops-write-max" },
+	{ "bps_max", "throttling.bps-total-max" },
+	{ "bps_rd_max", "throttling.bps-read-max" },
+	{ "bps_wr_max", "throttling.bps-write-max" },
+	{ "iops_size", "throttling.iops-size" },
+	{ "readonly", "read-only" },
+};
+
+/* QemuOpts' numbers: strtoull in any base; "-1" wraps and, cast to int,
+ * means "not given", as in QEMU. */
+static int get_number(const struct tool *t, const char *where, struct kvl *l,
+		      const char *k, int def, int *out)
+{
+	const char *v = kvl_get(l, k);
+	unsigned long long u;
+	char *end;
+
+	*out = def;
+	if (!v)
+		return 0;
+	errno = 0;
+	u = strtoull(v, &end, 0);
+	if (!*v || *end || errno)
+		return drive_fail(t, where, "Parameter '%s' expects a number",
+				  k);
+	*out = (int)u;
+	kvl_del(l, k);
+	return 0;
+}
+
+static int get_bool(const struct tool *t, const char *where, struct kvl *l,
+		    const char *k, bool *out)
+{
+	const char *v = kvl_get(l, k);
+
+	if (v && !qimg_kv_bool(v, out))
+		return drive_fail(t, where,
+				  "Parameter '%s' expects 'on' or 'off'", k);
+	kvl_del(l, k);
+	return 0;
+}
+
+static bool one_of(const char *v, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(v, *list))
+			return true;
+	return false;
+}
+
+static struct drive *drive_at(struct drive_set *set, enum drive_if type,
+			      int bus, int unit)
+{
+	for (int i = 0; i < set->n; i++)
+		if (set->v[i].type == type && set->v[i].bus == bus &&
+		    set->v[i].unit == unit)
+			return &set->v[i];
+	return NULL;
+}
+
+/* Where a drive goes on its interface: index, or bus and unit, or the
+ * first free unit. */
+static int place(const struct tool *t, struct drive_set *set, struct drive *d,
+		 int bus, int unit, int index)
+{
+	int max = if_max_units(d->type);
+
+	if (index != -1) {
+		if (bus != 0 || unit != -1)
+			return drive_fail(
+				t, d->where,
+				"index cannot be used with bus and unit");
+		bus = max ? index / max : 0;
+		unit = max ? index % max : index;
+	}
+	if (unit == -1) {
+		unit = 0;
+		while (drive_at(set, d->type, bus, unit)) {
+			unit++;
+			if (max && unit >= max) {
+				unit -= max;
+				bus++;
+			}
+		}
+	}
+	if (max && unit >= max)
+		return drive_fail(t, d->where, "unit %d too big (max is %d)",
+				  unit, max - 1);
+	if (drive_at(set, d->type, bus, unit))
+		return drive_fail(
+			t, d->where,
+			"drive with bus=%d, unit=%d (index=%d) exists", bus,
+			unit, max ? bus * max + unit : unit);
+	d->bus = bus;
+	d->unit = unit;
+	return 0;
+}
+
+/* Block options back into QemuOpts text (commas doubled). */
+
+/* Cache mode names into cache.writeback / cache.direct / cache.no-flush;
+ * explicit cache.* options win. */
+static int apply_cache(const struct tool *t, struct drive *d, struct kvl *l)
+{
+	static const struct {
+		const char *name;
+		bool wb, direct, noflush;
+	} modes[] = {
+		{ "writeback", true, false, false },
+		{ "none", true, true, false },
+		{ "off", true, true, false },
+		{ "writethrough", false, false, false },
+		{ "directsync", false, true, false },
+		{ "unsafe", true, false, true },
+	};
+	const char *c = kvl_get(l, "cache");
+	bool wb = true, direct = false, noflush = false;
+
+	if (c) {
+		size_t i;
+
+		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+			if (!strcmp(c, modes[i].name))
+				break;
+		if (i == sizeof(modes) / sizeof(modes[0]))
+			return drive_fail(t, d->where, "invalid cache option");
+		wb = modes[i].wb;
+		direct = modes[i].direct;
+		noflush = modes[i].noflush;
+		kvl_del(l, "cache");
+	}
+	if (get_bool(t, d->where, l, "cache.writeback", &wb) ||
+	    get_bool(t, d->where, l, "cache.direct", &direct) ||
+	    get_bool(t, d->where, l, "cache.no-flush", &noflush))
+		return 1;
+	d->writeback = wb;
+	d->direct = direct;
+	d->no_flush = noflush;
+	return 0;
+}
+
+static int error_action(const struct tool *t, struct drive *d, struct kvl *l,
+			const char *k, bool write)
+{
+	static const char *const w[] = { "ignore", "report", "stop", "enospc",
+					 NULL };
+	char *v = kvl_take(l, k);
+	int r = 0;
+
+	if (!v)
+		return 0;
+	if (write) {
+		free(d->werror);
+		d->werror = v;
+	} else {
+		free(d->rerror);
+		d->rerror = v;
+	}
+	if (d->type != DRIVE_IF_IDE && d->type != DRIVE_IF_SCSI &&
+	    d->type != DRIVE_IF_VIRTIO && d->type != DRIVE_IF_NONE)
+		r = drive_fail(t, d->where,
+			       "%s is not supported by this bus type", k);
+	else if (!one_of(v, w) || (!write && !strcmp(v, "enospc")))
+		r = drive_fail(t, d->where, "'%s' invalid %s error action", v,
+			       write ? "write" : "read");
+	return r;
+}
+
+/* One drive's options, in the order QEMU 7.2 checks them. */
+int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
+	      struct kvl *l)
+{
+	static const char *const aio[] = { "threads", "native", "io_uring",
+					   NULL };
+	static const char *const dz[] = { "off", "on", "unmap", NULL };
+	const char *v;
+	char *s;
+	int bus, unit, index, r = 0;
+	bool ro = false, cor = false;
+
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		char *old = kvl_take(l, aliases[i][0]);
+
+		if (!old)
+			continue;
+		if (kvl_get(l, aliases[i][1])) {
+			free(old);
+			return drive_fail(
+				t, d->where,
+				"'%s' and its alias '%s' can't be used "
+				"at the same time",
+				aliases[i][1], aliases[i][0]);
+		}
+		if (kvl_add(l, aliases[i][1], strlen(aliases[i][1]), old)) {
+			free(old);
+			return drive_fail(t, d->where, "Out of memory");
+		}
+		free(old);
+	}
+	if (apply_cache(t, d, l))
+		return 1;
+	if (get_number(t, d->where, l, "bus", 0, &bus) ||
+	    get_number(t, d->where, l, "unit", -1, &unit) ||
+	    get_number(t, d->where, l, "index", -1, &index))
+		return 1;
+	v = kvl_get(l, "media");
+	if (v) {
+		if (!strcmp(v, "cdrom"))
+			d->cdrom = true;
+		else if (strcmp(v, "disk"))
+			return drive_fail(t, d->where, "'%s' invalid media", v);
+		kvl_del(l, "media");
+	}
+	if (get_bool(t, d->where, l, "read-only", &ro) ||
+	    get_bool(t, d->where, l, "copy-on-read", &cor))
+		return 1;
+	d->readonly = ro || d->cdrom;
+	if (d->readonly && cor) {
+		fprintf(stderr,
+			"%s: %s: warning: disabling copy-on-read on read-only "
+			"drive\n",
+			t->prog, d->where);
+		cor = false;
+	}
+	d->type = DRIVE_IF_IDE; /* the pc machine's default */
+	v = kvl_get(l, "if");
+	if (v) {
+		int i;
+
+		for (i = 0; i < DRIVE_IF_COUNT; i++)
+			if (!strcmp(v, if_names[i]))
+				break;
+		if (i == DRIVE_IF_COUNT)
+			return drive_fail(t, d->where,
+					  "unsupported bus type '%s'", v);
+		d->type = (enum drive_if)i;
+		kvl_del(l, "if");
+	}
+	if (place(t, set, d, bus, unit, index))
+		return 1;
+	s = kvl_take(l, "id");
+	if (s)
+		d->id = s;
+	else if (if_max_units(d->type))
+		r = asprintf(&d->id, "%s%d%s%d", if_names[d->type], d->bus,
+			     d->cdrom ? "-cd" : "-hd", d->unit);
+	else
+		r = asprintf(&d->id, "%s%d", if_names[d->type], d->unit);
+	if (r < 0 || !d->id)
+		return drive_fail(t, d->where, "Out of memory");
+	d->file = kvl_take(l, "file");
+	if (error_action(t, d, l, "werror", true) ||
+	    error_action(t, d, l, "rerror", false))
+		return 1;
+	/* blockdev_init: the options every drive has. */
+	if (get_bool(t, d->where, l, "snapshot", &d->snapshot))
+		return 1;
+	v = kvl_get(l, "aio");
+	if (v && !one_of(v, aio))
+		return drive_fail(t, d->where, "invalid aio option");
+	v = kvl_get(l, "detect-zeroes");
+	if (v && !one_of(v, dz))
+		return drive_fail(t, d->where, "invalid parameter value: %s",
+				  v);
+	if (v && strcmp(v, "off")) {
+		d->detect_zeroes = strdup(v);
+		if (!d->detect_zeroes)
+			return drive_fail(t, d->where, "Out of memory");
+	}
+	s = kvl_take(l, "format");
+	if (s) {
+		if (kvl_get(l, "driver")) {
+			free(s);
+			return drive_fail(t, d->where,
+					  "Cannot specify both 'driver' and "
+					  "'format'");
+		}
+		kvl_add(l, "driver", 6, s);
+		free(s);
+	}
+	for (int i = 0; i < l->n; i++)
+		if (!strncmp(l->k[i], "throttling.", 11) ||
+		    !strncmp(l->k[i], "stats-", 6))
+			return drive_fail(
+				t, d->where,
+				"qimg does not apply '%s' (I/O "
+				"throttling and statistics of a drive)",
+				l->k[i]);
+	v = kvl_get(l, "discard");
+	if (v && strcmp(v, "ignore") && strcmp(v, "off") &&
+	    strcmp(v, "unmap") && strcmp(v, "on"))
+		return drive_fail(t, d->where, "Invalid discard option");
+	d->discard = v && (!strcmp(v, "unmap") || !strcmp(v, "on"));
+	/* Nothing to open: an empty drive (a cdrom without a disc). */
+	d->empty = (!d->file || !d->file[0]) && !l->n;
+	s = kvl_take(l, "node-name");
+	if (s) {
+		d->node_name = s;
+		kvl_add(l, "node-name", 9, s);
+	}
+	if (cor)
+		kvl_add(l, "copy-on-read", 12, "on");
+	if (d->readonly)
+		kvl_add(l, "read-only", 9, "on");
+	/* aio and detect-zeroes stay with the block layer's options. */
+	d->block_opts = join_opts(l);
+	if (!d->block_opts)
+		return drive_fail(t, d->where, "Out of memory");
+	return 0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* QEMU's storage command line (-hda…-hdd, -cdrom, -fda/-fdb, -sd, -mtdblock,
+ * -pflash, -drive, -snapshot, -nodefaults, a bare image name) resolved as
+ * qemu-system-x86_64 7.2 resolves it for its default machine (pc): every
+ * drive's interface, bus, unit and id, the default empty drives, and each
+ * image opened through the block layer with the drive's cache mode,
+ * read-only state and -snapshot overlay.  `qimg drives` prints the result
+ * (what QEMU's `info block` shows); `qimg run` serves it to a real guest. */
+#ifndef QIMG_TOOL_DRIVE_H
+#define QIMG_TOOL_DRIVE_H
+
+#include <stdbool.h>
+
+#include "common.h"
+
+enum drive_if {
+	DRIVE_IF_NONE,
+	DRIVE_IF_IDE,
+	DRIVE_IF_SCSI,
+	DRIVE_IF_FLOPPY,
+	DRIVE_IF_PFLASH,
+	DRIVE_IF_MTD,
+	DRIVE_IF_SD,
+	DRIVE_IF_VIRTIO,
+	DRIVE_IF_XEN,
+	DRIVE_IF_COUNT,
+};
+
+const char *drive_if_name(enum drive_if type);
+
+struct drive {
+	char *where; /* the option as typed: "-drive file=a,if=ide" */
+	char *id;    /* given or made: "ide0-hd0", "virtio1", "x" */
+	enum drive_if type;
+	int bus, unit;
+	bool cdrom;	     /* media=cdrom */
+	bool is_default;     /* one of the machine's default empty drives */
+	bool snapshot;	     /* a temporary overlay takes the writes */
+	bool readonly;	     /* read-only=on, or a cdrom */
+	bool writeback;	     /* cache.writeback: the guest sees a write cache */
+	bool direct;	     /* cache.direct */
+	bool no_flush;	     /* cache.no-flush */
+	char *detect_zeroes; /* NULL: off */
+	bool discard;	     /* discard=unmap: guest discards free space */
+	char *werror, *rerror;	/* error actions given, or NULL */
+	char *file;		/* the image, NULL: none named by file= */
+	bool empty;		/* no image: a cdrom without a disc */
+	char *node_name;	/* node-name=, or NULL */
+	char *block_opts;	/* the rest, for the block layer ("k=v,...") */
+	struct qimg_node *node; /* the image (its overlay with snapshot) */
+	char *overlay;		/* the -snapshot overlay's file name */
+};
+
+/* What the command line says about storage. */
+struct drive_set {
+	struct drive *v;
+	int n;
+	bool snapshot;	 /* -snapshot */
+	bool nodefaults; /* -nodefaults */
+	/* `qimg run`: the emulator's other arguments, in order, with a NULL
+	 * entry where each of v[] stood; then NULL. */
+	char **rest;
+	int nrest;
+	void *lists; /* each drive's options until drive_prepare */
+	int nlists;
+};
+
+/* Sort the arguments of a qemu-system command line: storage options into
+ * *set (in order, each checked and placed as QEMU places it), the others
+ * into set->rest (a -machine other than pc is refused).
+ * Errors and warnings are printed in QEMU's words with the option as
+ * typed in front; returns 0 or 1 (the exit code). */
+int drive_set_parse(const struct tool *t, int argc, char **argv,
+		    struct drive_set *set);
+
+/* Check and place drive i (QEMU's -drive processing); 0 or 1 (printed). */
+int drive_prepare(const struct tool *t, struct drive_set *set, int i);
+/* Free what drive_set_parse kept for drive_prepare. */
+void drive_set_done_parsing(struct drive_set *set);
+
+/* Open every drive's image (the overlay too under -snapshot), add the
+ * machine's default drives and check what the machine's devices refuse.
+ * Returns 0 or 1 with the error printed. */
+int drive_set_open(const struct tool *t, struct drive_set *set);
+
+/* Close the images (flushing them) and free everything. */
+void drive_set_free(struct drive_set *set);
+
+/* Check and place one drive from its options (drive-parse.c). */
+struct kvl;
+int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
+	      struct kvl *l);
+
+/* "prog: WHERE: message" on stderr (WHERE: the option as typed, or
+ * NULL); returns 1. */
+int drive_fail(const struct tool *t, const char *where, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* "writeback", "writethrough, direct, ignore flushes", ... */
+void drive_cache_mode(const struct drive *d, char *buf, size_t len);
+
+#endif
