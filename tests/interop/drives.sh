@@ -111,8 +111,57 @@ drives "driver options" -nodefaults \
 	-drive driver=qcow2,file.driver=file,file.filename=../a.qcow2
 drives "a node name" -nodefaults -drive file=../a.qcow2,node-name=top
 
+drives "aio=native without cache.direct" -nodefaults -drive file=../a.qcow2,aio=native
+drives "aio=native with cache=none" -nodefaults -drive file=../a.qcow2,aio=native,cache=none
+drives "aio=io_uring" -nodefaults -drive file=../a.qcow2,aio=io_uring
+drives "a json: file name" -nodefaults \
+	-drive 'file=json:{"driver":"qcow2","file":{"driver":"file","filename":"../a.qcow2"}}'
+"$QEMU_IMG" create -q -f qcow2 --object secret,id=s0,data=abc \
+	-o encrypt.format=luks,encrypt.key-secret=s0 enc.qcow2 16M
+drives "an encrypted qcow2 with its -object secret" -nodefaults \
+	-object secret,id=s0,data=abc -drive file=../enc.qcow2,encrypt.key-secret=s0
+drives "an encrypted qcow2 without its key" -nodefaults -drive file=../enc.qcow2
+
+# --- firmware flash ---------------------------------------------------------------
+"$QEMU_IMG" create -q -f raw p1.raw 1000
+"$QEMU_IMG" create -q -f raw p2.raw 4M
+"$QEMU_IMG" create -q -f raw p3.raw 6M
+drives "-pflash" -nodefaults -pflash ../p2.raw
+drives "-pflash of a bad size" -nodefaults -pflash ../p1.raw
+drives "firmware too big" -nodefaults -pflash ../p2.raw -pflash ../p3.raw
+drives "pflash1 without pflash0" -nodefaults -drive if=pflash,file=../p2.raw,format=raw,index=1
+drives "an empty pflash" -nodefaults -drive if=pflash
+drives "a third pflash" -nodefaults -drive if=pflash,format=raw,file=../p2.raw,unit=2
+
+# --- two drives, one file: QEMU's lock rules -----------------------------------------
+while read -r args; do
+	# shellcheck disable=SC2086
+	drives "one file twice: $args" -nodefaults $args
+done <<'LOCKS'
+-hda ../a.qcow2 -hdb ../a.qcow2
+-hda ../c.raw -hdb ../c.raw
+-hda ../c.raw -cdrom ../c.raw
+-cdrom ../c.raw -hda ../c.raw
+-cdrom ../a.qcow2 -hda ../a.qcow2
+-hda ../a.qcow2 -cdrom ../a.qcow2
+-hda ../a.qcow2 -drive file=../a.qcow2,if=virtio
+-drive file=../a.qcow2,if=none -hda ../a.qcow2
+-snapshot -hda ../c.raw -hdb ../c.raw
+-hda ../c.raw -drive file=../c.raw,if=virtio,readonly=on
+-drive file=../a.qcow2,if=virtio,readonly=on -hda ../a.qcow2
+-hda ../o.qcow2 -hdb ../a.qcow2
+-fda ../d.raw -fdb ../d.raw
+-hda ../c.raw -drive file=../c.raw,format=raw,if=virtio,snapshot=on
+-hda ../c.raw -drive file=../c.raw,if=none
+-drive file=../c.raw,if=virtio -drive file=../c.raw,if=virtio
+-hda ../o.qcow2 -cdrom ../a.qcow2
+-hdb ../c.raw -drive file=../c.raw,format=raw,if=floppy
+LOCKS
+
 # --- -snapshot ------------------------------------------------------------------
 drives "-snapshot" -snapshot -hda ../o.qcow2 -hdc ../d.raw
+drives "-snapshot with cache=none" -snapshot -nodefaults -drive file=../a.qcow2,cache=none
+drives "snapshot=on with cache=directsync" -nodefaults -drive file=../a.qcow2,cache=directsync,snapshot=on
 drives "snapshot=on" -nodefaults -drive file=../a.qcow2,snapshot=on,format=qcow2 \
 	-fda ../d.raw
 drives "-snapshot but snapshot=off" -snapshot -nodefaults \

@@ -116,6 +116,28 @@ static int check_id(const struct tool *t, const char *where,
 	return 0;
 }
 
+/* -object definitions the images may need (secrets, TLS credentials,
+ * throttle groups) qimg makes too; the emulator gets every one. */
+static bool qimg_knows_object(const char *val)
+{
+	static const char *const types[] = {
+		"secret",	  "secret_keyring",
+		"tls-creds-x509", "tls-creds-psk",
+		"throttle-group", "authz-list",
+		"authz-simple",	  NULL,
+	};
+	const char *ty = val, *p;
+	size_t n;
+
+	if ((p = strstr(val, "qom-type=")) && (p == val || p[-1] == ','))
+		ty = p + 9;
+	n = strcspn(ty, ",");
+	for (int i = 0; types[i]; i++)
+		if (strlen(types[i]) == n && !strncmp(ty, types[i], n))
+			return true;
+	return false;
+}
+
 /* -machine's type: pc, or one of its versions (pc-i440fx-7.2). */
 static bool pc_machine(const char *val)
 {
@@ -228,6 +250,9 @@ int drive_set_parse(const struct tool *t, int argc, char **argv,
 				t, where,
 				"qimg resolves drives for the pc machine "
 				"only");
+		else if (!strcmp(o, "object") && qimg_knows_object(val) &&
+			 tool_object(t, val))
+			r = 1;
 		else if (keep(set, argv[i - 1]) || keep(set, argv[i]))
 			r = drive_fail(t, NULL, "Out of memory");
 	}

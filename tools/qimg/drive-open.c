@@ -5,6 +5,7 @@
  * refuse, in the order QEMU finds it. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,18 @@ static int open_snapshot(const struct tool *t, struct drive *d)
 		return 1;
 	}
 	qimg_value_free(qimg_dict_take(o, "read-only"));
+	/* The image keeps O_DIRECT under the overlay, which has none. */
+	if (d->direct) {
+		struct qimg_value *c = qimg_value_dict();
+
+		if (!c || qimg_dict_put_bool(c, "direct", true) ||
+		    qimg_dict_put(o, "cache", c)) {
+			qimg_value_free(o);
+			unlink(path);
+			free(path);
+			return drive_fail(t, d->where, "Out of memory");
+		}
+	}
 	if (d->file) {
 		struct qimg_value *f = qimg_value_dict();
 
@@ -178,8 +191,10 @@ static int open_snapshot(const struct tool *t, struct drive *d)
 	d->overlay = path;
 	if (r < 0)
 		return drive_fail(t, d->where, "%s", tool_errmsg(r, &err));
-	/* The overlay's writes are thrown away: flushes are pointless. */
+	/* The overlay's writes are thrown away: flushes are pointless, and
+	 * its own file is cached. */
 	d->no_flush = true;
+	d->direct = false;
 	return 0;
 }
 
@@ -214,42 +229,112 @@ static int add_default(struct drive_set *set, enum drive_if type, int bus,
 /* What the pc machine's boards and devices refuse: IDE and floppy devices
  * while the board is built, then drives no device took, then virtio-blk
  * devices. */
-static int check_devices(const struct tool *t, const struct drive_set *set)
+/* The pc board's firmware flash: pflash0, then pflash1 below it, each a
+ * non-zero multiple of 4 KiB, 8 MiB at most together. */
+static int check_pflash(const struct tool *t, const struct drive_set *set)
 {
+	const struct drive *unit[2] = { NULL, NULL };
+	uint64_t total = 0;
 	int i;
 
 	for (i = 0; i < set->n; i++) {
 		const struct drive *d = &set->v[i];
 
-		if (d->type != DRIVE_IF_IDE || d->bus >= 2 || d->cdrom)
+		if (d->type == DRIVE_IF_PFLASH && d->bus == 0 && d->unit >= 0 &&
+		    d->unit < 2)
+			unit[d->unit] = d;
+	}
+	for (i = 0; i < 2 && unit[i]; i++) {
+		/* QEMU sees a raw file's length rounded up to sectors. */
+		uint64_t size;
+
+		if (!unit[i]->node)
+			return drive_fail(t, NULL,
+					  "can't get size of block device "
+					  "pflash%d: No medium found",
+					  i);
+		size = (qimg_size(unit[i]->node) + 511) & ~(uint64_t)511;
+		if (!size || size % 4096) {
+			fprintf(stderr,
+				"%s: system firmware block device pflash%d has "
+				"invalid size %llu\n%s: info: its size must be "
+				"a non-zero multiple of 0x1000\n",
+				t->prog, i, (unsigned long long)size, t->prog);
+			return 1;
+		}
+		total += size;
+		if (total > 8388608)
+			return drive_fail(t, NULL,
+					  "combined size of system firmware "
+					  "exceeds 8388608 bytes");
+	}
+	if (!unit[0] && unit[1])
+		return drive_fail(t, NULL, "pflash1 requires pflash0");
+	return 0;
+}
+
+static const struct drive *find(const struct drive_set *set, enum drive_if type,
+				int bus, int unit)
+{
+	for (int i = 0; i < set->n; i++)
+		if (set->v[i].type == type && set->v[i].bus == bus &&
+		    set->v[i].unit == unit)
+			return &set->v[i];
+	return NULL;
+}
+
+static bool machine_takes(const struct drive *d)
+{
+	switch (d->type) {
+	case DRIVE_IF_NONE:
+	case DRIVE_IF_VIRTIO:
+		return true;
+	case DRIVE_IF_IDE:
+		return d->bus >= 0 && d->bus < 2;
+	case DRIVE_IF_FLOPPY:
+	case DRIVE_IF_PFLASH:
+		return d->bus == 0 && d->unit >= 0 && d->unit < 2;
+	default:
+		return false;
+	}
+}
+
+/* The devices of the pc machine in the order QEMU creates them: firmware
+ * flash, floppies and IDE disks while the board is built (their errors
+ * name no option), then a drive no device took is an error, then the
+ * virtio-blk devices (whose errors name their -drive). */
+static int check_devices(const struct tool *t, const struct drive_set *set,
+			 struct perm_state *ps)
+{
+	const struct drive *d;
+	int i, u;
+
+	if (check_pflash(t, set))
+		return 1;
+	for (u = 0; u < 2; u++)
+		if ((d = find(set, DRIVE_IF_PFLASH, 0, u)) &&
+		    drive_perm_attach(t, ps, d, NULL))
+			return 1;
+	for (u = 0; u < 2; u++)
+		if ((d = find(set, DRIVE_IF_FLOPPY, 0, u)) &&
+		    drive_perm_attach(t, ps, d, NULL))
+			return 1;
+	for (i = 0; i < 4; i++) {
+		d = find(set, DRIVE_IF_IDE, i / 2, i % 2);
+		if (!d)
 			continue;
-		if (!d->node)
+		if (!d->cdrom && !d->node)
 			return drive_fail(
 				t, NULL,
 				"Device needs media, but drive is empty");
-		if (d->readonly)
+		if (!d->cdrom && d->readonly)
 			return drive_fail(t, NULL, "Block node is read-only");
+		if (drive_perm_attach(t, ps, d, NULL))
+			return 1;
 	}
 	for (i = 0; i < set->n; i++) {
-		const struct drive *d = &set->v[i];
-		bool taken;
-
-		switch (d->type) {
-		case DRIVE_IF_NONE:
-		case DRIVE_IF_VIRTIO:
-			taken = true;
-			break;
-		case DRIVE_IF_IDE:
-			taken = d->bus >= 0 && d->bus < 2;
-			break;
-		case DRIVE_IF_FLOPPY:
-		case DRIVE_IF_PFLASH:
-			taken = d->bus == 0 && d->unit >= 0 && d->unit < 2;
-			break;
-		default:
-			taken = false;
-		}
-		if (!taken && !d->is_default)
+		d = &set->v[i];
+		if (!machine_takes(d) && !d->is_default)
 			return drive_fail(t, d->where,
 					  "machine type does not support "
 					  "if=%s,bus=%d,unit=%d",
@@ -257,25 +342,33 @@ static int check_devices(const struct tool *t, const struct drive_set *set)
 					  d->unit);
 	}
 	for (i = 0; i < set->n; i++) {
-		const struct drive *d = &set->v[i];
-
-		if (d->type == DRIVE_IF_VIRTIO && !d->node)
+		d = &set->v[i];
+		if (d->type != DRIVE_IF_VIRTIO)
+			continue;
+		if (!d->node)
 			return drive_fail(
 				t, d->where,
 				"Device needs media, but drive is empty");
+		if (drive_perm_attach(t, ps, d, d->where))
+			return 1;
 	}
 	return 0;
 }
 
 int drive_set_open(const struct tool *t, struct drive_set *set)
 {
+	struct perm_state *ps = drive_perm_new();
 	int i, r;
 
+	if (!ps)
+		return drive_fail(t, NULL, "Out of memory");
 	for (i = 0; i < set->n; i++) {
 		struct drive *d = &set->v[i];
 
-		if (drive_prepare(t, set, i))
+		if (drive_prepare(t, set, i)) {
+			drive_perm_free(ps);
 			return 1;
+		}
 		if (d->empty)
 			continue;
 		if (d->snapshot)
@@ -283,16 +376,21 @@ int drive_set_open(const struct tool *t, struct drive_set *set)
 		else
 			r = open_image(t, d, d->readonly ? 0 : QIMG_OPEN_RDWR,
 				       cache_of(d), &d->node);
-		if (r)
+		if (r || drive_perm_open(t, ps, d)) {
+			drive_perm_free(ps);
 			return 1;
+		}
 	}
 	drive_set_done_parsing(set);
 	if (!set->nodefaults &&
 	    (add_default(set, DRIVE_IF_IDE, 1, 0, true, "ide1-cd0") ||
 	     add_default(set, DRIVE_IF_FLOPPY, 0, 0, false, "floppy0") ||
 	     add_default(set, DRIVE_IF_SD, 0, 0, false, "sd0")))
-		return drive_fail(t, NULL, "Out of memory");
-	return check_devices(t, set);
+		r = drive_fail(t, NULL, "Out of memory");
+	else
+		r = check_devices(t, set, ps);
+	drive_perm_free(ps);
+	return r;
 }
 
 void drive_set_free(struct drive_set *set)

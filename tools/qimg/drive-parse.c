@@ -225,6 +225,24 @@ static int error_action(const struct tool *t, struct drive *d, struct kvl *l,
 	return r;
 }
 
+/* A file name the file protocol opens (no "proto:" before a '/', no
+ * json:). */
+static bool local_file(const char *f)
+{
+	const char *colon = f ? strchr(f, ':') : NULL;
+
+	return f && *f &&
+	       (!colon || (strchr(f, '/') && strchr(f, '/') < colon));
+}
+
+static bool has_prefix(const struct kvl *l, const char *prefix)
+{
+	for (int i = 0; i < l->n; i++)
+		if (!strncmp(l->k[i], prefix, strlen(prefix)))
+			return true;
+	return false;
+}
+
 /* One drive's options, in the order QEMU 7.2 checks them. */
 int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 	      struct kvl *l)
@@ -361,7 +379,22 @@ int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 		kvl_add(l, "copy-on-read", 12, "on");
 	if (d->readonly)
 		kvl_add(l, "read-only", 9, "on");
-	/* aio and detect-zeroes stay with the block layer's options. */
+	/* aio is the file protocol's (QEMU: a flag for whichever protocol);
+	 * detect-zeroes is applied by whoever serves the drive. */
+	s = kvl_take(l, "aio");
+	if (s && !strcmp(s, "native") && !d->direct) {
+		free(s);
+		return drive_fail(t, d->where,
+				  "aio=native was specified, but it requires "
+				  "cache.direct=on, which was not specified.");
+	}
+	v = kvl_get(l, "driver");
+	if (s && v && !strcmp(v, "file"))
+		kvl_add(l, "aio", 3, s);
+	else if (s && local_file(d->file) && !has_prefix(l, "file."))
+		kvl_add(l, "file.aio", 8, s);
+	free(s);
+	kvl_del(l, "detect-zeroes");
 	d->block_opts = join_opts(l);
 	if (!d->block_opts)
 		return drive_fail(t, d->where, "Out of memory");

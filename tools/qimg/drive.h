@@ -96,6 +96,17 @@ int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 int drive_fail(const struct tool *t, const char *where, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Image-file permissions between drives (drive-perm.c): taken when a
+ * drive opens, and when its device attaches (where: the option to name in
+ * an error, or NULL); 0 or 1 with QEMU's error printed. */
+struct perm_state;
+struct perm_state *drive_perm_new(void);
+void drive_perm_free(struct perm_state *ps);
+int drive_perm_open(const struct tool *t, struct perm_state *ps,
+		    const struct drive *d);
+int drive_perm_attach(const struct tool *t, struct perm_state *ps,
+		      const struct drive *d, const char *where);
+
 /* "writeback", "writethrough, direct, ignore flushes", ... */
 void drive_cache_mode(const struct drive *d, char *buf, size_t len);
 
