@@ -388,3 +388,13 @@ void qimg_throttle_group_io(struct qimg_throttle_group *g, bool write,
 	qimg_throttle_account(&g->st, write, bytes);
 	pthread_mutex_unlock(&g->lock);
 }
+
+void qimg_throttle_group_set_config(struct qimg_throttle_group *g,
+				    const struct qimg_throttle_config *c)
+{
+	pthread_mutex_lock(&g->lock);
+	g->cfg = *c;
+	qimg_throttle_state_init(&g->st, &g->cfg, 0);
+	g->st.last_ns = -1;
+	pthread_mutex_unlock(&g->lock);
+}

@@ -32,6 +32,10 @@ bool qimg_throttle_group_type(const char *def);
 int qimg_throttle_group_parse(const char *def, struct qimg_throttle_group **out,
 			      struct qimg_error *err);
 void qimg_throttle_group_free(struct qimg_throttle_group *g);
+/* Give the group new (checked) limits with empty buckets, as a -drive
+ * naming an existing group does in QEMU (the last one sets them). */
+void qimg_throttle_group_set_config(struct qimg_throttle_group *g,
+				    const struct qimg_throttle_config *c);
 
 /* Wait until a request of `bytes` in this direction may start under the
  * group's limits, then count it.  Safe from any thread. */

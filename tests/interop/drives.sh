@@ -122,6 +122,24 @@ drives "an encrypted qcow2 with its -object secret" -nodefaults \
 	-object secret,id=s0,data=abc -drive file=../enc.qcow2,encrypt.key-secret=s0
 drives "an encrypted qcow2 without its key" -nodefaults -drive file=../enc.qcow2
 
+# --- I/O throttling of a drive -------------------------------------------------------
+for a in bps=abc bps=-1 bps_max=100 bps=1,bps_rd=1 \
+	throttling.bps-total=100,throttling.bps-total-max-length=5 \
+	throttling.bps-total=100,throttling.bps-total-max=50 \
+	throttling.iops-size=4096 throttling.bps-total=1e20 \
+	throttling.bps-total=2000000000000000 throttling.foo=1 bps=0 \
+	throttling.iops-total=10,throttling.iops-size=4096,throttling.group=g1 \
+	throttling.bps-total=100,throttling.bps-total-max=200,throttling.bps-total-max-length=2 \
+	iops=5,snapshot=on bps_wr=10000,readonly=on,if=virtio; do
+	drives "throttling: $a" -nodefaults -drive file=../a.qcow2,$a
+done
+drives "throttling: two drives in one group (the last sets it)" -nodefaults \
+	-drive file=../a.qcow2,bps=1000,throttling.group=g \
+	-drive file=../c.raw,format=raw,bps=2000,throttling.group=g,if=virtio
+drives "throttling: a drive sets an -object group's limits" -nodefaults \
+	-object throttle-group,id=g,x-bps-total=500 \
+	-drive file=../a.qcow2,bps=1000,throttling.group=g
+
 # --- firmware flash ---------------------------------------------------------------
 "$QEMU_IMG" create -q -f raw p1.raw 1000
 "$QEMU_IMG" create -q -f raw p2.raw 4M
@@ -274,6 +292,14 @@ for f in vdi vmdk vhdx vpc qed; do
 	guest "a guest boots from $f" -drive file=../g.$f,format=$f,cache=none
 	ok "the guest's write is in the $f image" wrote "g.$f" $f
 done
+
+# iops=1: the guest's three requests (two reads, a write) take 2 s at least
+"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gi.qcow2
+start=$(date +%s%N)
+guest "a guest on a throttled drive" -drive file=../gi.qcow2,iops=1
+ms=$((($(date +%s%N) - start) / 1000000))
+ok "the throttled guest took 2 s at least (${ms} ms)" [ "$ms" -ge 2000 ]
+ok "the throttled guest's write is in the image" wrote gi.qcow2 qcow2
 
 cp guest.raw gf.raw
 truncate -s 1440K gf.raw

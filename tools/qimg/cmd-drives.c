@@ -9,7 +9,21 @@
 #include "qimg/info.h"
 #include "drive.h"
 
-static void print_drive(const struct drive *d, int seq)
+/* A throttle group's limits are the last drive's that names it. */
+static const struct drive *group_setter(const struct drive_set *set,
+					const struct drive *d)
+{
+	const struct drive *last = d;
+
+	for (int i = 0; i < set->n; i++)
+		if (set->v[i].throttle_group && set->v[i].throttle_limits &&
+		    !strcmp(set->v[i].throttle_group, d->throttle_group))
+			last = &set->v[i];
+	return last;
+}
+
+static void print_drive(const struct drive_set *set, const struct drive *d,
+			int seq)
 {
 	struct qimg_node *img = d->node ? qimg_node_image(d->node) : NULL;
 	bool removable = d->cdrom || d->type == DRIVE_IF_FLOPPY ||
@@ -53,6 +67,18 @@ static void print_drive(const struct drive *d, int seq)
 	}
 	if (d->detect_zeroes)
 		printf("    Detect zeroes:    %s\n", d->detect_zeroes);
+	if (d->throttle_limits) {
+		const struct drive *g = group_setter(set, d);
+
+		printf("    I/O throttling:   bps=%llu bps_rd=%llu bps_wr=%llu "
+		       "bps_max=%llu bps_rd_max=%llu bps_wr_max=%llu iops=%llu "
+		       "iops_rd=%llu iops_wr=%llu iops_max=%llu "
+		       "iops_rd_max=%llu iops_wr_max=%llu iops_size=%llu "
+		       "group=%s\n",
+		       g->thr[0], g->thr[1], g->thr[2], g->thr[3], g->thr[4],
+		       g->thr[5], g->thr[6], g->thr[7], g->thr[8], g->thr[9],
+		       g->thr[10], g->thr[11], g->thr[12], d->throttle_group);
+	}
 	qimg_image_info_free(&info);
 }
 
@@ -105,7 +131,8 @@ int cmd_drives(const struct tool *t, int argc, char **argv)
 		for (int j = 0, seq = 0; j < set.n; j++) {
 			if (j)
 				printf("\n");
-			print_drive(&set.v[j], set.v[j].node ? seq++ : seq);
+			print_drive(&set, &set.v[j],
+				    set.v[j].node ? seq++ : seq);
 		}
 	drive_set_free(&set);
 	return r;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "qimg/create.h"
+#include "qimg/object.h"
+#include "util/throttle-group.h"
 #include "qimg/value.h"
 #include "drive.h"
 
@@ -355,6 +357,52 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 	return 0;
 }
 
+/* throttling.*: the drive's node behind a throttle filter of its group
+ * (made from the drive's limits unless an earlier drive or -object made
+ * it). */
+static int open_throttle(const struct tool *t, struct drive *d)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_value *o = qimg_value_dict();
+	struct qimg_node *top = NULL;
+	struct qimg_throttle_group *g, *tmp = NULL;
+	char *def = NULL;
+	int r;
+
+	if (!o || qimg_dict_put_str(o, "driver", "throttle") ||
+	    qimg_dict_put_str(o, "throttle-group", d->throttle_group)) {
+		qimg_value_free(o);
+		return drive_fail(t, d->where, "Out of memory");
+	}
+	if (asprintf(&def, "throttle-group,id=%s,%s", d->throttle_group,
+		     d->throttle_limits) < 0)
+		def = NULL;
+	g = qimg_objects_throttle_group(t->objects, d->throttle_group, &err);
+	err = (struct qimg_error){ 0 };
+	if (!def)
+		r = -ENOMEM;
+	else if (!g)
+		r = qimg_objects_add(t->objects, def, &err);
+	else if ((r = qimg_throttle_group_parse(def, &tmp, &err)) == 0) {
+		/* The group's limits are the last drive's. */
+		qimg_throttle_group_set_config(g, &tmp->cfg);
+		qimg_throttle_group_free(tmp);
+	}
+	free(def);
+	if (r < 0) {
+		qimg_value_free(o);
+		return drive_fail(t, d->where, "%s", tool_errmsg(r, &err));
+	}
+	r = qimg_open_over_opts(
+		d->node, o, t->objects,
+		d->readonly && !d->snapshot ? 0 : QIMG_OPEN_RDWR, &top, &err);
+	qimg_value_free(o);
+	d->node = top;
+	if (r < 0)
+		return drive_fail(t, d->where, "%s", tool_errmsg(r, &err));
+	return 0;
+}
+
 int drive_set_open(const struct tool *t, struct drive_set *set)
 {
 	struct perm_state *ps = drive_perm_new();
@@ -376,6 +424,8 @@ int drive_set_open(const struct tool *t, struct drive_set *set)
 		else
 			r = open_image(t, d, d->readonly ? 0 : QIMG_OPEN_RDWR,
 				       cache_of(d), &d->node);
+		if (r == 0 && d->throttle_limits)
+			r = open_throttle(t, d);
 		if (r || drive_perm_open(t, ps, d)) {
 			drive_perm_free(ps);
 			return 1;
@@ -411,6 +461,8 @@ void drive_set_free(struct drive_set *set)
 		free(d->file);
 		free(d->node_name);
 		free(d->werror);
+		free(d->throttle_limits);
+		free(d->throttle_group);
 		free(d->rerror);
 		free(d->block_opts);
 		free(d->overlay);

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/util/keyval.h"
+#include "util/keyval.h"
+#include "util/throttle.h"
 #include "drive-kv.h"
 
 int drive_fail(const struct tool *t, const char *where, const char *fmt, ...)
@@ -243,6 +244,95 @@ static bool has_prefix(const struct kvl *l, const char *prefix)
 	return false;
 }
 
+/* -drive throttling.* names, their bucket and what they set (0: rate,
+ * 1: burst rate, 2: burst length), and where info block shows them. */
+static const struct {
+	const char *name;
+	int bucket, what, shown;
+} thr_opts[] = {
+	{ "bps-total", QIMG_THR_BPS_TOTAL, 0, 0 },
+	{ "bps-read", QIMG_THR_BPS_READ, 0, 1 },
+	{ "bps-write", QIMG_THR_BPS_WRITE, 0, 2 },
+	{ "bps-total-max", QIMG_THR_BPS_TOTAL, 1, 3 },
+	{ "bps-read-max", QIMG_THR_BPS_READ, 1, 4 },
+	{ "bps-write-max", QIMG_THR_BPS_WRITE, 1, 5 },
+	{ "iops-total", QIMG_THR_OPS_TOTAL, 0, 6 },
+	{ "iops-read", QIMG_THR_OPS_READ, 0, 7 },
+	{ "iops-write", QIMG_THR_OPS_WRITE, 0, 8 },
+	{ "iops-total-max", QIMG_THR_OPS_TOTAL, 1, 9 },
+	{ "iops-read-max", QIMG_THR_OPS_READ, 1, 10 },
+	{ "iops-write-max", QIMG_THR_OPS_WRITE, 1, 11 },
+	{ "bps-total-max-length", QIMG_THR_BPS_TOTAL, 2, -1 },
+	{ "bps-read-max-length", QIMG_THR_BPS_READ, 2, -1 },
+	{ "bps-write-max-length", QIMG_THR_BPS_WRITE, 2, -1 },
+	{ "iops-total-max-length", QIMG_THR_OPS_TOTAL, 2, -1 },
+	{ "iops-read-max-length", QIMG_THR_OPS_READ, 2, -1 },
+	{ "iops-write-max-length", QIMG_THR_OPS_WRITE, 2, -1 },
+	{ "iops-size", -1, 3, 12 },
+};
+
+/* throttling.*: checked as QEMU checks a drive's limits, then kept for a
+ * throttle group of the drive's own (or throttling.group's). */
+static int throttling(const struct tool *t, struct drive *d, struct kvl *l)
+{
+	struct qimg_throttle_config c;
+	struct qimg_error err = { 0 };
+	struct kvl lim = { 0 };
+	bool any = false;
+
+	qimg_throttle_config_init(&c);
+	for (size_t i = 0; i < sizeof(thr_opts) / sizeof(thr_opts[0]); i++) {
+		char key[64], *end;
+		const char *v;
+		unsigned long long u;
+
+		snprintf(key, sizeof(key), "throttling.%s", thr_opts[i].name);
+		v = kvl_get(l, key);
+		if (!v)
+			continue;
+		errno = 0;
+		u = strtoull(v, &end, 0);
+		if (!*v || *end || errno) {
+			kvl_free(&lim);
+			return drive_fail(t, d->where,
+					  "Parameter '%s' expects a number",
+					  key);
+		}
+		if (thr_opts[i].what == 0)
+			c.b[thr_opts[i].bucket].avg = (double)u;
+		else if (thr_opts[i].what == 1)
+			c.b[thr_opts[i].bucket].max = (double)u;
+		else if (thr_opts[i].what == 2)
+			c.b[thr_opts[i].bucket].burst_length = u;
+		else
+			c.op_size = u;
+		if (thr_opts[i].shown >= 0)
+			d->thr[thr_opts[i].shown] = u;
+		if (u && thr_opts[i].what != 2)
+			any = true;
+		snprintf(key, sizeof(key), "limits.%s", thr_opts[i].name);
+		kvl_add(&lim, key, strlen(key), v);
+		snprintf(key, sizeof(key), "throttling.%s", thr_opts[i].name);
+		kvl_del(l, key);
+	}
+	if (qimg_throttle_config_check(&c, &err) < 0) {
+		kvl_free(&lim);
+		return drive_fail(t, d->where, "%s", err.msg);
+	}
+	d->throttle_group = kvl_take(l, "throttling.group");
+	if (any) {
+		d->throttle_limits = join_opts(&lim);
+		if (!d->throttle_group)
+			d->throttle_group = strdup(d->id);
+		if (!d->throttle_limits || !d->throttle_group) {
+			kvl_free(&lim);
+			return drive_fail(t, d->where, "Out of memory");
+		}
+	}
+	kvl_free(&lim);
+	return 0;
+}
+
 /* One drive's options, in the order QEMU 7.2 checks them. */
 int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 	      struct kvl *l)
@@ -355,14 +445,14 @@ int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 		kvl_add(l, "driver", 6, s);
 		free(s);
 	}
+	if (throttling(t, d, l))
+		return 1;
 	for (int i = 0; i < l->n; i++)
-		if (!strncmp(l->k[i], "throttling.", 11) ||
-		    !strncmp(l->k[i], "stats-", 6))
-			return drive_fail(
-				t, d->where,
-				"qimg does not apply '%s' (I/O "
-				"throttling and statistics of a drive)",
-				l->k[i]);
+		if (!strncmp(l->k[i], "stats-", 6))
+			return drive_fail(t, d->where,
+					  "qimg does not keep '%s' (a drive's "
+					  "I/O statistics)",
+					  l->k[i]);
 	v = kvl_get(l, "discard");
 	if (v && strcmp(v, "ignore") && strcmp(v, "off") &&
 	    strcmp(v, "unmap") && strcmp(v, "on"))

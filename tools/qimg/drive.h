@@ -42,10 +42,14 @@ struct drive {
 	bool no_flush;	     /* cache.no-flush */
 	char *detect_zeroes; /* NULL: off */
 	bool discard;	     /* discard=unmap: guest discards free space */
-	char *werror, *rerror;	/* error actions given, or NULL */
-	char *file;		/* the image, NULL: none named by file= */
-	bool empty;		/* no image: a cdrom without a disc */
-	char *node_name;	/* node-name=, or NULL */
+	char *werror, *rerror; /* error actions given, or NULL */
+	/* throttling.*: the limits ("limits.bps-total=N,..." for a
+	 * throttle-group) and the group's name, or NULL: none. */
+	char *throttle_limits, *throttle_group;
+	unsigned long long thr[13]; /* as info block prints them */
+	char *file;		    /* the image, NULL: none named by file= */
+	bool empty;		    /* no image: a cdrom without a disc */
+	char *node_name;	    /* node-name=, or NULL */
 	char *block_opts;	/* the rest, for the block layer ("k=v,...") */
 	struct qimg_node *node; /* the image (its overlay with snapshot) */
 	char *overlay;		/* the -snapshot overlay's file name */
