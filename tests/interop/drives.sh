@@ -58,6 +58,63 @@ drives()
 	same_from_e "$d" drives "$@"
 }
 
+# drives_json DESC ARGS...: QMP query-block against `qimg drives
+# --output=json`, as data (qdev, automatic node names and actual sizes
+# aside).
+drives_json()
+{
+	local d=$1
+	shift
+	(cd "$E" && printf '%s\n' '{"execute":"qmp_capabilities"}' \
+		'{"execute":"query-block"}' '{"execute":"quit"}' |
+		timeout -k 5 60 "$QEMU_SYSTEM" -S -display none -qmp stdio "$@") \
+		>"$R/e.qmp" 2>/dev/null
+	(cd "$G" && "$QIMG" drives --output=json "$@") >"$R/g.json" 2>/dev/null
+	if "$PY" - "$R/e.qmp" "$R/g.json" >"$R/json.diff" <<'PYEOF'
+import json, re, sys
+
+def norm(v):
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if k == "qdev":
+                continue
+            if k == "actual-size":
+                x = "X"
+            if k == "node-name" and isinstance(x, str) and x.startswith("#block"):
+                x = "#blockN"
+            if isinstance(x, str):
+                x = re.sub(r"vl\.[A-Za-z0-9]{6}", "vl.X", x)
+            out[k] = norm(x)
+        return out
+    if isinstance(v, list):
+        return [norm(x) for x in v]
+    return v
+
+e = None
+for line in open(sys.argv[1]):
+    try:
+        j = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(j.get("return"), list):
+        e = j["return"]
+g = json.load(open(sys.argv[2]))
+a, b = norm(e), norm(g)
+if a != b:
+    print(json.dumps(a, sort_keys=True, indent=1))
+    print(json.dumps(b, sort_keys=True, indent=1))
+    sys.exit(1)
+PYEOF
+	then
+		pass "$d"
+	else
+		fail "$d"
+		diag "args: $*"
+		diff <(sed -n '1,/^\]/p' "$R/json.diff") <(sed '1,/^\]/d' "$R/json.diff") | head -20 | sed 's/^/# /'
+	fi
+}
+
 "$QEMU_IMG" create -q -f qcow2 a.qcow2 64M
 "$QEMU_IMG" create -q -f qcow2 -b a.qcow2 -F qcow2 o.qcow2
 "$QEMU_IMG" create -q -f raw d.raw 1440K
@@ -139,6 +196,21 @@ drives "throttling: two drives in one group (the last sets it)" -nodefaults \
 drives "throttling: a drive sets an -object group's limits" -nodefaults \
 	-object throttle-group,id=g,x-bps-total=500 \
 	-drive file=../a.qcow2,bps=1000,throttling.group=g
+
+# --- --output=json: query-block ----------------------------------------------------
+drives_json "json: a chain, a read-only throttled virtio disk, a cdrom" -nodefaults \
+	-hda ../o.qcow2 -drive file=../d.raw,format=raw,if=virtio,readonly=on,bps=100 \
+	-cdrom ../c.raw
+drives_json "json: the default drives" -hda ../a.qcow2
+drives_json "json: cache modes, detect-zeroes, a node name" -nodefaults \
+	-drive file=../a.qcow2,cache=none,node-name=top \
+	-drive file=../c.raw,format=raw,cache=unsafe,if=virtio,detect-zeroes=on \
+	-drive file=../e.raw,format=raw,cache=writethrough,if=none,id=x
+drives_json "json: -snapshot" -snapshot -nodefaults -hda ../o.qcow2
+drives_json "json: an encrypted image" -nodefaults -object secret,id=s0,data=abc \
+	-drive file=../enc.qcow2,encrypt.key-secret=s0
+drives_json "json: burst limits" -nodefaults \
+	-drive file=../a.qcow2,throttling.bps-total=100,throttling.bps-total-max=200,throttling.iops-total=5,throttling.iops-size=512
 
 # --- firmware flash ---------------------------------------------------------------
 "$QEMU_IMG" create -q -f raw p1.raw 1000

@@ -22,9 +22,22 @@ static const struct drive *group_setter(const struct drive_set *set,
 	return last;
 }
 
+/* The node name info block shows: node-name=, or one of qimg's own in
+ * QEMU's form (its counter and two more digits). */
+static void node_name(const struct drive *d, int seq, char *buf, size_t len)
+{
+	if (d->node_name)
+		snprintf(buf, len, "%s", d->node_name);
+	else
+		snprintf(buf, len, "#block%d%02d", seq * 2 + 1,
+			 (seq * 37 + 11) % 100);
+}
+
 static void print_drive(const struct drive_set *set, const struct drive *d,
 			int seq)
 {
+	char nn[256];
+
 	struct qimg_node *img = d->node ? qimg_node_image(d->node) : NULL;
 	bool removable = d->cdrom || d->type == DRIVE_IF_FLOPPY ||
 			 d->type == DRIVE_IF_SD || d->type == DRIVE_IF_NONE;
@@ -41,13 +54,9 @@ static void print_drive(const struct drive_set *set, const struct drive *d,
 	}
 	name = qimg_node_display_name(img);
 	(void)qimg_get_image_info(img, &info, &err);
-	printf("%s (", d->id);
-	if (d->node_name)
-		printf("%s", d->node_name);
-	else
-		printf("#block%d%02d", seq * 2 + 1, (seq * 37 + 11) % 100);
-	printf("): %s (%s%s%s)\n", name ? name : "?", qimg_node_format(img),
-	       d->readonly ? ", read-only" : "",
+	node_name(d, seq, nn, sizeof(nn));
+	printf("%s (%s): %s (%s%s%s)\n", d->id, nn, name ? name : "?",
+	       qimg_node_format(img), d->readonly ? ", read-only" : "",
 	       info.encrypted ? ", encrypted" : "");
 	free(name);
 	if (removable)
@@ -82,10 +91,39 @@ static void print_drive(const struct drive_set *set, const struct drive *d,
 	qimg_image_info_free(&info);
 }
 
+static int print_json(const struct drive_set *set)
+{
+	struct qimg_value *list = qimg_value_list();
+	char nn[256];
+	int seq = 0;
+
+	for (int j = 0; list && j < set->n; j++) {
+		const struct drive *d = &set->v[j];
+		struct qimg_value *v;
+
+		node_name(d, d->node ? seq++ : seq, nn, sizeof(nn));
+		v = drive_to_value(
+			d, d->throttle_limits ? group_setter(set, d) : NULL,
+			nn);
+		if (!v || qimg_list_append(list, v)) {
+			qimg_value_free(list);
+			list = NULL;
+		}
+	}
+	if (!list) {
+		fprintf(stderr, "qimg: Out of memory\n");
+		return 1;
+	}
+	qimg_value_print_json(stdout, list, 0);
+	printf("\n");
+	qimg_value_free(list);
+	return 0;
+}
+
 static void usage(const struct tool *t)
 {
 	(void)t;
-	printf("usage: qimg drives [--object objectdef] [--] "
+	printf("usage: qimg drives [--object objectdef] [--output=ofmt] [--] "
 	       "qemu-system-options...\n"
 	       "\n"
 	       "Resolve the storage options of a qemu-system-x86_64 command "
@@ -94,13 +132,15 @@ static void usage(const struct tool *t)
 	       "image name) for the\n"
 	       "pc machine as QEMU 7.2 does, open every image, and print the "
 	       "drives as QEMU's\n"
-	       "monitor command 'info block' shows them.  Other options are "
-	       "ignored.\n");
+	       "monitor command 'info block' shows them (--output=json: as "
+	       "QMP's query-block).\n"
+	       "Other options are ignored.\n");
 }
 
 int cmd_drives(const struct tool *t, int argc, char **argv)
 {
 	struct drive_set set;
+	bool json = false;
 	int i = 1, r;
 
 	for (; i < argc; i++) {
@@ -117,6 +157,15 @@ int cmd_drives(const struct tool *t, int argc, char **argv)
 				return 1;
 			continue;
 		}
+		if (!strncmp(argv[i], "--output=", 9) ||
+		    (!strcmp(argv[i], "--output") && i + 1 < argc)) {
+			const char *o =
+				argv[i][8] == '=' ? argv[i] + 9 : argv[++i];
+
+			if (tool_parse_output(t, o, &json))
+				return 1;
+			continue;
+		}
 		if (!strncmp(argv[i], "--object=", 9)) {
 			if (tool_object(t, argv[i] + 9))
 				return 1;
@@ -127,7 +176,9 @@ int cmd_drives(const struct tool *t, int argc, char **argv)
 	r = drive_set_parse(t, argc - i, argv + i, &set);
 	if (r == 0)
 		r = drive_set_open(t, &set);
-	if (r == 0)
+	if (r == 0 && json)
+		r = print_json(&set);
+	else if (r == 0)
 		for (int j = 0, seq = 0; j < set.n; j++) {
 			if (j)
 				printf("\n");

@@ -281,6 +281,8 @@ static int throttling(const struct tool *t, struct drive *d, struct kvl *l)
 	bool any = false;
 
 	qimg_throttle_config_init(&c);
+	for (int b = 0; b < 6; b++)
+		d->thr_len[b] = 1;
 	for (size_t i = 0; i < sizeof(thr_opts) / sizeof(thr_opts[0]); i++) {
 		char key[64], *end;
 		const char *v;
@@ -308,6 +310,8 @@ static int throttling(const struct tool *t, struct drive *d, struct kvl *l)
 			c.op_size = u;
 		if (thr_opts[i].shown >= 0)
 			d->thr[thr_opts[i].shown] = u;
+		else
+			d->thr_len[thr_opts[i].bucket] = u;
 		if (u && thr_opts[i].what != 2)
 			any = true;
 		snprintf(key, sizeof(key), "limits.%s", thr_opts[i].name);

@@ -46,10 +46,11 @@ struct drive {
 	/* throttling.*: the limits ("limits.bps-total=N,..." for a
 	 * throttle-group) and the group's name, or NULL: none. */
 	char *throttle_limits, *throttle_group;
-	unsigned long long thr[13]; /* as info block prints them */
-	char *file;		    /* the image, NULL: none named by file= */
-	bool empty;		    /* no image: a cdrom without a disc */
-	char *node_name;	    /* node-name=, or NULL */
+	unsigned long long thr[13];    /* as info block prints them */
+	unsigned long long thr_len[6]; /* burst lengths (bps, .., iops_wr) */
+	char *file;		/* the image, NULL: none named by file= */
+	bool empty;		/* no image: a cdrom without a disc */
+	char *node_name;	/* node-name=, or NULL */
 	char *block_opts;	/* the rest, for the block layer ("k=v,...") */
 	struct qimg_node *node; /* the image (its overlay with snapshot) */
 	char *overlay;		/* the -snapshot overlay's file name */
@@ -110,6 +111,13 @@ int drive_perm_open(const struct tool *t, struct perm_state *ps,
 		    const struct drive *d);
 int drive_perm_attach(const struct tool *t, struct perm_state *ps,
 		      const struct drive *d, const char *where);
+
+/* A drive as QMP's query-block shows it (drive-json.c); group_setter: the
+ * drive whose limits its throttle group has; auto_name: the node name
+ * shown when none was given. */
+struct qimg_value *drive_to_value(const struct drive *d,
+				  const struct drive *group_setter,
+				  const char *auto_name);
 
 /* "writeback", "writethrough, direct, ignore flushes", ... */
 void drive_cache_mode(const struct drive *d, char *buf, size_t len);
