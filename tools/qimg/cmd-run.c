@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "qimg/nbd-server.h"
+#include "../qimg-nbd/nbd.h"
 #include "drive.h"
 
 struct conn {
@@ -44,39 +45,12 @@ struct export
 
 static int conn_recv(void *opaque, void *buf, size_t len)
 {
-	struct conn *c = opaque;
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = recv(c->fd, p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -EPIPE : -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_recv(((struct conn *)opaque)->fd, buf, len);
 }
 
 static int conn_send(void *opaque, const void *buf, size_t len, bool more)
 {
-	struct conn *c = opaque;
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(c->fd, p, len,
-				 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nbd_fd_send(((struct conn *)opaque)->fd, buf, len, more);
 }
 
 static void *conn_main(void *opaque)

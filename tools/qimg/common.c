@@ -126,7 +126,7 @@ int tool_getopt_error(const struct tool *t, int c, char **argv)
 
 /* The raw-probing WARNING, as qemu-img prints it: no program prefix, and
  * even with -q. */
-static void warn_probed_raw(void *opaque, const char *filename)
+void tool_warn_probed_raw(void *opaque, const char *filename)
 {
 	fprintf(stderr,
 		"WARNING: Image format was not specified for '%s' and probing "
@@ -148,7 +148,7 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 		.flags = flags,
 		.cache = cache,
 		.objects = t->objects,
-		.probed_raw = warn_probed_raw,
+		.probed_raw = tool_warn_probed_raw,
 	};
 	struct qimg_error err = { 0 };
 	int r;
@@ -201,7 +201,7 @@ int tool_open_created(const struct tool *t, const char *arg, const char *fmt,
 			.cache = cache,
 			.objects = t->objects,
 			.opts = &secrets,
-			.probed_raw = warn_probed_raw,
+			.probed_raw = tool_warn_probed_raw,
 		};
 
 		r = qimg_open(&args, out, &err);
@@ -531,7 +531,7 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 			.flags = flags,
 			.cache = cache,
 			.objects = t->objects,
-			.probed_raw = warn_probed_raw,
+			.probed_raw = tool_warn_probed_raw,
 		};
 
 		r = qimg_open(&args, out, &err);

@@ -124,6 +124,9 @@ int tool_parse_cache(const struct tool *t, const char *arg, bool src,
 
 /* Open an image; on failure prints "prog: Could not open 'NAME': reason"
  * and returns a negative errno. */
+/* qemu-img's three-line warning for a raw format guessed on a read-write
+ * open (a qimg_open_args.probed_raw callback). */
+void tool_warn_probed_raw(void *opaque, const char *filename);
 int tool_open(const struct tool *t, const char *filename, const char *fmt,
 	      unsigned int flags, enum qimg_cache_mode cache,
 	      struct qimg_node **out);

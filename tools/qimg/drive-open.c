@@ -17,19 +17,6 @@
 #include "qimg/value.h"
 #include "drive.h"
 
-static void warn_probed_raw(void *opaque, const char *filename)
-{
-	(void)opaque;
-	fprintf(stderr,
-		"WARNING: Image format was not specified for '%s' and probing "
-		"guessed raw.\n"
-		"         Automatically detecting the format is dangerous for "
-		"raw images, write operations on block 0 will be restricted.\n"
-		"         Specify the 'raw' format explicitly to remove the "
-		"restrictions.\n",
-		filename);
-}
-
 void drive_cache_mode(const struct drive *d, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s",
@@ -76,7 +63,7 @@ static int open_image(const struct tool *t, struct drive *d, unsigned int flags,
 		.objects = t->objects,
 		.flags = flags,
 		.cache = cache,
-		.probed_raw = warn_probed_raw,
+		.probed_raw = tool_warn_probed_raw,
 	};
 	int r;
 
@@ -205,10 +192,8 @@ static int add_default(struct drive_set *set, enum drive_if type, int bus,
 {
 	struct drive *v;
 
-	for (int i = 0; i < set->n; i++)
-		if (set->v[i].type == type && set->v[i].bus == bus &&
-		    set->v[i].unit == unit)
-			return 0;
+	if (drive_at(set, type, bus, unit))
+		return 0;
 	v = realloc(set->v, (size_t)(set->n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -275,16 +260,6 @@ static int check_pflash(const struct tool *t, const struct drive_set *set)
 	return 0;
 }
 
-static const struct drive *find(const struct drive_set *set, enum drive_if type,
-				int bus, int unit)
-{
-	for (int i = 0; i < set->n; i++)
-		if (set->v[i].type == type && set->v[i].bus == bus &&
-		    set->v[i].unit == unit)
-			return &set->v[i];
-	return NULL;
-}
-
 static bool machine_takes(const struct drive *d)
 {
 	switch (d->type) {
@@ -314,15 +289,15 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 	if (check_pflash(t, set))
 		return 1;
 	for (u = 0; u < 2; u++)
-		if ((d = find(set, DRIVE_IF_PFLASH, 0, u)) &&
+		if ((d = drive_at(set, DRIVE_IF_PFLASH, 0, u)) &&
 		    drive_perm_attach(t, ps, d, NULL))
 			return 1;
 	for (u = 0; u < 2; u++)
-		if ((d = find(set, DRIVE_IF_FLOPPY, 0, u)) &&
+		if ((d = drive_at(set, DRIVE_IF_FLOPPY, 0, u)) &&
 		    drive_perm_attach(t, ps, d, NULL))
 			return 1;
 	for (i = 0; i < 4; i++) {
-		d = find(set, DRIVE_IF_IDE, i / 2, i % 2);
+		d = drive_at(set, DRIVE_IF_IDE, i / 2, i % 2);
 		if (!d)
 			continue;
 		if (!d->cdrom && !d->node)

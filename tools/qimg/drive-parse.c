@@ -108,8 +108,8 @@ static bool one_of(const char *v, const char *const *list)
 	return false;
 }
 
-static struct drive *drive_at(struct drive_set *set, enum drive_if type,
-			      int bus, int unit)
+struct drive *drive_at(const struct drive_set *set, enum drive_if type, int bus,
+		       int unit)
 {
 	for (int i = 0; i < set->n; i++)
 		if (set->v[i].type == type && set->v[i].bus == bus &&

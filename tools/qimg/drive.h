@@ -91,6 +91,10 @@ int drive_set_open(const struct tool *t, struct drive_set *set);
 /* Close the images (flushing them) and free everything. */
 void drive_set_free(struct drive_set *set);
 
+/* The placed drive at (type, bus, unit), or NULL. */
+struct drive *drive_at(const struct drive_set *set, enum drive_if type, int bus,
+		       int unit);
+
 /* Check and place one drive from its options (drive-parse.c). */
 struct kvl;
 int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
