@@ -321,7 +321,7 @@ guest()
 	(cd "$G" && timeout -k 5 120 "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" \
 		-serial "file:$T/serial.txt" "$@") >"$R/run.out" 2>"$R/run.err" </dev/null
 	echo $? >"$R/run.rc"
-	if [ "$(cat "$R/run.rc")" = 85 ] && [ "$(cat "$T/serial.txt" 2>/dev/null)" = "served by qimg" ]; then
+	if [ "$(cat "$R/run.rc")" = 85 ] && [ "$(cat "$T/serial.txt" 2>/dev/null)" = "${MSG:-served by qimg}" ]; then
 		pass "$d"
 	else
 		fail "$d"
@@ -377,6 +377,18 @@ cp guest.raw gf.raw
 truncate -s 1440K gf.raw
 guest "a guest boots from a floppy" -fda ../gf.raw -boot a
 ok "the guest's write is on the floppy" wrote gf.raw raw
+
+# a CD (El Torito, no emulation) and -boot choosing between it and a disk
+"$PY" "$ROOT/tests/interop/mkguest.py" --cdrom g.iso "booted from a cd"
+MSG="booted from a cd" guest "a guest boots from a -cdrom (-boot d)" -cdrom ../g.iso -boot d
+"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gd.qcow2
+MSG="booted from a cd" guest "-boot d: the cd before the disk" \
+	-hda ../gd.qcow2 -cdrom ../g.iso -boot d
+guest "-boot c: the disk before the cd" -hda ../gd.qcow2 -cdrom ../g.iso -boot c
+MSG="booted from a cd" guest "a cd as the first IDE bus's slave" \
+	-drive file=../g.iso,format=raw,media=cdrom,index=1 -boot d
+"$QEMU_IMG" convert -f raw -O qcow2 g.iso giso.qcow2
+MSG="booted from a cd" guest "a cd image in qcow2" -cdrom ../giso.qcow2 -boot d
 
 # what qimg refuses, qemu-system is never started for
 (cd "$G" && "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" -drive file=../g.qcow2,cache=bad) \

@@ -11,8 +11,17 @@
 #      0x2a on success (QEMU exits with 0x55 = 85), 1 on a BIOS error (3).
 # Sector 1 holds MESSAGE.  The guest needs:
 #   -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial file:F
+#
+# mkguest.py --cdrom OUT [MESSAGE]: the same guest as a bootable CD image
+# (ISO 9660 with an El Torito boot catalog, no emulation): the boot image
+# reads the CD's block 22 with int 13h AH=42h (extended read), prints it,
+# and exits the same way (a CD is not written).
+import struct
 import sys
 
+cdrom = len(sys.argv) > 1 and sys.argv[1] == "--cdrom"
+if cdrom:
+    del sys.argv[1]
 out = sys.argv[1]
 msg = (sys.argv[2] if len(sys.argv) > 2 else "hello from qimg").encode()
 
@@ -42,6 +51,99 @@ emit(0x8E, 0xD0)              # mov ss,ax
 emit(0xBC, 0x00, 0x7C)        # mov sp,0x7c00
 emit(0xFB)                    # sti
 emit(0x88, 0x16, 0x00, 0x05)  # mov [0x500],dl   (the boot drive)
+if cdrom:
+    # extended read of CD block 22 to 0x8000 (the packet is at the end)
+    emit(0xBE, 0, 0)          # mov si,dap   (patched below)
+    dap_ref = len(code) - 2
+    emit(0xB4, 0x42)          # mov ah,0x42
+    emit(0xCD, 0x13)          # int 0x13
+    jump(0x72, "fail")        # jc fail
+    emit(0xBE, 0x00, 0x80)    # mov si,0x8000
+    here("cprint")
+    emit(0xAC)                # lodsb
+    emit(0x84, 0xC0)          # test al,al
+    jump(0x74, "cdone")       # jz cdone
+    emit(0xBA, 0xF8, 0x03)    # mov dx,0x3f8
+    emit(0xEE)                # out dx,al
+    jump(0xEB, "cprint")      # jmp cprint
+    here("cdone")
+    emit(0xB0, 0x2A)          # mov al,0x2a
+    emit(0xE6, 0xF4)          # out 0xf4,al
+    here("chalt")
+    emit(0xF4)                # hlt
+    jump(0xEB, "chalt")       # jmp chalt
+    here("fail")
+    emit(0xB0, 0x01)          # mov al,1
+    emit(0xE6, 0xF4)          # out 0xf4,al
+    jump(0xEB, "chalt")       # jmp chalt
+    dap = len(code)
+    code[dap_ref:dap_ref + 2] = struct.pack("<H", 0x7C00 + dap)
+    # disk address packet: size, 0, 1 block, to 0000:8000, LBA 22
+    code.extend(struct.pack("<BBHHHQ", 16, 0, 1, 0x8000, 0, 22))
+    for pos, label in fixups:
+        rel = labels[label] - (pos + 1)
+        assert -128 <= rel < 128
+        code[pos] = rel & 0xFF
+    iso = bytearray(24 * 2048)
+
+    def block(n):
+        return slice(n * 2048, (n + 1) * 2048)
+
+    def both32(v):
+        return struct.pack("<I", v) + struct.pack(">I", v)
+
+    def both16(v):
+        return struct.pack("<H", v) + struct.pack(">H", v)
+
+    # the primary volume descriptor (block 16), root directory at 20
+    pvd = bytearray(2048)
+    pvd[0:7] = b"\x01CD001\x01"
+    pvd[8:40] = b" " * 32
+    pvd[40:72] = b"QIMG GUEST".ljust(32)
+    pvd[80:88] = both32(24)
+    pvd[120:124] = both16(1)
+    pvd[124:128] = both16(1)
+    pvd[128:132] = both16(2048)
+    root = bytearray(34)
+    root[0] = 34
+    root[2:10] = both32(20)
+    root[10:18] = both32(2048)
+    root[25] = 2
+    root[28:32] = both16(1)
+    root[32] = 1
+    pvd[156:190] = root
+    pvd[881] = 1
+    iso[block(16)] = pvd
+    # the boot record (block 17): El Torito, catalog at block 19
+    br = bytearray(2048)
+    br[0:7] = b"\x00CD001\x01"
+    br[7:39] = b"EL TORITO SPECIFICATION".ljust(32, b"\x00")
+    br[0x47:0x4B] = struct.pack("<I", 19)
+    iso[block(17)] = br
+    # the end of the descriptors (block 18)
+    iso[block(18)] = b"\xffCD001\x01".ljust(2048, b"\x00")
+    # the catalog: validation entry (words sum to 0), initial entry
+    cat = bytearray(2048)
+    val = bytearray(32)
+    val[0] = 1
+    val[30:32] = b"\x55\xAA"
+    words = sum(struct.unpack("<16H", bytes(val))) & 0xFFFF
+    val[28:30] = struct.pack("<H", (-words) & 0xFFFF)
+    cat[0:32] = val
+    cat[32:64] = struct.pack("<BBHBBHI20x", 0x88, 0, 0, 0, 0, 4, 21)
+    iso[block(19)] = cat
+    # the root directory (block 20): "." and ".."
+    rd = bytearray(2048)
+    rd[0:34] = root
+    rd[34:68] = root
+    rd[34 + 33] = 1
+    iso[block(20)] = rd
+    # the boot image (block 21) and the message (block 22)
+    iso[21 * 2048:21 * 2048 + len(code)] = code
+    iso[22 * 2048:22 * 2048 + len(msg)] = msg
+    with open(out, "wb") as f:
+        f.write(iso)
+    sys.exit(0)
 # read sector 1 (CHS 0/0/2) to 0x7e00
 emit(0xBB, 0x00, 0x7E)        # mov bx,0x7e00
 emit(0xB8, 0x01, 0x02)        # mov ax,0x0201
