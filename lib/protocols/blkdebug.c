@@ -131,7 +131,7 @@ static const struct qimg_opt_desc blkdebug_runtime_opts[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-/* blkdebug:[CONFIG]:IMAGE */
+/* blkdebug:[CONFIG]:IMAGE, or IMAGE alone */
 static int blkdebug_parse_filename(const char *name, struct qimg_value *o,
 				   struct qimg_error *err)
 {
@@ -139,10 +139,12 @@ static int blkdebug_parse_filename(const char *name, struct qimg_value *o,
 	char *config;
 	int r;
 
+	/* Without the prefix the whole name is the image (the rules come
+	 * from options), as QEMU takes it. */
 	if (strncmp(name, "blkdebug:", 9))
-		return qimg_error_set(err, EINVAL,
-				      "File name string must start with "
-				      "'blkdebug:'");
+		return qimg_dict_put_str(o, "x-image", name) < 0
+			       ? qimg_error_set(err, ENOMEM, "Out of memory")
+			       : 0;
 	c = strchr(p, ':');
 	if (!c)
 		return qimg_error_set(err, EINVAL, "Could not parse filename");

@@ -267,7 +267,9 @@ static int nbd_parse_filename(const char *name, struct qimg_value *o,
 		return parse_uri(name, o, err);
 	if (!strncmp(name, "nbd:", 4))
 		return parse_legacy(name, o, err);
-	return qimg_error_set(err, EINVAL, "No valid URL specified");
+	return qimg_error_set(err, EINVAL,
+			      "File name string for NBD must start with "
+			      "'nbd:'");
 }
 
 /* The server's address from the options (server.* or the legacy keys). */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/driver.h"
+#include "util/uri.h"
 #include "protocols/libnfs-dl.h"
 #include "protocols/nfs.h"
 
@@ -320,7 +321,10 @@ static int nfs_parse_filename(const char *name, struct qimg_value *o,
 	int r;
 
 	if (strncmp(name, "nfs:", 4))
-		return qimg_error_set(err, EINVAL, "Invalid URI specified");
+		return qimg_error_set(err, EINVAL,
+				      qimg_uri_valid(name)
+					      ? "URI scheme must be 'nfs'"
+					      : "Invalid URI specified");
 	if (p[0] == '/' && p[1] == '/') {
 		auth = p + 2;
 		an = strcspn(auth, "/?#");

@@ -38,22 +38,8 @@ static int quorum_open(struct qimg_node *node, const struct qimg_opts *o,
 	const char *pattern = qimg_opts_get_str(o, "read-pattern", "quorum");
 	struct qimg_value *kids = qimg_dict_get(node->options, "children");
 	char role[32];
-	int i, r;
+	int i, r, n;
 
-	if (!qimg_opts_has(o, "vote-threshold") ||
-	    qimg_opts_get_u64(o, "vote-threshold", 0) < 1)
-		return qimg_error_set(err, EINVAL,
-				      "Parameter 'vote-threshold' expects a "
-				      "value >= 1");
-	if (strcmp(pattern, "quorum") && strcmp(pattern, "fifo"))
-		return qimg_error_set(err, EINVAL,
-				      "Parameter 'read-pattern' does not "
-				      "accept value '%s'",
-				      pattern);
-	s->fifo = !strcmp(pattern, "fifo");
-	if (qimg_opts_get_bool(o, "blkverify", false))
-		return qimg_error_set(err, ENOTSUP,
-				      "blkverify mode is not supported yet");
 	/* children given as a list (json) or as children.N subtrees. */
 	if (kids && qimg_value_type(kids) == QIMG_VALUE_LIST) {
 		struct qimg_value *list =
@@ -89,24 +75,43 @@ static int quorum_open(struct qimg_node *node, const struct qimg_opts *o,
 		}
 		qimg_value_free(d);
 	}
-	for (s->n = 0; s->n < QUORUM_MAX_CHILDREN; s->n++) {
-		snprintf(role, sizeof(role), "children.%d", s->n);
+	/* As QEMU: the children are counted first, then the options are
+	 * checked, then the children opened. */
+	for (n = 0; n < QUORUM_MAX_CHILDREN; n++) {
+		snprintf(role, sizeof(role), "children.%d", n);
 		if (!qimg_dict_get(node->options, role))
 			break;
+	}
+	if (n < 1)
+		return qimg_error_set(err, EINVAL,
+				      "Number of provided children must be 1 "
+				      "or more");
+	if (!qimg_opts_has(o, "vote-threshold") ||
+	    qimg_opts_get_u64(o, "vote-threshold", 0) < 1)
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'vote-threshold' expects a "
+				      "value >= 1");
+	if (strcmp(pattern, "quorum") && strcmp(pattern, "fifo"))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'read-pattern' does not "
+				      "accept value '%s'",
+				      pattern);
+	s->fifo = !strcmp(pattern, "fifo");
+	if (qimg_opts_get_bool(o, "blkverify", false))
+		return qimg_error_set(err, ENOTSUP,
+				      "blkverify mode is not supported yet");
+	s->threshold = (int)qimg_opts_get_u64(o, "vote-threshold", 1);
+	if (s->threshold > n)
+		return qimg_error_set(err, EINVAL,
+				      "threshold may not exceed children "
+				      "count");
+	for (s->n = 0; s->n < n; s->n++) {
+		snprintf(role, sizeof(role), "children.%d", s->n);
 		r = qimg_open_child(node, role, NULL, 0, 0, &s->child[s->n],
 				    err);
 		if (r < 0)
 			return r;
 	}
-	if (s->n < 1)
-		return qimg_error_set(err, EINVAL,
-				      "Number of provided children must be 1 "
-				      "or more");
-	s->threshold = (int)qimg_opts_get_u64(o, "vote-threshold", 1);
-	if (s->threshold > s->n)
-		return qimg_error_set(err, EINVAL,
-				      "threshold may not exceed children "
-				      "count");
 	node->size = s->child[0]->size;
 	for (i = 1; i < s->n; i++)
 		if (s->child[i]->size < node->size)

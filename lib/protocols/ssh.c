@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/driver.h"
+#include "util/uri.h"
 #include "protocols/libssh-dl.h"
 #include "protocols/ssh.h"
 
@@ -131,8 +132,16 @@ static int ssh_parse_filename(const char *name, struct qimg_value *o,
 	char port[8] = "22";
 	int r = 0;
 
-	if (strncmp(name, "ssh://", 6))
+	/* QEMU's order: a name that is no URI gives no options at all (the
+	 * open then misses the server), then the scheme, then the host. */
+	if (strncmp(name, "ssh://", 6)) {
+		if (!qimg_uri_valid(name))
+			return 0;
+		if (!qimg_uri_scheme_is(name, "ssh"))
+			return qimg_error_set(err, EINVAL,
+					      "URI scheme must be 'ssh'");
 		return qimg_error_set(err, EINVAL, "missing hostname in URI");
+	}
 	a = name + 6;
 	a_end = a + strcspn(a, "/?#");
 	for (at = NULL, h = a; h < a_end; h++)

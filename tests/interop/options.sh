@@ -245,4 +245,17 @@ for j in '{"driver":"ssh","bogus":1}' '{"driver":"ssh","server":{"host":"h"},"bo
 	same "typed record: $j" info "json:$j"
 done
 
+# A protocol named as the format over a name that is not its own: QEMU's
+# URI parser tells a wrong scheme from a malformed name and a missing host.
+for f in ssh nfs nbd; do
+	for n in x.img ssh:foo ssh:/x 'a b' http://x/y nfs:x nfs://h %zz; do
+		same "-f $f '$n'" info -f $f "$n"
+	done
+done
+same "-f blkdebug without its prefix" info -f blkdebug ../base.qcow2
+for o in driver=quorum driver=quorum,vote-threshold=0 driver=quorum,vote-threshold=2 \
+	driver=quorum,children.0.file.filename=../nonexist,vote-threshold=2; do
+	same "quorum counts its children first: $o" info --image-opts "$o"
+done
+
 done_testing
