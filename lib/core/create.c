@@ -44,6 +44,18 @@ bool qimg_format_supports_compression(const char *format)
 	return d && d->write_compressed;
 }
 
+/* The protocol driver `format` names when it is one that creates images
+ * named as a format (not file, which -f file handles as raw). */
+static const struct qimg_driver *as_protocol(const char *format)
+{
+	const struct qimg_driver *pd = qimg_driver_find(format);
+
+	return pd && pd->kind == QIMG_DRIVER_PROTOCOL && pd->create_opts &&
+			       strcmp(format, "file")
+		       ? pd
+		       : NULL;
+}
+
 const struct qimg_opt_desc *
 qimg_format_create_opts(const char *format, bool *can_create, bool *known)
 {
@@ -57,6 +69,15 @@ qimg_format_create_opts(const char *format, bool *can_create, bool *known)
 		if (can_create)
 			*can_create = true;
 		return qimg_file_create_opts();
+	}
+	/* A protocol with creation options named as the format (-f ssh,
+	 * -f nbd) makes the image itself (create_on_protocol). */
+	if (!d && as_protocol(format)) {
+		if (known)
+			*known = true;
+		if (can_create)
+			*can_create = true;
+		return as_protocol(format)->create_opts;
 	}
 	/* A protocol or filter named as the format (-f blkdebug) is known:
 	 * it just cannot create an image, in qemu-img's words. */
@@ -112,6 +133,52 @@ static void no_create_prefix(const struct qimg_driver *pdrv,
 			  pdrv->name);
 }
 
+/* -f PROTOCOL: the protocol makes the image of the size asked (ssh, nfs
+ * create a file and size it); one that cannot create (an NBD export)
+ * opens what is there, which must be big enough, and zeroes its first
+ * sector, as QEMU's fallback does. */
+static int create_on_protocol(const struct qimg_driver *pd,
+			      const char *filename, struct qimg_opts *opts,
+			      struct qimg_error *err)
+{
+	struct qimg_open_args args = {
+		.filename = filename,
+		.format = pd->name,
+		.flags = QIMG_OPEN_RDWR,
+	};
+	uint64_t size = qimg_opts_get_u64(opts, "size", 0);
+	struct qimg_node *node = NULL;
+	int r = 0;
+
+	if (pd->create && strcmp(pd->name, "iscsi")) {
+		struct qimg_node *proto = qimg_node_new(
+			pd, filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
+
+		if (!proto)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		r = pd->create(proto, opts, err);
+		qimg_node_free(proto);
+		if (r < 0)
+			return r;
+	}
+	r = qimg_open(&args, &node, err);
+	if (r < 0) {
+		if (!pd->create || !strcmp(pd->name, "iscsi"))
+			no_create_prefix(pd, err);
+		return r;
+	}
+	if (size > node->size)
+		r = qimg_truncate(node, size, false, "off", err);
+	if (r == 0 && node->size && (!pd->create || !strcmp(pd->name, "iscsi")))
+		r = qimg_write_zeroes(node, 0,
+				      node->size < 512 ? node->size : 512,
+				      QIMG_ZERO_MAY_UNMAP, err);
+	if (r == 0)
+		r = qimg_flush(node, err);
+	qimg_close(node);
+	return r;
+}
+
 int qimg_create(const char *filename, const char *format,
 		struct qimg_opts *opts, struct qimg_error *err)
 {
@@ -135,6 +202,9 @@ int qimg_create_objects(const char *filename, const char *format,
 
 	if (!drv && !qimg_driver_find(format))
 		return qimg_format_missing_error(format, false, err);
+	if (!drv && as_protocol(format))
+		return create_on_protocol(as_protocol(format), filename, opts,
+					  err);
 	if (!drv || !drv->create)
 		return qimg_error_set(err, ENOTSUP,
 				      "Format driver '%s' does not support "

@@ -89,4 +89,24 @@ for n in "nbd://127.0.0.1:$P0" "nbd+unix:///bogus?socket=$S1" \
 	same "error: info $n" info "$n"
 done
 
+# create -f nbd: an export is not made, it is used as it is (big enough),
+# its first sector zeroed
+same "create -f nbd on an export" create -f nbd "nbd+unix:///?socket=$S2" 4M
+same "create -f nbd bigger than the export" create -f nbd "nbd+unix:///?socket=$S2" 16M
+same "create -f nbd on no export" create -f nbd "nbd+unix:///?socket=$T/none.sock" 4M
+"$QEMU_IO" -f raw -c 'write -P 7 0 4k' "nbd+unix:///?socket=$S2" >/dev/null
+qimg create -q -f nbd "nbd+unix:///?socket=$S2" 4M
+zeroed_first()
+{
+	local out
+	out=$("$QEMU_IO" -f raw -c 'read -P 0 0 512' -c 'read -P 7 512 3584' \
+		"nbd+unix:///?socket=$S2") || return 1
+	case $out in *"Pattern verification failed"*) return 1 ;; esac
+	[ "$(grep -c '^read ' <<<"$out")" = 2 ]
+}
+ok "create -f nbd zeroed the first sector (only)" zeroed_first
+for f in ssh nfs iscsi nbd; do
+	same "create -f $f on a name not its own" create -f $f x.img 1M
+done
+
 done_testing
