@@ -137,6 +137,15 @@ static void no_create_prefix(const struct qimg_driver *pdrv,
  * create a file and size it); one that cannot create (an NBD export)
  * opens what is there, which must be big enough, and zeroes its first
  * sector, as QEMU's fallback does. */
+/* Whether -f PROTOCOL takes QEMU's fallback (open what is there) rather
+ * than the driver's own create: drivers without one, and iSCSI, whose
+ * LUNs QEMU 7.2 also takes that way when named as the format. */
+static bool uses_fallback(const struct qimg_driver *pd)
+{
+	return !pd->create || !strcmp(pd->name, "iscsi") ||
+	       !strcmp(pd->name, "iser");
+}
+
 static int create_on_protocol(const struct qimg_driver *pd,
 			      const char *filename, struct qimg_opts *opts,
 			      struct qimg_error *err)
@@ -150,7 +159,7 @@ static int create_on_protocol(const struct qimg_driver *pd,
 	struct qimg_node *node = NULL;
 	int r = 0;
 
-	if (pd->create && strcmp(pd->name, "iscsi")) {
+	if (!uses_fallback(pd)) {
 		struct qimg_node *proto = qimg_node_new(
 			pd, filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
 
@@ -163,13 +172,13 @@ static int create_on_protocol(const struct qimg_driver *pd,
 	}
 	r = qimg_open(&args, &node, err);
 	if (r < 0) {
-		if (!pd->create || !strcmp(pd->name, "iscsi"))
+		if (uses_fallback(pd))
 			no_create_prefix(pd, err);
 		return r;
 	}
 	if (size > node->size)
 		r = qimg_truncate(node, size, false, "off", err);
-	if (r == 0 && node->size && (!pd->create || !strcmp(pd->name, "iscsi")))
+	if (r == 0 && node->size && uses_fallback(pd))
 		r = qimg_write_zeroes(node, 0,
 				      node->size < 512 ? node->size : 512,
 				      QIMG_ZERO_MAY_UNMAP, err);
