@@ -43,59 +43,56 @@ def here(name):
     labels[name] = len(code)
 
 
-emit(0xFA)                    # cli
-emit(0x31, 0xC0)              # xor ax,ax
-emit(0x8E, 0xD8)              # mov ds,ax
-emit(0x8E, 0xC0)              # mov es,ax
-emit(0x8E, 0xD0)              # mov ss,ax
-emit(0xBC, 0x00, 0x7C)        # mov sp,0x7c00
-emit(0xFB)                    # sti
-emit(0x88, 0x16, 0x00, 0x05)  # mov [0x500],dl   (the boot drive)
-if cdrom:
-    # extended read of CD block 22 to 0x8000 (the packet is at the end)
-    emit(0xBE, 0, 0)          # mov si,dap   (patched below)
-    dap_ref = len(code) - 2
-    emit(0xB4, 0x42)          # mov ah,0x42
-    emit(0xCD, 0x13)          # int 0x13
-    jump(0x72, "fail")        # jc fail
-    emit(0xBE, 0x00, 0x80)    # mov si,0x8000
-    here("cprint")
+def print_at(addr):
+    """Print the NUL-terminated text at addr on COM1."""
+    emit(0xBE, addr & 0xFF, addr >> 8)  # mov si,addr
+    here("print")
     emit(0xAC)                # lodsb
     emit(0x84, 0xC0)          # test al,al
-    jump(0x74, "cdone")       # jz cdone
+    jump(0x74, "printed")     # jz printed
     emit(0xBA, 0xF8, 0x03)    # mov dx,0x3f8
     emit(0xEE)                # out dx,al
-    jump(0xEB, "cprint")      # jmp cprint
-    here("cdone")
+    jump(0xEB, "print")       # jmp print
+    here("printed")
+
+
+def exit_tail():
+    """Leave QEMU: 0x2a here, 1 at "fail"."""
     emit(0xB0, 0x2A)          # mov al,0x2a
     emit(0xE6, 0xF4)          # out 0xf4,al
-    here("chalt")
+    here("halt")
     emit(0xF4)                # hlt
-    jump(0xEB, "chalt")       # jmp chalt
+    jump(0xEB, "halt")        # jmp halt
     here("fail")
     emit(0xB0, 0x01)          # mov al,1
     emit(0xE6, 0xF4)          # out 0xf4,al
-    jump(0xEB, "chalt")       # jmp chalt
-    dap = len(code)
-    code[dap_ref:dap_ref + 2] = struct.pack("<H", 0x7C00 + dap)
-    # disk address packet: size, 0, 1 block, to 0000:8000, LBA 22
-    code.extend(struct.pack("<BBHHHQ", 16, 0, 1, 0x8000, 0, 22))
+    jump(0xEB, "halt")        # jmp halt
+
+
+def link():
     for pos, label in fixups:
         rel = labels[label] - (pos + 1)
         assert -128 <= rel < 128
         code[pos] = rel & 0xFF
+
+
+def both32(v):
+    return struct.pack("<I", v) + struct.pack(">I", v)
+
+
+def both16(v):
+    return struct.pack("<H", v) + struct.pack(">H", v)
+
+
+def write_iso():
+    """An ISO 9660 image: descriptors at 16 (primary), 17 (El Torito boot
+    record), 18 (end); the boot catalog at 19, the root directory at 20,
+    the boot image (code) at 21 and the message at 22."""
     iso = bytearray(24 * 2048)
 
     def block(n):
         return slice(n * 2048, (n + 1) * 2048)
 
-    def both32(v):
-        return struct.pack("<I", v) + struct.pack(">I", v)
-
-    def both16(v):
-        return struct.pack("<H", v) + struct.pack(">H", v)
-
-    # the primary volume descriptor (block 16), root directory at 20
     pvd = bytearray(2048)
     pvd[0:7] = b"\x01CD001\x01"
     pvd[8:40] = b" " * 32
@@ -114,15 +111,14 @@ if cdrom:
     pvd[156:190] = root
     pvd[881] = 1
     iso[block(16)] = pvd
-    # the boot record (block 17): El Torito, catalog at block 19
     br = bytearray(2048)
     br[0:7] = b"\x00CD001\x01"
     br[7:39] = b"EL TORITO SPECIFICATION".ljust(32, b"\x00")
     br[0x47:0x4B] = struct.pack("<I", 19)
     iso[block(17)] = br
-    # the end of the descriptors (block 18)
     iso[block(18)] = b"\xffCD001\x01".ljust(2048, b"\x00")
-    # the catalog: validation entry (words sum to 0), initial entry
+    # the catalog: validation entry (its words sum to 0), initial entry
+    # (bootable, no emulation, 4 virtual sectors from block 21)
     cat = bytearray(2048)
     val = bytearray(32)
     val[0] = 1
@@ -132,17 +128,40 @@ if cdrom:
     cat[0:32] = val
     cat[32:64] = struct.pack("<BBHBBHI20x", 0x88, 0, 0, 0, 0, 4, 21)
     iso[block(19)] = cat
-    # the root directory (block 20): "." and ".."
     rd = bytearray(2048)
     rd[0:34] = root
     rd[34:68] = root
     rd[34 + 33] = 1
     iso[block(20)] = rd
-    # the boot image (block 21) and the message (block 22)
     iso[21 * 2048:21 * 2048 + len(code)] = code
     iso[22 * 2048:22 * 2048 + len(msg)] = msg
     with open(out, "wb") as f:
         f.write(iso)
+
+
+emit(0xFA)                    # cli
+emit(0x31, 0xC0)              # xor ax,ax
+emit(0x8E, 0xD8)              # mov ds,ax
+emit(0x8E, 0xC0)              # mov es,ax
+emit(0x8E, 0xD0)              # mov ss,ax
+emit(0xBC, 0x00, 0x7C)        # mov sp,0x7c00
+emit(0xFB)                    # sti
+emit(0x88, 0x16, 0x00, 0x05)  # mov [0x500],dl   (the boot drive)
+if cdrom:
+    # extended read of CD block 22 to 0x8000 (the packet is at the end)
+    emit(0xBE, 0, 0)          # mov si,dap   (patched below)
+    dap_ref = len(code) - 2
+    emit(0xB4, 0x42)          # mov ah,0x42
+    emit(0xCD, 0x13)          # int 0x13
+    jump(0x72, "fail")        # jc fail
+    print_at(0x8000)
+    exit_tail()
+    dap = len(code)
+    code[dap_ref:dap_ref + 2] = struct.pack("<H", 0x7C00 + dap)
+    # disk address packet: size, 0, 1 block, to 0000:8000, LBA 22
+    code.extend(struct.pack("<BBHHHQ", 16, 0, 1, 0x8000, 0, 22))
+    link()
+    write_iso()
     sys.exit(0)
 # read sector 1 (CHS 0/0/2) to 0x7e00
 emit(0xBB, 0x00, 0x7E)        # mov bx,0x7e00
@@ -151,15 +170,7 @@ emit(0xB9, 0x02, 0x00)        # mov cx,0x0002
 emit(0x30, 0xF6)              # xor dh,dh
 emit(0xCD, 0x13)              # int 0x13
 jump(0x72, "fail")            # jc fail
-emit(0xBE, 0x00, 0x7E)        # mov si,0x7e00
-here("print")
-emit(0xAC)                    # lodsb
-emit(0x84, 0xC0)              # test al,al
-jump(0x74, "write")           # jz write
-emit(0xBA, 0xF8, 0x03)        # mov dx,0x3f8
-emit(0xEE)                    # out dx,al
-jump(0xEB, "print")           # jmp print
-here("write")
+print_at(0x7E00)
 # write sector 0 (at 0x7c00) over sector 2 (CHS 0/0/3)
 emit(0xBB, 0x00, 0x7C)        # mov bx,0x7c00
 emit(0xB8, 0x01, 0x03)        # mov ax,0x0301
@@ -168,21 +179,8 @@ emit(0x30, 0xF6)              # xor dh,dh
 emit(0x8A, 0x16, 0x00, 0x05)  # mov dl,[0x500]
 emit(0xCD, 0x13)              # int 0x13
 jump(0x72, "fail")            # jc fail
-emit(0xB0, 0x2A)              # mov al,0x2a
-emit(0xE6, 0xF4)              # out 0xf4,al
-here("halt")
-emit(0xF4)                    # hlt
-jump(0xEB, "halt")            # jmp halt
-here("fail")
-emit(0xB0, 0x01)              # mov al,1
-emit(0xE6, 0xF4)              # out 0xf4,al
-jump(0xEB, "halt")            # jmp halt
-
-for pos, label in fixups:
-    rel = labels[label] - (pos + 1)
-    assert -128 <= rel < 128
-    code[pos] = rel & 0xFF
-
+exit_tail()
+link()
 assert len(code) <= 446
 sector0 = bytes(code) + bytes(510 - len(code)) + b"\x55\xAA"
 sector1 = msg + bytes(512 - len(msg))
