@@ -143,6 +143,21 @@ drives "first free unit" -nodefaults -drive file=../a.qcow2 \
 drives "floppies" -drive file=../d.raw,format=raw,if=floppy \
 	-drive file=../e.raw,format=raw,if=floppy
 
+# the q35 machine: six AHCI ports of one unit, no default floppy
+drives "q35: -hda, -hdb" -M q35 -hda ../a.qcow2 -hdb ../c.raw
+drives "q35: an index past the ports" -M q35 -drive file=../a.qcow2,index=7
+drives "q35: the last port" -M q35 -drive file=../a.qcow2,index=5
+drives "q35: -fda" -M q35 -fda ../d.raw
+drives "q35: an empty disk" -M q35 -drive if=ide,index=3
+drives "q35: -hdc on the cdrom's port" -M q35 -cdrom ../c.raw -hdc ../a.qcow2
+drives "q35 by version" -M pc-q35-7.2 -nodefaults -hda ../a.qcow2
+drives "q35 as -machine type=" -machine type=q35,accel=tcg -cdrom ../c.raw
+drives "q35: a unit too big" -M q35 -drive file=../a.qcow2,bus=1,unit=1
+drives "q35: one file twice" -M q35 -hda ../c.raw -hdb ../c.raw
+(cd "$G" && "$QIMG" drives -M microvm -hda ../a.qcow2) >"$R/out" 2>&1
+ok "another machine is refused by name" \
+	grep -qx "qimg: -M microvm: qimg resolves drives for the pc and q35 machines only" "$R/out"
+
 # --- cache modes, read-only, detect-zeroes -----------------------------------
 for c in writeback writethrough none directsync unsafe; do
 	drives "cache=$c" -nodefaults -drive file=../a.qcow2,cache=$c
@@ -372,6 +387,10 @@ guest "a guest on a throttled drive" -drive file=../gi.qcow2,iops=1
 ms=$((($(date +%s%N) - start) / 1000000))
 ok "the throttled guest took 2 s at least (${ms} ms)" [ "$ms" -ge 2000 ]
 ok "the throttled guest's write is in the image" wrote gi.qcow2 qcow2
+
+"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gq.qcow2
+guest "a q35 guest boots from its first AHCI port" -M q35 -hda ../gq.qcow2
+ok "the q35 guest's write is in the image" wrote gq.qcow2 qcow2
 
 cp guest.raw gf.raw
 truncate -s 1440K gf.raw

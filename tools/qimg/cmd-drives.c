@@ -130,11 +130,11 @@ static void usage(const struct tool *t)
 	       "line (-hda..-hdd,\n"
 	       "-cdrom, -fda, -fdb, -drive, -snapshot, -nodefaults, a bare "
 	       "image name) for the\n"
-	       "pc machine as QEMU 7.2 does, open every image, and print the "
-	       "drives as QEMU's\n"
-	       "monitor command 'info block' shows them (--output=json: as "
-	       "QMP's query-block).\n"
-	       "Other options are ignored.\n");
+	       "pc or q35 machine (-M) as QEMU 7.2 does, open every image, "
+	       "and print the drives\n"
+	       "as QEMU's monitor command 'info block' shows them "
+	       "(--output=json: as QMP's\n"
+	       "query-block).  Other options are ignored.\n");
 }
 
 int cmd_drives(const struct tool *t, int argc, char **argv)

@@ -138,8 +138,14 @@ static bool qimg_knows_object(const char *val)
 	return false;
 }
 
-/* -machine's type: pc, or one of its versions (pc-i440fx-7.2). */
-static bool pc_machine(const char *val)
+static const struct drive_machine machines[] = {
+	{ "pc", 2, 2, true },
+	{ "q35", 6, 1, false },
+};
+
+/* -machine's type: pc or q35, or one of their versions (pc-i440fx-7.2,
+ * pc-q35-7.2); NULL for another machine. */
+static const struct drive_machine *machine_of(const char *val)
 {
 	const char *ty = val, *p;
 	size_t n;
@@ -147,10 +153,14 @@ static bool pc_machine(const char *val)
 	if ((p = strstr(val, "type=")) && (p == val || p[-1] == ','))
 		ty = p + 5;
 	else if (strchr(val, '=') && strchr(val, '=') < strchrnul(val, ','))
-		return true; /* properties only: the default machine */
+		return &machines[0]; /* properties only: the default machine */
 	n = strcspn(ty, ",");
-	return (n == 2 && !strncmp(ty, "pc", 2)) ||
-	       !strncmp(ty, "pc-i440fx-", 10) || !strncmp(ty, "pc-1.", 5);
+	if ((n == 2 && !strncmp(ty, "pc", 2)) ||
+	    !strncmp(ty, "pc-i440fx-", 10) || !strncmp(ty, "pc-1.", 5))
+		return &machines[0];
+	if ((n == 3 && !strncmp(ty, "q35", 3)) || !strncmp(ty, "pc-q35-", 7))
+		return &machines[1];
+	return NULL;
 }
 
 int drive_set_parse(const struct tool *t, int argc, char **argv,
@@ -160,6 +170,7 @@ int drive_set_parse(const struct tool *t, int argc, char **argv,
 	int i, r = 0, npflash = 0;
 
 	memset(set, 0, sizeof(*set));
+	set->machine = &machines[0];
 	lists = calloc((size_t)argc + 1, sizeof(*lists));
 	if (!lists)
 		return drive_fail(t, NULL, "Out of memory");
@@ -245,11 +256,10 @@ int drive_set_parse(const struct tool *t, int argc, char **argv,
 			continue;
 		}
 		if ((!strcmp(o, "M") || !strcmp(o, "machine")) &&
-		    !pc_machine(val))
-			r = drive_fail(
-				t, where,
-				"qimg resolves drives for the pc machine "
-				"only");
+		    !(set->machine = machine_of(val)))
+			r = drive_fail(t, where,
+				       "qimg resolves drives for the pc and "
+				       "q35 machines only");
 		else if (!strcmp(o, "object") && qimg_knows_object(val) &&
 			 tool_object(t, val))
 			r = 1;

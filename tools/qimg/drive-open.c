@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening the drives of a command line as qemu-system-x86_64 does for the
- * pc machine: each image (with a temporary qcow2 overlay under -snapshot),
- * then the machine's default empty drives, then what the machine's devices
- * refuse, in the order QEMU finds it. */
+ * pc or q35 machine: each image (with a temporary qcow2 overlay under
+ * -snapshot), then the machine's default empty drives, then what the
+ * machine's devices refuse, in the order QEMU finds it. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -213,7 +213,7 @@ static int add_default(struct drive_set *set, enum drive_if type, int bus,
 	return v->id && v->block_opts ? 0 : -ENOMEM;
 }
 
-/* What the pc machine's boards and devices refuse: IDE and floppy devices
+/* What the machine's boards and devices refuse: IDE and floppy devices
  * while the board is built, then drives no device took, then virtio-blk
  * devices. */
 /* The pc board's firmware flash: pflash0, then pflash1 below it, each a
@@ -260,14 +260,14 @@ static int check_pflash(const struct tool *t, const struct drive_set *set)
 	return 0;
 }
 
-static bool machine_takes(const struct drive *d)
+static bool machine_takes(const struct drive_set *set, const struct drive *d)
 {
 	switch (d->type) {
 	case DRIVE_IF_NONE:
 	case DRIVE_IF_VIRTIO:
 		return true;
 	case DRIVE_IF_IDE:
-		return d->bus >= 0 && d->bus < 2;
+		return d->bus >= 0 && d->bus < set->machine->ide_buses;
 	case DRIVE_IF_FLOPPY:
 	case DRIVE_IF_PFLASH:
 		return d->bus == 0 && d->unit >= 0 && d->unit < 2;
@@ -276,13 +276,14 @@ static bool machine_takes(const struct drive *d)
 	}
 }
 
-/* The devices of the pc machine in the order QEMU creates them: firmware
+/* The devices of the machine in the order QEMU creates them: firmware
  * flash, floppies and IDE disks while the board is built (their errors
  * name no option), then a drive no device took is an error, then the
  * virtio-blk devices (whose errors name their -drive). */
 static int check_devices(const struct tool *t, const struct drive_set *set,
 			 struct perm_state *ps)
 {
+	const struct drive_machine *m = set->machine;
 	const struct drive *d;
 	int i, u;
 
@@ -296,8 +297,9 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 		if ((d = drive_at(set, DRIVE_IF_FLOPPY, 0, u)) &&
 		    drive_perm_attach(t, ps, d, NULL))
 			return 1;
-	for (i = 0; i < 4; i++) {
-		d = drive_at(set, DRIVE_IF_IDE, i / 2, i % 2);
+	for (i = 0; i < m->ide_buses * m->ide_units; i++) {
+		d = drive_at(set, DRIVE_IF_IDE, i / m->ide_units,
+			     i % m->ide_units);
 		if (!d)
 			continue;
 		if (!d->cdrom && !d->node)
@@ -311,7 +313,7 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 	}
 	for (i = 0; i < set->n; i++) {
 		d = &set->v[i];
-		if (!machine_takes(d) && !d->is_default)
+		if (!machine_takes(set, d) && !d->is_default)
 			return drive_fail(t, d->where,
 					  "machine type does not support "
 					  "if=%s,bus=%d,unit=%d",
@@ -381,10 +383,15 @@ static int open_throttle(const struct tool *t, struct drive *d)
 int drive_set_open(const struct tool *t, struct drive_set *set)
 {
 	struct perm_state *ps = drive_perm_new();
+	const struct drive_machine *m = set->machine;
+	char cd_id[32];
 	int i, r;
 
 	if (!ps)
 		return drive_fail(t, NULL, "Out of memory");
+	/* The default cdrom is index 2 of the IDE interface. */
+	snprintf(cd_id, sizeof(cd_id), "ide%d-cd%d", 2 / m->ide_units,
+		 2 % m->ide_units);
 	for (i = 0; i < set->n; i++) {
 		struct drive *d = &set->v[i];
 
@@ -408,8 +415,10 @@ int drive_set_open(const struct tool *t, struct drive_set *set)
 	}
 	drive_set_done_parsing(set);
 	if (!set->nodefaults &&
-	    (add_default(set, DRIVE_IF_IDE, 1, 0, true, "ide1-cd0") ||
-	     add_default(set, DRIVE_IF_FLOPPY, 0, 0, false, "floppy0") ||
+	    (add_default(set, DRIVE_IF_IDE, 2 / m->ide_units, 2 % m->ide_units,
+			 true, cd_id) ||
+	     (m->default_floppy &&
+	      add_default(set, DRIVE_IF_FLOPPY, 0, 0, false, "floppy0")) ||
 	     add_default(set, DRIVE_IF_SD, 0, 0, false, "sd0")))
 		r = drive_fail(t, NULL, "Out of memory");
 	else

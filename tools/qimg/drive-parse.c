@@ -43,9 +43,11 @@ const char *drive_if_name(enum drive_if type)
 }
 
 /* Units a bus of this kind holds (0: one bus of any number). */
-static int if_max_units(enum drive_if type)
+static int if_max_units(const struct drive_set *set, enum drive_if type)
 {
-	return type == DRIVE_IF_IDE ? 2 : type == DRIVE_IF_SCSI ? 7 : 0;
+	return type == DRIVE_IF_IDE    ? set->machine->ide_units
+	       : type == DRIVE_IF_SCSI ? 7
+				       : 0;
 }
 
 /* The old -drive names and the block layer's for them. */
@@ -123,7 +125,7 @@ struct drive *drive_at(const struct drive_set *set, enum drive_if type, int bus,
 static int place(const struct tool *t, struct drive_set *set, struct drive *d,
 		 int bus, int unit, int index)
 {
-	int max = if_max_units(d->type);
+	int max = if_max_units(set, d->type);
 
 	if (index != -1) {
 		if (bus != 0 || unit != -1)
@@ -393,7 +395,7 @@ int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 			t->prog, d->where);
 		cor = false;
 	}
-	d->type = DRIVE_IF_IDE; /* the pc machine's default */
+	d->type = DRIVE_IF_IDE; /* pc's and q35's default */
 	v = kvl_get(l, "if");
 	if (v) {
 		int i;
@@ -412,7 +414,7 @@ int drive_new(const struct tool *t, struct drive_set *set, struct drive *d,
 	s = kvl_take(l, "id");
 	if (s)
 		d->id = s;
-	else if (if_max_units(d->type))
+	else if (if_max_units(set, d->type))
 		r = asprintf(&d->id, "%s%d%s%d", if_names[d->type], d->bus,
 			     d->cdrom ? "-cd" : "-hd", d->unit);
 	else

@@ -56,8 +56,18 @@ struct drive {
 	char *overlay;		/* the -snapshot overlay's file name */
 };
 
+/* A machine whose drives are resolved: pc (i440FX: two IDE buses of two
+ * units, a default floppy drive) and q35 (six AHCI ports of one unit, no
+ * default floppy). */
+struct drive_machine {
+	const char *name;
+	int ide_buses, ide_units;
+	bool default_floppy;
+};
+
 /* What the command line says about storage. */
 struct drive_set {
+	const struct drive_machine *machine; /* -machine (default pc) */
 	struct drive *v;
 	int n;
 	bool snapshot;	 /* -snapshot */
