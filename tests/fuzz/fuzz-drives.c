@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "drive.h"
+#include "fuzz-text.h"
 
 #define MAX_TEXT 8192
 #define MAX_ARGS 64
@@ -23,13 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s, *argv[MAX_ARGS], *p;
 	int argc = 0;
 
-	if (size > MAX_TEXT)
-		return 0;
-	s = malloc(size + 1);
+	s = fuzz_text(data, size, MAX_TEXT);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = 0;
 	for (p = s; argc < MAX_ARGS;) {
 		char *nl = strchr(p, '\n');
 

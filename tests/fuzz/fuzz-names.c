@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/driver.h"
+#include "fuzz-text.h"
 #include "qimg/object.h"
 #include "qimg/opts.h"
 #include "qimg/value.h"
@@ -25,13 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char msg[256], *s;
 	size_t i, n;
 
-	if (size > MAX_TEXT)
-		return 0;
-	s = malloc(size + 1);
+	s = fuzz_text(data, size, MAX_TEXT);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = 0;
 
 	objs = qimg_objects_new();
 	if (objs) {

@@ -68,8 +68,10 @@ drives_json()
 	(cd "$E" && printf '%s\n' '{"execute":"qmp_capabilities"}' \
 		'{"execute":"query-block"}' '{"execute":"quit"}' |
 		timeout -k 5 60 "$QEMU_SYSTEM" -S -display none -qmp stdio "$@") \
-		>"$R/e.qmp" 2>/dev/null
-	(cd "$G" && "$QIMG" drives --output=json "$@") >"$R/g.json" 2>/dev/null
+		>"$R/e.qmp" 2>"$R/e.err"
+	echo $? >"$R/e.rc"
+	(cd "$G" && "$QIMG" drives --output=json "$@") >"$R/g.json" 2>"$R/g.err"
+	echo $? >"$R/g.rc"
 	if "$PY" - "$R/e.qmp" "$R/g.json" >"$R/json.diff" <<'PYEOF'
 import json, re, sys
 
@@ -111,6 +113,8 @@ PYEOF
 	else
 		fail "$d"
 		diag "args: $*"
+		diag "qemu: exit $(cat "$R/e.rc"), stderr: $(head -c 600 "$R/e.err")"
+		diag "qimg: exit $(cat "$R/g.rc"), stderr: $(head -c 600 "$R/g.err")"
 		diff <(sed -n '1,/^\]/p' "$R/json.diff") <(sed '1,/^\]/d' "$R/json.diff") | head -20 | sed 's/^/# /'
 	fi
 }
@@ -189,7 +193,7 @@ drives "aio=io_uring" -nodefaults -drive file=../a.qcow2,aio=io_uring
 drives "a json: file name" -nodefaults \
 	-drive 'file=json:{"driver":"qcow2","file":{"driver":"file","filename":"../a.qcow2"}}'
 "$QEMU_IMG" create -q -f qcow2 --object secret,id=s0,data=abc \
-	-o encrypt.format=luks,encrypt.key-secret=s0 enc.qcow2 16M
+	-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 enc.qcow2 16M
 drives "an encrypted qcow2 with its -object secret" -nodefaults \
 	-object secret,id=s0,data=abc -drive file=../enc.qcow2,encrypt.key-secret=s0
 drives "an encrypted qcow2 without its key" -nodefaults -drive file=../enc.qcow2

@@ -221,7 +221,7 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			break;
 		case 'n':
 			optarg = "none";
-			/* fall through */
+			__attribute__((fallthrough));
 		case OPT_CACHE:
 			if (seen_cache) {
 				nbd_err(nt, "-n and --cache can only be "

@@ -196,6 +196,9 @@ static char *replacement(const struct drive *d, const char *sock)
 	return r < 0 ? NULL : s;
 }
 
+/* The one piece of process-wide state: the signal handler that passes ^C,
+ * TERM and HUP on to the emulator has no other way to learn its pid (as
+ * qimg-nbd's sig_pipe_w).  Set while the emulator runs, 0 otherwise. */
 static pid_t child_pid;
 
 static void forward(int sig)

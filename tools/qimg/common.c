@@ -18,8 +18,8 @@
 #include "qimg/size.h"
 #include "qimg/value.h"
 
-static void vmsg(const struct tool *t, const char *what, const char *fmt,
-		 va_list ap)
+static __attribute__((format(printf, 3, 0))) void
+vmsg(const struct tool *t, const char *what, const char *fmt, va_list ap)
 {
 	/* stdout is deliberately not flushed first: qemu-img does not either,
 	 * so merged stdout+stderr captures interleave the same way.  The

@@ -88,7 +88,7 @@ int kvl_split(const struct tool *t, const char *where, const char *text,
 	const char *p = text;
 
 	while (*p) {
-		const char *k = p, *eq = NULL;
+		const char *k = p;
 		char *val, *o;
 		size_t klen;
 		int r;
@@ -97,7 +97,7 @@ int kvl_split(const struct tool *t, const char *where, const char *text,
 			p++;
 		klen = (size_t)(p - k);
 		if (*p == '=') {
-			eq = p++;
+			p++;
 			val = malloc(strlen(p) + 1);
 			if (!val)
 				return -ENOMEM;
@@ -127,7 +127,6 @@ int kvl_split(const struct tool *t, const char *where, const char *text,
 				no ? "off" : "on");
 			r = kvl_add(l, k, klen, no ? "off" : "on");
 		}
-		(void)eq;
 		if (r < 0)
 			return r;
 		if (*p == ',')
