@@ -32,6 +32,7 @@
 #include "protocols/nbd.h"
 #include "protocols/nfs.h"
 #include "protocols/null.h"
+#include "protocols/vvfat.h"
 #include "protocols/quorum.h"
 #include "protocols/ssh.h"
 #ifdef QIMG_HAVE_QCOW2
@@ -59,6 +60,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_nfs,	  &qimg_driver_compress,
 	&qimg_driver_preallocate, &qimg_driver_copy_on_read,
 	&qimg_driver_blkverify,	  &qimg_driver_blklogwrites,
+	&qimg_driver_vvfat,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

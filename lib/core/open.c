@@ -244,6 +244,11 @@ static int fill_protocol(struct qimg_value *opts, const char *filename,
 			qimg_value_free(tmp);
 			return r;
 		}
+		/* The name became the driver's options: as in QEMU, the node
+		 * does not keep it as an option of its own. */
+		if (opt_str(opts, "filename") &&
+		    !strcmp(opt_str(opts, "filename"), filename))
+			qimg_value_free(qimg_dict_take(opts, "filename"));
 	} else {
 		for (p = proto->protocols; p && *p; p++) {
 			size_t n = strlen(*p);

@@ -245,8 +245,8 @@ static int early_checks(const struct tool *t, struct convert_opts *o, int nargs,
  * before creating anything.  Returns 0, or 1 for qemu-img's exit-0 quirk,
  * or -1 after printing an error. */
 static int target_opts(const struct tool *t, const struct convert_opts *o,
-		       size_t nsrc, uint64_t total_bytes, struct qimg_opts *co,
-		       bool *has_backing)
+		       const char *out, size_t nsrc, uint64_t total_bytes,
+		       struct qimg_opts *co, bool *has_backing)
 {
 	const struct qimg_opt_desc *schemas[3] = { NULL, NULL, NULL };
 	bool can_create = false, known = false;
@@ -274,6 +274,12 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 				 "Format driver '%s' does not support "
 				 "image creation",
 				 o->out_fmt);
+			return -1;
+		}
+		/* The target's protocol must make images (qemu-img asks it
+		 * for its creation options before anything else). */
+		if (!qimg_protocol_create_opts_for(out, &err)) {
+			tool_err(t, "%s", tool_errmsg(-EINVAL, &err));
 			return -1;
 		}
 		schemas[1] = qimg_protocol_create_opts();
@@ -462,8 +468,8 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 			goto out;
 	}
 
-	r = target_opts(t, &o, (size_t)nsrc, total_sectors * SECTOR, &co,
-			&has_backing);
+	r = target_opts(t, &o, out_filename, (size_t)nsrc,
+			total_sectors * SECTOR, &co, &has_backing);
 	if (r) {
 		ret = r > 0 ? 0 : 1;
 		goto out;

@@ -158,6 +158,8 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 		*out = NULL;
 		tool_err(t, "Could not open '%s': %s", filename,
 			 tool_errmsg(r, &err));
+	} else {
+		print_notes(&err); /* (vvfat's invalid names) */
 	}
 	return r;
 }
@@ -541,6 +543,8 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 		*out = NULL;
 		tool_err(t, "Could not open '%s': %s", arg,
 			 tool_errmsg(r, &err));
+	} else {
+		print_notes(&err);
 	}
 	return r;
 }
