@@ -232,7 +232,17 @@ int qimg_create_objects(const char *filename, const char *format,
 	if (!pdrv->create) {
 		/* A protocol that cannot create (an NBD export) is used as
 		 * it is: opened, its first sector zeroed so that nothing old
-		 * is probed, then formatted below. */
+		 * is probed, then formatted below.  raw hands its
+		 * preallocation to the protocol, which has none to give. */
+		const char *pa = qimg_opts_get_str(opts, "preallocation", NULL);
+
+		if (!strcmp(format, "raw") && pa && strcmp(pa, "off")) {
+			free(path);
+			return qimg_error_set(err, ENOTSUP,
+					      "Unsupported preallocation mode "
+					      "'%s'",
+					      pa);
+		}
 		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
 				       QIMG_CACHE_WRITEBACK, &file, err);
 		if (r < 0)

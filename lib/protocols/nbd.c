@@ -748,10 +748,8 @@ static int nbd_block_status_node(struct qimg_node *node, uint64_t off,
 static int nbd_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			const char *prealloc, struct qimg_error *err)
 {
-	int r = qimg_truncate_prealloc_off(prealloc, err);
-
-	if (r < 0)
-		return r;
+	/* An export's size is fixed: a size within it is taken (what a
+	 * preallocating format asks for is there already), as QEMU does. */
 	if (size > node->size)
 		return qimg_error_set(err, ENOTSUP, "Cannot grow NBD nodes");
 	return 0;

@@ -78,6 +78,20 @@ same "check qcow2 over NBD" check "nbd+unix://?socket=$S2"
 same "compare qcow2 over NBD with the image" compare "nbd+unix://?socket=$S2" ../img.qcow2
 same "create larger than the export" create -f raw "nbd+unix://?socket=$S2" 16M
 same "create with preallocation" create -f raw -o preallocation=full "nbd+unix://?socket=$S2" 1M
+# qcow2 preallocated on an export: the data right after the metadata (not
+# after the export's end), as qemu-img lays it out; too big, QEMU's words.
+for p in falloc full; do
+	"$QEMU_IMG" create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 2M
+	"$QEMU_IMG" map --output=json -f qcow2 "nbd+unix://?socket=$S2" >"$T/map-e" 2>&1
+	run_tool g create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 2M
+	ok "create qcow2 preallocation=$p on an export" test "$(cat "$R/g.rc")" = 0
+	"$QEMU_IMG" map --output=json -f qcow2 "nbd+unix://?socket=$S2" >"$T/map-g" 2>&1
+	ok "preallocation=$p on an export: qemu-img's layout" cmp -s "$T/map-e" "$T/map-g"
+	ok "preallocation=$p on an export: check clean" \
+		"$QEMU_IMG" check -q -f qcow2 "nbd+unix://?socket=$S2"
+	same "create qcow2 preallocation=$p bigger than the export" \
+		create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 16M
+done
 
 # Errors
 P0=$(free_port)

@@ -492,8 +492,10 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 				      (p.size + s->cluster_size - 1) >>
 					      s->cluster_bits,
 				      &end, err);
-		if (r < 0)
+		if (r < 0) {
+			qimg_error_prefix(err, "Could not resize image");
 			goto out;
+		}
 	}
 
 	/* The LUKS area in the clusters after the L1 table and what

@@ -88,6 +88,22 @@ int qcow2_preallocate_sc(struct qcow2_state *s, const char *mode,
 		}
 		start = ((uint64_t)flen + s->cluster_size - 1) >>
 			s->cluster_bits;
+		/* As QEMU: the new area starts after the last cluster in
+		 * use, which on a device or an NBD export is not where the
+		 * file ends. */
+		for (uint64_t k = start; k > 0 && r == 0; k--) {
+			uint64_t rc;
+
+			r = qcow2_get_refcount(s, k - 1, &rc, err);
+			if (r == 0 && rc) {
+				start = k;
+				break;
+			}
+		}
+		if (r < 0) {
+			free(ent);
+			return r;
+		}
 		r = qcow2_refcount_area(s, start, (c_to - c_from) + ntables,
 					&area_end, err);
 		if (r == 0)
@@ -97,8 +113,12 @@ int qcow2_preallocate_sc(struct qcow2_state *s, const char *mode,
 		*end = data + ((c_to - c_from) << s->cluster_bits);
 		/* The data area first, so that the file layer preallocates
 		 * all of it. */
-		if (r == 0)
+		if (r == 0) {
 			r = qimg_truncate(s->file, *end, false, mode, err);
+			if (r < 0)
+				qimg_error_prefix(err, "Failed to resize "
+						       "underlying file");
+		}
 	}
 	for (i = i_from; i < i_to && r == 0; i++) {
 		first = i << s->l2_bits;
