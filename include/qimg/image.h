@@ -126,6 +126,8 @@ uint32_t qimg_cluster_size(const struct qimg_node *node);
 bool qimg_needs_compressed_writes(const struct qimg_node *node);
 /* True if fresh image reads as zeros everywhere (new file, no backing). */
 bool qimg_has_zero_init(const struct qimg_node *node);
+/* The format was guessed raw (no format given, nothing else matched). */
+bool qimg_node_probed_raw(const struct qimg_node *node);
 /* Minimum request alignment in bytes (512 for O_DIRECT files, else 1). */
 uint32_t qimg_request_align(const struct qimg_node *node);
 /* Bytes the image's files take on the host (st_blocks*512 summed over file

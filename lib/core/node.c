@@ -127,6 +127,11 @@ bool qimg_has_zero_init(const struct qimg_node *node)
 	return node->zero_init && !node->backing && !node->backing_filename;
 }
 
+bool qimg_node_probed_raw(const struct qimg_node *node)
+{
+	return node->probed_raw;
+}
+
 uint32_t qimg_request_align(const struct qimg_node *node)
 {
 	return node->limits.request_align ? node->limits.request_align : 1;

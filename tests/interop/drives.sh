@@ -196,6 +196,12 @@ drives "vvfat: a floppy" -nodefaults -drive file=fat:floppy:../fatdir,if=floppy,
 drives "vvfat: a cdrom" -nodefaults -cdrom fat:../fatdir
 drives "vvfat: under -snapshot" -nodefaults -snapshot -hda fat:16:../fatdir
 drives "vvfat: no such directory" -nodefaults -cdrom fat:../nosuch
+# auto-read-only: a writable -drive over what cannot be written
+drives "vvfat: -hda (read-only, an IDE disk)" -nodefaults -hda fat:../fatdir
+drives "vvfat: writable virtio" -nodefaults -drive file=fat:../fatdir,format=raw,if=virtio
+drives "vvfat: writable floppy" -nodefaults -drive file=fat:floppy:../fatdir,format=raw,if=floppy
+drives "vvfat: writable, no device" -nodefaults -drive file=fat:../fatdir,if=none
+drives "vvfat: under a qcow2 format" -nodefaults -drive file=fat:../fatdir,format=qcow2,if=none
 drives "a json: file name" -nodefaults \
 	-drive 'file=json:{"driver":"qcow2","file":{"driver":"file","filename":"../a.qcow2"}}'
 # (a short key derivation; qemu-img's timing of it fails now and then on

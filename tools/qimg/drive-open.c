@@ -77,6 +77,43 @@ static int open_image(const struct tool *t, struct drive *d, unsigned int flags,
 	}
 	args.options = o;
 	r = qimg_open(&args, out, &err);
+	if ((r == -EACCES || r == -EPERM || r == -EROFS) &&
+	    (flags & QIMG_OPEN_RDWR)) {
+		/* -drive opens its image with auto-read-only: what cannot be
+		 * written is opened read-only, and then only a raw image
+		 * under a device that does not write (if=none) will do. */
+		const char *fmt =
+			qimg_value_get_str(qimg_dict_get(o, "driver"));
+
+		qimg_error_clear(&err);
+		if (fmt && strcmp(fmt, "raw")) {
+			qimg_value_free(o);
+			return drive_fail(t, d->where,
+					  "Block node is read-only");
+		}
+		args.flags &= ~QIMG_OPEN_RDWR;
+		r = qimg_open(&args, out, &err);
+		if (r == 0 && qimg_node_probed_raw(*out)) {
+			/* The image is still the guest's to write: the
+			 * warning of a writable probed image. */
+			char *name = qimg_node_file(*out)
+					     ? qimg_node_display_name(
+						       qimg_node_file(*out))
+					     : NULL;
+
+			tool_warn_probed_raw(
+				NULL, name ? name : qimg_node_filename(*out));
+			free(name);
+		}
+		if (r == 0 && strcmp(qimg_node_format(*out), "raw")) {
+			qimg_close(*out);
+			*out = NULL;
+			qimg_value_free(o);
+			return drive_fail(t, d->where,
+					  "Block node is read-only");
+		}
+		d->auto_ro = r == 0;
+	}
 	qimg_value_free(o);
 	if (r < 0)
 		return drive_fail(t, d->where, "%s", tool_errmsg(r, &err));
@@ -293,10 +330,13 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 		if ((d = drive_at(set, DRIVE_IF_PFLASH, 0, u)) &&
 		    drive_perm_attach(t, ps, d, NULL))
 			return 1;
-	for (u = 0; u < 2; u++)
-		if ((d = drive_at(set, DRIVE_IF_FLOPPY, 0, u)) &&
-		    drive_perm_attach(t, ps, d, NULL))
+	for (u = 0; u < 2; u++) {
+		d = drive_at(set, DRIVE_IF_FLOPPY, 0, u);
+		if (d && d->auto_ro)
+			return drive_fail(t, NULL, "Block node is read-only");
+		if (d && drive_perm_attach(t, ps, d, NULL))
 			return 1;
+	}
 	for (i = 0; i < m->ide_buses * m->ide_units; i++) {
 		d = drive_at(set, DRIVE_IF_IDE, i / m->ide_units,
 			     i % m->ide_units);
@@ -306,7 +346,7 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 			return drive_fail(
 				t, NULL,
 				"Device needs media, but drive is empty");
-		if (!d->cdrom && d->readonly)
+		if (!d->cdrom && (d->readonly || d->auto_ro))
 			return drive_fail(t, NULL, "Block node is read-only");
 		if (drive_perm_attach(t, ps, d, NULL))
 			return 1;
@@ -328,6 +368,9 @@ static int check_devices(const struct tool *t, const struct drive_set *set,
 			return drive_fail(
 				t, d->where,
 				"Device needs media, but drive is empty");
+		if (d->auto_ro)
+			return drive_fail(t, d->where,
+					  "Block node is read-only");
 		if (drive_perm_attach(t, ps, d, d->where))
 			return 1;
 	}

@@ -37,6 +37,8 @@ struct drive {
 	bool is_default;     /* one of the machine's default empty drives */
 	bool snapshot;	     /* a temporary overlay takes the writes */
 	bool readonly;	     /* read-only=on, or a cdrom */
+	bool auto_ro;	     /* writable, but its image opened read-only (QEMU's
+		       * auto-read-only: a read-only file, vvfat) */
 	bool writeback;	     /* cache.writeback: the guest sees a write cache */
 	bool direct;	     /* cache.direct */
 	bool no_flush;	     /* cache.no-flush */
