@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "protocols/vvfat-int.h"
+#include "util/endian.h"
 
 #define LFN_MAX 20 /* long-name entries of a 255-character name */
 
@@ -40,18 +41,6 @@ static int dirbuf_room(struct dirbuf *d, size_t more)
 		d->cap = cap;
 	}
 	return 0;
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
 }
 
 /* FAT's time and date of t, in local time.  Years outside 1980..2107
@@ -81,15 +70,15 @@ static void short_entry(uint8_t *e, const uint8_t name[11], uint8_t attr,
 	e[11] = attr;
 	if (st) {
 		fat_time(st->st_ctime, &t, &d);
-		put16(e + 14, t);
-		put16(e + 16, d);
+		qimg_store_le16(e + 14, (uint16_t)t);
+		qimg_store_le16(e + 16, (uint16_t)d);
 		fat_time(st->st_atime, &t, &d);
-		put16(e + 18, d);
+		qimg_store_le16(e + 18, (uint16_t)d);
 		fat_time(st->st_mtime, &t, &d);
-		put16(e + 22, t);
-		put16(e + 24, d);
+		qimg_store_le16(e + 22, (uint16_t)t);
+		qimg_store_le16(e + 24, (uint16_t)d);
 	}
-	put32(e + 28, size);
+	qimg_store_le32(e + 28, size);
 }
 
 static int add_item(struct vvfat_tree *t, char *path, bool is_dir,
@@ -149,7 +138,8 @@ static int dot_entries(struct dirbuf *d, const char *path, uint32_t up)
 		short_entry(d->b + d->n * VVFAT_DIRENT, name, 0x10,
 			    ok ? &st : NULL, 0);
 		if (i == 1)
-			put16(d->b + d->n * VVFAT_DIRENT + 26, up);
+			qimg_store_le16(d->b + d->n * VVFAT_DIRENT + 26,
+					(uint16_t)up);
 		d->n++;
 	}
 	return 0;
@@ -278,7 +268,7 @@ static int place(struct vvfat_tree *t, size_t i, const struct vvfat_geom *g,
 	it->count = (uint32_t)count;
 	t->next_cluster += (uint32_t)count;
 	pe = t->items[it->parent].dir + it->entry;
-	put16(pe + 26, it->first);
+	qimg_store_le16(pe + 26, (uint16_t)it->first);
 	if (it->is_dir) {
 		uint8_t *b = realloc(it->dir, count * g->cluster_size);
 
@@ -287,7 +277,7 @@ static int place(struct vvfat_tree *t, size_t i, const struct vvfat_geom *g,
 		memset(b + it->dir_len, 0,
 		       count * g->cluster_size - it->dir_len);
 		it->dir = b;
-		put16(b + 26, it->first); /* "." */
+		qimg_store_le16(b + 26, (uint16_t)it->first); /* "." */
 	}
 	return 0;
 }

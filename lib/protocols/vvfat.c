@@ -16,6 +16,7 @@
 
 #include "core/driver.h"
 #include "protocols/vvfat-int.h"
+#include "util/endian.h"
 #include "protocols/vvfat.h"
 
 #define DEFAULT_LABEL "QEMU VVFAT "
@@ -47,18 +48,6 @@ static const char *const vvfat_protocols[] = { "fat", NULL };
 /* All of them name the node (json:{...}), as in qemu-img. */
 static const char *const vvfat_strong_opts[] = { "dir",	  "fat-type", "floppy",
 						 "label", "rw",	      NULL };
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
 
 /* "fat:" then any of ":floppy:", ":rw:", ":32:", ":16:", ":12:" (32 wins
  * over 16 over 12), the directory after the last colon. */
@@ -99,13 +88,13 @@ static void make_mbr(uint8_t *m, const struct vvfat_geom *g)
 	uint8_t *pe = m + 0x1be;
 
 	memset(m, 0, VVFAT_SECTOR);
-	put32(m + 0x1b8, 0xbe1afdfau);
+	qimg_store_le32(m + 0x1b8, 0xbe1afdfau);
 	pe[0] = 0x80;
 	chs(pe + 1, g, g->boot);
 	pe[4] = g->fat_type == 12 ? 0x01 : 0x06;
 	chs(pe + 5, g, g->total - 1);
-	put32(pe + 8, g->boot);
-	put32(pe + 12, g->part);
+	qimg_store_le32(pe + 8, g->boot);
+	qimg_store_le32(pe + 12, g->part);
 	m[510] = 0x55;
 	m[511] = 0xaa;
 }
@@ -114,21 +103,21 @@ static void make_boot(uint8_t *b, const struct vvfat_geom *g, const char *label)
 {
 	memset(b, 0, VVFAT_SECTOR);
 	memcpy(b, "\xeb\x3e\x90MSWIN4.1", 11);
-	put16(b + 11, VVFAT_SECTOR);
+	qimg_store_le16(b + 11, (uint16_t)VVFAT_SECTOR);
 	b[13] = VVFAT_SECTORS_PER_CLUSTER;
-	put16(b + 14, 1);
+	qimg_store_le16(b + 14, 1);
 	b[16] = 2;
-	put16(b + 17, VVFAT_ROOT_ENTRIES);
-	put16(b + 19, g->part < 0x10000 ? g->part : 0);
+	qimg_store_le16(b + 17, (uint16_t)VVFAT_ROOT_ENTRIES);
+	qimg_store_le16(b + 19, (uint16_t)(g->part < 0x10000 ? g->part : 0));
 	b[21] = g->floppy ? 0xf0 : 0xf8;
-	put16(b + 22, g->spf);
-	put16(b + 24, g->spt);
-	put16(b + 26, g->heads);
-	put32(b + 28, g->boot);
-	put32(b + 32, g->part < 0x10000 ? 0 : g->part);
+	qimg_store_le16(b + 22, (uint16_t)g->spf);
+	qimg_store_le16(b + 24, (uint16_t)g->spt);
+	qimg_store_le16(b + 26, (uint16_t)g->heads);
+	qimg_store_le32(b + 28, g->boot);
+	qimg_store_le32(b + 32, g->part < 0x10000 ? 0 : g->part);
 	b[36] = g->floppy ? 0x00 : 0x80;
 	b[38] = 0x29;
-	put32(b + 39, SERIAL);
+	qimg_store_le32(b + 39, SERIAL);
 	memset(b + 43, ' ', 11);
 	memcpy(b + 43, label, strlen(label));
 	memcpy(b + 54, g->fat_type == 12 ? "FAT12   " : "FAT16   ", 8);
@@ -139,7 +128,7 @@ static void make_boot(uint8_t *b, const struct vvfat_geom *g, const char *label)
 static void fat_set(uint8_t *fat, unsigned int type, uint32_t n, uint32_t v)
 {
 	if (type == 16) {
-		put16(fat + 2 * n, v);
+		qimg_store_le16(fat + 2 * n, (uint16_t)v);
 	} else {
 		uint8_t *p = fat + n * 3 / 2;
 
