@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer harness for vvfat's names (lib/protocols/vvfat-names.c): the
- * input is a directory's host names, one a line.  Each gets its 8.3 name
- * and long-name entries as the scan gives them, and the harness aborts
- * when a rule breaks: an 8.3 name with a character FAT does not allow,
- * lower case, a gap, or one already in the directory; long-name entries
- * that do not spell the host name back (UTF-16 to UTF-8), a wrong
- * sequence number or checksum. */
+/* libFuzzer harness for vvfat (lib/protocols/vvfat*.c): the input is a
+ * directory's host names, one a line.  Each gets its 8.3 name and
+ * long-name entries as the scan gives them, and the harness aborts when a
+ * rule breaks: an 8.3 name with a character FAT does not allow, lower
+ * case, a gap, or one already in the directory; long-name entries that do
+ * not spell the host name back (UTF-16 to UTF-8), a wrong sequence number
+ * or checksum.  Then the names become a real directory (a name ending in
+ * '/' a subdirectory, each file holding its name, a '#' in a name sizes
+ * the file by the number after it), and the driver opens it as a 1.44 MB
+ * floppy and the whole disk is read. */
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz-text.h"
 #include "protocols/vvfat-int.h"
+#include "qimg/image.h"
+#include "qimg/value.h"
 
 #define MAX_TEXT 16384
 #define MAX_NAMES 512
@@ -98,6 +107,83 @@ static size_t lfn_decode(const uint8_t *e, int n, const uint8_t sn[11],
 	return len;
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Make the names under a fresh directory, open it as vvfat, read it all. */
+static void scan_tree(const char *text)
+{
+	char tmpl[] = "/tmp/qimg-fuzz-vvfat.XXXXXX", *s, *p, *next;
+	struct qimg_value *o;
+	struct qimg_node *node = NULL;
+	struct qimg_error err = { 0 };
+	static uint8_t buf[1 << 16];
+	int made = 0;
+
+	if (!mkdtemp(tmpl))
+		return;
+	s = strdup(text);
+	for (p = s; p && made < 64; p = next) {
+		char path[600], *hash;
+		size_t len;
+		int fd;
+
+		next = strchr(p, '\n');
+		if (next)
+			*next++ = '\0';
+		len = strlen(p);
+		if (!len || len > 200 || !strcmp(p, "/") || strstr(p, "..") ||
+		    (strchr(p, '/') && strchr(p, '/') != p + len - 1))
+			continue; /* one level of names, nothing outside */
+		snprintf(path, sizeof(path), "%s/%s", tmpl, p);
+		made++;
+		if (p[len - 1] == '/') {
+			mkdir(path, 0755);
+			continue;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0)
+			continue;
+		hash = strchr(p, '#');
+		if (hash && ftruncate(fd, (off_t)(strtoul(hash + 1, NULL, 10) %
+						  (3u << 20))))
+			(void)0;
+		if (!hash && write(fd, p, len) < 0)
+			(void)0;
+		close(fd);
+	}
+	free(s);
+	o = qimg_value_dict();
+	if (o && !qimg_dict_put_str(o, "driver", "vvfat") &&
+	    !qimg_dict_put_str(o, "dir", tmpl) &&
+	    !qimg_dict_put_bool(o, "floppy", true) &&
+	    !qimg_dict_put_int(o, "fat-type", 12)) {
+		struct qimg_open_args a = { .options = o };
+
+		if (qimg_open(&a, &node, &err) == 0) {
+			uint64_t size = qimg_size(node);
+
+			for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+				size_t n = size - off < sizeof(buf)
+						   ? (size_t)(size - off)
+						   : sizeof(buf);
+
+				if (qimg_read(node, off, buf, n, &err) < 0)
+					abort(); /* a readable tree reads */
+			}
+			qimg_close(node);
+		}
+	}
+	qimg_value_free(o);
+	nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *dir = calloc(MAX_NAMES, 32);
@@ -134,7 +220,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dir[n * 32 + 11] = 0x20;
 		n++;
 	}
-	free(s);
 	free(dir);
+	if (size <= 4096)
+		scan_tree(s);
+	free(s);
 	return 0;
 }
