@@ -418,6 +418,15 @@ truncate -s 1440K gf.raw
 guest "a guest boots from a floppy" -fda ../gf.raw -boot a
 ok "the guest's write is on the floppy" wrote gf.raw raw
 
+# vvfat: the guest reads a host file (the first cluster of a FAT16 disk,
+# block 600) from its second disk, a read-only virtio drive qimg serves
+mkdir -p fatg && printf 'read from a host directory\0' >fatg/a.txt
+"$PY" "$ROOT/tests/interop/mkguest.py" --from 0x81:600 gfat.raw
+MSG="read from a host directory" guest "vvfat: a guest reads a host file from a FAT disk" \
+	-drive file=../gfat.raw,format=raw \
+	-drive file=fat:../fatg,format=raw,if=virtio,readonly=on
+ok "vvfat: the guest's write went to its own disk" wrote gfat.raw raw
+
 # a CD (El Torito, no emulation) and -boot choosing between it and a disk
 "$PY" "$ROOT/tests/interop/mkguest.py" --cdrom g.iso "booted from a cd"
 MSG="booted from a cd" guest "a guest boots from a -cdrom (-boot d)" -cdrom ../g.iso -boot d

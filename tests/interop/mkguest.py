@@ -12,6 +12,10 @@
 # Sector 1 holds MESSAGE.  The guest needs:
 #   -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial file:F
 #
+# mkguest.py --from DRIVE:LBA OUT: step 1 reads block LBA of BIOS drive
+# DRIVE (0x81: the second disk) with int 13h AH=42h instead, and prints
+# what it holds; the rest is the same (sector 1 holds no message).
+#
 # mkguest.py --cdrom OUT [MESSAGE]: the same guest as a bootable CD image
 # (ISO 9660 with an El Torito boot catalog, no emulation): the boot image
 # reads the CD's block 22 with int 13h AH=42h (extended read), prints it,
@@ -22,6 +26,11 @@ import sys
 cdrom = len(sys.argv) > 1 and sys.argv[1] == "--cdrom"
 if cdrom:
     del sys.argv[1]
+src = None
+if len(sys.argv) > 2 and sys.argv[1] == "--from":
+    drive, lba = sys.argv[2].split(":")
+    src = (int(drive, 0), int(lba, 0))
+    del sys.argv[1:3]
 out = sys.argv[1]
 msg = (sys.argv[2] if len(sys.argv) > 2 else "hello from qimg").encode()
 
@@ -163,13 +172,23 @@ if cdrom:
     link()
     write_iso()
     sys.exit(0)
-# read sector 1 (CHS 0/0/2) to 0x7e00
-emit(0xBB, 0x00, 0x7E)        # mov bx,0x7e00
-emit(0xB8, 0x01, 0x02)        # mov ax,0x0201
-emit(0xB9, 0x02, 0x00)        # mov cx,0x0002
-emit(0x30, 0xF6)              # xor dh,dh
-emit(0xCD, 0x13)              # int 0x13
-jump(0x72, "fail")            # jc fail
+dap_ref = None
+if src:
+    # extended read of block LBA of drive DRIVE to 0x7e00
+    emit(0xBE, 0, 0)          # mov si,dap   (patched below)
+    dap_ref = len(code) - 2
+    emit(0xB2, src[0])        # mov dl,DRIVE
+    emit(0xB4, 0x42)          # mov ah,0x42
+    emit(0xCD, 0x13)          # int 0x13
+    jump(0x72, "fail")        # jc fail
+else:
+    # read sector 1 (CHS 0/0/2) to 0x7e00
+    emit(0xBB, 0x00, 0x7E)    # mov bx,0x7e00
+    emit(0xB8, 0x01, 0x02)    # mov ax,0x0201
+    emit(0xB9, 0x02, 0x00)    # mov cx,0x0002
+    emit(0x30, 0xF6)          # xor dh,dh
+    emit(0xCD, 0x13)          # int 0x13
+    jump(0x72, "fail")        # jc fail
 print_at(0x7E00)
 # write sector 0 (at 0x7c00) over sector 2 (CHS 0/0/3)
 emit(0xBB, 0x00, 0x7C)        # mov bx,0x7c00
@@ -180,6 +199,10 @@ emit(0x8A, 0x16, 0x00, 0x05)  # mov dl,[0x500]
 emit(0xCD, 0x13)              # int 0x13
 jump(0x72, "fail")            # jc fail
 exit_tail()
+if dap_ref is not None:
+    dap = len(code)
+    code[dap_ref:dap_ref + 2] = struct.pack("<H", 0x7C00 + dap)
+    code.extend(struct.pack("<BBHHHQ", 16, 0, 1, 0x7E00, 0, src[1]))
 link()
 assert len(code) <= 446
 sector0 = bytes(code) + bytes(510 - len(code)) + b"\x55\xAA"
