@@ -170,6 +170,10 @@ int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 			 struct qimg_error *err);
 int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 		       struct qimg_error *err);
+/* Whether the image's snapshots are its file's (raw over rbd): qemu-img
+ * then closes the image around a snapshot goto and opens it again, with
+ * what an open prints. */
+bool qimg_snapshot_on_file(const struct qimg_node *node);
 
 /* Store a new backing file name and format in the image (NULL or "":
  * none); the data is not touched.  -ENOTSUP (no message) for formats

@@ -23,10 +23,22 @@ int qimg_snapshot_load_tmp(struct qimg_node *node, const char *id,
 	return node->drv->snapshot_load_tmp(node, id, name, err);
 }
 
+/* The node whose driver has snapshot operation `op` (an offset into the
+ * driver table): node itself, else, through filters and formats that have
+ * none (raw), the first file node below that has it, as qemu-img falls
+ * back to the file child (rbd's snapshots under raw). */
+#define SNAPSHOT_NODE(node, op)                                                \
+	do {                                                                   \
+		struct qimg_node *n_ = qimg_node_image(node);                  \
+		while (!n_->drv->op && n_->file)                               \
+			n_ = n_->file;                                         \
+		(node) = n_->drv->op ? n_ : qimg_node_image(node);             \
+	} while (0)
+
 int qimg_snapshot_create(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
-	node = qimg_node_image(node); /* through filters */
+	SNAPSHOT_NODE(node, snapshot_create);
 	if (!node->drv->snapshot_create)
 		return -ENOTSUP;
 	return node->drv->snapshot_create(node, name, err);
@@ -35,7 +47,7 @@ int qimg_snapshot_create(struct qimg_node *node, const char *name,
 int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 			 struct qimg_error *err)
 {
-	node = qimg_node_image(node); /* through filters */
+	SNAPSHOT_NODE(node, snapshot_delete);
 	if (!node->drv->snapshot_delete)
 		return -ENOTSUP;
 	return node->drv->snapshot_delete(node, name, err);
@@ -44,10 +56,22 @@ int qimg_snapshot_delete(struct qimg_node *node, const char *name,
 int qimg_snapshot_goto(struct qimg_node *node, const char *id_or_name,
 		       struct qimg_error *err)
 {
-	node = qimg_node_image(node); /* through filters */
+	SNAPSHOT_NODE(node, snapshot_goto);
 	if (!node->drv->snapshot_goto)
 		return -ENOTSUP;
 	return node->drv->snapshot_goto(node, id_or_name, err);
+}
+
+bool qimg_snapshot_on_file(const struct qimg_node *node)
+{
+	const struct qimg_node *n = qimg_node_image(node);
+
+	if (n->drv->snapshot_goto)
+		return false;
+	for (n = n->file; n; n = n->file)
+		if (n->drv->snapshot_goto)
+			return true;
+	return false;
 }
 
 int qimg_change_backing(struct qimg_node *node, const char *file,

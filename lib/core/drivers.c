@@ -31,6 +31,7 @@
 #include "protocols/iscsi.h"
 #include "protocols/nbd.h"
 #include "protocols/nfs.h"
+#include "protocols/rbd.h"
 #include "protocols/null.h"
 #include "protocols/vvfat.h"
 #include "protocols/quorum.h"
@@ -60,7 +61,7 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_nfs,	  &qimg_driver_compress,
 	&qimg_driver_preallocate, &qimg_driver_copy_on_read,
 	&qimg_driver_blkverify,	  &qimg_driver_blklogwrites,
-	&qimg_driver_vvfat,
+	&qimg_driver_vvfat,	  &qimg_driver_rbd,
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)

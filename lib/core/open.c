@@ -706,8 +706,16 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 		discard_failed(node);
 		return r;
 	}
-	if (node->probed_raw && (flags & QIMG_OPEN_RDWR) && ctx->depth == 0)
-		warn_probed_raw(ctx, node->filename);
+	if (node->probed_raw && (flags & QIMG_OPEN_RDWR) && ctx->depth == 0) {
+		/* qemu-img names the image as its file node is named: a
+		 * node only json:{...} describes (rbd) by that */
+		char *exact = qimg_node_exact_filename(file);
+		char *shown = exact ? NULL : qimg_node_display_name(file);
+
+		warn_probed_raw(ctx, shown ? shown : node->filename);
+		free(exact);
+		free(shown);
+	}
 	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR) {
 		r = qimg_error_set(err, ENOENT,
 				   "Cannot find device='%s' nor node-name='%s'",

@@ -205,7 +205,12 @@ static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 static int raw_get_info(struct qimg_node *node, struct qimg_image_info *info,
 			struct qimg_error *err)
 {
-	return qimg_child_info(node->file, info, err);
+	int r = qimg_child_info(node->file, info, err);
+
+	/* qemu-img 7.2's raw shows no section of its file's (rbd's) */
+	qimg_value_free(info->format_specific);
+	info->format_specific = NULL;
+	return r;
 }
 
 static int raw_create(struct qimg_node *file, const struct qimg_opts *o,

@@ -489,6 +489,10 @@ void qimg_opts_print_help(void *fp, const char *heading,
 	if (heading)
 		fprintf(f, "%s\n", heading);
 	for (i = 0; schemas && schemas[i]; i++) {
+		/* A list given twice (a protocol used as the format: create
+		 * -f nfs nfs://...) is listed once. */
+		if (i > 0 && schemas[i] == schemas[0])
+			continue;
 		for (d = schemas[i]; d->name; d++) {
 			/* Merged lists keep the first description of a
 			 * name, as qemu's option-list append does. */

@@ -110,6 +110,19 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 		break;
 	case ACT_APPLY:
 		r = qimg_snapshot_goto(node, name, &err);
+		if (qimg_snapshot_on_file(node)) {
+			/* qemu-img opens the image again after the file's
+			 * goto (probing, and warning, again) */
+			int fr = r == 0 ? qimg_flush(node, &err) : 0;
+
+			qimg_close(node);
+			node = NULL;
+			if (tool_open_image(t, filename, NULL, so.image_opts,
+					    flags, QIMG_CACHE_WRITEBACK,
+					    &node) < 0)
+				goto out;
+			r = r ? r : fr;
+		}
 		break;
 	case ACT_DELETE:
 		r = qimg_snapshot_delete(node, name, &err);
@@ -120,7 +133,9 @@ int cmd_snapshot(const struct tool *t, int argc, char **argv)
 	if (r == 0) {
 		ret = 0;
 	} else if (act == ACT_CREATE) {
-		/* qemu-img prints the errno only */
+		/* qemu-img prints the errno only (after what the driver
+		 * reported) */
+		tool_print_notes(t, &err);
 		tool_err(t, "Could not create snapshot '%s': %d (%s)", name, r,
 			 strerror(-r));
 	} else if (r == -ENOTSUP && !err.errnum) {
