@@ -284,6 +284,7 @@ int qimg_create_objects(const char *filename, const char *format,
 		free(path);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	proto->objects = objects; /* secrets the options name (rbd's key) */
 	r = proto->drv->create(proto, opts, err);
 	qimg_node_free(proto);
 	if (r < 0) {

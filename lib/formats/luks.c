@@ -243,10 +243,16 @@ static int luks_get_info(struct qimg_node *node, struct qimg_image_info *info,
 {
 	struct luks_state *s = node->opaque;
 	struct qimg_value *top = qimg_value_dict(), *data = qimg_value_dict();
+	struct qimg_image_info file = { 0 };
 	int r;
 
 	info->has_info = true;
 	info->encrypted = true;
+	/* the cluster size is the file's, when it has one (rbd's objects) */
+	if (qimg_child_info(node->file, &file, err) == 0)
+		info->cluster_size = file.cluster_size;
+	qimg_error_clear(err);
+	qimg_image_info_free(&file);
 	if (!top || !data || qimg_dict_put_str(top, "type", "luks") < 0) {
 		qimg_value_free(top);
 		qimg_value_free(data);

@@ -43,6 +43,7 @@
 	X(rbd_open)                                                            \
 	X(rbd_open_read_only)                                                  \
 	X(rbd_read2)                                                           \
+	X(rbd_remove)                                                          \
 	X(rbd_resize)                                                          \
 	X(rbd_snap_create)                                                     \
 	X(rbd_snap_list)                                                       \
@@ -102,6 +103,7 @@ const struct qimg_librbd *qimg_librbd(void);
 #define rbd_open (qimg_librbd()->rbd_open)
 #define rbd_open_read_only (qimg_librbd()->rbd_open_read_only)
 #define rbd_read2 (qimg_librbd()->rbd_read2)
+#define rbd_remove (qimg_librbd()->rbd_remove)
 #define rbd_resize (qimg_librbd()->rbd_resize)
 #define rbd_snap_create (qimg_librbd()->rbd_snap_create)
 #define rbd_snap_list (qimg_librbd()->rbd_snap_list)

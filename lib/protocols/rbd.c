@@ -989,20 +989,41 @@ static int rbd_node_create_validate(const struct qimg_opts *o,
 			return qimg_error_set(err, EINVAL,
 					      "obj size too small");
 	}
+	/* qemu-img names the members without their "encrypt." */
 	if (fmt && strcmp(fmt, "luks") && strcmp(fmt, "luks2"))
 		return qimg_error_set(err, EINVAL,
-				      "Parameter 'encrypt.format' does not "
-				      "accept value '%s'",
+				      "Parameter 'format' does not accept "
+				      "value '%s'",
 				      fmt);
-	if (alg && strcmp(alg, "aes-128") && strcmp(alg, "aes-256"))
-		return qimg_error_set(err, EINVAL,
-				      "Parameter 'encrypt.cipher-alg' does "
-				      "not accept value '%s'",
-				      alg);
+	if (alg) {
+		/* QEMU's cipher names, in the order of its list: librbd
+		 * takes the two AES ones, the others fail by their index */
+		static const char *const algs[] = {
+			"aes-128",     "aes-192",     "aes-256",
+			"des",	       "3des",	      "cast5-128",
+			"serpent-128", "serpent-192", "serpent-256",
+			"twofish-128", "twofish-192", "twofish-256"
+		};
+		size_t i;
+
+		for (i = 0;
+		     i < sizeof(algs) / sizeof(algs[0]) && strcmp(algs[i], alg);
+		     i++)
+			;
+		if (i == sizeof(algs) / sizeof(algs[0]))
+			return qimg_error_set(err, EINVAL,
+					      "Parameter 'cipher-alg' does "
+					      "not accept value '%s'",
+					      alg);
+		if (strcmp(alg, "aes-128") && strcmp(alg, "aes-256"))
+			return qimg_error_set(err, ENOTSUP,
+					      "unknown encryption algorithm: "
+					      "%zu: Operation not supported",
+					      i);
+	}
 	if (fmt && !qimg_opts_get_str(o, "encrypt.key-secret", NULL))
 		return qimg_error_set(err, EINVAL,
-				      "Parameter 'encrypt.key-secret' is "
-				      "missing");
+				      "Parameter 'key-secret' is missing");
 	return 0;
 }
 
@@ -1101,6 +1122,13 @@ static int rbd_node_create(struct qimg_node *node, const struct qimg_opts *o,
 		}
 		s->have_img = true;
 		r = format_encryption(s, o, node->objects, err);
+		if (r < 0) {
+			/* no half-made image left behind (qemu-img leaves
+			 * it) */
+			rbd_close(s->img);
+			s->have_img = false;
+			rbd_remove(s->io, c.image);
+		}
 	}
 out:
 	disconnect(s);
