@@ -420,6 +420,10 @@ struct qimg_driver {
 	bool is_filter;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */
 	bool shares_file_writes;
+	/* Protocol: what its create writes (rbd's LUKS header) is the
+	 * image's content, which a raw create over it leaves as it is (no
+	 * zeroed first block). */
+	bool create_writes_content;
 };
 
 /* Permission bits, numbered as QEMU numbers them for its lock bytes

@@ -242,7 +242,8 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 	 * first sector is zeroed, so that no old format is probed there. */
 	n = file->limits.grows ? sizeof(zero) : RAW_SECTOR;
 	r = 0;
-	if (size > 0 && strcmp(prealloc, "full"))
+	if (size > 0 && strcmp(prealloc, "full") &&
+	    !file->drv->create_writes_content)
 		r = qimg_pwrite(file, 0, zero, size < n ? (size_t)size : n,
 				err);
 	return r;

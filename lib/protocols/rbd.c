@@ -1031,6 +1031,7 @@ static int format_encryption(struct rbd_state *s, const struct qimg_opts *o,
 			     const struct qimg_objects *objects,
 			     struct qimg_error *err)
 {
+	uint64_t size = qimg_opts_get_u64(o, "size", 0), now = 0;
 	const char *fmt = qimg_opts_get_str(o, "encrypt.format", NULL);
 	const char *alg = qimg_opts_get_str(o, "encrypt.cipher-alg", NULL);
 	rbd_encryption_algorithm_t a =
@@ -1067,6 +1068,14 @@ static int format_encryption(struct rbd_state *s, const struct qimg_opts *o,
 	qimg_secret_free(pw, len);
 	if (r < 0)
 		return FAIL(err, r, "encryption format fail");
+	/* The header takes room from the image: grown so that what the
+	 * guest sees (the size as librbd reports it now) is what was asked
+	 * for, as qemu-img's images are. */
+	r = rbd_get_size(s->img, &now);
+	if (r == 0 && now < size)
+		r = rbd_resize(s->img, size + (size - now));
+	if (r < 0)
+		return FAIL(err, r, "%s", "failed to resize rbd image");
 	return 0;
 }
 
@@ -1181,4 +1190,5 @@ const struct qimg_driver qimg_driver_rbd = {
 	.snapshot_create = rbd_node_snapshot_create,
 	.snapshot_delete = rbd_node_snapshot_delete,
 	.snapshot_goto = rbd_node_snapshot_goto,
+	.create_writes_content = true,
 };

@@ -3,7 +3,8 @@
  * the --object parser (secret, tls-creds-*, authz-*, throttle-group, and
  * the JSON form), the key=value option parser, the JSON parser, and every
  * protocol driver's file name parser (nbd:, ssh://, http://, iscsi://,
- * nfs://, ...).  Nothing is opened. */
+ * nfs://, rbd:, ...) with the typed drivers' option checks on what a name
+ * gives and on a JSON object.  Nothing is opened. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +45,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		qimg_opts_free(&o);
 	}
 	v = qimg_json_parse(s, msg, sizeof(msg));
+	drv = qimg_driver_list(&n);
+	/* a JSON object as any typed driver's options (rbd's record) */
+	for (i = 0; v && qimg_value_type(v) == QIMG_VALUE_DICT && i < n; i++) {
+		struct qimg_error err = { 0 };
+
+		if (drv[i]->visit_opts)
+			(void)drv[i]->visit_opts(v, &err);
+	}
 	qimg_value_free(v);
 
-	drv = qimg_driver_list(&n);
 	for (i = 0; i < n; i++) {
 		struct qimg_error err = { 0 };
 		struct qimg_value *d;
@@ -56,7 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		d = qimg_value_dict();
 		if (!d)
 			break;
-		(void)drv[i]->parse_filename(s, d, &err);
+		/* the options a name gives, checked as an open checks them */
+		if (drv[i]->parse_filename(s, d, &err) == 0 &&
+		    drv[i]->visit_opts)
+			(void)drv[i]->visit_opts(d, &err);
 		qimg_value_free(d);
 	}
 	free(s);
