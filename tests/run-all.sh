@@ -33,7 +33,7 @@ ROOT=$(pwd)
 MODE=${MODE:-check}
 BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd nbd-server nbd-tls workers args curl iscsi throttle nfs filters blkverify blklogwrites drives vvfat}
+ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd nbd-server nbd-tls workers args curl iscsi throttle nfs filters blkverify blklogwrites drives vvfat rbd}
 TSAN_SUITES=${TSAN_SUITES:-convert workers commit rebase nbd-server curl throttle filters drives}
 TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io test-bitmap}
 # units that MODE=check runs under the release build only
@@ -248,7 +248,9 @@ all_tests()
 	local jobs=() b s exe n=0 list key j
 	local scripts=()
 	for s in tests/interop/*.sh; do
-		[ "$(basename "$s")" = lib.sh ] && continue
+		case "$(basename "$s")" in
+		lib.sh | ceph-cluster.sh) continue ;; # helpers, not suites
+		esac
 		if [ -n "${SUITES:-}" ] && ! in_list "$(basename "$s" .sh)" "$SUITES"; then
 			continue
 		fi

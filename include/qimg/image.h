@@ -56,6 +56,8 @@ struct qimg_open_args {
 	/* Called once, with the image's name, when a read-write open guessed
 	 * the raw format (the tool prints qemu-img's warning); may be NULL. */
 	void (*probed_raw)(void *opaque, const char *filename);
+	/* A driver's warning (one line, no prefix); may be NULL. */
+	void (*warn)(void *opaque, const char *msg);
 	void *warn_opaque;
 };
 

@@ -287,7 +287,11 @@ int qimg_create_objects(const char *filename, const char *format,
 	proto->objects = objects; /* secrets the options name (rbd's key) */
 	r = proto->drv->create(proto, opts, err);
 	qimg_node_free(proto);
-	if (r < 0) {
+	if (r < 0 ||
+	    (pdrv->create_writes_content && !strcmp(drv->name, "raw"))) {
+		/* raw over a protocol that made the image at its size (rbd)
+		 * has nothing more to do: not even to open it, as qemu-img
+		 * (whose name may carry a snapshot that is not there) */
 		qimg_protocol_close(guard);
 		free(path);
 		return r;

@@ -161,6 +161,9 @@ struct qimg_node {
 	struct qimg_value *options;
 	/* The --object table of the open call (secrets), or NULL. */
 	const struct qimg_objects *objects;
+	/* The open call's warning sink (qimg_node_warn), or NULL. */
+	void (*warn)(void *opaque, const char *msg);
+	void *warn_opaque;
 
 	struct qimg_child *children; /* in the order they were opened */
 	size_t nchildren;

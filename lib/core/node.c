@@ -2,6 +2,8 @@
 /* Nodes: allocation, cache modes and the accessors of the public API.
  * Opening is in open.c. */
 
+#include <stdio.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -125,6 +127,19 @@ bool qimg_needs_compressed_writes(const struct qimg_node *node)
 bool qimg_has_zero_init(const struct qimg_node *node)
 {
 	return node->zero_init && !node->backing && !node->backing_filename;
+}
+
+void qimg_node_warn(const struct qimg_node *node, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!node->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	node->warn(node->warn_opaque, msg);
 }
 
 bool qimg_node_probed_raw(const struct qimg_node *node)

@@ -16,6 +16,9 @@ struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
 				const char *filename, unsigned int flags,
 				enum qimg_cache_mode cache);
 void qimg_node_free(struct qimg_node *n);
+/* A driver's warning, through the open call's sink (if any). */
+void qimg_node_warn(const struct qimg_node *node, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* The protocol driver a filename selects: "PREFIX:..." (colon before any
  * '/') names one by its prefix ("Unknown protocol 'X'" when none has it),

@@ -435,6 +435,8 @@ static int open_protocol_node(const struct qimg_driver *drv,
 	}
 	node->options = opts;
 	node->objects = ctx->args->objects;
+	node->warn = ctx->args->warn;
+	node->warn_opaque = ctx->args->warn_opaque;
 	r = driver_open(node, err);
 	if (r < 0) {
 		discard_failed(node);
@@ -691,6 +693,8 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	node->options = opts;
 	node->objects = ctx->args->objects;
+	node->warn = ctx->args->warn;
+	node->warn_opaque = ctx->args->warn_opaque;
 	if (add_child(node, "file", file, false) < 0) {
 		close_tree(file);
 		qimg_value_free(bopts);
@@ -947,7 +951,9 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 		    struct qimg_node **out, struct qimg_error *err)
 {
 	struct qimg_open_args args = { .filename = filename,
-				       .objects = parent->objects };
+				       .objects = parent->objects,
+				       .warn = parent->warn,
+				       .warn_opaque = parent->warn_opaque };
 	struct open_ctx ctx = { .args = &args, .depth = 0 };
 	struct qimg_value *sub = qimg_dict_take(parent->options, role);
 	struct qimg_node *child = NULL;
@@ -1162,7 +1168,9 @@ static void swap_str(char **a, char **b)
 int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
 {
 	struct qimg_node *old = overlay->backing, *nn = NULL;
-	struct qimg_open_args args = { .objects = overlay->objects };
+	struct qimg_open_args args = { .objects = overlay->objects,
+				       .warn = overlay->warn,
+				       .warn_opaque = overlay->warn_opaque };
 	struct open_ctx ctx = { .args = &args, .depth = 0 };
 	struct qimg_value *opts;
 	size_t i;

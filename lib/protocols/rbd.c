@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/node.h"
 #include "qimg/object.h"
 #include "protocols/librbd-dl.h"
 #include "protocols/rbd.h"
@@ -43,6 +44,7 @@ struct rbd_state {
 	bool have_lock;
 	uint64_t size;
 	uint64_t obj_size;
+	char *given_name; /* json's "filename": the node's name */
 };
 
 static const char *const rbd_protocols[] = { "rbd", NULL };
@@ -52,6 +54,7 @@ static const struct qimg_opt_desc rbd_runtime_opts[] = {
 	{ "namespace", QIMG_OPT_STRING, NULL, NULL },
 	{ "image", QIMG_OPT_STRING, NULL, NULL },
 	{ "conf", QIMG_OPT_STRING, NULL, NULL },
+	{ "filename", QIMG_OPT_STRING, NULL, NULL }, /* deprecated */
 	{ "snapshot", QIMG_OPT_STRING, NULL, NULL },
 	{ "encrypt", QIMG_OPT_STRING, NULL, NULL },
 	{ "encrypt.*", QIMG_OPT_STRING, NULL, NULL },
@@ -204,8 +207,13 @@ static int check_encrypt(const struct qimg_value *e, struct rbd_conf *c,
 		return r;
 	if (!c->enc_format)
 		return missing(err, "encrypt.format");
-	if (strcmp(c->enc_format, "luks") && strcmp(c->enc_format, "luks2") &&
-	    strcmp(c->enc_format, "luks-any"))
+	/* luks-any needs a librbd newer than Debian 12's: qemu-img 7.2
+	 * built there does not know the word */
+	if (!strcmp(c->enc_format, "luks-any"))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'format' does not accept "
+				      "value 'luks-any'");
+	if (strcmp(c->enc_format, "luks") && strcmp(c->enc_format, "luks2"))
 		return qimg_error_set(err, EINVAL,
 				      "Parameter 'encrypt.format' does not "
 				      "accept value '%s'",
@@ -241,14 +249,20 @@ static int check_server(const struct qimg_value *l, struct qimg_error *err)
 			return wrong_type(err, name, "object");
 		snprintf(name, sizeof(name), "server[%zu].host", i);
 		r = str_member(s, "host", name, &v, buf, err);
-		if (r == 0 && !v)
+		if (r == 0 && !v) {
+			/* qemu-img names a missing one in its flat form */
+			snprintf(name, sizeof(name), "server.%zu.host", i);
 			r = missing(err, name);
+		}
 		if (r < 0)
 			return r;
 		snprintf(name, sizeof(name), "server[%zu].port", i);
 		r = str_member(s, "port", name, &v, buf, err);
-		if (r == 0 && !v)
+		if (r == 0 && !v) {
+			/* qemu-img names a missing one in its flat form */
+			snprintf(name, sizeof(name), "server.%zu.port", i);
 			r = missing(err, name);
+		}
 		if (r < 0)
 			return r;
 		snprintf(name, sizeof(name), "server[%zu]", i);
@@ -552,10 +566,6 @@ static int load_encryption(struct rbd_state *s, const struct rbd_conf *c,
 	size_t len;
 	int r;
 
-	if (!strcmp(c->enc_format, "luks-any"))
-		return qimg_error_set(err, ENOTSUP,
-				      "luks-any encryption format is not "
-				      "supported by the installed librbd");
 	r = passphrase(objects, c->enc_secret, &pw, &len, err);
 	if (r < 0)
 		return r;
@@ -582,6 +592,53 @@ static int load_encryption(struct rbd_state *s, const struct rbd_conf *c,
 
 /* --- the driver ----------------------------------------------------------- */
 
+/* A "filename" among json:{...} options (qemu-img's deprecated form):
+ * its values override the explicit ones, and it goes from the dict. */
+static int apply_filename(struct qimg_value *o, struct qimg_error *err)
+{
+	struct qimg_value *fn = qimg_dict_take(o, "filename");
+	struct qimg_value *d;
+	size_t i;
+	int r;
+
+	if (!fn)
+		return 0;
+	if (qimg_value_type(fn) != QIMG_VALUE_STR) {
+		qimg_value_free(fn); /* not a name: qemu-img looks past it */
+		return 0;
+	}
+	d = qimg_value_dict();
+	r = d ? qimg_rbd_parse_filename(qimg_value_get_str(fn), d, err)
+	      : qimg_error_set(err, ENOMEM, "Out of memory");
+	qimg_value_free(fn);
+	for (i = 0; r == 0 && i < qimg_value_count(d); i++) {
+		const char *k;
+		struct qimg_value *v = qimg_value_at(d, i, &k);
+
+		if (qimg_dict_put(o, k, qimg_value_copy(v)) < 0)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	qimg_value_free(d);
+	return r;
+}
+
+static int take_filename(struct qimg_node *node, struct qimg_error *err)
+{
+	struct rbd_state *s = node->opaque;
+	const char *fn =
+		qimg_value_get_str(qimg_dict_get(node->options, "filename"));
+
+	if (!fn)
+		return apply_filename(node->options, err);
+	free(s->given_name);
+	s->given_name = strdup(fn);
+	if (!s->given_name)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	qimg_node_warn(node, "RBD options encoded in the filename as keyvalue "
+			     "pairs is deprecated");
+	return apply_filename(node->options, err);
+}
+
 static int rbd_node_open(struct qimg_node *node, const struct qimg_opts *opts,
 			 struct qimg_error *err)
 {
@@ -592,12 +649,14 @@ static int rbd_node_open(struct qimg_node *node, const struct qimg_opts *opts,
 	int r;
 
 	(void)opts; /* validated; the tree keeps nesting and JSON types */
-	r = get_conf(node->options, &c, err);
-	if (r < 0)
+	r = take_filename(node, err);
+	if (r == 0)
+		r = get_conf(node->options, &c, err);
+	if (r < 0) {
+		free(s->given_name);
+		s->given_name = NULL;
 		return r;
-	if (c.snapshot && rw)
-		return qimg_error_set(err, EROFS,
-				      "rbd snapshots are read-only");
+	}
 	if (pthread_mutex_init(&s->lock, NULL))
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	s->have_lock = true;
@@ -613,6 +672,10 @@ static int rbd_node_open(struct qimg_node *node, const struct qimg_opts *opts,
 		goto out;
 	}
 	s->have_img = true;
+	if (c.snapshot && rw) { /* known to exist by now, as qemu-img */
+		r = qimg_error_set(err, EROFS, "rbd snapshots are read-only");
+		goto out;
+	}
 	if (c.enc_format) {
 		r = load_encryption(s, &c, node->objects, err);
 		if (r < 0)
@@ -638,6 +701,8 @@ out:
 	disconnect(s);
 	pthread_mutex_destroy(&s->lock);
 	s->have_lock = false;
+	free(s->given_name);
+	s->given_name = NULL;
 	return r;
 }
 
@@ -648,6 +713,8 @@ static void rbd_node_close(struct qimg_node *node)
 	disconnect(s);
 	if (s->have_lock)
 		pthread_mutex_destroy(&s->lock);
+	free(s->given_name);
+	s->given_name = NULL;
 }
 
 static int io_error(struct qimg_error *err, int r, const char *what,
@@ -810,6 +877,20 @@ static int diff_cb(uint64_t off, size_t len, int exists, void *arg)
 	return -EEXIST; /* a gap: enough */
 }
 
+/* A clone: the object map knows only the child's own objects, so every
+ * byte counts as data (as qemu-img reports it). */
+static bool has_parent(struct rbd_state *s)
+{
+	rbd_linked_image_spec_t img;
+	rbd_snap_spec_t snap;
+
+	if (rbd_get_parent(s->img, &img, &snap) < 0)
+		return false;
+	rbd_linked_image_spec_cleanup(&img);
+	rbd_snap_spec_cleanup(&snap);
+	return true;
+}
+
 static int rbd_node_block_status(struct qimg_node *node, uint64_t off,
 				 uint64_t len, struct qimg_extent *ext,
 				 struct qimg_error *err)
@@ -826,7 +907,7 @@ static int rbd_node_block_status(struct qimg_node *node, uint64_t off,
 	if (rbd_get_features(s->img, &features) < 0 ||
 	    !(features & RBD_FEATURE_FAST_DIFF) ||
 	    rbd_get_flags(s->img, &flags) < 0 ||
-	    (flags & RBD_FLAG_FAST_DIFF_INVALID))
+	    (flags & RBD_FLAG_FAST_DIFF_INVALID) || has_parent(s))
 		return 0;
 	r = rbd_diff_iterate2(s->img, NULL, off, len, 1, 1, diff_cb, &w);
 	if (r < 0 && r != -EEXIST)
@@ -980,7 +1061,7 @@ static int rbd_node_create_validate(const struct qimg_opts *o,
 	const char *fmt = qimg_opts_get_str(o, "encrypt.format", NULL);
 	const char *alg = qimg_opts_get_str(o, "encrypt.cipher-alg", NULL);
 
-	if (qimg_opts_has(o, "cluster_size")) {
+	if (obj) { /* 0: librbd's default */
 		if (obj & (obj - 1))
 			return qimg_error_set(err, EINVAL,
 					      "obj size needs to be power of "
@@ -1098,10 +1179,9 @@ static int rbd_node_create(struct qimg_node *node, const struct qimg_opts *o,
 		r = qimg_rbd_parse_filename(node->filename, d, err);
 	if (r == 0)
 		r = get_conf(d, &c, err);
-	if (r == 0 && c.snapshot)
-		r = qimg_error_set(err, EINVAL,
-				   "Can't use snapshot name for image "
-				   "creation");
+	/* as qemu-img: a snapshot in the name is ignored */
+	if (r == 0 && qimg_opts_has(o, "password-secret"))
+		c.key_secret = qimg_opts_get_str(o, "password-secret", NULL);
 	if (r == 0)
 		r = connect_pool(s, &c, node->objects, err);
 	if (r < 0)
@@ -1149,15 +1229,27 @@ out:
 static int rbd_visit_opts(const struct qimg_value *o, struct qimg_error *err)
 {
 	struct rbd_conf c;
+	struct qimg_value *m;
+	int r;
 
-	return get_conf(o, &c, err);
+	if (!qimg_dict_get(o, "filename"))
+		return get_conf(o, &c, err);
+	m = qimg_value_copy(o);
+	if (!m)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = apply_filename(m, err);
+	if (r == 0)
+		r = get_conf(m, &c, err);
+	qimg_value_free(m);
+	return r;
 }
 
 /* Only json:{...} names an rbd node, as in qemu-img. */
 static char *rbd_node_exact_filename(struct qimg_node *node)
 {
-	(void)node;
-	return NULL;
+	struct rbd_state *s = node->opaque;
+
+	return s->given_name ? strdup(s->given_name) : NULL;
 }
 
 const struct qimg_driver qimg_driver_rbd = {

@@ -39,6 +39,8 @@ struct qimg_objects *qimg_objects_new(void)
 	return calloc(1, sizeof(struct qimg_objects));
 }
 
+static int b64_check(const uint8_t *in, size_t n, struct qimg_error *err);
+
 static void wipe_free(uint8_t *p, size_t n)
 {
 	if (p) {
@@ -442,6 +444,11 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 				   "Either 'file' or 'data' must be provided");
 		goto out;
 	}
+	if (s.base64) {
+		r = b64_check(s.data, s.len, err);
+		if (r < 0)
+			goto out;
+	}
 	if (qimg_opts_has(&o, "keyid")) {
 		const char *kid = qimg_opts_get_str(&o, "keyid", "");
 
@@ -493,38 +500,53 @@ static int b64val(int c)
 	return -1;
 }
 
-/* Strict base64 (padding required, no whitespace), as QEMU decodes it. */
+/* QEMU's two steps: at --object time the text may hold only the base64
+ * alphabet, '=' and newlines (no NUL); on use it decodes as glib does:
+ * characters outside the alphabet skipped, '=' counted as a zero digit
+ * that drops its byte, a last incomplete quartet dropped. */
+static int b64_check(const uint8_t *in, size_t n, struct qimg_error *err)
+{
+	size_t i;
+
+	if (memchr(in, 0, n))
+		return qimg_error_set(err, EINVAL,
+				      "Base64 data contains embedded NUL "
+				      "characters");
+	for (i = 0; i < n; i++)
+		if (in[i] != '=' && in[i] != '\n' && b64val(in[i]) < 0)
+			return qimg_error_set(err, EINVAL,
+					      "Base64 data contains invalid "
+					      "characters");
+	return 0;
+}
+
 static int b64_decode(const uint8_t *in, size_t n, uint8_t **out,
 		      size_t *outlen)
 {
-	uint8_t *o;
+	uint32_t v = 0;
+	uint8_t *o, last0 = 0, last1 = 0;
 	size_t i, k = 0;
-	int v[4], j;
+	int q = 0;
 
-	if (n % 4)
-		return -EINVAL;
 	o = malloc(n / 4 * 3 + 1);
 	if (!o)
 		return -ENOMEM;
-	for (i = 0; i < n; i += 4) {
-		int pad = 0;
+	for (i = 0; i < n; i++) {
+		int d = in[i] == '=' ? 0 : b64val(in[i]);
 
-		for (j = 0; j < 4; j++) {
-			if (in[i + j] == '=' && i + 4 == n && j >= 2) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad || (v[j] = b64val(in[i + j])) < 0) {
-				wipe_free(o, n / 4 * 3 + 1);
-				return -EINVAL;
-			}
-		}
-		o[k++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			o[k++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
-		if (pad < 1)
-			o[k++] = (uint8_t)(v[2] << 6 | v[3]);
+		if (d < 0)
+			continue;
+		last1 = last0;
+		last0 = in[i];
+		v = v << 6 | (uint32_t)d;
+		if (++q < 4)
+			continue;
+		q = 0;
+		o[k++] = (uint8_t)(v >> 16);
+		if (last1 != '=')
+			o[k++] = (uint8_t)(v >> 8);
+		if (last0 != '=')
+			o[k++] = (uint8_t)v;
 	}
 	*out = o;
 	*outlen = k;

@@ -44,6 +44,7 @@ whole()
 # Under a sanitizer build, any report (ASan, LSan, UBSan) must look like a
 # crash (exit 134), not like an ordinary "exit 1" failure.
 export ASAN_OPTIONS="exitcode=134:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="print_suppressions=0:suppressions=$ROOT/tests/interop/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export UBSAN_OPTIONS="halt_on_error=1:exitcode=134:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 skip_all()

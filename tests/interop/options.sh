@@ -112,6 +112,21 @@ for a in "secret,id=s,data=x" "secret,id=s,data=x --object secret,id=s,data=y" \
 	# shellcheck disable=SC2086
 	same "--object $a" info --object $a ../base.qcow2
 done
+# base64 secrets: newlines allowed anywhere, other characters refused
+# when the object is made, the text decoded as glib decodes it
+printf 'eA==\n' >"$T/b64nl"
+printf 'e A==' >"$T/b64sp"
+printf 'eA\0==' >"$T/b64nul"
+printf '\neA=\n=' >"$T/b64nl2"
+for f in b64nl b64sp b64nul b64nl2; do
+	same "--object secret,file=$f,format=base64" \
+		info --object "secret,id=s,file=$T/$f,format=base64" ../base.qcow2
+done
+ok "a base64 key with newlines decodes to the key" sh -c "
+	'$QIMG' create -q -f luks --object secret,id=s,file=$T/b64nl2,format=base64 \
+		-o key-secret=s,iter-time=10 '$T/nl.luks' 1M &&
+	'$QEMU_IMG' info --object secret,id=s,data=x \
+		--image-opts driver=luks,key-secret=s,file.filename='$T/nl.luks' >/dev/null"
 # authorization objects (qimg-nbd's --tls-authz): taken and checked as
 # qemu-img takes them, in its order and words
 while IFS= read -r a; do

@@ -278,11 +278,13 @@ static int target_opts(const struct tool *t, const struct convert_opts *o,
 		}
 		/* The target's protocol must make images (qemu-img asks it
 		 * for its creation options before anything else). */
-		if (!qimg_protocol_create_opts_for(out, &err)) {
+		schemas[1] = qimg_protocol_create_opts_for(out, &err);
+		if (!schemas[1]) {
 			tool_err(t, "%s", tool_errmsg(-EINVAL, &err));
 			return -1;
 		}
-		schemas[1] = qimg_protocol_create_opts();
+		if (!schemas[1]->name) /* none of its own */
+			schemas[1] = qimg_protocol_create_opts();
 		if (o->options && (qimg_opts_parse(co, o->options, &err) < 0 ||
 				   qimg_opts_validate(co, schemas, &err) < 0)) {
 			tool_err(t, "%s", tool_errmsg(-EIO, &err));

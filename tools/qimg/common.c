@@ -126,6 +126,12 @@ int tool_getopt_error(const struct tool *t, int c, char **argv)
 
 /* The raw-probing WARNING, as qemu-img prints it: no program prefix, and
  * even with -q. */
+/* A driver's warning ("qimg: warning: ..."); opaque is the tool. */
+void tool_warn_driver(void *opaque, const char *msg)
+{
+	tool_warn(opaque, "%s", msg);
+}
+
 void tool_warn_probed_raw(void *opaque, const char *filename)
 {
 	fprintf(stderr,
@@ -149,6 +155,8 @@ int tool_open(const struct tool *t, const char *filename, const char *fmt,
 		.cache = cache,
 		.objects = t->objects,
 		.probed_raw = tool_warn_probed_raw,
+		.warn = tool_warn_driver,
+		.warn_opaque = (void *)t,
 	};
 	struct qimg_error err = { 0 };
 	int r;
@@ -204,6 +212,8 @@ int tool_open_created(const struct tool *t, const char *arg, const char *fmt,
 			.objects = t->objects,
 			.opts = &secrets,
 			.probed_raw = tool_warn_probed_raw,
+			.warn = tool_warn_driver,
+			.warn_opaque = (void *)t,
 		};
 
 		r = qimg_open(&args, out, &err);
@@ -534,6 +544,8 @@ int tool_open_image(const struct tool *t, const char *arg, const char *fmt,
 			.cache = cache,
 			.objects = t->objects,
 			.probed_raw = tool_warn_probed_raw,
+			.warn = tool_warn_driver,
+			.warn_opaque = (void *)t,
 		};
 
 		r = qimg_open(&args, out, &err);

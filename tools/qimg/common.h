@@ -127,6 +127,7 @@ int tool_parse_cache(const struct tool *t, const char *arg, bool src,
 /* qemu-img's three-line warning for a raw format guessed on a read-write
  * open (a qimg_open_args.probed_raw callback). */
 void tool_warn_probed_raw(void *opaque, const char *filename);
+void tool_warn_driver(void *opaque, const char *msg);
 int tool_open(const struct tool *t, const char *filename, const char *fmt,
 	      unsigned int flags, enum qimg_cache_mode cache,
 	      struct qimg_node **out);

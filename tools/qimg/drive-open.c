@@ -64,6 +64,8 @@ static int open_image(const struct tool *t, struct drive *d, unsigned int flags,
 		.flags = flags,
 		.cache = cache,
 		.probed_raw = tool_warn_probed_raw,
+		.warn = tool_warn_driver,
+		.warn_opaque = (void *)t,
 	};
 	int r;
 
