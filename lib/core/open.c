@@ -711,12 +711,14 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 		return r;
 	}
 	if (node->probed_raw && (flags & QIMG_OPEN_RDWR) && ctx->depth == 0) {
-		/* qemu-img names the image as its file node is named: a
-		 * node only json:{...} describes (rbd) by that */
+		/* qemu-img names the image as its file node is named (an
+		 * NBD URI as the driver rewrites it); a node only json:{...}
+		 * describes (rbd) by that */
 		char *exact = qimg_node_exact_filename(file);
 		char *shown = exact ? NULL : qimg_node_display_name(file);
+		const char *name = exact ? exact : shown;
 
-		warn_probed_raw(ctx, shown ? shown : node->filename);
+		warn_probed_raw(ctx, name ? name : node->filename);
 		free(exact);
 		free(shown);
 	}

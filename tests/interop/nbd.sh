@@ -78,6 +78,8 @@ same "check qcow2 over NBD" check "nbd+unix://?socket=$S2"
 same "compare qcow2 over NBD with the image" compare "nbd+unix://?socket=$S2" ../img.qcow2
 same "create larger than the export" create -f raw "nbd+unix://?socket=$S2" 16M
 same "create with preallocation" create -f raw -o preallocation=full "nbd+unix://?socket=$S2" 1M
+same "resize of a probed export: the warning names the URI as the driver writes it" \
+	resize "nbd+unix:///?socket=$S2" +0
 # qcow2 preallocated on an export: the data right after the metadata (not
 # after the export's end), as qemu-img lays it out; too big, QEMU's words.
 for p in falloc full; do
