@@ -253,7 +253,7 @@ all_tests()
 	local scripts=()
 	for s in tests/interop/*.sh; do
 		case "$(basename "$s")" in
-		lib.sh | ceph-cluster.sh) continue ;; # helpers, not suites
+		lib.sh | ceph-cluster.sh | gluster-server.sh) continue ;; # helpers
 		esac
 		if [ -n "${SUITES:-}" ] && ! in_list "$(basename "$s" .sh)" "$SUITES"; then
 			continue

@@ -194,10 +194,10 @@ int qimg_create(const char *filename, const char *format,
 	return qimg_create_objects(filename, format, opts, NULL, err);
 }
 
-int qimg_create_objects(const char *filename, const char *format,
-			struct qimg_opts *opts,
-			const struct qimg_objects *objects,
-			struct qimg_error *err)
+static int create_objects(const char *filename, const char *format,
+			  struct qimg_opts *opts,
+			  const struct qimg_objects *objects,
+			  struct qimg_error *err)
 {
 	/* -f file writes what raw writes. */
 	const struct qimg_driver *drv =
@@ -407,4 +407,23 @@ int qimg_measure_objects(const char *format, struct qimg_opts *opts,
 	if (r < 0)
 		return r;
 	return drv->measure(opts, in, size, objects, out, err);
+}
+
+int qimg_create_objects(const char *filename, const char *format,
+			struct qimg_opts *opts,
+			const struct qimg_objects *objects,
+			struct qimg_error *err)
+{
+	char *name;
+	int r;
+
+	if (strcmp(format, "file") || !strncmp(filename, "file:", 5))
+		return create_objects(filename, format, opts, objects, err);
+	/* -f file: the name is a path whatever it looks like (a file named
+	 * nbd://x), as in qemu-img */
+	if (asprintf(&name, "file:%s", filename) < 0)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = create_objects(name, format, opts, objects, err);
+	free(name);
+	return r;
 }

@@ -30,6 +30,7 @@
 #include "util/uri.h"
 #include "protocols/libnfs-dl.h"
 #include "protocols/nfs.h"
+#include "util/value-check.h"
 
 #define NFS_CHUNK_MAX (1u << 20) /* bytes per READ/WRITE call at most */
 #define NFS_INFLIGHT 8		 /* calls of one request at once */
@@ -374,23 +375,7 @@ static int nfs_parse_filename(const char *name, struct qimg_value *o,
 /* A string option's text (numbers given as JSON numbers too). */
 static const char *text(const struct qimg_value *v, char *buf)
 {
-	if (!v)
-		return NULL;
-	switch (qimg_value_type(v)) {
-	case QIMG_VALUE_STR:
-		return qimg_value_get_str(v);
-	case QIMG_VALUE_INT:
-		snprintf(buf, 32, "%lld", (long long)qimg_value_get_int(v));
-		return buf;
-	case QIMG_VALUE_UINT:
-		snprintf(buf, 32, "%llu",
-			 (unsigned long long)qimg_value_get_int(v));
-		return buf;
-	case QIMG_VALUE_BOOL:
-		return qimg_value_get_bool(v) ? "true" : "false";
-	default:
-		return NULL;
-	}
+	return qimg_value_text(v, buf, false);
 }
 
 /* An integer option: a JSON integer or a text that reads as one. */

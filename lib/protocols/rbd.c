@@ -24,6 +24,7 @@
 #include "qimg/object.h"
 #include "protocols/librbd-dl.h"
 #include "protocols/rbd.h"
+#include "util/value-check.h"
 
 #define RBD_MIN_OBJECT 4096u
 #define RBD_MAX_SNAPS_START 32
@@ -111,21 +112,7 @@ static int wrong_type(struct qimg_error *err, const char *name,
  * (32 bytes) holds a number's.  NULL for a dict or a list. */
 static const char *text(const struct qimg_value *v, char *buf)
 {
-	switch (qimg_value_type(v)) {
-	case QIMG_VALUE_STR:
-		return qimg_value_get_str(v);
-	case QIMG_VALUE_INT:
-		snprintf(buf, 32, "%lld", (long long)qimg_value_get_int(v));
-		return buf;
-	case QIMG_VALUE_UINT:
-		snprintf(buf, 32, "%llu",
-			 (unsigned long long)qimg_value_get_int(v));
-		return buf;
-	case QIMG_VALUE_BOOL:
-		return qimg_value_get_bool(v) ? "on" : "off";
-	default:
-		return NULL;
-	}
+	return qimg_value_text(v, buf, true);
 }
 
 /* Optional string member `key` of d into *out (NULL when absent); buf
@@ -174,24 +161,6 @@ static const struct qimg_value *item(const struct qimg_value *v, size_t i)
 	return qimg_dict_get(v, key);
 }
 
-static int only_keys(const struct qimg_value *d, const char *prefix,
-		     const char *const *allowed, struct qimg_error *err)
-{
-	const char *key, *const *a;
-	size_t i;
-
-	for (i = 0; i < qimg_value_count(d); i++) {
-		qimg_value_at(d, i, &key);
-		for (a = allowed; *a && strcmp(*a, key); a++)
-			;
-		if (!*a)
-			return qimg_error_set(err, EINVAL,
-					      "Parameter '%s.%s' is unexpected",
-					      prefix, key);
-	}
-	return 0;
-}
-
 static int check_encrypt(const struct qimg_value *e, struct rbd_conf *c,
 			 struct qimg_error *err)
 {
@@ -228,7 +197,7 @@ static int check_encrypt(const struct qimg_value *e, struct rbd_conf *c,
 		return qimg_error_set(err, EINVAL,
 				      "Encrypted parent images are not "
 				      "supported");
-	return only_keys(e, "encrypt", keys, err);
+	return qimg_dict_only_keys(e, "encrypt", keys, err);
 }
 
 static int check_server(const struct qimg_value *l, struct qimg_error *err)
@@ -266,7 +235,7 @@ static int check_server(const struct qimg_value *l, struct qimg_error *err)
 		if (r < 0)
 			return r;
 		snprintf(name, sizeof(name), "server[%zu]", i);
-		r = only_keys(s, name, keys, err);
+		r = qimg_dict_only_keys(s, name, keys, err);
 		if (r < 0)
 			return r;
 	}

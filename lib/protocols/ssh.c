@@ -22,6 +22,7 @@
 #include "util/uri.h"
 #include "protocols/libssh-dl.h"
 #include "protocols/ssh.h"
+#include "util/value-check.h"
 
 #define SSH_CHUNK (64u << 10) /* bytes per SFTP read/write request */
 
@@ -206,23 +207,7 @@ static int ssh_parse_filename(const char *name, struct qimg_value *o,
 /* An option's text whatever its JSON type; buf holds numbers. */
 static const char *text(const struct qimg_value *v, char *buf)
 {
-	if (!v)
-		return NULL;
-	switch (qimg_value_type(v)) {
-	case QIMG_VALUE_STR:
-		return qimg_value_get_str(v);
-	case QIMG_VALUE_INT:
-		snprintf(buf, 32, "%lld", (long long)qimg_value_get_int(v));
-		return buf;
-	case QIMG_VALUE_UINT:
-		snprintf(buf, 32, "%llu",
-			 (unsigned long long)qimg_value_get_int(v));
-		return buf;
-	case QIMG_VALUE_BOOL:
-		return qimg_value_get_bool(v) ? "on" : "off";
-	default:
-		return NULL;
-	}
+	return qimg_value_text(v, buf, true);
 }
 
 static int missing(struct qimg_error *err, const char *name)
@@ -243,25 +228,6 @@ static int not_object(struct qimg_error *err, const char *name)
 			      "Invalid parameter type for '%s', expected: "
 			      "object",
 			      name);
-}
-
-/* Keys of dict d other than those allowed: qemu-img's refusal. */
-static int only_keys(const struct qimg_value *d, const char *prefix,
-		     const char *const *allowed, struct qimg_error *err)
-{
-	const char *key, *const *a;
-	size_t i;
-
-	for (i = 0; i < qimg_value_count(d); i++) {
-		qimg_value_at(d, i, &key);
-		for (a = allowed; *a && strcmp(*a, key); a++)
-			;
-		if (!*a)
-			return qimg_error_set(err, EINVAL,
-					      "Parameter '%s.%s' is unexpected",
-					      prefix, key);
-	}
-	return 0;
 }
 
 static int parse_legacy_hkc(struct ssh_conf *c, struct qimg_error *err)
@@ -324,8 +290,9 @@ static int parse_hkc(const struct qimg_value *d, struct ssh_conf *c,
 	} else {
 		return bad_value(err, "mode", mode);
 	}
-	return only_keys(d, "host-key-check",
-			 c->mode == HKC_HASH ? hash_keys : none_keys, err);
+	return qimg_dict_only_keys(d, "host-key-check",
+				   c->mode == HKC_HASH ? hash_keys : none_keys,
+				   err);
 }
 
 /* The connection's settings from an options tree, checked in the order
@@ -368,7 +335,7 @@ static int get_conf(const struct qimg_value *o, struct ssh_conf *c,
 			return missing(err, "server.host");
 		if (!c->port)
 			return missing(err, "server.port");
-		r = only_keys(srv, "server", server_keys, err);
+		r = qimg_dict_only_keys(srv, "server", server_keys, err);
 		if (r < 0)
 			return r;
 	}

@@ -199,6 +199,10 @@ cr "in a missing directory" c.qcow2 -f qcow2 nodir/c.qcow2 1M
 cr "-f file" c.img -f file c.img 1M
 cr "-f file -o help" none -f file -o help
 cr "-f file, preallocation" c.img -f file -o preallocation=full c.img 1M
+# -f file takes the name as a path, whatever protocol it looks like
+cr "-f file, a name like a protocol's" "nbd:x" -f file "nbd:x" 1M
+cr "-f file, an NBD URI as a path" none -f file "nbd://127.0.0.1:1/x" 1M
+cr "-f file, file: prefix" f2.img -f file "file:f2.img" 1M
 cr "-f blkdebug" c.img -f blkdebug c.img 1M
 cr "-f null-co" c.img -f null-co c.img 1M
 cr "-f throttle" c.img -f throttle c.img 1M
