@@ -39,6 +39,9 @@
 #ifdef QIMG_HAVE_QCOW2
 #include "formats/qcow2/qcow2.h"
 #endif
+#ifdef QIMG_HAVE_GLUSTER
+#include "protocols/gluster.h"
+#endif
 
 static const struct qimg_driver *const drivers[] = {
 #ifdef QIMG_HAVE_QCOW2
@@ -62,6 +65,9 @@ static const struct qimg_driver *const drivers[] = {
 	&qimg_driver_preallocate, &qimg_driver_copy_on_read,
 	&qimg_driver_blkverify,	  &qimg_driver_blklogwrites,
 	&qimg_driver_vvfat,	  &qimg_driver_rbd,
+#ifdef QIMG_HAVE_GLUSTER
+	&qimg_driver_gluster,
+#endif
 };
 
 const struct qimg_driver *const *qimg_driver_list(size_t *n)
