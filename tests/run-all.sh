@@ -163,7 +163,7 @@ tally_tap()
 		failure "$name: plan says $plan results, got $n (exit $rc)"
 	elif [ "$rc" != 0 ] && [ "$nf" = 0 ]; then
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-			failure "$name: timed out"
+			failure "$name: timed out after its $n results (it did not exit)"
 		else
 			failure "$name: exit $rc without a TAP failure"
 		fi

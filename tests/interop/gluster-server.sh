@@ -39,6 +39,12 @@ lock()
 	exec 9>/tmp/qimg-gluster-server.lock && flock 9
 }
 
+# A live glusterd (a zombie left by a container's init is not one).
+glusterd_running()
+{
+	ps -C glusterd -o stat= 2>/dev/null | grep -qv '^Z'
+}
+
 stop()
 {
 	local vol
@@ -50,8 +56,13 @@ stop()
 		rm -f "$D/volume"
 	fi
 	if [ -f "$D/started" ] && [ -f "$D/glusterd.pid" ] &&
-		cli volume list 2>/dev/null | grep -q "No volumes present"; then
+		cli volume list 2>&1 | grep -q "No volumes present"; then
 		kill "$(cat "$D/glusterd.pid")" 2>/dev/null
+		# gone (or a zombie nobody reaps) before the next start looks
+		for _ in $(seq 100); do
+			glusterd_running || break
+			sleep 0.1
+		done
 	fi
 	rm -f "$D/started"
 	return 0
@@ -88,8 +99,10 @@ host=$(hostname -I 2>/dev/null | awk '{print $1}')
 mkdir -p "$D" || exit 1
 D=$(cd "$D" && pwd)
 lock
-if ! pgrep -x glusterd >/dev/null; then
-	glusterd -p "$D/glusterd.pid" -l "$D/glusterd.log" || exit 1
+if ! glusterd_running; then
+	# not with the lock's descriptor: the daemon would hold the lock
+	# for its whole life, and `stop` would wait for it for ever
+	glusterd -p "$D/glusterd.pid" -l "$D/glusterd.log" 9>&- || exit 1
 	touch "$D/started"
 fi
 for _ in $(seq 100); do

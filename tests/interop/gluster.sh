@@ -56,7 +56,7 @@ job()
 	shift 2
 	for who in e g; do
 		if [ $who = e ]; then
-			tool=$QEMU_IMG tag=qe
+			tool="timeout -k 5 $QIMG_TIMEOUT $QEMU_IMG" tag=qe
 		else
 			tool="env ${QIMG_PRELOAD:+LD_PRELOAD=$QIMG_PRELOAD} timeout -k 5 $QIMG_TIMEOUT $QIMG"
 			tag=qg
@@ -99,7 +99,9 @@ collect()
 		norm "$J/$name.e.err" >"$J/$name.e.err.n"
 		norm "$J/$name.g.err" >"$J/$name.g.err.n"
 		bad=
-		if [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
+		if [ "$erc" = 124 ] || [ "$erc" = 137 ]; then
+			bad="qemu-img timed out (exit $erc): the server did not answer"
+		elif [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
 			bad="qimg crashed or timed out (exit $grc)"
 		elif [ "$erc" != "$grc" ]; then
 			bad="exit status: qemu-img $erc, qimg $grc"
