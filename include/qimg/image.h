@@ -220,8 +220,14 @@ int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
 		    struct qimg_node *dst, uint64_t dst_off, uint64_t len,
 		    struct qimg_error *err);
 
-/* Change the virtual size. */
-int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+/* qimg_truncate's flags.  SHRINK: the size may go down.  EXACT: this size
+ * or an error, so a protocol whose size is fixed (an NBD export, a device)
+ * refuses any other (qemu-img resize). */
+#define QIMG_TRUNCATE_SHRINK 1u
+#define QIMG_TRUNCATE_EXACT 2u
+
+/* Change the virtual size (flags: QIMG_TRUNCATE_*). */
+int qimg_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		  const char *prealloc, struct qimg_error *err);
 
 /* Block status flags. */

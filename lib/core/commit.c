@@ -426,7 +426,7 @@ int qimg_commit(struct qimg_node *top, struct qimg_node *base,
 	/* A base shorter than top grows first (the new area reads as zeros,
 	 * even over a longer backing file of its own). */
 	if (qimg_size(base) < c.size) {
-		r = qimg_truncate(base, c.size, false, NULL, err);
+		r = qimg_truncate(base, c.size, 0, NULL, err);
 		if (r < 0)
 			return r;
 	}

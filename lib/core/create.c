@@ -177,7 +177,7 @@ static int create_on_protocol(const struct qimg_driver *pd,
 		return r;
 	}
 	if (size > node->size)
-		r = qimg_truncate(node, size, false, "off", err);
+		r = qimg_truncate(node, size, 0, "off", err);
 	if (r == 0 && node->size && uses_fallback(pd))
 		r = qimg_write_zeroes(node, 0,
 				      node->size < 512 ? node->size : 512,
@@ -247,6 +247,13 @@ static int create_objects(const char *filename, const char *format,
 				       QIMG_CACHE_WRITEBACK, &file, err);
 		if (r < 0)
 			no_create_prefix(pdrv, err);
+		/* raw's size is the node's: one it cannot take fails before
+		 * anything is written, as QEMU sizes before it zeroes */
+		if (r == 0 && !strcmp(format, "raw") && file->drv->truncate &&
+		    qimg_opts_get_u64(opts, "size", 0) > file->size)
+			r = qimg_truncate(file,
+					  qimg_opts_get_u64(opts, "size", 0), 0,
+					  "off", err);
 		if (r == 0 && file->size)
 			r = qimg_write_zeroes(
 				file, 0, file->size < 512 ? file->size : 512,

@@ -342,9 +342,11 @@ struct qimg_driver {
 			  struct qimg_node *src, uint64_t src_off, uint64_t len,
 			  struct qimg_error *err);
 
-	/* Change the size; prealloc is "off", "metadata", "falloc", "full"
-	 * or NULL. */
-	int (*truncate)(struct qimg_node *node, uint64_t size, bool shrink,
+	/* Change the size; flags are QIMG_TRUNCATE_*, prealloc is "off",
+	 * "metadata", "falloc", "full" or NULL.  A format passes
+	 * QIMG_TRUNCATE_EXACT on to its file only where the file's size is
+	 * the image's (raw, luks, filters). */
+	int (*truncate)(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err);
 
 	/* Protocol: bytes used on the host (st_blocks*512), -1 unknown.
@@ -503,7 +505,7 @@ void qimg_filter_inherit(struct qimg_node *node);
 int qimg_filter_flush(struct qimg_node *node, struct qimg_error *err);
 int qimg_filter_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 			     struct qimg_extent *ext, struct qimg_error *err);
-int qimg_filter_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+int qimg_filter_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			 const char *prealloc, struct qimg_error *err);
 int qimg_filter_get_info(struct qimg_node *node, struct qimg_image_info *info,
 			 struct qimg_error *err);

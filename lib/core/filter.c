@@ -35,10 +35,10 @@ int qimg_filter_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-int qimg_filter_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+int qimg_filter_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			 const char *prealloc, struct qimg_error *err)
 {
-	int r = qimg_truncate(node->file, size, shrink, prealloc, err);
+	int r = qimg_truncate(node->file, size, flags, prealloc, err);
 
 	if (r == 0)
 		node->size = node->file->size;

@@ -718,7 +718,7 @@ int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
 	return r;
 }
 
-int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+int qimg_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		  const char *prealloc, struct qimg_error *err)
 {
 	int r;
@@ -734,7 +734,7 @@ int qimg_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, EFBIG, "Size too large for '%s'",
 				      node->filename);
 	node_lock(node);
-	r = node->drv->truncate(node, size, shrink, prealloc, err);
+	r = node->drv->truncate(node, size, flags, prealloc, err);
 	node_unlock(node);
 	if (r == 0 && node->drv->kind == QIMG_DRIVER_PROTOCOL) {
 		/* A protocol's size is what its length now says. */

@@ -945,6 +945,10 @@ int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
 			*out = NULL;
 		}
 	}
+	/* A protocol opened as the image is seen in whole sectors, as QEMU
+	 * sees every node: an odd-sized file's tail reads as zeros. */
+	if (r == 0 && (*out)->drv->kind == QIMG_DRIVER_PROTOCOL)
+		(*out)->size = (((*out)->size + 511) / 512) * 512;
 	return r;
 }
 

@@ -341,11 +341,11 @@ static int logw_flush(struct qimg_node *node, struct qimg_error *err)
 	return log_flush(node, err);
 }
 
-static int logw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int logw_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			 const char *prealloc, struct qimg_error *err)
 {
 	struct logw_state *s = node->opaque;
-	int r = qimg_truncate(node->file, size, shrink, prealloc, err);
+	int r = qimg_truncate(node->file, size, flags, prealloc, err);
 
 	/* Not logged itself, but it counts as a write: the next flush is
 	 * logged, as in QEMU. */

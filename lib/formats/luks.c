@@ -222,7 +222,7 @@ static int luks_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-static int luks_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int luks_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			 const char *prealloc, struct qimg_error *err)
 {
 	struct luks_state *s = node->opaque;
@@ -232,7 +232,7 @@ static int luks_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: "
 				      "metadata");
-	r = qimg_truncate(node->file, s->payload + size, shrink, prealloc, err);
+	r = qimg_truncate(node->file, s->payload + size, flags, prealloc, err);
 	if (r == 0)
 		node->size = size;
 	return r;
@@ -336,8 +336,8 @@ static int luks_create(struct qimg_node *file, const struct qimg_opts *o,
 	qimg_secret_free(secret, slen);
 	qimg_luks_close(l);
 	if (r == 0)
-		r = qimg_truncate(file, qimg_luks_area_len(&p) + size, true,
-				  pre, err);
+		r = qimg_truncate(file, qimg_luks_area_len(&p) + size,
+				  QIMG_TRUNCATE_SHRINK, pre, err);
 	return r;
 }
 

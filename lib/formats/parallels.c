@@ -274,8 +274,8 @@ static void par_close(struct qimg_node *node)
 			qimg_store_le32(s->hdr + OFF_INUSE, 0);
 			if (write_header(node, &err) == 0)
 				qimg_truncate(node->file,
-					      s->data_end * PAR_SECTOR, true,
-					      NULL, &err);
+					      s->data_end * PAR_SECTOR,
+					      QIMG_TRUNCATE_SHRINK, NULL, &err);
 			qimg_flush(node->file, &err);
 		}
 		qimg_error_clear(&err);
@@ -432,8 +432,7 @@ static int alloc_cluster(struct qimg_node *node, uint64_t idx, uint64_t in,
 	if (flen < 0)
 		return (int)flen;
 	if ((uint64_t)flen < host + s->cluster) {
-		r = qimg_truncate(node->file, host + s->cluster, false, NULL,
-				  err);
+		r = qimg_truncate(node->file, host + s->cluster, 0, NULL, err);
 		if (r < 0)
 			return r;
 	}
@@ -625,8 +624,8 @@ static int par_check(struct qimg_node *node, unsigned int fix,
 		res->leaks += count;
 		if (fix & QIMG_CHECK_FIX_LEAKS) {
 			r = qimg_truncate(node->file,
-					  (uint64_t)res->image_end_offset, true,
-					  NULL, err);
+					  (uint64_t)res->image_end_offset,
+					  QIMG_TRUNCATE_SHRINK, NULL, err);
 			if (r < 0)
 				return r;
 			res->leaks_fixed += count;

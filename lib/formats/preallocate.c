@@ -72,7 +72,8 @@ static void prealloc_close(struct qimg_node *node)
 	struct qimg_error err = { 0 };
 
 	if (s->active && s->file_end > s->data_end)
-		(void)qimg_truncate(child(node), s->data_end, true, NULL, &err);
+		(void)qimg_truncate(child(node), s->data_end,
+				    QIMG_TRUNCATE_SHRINK, NULL, &err);
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -91,8 +92,7 @@ static void extend(struct qimg_node *node, uint64_t end)
 
 		want += s->align - 1;
 		want -= want % s->align;
-		if (qimg_truncate(child(node), want, false, "falloc", &err) ==
-		    0)
+		if (qimg_truncate(child(node), want, 0, "falloc", &err) == 0)
 			s->file_end = want;
 		else
 			s->active = false; /* the file cannot: plain writes */
@@ -142,14 +142,16 @@ static int prealloc_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 }
 
 /* A resize sets both ends: nothing is allocated ahead any more. */
-static int prealloc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
-			     const char *prealloc, struct qimg_error *err)
+static int prealloc_truncate(struct qimg_node *node, uint64_t size,
+			     unsigned flags, const char *prealloc,
+			     struct qimg_error *err)
 {
 	struct prealloc_state *s = node->opaque;
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	r = qimg_truncate(child(node), size, true, prealloc, err);
+	r = qimg_truncate(child(node), size, flags | QIMG_TRUNCATE_SHRINK,
+			  prealloc, err);
 	if (r == 0) {
 		s->data_end = s->file_end = size;
 		node->size = size;

@@ -886,7 +886,8 @@ static int qcow_make_empty(struct qimg_node *node, struct qimg_error *err)
 		return r;
 	for (i = 0; i < QCOW_L2_CACHE; i++)
 		s->cache[i].off = 0;
-	r = qimg_truncate(s->file, s->l1_off + bytes, true, NULL, err);
+	r = qimg_truncate(s->file, s->l1_off + bytes, QIMG_TRUNCATE_SHRINK,
+			  NULL, err);
 	if (r == 0)
 		s->file_end = s->l1_off + bytes;
 	return r;

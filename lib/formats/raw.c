@@ -182,7 +182,7 @@ static int raw_write_map(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int raw_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct raw_state *s = node->opaque;
@@ -195,7 +195,7 @@ static int raw_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: "
 				      "metadata");
-	r = qimg_truncate(node->file, s->offset + size, shrink, prealloc, err);
+	r = qimg_truncate(node->file, s->offset + size, flags, prealloc, err);
 	if (r == 0)
 		node->size = size;
 	return r;
@@ -232,7 +232,8 @@ static int raw_create(struct qimg_node *file, const struct qimg_opts *o,
 	 * used as it is when it is large enough: only a file is sized. */
 	if (file->limits.grows || strcmp(prealloc, "off") ||
 	    (int64_t)size > qimg_node_length(file, err)) {
-		r = qimg_truncate(file, size, true, prealloc, err);
+		r = qimg_truncate(file, size, QIMG_TRUNCATE_SHRINK, prealloc,
+				  err);
 		if (r < 0)
 			return r;
 	}

@@ -636,7 +636,7 @@ static int vdi_create(struct qimg_node *file, const struct qimg_opts *o,
 	if (r == 0 && is_static)
 		r = qimg_truncate(file,
 				  data_off + (uint64_t)blocks * VDI_BLOCK_SIZE,
-				  false, NULL, err);
+				  0, NULL, err);
 	if (r == 0)
 		r = qimg_flush(file, err);
 	if (r == 0) {
@@ -802,7 +802,7 @@ static int grow_relocating(struct qimg_node *node, uint32_t old,
 	if (*next > s->allocated)
 		r = qimg_truncate(node->file,
 				  new_data + (uint64_t)*next * VDI_BLOCK_SIZE,
-				  false, NULL, err);
+				  0, NULL, err);
 	if (r == 0) {
 		memcpy(buf, s->hdr, VDI_SECTOR);
 		qimg_store_le32(buf + OFF_DATA, (uint32_t)new_data);
@@ -817,7 +817,7 @@ out:
 	return r;
 }
 
-static int vdi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int vdi_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct vdi_state *s = node->opaque;
@@ -827,7 +827,7 @@ static int vdi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	uint8_t saved[VDI_SECTOR];
 	int r;
 
-	(void)shrink;
+	(void)flags;
 	r = qimg_truncate_prealloc_off(prealloc, err);
 	if (r < 0)
 		return r;
@@ -856,7 +856,7 @@ static int vdi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			r = qimg_truncate(
 				node->file,
 				block_host(s, s->allocated + (nblocks - old)),
-				false, NULL, err);
+				0, NULL, err);
 		if (r == 0 && nblocks > old)
 			r = grow_in_place(node, old, nblocks, &next, err);
 		if (r == 0 && nblocks > old)

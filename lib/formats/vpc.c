@@ -759,7 +759,7 @@ static int vpc_create(struct qimg_node *file, const struct qimg_opts *o,
 	fill_footer(footer, sectors, c, h, sp, fixed, force);
 	if (!fixed)
 		return create_dynamic(file, footer, sectors, err);
-	r = qimg_truncate(file, sectors * VPC_SECTOR, false, NULL, err);
+	r = qimg_truncate(file, sectors * VPC_SECTOR, 0, NULL, err);
 	/* The first 4 KiB of data are allocated, as qemu-img leaves them. */
 	if (r == 0 && sectors) {
 		static const uint8_t zero[4096];
@@ -898,8 +898,8 @@ static int resize_fixed(struct qimg_node *node, uint64_t bytes,
 
 		r = qimg_write_zeroes(node->file, foot, z, 0, err);
 	} else if (bytes < foot) {
-		r = qimg_truncate(node->file, bytes + VPC_FOOTER, true, NULL,
-				  err);
+		r = qimg_truncate(node->file, bytes + VPC_FOOTER,
+				  QIMG_TRUNCATE_SHRINK, NULL, err);
 	}
 	return r;
 }
@@ -1062,7 +1062,7 @@ static int resize_dynamic(struct qimg_node *node, uint64_t bytes,
 	return r;
 }
 
-static int vpc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int vpc_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct vpc_state *s = node->opaque;
@@ -1070,7 +1070,7 @@ static int vpc_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	uint64_t sectors;
 	int r;
 
-	(void)shrink;
+	(void)flags;
 	r = qimg_truncate_prealloc_off(prealloc, err);
 	if (r < 0)
 		return r;

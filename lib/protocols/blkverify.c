@@ -248,10 +248,10 @@ static int blkverify_block_status(struct qimg_node *node, uint64_t off,
 /* A resize reaches the reference only (QEMU's filtered child); the node
  * stays as large as the image under test. */
 static int blkverify_truncate(struct qimg_node *node, uint64_t size,
-			      bool shrink, const char *prealloc,
+			      unsigned flags, const char *prealloc,
 			      struct qimg_error *err)
 {
-	return qimg_truncate(raw_of(node), size, shrink, prealloc, err);
+	return qimg_truncate(raw_of(node), size, flags, prealloc, err);
 }
 
 /* What the reference's driver tells (the dirty flag), as QEMU asks the

@@ -575,7 +575,7 @@ static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	return 0;
 }
 
-static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int file_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			 const char *prealloc, struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
@@ -587,6 +587,9 @@ static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 					    "Could not get size of '%s'",
 					    node->filename);
 	if (s->blockdev) {
+		if ((flags & QIMG_TRUNCATE_EXACT) && size != (uint64_t)old)
+			return qimg_error_set(err, ENOTSUP,
+					      "Cannot resize device files");
 		if (size > (uint64_t)old)
 			return qimg_error_set(err, EINVAL,
 					      "Cannot grow device files");
@@ -596,7 +599,7 @@ static int file_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return qimg_error_set(err, EFBIG,
 				      "Could not resize file: "
 				      "File too large");
-	if (size < (uint64_t)old && !shrink)
+	if (size < (uint64_t)old && !(flags & QIMG_TRUNCATE_SHRINK))
 		return qimg_error_set(err, EINVAL,
 				      "Cannot shrink without --shrink");
 	if (!prealloc || !strcmp(prealloc, "off") || size <= (uint64_t)old) {

@@ -776,13 +776,13 @@ static int gl_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 
 /* Grow or shrink; falloc allocates the new part, full writes it with
  * zeros (qemu-img's three modes). */
-static int gl_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int gl_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		       const char *prealloc, struct qimg_error *err)
 {
 	struct gl_state *s = node->opaque;
 	int64_t old = gl_length(node);
 
-	(void)shrink;
+	(void)flags;
 	if (old < 0)
 		return qimg_error_set_errno(err, errno,
 					    "Could not resize file");

@@ -584,12 +584,12 @@ static int iscsi_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 }
 
 /* A LUN keeps its size. */
-static int iscsi_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int iscsi_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			  const char *prealloc, struct qimg_error *err)
 {
 	int r = qimg_truncate_prealloc_off(prealloc, err);
 
-	(void)shrink;
+	(void)flags;
 	if (r < 0)
 		return r;
 	if (size != node->size)

@@ -29,6 +29,7 @@ struct nbd_state {
 	struct nbd_handle *h;
 	char *context; /* metadata context read as allocation (x-dirty-bitmap) */
 	bool has_context;
+	uint64_t size; /* the export's own, node->size is it in sectors */
 };
 
 static const char *const nbd_protocols[] = { "nbd", "nbd+tcp", "nbd+unix",
@@ -589,11 +590,13 @@ static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	if ((node->flags & QIMG_OPEN_RDWR) && nbd_is_read_only(s->h) > 0) {
 		r = qimg_error_set(err, EACCES,
-				   "Could not open '%s': Read-only export",
-				   node->filename);
+				   "Could not open image: Permission denied");
 		goto fail;
 	}
-	node->size = (uint64_t)size;
+	/* Seen in whole sectors, as QEMU's client shows an export: the
+	 * tail past an odd-sized export's end reads as zeros. */
+	s->size = (uint64_t)size;
+	node->size = ((uint64_t)size + 511) / 512 * 512;
 	node->zero_init = false;
 	node->limits.max_transfer = 32u << 20; /* NBD's usual maximum */
 	return 0;
@@ -623,7 +626,13 @@ static int nbd_read(struct qimg_node *node, uint64_t off, void *buf, size_t len,
 {
 	struct nbd_state *s = node->opaque;
 
-	if (nbd_pread(s->h, buf, len, off, 0) < 0)
+	if (off + len > s->size) { /* the sector's tail past the export */
+		size_t in = off < s->size ? (size_t)(s->size - off) : 0;
+
+		memset((char *)buf + in, 0, len - in);
+		len = in;
+	}
+	if (len && nbd_pread(s->h, buf, len, off, 0) < 0)
 		return nbd_fail(node, "Could not read", err);
 	return 0;
 }
@@ -718,10 +727,18 @@ static int nbd_block_status_node(struct qimg_node *node, uint64_t off,
 		.context = s->context ? s->context
 				      : LIBNBD_CONTEXT_BASE_ALLOCATION,
 	};
-	uint64_t q = len < NBD_MAX_STATUS ? len : NBD_MAX_STATUS;
+	uint64_t q;
 
 	ext->map = off;
 	ext->file = node;
+	if (off >= s->size) { /* the sector's tail past the export */
+		ext->len = len;
+		ext->flags = QIMG_BS_ZERO;
+		return 0;
+	}
+	if (len > s->size - off)
+		len = s->size - off;
+	q = len < NBD_MAX_STATUS ? len : NBD_MAX_STATUS;
 	ext->len = len;
 	ext->flags = QIMG_BS_DATA | QIMG_BS_OFFSET_VALID;
 	if (!s->has_context)
@@ -743,13 +760,14 @@ static int nbd_block_status_node(struct qimg_node *node, uint64_t off,
 	return 0;
 }
 
-/* An export has the size its server gives: a "resize" may only keep or
- * shrink it (nothing changes then), as qemu-img's client allows. */
-static int nbd_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+/* An export has the size its server gives.  A size within it is taken
+ * (what a preallocating format asks for is there already) unless the
+ * caller wants that exact size (qemu-img resize), as QEMU's client does. */
+static int nbd_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err)
 {
-	/* An export's size is fixed: a size within it is taken (what a
-	 * preallocating format asks for is there already), as QEMU does. */
+	if ((flags & QIMG_TRUNCATE_EXACT) && size != node->size)
+		return qimg_error_set(err, ENOTSUP, "Cannot resize NBD nodes");
 	if (size > node->size)
 		return qimg_error_set(err, ENOTSUP, "Cannot grow NBD nodes");
 	return 0;

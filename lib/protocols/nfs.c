@@ -885,14 +885,15 @@ static int nfs_node_flush(struct qimg_node *node, struct qimg_error *err)
 }
 
 /* Any size, up or down; preallocation only "off", as qemu-img. */
-static int nfs_node_truncate(struct qimg_node *node, uint64_t size, bool shrink,
-			     const char *prealloc, struct qimg_error *err)
+static int nfs_node_truncate(struct qimg_node *node, uint64_t size,
+			     unsigned flags, const char *prealloc,
+			     struct qimg_error *err)
 {
 	struct nfs_state *s = node->opaque;
 	struct nfs_call c = { .kind = CALL_TRUNC, .off = size };
 	int r = qimg_truncate_prealloc_off(prealloc, err);
 
-	(void)shrink;
+	(void)flags;
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->lock);

@@ -781,13 +781,14 @@ static int rbd_node_flush(struct qimg_node *node, struct qimg_error *err)
 }
 
 /* Any size, up or down; preallocation only "off", as qemu-img. */
-static int rbd_node_truncate(struct qimg_node *node, uint64_t size, bool shrink,
-			     const char *prealloc, struct qimg_error *err)
+static int rbd_node_truncate(struct qimg_node *node, uint64_t size,
+			     unsigned flags, const char *prealloc,
+			     struct qimg_error *err)
 {
 	struct rbd_state *s = node->opaque;
 	int r;
 
-	(void)shrink;
+	(void)flags;
 	if (prealloc && strcmp(prealloc, "off"))
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode '%s'",

@@ -744,14 +744,14 @@ static int ssh_flush(struct qimg_node *node, struct qimg_error *err)
 }
 
 /* A remote file only grows (qemu-img's ssh driver refuses to shrink). */
-static int ssh_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int ssh_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct ssh_state *s = node->opaque;
 	struct sftp_attributes_struct attr = { 0 };
 	int r;
 
-	(void)shrink;
+	(void)flags;
 	r = qimg_truncate_prealloc_off(prealloc, err);
 	if (r < 0)
 		return r;

@@ -30,8 +30,8 @@ static void writes(struct qimg_node *node)
 	qimg_change_backing(node, NULL, NULL, &err);
 	if (size < (1ull << 40)) {
 		qimg_error_clear(&err);
-		qimg_truncate(node, (size * 2 + (1 << 20)) & ~511ull, false,
-			      NULL, &err);
+		qimg_truncate(node, (size * 2 + (1 << 20)) & ~511ull, 0, NULL,
+			      &err);
 	}
 	qimg_error_clear(&err);
 	qimg_flush(node, &err);

@@ -24,11 +24,11 @@ static void writes(struct qimg_node *node)
 	fuzz_write_spots(node, &spots);
 	if (size < (1ull << 36)) {
 		qimg_error_clear(&err);
-		qimg_truncate(node, size + (3u << 20) + 512, false, NULL, &err);
+		qimg_truncate(node, size + (3u << 20) + 512, 0, NULL, &err);
 		qimg_error_clear(&err);
-		qimg_truncate(node, size * 2 + (200u << 20), false, NULL, &err);
+		qimg_truncate(node, size * 2 + (200u << 20), 0, NULL, &err);
 		qimg_error_clear(&err);
-		qimg_truncate(node, size / 2, true, NULL, &err);
+		qimg_truncate(node, size / 2, QIMG_TRUNCATE_SHRINK, NULL, &err);
 	}
 	qimg_error_clear(&err);
 	qimg_flush(node, &err);

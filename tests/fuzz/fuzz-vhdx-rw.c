@@ -26,9 +26,9 @@ static void writes(struct qimg_node *node)
 	 * where data lies past the end) */
 	qimg_error_clear(&err);
 	if (size < (1ull << 40) &&
-	    qimg_truncate(node, size + (9u << 20), false, NULL, &err) == 0) {
+	    qimg_truncate(node, size + (9u << 20), 0, NULL, &err) == 0) {
 		qimg_error_clear(&err);
-		qimg_truncate(node, size, true, NULL, &err);
+		qimg_truncate(node, size, QIMG_TRUNCATE_SHRINK, NULL, &err);
 	}
 	qimg_error_clear(&err);
 	qimg_flush(node, &err);

@@ -27,11 +27,11 @@ static void writes(struct qimg_node *node)
 		uint64_t small = (size - size / 3) & ~511ull;
 
 		qimg_error_clear(&err);
-		qimg_truncate(node, small, true, NULL, &err);
+		qimg_truncate(node, small, QIMG_TRUNCATE_SHRINK, NULL, &err);
 		qimg_error_clear(&err);
 		if (size < (1ull << 36))
-			qimg_truncate(node, (size * 2 + (1 << 20)) & ~511ull,
-				      false, NULL, &err);
+			qimg_truncate(node, (size * 2 + (1 << 20)) & ~511ull, 0,
+				      NULL, &err);
 	}
 	qimg_error_clear(&err);
 	qimg_flush(node, &err);

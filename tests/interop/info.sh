@@ -29,6 +29,7 @@ mkq()
 inf "empty file" ../empty.raw
 head -c 1000 /dev/urandom >odd.raw
 inf "1000-byte raw" ../odd.raw
+inf "1000-byte file, -f file (whole sectors)" ../odd.raw -f file
 truncate -s 64M sparse.raw
 inf "sparse raw" ../sparse.raw
 inf "sparse raw -f raw" ../sparse.raw -f raw

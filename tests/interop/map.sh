@@ -58,6 +58,7 @@ mp "sparse raw" ../sparse.raw
 mp "sparse raw -f raw" -f raw ../sparse.raw
 head -c 1000 /dev/urandom >odd.raw
 mp "1000-byte raw" ../odd.raw
+mp "1000-byte file, -f file (whole sectors)" -f file ../odd.raw
 : >empty.raw
 mp "empty raw" ../empty.raw
 q rawback.qcow2 16M -b sparse.raw -F raw

@@ -39,7 +39,11 @@ S4=$T/s4.sock
 "$QEMU_IMG" create -q -f raw target.raw 4M
 nbdkit -f -U "$S4" file target.raw >/dev/null 2>&1 &
 pids="$pids $!"
-wait_sock "$S1" && wait_sock "$S2" && wait_sock "$S3" && wait_sock "$S4"
+S5=$T/s5.sock # an export of 1000 bytes: not whole sectors
+nbdkit -f -r -U "$S5" pattern 1000 >/dev/null 2>&1 &
+pids="$pids $!"
+wait_sock "$S1" && wait_sock "$S2" && wait_sock "$S3" && wait_sock "$S4" &&
+	wait_sock "$S5"
 sleep 0.3
 
 for n in "nbd+unix:///exp?socket=$S1" "nbd:unix:$S1:exportname=exp" \
@@ -77,9 +81,20 @@ ok "convert -n into qcow2 over NBD" test "$(cat "$R/g.rc")" = 0
 same "check qcow2 over NBD" check "nbd+unix://?socket=$S2"
 same "compare qcow2 over NBD with the image" compare "nbd+unix://?socket=$S2" ../img.qcow2
 same "create larger than the export" create -f raw "nbd+unix://?socket=$S2" 16M
+ok "a create that failed left the export's qcow2 as it was" \
+	sh -c "'$QEMU_IMG' info 'nbd+unix://?socket=$S2' | grep -qx 'file format: qcow2'"
 same "create with preallocation" create -f raw -o preallocation=full "nbd+unix://?socket=$S2" 1M
 same "resize of a probed export: the warning names the URI as the driver writes it" \
 	resize "nbd+unix:///?socket=$S2" +0
+# An export's size is the server's: resize wants that exact size (8M here)
+# or refuses, in qemu-img's words; a shrink is not a silent no-op.
+for a in +1M "--shrink 4M" "--shrink 8M" 8M 4M; do
+	# shellcheck disable=SC2086 # the option and the size, split
+	same "resize -f raw of an export: $a" \
+		resize -f raw "nbd+unix:///?socket=$S2" $a
+done
+ok "the export kept its 8 MiB" test "$("$QEMU_IMG" info -f raw --output=json \
+	"nbd+unix:///?socket=$S2" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')" = 8388608
 # qcow2 preallocated on an export: the data right after the metadata (not
 # after the export's end), as qemu-img lays it out; too big, QEMU's words.
 for p in falloc full; do
@@ -93,6 +108,27 @@ for p in falloc full; do
 		"$QEMU_IMG" check -q -f qcow2 "nbd+unix://?socket=$S2"
 	same "create qcow2 preallocation=$p bigger than the export" \
 		create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 16M
+done
+
+# An odd-sized export is seen in whole sectors, its tail as zeros, whether
+# the image is the export (-f nbd) or raw over it.
+for f in "-f nbd" "-f raw" ""; do
+	# shellcheck disable=SC2086 # no format, or one option and its value
+	{
+		same "odd-sized export: info $f" info $f "nbd+unix://?socket=$S5"
+		same "odd-sized export: map $f" map --output=json $f "nbd+unix://?socket=$S5"
+		same "odd-sized export: convert $f" convert $f -O raw "nbd+unix://?socket=$S5" odd.raw
+		same "odd-sized export: compare $f with the copy" compare $f -F raw \
+			"nbd+unix://?socket=$S5" "$E/odd.raw"
+	}
+done
+ok "odd-sized export: same bytes copied" cmp -s "$E/odd.raw" "$G/odd.raw"
+# A read-only export opened for writing: qemu-img's words.
+for c in "resize -f raw" "convert -n -O raw ../flat.raw" "create -f qcow2" \
+	"create -f raw" "amend -o compat=1.1"; do
+	# shellcheck disable=SC2086 # the command and its options
+	same "read-only export: $c" $c "nbd+unix:///exp?socket=$S1" $(case $c in
+		resize* | create*) echo 4M ;; esac)
 done
 
 # Errors

@@ -367,7 +367,7 @@ static int cut_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	return s->inner->drv->discard(s->inner, off, len, err);
 }
 
-static int cut_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int cut_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			const char *prealloc, struct qimg_error *err)
 {
 	struct cut_state *s = node->opaque;
@@ -379,7 +379,7 @@ static int cut_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 		return r < 0 ? r : qimg_error_set(err, EIO, "cut");
 	/* power: the size change is the file system's journal, taken as
 	 * durable at once; held writes stay held */
-	r = qimg_truncate(s->inner, size, shrink, prealloc, err);
+	r = qimg_truncate(s->inner, size, flags, prealloc, err);
 	if (r == 0)
 		node->size = s->inner->size;
 	return r;
@@ -1615,7 +1615,8 @@ static bool resize_cut(const char *img, const char *fmt, uint64_t size,
 
 	if (!n)
 		return false;
-	r = qimg_truncate(n, size, allow_shrink, prealloc, &err);
+	r = qimg_truncate(n, size, allow_shrink ? QIMG_TRUNCATE_SHRINK : 0,
+			  prealloc, &err);
 	if (r < 0 && !ctl->fired) {
 		fprintf(stderr, "resize: %s\n", err.msg);
 		fail();

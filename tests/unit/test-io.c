@@ -256,7 +256,7 @@ static void test_checks(void **state)
 	qimg_error_clear(&err);
 	assert_int_equal(qimg_write_zeroes(ro, 0, 4096, 0, &err), -EBADF);
 	qimg_error_clear(&err);
-	assert_int_equal(qimg_truncate(ro, 4096, false, NULL, &err), -EBADF);
+	assert_int_equal(qimg_truncate(ro, 4096, 0, NULL, &err), -EBADF);
 	qimg_error_clear(&err);
 	assert_int_equal(qimg_pread(rw, MEMSIZE - 8, b, 16, &err), -EINVAL);
 	qimg_error_clear(&err);

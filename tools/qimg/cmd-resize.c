@@ -135,7 +135,10 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 			     "data there.");
 		goto out;
 	}
-	r = qimg_truncate(node, (uint64_t)total, allow_shrink, prealloc, &err);
+	r = qimg_truncate(node, (uint64_t)total,
+			  QIMG_TRUNCATE_EXACT |
+				  (allow_shrink ? QIMG_TRUNCATE_SHRINK : 0),
+			  prealloc, &err);
 	if (r == 0)
 		r = qimg_flush(node, &err);
 	if (r < 0) {

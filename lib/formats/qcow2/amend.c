@@ -324,8 +324,7 @@ static int zero_cluster(struct qcow2_state *s, uint64_t off,
 	if (len < 0)
 		return (int)len;
 	if ((uint64_t)len < off + s->cluster_size)
-		r = qimg_truncate(s->file, off + s->cluster_size, false, NULL,
-				  err);
+		r = qimg_truncate(s->file, off + s->cluster_size, 0, NULL, err);
 	if (r == 0)
 		r = qimg_write_zeroes(s->file, off, s->cluster_size, 0, err);
 	s->unflushed = true;

@@ -253,7 +253,7 @@ int qcow2_bm_write_compressed(struct qimg_node *node, uint64_t off,
 	return r;
 }
 
-int qcow2_bm_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
+int qcow2_bm_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		      const char *prealloc, struct qimg_error *err)
 {
 	struct qcow2_state *s = node->opaque;
@@ -282,7 +282,8 @@ int qcow2_bm_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
 		}
 		pthread_mutex_unlock(&set->lock);
 	}
-	r = qcow2_truncate(node, size, allow_shrink, prealloc, err);
+	r = qcow2_truncate(node, size, flags & QIMG_TRUNCATE_SHRINK, prealloc,
+			   err);
 	if (r == 0 && qcow2_bitmaps_tracking(s)) {
 		pthread_mutex_lock(&s->bitmaps->set.lock);
 		if (qimg_bitmap_set_resize(&s->bitmaps->set, size) < 0)

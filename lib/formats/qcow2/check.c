@@ -47,7 +47,7 @@ static int grow_file_for_refblock(struct ck *c, uint64_t offset)
 			     strerror(EFBIG));
 		return -EFBIG;
 	}
-	r = qimg_truncate(c->file, end, false, NULL, c->err);
+	r = qimg_truncate(c->file, end, 0, NULL, c->err);
 	if (r < 0) {
 		qcow2_ck_say(c, QIMG_CHECK_TOOL_MSG "Could not resize file: %s",
 			     strerror(-r));

@@ -544,7 +544,7 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		if (len < 0)
 			r = (int)len;
 		else if ((uint64_t)len < end)
-			r = qimg_truncate(file, end, false, "off", err);
+			r = qimg_truncate(file, end, 0, "off", err);
 		if (r < 0)
 			goto out;
 	}

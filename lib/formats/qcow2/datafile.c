@@ -143,7 +143,7 @@ int qcow2_data_file_truncate(struct qcow2_state *s, uint64_t size,
 	if (prealloc &&
 	    (!strcmp(prealloc, "falloc") || !strcmp(prealloc, "full")))
 		mode = prealloc;
-	return qimg_truncate(s->data, size, true, mode, err);
+	return qimg_truncate(s->data, size, QIMG_TRUNCATE_SHRINK, mode, err);
 }
 
 void qcow2_data_file_release(struct qcow2_state *s, uint64_t off, uint64_t len)

@@ -210,7 +210,8 @@ static int reset_layout(struct qimg_node *node, uint64_t l1c,
 	if (r == 0)
 		r = flush_file(s, err);
 	if (r == 0)
-		r = qimg_truncate(s->file, n * cs, true, NULL, err);
+		r = qimg_truncate(s->file, n * cs, QIMG_TRUNCATE_SHRINK, NULL,
+				  err);
 	if (r == 0)
 		r = flush_file(s, err);
 	return r;

@@ -674,7 +674,7 @@ int qcow2_bm_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 int qcow2_bm_write_compressed(struct qimg_node *node, uint64_t off,
 			      const void *buf, size_t len, const void *cbuf,
 			      size_t clen, struct qimg_error *err);
-int qcow2_bm_truncate(struct qimg_node *node, uint64_t size, bool allow_shrink,
+int qcow2_bm_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		      const char *prealloc, struct qimg_error *err);
 
 /* ---- snapshot.c ---- */

@@ -114,7 +114,7 @@ int qcow2_preallocate_sc(struct qcow2_state *s, const char *mode,
 		/* The data area first, so that the file layer preallocates
 		 * all of it. */
 		if (r == 0) {
-			r = qimg_truncate(s->file, *end, false, mode, err);
+			r = qimg_truncate(s->file, *end, 0, mode, err);
 			if (r < 0)
 				qimg_error_prefix(err, "Failed to resize "
 						       "underlying file");
@@ -309,7 +309,7 @@ static int grow(struct qimg_node *node, uint64_t size, const char *prealloc,
 		if (len < 0)
 			r = (int)len;
 		else if ((uint64_t)len < end)
-			r = qimg_truncate(s->file, end, false, "off", err);
+			r = qimg_truncate(s->file, end, 0, "off", err);
 	}
 	qcow2_unlock(s);
 
@@ -485,7 +485,8 @@ static int shrink(struct qimg_node *node, uint64_t size, struct qimg_error *err)
 	else
 		qcow2_discard_freed(s, &ignored);
 	if (r == 0 && s->ext_data) /* exactly the new size */
-		r = qimg_truncate(s->data, size, true, "off", err);
+		r = qimg_truncate(s->data, size, QIMG_TRUNCATE_SHRINK, "off",
+				  err);
 	if (r == 0)
 		r = last_used(s, &last, err);
 	/* Only ever shorter: a file ending inside its last cluster in use
@@ -497,8 +498,8 @@ static int shrink(struct qimg_node *node, uint64_t size, struct qimg_error *err)
 			r = (int)flen;
 		else if ((last + 1) << s->cluster_bits < (uint64_t)flen)
 			r = qimg_truncate(s->file,
-					  (last + 1) << s->cluster_bits, true,
-					  NULL, err);
+					  (last + 1) << s->cluster_bits,
+					  QIMG_TRUNCATE_SHRINK, NULL, err);
 	}
 	/* The new size last: an image whose shrinking failed keeps its
 	 * size (the data past the new end is gone either way). */

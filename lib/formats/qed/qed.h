@@ -107,7 +107,7 @@ int qed_write(struct qimg_node *node, uint64_t off, const void *buf, size_t len,
 int qed_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 		     unsigned int flags, struct qimg_error *err);
 int qed_flush(struct qimg_node *node, struct qimg_error *err);
-int qed_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+int qed_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		 const char *prealloc, struct qimg_error *err);
 int qed_change_backing(struct qimg_node *node, const char *file,
 		       const char *fmt, struct qimg_error *err);

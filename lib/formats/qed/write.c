@@ -329,14 +329,14 @@ int qed_flush(struct qimg_node *node, struct qimg_error *err)
 	return qimg_flush(s->file, err);
 }
 
-int qed_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+int qed_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		 const char *prealloc, struct qimg_error *err)
 {
 	struct qed_state *s = node->opaque;
 	uint64_t old = s->h.image_size;
 	int r;
 
-	(void)shrink;
+	(void)flags;
 	r = qimg_truncate_prealloc_off(prealloc, err);
 	if (r < 0)
 		return r;

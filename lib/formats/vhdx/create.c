@@ -286,8 +286,8 @@ int vhdx_create(struct qimg_node *file, const struct qimg_opts *o,
 	if (r >= 0)
 		r = write_bat(file, &l, err);
 	if (r >= 0)
-		r = qimg_truncate(file, l.data_off + (l.fixed ? l.size : 0),
-				  false, NULL, err);
+		r = qimg_truncate(file, l.data_off + (l.fixed ? l.size : 0), 0,
+				  NULL, err);
 	if (r >= 0)
 		r = qimg_flush(file, err);
 	return r;

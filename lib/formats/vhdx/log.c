@@ -261,8 +261,7 @@ int vhdx_log_replay(struct qimg_node *node, struct qimg_error *err)
 			return (int)flen;
 		if (last_off > (uint64_t)flen &&
 		    last_off <= LOG_MAX_FILE_OFFSET) {
-			r = qimg_truncate(node->file, last_off, false, NULL,
-					  err);
+			r = qimg_truncate(node->file, last_off, 0, NULL, err);
 			if (r < 0)
 				return r;
 		}

@@ -761,7 +761,7 @@ static int allocate_block(struct qimg_node *node, uint64_t b, uint64_t *host,
 	if (len < 0)
 		return (int)len;
 	off = ((uint64_t)len + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
-	r = qimg_truncate(node->file, off + s->block_size, false, NULL, err);
+	r = qimg_truncate(node->file, off + s->block_size, 0, NULL, err);
 	if (r < 0)
 		return r;
 	s->file_len = off + s->block_size;
@@ -882,7 +882,7 @@ static int move_bat(struct qimg_node *node, uint64_t n, struct qimg_error *err)
 	t = malloc(VHDX_RT_SIZE);
 	if (!t)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	r = qimg_truncate(node->file, off + len, false, NULL, err);
+	r = qimg_truncate(node->file, off + len, 0, NULL, err);
 	/* bytes past the table (keep entries) read as zeros */
 	if (r == 0)
 		r = qimg_tc_copy_out(&s->bat, off, used, used, 0, err);
@@ -933,7 +933,7 @@ out:
  * data.  The size item is written last when
  * growing and first when shrinking, so that a crash leaves a consistent
  * image of either size. */
-static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
+static int vhdx_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 			 const char *prealloc, struct qimg_error *err)
 {
 	struct vhdx_state *s = node->opaque;
@@ -944,7 +944,7 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 	uint8_t item[8];
 	int r;
 
-	(void)shrink;
+	(void)flags;
 	r = qimg_truncate_prealloc_off(prealloc, err);
 	if (r < 0)
 		return r;
@@ -1033,7 +1033,7 @@ static int vhdx_truncate(struct qimg_node *node, uint64_t size, bool shrink,
 			end = VHDX_BAT_OFFSET(e) + s->block_size;
 			if (VHDX_BAT_STATE(e) == VHDX_PAYLOAD_FULLY_PRESENT &&
 			    end > s->file_len) {
-				r = qimg_truncate(node->file, end, false, NULL,
+				r = qimg_truncate(node->file, end, 0, NULL,
 						  err);
 				if (r < 0)
 					return r;

@@ -136,7 +136,7 @@ static int write_sparse(struct qimg_node *f, uint64_t cap, bool zeroed,
 	/* A stream ends with an end-of-stream marker (a zero sector): ESXi's
 	 * import refuses one without (qemu-img 7.2 leaves it out when no
 	 * grain follows; DIFFERENCES.md). */
-	r = qimg_truncate(f, (over + stream) * VMDK_SECTOR, false, NULL, err);
+	r = qimg_truncate(f, (over + stream) * VMDK_SECTOR, 0, NULL, err);
 	if (r < 0)
 		return r;
 	r = qimg_pwrite(f, 0, hdr, sizeof(hdr), err);
@@ -236,7 +236,7 @@ static int create_extent(const char *image, const char *name, uint64_t sectors,
 	if (r < 0)
 		return r;
 	if (flat)
-		r = qimg_truncate(f, sectors * VMDK_SECTOR, false, NULL, err);
+		r = qimg_truncate(f, sectors * VMDK_SECTOR, 0, NULL, err);
 	else
 		r = write_sparse(f, sectors, zeroed, false, NULL, err);
 	if (r == 0)

@@ -255,7 +255,7 @@ static int write_compressed_grain(struct qimg_node *node, struct vmdk_extent *e,
 	if (r == 0 && flen < 0)
 		r = (int)flen;
 	if (r == 0 && (uint64_t)flen < host * VMDK_SECTOR + g)
-		r = qimg_truncate(e->file, host * VMDK_SECTOR + g, false, NULL,
+		r = qimg_truncate(e->file, host * VMDK_SECTOR + g, 0, NULL,
 				  err);
 	if (r == 0) {
 		qimg_debug_event(e->file, QIMG_EV_WRITE_COMPRESSED);
