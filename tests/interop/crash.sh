@@ -41,11 +41,11 @@ kill_at()
 	wait "$pid" 2>/dev/null
 }
 
-# judge DESC IMAGE [existing]: qemu-img check finds no corruption.  A new
+# judge_cut DESC IMAGE [existing]: qemu-img check finds no corruption.  A new
 # image whose creation was cut short (no valid header yet) is not a qcow2
 # image at all and is accepted as "not created"; an image that existed
 # before the run must still open.
-judge()
+judge_cut()
 {
 	local d=$1 img=$2 existing=${3:-} rc
 	if [ ! -s "$img" ] || ! "$QEMU_IMG" info -f qcow2 "$img" \
@@ -105,7 +105,7 @@ for i in $(seq 1 "$ITER"); do
 	w=$(par_for "$i")
 	# shellcheck disable=SC2086
 	kill_at "$ms" convert $c $w -O qcow2 -o "$o" src.raw new.qcow2
-	judge "convert $c $w -o $o killed at ${ms}ms" new.qcow2
+	judge_cut "convert $c $w -o $o killed at ${ms}ms" new.qcow2
 done
 
 # convert -n into an existing image that already holds data
@@ -123,7 +123,7 @@ for i in $(seq 1 "$ITER"); do
 	w=$(par_for "$((i + 1))")
 	# shellcheck disable=SC2086
 	kill_at "$ms" convert -n $w -O qcow2 src.raw old.qcow2
-	judge "convert -n $w into existing -o $(opts_for "$i") killed at ${ms}ms" \
+	judge_cut "convert -n $w into existing -o $(opts_for "$i") killed at ${ms}ms" \
 		old.qcow2 existing
 done
 

@@ -469,15 +469,27 @@ same()
 # way first).
 same_from_e()
 {
-	local d=$1 erc grc bad=
+	local d=$1
 	shift
 	run_tool g "$@"
+	judge "$d" "$@"
+}
+
+# judge DESC ARGS...: the runs in $R/e.* and $R/g.* have the same exit
+# status, stdout and stderr (normalised), and g did not crash or time out;
+# one TAP test.  JUDGE_E and JUDGE_G name the runs in the diagnostics (a
+# suite that runs one reader on each tool's images renames them).
+JUDGE_E=qemu-img JUDGE_G=qimg
+judge()
+{
+	local d=$1 erc grc bad=
+	shift
 	read -r erc <"$R/e.rc"
 	read -r grc <"$R/g.rc"
 	if [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
-		bad="qimg crashed or timed out (exit $grc)"
+		bad="$JUDGE_G crashed or timed out (exit $grc)"
 	elif [ "$erc" != "$grc" ]; then
-		bad="exit status: qemu-img $erc, qimg $grc"
+		bad="exit status: $JUDGE_E $erc, $JUDGE_G $grc"
 	elif ! same_text "$R/e.out.n" "$R/g.out.n"; then
 		bad="stdout differs"
 	elif ! same_text "$R/e.err.n" "$R/g.err.n"; then

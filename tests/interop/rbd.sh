@@ -102,36 +102,7 @@ run_as()
 	norm_files "$R/$who"
 }
 
-# judge DESC ARGS...: the runs in $R/e.* and $R/g.* have the same exit
-# status, stdout and stderr (normalised), and g did not crash or time out
-# (JUDGE_E and JUDGE_G name the runs in the diagnostics).
-JUDGE_E=qemu-img JUDGE_G=qimg
-judge()
-{
-	local d=$1 erc grc bad=
-	shift
-	read -r erc <"$R/e.rc"
-	read -r grc <"$R/g.rc"
-	if [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
-		bad="$JUDGE_G crashed or timed out (exit $grc)"
-	elif [ "$erc" != "$grc" ]; then
-		bad="exit status: $JUDGE_E $erc, $JUDGE_G $grc"
-	elif ! same_text "$R/e.out.n" "$R/g.out.n"; then
-		bad="stdout differs"
-	elif ! same_text "$R/e.err.n" "$R/g.err.n"; then
-		bad="stderr differs"
-	fi
-	if [ -z "$bad" ]; then
-		pass "$d"
-		[ "${TAP_VERBOSE:-0}" = 1 ] && diag "args: $*"
-		return 0
-	fi
-	fail "$d"
-	diag "args: $*" "$bad"
-	diff -u "$R/e.out.n" "$R/g.out.n" | sed -n '3,30p' | sed 's/^/# out /'
-	diff -u "$R/e.err.n" "$R/g.err.n" | sed -n '3,30p' | sed 's/^/# err /'
-	return 1
-}
+# judge (lib.sh) compares the two runs of each check below.
 
 # Every qemu-img run on the cluster costs 0.1 s or more (librados's
 # connection): the two tools run side by side.  Nothing here runs two
