@@ -156,9 +156,15 @@ static int create_on_protocol(const struct qimg_driver *pd,
 		.flags = QIMG_OPEN_RDWR,
 	};
 	uint64_t size = qimg_opts_get_u64(opts, "size", 0);
+	const char *prealloc = qimg_opts_get_str(opts, "preallocation", "off");
 	struct qimg_node *node = NULL;
 	int r = 0;
 
+	/* QEMU's fallback takes an image as it is: nothing to preallocate */
+	if (uses_fallback(pd) && strcmp(prealloc, "off"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode '%s'",
+				      prealloc);
 	if (!uses_fallback(pd)) {
 		struct qimg_node *proto = qimg_node_new(
 			pd, filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
@@ -176,8 +182,10 @@ static int create_on_protocol(const struct qimg_driver *pd,
 			no_create_prefix(pd, err);
 		return r;
 	}
+	/* the protocol's create made or emptied it: sized here, with the
+	 * preallocation asked for (falloc and full on gluster) */
 	if (size > node->size)
-		r = qimg_truncate(node, size, 0, "off", err);
+		r = qimg_truncate(node, size, 0, prealloc, err);
 	if (r == 0 && node->size && uses_fallback(pd))
 		r = qimg_write_zeroes(node, 0,
 				      node->size < 512 ? node->size : 512,

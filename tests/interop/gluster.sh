@@ -250,6 +250,12 @@ create_check()
 	fi
 	$other info "$G/$f" | sed -e '/^disk size/d' -e 's/^qimg:/qemu-img:/'
 	stat -c %s "$B/$f"
+	# preallocated (the whole 3 MiB on the brick) or not
+	if [ $(($(stat -c %b "$B/$f") * 512)) -ge $((3 << 20)) ]; then
+		echo allocated
+	else
+		echo sparse
+	fi
 }
 job "create qcow2" create_check qcow2 new
 job "create raw" create_check raw new
@@ -258,6 +264,7 @@ job "create raw, preallocation=falloc" create_check raw falloc -o preallocation=
 job "create qcow2, preallocation=metadata" create_check qcow2 meta -o preallocation=metadata
 job "create -f gluster" create_check gluster proto
 job "create -f gluster, preallocation=full" create_check gluster pfull -o preallocation=full
+job "create -f gluster, preallocation=falloc" create_check gluster pfalloc -o preallocation=falloc
 resize_check()
 {
 	local tool=$1 tag=$2
@@ -270,7 +277,8 @@ job "resize" resize_check
 collect
 
 # the two tools' files compared
-for f in cv.qcow2 gg.raw new.qcow2 new.raw full.raw falloc.raw meta.qcow2 proto.gluster pfull.gluster; do
+for f in cv.qcow2 gg.raw new.qcow2 new.raw full.raw falloc.raw meta.qcow2 proto.gluster pfull.gluster \
+	pfalloc.gluster; do
 	ok "same bytes: qimg's and qemu-img's $f" cmp "$B/qe_$f" "$B/qg_$f"
 done
 

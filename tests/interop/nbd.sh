@@ -84,6 +84,10 @@ same "create larger than the export" create -f raw "nbd+unix://?socket=$S2" 16M
 ok "a create that failed left the export's qcow2 as it was" \
 	sh -c "'$QEMU_IMG' info 'nbd+unix://?socket=$S2' | grep -qx 'file format: qcow2'"
 same "create with preallocation" create -f raw -o preallocation=full "nbd+unix://?socket=$S2" 1M
+for p in falloc full; do
+	same "create -f nbd with preallocation=$p" \
+		create -f nbd -o preallocation=$p "nbd+unix://?socket=$S2" 1M
+done
 same "resize of a probed export: the warning names the URI as the driver writes it" \
 	resize "nbd+unix:///?socket=$S2" +0
 # An export's size is the server's: resize wants that exact size (8M here)
