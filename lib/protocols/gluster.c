@@ -107,37 +107,6 @@ static void conf_free(struct gl_conf *c)
 
 /* --- names ---------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static char *decode(const char *s, size_t n)
-{
-	char *r = malloc(n + 1), *p = r;
-	size_t i;
-
-	if (!r)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
-			*p++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-		} else {
-			*p++ = s[i];
-		}
-	}
-	*p = '\0';
-	return r;
-}
-
 static int bad_url(const char *name, struct qimg_error *err)
 {
 	return qimg_error_set(err, EINVAL, "invalid URI %s\n" GL_URL_USAGE,
@@ -262,17 +231,19 @@ static int parse_url(const char *name, struct gl_conf *c,
 	c->srv[0].is_unix = is_unix;
 	if (is_unix) {
 		if (q + 6 < qend)
-			c->srv[0].addr = decode(q + 7, (size_t)(qend - q - 7));
+			c->srv[0].addr =
+				qimg_uri_decode(q + 7, (size_t)(qend - q - 7));
 	} else {
 		char num[16];
 
 		/* port 0 is no port: the default */
 		snprintf(num, sizeof(num), "%lu", port);
-		c->srv[0].addr = hn ? decode(host, hn) : strdup("localhost");
+		c->srv[0].addr =
+			hn ? qimg_uri_decode(host, hn) : strdup("localhost");
 		c->srv[0].port = strdup(port ? num : GL_DEFAULT_PORT);
 	}
-	c->volume = decode(path, (size_t)(vend - path));
-	c->path = decode(img, (size_t)(pend - img));
+	c->volume = qimg_uri_decode(path, (size_t)(vend - path));
+	c->path = qimg_uri_decode(img, (size_t)(pend - img));
 	if ((!c->srv[0].addr && (!is_unix || q + 6 < qend)) ||
 	    (!is_unix && !c->srv[0].port) || !c->volume || !c->path) {
 		conf_free(c);

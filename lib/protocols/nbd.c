@@ -19,6 +19,7 @@
 #include "core/driver.h"
 #include "protocols/libnbd-dl.h"
 #include "qimg/object.h"
+#include "util/uri.h"
 #include "util/tls-creds.h"
 #include "protocols/nbd.h"
 
@@ -103,29 +104,6 @@ static int put_server(struct qimg_value *o, const char *type, const char *host,
 	return 0;
 }
 
-/* Percent-decoding of URI parts. */
-static char *uri_decode(const char *s, size_t n)
-{
-	char *r = malloc(n + 1), *p = r;
-	size_t i;
-
-	if (!r)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		unsigned int c;
-
-		if (s[i] == '%' && i + 2 < n &&
-		    sscanf(s + i + 1, "%2x", &c) == 1) {
-			*p++ = (char)c;
-			i += 2;
-		} else {
-			*p++ = s[i];
-		}
-	}
-	*p = '\0';
-	return r;
-}
-
 static int parse_uri(const char *name, struct qimg_value *o,
 		     struct qimg_error *err)
 {
@@ -153,8 +131,8 @@ static int parse_uri(const char *name, struct qimg_value *o,
 	if (*path_start == '/') {
 		const char *pe = q ? q : path_start + strlen(path_start);
 
-		export = uri_decode(path_start + 1,
-				    (size_t)(pe - path_start - 1));
+		export = qimg_uri_decode(path_start + 1,
+					 (size_t)(pe - path_start - 1));
 		if (!export)
 			goto nomem;
 	}
@@ -163,7 +141,7 @@ static int parse_uri(const char *name, struct qimg_value *o,
 		if (path_start != auth || !q || strncmp(q + 1, "socket=", 7) ||
 		    strchr(q + 8, '&'))
 			goto bad;
-		sock = uri_decode(q + 8, strlen(q + 8));
+		sock = qimg_uri_decode(q + 8, strlen(q + 8));
 		if (!sock)
 			goto nomem;
 		r = put_server(o, "unix", NULL, NULL, sock, err);

@@ -130,12 +130,6 @@ static const char *const nfs_strong_opts[] = { "server", "path", "user",
 
 /* --- names ---------------------------------------------------------------- */
 
-static bool is_hex(int c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	       (c >= 'A' && c <= 'F');
-}
-
 /* RFC 3986: unreserved and sub-delims, plus the characters of `extra`. */
 static bool uri_char(int c, const char *extra)
 {
@@ -152,8 +146,8 @@ static bool uri_chars(const char *s, size_t n, const char *extra)
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == '%') {
-			if (i + 2 >= n || !is_hex((unsigned char)s[i + 1]) ||
-			    !is_hex((unsigned char)s[i + 2]))
+			if (i + 2 >= n || qimg_hex_digit(s[i + 1]) < 0 ||
+			    qimg_hex_digit(s[i + 2]) < 0)
 				return false;
 			i += 2;
 		} else if (!uri_char((unsigned char)s[i], extra)) {
@@ -199,28 +193,6 @@ static bool authority_ok(const char *a, size_t n, const char **h, size_t *hn)
 			return false;
 	}
 	return true;
-}
-
-static char *uri_decode(const char *s, size_t n)
-{
-	char *r = malloc(n + 1), *p = r;
-	size_t i;
-
-	if (!r)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && is_hex(s[i + 1]) &&
-		    is_hex(s[i + 2])) {
-			char hex[3] = { s[i + 1], s[i + 2], '\0' };
-
-			*p++ = (char)strtoul(hex, NULL, 16);
-			i += 2;
-		} else {
-			*p++ = s[i];
-		}
-	}
-	*p = '\0';
-	return r;
 }
 
 /* An unsigned number as qemu-img takes a query parameter's: base 0, no
@@ -291,14 +263,15 @@ static int parse_query(struct qimg_value *o, const char *q, size_t n,
 		if (end == q || (eq == q && eq + 1 != end)) {
 			/* empty, or "=value": skipped */
 		} else if (!eq) {
-			name = uri_decode(q, (size_t)(end - q));
+			name = qimg_uri_decode(q, (size_t)(end - q));
 			r = name ? put_param(o, name, NULL, err) : -ENOMEM;
 		} else {
 			if (eq == q)
-				name = uri_decode(q, (size_t)(end_all - q));
+				name = qimg_uri_decode(q,
+						       (size_t)(end_all - q));
 			else
-				name = uri_decode(q, (size_t)(eq - q));
-			value = uri_decode(eq + 1, (size_t)(end - eq - 1));
+				name = qimg_uri_decode(q, (size_t)(eq - q));
+			value = qimg_uri_decode(eq + 1, (size_t)(end - eq - 1));
 			r = name && value ? put_param(o, name, value, err)
 					  : -ENOMEM;
 		}
@@ -348,8 +321,8 @@ static int nfs_parse_filename(const char *name, struct qimg_value *o,
 		return qimg_error_set(err, EINVAL, "missing hostname in URI");
 	if (path == path_end)
 		return qimg_error_set(err, EINVAL, "missing file path in URI");
-	host = uri_decode(h, hn);
-	file = uri_decode(path, (size_t)(path_end - path));
+	host = qimg_uri_decode(h, hn);
+	file = qimg_uri_decode(path, (size_t)(path_end - path));
 	srv = qimg_value_dict();
 	r = host && file && srv ? 0 : -ENOMEM;
 	if (r == 0)

@@ -78,36 +78,13 @@ static const char *const ssh_strong_opts[] = { "server", "host", "port",
 
 /* --- names ---------------------------------------------------------------- */
 
-static char *uri_decode(const char *s, size_t n)
-{
-	char *r = malloc(n + 1), *p = r;
-	size_t i;
-
-	if (!r)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n &&
-		    isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = { s[i + 1], s[i + 2], '\0' };
-
-			*p++ = (char)strtoul(hex, NULL, 16);
-			i += 2;
-		} else {
-			*p++ = s[i];
-		}
-	}
-	*p = '\0';
-	return r;
-}
-
 /* Put the decoded s[0..n) under key (a dotted key goes below a dict). */
 static int put_decoded(struct qimg_value *o, const char *key, const char *s,
 		       size_t n)
 {
 	const char *dot = strchr(key, '.');
 	struct qimg_value *d = o;
-	char *v = uri_decode(s, n);
+	char *v = qimg_uri_decode(s, n);
 	int r;
 
 	if (!v)

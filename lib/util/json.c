@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "qimg/value.h"
+#include "util/uri.h"
 
 #define MAX_DEPTH 1024
 
@@ -39,17 +40,6 @@ static void skip_ws(struct reader *rd)
 	while (*rd->p == ' ' || *rd->p == '\t' || *rd->p == '\n' ||
 	       *rd->p == '\r')
 		rd->p++;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static bool put_utf8(char *out, size_t *n, unsigned long cp)
@@ -130,7 +120,7 @@ static char *read_string(struct reader *rd)
 		case 'u':
 			cp = 0;
 			for (i = 0; i < 4; i++) {
-				h = hexval(rd->p[i]);
+				h = qimg_hex_digit(rd->p[i]);
 				if (h < 0)
 					break;
 				cp = cp << 4 | (unsigned long)h;

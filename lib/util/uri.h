@@ -8,6 +8,18 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The value of a hex digit, or -1 for any other character. */
+static inline int qimg_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Only characters a URI may hold, every '%' followed by two hex digits. */
 static inline bool qimg_uri_valid(const char *s)
 {
@@ -17,8 +29,8 @@ static inline bool qimg_uri_valid(const char *s)
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '%') {
-			if (!strchr("0123456789abcdefABCDEF", s[1]) || !s[1] ||
-			    !strchr("0123456789abcdefABCDEF", s[2]) || !s[2])
+			if (qimg_hex_digit(s[1]) < 0 ||
+			    qimg_hex_digit(s[2]) < 0)
 				return false;
 			s += 2;
 		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -37,5 +49,10 @@ static inline bool qimg_uri_scheme_is(const char *s, const char *scheme)
 
 	return !strncmp(s, scheme, n) && s[n] == ':';
 }
+
+/* s[0..n) with every %HH escape decoded (a '%' not followed by two hex
+ * digits is kept as it is), NUL-terminated, malloc'd; NULL when out of
+ * memory. */
+char *qimg_uri_decode(const char *s, size_t n);
 
 #endif

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "qimg/opts.h"
+#include "util/uri.h"
 
 static const struct qimg_opt_desc qcow2_opts[] = {
 	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
@@ -557,6 +558,39 @@ static void test_error_helpers(void **state)
 	assert_int_equal(strlen(err.msg), QIMG_ERROR_MSG_MAX - 1);
 }
 
+/* Percent-decoding of a URI's parts (nbd, ssh, nfs, gluster names):
+ * only '%' with two hex digits is an escape; a '%' without them stays. */
+static void check_uri_decode(const char *in, size_t n, const char *want)
+{
+	char *got = qimg_uri_decode(in, n);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_uri_decode(void **state)
+{
+	(void)state;
+	check_uri_decode("", 0, "");
+	check_uri_decode("a%2Fb%2fc", 9, "a/b/c");
+	check_uri_decode("%41%7e", 6, "A~");
+	check_uri_decode("%4g%g4%", 7, "%4g%g4%");
+	check_uri_decode("x%4", 3, "x%4");
+	check_uri_decode("x%41", 4, "xA");
+	/* only s[0..n): an escape cut by n is kept as it is */
+	check_uri_decode("x%41", 3, "x%4");
+	check_uri_decode("%20%25", 6, " %");
+	assert_int_equal(qimg_hex_digit('0'), 0);
+	assert_int_equal(qimg_hex_digit('F'), 15);
+	assert_int_equal(qimg_hex_digit('f'), 15);
+	assert_int_equal(qimg_hex_digit('g'), -1);
+	assert_int_equal(qimg_hex_digit('\0'), -1);
+	assert_true(qimg_uri_valid("nbd://h:1/e%20x"));
+	assert_false(qimg_uri_valid("nbd://h/e%2"));
+	assert_false(qimg_uri_valid("nbd://h/e x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_validate_values),
 		cmocka_unit_test(test_set_del_getters),
 		cmocka_unit_test(test_help_layout),
+		cmocka_unit_test(test_uri_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
