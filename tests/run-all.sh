@@ -65,7 +65,8 @@ for f in "$LOGDIR"/*.time; do
 	[ -f "$f" ] || continue
 	prev_time[$(basename "$f" .time)]=$(cat "$f")
 done
-rm -f "$LOGDIR"/*.tap "$LOGDIR"/*.rc "$LOGDIR"/*.stderr "$LOGDIR"/*.time
+rm -f "$LOGDIR"/*.tap "$LOGDIR"/*.rc "$LOGDIR"/*.stderr "$LOGDIR"/*.time \
+	"$LOGDIR"/*.cpu "$LOGDIR"/fuzz-*
 
 passed=0
 failed=0
@@ -181,11 +182,12 @@ unit_log()
 run_unit()
 {
 	# run_unit BUILD EXE [CRASH_MODE]: writes LOG.tap, LOG.stderr,
-	# LOG.rc, LOG.time
+	# LOG.rc, LOG.time, LOG.cpu
 	local b=$1 exe=$2 log t0
 	log=$(unit_log "$@")
 	t0=$(date +%s)
 	env ${3:+CRASH_MODE=$3} CMOCKA_MESSAGE_OUTPUT=TAP \
+		/usr/bin/time -f '%U %S' -o "$log.cpu" \
 		timeout -k 10 "$SUITE_TIMEOUT" \
 		"$exe" >"$log.tap" 2>"$log.stderr" </dev/null
 	echo $? >"$log.rc"
@@ -233,23 +235,25 @@ tally_unit()
 
 run_suite()
 {
-	# run_suite BUILD SCRIPT: writes LOG.tap, LOG.rc, LOG.time
+	# run_suite BUILD SCRIPT: writes LOG.tap, LOG.rc, LOG.time (seconds),
+	# LOG.cpu (user and system seconds of the suite and what it ran)
 	local b=$1 s=$2 log t0
 	log=$LOGDIR/$(basename "$b")-$(basename "$s" .sh)
 	t0=$(date +%s)
-	QIMG=$ROOT/$b/qimg timeout -k 10 "$SUITE_TIMEOUT" bash "$s" \
+	QIMG=$ROOT/$b/qimg /usr/bin/time -f '%U %S' -o "$log.cpu" \
+		timeout -k 10 "$SUITE_TIMEOUT" bash "$s" \
 		>"$log.tap" 2>"$log.stderr" </dev/null
 	echo $? >"$log.rc"
 	echo $(($(date +%s) - t0)) >"$log.time"
 }
 
-# All unit binaries and interop suites of every build share one pool of
+# All unit binaries, interop suites and fuzz replays share one pool of
 # JOBS slots, the longest first (the times of the previous run in LOGDIR,
 # else the crash test first and the sanitizer builds before the release
 # one), so that no core idles while one slow binary runs.
 all_tests()
 {
-	local jobs=() b s exe n=0 list key j
+	local jobs=() b s exe n=0 list key j fb
 	local scripts=()
 	for s in tests/interop/*.sh; do
 		case "$(basename "$s")" in
@@ -280,12 +284,20 @@ all_tests()
 			jobs+=("suite $b $s")
 		done
 	done
+	fb=$(fuzz_build)
+	if [ -z "${SUITES:-}" ] && [ -n "$fb" ] && [ -n "$(fuzz_inputs)" ]; then
+		for exe in "$fb"/tests/fuzz/fuzz-*-replay; do
+			[ -x "$exe" ] && jobs+=("fuzz $fb $exe")
+		done
+	fi
 	# order: previous seconds, descending (unknown: crash test 10000,
 	# sanitizer builds 100, the rest 0)
 	mapfile -t jobs < <(for j in "${jobs[@]}"; do
 		set -- $j
 		if [ "$1" = unit ]; then
 			key=$(basename "$(unit_log "$2" "$3" "${4:-}")")
+		elif [ "$1" = fuzz ]; then
+			key=$(basename "$3")
 		else
 			key=$(basename "$2")-$(basename "$3" .sh)
 		fi
@@ -303,6 +315,8 @@ all_tests()
 		set -- $j
 		if [ "$1" = unit ]; then
 			run_unit "$2" "$3" ${4:+"$4"} &
+		elif [ "$1" = fuzz ]; then
+			run_fuzz "$3" &
 		else
 			run_suite "$2" "$3" &
 		fi
@@ -331,27 +345,19 @@ all_tests()
 				"$(cat "$log.rc" 2>/dev/null || echo 1)" interop
 		done
 	done
+	for j in "${jobs[@]}"; do
+		set -- $j
+		[ "$1" = fuzz ] && tally_fuzz "$3"
+	done
 }
 
 # --- (c) fuzz corpus replay ----------------------------------------------
 
-# fuzz_run EXE FILE...: replay FILEs through EXE; sets rc
-fuzz_run()
+# fuzz_build: the build whose harnesses replay the corpus (the sanitizer
+# build when there is one), or nothing
+fuzz_build()
 {
-	local exe=$1
-	shift
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:max_allocation_size_mb=1024} \
-	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-		timeout -k 5 $((60 + 5 * $#)) "$exe" "$@" \
-		>"$LOGDIR/replay.log" 2>&1
-	rc=$?
-	return $rc
-}
-
-fuzz_replay()
-{
-	local b='' exe f rc c
-	# replay under the sanitizer build when there is one
+	local b='' c
 	for c in $BUILDS; do
 		[ -d "$c/tests/fuzz" ] || continue
 		[ -z "$b" ] && b=$c
@@ -359,41 +365,95 @@ fuzz_replay()
 		*asan*) b=$c ;;
 		esac
 	done
-	[ -n "$b" ] || return
-	local inputs=()
+	echo "$b"
+}
+
+fuzz_inputs()
+{
+	local f
 	for f in tests/fuzz/corpus/* tests/fuzz/crashers/*; do
-		[ -f "$f" ] && inputs+=("$f")
+		[ -f "$f" ] && echo "$f"
 	done
-	[ "${#inputs[@]}" -gt 0 ] || return
-	# one process per harness over every input; only when it fails is
-	# each input replayed alone, to name the one that fails
-	for exe in "$b"/tests/fuzz/fuzz-*-replay; do
-		[ -x "$exe" ] || continue
-		if fuzz_run "$exe" "${inputs[@]}"; then
-			passed=$((passed + ${#inputs[@]}))
-			n_fuzz=$((n_fuzz + ${#inputs[@]}))
-			continue
-		fi
+}
+
+# fuzz_run LOG EXE FILE...: replay FILEs through EXE, its output in LOG
+fuzz_run()
+{
+	local log=$1 exe=$2
+	shift 2
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:max_allocation_size_mb=1024} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+		/usr/bin/time -a -f '%U %S' -o "${log%.out}.cpu" \
+		timeout -k 5 $((60 + 5 * $#)) "$exe" "$@" >"$log" 2>&1
+}
+
+# run_fuzz EXE: one job per harness.  It replays every input in one
+# process; only when that fails is each input replayed alone, to name the
+# one that fails.  LOG.res gets "pass N" or one "fail RC FILE" per failing
+# input (its first lines of output in LOG.fail-K).
+run_fuzz()
+{
+	local exe=$1 log t0 f k=0 inputs=()
+	log=$LOGDIR/$(basename "$exe")
+	t0=$(date +%s)
+	mapfile -t inputs < <(fuzz_inputs)
+	: >"$log.res"
+	if fuzz_run "$log.out" "$exe" "${inputs[@]}"; then
+		echo "pass ${#inputs[@]}" >"$log.res"
+	else
 		for f in "${inputs[@]}"; do
-			if fuzz_run "$exe" "$f"; then
-				passed=$((passed + 1))
-				n_fuzz=$((n_fuzz + 1))
+			if fuzz_run "$log.out" "$exe" "$f"; then
+				echo "pass 1" >>"$log.res"
 			else
-				failure "$(basename "$exe") $f: exit $rc"
-				sed -n '1,15p' "$LOGDIR/replay.log" | sed 's/^/    /'
+				echo "fail $? $f" >>"$log.res"
+				k=$((k + 1))
+				sed -n '1,15p' "$log.out" >"$log.fail-$k"
 			fi
 		done
-	done
+	fi
+	echo $(($(date +%s) - t0)) >"$log.time"
+}
+
+tally_fuzz()
+{
+	local exe=$1 log what n f rc k=0
+	log=$LOGDIR/$(basename "$exe")
+	if [ ! -f "$log.res" ]; then
+		failure "$(basename "$exe"): no result"
+		return
+	fi
+	while read -r what n f; do
+		case $what in
+		pass)
+			passed=$((passed + n))
+			n_fuzz=$((n_fuzz + n))
+			;;
+		fail)
+			k=$((k + 1))
+			failure "$(basename "$exe") $f: exit $n"
+			sed 's/^/    /' "$log.fail-$k"
+			;;
+		esac
+	done <"$log.res"
 }
 
 start=$(date +%s)
 all_tests
-fuzz_replay
 
 for s in "${skips[@]+"${skips[@]}"}"; do
 	echo "SKIP: $s"
 done
 [ "$failed" = 0 ] || echo "logs: $LOGDIR"
+# where the time went: the jobs' seconds and their processor seconds
+# (user + system; a job waiting on a server or the disk uses less than
+# its seconds), the five longest jobs named
+cat "$LOGDIR"/*.cpu 2>/dev/null | awk -v w="$(cat "$LOGDIR"/*.time 2>/dev/null |
+	awk '{s += $1} END {print s + 0}')" -v j="$JOBS" \
+	'NF == 2 && $1 ~ /^[0-9.]+$/ {c += $1 + $2} END {
+		printf "time: %d s of jobs on %d slots, %d processor s\n", w, j, c}'
+for f in "$LOGDIR"/*.time; do
+	[ -f "$f" ] && echo "$(cat "$f") $(basename "$f" .time)"
+done | sort -rn | head -5 | awk '{printf "%s%s %d s", (NR > 1 ? ", " : "longest: "), $2, $1} END {if (NR) print ""}'
 echo "counted ($MODE, $(($(date +%s) - start)) s): $n_unit unit cases, $n_interop interop assertions, $n_crash crash points (in the unit cases), $n_fuzz fuzz inputs"
 [ "$skipped" = 0 ] || echo "$skipped skipped"
 echo "$passed passed, $failed failed"

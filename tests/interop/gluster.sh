@@ -85,39 +85,19 @@ norm()
 		sed -e 's/^qimg:/qemu-img:/' -e 's/q[eg]_/qT_/g'
 }
 
-# collect: wait for every job; one TAP line each, in the order started.
+# collect: wait for every job; one TAP line each, in the order started
+# (lib.sh's judge on each job's normalised files).
 collect()
 {
-	local name erc grc bad i
+	local i w
 	wait
 	for i in "${!jobs_order[@]}"; do
-		name=$i
-		read -r erc <"$J/$name.e.rc"
-		read -r grc <"$J/$name.g.rc"
-		norm "$J/$name.e.out" >"$J/$name.e.out.n"
-		norm "$J/$name.g.out" >"$J/$name.g.out.n"
-		norm "$J/$name.e.err" >"$J/$name.e.err.n"
-		norm "$J/$name.g.err" >"$J/$name.g.err.n"
-		bad=
-		if [ "$erc" = 124 ] || [ "$erc" = 137 ]; then
-			bad="qemu-img timed out (exit $erc): the server did not answer"
-		elif [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
-			bad="qimg crashed or timed out (exit $grc)"
-		elif [ "$erc" != "$grc" ]; then
-			bad="exit status: qemu-img $erc, qimg $grc"
-		elif ! cmp -s "$J/$name.e.out.n" "$J/$name.g.out.n"; then
-			bad="stdout differs"
-		elif ! cmp -s "$J/$name.e.err.n" "$J/$name.g.err.n"; then
-			bad="stderr differs"
-		fi
-		if [ -z "$bad" ]; then
-			pass "${jobs_order[i]}"
-			continue
-		fi
-		fail "${jobs_order[i]}"
-		diag "$bad"
-		diff -u "$J/$name.e.out.n" "$J/$name.g.out.n" | sed -n '3,30p' | sed 's/^/# out /'
-		diff -u "$J/$name.e.err.n" "$J/$name.g.err.n" | sed -n '3,30p' | sed 's/^/# err /'
+		for w in e g; do
+			cp "$J/$i.$w.rc" "$R/$w.rc"
+			norm "$J/$i.$w.out" >"$R/$w.out.n"
+			norm "$J/$i.$w.err" >"$R/$w.err.n"
+		done
+		judge "${jobs_order[i]}"
 	done
 	jobs_order=()
 }

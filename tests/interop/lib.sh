@@ -486,7 +486,11 @@ judge()
 	shift
 	read -r erc <"$R/e.rc"
 	read -r grc <"$R/g.rc"
-	if [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
+	if [ "$erc" = 124 ] || [ "$erc" = 137 ]; then
+		# a suite that bounds the oracle's runs too (a server that
+		# does not answer)
+		bad="$JUDGE_E timed out (exit $erc)"
+	elif [ "$grc" -ge 124 ] && [ "$grc" != "$erc" ]; then
 		bad="$JUDGE_G crashed or timed out (exit $grc)"
 	elif [ "$erc" != "$grc" ]; then
 		bad="exit status: $JUDGE_E $erc, $JUDGE_G $grc"

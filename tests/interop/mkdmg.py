@@ -47,7 +47,11 @@ for blk in blocks:
         cnt = int(c[1], 0)
         n += 1
         fill = int(c[2], 0) if len(c) > 2 else n
-        plain = bytes(((fill + i // 512) & 0xff) for i in range(cnt * 512))
+        # sector k of the chunk is 512 bytes of (fill + k) & 0xff; only
+        # the chunks that store data build it
+        if t in (1, 0x80000005, 0x80000006):
+            plain = b''.join(bytes(((fill + k) & 0xff,)) * 512
+                             for k in range(cnt))
         if t == 1:
             payload = plain
         elif t == 0x80000005:
