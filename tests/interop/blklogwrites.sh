@@ -10,7 +10,11 @@
 # compare, convert, dd.
 . "$(dirname "$0")/lib.sh"
 have_qimg || skip_all "no qimg binary at $QIMG"
-command -v python3 >/dev/null 2>&1 || skip_all "python3 not found"
+# /usr/bin/python3 when there is one (as vvfat.sh): a python3 found on
+# PATH may be a version manager's shim costing more than the script run.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+command -v "$PY" >/dev/null 2>&1 || skip_all "python3 not found"
 NORM=norm_bench
 norm_bench()
 {
@@ -37,7 +41,7 @@ mkpattern big.raw 4096
 # mklog FILE SECTOR_SIZE NR_ENTRIES [sector:nr:flags ...]: a crafted log.
 mklog()
 {
-	python3 - "$@" <<'EOF'
+	"$PY" - "$@" <<'EOF'
 import struct, sys
 name, ss, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 d = bytearray(ss * 16)
@@ -55,7 +59,7 @@ EOF
 # applied in order, discarded ranges zeroed.
 replay()
 {
-	python3 - "$@" <<'EOF'
+	"$PY" - "$@" <<'EOF'
 import shutil, struct, sys
 log, init, out = sys.argv[1:4]
 shutil.copyfile(init, out)
@@ -78,13 +82,18 @@ EOF
 }
 
 # fresh [SEED]: an empty 1 MiB base.raw and an empty log.raw (or a copy
-# of SEED) in E/ and in G/.
+# of SEED) in E/ and in G/.  Quick mode makes base.raw with truncate (the
+# same sparse file as qemu-img create's, without two runs per command).
 fresh()
 {
 	local d
 	for d in "$E" "$G"; do
 		rm -f "$d/base.raw" "$d/log.raw"
-		"$QEMU_IMG" create -q -f raw "$d/base.raw" "${SIZE:-1M}"
+		if whole; then
+			"$QEMU_IMG" create -q -f raw "$d/base.raw" "${SIZE:-1M}"
+		else
+			truncate -s "${SIZE:-1M}" "$d/base.raw"
+		fi
 		if [ -n "${1:-}" ]; then
 			cp "$1" "$d/log.raw"
 		else
@@ -108,8 +117,12 @@ logged()
 fresh
 same "info" info "$J"
 same "info --output=json" info --output=json "$J"
+# (quick mode: every third value)
+i=0
 while IFS= read -r o; do
 	[ -n "$o" ] || continue
+	i=$((i + 1))
+	quick_pick $((i - 1)) || continue
 	same "option $o" info "json:{$B,$o}"
 done <<'EOF'
 "log-sector-size":0
@@ -177,17 +190,24 @@ mklog many.log 512 100000 0:1:0
 head -c 512 /dev/zero >zero-super.log
 head -c 10 seed.log >short.log
 head -c 28 seed.log >super-only.log
+# (quick mode: info onto every log, convert onto every third and seed)
+i=0
 for l in bad-magic bad-version bad-ss bad-flags flags-0x20 ss4096 many \
 	zero-super short super-only seed; do
 	fresh "$l.log"
 	same "log-append onto $l: info" info "$APPEND"
-	logged "log-append onto $l: convert" convert -n -f raw \
-		-O blklogwrites ../src.raw "$APPEND"
+	if quick_pick $i || [ $l = seed ]; then
+		logged "log-append onto $l: convert" convert -n -f raw \
+			-O blklogwrites ../src.raw "$APPEND"
+	fi
+	i=$((i + 1))
 done
 
 # --- the log, byte for byte ------------------------------------------------
 for a in "" "-t writeback" "-t writethrough" "-t unsafe" "-m 1" "-S 0" \
 	"--target-is-zero" "-t writeback -S 0"; do
+	# quick mode: the last is two options each run alone above
+	[ "$a" = "-t writeback -S 0" ] && ! whole && continue
 	fresh
 	# shellcheck disable=SC2086
 	logged "convert -n $a" convert -n $a -f raw -O blklogwrites \
@@ -197,34 +217,56 @@ fresh
 logged "convert -n without -O" convert -n -f raw ../src.raw "$J"
 SIZE=4M fresh
 logged "convert -n of 4 MiB" convert -n -f raw -O blklogwrites ../big.raw "$J"
+# (quick mode: each sector size once, each of the three commands with
+# one or two of them)
+si=0
 for ss in 32 256 1024 4096; do
-	fresh
-	logged "log-sector-size $ss" convert -n -f raw -O blklogwrites \
-		../src.raw "json:{$B,\"log-sector-size\":$ss}"
-	fresh
-	logged "log-sector-size $ss, update interval 3" convert -n \
-		-t writeback -f raw -O blklogwrites ../src.raw \
-		"json:{$B,\"log-sector-size\":$ss,\"log-super-update-interval\":3}"
-	fresh
-	logged "log-sector-size $ss, unaligned bench" bench -w -c 4 -s 1000 \
-		-S 1000 -d 1 -t writeback "json:{$B,\"log-sector-size\":$ss}"
+	if quick_pick $si; then
+		fresh
+		logged "log-sector-size $ss" convert -n -f raw -O blklogwrites \
+			../src.raw "json:{$B,\"log-sector-size\":$ss}"
+	fi
+	if quick_pick $((si + 2)); then
+		fresh
+		logged "log-sector-size $ss, update interval 3" convert -n \
+			-t writeback -f raw -O blklogwrites ../src.raw \
+			"json:{$B,\"log-sector-size\":$ss,\"log-super-update-interval\":3}"
+	fi
+	if quick_pick $((si + 1)); then
+		fresh
+		logged "log-sector-size $ss, unaligned bench" bench -w -c 4 -s 1000 \
+			-S 1000 -d 1 -t writeback "json:{$B,\"log-sector-size\":$ss}"
+	fi
+	si=$((si + 1))
 done
+# (quick mode: intervals 1 and 5)
 for i in 1 2 5; do
+	[ $i = 2 ] && ! whole && continue
 	fresh
 	logged "update interval $i" convert -n -f raw -O blklogwrites \
 		../src.raw "json:{$B,\"log-super-update-interval\":$i}"
 done
+# (quick mode: each of the three with one cache mode, alternating)
+oi=0
 for o in '"log-append":true' '"log-append":false' \
 	'"log-append":true,"log-super-update-interval":2'; do
+	ti=0
 	for t in unsafe writeback; do
+		ti=$((ti + 1))
+		[ $(((oi + ti) % 2)) = 1 ] || whole || continue
 		fresh seed.log
 		logged "onto a log, $o, $t" convert -n -t $t -f raw \
 			-O blklogwrites ../src.raw "json:{$B,$o}"
 	done
+	oi=$((oi + 1))
 done
+bi=0
 for a in "-t writeback" "" "-t writethrough" "-t unsafe" \
 	"-t writeback -S 8k -o 1000" "-t writeback --flush-interval=1" \
 	"-t writethrough --flush-interval=1" "-t writeback --flush-interval=2 -c 4"; do
+	# (quick mode: every third)
+	bi=$((bi + 1))
+	quick_pick $((bi - 1)) || continue
 	fresh
 	# shellcheck disable=SC2086
 	logged "bench -w $a" bench -w -c 3 -s 4k -d 1 $a "$J"

@@ -118,13 +118,19 @@ serve HP
 U=http://127.0.0.1:$HP
 
 # --- reading images ----------------------------------------------------------
+# make check (QIMG_QUICK=1): every file's info and map, and the other
+# views of every third file
+i=0
 for f in img.qcow2 img.raw img.vmdk img.vdi img.vpc img-z.qcow2 d/top.qcow2 \
 	odd.bin empty.bin; do
 	same "info $f" info "$U/$f"
-	same "info --output=json $f" info --output=json "$U/$f"
-	same "map $f" map "$U/$f"
 	same "map --output=json $f" map --output=json "$U/$f"
-	same "compare $f with the local file" compare "$U/$f" "$W/$f"
+	if quick_pick $i; then
+		same "info --output=json $f" info --output=json "$U/$f"
+		same "map $f" map "$U/$f"
+		same "compare $f with the local file" compare "$U/$f" "$W/$f"
+	fi
+	i=$((i + 1))
 done
 same "info --backing-chain over http" info --backing-chain "$U/d/top.qcow2"
 same "info --backing-chain --output=json over http" info --backing-chain \

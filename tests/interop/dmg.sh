@@ -12,32 +12,48 @@
 . "$(dirname "$0")/lib.sh"
 
 have_qimg || skip_all "no qimg binary at $QIMG"
-command -v python3 >/dev/null || skip_all "python3 not found"
+# /usr/bin/python3 when there is one (as vvfat.sh): a python3 found on
+# PATH may be a version manager's shim costing more than mkdmg.py itself.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+command -v "$PY" >/dev/null || skip_all "python3 not found"
 MK=$ROOT/tests/interop/mkdmg.py
 
+# (one sed: norm_size's rules and the module lines' deletion)
 norm_dmg()
 {
-	grep -v '^qemu: module block-block-dmg-' | norm_size
+	sed -e '/^qemu: module block-block-dmg-/d' "${NORM_SIZE_SED[@]}"
 }
 NORM=norm_dmg
 
-# reads IMG: what a read-only user sees of IMG, against qemu-img.
+# reads IMG [N]: what a read-only user sees of IMG, against qemu-img.
+# Quick mode runs info and the raw copy for every image, map for every
+# image but trail and short-count (all data: their point is the trailer),
+# and info json, check and compare for the N-th when quick_pick N (N 0 if
+# not given); the copy is skipped for big-zero and big-zlib (180 and 64 MiB,
+# seconds per tool: their chunk kinds are read in the other images, their
+# sizes and maps are compared).
 reads()
 {
-	local img=$1 d=${1%.dmg} sum
+	local img=$1 d=${1%.dmg} n=${2:-0} sum
 	sum=$(cksum <"$img")
 	same "$d: info" info "../$img"
-	same "$d: info json" info --output=json "../$img"
-	same "$d: map json" map --output=json "../$img"
-	same "$d: check" check "../$img"
-	rm -f "$E"/o.* "$G"/o.*
-	same "$d: convert to raw" convert -O raw "../$img" o.raw
-	if cmp -s "$E/o.raw" "$G/o.raw"; then
-		pass "$d: raw copy is qemu-img's byte for byte"
-	else
-		fail "$d: raw copy is qemu-img's byte for byte"
+	quick_pick "$n" && same "$d: info json" info --output=json "../$img"
+	if quick_pick "$n" || { [ "$d" != trail ] && [ "$d" != short-count ]; }; then
+		same "$d: map json" map --output=json "../$img"
 	fi
-	same "$d: compare with the raw copy" compare "../$img" o.raw
+	quick_pick "$n" && same "$d: check" check "../$img"
+	rm -f "$E"/o.* "$G"/o.*
+	if whole || { [ "$d" != big-zlib ] && [ "$d" != big-zero ]; }; then
+		same "$d: convert to raw" convert -O raw "../$img" o.raw
+		if cmp -s "$E/o.raw" "$G/o.raw"; then
+			pass "$d: raw copy is qemu-img's byte for byte"
+		else
+			fail "$d: raw copy is qemu-img's byte for byte"
+		fi
+		quick_pick "$n" &&
+			same "$d: compare with the raw copy" compare "../$img" o.raw
+	fi
 	if [ "$(cksum <"$img")" = "$sum" ]; then
 		pass "$d: image unchanged"
 	else
@@ -45,17 +61,19 @@ reads()
 	fi
 }
 
-python3 "$MK" mixed.dmg raw:4 zero:3 zlib:10 ignore:2 zlib:1 / raw:2 zlib:300
-python3 "$MK" rsrc.dmg rsrc raw:4 zlib:4 / zero:8 raw:3
-python3 "$MK" trail.dmg raw:2 zlib:7 trail=100
-python3 "$MK" padded.dmg pad=4096 raw:3 zlib:5
-python3 "$MK" big-zero.dmg raw:1 zero:300000 ignore:70000 raw:1
-python3 "$MK" big-zlib.dmg zlib:131072 raw:1
-python3 "$MK" comment.dmg raw:2 comment:0 zlib:2
-python3 "$MK" odd-count.dmg raw:1 sector=12345 zlib:3
-python3 "$MK" short-count.dmg raw:4 sector=3 zlib:3
+"$PY" "$MK" mixed.dmg raw:4 zero:3 zlib:10 ignore:2 zlib:1 / raw:2 zlib:300
+"$PY" "$MK" rsrc.dmg rsrc raw:4 zlib:4 / zero:8 raw:3
+"$PY" "$MK" trail.dmg raw:2 zlib:7 trail=100
+"$PY" "$MK" padded.dmg pad=4096 raw:3 zlib:5
+"$PY" "$MK" big-zero.dmg raw:1 zero:300000 ignore:70000 raw:1
+"$PY" "$MK" big-zlib.dmg zlib:131072 raw:1
+"$PY" "$MK" comment.dmg raw:2 comment:0 zlib:2
+"$PY" "$MK" odd-count.dmg raw:1 sector=12345 zlib:3
+"$PY" "$MK" short-count.dmg raw:4 sector=3 zlib:3
+n=0
 for img in mixed rsrc trail padded big-zero big-zlib comment short-count; do
-	reads "$img.dmg"
+	reads "$img.dmg" $n
+	n=$((n + 1))
 done
 
 # A sector count past the chunks: the size is the trailer's, reading
@@ -68,8 +86,8 @@ ok "odd-count: convert fails" test "$("$QIMG" convert -O raw \
 
 # Chunks qemu-img leaves out (ADC, LZFSE): reading them fails (qemu-img
 # also warns at open; qimg does not).
-python3 "$MK" adc.dmg raw:4 adc:2 raw:1
-python3 "$MK" lzfse.dmg raw:4 lzfse:2 raw:1
+"$PY" "$MK" adc.dmg raw:4 adc:2 raw:1
+"$PY" "$MK" lzfse.dmg raw:4 lzfse:2 raw:1
 for k in adc lzfse; do
 	ok "$k: info" "$QIMG" info $k.dmg
 	ok "$k: convert fails" test "$("$QIMG" convert -O raw $k.dmg \
@@ -77,14 +95,14 @@ for k in adc lzfse; do
 done
 
 # bzip2 chunks: qimg reads them (Debian's qemu-img lacks the module).
-python3 "$MK" bz.dmg raw:4 bzip2:40 zlib:3 bzip2:1
-python3 "$MK" bz-ref.dmg raw:4 raw:40 raw:3 raw:1
+"$PY" "$MK" bz.dmg raw:4 bzip2:40 zlib:3 bzip2:1
+"$PY" "$MK" bz-ref.dmg raw:4 raw:40 raw:3 raw:1
 ok "bzip2: convert" qimg convert -O raw bz.dmg "$G"/bz.raw
 "$QEMU_IMG" convert -O raw bz-ref.dmg bz-ref.raw 2>/dev/null
 ok "bzip2: the data put in" cmp "$G"/bz.raw bz-ref.raw
 
 # --- damaged trailers and tables -----------------------------------------
-python3 "$MK" late.dmg raw:2 zlib:7 trail=490
+"$PY" "$MK" late.dmg raw:2 zlib:7 trail=490
 same "trailer too far from the end" info ../late.dmg
 head -c 20000 /dev/zero >zeros.dmg
 same "no trailer" info ../zeros.dmg
@@ -92,7 +110,7 @@ head -c 300 /dev/zero >short.dmg
 same "short file" info ../short.dmg
 : >empty.dmg
 same "empty file" info ../empty.dmg
-python3 "$MK" huge-chunk.dmg raw:4 zero:140000 zlib:131073 raw:1
+"$PY" "$MK" huge-chunk.dmg raw:4 zero:140000 zlib:131073 raw:1
 same "chunk over 64 MiB" info ../huge-chunk.dmg
 cp mixed.dmg nodmgname
 same "no .dmg name: probed raw" info ../nodmgname

@@ -84,12 +84,18 @@ for spec in fat: fat:12: fat:16: fat:floppy: fat:floppy:16: fat:floppy:12:; do
 	same "$spec: info" info "$spec../$src"
 	same "$spec: info json" info --output=json "$spec../$src"
 	same "$spec: map json" map --output=json "$spec../$src"
-	fat_bytes "$spec" "$spec../$src"
+	# fat: is fat:16:'s disk (16 is the hard disk's default type), and
+	# FAT12's tables are copied with the floppies: of these hard disks
+	# quick mode copies only fat:16: (500 MB disks are the slow part)
+	if whole || { [ "$spec" != fat: ] && [ "$spec" != fat:12: ]; }; then
+		fat_bytes "$spec" "$spec../$src"
+	fi
 done
 
 J='json:{"driver":"vvfat","dir":"../tree","label":"Hello World"}'
 same "json: a label" info "$J"
-fat_bytes "json: a label" "$J"
+# quick mode: the label's bytes are copied with --image-opts below
+whole && fat_bytes "json: a label" "$J"
 J2='json:{"driver":"raw","file":{"driver":"vvfat","dir":"../small","floppy":true,"fat-type":12}}'
 same "json: raw over a 1.44 MB floppy" info --output=json "$J2"
 fat_bytes "json: a floppy" "$J2"
@@ -102,15 +108,18 @@ same "check" check fat:../tree
 same "measure" measure -O qcow2 fat:../tree
 same "compare with qemu-img's raw copy" compare fat:floppy:12:../small "$E/o.raw"
 
-# convert to qcow2: a clean image holding the disk.
+# convert to qcow2: a clean image holding the disk (quick mode: of the
+# 2.88 MB floppy, not of the 500 MB hard disk; the same path, cheaper).
+QD=fat:../tree QR=fat:tree
+whole || { QD=fat:floppy:../small QR=fat:floppy:small; }
 rm -f "$G/o.qcow2"
-same "convert to qcow2" convert -O qcow2 fat:../tree o.qcow2
+same "convert to qcow2" convert -O qcow2 "$QD" o.qcow2
 if [ -f "$G/o.qcow2" ] && "$QEMU_IMG" check -q "$G/o.qcow2" >/dev/null 2>&1; then
 	pass "qcow2 copy: qemu-img check is clean"
 else
 	fail "qcow2 copy: qemu-img check is clean"
 fi
-"$QEMU_IMG" convert -O raw fat:tree "$T/ref.raw" 2>/dev/null
+"$QEMU_IMG" convert -O raw "$QR" "$T/ref.raw" 2>/dev/null
 "$PY" "$SLACK" "$T/ref.raw" >/dev/null
 ok "qcow2 copy: qemu-img compare with qemu-img's own copy" \
 	"$QEMU_IMG" compare -q "$G/o.qcow2" "$T/ref.raw"
