@@ -194,16 +194,24 @@ for img in $IMAGES; do
 		place "$img"
 		same "$img: check -r $mode" check -r "$mode" "$img"
 		# a rewritten snapshot table lands where qemu-img puts it
+		identical=
 		case $img:$mode in
 		sn-*:all)
-			ok "$img: -r all writes the file qemu-img writes" \
-				cmp -s "$E/$img" "$G/$img"
+			if cmp -s "$E/$img" "$G/$img"; then
+				pass "$img: -r all writes the file qemu-img writes"
+				identical=1
+			else
+				fail "$img: -r all writes the file qemu-img writes"
+			fi
 			;;
 		esac
 		base=pristine/$(base_of "$img")
 		# After a repair qemu-img calls successful, ours must leave
 		# a clean image with the guest data qemu-img's repair kept.
-		if [ "$(cat "$R/e.rc")" = 0 ]; then
+		# A file byte for byte qemu-img's needs no more proof (and
+		# with 65539 snapshots qemu-img takes half a minute to open
+		# it).
+		if [ "$(cat "$R/e.rc")" = 0 ] && [ -z "$identical" ]; then
 			if check_clean "$G/$img"; then
 				pass "$img: -r $mode leaves a clean image"
 			else

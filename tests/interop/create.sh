@@ -13,7 +13,7 @@ cr()
 	shift 2
 	rm -f "$E/$name" "$G/$name"
 	same "$d" create "$@"
-	rc=$(cat "$R/e.rc")
+	read -r rc <"$R/e.rc"
 	if [ "$rc" != 0 ]; then
 		if [ -e "$E/$name" ] || [ ! -e "$G/$name" ]; then
 			pass "$d: no file left behind"
@@ -26,6 +26,12 @@ cr()
 	[ "$name" = none ] && return
 	if [ ! -f "$G/$name" ]; then
 		fail "$d: image exists"
+		return
+	fi
+	# (quick runs judge only the bytes when they are qemu-img's: its check
+	# and info of its own image would say nothing more)
+	if ! whole && cmp -s "$E/$name" "$G/$name"; then
+		pass "$d: same bytes"
 		return
 	fi
 	case $name in
@@ -58,6 +64,8 @@ cr()
 
 # raw, sizes of §1.9 and preallocation modes
 for s in 0 1 511 512 513 1000 1k 1.5k 1M 0x100 0X10 100b " 5M" +5M 64M; do
+	# (quick runs leave out more plain numbers: 1 and 512 stand for them)
+	case $s in 511 | 513 | 1000 | 1M | 64M) whole || continue ;; esac
 	cr "raw size '$s'" r.raw -f raw r.raw "$s"
 done
 cr "raw default format" r.raw r.raw 1M
@@ -80,36 +88,50 @@ cr "qcow2 1000 bytes" x.qcow2 -f qcow2 x.qcow2 1000
 cr "qcow2 size 0" x.qcow2 -f qcow2 x.qcow2 0
 cr "qcow2 1.5G" x.qcow2 -f qcow2 x.qcow2 1.5G
 cr "qcow2 4T" x.qcow2 -f qcow2 x.qcow2 4T
+# (quick runs: every third value of these lists, the first and last of
+# the cluster sizes among them)
+i=0
 for c in 0.10 v2 1.1 v3; do
-	q "compat=$c"
+	quick_pick $i && q "compat=$c"
+	i=$((i + 1))
 done
+i=0
 for cs in 512 1k 2k 4k 8k 16k 32k 64k 128k 256k 512k 1M 2M; do
-	q "cluster_size=$cs"
+	quick_pick $i && q "cluster_size=$cs"
+	i=$((i + 1))
 done
 q "cluster_size=0x1000"
 q "cluster_size=512,compat=0.10" 16M
 q "cluster_size=2M" 1G
+i=0
 for rb in 1 2 4 8 16 32 64; do
-	q "refcount_bits=$rb"
+	quick_pick $i && q "refcount_bits=$rb"
+	i=$((i + 1))
 done
 q "refcount_bits=1,cluster_size=512" 16M
 q "refcount_bits=64,cluster_size=2M,lazy_refcounts=on" 1G
 q "refcount_bits=16,compat=0.10"
 q "lazy_refcounts=on"
-q "lazy_refcounts=yes"
-q "lazy_refcounts=off"
+# (quick runs: on, the bare flag and its no- form are enough spellings)
+whole && q "lazy_refcounts=yes"
+whole && q "lazy_refcounts=off"
 q "lazy_refcounts"
 q "nolazy_refcounts"
 for cs in 16k 64k 2M; do
+	# (quick runs: the smallest and largest clusters)
+	[ $cs != 64k ] || whole || continue
 	q "extended_l2=on,cluster_size=$cs"
 done
 q "extended_l2=off"
 q "compression_type=zstd"
 q "compression_type=zlib"
 q "compression_type=zlib,compat=0.10"
+# (quick runs: each mode once, with 64k and 4k clusters by turns)
+i=0
 for p in off metadata falloc full; do
-	q "preallocation=$p" 4M
-	q "preallocation=$p,cluster_size=4k" 1M
+	whole || [ $((i % 2)) = 0 ] && q "preallocation=$p" 4M
+	whole || [ $((i % 2)) = 1 ] && q "preallocation=$p,cluster_size=4k" 1M
+	i=$((i + 1))
 done
 q "preallocation=metadata,extended_l2=on" 8M
 q "preallocation=metadata,compat=0.10" 8M
@@ -148,10 +170,13 @@ cr "help after valid option" none -f qcow2 -o cluster_size=4k,help x.qcow2 1M
 
 # errors (§2.1)
 cr "cluster size 3000" c.qcow2 -f qcow2 -o cluster_size=3000 c.qcow2 1M
-cr "cluster size 256" c.qcow2 -f qcow2 -o cluster_size=256 c.qcow2 1M
-cr "cluster size 4M" c.qcow2 -f qcow2 -o cluster_size=4M c.qcow2 1M
+# (quick runs: one of each of the refusals worded alike)
+whole && cr "cluster size 256" c.qcow2 -f qcow2 -o cluster_size=256 \
+	c.qcow2 1M
+whole && cr "cluster size 4M" c.qcow2 -f qcow2 -o cluster_size=4M c.qcow2 1M
 cr "refcount_bits 3" c.qcow2 -f qcow2 -o refcount_bits=3 c.qcow2 1M
-cr "refcount_bits 128" c.qcow2 -f qcow2 -o refcount_bits=128 c.qcow2 1M
+whole && cr "refcount_bits 128" c.qcow2 -f qcow2 -o refcount_bits=128 \
+	c.qcow2 1M
 cr "refcount_bits abc" c.qcow2 -f qcow2 -o refcount_bits=abc c.qcow2 1M
 cr "refcount_bits 8 on v2" c.qcow2 -f qcow2 -o compat=0.10,refcount_bits=8 \
 	c.qcow2 1M
@@ -174,7 +199,8 @@ cr "too large for 512-byte clusters" c.qcow2 -f qcow2 -o cluster_size=512 \
 	c.qcow2 64T
 cr "bogus parameter" c.qcow2 -f qcow2 -o bogus=1 c.qcow2 1M
 cr "invalid option list ,x" c.qcow2 -f qcow2 -o ,cluster_size=4k c.qcow2 1M
-cr "invalid option list x," c.qcow2 -f qcow2 -o cluster_size=4k, c.qcow2 1M
+whole && cr "invalid option list x," c.qcow2 -f qcow2 -o cluster_size=4k, \
+	c.qcow2 1M
 cr "invalid option list empty" c.qcow2 -f qcow2 -o '' c.qcow2 1M
 cr "value with escaped comma" c.qcow2 -f qcow2 -o cluster_size=4k,, c.qcow2 1M
 cr "no size" c.qcow2 -f qcow2 c.qcow2

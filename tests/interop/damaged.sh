@@ -8,22 +8,29 @@
 . "$(dirname "$0")/lib.sh"
 
 # poke FILE OFFSET HEX: overwrite bytes at OFFSET with HEX ("00ff10...").
+# (The escapes made by bash itself: a hundred images are made this way.)
 poke()
 {
-	local esc
-	esc=$(printf '%s' "$3" | sed 's/\(..\)/\\x\1/g')
+	local esc='' k
+	for ((k = 0; k < ${#3}; k += 2)); do
+		esc+="\\x${3:k:2}"
+	done
 	printf "$esc" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 
 # poke64 FILE OFFSET VALUE / poke32: big-endian integers
 poke64()
 {
-	poke "$1" "$2" "$(printf '%016x' "$3")"
+	local h
+	printf -v h '%016x' "$3"
+	poke "$1" "$2" "$h"
 }
 
 poke32()
 {
-	poke "$1" "$2" "$(printf '%08x' "$3")"
+	local h
+	printf -v h '%08x' "$3"
+	poke "$1" "$2" "$h"
 }
 
 mkdir dmg
@@ -192,6 +199,7 @@ cmd_on()
 	(cd "$G" && timeout -k 5 60 "$QIMG" "${args[@]}") \
 		>"$R/g.out" 2>"$R/g.err" </dev/null
 	grc=$?
+	last_erc=$erc
 	local d="$name: $*"
 	if [ "$grc" -ge 124 ]; then
 		fail "$d: no crash"
@@ -252,14 +260,31 @@ cmd_on()
 	fi
 }
 
+# some K: the K-th command after info runs on image number i.  Always when
+# whole; quick runs take, of every other image qemu-img cannot open (each
+# command stops at the same open), one of the four by turns, and of one it
+# opens, every third pair of image and command.
+some()
+{
+	whole && return 0
+	if [ "$last_info_erc" != 0 ]; then
+		[ $((i % 8)) = $(($1 * 2 - 1)) ]
+	else
+		quick_pick $((i + $1))
+	fi
+}
+
 head -c 1M /dev/urandom >src.raw
+i=0
 for f in dmg/*.qcow2; do
 	n=$(basename "$f")
+	i=$((i + 1))
 	cmd_on "$n" info --output=json @
-	cmd_on "$n" check @
-	cmd_on "$n" map --output=json @
-	cmd_on "$n" convert -O raw @ out
-	cmd_on "$n" convert -n -f raw -O qcow2 ../src.raw @RW
+	last_info_erc=$last_erc
+	some 1 && cmd_on "$n" check @
+	some 2 && cmd_on "$n" map --output=json @
+	some 3 && cmd_on "$n" convert -O raw @ out
+	some 4 && cmd_on "$n" convert -n -f raw -O qcow2 ../src.raw @RW
 	whole || continue
 	cmd_on "$n" info @
 	cmd_on "$n" compare @ ../src.raw

@@ -15,18 +15,38 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v python3 >/dev/null || skip_all "python3 not found"
 
+# same_raw A B: two raw copies hold the same bytes.  A quick run has
+# qemu-img compare, which skips holes, judge a copy over 64 MiB of equal
+# size (cmp reads every zero of blank.vmdk's 512 MiB: seconds).
+same_raw()
+{
+	if whole || [ "$(stat -c %s "$1")" -le 67108864 ]; then
+		cmp -s "$1" "$2"
+		return
+	fi
+	[ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] &&
+		"$QEMU_IMG" compare -q -f raw -F raw "$1" "$2" >/dev/null 2>&1
+}
+
 # reads IMG: what a reader of IMG (a path under $T) sees, against qemu-img.
 reads()
 {
-	local img=$1 sum
+	local img=$1 sum rc
 	sum=$(cksum <"$img")
 	if [ -n "${2:-}" ]; then
 		same "$img: info" info "../$img"
 		same "$img: map" map "../$img"
 	fi
 	same "$img: info json" info --output=json "../$img"
-	# A refused image: the other commands refuse it the same way.
-	if ! "$QEMU_IMG" info "$img" >/dev/null 2>&1; then
+	# A refused image: the other commands refuse it the same way.  (A
+	# quick run takes qemu-img's status from the info just made.)
+	if whole; then
+		"$QEMU_IMG" info "$img" >/dev/null 2>&1
+		rc=$?
+	else
+		read -r rc <"$R/e.rc"
+	fi
+	if [ "$rc" != 0 ]; then
 		unchanged "$img" "$img" "$sum"
 		return
 	fi
@@ -34,7 +54,7 @@ reads()
 	rm -f "$E/o.raw" "$G/o.raw"
 	same "$img: convert to raw" convert -O raw "../$img" o.raw
 	if [ -e "$E/o.raw" ]; then
-		ok "$img: raw copy is qemu-img's" cmp -s "$E/o.raw" "$G/o.raw"
+		ok "$img: raw copy is qemu-img's" same_raw "$E/o.raw" "$G/o.raw"
 	fi
 	rm -f "$E/o.raw" "$G/o.raw"
 	if [ "$(cksum <"$img")" = "$sum" ]; then
@@ -279,9 +299,12 @@ dd if=/dev/zero of=p.raw bs=4096 seek=3 count=5 conv=notrunc 2>/dev/null
 truncate -s 1099776 p.raw
 "$QEMU_IMG" create -q -f vmdk b.vmdk 1099776
 "$QEMU_IO" -c 'write -P 0x21 0 1M' b.vmdk >/dev/null
+# (a quick run: a sparse and a flat image, and the backing file)
+i=0
 for o in subformat=monolithicSparse zeroed_grain=on \
 	subformat=twoGbMaxExtentSparse subformat=monolithicFlat \
 	subformat=twoGbMaxExtentFlat backing; do
+	quick_pick $((i++)) || [ $o = backing ] || continue
 	fresh
 	if [ $o = backing ]; then
 		cp b.vmdk "$E/c/b.vmdk"
@@ -359,8 +382,12 @@ same "amend" amend -o hwversion=6 c/top.vmdk
 same "resize" resize c/base.vmdk 4M
 
 # --- create ---
+# (a quick run makes 1000 bytes of two subformats: the convert above wrote
+# every one)
+i=0
 for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \
 	twoGbMaxExtentFlat streamOptimized; do
+	quick_pick $((i++)) || continue
 	creates "$sf 1000 B" 1000 subformat=$sf
 done
 creates "monolithicSparse 10M" 10M
@@ -399,7 +426,10 @@ ok "overlay made by qimg: qemu-img opens its chain" \
 
 # Many grain tables, scanned a table at a time: a 256 GiB image (8192
 # tables) with data in runs that cross tables, zeroed grains and single
-# grains; then a run of grains cut by the end of the file.
+# grains; then a run of grains cut by the end of the file.  qemu-img's
+# human map, copy and compare of it take seconds each: a quick run
+# compares the JSON map and the check (every table walked) and leaves the
+# data reads to the smaller images.
 "$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on "$T/gt.vmdk" 256G
 "$QEMU_IO" -c 'write -P 1 0 256k' -c 'write -P 2 31M 2M' -c 'write -z 40M 3M' \
 	-c 'write -P 3 100G 64k' -c "write -P 4 $(((100 << 30) + (128 << 10))) 64k" \
@@ -407,14 +437,17 @@ ok "overlay made by qimg: qemu-img opens its chain" \
 	"$T/gt.vmdk" >"$T/gt.log"
 ok "many grain tables: qemu-io wrote the runs" \
 	test "$(grep -c '^wrote' "$T/gt.log")" = 7
-same "many grain tables: map" map ../gt.vmdk
+whole && same "many grain tables: map" map ../gt.vmdk
 same "many grain tables: map json" map --output=json ../gt.vmdk
 same "many grain tables: check" check ../gt.vmdk
-rm -f "$E/gt.raw" "$G/gt.raw"
-same "many grain tables: convert to qcow2" convert -O qcow2 ../gt.vmdk gt.q
-ok "many grain tables: the copy holds what the image does" \
-	"$QEMU_IMG" compare -q "$T/gt.vmdk" "$G/gt.q"
-rm -f "$E/gt.q" "$G/gt.q"
+if whole; then
+	rm -f "$E/gt.raw" "$G/gt.raw"
+	same "many grain tables: convert to qcow2" convert -O qcow2 \
+		../gt.vmdk gt.q
+	ok "many grain tables: the copy holds what the image does" \
+		"$QEMU_IMG" compare -q "$T/gt.vmdk" "$G/gt.q"
+	rm -f "$E/gt.q" "$G/gt.q"
+fi
 bounded "many grain tables: map" map "$T/gt.vmdk"
 "$QEMU_IMG" create -q -f vmdk "$T/cut.vmdk" 1M
 qio -c 'write -P 6 0 256k' "$T/cut.vmdk" >/dev/null
