@@ -17,6 +17,7 @@
 
 #include "core/driver.h"
 #include "formats/dmg.h"
+#include "util/base64.h"
 #include "util/endian.h"
 
 #define DMG_SECTOR 512u
@@ -186,44 +187,6 @@ static int parse_mish(struct qimg_node *node, const uint8_t *b, size_t len,
 	return 0;
 }
 
-static int b64val(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decode base64 text in place (white space skipped, '=' ends it);
- * returns the decoded length. */
-static size_t b64_decode(uint8_t *p, size_t len)
-{
-	uint32_t acc = 0;
-	size_t i, out = 0;
-	int bits = 0;
-
-	for (i = 0; i < len && p[i] != '='; i++) {
-		int v = b64val(p[i]);
-
-		if (v < 0)
-			continue;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			p[out++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return out;
-}
-
 /* Every <data>...</data> of the XML property list. */
 static int parse_plist(struct qimg_node *node, uint64_t off, uint64_t len,
 		       uint64_t data_fork, struct qimg_error *err)
@@ -251,7 +214,8 @@ static int parse_plist(struct qimg_node *node, uint64_t off, uint64_t len,
 		b = memmem(a, end - a, "</data>", 7);
 		if (!b)
 			break;
-		r = parse_mish(node, a, b64_decode(a, b - a), data_fork, err);
+		r = parse_mish(node, a, qimg_base64_decode(a, b - a, a),
+			       data_fork, err);
 		if (r < 0)
 			goto out;
 		p = b + 7;

@@ -10,6 +10,7 @@
 #include "qimg/object.h"
 #include "qimg/opts.h"
 #include "util/authz.h"
+#include "util/base64.h"
 #include "util/keyval.h"
 #include "util/object-json.h"
 #include "util/throttle-group.h"
@@ -485,21 +486,6 @@ out:
 	return r;
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* QEMU's two steps: at --object time the text may hold only the base64
  * alphabet, '=' and newlines (no NUL); on use it decodes as glib does:
  * characters outside the alphabet skipped, '=' counted as a zero digit
@@ -513,43 +499,11 @@ static int b64_check(const uint8_t *in, size_t n, struct qimg_error *err)
 				      "Base64 data contains embedded NUL "
 				      "characters");
 	for (i = 0; i < n; i++)
-		if (in[i] != '=' && in[i] != '\n' && b64val(in[i]) < 0)
+		if (in[i] != '=' && in[i] != '\n' &&
+		    qimg_base64_digit(in[i]) < 0)
 			return qimg_error_set(err, EINVAL,
 					      "Base64 data contains invalid "
 					      "characters");
-	return 0;
-}
-
-static int b64_decode(const uint8_t *in, size_t n, uint8_t **out,
-		      size_t *outlen)
-{
-	uint32_t v = 0;
-	uint8_t *o, last0 = 0, last1 = 0;
-	size_t i, k = 0;
-	int q = 0;
-
-	o = malloc(n / 4 * 3 + 1);
-	if (!o)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		int d = in[i] == '=' ? 0 : b64val(in[i]);
-
-		if (d < 0)
-			continue;
-		last1 = last0;
-		last0 = in[i];
-		v = v << 6 | (uint32_t)d;
-		if (++q < 4)
-			continue;
-		q = 0;
-		o[k++] = (uint8_t)(v >> 16);
-		if (last1 != '=')
-			o[k++] = (uint8_t)(v >> 8);
-		if (last0 != '=')
-			o[k++] = (uint8_t)v;
-	}
-	*out = o;
-	*outlen = k;
 	return 0;
 }
 
@@ -557,7 +511,6 @@ int qimg_secret_get(const struct qimg_objects *t, const char *id,
 		    uint8_t **data, size_t *len, struct qimg_error *err)
 {
 	const struct secret *s = find(t, id);
-	int r;
 
 	*data = NULL;
 	*len = 0;
@@ -572,14 +525,10 @@ int qimg_secret_get(const struct qimg_objects *t, const char *id,
 		*len = s->len;
 		return 0;
 	}
-	r = b64_decode(s->data, s->len, data, len);
-	if (r == -ENOMEM)
+	*data = malloc(s->len / 4 * 3 + 1);
+	if (!*data)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (r < 0)
-		return qimg_error_set(err, EINVAL,
-				      "Unable to decode secret '%s': invalid "
-				      "base64 data",
-				      id);
+	*len = qimg_base64_decode(s->data, s->len, *data);
 	return 0;
 }
 
