@@ -10,10 +10,6 @@
 # compare, convert, dd.
 . "$(dirname "$0")/lib.sh"
 have_qimg || skip_all "no qimg binary at $QIMG"
-# /usr/bin/python3 when there is one (as vvfat.sh): a python3 found on
-# PATH may be a version manager's shim costing more than the script run.
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 command -v "$PY" >/dev/null 2>&1 || skip_all "python3 not found"
 NORM=norm_bench
 norm_bench()

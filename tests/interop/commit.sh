@@ -132,10 +132,7 @@ check_report()
 }
 
 # holes_kept E G: every 64 KiB of file E that is a hole (what clusters
-# freed left in it) is a hole in G too.  (The system's python where there
-# is one: a version manager's shim costs ten times its start.)
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+# freed left in it) is a hole in G too.
 holes_kept()
 {
 	"$PY" - "$QEMU_IMG" "$1" "$2" <<'PY'

@@ -12,10 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 
 have_qimg || skip_all "no qimg binary at $QIMG"
-# /usr/bin/python3 when there is one (as vvfat.sh): a python3 found on
-# PATH may be a version manager's shim costing more than mkdmg.py itself.
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 command -v "$PY" >/dev/null || skip_all "python3 not found"
 MK=$ROOT/tests/interop/mkdmg.py
 

@@ -11,8 +11,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 QEMU_SYSTEM=${QEMU_SYSTEM:-qemu-system-x86_64}
 need_oracle "$QEMU_SYSTEM"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 
 norm_drives()
 {

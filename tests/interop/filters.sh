@@ -30,7 +30,7 @@ for d in "$E" "$G"; do
 	"$QEMU_IMG" check "$d/c.qcow2" | grep -o '[0-9.]*% compressed clusters' >"$d/cc.txt"
 done
 ok "every cluster compressed, as qemu-img" grep -q '^100.00% compressed' "$G/cc.txt"
-ok "convert through compress: qemu-img compares equal" "$QEMU_IMG" compare -q ../mix.raw "$G/c.qcow2"
+ok "convert through compress: qemu-img compares equal" "$QEMU_IMG" compare -q mix.raw "$G/c.qcow2"
 same "map through compress" map --output=json --image-opts "$C"
 same "info through compress" info --image-opts "$C"
 same "info --output=json through compress" info --output=json --image-opts "$C"

@@ -401,14 +401,12 @@ pids=
 ok "after nbdcopy: qemu-img check" "$QEMU_IMG" check -q c.qcow2
 
 # --- nbdsh ----------------------------------------------------------------
-PY3=/usr/bin/python3
-[ -x "$PY3" ] || PY3=python3
 serve2 -A -f qcow2 top.qcow2
 for w in e g; do
 	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
 	# (nbdsh is python3 -m nbd: the system's python, where
 	# python3-libnbd is, not another one first in PATH)
-	"$PY3" -m nbd 2>"$R/$w.nbdsh.err" >"$R/$w.nbdsh" \
+	"$PY" -m nbd 2>"$R/$w.nbdsh.err" >"$R/$w.nbdsh" \
 		-c "h.add_meta_context('base:allocation')" \
 		-c "h.add_meta_context('qemu:allocation-depth')" \
 		-c "h.connect_uri('$(uri "$s")')" \

@@ -17,8 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 
 have_qimg || skip_all "no qimg binary at $QIMG"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 SLACK=$ROOT/tests/interop/fat-slack.py
 
 # --- the tree ------------------------------------------------------------
