@@ -6,6 +6,8 @@
 # failure), must fail exactly when qemu-img fails, must then print one line
 # naming the file, and read-only commands must leave the file unchanged.
 . "$(dirname "$0")/lib.sh"
+# each qimg run on a damaged image bounded to 60 s (a hang is a failure)
+limit_qimg 60
 
 # poke FILE OFFSET HEX: overwrite bytes at OFFSET with HEX ("00ff10...").
 # (The escapes made by bash itself: a hundred images are made this way.)
@@ -196,7 +198,7 @@ cmd_on()
 	if [ "$rw" = 1 ] || [ "$work" -nt "$T/dmg/$name" ]; then
 		cp --preserve=timestamps "$T/dmg/$name" "$work"
 	fi
-	(cd "$G" && timeout -k 5 60 "$QIMG" "${args[@]}") \
+	(cd "$G" && exec "${QIMG_LIMIT[@]}" "$QIMG" "${args[@]}") \
 		>"$R/g.out" 2>"$R/g.err" </dev/null
 	grc=$?
 	last_erc=$erc

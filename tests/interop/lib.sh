@@ -19,6 +19,21 @@ esac
 QEMU_IMG=${QEMU_IMG:-qemu-img}
 QEMU_IO=${QEMU_IO:-qemu-io}
 QIMG_TIMEOUT=${QIMG_TIMEOUT:-120}
+# limit_qimg SECS: QIMG_LIMIT is what bounds a qimg run to SECS seconds:
+# the release build's tlimit (an alarm, then exec: no process stays
+# behind), else timeout(1), which costs a fork and a dynamic exec more on
+# every run.  Either way a run that hangs ends with an exit status >= 124.
+# (Not for qemu-img and qemu-io: QEMU blocks SIGALRM and reads it from a
+# signalfd.)
+limit_qimg()
+{
+	if [ -x "$ROOT/build/tests/tools/tlimit" ]; then
+		QIMG_LIMIT=("$ROOT/build/tests/tools/tlimit" "$1")
+	else
+		QIMG_LIMIT=(timeout -k 5 "$1")
+	fi
+}
+limit_qimg "$QIMG_TIMEOUT"
 SAMPLES=${SAMPLES:-$ROOT/../shared/samples}
 
 tap_n=0
@@ -244,10 +259,11 @@ done_testing()
 	exit $?
 }
 
-# Run qimg with a time limit.  Exit status 124 = timeout, >= 128 = signal.
+# Run qimg with a time limit.  Exit status 124 or 142 = timeout, >= 128 =
+# signal.
 qimg()
 {
-	timeout -k 5 "$QIMG_TIMEOUT" "$QIMG" "$@"
+	"${QIMG_LIMIT[@]}" "$QIMG" "$@"
 }
 
 qemu_img()
@@ -457,7 +473,7 @@ run_tool()
 			</dev/null
 		rc=$?
 	else
-		(cd "$G" && exec timeout -k 5 "$QIMG_TIMEOUT" "$QIMG" "$@") \
+		(cd "$G" && exec "${QIMG_LIMIT[@]}" "$QIMG" "$@") \
 			>"$R/g.out" 2>"$R/g.err" </dev/null
 		rc=$?
 	fi

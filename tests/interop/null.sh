@@ -41,4 +41,15 @@ ok "converted null image reads as zeros" reads_zero "$G/out.qcow2"
 same "convert qcow2 into null-aio (-n)" convert -n -f qcow2 -O raw \
 	../src.qcow2 'json:{"driver":"null-aio","size":4194304}'
 
+# The bound every suite puts on a qimg run (limit_qimg in lib.sh) ends one
+# that hangs: info on a FIFO no one writes blocks in its open.
+mkfifo "$G/hang.fifo"
+limit_qimg 1
+(cd "$G" && exec "${QIMG_LIMIT[@]}" "$QIMG" info -f raw hang.fifo) \
+	>/dev/null 2>&1
+rc=$?
+limit_qimg "$QIMG_TIMEOUT"
+ok "a qimg run that hangs is ended by the suites' bound (exit $rc)" \
+	test "$rc" -ge 124
+
 done_testing
