@@ -56,6 +56,23 @@ whole()
 	[ "$QUICK" != 1 ]
 }
 
+# alike ITEM: sets $item to ITEM without its mark.  In a list of cases, an
+# ITEM marked with a leading "~" is one more case of a path an unmarked
+# item already takes (the same message over a similar value, the same
+# failure through another command): quick mode runs one in three of the
+# marked items (alike is false for the others), whole mode all of them.
+alike_n=0
+alike()
+{
+	item=$1
+	case $item in
+	'~'*) item=${item#'~'} ;;
+	*) return 0 ;;
+	esac
+	alike_n=$((alike_n + 1))
+	quick_pick $((alike_n - 1))
+}
+
 # Under a sanitizer build, any report (ASan, LSan, UBSan) must look like a
 # crash (exit 134), not like an ordinary "exit 1" failure.
 export ASAN_OPTIONS="exitcode=134:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
