@@ -106,6 +106,9 @@ cleanup_hooks=
 tap_cleanup()
 {
 	local h
+	# a hook naming a variable unset by now must not end the shell (set
+	# -u) before the scratch directory is gone
+	set +u
 	for h in $cleanup_hooks; do
 		"$h" >/dev/null 2>&1
 	done

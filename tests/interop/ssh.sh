@@ -230,7 +230,7 @@ if command -v ssh-agent >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1; t
 	eval "$(ssh-agent -s)" >/dev/null
 	stop_agent()
 	{
-		kill "$SSH_AGENT_PID" 2>/dev/null
+		[ -z "${SSH_AGENT_PID:-}" ] || kill "$SSH_AGENT_PID" 2>/dev/null
 	}
 	at_exit stop_agent
 	ssh-add -q "$K/agent" 2>/dev/null
