@@ -77,17 +77,9 @@ reads()
 	same "$d: check json" check --output=json "../$img"
 	rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
-	if cmp -s "$E/o.raw" "$G/o.raw"; then
-		pass "$d: raw copy equal"
-	else
-		fail "$d: raw copy equal"
-	fi
+	ok "$d: raw copy equal" cmp -s "$E/o.raw" "$G/o.raw"
 	same "$d: convert to qcow2" convert -O qcow2 "../$img" o.qcow2
-	if cmp -s "$E/o.qcow2" "$G/o.qcow2"; then
-		pass "$d: qcow2 copy byte for byte"
-	else
-		fail "$d: qcow2 copy byte for byte"
-	fi
+	ok "$d: qcow2 copy byte for byte" cmp -s "$E/o.qcow2" "$G/o.qcow2"
 	same "$d: compare with its raw copy" compare "../$img" o.raw
 	unchanged "$d" "$img" "$sum"
 }
@@ -187,11 +179,7 @@ qio -c 'write -P 0x99 1M 1000' -c 'write -P 0x9a 3M 512' "$G/q.vdi"
 cp "$G/q.vdi" "$E/q.vdi"
 same "qemu-io writes into qimg's image: map" map --output=json q.vdi
 same "qemu-io writes into qimg's image: convert" convert -O raw q.vdi o.raw
-if cmp -s "$E/o.raw" "$G/o.raw"; then
-	pass "qemu-io writes into qimg's image: raw equal"
-else
-	fail "qemu-io writes into qimg's image: raw equal"
-fi
+ok "qemu-io writes into qimg's image: raw equal" cmp -s "$E/o.raw" "$G/o.raw"
 
 # --- a VirtualBox-style layout -----------------------------------------------
 # Header size 0x190, map at 1 MiB, data at 2 MiB, VirtualBox's text, a
