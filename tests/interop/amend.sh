@@ -17,7 +17,7 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 
 qio_w()
 {
-	"$QEMU_IO" "$@" >/dev/null 2>&1
+	spawn "$QEMU_IO" "$@" >/dev/null 2>&1
 }
 
 # mk NAME SIZE [create options...]: pristine/NAME by qemu-img create
@@ -25,7 +25,7 @@ mk()
 {
 	local n=$1 size=$2
 	shift 2
-	"$QEMU_IMG" create -q -f qcow2 "$@" "pristine/$n" $size
+	spawn "$QEMU_IMG" create -q -f qcow2 "$@" "pristine/$n" $size
 }
 
 # place NAME...: copies of pristine/NAME for both tools, every block of
@@ -68,7 +68,7 @@ poke()
 
 mkdir pristine
 mk a.qcow2 64M
-"$QEMU_IMG" create -q -f raw pristine/a.raw 1M
+spawn "$QEMU_IMG" create -q -f raw pristine/a.raw 1M
 mk v2.qcow2 64M -o compat=0.10
 mk rb8.qcow2 64M -o refcount_bits=8
 mk extl2.qcow2 64M -o extended_l2=on
@@ -76,13 +76,13 @@ mk zstd.qcow2 64M -o compression_type=zstd
 mk zstdc.qcow2 64M -o compression_type=zstd
 qio_w -c 'write -c -P 1 0 64k' pristine/zstdc.qcow2
 mk v2snap.qcow2 64M -o compat=0.10
-"$QEMU_IMG" snapshot -c s pristine/v2snap.qcow2
+spawn "$QEMU_IMG" snapshot -c s pristine/v2snap.qcow2
 mk sizesnap.qcow2 32M
-"$QEMU_IMG" snapshot -c s pristine/sizesnap.qcow2
-"$QEMU_IMG" resize -q pristine/sizesnap.qcow2 128M
+spawn "$QEMU_IMG" snapshot -c s pristine/sizesnap.qcow2
+spawn "$QEMU_IMG" resize -q pristine/sizesnap.qcow2 128M
 mk shared.qcow2 64M
 qio_w -c 'write -P 7 0 128k' pristine/shared.qcow2
-"$QEMU_IMG" snapshot -c s pristine/shared.qcow2
+spawn "$QEMU_IMG" snapshot -c s pristine/shared.qcow2
 mk base.qcow2 64M
 qio_w -c 'write -P 0x2a 0 1M' pristine/base.qcow2
 mk over.qcow2 64M -b base.qcow2 -F qcow2
@@ -268,8 +268,8 @@ both()
 	# (make check: a file byte for byte qemu-img's has qemu-img's info,
 	# check and contents; what qemu-img says of it is not asked again)
 	if whole || [ -z "$identical" ]; then
-		(cd "$E" && "$QEMU_IMG" info "$n") >"$R/e.info" 2>&1
-		(cd "$G" && "$QEMU_IMG" info "$n") >"$R/g.info" 2>&1
+		spawn -C "$E" "$QEMU_IMG" info "$n" >"$R/e.info" 2>&1
+		spawn -C "$G" "$QEMU_IMG" info "$n" >"$R/g.info" 2>&1
 		sed -i '/^disk size:/d' "$R/e.info" "$R/g.info"
 		if cmp -s "$R/e.info" "$R/g.info"; then
 			pass "$d: qemu-img info as for qemu-img's"
@@ -288,8 +288,8 @@ both()
 	fi
 	if whole || [ -z "$identical" ]; then
 		if [ "${SAME_CHECK:-0}" = 1 ]; then
-			(cd "$E" && "$QEMU_IMG" check "$n") >"$R/e.chk" 2>&1
-			(cd "$G" && "$QEMU_IMG" check "$n") >"$R/g.chk" 2>&1
+			spawn -C "$E" "$QEMU_IMG" check "$n" >"$R/e.chk" 2>&1
+			spawn -C "$G" "$QEMU_IMG" check "$n" >"$R/g.chk" 2>&1
 			ok "$d: qemu-img check as on qemu-img's" \
 				cmp -s "$R/e.chk" "$R/g.chk"
 		else
@@ -320,21 +320,21 @@ both zb.qcow2 -p -o compat=0.10 zb.qcow2
 # an L2 table shared with a snapshot, without and with a backing file
 mk s1.qcow2 64M
 qio_w -c 'write -z 0 128k' pristine/s1.qcow2
-"$QEMU_IMG" snapshot -c foo pristine/s1.qcow2
+spawn "$QEMU_IMG" snapshot -c foo pristine/s1.qcow2
 place s1.qcow2
 both s1.qcow2 -o compat=0.10 s1.qcow2
 mk s2.qcow2 64M -b base.qcow2 -F qcow2
 qio_w -c 'write -z 0 128k' pristine/s2.qcow2
-"$QEMU_IMG" snapshot -c foo pristine/s2.qcow2
+spawn "$QEMU_IMG" snapshot -c foo pristine/s2.qcow2
 place s2.qcow2
 both s2.qcow2 -o compat=0.10 s2.qcow2
 
 # zero clusters only in snapshots' own tables, two snapshots, progress
 mk s4.qcow2 64M -b base.qcow2 -F qcow2
 qio_w -c 'write -z 0 64k' pristine/s4.qcow2
-"$QEMU_IMG" snapshot -c foo pristine/s4.qcow2
+spawn "$QEMU_IMG" snapshot -c foo pristine/s4.qcow2
 qio_w -c 'write -P 0x42 0 128k' -c 'write -z 256k 64k' pristine/s4.qcow2
-"$QEMU_IMG" snapshot -c bar pristine/s4.qcow2
+spawn "$QEMU_IMG" snapshot -c bar pristine/s4.qcow2
 qio_w -c 'write -z 512k 64k' pristine/s4.qcow2
 place s4.qcow2
 both s4.qcow2 -p -o compat=0.10 s4.qcow2
@@ -351,7 +351,7 @@ qio_w -c 'write -z 0 64k' -c 'write -z 1G 64k' -c 'write -z 2G 64k' \
 place big-base.qcow2 big.qcow2
 both big.qcow2 -p -o compat=0.10 big.qcow2
 cp pristine/big.qcow2 pristine/bigsnap.qcow2
-"$QEMU_IMG" snapshot -c foo pristine/bigsnap.qcow2
+spawn "$QEMU_IMG" snapshot -c foo pristine/bigsnap.qcow2
 place bigsnap.qcow2
 both bigsnap.qcow2 -p -o compat=0.10 bigsnap.qcow2
 place big.qcow2
@@ -377,7 +377,7 @@ place up.qcow2
 both up.qcow2 -o compat=1.1,lazy_refcounts=on,size=128M up.qcow2
 mk upsnap.qcow2 32M -o compat=0.10
 qio_w -c 'write -P 0x2a 24M 64k' pristine/upsnap.qcow2
-"$QEMU_IMG" snapshot -c foo pristine/upsnap.qcow2
+spawn "$QEMU_IMG" snapshot -c foo pristine/upsnap.qcow2
 place upsnap.qcow2
 both upsnap.qcow2 -p -o compat=1.1,size=128M upsnap.qcow2
 mk upback.qcow2 64M -o compat=0.10 -b base.qcow2 -F qcow2
@@ -389,7 +389,7 @@ both upback.qcow2 -o compat=0.10 upback.qcow2
 # a v2 snapshot table without the extra data v3 requires: written anew
 mk oldsn.qcow2 64M -o compat=0.10
 qio_w -c 'write -P 1 0 64k' pristine/oldsn.qcow2
-"$QEMU_IMG" snapshot -c snap1 pristine/oldsn.qcow2
+spawn "$QEMU_IMG" snapshot -c snap1 pristine/oldsn.qcow2
 if command -v python3 >/dev/null 2>&1; then
 	python3 - pristine/oldsn.qcow2 <<'PY'
 import struct, sys
@@ -432,7 +432,7 @@ done
 # and a snapshot
 mk rc.qcow2 64M
 qio_w -c 'write -P 1 16M 32M' -c 'write -c -P 2 60M 64k' pristine/rc.qcow2
-"$QEMU_IMG" snapshot -c s1 pristine/rc.qcow2
+spawn "$QEMU_IMG" snapshot -c s1 pristine/rc.qcow2
 qio_w -c 'write -P 3 20M 1M' pristine/rc.qcow2
 place rc.qcow2
 # (make check: wider, narrower and too narrow, by a walk qemu-img takes
@@ -493,10 +493,10 @@ place base.qcow2 over.qcow2
 both over.qcow2 -o size=32M over.qcow2
 both over.qcow2 -o size=128M over.qcow2
 mk sz2.qcow2 32M
-"$QEMU_IMG" snapshot -c foo pristine/sz2.qcow2
-"$QEMU_IMG" resize -q pristine/sz2.qcow2 128M
-"$QEMU_IMG" snapshot -c bar pristine/sz2.qcow2
-"$QEMU_IMG" resize -q --shrink pristine/sz2.qcow2 64M
+spawn "$QEMU_IMG" snapshot -c foo pristine/sz2.qcow2
+spawn "$QEMU_IMG" resize -q pristine/sz2.qcow2 128M
+spawn "$QEMU_IMG" snapshot -c bar pristine/sz2.qcow2
+spawn "$QEMU_IMG" resize -q --shrink pristine/sz2.qcow2 64M
 place sz2.qcow2
 same "sz2.qcow2: snapshots of another size refuse the downgrade" \
 	amend -o compat=0.10,size=32M sz2.qcow2
@@ -508,10 +508,10 @@ ok "sz2.qcow2: resized before the refusal, as qemu-img" \
 # (docs/DIFFERENCES.md)
 mk zs.qcow2 64M
 qio_w -c 'write -P 7 0 128k' pristine/zs.qcow2
-"$QEMU_IMG" snapshot -c s pristine/zs.qcow2
+spawn "$QEMU_IMG" snapshot -c s pristine/zs.qcow2
 qio_w -c 'write -z 0 64k' pristine/zs.qcow2
 place zs.qcow2
-(cd "$G" && "$QIMG" amend -o compat=0.10 zs.qcow2)
+spawn -C "$G" "$QIMG" amend -o compat=0.10 zs.qcow2
 ok "zs.qcow2: amend -o compat=0.10: qemu-img check clean" check_clean "$G/zs.qcow2"
 ok "zs.qcow2: the snapshot reads as taken" sh -c "cd '$G' &&
 	'$QEMU_IMG' convert -l s -O raw zs.qcow2 zs.raw &&
@@ -531,8 +531,8 @@ both over.qcow2 -o backing_file=base.qcow2,backing_fmt=qcow2 over.qcow2
 # their clusters as leaked, on qemu-img's result too); back to v3
 mk bm.qcow2 64M -b base.qcow2 -F qcow2
 qio_w -c 'write -P 1 0 1M' -c 'write -z 2M 128k' pristine/bm.qcow2
-"$QEMU_IMG" bitmap --add pristine/bm.qcow2 b0
-"$QEMU_IMG" bitmap --add -g 128k pristine/bm.qcow2 b1
+spawn "$QEMU_IMG" bitmap --add pristine/bm.qcow2 b0
+spawn "$QEMU_IMG" bitmap --add -g 128k pristine/bm.qcow2 b1
 qio_w -c 'write -z 4M 64k' -c 'write -P 2 6M 64k' pristine/bm.qcow2
 i=0
 for o in refcount_bits=8 lazy_refcounts=on size=128M size=32M; do
@@ -546,15 +546,15 @@ place base.qcow2 bm.qcow2
 SAME_CHECK=1 both bm.qcow2 -p -o compat=0.10 bm.qcow2
 # (qemu-img warns on opening a v2 image with a bitmaps extension; qimg's
 # open drops the extension without a word: docs/DIFFERENCES.md)
-(cd "$E" && "$QEMU_IMG" amend -o compat=1.1 bm.qcow2) >/dev/null 2>&1
-(cd "$G" && "$QIMG" amend -o compat=1.1 bm.qcow2) >/dev/null 2>&1
+spawn -C "$E" "$QEMU_IMG" amend -o compat=1.1 bm.qcow2 >/dev/null 2>&1
+spawn -C "$G" "$QIMG" amend -o compat=1.1 bm.qcow2 >/dev/null 2>&1
 ok "bm.qcow2: amend -o compat=1.1: the same file as qemu-img's" \
 	cmp -s "$E/bm.qcow2" "$G/bm.qcow2"
 
 # images qemu-img amended, read by qimg
 place rc.qcow2 zb.qcow2 base.qcow2
-"$QEMU_IMG" amend -o refcount_bits=2 "$E/rc.qcow2"
-"$QEMU_IMG" amend -o compat=0.10 "$E/zb.qcow2"
+spawn "$QEMU_IMG" amend -o refcount_bits=2 "$E/rc.qcow2"
+spawn "$QEMU_IMG" amend -o compat=0.10 "$E/zb.qcow2"
 for n in rc.qcow2 zb.qcow2; do
 	ok "$n amended by qemu-img: qimg check clean" \
 		sh -c "cd '$E' && '$QIMG' check -q $n"

@@ -49,7 +49,7 @@ for s in 0 1 '~511' 512 '~513' 1k '~1K' 1.5k 1.5G 1b '~1B' 100b '~1m' '~1g' '~1t
 done
 
 # other size callers
-"$QEMU_IMG" create -q -f qcow2 x.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 x.qcow2 1M
 for s in 4k 1x '~-1' 16E 0x1k '~1.5k'; do
 	alike "$s" || continue
 	s=$item

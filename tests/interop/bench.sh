@@ -23,9 +23,9 @@ norm_bench()
 NORM=norm_bench
 
 mkdir pristine
-"$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 1M
-"$QEMU_IMG" create -q -f raw pristine/a.raw 1M
-"$QEMU_IMG" create -q -f raw pristine/z.raw 0
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 1M
+spawn "$QEMU_IMG" create -q -f raw pristine/a.raw 1M
+spawn "$QEMU_IMG" create -q -f raw pristine/z.raw 0
 
 # place NAME...: fresh copies of pristine/NAME for both tools
 place()
@@ -205,15 +205,15 @@ reads()
 	for c in "$@"; do
 		args+=(-c "$c")
 	done
-	"$QEMU_IO" -f "$fmt" "${args[@]}" "$img" >"$R/io" 2>&1 &&
+	spawn "$QEMU_IO" -f "$fmt" "${args[@]}" "$img" >"$R/io" 2>&1 &&
 		! grep -q 'verification failed' "$R/io"
 }
 
 # 20 writes of 8 KiB every 16 KiB from 64 KiB on: the pattern there, zeros
 # in the gaps and after the last one.
 place a.qcow2
-(cd "$G" && "$QIMG" bench -w -c 20 -d 4 -s 8k -S 16k -o 64k \
-	--pattern=0xab a.qcow2) >/dev/null
+spawn -C "$G" "$QIMG" bench -w -c 20 -d 4 -s 8k -S 16k -o 64k \
+	--pattern=0xab a.qcow2 >/dev/null
 cmds=('read -P 0 0 64k')
 for i in $(seq 0 19); do
 	cmds+=("read -P 0xab $((65536 + i * 16384)) 8k"
@@ -223,8 +223,8 @@ cmds+=("read -P 0 $((65536 + 20 * 16384)) $((1048576 - 65536 - 20 * 16384))")
 ok "qcow2 -w -s 8k -S 16k -o 64k: the pattern at each step, zeros between" \
 	reads "$G/a.qcow2" qcow2 "${cmds[@]}"
 ok "qcow2 -w -s 8k -S 16k -o 64k: qemu-img check clean" check_clean "$G/a.qcow2"
-(cd "$E" && "$QEMU_IMG" bench -w -c 20 -d 4 -s 8k -S 16k -o 64k \
-	--pattern=0xab a.qcow2) >/dev/null
+spawn -C "$E" "$QEMU_IMG" bench -w -c 20 -d 4 -s 8k -S 16k -o 64k \
+	--pattern=0xab a.qcow2 >/dev/null
 ok "qcow2 -w -s 8k -S 16k -o 64k: the same contents as qemu-img's run" \
 	contents_equal "$E/a.qcow2" "$G/a.qcow2"
 
@@ -245,7 +245,7 @@ ok "raw -w wrapping at the end: the same file as qemu-img's" \
 # A step longer than the image wraps modulo its size: 1 MiB + 4 KiB steps
 # land at 0, 4k and 8k.
 place a.raw
-(cd "$G" && "$QIMG" bench -w -f raw -c 3 -S 1052672 --pattern=17 a.raw) \
+spawn -C "$G" "$QIMG" bench -w -f raw -c 3 -S 1052672 --pattern=17 a.raw \
 	>/dev/null
 ok "raw -w with a step longer than the image: 0, 4k, 8k" \
 	reads "$G/a.raw" raw 'read -P 17 0 12k' 'read -P 0 12k 1012k'
@@ -253,8 +253,8 @@ ok "raw -w with a step longer than the image: 0, 4k, 8k" \
 # Three passes over the whole image with flushes, drained and not.
 for drain in "" --no-drain; do
 	place a.qcow2
-	(cd "$G" && "$QIMG" bench -w -c 700 -d 16 --flush-interval=32 \
-		$drain --pattern=0x77 a.qcow2) >"$R/out"
+	spawn -C "$G" "$QIMG" bench -w -c 700 -d 16 --flush-interval=32 \
+		$drain --pattern=0x77 a.qcow2 >"$R/out"
 	ok "qcow2 -w --flush-interval=32 $drain: ran to completion" \
 		grep -q '^Run completed in ' "$R/out"
 	ok "qcow2 -w --flush-interval=32 $drain: every block written" \
@@ -265,10 +265,10 @@ done
 
 # O_DIRECT with an unaligned buffer size and offset.
 place a.qcow2
-(cd "$G" && "$QIMG" bench -w -t none -n -c 50 -d 8 -s 1000 -S 3000 -o 100 \
-	--pattern=0x42 a.qcow2) >/dev/null
-(cd "$E" && "$QEMU_IMG" bench -w -t none -n -c 50 -d 8 -s 1000 -S 3000 \
-	-o 100 --pattern=0x42 a.qcow2) >/dev/null
+spawn -C "$G" "$QIMG" bench -w -t none -n -c 50 -d 8 -s 1000 -S 3000 -o 100 \
+	--pattern=0x42 a.qcow2 >/dev/null
+spawn -C "$E" "$QEMU_IMG" bench -w -t none -n -c 50 -d 8 -s 1000 -S 3000 \
+	-o 100 --pattern=0x42 a.qcow2 >/dev/null
 ok "qcow2 -w -t none -n, unaligned requests: qemu-img check clean" \
 	check_clean "$G/a.qcow2"
 ok "qcow2 -w -t none -n, unaligned requests: the same contents as qemu-img's" \
@@ -276,7 +276,7 @@ ok "qcow2 -w -t none -n, unaligned requests: the same contents as qemu-img's" \
 
 # A read run leaves the image as it was.
 place a.qcow2
-(cd "$G" && "$QIMG" bench -c 300 a.qcow2) >/dev/null
+spawn -C "$G" "$QIMG" bench -c 300 a.qcow2 >/dev/null
 ok "qcow2 read run: image unchanged" \
 	cmp -s "pristine/a.qcow2" "$G/a.qcow2"
 

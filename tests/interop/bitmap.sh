@@ -149,18 +149,18 @@ bm()
 }
 
 mkdir pristine
-"$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
-"$QEMU_IMG" create -q -f qcow2 pristine/s.qcow2 64M
-"$QEMU_IMG" create -q -f qcow2 pristine/big.qcow2 128M
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 pristine/v2.qcow2 64M
-"$QEMU_IMG" create -q -f raw pristine/r.raw 64M
-"$QEMU_IMG" create -q -f qcow2 pristine/t10.qcow2 10T
-"$QEMU_IMG" bitmap --add pristine/s.qcow2 sb
-"$QEMU_IO" -c 'write 1M 64k' -c 'write 5M 1M' pristine/s.qcow2 >/dev/null
-"$QEMU_IMG" bitmap --add pristine/big.qcow2 bb
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/s.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/big.qcow2 128M
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 pristine/v2.qcow2 64M
+spawn "$QEMU_IMG" create -q -f raw pristine/r.raw 64M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/t10.qcow2 10T
+spawn "$QEMU_IMG" bitmap --add pristine/s.qcow2 sb
+spawn "$QEMU_IO" -c 'write 1M 64k' -c 'write 5M 1M' pristine/s.qcow2 >/dev/null
+spawn "$QEMU_IMG" bitmap --add pristine/big.qcow2 bb
 cp pristine/a.qcow2 pristine/b0.qcow2
-"$QEMU_IMG" bitmap --add pristine/b0.qcow2 b0
-"$QEMU_IO" -c 'write 0 64k' -c 'write 3M 2M' pristine/b0.qcow2 >/dev/null
+spawn "$QEMU_IMG" bitmap --add pristine/b0.qcow2 b0
+spawn "$QEMU_IO" -c 'write 0 64k' -c 'write 3M 2M' pristine/b0.qcow2 >/dev/null
 
 # --- arguments and errors ----------------------------------------------
 while IFS= read -r args; do
@@ -246,8 +246,8 @@ bm "--remove" a.qcow2 --remove a.qcow2 b1
 bm "--remove the last ones" a.qcow2 --remove a.qcow2 b0
 same "qemu-img info" info a.qcow2
 for dir in "$E" "$G"; do
-	(cd "$dir" && "$QEMU_IMG" bitmap --remove a.qcow2 b2 &&
-		"$QEMU_IMG" bitmap --remove a.qcow2 b4) ||
+	(cd "$dir" && spawn "$QEMU_IMG" bitmap --remove a.qcow2 b2 &&
+		spawn "$QEMU_IMG" bitmap --remove a.qcow2 b4) ||
 		fail "setting up the last bitmap in $dir"
 done
 bm "--remove the very last one drops the extension" a.qcow2 \
@@ -255,7 +255,7 @@ bm "--remove the very last one drops the extension" a.qcow2 \
 
 # --- granularities and cluster sizes ------------------------------------
 for cs in 512 4k 64k 2M; do
-	"$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs pristine/c$cs.qcow2 64M
+	spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs pristine/c$cs.qcow2 64M
 	place c$cs.qcow2
 	bm "cluster $cs: default granularity" c$cs.qcow2 --add c$cs.qcow2 d
 	bm "cluster $cs: -g 2G" c$cs.qcow2 --add -g 2G c$cs.qcow2 g2
@@ -289,11 +289,11 @@ step()
 	local what=$1
 	shift
 	turn=$((turn + 1))
-	(cd "$E" && "$QEMU_IMG" "$@") >/dev/null 2>&1
+	spawn -C "$E" "$QEMU_IMG" "$@" >/dev/null 2>&1
 	if [ $((turn % 2)) = 0 ]; then
-		(cd "$G" && "$QEMU_IMG" "$@") >/dev/null 2>&1
+		spawn -C "$G" "$QEMU_IMG" "$@" >/dev/null 2>&1
 	else
-		(cd "$G" && "$QIMG" "$@") >/dev/null 2>&1
+		spawn -C "$G" "$QIMG" "$@" >/dev/null 2>&1
 	fi
 	identical "turns $turn ($what): image as qemu-img's" t.qcow2
 }
@@ -329,10 +329,10 @@ bits_same "turns: bits" t.qcow2 b0 b2 b3 b5
 
 # --- dirty tracking: writes through qimg --------------------------------
 cp pristine/a.qcow2 pristine/w.qcow2
-"$QEMU_IMG" bitmap --add pristine/w.qcow2 b64k
-"$QEMU_IMG" bitmap --add -g 4k --disable pristine/w.qcow2 off
-"$QEMU_IMG" bitmap --add -g 512 pristine/w.qcow2 b512
-"$QEMU_IMG" bitmap --add -g 2M pristine/w.qcow2 b2m
+spawn "$QEMU_IMG" bitmap --add pristine/w.qcow2 b64k
+spawn "$QEMU_IMG" bitmap --add -g 4k --disable pristine/w.qcow2 off
+spawn "$QEMU_IMG" bitmap --add -g 512 pristine/w.qcow2 b512
+spawn "$QEMU_IMG" bitmap --add -g 2M pristine/w.qcow2 b2m
 place w.qcow2
 same "bench -w through the image" bench -w -c 3 -d 1 -s 4k -S 1M -o 1536 w.qcow2
 same "bench -w, larger requests" bench -w -c 2 -d 1 -s 100k -S 7M -o 20M \
@@ -372,9 +372,9 @@ NORM=norm_bm
 
 # commit into a base with bitmaps; rebase writing into a top with them
 cp pristine/b0.qcow2 pristine/base.qcow2
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 pristine/top.qcow2
-"$QEMU_IMG" bitmap --add pristine/top.qcow2 tb
-"$QEMU_IO" -c 'write -P 7 2M 3M' -c 'write -z 8M 64k' pristine/top.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 pristine/top.qcow2
+spawn "$QEMU_IMG" bitmap --add pristine/top.qcow2 tb
+spawn "$QEMU_IO" -c 'write -P 7 2M 3M' -c 'write -z 8M 64k' pristine/top.qcow2 >/dev/null
 place base.qcow2 top.qcow2
 same "commit top into a base with bitmaps" commit top.qcow2
 after "commit: base" base.qcow2
@@ -389,9 +389,9 @@ bits_same "rebase: bits" top.qcow2 tb
 
 # --- bitmaps left in use -------------------------------------------------
 cp pristine/b0.qcow2 pristine/u.qcow2
-"$QEMU_IMG" bitmap --add -g 4k pristine/u.qcow2 b1
-"$QEMU_IO" -c 'write 0 64k' -c abort pristine/u.qcow2 >/dev/null 2>&1
-"$QEMU_IMG" bitmap --add pristine/u.qcow2 ok
+spawn "$QEMU_IMG" bitmap --add -g 4k pristine/u.qcow2 b1
+spawn "$QEMU_IO" -c 'write 0 64k' -c abort pristine/u.qcow2 >/dev/null 2>&1
+spawn "$QEMU_IMG" bitmap --add pristine/u.qcow2 ok
 while IFS= read -r args; do
 	place u.qcow2
 	# shellcheck disable=SC2086
@@ -417,9 +417,9 @@ identical "in use: untouched by the refusals" u.qcow2
 
 # --- convert --bitmaps ---------------------------------------------------
 cp pristine/b0.qcow2 pristine/cv.qcow2
-"$QEMU_IMG" bitmap --add -g 512k pristine/cv.qcow2 b1
-"$QEMU_IMG" bitmap --add --disable -g 4k pristine/cv.qcow2 b2
-"$QEMU_IO" -c 'write 8M 1M' pristine/cv.qcow2 >/dev/null
+spawn "$QEMU_IMG" bitmap --add -g 512k pristine/cv.qcow2 b1
+spawn "$QEMU_IMG" bitmap --add --disable -g 4k pristine/cv.qcow2 b2
+spawn "$QEMU_IO" -c 'write 8M 1M' pristine/cv.qcow2 >/dev/null
 place cv.qcow2 u.qcow2 r.raw v2.qcow2 a.qcow2
 same "convert --bitmaps" convert --bitmaps -O qcow2 cv.qcow2 o.qcow2
 after "convert --bitmaps" o.qcow2
@@ -476,7 +476,7 @@ poke()
 	printf "$x" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 cp pristine/b0.qcow2 pristine/dmg.qcow2
-"$QEMU_IMG" bitmap --add -g 4k pristine/dmg.qcow2 b1
+spawn "$QEMU_IMG" bitmap --add -g 4k pristine/dmg.qcow2 b1
 h=$(hexof pristine/dmg.qcow2)
 pre=${h%%2385287500000018*}
 if [ "$pre" = "$h" ]; then
@@ -541,8 +541,8 @@ identical "in use, bad table: removed as qemu-img removes it" d.qcow2
 cp pristine/dmg.qcow2 pristine/d.qcow2
 poke pristine/d.qcow2 88 0000000000000000
 place d.qcow2
-in_e() { (cd "$E" && "$QEMU_IMG" "$@") >/dev/null 2>&1; }
-in_g() { (cd "$G" && "$QIMG" "$@") >/dev/null 2>&1; }
+in_e() { spawn -C "$E" "$QEMU_IMG" "$@" >/dev/null 2>&1; }
+in_g() { spawn -C "$G" "$QIMG" "$@" >/dev/null 2>&1; }
 in_e bitmap --add d.qcow2 new
 in_g bitmap --add d.qcow2 new
 identical "no autoclear bit: extension dropped, new bitmap stored" d.qcow2

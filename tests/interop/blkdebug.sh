@@ -9,8 +9,8 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 
 mk()
 {
-	"$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k "$1" 8M
-	"$QEMU_IO" -c 'write -P 1 0 3M' -c 'write -P 2 5M 1M' "$1" >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k "$1" 8M
+	spawn "$QEMU_IO" -c 'write -P 1 0 3M' -c 'write -P 2 5M 1M' "$1" >/dev/null
 }
 
 conf()
@@ -58,8 +58,8 @@ ok "convert -n: target has no corruption" check_no_corruption "$G/dst.qcow2"
 
 # snapshot create/delete with the cluster free failing (iotest 217's case)
 both snap.qcow2
-"$QEMU_IMG" snapshot -c s1 "$E/snap.qcow2"
-"$QEMU_IMG" snapshot -c s1 "$G/snap.qcow2"
+spawn "$QEMU_IMG" snapshot -c s1 "$E/snap.qcow2"
+spawn "$QEMU_IMG" snapshot -c s1 "$G/snap.qcow2"
 conf free.conf cluster_free
 run_tool g snapshot -d s1 blkdebug:../free.conf:snap.qcow2
 ok "snapshot -d: fails when freeing fails" test "$(cat "$R/g.rc")" != 0
@@ -72,7 +72,7 @@ ok "snapshot -c after the failed delete: image has no corruption" \
 
 # check -r all when the refcount writes fail
 # (a dirty image with lazy refcounts: the repair rewrites refcounts)
-"$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on "$G/leak.qcow2" 8M
+spawn "$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on "$G/leak.qcow2" 8M
 ("$QEMU_IO" -c 'write -P 3 0 64k' -c 'sigraise 9' "$G/leak.qcow2" \
 	>/dev/null 2>&1) 2>/dev/null
 conf none.conf none iotype=write once=off
@@ -80,7 +80,7 @@ run_tool g check -r all blkdebug:../none.conf:leak.qcow2
 ok "check -r all: fails when every write fails" test "$(cat "$R/g.rc")" != 0
 repairs_with_data()
 {
-	"$QEMU_IMG" check -q -r all "$1" >/dev/null 2>&1 &&
+	spawn "$QEMU_IMG" check -q -r all "$1" >/dev/null 2>&1 &&
 		"$QEMU_IO" -c 'read -P 3 0 64k' "$1" 2>&1 | grep -q '^read 65536/'
 }
 ok "check -r all: qemu-img still repairs the image, data intact" \

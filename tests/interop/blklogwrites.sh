@@ -22,14 +22,14 @@ LOG='"log":{"driver":"file","filename":"log.raw"}'
 B="\"driver\":\"blklogwrites\",$FILE,$LOG"
 J="json:{$B}"
 
-"$QEMU_IMG" create -q -f raw src.raw 1M
+spawn "$QEMU_IMG" create -q -f raw src.raw 1M
 qio -f raw -c 'write -P 0x22 0 64k' -c 'write -P 0x33 512k 4k' src.raw
 mkpattern big.raw 4096
 
 # A log as a qemu-io session writes it (entries, a discard, flushes).
-"$QEMU_IMG" create -q -f raw seedbase.raw 1M
+spawn "$QEMU_IMG" create -q -f raw seedbase.raw 1M
 : >seed.log
-"$QEMU_IO" -c 'write -P 1 0 1k' -c 'discard 64k 4k' -c 'write -P 2 4k 1k' \
+spawn "$QEMU_IO" -c 'write -P 1 0 1k' -c 'discard 64k 4k' -c 'write -P 2 4k 1k' \
 	-c 'write -P 3 8k 512' \
 	"json:{\"driver\":\"blklogwrites\",\"file\":{\"driver\":\"file\",\"filename\":\"seedbase.raw\"},\"log\":{\"driver\":\"file\",\"filename\":\"seed.log\"}}" \
 	>/dev/null
@@ -86,7 +86,7 @@ fresh()
 	for d in "$E" "$G"; do
 		rm -f "$d/base.raw" "$d/log.raw"
 		if whole; then
-			"$QEMU_IMG" create -q -f raw "$d/base.raw" "${SIZE:-1M}"
+			spawn "$QEMU_IMG" create -q -f raw "$d/base.raw" "${SIZE:-1M}"
 		else
 			truncate -s "${SIZE:-1M}" "$d/base.raw"
 		fi
@@ -279,7 +279,7 @@ done
 SIZE=4M fresh
 run_tool e convert -n -W -f raw -O blklogwrites ../big.raw "$J"
 same_from_e "convert -n -W" convert -n -W -f raw -O blklogwrites ../big.raw "$J"
-"$QEMU_IMG" create -q -f raw empty4m.raw 4M
+spawn "$QEMU_IMG" create -q -f raw empty4m.raw 4M
 for d in "$E" "$G"; do
 	replay "$d/log.raw" empty4m.raw "$d/replayed.raw"
 	ok "convert -n -W: ${d##*/}/log.raw replays to the image" \
@@ -289,7 +289,7 @@ Q2="json:{\"driver\":\"qcow2\",\"file\":{$B}}"
 for c in "snapshot -c s1" "convert" "amend"; do
 	for d in "$E" "$G"; do
 		rm -f "$d/base.raw" "$d/log.raw" "$d/init.qcow2"
-		"$QEMU_IMG" create -q -f qcow2 "$d/base.raw" 1M
+		spawn "$QEMU_IMG" create -q -f qcow2 "$d/base.raw" 1M
 		cp "$d/base.raw" "$d/init.qcow2"
 		: >"$d/log.raw"
 	done
@@ -310,7 +310,7 @@ done
 
 # --- reading through it ----------------------------------------------------
 fresh
-(cd "$E" && "$QEMU_IO" -c 'write -P 7 0 4k' "$J" >/dev/null)
+spawn -C "$E" "$QEMU_IO" -c 'write -P 7 0 4k' "$J" >/dev/null
 cp "$E/base.raw" "$G/base.raw"
 for d in "$E" "$G"; do
 	: >"$d/log.raw"

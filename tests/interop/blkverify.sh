@@ -15,10 +15,10 @@ norm_bench()
 	norm_size | sed -e 's/^Run completed in .*/Run completed/'
 }
 
-"$QEMU_IMG" create -q -f raw ref.raw 1M
-"$QEMU_IMG" create -q -f qcow2 t.qcow2 1M
-"$QEMU_IMG" create -q -f qcow2 t2.qcow2 1M
-"$QEMU_IMG" create -q -f qcow2 big.qcow2 2M
+spawn "$QEMU_IMG" create -q -f raw ref.raw 1M
+spawn "$QEMU_IMG" create -q -f qcow2 t.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 t2.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 big.qcow2 2M
 for f in ref.raw t.qcow2 t2.qcow2; do
 	qio -f "${f##*.}" -c 'write -P 0xaa 0 64k' -c 'write -P 5 300k 1k' "$f"
 done
@@ -104,7 +104,7 @@ fresh()
 		rm -f "$d/r.raw" "$d/b.raw" "$d/q.qcow2"
 		cp ref.raw "$d/r.raw"
 		cp ref.raw "$d/b.raw"
-		"$QEMU_IMG" create -q -f qcow2 "$d/q.qcow2" 1M
+		spawn "$QEMU_IMG" create -q -f qcow2 "$d/q.qcow2" 1M
 	done
 }
 fresh
@@ -143,7 +143,7 @@ same "amend through blkverify" amend -o size=2M -f raw blkverify:r.raw:q.qcow2
 
 # qemu-img aborts on any zero write through blkverify (an assertion);
 # qimg writes the zeros to both children (docs/DIFFERENCES.md).
-"$QEMU_IMG" create -q -f raw src.raw 1M
+spawn "$QEMU_IMG" create -q -f raw src.raw 1M
 qio -f raw -c 'write -P 0x22 0 64k' src.raw
 fresh
 run_tool g convert -n -f raw -O raw ../src.raw blkverify:r.raw:b.raw

@@ -109,8 +109,8 @@ same_file "convert -S 0" o.s0
 
 # A bochs image as a backing file.
 # (One file for both tools: a copy could have other holes.)
-"$QEMU_IMG" create -q -f qcow2 -b v2.bochs -F bochs top.qcow2
-"$QEMU_IO" -c 'write -P 0x66 4k 8k' top.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b v2.bochs -F bochs top.qcow2
+spawn "$QEMU_IO" -c 'write -P 0x66 4k 8k' top.qcow2 >/dev/null
 sum=$(cksum <top.qcow2)
 same "backing: info --backing-chain" info --backing-chain ../top.qcow2
 same "backing: map" map ../top.qcow2

@@ -34,7 +34,7 @@ mkbase()
 {
 	local n=$1
 	shift
-	"$QEMU_IMG" create -q -f qcow2 "$@" "pristine/$n" 64M
+	spawn "$QEMU_IMG" create -q -f qcow2 "$@" "pristine/$n" 64M
 	qio -c 'write -P 0x11 0 1M' -c 'write -P 0x22 2M 64k' "pristine/$n"
 }
 
@@ -55,19 +55,19 @@ mkbase v2.qcow2 -o compat=0.10
 for b in 1 2 4 8 32 64; do
 	mkbase rb$b.qcow2 -o refcount_bits=$b
 done
-"$QEMU_IMG" create -q -f qcow2 pristine/raw.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/raw.qcow2 1M
 qio -c 'write -P 0x33 0 1M' pristine/raw.qcow2
-"$QEMU_IMG" convert -c -O qcow2 pristine/raw.qcow2 pristine/c.qcow2
-"$QEMU_IMG" create -q -f qcow2 pristine/za.qcow2 64M
+spawn "$QEMU_IMG" convert -c -O qcow2 pristine/raw.qcow2 pristine/c.qcow2
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/za.qcow2 64M
 qio -c 'write -P 1 0 128k' -c 'write -z 0 64k' pristine/za.qcow2
 mkbase snap.qcow2
-"$QEMU_IMG" snapshot -c s1 pristine/snap.qcow2
+spawn "$QEMU_IMG" snapshot -c s1 pristine/snap.qcow2
 qio -c 'write -P 0x44 0 64k' pristine/snap.qcow2
-"$QEMU_IMG" create -q -f qcow2 -o extended_l2=on pristine/ext.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 -o extended_l2=on pristine/ext.qcow2 64M
 qio -c 'write -P 1 0 1M' -c 'write -P 2 4k 4k' -c 'write -z 64k 8k' \
 	pristine/ext.qcow2
 mkbase bm.qcow2
-"$QEMU_IMG" bitmap --add pristine/bm.qcow2 b0
+spawn "$QEMU_IMG" bitmap --add pristine/bm.qcow2 b0
 
 IMAGES=
 add()
@@ -80,7 +80,7 @@ for b in t v2 rb1 rb64 c za snap ext bm; do
 	mk clean-$b.qcow2 $b.qcow2
 	add clean-$b.qcow2
 done
-"$QEMU_IMG" create -q -f qcow2 pristine/fresh.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/fresh.qcow2 64M
 mk fresh.qcow2 fresh.qcow2
 add fresh.qcow2
 
@@ -142,7 +142,7 @@ mk snrc.qcow2 snap.qcow2; poke snrc.qcow2 $((RB + 12)) 0001;   add snrc.qcow2
 # little or too much extra data, more entries than allowed
 mkbase snap3.qcow2
 for s in s1 s2 s3; do
-	"$QEMU_IMG" snapshot -c $s pristine/snap3.qcow2
+	spawn "$QEMU_IMG" snapshot -c $s pristine/snap3.qcow2
 done
 qio -c 'write -P 0x45 64k 64k' pristine/snap3.qcow2
 SNT=$ROOT/tests/interop/sntable.pl
@@ -156,7 +156,7 @@ done
 mk extbm.qcow2 ext.qcow2; poke extbm.qcow2 $((L2 + 8)) 00000001; add extbm.qcow2
 
 # A dirty image left by lazy refcounts (qemu-io aborts without closing).
-"$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on pristine/lazy.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on pristine/lazy.qcow2 64M
 cp pristine/lazy.qcow2 lazy.qcow2
 base_lazy_qcow2=lazy.qcow2
 qio -c 'write -P 0x55 0 256k' -c abort lazy.qcow2 2>/dev/null
@@ -233,8 +233,8 @@ done
 
 # The largest L1 qemu-img allows (32 MiB: 8 TiB with 4 KiB clusters): check
 # reads it once, beside nothing else of its size.
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k "$T/l1max.qcow2" 8T
-"$QEMU_IO" -c 'write -P 3 7T 64k' "$T/l1max.qcow2" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k "$T/l1max.qcow2" 8T
+spawn "$QEMU_IO" -c 'write -P 3 7T 64k' "$T/l1max.qcow2" >/dev/null
 bounded "a 32 MiB L1: check" check "$T/l1max.qcow2"
 bounded "a 32 MiB L1: info" info "$T/l1max.qcow2"
 same "a 32 MiB L1: check output" check ../l1max.qcow2

@@ -18,11 +18,11 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 mkdir pristine
 qio_w()
 {
-	"$QEMU_IO" "$@" >/dev/null
+	spawn "$QEMU_IO" "$@" >/dev/null
 }
 mk()
 {
-	"$QEMU_IMG" create -q "$@"
+	spawn "$QEMU_IMG" create -q "$@"
 }
 cd pristine || exit 1
 # a chain of three: data at every level, overlapping
@@ -48,7 +48,7 @@ mktop topext.qcow2 base.qcow2 qcow2 -o extended_l2=on
 mktop toplazy.qcow2 base.qcow2 qcow2 -o lazy_refcounts=on
 mktop top4k.qcow2 base.qcow2 qcow2 -o cluster_size=4096
 mktop topsnap.qcow2 base.qcow2 qcow2
-"$QEMU_IMG" snapshot -c s1 topsnap.qcow2
+spawn "$QEMU_IMG" snapshot -c s1 topsnap.qcow2
 qio_w -c 'write -P 7 2560k 1M' -c 'write -z 1M 64k' topsnap.qcow2
 mk -f raw base.raw 8M
 qio_w -f raw -c 'write -P 1 0 4M' base.raw
@@ -123,7 +123,7 @@ alone()
 # the image's own map with host offsets, and its check report
 map_alone()
 {
-	"$QEMU_IMG" map --output=json "$(alone "$1")" 2>&1
+	spawn "$QEMU_IMG" map --output=json "$(alone "$1")" 2>&1
 }
 check_report()
 {
@@ -180,7 +180,7 @@ commit_case()
 	whole && deep=1
 	# shellcheck disable=SC2086
 	place $files
-	"$QEMU_IMG" convert -O raw "$E/$top" "$R/before.raw"
+	spawn "$QEMU_IMG" convert -O raw "$E/$top" "$R/before.raw"
 	same "$d" commit "$@" || return
 	ok "$d: $target reads as $top did" \
 		contents_equal "$R/before.raw" "$G/$target"
@@ -261,8 +261,8 @@ commit_case "large sparse v2" bigbase.qcow2 "bigbase.qcow2 bigtop.qcow2" \
 ok "internal snapshots: the snapshot list kept" \
 	cmp -s <("$QEMU_IMG" snapshot -l "$E/topsnap.qcow2" | cut -c1-30) \
 	<("$QEMU_IMG" snapshot -l "$G/topsnap.qcow2" | cut -c1-30)
-"$QEMU_IMG" convert -l s1 -O raw "$E/topsnap.qcow2" "$R/snap-e.raw"
-"$QEMU_IMG" convert -l s1 -O raw "$G/topsnap.qcow2" "$R/snap-g.raw"
+spawn "$QEMU_IMG" convert -l s1 -O raw "$E/topsnap.qcow2" "$R/snap-e.raw"
+spawn "$QEMU_IMG" convert -l s1 -O raw "$G/topsnap.qcow2" "$R/snap-g.raw"
 ok "internal snapshots: the snapshot reads as before" \
 	cmp -s "$R/snap-e.raw" "$R/snap-g.raw"
 # zeros in the overlay become zeros, not the base's data showing
@@ -439,7 +439,7 @@ errjson()
 for who in e g; do
 	d=$T/$who
 	cp pristine/base.qcow2 "$d/wbase.qcow2"
-	"$QEMU_IMG" create -q -f qcow2 -F qcow2 \
+	spawn "$QEMU_IMG" create -q -f qcow2 -F qcow2 \
 		-b "$(errjson write_aio 28 "$d/wbase.qcow2" once)" "$d/wtop.qcow2"
 	qio_w -c 'write -P 3 0 64k' "$d/wtop.qcow2"
 done
@@ -451,7 +451,7 @@ ok "write error in the base: base not corrupt" \
 for ev in read_aio:5 l1_update:5 empty_image_prepare:5 \
 	reftable_update:28 refblock_alloc:5; do
 	place base.qcow2 top2.qcow2
-	"$QEMU_IMG" convert -O raw "$E/top2.qcow2" "$R/before.raw"
+	spawn "$QEMU_IMG" convert -O raw "$E/top2.qcow2" "$R/before.raw"
 	same "error at ${ev%:*}" commit "$(errjson "${ev%:*}" "${ev#*:}" \
 		top2.qcow2)"
 	ok "error at ${ev%:*}: overlay reads as before" \
@@ -463,7 +463,7 @@ done
 
 # --- killed while copying ---------------------------------------------------
 place base.qcow2 top3m.qcow2
-"$QEMU_IMG" convert -O raw "$G/top3m.qcow2" "$R/before.raw"
+spawn "$QEMU_IMG" convert -O raw "$G/top3m.qcow2" "$R/before.raw"
 (cd "$G" && exec "$QIMG" commit -r 1M top3m.qcow2) >/dev/null 2>&1 &
 pid=$!
 sleep 1.5

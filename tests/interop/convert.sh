@@ -9,7 +9,7 @@
 
 mapj()
 {
-	"$QEMU_IMG" map --output=json "$@" 2>&1
+	spawn "$QEMU_IMG" map --output=json "$@" 2>&1
 }
 
 # same_map DESC OUT: the two outputs' maps are the same
@@ -62,7 +62,7 @@ cv()
 		same_map "$d" "$out"
 		return
 	fi
-	if "$QEMU_IMG" compare -q "$E/$out" "$G/$out" 2>/dev/null; then
+	if spawn "$QEMU_IMG" compare -q "$E/$out" "$G/$out" 2>/dev/null; then
 		pass "$d: same content"
 	else
 		fail "$d: same content"
@@ -108,11 +108,11 @@ cv()
 }
 
 # sources
-"$QEMU_IMG" create -q -f raw src.raw 8M
-"$QEMU_IO" -f raw -c 'write -P 0x55 0 3M' -c 'write -P 0 4M 1M' \
+spawn "$QEMU_IMG" create -q -f raw src.raw 8M
+spawn "$QEMU_IO" -f raw -c 'write -P 0x55 0 3M' -c 'write -P 0 4M 1M' \
 	-c 'write -P 0x55 6M 4k' src.raw >/dev/null
-"$QEMU_IMG" create -q -f raw holes.raw 256k
-"$QEMU_IO" -f raw -c 'write -P 0x55 0 256k' -c 'write -P 0 64k 4k' \
+spawn "$QEMU_IMG" create -q -f raw holes.raw 256k
+spawn "$QEMU_IO" -f raw -c 'write -P 0x55 0 256k' -c 'write -P 0 64k 4k' \
 	-c 'write -P 0 128k 8k' -c 'write -P 0 200k 512' \
 	-c 'write -P 0 210k 3584' holes.raw >/dev/null
 mkpattern pat.raw 4096
@@ -121,15 +121,15 @@ head -c 9M /dev/urandom >r9.raw
 head -c 1000 /dev/urandom >odd.raw
 yes 'text that compresses' | head -c 2M >text.raw
 truncate -s 2M text.raw
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
-"$QEMU_IO" -c 'write -P 1 0 4M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
-"$QEMU_IO" -c 'write -P 2 1M 64k' -c 'write -z 2M 64k' top.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 data.qcow2 16M
-"$QEMU_IO" -c 'write -P 0x55 0 1M' -c 'write -P 0x66 10M 64k' \
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 1 0 4M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+spawn "$QEMU_IO" -c 'write -P 2 1M 64k' -c 'write -z 2M 64k' top.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 data.qcow2 16M
+spawn "$QEMU_IO" -c 'write -P 0x55 0 1M' -c 'write -P 0x66 10M 64k' \
 	-c 'write -z 12M 1M' -c 'write -c -P 7 14M 64k' data.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10,cluster_size=4k v2.qcow2 4M
-"$QEMU_IO" -c 'write -P 9 5000 100000' v2.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10,cluster_size=4k v2.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 9 5000 100000' v2.qcow2 >/dev/null
 
 # raw -> qcow2 (byte-identical), raw -> raw (same map); quick runs take
 # each source to one of them, by turns
@@ -257,7 +257,7 @@ prep()
 	shift 2
 	for d in "$E" "$G"; do
 		rm -f "$d/$name"
-		(cd "$d" && "$QEMU_IMG" create -q "$@" "$name" $size) || return 1
+		spawn -C "$d" "$QEMU_IMG" create -q "$@" "$name" $size || return 1
 	done
 }
 prep n.qcow2 8M -f qcow2
@@ -326,10 +326,10 @@ cv "-C backing chain to qcow2 extended_l2" o.qcow2 exact -C -O qcow2 \
 	-o extended_l2=on ../top.qcow2 o.qcow2
 # (a data file's name is the directory's own: same data file, not image)
 for d in "$E" "$G"; do rm -f "$d/o.qcow2" "$d/o.dat"; done
-"$QEMU_IMG" convert -C -O qcow2 -o data_file="$E/o.dat" src.raw "$E/o.qcow2"
-if "$QIMG" convert -C -O qcow2 -o data_file="$G/o.dat" src.raw \
+spawn "$QEMU_IMG" convert -C -O qcow2 -o data_file="$E/o.dat" src.raw "$E/o.qcow2"
+if spawn "$QIMG" convert -C -O qcow2 -o data_file="$G/o.dat" src.raw \
 	"$G/o.qcow2" && check_clean "$G/o.qcow2" &&
-	"$QEMU_IMG" compare -q src.raw "$G/o.qcow2" &&
+	spawn "$QEMU_IMG" compare -q src.raw "$G/o.qcow2" &&
 	cmp -s "$E/o.dat" "$G/o.dat"; then
 	pass "-C to qcow2 with a data file: clean, same content and data file"
 else
@@ -337,14 +337,14 @@ else
 fi
 prep n.qcow2 8M -f qcow2
 for d in "$E" "$G"; do
-	"$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
+	spawn "$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
 done
 # (the clusters zeroing frees leave the file: byte-identical)
 cv "-C -n over qcow2 data (in place)" n.qcow2 exact -C -n -O qcow2 \
 	../src.raw n.qcow2
 prep n.qcow2 8M -f qcow2
 for d in "$E" "$G"; do
-	"$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
+	spawn "$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
 done
 cv "-n over qcow2 data" n.qcow2 exact -n -O qcow2 ../src.raw n.qcow2
 if cmp -s <("$QEMU_IMG" map -f raw --output=json "$E/n.qcow2") \
@@ -356,12 +356,12 @@ fi
 # encrypted clusters need the bytes in memory: -C falls back
 sec="--object secret,id=s0,data=pw"
 rm -f "$G/o.qcow2"
-if "$QIMG" convert $sec -C -O qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
+if spawn "$QIMG" convert $sec -C -O qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
 	src.raw "$G/o.qcow2" &&
-	"$QEMU_IMG" compare $sec --image-opts driver=raw,file.filename=src.raw \
+	spawn "$QEMU_IMG" compare $sec --image-opts driver=raw,file.filename=src.raw \
 		"driver=qcow2,encrypt.key-secret=s0,file.filename=$G/o.qcow2" \
 		>/dev/null &&
-	"$QEMU_IMG" check -q $sec --image-opts \
+	spawn "$QEMU_IMG" check -q $sec --image-opts \
 		"driver=qcow2,encrypt.key-secret=s0,file.filename=$G/o.qcow2"
 then
 	pass "-C to encrypted qcow2: same content, check clean"
@@ -374,7 +374,7 @@ if command -v strace >/dev/null; then
 	(cd "$G" && strace -f -qq -e trace=copy_file_range -o strace.out \
 		"$QIMG" convert -C -O qcow2 ../r9.raw o.qcow2)
 	n=$(grep -c '^[0-9]* *copy_file_range' "$G/strace.out")
-	if [ "$n" -gt 0 ] && "$QEMU_IMG" compare -q r9.raw "$G/o.qcow2"; then
+	if [ "$n" -gt 0 ] && spawn "$QEMU_IMG" compare -q r9.raw "$G/o.qcow2"; then
 		pass "-C to qcow2: $n copy_file_range calls, same content"
 	else
 		fail "-C to qcow2: $n copy_file_range calls"
@@ -409,14 +409,14 @@ cv "bad cluster size" o.qcow2 exact -O qcow2 -o cluster_size=3000 \
 	../src.raw o.qcow2
 # -l: reading an internal snapshot (made by qemu-img; the image grew after
 # the first one, so snapshot 1's L1 table is shorter than the image)
-"$QEMU_IMG" create -q -f qcow2 snap.qcow2 4M
-"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 7 3M 64k' snap.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c one snap.qcow2
-"$QEMU_IO" -c 'write -P 2 0 512k' -c 'discard 3M 64k' snap.qcow2 >/dev/null
-"$QEMU_IMG" resize -q snap.qcow2 8M
-"$QEMU_IO" -c 'write -P 3 6M 1M' snap.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c two snap.qcow2
-"$QEMU_IO" -c 'write -P 4 0 64k' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 snap.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 7 3M 64k' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c one snap.qcow2
+spawn "$QEMU_IO" -c 'write -P 2 0 512k' -c 'discard 3M 64k' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" resize -q snap.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 3 6M 1M' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c two snap.qcow2
+spawn "$QEMU_IO" -c 'write -P 4 0 64k' snap.qcow2 >/dev/null
 for l in one two 1 2 snapshot.id=2 snapshot.name=one \
 	snapshot.id=1,snapshot.name=one snapshot.id=2,snapshot.name=one \
 	nosuch snapshot.name=two,snapshot.id=; do

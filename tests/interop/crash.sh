@@ -58,7 +58,7 @@ judge_cut()
 		fi
 		return
 	fi
-	"$QEMU_IMG" check "$img" >"$R/check" 2>&1
+	spawn "$QEMU_IMG" check "$img" >"$R/check" 2>&1
 	rc=$?
 	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
 		pass "$d (check exit $rc)"
@@ -109,14 +109,14 @@ for i in $(seq 1 "$ITER"); do
 done
 
 # convert -n into an existing image that already holds data
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k old0.qcow2 64M
-"$QEMU_IO" -c 'write -P 0x11 0 8M' -c 'write -z 16M 4M' \
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k old0.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 8M' -c 'write -z 16M 4M' \
 	-c 'write -P 0x22 40M 1M' old0.qcow2 >/dev/null
 full=$(run_full convert -n -O qcow2 src.raw old0.qcow2)
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k old.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k old.qcow2 64M
 for i in $(seq 1 "$ITER"); do
-	"$QEMU_IMG" create -q -f qcow2 -o "$(opts_for "$i")" old.qcow2 64M
-	"$QEMU_IO" -c "write -P $i 0 8M" -c 'write -z 16M 4M' \
+	spawn "$QEMU_IMG" create -q -f qcow2 -o "$(opts_for "$i")" old.qcow2 64M
+	spawn "$QEMU_IO" -c "write -P $i 0 8M" -c 'write -z 16M 4M' \
 		-c "discard 4M 1M" -c "write -P 0x22 40M 1M" \
 		old.qcow2 >/dev/null
 	ms=$((RANDOM * RANDOM % (full + 1)))

@@ -143,9 +143,9 @@ cr "qcow2 -o size=" x.qcow2 -f qcow2 -o size=3M x.qcow2
 cr "qcow2 -q" x.qcow2 -q -f qcow2 x.qcow2 1M
 
 # backing files
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 32M
-"$QEMU_IO" -c 'write -P 0x11 0 1M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f raw base.raw 16M
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 32M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 1M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f raw base.raw 16M
 cr "backing qcow2, size from backing" x.qcow2 -f qcow2 -b ../base.qcow2 \
 	-F qcow2 x.qcow2
 cr "backing qcow2, own size" x.qcow2 -f qcow2 -b ../base.qcow2 -F qcow2 \

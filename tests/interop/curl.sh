@@ -98,18 +98,18 @@ g_ok()
 # --- images ------------------------------------------------------------------
 W=$T/www
 mkdir -p "$W/d"
-"$QEMU_IMG" create -q -f qcow2 "$W/img.qcow2" 64M
-"$QEMU_IO" -c 'write -P 0x5a 1M 1M' -c 'write -P 0x33 40M 192k' \
+spawn "$QEMU_IMG" create -q -f qcow2 "$W/img.qcow2" 64M
+spawn "$QEMU_IO" -c 'write -P 0x5a 1M 1M' -c 'write -P 0x33 40M 192k' \
 	-c 'write -z 8M 1M' "$W/img.qcow2" >/dev/null
-"$QEMU_IMG" convert -O raw "$W/img.qcow2" "$W/img.raw"
-"$QEMU_IMG" convert -O vmdk -o subformat=streamOptimized "$W/img.qcow2" "$W/img.vmdk"
-"$QEMU_IMG" convert -O vdi "$W/img.qcow2" "$W/img.vdi"
-"$QEMU_IMG" convert -O vpc "$W/img.qcow2" "$W/img.vpc"
-"$QEMU_IMG" convert -c -O qcow2 "$W/img.qcow2" "$W/img-z.qcow2"
-"$QEMU_IMG" create -q -f qcow2 "$W/d/base.qcow2" 16M
-"$QEMU_IO" -c 'write -P 1 0 4M' "$W/d/base.qcow2" >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 "$W/d/top.qcow2"
-"$QEMU_IO" -c 'write -P 2 1M 1M' "$W/d/top.qcow2" >/dev/null
+spawn "$QEMU_IMG" convert -O raw "$W/img.qcow2" "$W/img.raw"
+spawn "$QEMU_IMG" convert -O vmdk -o subformat=streamOptimized "$W/img.qcow2" "$W/img.vmdk"
+spawn "$QEMU_IMG" convert -O vdi "$W/img.qcow2" "$W/img.vdi"
+spawn "$QEMU_IMG" convert -O vpc "$W/img.qcow2" "$W/img.vpc"
+spawn "$QEMU_IMG" convert -c -O qcow2 "$W/img.qcow2" "$W/img-z.qcow2"
+spawn "$QEMU_IMG" create -q -f qcow2 "$W/d/base.qcow2" 16M
+spawn "$QEMU_IO" -c 'write -P 1 0 4M' "$W/d/base.qcow2" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 "$W/d/top.qcow2"
+spawn "$QEMU_IO" -c 'write -P 2 1M 1M' "$W/d/top.qcow2" >/dev/null
 head -c 1000 /dev/urandom >"$W/odd.bin"
 : >"$W/empty.bin"
 
@@ -163,7 +163,7 @@ g_ok "convert -c of compressed qcow2 over http" convert -c -O qcow2 \
 	"$U/img-z.qcow2" z.qcow2
 ok "compressed: the same guest data" contents_equal "$G/z.qcow2" "$W/img.raw"
 g_ok "dd from http" dd if="$U/img.qcow2" of=dd.raw bs=64k skip=15 count=20
-"$QEMU_IMG" dd if="$W/img.qcow2" of="$E/dd.raw" bs=64k skip=15 count=20
+spawn "$QEMU_IMG" dd if="$W/img.qcow2" of="$E/dd.raw" bs=64k skip=15 count=20
 ok "dd: the same bytes as qemu-img's from the local file" cmp "$E/dd.raw" "$G/dd.raw"
 g_ok "convert with --image-opts" convert --image-opts -O raw \
 	"driver=qcow2,file.driver=http,file.url=$U/img.qcow2,file.readahead=64k" io.raw
@@ -267,7 +267,7 @@ same "nothing listening" info "http://127.0.0.1:$(free_port)/x"
 # qemu-img's message ends with an empty reason; qimg gives libcurl's.
 bad_url()
 {
-	! "$QIMG" info http:// 2>"$T/bu.err" &&
+	! spawn "$QIMG" info http:// 2>"$T/bu.err" &&
 		[ "$(cat "$T/bu.err")" = "qimg: Could not open 'http://': CURL: Error opening file: URL using bad/illegal format or missing URL" ]
 }
 ok "bad URL: libcurl's reason" bad_url
@@ -299,14 +299,14 @@ ok "the password went as user u" grep -q " u 206$" "$T/AU.log"
 serve IR --ignore-range
 refused_ir()
 {
-	! "$QIMG" convert -O raw "http://127.0.0.1:$IR/img.qcow2" "$T/ir.raw" 2>"$T/ir.err" &&
+	! spawn "$QIMG" convert -O raw "http://127.0.0.1:$IR/img.qcow2" "$T/ir.raw" 2>"$T/ir.err" &&
 		grep -q "Could not read 'http://127.0.0.1:$IR/img.qcow2': the server answered a byte-range request with HTTP 200" "$T/ir.err"
 }
 ok "a server that ignores ranges: an error, not the wrong bytes" refused_ir
 serve SH --short
 refused_short()
 {
-	! "$QIMG" dd if="http://127.0.0.1:$SH/img.raw" of="$T/sh.raw" bs=1M count=4 2>"$T/sh.err" &&
+	! spawn "$QIMG" dd if="http://127.0.0.1:$SH/img.raw" of="$T/sh.raw" bs=1M count=4 2>"$T/sh.err" &&
 		grep -q "the server sent fewer bytes than" "$T/sh.err"
 }
 ok "short answers: an error, not zeros" refused_short
@@ -315,8 +315,8 @@ ok "short answers: an error, not zeros" refused_short
 # (make check: 96 MiB of data, still half as much again as the bound).
 BIG=200
 whole || BIG=96
-"$QEMU_IMG" create -q -f qcow2 "$W/big.qcow2" 256M
-"$QEMU_IO" -c "write -P 7 0 ${BIG}M" "$W/big.qcow2" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 "$W/big.qcow2" 256M
+spawn "$QEMU_IO" -c "write -P 7 0 ${BIG}M" "$W/big.qcow2" >/dev/null
 bounded "convert $BIG MiB of data over http" convert -O raw "$U/big.qcow2" "$T/big.raw"
 ok "big: the same guest data" contents_equal "$T/big.raw" "$W/big.qcow2"
 rm -f "$T/big.raw" "$W/big.qcow2"

@@ -38,11 +38,11 @@ poke32()
 mkdir dmg
 # good.qcow2: 64M, 64k clusters; L1 at 0x30000, L2 at 0x40000, data at
 # 0x50000, a compressed cluster at guest 1M (L2 index 16).
-"$QEMU_IMG" create -q -f qcow2 good.qcow2 64M
-"$QEMU_IO" -c 'write -P 1 0 128k' -c 'write -c -P 2 1M 64k' \
+spawn "$QEMU_IMG" create -q -f qcow2 good.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 1 0 128k' -c 'write -c -P 2 1M 64k' \
 	good.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 goodv2.qcow2 16M
-"$QEMU_IO" -c 'write -P 1 0 64k' goodv2.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 goodv2.qcow2 16M
+spawn "$QEMU_IO" -c 'write -P 1 0 64k' goodv2.qcow2 >/dev/null
 l1=$((0x30000))
 l2=$((0x40000))
 
@@ -91,9 +91,9 @@ poke64 "$f" 64 0x123
 f=$(mk snapshots-beyond.qcow2); poke32 "$f" 60 1
 poke64 "$f" 64 0x7000000000
 # snapshot tables qemu-img reads at open (and check -r all repairs)
-"$QEMU_IMG" create -q -f qcow2 goodsn.qcow2 16M
-"$QEMU_IO" -c 'write -P 1 0 64k' goodsn.qcow2 >/dev/null
-for s in a b; do "$QEMU_IMG" snapshot -c $s goodsn.qcow2; done
+spawn "$QEMU_IMG" create -q -f qcow2 goodsn.qcow2 16M
+spawn "$QEMU_IO" -c 'write -P 1 0 64k' goodsn.qcow2 >/dev/null
+for s in a b; do spawn "$QEMU_IMG" snapshot -c $s goodsn.qcow2; done
 for d in "bigextra 1" "incomplete 0" "noextra 1" "overhang 2"; do
 	f=$(mk "snapshot-${d% *}.qcow2" goodsn.qcow2)
 	perl "$ROOT/tests/interop/sntable.pl" "$f" $d

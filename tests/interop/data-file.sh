@@ -25,7 +25,7 @@ in_both()
 
 qcreate()
 {
-	"$QEMU_IMG" create -q -f qcow2 "$@"
+	spawn "$QEMU_IMG" create -q -f qcow2 "$@"
 }
 
 # same_files DESC FILE...: each FILE is byte-identical in E/ and G/ (or
@@ -132,7 +132,7 @@ same_files "create: the image as its own data file: nothing left" x.qcow2
 scribble()
 {
 	qcreate -o "data_file=x.data$1" x.qcow2 64M &&
-		"$QEMU_IO" -c 'write -P 0x11 1M 4M' -c 'discard 2M 2M' \
+		spawn "$QEMU_IO" -c 'write -P 0x11 1M 4M' -c 'discard 2M 2M' \
 			-c 'write -z 3M 3M' -c 'write -P 0x22 0 64k' \
 			-c 'write -z -u 8M 128k' -c 'write -P 0x33 9000k 5k' \
 			x.qcow2
@@ -168,7 +168,7 @@ same "raw: the data file is the image" compare -f raw -F qcow2 x.data x.qcow2
 mksrc()
 {
 	qcreate src.qcow2 8M &&
-		"$QEMU_IO" -c 'write -P 0x11 0 1M' -c 'write -P 0x22 2M 64k' \
+		spawn "$QEMU_IO" -c 'write -P 0x11 0 1M' -c 'write -P 0x22 2M 64k' \
 			-c 'write -P 0x33 3000k 1k' -c 'write -z 5M 1M' \
 			src.qcow2
 }
@@ -351,11 +351,11 @@ same_files "snapshots: image unchanged" x.qcow2 x.data
 chain()
 {
 	qcreate -o data_file=b.data b.qcow2 4M &&
-		"$QEMU_IO" -c 'write -P 1 0 1M' b.qcow2 &&
+		spawn "$QEMU_IO" -c 'write -P 1 0 1M' b.qcow2 &&
 		qcreate -b b.qcow2 -F qcow2 -o data_file=t.data t.qcow2 &&
-		"$QEMU_IO" -c 'write -P 2 512k 1M' -c 'write -z 3M 64k' t.qcow2 &&
+		spawn "$QEMU_IO" -c 'write -P 2 512k 1M' -c 'write -z 3M 64k' t.qcow2 &&
 		qcreate n.qcow2 4M &&
-		"$QEMU_IO" -c 'write -P 3 1M 2M' n.qcow2
+		spawn "$QEMU_IO" -c 'write -P 3 1M 2M' n.qcow2
 }
 fresh
 in_both chain

@@ -15,14 +15,14 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 # Inputs, referred to as ../NAME from E/ and G/.
 mkpattern in.raw 1024
 head -c 1000 /dev/urandom >odd.raw
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k in.qcow2 1M
-"$QEMU_IO" -c 'write -P 0x11 0 64k' -c 'write -z 128k 64k' \
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=4k in.qcow2 1M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 64k' -c 'write -z 128k 64k' \
 	-c 'write -c -P 0x22 256k 64k' -c 'write -P 0x33 1020k 4k' \
 	in.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 2M
-"$QEMU_IO" -c 'write -P 0x44 0 2M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 1536k
-"$QEMU_IO" -c 'write -P 0x55 100k 200k' -c 'write -z 1M 64k' \
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 2M
+spawn "$QEMU_IO" -c 'write -P 0x44 0 2M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 1536k
+spawn "$QEMU_IO" -c 'write -P 0x55 100k 200k' -c 'write -z 1M 64k' \
 	top.qcow2 >/dev/null
 
 clean_out()
@@ -154,7 +154,7 @@ EOF
 
 # An existing output is replaced, whatever it held.
 clean_out
-"$QEMU_IMG" create -q -f qcow2 "$E/o.raw" 64M
+spawn "$QEMU_IMG" create -q -f qcow2 "$E/o.raw" 64M
 cp "$E/o.raw" "$G/o.raw"
 same "dd over an existing qcow2 file" dd if=../odd.raw of=o.raw bs=7
 same_file "dd over an existing qcow2 file" o.raw
@@ -194,7 +194,7 @@ done
 
 # Blocks larger than qimg's 16 MiB buffer are copied in pieces.
 truncate -s 40M big.raw
-"$QEMU_IO" -f raw -c 'write -P 0x66 0 1M' -c 'write -P 0x77 17M 2M' \
+spawn "$QEMU_IO" -f raw -c 'write -P 0x66 0 1M' -c 'write -P 0x77 17M 2M' \
 	-c 'write -P 0x88 39M 1M' big.raw >/dev/null
 # (quick: the first only; each copies tens of MiB)
 for ops in "bs=20M skip=1" "bs=24M" "bs=17M count=1 skip=1"; do

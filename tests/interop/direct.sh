@@ -20,14 +20,14 @@ rm -f probe
 mkpattern mix.raw 5120
 head -c 1234567 /dev/urandom >>mix.raw
 truncate -s +300000 mix.raw
-"$QEMU_IMG" convert -f raw -O qcow2 mix.raw mix.qcow2
-"$QEMU_IMG" convert -f raw -O qcow2 -o cluster_size=512,refcount_bits=1 \
+spawn "$QEMU_IMG" convert -f raw -O qcow2 mix.raw mix.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 -o cluster_size=512,refcount_bits=1 \
 	mix.raw small.qcow2
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 9M
-"$QEMU_IO" -c "write -P 0x11 0 3M" -c "write -P 0x22 5M 1M" base.qcow2 \
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 9M
+spawn "$QEMU_IO" -c "write -P 0x11 0 3M" -c "write -P 0x22 5M 1M" base.qcow2 \
 	>/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
-"$QEMU_IO" -c "write -P 0x33 1M 3M" -c "write -z 6M 512k" \
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+spawn "$QEMU_IO" -c "write -P 0x33 1M 3M" -c "write -z 6M 512k" \
 	-c "write -P 0x44 8M 1000k" top.qcow2 >/dev/null
 ok "inputs made" test -s mix.qcow2 -a -s small.qcow2 -a -s top.qcow2
 
@@ -39,7 +39,7 @@ cvx()
 	shift 2
 	rm -f "$E/$out" "$G/$out"
 	same "$d" convert "$@"
-	if ! "$QEMU_IMG" compare -q "$E/$out" "$G/$out" 2>/dev/null; then
+	if ! spawn "$QEMU_IMG" compare -q "$E/$out" "$G/$out" 2>/dev/null; then
 		fail "$d: same content"
 		return
 	fi
@@ -96,8 +96,8 @@ cvx "chain -> raw -t directsync" o.raw -t directsync -T none \
 for w in e g; do
 	truncate -s "$(stat -c %s mix.raw)" "$T/$w/n.raw"
 done
-(cd "$E" && "$QEMU_IMG" convert -n -t none -T none -f qcow2 ../mix.qcow2 \
-	--target-image-opts "driver=raw,file.driver=file,file.filename=n.raw")
+spawn -C "$E" "$QEMU_IMG" convert -n -t none -T none -f qcow2 ../mix.qcow2 \
+	--target-image-opts "driver=raw,file.driver=file,file.filename=n.raw"
 for mode in threads io_uring native; do
 	rm -f "$G/n.raw"
 	truncate -s "$(stat -c %s mix.raw)" "$G/n.raw"
@@ -119,7 +119,7 @@ done
 	-T none --image-opts "$(src_opts qcow2 ../mix.qcow2 io_uring)" \
 	-O raw f.raw)
 ok "fallback: convert exits 0" test $? = 0
-"$QEMU_IMG" convert -t none -T none -O qcow2 mix.raw "$E/f.qcow2"
+spawn "$QEMU_IMG" convert -t none -T none -O qcow2 mix.raw "$E/f.qcow2"
 ok "fallback: raw->qcow2 is qemu-img's bytes" cmp -s "$E/f.qcow2" "$G/f.qcow2"
 ok "fallback: qcow2->raw same content" contents_equal mix.raw "$G/f.raw"
 
@@ -188,7 +188,7 @@ same "convert -o aio=native (not a create option)" convert -O raw \
 for w in e g; do
 	cp top.qcow2 "$T/$w/t.qcow2"
 	cp base.qcow2 "$T/$w/b.qcow2"
-	"$QEMU_IMG" rebase -q -u -b b.qcow2 -F qcow2 "$T/$w/t.qcow2"
+	spawn "$QEMU_IMG" rebase -q -u -b b.qcow2 -F qcow2 "$T/$w/t.qcow2"
 done
 same "commit -t none" commit -t none t.qcow2
 ok "commit -t none: base has qemu-img's content" \
@@ -196,7 +196,7 @@ ok "commit -t none: base has qemu-img's content" \
 ok "commit -t none: base check clean" check_clean "$G/b.qcow2"
 for w in e g; do
 	cp top.qcow2 "$T/$w/t.qcow2"
-	"$QEMU_IMG" create -q -f qcow2 "$T/$w/nb.qcow2" 9M
+	spawn "$QEMU_IMG" create -q -f qcow2 "$T/$w/nb.qcow2" 9M
 done
 same "rebase -t none -T none" rebase -t none -T none -b nb.qcow2 \
 	-F qcow2 t.qcow2

@@ -68,7 +68,7 @@ drives_json()
 		timeout -k 5 60 "$QEMU_SYSTEM" -S -display none -qmp stdio "$@") \
 		>"$R/e.qmp" 2>"$R/e.err"
 	echo $? >"$R/e.rc"
-	(cd "$G" && "$QIMG" drives --output=json "$@") >"$R/g.json" 2>"$R/g.err"
+	spawn -C "$G" "$QIMG" drives --output=json "$@" >"$R/g.json" 2>"$R/g.err"
 	echo $? >"$R/g.rc"
 	if "$PY" - "$R/e.qmp" "$R/g.json" >"$R/json.diff" <<'PYEOF'
 import json, re, sys
@@ -129,11 +129,11 @@ sampled()
 	quick_pick $((n_sampled - 1))
 }
 
-"$QEMU_IMG" create -q -f qcow2 a.qcow2 64M
-"$QEMU_IMG" create -q -f qcow2 -b a.qcow2 -F qcow2 o.qcow2
-"$QEMU_IMG" create -q -f raw d.raw 1440K
-"$QEMU_IMG" create -q -f raw c.raw 32M
-"$QEMU_IMG" create -q -f raw e.raw 16M
+spawn "$QEMU_IMG" create -q -f qcow2 a.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 -b a.qcow2 -F qcow2 o.qcow2
+spawn "$QEMU_IMG" create -q -f raw d.raw 1440K
+spawn "$QEMU_IMG" create -q -f raw c.raw 32M
+spawn "$QEMU_IMG" create -q -f raw e.raw 16M
 echo 'not an image' >bad.qcow2
 
 # --- placement, ids and the machine's default drives ------------------------
@@ -168,7 +168,7 @@ sampled && drives "q35 by version" -M pc-q35-7.2 -nodefaults -hda ../a.qcow2
 sampled && drives "q35 as -machine type=" -machine type=q35,accel=tcg -cdrom ../c.raw
 sampled && drives "q35: a unit too big" -M q35 -drive file=../a.qcow2,bus=1,unit=1
 sampled && drives "q35: one file twice" -M q35 -hda ../c.raw -hdb ../c.raw
-(cd "$G" && "$QIMG" drives -M microvm -hda ../a.qcow2) >"$R/out" 2>&1
+spawn -C "$G" "$QIMG" drives -M microvm -hda ../a.qcow2 >"$R/out" 2>&1
 ok "another machine is refused by name" \
 	grep -qx "qimg: -M microvm: qimg resolves drives for the pc and q35 machines only" "$R/out"
 
@@ -263,9 +263,9 @@ sampled && drives_json "json: burst limits" -nodefaults \
 	-drive file=../a.qcow2,throttling.bps-total=100,throttling.bps-total-max=200,throttling.iops-total=5,throttling.iops-size=512
 
 # --- firmware flash ---------------------------------------------------------------
-"$QEMU_IMG" create -q -f raw p1.raw 1000
-"$QEMU_IMG" create -q -f raw p2.raw 4M
-"$QEMU_IMG" create -q -f raw p3.raw 6M
+spawn "$QEMU_IMG" create -q -f raw p1.raw 1000
+spawn "$QEMU_IMG" create -q -f raw p2.raw 4M
+spawn "$QEMU_IMG" create -q -f raw p3.raw 6M
 drives "-pflash" -nodefaults -pflash ../p2.raw
 sampled && drives "-pflash of a bad size" -nodefaults -pflash ../p1.raw
 sampled && drives "firmware too big" -nodefaults -pflash ../p2.raw -pflash ../p3.raw
@@ -307,14 +307,14 @@ sampled && drives "snapshot=on" -nodefaults -drive file=../a.qcow2,snapshot=on,f
 sampled && drives "-snapshot but snapshot=off" -snapshot -nodefaults \
 	-drive file=../a.qcow2,snapshot=off
 sampled && drives "-snapshot on a cdrom" -snapshot -nodefaults -cdrom ../c.raw
-"$QEMU_IMG" create -q -f qcow2 w.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 w.qcow2 1M
 qemu_io_write()
 {
-	"$QEMU_IO" -f qcow2 -c "$1" w.qcow2 >/dev/null
+	spawn "$QEMU_IO" -f qcow2 -c "$1" w.qcow2 >/dev/null
 }
 qemu_io_write "write -P 0x11 0 64k"
 sum=$(md5sum <w.qcow2)
-(cd "$G" && "$QIMG" drives -snapshot -nodefaults -hda ../w.qcow2 >/dev/null 2>&1)
+(cd "$G" && spawn "$QIMG" drives -snapshot -nodefaults -hda ../w.qcow2 >/dev/null 2>&1)
 ok "-snapshot leaves the image alone" [ "$(md5sum <w.qcow2)" = "$sum" ]
 ok "-snapshot leaves no overlay behind" [ -z "$(ls "$T/tmp")" ]
 
@@ -387,22 +387,22 @@ sector()
 wrote()
 {
 	local f=$1 fmt=$2
-	"$QEMU_IMG" convert -f "$fmt" -O raw "$f" "$T/check.raw" &&
+	spawn "$QEMU_IMG" convert -f "$fmt" -O raw "$f" "$T/check.raw" &&
 		cmp -s <(sector "$T/check.raw" 0) <(sector "$T/check.raw" 2)
 }
 
-"$QEMU_IMG" convert -f raw -O qcow2 guest.raw g.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw g.qcow2
 guest "a guest boots from a qcow2 -hda" -hda ../g.qcow2
 ok "the guest's write is in the qcow2" wrote g.qcow2 qcow2
 ok "the qcow2 is clean after the guest" "$QEMU_IMG" check -q g.qcow2
 
-"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gs.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw gs.qcow2
 sum=$(md5sum <gs.qcow2)
 guest "a guest under -snapshot" -snapshot -hda ../gs.qcow2
 ok "-snapshot: the image did not change" [ "$(md5sum <gs.qcow2)" = "$sum" ]
 
-"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gb.qcow2
-"$QEMU_IMG" create -q -f qcow2 -b gb.qcow2 -F qcow2 gt.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw gb.qcow2
+spawn "$QEMU_IMG" create -q -f qcow2 -b gb.qcow2 -F qcow2 gt.qcow2
 sum=$(md5sum <gb.qcow2)
 guest "a guest on a backing chain, virtio" -drive file=../gt.qcow2,if=virtio,cache=writethrough
 ok "the write went to the top image" wrote gt.qcow2 qcow2
@@ -414,20 +414,20 @@ i=0
 for f in vdi vmdk vhdx vpc qed; do
 	i=$((i + 1))
 	quick_pick $((i - 1)) || continue
-	"$QEMU_IMG" convert -f raw -O $f guest.raw "g.$f"
+	spawn "$QEMU_IMG" convert -f raw -O $f guest.raw "g.$f"
 	guest "a guest boots from $f" -drive file=../g.$f,format=$f,cache=none
 	ok "the guest's write is in the $f image" wrote "g.$f" $f
 done
 
 # iops=1: the guest's three requests (two reads, a write) take 2 s at least
-"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gi.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw gi.qcow2
 start=$(date +%s%N)
 guest "a guest on a throttled drive" -drive file=../gi.qcow2,iops=1
 ms=$((($(date +%s%N) - start) / 1000000))
 ok "the throttled guest took 2 s at least (${ms} ms)" [ "$ms" -ge 2000 ]
 ok "the throttled guest's write is in the image" wrote gi.qcow2 qcow2
 
-"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gq.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw gq.qcow2
 guest "a q35 guest boots from its first AHCI port" -M q35 -hda ../gq.qcow2
 ok "the q35 guest's write is in the image" wrote gq.qcow2 qcow2
 
@@ -450,26 +450,26 @@ ok "vvfat: the guest's write went to its own disk" wrote gfat.raw raw
 # the cd alone and as a slave are whole runs' only)
 "$PY" "$ROOT/tests/interop/mkguest.py" --cdrom g.iso "booted from a cd"
 whole && MSG="booted from a cd" guest "a guest boots from a -cdrom (-boot d)" -cdrom ../g.iso -boot d
-"$QEMU_IMG" convert -f raw -O qcow2 guest.raw gd.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw gd.qcow2
 MSG="booted from a cd" guest "-boot d: the cd before the disk" \
 	-hda ../gd.qcow2 -cdrom ../g.iso -boot d
 guest "-boot c: the disk before the cd" -hda ../gd.qcow2 -cdrom ../g.iso -boot c
 whole && MSG="booted from a cd" guest "a cd as the first IDE bus's slave" \
 	-drive file=../g.iso,format=raw,media=cdrom,index=1 -boot d
-"$QEMU_IMG" convert -f raw -O qcow2 g.iso giso.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 g.iso giso.qcow2
 MSG="booted from a cd" guest "a cd image in qcow2" -cdrom ../giso.qcow2 -boot d
 
 # what qimg refuses, qemu-system is never started for
-(cd "$G" && "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" -drive file=../g.qcow2,cache=bad) \
+spawn -C "$G" "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" -drive file=../g.qcow2,cache=bad \
 	>"$R/run.out" 2>"$R/run.err" </dev/null
 ok "run: a bad -drive is refused before the emulator starts" \
 	grep -qx "qimg: -drive file=../g.qcow2,cache=bad: invalid cache option" "$R/run.err"
-(cd "$G" && "$QIMG" run ./no-such-emulator -hda ../g.qcow2) >"$R/run.out" 2>"$R/run.err" </dev/null
+spawn -C "$G" "$QIMG" run ./no-such-emulator -hda ../g.qcow2 >"$R/run.out" 2>"$R/run.err" </dev/null
 rc=$?
 ok "run: a missing emulator is named" grep -q "Could not run './no-such-emulator'" "$R/run.err"
 ok "run: ... and fails (127)" [ "$rc" = 127 ]
 ok "run: the image is closed clean" "$QEMU_IMG" check -q g.qcow2
-(cd "$G" && "$QIMG" run) >"$R/run.out" 2>"$R/run.err" </dev/null
+spawn -C "$G" "$QIMG" run >"$R/run.out" 2>"$R/run.err" </dev/null
 ok "run without an emulator fails" [ $? = 1 ]
 
 done_testing

@@ -15,11 +15,11 @@ QIMG_NBD=${QIMG_NBD:-$(dirname "$QIMG")/qimg-nbd}
 
 # Compressible data: each 64 KiB cluster a different text.
 perl -e 'for my $i (0..127) { print sprintf("qimg%04d", $i) x 8192 }' >mix.raw
-"$QEMU_IMG" create -q -f raw t.raw 4M
+spawn "$QEMU_IMG" create -q -f raw t.raw 4M
 # both ARGS...: qemu-img ARGS in E and in G (the same image in each).
 both()
 {
-	(cd "$E" && "$QEMU_IMG" "$@" >/dev/null) && (cd "$G" && "$QEMU_IMG" "$@" >/dev/null)
+	spawn -C "$E" "$QEMU_IMG" "$@" >/dev/null && spawn -C "$G" "$QEMU_IMG" "$@" >/dev/null
 }
 
 # --- compress -----------------------------------------------------------------------
@@ -43,7 +43,7 @@ ok "...with an I/O error" grep -q 'Input/output error' "$R/g.err"
 same "resize through compress" resize --image-opts "$C" 16M
 # qemu-img's compress filter hands qcow whole requests, which qcow refuses
 # ("Invalid argument"); qimg's gives it clusters (docs/DIFFERENCES.md).
-"$QEMU_IMG" create -q -f qcow "$G/q.qcow" 8M
+spawn "$QEMU_IMG" create -q -f qcow "$G/q.qcow" 8M
 ok "convert -n through compress into qcow" qimg convert -n mix.raw \
 	--target-image-opts driver=compress,file.driver=qcow,file.file.filename="$G/q.qcow"
 ok "qcow through compress: qemu-img compares equal" "$QEMU_IMG" compare -q mix.raw "$G/q.qcow"
@@ -63,7 +63,7 @@ if command -v strace >/dev/null 2>&1; then
 	(cd "$G" && ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 		strace -f -e trace=fallocate -o "$T/st.txt" "$QIMG" convert -n ../mix.raw \
 		--target-image-opts "$PS")
-	(cd "$E" && "$QEMU_IMG" convert -n ../mix.raw --target-image-opts "$PS")
+	spawn -C "$E" "$QEMU_IMG" convert -n ../mix.raw --target-image-opts "$PS"
 	ok "preallocate allocated ahead (fallocate past the end)" \
 		test "$(grep -c 'fallocate(' "$T/st.txt")" -ge 1
 else
@@ -98,10 +98,10 @@ same "the unknown option QEMU names first" info --image-opts driver=raw,file.fil
 mkchain()
 {
 	rm -f "$1b.qcow2" "$1.qcow2"
-	"$QEMU_IMG" create -q -f qcow2 "$1b.qcow2" 8M
-	"$QEMU_IO" -c 'write -P 2 1M 1M' -c 'write -P 3 3000k 100k' -c 'write -z 5M 64k' "$1b.qcow2" >/dev/null
-	"$QEMU_IMG" create -q -f qcow2 -b "$(basename "$1")b.qcow2" -F qcow2 "$1.qcow2"
-	"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 4 1100k 4k' "$1.qcow2" >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 "$1b.qcow2" 8M
+	spawn "$QEMU_IO" -c 'write -P 2 1M 1M' -c 'write -P 3 3000k 100k' -c 'write -z 5M 64k' "$1b.qcow2" >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 -b "$(basename "$1")b.qcow2" -F qcow2 "$1.qcow2"
+	spawn "$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 4 1100k 4k' "$1.qcow2" >/dev/null
 }
 mkchain "$E/r"
 mkchain "$G/r"
@@ -126,7 +126,7 @@ serve()
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	"$QEMU_IMG" convert -O raw "nbd+unix:///?socket=$sock" "$dir/read.raw" ||
+	spawn "$QEMU_IMG" convert -O raw "nbd+unix:///?socket=$sock" "$dir/read.raw" ||
 		sed 's/^/# server: /' "$T/srv.log"
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null

@@ -73,14 +73,14 @@ done
 for o in "cluster_size=65536" "cluster_size=4096,refcount_bits=1" \
 	"compat=0.10"; do
 	f=$MNT/old.qcow2
-	"$QEMU_IMG" create -q -f qcow2 -o "$o" "$f" 8M
-	"$QEMU_IO" -c 'write -P 0x5a 7M 1M' "$f" >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 -o "$o" "$f" 8M
+	spawn "$QEMU_IO" -c 'write -P 0x5a 7M 1M' "$f" >/dev/null
 	head -c $((1536 * 1024)) /dev/zero >"$MNT/filler" 2>/dev/null
 	no_space "convert -n into $o" "$f" convert -n -O qcow2 src.raw "$f"
 	rm -f "$MNT/filler"
 	ok "convert -n into $o: no corruption" check_no_corruption "$f"
 	# every 64 KiB piece holds the source's bytes or the old ones
-	"$QEMU_IMG" convert -O raw "$f" "$R/got.raw"
+	spawn "$QEMU_IMG" convert -O raw "$f" "$R/got.raw"
 	ok "convert -n into $o: each piece old or new" perl -e '
 		open(G, "<:raw", $ARGV[0]) or die; open(S, "<:raw", $ARGV[1]) or die;
 		for ($i = 0; read(G, $g, 65536); $i++) {

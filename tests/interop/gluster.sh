@@ -104,7 +104,7 @@ collect()
 
 # --- images ---------------------------------------------------------------------
 mkpattern "$T/pat.raw" 1024
-"$QEMU_IMG" convert -O qcow2 "$T/pat.raw" "$T/pat.qcow2" || exit 1
+spawn "$QEMU_IMG" convert -O qcow2 "$T/pat.raw" "$T/pat.qcow2" || exit 1
 ("$QEMU_IMG" create -f raw "$G/src.raw" 1M >/dev/null 2>&1 &&
 	"$QEMU_IMG" convert -n -O raw "$T/pat.raw" "$G/src.raw" >/dev/null 2>&1) &
 ("$QEMU_IMG" create -f qcow2 "$G/src.qcow2" 1M >/dev/null 2>&1 &&

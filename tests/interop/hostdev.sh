@@ -13,7 +13,7 @@ for c in "info host_device:$T/reg.raw" "info host_cdrom:$T/reg.raw" \
 	# shellcheck disable=SC2086
 	same "$c" $c
 done
-"$QEMU_IMG" create -q -f qcow2 top.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 top.qcow2 1M
 same "rebase -u with a protocol as backing format" rebase -u -b /x/y -F host_device ../top.qcow2
 
 L=$(losetup -f --show reg.raw 2>/dev/null)
@@ -25,8 +25,8 @@ if [ -n "$L" ] && [ -b "$L" ]; then
 		# shellcheck disable=SC2086
 		same "$c" $c
 	done
-	"$QEMU_IMG" create -q -f qcow2 src.qcow2 16M
-	"$QEMU_IO" -c 'write -P 7 1M 2M' src.qcow2 >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 src.qcow2 16M
+	spawn "$QEMU_IO" -c 'write -P 7 1M 2M' src.qcow2 >/dev/null
 	run_tool g convert -n -O raw ../src.qcow2 "host_device:$L"
 	ok "convert -n into the device" test "$(cat "$R/g.rc")" = 0
 	ok "the device holds the image" "$QEMU_IMG" compare -q -f raw "$L" src.qcow2

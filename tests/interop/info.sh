@@ -37,14 +37,14 @@ inf()
 same_raw()
 {
 	[ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] &&
-		"$QEMU_IMG" compare -q -f raw -F raw "$1" "$2"
+		spawn "$QEMU_IMG" compare -q -f raw -F raw "$1" "$2"
 }
 
 mkq()
 {
 	local name=$1 size=$2
 	shift 2
-	"$QEMU_IMG" create -q -f qcow2 "$@" "$name" "$size" >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 "$@" "$name" "$size" >/dev/null
 }
 
 # raw
@@ -56,7 +56,7 @@ inf "1000-byte file, -f file (whole sectors)" ../odd.raw -f file
 truncate -s 64M sparse.raw
 inf "sparse raw" ../sparse.raw
 inf "sparse raw -f raw" ../sparse.raw -f raw
-"$QEMU_IMG" create -q -f raw -o preallocation=full full.raw 3M
+spawn "$QEMU_IMG" create -q -f raw -o preallocation=full full.raw 3M
 inf "preallocated raw" ../full.raw
 
 # qcow2 variants
@@ -65,7 +65,7 @@ inf "qcow2 v3 fresh" ../v3.qcow2
 mkq v2.qcow2 64M -o compat=0.10
 inf "qcow2 v2 fresh" ../v2.qcow2
 mkq data.qcow2 64M
-"$QEMU_IO" -c 'write -P 0x55 0 1M' -c 'write -P 0x66 10M 64k' \
+spawn "$QEMU_IO" -c 'write -P 0x55 0 1M' -c 'write -P 0x66 10M 64k' \
 	-c 'write -z 20M 1M' data.qcow2 >/dev/null
 inf "qcow2 with data" ../data.qcow2
 n=0
@@ -89,9 +89,9 @@ inf "qcow2 0 bytes" ../zero.qcow2
 inf_chain=1
 mkdir sub
 mkq sub/base.qcow2 64M
-"$QEMU_IO" -c 'write -P 1 0 2M' sub/base.qcow2 >/dev/null
+spawn "$QEMU_IO" -c 'write -P 1 0 2M' sub/base.qcow2 >/dev/null
 mkq sub/mid.qcow2 64M -b base.qcow2 -F qcow2
-"$QEMU_IO" -c 'write -P 2 1M 64k' sub/mid.qcow2 >/dev/null
+spawn "$QEMU_IO" -c 'write -P 2 1M 64k' sub/mid.qcow2 >/dev/null
 mkq sub/top.qcow2 128M -b mid.qcow2 -F qcow2
 inf "chain top" ../sub/top.qcow2
 inf "chain mid" ../sub/mid.qcow2
@@ -129,14 +129,14 @@ inf "corrupt-flagged image" ../corrupt.qcow2
 
 # bitmaps and snapshots
 mkq bm.qcow2 16M
-"$QEMU_IMG" bitmap --add bm.qcow2 b0
-"$QEMU_IMG" bitmap --add -g 128k --disable bm.qcow2 b1 2>/dev/null ||
-	"$QEMU_IMG" bitmap --add -g 128k bm.qcow2 b1
+spawn "$QEMU_IMG" bitmap --add bm.qcow2 b0
+spawn "$QEMU_IMG" bitmap --add -g 128k --disable bm.qcow2 b1 2>/dev/null ||
+	spawn "$QEMU_IMG" bitmap --add -g 128k bm.qcow2 b1
 inf "bitmaps" ../bm.qcow2
 mkq snap.qcow2 16M
-"$QEMU_IO" -c 'write -P 3 0 128k' snap.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c first snap.qcow2
-"$QEMU_IMG" snapshot -c second snap.qcow2
+spawn "$QEMU_IO" -c 'write -P 3 0 128k' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c first snap.qcow2
+spawn "$QEMU_IMG" snapshot -c second snap.qcow2
 inf "snapshots" ../snap.qcow2
 
 # options and errors

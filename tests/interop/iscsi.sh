@@ -55,12 +55,12 @@ for i in $(seq 100); do
 	sleep 0.05
 done
 IQN=iqn.2026-12.org.qimg
-"$QEMU_IMG" create -q -f raw "$T/lun1.raw" 64M
-"$QEMU_IMG" create -q -f raw "$T/ro.raw" 16M
-"$QEMU_IMG" create -q -f raw "$T/lun4k.raw" 32M
-"$QEMU_IMG" create -q -f raw "$T/chap.raw" 16M
-"$QEMU_IO" -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 3M 64k' "$T/lun1.raw" >/dev/null
-"$QEMU_IO" -f raw -c 'write -P 0x71 0 1M' "$T/ro.raw" >/dev/null
+spawn "$QEMU_IMG" create -q -f raw "$T/lun1.raw" 64M
+spawn "$QEMU_IMG" create -q -f raw "$T/ro.raw" 16M
+spawn "$QEMU_IMG" create -q -f raw "$T/lun4k.raw" 32M
+spawn "$QEMU_IMG" create -q -f raw "$T/chap.raw" 16M
+spawn "$QEMU_IO" -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 3M 64k' "$T/lun1.raw" >/dev/null
+spawn "$QEMU_IO" -f raw -c 'write -P 0x71 0 1M' "$T/ro.raw" >/dev/null
 cp "$T/lun1.raw" "$T/lun1.orig"
 set_up()
 {
@@ -155,12 +155,12 @@ same "CHAP: user and password in the URL" info "iscsi://qimguser%qimgsecret12@$P
 # qemu-img check of a qcow2 on a LUN: clean (exit 0)
 lun_clean()
 {
-	"$QEMU_IMG" check -q -f qcow2 "$1" >/dev/null 2>&1
+	spawn "$QEMU_IMG" check -q -f qcow2 "$1" >/dev/null 2>&1
 }
-"$QEMU_IMG" create -q -f qcow2 "$T/src.qcow2" 64M
-"$QEMU_IO" -c 'write -P 0x11 0 1M' -c 'write -P 0x12 5M 512k' -c 'write -z 9M 1M' \
+spawn "$QEMU_IMG" create -q -f qcow2 "$T/src.qcow2" 64M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 1M' -c 'write -P 0x12 5M 512k' -c 'write -z 9M 1M' \
 	"$T/src.qcow2" >/dev/null
-"$QEMU_IMG" convert -O raw "$T/src.qcow2" "$T/src.raw"
+spawn "$QEMU_IMG" convert -O raw "$T/src.qcow2" "$T/src.raw"
 ok "convert -n raw onto the LUN" g_ok_rc convert -n -f qcow2 -O raw ../src.qcow2 "$L1"
 ok "the LUN's file holds the bytes" cmp "$T/lun1.raw" "$T/src.raw"
 ok "qemu-img reads them over iscsi" contents_equal "$L1" "$T/src.raw"
@@ -187,7 +187,7 @@ lun_first_sector()
 		cmp -s <(tail -c +513 "$T/lun1.raw") <(tail -c +513 "$T/src.raw")
 }
 cp "$T/src.raw" "$T/lun1.raw"
-"$QIMG" create -q -f raw "$L1" 4M
+spawn "$QIMG" create -q -f raw "$L1" 4M
 ok "qimg's create -f raw zeroes the LUN's first sector only" lun_first_sector
 
 # The write-protected LUN.
@@ -198,8 +198,8 @@ ok "write-protected: its file unchanged" cmp "$T/ro.raw" "$T/ro.before"
 
 # The 4096-byte-block LUN: qimg writes whole blocks (read-modify-write
 # for the rest).
-"$QEMU_IMG" create -q -f raw "$T/small.raw" 32M
-"$QEMU_IO" -f raw -c 'write -P 0x21 512 1536' -c 'write -P 0x22 8191k 1k' "$T/small.raw" >/dev/null
+spawn "$QEMU_IMG" create -q -f raw "$T/small.raw" 32M
+spawn "$QEMU_IO" -f raw -c 'write -P 0x21 512 1536' -c 'write -P 0x22 8191k 1k' "$T/small.raw" >/dev/null
 ok "4k LUN: convert -n" g_ok_rc convert -n -f raw -O raw ../small.raw "$K4"
 ok "4k LUN: the bytes" cmp "$T/lun4k.raw" "$T/small.raw"
 same "4k LUN: compare" compare -f raw -F raw "$K4" ../small.raw

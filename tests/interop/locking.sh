@@ -37,10 +37,10 @@ hold()
 	return 1
 }
 
-"$QEMU_IMG" create -q -f qcow2 lk.qcow2 16M
-"$QEMU_IO" -c 'write -P 1 0 1M' lk.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f raw lk.raw 4M
-"$QEMU_IMG" create -q -f qcow2 other.qcow2 16M
+spawn "$QEMU_IMG" create -q -f qcow2 lk.qcow2 16M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' lk.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f raw lk.raw 4M
+spawn "$QEMU_IMG" create -q -f qcow2 other.qcow2 16M
 
 if hold qcow2 lk.qcow2 && hold raw lk.raw; then
 	pass "qemu-io holds the images"
@@ -73,7 +73,7 @@ pids=
 
 # qimg writing: qemu-img and qemu-io must be refused
 head -c 32M /dev/urandom >big.raw
-"$QEMU_IMG" create -q -f qcow2 target.qcow2 32M
+spawn "$QEMU_IMG" create -q -f qcow2 target.qcow2 32M
 "$QIMG" convert -n -r 2M -O qcow2 big.raw target.qcow2 >/dev/null \
 	2>"$T/bg-convert.err" &
 qpid=$!
@@ -89,7 +89,7 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 for _ in $(seq 1 50); do
-	if ! "$QEMU_IMG" info target.qcow2 >/dev/null 2>&1; then
+	if ! spawn "$QEMU_IMG" info target.qcow2 >/dev/null 2>&1; then
 		held=1
 		break
 	fi
@@ -98,20 +98,20 @@ for _ in $(seq 1 50); do
 done
 if [ "$held" = 1 ]; then
 	pass "qemu-img info refused while qimg writes"
-	"$QEMU_IMG" info target.qcow2 >"$R/msg" 2>&1
+	spawn "$QEMU_IMG" info target.qcow2 >"$R/msg" 2>&1
 	if grep -q 'Failed to get shared "write" lock' "$R/msg"; then
 		pass "qemu-img names the shared write lock"
 	else
 		fail "qemu-img names the shared write lock"
 		diag_file "$R/msg"
 	fi
-	if "$QEMU_IO" -c 'write 0 512' target.qcow2 >"$R/msg" 2>&1 &&
+	if spawn "$QEMU_IO" -c 'write 0 512' target.qcow2 >"$R/msg" 2>&1 &&
 		! grep -q 'lock' "$R/msg"; then
 		fail "qemu-io write refused while qimg writes"
 	else
 		pass "qemu-io write refused while qimg writes"
 	fi
-	if "$QEMU_IMG" info -U target.qcow2 >/dev/null 2>&1; then
+	if spawn "$QEMU_IMG" info -U target.qcow2 >/dev/null 2>&1; then
 		pass "qemu-img info -U works while qimg writes"
 	else
 		fail "qemu-img info -U works while qimg writes"
@@ -123,7 +123,7 @@ else
 fi
 # the source of a running convert may not be written by others
 if kill -0 "$qpid" 2>/dev/null; then
-	if "$QEMU_IO" -f raw -c 'write 0 512' big.raw >"$R/msg" 2>&1 &&
+	if spawn "$QEMU_IO" -f raw -c 'write 0 512' big.raw >"$R/msg" 2>&1 &&
 		! grep -q 'lock' "$R/msg"; then
 		fail "qemu-io write to qimg's source refused"
 	else

@@ -28,7 +28,7 @@ qemu_create()
 {
 	local i
 	for i in 1 2 3 4 5 6; do
-		"$QEMU_IMG" create -q "$@" 2>"$R/qc.err" && return 0
+		spawn "$QEMU_IMG" create -q "$@" 2>"$R/qc.err" && return 0
 		grep -q "accurate CPU usage" "$R/qc.err" || break
 	done
 	cat "$R/qc.err" >&2
@@ -111,7 +111,7 @@ for c in "${combos[@]}"; do
 	esac
 	rm -f "$E/c.luks" "$G/c.luks" "$G/o.raw" "$E/o.raw"
 	# qimg writes: a converted pattern that qemu-img reads back
-	if (cd "$G" && "$QIMG" convert $S -O luks -o "$o" ../pat.raw c.luks); then
+	if spawn -C "$G" "$QIMG" convert $S -O luks -o "$o" ../pat.raw c.luks; then
 		pass "$c: qimg convert to luks"
 	else
 		fail "$c: qimg convert to luks"
@@ -122,8 +122,8 @@ for c in "${combos[@]}"; do
 		# qemu-img 7.2 aborts on key material that is no whole number
 		# of sectors; qimg rounds it up as cryptsetup does: read back
 		# by qimg (cryptsetup needs device-mapper to try these).
-		(cd "$G" && "$QIMG" convert $S --image-opts "$(io c.luks)" \
-			-O raw o.raw)
+		spawn -C "$G" "$QIMG" convert $S --image-opts "$(io c.luks)" \
+			-O raw o.raw
 		ok "$c: qimg reads its image back" cmp "$T/pat.raw" "$G/o.raw"
 		continue ;;
 	esac
@@ -141,11 +141,11 @@ for c in "${combos[@]}"; do
 	fi
 	ok "$c: header layout is qemu-img's" \
 		test "$(masked "$E/c.luks")" = "$(masked "$G/c.luks")"
-	"$QEMU_IO" $S --image-opts "$(io "$E/c.luks")" \
+	spawn "$QEMU_IO" $S --image-opts "$(io "$E/c.luks")" \
 		-c "write -P 0xa5 0 64k" -c "write -P 0x3c 128k 64k" >/dev/null
-	(cd "$G" && "$QIMG" convert $S --image-opts "$(io ../e/c.luks)" \
-		-O raw o.raw)
-	"$QEMU_IMG" convert $S --image-opts "$(io "$E/c.luks")" -O raw "$E/o.raw"
+	spawn -C "$G" "$QIMG" convert $S --image-opts "$(io ../e/c.luks)" \
+		-O raw o.raw
+	spawn "$QEMU_IMG" convert $S --image-opts "$(io "$E/c.luks")" -O raw "$E/o.raw"
 	ok "$c: qimg reads qemu-img's image" cmp "$E/o.raw" "$G/o.raw"
 	if [ $((i % 12)) = 1 ]; then
 		same "$c: info" info "e/c.luks"
@@ -155,10 +155,10 @@ done
 
 # --- an image of each tool, commands compared ---------------------------
 qemu_create $S -f luks -o key-secret=s,iter-time=10 "$T/q.luks" 4M
-"$QEMU_IO" $S --image-opts "$(io "$T/q.luks")" -c "write -P 0x11 0 1M" \
+spawn "$QEMU_IO" $S --image-opts "$(io "$T/q.luks")" -c "write -P 0x11 0 1M" \
 	-c "write -P 0x22 3M 512k" >/dev/null
-(cd "$G" && "$QIMG" create -q $S -f luks -o key-secret=s,iter-time=10 \
-	../m.luks 4M)
+spawn -C "$G" "$QIMG" create -q $S -f luks -o key-secret=s,iter-time=10 \
+	../m.luks 4M
 ok "qimg's image opened by qemu-io" "$QEMU_IO" $S --image-opts \
 	"$(io "$T/m.luks")" -c "write -P 0x33 1M 1M" -c "read -P 0x33 1M 1M"
 same "create: Formatting line" create $S -f luks -o key-secret=s,iter-time=1,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256,hash-alg=sha1,preallocation=off f.luks 1000
@@ -210,8 +210,8 @@ for f in q.luks m.luks; do
 	whole && same "$f: measure" measure $S -O luks -o key-secret=s,iter-time=1 \
 		--image-opts "$(io ../$f)"
 done
-(cd "$G" && "$QIMG" convert $S --image-opts "$(io ../q.luks)" -O raw q.raw)
-"$QEMU_IMG" convert $S --image-opts "$(io "$T/q.luks")" -O raw "$E/q.raw"
+spawn -C "$G" "$QIMG" convert $S --image-opts "$(io ../q.luks)" -O raw q.raw
+spawn "$QEMU_IMG" convert $S --image-opts "$(io "$T/q.luks")" -O raw "$E/q.raw"
 ok "qimg convert of qemu-img's image" cmp "$E/q.raw" "$G/q.raw"
 same "compare qemu-img's image with its raw copy" compare $S \
 	--image-opts "$(io ../q.luks)" "driver=raw,file.filename=e/q.raw"
@@ -361,15 +361,15 @@ if [ -n "$CRYPTSETUP" ]; then
 		pass "cryptsetup luksFormat"
 		same "cryptsetup volume: info" info ../cs.img
 		same "cryptsetup volume: info json" info --output=json ../cs.img
-		(cd "$G" && "$QIMG" convert -n $S ../pat.raw \
-			--target-image-opts "$(io ../cs.img)")
+		spawn -C "$G" "$QIMG" convert -n $S ../pat.raw \
+			--target-image-opts "$(io ../cs.img)"
 		ok "qimg writes cryptsetup's volume, qemu-img reads it" \
 			"$QEMU_IMG" compare $S --image-opts "$(io "$T/cs.img")" \
 			"$PAT"
-		"$QEMU_IO" $S --image-opts "$(io "$T/cs.img")" \
+		spawn "$QEMU_IO" $S --image-opts "$(io "$T/cs.img")" \
 			-c "write -P 0x77 0 64k" >/dev/null
-		"$QEMU_IMG" convert $S --image-opts "$(io "$T/cs.img")" -O raw "$E/cs.raw"
-		(cd "$G" && "$QIMG" convert $S --image-opts "$(io ../cs.img)" -O raw cs.raw)
+		spawn "$QEMU_IMG" convert $S --image-opts "$(io "$T/cs.img")" -O raw "$E/cs.raw"
+		spawn -C "$G" "$QIMG" convert $S --image-opts "$(io ../cs.img)" -O raw cs.raw
 		ok "qimg reads cryptsetup's volume" cmp "$E/cs.raw" "$G/cs.raw"
 		ok "cryptsetup unlocks it still" "$CRYPTSETUP" luksOpen \
 			--test-passphrase --key-file <(printf pw) "$T/cs.img"

@@ -26,20 +26,20 @@ done
 ms "too large for 512-byte clusters" -O qcow2 -o cluster_size=512 --size 8E
 
 mkdir sub
-"$QEMU_IMG" create -q -f qcow2 sub/base.qcow2 64M
-"$QEMU_IO" -c 'write -P 1 0 1M' sub/base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 sub/mid.qcow2 64M
-"$QEMU_IO" -c 'write -P 2 1M 64k' -c 'write -z 2M 1M' sub/mid.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b mid.qcow2 -F qcow2 sub/top.qcow2 128M
-"$QEMU_IO" -c 'write -P 3 3M 1000' sub/top.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f raw r.raw 8M
-"$QEMU_IO" -f raw -c 'write -P 1 100k 3M' r.raw >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 sub/base.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' sub/base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 sub/mid.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 2 1M 64k' -c 'write -z 2M 1M' sub/mid.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b mid.qcow2 -F qcow2 sub/top.qcow2 128M
+spawn "$QEMU_IO" -c 'write -P 3 3M 1000' sub/top.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f raw r.raw 8M
+spawn "$QEMU_IO" -f raw -c 'write -P 1 100k 3M' r.raw >/dev/null
 head -c 1000 /dev/urandom >odd.raw
-"$QEMU_IMG" create -q -f qcow2 bm.qcow2 64M
-"$QEMU_IO" -c 'write -P 1 0 1M' bm.qcow2 >/dev/null
-"$QEMU_IMG" bitmap --add bm.qcow2 b0
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2.qcow2 16M
-"$QEMU_IO" -c 'write -P 1 0 1M' v2.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 bm.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' bm.qcow2 >/dev/null
+spawn "$QEMU_IMG" bitmap --add bm.qcow2 b0
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2.qcow2 16M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' v2.qcow2 >/dev/null
 
 for img in sub/top.qcow2 sub/base.qcow2 r.raw odd.raw bm.qcow2 v2.qcow2; do
 	ms "$img -> qcow2" -O qcow2 ../$img
@@ -69,10 +69,10 @@ same "missing file" measure ../nosuch.qcow2
 same "unknown target format" measure -O bogus --size 1G
 same "-l missing snapshot" measure -l snapshot.id=9 ../bm.qcow2
 # -l: the snapshot's allocation, not the active layer's
-"$QEMU_IMG" create -q -f qcow2 snap.qcow2 8M
-"$QEMU_IO" -c 'write -P 1 0 1M' snap.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c one snap.qcow2
-"$QEMU_IO" -c 'write -P 2 2M 3M' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 snap.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' snap.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c one snap.qcow2
+spawn "$QEMU_IO" -c 'write -P 2 2M 3M' snap.qcow2 >/dev/null
 for l in one snapshot.id=1 snapshot.name=nosuch; do
 	same "-l $l" measure -O qcow2 -l "$l" ../snap.qcow2
 	same "-l $l (json)" measure --output=json -O qcow2 -l "$l" ../snap.qcow2

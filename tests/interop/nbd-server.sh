@@ -47,7 +47,7 @@ uri()
 }
 
 # --- option errors -----------------------------------------------------
-"$QEMU_IMG" create -q -f qcow2 img.qcow2 16M
+spawn "$QEMU_IMG" create -q -f qcow2 img.qcow2 16M
 # errcmp DESC ARGS...: both servers with ARGS (no client comes: a run
 # that would serve is cut after 2 s), same stderr and exit status.
 errcmp()
@@ -95,14 +95,14 @@ errcmp "-c with no such device" -c /dev/qimg-no-such-nbd img.qcow2
 errcmp "-d with no such device" -d /dev/qimg-no-such-nbd
 
 # --- the same views from both servers ----------------------------------
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 64M
-"$QEMU_IO" -c 'write -P 1 0 4M' -c 'write -P 2 8M 1M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
-"$QEMU_IO" -c 'write -P 3 1M 64k' -c 'write -z 2M 1M' -c 'write -P 4 20M 3M' \
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 1 0 4M' -c 'write -P 2 8M 1M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+spawn "$QEMU_IO" -c 'write -P 3 1M 64k' -c 'write -z 2M 1M' -c 'write -P 4 20M 3M' \
 	-c 'write -z 30M 64k' top.qcow2 >/dev/null
-"$QEMU_IMG" convert -O raw top.qcow2 flat.raw
+spawn "$QEMU_IMG" convert -O raw top.qcow2 flat.raw
 truncate -s 70M flat.raw
-"$QEMU_IMG" snapshot -c snap1 base.qcow2
+spawn "$QEMU_IMG" snapshot -c snap1 base.qcow2
 
 # serve2 ARGS...: qemu-nbd in E/, qimg-nbd in G/, each over its own copy
 # of the images; sockets $E/sock and $G/sock.
@@ -149,7 +149,7 @@ views()
 			>"$R/$w.depth" 2>&1 ;;
 		esac
 		case " $want " in *" qmap "*)
-		"$QEMU_IMG" map --output=json -f raw "$(uri "$s" "$x")" \
+		spawn "$QEMU_IMG" map --output=json -f raw "$(uri "$s" "$x")" \
 			>"$R/$w.qmap" 2>&1 ;;
 		esac
 		case " $want " in *" qinfo "*)
@@ -194,22 +194,22 @@ serve2 -r -l snap1 -f qcow2 base.qcow2
 views "-l snapshot"
 
 # --- -B bitmaps (from the image and from its backing file), -L ----------
-"$QEMU_IMG" bitmap --add base.qcow2 bb
-"$QEMU_IO" -c 'write -P 5 12M 128k' base.qcow2 >/dev/null
-"$QEMU_IMG" bitmap --disable base.qcow2 bb
-"$QEMU_IMG" bitmap --add top.qcow2 b0
-"$QEMU_IMG" bitmap --add -g 1M top.qcow2 b1
-"$QEMU_IO" -c 'write -P 6 1M 64k' -c 'write -P 6 5M 3M' -c 'write -z 9M 64k' \
+spawn "$QEMU_IMG" bitmap --add base.qcow2 bb
+spawn "$QEMU_IO" -c 'write -P 5 12M 128k' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" bitmap --disable base.qcow2 bb
+spawn "$QEMU_IMG" bitmap --add top.qcow2 b0
+spawn "$QEMU_IMG" bitmap --add -g 1M top.qcow2 b1
+spawn "$QEMU_IO" -c 'write -P 6 1M 64k' -c 'write -P 6 5M 3M' -c 'write -z 9M 64k' \
 	top.qcow2 >/dev/null
-"$QEMU_IMG" bitmap --disable top.qcow2 b0
-"$QEMU_IMG" bitmap --disable top.qcow2 b1
+spawn "$QEMU_IMG" bitmap --disable top.qcow2 b0
+spawn "$QEMU_IMG" bitmap --disable top.qcow2 b1
 serve2 -r -A -B b0 -B b1 -B bb -f qcow2 top.qcow2
 views "-B b0 -B b1 -B bb"
 for b in b0 b1 bb; do
 	for w in e g; do
 		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
 		nbdinfo --map=qemu:dirty-bitmap:$b "$(uri "$s")" >"$R/$w.bm" 2>&1
-		"$QEMU_IMG" map --output=json --image-opts \
+		spawn "$QEMU_IMG" map --output=json --image-opts \
 			"driver=nbd,server.type=unix,server.path=$s,x-dirty-bitmap=qemu:dirty-bitmap:$b" \
 			>>"$R/$w.bm" 2>&1
 	done
@@ -372,7 +372,7 @@ rm -f s.sock
 "$QIMG_NBD" -t -s -k "$T/s.sock" -f qcow2 snap.qcow2 &
 pids="$pids $!"
 wait_sock "$T/s.sock"
-"$QEMU_IO" -f raw "$(uri "$T/s.sock")" -c "write -P 0x5a 0 1M" \
+spawn "$QEMU_IO" -f raw "$(uri "$T/s.sock")" -c "write -P 0x5a 0 1M" \
 	-c "read -P 0x5a 0 1M" >"$R/s.io" 2>&1
 ok "-s: writes read back" grep -q 'read 1048576/1048576' "$R/s.io"
 stop_servers
@@ -382,12 +382,12 @@ leftover=$(find "${TMPDIR:-/var/tmp}" /var/tmp -maxdepth 1 -name 'vl.*' -newer s
 ok "-s: no overlay left behind" test -z "$leftover"
 
 cp flat.raw d.raw
-"$QEMU_IMG" convert -f raw -O qcow2 d.raw d.qcow2
+spawn "$QEMU_IMG" convert -f raw -O qcow2 d.raw d.qcow2
 before=$("$QEMU_IMG" info --output=json d.qcow2 | sed -n 's/.*"actual-size": \([0-9]*\).*/\1/p')
 "$QIMG_NBD" -t --discard=unmap -k "$T/d.sock" -f qcow2 d.qcow2 &
 pids="$pids $!"
 wait_sock "$T/d.sock"
-"$QEMU_IO" -f raw "$(uri "$T/d.sock")" -c "discard 0 64M" >/dev/null 2>&1
+spawn "$QEMU_IO" -f raw "$(uri "$T/d.sock")" -c "discard 0 64M" >/dev/null 2>&1
 stop_servers
 pids=
 after=$("$QEMU_IMG" info --output=json d.qcow2 | sed -n 's/.*"actual-size": \([0-9]*\).*/\1/p')

@@ -32,8 +32,8 @@ key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf 'alice:%s\n' "$key" >psk/s/keys.psk
 cp psk/s/keys.psk psk/c/
 
-"$QEMU_IMG" create -q -f qcow2 img.qcow2 8M
-"$QEMU_IO" -c 'write -P 5 1M 2M' -c 'write -z 5M 1M' img.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 img.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 5 1M 2M' -c 'write -z 5M 1M' img.qcow2 >/dev/null
 X=$T/tls/s
 SX=$T/x.sock
 "$QEMU_NBD" -t -r -e 8 -k "$SX" -f qcow2 \

@@ -17,16 +17,16 @@ fi
 at_exit stop_servers
 
 
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
-"$QEMU_IO" -c 'write -P 1 0 2M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2 4M
-"$QEMU_IO" -c 'write -P 2 1M 2M' -c 'write -z 3M 512k' img.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 1 0 2M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 2 1M 2M' -c 'write -z 3M 512k' img.qcow2 >/dev/null
 
 S1=$T/s1.sock
 "$QEMU_NBD" -t -r -k "$S1" -x exp -f qcow2 -A img.qcow2 &
 pids="$pids $!"
 P1=$(free_port)
-"$QEMU_IMG" convert -O raw img.qcow2 flat.raw
+spawn "$QEMU_IMG" convert -O raw img.qcow2 flat.raw
 "$QEMU_NBD" -t -r -p "$P1" -b 127.0.0.1 -f raw flat.raw &
 pids="$pids $!"
 S2=$T/s2.sock
@@ -36,7 +36,7 @@ S3=$T/s3.sock
 nbdkit -f -U "$S3" sparse-random 64M seed=7 >/dev/null 2>&1 &
 pids="$pids $!"
 S4=$T/s4.sock
-"$QEMU_IMG" create -q -f raw target.raw 4M
+spawn "$QEMU_IMG" create -q -f raw target.raw 4M
 nbdkit -f -U "$S4" file target.raw >/dev/null 2>&1 &
 pids="$pids $!"
 S5=$T/s5.sock # an export of 1000 bytes: not whole sectors
@@ -102,11 +102,11 @@ ok "the export kept its 8 MiB" test "$("$QEMU_IMG" info -f raw --output=json \
 # qcow2 preallocated on an export: the data right after the metadata (not
 # after the export's end), as qemu-img lays it out; too big, QEMU's words.
 for p in falloc full; do
-	"$QEMU_IMG" create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 2M
-	"$QEMU_IMG" map --output=json -f qcow2 "nbd+unix://?socket=$S2" >"$T/map-e" 2>&1
+	spawn "$QEMU_IMG" create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 2M
+	spawn "$QEMU_IMG" map --output=json -f qcow2 "nbd+unix://?socket=$S2" >"$T/map-e" 2>&1
 	run_tool g create -q -f qcow2 -o preallocation=$p "nbd+unix://?socket=$S2" 2M
 	ok "create qcow2 preallocation=$p on an export" test "$(cat "$R/g.rc")" = 0
-	"$QEMU_IMG" map --output=json -f qcow2 "nbd+unix://?socket=$S2" >"$T/map-g" 2>&1
+	spawn "$QEMU_IMG" map --output=json -f qcow2 "nbd+unix://?socket=$S2" >"$T/map-g" 2>&1
 	ok "preallocation=$p on an export: qemu-img's layout" cmp -s "$T/map-e" "$T/map-g"
 	ok "preallocation=$p on an export: check clean" \
 		"$QEMU_IMG" check -q -f qcow2 "nbd+unix://?socket=$S2"
@@ -150,7 +150,7 @@ done
 same "create -f nbd on an export" create -f nbd "nbd+unix:///?socket=$S2" 4M
 same "create -f nbd bigger than the export" create -f nbd "nbd+unix:///?socket=$S2" 16M
 same "create -f nbd on no export" create -f nbd "nbd+unix:///?socket=$T/none.sock" 4M
-"$QEMU_IO" -f raw -c 'write -P 7 0 4k' "nbd+unix:///?socket=$S2" >/dev/null
+spawn "$QEMU_IO" -f raw -c 'write -P 7 0 4k' "nbd+unix:///?socket=$S2" >/dev/null
 qimg create -q -f nbd "nbd+unix:///?socket=$S2" 4M
 zeroed_first()
 {

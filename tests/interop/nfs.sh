@@ -65,27 +65,27 @@ LOG { Default_Log_Level = WARN; }
 EOF
 # Images the server shows as they are: made before it starts.  16 MiB: a
 # copy of a.raw goes through NFS whole (raw has no block status there).
-"$QEMU_IMG" create -q -f raw "$X/a.raw" 16M
-"$QEMU_IO" -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 3M 64k' "$X/a.raw" >/dev/null
-"$QEMU_IMG" create -q -f qcow2 "$X/a.qcow2" 16M
-"$QEMU_IO" -c 'write -P 0x11 0 1M' -c 'write -P 0x12 5M 512k' -c 'write -z 9M 1M' "$X/a.qcow2" >/dev/null
-"$QEMU_IMG" create -q -f qcow2 "$X/base.qcow2" 32M
-"$QEMU_IO" -c 'write -P 0x21 0 2M' "$X/base.qcow2" >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -u -b nfs://127.0.0.1/export/base.qcow2 -F qcow2 "$X/top.qcow2" 32M
-"$QEMU_IO" -c 'write -P 0x22 1M 2M' "json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\",\"filename\":\"$X/top.qcow2\"}}" >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 "$X/rel.qcow2" 32M
+spawn "$QEMU_IMG" create -q -f raw "$X/a.raw" 16M
+spawn "$QEMU_IO" -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 3M 64k' "$X/a.raw" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 "$X/a.qcow2" 16M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 1M' -c 'write -P 0x12 5M 512k' -c 'write -z 9M 1M' "$X/a.qcow2" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 "$X/base.qcow2" 32M
+spawn "$QEMU_IO" -c 'write -P 0x21 0 2M' "$X/base.qcow2" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -u -b nfs://127.0.0.1/export/base.qcow2 -F qcow2 "$X/top.qcow2" 32M
+spawn "$QEMU_IO" -c 'write -P 0x22 1M 2M' "json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\",\"filename\":\"$X/top.qcow2\"}}" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 "$X/rel.qcow2" 32M
 cp "$X/a.raw" "$T/a.raw"
 cp "$X/a.raw" "$X/target.raw"
-"$QEMU_IMG" convert -O raw "$X/a.qcow2" "$T/src.raw"
+spawn "$QEMU_IMG" convert -O raw "$X/a.qcow2" "$T/src.raw"
 "$GANESHA" -F -f "$T/ganesha.conf" -L "$T/ganesha.log" -p "$T/ganesha.pid" >/dev/null 2>&1 &
 ganesha_pid=$!
 U=nfs://127.0.0.1/export
 for _ in $(seq 100); do
-	"$QEMU_IMG" info "$U/a.raw" >/dev/null 2>&1 && break
+	spawn "$QEMU_IMG" info "$U/a.raw" >/dev/null 2>&1 && break
 	kill -0 "$ganesha_pid" 2>/dev/null || break
 	sleep 0.1
 done
-"$QEMU_IMG" info "$U/a.raw" >/dev/null 2>&1 || {
+spawn "$QEMU_IMG" info "$U/a.raw" >/dev/null 2>&1 || {
 	diag_file "$T/ganesha.log"
 	need_server "ganesha.nfsd did not serve the export"
 }
@@ -151,7 +151,7 @@ ok "qemu-img checks the resized qcow2" clean "$U/c.qcow2"
 qimg info "$U/rel.qcow2" >"$T/rel.info" 2>&1
 ok "a relative backing name: the image's directory" \
 	grep -q "actual path: $U/base.qcow2)" "$T/rel.info"
-"$QEMU_IO" -c 'write -P 0x33 0 64k' "$U/ov.qcow2" >/dev/null
+spawn "$QEMU_IO" -c 'write -P 0x33 0 64k' "$U/ov.qcow2" >/dev/null
 ok "commit into a backing file on nfs" g_ok_rc commit "$U/ov.qcow2"
 holds() { ! "$QEMU_IO" -c "read -P $1 $2" "$3" 2>&1 | grep -q "verification failed"; }
 ok "commit: the backing file holds the data" holds 0x33 "0 64k" "$U/base.qcow2"

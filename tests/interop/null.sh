@@ -29,8 +29,8 @@ done
 
 # Converting out of null-co gives a zero image (qimg fills reads with
 # zeros even without read-zeroes); into null-aio, nothing is kept.
-"$QEMU_IMG" create -q -f qcow2 src.qcow2 4M
-"$QEMU_IO" -c 'write -P 7 0 1M' src.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 src.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 7 0 1M' src.qcow2 >/dev/null
 same "convert null-co to qcow2" convert -O qcow2 \
 	'json:{"driver":"null-co","size":4194304,"read-zeroes":true}' out.qcow2
 reads_zero()

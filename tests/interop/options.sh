@@ -8,19 +8,19 @@
 # qemu-img's, for info, map, check, compare and convert.
 . "$(dirname "$0")/lib.sh"
 
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
-"$QEMU_IO" -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' base.qcow2 \
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' base.qcow2 \
 	>/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 4M
-"$QEMU_IO" -c 'write -P 0x33 2M 64k' top.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 0x33 2M 64k' top.qcow2 >/dev/null
 head -c 1M /dev/urandom >r.raw
 truncate -s 1048575 odd.raw
-"$QEMU_IO" -f raw -c 'write 983040 65535' odd.raw >/dev/null
+spawn "$QEMU_IO" -f raw -c 'write 983040 65535' odd.raw >/dev/null
 mkdir -p sub
-"$QEMU_IMG" create -q -f qcow2 sub/b.qcow2 1M
-"$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 sub/t.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 sub/b.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 sub/t.qcow2 1M
 # A name with a colon: reachable only through file: or ./
-"$QEMU_IMG" create -q -f qcow2 'file:c:d.qcow2' 1M
+spawn "$QEMU_IMG" create -q -f qcow2 'file:c:d.qcow2' 1M
 
 # info --output=json takes the open path info takes and prints the same
 # image as JSON: quick mode runs it for one item in three.  The "~" items
@@ -224,14 +224,14 @@ done
 # a JSON secret at work: a LUKS image made with it, read by qemu-img with
 # the text form
 rm -f "$G/j.luks"
-(cd "$G" && "$QIMG" create --object '{"qom-type":"secret","id":"s","data":"pw,1"}' \
-	-f luks -o key-secret=s,iter-time=10 j.luks 1M) >/dev/null 2>&1
-"$QEMU_IO" --object secret,id=s,data=pw,,1 --image-opts \
+spawn -C "$G" "$QIMG" create --object '{"qom-type":"secret","id":"s","data":"pw,1"}' \
+	-f luks -o key-secret=s,iter-time=10 j.luks 1M >/dev/null 2>&1
+spawn "$QEMU_IO" --object secret,id=s,data=pw,,1 --image-opts \
 	"driver=luks,key-secret=s,file.filename=$G/j.luks" -c "read -q 0 512"
 j_luks_ok=$?
 ok "--object JSON: a LUKS image with its secret, unlocked by qemu-io" \
 	test $j_luks_ok = 0
-! "$QEMU_IO" --object secret,id=s,data=pw --image-opts \
+! spawn "$QEMU_IO" --object secret,id=s,data=pw --image-opts \
 	"driver=luks,key-secret=s,file.filename=$G/j.luks" -c "read 0 512" \
 	>/dev/null 2>&1
 ok "--object JSON: ... and not with another key (the line above can fail)" \
@@ -246,7 +246,7 @@ if [ "$j_luks_ok" = 0 ]; then
 else
 	for i in 1 2 3 4 5 6; do
 		rm -f j.luks
-		"$QEMU_IMG" create -q --object secret,id=s,data=pw,,1 -f luks \
+		spawn "$QEMU_IMG" create -q --object secret,id=s,data=pw,,1 -f luks \
 			-o key-secret=s,iter-time=10 j.luks 1M 2>/dev/null && break
 	done
 fi
@@ -275,7 +275,7 @@ done
 # An unknown option is named after the open failed for another reason (a
 # missing file, a wrong header), or, for a typed record (ssh, nfs), after
 # its missing and mistyped members; the first in QEMU's dict order.
-"$QEMU_IMG" create -q -f raw opt.raw 1M
+spawn "$QEMU_IMG" create -q -f raw opt.raw 1M
 same "unknown option after a missing file" info --image-opts driver=raw,file.filename=none,file.foo=1
 same "unknown option after a wrong header" info --image-opts driver=qcow2,file.filename=../opt.raw,foo=1
 same "which unknown option" info --image-opts driver=raw,file.filename=../opt.raw,zzz=1,bar=2,aaa=3

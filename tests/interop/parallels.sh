@@ -25,13 +25,13 @@ same_bytes()
 
 good()
 {
-	if "$QEMU_IMG" check -q "$2" >/dev/null 2>&1; then
+	if spawn "$QEMU_IMG" check -q "$2" >/dev/null 2>&1; then
 		pass "$1: qemu-img check clean"
 	else
 		fail "$1: qemu-img check clean"
 		diag "$("$QEMU_IMG" check "$2" 2>&1 | head -5)"
 	fi
-	if "$QEMU_IMG" compare -q -f parallels -F raw "$2" "$3" >/dev/null 2>&1; then
+	if spawn "$QEMU_IMG" compare -q -f parallels -F raw "$2" "$3" >/dev/null 2>&1; then
 		pass "$1: qemu-img compare with the data"
 	else
 		fail "$1: qemu-img compare with the data"
@@ -109,13 +109,13 @@ same "create: too large for the cluster size" create -f parallels \
 same "measure refused" measure -O parallels --size 1G
 
 # --- images qemu-io wrote -------------------------------------------------
-"$QEMU_IMG" create -f parallels -o cluster_size=64k w.hds 1M >/dev/null
+spawn "$QEMU_IMG" create -f parallels -o cluster_size=64k w.hds 1M >/dev/null
 qio -c 'write -P 0x11 100k 10k' -c 'write -P 0x22 0 512' \
 	-c 'write -z 512k 64k' -c 'write -P 0x33 900k 1k' w.hds
 reads w.hds
-"$QEMU_IMG" create -f parallels e.hds 0 >/dev/null
+spawn "$QEMU_IMG" create -f parallels e.hds 0 >/dev/null
 reads e.hds
-"$QEMU_IMG" create -f parallels big.hds 6G >/dev/null
+spawn "$QEMU_IMG" create -f parallels big.hds 6G >/dev/null
 qio -c 'write -P 0x55 5G 4k' -c 'write -P 0x66 100M 1M' big.hds
 same "big: info" info ../big.hds
 same "big: map json" map --output=json ../big.hds
@@ -152,7 +152,7 @@ for o in "cluster_size=1M" "cluster_size=64k" "cluster_size=4k"; do
 	good "convert ($o)" "$G/o.hds" data.raw
 done
 same "convert back to raw" convert -O raw o.hds back.raw
-if "$QEMU_IMG" compare -q -f raw -F raw "$G/back.raw" data.raw; then
+if spawn "$QEMU_IMG" compare -q -f raw -F raw "$G/back.raw" data.raw; then
 	pass "parallels to raw round trip"
 else
 	fail "parallels to raw round trip"
@@ -160,7 +160,7 @@ fi
 for who in E G; do
 	d=$E
 	[ $who = G ] && d=$G
-	"$QEMU_IMG" create -f parallels -o cluster_size=64k "$d/n.hds" 3000000 \
+	spawn "$QEMU_IMG" create -f parallels -o cluster_size=64k "$d/n.hds" 3000000 \
 		>/dev/null
 	qio -c 'write -P 0x77 2M 4k' -c 'write -P 0x78 512 512' "$d/n.hds"
 done
@@ -212,7 +212,7 @@ while read -r name pokes; do
 		if [ "$name.$r" = outside.all ]; then
 			# qemu-img extends the file over the dropped cluster
 			# (DIFFERENCES.md); qimg leaves a clean image.
-			if "$QEMU_IMG" check -q "$G/r.hds"; then
+			if spawn "$QEMU_IMG" check -q "$G/r.hds"; then
 				pass "check -r all outside: qemu-img check clean"
 			else
 				fail "check -r all outside: qemu-img check clean"
@@ -239,7 +239,7 @@ same "in use: write refused" convert -n -O parallels ../data.raw inuse.hds
 tb=64 at=40
 whole || tb=16 at=10
 rm -f big.hds
-"$QEMU_IMG" create -q -f parallels big.hds ${tb}T
+spawn "$QEMU_IMG" create -q -f parallels big.hds ${tb}T
 qio -f parallels -c "write -P 7 ${at}T 3M" big.hds >/dev/null
 for args in "info big.hds" "check big.hds" \
 	"convert -O qcow2 big.hds big-out.qcow2" "map --output=json big.hds"; do

@@ -61,10 +61,10 @@ same "amend refused" amend -f qcow -o size=2M c1.qcow
 same "resize refused" resize c1.qcow 2G
 same "check refused" check c1.qcow
 same "measure refused" measure -O qcow --size 1G
-"$QEMU_IMG" create -q -f raw base.raw 10M
-"$QEMU_IO" -f raw -c 'write -P 0x11 0 10M' base.raw >/dev/null
-"$QEMU_IMG" create -q -f qcow base.qcow 12M
-"$QEMU_IO" -f qcow -c 'write -P 0x22 0 12M' base.qcow >/dev/null
+spawn "$QEMU_IMG" create -q -f raw base.raw 10M
+spawn "$QEMU_IO" -f raw -c 'write -P 0x11 0 10M' base.raw >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow base.qcow 12M
+spawn "$QEMU_IO" -f qcow -c 'write -P 0x22 0 12M' base.qcow >/dev/null
 same "create backing raw" create -f qcow -b ../base.raw -F raw b1.qcow
 same_file "create backing raw" b1.qcow
 same "create backing qcow" create -f qcow -b ../base.qcow -F qcow b2.qcow 20M
@@ -76,22 +76,22 @@ same "rebase -u refused" rebase -u -b ../base.raw -F raw b1.qcow
 same_file "rebase -u refused" b1.qcow
 
 # --- images qemu-io wrote -----------------------------------------------
-"$QEMU_IMG" create -q -f qcow w.qcow 80M
-"$QEMU_IO" -f qcow -c 'write -P 0xaa 1k 2k' -c 'write -P 0xbb 40M 8k' \
+spawn "$QEMU_IMG" create -q -f qcow w.qcow 80M
+spawn "$QEMU_IO" -f qcow -c 'write -P 0xaa 1k 2k' -c 'write -P 0xbb 40M 8k' \
 	-c 'write -z 1M 64k' -c 'write -P 0xcc 79M 1M' w.qcow >/dev/null
-"$QEMU_IMG" create -q -f qcow comp.qcow 3000000
-"$QEMU_IO" -f qcow -c 'write -c -P 1 0 4k' -c 'write -c -P 2 8k 4k' \
+spawn "$QEMU_IMG" create -q -f qcow comp.qcow 3000000
+spawn "$QEMU_IO" -f qcow -c 'write -c -P 1 0 4k' -c 'write -c -P 2 8k 4k' \
 	-c 'write -c -P 3 4k 4k' -c 'write -P 4 1k 1k' \
 	-c 'write -c -z 64k 64k' -c 'write -c -P 5 2998272 1536' \
 	comp.qcow >/dev/null
-"$QEMU_IMG" create -q -f qcow big.qcow 6G
-"$QEMU_IO" -f qcow -c 'write -P 3 4095M 2M' -c 'write -P 4 6143M 1M' \
+spawn "$QEMU_IMG" create -q -f qcow big.qcow 6G
+spawn "$QEMU_IO" -f qcow -c 'write -P 3 4095M 2M' -c 'write -P 4 6143M 1M' \
 	big.qcow >/dev/null
-"$QEMU_IMG" create -q -f qcow -b base.raw -F raw top.qcow
-"$QEMU_IO" -f qcow -c 'write -P 0x33 100k 8k' -c 'write -P 0x34 1000 1000' \
+spawn "$QEMU_IMG" create -q -f qcow -b base.raw -F raw top.qcow
+spawn "$QEMU_IO" -f qcow -c 'write -P 0x33 100k 8k' -c 'write -P 0x34 1000 1000' \
 	top.qcow >/dev/null
-"$QEMU_IMG" create -q -f qcow -b base.qcow -F qcow top2.qcow 20M
-"$QEMU_IO" -f qcow -c 'write -P 0x44 11M 2M' top2.qcow >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow -b base.qcow -F qcow top2.qcow 20M
+spawn "$QEMU_IO" -f qcow -c 'write -P 0x44 11M 2M' top2.qcow >/dev/null
 # (a quick run leaves out top: top2 reads through a backing file too, a
 # qcow one shorter than the image, and qemu-img's reads of either take
 # seconds)
@@ -112,8 +112,8 @@ same "json: filename" info \
 	'json:{"driver":"qcow","file":{"driver":"file","filename":"../w.qcow"}}'
 
 # --- convert into qcow ----------------------------------------------------
-"$QEMU_IMG" create -q -f raw r.raw 9M
-"$QEMU_IO" -f raw -c 'write -P 5 0 5M' -c 'write -P 6 8000k 12k' \
+spawn "$QEMU_IMG" create -q -f raw r.raw 9M
+spawn "$QEMU_IO" -f raw -c 'write -P 5 0 5M' -c 'write -P 6 8000k 12k' \
 	-c 'write -P 7 9212k 4k' r.raw >/dev/null
 head -c 300000 /dev/urandom | dd of=r.raw bs=1k seek=6000 conv=notrunc \
 	2>/dev/null
@@ -132,7 +132,7 @@ ok "convert -c: exit 0" test $? = 0
 ok "convert -c: smaller than the plain copy" \
 	test "$(stat -c %s cz.qcow)" -lt "$(stat -c %s "$G/o.qcow")"
 ok "convert -c: qemu-img compare" contents_equal r.raw cz.qcow
-"$QEMU_IMG" convert -O raw cz.qcow cz.raw
+spawn "$QEMU_IMG" convert -O raw cz.qcow cz.raw
 ok "convert -c: qemu-img reads it back" cmp r.raw cz.raw
 ok "convert -c: qemu-io reads a compressed cluster" \
 	"$QEMU_IO" -f qcow -c 'read -P 5 4M 64k' cz.qcow
@@ -141,9 +141,9 @@ same "convert -c: info" info ../cz.qcow
 # a write into a compressed cluster: qemu-io and qimg agree
 cp cz.qcow cze.qcow
 cp cz.qcow czg.qcow
-"$QEMU_IO" -f qcow -c 'write -P 9 4100k 1k' cze.qcow >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b czg.qcow -F qcow czt.qcow2
-"$QEMU_IO" -f qcow2 -c 'write -P 9 4100k 1k' czt.qcow2 >/dev/null
+spawn "$QEMU_IO" -f qcow -c 'write -P 9 4100k 1k' cze.qcow >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b czg.qcow -F qcow czt.qcow2
+spawn "$QEMU_IO" -f qcow2 -c 'write -P 9 4100k 1k' czt.qcow2 >/dev/null
 qimg commit -q czt.qcow2
 ok "write into a compressed cluster: content" contents_equal cze.qcow czg.qcow
 qimg convert -c -O qcow -o backing_file=base.raw,backing_fmt=raw r.raw czb.qcow
@@ -165,10 +165,10 @@ for fmt in raw qcow; do
 		# (10 of the 30 large writes in a quick run: qemu-img's qcow
 		# driver takes seconds of processor time over the 30)
 		whole || w=${w/-c 30/-c 10}
-		"$QEMU_IMG" create -q -f qcow -b base.$fmt -F $fmt e.qcow 10M
+		spawn "$QEMU_IMG" create -q -f qcow -b base.$fmt -F $fmt e.qcow 10M
 		cp e.qcow g.qcow
 		# shellcheck disable=SC2086
-		"$QEMU_IMG" bench -w -f qcow -d 1 $w e.qcow >/dev/null
+		spawn "$QEMU_IMG" bench -w -f qcow -d 1 $w e.qcow >/dev/null
 		# shellcheck disable=SC2086
 		qimg bench -w -f qcow -d 1 $w g.qcow >/dev/null
 		if ! whole && cmp -s e.qcow g.qcow; then
@@ -181,30 +181,30 @@ for fmt in raw qcow; do
 	done
 	fi=$((fi + 1))
 done
-"$QEMU_IMG" create -q -f qcow -b base.raw -F raw nb.qcow
-"$QEMU_IMG" rebase -q -u -b '' -f qcow2 nb.qcow 2>/dev/null
+spawn "$QEMU_IMG" create -q -f qcow -b base.raw -F raw nb.qcow
+spawn "$QEMU_IMG" rebase -q -u -b '' -f qcow2 nb.qcow 2>/dev/null
 for who in e g; do
-	"$QEMU_IMG" create -q -f raw cb-$who.raw 10M
-	"$QEMU_IO" -f raw -c 'write -P 0x71 0 10M' cb-$who.raw >/dev/null
-	"$QEMU_IMG" create -q -f qcow -b cb-$who.raw -F raw ct-$who.qcow
-	"$QEMU_IO" -f qcow -c 'write -P 0x72 100k 300k' ct-$who.qcow >/dev/null
+	spawn "$QEMU_IMG" create -q -f raw cb-$who.raw 10M
+	spawn "$QEMU_IO" -f raw -c 'write -P 0x71 0 10M' cb-$who.raw >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow -b cb-$who.raw -F raw ct-$who.qcow
+	spawn "$QEMU_IO" -f qcow -c 'write -P 0x72 100k 300k' ct-$who.qcow >/dev/null
 done
-"$QEMU_IMG" commit -q ct-e.qcow
+spawn "$QEMU_IMG" commit -q ct-e.qcow
 qimg commit -q ct-g.qcow
 ok "commit of a qcow top: the base is qemu-img's" cmp cb-e.raw cb-g.raw
 ok "commit of a qcow top: emptied as qemu-img empties it" \
 	cmp <(tail -c +60 ct-e.qcow) <(tail -c +60 ct-g.qcow)
-"$QEMU_IMG" create -q -f qcow bq.qcow 10M
-"$QEMU_IO" -f qcow -c 'write -P 0x55 0 3M' bq.qcow >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b "$T/bq.qcow" -F qcow tq.qcow2
-"$QEMU_IO" -f qcow2 -c 'write -P 0x66 1000 5000' -c 'write -P 0x67 2M 2M' \
+spawn "$QEMU_IMG" create -q -f qcow bq.qcow 10M
+spawn "$QEMU_IO" -f qcow -c 'write -P 0x55 0 3M' bq.qcow >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b "$T/bq.qcow" -F qcow tq.qcow2
+spawn "$QEMU_IO" -f qcow2 -c 'write -P 0x66 1000 5000' -c 'write -P 0x67 2M 2M' \
 	tq.qcow2 >/dev/null
-"$QEMU_IMG" convert -O raw tq.qcow2 want.raw
+spawn "$QEMU_IMG" convert -O raw tq.qcow2 want.raw
 qimg commit -q tq.qcow2
 ok "commit into a qcow base: content" contents_equal want.raw bq.qcow
 
 # --- damaged headers and encryption --------------------------------------
-"$QEMU_IMG" create -q -f qcow h.qcow 1M
+spawn "$QEMU_IMG" create -q -f qcow h.qcow 1M
 n=0
 for p in "32 08" "32 11" "32 10" "32 09" "33 05" "33 0e" "33 06" "39 02" \
 	"24 0000000000000000" "24 0000000000000001" "24 0000000000000201" \
@@ -239,11 +239,11 @@ same "short file" info -f qcow ../short.qcow
 # and compare: map walks the same table a page at a time.
 rm -f big32.qcow
 if whole; then
-	"$QEMU_IMG" create -q -f qcow big32.qcow 32T
+	spawn "$QEMU_IMG" create -q -f qcow big32.qcow 32T
 else
-	"$QIMG" create -q -f qcow big32.qcow 32T
+	spawn "$QIMG" create -q -f qcow big32.qcow 32T
 fi
-"$QEMU_IO" -f qcow -c 'write -P 7 20T 3M' big32.qcow >/dev/null
+spawn "$QEMU_IO" -f qcow -c 'write -P 7 20T 3M' big32.qcow >/dev/null
 for args in "info big32.qcow" "convert -O qcow2 big32.qcow big-out.qcow2" \
 	"compare big32.qcow big-out.qcow2" "map --output=json big32.qcow"; do
 	case $args in convert* | compare*) whole || continue ;; esac

@@ -63,7 +63,7 @@ equal_in_g()
 both_equal()
 {
 	local d=$1 f=$2 drv=$3 k=${4:-s}
-	if "$QEMU_IMG" compare -q $SEC $SEC2 --image-opts \
+	if spawn "$QEMU_IMG" compare -q $SEC $SEC2 --image-opts \
 		"$(spec "$drv" "$E/$f" "$k")" "$(spec "$drv" "$G/$f" "$k")" \
 		>"$R/o" 2>&1; then
 		pass "$d: same data as qemu-img's"
@@ -213,9 +213,9 @@ same "qcow2: compression and encryption" convert -c $SEC -O qcow2 \
 
 for fmt in qcow2 qcow; do
 	fresh
-	"$QEMU_IMG" create -q $SEC -f $fmt -o encrypt.format=aes,encrypt.key-secret=s \
+	spawn "$QEMU_IMG" create -q $SEC -f $fmt -o encrypt.format=aes,encrypt.key-secret=s \
 		a.$fmt 1M
-	"$QEMU_IO" $SEC --image-opts "$(spec $fmt a.$fmt)" \
+	spawn "$QEMU_IO" $SEC --image-opts "$(spec $fmt a.$fmt)" \
 		-c 'write -P 0x5a 0 64k' -c 'write -P 0x33 100k 3k' \
 		-c 'write -z 300k 64k' >/dev/null
 	cp a.$fmt "$E/" && cp a.$fmt "$G/"
@@ -266,10 +266,10 @@ both_chain()
 	local d=$1 f=$2 a b
 	a=$(cd "$E" && chain_spec "$f")
 	b=$(cd "$G" && chain_spec "$f")
-	if (cd "$E" && "$QEMU_IMG" convert $SEC $SEC2 --image-opts "$a" \
-		-O raw "$R/e.raw") >"$R/o" 2>&1 &&
-		(cd "$G" && "$QEMU_IMG" convert $SEC $SEC2 --image-opts "$b" \
-			-O raw "$R/g.raw") >>"$R/o" 2>&1 &&
+	if spawn -C "$E" "$QEMU_IMG" convert $SEC $SEC2 --image-opts "$a" \
+		-O raw "$R/e.raw" >"$R/o" 2>&1 &&
+		spawn -C "$G" "$QEMU_IMG" convert $SEC $SEC2 --image-opts "$b" \
+			-O raw "$R/g.raw" >>"$R/o" 2>&1 &&
 		cmp -s "$R/e.raw" "$R/g.raw"; then
 		pass "$d: the chain reads as qemu-img's"
 	else
@@ -284,10 +284,10 @@ chain()
 {
 	local f=$1 bo=$2 to=$3 C
 	fresh
-	"$QEMU_IMG" create -q $SEC -f "$f" -o "$bo" base.$f 1M
-	"$QEMU_IO" $SEC --image-opts "$(spec "$f" base.$f)" \
+	spawn "$QEMU_IMG" create -q $SEC -f "$f" -o "$bo" base.$f 1M
+	spawn "$QEMU_IO" $SEC --image-opts "$(spec "$f" base.$f)" \
 		-c 'write -P 0x5a 0 1M' -c 'write -z 256k 128k' >/dev/null
-	"$QEMU_IMG" create -q $SEC2 -f "$f" -o "$to" -b base.$f -F "$f" \
+	spawn "$QEMU_IMG" create -q $SEC2 -f "$f" -o "$to" -b base.$f -F "$f" \
 		top.$f
 	ok "$f $bo: the chain was made" cp base.$f top.$f "$E/"
 	cp base.$f top.$f "$G/"
@@ -332,9 +332,9 @@ chain()
 		"$(spec "$f" top.$f t)"
 	# commit back into the base (the top rewritten over it first)
 	for d in "$E" "$G"; do
-		(cd "$d" && "$QEMU_IMG" rebase $SEC2 -u -b base.$f -F "$f" \
+		(cd "$d" && spawn "$QEMU_IMG" rebase $SEC2 -u -b base.$f -F "$f" \
 			--image-opts "$(spec "$f" top.$f t)" &&
-			"$QEMU_IO" $SEC $SEC2 --image-opts "$(chain_spec "$f")" \
+			spawn "$QEMU_IO" $SEC $SEC2 --image-opts "$(chain_spec "$f")" \
 				-c 'write -P 0x21 4096 70000' >/dev/null)
 	done
 	same "$f $bo: commit" commit $SEC $SEC2 --image-opts "$C"
@@ -394,8 +394,8 @@ for c in "" cipher-alg=aes-128 cipher-alg=aes-192,cipher-mode=xts,ivgen-alg=essi
 	in_g "luks $c: qemu-io writes qimg's image" "$QEMU_IO" $SEC \
 		--image-opts "$(spec qcow2 x.qcow2)" -c 'write -P 0x5a 0 100k' \
 		-c 'write -P 0x11 1M 7k'
-	(cd "$E" && "$QEMU_IO" $SEC --image-opts "$(spec qcow2 x.qcow2)" \
-		-c 'write -P 0x5a 0 100k' -c 'write -P 0x11 1M 7k' >/dev/null)
+	spawn -C "$E" "$QEMU_IO" $SEC --image-opts "$(spec qcow2 x.qcow2)" \
+		-c 'write -P 0x5a 0 100k' -c 'write -P 0x11 1M 7k' >/dev/null
 	same "luks $c: convert to raw" convert $SEC --image-opts \
 		"$(spec qcow2 x.qcow2)" -O raw x.raw
 	same_file "luks $c: convert to raw" x.raw

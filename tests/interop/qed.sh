@@ -16,7 +16,7 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 # qemu_clean IMG: qemu-img check finds nothing (exit 0).
 qemu_clean()
 {
-	"$QEMU_IMG" check -q "$1" >/dev/null 2>&1
+	spawn "$QEMU_IMG" check -q "$1" >/dev/null 2>&1
 }
 
 # reads IMG: what a read-only user sees, against qemu-img; IMG unchanged.
@@ -64,10 +64,10 @@ for args in "1G" "3000000" "3000064" "5G" "0" "1" "64T" "100T" \
 done
 same "create -o help" create -f qed -o help
 same "amend refused" amend -f qed -o size=2M c1.qed
-"$QEMU_IMG" create -q -f raw base.raw 10M
-"$QEMU_IO" -f raw -c 'write -P 0x11 0 10M' base.raw >/dev/null
-"$QEMU_IMG" create -q -f qed base.qed 12M
-"$QEMU_IO" -f qed -c 'write -P 0x22 0 12M' base.qed >/dev/null
+spawn "$QEMU_IMG" create -q -f raw base.raw 10M
+spawn "$QEMU_IO" -f raw -c 'write -P 0x11 0 10M' base.raw >/dev/null
+spawn "$QEMU_IMG" create -q -f qed base.qed 12M
+spawn "$QEMU_IO" -f qed -c 'write -P 0x22 0 12M' base.qed >/dev/null
 same "create backing raw" create -f qed -b ../base.raw -F raw b1.qed
 same_file "create backing raw" b1.qed
 same "create backing qed" create -f qed -b ../base.qed -F qed b2.qed 20M
@@ -79,21 +79,21 @@ same "create backing_fmt without file" create -f qed -o backing_fmt=raw \
 	b5.qed 1M
 
 # --- images qemu-io wrote -----------------------------------------------
-"$QEMU_IMG" create -q -f qed w.qed 80M
-"$QEMU_IO" -f qed -c 'write -P 0xaa 4k 4k' -c 'write -P 0xbb 40M 64k' \
+spawn "$QEMU_IMG" create -q -f qed w.qed 80M
+spawn "$QEMU_IO" -f qed -c 'write -P 0xaa 4k 4k' -c 'write -P 0xbb 40M 64k' \
 	-c 'write -z 1M 64k' -c 'write -P 0xcc 79M 1M' \
 	-c 'write -z 2M 3M' w.qed >/dev/null
-"$QEMU_IMG" create -q -f qed -o cluster_size=4k,table_size=2 small.qed 3000000
-"$QEMU_IO" -f qed -c 'write -P 1 0 5k' -c 'write -P 2 2999808 512' \
+spawn "$QEMU_IMG" create -q -f qed -o cluster_size=4k,table_size=2 small.qed 3000000
+spawn "$QEMU_IO" -f qed -c 'write -P 1 0 5k' -c 'write -P 2 2999808 512' \
 	-c 'write -z 16k 8k' small.qed >/dev/null
-"$QEMU_IMG" create -q -f qed big.qed 6G
-"$QEMU_IO" -f qed -c 'write -P 3 4095M 2M' -c 'write -P 4 6143M 1M' \
+spawn "$QEMU_IMG" create -q -f qed big.qed 6G
+spawn "$QEMU_IO" -f qed -c 'write -P 3 4095M 2M' -c 'write -P 4 6143M 1M' \
 	big.qed >/dev/null
-"$QEMU_IMG" create -q -f qed -b base.raw -F raw top.qed
-"$QEMU_IO" -f qed -c 'write -P 0x33 100k 8k' -c 'write -z 1M 64k' \
+spawn "$QEMU_IMG" create -q -f qed -b base.raw -F raw top.qed
+spawn "$QEMU_IO" -f qed -c 'write -P 0x33 100k 8k' -c 'write -z 1M 64k' \
 	top.qed >/dev/null
-"$QEMU_IMG" create -q -f qed -b base.qed -F qed top2.qed 20M
-"$QEMU_IO" -f qed -c 'write -P 0x44 11M 2M' top2.qed >/dev/null
+spawn "$QEMU_IMG" create -q -f qed -b base.qed -F qed top2.qed 20M
+spawn "$QEMU_IO" -f qed -c 'write -P 0x44 11M 2M' top2.qed >/dev/null
 for img in w small top top2; do
 	reads $img.qed
 done
@@ -111,8 +111,8 @@ same "compare qed with qed" compare ../top.qed ../top.qed
 same "top: info --backing-chain" info --backing-chain ../top2.qed
 
 # --- convert into qed: qemu-img's file byte for byte ---------------------
-"$QEMU_IMG" create -q -f raw r.raw 9M
-"$QEMU_IO" -f raw -c 'write -P 5 0 5M' -c 'write -P 6 8000k 12k' \
+spawn "$QEMU_IMG" create -q -f raw r.raw 9M
+spawn "$QEMU_IO" -f raw -c 'write -P 5 0 5M' -c 'write -P 6 8000k 12k' \
 	-c 'write -P 7 9212k 4k' r.raw >/dev/null
 rm -f "$E"/o.* "$G"/o.*
 same "convert raw to qed" convert -O qed ../r.raw o.qed
@@ -136,10 +136,10 @@ ok "convert -m 8 -W: qemu-img check" qemu_clean "$G/o6.qed"
 for fmt in raw qed; do
 	for w in "-s 4096 -S 70000 -o 1024 -c 16" "-s 512 -S 65536 -o 65024 -c 8" \
 		"-s 200000 -S 300000 -o 3 -c 30"; do
-		"$QEMU_IMG" create -q -f qed -b base.$fmt -F $fmt e.qed 10M
+		spawn "$QEMU_IMG" create -q -f qed -b base.$fmt -F $fmt e.qed 10M
 		cp e.qed g.qed
 		# shellcheck disable=SC2086
-		"$QEMU_IMG" bench -w -f qed -d 1 $w e.qed >/dev/null
+		spawn "$QEMU_IMG" bench -w -f qed -d 1 $w e.qed >/dev/null
 		# shellcheck disable=SC2086
 		qimg bench -w -f qed -d 1 $w g.qed >/dev/null
 		ok "bench -w $w over $fmt: qemu-img check" qemu_clean g.qed
@@ -149,15 +149,15 @@ for fmt in raw qed; do
 	done
 done
 # zero writes: whole clusters become zero clusters
-"$QEMU_IMG" create -q -f qed -b base.raw -F raw z.qed
-"$QEMU_IO" -f qed -c 'write -P 9 0 256k' z.qed >/dev/null
+spawn "$QEMU_IMG" create -q -f qed -b base.raw -F raw z.qed
+spawn "$QEMU_IO" -f qed -c 'write -P 9 0 256k' z.qed >/dev/null
 cp z.qed ze.qed
-"$QEMU_IO" -f qed -c 'write -z 64k 320k' -c 'write -z 1000 3000' \
+spawn "$QEMU_IO" -f qed -c 'write -z 64k 320k' -c 'write -z 1000 3000' \
 	ze.qed >/dev/null
-"$QEMU_IMG" create -q -f raw zeros.raw 512k
+spawn "$QEMU_IMG" create -q -f raw zeros.raw 512k
 cp z.qed zg.qed
-"$QEMU_IMG" create -q -f qcow2 -b "$T/zg.qed" -F qed zt.qcow2
-"$QEMU_IO" -f qcow2 -c 'write -z 64k 320k' -c 'write -z 1000 3000' \
+spawn "$QEMU_IMG" create -q -f qcow2 -b "$T/zg.qed" -F qed zt.qcow2
+spawn "$QEMU_IO" -f qcow2 -c 'write -z 64k 320k' -c 'write -z 1000 3000' \
 	zt.qcow2 >/dev/null
 qimg commit -q zt.qcow2
 ok "commit of zeros: qemu-img check" qemu_clean zg.qed
@@ -169,19 +169,19 @@ cp top.qed te.qed
 cp top.qed tg.qed
 cp base.raw be.raw
 cp base.raw bg.raw
-"$QEMU_IMG" rebase -q -u -b be.raw -F raw te.qed
-"$QEMU_IMG" rebase -q -u -b bg.raw -F raw tg.qed
-"$QEMU_IMG" commit -q te.qed
+spawn "$QEMU_IMG" rebase -q -u -b be.raw -F raw te.qed
+spawn "$QEMU_IMG" rebase -q -u -b bg.raw -F raw tg.qed
+spawn "$QEMU_IMG" commit -q te.qed
 qimg commit -q tg.qed
 ok "commit of a qed top: the base is qemu-img's" cmp be.raw bg.raw
 ok "commit of a qed top: the top is kept" contents_equal te.qed tg.qed
-"$QEMU_IMG" create -q -f qed bq.qed 10M
-"$QEMU_IO" -f qed -c 'write -P 0x55 0 3M' bq.qed >/dev/null
+spawn "$QEMU_IMG" create -q -f qed bq.qed 10M
+spawn "$QEMU_IO" -f qed -c 'write -P 0x55 0 3M' bq.qed >/dev/null
 cp bq.qed bqg.qed
-"$QEMU_IMG" create -q -f qcow2 -b "$T/bqg.qed" -F qed tq.qcow2
-"$QEMU_IO" -f qcow2 -c 'write -P 0x66 1000 5000' -c 'write -P 0x67 2M 2M' \
+spawn "$QEMU_IMG" create -q -f qcow2 -b "$T/bqg.qed" -F qed tq.qcow2
+spawn "$QEMU_IO" -f qcow2 -c 'write -P 0x66 1000 5000' -c 'write -P 0x67 2M 2M' \
 	tq.qcow2 >/dev/null
-"$QEMU_IMG" convert -O raw tq.qcow2 want.raw
+spawn "$QEMU_IMG" convert -O raw tq.qcow2 want.raw
 qimg commit -q tq.qcow2
 ok "commit into a qed base: qemu-img check" qemu_clean bqg.qed
 ok "commit into a qed base: content" contents_equal want.raw bqg.qed
@@ -190,7 +190,7 @@ ok "commit into a qed base: content" contents_equal want.raw bqg.qed
 for who in e g; do
 	cp top.qed rb-$who.qed
 done
-"$QEMU_IMG" rebase -q -b base.qed -F qed rb-e.qed
+spawn "$QEMU_IMG" rebase -q -b base.qed -F qed rb-e.qed
 qimg rebase -q -b base.qed -F qed rb-g.qed
 ok "rebase: qemu-img check" qemu_clean rb-g.qed
 ok "rebase: same content" contents_equal rb-e.qed rb-g.qed
@@ -263,15 +263,15 @@ done
 for who in e g; do
 	cp tail.qed tw-$who.qed
 done
-"$QEMU_IO" -f qed -c 'write -P 8 3M 64k' tw-e.qed >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b tw-g.qed -F qed tw.qcow2
-"$QEMU_IO" -f qcow2 -c 'write -P 8 3M 64k' tw.qcow2 >/dev/null
+spawn "$QEMU_IO" -f qed -c 'write -P 8 3M 64k' tw-e.qed >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b tw-g.qed -F qed tw.qcow2
+spawn "$QEMU_IO" -f qcow2 -c 'write -P 8 3M 64k' tw.qcow2 >/dev/null
 qimg commit -q tw.qcow2
 ok "write over a partial last cluster: qimg's file is qemu's" \
 	cmp tw-e.qed tw-g.qed
 
 # --- damaged headers: qemu-img's refusals ---------------------------------
-"$QEMU_IMG" create -q -f qed h.qed 1M
+spawn "$QEMU_IMG" create -q -f qed h.qed 1M
 n=0
 for p in "4 00080000" "4 00001000" "4 00000008" "4 00000110" "8 03" "8 20" \
 	"8 00" "12 00" "12 02" "16 08" "16 01" "17 01" "24 01" "32 01" \
@@ -296,7 +296,7 @@ same "short file" info -f qed ../base.raw
 # spanning 2 TiB (the largest tables qemu-img's size limit leaves room
 # for).  qemu-img holds L1 and every L2 table it uses whole; qimg reads
 # them a page at a time.
-"$QEMU_IMG" create -q -f qed -o cluster_size=1M,table_size=16 bigt.qed 16T
+spawn "$QEMU_IMG" create -q -f qed -o cluster_size=1M,table_size=16 bigt.qed 16T
 qio -f qed -c 'write -P 7 1T 3M' -c 'write -P 8 5T 1M' -c 'write -P 9 9T 1M' \
 	-c 'write -P 10 13T 2M' bigt.qed
 for args in "info bigt.qed" "check bigt.qed" \

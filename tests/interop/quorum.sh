@@ -7,7 +7,7 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 
 for i in 0 1 2; do
-	"$QEMU_IMG" create -q -f qcow2 "q$i.qcow2" 4M
+	spawn "$QEMU_IMG" create -q -f qcow2 "q$i.qcow2" 4M
 done
 Q="driver=raw,file.driver=quorum,file.vote-threshold=2"
 for i in 0 1 2; do
@@ -15,16 +15,16 @@ for i in 0 1 2; do
 done
 same "map of an empty quorum" map --image-opts "$Q"
 same "info of a quorum" info --image-opts "$Q"
-"$QEMU_IO" -c "open -o ${Q//..\//}" -c 'write -P 3 0 1M' >/dev/null
+spawn "$QEMU_IO" -c "open -o ${Q//..\//}" -c 'write -P 3 0 1M' >/dev/null
 same "map after writing through the quorum" map --output=json --image-opts "$Q"
 same "convert the quorum" convert -O qcow2 --image-opts "$Q" out.qcow2
 ok "converted quorum equals a child" "$QEMU_IMG" compare -q "$G/out.qcow2" q1.qcow2
 # one child disagrees: the majority wins
-"$QEMU_IO" -c 'write -P 4 0 4k' q0.qcow2 >/dev/null
+spawn "$QEMU_IO" -c 'write -P 4 0 4k' q0.qcow2 >/dev/null
 same "compare with one child outvoted" compare --image-opts "$Q" \
 	"driver=qcow2,file.filename=../q1.qcow2"
 # two disagree: no quorum
-"$QEMU_IO" -c 'write -P 5 0 4k' q1.qcow2 >/dev/null
+spawn "$QEMU_IO" -c 'write -P 5 0 4k' q1.qcow2 >/dev/null
 run_tool g convert -O raw --image-opts "$Q" bad.raw
 ok "no quorum: convert fails" test "$(cat "$R/g.rc")" != 0
 same "threshold above the children" info --image-opts \

@@ -74,7 +74,7 @@ random_io()
 		esac
 	done
 	[ "$DRY" = 1 ] && return 0
-	[ ${#args[@]} -gt 0 ] && "$QEMU_IO" "${args[@]}" "$img" >/dev/null
+	[ ${#args[@]} -gt 0 ] && spawn "$QEMU_IO" "${args[@]}" "$img" >/dev/null
 }
 
 # same_settled DESC ARGS...: like `same`, for answers that depend on the
@@ -116,7 +116,7 @@ for ((it = 0; it < ITER; it++)); do
 	backing=()
 	if [ $((RANDOM % 3)) = 0 ]; then
 		random_opts
-		[ "$DRY" = 1 ] || "$QEMU_IMG" create -q -f qcow2 -o "$O" base.qcow2 \
+		[ "$DRY" = 1 ] || spawn "$QEMU_IMG" create -q -f qcow2 -o "$O" base.qcow2 \
 			$((size / 2))
 		random_io base.qcow2 $((size / 2)) 8
 		cs=${opts#*cluster_size=}
@@ -133,14 +133,14 @@ for ((it = 0; it < ITER; it++)); do
 		random_opts
 		continue
 	fi
-	if ! "$QEMU_IMG" create -q -f qcow2 -o "$opts" "${backing[@]}" \
+	if ! spawn "$QEMU_IMG" create -q -f qcow2 -o "$opts" "${backing[@]}" \
 		img.qcow2 "$size"; then
 		fail "$d: qemu-img create"
 		continue
 	fi
 	random_io img.qcow2 "$size" $((RANDOM % 24 + 4))
 	if [ $((RANDOM % 4)) = 0 ]; then
-		"$QEMU_IMG" snapshot -c snap img.qcow2
+		spawn "$QEMU_IMG" snapshot -c snap img.qcow2
 		random_io img.qcow2 "$size" 6
 		d="$d snapshot"
 	fi
@@ -154,7 +154,7 @@ for ((it = 0; it < ITER; it++)); do
 	same "$d: info" info --output=json ../img.qcow2
 	same_settled "$d: map" map --output=json ../img.qcow2
 	same "$d: check" check --output=json ../img.qcow2
-	"$QEMU_IMG" convert -O raw img.qcow2 ref.raw
+	spawn "$QEMU_IMG" convert -O raw img.qcow2 ref.raw
 	rm -f "$G/copy.raw"
 	ok "$d: raw copy" qimg convert -O raw img.qcow2 "$G/copy.raw"
 	ok "$d: raw copy bytes" cmp -s ref.raw "$G/copy.raw"

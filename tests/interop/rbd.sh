@@ -209,7 +209,7 @@ reads()
 # image inside an RBD image)
 rbd_clean()
 {
-	"$QEMU_IMG" check -q "$1" >/dev/null 2>&1
+	spawn "$QEMU_IMG" check -q "$1" >/dev/null 2>&1
 }
 # images_equal A B: qemu-img compare finds the same guest bytes
 images_equal()
@@ -243,38 +243,38 @@ both()
 # key: made by qemu-img in a file, copied in) that librbd opens.
 # Four independent groups, side by side.
 {
-	"$QEMU_IMG" create -q -f raw rbd:rbd/rd 64M
-	"$QEMU_IO" -f raw -c 'write -P 7 0 1M' rbd:rbd/rd
+	spawn "$QEMU_IMG" create -q -f raw rbd:rbd/rd 64M
+	spawn "$QEMU_IO" -f raw -c 'write -P 7 0 1M' rbd:rbd/rd
 	rbd snap create rbd/rd@r1
 	rbd snap protect rbd/rd@r1
-	"$QEMU_IO" -f raw -c 'write -P 8 1M 1M' -c 'write -P 9 8M 64k' \
+	spawn "$QEMU_IO" -f raw -c 'write -P 8 1M 1M' -c 'write -P 9 8M 64k' \
 		-c 'write -P 10 20M 5M' -c 'discard 21M 1M' -c 'write -z 30M 8M' rbd:rbd/rd
-	"$QEMU_IMG" snapshot -c q1 rbd:rbd/rd
+	spawn "$QEMU_IMG" snapshot -c q1 rbd:rbd/rd
 	rbd clone rbd/rd@r1 rbd/cl
-	"$QEMU_IO" -f raw -c 'write -P 4 16M 4k' rbd:rbd/cl
+	spawn "$QEMU_IO" -f raw -c 'write -P 4 16M 4k' rbd:rbd/cl
 } >"$T/setup1.log" 2>&1 &
 s1=$!
 {
 	rbd namespace create rbd/ns1
-	"$QEMU_IMG" create -q -f raw rbd:rbd/ns1/nsi 4M
-	"$QEMU_IO" -f raw -c 'write -P 5 0 64k' rbd:rbd/ns1/nsi
-	"$QEMU_IMG" create -q -f raw -o cluster_size=1M rbd:rbd/cs 8M
-	"$QEMU_IO" -f raw -c 'write -P 1 1M 1M' -c 'write -P 2 5M 512k' rbd:rbd/cs
-	"$QEMU_IMG" create -q -f raw rbd:rbd/disc 16M
-	"$QEMU_IO" -f raw -c 'write -P 3 0 8M' -c 'discard 0 4M' -c 'discard 8M 4M' rbd:rbd/disc
-	"$QEMU_IMG" create -q -f raw rbd:rbd/empty 0
+	spawn "$QEMU_IMG" create -q -f raw rbd:rbd/ns1/nsi 4M
+	spawn "$QEMU_IO" -f raw -c 'write -P 5 0 64k' rbd:rbd/ns1/nsi
+	spawn "$QEMU_IMG" create -q -f raw -o cluster_size=1M rbd:rbd/cs 8M
+	spawn "$QEMU_IO" -f raw -c 'write -P 1 1M 1M' -c 'write -P 2 5M 512k' rbd:rbd/cs
+	spawn "$QEMU_IMG" create -q -f raw rbd:rbd/disc 16M
+	spawn "$QEMU_IO" -f raw -c 'write -P 3 0 8M' -c 'discard 0 4M' -c 'discard 8M 4M' rbd:rbd/disc
+	spawn "$QEMU_IMG" create -q -f raw rbd:rbd/empty 0
 } >"$T/setup2.log" 2>&1 &
 s2=$!
 {
-	"$QEMU_IMG" create -q -f qcow2 rbd:rbd/base.q 16M
-	"$QEMU_IO" -c 'write -P 0x55 0 2M' rbd:rbd/base.q
-	"$QEMU_IMG" create -q -f qcow2 -b rbd:rbd/base.q -F qcow2 rbd:rbd/top.q
-	"$QEMU_IO" -c 'write -P 0x56 1M 2M' rbd:rbd/top.q
+	spawn "$QEMU_IMG" create -q -f qcow2 rbd:rbd/base.q 16M
+	spawn "$QEMU_IO" -c 'write -P 0x55 0 2M' rbd:rbd/base.q
+	spawn "$QEMU_IMG" create -q -f qcow2 -b rbd:rbd/base.q -F qcow2 rbd:rbd/top.q
+	spawn "$QEMU_IO" -c 'write -P 0x56 1M 2M' rbd:rbd/top.q
 } >"$T/setup3.log" 2>&1 &
 s3=$!
 {
-	"$QEMU_IMG" create -q -f raw src.raw 16M
-	"$QEMU_IO" -f raw -c 'write -P 0x41 0 1M' -c 'write -P 0x42 9M 100k' \
+	spawn "$QEMU_IMG" create -q -f raw src.raw 16M
+	spawn "$QEMU_IO" -f raw -c 'write -P 0x41 0 1M' -c 'write -P 0x42 9M 100k' \
 		-c 'write -P 0x43 12M 4M' src.raw
 	# qemu-img's key derivation timer fails now and then (lib.sh's
 	# retry_qemu_img_flake)
@@ -282,7 +282,7 @@ s3=$!
 		"$REAL_QEMU_IMG" create -q -f luks --object secret,id=s0,data=abc123 \
 			-o key-secret=s0,iter-time=10 enc.luks 12M && break
 	done
-	"$QEMU_IMG" convert -f raw -O raw enc.luks rbd:rbd/enc
+	spawn "$QEMU_IMG" convert -f raw -O raw enc.luks rbd:rbd/enc
 } >"$T/setup4.log" 2>&1 &
 s4=$!
 wait "$s1" "$s2" "$s3" "$s4"

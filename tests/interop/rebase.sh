@@ -13,17 +13,17 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 mkdir pristine
 qio_w()
 {
-	"$QEMU_IO" "$@" >/dev/null
+	spawn "$QEMU_IO" "$@" >/dev/null
 }
-"$QEMU_IMG" create -q -f qcow2 pristine/base.qcow2 8M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/base.qcow2 8M
 qio_w -c 'write -P 1 0 8M' pristine/base.qcow2
-"$QEMU_IMG" create -q -f qcow2 pristine/base2.qcow2 8M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/base2.qcow2 8M
 qio_w -c 'write -P 1 0 2M' -c 'write -P 5 6M 1M' pristine/base2.qcow2
-"$QEMU_IMG" create -q -f qcow2 pristine/short.qcow2 3M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/short.qcow2 3M
 qio_w -c 'write -P 1 0 3M' pristine/short.qcow2
-"$QEMU_IMG" create -q -f qcow2 pristine/long.qcow2 12M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/long.qcow2 12M
 qio_w -c 'write -P 7 0 12M' pristine/long.qcow2
-"$QEMU_IMG" create -q -f raw pristine/base.raw 8M
+spawn "$QEMU_IMG" create -q -f raw pristine/base.raw 8M
 qio_w -f raw -c 'write -P 1 0 4M' pristine/base.raw
 
 # mktop NAME BASE BASEFMT [create options]: a top image over BASE with a
@@ -32,7 +32,7 @@ mktop()
 {
 	local n=$1 b=$2 bf=$3
 	shift 3
-	"$QEMU_IMG" create -q -f qcow2 -b "$b" -F "$bf" "$@" "pristine/$n" 8M
+	spawn "$QEMU_IMG" create -q -f qcow2 -b "$b" -F "$bf" "$@" "pristine/$n" 8M
 	(cd pristine && qio_w -c 'write -P 2 2M 1M' -c 'write -z 4M 64k' \
 		-c 'write -P 3 7M 4k' "$n")
 }
@@ -92,12 +92,12 @@ shape()
 
 while IFS=' ' read -r top nb nbf; do
 	place "$top"
-	"$QEMU_IMG" convert -O raw "$E/$top" "$R/before.raw"
+	spawn "$QEMU_IMG" convert -O raw "$E/$top" "$R/before.raw"
 	d="rebase $top onto ${nb:-nothing}"
 	args=(-b "$nb")
 	[ -n "$nbf" ] && args+=(-F "$nbf")
 	same "$d" rebase "${args[@]}" "$top" || continue
-	"$QEMU_IMG" convert -O raw "$G/$top" "$R/after.raw"
+	spawn "$QEMU_IMG" convert -O raw "$G/$top" "$R/after.raw"
 	ok "$d: reads as before" cmp -s "$R/before.raw" "$R/after.raw"
 	ok "$d: qemu-img check clean" check_clean "$G/$top"
 	ok "$d: same backing link" \

@@ -22,16 +22,16 @@ poke()
 }
 
 # 036: unknown incompatible bit 63, with and without a name in the table
-"$QEMU_IMG" create -q -f qcow2 feat.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 feat.qcow2 1M
 poke feat.qcow2 72 '\200'
 same "unknown incompatible feature, named by the image's table" info feat.qcow2
 # A table with one short entry naming bit 63 "Test feature" (replaces the
 # standard table: extension at 0x68 in a fresh image... written by hand)
-"$QEMU_IMG" create -q -f qcow2 feat2.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 feat2.qcow2 1M
 poke feat2.qcow2 72 '\200'
 same "unknown incompatible feature, default table" info feat2.qcow2
 # unknown autoclear bit: cleared by a read-write open (check -r all)
-"$QEMU_IMG" create -q -f qcow2 ac.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 ac.qcow2 1M
 cp ac.qcow2 "$E/ac.qcow2"
 cp ac.qcow2 "$G/ac.qcow2"
 poke "$E/ac.qcow2" 88 '\200'
@@ -41,8 +41,8 @@ ok "unknown autoclear bit cleared as qemu-img clears it" \
 	cmp -s "$E/ac.qcow2" "$G/ac.qcow2"
 
 # 242: a bitmap with a reserved flag refuses the open
-"$QEMU_IMG" create -q -f qcow2 bm.qcow2 1M
-"$QEMU_IMG" bitmap --add bm.qcow2 b0
+spawn "$QEMU_IMG" create -q -f qcow2 bm.qcow2 1M
+spawn "$QEMU_IMG" bitmap --add bm.qcow2 b0
 # be32/be64 FILE OFFSET: a big-endian number read from the file
 be()
 {
@@ -71,25 +71,25 @@ else
 fi
 
 # 122: -n onto empty v2 and v3 images without a backing file stays sparse
-"$QEMU_IMG" create -q -f qcow2 empty.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 empty.qcow2 64M
 for compat in 1.1 0.10; do
 	for d in "$E" "$G"; do
-		"$QEMU_IMG" create -q -f qcow2 -o compat=$compat "$d/n$compat.qcow2" 64M
+		spawn "$QEMU_IMG" create -q -f qcow2 -o compat=$compat "$d/n$compat.qcow2" 64M
 	done
 	same "convert -n onto compat=$compat" convert -n -O qcow2 ../empty.qcow2 "n$compat.qcow2"
 	same "map after convert -n onto compat=$compat" map --output=json "n$compat.qcow2"
 done
-"$QEMU_IMG" create -q -f qcow2 c1.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 c1.qcow2 1M
 same "concatenation with -B" convert -O qcow2 -B ../base.qcow2 ../c1.qcow2 ../c1.qcow2 out.qcow2
 same "concatenation with -o backing_file" convert -O qcow2 -o backing_file=../c1.qcow2 ../c1.qcow2 ../c1.qcow2 out.qcow2
 
 # 125/292: resize over a longer backing file from an unaligned size
-"$QEMU_IMG" create -q -f raw rb.raw 128k
-"$QEMU_IO" -f raw -c 'write -P 1 0 128k' rb.raw >/dev/null
+spawn "$QEMU_IMG" create -q -f raw rb.raw 128k
+spawn "$QEMU_IO" -f raw -c 'write -P 1 0 128k' rb.raw >/dev/null
 for osz in 31k 33k; do
 	for prealloc in off metadata falloc full; do
 		for d in "$E" "$G"; do
-			"$QEMU_IMG" create -q -f qcow2 -F raw -b ../rb.raw -o cluster_size=64k "$d/r.qcow2" $osz
+			spawn "$QEMU_IMG" create -q -f qcow2 -F raw -b ../rb.raw -o cluster_size=64k "$d/r.qcow2" $osz
 		done
 		same "resize $osz -> 96k prealloc=$prealloc over a backing file" \
 			resize -f qcow2 --preallocation=$prealloc r.qcow2 96k
@@ -102,14 +102,14 @@ for osz in 31k 33k; do
 done
 
 # backing-file-invalidation: a json:{...} backing name is used as it is
-"$QEMU_IMG" create -q -f qcow2 jb.qcow2 1M
+spawn "$QEMU_IMG" create -q -f qcow2 jb.qcow2 1M
 same "create with a json:{...} backing file" create -f qcow2 -F qcow2 \
 	-b "json:{\"driver\": \"qcow2\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/jb.qcow2\"}}" jt.qcow2 1M
 same "info of it" info jt.qcow2
 
 # 108: an image whose refcount table is gone: check reports, -r all rebuilds
-"$QEMU_IMG" create -q -f qcow2 nort.qcow2 64M
-"$QEMU_IO" -c 'write -P 5 0 64k' nort.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 nort.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 5 0 64k' nort.qcow2 >/dev/null
 poke nort.qcow2 48 '\0\0\0\0\0\0\0\0\0\0\0\0'
 cp nort.qcow2 "$E/nort.qcow2"
 cp nort.qcow2 "$G/nort.qcow2"
@@ -121,8 +121,8 @@ ok "rebuilt image: data intact" \
 
 # 153: create refuses an image another process holds for writing
 if command -v qemu-nbd >/dev/null 2>&1; then
-	"$QEMU_IMG" create -q -f qcow2 held.qcow2 1M
-	"$QEMU_IO" -c 'write -P 9 0 64k' held.qcow2 >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 held.qcow2 1M
+	spawn "$QEMU_IO" -c 'write -P 9 0 64k' held.qcow2 >/dev/null
 	qemu-nbd -t -k "$T/held.sock" -f qcow2 held.qcow2 &
 	nbd_pid=$!
 	for i in $(seq 50); do [ -S "$T/held.sock" ] && break; sleep 0.1; done
@@ -146,9 +146,9 @@ twin()
 
 # 163: shrinking frees the refcount blocks left counting nothing; the
 # result is qemu-img's byte for byte
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=512,refcount_bits=64 shr.qcow2 3M
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=512,refcount_bits=64 shr.qcow2 3M
 for o in 0 262144 524288 786432 1048576 1310720 1572864 1835008 2097152 2359296 2621440 2883584; do
-	"$QEMU_IO" -c "write -q -P 0xff $o 256K" shr.qcow2 >/dev/null
+	spawn "$QEMU_IO" -c "write -q -P 0xff $o 256K" shr.qcow2 >/dev/null
 done
 twin shr.qcow2
 same "resize --shrink, 512-byte clusters" resize --shrink shr.qcow2 1M
@@ -158,8 +158,8 @@ ok "shrunk image passes qemu-img check" check_clean "$G/shr.qcow2"
 
 # 250: clusters freed by a shrink leave the file even where it cannot be
 # cut (data mapped at its end)
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=1M,preallocation=metadata pun.qcow2 300M
-"$QEMU_IO" -c 'discard 0 10M' -c 'discard 290M 10M' -c 'write 290M 10M' \
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=1M,preallocation=metadata pun.qcow2 300M
+spawn "$QEMU_IO" -c 'discard 0 10M' -c 'discard 290M 10M' -c 'write 290M 10M' \
 	-c 'write 0 10M' pun.qcow2 >/dev/null
 twin pun.qcow2
 same "resize --shrink of a preallocated image" resize --shrink pun.qcow2 5M
@@ -171,7 +171,7 @@ ok "preallocated shrunk image passes qemu-img check" check_clean "$G/pun.qcow2"
 
 # 060: a refcount table entry past the end of the file stops the shrink
 # with qemu-img's report, the size unchanged; a second try works
-"$QEMU_IMG" create -q -f qcow2 brt.qcow2 64M
+spawn "$QEMU_IMG" create -q -f qcow2 brt.qcow2 64M
 rt=$(be brt.qcow2 48 8)
 poke brt.qcow2 $((rt + 8)) '\0\377\377\377\0\0\0\0'
 twin brt.qcow2
@@ -186,17 +186,17 @@ ok "the repaired and shrunk image has qemu-img's contents" \
 ok "the repaired and shrunk image passes qemu-img check" check_clean "$G/brt.qcow2"
 
 # 061: a v2 image with internal snapshots cannot be resized
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2s.qcow2 64M
-"$QEMU_IMG" snapshot -c s1 v2s.qcow2
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2s.qcow2 64M
+spawn "$QEMU_IMG" snapshot -c s1 v2s.qcow2
 twin v2s.qcow2
 same "grow a v2 image with snapshots" resize v2s.qcow2 128M
 same "shrink a v2 image with snapshots" resize --shrink v2s.qcow2 32M
 same "same size, v2 image with snapshots" resize v2s.qcow2 64M
 
 # 217: an I/O error while a snapshot's clusters are freed
-"$QEMU_IMG" create -q -f qcow2 sde.qcow2 64M
-"$QEMU_IO" -c 'write 0 64k' sde.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c foo sde.qcow2
+spawn "$QEMU_IMG" create -q -f qcow2 sde.qcow2 64M
+spawn "$QEMU_IO" -c 'write 0 64k' sde.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c foo sde.qcow2
 twin sde.qcow2
 printf '[inject-error]\nevent = "cluster_free"\nerrno = "5"\n' >"$E/bd.conf"
 cp "$E/bd.conf" "$G/bd.conf"
@@ -206,10 +206,10 @@ same "it leaves leaks only" check sde.qcow2
 # Snapshot deletion and revert punch the clusters they free, as qemu-img
 # does; the images come out the same
 for op in -d -a; do
-	"$QEMU_IMG" create -q -f qcow2 "sp$op.qcow2" 16M
-	"$QEMU_IO" -c 'write 0 4M' "sp$op.qcow2" >/dev/null
-	"$QEMU_IMG" snapshot -c s "sp$op.qcow2"
-	"$QEMU_IO" -c 'write 0 4M' -c 'write 8M 1M' "sp$op.qcow2" >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 "sp$op.qcow2" 16M
+	spawn "$QEMU_IO" -c 'write 0 4M' "sp$op.qcow2" >/dev/null
+	spawn "$QEMU_IMG" snapshot -c s "sp$op.qcow2"
+	spawn "$QEMU_IO" -c 'write 0 4M' -c 'write 8M 1M' "sp$op.qcow2" >/dev/null
 	twin "sp$op.qcow2"
 	same "snapshot $op" snapshot $op s "sp$op.qcow2"
 	eu=$(du -k "$E/sp$op.qcow2" | cut -f1)
@@ -223,8 +223,8 @@ done
 
 # A corruption found while reading: qemu-img's report line, then the
 # error, for a read-only open
-"$QEMU_IMG" create -q -f qcow2 cor.qcow2 1M
-"$QEMU_IO" -c 'write 0 64k' cor.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 cor.qcow2 1M
+spawn "$QEMU_IO" -c 'write 0 64k' cor.qcow2 >/dev/null
 l1=$(be cor.qcow2 40 8)
 poke cor.qcow2 $((l1 + 6)) '\002'
 twin cor.qcow2

@@ -26,8 +26,8 @@ place()
 }
 
 mkdir pristine
-"$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
-"$QEMU_IMG" create -q -f raw pristine/a.raw 64M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
+spawn "$QEMU_IMG" create -q -f raw pristine/a.raw 64M
 
 # --- arguments ---------------------------------------------------------
 while IFS= read -r args; do
@@ -98,13 +98,13 @@ EOF
 # kinds of images, each with data near the places resizes cut
 qio_w()
 {
-	"$QEMU_IO" "$@" >/dev/null
+	spawn "$QEMU_IO" "$@" >/dev/null
 }
 mk()
 {
 	local n=$1 size=$2
 	shift 2
-	"$QEMU_IMG" create -q -f qcow2 "$@" "pristine/$n" "$size"
+	spawn "$QEMU_IMG" create -q -f qcow2 "$@" "pristine/$n" "$size"
 }
 mk v3.qcow2 64M
 qio_w -c 'write -P 1 0 1M' -c 'write -P 2 40M 3M' -c 'write -P 3 63M 1M' \
@@ -125,9 +125,9 @@ mk lazy.qcow2 64M -o lazy_refcounts=on
 qio_w -c 'write -P 1 0 1M' -c 'write -P 2 40M 3M' pristine/lazy.qcow2
 mk snap.qcow2 64M
 qio_w -c 'write -P 1 0 1M' -c 'write -P 2 40M 3M' pristine/snap.qcow2
-"$QEMU_IMG" snapshot -c s1 pristine/snap.qcow2
+spawn "$QEMU_IMG" snapshot -c s1 pristine/snap.qcow2
 qio_w -c 'write -P 4 40M 1M' -c 'write -P 5 60M 1M' pristine/snap.qcow2
-"$QEMU_IMG" create -q -f raw pristine/base.raw 96M
+spawn "$QEMU_IMG" create -q -f raw pristine/base.raw 96M
 qio_w -f raw -c 'write -P 9 0 96M' pristine/base.raw
 mk long.qcow2 64M -b base.raw -F raw
 qio_w -c 'write -P 1 0 1M' -c 'write -P 2 40M 3M' pristine/long.qcow2
@@ -177,11 +177,11 @@ done
 
 # shrink, then grow back: nothing of the old data shows through
 place v3.qcow2
-(cd "$G" && "$QIMG" resize -q --shrink v3.qcow2 20M &&
-	"$QIMG" resize -q v3.qcow2 64M)
+(cd "$G" && spawn "$QIMG" resize -q --shrink v3.qcow2 20M &&
+	spawn "$QIMG" resize -q v3.qcow2 64M)
 reads_zero()
 {
-	"$QEMU_IO" -c 'read -P 0 20M 44M' "$1" >"$R/io" 2>&1 &&
+	spawn "$QEMU_IO" -c 'read -P 0 20M 44M' "$1" >"$R/io" 2>&1 &&
 		grep -q '^read ' "$R/io" &&
 		! grep -q 'Pattern verification failed' "$R/io"
 }
@@ -194,10 +194,10 @@ ok "shrink then grow: qemu-img check clean" check_clean "$G/v3.qcow2"
 # backing file (falloc'd and full clusters must be allocated in their
 # bitmaps, or the backing file shows through)
 for p in off metadata falloc full; do
-	"$QEMU_IMG" create -q -f qcow2 -o extended_l2=on -b base.raw -F raw \
+	spawn "$QEMU_IMG" create -q -f qcow2 -o extended_l2=on -b base.raw -F raw \
 		"$G/extlong.qcow2" 503k
-	(cd "$G" && "$QIMG" resize -q --preallocation=$p extlong.qcow2 1013k)
-	"$QEMU_IO" -c 'read -P 9 0 503k' -c 'read -P 0 503k 510k' \
+	spawn -C "$G" "$QIMG" resize -q --preallocation=$p extlong.qcow2 1013k
+	spawn "$QEMU_IO" -c 'read -P 9 0 503k' -c 'read -P 0 503k 510k' \
 		"$G/extlong.qcow2" >"$R/io" 2>&1
 	ok "extended L2 over a longer backing file, $p: reads as qemu-img's" \
 		eval "[ \$(grep -c '^read ' '$R/io') = 2 ] &&

@@ -12,7 +12,7 @@ rt()
 {
 	local d=$1 img=$2 rc
 	rm -f ref.raw out.raw out.qcow2
-	"$QEMU_IMG" convert -O raw "$img" ref.raw
+	spawn "$QEMU_IMG" convert -O raw "$img" ref.raw
 	qimg convert -O raw "$img" out.raw >"$R/g.err" 2>&1
 	rc=$?
 	if [ "$rc" = 0 ] && cmp -s ref.raw out.raw; then
@@ -26,7 +26,7 @@ rt()
 	qimg convert -O qcow2 "$img" out.qcow2 >"$R/g.err" 2>&1
 	rc=$?
 	if [ "$rc" = 0 ] && check_clean out.qcow2 &&
-		"$QEMU_IMG" compare -q "$img" out.qcow2 2>/dev/null; then
+		spawn "$QEMU_IMG" compare -q "$img" out.qcow2 2>/dev/null; then
 		pass "$d: qimg's qcow2 copy is clean and identical"
 	else
 		fail "$d: qimg's qcow2 copy is clean and identical"
@@ -53,7 +53,7 @@ scribble()
 		5) cmds+=(-c "discard $((off / cs * cs)) $((cs * 3))") ;;
 		esac
 	done
-	"$QEMU_IO" -f qcow2 "${cmds[@]}" "$img" >/dev/null
+	spawn "$QEMU_IO" -f qcow2 "${cmds[@]}" "$img" >/dev/null
 }
 
 # pattern FILE KIB: mkpattern's file; quick mode doubles one 256 KiB
@@ -76,7 +76,7 @@ compress_some()
 {
 	local img=$1 cs=$2 n=$3 i
 	for i in $(seq 0 "$((n - 1))"); do
-		"$QEMU_IO" -f qcow2 -c "write -c -P $((i + 9)) $((i * 3 * cs)) $cs" \
+		spawn "$QEMU_IO" -f qcow2 -c "write -c -P $((i + 9)) $((i * 3 * cs)) $cs" \
 			"$img" >/dev/null
 	done
 }
@@ -92,12 +92,12 @@ for cs in 512 1k 4k 16k 64k 256k 2M; do
 		sed 's/.*cluster_size=\([0-9]*\).*/\1/')
 	rm -f x
 	if quick_pick "$i" || quick_pick $((i + 1)); then
-		"$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs "c$cs.qcow2" $size
+		spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs "c$cs.qcow2" $size
 		scribble "c$cs.qcow2" $size "$csb"
 		rt "v3 cluster_size=$cs" "c$cs.qcow2"
 	fi
 	if quick_pick $((i + 2)); then
-		"$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs,compat=0.10 \
+		spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs,compat=0.10 \
 			"v2c$cs.qcow2" $size
 		scribble "v2c$cs.qcow2" $size "$csb"
 		rt "v2 cluster_size=$cs" "v2c$cs.qcow2"
@@ -117,22 +117,22 @@ for ct in zlib zstd; do
 			sed 's/.*cluster_size=\([0-9]*\).*/\1/')
 		rm -f x
 		img=z-$ct-$cs.qcow2
-		"$QEMU_IMG" create -q -f qcow2 \
+		spawn "$QEMU_IMG" create -q -f qcow2 \
 			-o cluster_size=$cs,compression_type=$ct "$img" 32M
 		compress_some "$img" "$csb" 5
-		"$QEMU_IO" -f qcow2 -c "write -P 0x77 $((csb + 100)) 3000" \
+		spawn "$QEMU_IO" -f qcow2 -c "write -P 0x77 $((csb + 100)) 3000" \
 			"$img" >/dev/null
 		rt "compressed $ct cluster_size=$cs" "$img"
 	done
 done
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 zv2.qcow2 4M
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 zv2.qcow2 4M
 compress_some zv2.qcow2 65536 4
 rt "compressed v2" zv2.qcow2
 # text compresses well: a convert -c of text by qemu-img
 yes 'some text that compresses well' | head -c 3M >text.raw
-"$QEMU_IMG" convert -c -O qcow2 text.raw ctext.qcow2
+spawn "$QEMU_IMG" convert -c -O qcow2 text.raw ctext.qcow2
 rt "qemu-img convert -c text" ctext.qcow2
-"$QEMU_IMG" convert -c -O qcow2 -o compression_type=zstd text.raw \
+spawn "$QEMU_IMG" convert -c -O qcow2 -o compression_type=zstd text.raw \
 	ctextz.qcow2
 rt "qemu-img convert -c zstd text" ctextz.qcow2
 
@@ -143,66 +143,66 @@ for cs in 16k 64k 2M; do
 		sed 's/.*cluster_size=\([0-9]*\).*/\1/')
 	rm -f x
 	img=el2-$cs.qcow2
-	"$QEMU_IMG" create -q -f qcow2 -o extended_l2=on,cluster_size=$cs \
+	spawn "$QEMU_IMG" create -q -f qcow2 -o extended_l2=on,cluster_size=$cs \
 		"$img" 32M
 	scribble "$img" $((32 * 1024 * 1024)) "$csb"
-	"$QEMU_IO" -f qcow2 -c "write -P 5 $((csb / 32 * 3)) $((csb / 32))" \
+	spawn "$QEMU_IO" -f qcow2 -c "write -P 5 $((csb / 32 * 3)) $((csb / 32))" \
 		-c "write -z $((csb * 40 + csb / 32 * 5)) $((csb / 32 * 2))" \
 		"$img" >/dev/null
 	rt "extended_l2 cluster_size=$cs" "$img"
 done
-"$QEMU_IMG" create -q -f qcow2 base-el2.qcow2 4M
-"$QEMU_IO" -c 'write -P 0xa1 0 4M' base-el2.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -o extended_l2=on -b base-el2.qcow2 \
+spawn "$QEMU_IMG" create -q -f qcow2 base-el2.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 0xa1 0 4M' base-el2.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -o extended_l2=on -b base-el2.qcow2 \
 	-F qcow2 top-el2.qcow2
-"$QEMU_IO" -c 'write -P 0xb2 4096 2048' -c 'write -z 70000 4096' \
+spawn "$QEMU_IO" -c 'write -P 0xb2 4096 2048' -c 'write -z 70000 4096' \
 	-c 'discard 131072 65536' top-el2.qcow2 >/dev/null
 rt "extended_l2 over a backing file" top-el2.qcow2
 
 # refcount widths (quick mode: 1 and 64), lazy refcounts, preallocation
 for rb in 1 8 64; do
 	[ "$rb" = 8 ] && ! whole && continue
-	"$QEMU_IMG" create -q -f qcow2 -o refcount_bits=$rb,cluster_size=4k \
+	spawn "$QEMU_IMG" create -q -f qcow2 -o refcount_bits=$rb,cluster_size=4k \
 		rb$rb.qcow2 8M
 	scribble rb$rb.qcow2 $((8 * 1024 * 1024)) 4096
 	rt "refcount_bits=$rb" rb$rb.qcow2
 done
-"$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on lazy.qcow2 8M
+spawn "$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on lazy.qcow2 8M
 scribble lazy.qcow2 $((8 * 1024 * 1024)) 65536
 rt "lazy refcounts" lazy.qcow2
 for p in metadata falloc full; do
-	"$QEMU_IMG" create -q -f qcow2 -o preallocation=$p pre-$p.qcow2 4M
-	"$QEMU_IO" -c 'write -P 3 100000 100000' pre-$p.qcow2 >/dev/null
+	spawn "$QEMU_IMG" create -q -f qcow2 -o preallocation=$p pre-$p.qcow2 4M
+	spawn "$QEMU_IO" -c 'write -P 3 100000 100000' pre-$p.qcow2 >/dev/null
 	rt "preallocation=$p" pre-$p.qcow2
 done
 
 # backing chains: three levels, shorter backing, raw backing, zeros over data
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 8M
-"$QEMU_IO" -c 'write -P 1 0 8M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 8M
-"$QEMU_IO" -c 'write -P 2 1M 100k' -c 'write -z 2M 1M' -c 'discard 4M 64k' \
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 1 0 8M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 2 1M 100k' -c 'write -z 2M 1M' -c 'discard 4M 64k' \
 	-c 'write -z -u 5M 128k' mid.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 12M
-"$QEMU_IO" -c 'write -P 3 1100k 10k' -c 'write -z 0 4k' \
+spawn "$QEMU_IMG" create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 12M
+spawn "$QEMU_IO" -c 'write -P 3 1100k 10k' -c 'write -z 0 4k' \
 	-c 'write -P 4 9M 64k' top.qcow2 >/dev/null
 rt "backing chain of three" top.qcow2
 rt "backing chain middle" mid.qcow2
-"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 -b base.qcow2 -F qcow2 \
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 -b base.qcow2 -F qcow2 \
 	v2top.qcow2 8M
-"$QEMU_IO" -c 'write -z 0 1M' -c 'write -P 7 3M 4k' v2top.qcow2 >/dev/null
+spawn "$QEMU_IO" -c 'write -z 0 1M' -c 'write -P 7 3M 4k' v2top.qcow2 >/dev/null
 rt "v2 over backing (zero writes allocate)" v2top.qcow2
 head -c 3M /dev/urandom >rbase.raw
-"$QEMU_IMG" create -q -f qcow2 -b rbase.raw -F raw rtop.qcow2 4M
-"$QEMU_IO" -c 'write -P 8 1M 1M' rtop.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b rbase.raw -F raw rtop.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 8 1M 1M' rtop.qcow2 >/dev/null
 rt "raw backing file, shorter" rtop.qcow2
-"$QEMU_IMG" create -q -f qcow2 -o compression_type=zstd -b base.qcow2 \
+spawn "$QEMU_IMG" create -q -f qcow2 -o compression_type=zstd -b base.qcow2 \
 	-F qcow2 ztop.qcow2 8M
 compress_some ztop.qcow2 65536 3
 rt "compressed over backing" ztop.qcow2
 
 # raw images written by qemu-io
-"$QEMU_IMG" create -q -f raw plain.raw 8M
-"$QEMU_IO" -f raw -c 'write -P 9 1000 300000' -c 'write -z 4M 1M' \
+spawn "$QEMU_IMG" create -q -f raw plain.raw 8M
+spawn "$QEMU_IO" -f raw -c 'write -P 9 1000 300000' -c 'write -z 4M 1M' \
 	plain.raw >/dev/null
 rt "raw" plain.raw
 cp odd.raw odd.raw 2>/dev/null
@@ -210,16 +210,16 @@ head -c 1000 /dev/urandom >odd.raw
 rt "raw of 1000 bytes" odd.raw
 
 # external data file (tests/interop/data-file.sh has the rest)
-"$QEMU_IMG" create -q -f qcow2 -o data_file=ext.data ext.qcow2 4M
-"$QEMU_IO" -c 'write -P 6 64k 200k' ext.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -o data_file=ext.data ext.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 6 64k 200k' ext.qcow2 >/dev/null
 rt "external data file" ext.qcow2
 
 # Writing over clusters an internal snapshot shares (refcount 2, no COPIED
 # flag): qimg must copy, never write in place; the snapshot keeps its data.
-"$QEMU_IMG" create -q -f qcow2 ss.qcow2 8M
-"$QEMU_IO" -c 'write -P 1 0 8M' -c 'write -c -P 5 1M 64k' ss.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c one ss.qcow2
-"$QEMU_IMG" convert -O raw ss.qcow2 ss-one.raw
+spawn "$QEMU_IMG" create -q -f qcow2 ss.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 1 0 8M' -c 'write -c -P 5 1M 64k' ss.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c one ss.qcow2
+spawn "$QEMU_IMG" convert -O raw ss.qcow2 ss-one.raw
 pattern ss-new.raw 5120
 truncate -s 8M ss-new.raw
 ok "shared clusters: qimg overwrites the image" \
@@ -227,13 +227,13 @@ ok "shared clusters: qimg overwrites the image" \
 ok "shared clusters: qemu-img check clean" check_clean ss.qcow2
 ok "shared clusters: new content" "$QEMU_IMG" compare -q -f raw ss-new.raw ss.qcow2
 rm -f ss-chk.raw
-"$QEMU_IMG" convert -l one -O raw ss.qcow2 ss-chk.raw
+spawn "$QEMU_IMG" convert -l one -O raw ss.qcow2 ss-chk.raw
 ok "shared clusters: the snapshot still reads as before" cmp -s ss-one.raw ss-chk.raw
 
 # An unknown header extension survives qimg's header updates: lazy
 # refcounts (dirty bit set and cleared) and a refcount table that has to
 # move and grow (512-byte clusters, 32 MiB of data).
-"$QEMU_IMG" create -q -f qcow2 -o cluster_size=512,lazy_refcounts=on ux.qcow2 32M
+spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=512,lazy_refcounts=on ux.qcow2 32M
 printf 'JKLM\000\000\000\010QIMGTEST' |
 	dd of=ux.qcow2 bs=1 seek=112 conv=notrunc 2>/dev/null
 pattern ux.raw 32768
@@ -257,7 +257,7 @@ if have_qimg; then
 	rm -f w.qcow2
 	if qimg convert -O qcow2 -o cluster_size=4k,extended_l2=off pat.raw \
 		w.qcow2 >/dev/null 2>&1 &&
-		"$QEMU_IO" -c 'read -P 0x41 0 64k' -c 'read -P 0 128k 64k' \
+		spawn "$QEMU_IO" -c 'read -P 0x41 0 64k' -c 'read -P 0 128k 64k' \
 			w.qcow2 >/dev/null 2>&1; then
 		pass "qemu-io reads qimg's qcow2"
 	else

@@ -16,9 +16,9 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 NORM=norm_date
 
 mkdir pristine
-"$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
-"$QEMU_IO" -c 'write -P 1 0 1M' pristine/a.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f raw pristine/r.raw 1M
+spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' pristine/a.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f raw pristine/r.raw 1M
 
 place()
 {
@@ -76,7 +76,7 @@ clean_and_same()
 
 check_report()
 {
-	"$QEMU_IMG" check "$1" 2>&1
+	spawn "$QEMU_IMG" check "$1" 2>&1
 	echo "rc=$?"
 }
 
@@ -85,8 +85,8 @@ snapshots_same()
 	local d=$1 img=$2 id
 	for id in $("$QEMU_IMG" snapshot -l "$E/$img" |
 		awk 'NR > 2 { print $1 }'); do
-		"$QEMU_IMG" convert -l "$id" -O raw "$E/$img" "$R/e.raw"
-		"$QEMU_IMG" convert -l "$id" -O raw "$G/$img" "$R/g.raw" 2>&1
+		spawn "$QEMU_IMG" convert -l "$id" -O raw "$E/$img" "$R/e.raw"
+		spawn "$QEMU_IMG" convert -l "$id" -O raw "$G/$img" "$R/g.raw" 2>&1
 		ok "$d: snapshot $id reads the same" cmp -s "$R/e.raw" "$R/g.raw"
 	done
 }
@@ -97,7 +97,7 @@ snapshots_same()
 history()
 {
 	local kind=$1 opts=$2 ki=$3 img=h-$1.qcow2 n=0 s=0 line
-	"$QEMU_IMG" create -q -f qcow2 -o "$opts" "pristine/$img" 16M
+	spawn "$QEMU_IMG" create -q -f qcow2 -o "$opts" "pristine/$img" 16M
 	place "$img"
 	while IFS= read -r line; do
 		n=$((n + 1))
@@ -157,18 +157,18 @@ io_verify()
 {
 	local img=$1
 	shift
-	"$QEMU_IO" "$@" "$img" >"$R/io" 2>&1 &&
+	spawn "$QEMU_IO" "$@" "$img" >"$R/io" 2>&1 &&
 		! grep -q 'verification failed' "$R/io"
 }
 
 # --- the tools take turns on one image -----------------------------------
 f=$G/turns.qcow2
-"$QEMU_IMG" create -q -f qcow2 "$f" 16M
-"$QEMU_IO" -c 'write -P 1 0 2M' "$f" >/dev/null
-"$QIMG" snapshot -c ours "$f"
-"$QEMU_IO" -c 'write -P 2 1M 2M' "$f" >/dev/null
-"$QEMU_IMG" snapshot -c theirs "$f"
-"$QEMU_IO" -c 'write -P 3 0 4M' "$f" >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 "$f" 16M
+spawn "$QEMU_IO" -c 'write -P 1 0 2M' "$f" >/dev/null
+spawn "$QIMG" snapshot -c ours "$f"
+spawn "$QEMU_IO" -c 'write -P 2 1M 2M' "$f" >/dev/null
+spawn "$QEMU_IMG" snapshot -c theirs "$f"
+spawn "$QEMU_IO" -c 'write -P 3 0 4M' "$f" >/dev/null
 ok "turns: qimg applies qemu-img's snapshot" "$QIMG" snapshot -a theirs "$f"
 ok "turns: it reads as taken" io_verify "$f" -c 'read -P 1 0 1M' \
 	-c 'read -P 2 1M 2M'
@@ -180,7 +180,7 @@ ok "turns: qimg deletes qemu-img's snapshot" "$QIMG" snapshot -d theirs "$f"
 ok "turns: qemu-img deletes qimg's snapshot" \
 	"$QEMU_IMG" snapshot -d ours "$f"
 ok "turns: check clean at the end" check_clean "$f"
-"$QEMU_IMG" check "$f" >"$R/chk" 2>&1
+spawn "$QEMU_IMG" check "$f" >"$R/chk" 2>&1
 ok "turns: no clusters left over" grep -q 'No errors' "$R/chk"
 
 done_testing

@@ -104,10 +104,10 @@ SHA256=$(blob | sha256sum | cut -d' ' -f1)
 
 # Images: a raw pattern, a qcow2 with a backing file, a short raw.
 mkpattern img.raw 4096
-"$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
-"$QEMU_IO" -c 'write -P 1 0 2M' base.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2 4M
-"$QEMU_IO" -c 'write -P 2 1M 2M' -c 'write -z 3M 512k' img.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 1 0 2M' base.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2 4M
+spawn "$QEMU_IO" -c 'write -P 2 1M 2M' -c 'write -z 3M 512k' img.qcow2 >/dev/null
 head -c 1000 /dev/urandom >odd.raw
 U=ssh://127.0.0.1:$P$T
 

@@ -19,7 +19,7 @@ norm_throttle()
 }
 
 # --- group definitions -------------------------------------------------------
-"$QEMU_IMG" create -q -f raw t.raw 4M
+spawn "$QEMU_IMG" create -q -f raw t.raw 4M
 TR="driver=throttle,throttle-group=tg0,file.filename=../t.raw"
 n=0
 while IFS= read -r def; do
@@ -109,12 +109,12 @@ same "-f throttle" info -f throttle t.raw
 same "create -f throttle" create -f throttle x.img 1M
 
 # --- reading through a filter -----------------------------------------------------
-"$QEMU_IMG" create -q -f qcow2 b.qcow2 8M
-"$QEMU_IO" -c 'write -P 2 1M 1M' b.qcow2 >/dev/null
-"$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 c.qcow2
-"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -z 3M 64k' c.qcow2 >/dev/null
-"$QEMU_IMG" snapshot -c s1 c.qcow2
-"$QEMU_IO" -f raw -c 'write -P 5 0 1M' t.raw >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 b.qcow2 8M
+spawn "$QEMU_IO" -c 'write -P 2 1M 1M' b.qcow2 >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 c.qcow2
+spawn "$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -z 3M 64k' c.qcow2 >/dev/null
+spawn "$QEMU_IMG" snapshot -c s1 c.qcow2
+spawn "$QEMU_IO" -f raw -c 'write -P 5 0 1M' t.raw >/dev/null
 O="throttle-group,id=tg0,x-bps-total=1000000000"
 TQ="driver=throttle,throttle-group=tg0,file.driver=qcow2,file.file.filename=../c.qcow2"
 for img in "$TR" "$TQ"; do
@@ -143,9 +143,9 @@ fresh()
 	local d
 	for d in "$E" "$G"; do
 		cp b.qcow2 "$d/b.qcow2"
-		"$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 "$d/w.qcow2"
-		"$QEMU_IO" -c 'write -P 1 0 1M' "$d/w.qcow2" >/dev/null
-		"$QEMU_IMG" snapshot -c s1 "$d/w.qcow2"
+		spawn "$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 "$d/w.qcow2"
+		spawn "$QEMU_IO" -c 'write -P 1 0 1M' "$d/w.qcow2" >/dev/null
+		spawn "$QEMU_IMG" snapshot -c s1 "$d/w.qcow2"
 	done
 }
 # The two images (and their backing files) read alike, have the same
@@ -154,9 +154,9 @@ after()
 {
 	local d
 	for d in "$E" "$G"; do
-		(cd "$d" && "$QEMU_IMG" info --backing-chain w.qcow2 &&
-			"$QEMU_IMG" map --output=json w.qcow2 &&
-			"$QEMU_IMG" map --output=json b.qcow2 &&
+		(cd "$d" && spawn "$QEMU_IMG" info --backing-chain w.qcow2 &&
+			spawn "$QEMU_IMG" map --output=json w.qcow2 &&
+			spawn "$QEMU_IMG" map --output=json b.qcow2 &&
 			"$QEMU_IMG" check w.qcow2) 2>&1 |
 			grep -v '^disk size\|[0-9][0-9]:[0-9][0-9]:[0-9][0-9]' >"$d/after.txt"
 	done
@@ -221,14 +221,14 @@ at_least "reads held to 4 MiB/s" 2900 convert -O raw \
 	--object throttle-group,id=g,x-bps-read=4194304 \
 	--image-opts driver=throttle,throttle-group=g,file.filename=r16.raw o.raw
 ok "reads held: the copy is whole" cmp r16.raw o.raw
-"$QEMU_IMG" create -q -f raw o.raw 16M
+spawn "$QEMU_IMG" create -q -f raw o.raw 16M
 at_least "writes held to 4 MiB/s" 2900 convert -n r16.raw \
 	--object throttle-group,id=g,x-bps-write=4194304 \
 	--target-image-opts driver=throttle,throttle-group=g,file.filename=o.raw
 ok "writes held: the copy is whole" cmp r16.raw o.raw
 # One group for source and target: 32 MiB at 8 MiB/s together, less two
 # requests and 0.8 MiB: 2.9 s; each alone would take half.
-"$QEMU_IMG" create -q -f raw o.raw 16M
+spawn "$QEMU_IMG" create -q -f raw o.raw 16M
 at_least "a shared group holds both nodes" 2900 convert -n \
 	--object throttle-group,id=g,x-bps-total=8388608 \
 	--image-opts driver=throttle,throttle-group=g,file.filename=r16.raw \

@@ -51,13 +51,13 @@ same_image()
 # good DESC IMG RAW: qemu-img check is clean and the contents are RAW's.
 good()
 {
-	if "$QEMU_IMG" check -q "$2" >/dev/null 2>&1; then
+	if spawn "$QEMU_IMG" check -q "$2" >/dev/null 2>&1; then
 		pass "$1: qemu-img check clean"
 	else
 		fail "$1: qemu-img check clean"
 		diag "$("$QEMU_IMG" check "$2" 2>&1 | head -5)"
 	fi
-	if "$QEMU_IMG" compare -q -f vdi -F raw "$2" "$3" >/dev/null 2>&1; then
+	if spawn "$QEMU_IMG" compare -q -f vdi -F raw "$2" "$3" >/dev/null 2>&1; then
 		pass "$1: qemu-img compare with the data"
 	else
 		fail "$1: qemu-img compare with the data"
@@ -117,18 +117,18 @@ same "create: bogus option" create -f vdi -o cluster_size=64k c.vdi 1M
 same "measure refused" measure -O vdi --size 1G
 
 # --- images qemu-io wrote -------------------------------------------------
-"$QEMU_IMG" create -f vdi w.vdi 9M >/dev/null
+spawn "$QEMU_IMG" create -f vdi w.vdi 9M >/dev/null
 qio -c 'write -P 0xaa 2M 64k' -c 'write -P 0xbb 0 512' \
 	-c 'write -z 3M 1M' -c 'write -P 0x11 8388000 600' \
 	-c 'write -P 0x22 5000001 3' w.vdi
 reads w.vdi
-"$QEMU_IMG" create -f vdi -o static=on s.vdi 5000000 >/dev/null
+spawn "$QEMU_IMG" create -f vdi -o static=on s.vdi 5000000 >/dev/null
 qio -c 'write -P 0x33 1M 8k' -c 'write -P 0x44 4999000 1000' s.vdi
 reads s.vdi
-"$QEMU_IMG" create -f vdi e.vdi 0 >/dev/null
+spawn "$QEMU_IMG" create -f vdi e.vdi 0 >/dev/null
 # (an empty disk's reads are whole-only: create 0 above is qemu-img's)
 whole && reads e.vdi
-"$QEMU_IMG" create -f vdi big.vdi 6G >/dev/null
+spawn "$QEMU_IMG" create -f vdi big.vdi 6G >/dev/null
 qio -c 'write -P 0x55 5G 4k' -c 'write -P 0x66 100M 1M' big.vdi
 same "big: info" info ../big.vdi
 same "big: map json" map --output=json ../big.vdi
@@ -144,7 +144,7 @@ for o in "static=off" "static=on"; do
 	good "convert ($o)" "$G/o.vdi" data.raw
 done
 same "convert vdi back to raw" convert -O raw o.vdi back.raw
-if "$QEMU_IMG" compare -q -f raw -F raw "$G/back.raw" data.raw; then
+if spawn "$QEMU_IMG" compare -q -f raw -F raw "$G/back.raw" data.raw; then
 	pass "vdi to raw round trip"
 else
 	fail "vdi to raw round trip"
@@ -158,7 +158,7 @@ good "dd" "$G/o.vdi" data.raw
 for who in E G; do
 	d=$E
 	[ $who = G ] && d=$G
-	"$QEMU_IMG" create -f vdi "$d/n.vdi" 9000000 >/dev/null
+	spawn "$QEMU_IMG" create -f vdi "$d/n.vdi" 9000000 >/dev/null
 	qio -c 'write -P 0x77 7M 4k' -c 'write -P 0x78 512 512' "$d/n.vdi"
 done
 # (a quick run takes data.raw's first 2 MiB, the same kind of pattern,

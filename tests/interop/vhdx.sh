@@ -129,26 +129,26 @@ same_rc "create: unknown subformat" create -f vhdx -o subformat=foo \
 rm -f "$E"/c.vhdx "$G"/c.vhdx
 
 # --- images qemu-io wrote, read by qimg --------------------------------------
-"$QEMU_IMG" create -q -f vhdx w1.vhdx 100M
-"$QEMU_IO" -c 'write -P 0xaa 1M 4k' -c 'write -P 0xbb 50M 64k' \
+spawn "$QEMU_IMG" create -q -f vhdx w1.vhdx 100M
+spawn "$QEMU_IO" -c 'write -P 0xaa 1M 4k' -c 'write -P 0xbb 50M 64k' \
 	-c 'write -P 0xcc 99M 1M' w1.vhdx >/dev/null
 # (a quick run reads w2 and w3: a dynamic and a fixed image; w1 is used
 # below either way)
 whole && reads w1.vhdx
-"$QEMU_IMG" create -q -f vhdx -o block_size=1M,block_state_zero=off \
+spawn "$QEMU_IMG" create -q -f vhdx -o block_size=1M,block_state_zero=off \
 	w2.vhdx 10000000
-"$QEMU_IO" -c 'write -P 0x11 0 3M' -c 'write -P 0x22 9999872 128' \
+spawn "$QEMU_IO" -c 'write -P 0x11 0 3M' -c 'write -P 0x22 9999872 128' \
 	-c 'write -P 0x33 5000000 1000' w2.vhdx >/dev/null
 reads w2.vhdx
-"$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
+spawn "$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
 	w3.vhdx 17000000
-"$QEMU_IO" -c 'write -P 0x44 8M 1M' w3.vhdx >/dev/null
+spawn "$QEMU_IO" -c 'write -P 0x44 8M 1M' w3.vhdx >/dev/null
 reads w3.vhdx
-"$QEMU_IMG" create -q -f vhdx -o subformat=fixed w4.vhdx 20M
-"$QEMU_IO" -c 'write -P 0x55 0 512' w4.vhdx >/dev/null
+spawn "$QEMU_IMG" create -q -f vhdx -o subformat=fixed w4.vhdx 20M
+spawn "$QEMU_IO" -c 'write -P 0x55 0 512' w4.vhdx >/dev/null
 whole && reads w4.vhdx
-"$QEMU_IMG" create -q -f vhdx w5.vhdx 6T
-"$QEMU_IO" -c 'write -P 0x66 5T 64k' w5.vhdx >/dev/null
+spawn "$QEMU_IMG" create -q -f vhdx w5.vhdx 6T
+spawn "$QEMU_IO" -c 'write -P 0x66 5T 64k' w5.vhdx >/dev/null
 same "6T: info" info ../w5.vhdx
 same "6T: map json" map --output=json ../w5.vhdx
 same "6T: dd of the written block" dd -O raw bs=1M count=1 skip=5242880 \
@@ -181,7 +181,7 @@ for o in "" subformat=fixed subformat=fixed,block_state_zero=off \
 done
 # qimg writing into an image qemu-img made and qemu-io wrote.
 cp w1.vhdx "$G"/rw.vhdx
-"$QEMU_IMG" convert -O raw w1.vhdx rw.raw
+spawn "$QEMU_IMG" convert -O raw w1.vhdx rw.raw
 dd if=/dev/urandom of=rw.raw bs=4k seek=200 count=300 conv=notrunc \
 	2>/dev/null
 ok "convert -n over qemu's image" qimg convert -n -O vhdx rw.raw \
@@ -192,17 +192,17 @@ same "vhdx -> qcow2 -> compare" convert -O qcow2 ../w1.vhdx o.qcow2
 ok "vhdx -> qcow2: same content" contents_equal w1.vhdx "$G/o.qcow2"
 # compare skips the blocks that read as zeros, where qemu-img reads them;
 # the answers (and the offset of the first difference) are the same
-"$QEMU_IMG" create -q -f vhdx -o block_size=1M cz.vhdx 64M
-"$QEMU_IO" -c 'write -P 3 5M 1M' cz.vhdx >/dev/null
-"$QEMU_IMG" create -q -f qcow2 cz.qcow2 64M
-"$QEMU_IO" -c 'write -P 3 5M 1M' -c 'write -P 4 40M 4k' \
+spawn "$QEMU_IMG" create -q -f vhdx -o block_size=1M cz.vhdx 64M
+spawn "$QEMU_IO" -c 'write -P 3 5M 1M' cz.vhdx >/dev/null
+spawn "$QEMU_IMG" create -q -f qcow2 cz.qcow2 64M
+spawn "$QEMU_IO" -c 'write -P 3 5M 1M' -c 'write -P 4 40M 4k' \
 	-c 'write -z 50M 1M' cz.qcow2 >/dev/null
 same "compare: data where the vhdx has an empty block" compare \
 	../cz.vhdx ../cz.qcow2
 same "compare: the other way round" compare ../cz.qcow2 ../cz.vhdx
 same "compare -s: status as qemu-img sees it" compare -s ../cz.vhdx \
 	../cz.qcow2
-"$QEMU_IO" -c 'write -z 40M 4k' cz.qcow2 >/dev/null
+spawn "$QEMU_IO" -c 'write -z 40M 4k' cz.qcow2 >/dev/null
 same "compare: equal once that is gone" compare ../cz.vhdx ../cz.qcow2
 
 # --- unsupported operations --------------------------------------------
@@ -215,8 +215,8 @@ same "snapshot -l refused" snapshot -l am.vhdx
 same "commit without a backing file" commit am.vhdx
 
 # --- resize (qemu-img refuses it; qimg grows and shrinks) -----------------
-"$QEMU_IMG" create -q -f vhdx rs.vhdx 100M
-"$QEMU_IO" -c 'write -P 0x11 0 3M' -c 'write -P 0x12 20M 1M' rs.vhdx >/dev/null
+spawn "$QEMU_IMG" create -q -f vhdx rs.vhdx 100M
+spawn "$QEMU_IO" -c 'write -P 0x11 0 3M' -c 'write -P 0x12 20M 1M' rs.vhdx >/dev/null
 ok "resize: grow to 1G" qimg resize -q rs.vhdx 1G
 ok "resize: grown image passes qemu-img check" "$QEMU_IMG" check -q rs.vhdx
 ok "resize: qemu-img sees 1 GiB" test "$("$QEMU_IMG" info --output=json \
@@ -243,7 +243,7 @@ ok "resize: grow again" qimg resize -q rs.vhdx 100M
 # and bigb.vhdx's 128 MiB BAT in bounded memory below.
 if whole; then
 	rm -f z.vhdx
-	"$QEMU_IMG" create -q -f vhdx -o block_size=128M z.vhdx 0
+	spawn "$QEMU_IMG" create -q -f vhdx -o block_size=128M z.vhdx 0
 	ok "resize: an empty disk (a 1 GiB BAT region) grows in bounded memory" \
 		/usr/bin/time -f %M -o z.rss "$QIMG" resize -q z.vhdx 300M
 	ok "resize: ... under 64 MiB RSS ($(cat z.rss 2>/dev/null) KiB)" \
@@ -276,9 +276,9 @@ ok "resize: both read back" qio -r -c 'read -P 0x13 50T 3M' \
 	-c 'read -P 0x11 0 3M' rs.vhdx
 refused_clearly "resize: past 64 TiB refused" \
 	"Image size too large; max of 64TB" resize rs.vhdx 65T
-"$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
+spawn "$QEMU_IMG" create -q -f vhdx -o subformat=fixed,block_state_zero=off \
 	rf.vhdx 17000000
-"$QEMU_IO" -c 'write -P 0x33 16M 200k' rf.vhdx >/dev/null
+spawn "$QEMU_IO" -c 'write -P 0x33 16M 200k' rf.vhdx >/dev/null
 ok "resize: fixed image with a short last block grows" \
 	qimg resize -q rf.vhdx 40M
 ok "resize: fixed image passes qemu-img check" "$QEMU_IMG" check -q rf.vhdx
@@ -292,7 +292,7 @@ ok "resize: fixed image reads" qio -r -c 'read -P 0x33 16M 200k' \
 # compared with qemu-img's (qimg's is bounded above), the qemu-img check
 # after the growth and the shrink (the shrink of a block table is rs.vhdx's
 # above).
-"$QEMU_IMG" create -q -f vhdx -o block_size=1M bigb.vhdx 16T
+spawn "$QEMU_IMG" create -q -f vhdx -o block_size=1M bigb.vhdx 16T
 qio -c 'write -P 7 1T 3M' -c 'write -P 8 9T 1M' -c 'write -P 9 15T 2M' \
 	bigb.vhdx
 for args in "info bigb.vhdx" "check bigb.vhdx" \
@@ -308,7 +308,7 @@ if whole; then
 	ok "16 TiB: the qcow2 copy holds the data and only it" \
 		"$QEMU_IMG" compare -q -f qcow2 -F qcow2 big-out.qcow2 \
 		"$("$QEMU_IMG" create -q -f qcow2 bigb-ref.qcow2 16T &&
-			"$QEMU_IO" -f qcow2 -c 'write -P 7 1T 3M' \
+			spawn "$QEMU_IO" -f qcow2 -c 'write -P 7 1T 3M' \
 			-c 'write -P 8 9T 1M' -c 'write -P 9 15T 2M' \
 			bigb-ref.qcow2 >/dev/null && echo bigb-ref.qcow2)"
 fi

@@ -25,7 +25,7 @@ same_raw()
 		return
 	fi
 	[ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] &&
-		"$QEMU_IMG" compare -q -f raw -F raw "$1" "$2" >/dev/null 2>&1
+		spawn "$QEMU_IMG" compare -q -f raw -F raw "$1" "$2" >/dev/null 2>&1
 }
 
 # reads IMG: what a reader of IMG (a path under $T) sees, against qemu-img.
@@ -41,7 +41,7 @@ reads()
 	# A refused image: the other commands refuse it the same way.  (A
 	# quick run takes qemu-img's status from the info just made.)
 	if whole; then
-		"$QEMU_IMG" info "$img" >/dev/null 2>&1
+		spawn "$QEMU_IMG" info "$img" >/dev/null 2>&1
 		rc=$?
 	else
 		read -r rc <"$R/e.rc"
@@ -157,35 +157,35 @@ done
 mkdir q
 for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \
 	twoGbMaxExtentFlat streamOptimized; do
-	"$QEMU_IMG" create -q -f vmdk -o subformat=$sf "q/$sf.vmdk" 5M
-	"$QEMU_IO" -c 'write -P 7 100k 300k' -c 'write -P 9 4M 64k' \
+	spawn "$QEMU_IMG" create -q -f vmdk -o subformat=$sf "q/$sf.vmdk" 5M
+	spawn "$QEMU_IO" -c 'write -P 7 100k 300k' -c 'write -P 9 4M 64k' \
 		"q/$sf.vmdk" >/dev/null
 	case $sf in
 	monolithicSparse | streamOptimized) reads "q/$sf.vmdk" full ;;
 	*) reads "q/$sf.vmdk" ;;
 	esac
 done
-"$QEMU_IMG" create -q -f vmdk -o subformat=twoGbMaxExtentSparse q/big.vmdk 5G
-"$QEMU_IO" -c 'write -P 3 2047M 2M' -c 'write -P 4 4100M 64k' \
+spawn "$QEMU_IMG" create -q -f vmdk -o subformat=twoGbMaxExtentSparse q/big.vmdk 5G
+spawn "$QEMU_IO" -c 'write -P 3 2047M 2M' -c 'write -P 4 4100M 64k' \
 	q/big.vmdk >/dev/null
 same "big split: info" info ../q/big.vmdk
 same "big split: map json" map --output=json ../q/big.vmdk
-"$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on q/zg.vmdk 1M
-"$QEMU_IO" -c 'write -P 1 0 128k' -c 'write -z 0 64k' -c 'write -z 192k 64k' \
+spawn "$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on q/zg.vmdk 1M
+spawn "$QEMU_IO" -c 'write -P 1 0 128k' -c 'write -z 0 64k' -c 'write -z 192k 64k' \
 	q/zg.vmdk >/dev/null
 reads q/zg.vmdk
-"$QEMU_IMG" create -q -f vmdk q/base.vmdk 2M
-"$QEMU_IO" -c 'write -P 5 0 2M' q/base.vmdk >/dev/null
-"$QEMU_IMG" create -q -f vmdk -b base.vmdk -F vmdk q/top.vmdk
-"$QEMU_IO" -c 'write -P 6 64k 64k' q/top.vmdk >/dev/null
+spawn "$QEMU_IMG" create -q -f vmdk q/base.vmdk 2M
+spawn "$QEMU_IO" -c 'write -P 5 0 2M' q/base.vmdk >/dev/null
+spawn "$QEMU_IMG" create -q -f vmdk -b base.vmdk -F vmdk q/top.vmdk
+spawn "$QEMU_IO" -c 'write -P 6 64k 64k' q/top.vmdk >/dev/null
 reads q/top.vmdk
 same "backing chain info" info --backing-chain ../q/top.vmdk
 
 # --- descriptors ---
 mkdir d
 ndesc=0 nopt=0
-"$QEMU_IMG" create -q -f vmdk -o subformat=monolithicFlat d/fl.vmdk 1M
-"$QEMU_IO" -c 'write -P 8 0 64k' d/fl.vmdk >/dev/null
+spawn "$QEMU_IMG" create -q -f vmdk -o subformat=monolithicFlat d/fl.vmdk 1M
+spawn "$QEMU_IO" -c 'write -P 8 0 64k' d/fl.vmdk >/dev/null
 cp q/monolithicSparse.vmdk d/sp.vmdk
 H='# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
 desc()
@@ -297,8 +297,8 @@ same_files "dd to vmdk"
 mkpattern p.raw 512
 dd if=/dev/zero of=p.raw bs=4096 seek=3 count=5 conv=notrunc 2>/dev/null
 truncate -s 1099776 p.raw
-"$QEMU_IMG" create -q -f vmdk b.vmdk 1099776
-"$QEMU_IO" -c 'write -P 0x21 0 1M' b.vmdk >/dev/null
+spawn "$QEMU_IMG" create -q -f vmdk b.vmdk 1099776
+spawn "$QEMU_IO" -c 'write -P 0x21 0 1M' b.vmdk >/dev/null
 # (a quick run: a sparse and a flat image, and the backing file)
 i=0
 for o in subformat=monolithicSparse zeroed_grain=on \
@@ -309,11 +309,11 @@ for o in subformat=monolithicSparse zeroed_grain=on \
 	if [ $o = backing ]; then
 		cp b.vmdk "$E/c/b.vmdk"
 		cp b.vmdk "$G/c/b.vmdk"
-		"$QEMU_IMG" create -q -f vmdk -b b.vmdk -F vmdk "$E/c/t.vmdk"
+		spawn "$QEMU_IMG" create -q -f vmdk -b b.vmdk -F vmdk "$E/c/t.vmdk"
 	else
-		"$QEMU_IMG" create -q -f vmdk -o $o "$E/c/t.vmdk" 1099776
+		spawn "$QEMU_IMG" create -q -f vmdk -o $o "$E/c/t.vmdk" 1099776
 	fi
-	"$QEMU_IO" -c 'write -P 0x31 60k 8k' -c 'write -P 0x32 700k 100k' \
+	spawn "$QEMU_IO" -c 'write -P 0x31 60k 8k' -c 'write -P 0x32 700k 100k' \
 		"$E/c/t.vmdk" >/dev/null
 	cp "$E/c/"* "$G/c/"
 	same "convert -n ($o)" convert -n -O vmdk ../p.raw c/t.vmdk
@@ -336,7 +336,7 @@ fi
 for sf in monolithicSparse twoGbMaxExtentFlat streamOptimized; do
 	fresh
 	qimg create -q -f vmdk -o subformat=$sf "$G/c/t.vmdk" 3M
-	"$QEMU_IO" -c 'write -P 0x41 64k 128k' -c 'write -P 0x42 2M 64k' \
+	spawn "$QEMU_IO" -c 'write -P 0x41 64k 128k' -c 'write -P 0x42 2M 64k' \
 		"$G/c/t.vmdk" >/dev/null
 	cp "$G/c/"* "$E/c/"
 	reads_pair "qemu-io into qimg's $sf"
@@ -413,9 +413,9 @@ ok "an empty streamOptimized image passes qemu-img check" \
 same "create -o help" create -f vmdk -o help
 rm -rf "$E/c" "$G/c"
 mkdir "$E/c" "$G/c"
-"$QEMU_IMG" create -q -f vmdk "$E/c/base.vmdk" 3M
+spawn "$QEMU_IMG" create -q -f vmdk "$E/c/base.vmdk" 3M
 cp "$E/c/base.vmdk" "$G/c/base.vmdk"
-"$QEMU_IMG" create -q -f qcow2 "$E/c/q.qcow2" 3M
+spawn "$QEMU_IMG" create -q -f qcow2 "$E/c/q.qcow2" 3M
 cp "$E/c/q.qcow2" "$G/c/q.qcow2"
 same "create with a backing file" create -f vmdk -b base.vmdk -F vmdk c/t.vmdk
 same "create: backing file not vmdk" create -f vmdk -b q.qcow2 -F qcow2 c/u.vmdk
@@ -430,7 +430,7 @@ ok "overlay made by qimg: qemu-img opens its chain" \
 # human map, copy and compare of it take seconds each: a quick run
 # compares the JSON map and the check (every table walked) and leaves the
 # data reads to the smaller images.
-"$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on "$T/gt.vmdk" 256G
+spawn "$QEMU_IMG" create -q -f vmdk -o zeroed_grain=on "$T/gt.vmdk" 256G
 "$QEMU_IO" -c 'write -P 1 0 256k' -c 'write -P 2 31M 2M' -c 'write -z 40M 3M' \
 	-c 'write -P 3 100G 64k' -c "write -P 4 $(((100 << 30) + (128 << 10))) 64k" \
 	-c 'write -z 200G 64M' -c "write -P 5 $(((256 << 30) - (1 << 20))) 1M" \

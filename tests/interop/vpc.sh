@@ -445,7 +445,7 @@ done
 
 # A block table bigger than the bound: 4 KiB blocks over 64 GiB (16M
 # entries, a 64 MiB table), read a page at a time.
-"$QEMU_IMG" create -q -f vpc -o force_size=on "$T/bat.vpc" 64G
+spawn "$QEMU_IMG" create -q -f vpc -o force_size=on "$T/bat.vpc" 64G
 python3 - "$T/bat.vpc" <<'PY'
 import struct, sys
 f = open(sys.argv[1], 'r+b')

@@ -112,12 +112,12 @@ QD=fat:../tree QR=fat:tree
 whole || { QD=fat:floppy:../small QR=fat:floppy:small; }
 rm -f "$G/o.qcow2"
 same "convert to qcow2" convert -O qcow2 "$QD" o.qcow2
-if [ -f "$G/o.qcow2" ] && "$QEMU_IMG" check -q "$G/o.qcow2" >/dev/null 2>&1; then
+if [ -f "$G/o.qcow2" ] && spawn "$QEMU_IMG" check -q "$G/o.qcow2" >/dev/null 2>&1; then
 	pass "qcow2 copy: qemu-img check is clean"
 else
 	fail "qcow2 copy: qemu-img check is clean"
 fi
-"$QEMU_IMG" convert -O raw "$QR" "$T/ref.raw" 2>/dev/null
+spawn "$QEMU_IMG" convert -O raw "$QR" "$T/ref.raw" 2>/dev/null
 "$PY" "$SLACK" "$T/ref.raw" >/dev/null
 ok "qcow2 copy: qemu-img compare with qemu-img's own copy" \
 	"$QEMU_IMG" compare -q "$G/o.qcow2" "$T/ref.raw"

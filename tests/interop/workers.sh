@@ -37,7 +37,7 @@ for i in $(seq 0 23); do
 done
 for f in qcow qed vmdk vpc vhdx vdi parallels; do
 	qimg create -q -f $f "s.$f" 288M
-	"$QEMU_IO" -f $f "${qio[@]}" "s.$f" >/dev/null
+	spawn "$QEMU_IO" -f $f "${qio[@]}" "s.$f" >/dev/null
 	ok "$f: source of 8 workers" qimg convert -m 8 -f $f -O raw "s.$f" "s-$f.raw"
 	ok "$f: source of 8 workers: same data" \
 		"$QEMU_IMG" compare -q -f $f -F raw "s.$f" "s-$f.raw"
