@@ -200,7 +200,7 @@ void tool_print_help(const struct tool *t)
  * error (exit 1), else 0. */
 static int handle_trace(const struct tool *t, const char *spec)
 {
-	const char *p = spec, *end, *eq;
+	const char *p = spec, *end, *eq, *val;
 	char tok[256], key[64], pattern[256];
 	bool first = true, have_pattern = false;
 	size_t n;
@@ -213,7 +213,7 @@ static int handle_trace(const struct tool *t, const char *spec)
 		eq = strchr(tok, '=');
 		if (!eq && first) {
 			snprintf(key, sizeof(key), "enable");
-			eq = tok - 1;
+			val = tok;
 		} else if (!eq) {
 			tool_warn(t,
 				  "short-form boolean option '%s' "
@@ -225,6 +225,7 @@ static int handle_trace(const struct tool *t, const char *spec)
 		} else {
 			snprintf(key, sizeof(key), "%.*s", (int)(eq - tok),
 				 tok);
+			val = eq + 1;
 		}
 		first = false;
 		if (!strcmp(key, "events") || !strcmp(key, "file"))
@@ -234,7 +235,7 @@ static int handle_trace(const struct tool *t, const char *spec)
 			return -1;
 		}
 		/* The last enable= wins, once the whole spec parsed. */
-		snprintf(pattern, sizeof(pattern), "%s", eq + 1);
+		snprintf(pattern, sizeof(pattern), "%s", val);
 		have_pattern = true;
 	}
 	if (!have_pattern)
