@@ -36,8 +36,8 @@ place()
 {
 	local n
 	for n in "$@"; do
-		cp --sparse=never --preserve=timestamps "pristine/$n" "$E/$n"
-		cp --sparse=never --preserve=timestamps "pristine/$n" "$G/$n"
+		spawn cp --sparse=never --preserve=timestamps "pristine/$n" "$E/$n"
+		spawn cp --sparse=never --preserve=timestamps "pristine/$n" "$G/$n"
 	done
 }
 
@@ -57,7 +57,7 @@ replace()
 			copied=1
 		fi
 	done
-	[ -z "$copied" ] || touch "$R/placed"
+	[ -z "$copied" ] || spawn touch "$R/placed"
 }
 
 # poke FILE OFFSET OCTAL-ESCAPES
@@ -66,7 +66,7 @@ poke()
 	printf "$3" | dd of="$1" bs=1 seek=$(($2)) conv=notrunc 2>/dev/null
 }
 
-mkdir pristine
+spawn mkdir pristine
 mk a.qcow2 64M
 spawn "$QEMU_IMG" create -q -f raw pristine/a.raw 1M
 mk v2.qcow2 64M -o compat=0.10
@@ -89,7 +89,7 @@ mk over.qcow2 64M -b base.qcow2 -F qcow2
 
 # --- arguments and refusals ----------------------------------------------
 set -f # "-o ?" is an option, not a pattern
-rm -f "$R/placed"
+spawn rm -f "$R/placed"
 # (make check: the lines without "~", one or two of each kind: the
 # variants marked run whole only)
 while IFS= read -r args; do
@@ -258,7 +258,7 @@ both()
 	d="$n: amend $*"
 	same "$d" amend "$@" || return
 	[ "$(cat "$R/e.rc")" = 0 ] || return
-	if cmp -s "$E/$n" "$G/$n"; then
+	if spawn cmp -s "$E/$n" "$G/$n"; then
 		pass "$d: the same file as qemu-img's"
 		identical=1
 	else
@@ -271,7 +271,7 @@ both()
 		spawn -C "$E" "$QEMU_IMG" info "$n" >"$R/e.info" 2>&1
 		spawn -C "$G" "$QEMU_IMG" info "$n" >"$R/g.info" 2>&1
 		sed -i '/^disk size:/d' "$R/e.info" "$R/g.info"
-		if cmp -s "$R/e.info" "$R/g.info"; then
+		if spawn cmp -s "$R/e.info" "$R/g.info"; then
 			pass "$d: qemu-img info as for qemu-img's"
 		else
 			fail "$d: qemu-img info as for qemu-img's"
@@ -350,7 +350,7 @@ qio_w -c 'write -z 0 64k' -c 'write -z 1G 64k' -c 'write -z 2G 64k' \
 	-c 'write -z 3G 64k' pristine/big.qcow2
 place big-base.qcow2 big.qcow2
 both big.qcow2 -p -o compat=0.10 big.qcow2
-cp pristine/big.qcow2 pristine/bigsnap.qcow2
+spawn cp pristine/big.qcow2 pristine/bigsnap.qcow2
 spawn "$QEMU_IMG" snapshot -c foo pristine/bigsnap.qcow2
 place bigsnap.qcow2
 both bigsnap.qcow2 -p -o compat=0.10 bigsnap.qcow2
@@ -364,7 +364,7 @@ place full.qcow2
 both full.qcow2 -o compat=0.10 full.qcow2
 
 # unknown compatible and autoclear bits are dropped on the way to v2
-cp pristine/a.qcow2 pristine/bits.qcow2
+spawn cp pristine/a.qcow2 pristine/bits.qcow2
 poke pristine/bits.qcow2 80 '\000\000\004\000\000\000\000\000'
 poke pristine/bits.qcow2 88 '\000\000\004\000\000\000\000\000'
 place bits.qcow2

@@ -9,7 +9,7 @@
 # sz DESC SIZE: raw create with SIZE; output file presence must match.
 sz()
 {
-	rm -f "$E/s.raw" "$G/s.raw"
+	spawn rm -f "$E/s.raw" "$G/s.raw"
 	if [ "$2" = 9223372036854775807 ]; then
 		# Deliberate difference: qemu-img creates the file, then fails
 		# to size it ("Could not resize file") and leaves it behind;
@@ -55,18 +55,18 @@ for s in 4k 1x '~-1' 16E 0x1k '~1.5k'; do
 	s=$item
 	same "map -s '$s'" map -s "$s" ../x.qcow2
 	same "map -l '$s'" map -l "$s" ../x.qcow2
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	same "convert -S '$s'" convert -S "$s" ../x.qcow2 o.raw
 	same "measure --size '$s'" measure --size "$s"
 	same "-o size='$s'" create -f qcow2 -o size="$s" y.qcow2
-	rm -f "$E/y.qcow2" "$G/y.qcow2"
+	spawn rm -f "$E/y.qcow2" "$G/y.qcow2"
 done
 
 # -r: only values that fail or do not slow down the copy
 for s in 1x '~-1' 16E 0x1k 64M; do
 	alike "$s" || continue
 	s=$item
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	same "convert -r '$s'" convert -r "$s" ../x.qcow2 o.raw
 done
 
@@ -102,13 +102,13 @@ same "info: ambiguous abbreviation" info --f ../x.qcow2
 same "info -- file" info -- ../x.qcow2
 same "create: no file" create -f qcow2
 same "create: extra argument" create -f qcow2 z.qcow2 1M extra
-rm -f "$E/z.qcow2" "$G/z.qcow2"
+spawn rm -f "$E/z.qcow2" "$G/z.qcow2"
 same "convert: one file" convert ../x.qcow2
 same "info: two files" info ../x.qcow2 ../x.qcow2
 same "check: no file" check
 
 # missing files, directories, wrong format
-mkdir dir
+spawn mkdir dir
 : >empty.img
 # check and map open as info does: their refusals are "~" (what they do
 # with an image they opened is not)
@@ -127,19 +127,19 @@ same "compare missing file" compare ../x.qcow2 ../nosuch
 same "measure missing file" measure ../nosuch
 same "check raw (no checker, exit 63)" check ../empty.img
 same "check --output=json raw" check --output=json ../empty.img
-chmod 000 x.qcow2
+spawn chmod 000 x.qcow2
 if [ "$(id -u)" != 0 ]; then
 	same "unreadable file" info ../x.qcow2
 else
 	skip "unreadable file (running as root)"
 fi
-chmod 644 x.qcow2
+spawn chmod 644 x.qcow2
 
 # failed create/convert leaves nothing behind
 for a in "-f qcow2 -o cluster_size=3000" "-f qcow2 -o bogus=1" \
 	"-f qcow2 -o compat=0.10,lazy_refcounts=on" "-f raw -o preallocation=bad" \
 	"-f qcow2 -b ../nosuch -F qcow2"; do
-	rm -f "$E/f.img" "$G/f.img"
+	spawn rm -f "$E/f.img" "$G/f.img"
 	# shellcheck disable=SC2086
 	same "create $a" create $a f.img 1M
 	if [ ! -e "$G/f.img" ]; then
@@ -150,7 +150,7 @@ for a in "-f qcow2 -o cluster_size=3000" "-f qcow2 -o bogus=1" \
 done
 for a in "-O qcow2 -o cluster_size=3000" "-O qcow2 -o bogus=1" \
 	"-c -O raw" "-O bogus" "-f qcow2 ../empty.img" "../nosuch"; do
-	rm -f "$E/f.img" "$G/f.img"
+	spawn rm -f "$E/f.img" "$G/f.img"
 	# shellcheck disable=SC2086
 	same "convert $a" convert $a ../x.qcow2 f.img
 	if [ ! -e "$G/f.img" ]; then

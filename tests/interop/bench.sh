@@ -22,7 +22,7 @@ norm_bench()
 # shellcheck disable=SC2034 # read by run_tool in lib.sh
 NORM=norm_bench
 
-mkdir pristine
+spawn mkdir pristine
 spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 1M
 spawn "$QEMU_IMG" create -q -f raw pristine/a.raw 1M
 spawn "$QEMU_IMG" create -q -f raw pristine/z.raw 0
@@ -32,8 +32,8 @@ place()
 {
 	local f
 	for f in "$@"; do
-		cp "pristine/$f" "$E/$f"
-		cp "pristine/$f" "$G/$f"
+		spawn cp "pristine/$f" "$E/$f"
+		spawn cp "pristine/$f" "$G/$f"
 	done
 }
 

@@ -56,7 +56,7 @@ bm_named()
 place()
 {
 	local -a src=("${@/#/pristine/}")
-	cp "${src[@]}" "$E/" && cp "${src[@]}" "$G/"
+	spawn cp "${src[@]}" "$E/" && spawn cp "${src[@]}" "$G/"
 }
 
 # identical DESC NAME...: qemu-img's and qimg's copies are equal bytes
@@ -65,7 +65,7 @@ identical()
 	local d=$1 f
 	shift
 	for f; do
-		if ! cmp -s "$E/$f" "$G/$f"; then
+		if ! spawn cmp -s "$E/$f" "$G/$f"; then
 			fail "$d"
 			diag "$f: $(cmp "$E/$f" "$G/$f" 2>&1)"
 			return 1
@@ -86,7 +86,7 @@ bm_maps()
 	for b; do
 		opt+=(-B "$b")
 	done
-	rm -f "$sock"
+	spawn rm -f "$sock"
 	"$QEMU_NBD" -t -r -f qcow2 "${opt[@]}" -k "$sock" "$img" >/dev/null 2>&1 &
 	pid=$!
 	for ((i = 0; i < 100; i++)); do
@@ -148,7 +148,7 @@ bm()
 	after "$d" "$f"
 }
 
-mkdir pristine
+spawn mkdir pristine
 spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
 spawn "$QEMU_IMG" create -q -f qcow2 pristine/s.qcow2 64M
 spawn "$QEMU_IMG" create -q -f qcow2 pristine/big.qcow2 128M
@@ -158,7 +158,7 @@ spawn "$QEMU_IMG" create -q -f qcow2 pristine/t10.qcow2 10T
 spawn "$QEMU_IMG" bitmap --add pristine/s.qcow2 sb
 spawn "$QEMU_IO" -c 'write 1M 64k' -c 'write 5M 1M' pristine/s.qcow2 >/dev/null
 spawn "$QEMU_IMG" bitmap --add pristine/big.qcow2 bb
-cp pristine/a.qcow2 pristine/b0.qcow2
+spawn cp pristine/a.qcow2 pristine/b0.qcow2
 spawn "$QEMU_IMG" bitmap --add pristine/b0.qcow2 b0
 spawn "$QEMU_IO" -c 'write 0 64k' -c 'write 3M 2M' pristine/b0.qcow2 >/dev/null
 
@@ -302,7 +302,7 @@ write_both()
 	qio "$@" "$E/t.qcow2"
 	qio "$@" "$G/t.qcow2"
 }
-cp pristine/a.qcow2 pristine/t.qcow2
+spawn cp pristine/a.qcow2 pristine/t.qcow2
 place t.qcow2
 step "add b0" bitmap --add t.qcow2 b0
 write_both -c 'write 0 1M'
@@ -328,7 +328,7 @@ same "turns: info" info t.qcow2
 bits_same "turns: bits" t.qcow2 b0 b2 b3 b5
 
 # --- dirty tracking: writes through qimg --------------------------------
-cp pristine/a.qcow2 pristine/w.qcow2
+spawn cp pristine/a.qcow2 pristine/w.qcow2
 spawn "$QEMU_IMG" bitmap --add pristine/w.qcow2 b64k
 spawn "$QEMU_IMG" bitmap --add -g 4k --disable pristine/w.qcow2 off
 spawn "$QEMU_IMG" bitmap --add -g 512 pristine/w.qcow2 b512
@@ -345,7 +345,7 @@ after "bench -w --flush-interval" w.qcow2
 bits_same "bench -w --flush-interval: bits" w.qcow2 b64k b512 b2m
 
 mkpattern pristine/src.raw 1024
-truncate -s 64M pristine/src.raw
+spawn truncate -s 64M pristine/src.raw
 place w.qcow2
 same "convert -n into an image with bitmaps" convert -n -f raw -O qcow2 \
 	../pristine/src.raw w.qcow2
@@ -371,7 +371,7 @@ same "snapshot -c: info" info w.qcow2
 NORM=norm_bm
 
 # commit into a base with bitmaps; rebase writing into a top with them
-cp pristine/b0.qcow2 pristine/base.qcow2
+spawn cp pristine/b0.qcow2 pristine/base.qcow2
 spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 pristine/top.qcow2
 spawn "$QEMU_IMG" bitmap --add pristine/top.qcow2 tb
 spawn "$QEMU_IO" -c 'write -P 7 2M 3M' -c 'write -z 8M 64k' pristine/top.qcow2 >/dev/null
@@ -381,14 +381,14 @@ after "commit: base" base.qcow2
 after "commit: top" top.qcow2
 bits_same "commit: bits" base.qcow2 b0
 bits_same "commit: top's bits" top.qcow2 tb
-cp pristine/a.qcow2 pristine/nb.qcow2
+spawn cp pristine/a.qcow2 pristine/nb.qcow2
 place base.qcow2 top.qcow2 nb.qcow2
 same "rebase top onto another base" rebase -b nb.qcow2 -F qcow2 top.qcow2
 after "rebase" top.qcow2
 bits_same "rebase: bits" top.qcow2 tb
 
 # --- bitmaps left in use -------------------------------------------------
-cp pristine/b0.qcow2 pristine/u.qcow2
+spawn cp pristine/b0.qcow2 pristine/u.qcow2
 spawn "$QEMU_IMG" bitmap --add -g 4k pristine/u.qcow2 b1
 spawn "$QEMU_IO" -c 'write 0 64k' -c abort pristine/u.qcow2 >/dev/null 2>&1
 spawn "$QEMU_IMG" bitmap --add pristine/u.qcow2 ok
@@ -416,7 +416,7 @@ same "in use: measure" measure -O qcow2 u.qcow2
 identical "in use: untouched by the refusals" u.qcow2
 
 # --- convert --bitmaps ---------------------------------------------------
-cp pristine/b0.qcow2 pristine/cv.qcow2
+spawn cp pristine/b0.qcow2 pristine/cv.qcow2
 spawn "$QEMU_IMG" bitmap --add -g 512k pristine/cv.qcow2 b1
 spawn "$QEMU_IMG" bitmap --add --disable -g 4k pristine/cv.qcow2 b2
 spawn "$QEMU_IO" -c 'write 8M 1M' pristine/cv.qcow2 >/dev/null
@@ -475,7 +475,7 @@ poke()
 	done
 	printf "$x" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
-cp pristine/b0.qcow2 pristine/dmg.qcow2
+spawn cp pristine/b0.qcow2 pristine/dmg.qcow2
 spawn "$QEMU_IMG" bitmap --add -g 4k pristine/dmg.qcow2 b1
 h=$(hexof pristine/dmg.qcow2)
 pre=${h%%2385287500000018*}
@@ -487,7 +487,7 @@ else
 	dh=$(od -An -tx1 -v -j "$doff" -N 64 pristine/dmg.qcow2 | tr -d ' \n')
 	toff=$((0x${dh:0:16}))
 	while read -r what where hex; do
-		cp pristine/dmg.qcow2 pristine/d.qcow2
+		spawn cp pristine/dmg.qcow2 pristine/d.qcow2
 		case $where in
 		ext*) off=$((ext + ${where#ext})) ;;
 		dir*) off=$((doff + ${where#dir})) ;;
@@ -528,7 +528,7 @@ EOF2
 fi
 # The same bad table entry under a bitmap in use is no error: its bits are
 # not read.
-cp pristine/dmg.qcow2 pristine/d.qcow2
+spawn cp pristine/dmg.qcow2 pristine/d.qcow2
 poke pristine/d.qcow2 $((doff + 12)) 00000003
 poke pristine/d.qcow2 $((toff + 7)) 02
 place d.qcow2
@@ -538,7 +538,7 @@ identical "in use, bad table: removed as qemu-img removes it" d.qcow2
 # Bitmaps without their autoclear bit (written by a program that did not
 # keep them): a writer drops the extension and they are lost, leaking
 # their clusters, as with qemu-img.
-cp pristine/dmg.qcow2 pristine/d.qcow2
+spawn cp pristine/dmg.qcow2 pristine/d.qcow2
 poke pristine/d.qcow2 88 0000000000000000
 place d.qcow2
 in_e() { spawn -C "$E" "$QEMU_IMG" "$@" >/dev/null 2>&1; }

@@ -31,7 +31,7 @@ conf()
 both()
 {
 	mk "$E/$1"
-	cp "$E/$1" "$G/$1"
+	spawn cp "$E/$1" "$G/$1"
 }
 
 # convert: a read fails in the middle (sector 4096 = 2 MiB)

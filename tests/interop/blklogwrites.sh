@@ -84,14 +84,14 @@ fresh()
 {
 	local d
 	for d in "$E" "$G"; do
-		rm -f "$d/base.raw" "$d/log.raw"
+		spawn rm -f "$d/base.raw" "$d/log.raw"
 		if whole; then
 			spawn "$QEMU_IMG" create -q -f raw "$d/base.raw" "${SIZE:-1M}"
 		else
-			truncate -s "${SIZE:-1M}" "$d/base.raw"
+			spawn truncate -s "${SIZE:-1M}" "$d/base.raw"
 		fi
 		if [ -n "${1:-}" ]; then
-			cp "$1" "$d/log.raw"
+			spawn cp "$1" "$d/log.raw"
 		else
 			: >"$d/log.raw"
 		fi
@@ -288,9 +288,9 @@ done
 Q2="json:{\"driver\":\"qcow2\",\"file\":{$B}}"
 for c in "snapshot -c s1" "convert" "amend"; do
 	for d in "$E" "$G"; do
-		rm -f "$d/base.raw" "$d/log.raw" "$d/init.qcow2"
+		spawn rm -f "$d/base.raw" "$d/log.raw" "$d/init.qcow2"
 		spawn "$QEMU_IMG" create -q -f qcow2 "$d/base.raw" 1M
-		cp "$d/base.raw" "$d/init.qcow2"
+		spawn cp "$d/base.raw" "$d/init.qcow2"
 		: >"$d/log.raw"
 	done
 	case $c in
@@ -311,7 +311,7 @@ done
 # --- reading through it ----------------------------------------------------
 fresh
 spawn -C "$E" "$QEMU_IO" -c 'write -P 7 0 4k' "$J" >/dev/null
-cp "$E/base.raw" "$G/base.raw"
+spawn cp "$E/base.raw" "$G/base.raw"
 for d in "$E" "$G"; do
 	: >"$d/log.raw"
 done

@@ -26,7 +26,7 @@ done
 qio -f qcow2 -c 'write -P 6 300k 7' t2.qcow2
 # a/b differ past the bytes a format probe reads (docs/DIFFERENCES.md)
 head -c 1M /dev/zero >a.raw
-cp a.raw b.raw
+spawn cp a.raw b.raw
 poke b.raw 8192 58
 head -c 1M /dev/urandom >rnd.raw
 printf '[inject-error]\nevent = "none"\niotype = "write"\n' >werr.cfg
@@ -101,9 +101,9 @@ fresh()
 {
 	local d
 	for d in "$E" "$G"; do
-		rm -f "$d/r.raw" "$d/b.raw" "$d/q.qcow2"
-		cp ref.raw "$d/r.raw"
-		cp ref.raw "$d/b.raw"
+		spawn rm -f "$d/r.raw" "$d/b.raw" "$d/q.qcow2"
+		spawn cp ref.raw "$d/r.raw"
+		spawn cp ref.raw "$d/b.raw"
 		spawn "$QEMU_IMG" create -q -f qcow2 "$d/q.qcow2" 1M
 	done
 }

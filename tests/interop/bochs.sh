@@ -30,7 +30,7 @@ reads()
 		same "$d: check json" check --output=json "../$img"
 	fi
 	reads_n=$((reads_n + 1))
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
 	same_file "$d: convert to raw" o.raw
 	unchanged "$d" "$img" "$sum"
@@ -51,24 +51,24 @@ reads()
 }
 
 # --- images with data ---------------------------------------------------
-perl "$MK" v2.bochs map=0:1,3:0,200:2 bits=1:0f,2:a5
-perl "$MK" v1.bochs version=1 disk=3000000 extent=65536 map=0:0,45:1 \
+spawn perl "$MK" v2.bochs map=0:1,3:0,200:2 bits=1:0f,2:a5
+spawn perl "$MK" v1.bochs version=1 disk=3000000 extent=65536 map=0:0,45:1 \
 	bits=1:00ff00ff
-perl "$MK" big-bitmap.bochs disk=8388608 extent=8388608 bitmap=2048 \
+spawn perl "$MK" big-bitmap.bochs disk=8388608 extent=8388608 bitmap=2048 \
 	map=0:0 bits=0:ffff00ff7f
-perl "$MK" bitmap0.bochs disk=65536 bitmap=0 map=2:0
-perl "$MK" cut.bochs map=0:0,1:1,2:2 length=11000
-perl "$MK" hdr600.bochs header=600 map=0:0,5:1
-perl "$MK" odd.bochs disk=1000001 extent=512 bitmap=1 map=1953:0,0:1
-perl "$MK" zero.bochs disk=0 catalog=0
-perl "$MK" all.bochs disk=65536 extent=16384 \
+spawn perl "$MK" bitmap0.bochs disk=65536 bitmap=0 map=2:0
+spawn perl "$MK" cut.bochs map=0:0,1:1,2:2 length=11000
+spawn perl "$MK" hdr600.bochs header=600 map=0:0,5:1
+spawn perl "$MK" odd.bochs disk=1000001 extent=512 bitmap=1 map=1953:0,0:1
+spawn perl "$MK" zero.bochs disk=0 catalog=0
+spawn perl "$MK" all.bochs disk=65536 extent=16384 \
 	map=0:3,1:2,2:1,3:0
 for img in v2 v1 big-bitmap bitmap0 cut hdr600 odd zero all; do
 	reads "$img.bochs"
 done
 
 # An 8 TiB image: metadata only (its copy would be 8 TiB of zeros).
-perl "$MK" huge.bochs disk=8796093022208 extent=8388608 catalog=1048576 \
+spawn perl "$MK" huge.bochs disk=8796093022208 extent=8388608 catalog=1048576 \
 	map=1048575:0
 same "huge: info" info ../huge.bochs
 same "huge: map json" map --output=json ../huge.bochs
@@ -78,12 +78,12 @@ same "huge: dd of the last extent" dd -O raw bs=1M count=8 \
 same_file "huge: dd of the last extent" o.huge
 
 # A slot offset past what QEMU's block layer reads: EIO.
-perl "$MK" eio.bochs disk=8192 catalog=2 bitmap=2147483647 \
+spawn perl "$MK" eio.bochs disk=8192 catalog=2 bitmap=2147483647 \
 	map=0:4294967294,1:0 length=8192
 same "slot past 2^63: convert fails" convert -O raw ../eio.bochs o.eio
 same "slot past 2^63: dd fails" dd -O raw if=../eio.bochs of=o.eio2
 # Just below: the bitmap is past the end of the file, so zeros.
-perl "$MK" far.bochs disk=8192 catalog=2 bitmap=2147483647 \
+spawn perl "$MK" far.bochs disk=8192 catalog=2 bitmap=2147483647 \
 	map=0:4293918720,1:0 length=8192
 reads far.bochs
 
@@ -98,7 +98,7 @@ same "unknown option" info --image-opts \
 same "-U" info -U ../v2.bochs
 same "two images" info ../v2.bochs ../v1.bochs
 same "missing file" info -f bochs ../nonexistent.bochs
-rm -f "$E"/o.* "$G"/o.*
+spawn rm -f "$E"/o.* "$G"/o.*
 same "convert -m 8 -W" convert -m 8 -W -O raw ../all.bochs o.raw
 same_file "convert -m 8 -W" o.raw
 # qemu-img's deflate for its exact bytes (QIMG_COMPRESS, DIFFERENCES.md)
@@ -131,7 +131,7 @@ unchanged "backing: commit" top.qcow2 "$sum"
 n=0
 while read -r name off hex; do
 	[ -n "$name" ] || continue
-	cp v2.bochs "$name.bochs"
+	spawn cp v2.bochs "$name.bochs"
 	poke "$name.bochs" "$off" "$hex"
 	sum=$(cksum <"$name.bochs")
 	n=$((n + 1))
@@ -143,7 +143,7 @@ while read -r name off hex; do
 	same "$name: info" info "../$name.bochs"
 	same "$name: info -f bochs" info -f bochs "../$name.bochs"
 	same "$name: map -f bochs" map --output=json -f bochs "../$name.bochs"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$name: convert -f bochs" convert -f bochs -O raw \
 		"../$name.bochs" o.raw
 	same_file "$name: convert -f bochs" o.raw
@@ -194,8 +194,8 @@ same "empty file: info -f bochs" info -f bochs ../empty-file.bochs
 # --- refusals -----------------------------------------------------------
 # (a line starting "~ " is a refusal that cloop.sh checks too: quick leaves
 # it out)
-cp v2.bochs "$E/w.bochs"
-cp v2.bochs "$G/w.bochs"
+spawn cp v2.bochs "$E/w.bochs"
+spawn cp v2.bochs "$G/w.bochs"
 sum=$(cksum <v2.bochs)
 while IFS= read -r args; do
 	[ -n "$args" ] || continue
@@ -249,7 +249,7 @@ if [ -f "$SAMPLES/empty.bochs.bz2" ] && command -v bunzip2 >/dev/null; then
 	n=0
 	while read -r name off hex; do
 		[ -n "$name" ] || continue
-		cp empty.bochs "s-$name.bochs"
+		spawn cp empty.bochs "s-$name.bochs"
 		poke "s-$name.bochs" "$off" "$hex"
 		same "sample, $name: info" info "../s-$name.bochs"
 		# (quick: the convert for every third)

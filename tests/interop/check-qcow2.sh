@@ -28,7 +28,7 @@ RB=$((0x20000))
 L1=$((0x30000))
 L2=$((0x40000))
 
-mkdir pristine
+spawn mkdir pristine
 # mkbase NAME [create options...]: 64M image with 1M + 64k of data.
 mkbase()
 {
@@ -41,14 +41,10 @@ mkbase()
 # mk NAME BASE: damaged copy NAME of pristine image BASE (then poke it).
 mk()
 {
-	cp "pristine/$2" "$1"
-	eval "base_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)=$2"
+	spawn cp "pristine/$2" "$1"
+	BASE_OF[$1]=$2
 }
-
-base_of()
-{
-	eval "echo \$base_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)"
-}
+declare -A BASE_OF=()
 
 mkbase t.qcow2
 mkbase v2.qcow2 -o compat=0.10
@@ -87,7 +83,7 @@ add fresh.qcow2
 # refcount damage
 mk leak.qcow2 t.qcow2
 poke leak.qcow2 $((RB + 50)) 00010001
-truncate -s $((27 * 65536)) leak.qcow2
+spawn truncate -s $((27 * 65536)) leak.qcow2
 add leak.qcow2
 mk cor0.qcow2 t.qcow2;    poke cor0.qcow2 $((RB + 10)) 0000;   add cor0.qcow2
 mk cor2.qcow2 t.qcow2;    poke cor2.qcow2 $((RB + 10)) 0002;   add cor2.qcow2
@@ -149,7 +145,7 @@ SNT=$ROOT/tests/interop/sntable.pl
 for d in "incomplete 0" "noextra 2" "bigextra 1" "overhang 3"; do
 	n=sn-${d% *}.qcow2
 	mk "$n" snap3.qcow2
-	perl "$SNT" "$n" $d
+	spawn perl "$SNT" "$n" $d
 	add "$n"
 done
 # extended L2: entry 0's allocation bitmap with a zero bit overlapping
@@ -157,8 +153,8 @@ mk extbm.qcow2 ext.qcow2; poke extbm.qcow2 $((L2 + 8)) 00000001; add extbm.qcow2
 
 # A dirty image left by lazy refcounts (qemu-io aborts without closing).
 spawn "$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on pristine/lazy.qcow2 64M
-cp pristine/lazy.qcow2 lazy.qcow2
-base_lazy_qcow2=lazy.qcow2
+spawn cp pristine/lazy.qcow2 lazy.qcow2
+BASE_OF[lazy.qcow2]=lazy.qcow2
 qio -c 'write -P 0x55 0 256k' -c abort lazy.qcow2 2>/dev/null
 qio -c 'write -P 0x55 0 256k' pristine/lazy.qcow2
 add lazy.qcow2
@@ -166,8 +162,8 @@ add lazy.qcow2
 # Copies of image $1 for both tools, under the same name.
 place()
 {
-	cp "$1" "$E/$1"
-	cp "$1" "$G/$1"
+	spawn cp "$1" "$E/$1"
+	spawn cp "$1" "$G/$1"
 }
 
 # make check (QIMG_QUICK=1) repairs a sample: every damaged image with
@@ -197,7 +193,7 @@ for img in $IMAGES; do
 		identical=
 		case $img:$mode in
 		sn-*:all)
-			if cmp -s "$E/$img" "$G/$img"; then
+			if spawn cmp -s "$E/$img" "$G/$img"; then
 				pass "$img: -r all writes the file qemu-img writes"
 				identical=1
 			else
@@ -205,7 +201,7 @@ for img in $IMAGES; do
 			fi
 			;;
 		esac
-		base=pristine/$(base_of "$img")
+		base=pristine/${BASE_OF[$img]}
 		# After a repair qemu-img calls successful, ours must leave
 		# a clean image with the guest data qemu-img's repair kept.
 		# A file byte for byte qemu-img's needs no more proof (and
@@ -238,6 +234,6 @@ spawn "$QEMU_IO" -c 'write -P 3 7T 64k' "$T/l1max.qcow2" >/dev/null
 bounded "a 32 MiB L1: check" check "$T/l1max.qcow2"
 bounded "a 32 MiB L1: info" info "$T/l1max.qcow2"
 same "a 32 MiB L1: check output" check ../l1max.qcow2
-rm -f "$T/l1max.qcow2"
+spawn rm -f "$T/l1max.qcow2"
 
 done_testing

@@ -13,7 +13,7 @@
 
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v perl >/dev/null || skip_all "perl not found"
-perl -MCompress::Zlib -e 1 2>/dev/null || skip_all "perl Compress::Zlib"
+spawn perl -MCompress::Zlib -e 1 2>/dev/null || skip_all "perl Compress::Zlib"
 
 MK=$ROOT/tests/interop/mkcloop.pl
 
@@ -27,7 +27,7 @@ reads()
 	same "$d: map" map "../$img"
 	same "$d: map json" map --output=json "../$img"
 	same "$d: check" check "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
 	same_file "$d: convert to raw" o.raw
 	same "$d: convert to qcow2" convert -O qcow2 "../$img" o.qcow2
@@ -39,17 +39,17 @@ reads()
 }
 
 # --- images with data ---------------------------------------------------
-perl "$MK" p.cloop
-perl "$MK" mixed.cloop blocks=7 data=p,z,r,r,z
-perl "$MK" b512.cloop block=512 blocks=33 data=p,z,r
-perl "$MK" b1m.cloop block=1048576 blocks=2 data=r,z
-perl "$MK" b4k.cloop block=4096 blocks=300 data=z,z,p,r
-perl "$MK" none.cloop blocks=0
-perl "$MK" trail.cloop bad=1:trail
+spawn perl "$MK" p.cloop
+spawn perl "$MK" mixed.cloop blocks=7 data=p,z,r,r,z
+spawn perl "$MK" b512.cloop block=512 blocks=33 data=p,z,r
+spawn perl "$MK" b1m.cloop block=1048576 blocks=2 data=r,z
+spawn perl "$MK" b4k.cloop block=4096 blocks=300 data=z,z,p,r
+spawn perl "$MK" none.cloop blocks=0
+spawn perl "$MK" trail.cloop bad=1:trail
 for img in p mixed b512 b1m b4k none trail; do
 	reads "$img.cloop"
 done
-perl "$MK" p3.cloop magic=v3
+spawn perl "$MK" p3.cloop magic=v3
 same "probe: a V3.0 preamble is raw" info ../p3.cloop
 same "-f cloop on a V3.0 preamble" info -f cloop ../p3.cloop
 
@@ -60,7 +60,7 @@ same "--image-opts" info --image-opts driver=cloop,file.filename=../p.cloop
 same "unknown option" info --image-opts \
 	driver=cloop,file.filename=../p.cloop,foo=1
 same "two images" info ../p.cloop ../mixed.cloop
-rm -f "$E"/o.* "$G"/o.*
+spawn rm -f "$E"/o.* "$G"/o.*
 # qemu-img's deflate for its exact bytes (QIMG_COMPRESS, DIFFERENCES.md)
 QIMG_COMPRESS=qemu same "convert -c to qcow2" convert -c -O qcow2 ../mixed.cloop o.qcow2
 same_file "convert -c to qcow2" o.qcow2
@@ -74,11 +74,11 @@ same "backing: compare" compare top.qcow2 ../mixed.cloop
 while read -r name args; do
 	[ -n "$name" ] || continue
 	# shellcheck disable=SC2086
-	perl "$MK" "$name.cloop" $args
+	spawn perl "$MK" "$name.cloop" $args
 	sum=$(cksum <"$name.cloop")
 	same "$name: info" info "../$name.cloop"
 	same "$name: info -f cloop" info -f cloop "../$name.cloop"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$name: convert" convert -f cloop -O raw "../$name.cloop" o.raw
 	# A failed convert: qemu-img leaves its partial target, qimg none
 	# (the message and status are what count).
@@ -108,18 +108,18 @@ raw-deflate bad=1:raw
 empty-block bad=0:empty
 EOF
 # Files cut short: in the header, in the table, in a block.
-perl "$MK" whole.cloop blocks=3 data=r
+spawn perl "$MK" whole.cloop blocks=3 data=r
 for n in 0 100 132 140 160 300; do
 	head -c "$n" whole.cloop >"cut-$n.cloop"
 	same "cut at $n: info -f cloop" info -f cloop "../cut-$n.cloop"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "cut at $n: convert" convert -f cloop -O raw "../cut-$n.cloop" \
 		o.raw
 done
 
 # --- refusals -----------------------------------------------------------
-cp p.cloop "$E/w.cloop"
-cp p.cloop "$G/w.cloop"
+spawn cp p.cloop "$E/w.cloop"
+spawn cp p.cloop "$G/w.cloop"
 sum=$(cksum <p.cloop)
 while IFS= read -r args; do
 	[ -n "$args" ] || continue
@@ -179,7 +179,7 @@ same "96 MiB table: info" info ../big.cloop
 same "96 MiB table: map" map --output=json ../big.cloop
 same "96 MiB table: check" check ../big.cloop
 for b in 0 1 $((6 * 1024 * 1024)) $((12 * 1024 * 1024)); do
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	# qemu-img's dd copies blocks [skip, count)
 	same "96 MiB table: dd of block $b" dd -O raw bs=64k skip=$b count=$((b + 1)) \
 		if=../big.cloop of=o.dd
@@ -187,18 +187,18 @@ for b in 0 1 $((6 * 1024 * 1024)) $((12 * 1024 * 1024)); do
 	ok "96 MiB table: block $b read whole" \
 		[ "$(stat -c %s "$E/o.dd")" = 65536 ]
 done
-rm -f "$E"/o.* "$G"/o.*
+spawn rm -f "$E"/o.* "$G"/o.*
 same "96 MiB table: an empty block does not read" dd -O raw bs=64k skip=2 \
 	count=3 if=../big.cloop of=o.dd
 bounded "96 MiB table: info" info big.cloop
 bounded "96 MiB table: map" map --output=json big.cloop
-rm -f o.dd
+spawn rm -f o.dd
 bounded "96 MiB table: dd of the last block" dd -O raw bs=64k \
 	skip=$((12 * 1024 * 1024)) count=$((12 * 1024 * 1024 + 1)) \
 	if=big.cloop of=o.dd
 ok "96 MiB table: the last block read whole" [ "$(stat -c %s o.dd)" = 65536 ]
 unchanged "96 MiB table" big.cloop "$sum"
-rm -f big.cloop o.dd
+spawn rm -f big.cloop o.dd
 
 # --- the sample ---------------------------------------------------------
 if [ -f "$SAMPLES/simple-pattern.cloop.bz2" ] && command -v bunzip2 >/dev/null

@@ -15,7 +15,7 @@
 
 have_qimg || skip_all "no qimg binary at $QIMG"
 
-mkdir pristine
+spawn mkdir pristine
 qio_w()
 {
 	spawn "$QEMU_IO" "$@" >/dev/null
@@ -82,7 +82,7 @@ qio_w -c 'write -P 3 1M 1M' -c 'write -P 5 1050M 64k' bigtop.qcow2
 mk -f qcow2 -b base.qcow2 -F qcow2 top3m.qcow2 8M
 qio_w -c 'write -P 3 0 3M' top3m.qcow2
 # relative names from a sub-directory
-mkdir sub
+spawn mkdir sub
 (cd sub && mk -f qcow2 b.qcow2 1M && mk -f qcow2 -b b.qcow2 -F qcow2 \
 	m.qcow2 1M && mk -f qcow2 -b m.qcow2 -F qcow2 t.qcow2 1M &&
 	qio_w -c 'write -P 9 0 64k' t.qcow2)
@@ -98,16 +98,16 @@ place()
 		case $f in
 		*/*)
 			d=${f%/*}
-			mkdir -p "$E/$d" "$G/$d"
-			cp "pristine/$f" "$E/$f"
-			cp "pristine/$f" "$G/$f"
+			spawn mkdir -p "$E/$d" "$G/$d"
+			spawn cp "pristine/$f" "$E/$f"
+			spawn cp "pristine/$f" "$G/$f"
 			;;
 		*) here+=("pristine/$f") ;;
 		esac
 	done
 	if [ ${#here[@]} != 0 ]; then
-		cp "${here[@]}" "$E/"
-		cp "${here[@]}" "$G/"
+		spawn cp "${here[@]}" "$E/"
+		spawn cp "${here[@]}" "$G/"
 	fi
 }
 
@@ -438,7 +438,7 @@ errjson()
 }
 for who in e g; do
 	d=$T/$who
-	cp pristine/base.qcow2 "$d/wbase.qcow2"
+	spawn cp pristine/base.qcow2 "$d/wbase.qcow2"
 	spawn "$QEMU_IMG" create -q -f qcow2 -F qcow2 \
 		-b "$(errjson write_aio 28 "$d/wbase.qcow2" once)" "$d/wtop.qcow2"
 	qio_w -c 'write -P 3 0 64k' "$d/wtop.qcow2"

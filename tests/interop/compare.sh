@@ -17,18 +17,18 @@ spawn "$QEMU_IO" -f raw -c 'write -P 1 0 1M' a.raw >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 b.qcow2 4M
 spawn "$QEMU_IO" -c 'write -P 1 0 1M' b.qcow2 >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 empty.qcow2 4M
-truncate -s 4M empty.raw
+spawn truncate -s 4M empty.raw
 spawn "$QEMU_IMG" create -q -f qcow2 c.qcow2 8M
 spawn "$QEMU_IO" -c 'write -P 1 0 1M' c.qcow2 >/dev/null
-cp c.qcow2 c6.qcow2
+spawn cp c.qcow2 c6.qcow2
 spawn "$QEMU_IO" -c 'write -P 5 6M 4k' c6.qcow2 >/dev/null
-cp b.qcow2 b7.qcow2
+spawn cp b.qcow2 b7.qcow2
 spawn "$QEMU_IO" -c 'write -P 7 1000000 1' b7.qcow2 >/dev/null
-cp b.qcow2 bz.qcow2
+spawn cp b.qcow2 bz.qcow2
 spawn "$QEMU_IO" -c 'write -z 2M 64k' bz.qcow2 >/dev/null
-cp a.raw az.raw
+spawn cp a.raw az.raw
 spawn "$QEMU_IO" -f raw -c 'write -P 0 2M 64k' az.raw >/dev/null
-cp b.qcow2 bend.qcow2
+spawn cp b.qcow2 bend.qcow2
 spawn "$QEMU_IO" -c 'write -P 3 4193792 512' bend.qcow2 >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
 spawn "$QEMU_IO" -c 'write -P 1 0 1M' base.qcow2 >/dev/null
@@ -37,7 +37,7 @@ spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top2.qcow2
 spawn "$QEMU_IO" -c 'write -P 9 3M 1' top2.qcow2 >/dev/null
 spawn "$QEMU_IMG" convert -c -O qcow2 b.qcow2 bc.qcow2
 head -c 1000 /dev/urandom >odd.raw
-cp odd.raw odd2.raw
+spawn cp odd.raw odd2.raw
 printf x | dd of=odd2.raw bs=1 seek=999 conv=notrunc 2>/dev/null
 
 cmpb "raw vs qcow2 same data" ../a.raw ../b.qcow2

@@ -36,7 +36,7 @@ cv()
 	shift 3
 	# (-n converts into the target prep made: keep it)
 	for a in "$@"; do [ "$a" = -n ] && break; done
-	[ "$a" = -n ] || rm -f "$E/$out" "$G/$out"
+	[ "$a" = -n ] || spawn rm -f "$E/$out" "$G/$out"
 	same "$d" convert "$@"
 	read -r rc <"$R/e.rc"
 	if [ "$rc" != 0 ]; then
@@ -56,7 +56,7 @@ cv()
 	# (quick runs judge qemu-img's very bytes by the bytes alone: their
 	# content, check and cluster statistics are qemu-img's own; only a
 	# raw output's holes are left to compare)
-	if ! whole && cmp -s "$E/$out" "$G/$out"; then
+	if ! whole && spawn cmp -s "$E/$out" "$G/$out"; then
 		pass "$d: byte-identical"
 		[ "$kind" = map ] || return
 		same_map "$d" "$out"
@@ -81,7 +81,7 @@ cv()
 	esac
 	case $kind in
 	exact)
-		if cmp -s "$E/$out" "$G/$out"; then
+		if spawn cmp -s "$E/$out" "$G/$out"; then
 			pass "$d: byte-identical"
 		else
 			fail "$d: byte-identical"
@@ -120,7 +120,7 @@ head -c 1M /dev/urandom >r1.raw
 head -c 9M /dev/urandom >r9.raw
 head -c 1000 /dev/urandom >odd.raw
 yes 'text that compresses' | head -c 2M >text.raw
-truncate -s 2M text.raw
+spawn truncate -s 2M text.raw
 spawn "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
 spawn "$QEMU_IO" -c 'write -P 1 0 4M' base.qcow2 >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
@@ -256,7 +256,7 @@ prep()
 	local d name=$1 size=$2
 	shift 2
 	for d in "$E" "$G"; do
-		rm -f "$d/$name"
+		spawn rm -f "$d/$name"
 		spawn -C "$d" "$QEMU_IMG" create -q "$@" "$name" $size || return 1
 	done
 }
@@ -325,12 +325,12 @@ cv "-C qcow2 with compressed and zero clusters to qcow2 4k" o.qcow2 exact \
 cv "-C backing chain to qcow2 extended_l2" o.qcow2 exact -C -O qcow2 \
 	-o extended_l2=on ../top.qcow2 o.qcow2
 # (a data file's name is the directory's own: same data file, not image)
-for d in "$E" "$G"; do rm -f "$d/o.qcow2" "$d/o.dat"; done
+for d in "$E" "$G"; do spawn rm -f "$d/o.qcow2" "$d/o.dat"; done
 spawn "$QEMU_IMG" convert -C -O qcow2 -o data_file="$E/o.dat" src.raw "$E/o.qcow2"
 if spawn "$QIMG" convert -C -O qcow2 -o data_file="$G/o.dat" src.raw \
 	"$G/o.qcow2" && check_clean "$G/o.qcow2" &&
 	spawn "$QEMU_IMG" compare -q src.raw "$G/o.qcow2" &&
-	cmp -s "$E/o.dat" "$G/o.dat"; then
+	spawn cmp -s "$E/o.dat" "$G/o.dat"; then
 	pass "-C to qcow2 with a data file: clean, same content and data file"
 else
 	fail "-C to qcow2 with a data file"
@@ -347,7 +347,7 @@ for d in "$E" "$G"; do
 	spawn "$QEMU_IO" -c 'write -P 0x77 0 8M' "$d/n.qcow2" >/dev/null
 done
 cv "-n over qcow2 data" n.qcow2 exact -n -O qcow2 ../src.raw n.qcow2
-if cmp -s <("$QEMU_IMG" map -f raw --output=json "$E/n.qcow2") \
+if spawn cmp -s <("$QEMU_IMG" map -f raw --output=json "$E/n.qcow2") \
 	<("$QEMU_IMG" map -f raw --output=json "$G/n.qcow2"); then
 	pass "-n over qcow2 data: freed clusters leave the file as qemu-img's"
 else
@@ -355,7 +355,7 @@ else
 fi
 # encrypted clusters need the bytes in memory: -C falls back
 sec="--object secret,id=s0,data=pw"
-rm -f "$G/o.qcow2"
+spawn rm -f "$G/o.qcow2"
 if spawn "$QIMG" convert $sec -C -O qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
 	src.raw "$G/o.qcow2" &&
 	spawn "$QEMU_IMG" compare $sec --image-opts driver=raw,file.filename=src.raw \
@@ -370,7 +370,7 @@ else
 fi
 # ... and the bytes really went by offload: copy_file_range, not write
 if command -v strace >/dev/null; then
-	rm -f "$G/o.qcow2"
+	spawn rm -f "$G/o.qcow2"
 	(cd "$G" && strace -f -qq -e trace=copy_file_range -o strace.out \
 		"$QIMG" convert -C -O qcow2 ../r9.raw o.qcow2)
 	n=$(grep -c '^[0-9]* *copy_file_range' "$G/strace.out")
@@ -379,7 +379,7 @@ if command -v strace >/dev/null; then
 	else
 		fail "-C to qcow2: $n copy_file_range calls"
 	fi
-	rm -f "$G/strace.out"
+	spawn rm -f "$G/strace.out"
 elif [ "${CI:-}" = true ]; then
 	fail "-C to qcow2 by offload: strace not found (CI=true)"
 else

@@ -65,7 +65,7 @@ judge_cut()
 	else
 		fail "$d (check exit $rc)"
 		diag_file "$R/check"
-		cp "$img" "$ROOT/build/crash-failure-$(basename "$img")" \
+		spawn cp "$img" "$ROOT/build/crash-failure-$(basename "$img")" \
 			2>/dev/null && diag "kept as build/crash-failure-$(basename "$img")"
 	fi
 }
@@ -95,7 +95,7 @@ par_for()
 full=$(run_full convert -O qcow2 src.raw full.qcow2)
 diag "undisturbed convert: ${full} ms"
 for i in $(seq 1 "$ITER"); do
-	rm -f new.qcow2
+	spawn rm -f new.qcow2
 	o=$(opts_for "$i")
 	c='' mult=1
 	if [ $((i % 4)) = 3 ]; then

@@ -11,7 +11,7 @@ cr()
 {
 	local d=$1 name=$2 rc
 	shift 2
-	rm -f "$E/$name" "$G/$name"
+	spawn rm -f "$E/$name" "$G/$name"
 	same "$d" create "$@"
 	read -r rc <"$R/e.rc"
 	if [ "$rc" != 0 ]; then
@@ -30,7 +30,7 @@ cr()
 	fi
 	# (quick runs judge only the bytes when they are qemu-img's: its check
 	# and info of its own image would say nothing more)
-	if ! whole && cmp -s "$E/$name" "$G/$name"; then
+	if ! whole && spawn cmp -s "$E/$name" "$G/$name"; then
 		pass "$d: same bytes"
 		return
 	fi
@@ -53,7 +53,7 @@ cr()
 		diff <(cd "$E" && info_json "$name") \
 			<(cd "$G" && info_json "$name") | sed 's/^/# /'
 	fi
-	if cmp -s "$E/$name" "$G/$name"; then
+	if spawn cmp -s "$E/$name" "$G/$name"; then
 		pass "$d: same bytes"
 	else
 		fail "$d: same bytes"

@@ -50,7 +50,7 @@ cat "$T/qemu-img-hang.out"
 cat "$T/qemu-img-hang.err" >&2
 exit \$rc
 EOF
-chmod +x "$QEMU_IMG"
+spawn chmod +x "$QEMU_IMG"
 # qemu-img's curl module prints GLib assertion warnings on some failed
 # opens (a bug of its own); connect errors carry a time in ms.
 norm_curl()
@@ -65,7 +65,7 @@ serve()
 {
 	local name=$1 i
 	shift
-	rm -f "$T/$name.port"
+	spawn rm -f "$T/$name.port"
 	python3 "$HTTPD" --dir "$T/www" --port-file "$T/$name.port" \
 		--log "$T/$name.log" "$@" &
 	pids="$pids $!"
@@ -97,7 +97,7 @@ g_ok()
 
 # --- images ------------------------------------------------------------------
 W=$T/www
-mkdir -p "$W/d"
+spawn mkdir -p "$W/d"
 spawn "$QEMU_IMG" create -q -f qcow2 "$W/img.qcow2" 64M
 spawn "$QEMU_IO" -c 'write -P 0x5a 1M 1M' -c 'write -P 0x33 40M 192k' \
 	-c 'write -z 8M 1M' "$W/img.qcow2" >/dev/null
@@ -155,7 +155,7 @@ for fmt in qcow2 raw vmdk; do
 	quick_pick $((i - 1)) || continue
 	g_ok "convert qcow2 over http to $fmt" convert -O $fmt "$U/img.qcow2" out.$fmt
 	ok "convert to $fmt: the same guest data" contents_equal "$G/out.$fmt" "$W/img.raw"
-	rm -f "$E/out.$fmt" "$G/out.$fmt"
+	spawn rm -f "$E/out.$fmt" "$G/out.$fmt"
 done
 g_ok "convert a chain over http to raw" convert -O raw "$U/d/top.qcow2" chain.raw
 ok "chain: the same guest data" contents_equal "$G/chain.raw" "$W/d/top.qcow2"
@@ -168,7 +168,7 @@ ok "dd: the same bytes as qemu-img's from the local file" cmp "$E/dd.raw" "$G/dd
 g_ok "convert with --image-opts" convert --image-opts -O raw \
 	"driver=qcow2,file.driver=http,file.url=$U/img.qcow2,file.readahead=64k" io.raw
 ok "--image-opts: the same guest data" cmp "$G/io.raw" "$W/img.raw"
-rm -f "$E"/*.raw "$G"/*.raw "$E"/*.qcow2 "$G"/*.qcow2
+spawn rm -f "$E"/*.raw "$G"/*.raw "$E"/*.qcow2 "$G"/*.qcow2
 
 # --- names and options --------------------------------------------------------
 J='json:{"driver":"http","url":"'$U'/img.raw"'
@@ -253,7 +253,7 @@ if [ -x "$QIMG_NBD" ] && command -v qemu-nbd >/dev/null 2>&1 &&
 		wait_sock "$T/n.sock" &&
 			nbdcopy "nbd+unix:///?socket=$T/n.sock" "$T/nbd.raw"
 		wait $p
-		cmp "$T/nbd.raw" "$W/img.raw"
+		spawn cmp "$T/nbd.raw" "$W/img.raw"
 	}
 	ok "qimg-nbd -r serves a qcow2 read over http" nbd_serve
 else
@@ -319,12 +319,12 @@ spawn "$QEMU_IMG" create -q -f qcow2 "$W/big.qcow2" 256M
 spawn "$QEMU_IO" -c "write -P 7 0 ${BIG}M" "$W/big.qcow2" >/dev/null
 bounded "convert $BIG MiB of data over http" convert -O raw "$U/big.qcow2" "$T/big.raw"
 ok "big: the same guest data" contents_equal "$T/big.raw" "$W/big.qcow2"
-rm -f "$T/big.raw" "$W/big.qcow2"
+spawn rm -f "$T/big.raw" "$W/big.qcow2"
 
 # --- ftp ------------------------------------------------------------------------
 # Debian's python3-pyftpdlib, under Debian's python (setup.sh installs it).
 if /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null; then
-	rm -f "$T/ftp.port"
+	spawn rm -f "$T/ftp.port"
 	/usr/bin/python3 "$ROOT/tests/interop/ftpd.py" --dir "$W" \
 		--port-file "$T/ftp.port" >/dev/null 2>&1 &
 	pids="$pids $!"
@@ -368,8 +368,8 @@ if command -v certtool >/dev/null 2>&1 && make_tls_certs "$T/pki" &&
 		"json:{\"file\":{\"driver\":\"https\",\"url\":\"$S\",\"sslverify\":\"off\"}}"
 	same "https driver, http URL" info "json:{\"driver\":\"https\",\"url\":\"$U/img.raw\"}"
 	if [ "$QIMG_CURL_NS" = 1 ]; then
-		mkdir -p "$T/cas"
-		cp "$T/pki/ca-cert.pem" "$T/cas/qimg-test-ca.pem"
+		spawn mkdir -p "$T/cas"
+		spawn cp "$T/pki/ca-cert.pem" "$T/cas/qimg-test-ca.pem"
 		if mount --bind "$T/cas" /etc/ssl/certs; then
 			same "https: a trusted certificate" info "$S"
 			g_ok "https: convert" convert -O raw "$S" https.raw

@@ -35,7 +35,7 @@ poke32()
 	poke "$1" "$2" "$h"
 }
 
-mkdir dmg
+spawn mkdir dmg
 # good.qcow2: 64M, 64k clusters; L1 at 0x30000, L2 at 0x40000, data at
 # 0x50000, a compressed cluster at guest 1M (L2 index 16).
 spawn "$QEMU_IMG" create -q -f qcow2 good.qcow2 64M
@@ -49,16 +49,16 @@ l2=$((0x40000))
 # mk NAME [SOURCE]: a copy of good.qcow2 to damage
 mk()
 {
-	cp "${2:-good.qcow2}" "dmg/$1"
+	spawn cp "${2:-good.qcow2}" "dmg/$1"
 	echo "dmg/$1"
 }
 
-f=$(mk trunc-50.qcow2); truncate -s 50 "$f"
-f=$(mk trunc-4.qcow2); truncate -s 4 "$f"
-f=$(mk trunc-100.qcow2); truncate -s 100 "$f"
-f=$(mk trunc-l1.qcow2); truncate -s $((l1 + 4)) "$f"
-f=$(mk trunc-l2.qcow2); truncate -s $((l2 + 100)) "$f"
-f=$(mk trunc-data.qcow2); truncate -s $((0x58000)) "$f"
+f=$(mk trunc-50.qcow2); spawn truncate -s 50 "$f"
+f=$(mk trunc-4.qcow2); spawn truncate -s 4 "$f"
+f=$(mk trunc-100.qcow2); spawn truncate -s 100 "$f"
+f=$(mk trunc-l1.qcow2); spawn truncate -s $((l1 + 4)) "$f"
+f=$(mk trunc-l2.qcow2); spawn truncate -s $((l2 + 100)) "$f"
+f=$(mk trunc-data.qcow2); spawn truncate -s $((0x58000)) "$f"
 f=$(mk garbage.qcow2)
 { printf 'QFI\373'; head -c 65532 /dev/urandom; } >"$f"
 f=$(mk garbage-v3.qcow2)
@@ -96,7 +96,7 @@ spawn "$QEMU_IO" -c 'write -P 1 0 64k' goodsn.qcow2 >/dev/null
 for s in a b; do spawn "$QEMU_IMG" snapshot -c $s goodsn.qcow2; done
 for d in "bigextra 1" "incomplete 0" "noextra 1" "overhang 2"; do
 	f=$(mk "snapshot-${d% *}.qcow2" goodsn.qcow2)
-	perl "$ROOT/tests/interop/sntable.pl" "$f" $d
+	spawn perl "$ROOT/tests/interop/sntable.pl" "$f" $d
 done
 f=$(mk incompat-unknown.qcow2); poke64 "$f" 72 0x20
 f=$(mk incompat-high.qcow2); poke64 "$f" 72 0x8000000000000000
@@ -187,16 +187,16 @@ cmd_on()
 	check | compare) one=2 ;;
 	*) one=0 ;;
 	esac
-	rm -f "$E/out" "$G/out"
+	spawn rm -f "$E/out" "$G/out"
 	local work=$T/dmg/$name.work
 	# (the copy keeps the damaged image's old time, so a copy that
 	# qemu-img did not write to is not made again)
-	cp --preserve=timestamps "$T/dmg/$name" "$work"
+	spawn cp --preserve=timestamps "$T/dmg/$name" "$work"
 	(cd "$E" && timeout 60 "$QEMU_IMG" "${args[@]}") >/dev/null \
 		2>"$R/e.err"
 	erc=$?
 	if [ "$rw" = 1 ] || [ "$work" -nt "$T/dmg/$name" ]; then
-		cp --preserve=timestamps "$T/dmg/$name" "$work"
+		spawn cp --preserve=timestamps "$T/dmg/$name" "$work"
 	fi
 	(cd "$G" && exec "${QIMG_LIMIT[@]}" "$QIMG" "${args[@]}") \
 		>"$R/g.out" 2>"$R/g.err" </dev/null
@@ -236,7 +236,7 @@ cmd_on()
 	if [ "$grc" != 0 ] && [ "$one" = 1 ]; then
 		if head -n 1 "$R/g.err" | grep -q "$name" &&
 			{ [ "$(wc -l <"$R/g.err")" = 1 ] ||
-				cmp -s <(tail -n +2 "$R/g.err") \
+				spawn cmp -s <(tail -n +2 "$R/g.err") \
 					<(tail -n +2 "$R/e.err"); }; then
 			pass "$d: one-line error naming the file"
 		else
@@ -254,7 +254,7 @@ cmd_on()
 		fi
 	fi
 	if [ "$rw" = 0 ]; then
-		if cmp -s "$T/dmg/$name" "$work"; then
+		if spawn cmp -s "$T/dmg/$name" "$work"; then
 			pass "$d: file unchanged"
 		else
 			fail "$d: file unchanged"

@@ -14,7 +14,7 @@
 
 fresh()
 {
-	rm -rf "${E:?}"/* "${G:?}"/*
+	spawn rm -rf "${E:?}"/* "${G:?}"/*
 }
 
 # in_both CMD...: run CMD (a set-up with the reference tools) in E/ and G/.
@@ -36,7 +36,7 @@ same_files()
 	shift
 	for f in "$@"; do
 		if [ -e "$E/$f" ] || [ -e "$G/$f" ]; then
-			cmp -s "$E/$f" "$G/$f" || bad="$bad $f"
+			spawn cmp -s "$E/$f" "$G/$f" || bad="$bad $f"
 		fi
 	done
 	[ "$(cd "$E" && ls)" = "$(cd "$G" && ls)" ] || bad="$bad (file list)"
@@ -95,7 +95,7 @@ same "create: absolute data file name" create -f qcow2 \
 	-o data_file="$T/abs.data" x.qcow2 1M
 ok "create: absolute data file made" test -f "$T/abs.data"
 fresh
-mkdir "$E/sub" "$G/sub"
+spawn mkdir "$E/sub" "$G/sub"
 same "create: image in a subdirectory" create -q -f qcow2 \
 	-o data_file=x.data sub/x.qcow2 1M
 same_files "create: the data file is relative to the working directory" \
@@ -392,7 +392,7 @@ kill_helpers()
 }
 at_exit kill_helpers
 qcreate -o data_file="$T/lk.data" lk.qcow2 1M
-cp lk.qcow2 other.qcow2
+spawn cp lk.qcow2 other.qcow2
 "$QEMU_IO" -c 'sleep 600000' other.qcow2 >/dev/null 2>&1 &
 pids="$pids $!"
 ino=$(stat -c %i lk.data)

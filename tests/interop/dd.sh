@@ -27,7 +27,7 @@ spawn "$QEMU_IO" -c 'write -P 0x55 100k 200k' -c 'write -z 1M 64k' \
 
 clean_out()
 {
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 }
 
 # same_qcow2 DESC NAME: qimg's qcow2 output is clean and matches
@@ -45,7 +45,7 @@ same_qcow2()
 	fi
 	(cd "$E" && map_shape "$f") >"$R/e.map"
 	(cd "$G" && map_shape "$f") >"$R/g.map"
-	if cmp -s "$R/e.map" "$R/g.map"; then
+	if spawn cmp -s "$R/e.map" "$R/g.map"; then
 		pass "$d: same allocation map"
 	else
 		fail "$d: same allocation map"
@@ -155,7 +155,7 @@ EOF
 # An existing output is replaced, whatever it held.
 clean_out
 spawn "$QEMU_IMG" create -q -f qcow2 "$E/o.raw" 64M
-cp "$E/o.raw" "$G/o.raw"
+spawn cp "$E/o.raw" "$G/o.raw"
 same "dd over an existing qcow2 file" dd if=../odd.raw of=o.raw bs=7
 same_file "dd over an existing qcow2 file" o.raw
 
@@ -193,7 +193,7 @@ for in in in.raw in.qcow2 top.qcow2; do
 done
 
 # Blocks larger than qimg's 16 MiB buffer are copied in pieces.
-truncate -s 40M big.raw
+spawn truncate -s 40M big.raw
 spawn "$QEMU_IO" -f raw -c 'write -P 0x66 0 1M' -c 'write -P 0x77 17M 2M' \
 	-c 'write -P 0x88 39M 1M' big.raw >/dev/null
 # (quick: the first only; each copies tens of MiB)
@@ -230,7 +230,7 @@ kill_helpers()
 	wait 2>/dev/null
 }
 at_exit kill_helpers
-cp in.qcow2 held.qcow2
+spawn cp in.qcow2 held.qcow2
 "$QEMU_IO" -c 'sleep 600000' held.qcow2 >/dev/null 2>&1 &
 pids="$pids $!"
 ino=$(stat -c %i held.qcow2)

@@ -10,16 +10,16 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 
 # O_DIRECT needs a file system that has it (not every tmpfs).
-if ! dd if=/dev/zero of=probe bs=4096 count=1 oflag=direct 2>/dev/null; then
+if ! spawn dd if=/dev/zero of=probe bs=4096 count=1 oflag=direct 2>/dev/null; then
 	skip_all "no O_DIRECT on $T"
 fi
-rm -f probe
+spawn rm -f probe
 
 # Inputs: a mix of data, zeros and holes whose size is not a multiple of
 # the 4 KiB alignment; a qcow2 of it; a chain (base <- top).
 mkpattern mix.raw 5120
 head -c 1234567 /dev/urandom >>mix.raw
-truncate -s +300000 mix.raw
+spawn truncate -s +300000 mix.raw
 spawn "$QEMU_IMG" convert -f raw -O qcow2 mix.raw mix.qcow2
 spawn "$QEMU_IMG" convert -f raw -O qcow2 -o cluster_size=512,refcount_bits=1 \
 	mix.raw small.qcow2
@@ -37,7 +37,7 @@ cvx()
 {
 	local d=$1 out=$2
 	shift 2
-	rm -f "$E/$out" "$G/$out"
+	spawn rm -f "$E/$out" "$G/$out"
 	same "$d" convert "$@"
 	if ! spawn "$QEMU_IMG" compare -q "$E/$out" "$G/$out" 2>/dev/null; then
 		fail "$d: same content"
@@ -94,13 +94,13 @@ cvx "chain -> raw -t directsync" o.raw -t directsync -T none \
 # (qemu-img's own aio=io_uring target can hang here: its run is the
 # reference for every mode).
 for w in e g; do
-	truncate -s "$(stat -c %s mix.raw)" "$T/$w/n.raw"
+	spawn truncate -s "$(stat -c %s mix.raw)" "$T/$w/n.raw"
 done
 spawn -C "$E" "$QEMU_IMG" convert -n -t none -T none -f qcow2 ../mix.qcow2 \
 	--target-image-opts "driver=raw,file.driver=file,file.filename=n.raw"
 for mode in threads io_uring native; do
-	rm -f "$G/n.raw"
-	truncate -s "$(stat -c %s mix.raw)" "$G/n.raw"
+	spawn rm -f "$G/n.raw"
+	spawn truncate -s "$(stat -c %s mix.raw)" "$G/n.raw"
 	(cd "$G" && qimg convert -n -t none -T none -f qcow2 ../mix.qcow2 \
 		--target-image-opts \
 		"driver=raw,file.driver=file,file.filename=n.raw,file.aio=$mode")
@@ -112,7 +112,7 @@ done
 
 # The blocking fallback, as when io_uring_setup fails: the same bytes.
 for w in g; do
-	rm -f "$T/$w/f.qcow2" "$T/$w/f.raw"
+	spawn rm -f "$T/$w/f.qcow2" "$T/$w/f.raw"
 done
 (cd "$G" && QIMG_NO_IO_URING=1 "$QIMG" convert -t none -T none -O qcow2 \
 	../mix.raw f.qcow2 && QIMG_NO_IO_URING=1 "$QIMG" convert -t none \
@@ -129,7 +129,7 @@ ok "fallback: qcow2->raw same content" contents_equal mix.raw "$G/f.raw"
 if command -v strace >/dev/null 2>&1; then
 	uring_calls()
 	{
-		(cd "$G" && rm -f s.raw && truncate -s 7M s.raw &&
+		(cd "$G" && spawn rm -f s.raw && spawn truncate -s 7M s.raw &&
 			strace -f -qq -e trace=io_uring_enter \
 				-o ../.res/strace "$@" >/dev/null 2>&1)
 		grep -c 'io_uring_enter(' "$R/strace"
@@ -186,8 +186,8 @@ same "convert -o aio=native (not a create option)" convert -O raw \
 
 # Other commands with O_DIRECT on both sides.
 for w in e g; do
-	cp top.qcow2 "$T/$w/t.qcow2"
-	cp base.qcow2 "$T/$w/b.qcow2"
+	spawn cp top.qcow2 "$T/$w/t.qcow2"
+	spawn cp base.qcow2 "$T/$w/b.qcow2"
 	spawn "$QEMU_IMG" rebase -q -u -b b.qcow2 -F qcow2 "$T/$w/t.qcow2"
 done
 same "commit -t none" commit -t none t.qcow2
@@ -195,7 +195,7 @@ ok "commit -t none: base has qemu-img's content" \
 	contents_equal "$E/b.qcow2" "$G/b.qcow2"
 ok "commit -t none: base check clean" check_clean "$G/b.qcow2"
 for w in e g; do
-	cp top.qcow2 "$T/$w/t.qcow2"
+	spawn cp top.qcow2 "$T/$w/t.qcow2"
 	spawn "$QEMU_IMG" create -q -f qcow2 "$T/$w/nb.qcow2" 9M
 done
 same "rebase -t none -T none" rebase -t none -T none -b nb.qcow2 \

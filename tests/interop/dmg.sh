@@ -39,10 +39,10 @@ reads()
 		same "$d: map json" map --output=json "../$img"
 	fi
 	quick_pick "$n" && same "$d: check" check "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	if whole || { [ "$d" != big-zlib ] && [ "$d" != big-zero ]; }; then
 		same "$d: convert to raw" convert -O raw "../$img" o.raw
-		if cmp -s "$E/o.raw" "$G/o.raw"; then
+		if spawn cmp -s "$E/o.raw" "$G/o.raw"; then
 			pass "$d: raw copy is qemu-img's byte for byte"
 		else
 			fail "$d: raw copy is qemu-img's byte for byte"
@@ -108,13 +108,13 @@ same "short file" info ../short.dmg
 same "empty file" info ../empty.dmg
 "$PY" "$MK" huge-chunk.dmg raw:4 zero:140000 zlib:131073 raw:1
 same "chunk over 64 MiB" info ../huge-chunk.dmg
-cp mixed.dmg nodmgname
+spawn cp mixed.dmg nodmgname
 same "no .dmg name: probed raw" info ../nodmgname
 same "no .dmg name, -f dmg" info -f dmg ../nodmgname
 
 # --- writes refused ------------------------------------------------------
-cp mixed.dmg "$E"/w.dmg
-cp mixed.dmg "$G"/w.dmg
+spawn cp mixed.dmg "$E"/w.dmg
+spawn cp mixed.dmg "$G"/w.dmg
 sum=$(cksum <mixed.dmg)
 same "resize refused" resize w.dmg 1M
 same "snapshot refused" snapshot -c s w.dmg

@@ -18,7 +18,7 @@ norm_drives()
 		-e '/^    Attached to: /d' -e 's/vl\.[A-Za-z0-9]{6}/vl.XXXXXX/g'
 }
 NORM=norm_drives
-mkdir -p "$T/tmp"
+spawn mkdir -p "$T/tmp"
 export TMPDIR=$T/tmp
 
 # qemu_drives ARGS...: qemu-system-x86_64 ARGS (paused, no display), its
@@ -200,7 +200,7 @@ sampled && drives "a node name" -nodefaults -drive file=../a.qcow2,node-name=top
 sampled && drives "aio=native without cache.direct" -nodefaults -drive file=../a.qcow2,aio=native
 drives "aio=native with cache=none" -nodefaults -drive file=../a.qcow2,aio=native,cache=none
 sampled && drives "aio=io_uring" -nodefaults -drive file=../a.qcow2,aio=io_uring
-mkdir -p fatdir/sub && echo x >fatdir/sub/f && echo y >fatdir/g
+spawn mkdir -p fatdir/sub && echo x >fatdir/sub/f && echo y >fatdir/g
 drives "vvfat: a read-only virtio disk" -nodefaults -drive file=fat:../fatdir,format=raw,if=virtio,readonly=on
 sampled && drives "vvfat: a floppy" -nodefaults -drive file=fat:floppy:../fatdir,if=floppy,readonly=on
 sampled && drives "vvfat: a cdrom" -nodefaults -cdrom fat:../fatdir
@@ -367,7 +367,7 @@ guest()
 {
 	local d=$1
 	shift
-	rm -f "$T/serial.txt"
+	spawn rm -f "$T/serial.txt"
 	(cd "$G" && timeout -k 5 120 "$QIMG" run "$QEMU_SYSTEM" "${GUEST[@]}" \
 		-serial "file:$T/serial.txt" "$@") >"$R/run.out" 2>"$R/run.err" </dev/null
 	echo $? >"$R/run.rc"
@@ -382,13 +382,13 @@ guest()
 # sector N of a raw image
 sector()
 {
-	dd if="$1" bs=512 skip="$2" count=1 status=none
+	spawn dd if="$1" bs=512 skip="$2" count=1 status=none
 }
 wrote()
 {
 	local f=$1 fmt=$2
 	spawn "$QEMU_IMG" convert -f "$fmt" -O raw "$f" "$T/check.raw" &&
-		cmp -s <(sector "$T/check.raw" 0) <(sector "$T/check.raw" 2)
+		spawn cmp -s <(sector "$T/check.raw" 0) <(sector "$T/check.raw" 2)
 }
 
 spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw g.qcow2
@@ -431,14 +431,14 @@ spawn "$QEMU_IMG" convert -f raw -O qcow2 guest.raw gq.qcow2
 guest "a q35 guest boots from its first AHCI port" -M q35 -hda ../gq.qcow2
 ok "the q35 guest's write is in the image" wrote gq.qcow2 qcow2
 
-cp guest.raw gf.raw
-truncate -s 1440K gf.raw
+spawn cp guest.raw gf.raw
+spawn truncate -s 1440K gf.raw
 guest "a guest boots from a floppy" -fda ../gf.raw -boot a
 ok "the guest's write is on the floppy" wrote gf.raw raw
 
 # vvfat: the guest reads a host file (the first cluster of a FAT16 disk,
 # block 600) from its second disk, a read-only virtio drive qimg serves
-mkdir -p fatg && printf 'read from a host directory\0' >fatg/a.txt
+spawn mkdir -p fatg && printf 'read from a host directory\0' >fatg/a.txt
 "$PY" "$ROOT/tests/interop/mkguest.py" --from 0x81:600 gfat.raw
 MSG="read from a host directory" guest "vvfat: a guest reads a host file from a FAT disk" \
 	-drive file=../gfat.raw,format=raw \

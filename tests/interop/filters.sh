@@ -14,7 +14,7 @@ QEMU_NBD=${QEMU_NBD:-qemu-nbd}
 QIMG_NBD=${QIMG_NBD:-$(dirname "$QIMG")/qimg-nbd}
 
 # Compressible data: each 64 KiB cluster a different text.
-perl -e 'for my $i (0..127) { print sprintf("qimg%04d", $i) x 8192 }' >mix.raw
+spawn perl -e 'for my $i (0..127) { print sprintf("qimg%04d", $i) x 8192 }' >mix.raw
 spawn "$QEMU_IMG" create -q -f raw t.raw 4M
 # both ARGS...: qemu-img ARGS in E and in G (the same image in each).
 both()
@@ -97,7 +97,7 @@ same "the unknown option QEMU names first" info --image-opts driver=raw,file.fil
 # --- copy-on-read -------------------------------------------------------------------
 mkchain()
 {
-	rm -f "$1b.qcow2" "$1.qcow2"
+	spawn rm -f "$1b.qcow2" "$1.qcow2"
 	spawn "$QEMU_IMG" create -q -f qcow2 "$1b.qcow2" 8M
 	spawn "$QEMU_IO" -c 'write -P 2 1M 1M' -c 'write -P 3 3000k 100k' -c 'write -z 5M 64k' "$1b.qcow2" >/dev/null
 	spawn "$QEMU_IMG" create -q -f qcow2 -b "$(basename "$1")b.qcow2" -F qcow2 "$1.qcow2"
@@ -118,7 +118,7 @@ same "resize through copy-on-read" resize --image-opts "$CR" 8M
 serve()
 {
 	local srv=$1 dir=$2 opts=$3 sock=$2/nbd.sock pid
-	rm -f "$sock" "$dir/read.raw"
+	spawn rm -f "$sock" "$dir/read.raw"
 	(cd "$dir" && exec "$srv" -k "$sock" --image-opts "$CR$opts") >"$T/srv.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 600); do

@@ -10,7 +10,7 @@
 
 have_qimg || skip_all "no qimg binary at $QIMG"
 MNT=$T/full
-mkdir -p "$MNT"
+spawn mkdir -p "$MNT"
 mount -t tmpfs -o size=2m qimg-full "$MNT" 2>/dev/null ||
 	skip_all "cannot mount a tmpfs here (needs root)"
 unmount_full()
@@ -49,7 +49,7 @@ gone()
 	else
 		pass "$1: no half-written file left"
 	fi
-	rm -f "$2"
+	spawn rm -f "$2"
 }
 
 for fmt in qcow2 raw; do
@@ -77,7 +77,7 @@ for o in "cluster_size=65536" "cluster_size=4096,refcount_bits=1" \
 	spawn "$QEMU_IO" -c 'write -P 0x5a 7M 1M' "$f" >/dev/null
 	head -c $((1536 * 1024)) /dev/zero >"$MNT/filler" 2>/dev/null
 	no_space "convert -n into $o" "$f" convert -n -O qcow2 src.raw "$f"
-	rm -f "$MNT/filler"
+	spawn rm -f "$MNT/filler"
 	ok "convert -n into $o: no corruption" check_no_corruption "$f"
 	# every 64 KiB piece holds the source's bytes or the old ones
 	spawn "$QEMU_IMG" convert -O raw "$f" "$R/got.raw"
@@ -88,7 +88,7 @@ for o in "cluster_size=65536" "cluster_size=4096,refcount_bits=1" \
 			$old = ($i >= 112 ? "\x5a" : "\0") x 65536;
 			exit 1 if $g ne $s && $g ne $old;
 		}' "$R/got.raw" src.raw
-	rm -f "$f"
+	spawn rm -f "$f"
 done
 
 done_testing

@@ -47,7 +47,7 @@ fi
 # run's stdout, stderr and status go to $J/NAME.{e,g}.*.  "{T}" in ARGS
 # becomes TAG, so that the two runs write files of their own.
 J=$T/jobs
-mkdir -p "$J"
+spawn mkdir -p "$J"
 jobs_order=()
 job()
 {
@@ -93,7 +93,7 @@ collect()
 	wait
 	for i in "${!jobs_order[@]}"; do
 		for w in e g; do
-			cp "$J/$i.$w.rc" "$R/$w.rc"
+			spawn cp "$J/$i.$w.rc" "$R/$w.rc"
 			norm "$J/$i.$w.out" >"$R/$w.out.n"
 			norm "$J/$i.$w.err" >"$R/$w.err.n"
 		done
@@ -205,14 +205,14 @@ from_gluster()
 {
 	local tool=$1 tag=$2
 	$tool convert -O raw "$G/src.qcow2" "$T/${tag}_from.raw" &&
-		cmp "$T/pat.raw" "$T/${tag}_from.raw" && echo same
+		spawn cmp "$T/pat.raw" "$T/${tag}_from.raw" && echo same
 }
 job "convert gluster qcow2 to local raw" from_gluster
 g_to_g()
 {
 	local tool=$1 tag=$2
 	$tool convert -O raw "$G/src.qcow2" "$G/${tag}_gg.raw" &&
-		cmp "$T/pat.raw" "$B/${tag}_gg.raw" && echo same
+		spawn cmp "$T/pat.raw" "$B/${tag}_gg.raw" && echo same
 }
 job "convert gluster to gluster" g_to_g
 create_check()

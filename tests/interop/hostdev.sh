@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 have_qimg || skip_all "no qimg binary at $QIMG"
 
-truncate -s 16M reg.raw
+spawn truncate -s 16M reg.raw
 for c in "info host_device:$T/reg.raw" "info host_cdrom:$T/reg.raw" \
 	"info --image-opts driver=host_device,filename=$T/reg.raw" \
 	"info --image-opts driver=host_device,filename=/dev/null"; do

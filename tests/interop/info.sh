@@ -53,7 +53,7 @@ inf "empty file" ../empty.raw
 head -c 1000 /dev/urandom >odd.raw
 inf "1000-byte raw" ../odd.raw
 inf "1000-byte file, -f file (whole sectors)" ../odd.raw -f file
-truncate -s 64M sparse.raw
+spawn truncate -s 64M sparse.raw
 inf "sparse raw" ../sparse.raw
 inf "sparse raw -f raw" ../sparse.raw -f raw
 spawn "$QEMU_IMG" create -q -f raw -o preallocation=full full.raw 3M
@@ -87,7 +87,7 @@ inf "qcow2 0 bytes" ../zero.qcow2
 
 # a chain of three in a subdirectory, relative names
 inf_chain=1
-mkdir sub
+spawn mkdir sub
 mkq sub/base.qcow2 64M
 spawn "$QEMU_IO" -c 'write -P 1 0 2M' sub/base.qcow2 >/dev/null
 mkq sub/mid.qcow2 64M -b base.qcow2 -F qcow2
@@ -164,7 +164,7 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 			inf "sample $s" "../$s"
 			same "sample $s: map" map --output=json "../$s"
 			same "sample $s: check" check "../$s"
-			rm -f "$E/$s.out" "$G/$s.out"
+			spawn rm -f "$E/$s.out" "$G/$s.out"
 			same "sample $s: convert to raw" convert -O raw "../$s" \
 				"$s.out"
 			# (quick: the 1 GiB copy of the vhdx sample is
@@ -177,7 +177,7 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 				ok "sample $s: same bytes as qemu-img's copy" \
 					same_raw "$E/$s.out" "$G/$s.out"
 			fi
-			rm -f "$E/$s.out" "$G/$s.out"
+			spawn rm -f "$E/$s.out" "$G/$s.out"
 		else
 			skip "sample $s (absent)"
 		fi
@@ -193,7 +193,7 @@ if [ -d "$SAMPLES" ] && command -v bunzip2 >/dev/null; then
 		NORM=norm_nomodule
 		inf "sample simple-dmg.dmg" "../simple-dmg.dmg"
 		NORM=norm_size
-		rm -f simple-dmg.dmg
+		spawn rm -f simple-dmg.dmg
 	else
 		skip "sample simple-dmg.dmg (absent)"
 	fi

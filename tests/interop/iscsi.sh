@@ -61,7 +61,7 @@ spawn "$QEMU_IMG" create -q -f raw "$T/lun4k.raw" 32M
 spawn "$QEMU_IMG" create -q -f raw "$T/chap.raw" 16M
 spawn "$QEMU_IO" -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 3M 64k' "$T/lun1.raw" >/dev/null
 spawn "$QEMU_IO" -f raw -c 'write -P 0x71 0 1M' "$T/ro.raw" >/dev/null
-cp "$T/lun1.raw" "$T/lun1.orig"
+spawn cp "$T/lun1.raw" "$T/lun1.orig"
 set_up()
 {
 	adm --op new --mode target --tid 1 -T "$IQN:disk" &&
@@ -177,21 +177,21 @@ same "create -f raw -o help on a LUN" create -f raw -o help "$L1"
 same "resize: grow" resize -f raw "$L1" 128M
 same "resize --shrink" resize --shrink -f raw "$L1" 32M
 same "resize to its size" resize -f raw "$L1" 64M
-cp "$T/src.raw" "$T/lun1.raw"
+spawn cp "$T/src.raw" "$T/lun1.raw"
 same "create -f raw on the LUN" create -f raw "$L1" 4M
 # qemu-img zeroes the first sector of a device it "creates" a raw image
 # on (so that no old format is probed there), and nothing else.
 lun_first_sector()
 {
-	cmp -s <(head -c 512 /dev/zero) <(head -c 512 "$T/lun1.raw") &&
-		cmp -s <(tail -c +513 "$T/lun1.raw") <(tail -c +513 "$T/src.raw")
+	spawn cmp -s <(head -c 512 /dev/zero) <(head -c 512 "$T/lun1.raw") &&
+		spawn cmp -s <(tail -c +513 "$T/lun1.raw") <(tail -c +513 "$T/src.raw")
 }
-cp "$T/src.raw" "$T/lun1.raw"
+spawn cp "$T/src.raw" "$T/lun1.raw"
 spawn "$QIMG" create -q -f raw "$L1" 4M
 ok "qimg's create -f raw zeroes the LUN's first sector only" lun_first_sector
 
 # The write-protected LUN.
-cp "$T/ro.raw" "$T/ro.before"
+spawn cp "$T/ro.raw" "$T/ro.before"
 same "write-protected: convert -n onto it" convert -n -f raw -O raw ../src.raw "$RO"
 same "write-protected: check -r all" check -r all -f raw "$RO"
 ok "write-protected: its file unchanged" cmp "$T/ro.raw" "$T/ro.before"

@@ -57,9 +57,9 @@ for img in lk.qcow2 lk.raw; do
 	same "$img held by qemu-io: check" check ../$img
 	same "$img held by qemu-io: compare" compare ../$img ../$img
 	same "$img held by qemu-io: compare -U" compare -U ../$img ../$img
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	same "$img held by qemu-io: convert" convert -O raw ../$img o.raw
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	same "$img held by qemu-io: convert -U" convert -U -O raw ../$img o.raw
 	same "$img held by qemu-io: measure" measure -O qcow2 ../$img
 	same "$img held by qemu-io: measure -U" measure -U -O qcow2 ../$img

@@ -40,7 +40,7 @@ qemu_create()
 # file length, as a checksum.
 masked()
 {
-	perl -e 'open(my $f, "<:raw", $ARGV[0]) or die; my $h;
+	spawn perl -e 'open(my $f, "<:raw", $ARGV[0]) or die; my $h;
 		read($f, $h, 592) == 592 or die;
 		substr($h, 112, 96) = "\0" x 96;
 		for my $i (0 .. 7) { substr($h, 208 + 48 * $i + 4, 36) = "\0" x 36; }
@@ -109,7 +109,7 @@ for c in "${combos[@]}"; do
 	essiv:*) o="$o,ivgen-alg=essiv,ivgen-hash-alg=${g#essiv:}" ;;
 	*) o="$o,ivgen-alg=$g" ;;
 	esac
-	rm -f "$E/c.luks" "$G/c.luks" "$G/o.raw" "$E/o.raw"
+	spawn rm -f "$E/c.luks" "$G/c.luks" "$G/o.raw" "$E/o.raw"
 	# qimg writes: a converted pattern that qemu-img reads back
 	if spawn -C "$G" "$QIMG" convert $S -O luks -o "$o" ../pat.raw c.luks; then
 		pass "$c: qimg convert to luks"
@@ -233,8 +233,8 @@ for f in q.luks m.luks; do
 	# (make check: qemu-img's image alone; both tools resize their own
 	# copy of the same file)
 	whole || [ $f = q.luks ] || continue
-	cp "$T/$f" "$E/r.luks"
-	cp "$T/$f" "$G/r.luks"
+	spawn cp "$T/$f" "$E/r.luks"
+	spawn cp "$T/$f" "$G/r.luks"
 	same "$f: resize +1M" resize $S --image-opts "$(io r.luks)" +1M
 	same "$f: resize metadata" resize --preallocation=metadata $S \
 		--image-opts "$(io r.luks)" 8M
@@ -280,7 +280,7 @@ damage=(
 j=0
 for d in "${damage[@]}"; do
 	read -r off hex <<<"$d"
-	cp "$T/q.luks" "$T/d.luks"
+	spawn cp "$T/q.luks" "$T/d.luks"
 	poke "$T/d.luks" "$off" "$hex"
 	sum=$(cksum <"$T/d.luks")
 	quick_pick $((j += 1)) &&
@@ -306,15 +306,15 @@ for a in state=active state=active,new-secret=n,keyslot=0 \
 	state=inactive,old-secret=s state=foo keyslot=1 \
 	state=inactive,old-secret=x,keyslot=3 state=active,new-secret=zz \
 	state=inactive,old-secret=zz cluster_size=4k; do
-	cp "$T/q.luks" "$E/a.luks"
-	cp "$T/q.luks" "$G/a.luks"
+	spawn cp "$T/q.luks" "$E/a.luks"
+	spawn cp "$T/q.luks" "$G/a.luks"
 	same "amend $a" amend $SA --image-opts "$(io a.luks)" -o "$a"
 	same_file "amend $a" a.luks
 done
 same "amend without a secret" amend $SA ../q.luks -o state=inactive,keyslot=0
 # qimg adds slot 1 (new) to qemu-img's image, qemu-img uses it; qemu-img
 # removes slot 0, qimg opens with new only.
-cp "$T/q.luks" "$T/k.luks"
+spawn cp "$T/q.luks" "$T/k.luks"
 ok "qimg adds a key slot" "$QIMG" amend $SA --image-opts "$(io "$T/k.luks")" \
 	-o state=active,new-secret=n,iter-time=10
 ok "qemu-img opens with the added key" "$QEMU_IMG" compare $SA \
@@ -328,7 +328,7 @@ ok "qimg opens with the new key" "$QIMG" compare $SA --image-opts \
 	"driver=luks,key-secret=n,file.filename=$T/k.luks" "$(io "$T/q.luks")"
 # qemu-img adds slot 5 to qimg's image; qimg removes slot 0 by password,
 # then qemu-img opens with slot 5's key only.
-cp "$T/m.luks" "$T/k.luks"
+spawn cp "$T/m.luks" "$T/k.luks"
 ok "qemu-img adds key slot 5" "$QEMU_IMG" amend $SA --image-opts \
 	"$(io "$T/k.luks")" -o state=active,new-secret=e,keyslot=5,iter-time=10
 ok "qimg removes slot 0 by its password" "$QIMG" amend $SA --image-opts \
@@ -355,7 +355,7 @@ if [ -n "$CRYPTSETUP" ]; then
 	ok "cryptsetup unlocks qimg's image" "$CRYPTSETUP" luksOpen \
 		--test-passphrase --key-file <(printf pw) "$T/m.luks"
 	# cryptsetup's payload starts at 2 MiB: the pattern fills the rest
-	truncate -s $((2097152 + 196608)) "$T/cs.img"
+	spawn truncate -s $((2097152 + 196608)) "$T/cs.img"
 	if "$CRYPTSETUP" luksFormat -q --type luks1 --pbkdf-force-iterations \
 		1000 --key-file <(printf pw) "$T/cs.img" >/dev/null 2>&1; then
 		pass "cryptsetup luksFormat"

@@ -56,5 +56,5 @@ import json, sys
 d = json.load(open('$nbdjson'))
 assert len(d) == 4 and all(j['ratio'] > 0 and j['qimg_rss_mib'] > 0 for j in d), d
 "
-rm -f "$nbdjson"
+spawn rm -f "$nbdjson"
 done_testing

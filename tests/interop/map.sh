@@ -28,7 +28,7 @@ q v2.qcow2 16M -o compat=0.10
 spawn "$QEMU_IO" -c 'write -z 0 1M' -c 'write -P 1 2M 100k' v2.qcow2 >/dev/null
 mp "qcow2 v2" ../v2.qcow2
 
-mkdir sub
+spawn mkdir sub
 q sub/base.qcow2 64M
 spawn "$QEMU_IO" -c 'write -P 1 0 2M' sub/base.qcow2 >/dev/null
 q sub/mid.qcow2 64M -b base.qcow2 -F qcow2
@@ -51,7 +51,7 @@ for a in "--start-offset=100k --max-length=1M" "-s 1.5k" "-l 64k" \
 	mp "m.qcow2 $a" $a ../m.qcow2
 done
 
-truncate -s 8M sparse.raw
+spawn truncate -s 8M sparse.raw
 spawn "$QEMU_IO" -f raw -c 'write -P 1 1M 64k' -c 'write -P 2 3M 4k' \
 	sparse.raw >/dev/null
 mp "sparse raw" ../sparse.raw

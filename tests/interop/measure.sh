@@ -25,7 +25,7 @@ for o in preallocation=metadata preallocation=full preallocation=falloc \
 done
 ms "too large for 512-byte clusters" -O qcow2 -o cluster_size=512 --size 8E
 
-mkdir sub
+spawn mkdir sub
 spawn "$QEMU_IMG" create -q -f qcow2 sub/base.qcow2 64M
 spawn "$QEMU_IO" -c 'write -P 1 0 1M' sub/base.qcow2 >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 sub/mid.qcow2 64M

@@ -35,8 +35,8 @@ need_oracle nbdsh
 [ -x "$QIMG_NBD" ] || skip_all "$QIMG_NBD not built"
 
 # qimg-nbd under qemu-nbd's name, so messages compare as they are.
-mkdir -p "$T/bin"
-ln -s "$QIMG_NBD" "$T/bin/qemu-nbd"
+spawn mkdir -p "$T/bin"
+spawn ln -s "$QIMG_NBD" "$T/bin/qemu-nbd"
 GNBD=$T/bin/qemu-nbd
 
 at_exit stop_servers
@@ -60,7 +60,7 @@ errcmp()
 	grc=$?
 	sed -i 's|/[^ ]*/bin/qemu-nbd|qemu-nbd|g; s|/usr/bin/qemu-nbd|qemu-nbd|g' \
 		"$R/e.err" "$R/g.err"
-	if [ "$erc" = "$grc" ] && cmp -s "$R/e.err" "$R/g.err"; then
+	if [ "$erc" = "$grc" ] && spawn cmp -s "$R/e.err" "$R/g.err"; then
 		pass "$d"
 	else
 		fail "$d"
@@ -68,7 +68,7 @@ errcmp()
 		diff "$R/e.err" "$R/g.err" | sed 's/^/# /' | head -10
 	fi
 }
-cp img.qcow2 "$E/" && cp img.qcow2 "$G/"
+spawn cp img.qcow2 "$E/" && spawn cp img.qcow2 "$G/"
 errcmp "no file" 
 # (two files: "no file"'s message; -e -1: -e abc's; whole runs only)
 whole && errcmp "two files" img.qcow2 img.qcow2
@@ -101,7 +101,7 @@ spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
 spawn "$QEMU_IO" -c 'write -P 3 1M 64k' -c 'write -z 2M 1M' -c 'write -P 4 20M 3M' \
 	-c 'write -z 30M 64k' top.qcow2 >/dev/null
 spawn "$QEMU_IMG" convert -O raw top.qcow2 flat.raw
-truncate -s 70M flat.raw
+spawn truncate -s 70M flat.raw
 spawn "$QEMU_IMG" snapshot -c snap1 base.qcow2
 
 # serve2 ARGS...: qemu-nbd in E/, qimg-nbd in G/, each over its own copy
@@ -112,8 +112,8 @@ serve2()
 	stop_servers
 	pids=
 	for d in "$E" "$G"; do
-		rm -f "$d"/*.qcow2 "$d"/*.raw "$d/sock"
-		cp base.qcow2 top.qcow2 flat.raw "$d/"
+		spawn rm -f "$d"/*.qcow2 "$d"/*.raw "$d/sock"
+		spawn cp base.qcow2 top.qcow2 flat.raw "$d/"
 	done
 	(cd "$E" && exec "$QEMU_NBD" -t -k "$E/sock" "$@") 2>"$R/e.srv" &
 	pids="$pids $!"
@@ -158,7 +158,7 @@ views()
 		esac
 	done
 	for w in $want; do
-		if cmp -s "$R/e.$w" "$R/g.$w"; then
+		if spawn cmp -s "$R/e.$w" "$R/g.$w"; then
 			pass "$d: $w"
 		else
 			fail "$d: $w"
@@ -184,7 +184,7 @@ for w in e g; do
 	nbdinfo --list --json "$(uri "$s")" 2>&1 | grep -v '"uri"\|"content"' \
 		>"$R/$w.list"
 done
-if cmp -s "$R/e.list" "$R/g.list"; then
+if spawn cmp -s "$R/e.list" "$R/g.list"; then
 	pass "nbdinfo --list"
 else
 	fail "nbdinfo --list"
@@ -213,7 +213,7 @@ for b in b0 b1 bb; do
 			"driver=nbd,server.type=unix,server.path=$s,x-dirty-bitmap=qemu:dirty-bitmap:$b" \
 			>>"$R/$w.bm" 2>&1
 	done
-	if cmp -s "$R/e.bm" "$R/g.bm" && grep -q dirty "$R/g.bm"; then
+	if spawn cmp -s "$R/e.bm" "$R/g.bm" && grep -q dirty "$R/g.bm"; then
 		pass "bitmap $b: the same dirty extents"
 	else
 		fail "bitmap $b: the same dirty extents"
@@ -227,8 +227,8 @@ for w in e g; do
 	"$QIMG_NBD" -L -k "$s" >"$R/$w.L2" 2>&1
 	echo "rc=$?" >>"$R/$w.L2"
 done
-if cmp -s "$R/e.L" "$R/g.L2" && cmp -s "$R/g.L" "$R/g.L2" &&
-	cmp -s "$R/e.L2" "$R/e.L"; then
+if spawn cmp -s "$R/e.L" "$R/g.L2" && spawn cmp -s "$R/g.L" "$R/g.L2" &&
+	spawn cmp -s "$R/e.L2" "$R/e.L"; then
 	pass "-L lists the same from either server, as qemu-nbd -L"
 else
 	fail "-L lists the same from either server, as qemu-nbd -L"
@@ -238,10 +238,10 @@ stop_servers
 pids=
 # A parallels image's Format Extension bitmap (the fuzz seed), by UUID.
 PB=00010203-0405-0607-0809-0a0b0c0d0e0f
-cp "$ROOT/tests/fuzz/corpus/ext-bitmap.parallels" pb.parallels
+spawn cp "$ROOT/tests/fuzz/corpus/ext-bitmap.parallels" pb.parallels
 for w in e g; do
 	d=$([ $w = e ] && echo "$E" || echo "$G")
-	rm -f "$d/pb.sock"
+	spawn rm -f "$d/pb.sock"
 	if [ $w = e ]; then
 		"$QEMU_NBD" -r -B $PB -k "$d/pb.sock" -f parallels pb.parallels &
 	else
@@ -251,7 +251,7 @@ for w in e g; do
 	nbdinfo --map=qemu:dirty-bitmap:$PB "$(uri "$d/pb.sock")" >"$R/$w.pb" 2>&1
 	wait
 done
-if cmp -s "$R/e.pb" "$R/g.pb" && grep -q dirty "$R/g.pb"; then
+if spawn cmp -s "$R/e.pb" "$R/g.pb" && grep -q dirty "$R/g.pb"; then
 	pass "parallels Format Extension bitmap: the same dirty extents"
 else
 	fail "parallels Format Extension bitmap: the same dirty extents"
@@ -286,13 +286,13 @@ writes()
 	done
 	stop_servers
 	pids=
-	if cmp -s "$R/e.io" "$R/g.io"; then
+	if spawn cmp -s "$R/e.io" "$R/g.io"; then
 		pass "$d: qemu-io output"
 	else
 		fail "$d: qemu-io output"
 		diff "$R/e.io" "$R/g.io" | head -10 | sed 's/^/# /'
 	fi
-	if cmp -s "$R/e.map" "$R/g.map"; then
+	if spawn cmp -s "$R/e.map" "$R/g.map"; then
 		pass "$d: map after"
 	else
 		fail "$d: map after"
@@ -322,7 +322,7 @@ for w in e g; do
 	"$QEMU_IO" -f raw "$(uri "$s")" -c "write 0 512" -c "write -z 0 64k" \
 		-c "discard 0 64k" 2>&1 | sed "s|$s|SOCK|g" >"$R/$w.ro"
 done
-if cmp -s "$R/e.ro" "$R/g.ro"; then
+if spawn cmp -s "$R/e.ro" "$R/g.ro"; then
 	pass "-r: qemu-io refused as by qemu-nbd"
 else
 	fail "-r: qemu-io refused as by qemu-nbd"
@@ -356,7 +356,7 @@ PYEOF
 done
 # (qemu-nbd 7.2 answers EINVAL, 22; the protocol says EPERM.)
 printf 'flags 0x40f\n1 1\n6 1\n4 1\n' >"$R/eperm.want"
-if cmp -s "$R/eperm.want" "$R/g.eperm" && grep -q '^flags 0x40f$' "$R/e.eperm"; then
+if spawn cmp -s "$R/eperm.want" "$R/g.eperm" && grep -q '^flags 0x40f$' "$R/e.eperm"; then
 	pass "-r: writes refused with EPERM, qemu-nbd's flags"
 else
 	fail "-r: writes refused with EPERM, qemu-nbd's flags"
@@ -365,10 +365,10 @@ fi
 stop_servers
 pids=
 
-cp top.qcow2 snap.qcow2
-cp base.qcow2 snapbase.qcow2
+spawn cp top.qcow2 snap.qcow2
+spawn cp base.qcow2 snapbase.qcow2
 sum_before=$(md5sum snap.qcow2 base.qcow2)
-rm -f s.sock
+spawn rm -f s.sock
 "$QIMG_NBD" -t -s -k "$T/s.sock" -f qcow2 snap.qcow2 &
 pids="$pids $!"
 wait_sock "$T/s.sock"
@@ -381,7 +381,7 @@ ok "-s: the image is unchanged" test "$(md5sum snap.qcow2 base.qcow2)" = "$sum_b
 leftover=$(find "${TMPDIR:-/var/tmp}" /var/tmp -maxdepth 1 -name 'vl.*' -newer snap.qcow2 2>/dev/null | head -1)
 ok "-s: no overlay left behind" test -z "$leftover"
 
-cp flat.raw d.raw
+spawn cp flat.raw d.raw
 spawn "$QEMU_IMG" convert -f raw -O qcow2 d.raw d.qcow2
 before=$("$QEMU_IMG" info --output=json d.qcow2 | sed -n 's/.*"actual-size": \([0-9]*\).*/\1/p')
 "$QIMG_NBD" -t --discard=unmap -k "$T/d.sock" -f qcow2 d.qcow2 &
@@ -399,11 +399,11 @@ fi
 ok "--discard=unmap: qemu-img check" "$QEMU_IMG" check -q d.qcow2
 
 # --- other clients ------------------------------------------------------
-cp top.qcow2 c.qcow2
+spawn cp top.qcow2 c.qcow2
 "$QIMG_NBD" -t -e 4 -k "$T/c.sock" -f qcow2 c.qcow2 &
 pids="$pids $!"
 wait_sock "$T/c.sock"
-rm -f copy.raw
+spawn rm -f copy.raw
 ok "nbdcopy from qimg-nbd" nbdcopy "$(uri "$T/c.sock")" copy.raw
 ok "nbdcopy: same contents" contents_equal copy.raw top.qcow2
 ok "qemu-img compare over NBD" "$QEMU_IMG" compare -q top.qcow2 "$(uri "$T/c.sock")"
@@ -412,7 +412,7 @@ ok "qemu-img convert: same contents" contents_equal conv.qcow2 top.qcow2
 ok "qimg compare over NBD" "$QIMG" compare -q top.qcow2 "$(uri "$T/c.sock")"
 head -c 8M /dev/urandom >rnd.raw
 ok "nbdcopy to qimg-nbd" nbdcopy rnd.raw "$(uri "$T/c.sock")"
-rm -f back.raw
+spawn rm -f back.raw
 nbdcopy "$(uri "$T/c.sock")" back.raw
 ok "nbdcopy to qimg-nbd: read back" cmp -n 8388608 rnd.raw back.raw
 stop_servers

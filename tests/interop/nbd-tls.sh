@@ -19,7 +19,7 @@ at_exit stop_servers
 
 # Certificates: a CA, a server certificate for localhost, a client's; and
 # another CA that signed nothing here.
-mkdir -p tls/o psk/s psk/c
+spawn mkdir -p tls/o psk/s psk/c
 make_tls_certs tls
 (
 	cd tls/o &&
@@ -30,7 +30,7 @@ make_tls_certs tls
 ok "certtool made the certificates" test -s tls/c/client-cert.pem -a -s tls/o/ca-cert.pem
 key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf 'alice:%s\n' "$key" >psk/s/keys.psk
-cp psk/s/keys.psk psk/c/
+spawn cp psk/s/keys.psk psk/c/
 
 spawn "$QEMU_IMG" create -q -f qcow2 img.qcow2 8M
 spawn "$QEMU_IO" -c 'write -P 5 1M 2M' -c 'write -z 5M 1M' img.qcow2 >/dev/null
@@ -92,7 +92,7 @@ same "x509 over TCP: compare with the image" compare --object "$CX" \
 	"driver=qcow2,file.filename=../img.qcow2"
 same "PSK over a socket: info" info --object "$CP" --image-opts "$PSK"
 same "PSK over a socket: map" map --output=json --object "$CP" --image-opts "$PSK"
-rm -f "$E/o.qcow2" "$G/o.qcow2"
+spawn rm -f "$E/o.qcow2" "$G/o.qcow2"
 same "PSK over a socket: convert to qcow2" convert -O qcow2 --object "$CP" \
 	--image-opts "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=$SP,file.tls-creds=c" \
 	o.qcow2

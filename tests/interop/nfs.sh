@@ -28,7 +28,7 @@ flock 9
 
 # --- the server -------------------------------------------------------------------
 X=$T/export
-mkdir -p "$X" "$T/recov"
+spawn mkdir -p "$X" "$T/recov"
 rpcbind_pid='' ganesha_pid=''
 stop_nfs()
 {
@@ -74,8 +74,8 @@ spawn "$QEMU_IO" -c 'write -P 0x21 0 2M' "$X/base.qcow2" >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 -u -b nfs://127.0.0.1/export/base.qcow2 -F qcow2 "$X/top.qcow2" 32M
 spawn "$QEMU_IO" -c 'write -P 0x22 1M 2M' "json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\",\"filename\":\"$X/top.qcow2\"}}" >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 "$X/rel.qcow2" 32M
-cp "$X/a.raw" "$T/a.raw"
-cp "$X/a.raw" "$X/target.raw"
+spawn cp "$X/a.raw" "$T/a.raw"
+spawn cp "$X/a.raw" "$X/target.raw"
 spawn "$QEMU_IMG" convert -O raw "$X/a.qcow2" "$T/src.raw"
 "$GANESHA" -F -f "$T/ganesha.conf" -L "$T/ganesha.log" -p "$T/ganesha.pid" >/dev/null 2>&1 &
 ganesha_pid=$!
@@ -127,7 +127,7 @@ ok "convert to raw on nfs (create path)" g_ok_rc convert -O raw ../src.raw "$U/n
 ok "the server's new file" cmp "$X/new.raw" "$T/src.raw"
 for f in raw qcow2; do
 	same "create -f $f" create -f $f "$U/c.$f" 64M
-	cp "$X/c.$f" "$T/c.$f.e"
+	spawn cp "$X/c.$f" "$T/c.$f.e"
 	qimg create -q -f $f "$U/c.$f" 64M
 	ok "create -f $f: qemu-img's bytes" cmp "$X/c.$f" "$T/c.$f.e"
 	same "info of the new $f" info "$U/c.$f"

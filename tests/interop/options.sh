@@ -14,9 +14,9 @@ spawn "$QEMU_IO" -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' base.qcow2 \
 spawn "$QEMU_IMG" create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 4M
 spawn "$QEMU_IO" -c 'write -P 0x33 2M 64k' top.qcow2 >/dev/null
 head -c 1M /dev/urandom >r.raw
-truncate -s 1048575 odd.raw
+spawn truncate -s 1048575 odd.raw
 spawn "$QEMU_IO" -f raw -c 'write 983040 65535' odd.raw >/dev/null
-mkdir -p sub
+spawn mkdir -p sub
 spawn "$QEMU_IMG" create -q -f qcow2 sub/b.qcow2 1M
 spawn "$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 sub/t.qcow2 1M
 # A name with a colon: reachable only through file: or ./
@@ -223,7 +223,7 @@ for vp in '"on"' true; do
 done
 # a JSON secret at work: a LUKS image made with it, read by qemu-img with
 # the text form
-rm -f "$G/j.luks"
+spawn rm -f "$G/j.luks"
 spawn -C "$G" "$QIMG" create --object '{"qom-type":"secret","id":"s","data":"pw,1"}' \
 	-f luks -o key-secret=s,iter-time=10 j.luks 1M >/dev/null 2>&1
 spawn "$QEMU_IO" --object secret,id=s,data=pw,,1 --image-opts \
@@ -240,12 +240,12 @@ ok "--object JSON: ... and not with another key (the line above can fail)" \
 # id is s.  The image: the one just made with the key "pw,1", when
 # qemu-io unlocked it with that key (qemu-img's own LUKS create measures
 # its key derivation for a second and a half of processor time).
-rm -f j.luks
+spawn rm -f j.luks
 if [ "$j_luks_ok" = 0 ]; then
-	cp "$G/j.luks" j.luks
+	spawn cp "$G/j.luks" j.luks
 else
 	for i in 1 2 3 4 5 6; do
-		rm -f j.luks
+		spawn rm -f j.luks
 		spawn "$QEMU_IMG" create -q --object secret,id=s,data=pw,,1 -f luks \
 			-o key-secret=s,iter-time=10 j.luks 1M 2>/dev/null && break
 	done

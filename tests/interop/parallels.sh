@@ -15,7 +15,7 @@ command -v perl >/dev/null || skip_all "perl not found"
 
 same_bytes()
 {
-	if [ -f "$2" ] && [ -f "$3" ] && cmp -s "$2" "$3"; then
+	if [ -f "$2" ] && [ -f "$3" ] && spawn cmp -s "$2" "$3"; then
 		pass "$1: qemu-img's bytes"
 	else
 		fail "$1: qemu-img's bytes"
@@ -54,9 +54,9 @@ reads()
 	same "$d: map json" map --output=json "../$img"
 	same "$d: check" check "../$img"
 	[ -z "$all" ] || same "$d: check json" check --output=json "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
-	if cmp -s "$E/o.raw" "$G/o.raw"; then
+	if spawn cmp -s "$E/o.raw" "$G/o.raw"; then
 		pass "$d: raw copy equal"
 	else
 		fail "$d: raw copy equal"
@@ -93,7 +93,7 @@ for spec in "64M" "0" "1000000" "5G" "16T" "cluster_size=64k 1000000" \
 		opt=
 		size=$1
 	fi
-	rm -f "$E/c.hds" "$G/c.hds"
+	spawn rm -f "$E/c.hds" "$G/c.hds"
 	# shellcheck disable=SC2086
 	same "create $spec" create -f parallels $opt c.hds "$size"
 	same_bytes "create $spec" "$E/c.hds" "$G/c.hds"
@@ -129,7 +129,7 @@ for v in v1 v2; do
 		for who in E G; do
 			d=$E
 			[ $who = G ] && d=$G
-			cp "sample-$v.img" "$d/sw-$v.img"
+			spawn cp "sample-$v.img" "$d/sw-$v.img"
 		done
 		mkpattern p.raw 1024
 		same "sample $v: convert -n into it" convert -n -O parallels \
@@ -143,9 +143,9 @@ done
 
 # --- images qimg writes ---------------------------------------------------
 mkpattern data.raw 2048
-truncate -s 3000000 data.raw
+spawn truncate -s 3000000 data.raw
 for o in "cluster_size=1M" "cluster_size=64k" "cluster_size=4k"; do
-	rm -f "$E/o.hds" "$G/o.hds"
+	spawn rm -f "$E/o.hds" "$G/o.hds"
 	same "convert raw to parallels ($o)" convert -O parallels -o "$o" \
 		../data.raw o.hds
 	same_bytes "convert ($o)" "$E/o.hds" "$G/o.hds"
@@ -172,7 +172,7 @@ good "convert -n" "$G/n.hds" data.raw
 # --- damaged headers ------------------------------------------------------------
 while read -r name pokes; do
 	[ -n "$name" ] || continue
-	cp w.hds "d-$name.hds"
+	spawn cp w.hds "d-$name.hds"
 	for pair in $(echo "$pokes" | tr '+' ' '); do
 		poke "d-$name.hds" "$((${pair%%:*}))" "${pair#*:}"
 	done
@@ -193,7 +193,7 @@ EOF
 n=0
 while read -r name pokes; do
 	[ -n "$name" ] || continue
-	cp w.hds "k-$name.hds"
+	spawn cp w.hds "k-$name.hds"
 	for pair in $(echo "$pokes" | tr '+' ' '); do
 		poke "k-$name.hds" "$((${pair%%:*}))" "${pair#*:}"
 	done
@@ -206,8 +206,8 @@ while read -r name pokes; do
 	for r in leaks all; do
 		# (quick: -r leaks for every third image, -r all for each)
 		[ $r = all ] || quick_pick $((n - 1)) || continue
-		cp "k-$name.hds" "$E/r.hds"
-		cp "k-$name.hds" "$G/r.hds"
+		spawn cp "k-$name.hds" "$E/r.hds"
+		spawn cp "k-$name.hds" "$G/r.hds"
 		same "check -r $r $name" check -r $r r.hds
 		if [ "$name.$r" = outside.all ]; then
 			# qemu-img extends the file over the dropped cluster
@@ -228,9 +228,9 @@ done <<-EOF
 	both 44:$(le32 0x746F6E59)+32:$(le32 1)
 	zeroed 64:00000000+68:00000000
 EOF
-cp w.hds "$G/inuse.hds"
+spawn cp w.hds "$G/inuse.hds"
 poke "$G/inuse.hds" 44 "$(le32 0x746F6E59)"
-cp "$G/inuse.hds" "$E/inuse.hds"
+spawn cp "$G/inuse.hds" "$E/inuse.hds"
 same "in use: write refused" convert -n -O parallels ../data.raw inuse.hds
 
 # A 64 TiB image has a 256 MiB BAT: read a page at a time, never whole.
@@ -238,7 +238,7 @@ same "in use: write refused" convert -n -O parallels ../data.raw inuse.hds
 # its 64 MiB BAT is still more than the bounded runs' limit)
 tb=64 at=40
 whole || tb=16 at=10
-rm -f big.hds
+spawn rm -f big.hds
 spawn "$QEMU_IMG" create -q -f parallels big.hds ${tb}T
 qio -f parallels -c "write -P 7 ${at}T 3M" big.hds >/dev/null
 for args in "info big.hds" "check big.hds" \

@@ -26,7 +26,7 @@ reads()
 	same "$d: map" map "../$img"
 	same "$d: map json" map --output=json "../$img"
 	same "$d: check" check "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
 	same_file "$d: convert to raw" o.raw
 	if [ -z "${2:-}" ] || whole; then
@@ -117,7 +117,7 @@ spawn "$QEMU_IO" -f raw -c 'write -P 5 0 5M' -c 'write -P 6 8000k 12k' \
 	-c 'write -P 7 9212k 4k' r.raw >/dev/null
 head -c 300000 /dev/urandom | dd of=r.raw bs=1k seek=6000 conv=notrunc \
 	2>/dev/null
-rm -f "$E"/o.* "$G"/o.*
+spawn rm -f "$E"/o.* "$G"/o.*
 same "convert raw to qcow" convert -O qcow ../r.raw o.qcow
 same_file "convert raw to qcow" o.qcow
 same "convert -S 0" convert -S 0 -O qcow ../r.raw o3.qcow
@@ -139,8 +139,8 @@ ok "convert -c: qemu-io reads a compressed cluster" \
 same "convert -c: map json" map --output=json ../cz.qcow
 same "convert -c: info" info ../cz.qcow
 # a write into a compressed cluster: qemu-io and qimg agree
-cp cz.qcow cze.qcow
-cp cz.qcow czg.qcow
+spawn cp cz.qcow cze.qcow
+spawn cp cz.qcow czg.qcow
 spawn "$QEMU_IO" -f qcow -c 'write -P 9 4100k 1k' cze.qcow >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 -b czg.qcow -F qcow czt.qcow2
 spawn "$QEMU_IO" -f qcow2 -c 'write -P 9 4100k 1k' czt.qcow2 >/dev/null
@@ -166,12 +166,12 @@ for fmt in raw qcow; do
 		# driver takes seconds of processor time over the 30)
 		whole || w=${w/-c 30/-c 10}
 		spawn "$QEMU_IMG" create -q -f qcow -b base.$fmt -F $fmt e.qcow 10M
-		cp e.qcow g.qcow
+		spawn cp e.qcow g.qcow
 		# shellcheck disable=SC2086
 		spawn "$QEMU_IMG" bench -w -f qcow -d 1 $w e.qcow >/dev/null
 		# shellcheck disable=SC2086
 		qimg bench -w -f qcow -d 1 $w g.qcow >/dev/null
-		if ! whole && cmp -s e.qcow g.qcow; then
+		if ! whole && spawn cmp -s e.qcow g.qcow; then
 			pass "bench -w $w over $fmt: same content as qemu-img's"
 		else
 			ok "bench -w $w over $fmt: same content as qemu-img's" \
@@ -213,7 +213,7 @@ for p in "32 08" "32 11" "32 10" "32 09" "33 05" "33 0e" "33 06" "39 02" \
 	"8 0000000000000030 16 000003ff" "8 0000000000100000 16 00000005" \
 	"7 03" "7 02" "7 00" "39 01"; do
 	n=$((n + 1))
-	cp h.qcow dmg$n.qcow
+	spawn cp h.qcow dmg$n.qcow
 	set -- $p
 	while [ $# -ge 2 ]; do
 		poke dmg$n.qcow "$1" "$2"
@@ -237,7 +237,7 @@ same "short file" info -f qcow ../short.qcow
 # image, the same bytes (create 16T above, in a whole run, and the other
 # sizes are qemu-img's byte for byte).  It also leaves out the convert
 # and compare: map walks the same table a page at a time.
-rm -f big32.qcow
+spawn rm -f big32.qcow
 if whole; then
 	spawn "$QEMU_IMG" create -q -f qcow big32.qcow 32T
 else
@@ -254,7 +254,7 @@ done
 ok "32 TiB: map shows the data at 20 TiB" grep -q \
 	'"start": 21990232555520, "length": 2097152, .*"data": true' \
 	"$T/bounded.out"
-rm -f big-out.qcow2
+spawn rm -f big-out.qcow2
 ok "32 TiB: bench -w writes 4 MiB at 21 TiB (new L2 tables)" \
 	"$QIMG" bench -q -w -c 4 -s 1M --pattern=0x5c -o $((21 << 40)) \
 	-f qcow big32.qcow

@@ -19,7 +19,7 @@ BAD="--object secret,id=s,data=wrong"
 
 fresh()
 {
-	rm -rf "${E:?}"/* "${G:?}"/*
+	spawn rm -rf "${E:?}"/* "${G:?}"/*
 }
 
 # in_both CMD...: run CMD (a set-up with the reference tools) in E/ and G/.
@@ -103,7 +103,7 @@ same_luks()
 	for i in 1 2 3 4 5; do
 		run_tool e "$@"
 		grep -q "$FLAKE" "$R/e.err" || break
-		rm -f "$E"/*.qcow2.tmp
+		spawn rm -f "$E"/*.qcow2.tmp
 	done
 	same_from_e "$d" "$@"
 }
@@ -218,7 +218,7 @@ for fmt in qcow2 qcow; do
 	spawn "$QEMU_IO" $SEC --image-opts "$(spec $fmt a.$fmt)" \
 		-c 'write -P 0x5a 0 64k' -c 'write -P 0x33 100k 3k' \
 		-c 'write -z 300k 64k' >/dev/null
-	cp a.$fmt "$E/" && cp a.$fmt "$G/"
+	spawn cp a.$fmt "$E/" && spawn cp a.$fmt "$G/"
 	A=$(spec $fmt a.$fmt)
 	same "$fmt aes: convert to raw" convert $SEC --image-opts "$A" \
 		-O raw out.raw
@@ -270,7 +270,7 @@ both_chain()
 		-O raw "$R/e.raw" >"$R/o" 2>&1 &&
 		spawn -C "$G" "$QEMU_IMG" convert $SEC $SEC2 --image-opts "$b" \
 			-O raw "$R/g.raw" >>"$R/o" 2>&1 &&
-		cmp -s "$R/e.raw" "$R/g.raw"; then
+		spawn cmp -s "$R/e.raw" "$R/g.raw"; then
 		pass "$d: the chain reads as qemu-img's"
 	else
 		fail "$d: the chain reads as qemu-img's"
@@ -290,8 +290,8 @@ chain()
 	spawn "$QEMU_IMG" create -q $SEC2 -f "$f" -o "$to" -b base.$f -F "$f" \
 		top.$f
 	ok "$f $bo: the chain was made" cp base.$f top.$f "$E/"
-	cp base.$f top.$f "$G/"
-	rm -f base.$f top.$f
+	spawn cp base.$f top.$f "$G/"
+	spawn rm -f base.$f top.$f
 	C=$(chain_spec "$f")
 	same "$f $bo: info --backing-chain" info --backing-chain top.$f
 	same "$f $bo: info image-opts" info $SEC $SEC2 --image-opts "$C"
@@ -436,7 +436,7 @@ done
 fresh
 ref "$QEMU_IMG" create -q $SEC -f qcow2 -o "$L" k.qcow2 1M
 ref "$QEMU_IO" $SEC --image-opts "$(spec qcow2 k.qcow2)" -c 'write -P 7 0 70k'
-cp k.qcow2 "$E/" && cp k.qcow2 "$G/"
+spawn cp k.qcow2 "$E/" && spawn cp k.qcow2 "$G/"
 K=$(spec qcow2 k.qcow2)
 NORM=norm_luks
 same "luks: info without the key" info k.qcow2
@@ -523,7 +523,7 @@ NEW="--object secret,id=n,data=platypus"
 fresh
 ref "$QEMU_IMG" create -q $SEC -f qcow2 -o "$L" a.qcow2 1M
 ref "$QEMU_IO" $SEC --image-opts "$(spec qcow2 a.qcow2)" -c 'write -P 9 0 1M'
-cp a.qcow2 "$E/" && cp a.qcow2 "$G/"
+spawn cp a.qcow2 "$E/" && spawn cp a.qcow2 "$G/"
 A=$(spec qcow2 a.qcow2)
 # slots: the active flags of E's and G's images agree
 slots_same()
@@ -587,7 +587,7 @@ same "luks amend: the last slot, --force" amend --force $SEC $NEW \
 slots_same "luks amend: --force"
 # qimg adds a slot, qemu-img erases the first; and the reverse
 fresh
-cp a.qcow2 "$G/"
+spawn cp a.qcow2 "$G/"
 in_g "luks amend: qimg adds a slot" "$QIMG" amend $SEC $NEW --image-opts "$A" \
 	-o encrypt.state=active,encrypt.new-secret=n,encrypt.iter-time=10
 in_g "luks amend: qemu-img erases slot 0 of it" ref "$QEMU_IMG" amend $SEC \

@@ -30,7 +30,7 @@ reads()
 	same "$d: map json" map --output=json "../$img"
 	same "$d: check" check "../$img"
 	same "$d: check json" check --output=json "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
 	same_file "$d: convert to raw" o.raw
 	same "$d: convert to qcow2" convert -O qcow2 "../$img" o.qcow2
@@ -114,7 +114,7 @@ same "top: info --backing-chain" info --backing-chain ../top2.qed
 spawn "$QEMU_IMG" create -q -f raw r.raw 9M
 spawn "$QEMU_IO" -f raw -c 'write -P 5 0 5M' -c 'write -P 6 8000k 12k' \
 	-c 'write -P 7 9212k 4k' r.raw >/dev/null
-rm -f "$E"/o.* "$G"/o.*
+spawn rm -f "$E"/o.* "$G"/o.*
 same "convert raw to qed" convert -O qed ../r.raw o.qed
 same_file "convert raw to qed" o.qed
 ok "convert raw to qed: qemu-img check" qemu_clean "$G/o.qed"
@@ -137,7 +137,7 @@ for fmt in raw qed; do
 	for w in "-s 4096 -S 70000 -o 1024 -c 16" "-s 512 -S 65536 -o 65024 -c 8" \
 		"-s 200000 -S 300000 -o 3 -c 30"; do
 		spawn "$QEMU_IMG" create -q -f qed -b base.$fmt -F $fmt e.qed 10M
-		cp e.qed g.qed
+		spawn cp e.qed g.qed
 		# shellcheck disable=SC2086
 		spawn "$QEMU_IMG" bench -w -f qed -d 1 $w e.qed >/dev/null
 		# shellcheck disable=SC2086
@@ -151,11 +151,11 @@ done
 # zero writes: whole clusters become zero clusters
 spawn "$QEMU_IMG" create -q -f qed -b base.raw -F raw z.qed
 spawn "$QEMU_IO" -f qed -c 'write -P 9 0 256k' z.qed >/dev/null
-cp z.qed ze.qed
+spawn cp z.qed ze.qed
 spawn "$QEMU_IO" -f qed -c 'write -z 64k 320k' -c 'write -z 1000 3000' \
 	ze.qed >/dev/null
 spawn "$QEMU_IMG" create -q -f raw zeros.raw 512k
-cp z.qed zg.qed
+spawn cp z.qed zg.qed
 spawn "$QEMU_IMG" create -q -f qcow2 -b "$T/zg.qed" -F qed zt.qcow2
 spawn "$QEMU_IO" -f qcow2 -c 'write -z 64k 320k' -c 'write -z 1000 3000' \
 	zt.qcow2 >/dev/null
@@ -165,10 +165,10 @@ ok "commit of zeros: content" contents_equal ze.qed zg.qed
 same "commit of zeros: map" map --output=json ../zg.qed
 
 # commit into a qed base, and of a qed top
-cp top.qed te.qed
-cp top.qed tg.qed
-cp base.raw be.raw
-cp base.raw bg.raw
+spawn cp top.qed te.qed
+spawn cp top.qed tg.qed
+spawn cp base.raw be.raw
+spawn cp base.raw bg.raw
 spawn "$QEMU_IMG" rebase -q -u -b be.raw -F raw te.qed
 spawn "$QEMU_IMG" rebase -q -u -b bg.raw -F raw tg.qed
 spawn "$QEMU_IMG" commit -q te.qed
@@ -177,7 +177,7 @@ ok "commit of a qed top: the base is qemu-img's" cmp be.raw bg.raw
 ok "commit of a qed top: the top is kept" contents_equal te.qed tg.qed
 spawn "$QEMU_IMG" create -q -f qed bq.qed 10M
 spawn "$QEMU_IO" -f qed -c 'write -P 0x55 0 3M' bq.qed >/dev/null
-cp bq.qed bqg.qed
+spawn cp bq.qed bqg.qed
 spawn "$QEMU_IMG" create -q -f qcow2 -b "$T/bqg.qed" -F qed tq.qcow2
 spawn "$QEMU_IO" -f qcow2 -c 'write -P 0x66 1000 5000' -c 'write -P 0x67 2M 2M' \
 	tq.qcow2 >/dev/null
@@ -188,7 +188,7 @@ ok "commit into a qed base: content" contents_equal want.raw bqg.qed
 
 # rebase (safe) of a qed image onto another backing file
 for who in e g; do
-	cp top.qed rb-$who.qed
+	spawn cp top.qed rb-$who.qed
 done
 spawn "$QEMU_IMG" rebase -q -b base.qed -F qed rb-e.qed
 qimg rebase -q -b base.qed -F qed rb-g.qed
@@ -199,19 +199,19 @@ ok "rebase: same header" cmp <(head -c 128 rb-e.qed) <(head -c 128 rb-g.qed)
 # rebase -u: the name in the header area, as qemu-img writes it
 for b in "-b ../base.qed -F qed" "-b ../base.raw -F raw" "-b ''" \
 	"-b $(printf 'n%.0s' $(seq 1 3000)) -F raw"; do
-	cp top2.qed "$E/u.qed"
-	cp top2.qed "$G/u.qed"
+	spawn cp top2.qed "$E/u.qed"
+	spawn cp top2.qed "$G/u.qed"
 	eval "same \"rebase -u $(echo "$b" | cut -c1-30)\" rebase -u $b u.qed"
 	same_file "rebase -u $(echo "$b" | cut -c1-30)" u.qed
 done
 
 # --- NEED_CHECK ---------------------------------------------------------
-cp w.qed dirty.qed
+spawn cp w.qed dirty.qed
 poke dirty.qed 16 02
 reads dirty.qed
 for c in "check -r leaks" "check -r all" "resize" "rebase -u -b ''"; do
-	cp dirty.qed "$E/d.qed"
-	cp dirty.qed "$G/d.qed"
+	spawn cp dirty.qed "$E/d.qed"
+	spawn cp dirty.qed "$G/d.qed"
 	case $c in
 	resize) same "dirty: $c" resize d.qed 2G ;;
 	rebase*) same "dirty: $c" rebase -u -b '' d.qed ;;
@@ -220,48 +220,48 @@ for c in "check -r leaks" "check -r all" "resize" "rebase -u -b ''"; do
 	same_file "dirty: $c" d.qed
 done
 # a dirty image with an entry past the end: repaired at read-write open
-cp dirty.qed dirty2.qed
+spawn cp dirty.qed dirty2.qed
 poke dirty2.qed $((0x60008)) 0000001000000000
-cp dirty2.qed "$E/d2.qed"
-cp dirty2.qed "$G/d2.qed"
+spawn cp dirty2.qed "$E/d2.qed"
+spawn cp dirty2.qed "$G/d2.qed"
 same "dirty, damaged: commit repairs first" rebase -u -b '' d2.qed
 same_file "dirty, damaged: commit repairs first" d2.qed
 # an unknown autoclear bit goes at a read-write open
-cp w.qed ac.qed
+spawn cp w.qed ac.qed
 poke ac.qed 32 01
 reads ac.qed
-cp ac.qed "$E/ac.qed"
-cp ac.qed "$G/ac.qed"
+spawn cp ac.qed "$E/ac.qed"
+spawn cp ac.qed "$G/ac.qed"
 same "autoclear: resize" resize ac.qed 2G
 same_file "autoclear: resize" ac.qed
 
 # --- leaks and corruptions ------------------------------------------------
-cp w.qed leak.qed
-truncate -s $(($(stat -c %s w.qed) + 0x20000)) leak.qed
-cp w.qed tail.qed
-truncate -s $(($(stat -c %s w.qed) + 0x2000)) tail.qed
-cp w.qed bad-l2.qed
+spawn cp w.qed leak.qed
+spawn truncate -s $(($(stat -c %s w.qed) + 0x20000)) leak.qed
+spawn cp w.qed tail.qed
+spawn truncate -s $(($(stat -c %s w.qed) + 0x2000)) tail.qed
+spawn cp w.qed bad-l2.qed
 poke bad-l2.qed $((0x60008)) 0000001000000000
-cp w.qed bad-align.qed
+spawn cp w.qed bad-align.qed
 poke bad-align.qed $((0x60010)) 0110050000000000
-cp w.qed bad-l1.qed
+spawn cp w.qed bad-l1.qed
 poke bad-l1.qed $((0x10000)) 0010001000000000
-cp w.qed double.qed
+spawn cp w.qed double.qed
 poke double.qed $((0x60010)) 0000050000000000
 for img in leak tail bad-l2 bad-align bad-l1 double; do
 	same "$img: check" check ../$img.qed
 	same "$img: check json" check --output=json ../$img.qed
 	same "$img: convert" convert -O raw ../$img.qed o.$img
 	for r in leaks all; do
-		cp $img.qed "$E/f.qed"
-		cp $img.qed "$G/f.qed"
+		spawn cp $img.qed "$E/f.qed"
+		spawn cp $img.qed "$G/f.qed"
 		same "$img: check -r $r" check -r $r f.qed
 		same_file "$img: check -r $r" f.qed
 	done
 done
 # writing after a leak: the next cluster goes where qemu puts it
 for who in e g; do
-	cp tail.qed tw-$who.qed
+	spawn cp tail.qed tw-$who.qed
 done
 spawn "$QEMU_IO" -f qed -c 'write -P 8 3M 64k' tw-e.qed >/dev/null
 spawn "$QEMU_IMG" create -q -f qcow2 -b tw-g.qed -F qed tw.qcow2
@@ -281,7 +281,7 @@ for p in "4 00080000" "4 00001000" "4 00000008" "4 00000110" "8 03" "8 20" \
 	"16 01 56 0000010005000000" "16 01 56 feff000005000000" \
 	"16 05 56 4000000003000000" "16 04" "0 51454401"; do
 	n=$((n + 1))
-	cp h.qed dmg$n.qed
+	spawn cp h.qed dmg$n.qed
 	set -- $p
 	while [ $# -ge 2 ]; do
 		poke dmg$n.qed "$1" "$2"

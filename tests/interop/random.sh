@@ -87,16 +87,16 @@ same_settled()
 	shift
 	run_tool e "$@"
 	run_tool g "$@"
-	if cmp -s "$R/e.out.n" "$R/g.out.n" && cmp -s "$R/e.err.n" "$R/g.err.n" &&
+	if spawn cmp -s "$R/e.out.n" "$R/g.out.n" && spawn cmp -s "$R/e.err.n" "$R/g.err.n" &&
 		[ "$(cat "$R/e.rc")" = "$(cat "$R/g.rc")" ]; then
 		pass "$d"
 		return
 	fi
-	cp "$R/e.out.n" "$R/e1.out.n"
+	spawn cp "$R/e.out.n" "$R/e1.out.n"
 	sleep 1
 	run_tool e "$@"
-	if ! cmp -s "$R/e1.out.n" "$R/e.out.n" &&
-		cmp -s "$R/e.out.n" "$R/g.out.n"; then
+	if ! spawn cmp -s "$R/e1.out.n" "$R/e.out.n" &&
+		spawn cmp -s "$R/e.out.n" "$R/g.out.n"; then
 		pass "$d (qemu-img changed its answer once; qimg matches its second)"
 		return
 	fi
@@ -106,7 +106,7 @@ same_settled()
 # Quick mode runs every third image: the others only draw their random
 # numbers (DRY=1), so image #N is the same image in both modes.
 for ((it = 0; it < ITER; it++)); do
-	rm -f base.qcow2 img.qcow2 ref.raw
+	spawn rm -f base.qcow2 img.qcow2 ref.raw
 	DRY=0
 	quick_pick "$it" || DRY=1
 	random_opts
@@ -155,16 +155,16 @@ for ((it = 0; it < ITER; it++)); do
 	same_settled "$d: map" map --output=json ../img.qcow2
 	same "$d: check" check --output=json ../img.qcow2
 	spawn "$QEMU_IMG" convert -O raw img.qcow2 ref.raw
-	rm -f "$G/copy.raw"
+	spawn rm -f "$G/copy.raw"
 	ok "$d: raw copy" qimg convert -O raw img.qcow2 "$G/copy.raw"
 	ok "$d: raw copy bytes" cmp -s ref.raw "$G/copy.raw"
-	rm -f "$G/copy.raw"
+	spawn rm -f "$G/copy.raw"
 
 	# qimg writes qcow2 copies; qemu-img judges them
 	for c in "" "-c"; do
 		random_opts
 		topts=$O
-		rm -f "$G/copy.qcow2"
+		spawn rm -f "$G/copy.qcow2"
 		if qimg convert -O qcow2 $c -o "$topts" img.qcow2 \
 			"$G/copy.qcow2"; then
 			pass "$d: qimg convert $c -o $topts"
@@ -177,7 +177,7 @@ for ((it = 0; it < ITER; it++)); do
 		ok "$d: copy $c $topts compares equal" \
 			"$QEMU_IMG" compare -q ref.raw "$G/copy.qcow2"
 	done
-	rm -f "$G/copy.qcow2"
+	spawn rm -f "$G/copy.qcow2"
 done
 
 done_testing

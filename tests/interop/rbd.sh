@@ -33,13 +33,13 @@ command -v rbd >/dev/null 2>&1 || need_server "the rbd tool is not installed (ce
 # qemu-img with a time limit (exit 124 when it hangs), named qemu-img so
 # that its messages' prefix stays "qemu-img:"
 REAL_QEMU_IMG=$(command -v "$QEMU_IMG")
-mkdir -p "$T/bin"
+spawn mkdir -p "$T/bin"
 # (sh, not bash: some 300 runs, each a shell's start)
 cat >"$T/bin/qemu-img" <<EOF
 #!/bin/sh
 exec timeout -k 2 ${RBD_QEMU_TIMEOUT:-30} "$REAL_QEMU_IMG" "\$@"
 EOF
-chmod +x "$T/bin/qemu-img"
+spawn chmod +x "$T/bin/qemu-img"
 QEMU_IMG=$T/bin/qemu-img
 
 # --- the cluster --------------------------------------------------------------------

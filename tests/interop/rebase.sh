@@ -10,7 +10,7 @@
 
 have_qimg || skip_all "no qimg binary at $QIMG"
 
-mkdir pristine
+spawn mkdir pristine
 qio_w()
 {
 	spawn "$QEMU_IO" "$@" >/dev/null
@@ -46,8 +46,8 @@ place()
 {
 	local f
 	for f in "$@"; do
-		cp "pristine/$f" "$E/$f"
-		cp "pristine/$f" "$G/$f"
+		spawn cp "pristine/$f" "$E/$f"
+		spawn cp "pristine/$f" "$G/$f"
 	done
 }
 place base.qcow2 base2.qcow2 short.qcow2 long.qcow2 base.raw

@@ -32,8 +32,8 @@ poke feat2.qcow2 72 '\200'
 same "unknown incompatible feature, default table" info feat2.qcow2
 # unknown autoclear bit: cleared by a read-write open (check -r all)
 spawn "$QEMU_IMG" create -q -f qcow2 ac.qcow2 1M
-cp ac.qcow2 "$E/ac.qcow2"
-cp ac.qcow2 "$G/ac.qcow2"
+spawn cp ac.qcow2 "$E/ac.qcow2"
+spawn cp ac.qcow2 "$G/ac.qcow2"
 poke "$E/ac.qcow2" 88 '\200'
 poke "$G/ac.qcow2" 88 '\200'
 same "check -r all with an unknown autoclear bit" check -r all ac.qcow2
@@ -111,8 +111,8 @@ same "info of it" info jt.qcow2
 spawn "$QEMU_IMG" create -q -f qcow2 nort.qcow2 64M
 spawn "$QEMU_IO" -c 'write -P 5 0 64k' nort.qcow2 >/dev/null
 poke nort.qcow2 48 '\0\0\0\0\0\0\0\0\0\0\0\0'
-cp nort.qcow2 "$E/nort.qcow2"
-cp nort.qcow2 "$G/nort.qcow2"
+spawn cp nort.qcow2 "$E/nort.qcow2"
+spawn cp nort.qcow2 "$G/nort.qcow2"
 same "check without a refcount table" check nort.qcow2
 same "check -r all without a refcount table" check -r all nort.qcow2
 ok "rebuilt image: same bytes as qemu-img's" cmp -s "$E/nort.qcow2" "$G/nort.qcow2"
@@ -140,8 +140,8 @@ fi
 # qimg in $G)
 twin()
 {
-	cp "$1" "$E/$1"
-	cp "$1" "$G/$1"
+	spawn cp "$1" "$E/$1"
+	spawn cp "$1" "$G/$1"
 }
 
 # 163: shrinking frees the refcount blocks left counting nothing; the
@@ -199,7 +199,7 @@ spawn "$QEMU_IO" -c 'write 0 64k' sde.qcow2 >/dev/null
 spawn "$QEMU_IMG" snapshot -c foo sde.qcow2
 twin sde.qcow2
 printf '[inject-error]\nevent = "cluster_free"\nerrno = "5"\n' >"$E/bd.conf"
-cp "$E/bd.conf" "$G/bd.conf"
+spawn cp "$E/bd.conf" "$G/bd.conf"
 same "snapshot -d with an error freeing clusters" snapshot -d foo blkdebug:bd.conf:sde.qcow2
 same "it leaves leaks only" check sde.qcow2
 

@@ -11,11 +11,11 @@
 rt()
 {
 	local d=$1 img=$2 rc
-	rm -f ref.raw out.raw out.qcow2
+	spawn rm -f ref.raw out.raw out.qcow2
 	spawn "$QEMU_IMG" convert -O raw "$img" ref.raw
 	qimg convert -O raw "$img" out.raw >"$R/g.err" 2>&1
 	rc=$?
-	if [ "$rc" = 0 ] && cmp -s ref.raw out.raw; then
+	if [ "$rc" = 0 ] && spawn cmp -s ref.raw out.raw; then
 		pass "$d: qimg reads it as qemu-img does"
 	else
 		fail "$d: qimg reads it as qemu-img does"
@@ -67,9 +67,9 @@ pattern()
 	fi
 	mkpattern "$1" 256
 	while [ "$(stat -c %s "$1")" -lt $(($2 * 1024)) ]; do
-		cat "$1" "$1" >"$1.2" && mv "$1.2" "$1"
+		cat "$1" "$1" >"$1.2" && spawn mv "$1.2" "$1"
 	done
-	truncate -s "$2K" "$1"
+	spawn truncate -s "$2K" "$1"
 }
 
 compress_some()
@@ -90,7 +90,7 @@ for cs in 512 1k 4k 16k 64k 256k 2M; do
 	[ "$cs" = 2M ] && size=$((32 * 1024 * 1024))
 	csb=$("$QEMU_IMG" create -f qcow2 -o cluster_size=$cs x 1 |
 		sed 's/.*cluster_size=\([0-9]*\).*/\1/')
-	rm -f x
+	spawn rm -f x
 	if quick_pick "$i" || quick_pick $((i + 1)); then
 		spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=$cs "c$cs.qcow2" $size
 		scribble "c$cs.qcow2" $size "$csb"
@@ -115,7 +115,7 @@ for ct in zlib zstd; do
 		quick_pick $((ti + ci)) || continue
 		csb=$("$QEMU_IMG" create -f qcow2 -o cluster_size=$cs x 1 |
 			sed 's/.*cluster_size=\([0-9]*\).*/\1/')
-		rm -f x
+		spawn rm -f x
 		img=z-$ct-$cs.qcow2
 		spawn "$QEMU_IMG" create -q -f qcow2 \
 			-o cluster_size=$cs,compression_type=$ct "$img" 32M
@@ -141,7 +141,7 @@ for cs in 16k 64k 2M; do
 	[ "$cs" = 64k ] && ! whole && continue
 	csb=$("$QEMU_IMG" create -f qcow2 -o cluster_size=$cs x 1 |
 		sed 's/.*cluster_size=\([0-9]*\).*/\1/')
-	rm -f x
+	spawn rm -f x
 	img=el2-$cs.qcow2
 	spawn "$QEMU_IMG" create -q -f qcow2 -o extended_l2=on,cluster_size=$cs \
 		"$img" 32M
@@ -205,7 +205,7 @@ spawn "$QEMU_IMG" create -q -f raw plain.raw 8M
 spawn "$QEMU_IO" -f raw -c 'write -P 9 1000 300000' -c 'write -z 4M 1M' \
 	plain.raw >/dev/null
 rt "raw" plain.raw
-cp odd.raw odd.raw 2>/dev/null
+spawn cp odd.raw odd.raw 2>/dev/null
 head -c 1000 /dev/urandom >odd.raw
 rt "raw of 1000 bytes" odd.raw
 
@@ -221,12 +221,12 @@ spawn "$QEMU_IO" -c 'write -P 1 0 8M' -c 'write -c -P 5 1M 64k' ss.qcow2 >/dev/n
 spawn "$QEMU_IMG" snapshot -c one ss.qcow2
 spawn "$QEMU_IMG" convert -O raw ss.qcow2 ss-one.raw
 pattern ss-new.raw 5120
-truncate -s 8M ss-new.raw
+spawn truncate -s 8M ss-new.raw
 ok "shared clusters: qimg overwrites the image" \
 	qimg convert -n -f raw -O qcow2 ss-new.raw ss.qcow2
 ok "shared clusters: qemu-img check clean" check_clean ss.qcow2
 ok "shared clusters: new content" "$QEMU_IMG" compare -q -f raw ss-new.raw ss.qcow2
-rm -f ss-chk.raw
+spawn rm -f ss-chk.raw
 spawn "$QEMU_IMG" convert -l one -O raw ss.qcow2 ss-chk.raw
 ok "shared clusters: the snapshot still reads as before" cmp -s ss-one.raw ss-chk.raw
 
@@ -235,7 +235,7 @@ ok "shared clusters: the snapshot still reads as before" cmp -s ss-one.raw ss-ch
 # move and grow (512-byte clusters, 32 MiB of data).
 spawn "$QEMU_IMG" create -q -f qcow2 -o cluster_size=512,lazy_refcounts=on ux.qcow2 32M
 printf 'JKLM\000\000\000\010QIMGTEST' |
-	dd of=ux.qcow2 bs=1 seek=112 conv=notrunc 2>/dev/null
+	spawn dd of=ux.qcow2 bs=1 seek=112 conv=notrunc 2>/dev/null
 pattern ux.raw 32768
 rt0=$(od -A n -t x1 -j 48 -N 12 ux.qcow2)
 if qimg convert -n -f raw -O qcow2 ux.raw ux.qcow2 2>&1; then
@@ -254,7 +254,7 @@ ok "unknown extension: content" "$QEMU_IMG" compare -q ux.raw ux.qcow2
 # qimg-written qcow2 read back by qemu-io
 if have_qimg; then
 	pattern pat.raw 2048
-	rm -f w.qcow2
+	spawn rm -f w.qcow2
 	if qimg convert -O qcow2 -o cluster_size=4k,extended_l2=off pat.raw \
 		w.qcow2 >/dev/null 2>&1 &&
 		spawn "$QEMU_IO" -c 'read -P 0x41 0 64k' -c 'read -P 0 128k 64k' \
@@ -267,5 +267,5 @@ else
 	fail "qemu-io reads qimg's qcow2 (no qimg binary)"
 fi
 
-[ -n "${KEEP:-}" ] && cp -r "$T" "$KEEP"
+[ -n "${KEEP:-}" ] && spawn cp -r "$T" "$KEEP"
 done_testing

@@ -15,15 +15,15 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 
 NORM=norm_date
 
-mkdir pristine
+spawn mkdir pristine
 spawn "$QEMU_IMG" create -q -f qcow2 pristine/a.qcow2 64M
 spawn "$QEMU_IO" -c 'write -P 1 0 1M' pristine/a.qcow2 >/dev/null
 spawn "$QEMU_IMG" create -q -f raw pristine/r.raw 1M
 
 place()
 {
-	cp "pristine/$1" "$E/$1"
-	cp "pristine/$1" "$G/$1"
+	spawn cp "pristine/$1" "$E/$1"
+	spawn cp "pristine/$1" "$G/$1"
 }
 
 # --- arguments and messages (one image through the whole list) ---------

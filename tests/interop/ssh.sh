@@ -35,7 +35,7 @@ fi
 # Bind a scratch ~/.ssh over the real one (or over the home directory when
 # it has none and nothing we use lives below it).
 H=$(getent passwd "$(id -u)" | cut -d: -f6)
-mkdir -p "$T/home/.ssh"
+spawn mkdir -p "$T/home/.ssh"
 if [ -d "$H/.ssh" ]; then
 	mount --bind "$T/home/.ssh" "$H/.ssh" || skip_all "cannot bind-mount $H/.ssh"
 else
@@ -48,7 +48,7 @@ unset SSH_AUTH_SOCK SSH_AGENT_PID
 
 
 K=$T/keys
-mkdir -p "$K" /run/sshd
+spawn mkdir -p "$K" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -C qimg-host -f "$K/host" || skip_all "ssh-keygen failed"
 ssh-keygen -q -t ed25519 -N '' -C qimg-other -f "$K/other"
 ssh-keygen -q -t ed25519 -N '' -C qimg-client -f "$T/home/.ssh/id_ed25519"
@@ -70,9 +70,9 @@ PermitRootLogin prohibit-password
 MaxStartups 100
 EOF
 # Newer servers slow down a client after failed logins; we make some.
-cp "$K/sshd_config" "$K/try_config"
+spawn cp "$K/sshd_config" "$K/try_config"
 echo "PerSourcePenalties no" >>"$K/try_config"
-"$SSHD" -t -f "$K/try_config" 2>/dev/null && cp "$K/try_config" "$K/sshd_config"
+"$SSHD" -t -f "$K/try_config" 2>/dev/null && spawn cp "$K/try_config" "$K/sshd_config"
 "$SSHD" -D -f "$K/sshd_config" -p "$P" -E "$K/sshd.log" &
 sshd_pid=$!
 stop_sshd()
@@ -155,8 +155,8 @@ same_t()
 	sed -i 's#/g-#/X-#g' "$R/g.out.n" "$R/g.err.n"
 	erc=$(cat "$R/e.rc")
 	grc=$(cat "$R/g.rc")
-	if [ "$erc" = "$grc" ] && cmp -s "$R/e.out.n" "$R/g.out.n" &&
-		cmp -s "$R/e.err.n" "$R/g.err.n"; then
+	if [ "$erc" = "$grc" ] && spawn cmp -s "$R/e.out.n" "$R/g.out.n" &&
+		spawn cmp -s "$R/e.err.n" "$R/g.err.n"; then
 		pass "$d"
 		return 0
 	fi
@@ -219,11 +219,11 @@ for m in '{"mode":"none"}' '{"mode":"known_hosts"}' \
 		"json:{\"driver\":\"ssh\",\"server\":{\"host\":\"127.0.0.1\",\"port\":\"$P\"},\"path\":\"$T/img.raw\",\"host-key-check\":$m}"
 done
 same "host not in known_hosts" info "ssh://localhost:$P$T/img.raw"
-cp "$T/home/.ssh/known_hosts" "$K/known_hosts.good"
+spawn cp "$T/home/.ssh/known_hosts" "$K/known_hosts.good"
 echo "[127.0.0.1]:$P $(cut -d' ' -f1,2 "$K/other.pub")" >"$T/home/.ssh/known_hosts"
 same "host key changed" info "$U/img.raw"
 same "host key changed, host_key_check=no" info "$U/img.raw?host_key_check=no"
-cp "$K/known_hosts.good" "$T/home/.ssh/known_hosts"
+spawn cp "$K/known_hosts.good" "$T/home/.ssh/known_hosts"
 
 # Authentication: by the agent alone; a user with no key.
 if command -v ssh-agent >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1; then
@@ -234,13 +234,13 @@ if command -v ssh-agent >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1; t
 	}
 	at_exit stop_agent
 	ssh-add -q "$K/agent" 2>/dev/null
-	mv "$T/home/.ssh/id_ed25519" "$K/id_hidden"
+	spawn mv "$T/home/.ssh/id_ed25519" "$K/id_hidden"
 	same "agent authentication" info "$U/img.qcow2"
 	ok "agent authentication opens" test "$(cat "$R/g.rc")" = 0
 	stop_agent
 	unset SSH_AUTH_SOCK SSH_AGENT_PID
 	same "no agent, no key" info "$U/img.qcow2"
-	mv "$K/id_hidden" "$T/home/.ssh/id_ed25519"
+	spawn mv "$K/id_hidden" "$T/home/.ssh/id_ed25519"
 else
 	skip "agent authentication (no ssh-agent)"
 	skip "no agent, no key (no ssh-agent)"

@@ -142,7 +142,7 @@ fresh()
 {
 	local d
 	for d in "$E" "$G"; do
-		cp b.qcow2 "$d/b.qcow2"
+		spawn cp b.qcow2 "$d/b.qcow2"
 		spawn "$QEMU_IMG" create -q -f qcow2 -b b.qcow2 -F qcow2 "$d/w.qcow2"
 		spawn "$QEMU_IO" -c 'write -P 1 0 1M' "$d/w.qcow2" >/dev/null
 		spawn "$QEMU_IMG" snapshot -c s1 "$d/w.qcow2"
@@ -160,7 +160,7 @@ after()
 			"$QEMU_IMG" check w.qcow2) 2>&1 |
 			grep -v '^disk size\|[0-9][0-9]:[0-9][0-9]:[0-9][0-9]' >"$d/after.txt"
 	done
-	if cmp -s "$E/after.txt" "$G/after.txt"; then
+	if spawn cmp -s "$E/after.txt" "$G/after.txt"; then
 		pass "$1: the image is as qemu-img leaves it"
 	else
 		fail "$1: the image is as qemu-img leaves it"

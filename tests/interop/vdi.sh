@@ -18,7 +18,7 @@ command -v perl >/dev/null || skip_all "perl not found"
 # noid FILE: the file with its two UUIDs (0x188..0x1a7) blanked, as hex.
 noid()
 {
-	perl -e 'local $/; open(my $f, "<:raw", $ARGV[0]) or die; my $d = <$f>;
+	spawn perl -e 'local $/; open(my $f, "<:raw", $ARGV[0]) or die; my $d = <$f>;
 		substr($d, 0x188, 32) = "\0" x 32 if length($d) >= 0x1a8;
 		print unpack("H*", $d)' "$1" | cksum
 }
@@ -75,7 +75,7 @@ reads()
 	same "$d: map json" map --output=json "../$img"
 	same "$d: check" check "../$img"
 	same "$d: check json" check --output=json "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert -O raw "../$img" o.raw
 	ok "$d: raw copy equal" cmp -s "$E/o.raw" "$G/o.raw"
 	same "$d: convert to qcow2" convert -O qcow2 "../$img" o.qcow2
@@ -97,12 +97,12 @@ for spec in "64M" "0" "1000" "3145729" "5G" "1T" \
 		opt=
 		size=$1
 	fi
-	rm -f "$E/c.vdi" "$G/c.vdi"
+	spawn rm -f "$E/c.vdi" "$G/c.vdi"
 	# shellcheck disable=SC2086
 	same "create $spec" create -f vdi $opt c.vdi "$size"
 	same_image "create $spec" "$E/c.vdi" "$G/c.vdi"
 done
-rm -f "$E/c.vdi" "$G/c.vdi"
+spawn rm -f "$E/c.vdi" "$G/c.vdi"
 same "create: size over the limit" create -f vdi c.vdi 562949819203585
 if [ ! -e "$G/c.vdi" ]; then
 	pass "create over the limit leaves no file"
@@ -136,9 +136,9 @@ same "big: check" check ../big.vdi
 
 # --- images qimg writes ---------------------------------------------------
 mkpattern data.raw 4160
-truncate -s 9000000 data.raw
+spawn truncate -s 9000000 data.raw
 for o in "static=off" "static=on"; do
-	rm -f "$E/o.vdi" "$G/o.vdi"
+	spawn rm -f "$E/o.vdi" "$G/o.vdi"
 	same "convert raw to vdi ($o)" convert -O vdi -o "$o" ../data.raw o.vdi
 	same_image "convert raw to vdi ($o)" "$E/o.vdi" "$G/o.vdi"
 	good "convert ($o)" "$G/o.vdi" data.raw
@@ -149,7 +149,7 @@ if spawn "$QEMU_IMG" compare -q -f raw -F raw "$G/back.raw" data.raw; then
 else
 	fail "vdi to raw round trip"
 fi
-rm -f "$E/o.vdi" "$G/o.vdi"
+spawn rm -f "$E/o.vdi" "$G/o.vdi"
 same "dd to vdi" dd -O vdi bs=64k if=../data.raw of=o.vdi
 good "dd" "$G/o.vdi" data.raw
 
@@ -168,7 +168,7 @@ if whole; then
 else
 	head -c 2M data.raw >part.raw
 fi
-truncate -s 9000000 part.raw
+spawn truncate -s 9000000 part.raw
 same "convert -n into a written image" convert -n -O vdi ../part.raw n.vdi
 same_image "convert -n" "$E/n.vdi" "$G/n.vdi"
 good "convert -n" "$G/n.vdi" part.raw
@@ -176,7 +176,7 @@ good "convert -n" "$G/n.vdi" part.raw
 # qemu-io writes into qimg's image, qimg reads them.
 qimg create -f vdi "$G/q.vdi" 4M >/dev/null
 qio -c 'write -P 0x99 1M 1000' -c 'write -P 0x9a 3M 512' "$G/q.vdi"
-cp "$G/q.vdi" "$E/q.vdi"
+spawn cp "$G/q.vdi" "$E/q.vdi"
 same "qemu-io writes into qimg's image: map" map --output=json q.vdi
 same "qemu-io writes into qimg's image: convert" convert -O raw q.vdi o.raw
 ok "qemu-io writes into qimg's image: raw equal" cmp -s "$E/o.raw" "$G/o.raw"
@@ -185,7 +185,7 @@ ok "qemu-io writes into qimg's image: raw equal" cmp -s "$E/o.raw" "$G/o.raw"
 # Header size 0x190, map at 1 MiB, data at 2 MiB, VirtualBox's text, a
 # disk size of 5 MiB + 100 bytes, blocks stored out of order, block 2
 # discarded, block 4 never written.
-perl -e '
+spawn perl -e '
 	my $h = "<<< Oracle VM VirtualBox Disk Image >>>\n";
 	$h .= "\0" x (64 - length $h);
 	$h .= pack("VVVVV", 0xbeda107f, 0x00010001, 0x190, 1, 0);

@@ -18,7 +18,7 @@ command -v perl >/dev/null || skip_all "perl not found"
 # the page 83 GUID.
 masked_cmp()
 {
-	perl -e '
+	spawn perl -e '
 		my @d;
 		for my $p (@ARGV) {
 			open(my $f, "<:raw", $p) or die;
@@ -40,7 +40,7 @@ same_create()
 {
 	local d=$1
 	shift
-	rm -f "$E"/c.vhdx "$G"/c.vhdx
+	spawn rm -f "$E"/c.vhdx "$G"/c.vhdx
 	same "$d" create -f vhdx "$@"
 	if [ ! -e "$E/c.vhdx" ] && [ ! -e "$G/c.vhdx" ]; then
 		return
@@ -68,7 +68,7 @@ reads()
 	same "$d: map json" map --output=json "../$img"
 	same "$d: check" check "../$img"
 	same "$d: check json" check --output=json "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	if [ -n "${2:-}" ] && ! whole; then
 		same "$d: dd of the first $2 MiB" dd -O raw bs=1M count="$2" \
 			"if=../$img" of=o.raw
@@ -113,11 +113,11 @@ same "create: size too large" create -f vhdx c.vhdx 65T
 same_create "create 0" c.vhdx 0
 ok "create 0: the BAT region is left sparse (under 1 MiB written)" \
 	test "$(du -k "$G/c.vhdx" | cut -f1)" -lt 1024
-rm -f "$E"/c.vhdx "$G"/c.vhdx
+spawn rm -f "$E"/c.vhdx "$G"/c.vhdx
 same "create 0, 256M blocks: a BAT qemu-img cannot write" create -f vhdx \
 	-o block_size=256M c.vhdx 0
 ok "create 0, 256M blocks: no file left behind" test ! -e "$G/c.vhdx"
-rm -f "$E"/c.vhdx
+spawn rm -f "$E"/c.vhdx
 same "create: -o help" create -f vhdx -o help
 same "create: bad block_state_zero" create -f vhdx \
 	-o block_state_zero=maybe c.vhdx 1M
@@ -126,7 +126,7 @@ same_rc "create: block size not a power of two" create -f vhdx \
 same_rc "create: log size 0" create -f vhdx -o log_size=0 c.vhdx 1M
 same_rc "create: unknown subformat" create -f vhdx -o subformat=foo \
 	c.vhdx 1M
-rm -f "$E"/c.vhdx "$G"/c.vhdx
+spawn rm -f "$E"/c.vhdx "$G"/c.vhdx
 
 # --- images qemu-io wrote, read by qimg --------------------------------------
 spawn "$QEMU_IMG" create -q -f vhdx w1.vhdx 100M
@@ -157,8 +157,8 @@ ok "6T: dd bytes are qemu-img's" cmp "$E/o.dd" "$G/o.dd"
 
 # --- images qimg wrote, checked by qemu-img -----------------------------
 head -c 3M /dev/urandom >pat.raw
-truncate -s 40M pat.raw
-dd if=/dev/urandom of=pat.raw bs=64k seek=300 count=5 conv=notrunc \
+spawn truncate -s 40M pat.raw
+spawn dd if=/dev/urandom of=pat.raw bs=64k seek=300 count=5 conv=notrunc \
 	2>/dev/null
 printf 'tail' | dd of=pat.raw bs=1 seek=$((40 * 1048576 - 4)) \
 	conv=notrunc 2>/dev/null
@@ -167,7 +167,7 @@ i=0
 for o in "" subformat=fixed subformat=fixed,block_state_zero=off \
 	block_state_zero=off block_size=1M block_size=32M,log_size=2M; do
 	quick_pick $((++i)) || continue
-	rm -f "$G"/o.vhdx "$E"/o.vhdx
+	spawn rm -f "$G"/o.vhdx "$E"/o.vhdx
 	same "convert raw -> vhdx ${o:-defaults}" convert -O vhdx \
 		${o:+-o "$o"} ../pat.raw o.vhdx
 	ok "convert ${o:-defaults}: qemu-img check" \
@@ -180,9 +180,9 @@ for o in "" subformat=fixed subformat=fixed,block_state_zero=off \
 	same "convert ${o:-defaults}: info" info ../g/o.vhdx
 done
 # qimg writing into an image qemu-img made and qemu-io wrote.
-cp w1.vhdx "$G"/rw.vhdx
+spawn cp w1.vhdx "$G"/rw.vhdx
 spawn "$QEMU_IMG" convert -O raw w1.vhdx rw.raw
-dd if=/dev/urandom of=rw.raw bs=4k seek=200 count=300 conv=notrunc \
+spawn dd if=/dev/urandom of=rw.raw bs=4k seek=200 count=300 conv=notrunc \
 	2>/dev/null
 ok "convert -n over qemu's image" qimg convert -n -O vhdx rw.raw \
 	"$G"/rw.vhdx
@@ -208,8 +208,8 @@ same "compare: equal once that is gone" compare ../cz.vhdx ../cz.qcow2
 # --- unsupported operations --------------------------------------------
 same "measure refused" measure -O vhdx --size 1G
 same "measure of an image refused" measure -O vhdx ../w1.vhdx
-cp w1.vhdx "$E"/am.vhdx
-cp w1.vhdx "$G"/am.vhdx
+spawn cp w1.vhdx "$E"/am.vhdx
+spawn cp w1.vhdx "$G"/am.vhdx
 same "amend refused" amend -o block_size=1M am.vhdx
 same "snapshot -l refused" snapshot -l am.vhdx
 same "commit without a backing file" commit am.vhdx
@@ -242,7 +242,7 @@ ok "resize: grow again" qimg resize -q rs.vhdx 100M
 # Whole runs only: a quick run grows rs.vhdx within its BAT region above
 # and bigb.vhdx's 128 MiB BAT in bounded memory below.
 if whole; then
-	rm -f z.vhdx
+	spawn rm -f z.vhdx
 	spawn "$QEMU_IMG" create -q -f vhdx -o block_size=128M z.vhdx 0
 	ok "resize: an empty disk (a 1 GiB BAT region) grows in bounded memory" \
 		/usr/bin/time -f %M -o z.rss "$QIMG" resize -q z.vhdx 300M

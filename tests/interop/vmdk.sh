@@ -21,7 +21,7 @@ command -v python3 >/dev/null || skip_all "python3 not found"
 same_raw()
 {
 	if whole || [ "$(stat -c %s "$1")" -le 67108864 ]; then
-		cmp -s "$1" "$2"
+		spawn cmp -s "$1" "$2"
 		return
 	fi
 	[ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] &&
@@ -51,12 +51,12 @@ reads()
 		return
 	fi
 	same "$img: map json" map --output=json "../$img"
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	same "$img: convert to raw" convert -O raw "../$img" o.raw
 	if [ -e "$E/o.raw" ]; then
 		ok "$img: raw copy is qemu-img's" same_raw "$E/o.raw" "$G/o.raw"
 	fi
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	if [ "$(cksum <"$img")" = "$sum" ]; then
 		pass "$img: unchanged"
 	else
@@ -116,8 +116,8 @@ EOF
 creates()
 {
 	local d=$1 size=$2 opts=${3:-}
-	rm -rf "$E/c" "$G/c"
-	mkdir "$E/c" "$G/c"
+	spawn rm -rf "$E/c" "$G/c"
+	spawn mkdir "$E/c" "$G/c"
 	if [ -n "$opts" ]; then
 		same "create $d" create -f vmdk -o "$opts" c/t.vmdk "$size"
 	else
@@ -147,14 +147,14 @@ fi
 # 1 KiB grains: hosted sparse, zeroed grains, a stream with its tables at
 # the front, a stream in VMware's layout (GT/GD markers, footer, EOS), and
 # a bare ESX COWD file (refused: no descriptor).
-mkdir s
+spawn mkdir s
 python3 "$ROOT/tests/fuzz/mkvmdk-seeds.py" s
 for f in sparse zeroed stream footer cowd; do
 	reads "s/$f.vmdk"
 done
 
 # --- images qemu-img writes ---
-mkdir q
+spawn mkdir q
 for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \
 	twoGbMaxExtentFlat streamOptimized; do
 	spawn "$QEMU_IMG" create -q -f vmdk -o subformat=$sf "q/$sf.vmdk" 5M
@@ -182,11 +182,11 @@ reads q/top.vmdk
 same "backing chain info" info --backing-chain ../q/top.vmdk
 
 # --- descriptors ---
-mkdir d
+spawn mkdir d
 ndesc=0 nopt=0
 spawn "$QEMU_IMG" create -q -f vmdk -o subformat=monolithicFlat d/fl.vmdk 1M
 spawn "$QEMU_IO" -c 'write -P 8 0 64k' d/fl.vmdk >/dev/null
-cp q/monolithicSparse.vmdk d/sp.vmdk
+spawn cp q/monolithicSparse.vmdk d/sp.vmdk
 H='# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
 desc()
 {
@@ -212,7 +212,7 @@ desc mono "${H}createType=\"monolithicSparse\"\nRW 2048 SPARSE \"sp.vmdk\"\n"
 desc crlf "${H}createType=\"monolithicFlat\"\r\nRW 2048 FLAT \"fl-flat.vmdk\" 0\r\n"
 
 # --- damaged sparse headers ---
-mkdir m
+spawn mkdir m
 hdr()
 {
 	local v=$(($4)) h
@@ -222,7 +222,7 @@ hdr()
 	F) h=ffffffffffffffff ;;
 	H) h=$(perl -e 'print unpack("H*", pack("v", $ARGV[0]))' $v) ;;
 	esac
-	cp q/monolithicSparse.vmdk "m/$1.vmdk"
+	spawn cp q/monolithicSparse.vmdk "m/$1.vmdk"
 	poke "m/$1.vmdk" "$2" "$h"
 	same "header $1: info" info "../m/$1.vmdk"
 }
@@ -251,8 +251,8 @@ good()
 }
 fresh()
 {
-	rm -rf "$E/c" "$G/c"
-	mkdir "$E/c" "$G/c"
+	spawn rm -rf "$E/c" "$G/c"
+	spawn mkdir "$E/c" "$G/c"
 }
 # reads_pair DESC: qimg reads c/t.vmdk as qemu-img does (map, raw copy).
 reads_pair()
@@ -262,7 +262,7 @@ reads_pair()
 	ok "$1: raw copy is qemu-img's" cmp -s "$E/c/o.raw" "$G/c/o.raw"
 }
 mkpattern w.raw 1024
-truncate -s 1099776 w.raw
+spawn truncate -s 1099776 w.raw
 for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse \
 	twoGbMaxExtentFlat streamOptimized; do
 	fresh
@@ -295,8 +295,8 @@ same_files "dd to vmdk"
 # convert -n over images qemu-io wrote: grains partly written (filled
 # from zeros or the backing file), rewritten in place, zeroed grains.
 mkpattern p.raw 512
-dd if=/dev/zero of=p.raw bs=4096 seek=3 count=5 conv=notrunc 2>/dev/null
-truncate -s 1099776 p.raw
+spawn dd if=/dev/zero of=p.raw bs=4096 seek=3 count=5 conv=notrunc 2>/dev/null
+spawn truncate -s 1099776 p.raw
 spawn "$QEMU_IMG" create -q -f vmdk b.vmdk 1099776
 spawn "$QEMU_IO" -c 'write -P 0x21 0 1M' b.vmdk >/dev/null
 # (a quick run: a sparse and a flat image, and the backing file)
@@ -307,15 +307,15 @@ for o in subformat=monolithicSparse zeroed_grain=on \
 	quick_pick $((i++)) || [ $o = backing ] || continue
 	fresh
 	if [ $o = backing ]; then
-		cp b.vmdk "$E/c/b.vmdk"
-		cp b.vmdk "$G/c/b.vmdk"
+		spawn cp b.vmdk "$E/c/b.vmdk"
+		spawn cp b.vmdk "$G/c/b.vmdk"
 		spawn "$QEMU_IMG" create -q -f vmdk -b b.vmdk -F vmdk "$E/c/t.vmdk"
 	else
 		spawn "$QEMU_IMG" create -q -f vmdk -o $o "$E/c/t.vmdk" 1099776
 	fi
 	spawn "$QEMU_IO" -c 'write -P 0x31 60k 8k' -c 'write -P 0x32 700k 100k' \
 		"$E/c/t.vmdk" >/dev/null
-	cp "$E/c/"* "$G/c/"
+	spawn cp "$E/c/"* "$G/c/"
 	same "convert -n ($o)" convert -n -O vmdk ../p.raw c/t.vmdk
 	same_files "convert -n ($o)"
 	good "convert -n ($o)" "$G/c/t.vmdk" p.raw
@@ -324,7 +324,7 @@ done
 # A stream in VMware's layout (footer, directory at the end) is not
 # written: qemu-io would put a grain past the footer and lose the image.
 if [ -e blank.vmdk ]; then
-	cp blank.vmdk ge.vmdk
+	spawn cp blank.vmdk ge.vmdk
 	poke ge.vmdk 56 ffffffffffffffff
 	sum=$(cksum <ge.vmdk)
 	ok "a footer stream is refused for writing" \
@@ -338,7 +338,7 @@ for sf in monolithicSparse twoGbMaxExtentFlat streamOptimized; do
 	qimg create -q -f vmdk -o subformat=$sf "$G/c/t.vmdk" 3M
 	spawn "$QEMU_IO" -c 'write -P 0x41 64k 128k' -c 'write -P 0x42 2M 64k' \
 		"$G/c/t.vmdk" >/dev/null
-	cp "$G/c/"* "$E/c/"
+	spawn cp "$G/c/"* "$E/c/"
 	reads_pair "qemu-io into qimg's $sf"
 done
 
@@ -350,7 +350,7 @@ for f in q/monolithicSparse.vmdk q/streamOptimized.vmdk \
 	same "$f: check" check "../$f"
 done
 same "check --output=json" check --output=json ../q/twoGbMaxExtentSparse.vmdk
-cp q/monolithicSparse.vmdk m/gte.vmdk
+spawn cp q/monolithicSparse.vmdk m/gte.vmdk
 poke m/gte.vmdk $((0x3600 + 4 * 33)) "$(le32 0x10000)"
 poke m/gte.vmdk $((0x3600 + 4 * 40)) "$(le32 0x20000)"
 same "check: a grain past the end" check ../m/gte.vmdk
@@ -358,15 +358,15 @@ same "check -q: a grain past the end" check -q ../m/gte.vmdk
 same "check --output=json: a grain past the end" check --output=json \
 	../m/gte.vmdk
 same "check -r all: no repair" check -r all ../m/gte.vmdk
-cp q/monolithicSparse.vmdk m/gd.vmdk
+spawn cp q/monolithicSparse.vmdk m/gd.vmdk
 poke m/gd.vmdk $((0x3400)) "$(le32 0x10000)"
 same "check: a grain table past the end" check ../m/gd.vmdk
 
 # --- backing files: commit, rebase, amend, the parent's CID ---
-rm -rf "$E/c" "$G/c"
-mkdir "$E/c" "$G/c"
-cp q/base.vmdk q/top.vmdk "$E/c/"
-cp q/base.vmdk q/top.vmdk "$G/c/"
+spawn rm -rf "$E/c" "$G/c"
+spawn mkdir "$E/c" "$G/c"
+spawn cp q/base.vmdk q/top.vmdk "$E/c/"
+spawn cp q/base.vmdk q/top.vmdk "$G/c/"
 same "commit into a vmdk base" commit c/top.vmdk
 same_file "commit leaves the overlay" c/top.vmdk
 ok "commit: the base holds qemu-img's data" \
@@ -411,12 +411,12 @@ ok "an empty streamOptimized image ends with an end-of-stream marker" \
 ok "an empty streamOptimized image passes qemu-img check" \
 	"$QEMU_IMG" check -q "$G/eos.vmdk"
 same "create -o help" create -f vmdk -o help
-rm -rf "$E/c" "$G/c"
-mkdir "$E/c" "$G/c"
+spawn rm -rf "$E/c" "$G/c"
+spawn mkdir "$E/c" "$G/c"
 spawn "$QEMU_IMG" create -q -f vmdk "$E/c/base.vmdk" 3M
-cp "$E/c/base.vmdk" "$G/c/base.vmdk"
+spawn cp "$E/c/base.vmdk" "$G/c/base.vmdk"
 spawn "$QEMU_IMG" create -q -f qcow2 "$E/c/q.qcow2" 3M
-cp "$E/c/q.qcow2" "$G/c/q.qcow2"
+spawn cp "$E/c/q.qcow2" "$G/c/q.qcow2"
 same "create with a backing file" create -f vmdk -b base.vmdk -F vmdk c/t.vmdk
 same "create: backing file not vmdk" create -f vmdk -b q.qcow2 -F qcow2 c/u.vmdk
 same "create: backing file missing" create -f vmdk -b no.vmdk -F vmdk c/v.vmdk 1M

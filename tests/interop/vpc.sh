@@ -19,7 +19,7 @@ command -v perl >/dev/null || skip_all "perl not found"
 # the end (dynamic images), so that a poked field is what is tested.
 reseal()
 {
-	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; my $h;
+	spawn perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; my $h;
 		read($f, $h, 512) == 512 or die;
 		substr($h, 64, 4) = "\0\0\0\0";
 		my $s = 0; $s += $_ for unpack("C*", $h);
@@ -32,7 +32,7 @@ reseal()
 # and UUID (random in every new image), as a checksum.
 stable()
 {
-	perl -e 'local $/; open(my $f, "<:raw", $ARGV[0]) or die; my $d = <$f>;
+	spawn perl -e 'local $/; open(my $f, "<:raw", $ARGV[0]) or die; my $d = <$f>;
 		my $n = length($d);
 		for my $o (0, $n - 512) {
 			next if $o < 0 || substr($d, $o, 8) ne "conectix";
@@ -70,7 +70,7 @@ reads()
 	same "$d: map" map "$@" "../$img"
 	same "$d: map json" map --output=json "$@" "../$img"
 	same "$d: check" check "$@" "../$img"
-	rm -f "$E"/o.* "$G"/o.*
+	spawn rm -f "$E"/o.* "$G"/o.*
 	same "$d: convert to raw" convert "$@" -O raw "../$img" o.raw
 	same_file "$d: convert to raw" o.raw
 	same "$d: compare with the raw copy" compare "$@" -F raw "../$img" \
@@ -90,7 +90,7 @@ for size in 0 1000 8M 5G 33554433 7777777 69256348160 136899993088 \
 	136899993601 2040G 2041G; do
 	for o in "" subformat=fixed force_size=on subformat=fixed,force_size=on; do
 		quick_pick $((i++)) || continue
-		rm -f "$E/c.vhd" "$G/c.vhd"
+		spawn rm -f "$E/c.vhd" "$G/c.vhd"
 		same "create $size ${o:-default}" create -f vpc ${o:+-o "$o"} \
 			c.vhd "$size"
 		# qemu-img leaves an empty file when the size is refused,
@@ -107,12 +107,12 @@ for size in 1 511 512 1M 100M 1G 4100M 127G 136899993600 2190433320961 \
 	$((65535 * 16 * 63 * 512 - 512)) $((65535 * 16 * 63 * 512)) \
 	$((1024 * 16 * 17 * 512)) $((1024 * 16 * 31 * 512 + 1)); do
 	quick_pick $((i++)) || continue
-	rm -f "$E/c.vhd" "$G/c.vhd"
+	spawn rm -f "$E/c.vhd" "$G/c.vhd"
 	same "create $size" create -f vpc c.vhd "$size"
 	[ -s "$E/c.vhd" ] || continue
 	same_image "create $size" c.vhd
 done
-rm -f "$E/c.vhd" "$G/c.vhd"
+spawn rm -f "$E/c.vhd" "$G/c.vhd"
 same "create: bad subformat" create -f vpc -o subformat=bogus c.vhd 1M
 same "create: force_size=x" create -f vpc -o force_size=x c.vhd 1M
 same "create: no size" create -f vpc c.vhd
@@ -163,16 +163,16 @@ same "backing: map" map --output=json top.qcow2
 same "backing: compare" compare top.qcow2 ../dyn.vhd
 
 # --- images qimg writes, read by qemu ------------------------------------
-perl -e 'binmode STDOUT; srand(7);
+spawn perl -e 'binmode STDOUT; srand(7);
 	for my $i (0 .. 9 * 256 + 3) {
 		print $i % 5 == 2 ? "\0" x 4096
 			: pack("C", $i & 255) x 4000 . pack("N", $i) x 24;
 	}' >src.raw
-truncate -s $((9 * 1048576 + 12345)) src.raw
+spawn truncate -s $((9 * 1048576 + 12345)) src.raw
 for o in "" subformat=fixed force_size=on subformat=fixed,force_size=on; do
 	n=w-${o:-default}
 	n=${n//[,=]/-}.vhd
-	rm -f "$E/$n" "$G/$n"
+	spawn rm -f "$E/$n" "$G/$n"
 	same "convert to vpc ${o:-default}" convert -O vpc ${o:+-o "$o"} \
 		../src.raw "$n"
 	same_image "convert to vpc ${o:-default}" "$n"
@@ -184,8 +184,8 @@ for o in "" subformat=fixed force_size=on subformat=fixed,force_size=on; do
 	same_file "convert to vpc ${o:-default}: back to raw" o.raw
 done
 # Writes over data and into new blocks of an image qemu-io wrote.
-cp dyn.vhd "$G/over.vhd"
-cp dyn.vhd over-e.vhd
+spawn cp dyn.vhd "$G/over.vhd"
+spawn cp dyn.vhd over-e.vhd
 ok "convert -n over data" qimg convert -n -O vpc src.raw "$G/over.vhd"
 ok "convert -n: qemu-img compare" qemu_img compare -q -F raw \
 	"$G/over.vhd" src.raw
@@ -194,8 +194,8 @@ ok "convert -n: the same image as qemu-img's" \
 	test "$(stable over-e.vhd)" = "$(stable "$G/over.vhd")"
 qemu_img create -q -f vpc part.vhd 9M
 qio -c 'write -P 0x5a 1M 64k' part.vhd
-perl -e 'print "\xa5" x 3000' >small.raw
-cp part.vhd part-e.vhd
+spawn perl -e 'print "\xa5" x 3000' >small.raw
+spawn cp part.vhd part-e.vhd
 ok "dd-like partial write (convert -n of a short raw)" \
 	qimg convert -n --target-image-opts -f raw small.raw \
 	"driver=raw,offset=2097152,size=3072,file.driver=vpc,file.file.filename=$T/part.vhd"
@@ -207,7 +207,7 @@ ok "partial write: qemu-io writes there too" qio -c 'write -P 0x3c 2M 512' \
 ok "partial write: both read" qio -c 'read -P 0x3c 2M 512' \
 	-c 'read -P 0xa5 2097664 2488' part.vhd
 same "partial write: map" map --output=json ../part.vhd
-rm -f "$E/o.dd" "$G/o.dd"
+spawn rm -f "$E/o.dd" "$G/o.dd"
 same "dd to vpc" dd -O vpc bs=1M count=3 if=../src.raw of=o.dd
 ok "dd to vpc: qemu-io reads it" qio -c 'read -P 0 8192 4096' -c \
 	"read -P 0x40 262144 4000" "$G/o.dd"
@@ -216,7 +216,7 @@ ok "dd to vpc: qemu-io reads it" qio -c 'read -P 0 8192 4096' -c \
 # creator, current size, CHS: which size the image has.
 while read -r name creator cur chs; do
 	[ -n "$name" ] || continue
-	cp dyn.vhd "$name.vhd"
+	spawn cp dyn.vhd "$name.vhd"
 	poke "$name.vhd" 28 "$creator"
 	poke "$name.vhd" 48 "$cur"
 	poke "$name.vhd" 56 "$chs"
@@ -252,7 +252,7 @@ i=0
 while read -r name off hex how; do
 	[ -n "$name" ] || continue
 	case $name in entries-big | entries-2G) whole || continue ;; esac
-	cp dyn.vhd "$name.vhd"
+	spawn cp dyn.vhd "$name.vhd"
 	poke "$name.vhd" "$off" "$hex"
 	[ "$how" = raw ] || reseal "$name.vhd"
 	sum=$(cksum <"$name.vhd")
@@ -262,7 +262,7 @@ while read -r name off hex how; do
 			"../$name.vhd"
 	fi
 	if [ "$how" = convert ]; then
-		rm -f "$E"/o.* "$G"/o.*
+		spawn rm -f "$E"/o.* "$G"/o.*
 		same "$name: convert -f vpc" convert -f vpc -O raw \
 			"../$name.vhd" o.raw
 		same_file "$name: convert -f vpc" o.raw
@@ -304,7 +304,7 @@ type-5 60 00000005
 EOF
 # The block ends where the file does, and one sector further.
 for e in 2ff7 2ff8; do
-	cp dyn.vhd "end-$e.vhd"
+	spawn cp dyn.vhd "end-$e.vhd"
 	poke "end-$e.vhd" 1536 "0000$e"
 	same "block entry 0x$e: info" info "../end-$e.vhd"
 done
@@ -317,13 +317,13 @@ done
 # A fixed image without its footer, or with another type at the end.
 head -c $((5 * 1048576)) fix.vhd >nofoot.vhd
 same "fixed without footer: info -f vpc" info -f vpc ../nofoot.vhd
-cp dyn.vhd headless.vhd
+spawn cp dyn.vhd headless.vhd
 poke headless.vhd 0 0000000000000000
 same "dynamic without its first footer" info -f vpc ../headless.vhd
 
 # --- refusals and what qemu-img 7.2 does not do for vpc --------------------
-cp dyn.vhd "$E/r.vhd"
-cp dyn.vhd "$G/r.vhd"
+spawn cp dyn.vhd "$E/r.vhd"
+spawn cp dyn.vhd "$G/r.vhd"
 sum=$(cksum <dyn.vhd)
 while IFS= read -r args; do
 	[ -n "$args" ] || continue

@@ -24,13 +24,13 @@ mk()
 {
 	local f
 	for f in "$@"; do
-		mkdir -p "$(dirname "$f")"
+		spawn mkdir -p "$(dirname "$f")"
 		printf '%s\n' "$f" >"$f"
 	done
 }
-mkdir -p tree && (
+spawn mkdir -p tree && (
 	cd tree || exit 1
-	mkdir -p dirA/deep/deeper emptydir "Space Dir"
+	spawn mkdir -p dirA/deep/deeper emptydir "Space Dir"
 	mk README "long file name number one.txt" "long file name number two.txt" \
 		.hidden "ÄÖü.txt" dirA/x.y.z dirA/deep/deeper/f "Space Dir/UPPER.TXT" \
 		lower.TXT MiXed.Txt "a+b=c;d.txt" verylongext.abcdef x.txt X.TXT \
@@ -44,13 +44,13 @@ mkdir -p tree && (
 	head -c 100000 /dev/urandom >big.bin
 	: >empty.txt
 	mkfifo fifo
-	ln -s README link
-	ln -s nowhere dangling
-	ln -s dirA/deep dirlink
-	touch -m -d "2001-02-03 04:05:06" README
-	touch -m -d "1975-01-01 00:00:00" x.c
-	touch -m -d "2110-01-01 12:00:00" 1.2
-	touch -m -d "1999-12-31 23:59:59" dirA
+	spawn ln -s README link
+	spawn ln -s nowhere dangling
+	spawn ln -s dirA/deep dirlink
+	spawn touch -m -d "2001-02-03 04:05:06" README
+	spawn touch -m -d "1975-01-01 00:00:00" x.c
+	spawn touch -m -d "2110-01-01 12:00:00" 1.2
+	spawn touch -m -d "1999-12-31 23:59:59" dirA
 ) || skip_all "could not make the tree"
 
 # fat_bytes DESC SPEC...: convert to raw with both; qemu-img's copy with
@@ -59,10 +59,10 @@ fat_bytes()
 {
 	local d=$1
 	shift
-	rm -f "$E/o.raw" "$G/o.raw"
+	spawn rm -f "$E/o.raw" "$G/o.raw"
 	same "$d: convert to raw" convert -O raw "$@" o.raw
 	if [ -f "$E/o.raw" ] && [ -f "$G/o.raw" ] &&
-		"$PY" "$SLACK" "$E/o.raw" >/dev/null && cmp -s "$E/o.raw" "$G/o.raw"; then
+		"$PY" "$SLACK" "$E/o.raw" >/dev/null && spawn cmp -s "$E/o.raw" "$G/o.raw"; then
 		pass "$d: the disk is qemu-img's byte for byte (file slack aside)"
 	else
 		fail "$d: the disk is qemu-img's byte for byte (file slack aside)"
@@ -76,7 +76,7 @@ for spec in fat: fat:12: fat:16: fat:floppy: fat:floppy:16: fat:floppy:12:; do
 	*) src=tree ;;
 	esac
 	if [ $src = small ] && [ ! -d small ]; then
-		mkdir small && cp -a tree/dirA tree/README tree/big.bin tree/.hidden \
+		spawn mkdir small && spawn cp -a tree/dirA tree/README tree/big.bin tree/.hidden \
 			tree/"ÄÖü.txt" tree/x.txt tree/X.TXT small/ && touch -m -d "1999-12-31 23:59:59" small/dirA
 	fi
 	same "$spec: info" info "$spec../$src"
@@ -110,7 +110,7 @@ same "compare with qemu-img's raw copy" compare fat:floppy:12:../small "$E/o.raw
 # 2.88 MB floppy, not of the 500 MB hard disk; the same path, cheaper).
 QD=fat:../tree QR=fat:tree
 whole || { QD=fat:floppy:../small QR=fat:floppy:small; }
-rm -f "$G/o.qcow2"
+spawn rm -f "$G/o.qcow2"
 same "convert to qcow2" convert -O qcow2 "$QD" o.qcow2
 if [ -f "$G/o.qcow2" ] && spawn "$QEMU_IMG" check -q "$G/o.qcow2" >/dev/null 2>&1; then
 	pass "qcow2 copy: qemu-img check is clean"
@@ -123,11 +123,11 @@ ok "qcow2 copy: qemu-img compare with qemu-img's own copy" \
 	"$QEMU_IMG" compare -q "$G/o.qcow2" "$T/ref.raw"
 
 # --- refusals --------------------------------------------------------------
-mkdir -p many && for i in $(seq 1 256); do : >many/f$i; done
-mkdir -p ok512 && for i in $(seq 1 254); do : >ok512/f$i; done && : >ok512/abcdefghijklmnop
-mkdir -p huge && truncate -s 600M huge/f
-mkdir -p fit && truncate -s $((177 * 8192)) fit/f
-mkdir -p nofit && truncate -s $((177 * 8192 + 1)) nofit/f
+spawn mkdir -p many && for i in $(seq 1 256); do : >many/f$i; done
+spawn mkdir -p ok512 && for i in $(seq 1 254); do : >ok512/f$i; done && : >ok512/abcdefghijklmnop
+spawn mkdir -p huge && spawn truncate -s 600M huge/f
+spawn mkdir -p fit && spawn truncate -s $((177 * 8192)) fit/f
+spawn mkdir -p nofit && spawn truncate -s $((177 * 8192 + 1)) nofit/f
 same "no such directory" info fat:../nosuch
 same "no directory named" info fat:
 same "a file, not a directory" info fat:../tree/README
@@ -153,7 +153,7 @@ same "an unknown protocol fatx:" info fatx:../tree
 for o in fat:../tree null-co:// blkdebug::o.raw 'json:{"driver":"throttle"}'; do
 	same "convert onto $o" convert -O raw ../tree/README "$o"
 done
-rm -f "$G/o.raw"
+spawn rm -f "$G/o.raw"
 run_tool g info fat:32:../tree
 if [ "$(cat "$R/g.rc")" = 1 ] && grep -q "FAT32 is not supported" "$R/g.err"; then
 	pass "FAT32 refused clearly (qemu-img makes an invalid one)"

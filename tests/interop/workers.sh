@@ -10,7 +10,7 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 
 head -c 6M /dev/urandom >src.raw
-truncate -s 8M src.raw
+spawn truncate -s 8M src.raw
 for n in 1 2 3; do
 	QIMG_TEST_FAIL_WORKER=$n qimg convert -m 4 -O qcow2 src.raw "w$n.qcow2" \
 		>"$R/out" 2>"$R/err"
