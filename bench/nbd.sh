@@ -8,13 +8,15 @@
 #   nbd-rand-read   4 KiB reads at random offsets, 16 in flight, one
 #                   connection (bench/nbd-load), a fixed number of them
 #   nbd-64-conns    64 connections, 16 reads of 64 KiB in flight each,
-#                   for 3 s: the server's peak RSS is the figure
+#                   for BENCH_CONN_SECS (3) s: the server's peak RSS is
+#                   the figure
 # Throughput ratio = qimg-nbd / qemu-nbd (higher is better: the issue asks
 # >= 1.2); the servers' peak RSS (VmHWM) is printed for both.  Results go
 # to the table and to bench/results/DATE-nbd.json.
 #
 # Environment: QIMG_NBD (build/qimg-nbd), QEMU_NBD (qemu-nbd), BENCH_DIR,
-# BENCH_SIZE, BENCH_RUNS, BENCH_NBD_JOBS (a subset).
+# BENCH_SIZE, BENCH_RUNS, BENCH_NBD_JOBS (a subset), BENCH_RAND_OPS (the
+# random reads, 100000), BENCH_CONN_SECS.
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -26,6 +28,7 @@ SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 JOBS=${BENCH_NBD_JOBS:-nbd-seq-read nbd-seq-write nbd-rand-read nbd-64-conns}
 RAND_OPS=${BENCH_RAND_OPS:-100000}
+CONN_SECS=${BENCH_CONN_SECS:-3}
 bytes=$(numfmt --from=iec "$SIZE") || exit 1
 if [ -z "${BENCH_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ "$(df -k --output=avail /dev/shm | tail -1)" -gt $((bytes / 1024 * 6)) ]; then
@@ -99,7 +102,7 @@ run_job()
 		out=$("$LOAD" "$URI" randread 4096 16 "ops=$RAND_OPS") &&
 			n=$(echo "$out" | awk '{ print $4 }') ;;
 	nbd-64-conns)
-		out=$("$LOAD" "$URI" randread 65536 16 3 64) &&
+		out=$("$LOAD" "$URI" randread 65536 16 "$CONN_SECS" 64) &&
 			n=$(echo "$out" | awk '{ print $4 }') ;;
 	esac
 	t1=$(now)

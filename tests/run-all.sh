@@ -362,7 +362,7 @@ fuzz_build()
 {
 	local b='' c
 	for c in $BUILDS; do
-		[ -d "$c/tests/fuzz" ] || continue
+		compgen -G "$c/tests/fuzz/fuzz-*-replay" >/dev/null || continue
 		[ -z "$b" ] && b=$c
 		case $c in
 		*asan*) b=$c ;;

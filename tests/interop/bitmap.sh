@@ -18,38 +18,8 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 QEMU_NBD=${QEMU_NBD:-qemu-nbd}
 need_oracle "$QEMU_NBD"
 
-norm_bm()
-{
-	norm_size | sed -e 's/#block[0-9]*/#blockN/g' \
-		-e 's/^Run completed in .* seconds\.$/Run completed/'
-}
-NORM=norm_bm
-# norm_bm done by bash itself (lib.sh's NORM_THEN): the same text
-NORM_THEN[norm_bm]=bm_named
-bm_named()
-{
-	local x i
-	local -a a
-	[ -s "$1" ] || return 0
-	if ! small_file "$1"; then
-		sed -i -e 's/#block[0-9]*/#blockN/g' \
-			-e 's/^Run completed in .* seconds\.$/Run completed/' "$1"
-		return
-	fi
-	IFS= read -r -d '' x <"$1"
-	case $x in
-	*"#block"* | *"Run completed in "*) ;;
-	*) return 0 ;;
-	esac
-	mapfile -t a <"$1"
-	a=("${a[@]//"#block"*([0-9])/#blockN}")
-	for i in "${!a[@]}"; do
-		case ${a[i]} in
-		"Run completed in "*" seconds.") a[i]="Run completed" ;;
-		esac
-	done
-	printf '%s\n' "${a[@]}" >"$1"
-}
+# bench's run time and qemu-img's automatic node names masked
+NORM=norm_bench
 
 # place NAME...: fresh copies of pristine/NAME for both tools (one cp
 # per tool)
@@ -362,13 +332,13 @@ same "resize --shrink" resize --shrink w.qcow2 16M
 after "resize --shrink" w.qcow2
 same "snapshot -c" snapshot -c s1 w.qcow2
 ok "snapshot -c: check clean" check_clean "$G/w.qcow2"
-norm_date()
+norm_bm_date()
 {
-	norm_bm | sed -e '/"date-n\?sec"/d' -e 's/ [0-9-]* [0-9:]* 00:00:00.000 / DATE /'
+	norm_bench | sed -e '/"date-n\?sec"/d' -e 's/ [0-9-]* [0-9:]* 00:00:00.000 / DATE /'
 }
-NORM=norm_date
+NORM=norm_bm_date
 same "snapshot -c: info" info w.qcow2
-NORM=norm_bm
+NORM=norm_bench
 
 # commit into a base with bitmaps; rebase writing into a top with them
 spawn cp pristine/b0.qcow2 pristine/base.qcow2

@@ -12,10 +12,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 command -v "$PY" >/dev/null 2>&1 || skip_all "python3 not found"
 NORM=norm_bench
-norm_bench()
-{
-	norm_size | sed -e 's/^Run completed in .*/Run completed/'
-}
 
 FILE='"file":{"driver":"file","filename":"base.raw"}'
 LOG='"log":{"driver":"file","filename":"log.raw"}'

@@ -10,10 +10,6 @@
 have_qimg || skip_all "no qimg binary at $QIMG"
 # bench prints its run time
 NORM=norm_bench
-norm_bench()
-{
-	norm_size | sed -e 's/^Run completed in .*/Run completed/'
-}
 
 spawn "$QEMU_IMG" create -q -f raw ref.raw 1M
 spawn "$QEMU_IMG" create -q -f qcow2 t.qcow2 1M

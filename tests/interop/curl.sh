@@ -51,13 +51,7 @@ cat "$T/qemu-img-hang.err" >&2
 exit \$rc
 EOF
 spawn chmod +x "$QEMU_IMG"
-# qemu-img's curl module prints GLib assertion warnings on some failed
-# opens (a bug of its own); connect errors carry a time in ms.
-norm_curl()
-{
-	norm_size | sed -e '/^qemu-img: GLib: /d' -e 's/ after [0-9]* ms:/ after N ms:/'
-}
-NORM=norm_curl
+NORM=norm_remote
 
 # serve NAME [httpd.py switches]: start a server on $T/www, its port in
 # $NAME (a shell variable).

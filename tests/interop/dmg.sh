@@ -15,12 +15,23 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 command -v "$PY" >/dev/null || skip_all "python3 not found"
 MK=$ROOT/tests/interop/mkdmg.py
 
-# (one sed: norm_size's rules and the module lines' deletion)
-norm_dmg()
-{
-	sed -e '/^qemu: module block-block-dmg-/d' "${NORM_SIZE_SED[@]}"
-}
+# norm_size, and the lines qemu-img prints when its dmg module is missing
+# a decompressor deleted (by bash itself: lib.sh's NORM_THEN)
 NORM=norm_dmg
+NORM_THEN[norm_dmg]=dmg_masked
+dmg_masked()
+{
+	lines_edit "$1" dmg_masked_lines -e '/^qemu: module block-block-dmg-/d'
+}
+dmg_masked_lines()
+{
+	local i
+	for i in "${!lines[@]}"; do
+		case ${lines[i]} in
+		"qemu: module block-block-dmg-"*) unset 'lines[i]' ;;
+		esac
+	done
+}
 
 # reads IMG [N]: what a read-only user sees of IMG, against qemu-img.
 # Quick mode runs info and the raw copy for every image, map for every

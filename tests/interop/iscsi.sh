@@ -21,11 +21,7 @@ if "$QEMU_IMG" info 'json:{"driver":"iscsi"}' 2>&1 | grep -q "Unknown driver"; t
 	[ "${CI:-}" = true ] && { echo "not ok 1 - qemu-img without the iscsi driver (CI=true)"; echo "1..1"; exit 1; }
 	skip_all "qemu-img has no iscsi driver (qemu-block-extra)"
 fi
-NORM=norm_iscsi
-norm_iscsi()
-{
-	norm_size | sed -e '/^qemu-img: GLib: /d'
-}
+NORM=norm_remote
 
 # --- the target -----------------------------------------------------------------
 PORT=$(free_port)

@@ -40,7 +40,7 @@ ok "make bench: BENCH_COMPARE shows the earlier ratios" sh -c "
 	bash '$ROOT/bench/run.sh' 2>/dev/null | grep -q ' was\$'"
 
 # The NBD part: qimg-nbd against qemu-nbd on the same small input.
-BENCH_DIR=$T/w BENCH_SIZE=8M BENCH_RUNS=1 BENCH_RAND_OPS=2000 \
+BENCH_DIR=$T/w BENCH_SIZE=8M BENCH_RUNS=1 BENCH_RAND_OPS=2000 BENCH_CONN_SECS=0.5 \
 	QIMG_NBD=$(dirname "$QIMG")/qimg-nbd \
 	bash "$ROOT/bench/nbd.sh" >"$T/nbd.out" 2>"$T/nbd.err"
 rc=$?

@@ -12,11 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 have_qimg || skip_all "no qimg binary at $QIMG"
 # qemu-img names a node without a name by its own counter (#block440).
-NORM=norm_throttle
-norm_throttle()
-{
-	norm_size | sed -e "s/#block[0-9]*/#blockN/g"
-}
+NORM=norm_bench
 
 # --- group definitions -------------------------------------------------------
 spawn "$QEMU_IMG" create -q -f raw t.raw 4M

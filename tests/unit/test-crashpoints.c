@@ -22,8 +22,10 @@
  * would, and at the cut applies a seeded random subset of them, in a
  * random order, each maybe torn at a sector boundary; what was flushed
  * stays.  In both modes the workloads flush after each request (a guest's
- * flush: what was not flushed may be lost), so the same judging holds.  CRASH_MODE=kill runs the first kind only; unset,
- * both run.
+ * flush: what was not flushed may be lost), so the same judging holds.
+ * CRASH_MODE=kill runs the first kind only; unset, both run.  Under
+ * QIMG_QUICK=1 (make check) the two kinds share the sample: kill judges
+ * every other point of it, power the rest, and both the last.
  *
  * To look into a failure: CRASH_ONLY=test_NAME runs one workload,
  * CRASH_TRACE=1 prints its mutations and flushes (the counting run),
@@ -982,29 +984,66 @@ static bool judge(const struct workload *w, const char *img,
 	return ok;
 }
 
-/* The cut after k in the loops that cut an operation at each of its m
- * mutations and after the last (k = 0..m).  make check (QIMG_QUICK=1) takes
- * CRASH_POINTS of them, evenly spread, the last always among them;
- * otherwise every one. */
-static long next_cut(long k, long m)
+static bool quick_mode(void)
 {
 	const char *quick = getenv("QIMG_QUICK");
-	const char *env = getenv("CRASH_POINTS");
-	long maxp = env ? atol(env) : 0, step = 1;
 
-	if (quick && !strcmp(quick, "1") && maxp > 0 && m + 1 > maxp)
-		step = (m + maxp) / maxp;
-	if (k < m && k + step > m)
-		return m;
-	return k + step;
+	return quick && !strcmp(quick, "1");
 }
 
-/* How many cuts next_cut() takes of an operation of m mutations. */
+/* make check (QIMG_QUICK=1) shares a sample of cut points between the two
+ * kinds of crash, which run as two jobs: the kill run judges the points of
+ * even rank i, the power run those of odd rank, and both judge the last
+ * (the finished operation).  Together they judge the sample once; make
+ * check-full judges every point in both. */
+static bool in_share(long i, bool last)
+{
+	if (last || !quick_mode())
+		return true;
+	return (i % 2 == 1) == power_mode();
+}
+
+/* The step between the cuts of an operation of m mutations: make check
+ * takes CRASH_POINTS of them, evenly spread, the last always among them;
+ * otherwise every one. */
+static long cut_step(long m)
+{
+	const char *env = getenv("CRASH_POINTS");
+	long maxp = env ? atol(env) : 0;
+
+	if (quick_mode() && maxp > 0 && m + 1 > maxp)
+		return (m + maxp) / maxp;
+	return 1;
+}
+
+/* The cut after k in the loops that cut an operation at each of its m
+ * mutations and after the last (k = 0..m): the next one of the sample in
+ * this run's share. */
+static long next_cut(long k, long m)
+{
+	long step = cut_step(m);
+
+	do {
+		if (k < m && k + step > m)
+			k = m;
+		else
+			k += step;
+	} while (k < m && !in_share(k / step, false));
+	return k;
+}
+
+/* The first cut of those loops. */
+static long first_cut(long m)
+{
+	return in_share(0, m == 0) ? 0 : next_cut(0, m);
+}
+
+/* How many cuts the loops take of an operation of m mutations. */
 static long cuts_judged(long m)
 {
 	long k, n = 0;
 
-	for (k = 0; k <= m; k = next_cut(k, m))
+	for (k = first_cut(m); k <= m; k = next_cut(k, m))
 		n++;
 	return n;
 }
@@ -1090,6 +1129,8 @@ static void run_workload(const struct workload *w)
 		long idx = k < m ? k : k - m; /* partial variants after */
 		bool partial = k >= m;
 
+		if (!in_share(k / step, k + step >= points))
+			continue;
 		if (partial) {
 			/* the k-m'th big write */
 			long seen = -1, j;
@@ -1388,7 +1429,7 @@ static void test_lazy_repair(void **state)
 	assert_int_equal(out.phase, 4);
 	m = c.seen;
 	assert_true(m > 0);
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		copy_file(dirty, img);
 		/* and one with the first write in part */
 		cutter_init(&c, k < m ? k : 0, k == m);
@@ -1534,7 +1575,7 @@ static void run_repair_case(const struct repair_case *rc)
 	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		copy_file(damaged, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		repair(img, rc->fix, &c);
@@ -1689,7 +1730,7 @@ static void run_resize_case(const struct resize_case *rc)
 		 fmt, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		FILE *f;
 		unsigned long long old = 0;
 
@@ -1905,7 +1946,7 @@ static void run_snapshot_case(const char *name, enum sn_op op, const char *arg,
 		 img, img, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		snapshot_cut(img, op, arg, &c);
@@ -2019,7 +2060,7 @@ static void run_empty_case(const char *name, const char *opts, bool snap)
 		 img, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		empty_cut(img, &c);
@@ -2123,7 +2164,7 @@ static void run_amend_case(const char *name, const char *make,
 	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f qcow2 '%s'", img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		amend_cut(img, options, &c);
@@ -2325,7 +2366,7 @@ static void run_keyslot_case(const char *name, const char *fmt,
 		 dir, name, fmt, fmt, secret_opt, remove);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		copy_file(orig, img);
 		cutter_init(&c, k < m ? k : 0, k == m);
 		keyslot_cut(img, fmt, secret_opt, options, &c);
@@ -2471,7 +2512,7 @@ static void test_bitmap_session(void **state)
 	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", judge_sh, img);
 	assert_int_equal(sh(cmd), 0);
 
-	for (k = 0; k <= m; k = next_cut(k, m)) {
+	for (k = first_cut(m); k <= m; k = next_cut(k, m)) {
 		int r;
 
 		copy_file(orig, img);
