@@ -758,20 +758,29 @@ info_json()
 }
 
 # A file of N KiB (N a multiple of 64) mixing one-byte runs, random bytes,
-# zeros and text, in 64 KiB pieces.
+# zeros and text, in 64 KiB pieces (one perl: a few processes per piece
+# were seconds for the 64 MiB ones).
 mkpattern()
 {
-	local f=$1 kib=$2 i=0
-	: >"$f"
-	while [ $((i * 64)) -lt "$kib" ]; do
-		case $((i % 4)) in
-		0) head -c 65536 /dev/zero | tr '\0' 'A' ;;
-		1) head -c 65536 /dev/urandom ;;
-		2) head -c 65536 /dev/zero ;;
-		3) yes "line $i of some text for compression" | head -c 65536 ;;
-		esac >>"$f"
-		i=$((i + 1))
-	done
+	spawn perl -e '
+		my ($f, $kib) = @ARGV;
+		open(my $o, ">", $f) or die "$f: $!\n";
+		open(my $r, "<", "/dev/urandom") or die "/dev/urandom: $!\n";
+		for (my $i = 0; $i * 64 < $kib; $i++) {
+			my $b;
+			if ($i % 4 == 0) {
+				$b = "A" x 65536;
+			} elsif ($i % 4 == 1) {
+				read($r, $b, 65536) == 65536 or die "urandom\n";
+			} elsif ($i % 4 == 2) {
+				$b = "\0" x 65536;
+			} else {
+				my $l = "line $i of some text for compression\n";
+				$b = substr($l x (65536 / length($l) + 1), 0, 65536);
+			}
+			print $o $b or die "$f: $!\n";
+		}
+		close($o) or die "$f: $!\n";' "$1" "$2"
 }
 
 # map_shape IMG [fold]: IMG's map without host offsets, neighbours of the
