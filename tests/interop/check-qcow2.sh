@@ -179,6 +179,12 @@ for img in $IMAGES; do
 		# qemu rewrites bitmaps on close after -r: files differ
 		continue
 	fi
+	# qemu-img takes 16 processor-s to repair sn-overhang's 65539
+	# snapshots: make check-full compares that repair, make check its
+	# check only
+	if ! whole && [ "$img" = sn-overhang.qcow2 ]; then
+		continue
+	fi
 	modes="leaks all"
 	if ! quick_pick $i; then
 		case $img in
