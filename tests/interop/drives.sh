@@ -12,12 +12,31 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 QEMU_SYSTEM=${QEMU_SYSTEM:-qemu-system-x86_64}
 need_oracle "$QEMU_SYSTEM"
 
-norm_drives()
+# Both tools' outputs, after lib.sh's norm_size and program names:
+# carriage returns, automatic node names, device lines and temporary
+# overlay names masked, qemu-system's message prefix made qemu-img's (by
+# bash itself: lib.sh's NORM_THEN).
+NORM=norm_drives
+NORM_THEN[norm_drives]=drives_masked
+drives_masked()
 {
-	sed -E -e 's/\r$//' -e 's/^qemu-system-x86_64: /qimg: /' -e 's/#block[0-9]+/#blockN/' \
+	lines_edit "$1" drives_masked_lines -E -e 's/\r$//' \
+		-e 's/^qemu-system-x86_64: /qemu-img: /' -e 's/#block[0-9]+/#blockN/' \
 		-e '/^    Attached to: /d' -e 's/vl\.[A-Za-z0-9]{6}/vl.XXXXXX/g'
 }
-NORM=norm_drives
+drives_masked_lines()
+{
+	local i a='[A-Za-z0-9]'
+	lines=("${lines[@]%$'\r'}")
+	lines=("${lines[@]/#qemu-system-x86_64: /qemu-img: }")
+	lines=("${lines[@]/"#block"+([0-9])/#blockN}")
+	lines=("${lines[@]//vl.$a$a$a$a$a$a/vl.XXXXXX}")
+	for i in "${!lines[@]}"; do
+		case ${lines[i]} in
+		"    Attached to: "*) unset 'lines[i]' ;;
+		esac
+	done
+}
 spawn mkdir -p "$T/tmp"
 export TMPDIR=$T/tmp
 
