@@ -25,12 +25,7 @@ dmg_masked()
 }
 dmg_masked_lines()
 {
-	local i
-	for i in "${!lines[@]}"; do
-		case ${lines[i]} in
-		"qemu: module block-block-dmg-"*) unset 'lines[i]' ;;
-		esac
-	done
+	lines_drop "qemu: module block-block-dmg-"
 }
 
 # reads IMG [N]: what a read-only user sees of IMG, against qemu-img.

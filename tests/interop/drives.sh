@@ -26,16 +26,12 @@ drives_masked()
 }
 drives_masked_lines()
 {
-	local i a='[A-Za-z0-9]'
+	local a='[A-Za-z0-9]'
 	lines=("${lines[@]%$'\r'}")
 	lines=("${lines[@]/#qemu-system-x86_64: /qemu-img: }")
 	lines=("${lines[@]/"#block"+([0-9])/#blockN}")
 	lines=("${lines[@]//vl.$a$a$a$a$a$a/vl.XXXXXX}")
-	for i in "${!lines[@]}"; do
-		case ${lines[i]} in
-		"    Attached to: "*) unset 'lines[i]' ;;
-		esac
-	done
+	lines_drop "    Attached to: "
 }
 spawn mkdir -p "$T/tmp"
 export TMPDIR=$T/tmp

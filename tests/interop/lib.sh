@@ -460,15 +460,8 @@ remote_masked()
 }
 remote_masked_lines()
 {
-	local i
-	for i in "${!lines[@]}"; do
-		case ${lines[i]} in
-		"qemu-img: GLib: "*) unset 'lines[i]' ;;
-		*" after "*" ms:"*)
-			lines[i]=${lines[i]/ after *([0-9]) ms:/ after N ms:}
-			;;
-		esac
-	done
+	lines_drop "qemu-img: GLib: "
+	lines=("${lines[@]/ after *([0-9]) ms:/ after N ms:}")
 }
 
 # lines_edit FILE FUNC SED-ARGS...: FILE edited in place.  A small file is
@@ -494,6 +487,21 @@ lines_edit()
 		printf '%s\n' "${lines[@]}" >"$f"
 	fi
 }
+# lines_drop PREFIX...: in a lines_edit function, the lines that start
+# with a PREFIX deleted.
+lines_drop()
+{
+	local i p
+	for i in "${!lines[@]}"; do
+		for p in "$@"; do
+			if [[ ${lines[i]} == "$p"* ]]; then
+				unset 'lines[i]'
+				break
+			fi
+		done
+	done
+}
+
 norm_files()
 {
 	local f then=${NORM_THEN[$NORM]:-}
