@@ -11,6 +11,7 @@
 #include "formats/bochs.h"
 #include "formats/cloop.h"
 #include "formats/compress.h"
+#include "formats/copy-before-write.h"
 #include "formats/copy-on-read.h"
 #include "formats/dmg.h"
 #include "formats/luks.h"
@@ -19,6 +20,8 @@
 #include "formats/qcow.h"
 #include "formats/qed/qed.h"
 #include "formats/raw.h"
+#include "formats/replication.h"
+#include "formats/snapshot-access.h"
 #include "formats/throttle.h"
 #include "formats/vdi.h"
 #include "formats/vhdx.h"
@@ -47,24 +50,45 @@ static const struct qimg_driver *const drivers[] = {
 #ifdef QIMG_HAVE_QCOW2
 	&qimg_driver_qcow2,
 #endif
-	&qimg_driver_raw,	  &qimg_driver_file,
-	&qimg_driver_host_device, &qimg_driver_host_cdrom,
-	&qimg_driver_blkdebug,	  &qimg_driver_nbd,
-	&qimg_driver_ssh,	  &qimg_driver_null_co,
-	&qimg_driver_null_aio,	  &qimg_driver_quorum,
-	&qimg_driver_bochs,	  &qimg_driver_vdi,
-	&qimg_driver_qed,	  &qimg_driver_vhdx,
-	&qimg_driver_dmg,	  &qimg_driver_vmdk,
-	&qimg_driver_qcow,	  &qimg_driver_parallels,
-	&qimg_driver_vpc,	  &qimg_driver_cloop,
-	&qimg_driver_luks,	  &qimg_driver_http,
-	&qimg_driver_https,	  &qimg_driver_ftp,
-	&qimg_driver_ftps,	  &qimg_driver_iscsi,
-	&qimg_driver_iser,	  &qimg_driver_throttle,
-	&qimg_driver_nfs,	  &qimg_driver_compress,
-	&qimg_driver_preallocate, &qimg_driver_copy_on_read,
-	&qimg_driver_blkverify,	  &qimg_driver_blklogwrites,
-	&qimg_driver_vvfat,	  &qimg_driver_rbd,
+	&qimg_driver_raw,
+	&qimg_driver_file,
+	&qimg_driver_host_device,
+	&qimg_driver_host_cdrom,
+	&qimg_driver_blkdebug,
+	&qimg_driver_nbd,
+	&qimg_driver_ssh,
+	&qimg_driver_null_co,
+	&qimg_driver_null_aio,
+	&qimg_driver_quorum,
+	&qimg_driver_bochs,
+	&qimg_driver_vdi,
+	&qimg_driver_qed,
+	&qimg_driver_vhdx,
+	&qimg_driver_dmg,
+	&qimg_driver_vmdk,
+	&qimg_driver_qcow,
+	&qimg_driver_parallels,
+	&qimg_driver_vpc,
+	&qimg_driver_cloop,
+	&qimg_driver_luks,
+	&qimg_driver_http,
+	&qimg_driver_https,
+	&qimg_driver_ftp,
+	&qimg_driver_ftps,
+	&qimg_driver_iscsi,
+	&qimg_driver_iser,
+	&qimg_driver_throttle,
+	&qimg_driver_nfs,
+	&qimg_driver_compress,
+	&qimg_driver_preallocate,
+	&qimg_driver_copy_on_read,
+	&qimg_driver_blkverify,
+	&qimg_driver_blklogwrites,
+	&qimg_driver_vvfat,
+	&qimg_driver_rbd,
+	&qimg_driver_copy_before_write,
+	&qimg_driver_snapshot_access,
+	&qimg_driver_replication,
 #ifdef QIMG_HAVE_GLUSTER
 	&qimg_driver_gluster,
 #endif

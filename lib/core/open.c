@@ -760,6 +760,11 @@ static int open_format_node(const struct qimg_driver *drv,
 
 	if (!fopts) {
 		qimg_value_free(opts);
+		/* A driver whose options are one typed record has `file` as
+		 * a member of it (QEMU's copy-before-write). */
+		if (drv->typed_opts)
+			return qimg_error_set(err, EINVAL,
+					      "Parameter 'file' is missing");
 		return qimg_error_set(err, EINVAL,
 				      "A block device must be specified for "
 				      "\"file\"");
