@@ -178,11 +178,7 @@ serve()
 	spawn rm -f "$sock"
 	(cd "$dir" && exec "$srv" -k "$sock" --image-opts "$opts") >"$T/srv.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 600); do
-		[ -S "$sock" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_sock "$sock" "$pid"
 	for a in "$@"; do args+=("${a//@/nbd+unix:///?socket=$sock}"); done
 	"${args[@]}" || sed 's/^/# server: /' "$T/srv.log"
 	kill "$pid" 2>/dev/null

@@ -121,11 +121,7 @@ serve()
 	spawn rm -f "$sock" "$dir/read.raw"
 	(cd "$dir" && exec "$srv" -k "$sock" --image-opts "$CR$opts") >"$T/srv.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 600); do
-		[ -S "$sock" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_sock "$sock" "$pid"
 	spawn "$QEMU_IMG" convert -O raw "nbd+unix:///?socket=$sock" "$dir/read.raw" ||
 		sed 's/^/# server: /' "$T/srv.log"
 	kill "$pid" 2>/dev/null

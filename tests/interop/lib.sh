@@ -187,12 +187,16 @@ stop_servers()
 	wait 2>/dev/null
 }
 
-# wait_sock PATH: until a unix socket exists (5 s at most)
+# wait_sock PATH [PID]: until a unix socket exists (5 s at most); with
+# the PID of the server that makes it, until the socket exists or the
+# server has exited (30 s at most).
 wait_sock()
 {
-	local i
-	for i in $(seq 100); do
+	local i n=100
+	[ -n "${2:-}" ] && n=600
+	for i in $(seq $n); do
 		[ -S "$1" ] && return 0
+		[ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
 		sleep 0.05
 	done
 	return 1
