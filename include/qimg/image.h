@@ -81,6 +81,13 @@ int qimg_options_parse(const char *text, struct qimg_value **out,
  * ..."). */
 int qimg_options_from_json(const char *text, struct qimg_value **out,
 			   struct qimg_error *err);
+/* The options of the protocol node a file name given as text stands for,
+ * its protocol prefix parsed ("nbd://h/e": driver nbd, its server and
+ * export; a name without a prefix: driver file, the name as it is), added
+ * to the dict opts (keys already there win).  A name inside an options
+ * tree is never parsed so: it is a plain file name, as in QEMU. */
+int qimg_filename_options(const char *filename, struct qimg_value *opts,
+			  struct qimg_error *err);
 
 /* The name qemu-img shows for an open node: a plain filename when one
  * describes the node and its children, else "json:{...}" of its options.

@@ -273,6 +273,14 @@ static int fill_protocol(struct qimg_value *opts, const char *filename,
 	return 0;
 }
 
+int qimg_filename_options(const char *filename, struct qimg_value *opts,
+			  struct qimg_error *err)
+{
+	const struct qimg_driver *used;
+
+	return fill_protocol(opts, filename, NULL, &used, err);
+}
+
 int qimg_protocol_resolve(const char *filename, const struct qimg_driver **drv,
 			  char **path, struct qimg_error *err)
 {
@@ -874,7 +882,10 @@ static int open_node(struct qimg_value *opts, const char *filename,
 					   "for \"file\"");
 			goto fail;
 		}
-		r = fill_protocol(opts, fn, NULL, &drv, err);
+		/* A name given as an option is a plain file name, as in
+		 * QEMU: only a name given as text has its protocol prefix
+		 * parsed ("nbd:..." here is a file called so). */
+		r = fill_protocol(opts, fn, default_protocol(), &drv, err);
 		if (r < 0)
 			goto fail;
 	}

@@ -96,6 +96,14 @@ same "compare --image-opts window" compare --image-opts \
 same "-U with force-share option" info -U --image-opts \
 	driver=qcow2,file.filename=../top.qcow2,force-share=off
 same "--image-opts with -f" info -f qcow2 --image-opts driver=qcow2,file.filename=../top.qcow2
+# A file name inside options is a plain file name: no protocol prefix is
+# parsed there (only in a name given as text).
+for fn in 'nbd+unix:///x?socket=/nonexistent/s' nbd:localhost:1 ssh://h/x file:../top.qcow2; do
+	same "a protocol-looking file.filename ($fn)" info --image-opts "driver=raw,file.filename=$fn"
+	same "a protocol-looking json: file.filename ($fn)" info "json:{\"file\":{\"filename\":\"$fn\"}}"
+done
+same "a protocol-looking --image-opts file.filename, no driver" info --image-opts \
+	'file.filename=nbd:localhost:1'
 
 # Protocol prefixes
 same "info file:NAME with a colon" info 'file:../c:d.qcow2'

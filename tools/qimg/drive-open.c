@@ -181,14 +181,20 @@ static int open_snapshot(const struct tool *t, struct drive *d)
 		}
 	}
 	if (d->file) {
+		/* The drive's file name is text: its protocol prefix counts
+		 * (an option's filename would be a plain file name). */
 		struct qimg_value *f = qimg_value_dict();
 
-		if (!f || qimg_dict_put_str(f, "filename", d->file) ||
-		    qimg_dict_put(o, "file", f)) {
+		r = f ? qimg_filename_options(d->file, f, &err) : -ENOMEM;
+		if (r < 0 || qimg_dict_put(o, "file", f)) {
+			if (r < 0 && f)
+				qimg_value_free(f);
 			qimg_value_free(o);
 			unlink(path);
 			free(path);
-			return drive_fail(t, d->where, "Out of memory");
+			return drive_fail(t, d->where, "%s",
+					  r < 0 ? tool_errmsg(r, &err)
+						: "Out of memory");
 		}
 	}
 	top = qimg_value_dict();
