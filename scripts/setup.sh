@@ -11,7 +11,7 @@ libgcrypt20-dev nettle-dev cryptsetup-bin
 openssh-server openssh-client qemu-block-extra qemu-system-x86 python3
 libgnutls28-dev gnutls-bin python3-libnbd strace libcurl4-gnutls-dev
 libcurl3-gnutls python3-pyftpdlib python3-openssl libiscsi-dev libiscsi7 tgt
-libnfs-dev libnfs13 nfs-ganesha nfs-ganesha-vfs rpcbind
+libnfs-dev libnfs13 nfs-ganesha nfs-ganesha-vfs rpcbind keyutils openssl
 ceph-mon ceph-osd ceph-common librbd-dev librados-dev librbd1
 glusterfs-server libglusterfs-dev"
 

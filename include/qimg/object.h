@@ -7,6 +7,7 @@
 #ifndef QIMG_OBJECT_H
 #define QIMG_OBJECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,8 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 int qimg_secret_get(const struct qimg_objects *t, const char *id,
 		    uint8_t **data, size_t *len, struct qimg_error *err);
 void qimg_secret_free(uint8_t *data, size_t len);
+/* Whether an --object definition is a secret_keyring (for its help). */
+bool qimg_secret_keyring_type(const char *def);
 /* The TLS credentials `id`, or NULL with qemu-img's words in err ("No TLS
  * credentials with id 'ID'", "Object with id 'ID' is not TLS
  * credentials"). */

@@ -343,3 +343,28 @@ int qimg_sector_decrypt(struct qimg_sector_cipher *c, uint64_t sector,
 {
 	return crypt_sectors(c, sector, buf, len, false, err);
 }
+
+int qimg_cipher_decrypt_cbc(enum qimg_cipher_alg alg, const uint8_t *key,
+			    size_t keylen, const uint8_t *iv, void *buf,
+			    size_t len, struct qimg_error *err)
+{
+	gcry_cipher_hd_t hd = NULL;
+	gcry_error_t e;
+
+	qimg_crypto_init();
+	if (!qimg_cipher_gcry_algo(alg) || keylen != qimg_cipher_key_len(alg))
+		return qimg_error_set(err, EINVAL,
+				      "Cannot use cipher %s in mode cbc",
+				      qimg_cipher_alg_name(alg));
+	e = gcry_cipher_open(&hd, qimg_cipher_gcry_algo(alg),
+			     GCRY_CIPHER_MODE_CBC, GCRY_CIPHER_SECURE);
+	if (!e)
+		e = gcry_cipher_setkey(hd, key, keylen);
+	if (!e)
+		e = gcry_cipher_setiv(hd, iv, qimg_cipher_block_len(alg));
+	if (!e && len)
+		e = gcry_cipher_decrypt(hd, buf, len, NULL, 0);
+	if (hd)
+		gcry_cipher_close(hd);
+	return e ? qimg_crypto_gcry_error(err, e, "CBC decryption") : 0;
+}

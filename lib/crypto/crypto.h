@@ -110,6 +110,13 @@ int qimg_sector_encrypt(struct qimg_sector_cipher *c, uint64_t sector,
 int qimg_sector_decrypt(struct qimg_sector_cipher *c, uint64_t sector,
 			void *buf, size_t len, struct qimg_error *err);
 
+/* Decrypt `len` bytes (a multiple of the block length) in place with `alg`
+ * in CBC mode: `key` of qimg_cipher_key_len bytes, `iv` of one block (an
+ * encrypted --object secret). */
+int qimg_cipher_decrypt_cbc(enum qimg_cipher_alg alg, const uint8_t *key,
+			    size_t keylen, const uint8_t *iv, void *buf,
+			    size_t len, struct qimg_error *err);
+
 /* Digest of the concatenation of `n` pieces (ptr[i], len[i]) into out
  * (qimg_hash_len bytes). */
 int qimg_hash_pieces(enum qimg_hash_alg h, size_t n, const void *const *ptr,

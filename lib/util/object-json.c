@@ -27,6 +27,7 @@ static char kind_of(const char *type, const char *name)
 		{ "secret", "keyid", 's' },
 		{ "secret", "iv", 's' },
 		{ "secret", "loaded", 'b' },
+		{ "secret_keyring", "serial", 'i' },
 		{ "tls-creds-", "dir", 's' },
 		{ "tls-creds-", "endpoint", 's' },
 		{ "tls-creds-", "verify-peer", 'b' },

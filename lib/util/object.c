@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The --object table: `secret` objects parsed and checked as qemu-img
- * checks them, their bytes kept until the table is freed and wiped then. */
+/* The --object table: `secret` and `secret_keyring` objects parsed and
+ * checked as qemu-img checks them (an encrypted one, keyid= and iv=,
+ * decrypted as it is defined), their bytes kept until the table is freed
+ * and wiped then. */
 #include <stdbool.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "qimg/object.h"
 #include "qimg/opts.h"
 #include "util/authz.h"
@@ -318,12 +324,168 @@ static int read_file(const char *path, uint8_t **out, size_t *len,
 	return 0;
 }
 
+#define KEYCTL_READ_OP 11 /* <linux/keyctl.h>'s KEYCTL_READ */
+
+/* secret_keyring's serial=: a 32-bit integer, as QEMU's visit reads it. */
+static int get_serial(const struct qimg_opts *o, int32_t *serial,
+		      struct qimg_error *err)
+{
+	const char *v = qimg_opts_get_str(o, "serial", NULL);
+	long long x;
+	char *end;
+
+	if (!v)
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'serial' is missing");
+	errno = 0;
+	x = strtoll(v, &end, 0);
+	if (errno == ERANGE ||
+	    (!errno && end != v && !*end && (x < INT32_MIN || x > INT32_MAX)))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'serial' expects int32_t");
+	if (errno || end == v || *end)
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'serial' expects integer");
+	*serial = (int32_t)x;
+	return 0;
+}
+
+/* The payload of kernel key `serial` (keyctl read). */
+static int read_key(int32_t serial, uint8_t **out, size_t *len,
+		    struct qimg_error *err)
+{
+	uint8_t *buf = NULL;
+	long n, cap = 0;
+	int e;
+
+	for (;;) {
+		n = syscall(SYS_keyctl, KEYCTL_READ_OP, serial, buf,
+			    (size_t)cap);
+		if (n < 0)
+			break;
+		if (n <= cap && buf) {
+			*out = buf;
+			*len = (size_t)n;
+			return 0;
+		}
+		wipe_free(buf, (size_t)cap);
+		cap = n;
+		buf = malloc((size_t)cap + 1);
+		if (!buf)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	e = errno;
+	wipe_free(buf, (size_t)cap);
+	return qimg_error_set(err, e, "Unable to read serial key %08x: %s",
+			      (unsigned int)serial, strerror(e));
+}
+
+/* Base64 text (checked as QEMU checks it) decoded into a new buffer. */
+static int b64_take(const uint8_t *in, size_t n, uint8_t **out, size_t *len,
+		    struct qimg_error *err)
+{
+	int r = b64_check(in, n, err);
+
+	if (r < 0)
+		return r;
+	*out = malloc(n + 1);
+	if (!*out)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	*len = qimg_base64_decode(in, n, *out);
+	return 0;
+}
+
+/* keyid= and iv=: s->data (base64 when s->base64) is AES-256-CBC
+ * ciphertext under the 32 bytes of secret `kid`; it becomes the
+ * plaintext, its padding dropped.  Checked in qemu-img's order and
+ * words. */
+static int decrypt_secret(struct qimg_objects *t, struct secret *s,
+			  const char *kid, const char *iv,
+			  struct qimg_error *err)
+{
+	uint8_t *key = NULL, *ivb = NULL, *ct = NULL;
+	size_t keylen = 0, ivlen = 0, ctlen = 0, pad;
+	int r;
+
+	if (!find(t, kid))
+		return qimg_error_set(err, ENOENT, "No secret with id '%s'",
+				      kid);
+	r = qimg_secret_get(t, kid, &key, &keylen, err);
+	if (r < 0)
+		return r;
+	if (keylen != 32) {
+		r = qimg_error_set(err, EINVAL,
+				   "Key should be 32 bytes in length");
+		goto out;
+	}
+	if (!iv) {
+		r = qimg_error_set(err, EINVAL,
+				   "IV is required to decrypt secret");
+		goto out;
+	}
+	r = b64_take((const uint8_t *)iv, strlen(iv), &ivb, &ivlen, err);
+	if (r < 0)
+		goto out;
+	if (ivlen != 16) {
+		r = qimg_error_set(err, EINVAL,
+				   "IV should be 16 bytes in length not %zu",
+				   ivlen);
+		goto out;
+	}
+	if (s->base64) {
+		r = b64_take(s->data, s->len, &ct, &ctlen, err);
+		if (r < 0)
+			goto out;
+	} else {
+		ct = s->data;
+		ctlen = s->len;
+		s->data = NULL;
+		s->len = 0;
+	}
+	if (ctlen % 16) {
+		r = qimg_error_set(err, EINVAL,
+				   "Length %zu must be a multiple of block "
+				   "size 16",
+				   ctlen);
+		goto out;
+	}
+	r = qimg_cipher_decrypt_cbc(QIMG_CIPHER_AES_256, key, keylen, ivb, ct,
+				    ctlen, err);
+	if (r < 0)
+		goto out;
+	pad = ctlen ? ct[ctlen - 1] : 0;
+	if (pad > ctlen) {
+		r = qimg_error_set(err, EINVAL,
+				   "Incorrect number of padding bytes (%zu) "
+				   "found on decrypted data",
+				   pad);
+		goto out;
+	}
+	wipe_free(s->data, s->len);
+	s->data = ct;
+	s->len = ctlen - pad;
+	s->base64 = false; /* the plaintext is the secret as it is */
+	ct = NULL;
+	ctlen = 0;
+out:
+	qimg_secret_free(key, keylen);
+	free(ivb);
+	wipe_free(ct, ctlen);
+	return r;
+}
+
 int qimg_objects_add(struct qimg_objects *t, const char *def,
 		     struct qimg_error *err)
 {
-	static const char *const props[] = { "qom-type", "data",  "file",
-					     "format",	 "keyid", "iv",
-					     "loaded",	 NULL };
+	static const char *const secret_props[] = { "qom-type", "data",	 "file",
+						    "format",	"keyid", "iv",
+						    "loaded",	NULL };
+	static const char *const keyring_props[] = {
+		"qom-type", "serial", "format", "keyid", "iv", "loaded", NULL
+	};
+	const char *const *props = secret_props;
+	bool keyring;
+	int32_t serial = 0;
 	struct qimg_opts o = { 0 };
 	struct qimg_kv kv = { 0 };
 	struct secret s = { 0 };
@@ -367,7 +529,10 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 				   "Parameter 'qom-type' is missing");
 		goto out;
 	}
-	if (strcmp(type, "secret")) {
+	keyring = !strcmp(type, "secret_keyring");
+	if (keyring)
+		props = keyring_props;
+	else if (strcmp(type, "secret")) {
 		r = qimg_error_set(err, EINVAL,
 				   "Parameter 'qom-type' does not accept value "
 				   "'%s'",
@@ -425,7 +590,13 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 				   "'file' and 'data' are mutually exclusive");
 		goto out;
 	}
-	if (qimg_opts_has(&o, "data")) {
+	if (keyring) {
+		r = get_serial(&o, &serial, err);
+		if (r == 0)
+			r = read_key(serial, &s.data, &s.len, err);
+		if (r < 0)
+			goto out;
+	} else if (qimg_opts_has(&o, "data")) {
 		const char *d = qimg_opts_get_str(&o, "data", "");
 
 		s.len = strlen(d);
@@ -445,25 +616,15 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 				   "Either 'file' or 'data' must be provided");
 		goto out;
 	}
-	if (s.base64) {
+	if (qimg_opts_has(&o, "keyid")) {
+		r = decrypt_secret(t, &s, qimg_opts_get_str(&o, "keyid", ""),
+				   qimg_opts_get_str(&o, "iv", NULL), err);
+		if (r < 0)
+			goto out;
+	} else if (s.base64) {
 		r = b64_check(s.data, s.len, err);
 		if (r < 0)
 			goto out;
-	}
-	if (qimg_opts_has(&o, "keyid")) {
-		const char *kid = qimg_opts_get_str(&o, "keyid", "");
-
-		if (!find(t, kid)) {
-			r = qimg_error_set(err, ENOENT,
-					   "No secret with id '%s'", kid);
-			goto out;
-		}
-		/* AES-256-CBC secrets come with the crypto layer. */
-		r = qimg_error_set(err, ENOTSUP,
-				   "Secret '%s': keyid= (encrypted secrets) is "
-				   "not supported yet",
-				   s.id);
-		goto out;
 	}
 	if (taken(t, s.id)) {
 		r = duplicate(s.id, err);
@@ -593,4 +754,23 @@ int qimg_secret_get_utf8(const struct qimg_objects *t, const char *id,
 void qimg_secret_free(uint8_t *data, size_t len)
 {
 	wipe_free(data, len);
+}
+
+bool qimg_secret_keyring_type(const char *def)
+{
+	static const char name[] = "secret_keyring";
+	struct qimg_kv kv = { 0 };
+	const char *t = NULL;
+	bool r;
+
+	/* The type is the last qom-type given (the leading name is one). */
+	if (qimg_kv_split(def, &kv, NULL) == 0)
+		t = qimg_kv_get(&kv, "qom-type");
+	r = t ? !strcmp(t, name)
+	      : /* unsplittable ("TYPE,help"): the leading name */
+		    !strncmp(def, name, sizeof(name) - 1) &&
+			    (def[sizeof(name) - 1] == ',' ||
+			     !def[sizeof(name) - 1]);
+	qimg_kv_free(&kv);
+	return r;
 }

@@ -380,8 +380,8 @@ int tool_object(const struct tool *t, const char *arg)
 		return 0;
 	case QIMG_OBJECT_HELP_TYPES:
 		printf("List of user creatable objects:\n  authz-list\n"
-		       "  authz-simple\n  secret\n  throttle-group\n"
-		       "  tls-creds-psk\n  tls-creds-x509\n");
+		       "  authz-simple\n  secret\n  secret_keyring\n"
+		       "  throttle-group\n  tls-creds-psk\n  tls-creds-x509\n");
 		return 1;
 	case QIMG_OBJECT_HELP_PROPS:
 		if (qimg_authz_type(arg) &&
@@ -404,6 +404,11 @@ int tool_object(const struct tool *t, const char *arg)
 			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
 			       "  passwordid=<string>\n  priority=<string>\n"
 			       "  sanity-check=<bool>\n  verify-peer=<bool>\n");
+		else if (qimg_secret_keyring_type(arg))
+			printf("secret_keyring options:\n"
+			       "  format=<QCryptoSecretFormat>\n"
+			       "  iv=<string>\n  keyid=<string>\n"
+			       "  serial=<int32_t>\n");
 		else
 			printf("secret options:\n"
 			       "  data=<string>\n  file=<string>\n"
