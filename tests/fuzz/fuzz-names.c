@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer harness for what a user types: the input, as text, is given to
  * the --object parser (secret, tls-creds-*, authz-*, throttle-group, and
- * the JSON form), the key=value option parser, the JSON parser, and every
+ * the JSON form; alone and after a master key, for encrypted secrets), the key=value option parser, the JSON parser, and every
  * protocol driver's file name parser (nbd:, ssh://, http://, iscsi://,
  * nfs://, rbd:, ...) with the typed drivers' option checks on what a name
  * gives and on a JSON object.  Nothing is opened. */
@@ -36,6 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct qimg_error err = { 0 };
 
 		(void)qimg_objects_add(objs, s, &err);
+		qimg_objects_free(objs);
+	}
+	/* after a 32-byte master key: an encrypted secret's path (keyid=mk
+	 * with the input's data, iv and format) */
+	objs = qimg_objects_new();
+	if (objs) {
+		struct qimg_error err = { 0 };
+
+		if (qimg_objects_add(
+			    objs,
+			    "secret,id=mk,format=base64,data=AAECAwQFBgcI"
+			    "CQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+			    &err) == 0)
+			(void)qimg_objects_add(objs, s, &err);
 		qimg_objects_free(objs);
 	}
 	{
