@@ -488,6 +488,14 @@ static int nbd_open(struct qimg_node *node, const struct qimg_opts *opts,
 		tc = qimg_objects_tls(node->objects, tls, err);
 		if (!tc)
 			return -(err && err->errnum ? err->errnum : ENOENT);
+		/* libnbd's TLS has certificates and PSK, no anonymous mode */
+		if (tc->anon)
+			return qimg_error_set(err, ENOTSUP,
+					      "Anonymous TLS credentials "
+					      "('%s') are not supported by "
+					      "the NBD client: use "
+					      "tls-creds-x509 or tls-creds-psk",
+					      tls);
 		r = tls_check(tc, &a,
 			      qimg_opts_get_str(opts, "tls-hostname", NULL),
 			      err);

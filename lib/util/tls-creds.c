@@ -12,12 +12,19 @@
 
 const char *qimg_tls_creds_type(const char *def)
 {
-	if (!strncmp(def, "tls-creds-x509,", 15) ||
-	    strstr(def, "qom-type=tls-creds-x509"))
-		return "tls-creds-x509";
-	if (!strncmp(def, "tls-creds-psk,", 14) ||
-	    strstr(def, "qom-type=tls-creds-psk"))
-		return "tls-creds-psk";
+	static const char *const types[] = { "tls-creds-x509", "tls-creds-psk",
+					     "tls-creds-anon" };
+	char q[64];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		n = strlen(types[i]);
+		snprintf(q, sizeof(q), "qom-type=%s", types[i]);
+		if ((!strncmp(def, types[i], n) &&
+		     (def[n] == ',' || !def[n])) ||
+		    strstr(def, q))
+			return types[i];
+	}
 	return NULL;
 }
 
@@ -32,6 +39,7 @@ static int check_props(const struct qimg_kv *p, struct qimg_tls_creds *c,
 	static const char *const x509[] = { "sanity-check", "passwordid",
 					    NULL };
 	static const char *const psk[] = { "username", NULL };
+	static const char *const anon[] = { NULL };
 	const char *v;
 	size_t i, j;
 	bool b;
@@ -49,13 +57,13 @@ static int check_props(const struct qimg_kv *p, struct qimg_tls_creds *c,
 					      v);
 		c->server = !strcmp(v, "server");
 	}
-	if (!c->psk && (v = qimg_kv_get(p, "sanity-check")) &&
+	if (!c->psk && !c->anon && (v = qimg_kv_get(p, "sanity-check")) &&
 	    !qimg_kv_bool(v, &b))
 		return qimg_error_set(err, EINVAL,
 				      "Parameter 'sanity-check' expects 'on' "
 				      "or 'off'");
 	for (i = 0; i < p->n; i++) {
-		const char *const *own = c->psk ? psk : x509;
+		const char *const *own = c->psk ? psk : c->anon ? anon : x509;
 		bool known = false;
 
 		for (j = 0; common[j] && !known; j++)
@@ -170,6 +178,7 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 	if (!c)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	c->psk = !strcmp(type, "tls-creds-psk");
+	c->anon = !strcmp(type, "tls-creds-anon");
 	c->verify_peer = true;
 	r = qimg_kv_split(def, &p, err);
 	if (r == 0 && !qimg_kv_get(&p, "id"))
@@ -187,13 +196,14 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 		r = dup_prop(&p, "priority", &c->priority, err);
 	if (r == 0 && c->psk)
 		r = dup_prop(&p, "username", &c->username, err);
-	if (r == 0 && !c->dir)
+	/* anonymous credentials have no files to find */
+	if (r == 0 && !c->dir && !c->anon)
 		r = qimg_error_set(err, EINVAL, "Missing 'dir' property value");
 	/* a PSK client without a username is "qemu" */
 	if (r == 0 && c->psk && !c->server && !c->username &&
 	    !(c->username = strdup("qemu")))
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
-	if (r == 0)
+	if (r == 0 && !c->anon)
 		r = c->psk ? check_psk(c, err) : check_x509(c, err);
 	qimg_kv_free(&p);
 	if (r < 0) {

@@ -7,7 +7,9 @@
  * endpoint server-cert.pem and server-key.pem (a client's own certificate
  * is optional).  PSK: DIR has keys.psk, lines of "username:hexkey"
  * (psktool's format); a server takes any user in it, a client endpoint
- * names its user (username, default "qemu"), who must be in it.
+ * names its user (username, default "qemu"), who must be in it.  anon:
+ * no keys and no peer checks (anonymous Diffie-Hellman); DIR is optional
+ * and may hold a server's dh-params.pem.
  *
  * Nothing here loads the keys: the NBD server loads a server's with
  * GnuTLS, the NBD client hands a client's directory to libnbd. */
@@ -22,13 +24,14 @@ struct qimg_tls_creds {
 	char *id, *dir;
 	char *priority; /* NULL: GnuTLS's NORMAL */
 	char *username; /* psk client: the user (default "qemu") */
-	bool psk;	/* tls-creds-psk, else tls-creds-x509 */
+	bool psk;	/* tls-creds-psk */
+	bool anon;	/* tls-creds-anon (neither: tls-creds-x509) */
 	bool server;	/* endpoint=server (default client) */
 	bool verify_peer;
 };
 
-/* The type a definition names: "tls-creds-x509", "tls-creds-psk" or
- * NULL (some other object). */
+/* The type a definition names: "tls-creds-x509", "tls-creds-psk",
+ * "tls-creds-anon" or NULL (some other object). */
 const char *qimg_tls_creds_type(const char *def);
 /* Parse and check a definition of one of those types; *out is freed with
  * qimg_tls_creds_free. */

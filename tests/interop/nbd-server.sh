@@ -784,6 +784,62 @@ for who in alice bob; do
 	fi
 done
 
+# --- anonymous TLS (tls-creds-anon) ---------------------------------------
+errcmp "anon: a property of PSK's" \
+	--object "tls-creds-anon,id=a0,endpoint=server,username=x" ../top.qcow2
+errcmp "anon: a bad endpoint" --object "tls-creds-anon,id=a0,endpoint=both" ../top.qcow2
+errcmp "anon: --tls-creds with a client endpoint" \
+	--object "tls-creds-anon,id=a0,endpoint=client" --tls-creds a0 ../top.qcow2
+# anonrun W: serve with anonymous TLS (W: e qemu-nbd, g qimg-nbd), with
+# GnuTLS's DH parameters and with a dir's dh-params.pem, and record what
+# qemu-img's anonymous client and a plain one get.
+anonrun()
+{
+	local w=$1 d p o
+	d=$([ $w = e ] && echo "$E" || echo "$G")
+	: >"$R/$w.anon"
+	for o in "" ",dir=$T/psk/s"; do
+		tls_serve $w "$d/anon.sock" "tls-creds-anon,id=tls0,endpoint=server$o"
+		{
+			timeout 20 "$QEMU_IMG" compare -q \
+				--object "tls-creds-anon,id=a,endpoint=client" \
+				--image-opts "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=$d/anon.sock,file.tls-creds=a" \
+				"driver=qcow2,file.filename=top.qcow2" 2>&1
+			echo "compare rc=$?"
+			timeout 20 nbdinfo "nbd+unix:///?socket=$d/anon.sock" 2>&1 | head -1
+		} >>"$R/$w.anon" 2>&1
+		kill $p
+		wait $p 2>/dev/null
+	done
+}
+anonrun e
+anonrun g
+if cmp -s "$R/e.anon" "$R/g.anon" && [ "$(grep -c 'compare rc=0' "$R/g.anon")" = 2 ]; then
+	pass "anonymous TLS: clients fare as with qemu-nbd"
+else
+	fail "anonymous TLS: clients fare as with qemu-nbd"
+	diff "$R/e.anon" "$R/g.anon" | head -20 | sed 's/^/# /'
+fi
+timeout 10 "$QIMG_NBD" -r -k "$T/az3.sock" -f qcow2 \
+	--object "tls-creds-anon,id=tls0,endpoint=server" --tls-creds tls0 \
+	--object "authz-simple,id=a,identity=x" --tls-authz a top.qcow2 >"$R/az3.out" 2>&1 </dev/null
+rc=$?
+ok "--tls-authz with anonymous credentials: refused at start" \
+	[ "$rc" = 1 -a -n "$(grep "anonymous" "$R/az3.out")" ]
+# qimg's NBD client (libnbd) has no anonymous TLS: refused in one line
+rm -f "$T/an.sock"
+"$QEMU_NBD" -t -r -k "$T/an.sock" -f qcow2 --object tls-creds-anon,id=tls0,endpoint=server \
+	--tls-creds tls0 top.qcow2 2>/dev/null &
+p=$!
+wait_sock "$T/an.sock" "$p"
+timeout 20 "$QIMG" info --object tls-creds-anon,id=a,endpoint=client \
+	--image-opts "driver=nbd,server.type=unix,server.path=$T/an.sock,tls-creds=a" >"$R/an.out" 2>&1
+rc=$?
+kill $p
+wait $p 2>/dev/null
+ok "the NBD client refuses anonymous TLS in one line" \
+	[ "$rc" = 1 -a "$(wc -l <"$R/an.out")" = 1 -a -n "$(grep 'Anonymous TLS' "$R/an.out")" ]
+
 # objects in QEMU's JSON form
 errcmp "JSON --object: a value of the wrong type" \
 	--object '{"qom-type":"tls-creds-psk","id":"tls0","dir":1}' ../top.qcow2

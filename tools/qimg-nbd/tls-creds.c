@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* qimg-nbd's TLS credentials: --object tls-creds-x509 and tls-creds-psk
+/* qimg-nbd's TLS credentials: --object tls-creds-x509, tls-creds-psk and
+ * tls-creds-anon
  * definitions, checked as each is given by lib/util/tls-creds.c (as
  * qemu-nbd does: a bad one fails before the image is opened, used or
  * not), a server endpoint's keys then loaded with GnuTLS; and
@@ -22,6 +23,47 @@ bool nbd_tls_is_object(const char *def)
 	return qimg_tls_creds_type(def) != NULL;
 }
 
+#ifdef QIMG_HAVE_GNUTLS
+/* Anonymous server credentials: the Diffie-Hellman parameters of
+ * DIR/dh-params.pem when there is one, else GnuTLS's known ones. */
+static int load_anon(struct nbd_tool *nt, struct nbd_tls *c)
+{
+	gnutls_datum_t pem = { NULL, 0 };
+	char path[4096];
+	int r;
+
+	if (gnutls_anon_allocate_server_credentials(&c->anon_cred) < 0)
+		return -ENOMEM;
+	if (c->creds->dir) {
+		snprintf(path, sizeof(path), "%s/dh-params.pem", c->creds->dir);
+		if (access(path, R_OK) == 0) {
+			r = gnutls_load_file(path, &pem);
+			if (r == 0)
+				r = gnutls_dh_params_init(&c->dh);
+			if (r == 0)
+				r = gnutls_dh_params_import_pkcs3(
+					c->dh, &pem, GNUTLS_X509_FMT_PEM);
+			gnutls_free(pem.data);
+			if (r < 0) {
+				nbd_err(nt,
+					"Cannot load DH parameters '%s': %s",
+					path, gnutls_strerror(r));
+				return -EINVAL;
+			}
+			gnutls_anon_set_server_dh_params(c->anon_cred, c->dh);
+			return 0;
+		}
+	}
+	r = gnutls_anon_set_server_known_dh_params(c->anon_cred,
+						   GNUTLS_SEC_PARAM_MEDIUM);
+	if (r < 0) {
+		nbd_err(nt, "Cannot set DH parameters: %s", gnutls_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+#endif
+
 /* A server's keys loaded with GnuTLS (a client endpoint's are never used
  * here: they were only checked). */
 static int load(struct nbd_tool *nt, struct nbd_tls *c)
@@ -32,6 +74,8 @@ static int load(struct nbd_tool *nt, struct nbd_tls *c)
 
 	if (!c->creds->server)
 		return 0;
+	if (c->creds->anon)
+		return load_anon(nt, c);
 	if (c->creds->psk) {
 		snprintf(key, sizeof(key), "%s/keys.psk", c->creds->dir);
 		if (gnutls_psk_allocate_server_credentials(&c->psk_cred) < 0)
@@ -77,6 +121,10 @@ static void creds_free(struct nbd_tls *c)
 		gnutls_certificate_free_credentials(c->cred);
 	if (c->psk_cred)
 		gnutls_psk_free_server_credentials(c->psk_cred);
+	if (c->anon_cred)
+		gnutls_anon_free_server_credentials(c->anon_cred);
+	if (c->dh)
+		gnutls_dh_params_deinit(c->dh);
 #endif
 	qimg_tls_creds_free(c->creds);
 	free(c);
@@ -168,6 +216,13 @@ int nbd_tls_authz_setup(struct nbd_tool *nt)
 	}
 	/* Without a client certificate there is no name to ask about:
 	 * refused here rather than letting every client in. */
+	if (nt->tls->creds->anon) {
+		nbd_err(nt,
+			"--tls-authz needs the clients' names, but '%s' is "
+			"anonymous (tls-creds-anon)",
+			nt->tls->creds->id);
+		return -EINVAL;
+	}
 	if (!nt->tls->creds->psk && !nt->tls->creds->verify_peer) {
 		nbd_err(nt,
 			"--tls-authz needs the clients' certificates, but "

@@ -80,7 +80,16 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 
 	if (gnutls_init(&s, GNUTLS_SERVER) < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (c->creds->psk) {
+	if (c->creds->anon) {
+		char prio[1024];
+
+		snprintf(prio, sizeof(prio), "%s:+ANON-ECDH:+ANON-DH",
+			 c->creds->priority ? c->creds->priority : "NORMAL");
+		g = gnutls_priority_set_direct(s, prio, NULL);
+		if (g == 0)
+			g = gnutls_credentials_set(s, GNUTLS_CRD_ANON,
+						   c->anon_cred);
+	} else if (c->creds->psk) {
 		char prio[1024];
 
 		snprintf(prio, sizeof(prio), "%s:+ECDHE-PSK:+DHE-PSK:+PSK",
@@ -104,7 +113,7 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 	}
 	/* Asked for, and checked after the handshake (none sent: "Verify
 	 * failed: No certificate was found.", qemu-nbd's words). */
-	if (!c->creds->psk)
+	if (!c->creds->psk && !c->creds->anon)
 		gnutls_certificate_server_set_request(
 			s, c->creds->verify_peer ? GNUTLS_CERT_REQUEST
 						 : GNUTLS_CERT_IGNORE);
@@ -118,7 +127,7 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 		return qimg_error_set(err, EPROTO, "TLS handshake failed: %s",
 				      gnutls_strerror(g));
 	}
-	if (!c->creds->psk && c->creds->verify_peer) {
+	if (!c->creds->psk && !c->creds->anon && c->creds->verify_peer) {
 		g = gnutls_certificate_verify_peers2(s, &status);
 		if (g < 0 || status) {
 			gnutls_deinit(s);

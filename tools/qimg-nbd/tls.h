@@ -15,8 +15,10 @@
 struct nbd_tls {
 	struct qimg_tls_creds *creds; /* as defined and checked */
 #ifdef QIMG_HAVE_GNUTLS
-	gnutls_certificate_credentials_t cred;	  /* x509, server */
-	gnutls_psk_server_credentials_t psk_cred; /* psk, server */
+	gnutls_certificate_credentials_t cred;	    /* x509, server */
+	gnutls_psk_server_credentials_t psk_cred;   /* psk, server */
+	gnutls_anon_server_credentials_t anon_cred; /* anon, server */
+	gnutls_dh_params_t dh;			    /* anon: dh-params.pem */
 #endif
 	struct nbd_tls *next;
 };

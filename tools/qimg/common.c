@@ -381,7 +381,8 @@ int tool_object(const struct tool *t, const char *arg)
 	case QIMG_OBJECT_HELP_TYPES:
 		printf("List of user creatable objects:\n  authz-list\n"
 		       "  authz-simple\n  secret\n  secret_keyring\n"
-		       "  throttle-group\n  tls-creds-psk\n  tls-creds-x509\n");
+		       "  throttle-group\n  tls-creds-anon\n  tls-creds-psk\n"
+		       "  tls-creds-x509\n");
 		return 1;
 	case QIMG_OBJECT_HELP_PROPS:
 		if (qimg_authz_type(arg) &&
@@ -399,6 +400,11 @@ int tool_object(const struct tool *t, const char *arg)
 			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
 			       "  priority=<string>\n  username=<string>\n"
 			       "  verify-peer=<bool>\n");
+		else if (qimg_tls_creds_type(arg) &&
+			 !strcmp(qimg_tls_creds_type(arg), "tls-creds-anon"))
+			printf("tls-creds-anon options:\n  dir=<string>\n"
+			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
+			       "  priority=<string>\n  verify-peer=<bool>\n");
 		else if (qimg_tls_creds_type(arg))
 			printf("tls-creds-x509 options:\n  dir=<string>\n"
 			       "  endpoint=<QCryptoTLSCredsEndpoint>\n"
