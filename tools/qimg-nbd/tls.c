@@ -71,6 +71,20 @@ static int check_authz(gnutls_session_t s, bool psk,
 	return r;
 }
 
+/* The priority (the object's, else NORMAL) with the key exchanges `kx`
+ * added, and credentials of `type`: PSK's and anonymous sessions. */
+static int set_kx(gnutls_session_t s, const char *priority, const char *kx,
+		  gnutls_credentials_type_t type, void *cred)
+{
+	char prio[1024];
+	int g;
+
+	snprintf(prio, sizeof(prio), "%s%s", priority ? priority : "NORMAL",
+		 kx);
+	g = gnutls_priority_set_direct(s, prio, NULL);
+	return g ? g : gnutls_credentials_set(s, type, cred);
+}
+
 int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 		  int fd, void **session, struct qimg_error *err)
 {
@@ -80,25 +94,13 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 
 	if (gnutls_init(&s, GNUTLS_SERVER) < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (c->creds->anon) {
-		char prio[1024];
-
-		snprintf(prio, sizeof(prio), "%s:+ANON-ECDH:+ANON-DH",
-			 c->creds->priority ? c->creds->priority : "NORMAL");
-		g = gnutls_priority_set_direct(s, prio, NULL);
-		if (g == 0)
-			g = gnutls_credentials_set(s, GNUTLS_CRD_ANON,
-						   c->anon_cred);
-	} else if (c->creds->psk) {
-		char prio[1024];
-
-		snprintf(prio, sizeof(prio), "%s:+ECDHE-PSK:+DHE-PSK:+PSK",
-			 c->creds->priority ? c->creds->priority : "NORMAL");
-		g = gnutls_priority_set_direct(s, prio, NULL);
-		if (g == 0)
-			g = gnutls_credentials_set(s, GNUTLS_CRD_PSK,
-						   c->psk_cred);
-	} else {
+	if (c->creds->anon)
+		g = set_kx(s, c->creds->priority, ":+ANON-ECDH:+ANON-DH",
+			   GNUTLS_CRD_ANON, c->anon_cred);
+	else if (c->creds->psk)
+		g = set_kx(s, c->creds->priority, ":+ECDHE-PSK:+DHE-PSK:+PSK",
+			   GNUTLS_CRD_PSK, c->psk_cred);
+	else {
 		g = c->creds->priority ? gnutls_priority_set_direct(
 						 s, c->creds->priority, NULL)
 				       : gnutls_set_default_priority(s);
