@@ -40,7 +40,9 @@
 #include "util/value-check.h"
 
 #define CBW_MIN_CLUSTER 65536u
-#define CBW_CHUNK (1u << 20) /* largest copy through the buffer */
+#define CBW_CHUNK                                                              \
+	(1u << 20) /* largest copy through the buffer (or one
+				* cluster, when that is larger) */
 
 struct cbw_state {
 	pthread_rwlock_t lock;
@@ -405,6 +407,13 @@ static bool range_needs_copy(const struct cbw_state *s, uint64_t off,
 	return false;
 }
 
+/* The copy buffer: whole clusters, so that a cluster is marked copied
+ * only once all of it is. */
+static size_t chunk_len(const struct cbw_state *s)
+{
+	return s->cs > CBW_CHUNK ? (size_t)s->cs : CBW_CHUNK;
+}
+
 /* Copy the source's bytes [pos, end) (whole clusters, or to the end of the
  * snapshot) to the target, zeros as zeros; the lock held alone. */
 static int copy_span(struct cbw_state *s, struct qimg_node *src, uint64_t pos,
@@ -427,8 +436,8 @@ static int copy_span(struct cbw_state *s, struct qimg_node *src, uint64_t pos,
 			/* Data (or zeros for less than a cluster): whole
 			 * clusters of it, through the buffer. */
 			n = (got + s->cs - 1) & ~(s->cs - 1);
-			if (n > CBW_CHUNK)
-				n = CBW_CHUNK;
+			if (n > chunk_len(s))
+				n = chunk_len(s);
 			if (n > end - pos)
 				n = end - pos;
 			r = qimg_pread(src, pos, buf, (size_t)n, err);
@@ -464,7 +473,7 @@ static int copy_needed(struct qimg_node *node, uint64_t off, uint64_t len,
 	double t0 = now_s();
 	int r = 0;
 
-	buf = malloc(CBW_CHUNK);
+	buf = malloc(chunk_len(s));
 	if (!buf)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	cluster_span(s, off, len, &k, &b);
