@@ -22,10 +22,7 @@
  * qemu-img's image is the first, so "#block1NN"). */
 static void node_name(const struct qimg_node *node, char *buf, size_t len)
 {
-	const struct qimg_value *v =
-		node->options ? qimg_dict_get(node->options, "node-name")
-			      : NULL;
-	const char *s = v ? qimg_value_get_str(v) : NULL;
+	const char *s = qimg_node_name(node);
 
 	if (s && *s)
 		snprintf(buf, len, "%s", s);

@@ -522,6 +522,9 @@ static inline void qimg_debug_event(struct qimg_node *node,
  * (malloc'd). */
 char *qimg_node_exact_filename(const struct qimg_node *node);
 
+/* The node-name the node was given (its option), or NULL. */
+const char *qimg_node_name(const struct qimg_node *node);
+
 /* The child with this role, or NULL. */
 struct qimg_node *qimg_node_child(const struct qimg_node *node,
 				  const char *role);

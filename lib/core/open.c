@@ -73,6 +73,16 @@ struct qimg_node *qimg_node_child(const struct qimg_node *node,
 	return NULL;
 }
 
+const char *qimg_node_name(const struct qimg_node *node)
+{
+	const struct qimg_value *v =
+		node->options ? qimg_dict_get(node->options, "node-name")
+			      : NULL;
+
+	return v && qimg_value_type(v) == QIMG_VALUE_STR ? qimg_value_get_str(v)
+							 : NULL;
+}
+
 static void close_tree(struct qimg_node *node);
 
 /* Close a node's children (last opened first) and free the node; its own

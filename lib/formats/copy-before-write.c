@@ -208,22 +208,13 @@ static int cbw_visit_opts(const struct qimg_value *o, struct qimg_error *err)
 
 /* --- the bitmap option ---------------------------------------------------- */
 
-static const char *node_name(const struct qimg_node *n)
-{
-	const struct qimg_value *v =
-		n->options ? qimg_dict_get(n->options, "node-name") : NULL;
-
-	return v && qimg_value_type(v) == QIMG_VALUE_STR ? qimg_value_get_str(v)
-							 : NULL;
-}
-
 /* The node named `name` in the tree under (and including) n. */
 static struct qimg_node *find_node(struct qimg_node *n, const char *name)
 {
 	struct qimg_node *f;
 	size_t i;
 
-	if (node_name(n) && !strcmp(node_name(n), name))
+	if (qimg_node_name(n) && !strcmp(qimg_node_name(n), name))
 		return n;
 	for (i = 0; i < n->nchildren; i++) {
 		f = find_node(n->children[i].node, name);

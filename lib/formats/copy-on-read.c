@@ -35,15 +35,6 @@ static const struct qimg_opt_desc cor_runtime_opts[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static const char *node_name(const struct qimg_node *n)
-{
-	const struct qimg_value *v =
-		n->options ? qimg_dict_get(n->options, "node-name") : NULL;
-
-	return v && qimg_value_type(v) == QIMG_VALUE_STR ? qimg_value_get_str(v)
-							 : NULL;
-}
-
 static int cor_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    struct qimg_error *err)
 {
@@ -56,7 +47,7 @@ static int cor_open(struct qimg_node *node, const struct qimg_opts *opts,
 	if (bottom) {
 		for (cur = node->file; cur;
 		     cur = cur->backing ? cur->backing : cur->file) {
-			const char *nn = node_name(cur);
+			const char *nn = qimg_node_name(cur);
 
 			if (nn && !strcmp(nn, bottom))
 				break;
@@ -70,7 +61,7 @@ static int cor_open(struct qimg_node *node, const struct qimg_opts *opts,
 		 * (or a name not found there) leaves the whole chain. */
 		for (cur = qimg_node_image(node->file)->backing; cur;
 		     cur = cur->backing) {
-			const char *nn = node_name(cur);
+			const char *nn = qimg_node_name(cur);
 
 			if (nn && !strcmp(nn, bottom)) {
 				s->base = qimg_node_image(cur)->backing;

@@ -799,6 +799,8 @@ anonrun()
 	d=$([ $w = e ] && echo "$E" || echo "$G")
 	: >"$R/$w.anon"
 	for o in "" ",dir=$T/psk/s"; do
+		# (quick mode: the dir's dh-params.pem only)
+		[ -n "$o" ] || whole || continue
 		tls_serve $w "$d/anon.sock" "tls-creds-anon,id=tls0,endpoint=server$o"
 		{
 			timeout 20 "$QEMU_IMG" compare -q \
@@ -814,7 +816,8 @@ anonrun()
 }
 anonrun e
 anonrun g
-if cmp -s "$R/e.anon" "$R/g.anon" && [ "$(grep -c 'compare rc=0' "$R/g.anon")" = 2 ]; then
+if cmp -s "$R/e.anon" "$R/g.anon" && grep -q 'compare rc=0' "$R/g.anon" &&
+	! grep -q 'compare rc=[1-9]' "$R/g.anon"; then
 	pass "anonymous TLS: clients fare as with qemu-nbd"
 else
 	fail "anonymous TLS: clients fare as with qemu-nbd"
