@@ -86,6 +86,16 @@ whole()
 {
 	[ "$QUICK" != 1 ]
 }
+# tsan_build: the suite runs the ThreadSanitizer build, whose value is the
+# threads; single-threaded checks (option errors) may be left to the
+# release and ASan runs of the same suite.
+tsan_build()
+{
+	case $QIMG in
+	*build-tsan/*) return 0 ;;
+	esac
+	return 1
+}
 
 # alike ITEM: sets $item to ITEM without its mark.  In a list of cases, an
 # ITEM marked with a leading "~" is one more case of a path an unmarked
