@@ -49,6 +49,14 @@ struct qimg_commit_opts {
 int qimg_commit(struct qimg_node *top, struct qimg_node *base,
 		const struct qimg_commit_opts *o, struct qimg_error *err);
 
+/* What QEMU's block permissions refuse about committing the image below
+ * `node` (the opened root, maybe filters over the image) into `base`: a
+ * filter that needs consistent reads of its child (replication) or keeps
+ * its image's backing chain from being written (copy-before-write).
+ * -EPERM with QEMU's "Permission conflict on node ..." message. */
+int qimg_commit_check(struct qimg_node *node, struct qimg_node *base,
+		      struct qimg_error *err);
+
 /* Empty an image: every cluster of its active state dropped, so that it
  * reads as its backing file (internal snapshots keep their data).  Call
  * only once what it held is safe elsewhere (after qimg_commit, which

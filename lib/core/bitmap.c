@@ -10,24 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/dirty-bitmap.h"
 #include "core/driver.h"
 #include "qimg/bitmap.h"
 #include "qimg/value.h"
 
-/* How QEMU names a node in these messages: its node-name, else the name it
- * generates ("#block" + a counter + two random digits; the format node of
- * qemu-img's image is the first, so "#block1NN"). */
+/* The node as QEMU's messages name it: the format node of qemu-img's image
+ * is the first QEMU opens. */
 static void node_name(const struct qimg_node *node, char *buf, size_t len)
 {
-	const char *s = qimg_node_name(node);
-
-	if (s && *s)
-		snprintf(buf, len, "%s", s);
-	else
-		snprintf(buf, len, "#block1%02d", (int)(getpid() % 100));
+	qimg_node_qemu_name(node, 1, buf, len);
 }
 
 /* The node's set, or NULL (with 0) when its format has no bitmaps. */

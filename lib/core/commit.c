@@ -403,6 +403,62 @@ static void dispatch(struct commit *c, const struct commit_ranges *todo)
 	}
 }
 
+/* The place of `n` in top's backing chain (top: 0), and the chain's
+ * length in *len. */
+static unsigned int chain_depth(struct qimg_node *top, struct qimg_node *n,
+				unsigned int *len)
+{
+	unsigned int d = 0, k = 0;
+
+	for (; top; top = top->backing, k++)
+		if (top == n)
+			d = k;
+	*len = k;
+	return d;
+}
+
+int qimg_commit_check(struct qimg_node *node, struct qimg_node *base,
+		      struct qimg_error *err)
+{
+	struct qimg_node *img = qimg_node_image(node), *f, *over;
+	char a[128], b[128];
+	unsigned int len, d;
+
+	/* QEMU opens each image of the chain (top first) with its file
+	 * node, then the filters above: the image at depth d is node 2d + 1,
+	 * the filter over it 2 * len. */
+	d = chain_depth(img, base, &len);
+	for (f = node; f != img && f->file; f = f->file) {
+		if (f->drv->commit_conflict & QIMG_PERM_CONSISTENT_READ) {
+			qimg_node_qemu_name(f->file, 1, a, sizeof(a));
+			qimg_node_qemu_name(f, 2 * len, b, sizeof(b));
+			return qimg_error_set(
+				err, EPERM,
+				"Permission conflict on node '%s': permissions "
+				"'consistent read' are both required by node "
+				"'%s' (uses node '%s' as 'file' child) and "
+				"unshared by commit job 'commit' (uses node "
+				"'%s' as 'intermediate node' child).",
+				a, b, a, a);
+		}
+		if (f->drv->commit_conflict & QIMG_PERM_WRITE) {
+			for (over = img; over->backing != base;)
+				over = over->backing;
+			qimg_node_qemu_name(base, 2 * d + 1, a, sizeof(a));
+			qimg_node_qemu_name(over, 2 * d - 1, b, sizeof(b));
+			return qimg_error_set(
+				err, EPERM,
+				"Permission conflict on node '%s': permissions "
+				"'write' are both required by an unnamed block "
+				"device (uses node '%s' as 'root' child) and "
+				"unshared by node '%s' (uses node '%s' as "
+				"'backing' child).",
+				a, a, b, a);
+		}
+	}
+	return 0;
+}
+
 int qimg_commit(struct qimg_node *top, struct qimg_node *base,
 		const struct qimg_commit_opts *o, struct qimg_error *err)
 {

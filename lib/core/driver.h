@@ -425,6 +425,12 @@ struct qimg_driver {
 	bool is_filter;
 	/* Format shares WRITE/RESIZE of its file with others (raw does). */
 	bool shares_file_writes;
+	/* Filter: how QEMU's permissions refuse a commit of the image below
+	 * it.  QIMG_PERM_CONSISTENT_READ: it needs consistent reads of its
+	 * file child, which the commit job takes away (replication);
+	 * QIMG_PERM_WRITE: it keeps others from writing its image's backing
+	 * chain, and the commit writes the base (copy-before-write). */
+	unsigned commit_conflict;
 	/* Protocol: what its create writes (rbd's LUKS header) is the
 	 * image's content, which a raw create over it leaves as it is (no
 	 * zeroed first block). */
@@ -524,6 +530,12 @@ char *qimg_node_exact_filename(const struct qimg_node *node);
 
 /* The node-name the node was given (its option), or NULL. */
 const char *qimg_node_name(const struct qimg_node *node);
+
+/* How QEMU names a node in its messages: its node-name, else the name it
+ * generates, "#block" + the node's place in QEMU's open order (seq) + two
+ * random digits. */
+void qimg_node_qemu_name(const struct qimg_node *node, unsigned int seq,
+			 char *buf, size_t len);
 
 /* The child with this role, or NULL. */
 struct qimg_node *qimg_node_child(const struct qimg_node *node,

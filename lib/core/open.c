@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/driver.h"
 #include "core/node.h"
@@ -81,6 +82,17 @@ const char *qimg_node_name(const struct qimg_node *node)
 
 	return v && qimg_value_type(v) == QIMG_VALUE_STR ? qimg_value_get_str(v)
 							 : NULL;
+}
+
+void qimg_node_qemu_name(const struct qimg_node *node, unsigned int seq,
+			 char *buf, size_t len)
+{
+	const char *s = qimg_node_name(node);
+
+	if (s && *s)
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "#block%u%02d", seq, (int)(getpid() % 100));
 }
 
 static void close_tree(struct qimg_node *node);

@@ -702,4 +702,5 @@ const struct qimg_driver qimg_driver_copy_before_write = {
 	.truncate = cbw_truncate,
 	.get_info = qimg_filter_get_info,
 	.is_filter = true,
+	.commit_conflict = QIMG_PERM_WRITE,
 };

@@ -108,4 +108,5 @@ const struct qimg_driver qimg_driver_replication = {
 	.block_status = qimg_filter_block_status,
 	.get_info = qimg_filter_get_info,
 	.is_filter = true,
+	.commit_conflict = QIMG_PERM_CONSISTENT_READ,
 };

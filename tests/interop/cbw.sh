@@ -79,6 +79,13 @@ same "cbw: a hex cbw-timeout and break-snapshot (info: read-only)" info --image-
 	"$S,$TR,cbw-timeout=0x10,on-cbw-error=break-snapshot"
 same "cbw: -f copy-before-write" info -f copy-before-write src.raw
 same "cbw: commit through it" commit --image-opts "$C"
+# (a commit below it writes the base, whose overlay copy-before-write keeps
+# unwritten: QEMU's permissions refuse it)
+NORM=norm_nodes same "cbw: commit of the chain below it: a permission conflict" \
+	commit --image-opts "driver=copy-before-write,file.driver=qcow2,file.file.filename=tgt.qcow2,$TR"
+same "cbw: commit below it, the nodes named" commit --image-opts \
+	"driver=copy-before-write,node-name=C,file.node-name=I,file.driver=qcow2,file.file.filename=tgt.qcow2,file.backing.node-name=B,file.backing.driver=raw,file.backing.file.filename=src.raw,$TR"
+ok "cbw: the refused commit left the base as it was" cmp "$G/src.raw" "$G/orig.raw"
 same "cbw: a snapshot through it" snapshot -c s1 --image-opts "$C"
 same "cbw: amend through it" amend -o size=1M --image-opts "$C"
 refused_clearly "cbw: a target smaller than the source is refused (qemu-img aborts later)" \

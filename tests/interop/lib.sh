@@ -463,6 +463,31 @@ bench_masked_lines()
 	lines=("${lines[@]/#Run completed in */Run completed}")
 }
 
+# norm_nodes: norm_size, and the two random digits QEMU puts after the
+# counter of a node name it generates masked: "#block412" is "#block4NN".
+NODES_SED=(-e 's/#block\([0-9]*\)[0-9][0-9]/#block\1NN/g')
+norm_nodes()
+{
+	norm_size | sed "${NODES_SED[@]}"
+}
+NORM_THEN[norm_nodes]=nodes_masked
+nodes_masked()
+{
+	lines_edit "$1" nodes_masked_lines "${NODES_SED[@]}"
+}
+nodes_masked_lines()
+{
+	local i l out
+	for i in "${!lines[@]}"; do
+		l=${lines[i]} out=
+		while [[ $l =~ \#block([0-9]*)[0-9][0-9] ]]; do
+			out+=${l%%"${BASH_REMATCH[0]}"*}#block${BASH_REMATCH[1]}NN
+			l=${l#*"${BASH_REMATCH[0]}"}
+		done
+		lines[i]=$out$l
+	done
+}
+
 # norm_remote: norm_size, without the GLib warnings qemu-img's curl and
 # iscsi modules print on some failed opens (their own bug), and with the
 # milliseconds of a connect error masked.

@@ -107,6 +107,12 @@ int cmd_commit(const struct tool *t, int argc, char **argv)
 		}
 	}
 
+	r = qimg_commit_check(node, base, &err);
+	if (r < 0) {
+		tool_err(t, "%s", tool_errmsg(r, &err));
+		goto out;
+	}
+
 	/* The base is opened read-only with the chain; writing into it
 	 * needs it opened again read-write. */
 	over = overlay_of(top, base);
