@@ -42,6 +42,7 @@ BUILDS=${BUILDS:-build build-asan build-tsan}
 JOBS=${JOBS:-$(($(nproc 2>/dev/null || echo 2) + 1))}
 ASAN_SUITES=${ASAN_SUITES:-damaged options null nbd nbd-server nbd-tls workers args curl iscsi nfs filters drives vvfat}
 TSAN_SUITES=${TSAN_SUITES:-convert workers commit rebase nbd-server filters}
+# (make check passes the Makefile's list, the only ones it builds under TSan)
 TSAN_UNITS=${TSAN_UNITS:-test-concurrency test-io test-bitmap}
 # units that MODE=check runs under the release build only
 FULL_ONLY_UNITS=${FULL_ONLY_UNITS:-test-crashpoints}
