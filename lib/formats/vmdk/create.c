@@ -235,9 +235,20 @@ static int create_extent(const char *image, const char *name, uint64_t sectors,
 	free(path);
 	if (r < 0)
 		return r;
-	if (flat)
-		r = qimg_truncate(f, sectors * VMDK_SECTOR, 0, NULL, err);
-	else
+	if (flat) {
+		/* A flat extent is made as a raw file is: sparse, with its
+		 * first 4 KiB allocated (as qemu-img: map and disk size show
+		 * it). */
+		static const uint8_t zero[4096];
+		uint64_t len = sectors * VMDK_SECTOR;
+
+		r = qimg_truncate(f, len, 0, NULL, err);
+		if (r == 0 && len > 0)
+			r = qimg_pwrite(f, 0, zero,
+					len < sizeof(zero) ? (size_t)len
+							   : sizeof(zero),
+					err);
+	} else
 		r = write_sparse(f, sectors, zeroed, false, NULL, err);
 	if (r == 0)
 		r = qimg_flush(f, err);
