@@ -241,10 +241,17 @@ run_suite()
 {
 	# run_suite BUILD SCRIPT: writes LOG.tap, LOG.rc, LOG.time (seconds),
 	# LOG.cpu (user and system seconds of the suite and what it ran)
-	local b=$1 s=$2 log t0
+	local b=$1 s=$2 log t0 ref=
 	log=$LOGDIR/$(basename "$b")-$(basename "$s" .sh)
 	t0=$(date +%s)
-	QIMG=$ROOT/$b/qimg /usr/bin/time -f '%U %S' -o "$log.cpu" \
+	# A sanitizer build's run is compared with the release qimg, which
+	# this run compares with qemu-img on the same suite (lib.sh's
+	# SAME_REF).
+	if [ "$b" != build ] && in_list build "$BUILDS"; then
+		ref=$ROOT/build/qimg
+	fi
+	QIMG=$ROOT/$b/qimg QIMG_SAME_REF=$ref \
+		/usr/bin/time -f '%U %S' -o "$log.cpu" \
 		timeout -k 10 "$SUITE_TIMEOUT" bash "$s" \
 		>"$log.tap" 2>"$log.stderr" </dev/null
 	echo $? >"$log.rc"
