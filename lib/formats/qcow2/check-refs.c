@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/check-int.h"
+#include "util/buf.h"
 #include "util/endian.h"
 #include "util/overflow.h"
 #include "util/vector.h"
@@ -278,7 +279,7 @@ int64_t qcow2_ck_empty_run(const struct ck *c, int64_t k, int64_t n)
 {
 	uint64_t per = (uint64_t)1 << c->rb_bits,
 		 idx = (uint64_t)k >> c->rb_bits;
-	uint64_t bits = (uint64_t)1 << c->refcount_order, first, last, i;
+	uint64_t bits = (uint64_t)1 << c->refcount_order, first, last;
 	int64_t end;
 
 	if (((uint64_t)k & (per - 1)) || k >= n)
@@ -290,9 +291,8 @@ int64_t qcow2_ck_empty_run(const struct ck *c, int64_t k, int64_t n)
 	/* whole bytes of the in-memory table (k is byte-aligned in it) */
 	first = (uint64_t)k * bits / 8;
 	last = (uint64_t)end * bits / 8;
-	for (i = first; i < last; i++)
-		if (c->imrt[i])
-			return 0;
+	if (!qimg_is_zero(c->imrt + first, (size_t)(last - first)))
+		return 0;
 	return (int64_t)(last * 8 / bits) - k;
 }
 
@@ -529,6 +529,29 @@ static int rebuild_fail(struct ck *c, int r, const char *what)
 /* The new refcount table, in host order. */
 QIMG_VECTOR(ck_reftable, uint64_t)
 
+/* The first cluster of [cl, end) with a non-zero count in the in-memory
+ * table, or end: whole zero words are stepped over (a 1 TiB file of 512-byte
+ * clusters is two thousand million entries). */
+static int64_t next_counted(const struct ck *c, int64_t cl, int64_t end)
+{
+	const int64_t per_word = 64 >> c->refcount_order; /* 1..64 */
+	uint64_t w;
+
+	while (cl < end) {
+		if (!(cl % per_word) && end - cl >= per_word) {
+			memcpy(&w, c->imrt + (size_t)(cl / per_word) * 8, 8);
+			if (!w) {
+				cl += per_word;
+				continue;
+			}
+		}
+		if (qcow2_ck_imrt_get(c, cl))
+			return cl;
+		cl++;
+	}
+	return end;
+}
+
 /* Write a refblock for every block of [first, end) clusters that has a
  * non-zero refcount, allocating refblocks (in the in-memory table) as
  * needed.  Returns 1 when the new reftable had to grow, 0 if not. */
@@ -543,8 +566,9 @@ static int write_refblocks(struct ck *c, int64_t first, int64_t end,
 	for (cl = first; cl < end; cl++) {
 		int64_t idx, start, rb_off;
 
-		if (!qcow2_ck_imrt_get(c, cl))
-			continue;
+		cl = next_counted(c, cl, end);
+		if (cl >= end)
+			break;
 		idx = cl >> c->rb_bits;
 		start = idx << c->rb_bits;
 		if ((uint64_t)idx < rt->len && rt->v[idx]) {
