@@ -19,6 +19,7 @@
 #include "util/base64.h"
 #include "util/keyval.h"
 #include "util/object-json.h"
+#include "util/object-types.h"
 #include "util/throttle-group.h"
 #include "util/tls-creds.h"
 #include "util/vector.h"
@@ -39,6 +40,9 @@ struct qimg_objects {
 	size_t nauthz, authzcap;
 	struct qimg_throttle_group **thr; /* throttle-group */
 	size_t nthr, thrcap;
+	struct qimg_object_plain **plain; /* the others (object-types.h) */
+	size_t nplain, plaincap;
+	enum qimg_object_tool tool;
 };
 
 struct qimg_objects *qimg_objects_new(void)
@@ -76,6 +80,9 @@ void qimg_objects_free(struct qimg_objects *t)
 	for (i = 0; i < t->nthr; i++)
 		qimg_throttle_group_free(t->thr[i]);
 	free(t->thr);
+	for (i = 0; i < t->nplain; i++)
+		qimg_object_plain_free(t->plain[i]);
+	free(t->plain);
 	free(t);
 }
 
@@ -122,11 +129,36 @@ static struct qimg_throttle_group *find_thr(const struct qimg_objects *t,
 	return NULL;
 }
 
+/* Whether an object of a type object-types.c checks has this id (or,
+ * with by_type, this type). */
+static bool find_plain(const struct qimg_objects *t, const char *name,
+		       bool by_type)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nplain; i++)
+		if (!strcmp(by_type ? qimg_object_plain_type(t->plain[i])
+				    : qimg_object_plain_id(t->plain[i]),
+			    name))
+			return true;
+	return false;
+}
+
 /* Whether any object has this id. */
 static bool taken(const struct qimg_objects *t, const char *id)
 {
 	return find(t, id) || find_tls(t, id) || find_authz(t, id) ||
-	       find_thr(t, id);
+	       find_thr(t, id) || find_plain(t, id, false);
+}
+
+void qimg_objects_set_tool(struct qimg_objects *t, enum qimg_object_tool tool)
+{
+	t->tool = tool;
+}
+
+enum qimg_object_tool qimg_objects_tool(const struct qimg_objects *t)
+{
+	return t ? t->tool : QIMG_OBJECT_TOOL_IMG;
 }
 
 static int duplicate(const char *id, struct qimg_error *err)
@@ -135,6 +167,37 @@ static int duplicate(const char *id, struct qimg_error *err)
 			      "attempt to add duplicate property '%s' to "
 			      "object (type 'container')",
 			      id);
+}
+
+/* A definition of a type object-types.c checks (every type but the ones
+ * below): checked and its properties set, its id compared with the
+ * others', then completed, as qemu-img does; QIMG_OBJECT_NOT_OURS for the
+ * others. */
+static int add_plain(struct qimg_objects *t, const char *def,
+		     struct qimg_error *err)
+{
+	struct qimg_object_plain *p;
+	void *vp;
+	int r = qimg_object_type_parse(def, t->tool, &p, err);
+
+	if (r != 0)
+		return r;
+	if (taken(t, qimg_object_plain_id(p)))
+		r = duplicate(qimg_object_plain_id(p), err);
+	else
+		r = qimg_object_plain_complete(
+			p, find_plain(t, "main-loop", true), err);
+	vp = t->plain;
+	if (r == 0 && qimg_vector_grow(&vp, &t->plaincap, t->nplain, 1,
+				       sizeof(*t->plain)) < 0)
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+	t->plain = vp;
+	if (r < 0) {
+		qimg_object_plain_free(p);
+		return r;
+	}
+	t->plain[t->nplain++] = p;
+	return 0;
 }
 
 /* A tls-creds-x509 or tls-creds-psk definition, checked and added. */
@@ -501,6 +564,9 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		/* QEMU's JSON form: checked, then parsed as its text. */
 		char *text;
 
+		r = add_plain(t, def, err);
+		if (r != QIMG_OBJECT_NOT_OURS)
+			return r;
 		r = qimg_object_json_text(def, &text, err);
 		if (r < 0)
 			return r;
@@ -516,6 +582,9 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		return add_authz(t, def, err);
 	if (qimg_throttle_group_type(def))
 		return add_throttle(t, def, err);
+	r = add_plain(t, def, err);
+	if (r != QIMG_OBJECT_NOT_OURS)
+		return r;
 	r = qimg_opts_parse(&o, def, err);
 	if (r < 0)
 		goto out;

@@ -16,6 +16,7 @@
 
 #include "nbd.h"
 #include "util/object-json.h"
+#include "util/object-types.h"
 
 static void usage_hint(const struct nbd_tool *nt, bool prefix)
 {
@@ -132,7 +133,7 @@ static const struct option long_opts[] = {
  * 1 (message printed). */
 
 /* One --object: TLS credentials are loaded here, the rest go to the
- * table; the JSON form is read as its text first. */
+ * table (JSON as it is: the table checks its values' JSON types). */
 static int object_arg(struct nbd_tool *nt, const char *def)
 {
 	struct qimg_error err = { 0 };
@@ -141,9 +142,9 @@ static int object_arg(struct nbd_tool *nt, const char *def)
 
 	if (def[0] == '{') {
 		r = qimg_object_json_text(def, &text, &err);
-		if (r < 0) {
-			nbd_err(nt, "%s", err.msg);
-			return r;
+		if (r < 0 || !nbd_tls_is_object(text)) {
+			free(text);
+			return tool_object(&nt->t, def);
 		}
 		def = text;
 	}
@@ -154,6 +155,7 @@ static int object_arg(struct nbd_tool *nt, const char *def)
 	free(text);
 	return r;
 }
+
 static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 {
 	struct nbd_opts *o = &nt->o;
@@ -394,6 +396,7 @@ int main(int argc, char **argv)
 		nbd_err(&nt, "Out of memory");
 		return 1;
 	}
+	qimg_objects_set_tool(nt.t.objects, QIMG_OBJECT_TOOL_NBD);
 	r = parse_args(&nt, argc, argv);
 	if (r == 2)
 		r = nbd_list(&nt);

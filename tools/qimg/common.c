@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "util/authz.h"
+#include "util/object-types.h"
 #include "util/throttle-group.h"
 #include "util/tls-creds.h"
 #include "qimg/opts.h"
@@ -377,16 +378,18 @@ int tool_object(const struct tool *t, const char *arg)
 
 	switch (r) {
 	case 0:
+		/* a warning on the way ("0x1k" as a size) */
+		tool_print_notes(t, &err);
 		return 0;
 	case QIMG_OBJECT_HELP_TYPES:
-		printf("List of user creatable objects:\n  authz-list\n"
-		       "  authz-simple\n  secret\n  secret_keyring\n"
-		       "  throttle-group\n  tls-creds-anon\n  tls-creds-psk\n"
-		       "  tls-creds-x509\n");
+		qimg_object_types_print_list(qimg_objects_tool(t->objects));
 		return 1;
 	case QIMG_OBJECT_HELP_PROPS:
-		if (qimg_authz_type(arg) &&
-		    !strcmp(qimg_authz_type(arg), "authz-simple"))
+		if (qimg_object_type_print_help(arg,
+						qimg_objects_tool(t->objects)))
+			;
+		else if (qimg_authz_type(arg) &&
+			 !strcmp(qimg_authz_type(arg), "authz-simple"))
 			printf("authz-simple options:\n  identity=<string>\n");
 		else if (qimg_authz_type(arg))
 			printf("authz-list options:\n"
