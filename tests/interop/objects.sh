@@ -15,10 +15,10 @@ have_qimg || skip_all "no qimg binary at $QIMG"
 
 spawn "$QEMU_IMG" create -q -f raw i.raw 64k
 
-# objs: each line of stdin is a case, `info` with its --object definitions
-# (separated by " ;; ") against qemu-img's; "#" lines are comments, a "~"
-# marks one more case of a path an earlier line takes (see alike).
-objs()
+# each_case FN: each line of stdin is a case, its definitions separated by
+# " ;; "; FN LINE DEF... runs it.  "#" lines are comments, a "~" marks one
+# more case of a path an earlier line takes (see alike).
+each_case()
 {
 	local line a
 	while IFS= read -r line; do
@@ -27,12 +27,24 @@ objs()
 		a=()
 		line=$item
 		while [[ $item == *" ;; "* ]]; do
-			a+=(--object "${item%% ;; *}")
+			a+=("${item%% ;; *}")
 			item=${item#* ;; }
 		done
-		a+=(--object "$item")
-		same "--object $line" info "${a[@]}" ../i.raw
+		"$1" "$line" "${a[@]}" "$item"
 	done
+}
+# objs: each case is `info` with its --object definitions against
+# qemu-img's
+info_case()
+{
+	local line=$1 a=() x
+	shift
+	for x in "$@"; do a+=(--object "$x"); done
+	same "--object $line" info "${a[@]}" ../i.raw
+}
+objs()
+{
+	each_case info_case
 }
 
 # --- every ObjectType value, and names outside it ------------------------
@@ -395,17 +407,13 @@ nbdcmp()
 	norm_files "$R/g"
 	JUDGE_E=qemu-nbd JUDGE_G=qimg-nbd judge "$d" "${a[@]}"
 }
-while IFS= read -r line; do
-	case $line in '' | '#'*) continue ;; esac
-	alike "$line" || continue
-	a=()
-	line=$item
-	while [[ $item == *" ;; "* ]]; do
-		a+=("${item%% ;; *}")
-		item=${item#* ;; }
-	done
-	nbdcmp "qemu-nbd --object $line" "${a[@]}" "$item"
-done <<'EOF'
+nbd_case()
+{
+	local line=$1
+	shift
+	nbdcmp "qemu-nbd --object $line" "$@"
+}
+each_case nbd_case <<'EOF'
 help
 iothread,help
 main-loop,help
