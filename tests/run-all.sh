@@ -63,8 +63,13 @@ else
 	export CRASH_POINTS=${CRASH_POINTS:-10}
 fi
 mkdir -p "$LOGDIR" || exit 1
-# the previous run's seconds per job, to start the longest first
+# the previous run's seconds per job, to start the longest first (a fresh
+# clone: those of tests/job-seconds.txt, a run kept for the purpose)
 declare -A prev_time=()
+while read -r key secs; do
+	case $key in '#'* | '') continue ;; esac
+	prev_time[$key]=$secs
+done <tests/job-seconds.txt
 for f in "$LOGDIR"/*.time; do
 	[ -f "$f" ] || continue
 	prev_time[$(basename "$f" .time)]=$(cat "$f")
@@ -302,7 +307,8 @@ all_tests()
 		done
 	fi
 	# order: previous seconds, descending (unknown: crash test 10000,
-	# sanitizer builds 100, the rest 0)
+	# sanitizer builds 100, the rest 0; a fresh clone's, those of
+	# tests/job-seconds.txt)
 	mapfile -t jobs < <(for j in "${jobs[@]}"; do
 		set -- $j
 		if [ "$1" = unit ]; then

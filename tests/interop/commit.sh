@@ -170,9 +170,13 @@ links()
 case_n=0
 commit_case()
 {
-	local d=$1 target=$2 files=$3 top f deep=
+	local d=$1 target=$2 files=$3 top f deep= again=${again:-}
 	shift 3
 	top=${files##* }
+	# under TSan (quick) the worker pool is the point: the commit, what the
+	# target and the overlay read, the links; allocation and checks are
+	# the release and ASan runs'
+	tsan_build && again=1
 	if [ -z "${again:-}" ]; then
 		quick_pick $case_n && deep=1
 		case_n=$((case_n + 1))

@@ -62,12 +62,18 @@ for line in open(sys.argv[1]):
 	norm_files "$R/e"
 }
 
-# drives DESC ARGS...: the same storage arguments to both.
+# drives DESC ARGS...: the same storage arguments to both (in a sanitizer
+# build's run, to the release qimg's `drives`, which the release run
+# compares with qemu-system: lib.sh's SAME_REF).
 drives()
 {
 	local d=$1
 	shift
-	qemu_drives "$@"
+	if [ -n "$SAME_REF" ]; then
+		run_tool e drives "$@"
+	else
+		qemu_drives "$@"
+	fi
 	same_from_e "$d" drives "$@"
 }
 
