@@ -6,7 +6,7 @@ set -e
 
 PKGS="gcc make meson ninja-build pkg-config zlib1g-dev libzstd-dev libbz2-dev
 liburing-dev libisal-dev libcmocka-dev qemu-utils clang libclang-rt-14-dev
-e2fsprogs bzip2 xxd time libnbd-bin libnbd-dev nbdkit libssh-dev
+mold e2fsprogs bzip2 xxd time libnbd-bin libnbd-dev nbdkit libssh-dev
 libgcrypt20-dev nettle-dev cryptsetup-bin
 openssh-server openssh-client qemu-block-extra qemu-system-x86 python3
 libgnutls28-dev gnutls-bin python3-libnbd strace libcurl4-gnutls-dev

@@ -23,6 +23,9 @@ struct reader {
 };
 
 static struct qimg_value *fail(struct reader *rd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static struct qimg_value *fail(struct reader *rd, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* A small LRU cache of cluster-sized metadata tables (L2 tables, refcount
  * blocks), keyed by host offset.  Callers hold the image's metadata lock;
- * write-back of dirty refcount blocks is the owner's business. */
+ * write-back of dirty refcount blocks is the owner's business.  A slot's
+ * table is allocated when the slot is first used (a slot holding a table,
+ * off != 0, always has one): an image that needs few tables, as most
+ * commands on small images do, allocates few. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,20 +14,12 @@
 
 int qcow2_cache_init(struct qcow2_cache *c, size_t n, size_t cluster_size)
 {
-	size_t i;
-
 	memset(c, 0, sizeof(*c));
 	c->slot = calloc(n, sizeof(*c->slot));
 	if (!c->slot)
 		return -ENOMEM;
 	c->n = n;
-	for (i = 0; i < n; i++) {
-		c->slot[i].buf = malloc(cluster_size);
-		if (!c->slot[i].buf) {
-			qcow2_cache_free(c);
-			return -ENOMEM;
-		}
-	}
+	c->cluster_size = cluster_size;
 	return 0;
 }
 
@@ -59,10 +54,17 @@ struct qcow2_cache_slot *qcow2_cache_victim(struct qcow2_cache *c)
 	size_t i;
 
 	for (i = 0; i < c->n; i++) {
-		if (!c->slot[i].off)
-			return &c->slot[i];
+		if (!c->slot[i].off) {
+			best = &c->slot[i];
+			break;
+		}
 		if (c->slot[i].lru < best->lru)
 			best = &c->slot[i];
+	}
+	if (!best->buf) {
+		best->buf = malloc(c->cluster_size);
+		if (!best->buf)
+			return NULL;
 	}
 	return best;
 }

@@ -94,6 +94,8 @@ static int l2_victim(struct qcow2_state *s, struct qcow2_cache_slot **out,
 	struct qcow2_cache_slot *sl = qcow2_cache_victim(&s->l2c);
 	int r;
 
+	if (!sl)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
 	if (sl->off && sl->dirty) {
 		r = qcow2_l2_writeback(s, err);
 		if (r < 0)
@@ -333,7 +335,7 @@ int qcow2_l2_prepare(struct qcow2_state *s, uint64_t off, uint64_t *l2_off,
 		     struct qimg_error *err)
 {
 	uint64_t i = qcow2_l1_index(s, off), old, noff, rc;
-	struct qcow2_cache_slot *sl;
+	struct qcow2_cache_slot *sl = NULL;
 	uint8_t *tbl;
 	int r;
 

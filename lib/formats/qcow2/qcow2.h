@@ -184,6 +184,7 @@ struct qcow2_cache_slot {
 struct qcow2_cache {
 	struct qcow2_cache_slot *slot;
 	size_t n;
+	size_t cluster_size; /* each slot's buf, allocated on first use */
 	uint64_t clock;
 };
 
@@ -322,8 +323,9 @@ int qcow2_cache_init(struct qcow2_cache *c, size_t n, size_t cluster_size);
 void qcow2_cache_free(struct qcow2_cache *c);
 /* Find the slot holding `off`, or NULL. */
 struct qcow2_cache_slot *qcow2_cache_find(struct qcow2_cache *c, uint64_t off);
-/* A slot to (re)use: the least recently used one; *victim_dirty tells
- * the caller to write it back first. */
+/* A slot to (re)use: an empty one, else the least recently used one (a
+ * dirty one is the caller's to write back first); NULL when an empty
+ * slot's table cannot be allocated. */
 struct qcow2_cache_slot *qcow2_cache_victim(struct qcow2_cache *c);
 void qcow2_cache_touch(struct qcow2_cache *c, struct qcow2_cache_slot *sl);
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);

@@ -258,6 +258,8 @@ static int rb_get(struct qcow2_state *s, uint64_t t,
 	sl = qcow2_cache_find(&s->rbc, off);
 	if (!sl) {
 		sl = qcow2_cache_victim(&s->rbc);
+		if (!sl)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
 		r = slot_writeback(s, sl, err);
 		if (r < 0)
 			return r;
@@ -522,6 +524,10 @@ static int ensure_refblock(struct qcow2_state *s, uint64_t t, int depth,
 
 	/* Write the new block; a block in its own range counts itself. */
 	sl = qcow2_cache_victim(&s->rbc);
+	if (!sl) {
+		r = qimg_error_set(err, ENOMEM, "Out of memory");
+		goto out;
+	}
 	r = slot_writeback(s, sl, err);
 	if (r < 0)
 		goto out;
