@@ -37,10 +37,17 @@ QIMG_TIMEOUT=${QIMG_TIMEOUT:-120}
 # every run.  Either way a run that hangs ends with an exit status >= 124.
 # (Not for qemu-img and qemu-io: QEMU blocks SIGALRM and reads it from a
 # signalfd.)
+# An ASan build's runs get tests/tools/prefault.so preloaded too (its
+# LeakSanitizer's exit scan faults no pages in one by one).
 limit_qimg()
 {
+	local pre=()
+	case $QIMG in
+	*asan*/qimg) [ -f "$ROOT/build/tests/tools/prefault.so" ] &&
+		pre=(-P "$ROOT/build/tests/tools/prefault.so") ;;
+	esac
 	if [ -x "$ROOT/build/tests/tools/tlimit" ]; then
-		QIMG_LIMIT=("$ROOT/build/tests/tools/tlimit" "$1")
+		QIMG_LIMIT=("$ROOT/build/tests/tools/tlimit" "${pre[@]}" "$1")
 	else
 		QIMG_LIMIT=(timeout -k 5 "$1")
 	fi

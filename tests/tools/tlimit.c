@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* tlimit SECONDS PROGRAM [ARG]...: run PROGRAM with an alarm set to go off
- * after SECONDS; a run still going then is ended by SIGALRM (exit status
- * 142 in the shell).  The interop suites bound every qimg run with it.
+/* tlimit [-P LIB] SECONDS PROGRAM [ARG]...: run PROGRAM with an alarm set
+ * to go off after SECONDS; a run still going then is ended by SIGALRM (exit
+ * status 142 in the shell).  -P puts LIB first in LD_PRELOAD for PROGRAM
+ * (and what it runs).  The interop suites bound every qimg run with it.
  * Unlike timeout(1) it does not stay behind as a parent: it arms the alarm
  * (which exec keeps) and becomes the program, so a bounded run costs one
  * small static exec more than an unbounded one instead of a fork and a
@@ -17,11 +18,30 @@
 int main(int argc, char **argv)
 {
 	sigset_t set;
-	char *end;
+	char *end, *preload;
+	const char *old;
 	unsigned long secs;
+	size_t len;
 
+	if (argc >= 3 && !strcmp(argv[1], "-P")) {
+		old = getenv("LD_PRELOAD");
+		len = strlen(argv[2]) + (old ? strlen(old) + 1 : 0) + 1;
+		preload = malloc(len);
+		if (!preload || setenv("LD_PRELOAD", argv[2], 1) < 0) {
+			fprintf(stderr, "tlimit: out of memory\n");
+			return 125;
+		}
+		if (old && *old) {
+			snprintf(preload, len, "%s:%s", argv[2], old);
+			setenv("LD_PRELOAD", preload, 1);
+		}
+		free(preload);
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: tlimit SECONDS PROGRAM [ARG]...\n");
+		fprintf(stderr,
+			"usage: tlimit [-P LIB] SECONDS PROGRAM [ARG]...\n");
 		return 125;
 	}
 	errno = 0;
