@@ -60,6 +60,12 @@ const struct qimg_authz *qimg_objects_authz(const struct qimg_objects *t,
 struct qimg_throttle_group *
 qimg_objects_throttle_group(const struct qimg_objects *t, const char *id,
 			    struct qimg_error *err);
+/* 0 when `id` is a persistent reservation manager (pr-manager-helper),
+ * else -ENOENT or -EINVAL with qemu-img's words in err ("No persistent
+ * reservation manager with id 'ID'", "Object with id 'ID' is not a
+ * persistent reservation manager"). */
+int qimg_objects_pr_manager(const struct qimg_objects *t, const char *id,
+			    struct qimg_error *err);
 /* qimg_secret_get for a secret used as text (a LUKS passphrase): EINVAL
  * "Data from secret ID is not valid UTF-8" (qemu-img's words) when the
  * bytes are not UTF-8. */

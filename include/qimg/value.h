@@ -19,6 +19,10 @@ enum qimg_value_type {
 	QIMG_VALUE_UINT, /* unsigned 64-bit (printed as unsigned) */
 	QIMG_VALUE_BOOL,
 	QIMG_VALUE_NULL, /* JSON null (options: "backing": null) */
+	/* A JSON number no 64-bit integer holds (a fraction, an exponent,
+	 * or too large): QEMU's double, kept as the text QEMU makes of it
+	 * (printf's %.17g), which is what an option given one reads. */
+	QIMG_VALUE_DOUBLE,
 };
 
 struct qimg_value;
@@ -31,6 +35,7 @@ struct qimg_value *qimg_value_int(int64_t i);
 struct qimg_value *qimg_value_uint(uint64_t u);
 struct qimg_value *qimg_value_bool(bool b);
 struct qimg_value *qimg_value_null(void);
+struct qimg_value *qimg_value_double(double d);
 /* A deep copy, or NULL on allocation failure (or when v is NULL). */
 struct qimg_value *qimg_value_copy(const struct qimg_value *v);
 void qimg_value_free(struct qimg_value *v);
@@ -52,6 +57,8 @@ int qimg_list_append(struct qimg_value *list, struct qimg_value *val);
 /* Accessors. */
 enum qimg_value_type qimg_value_type(const struct qimg_value *v);
 const char *qimg_value_get_str(const struct qimg_value *v);
+/* A double's text (NULL for any other type). */
+const char *qimg_value_get_double_text(const struct qimg_value *v);
 int64_t qimg_value_get_int(const struct qimg_value *v);
 bool qimg_value_get_bool(const struct qimg_value *v);
 size_t qimg_value_count(const struct qimg_value *v); /* dict/list members */

@@ -176,6 +176,8 @@ static char *scalar_text(const struct qimg_value *v)
 		return strdup(buf);
 	case QIMG_VALUE_BOOL:
 		return strdup(qimg_value_get_bool(v) ? "on" : "off");
+	case QIMG_VALUE_DOUBLE:
+		return strdup(qimg_value_get_double_text(v));
 	default:
 		return NULL;
 	}

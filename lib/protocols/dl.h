@@ -13,10 +13,10 @@
 #include "qimg/error.h"
 
 struct qimg_dl_lib {
-	const char *soname;	 /* "libnbd.so.0" */
-	const char *what;	 /* "NBD": "NBD is not available: ..." */
+	const char *soname;	  /* "libnbd.so.0" */
+	const char *what;	  /* "NBD": "NBD is not available: ..." */
 	const char *const *names; /* the functions, in the table's order */
-	void **slots;		 /* the table, as an array of pointers */
+	void **slots;		  /* the table, as an array of pointers */
 	size_t n;
 	/* Run once after loading (curl_global_init), or NULL: 0 or an
 	 * error text. */

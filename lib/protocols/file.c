@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/driver.h"
+#include "qimg/object.h"
 #include "protocols/file-uring.h"
 #include "protocols/file.h"
 
@@ -138,8 +139,6 @@ static int parse_aio(struct qimg_node *node, const char *v,
 		     struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
-	bool direct = node->cache == QIMG_CACHE_NONE ||
-		      node->cache == QIMG_CACHE_DIRECTSYNC;
 
 	s->aio = AIO_DEFAULT;
 	if (!v)
@@ -153,12 +152,44 @@ static int parse_aio(struct qimg_node *node, const char *v,
 	else
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", v);
+	return 0;
+}
+
+/* The options after aio, in qemu-img's order: locking (on, off, auto),
+ * the pr-manager named, then aio=native's need of O_DIRECT. */
+static int check_opts(struct qimg_node *node, const struct qimg_opts *opts,
+		      struct qimg_error *err)
+{
+	struct file_state *s = node->opaque;
+	const char *lk = qimg_opts_get_str(opts, "locking", "auto");
+	const char *pr = qimg_opts_get_str(opts, "pr-manager", NULL);
+	bool direct = node->cache == QIMG_CACHE_NONE ||
+		      node->cache == QIMG_CACHE_DIRECTSYNC;
+	int r;
+
+	if (strcmp(lk, "on") && strcmp(lk, "off") && strcmp(lk, "auto"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", lk);
+	s->nolock = !strcmp(lk, "off");
+	if (pr) {
+		r = qimg_objects_pr_manager(node->objects, pr, err);
+		if (r < 0)
+			return r;
+	}
 	if (s->aio == AIO_NATIVE && !direct)
 		return qimg_error_set(err, EINVAL,
 				      "aio=native was specified, but it "
 				      "requires cache.direct=on, which was "
 				      "not specified.");
 	return 0;
+}
+
+/* QEMU takes a file name only as text: json:{"filename": 5} names none. */
+static bool filename_is_text(const struct qimg_node *node)
+{
+	const struct qimg_value *v = qimg_dict_get(node->options, "filename");
+
+	return !v || qimg_value_type(v) == QIMG_VALUE_STR;
 }
 
 static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
@@ -173,13 +204,14 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 	pthread_mutex_init(&s->bsc_lock, NULL);
 	/* An empty name is refused before any open(2), as qemu-img does
 	 * ("dd if=", "info ''"); creating one still fails with ENOENT. */
-	if (!fn || !*fn)
+	if (!fn || !*fn || !filename_is_text(node))
 		return qimg_error_set(err, EINVAL,
 				      "The '%s' block driver requires a file "
 				      "name",
 				      node->drv->name);
-	s->nolock = !strcmp(qimg_opts_get_str(opts, "locking", "auto"), "off");
 	r = parse_aio(node, qimg_opts_get_str(opts, "aio", NULL), err);
+	if (r == 0)
+		r = check_opts(node, opts, err);
 	if (r < 0)
 		return r;
 	switch (node->cache) {

@@ -785,6 +785,8 @@ static const char *text(const struct qimg_value *v, char *buf)
 	case QIMG_VALUE_UINT:
 		snprintf(buf, 32, "%lld", (long long)qimg_value_get_int(v));
 		return buf;
+	case QIMG_VALUE_DOUBLE:
+		return qimg_value_get_double_text(v);
 	default:
 		return NULL;
 	}

@@ -152,55 +152,157 @@ out:
 
 static struct qimg_value *read_value(struct reader *rd);
 
+/* Where the number at p ends, lexed as QEMU's JSON lexer does:
+ * -?(0|[1-9][0-9]*), then maybe .[0-9]+ and [eE][+-]?[0-9]+.  *bad when a
+ * character the number cannot take comes where it needs one (a digit after
+ * "-", ".", "e" or "e+"; a digit after a leading 0): the end returned is
+ * then that character (or the end of the text).  *is_float: a fraction or
+ * an exponent. */
+static const char *number_end(const char *p, bool *is_float, bool *bad)
+{
+	*is_float = *bad = false;
+	if (*p == '-')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		goto bad;
+	if (*p == '0') {
+		p++;
+		if (isdigit((unsigned char)*p))
+			goto bad;
+	} else {
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == '.') {
+		*is_float = true;
+		p++;
+		if (!isdigit((unsigned char)*p))
+			goto bad;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		*is_float = true;
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			goto bad;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return p;
+bad:
+	*bad = true;
+	return p;
+}
+
+/* A byte QEMU's lexer takes inside a string. */
+static bool string_byte(unsigned char c)
+{
+	return c >= 0x20 && c < 0xFE;
+}
+
+/* QEMU's lexer runs ahead of its parser: the tokens of a value are all
+ * lexed before the value is parsed, so a character no token can take, up
+ * to where the first value ends (its brackets balanced), is the error
+ * reported ("stray"), whatever the parser would have said of what came
+ * before it.  The token reported is the one being lexed with that
+ * character (or, at the end of the text, without one): a lone character
+ * where a token starts (anything but whitespace, {}[],: quotes, '-',
+ * digits and a-z; a keyword is a-z only), a number (number_end says
+ * where), or a string holding a control character or bytes 0xFE/0xFF.
+ * Returns true and the token in tok when there is such an error. */
+static bool lex_error(const char *text, const char **tok, int *len)
+{
+	const char *p = text, *q;
+	long depth = 0;
+	bool any = false, is_float, bad;
+
+	for (;;) {
+		unsigned char c = (unsigned char)*p;
+
+		if (any && depth <= 0)
+			return false; /* the first value is whole */
+		if (depth > MAX_DEPTH)
+			return false; /* the parser's nesting error */
+		if (!c)
+			return false;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			p++;
+			continue;
+		}
+		any = true;
+		if (c == '{' || c == '[') {
+			depth++;
+			p++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+			p++;
+		} else if (c == ',' || c == ':') {
+			p++;
+		} else if (c == '"' || c == '\'') {
+			for (q = p + 1; *q && (unsigned char)*q != c; q++) {
+				if (*q == '\\' && *++q == '\0')
+					break;
+				if (!string_byte((unsigned char)*q))
+					break;
+			}
+			if ((unsigned char)*q == c) {
+				p = q + 1;
+				continue;
+			}
+			/* a byte a string cannot hold, or the end */
+			*tok = p;
+			*len = (int)(q - p) + (*q ? 1 : 0);
+			return true;
+		} else if (c >= 'a' && c <= 'z') {
+			while (*p >= 'a' && *p <= 'z')
+				p++;
+		} else if (c == '-' || isdigit(c)) {
+			q = number_end(p, &is_float, &bad);
+			if (bad) {
+				*tok = p;
+				*len = (int)(q - p) + (*q ? 1 : 0);
+				return true;
+			}
+			p = q;
+		} else {
+			*tok = p;
+			*len = 1;
+			return true;
+		}
+	}
+}
+
+/* A number (number_end lexes it): an integer that int64 (or, positive,
+ * uint64) holds is one; any other number is a double. */
 static struct qimg_value *read_number(struct reader *rd)
 {
 	const char *s = rd->p;
+	bool is_float, bad;
 	char *end;
 	long long v;
+	unsigned long long u;
 
-	if (*rd->p == '-')
-		rd->p++;
-	while (isdigit((unsigned char)*rd->p))
-		rd->p++;
-	if (*rd->p == '.' || *rd->p == 'e' || *rd->p == 'E') {
-		/* A fraction: options take text, so keep the spelling. */
-		char *txt;
-		struct qimg_value *r;
-
-		while (isalnum((unsigned char)*rd->p) || *rd->p == '.' ||
-		       *rd->p == '+' || *rd->p == '-')
-			rd->p++;
-		txt = strndup(s, (size_t)(rd->p - s));
-		if (!txt)
-			return fail(rd, "Out of memory");
-		r = qimg_value_str(txt);
-		free(txt);
-		return r;
-	}
-	if ((s[0] == '0' && isdigit((unsigned char)s[1])) ||
-	    (s[0] == '-' && s[1] == '0' && isdigit((unsigned char)s[2])) ||
-	    rd->p == s || (s[0] == '-' && rd->p == s + 1)) {
-		while (isalnum((unsigned char)*rd->p))
-			rd->p++;
+	rd->p = number_end(s, &is_float, &bad);
+	if (bad)
 		return fail(rd, "JSON parse error, stray '%.*s'",
-			    (int)(rd->p - s), s);
-	}
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno == ERANGE) {
-		unsigned long long u;
-
-		if (s[0] == '-')
-			return fail(rd, "JSON parse error, number out of "
-					"range");
+			    (int)(rd->p - s) + (*rd->p ? 1 : 0), s);
+	if (!is_float) {
 		errno = 0;
-		u = strtoull(s, &end, 10);
-		if (errno == ERANGE)
-			return fail(rd, "JSON parse error, number out of "
-					"range");
-		return qimg_value_uint(u);
+		v = strtoll(s, &end, 10);
+		if (errno != ERANGE)
+			return qimg_value_int(v);
+		if (s[0] != '-') {
+			errno = 0;
+			u = strtoull(s, &end, 10);
+			if (errno != ERANGE)
+				return qimg_value_uint(u);
+		}
 	}
-	return qimg_value_int(v);
+	/* (a huge exponent is strtod's infinity, as QEMU's: text "inf") */
+	return qimg_value_double(strtod(s, &end));
 }
 
 static struct qimg_value *read_keyword(struct reader *rd)
@@ -208,7 +310,7 @@ static struct qimg_value *read_keyword(struct reader *rd)
 	const char *s = rd->p;
 	size_t n;
 
-	while (isalnum((unsigned char)*rd->p) || *rd->p == '_')
+	while (*rd->p >= 'a' && *rd->p <= 'z')
 		rd->p++;
 	n = (size_t)(rd->p - s);
 	if (n == 4 && !strncmp(s, "true", 4))
@@ -366,11 +468,18 @@ struct qimg_value *qimg_json_parse(const char *text, char *msg, size_t msglen)
 	struct reader rd = { .p = text, .msg = msg, .msglen = msglen };
 	struct qimg_value *v;
 
+	const char *tok;
+	int len;
+
 	if (msglen)
 		msg[0] = '\0';
 	skip_ws(&rd);
 	if (!*rd.p) {
 		fail(&rd, "Expecting a JSON value");
+		return NULL;
+	}
+	if (lex_error(rd.p, &tok, &len)) {
+		fail(&rd, "JSON parse error, stray '%.*s'", len, tok);
 		return NULL;
 	}
 	v = read_value(&rd);

@@ -38,11 +38,13 @@ int qimg_kv_bad_identifier(struct qimg_error *err)
 
 bool qimg_kv_bool(const char *v, bool *out)
 {
-	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")) {
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") ||
+	    !strcmp(v, "y")) {
 		*out = true;
 		return true;
 	}
-	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")) {
+	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") ||
+	    !strcmp(v, "n")) {
 		*out = false;
 		return true;
 	}

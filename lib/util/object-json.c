@@ -32,6 +32,7 @@ static char kind_of(const char *type, const char *name)
 		{ "tls-creds-", "endpoint", 's' },
 		{ "tls-creds-", "verify-peer", 'b' },
 		{ "tls-creds-", "priority", 's' },
+		{ "tls-creds-", "loaded", 'b' },
 		{ "tls-creds-x509", "sanity-check", 'b' },
 		{ "tls-creds-x509", "passwordid", 's' },
 		{ "tls-creds-psk", "username", 's' },

@@ -210,11 +210,14 @@ static int add_tls(struct qimg_objects *t, const char *def,
 
 	if (qimg_kv_asks_help(def))
 		return QIMG_OBJECT_HELP_PROPS;
-	r = qimg_tls_creds_parse(def, &c, err);
+	/* added (an id taken refused) between its properties and its
+	 * completion, as QEMU adds it */
+	r = qimg_tls_creds_parse_props(def, &c, err);
 	if (r < 0)
 		return r;
-	if (taken(t, c->id)) {
-		r = duplicate(c->id, err);
+	r = taken(t, c->id) ? duplicate(c->id, err)
+			    : qimg_tls_creds_complete(c, err);
+	if (r < 0) {
 		qimg_tls_creds_free(c);
 		return r;
 	}
@@ -329,6 +332,26 @@ qimg_objects_throttle_group(const struct qimg_objects *t, const char *id,
 		qimg_error_set(err, ENOENT,
 			       "Throttle group '%s' does not exist", id);
 	return g;
+}
+
+int qimg_objects_pr_manager(const struct qimg_objects *t, const char *id,
+			    struct qimg_error *err)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nplain; i++)
+		if (!strcmp(qimg_object_plain_id(t->plain[i]), id) &&
+		    !strcmp(qimg_object_plain_type(t->plain[i]),
+			    "pr-manager-helper"))
+			return 0;
+	if (taken(t, id))
+		return qimg_error_set(err, EINVAL,
+				      "Object with id '%s' is not a persistent "
+				      "reservation manager",
+				      id);
+	return qimg_error_set(err, ENOENT,
+			      "No persistent reservation manager with id '%s'",
+			      id);
 }
 
 const struct qimg_authz *qimg_objects_authz(const struct qimg_objects *t,
@@ -552,8 +575,9 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 	struct qimg_opts o = { 0 };
 	struct qimg_kv kv = { 0 };
 	struct secret s = { 0 };
-	const char *type, *id = NULL, *format;
+	const char *type, *id = NULL, *format, *loaded;
 	const char *const *k;
+	bool b;
 	size_t i;
 	void *vp;
 	int r;
@@ -628,9 +652,28 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 		goto out;
 	}
-	if (!qimg_kv_is_identifier(s.id)) {
-		r = qimg_kv_bad_identifier(err);
+	/* The members in QEMU's schema order (loaded, format, keyid, iv,
+	 * then data and file, or serial), the unknown ones, the id's form;
+	 * then the properties are set ("loaded" has no setter in QEMU 7.2)
+	 * and the secret is loaded. */
+	loaded = qimg_opts_get_str(&o, "loaded", NULL);
+	if (loaded && !qimg_kv_bool(loaded, &b)) {
+		r = qimg_error_set(err, EINVAL,
+				   "Parameter 'loaded' expects 'on' or 'off'");
 		goto out;
+	}
+	format = qimg_opts_get_str(&o, "format", "raw");
+	if (strcmp(format, "raw") && strcmp(format, "base64")) {
+		r = qimg_error_set(err, EINVAL,
+				   "Parameter 'format' does not accept value "
+				   "'%s'",
+				   format);
+		goto out;
+	}
+	if (keyring) {
+		r = get_serial(&o, &serial, err);
+		if (r < 0)
+			goto out;
 	}
 	for (i = 0; i < o.len; i++) {
 		if (!strcmp(o.v[i].name, type) && i == 0 &&
@@ -645,12 +688,14 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 			goto out;
 		}
 	}
-	format = qimg_opts_get_str(&o, "format", "raw");
-	if (strcmp(format, "raw") && strcmp(format, "base64")) {
+	if (!qimg_kv_is_identifier(s.id)) {
+		r = qimg_kv_bad_identifier(err);
+		goto out;
+	}
+	if (loaded) {
 		r = qimg_error_set(err, EINVAL,
-				   "Parameter 'format' does not accept value "
-				   "'%s'",
-				   format);
+				   "Property '%s.loaded' is not writable",
+				   type);
 		goto out;
 	}
 	s.base64 = !strcmp(format, "base64");
@@ -660,9 +705,7 @@ int qimg_objects_add(struct qimg_objects *t, const char *def,
 		goto out;
 	}
 	if (keyring) {
-		r = get_serial(&o, &serial, err);
-		if (r == 0)
-			r = read_key(serial, &s.data, &s.len, err);
+		r = read_key(serial, &s.data, &s.len, err);
 		if (r < 0)
 			goto out;
 	} else if (qimg_opts_has(&o, "data")) {

@@ -36,10 +36,10 @@ static int check_props(const struct qimg_kv *p, struct qimg_tls_creds *c,
 					      "verify-peer", "dir",
 					      "endpoint",    "priority",
 					      NULL };
-	static const char *const x509[] = { "sanity-check", "passwordid",
-					    NULL };
-	static const char *const psk[] = { "username", NULL };
-	static const char *const anon[] = { NULL };
+	static const char *const x509[] = { "loaded", "sanity-check",
+					    "passwordid", NULL };
+	static const char *const psk[] = { "loaded", "username", NULL };
+	static const char *const anon[] = { "loaded", NULL };
 	const char *v;
 	size_t i, j;
 	bool b;
@@ -57,6 +57,11 @@ static int check_props(const struct qimg_kv *p, struct qimg_tls_creds *c,
 					      v);
 		c->server = !strcmp(v, "server");
 	}
+	/* (each type's own members start with the deprecated "loaded") */
+	if ((v = qimg_kv_get(p, "loaded")) && !qimg_kv_bool(v, &b))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'loaded' expects 'on' or "
+				      "'off'");
 	if (!c->psk && !c->anon && (v = qimg_kv_get(p, "sanity-check")) &&
 	    !qimg_kv_bool(v, &b))
 		return qimg_error_set(err, EINVAL,
@@ -163,8 +168,8 @@ static int dup_prop(const struct qimg_kv *p, const char *k, char **out,
 	return 0;
 }
 
-int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
-			 struct qimg_error *err)
+int qimg_tls_creds_parse_props(const char *def, struct qimg_tls_creds **out,
+			       struct qimg_error *err)
 {
 	const char *type = qimg_tls_creds_type(def);
 	struct qimg_kv p = { 0 };
@@ -188,6 +193,11 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 	/* the id is checked once the properties are, before the files */
 	if (r == 0 && !qimg_kv_is_identifier(qimg_kv_get(&p, "id")))
 		r = qimg_kv_bad_identifier(err);
+	/* then the properties are set: "loaded" has no setter in QEMU 7.2 */
+	if (r == 0 && qimg_kv_get(&p, "loaded"))
+		r = qimg_error_set(err, EINVAL,
+				   "Property '%s.loaded' is not writable",
+				   type);
 	if (r == 0)
 		r = dup_prop(&p, "id", &c->id, err);
 	if (r == 0)
@@ -196,15 +206,6 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 		r = dup_prop(&p, "priority", &c->priority, err);
 	if (r == 0 && c->psk)
 		r = dup_prop(&p, "username", &c->username, err);
-	/* anonymous credentials have no files to find */
-	if (r == 0 && !c->dir && !c->anon)
-		r = qimg_error_set(err, EINVAL, "Missing 'dir' property value");
-	/* a PSK client without a username is "qemu" */
-	if (r == 0 && c->psk && !c->server && !c->username &&
-	    !(c->username = strdup("qemu")))
-		r = qimg_error_set(err, ENOMEM, "Out of memory");
-	if (r == 0 && !c->anon)
-		r = c->psk ? check_psk(c, err) : check_x509(c, err);
 	qimg_kv_free(&p);
 	if (r < 0) {
 		qimg_tls_creds_free(c);
@@ -212,4 +213,33 @@ int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 	}
 	*out = c;
 	return 0;
+}
+
+int qimg_tls_creds_complete(struct qimg_tls_creds *c, struct qimg_error *err)
+{
+	/* anonymous credentials have no files to find */
+	if (!c->dir && !c->anon)
+		return qimg_error_set(err, EINVAL,
+				      "Missing 'dir' property value");
+	/* a PSK client without a username is "qemu" */
+	if (c->psk && !c->server && !c->username &&
+	    !(c->username = strdup("qemu")))
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (c->anon)
+		return 0;
+	return c->psk ? check_psk(c, err) : check_x509(c, err);
+}
+
+int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
+			 struct qimg_error *err)
+{
+	int r = qimg_tls_creds_parse_props(def, out, err);
+
+	if (r == 0)
+		r = qimg_tls_creds_complete(*out, err);
+	if (r < 0) {
+		qimg_tls_creds_free(*out);
+		*out = NULL;
+	}
+	return r;
 }

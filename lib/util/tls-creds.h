@@ -34,9 +34,15 @@ struct qimg_tls_creds {
  * "tls-creds-anon" or NULL (some other object). */
 const char *qimg_tls_creds_type(const char *def);
 /* Parse and check a definition of one of those types; *out is freed with
- * qimg_tls_creds_free. */
+ * qimg_tls_creds_free.  It is the two steps below, between which QEMU adds
+ * the object (where an id already taken is refused). */
 int qimg_tls_creds_parse(const char *def, struct qimg_tls_creds **out,
 			 struct qimg_error *err);
+/* The properties: their values, the unknown ones, the id, "loaded". */
+int qimg_tls_creds_parse_props(const char *def, struct qimg_tls_creds **out,
+			       struct qimg_error *err);
+/* The object completed: the directory and the files it must hold. */
+int qimg_tls_creds_complete(struct qimg_tls_creds *c, struct qimg_error *err);
 void qimg_tls_creds_free(struct qimg_tls_creds *c);
 
 #endif

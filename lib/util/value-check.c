@@ -25,6 +25,8 @@ const char *qimg_value_text(const struct qimg_value *v, char *buf, bool on_off)
 		if (on_off)
 			return qimg_value_get_bool(v) ? "on" : "off";
 		return qimg_value_get_bool(v) ? "true" : "false";
+	case QIMG_VALUE_DOUBLE:
+		return qimg_value_get_double_text(v);
 	default:
 		return NULL;
 	}

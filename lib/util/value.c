@@ -93,13 +93,24 @@ struct qimg_value *qimg_value_null(void)
 	return value_new(QIMG_VALUE_NULL);
 }
 
+struct qimg_value *qimg_value_double(double d)
+{
+	struct qimg_value *v = value_new(QIMG_VALUE_DOUBLE);
+
+	if (v && asprintf(&v->s, "%.17g", d) < 0) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
 void qimg_value_free(struct qimg_value *v)
 {
 	size_t i;
 
 	if (!v)
 		return;
-	if (v->type == QIMG_VALUE_STR)
+	if (v->type == QIMG_VALUE_STR || v->type == QIMG_VALUE_DOUBLE)
 		free(v->s);
 	for (i = 0; i < v->len; i++) {
 		free(v->m[i].key);
@@ -216,6 +227,13 @@ struct qimg_value *qimg_value_copy(const struct qimg_value *v)
 		return qimg_value_bool(v->b);
 	case QIMG_VALUE_NULL:
 		return qimg_value_null();
+	case QIMG_VALUE_DOUBLE:
+		c = value_new(QIMG_VALUE_DOUBLE);
+		if (c && !(c->s = strdup(v->s))) {
+			free(c);
+			c = NULL;
+		}
+		return c;
 	case QIMG_VALUE_DICT:
 	case QIMG_VALUE_LIST:
 		break;
@@ -258,6 +276,11 @@ enum qimg_value_type qimg_value_type(const struct qimg_value *v)
 const char *qimg_value_get_str(const struct qimg_value *v)
 {
 	return v && v->type == QIMG_VALUE_STR ? v->s : NULL;
+}
+
+const char *qimg_value_get_double_text(const struct qimg_value *v)
+{
+	return v && v->type == QIMG_VALUE_DOUBLE ? v->s : NULL;
 }
 
 int64_t qimg_value_get_int(const struct qimg_value *v)
@@ -477,6 +500,9 @@ static void print_scalar(FILE *fp, const struct qimg_value *v, bool json)
 		break;
 	case QIMG_VALUE_NULL:
 		fputs("null", fp);
+		break;
+	case QIMG_VALUE_DOUBLE:
+		fputs(v->s, fp);
 		break;
 	default:
 		break;

@@ -302,7 +302,46 @@ main-loop,id=x ;; main-loop,id=x
 ~secret,id=x,data=a ;; pr-manager-helper,id=x,path=/nonexistent/s
 ~thread-context,id=x ;; authz-simple,id=x,identity=a
 tls-cipher-suites,id=x,priority=NORMAL ;; tls-creds-anon,id=x
+secret,id=x,data=a ;; tls-creds-x509,id=x,dir=/nonexistent
+~secret,id=x,data=a ;; tls-creds-x509,id=x
+~secret,id=x,data=a ;; tls-creds-psk,id=x,dir=/tmp,endpoint=server,username=u
 {"qom-type":"thread-context","id":"x"} ;; {"qom-type":"secret","id":"x","data":"a"}
+EOF
+
+# secrets and TLS credentials: the members in schema order (the deprecated
+# "loaded" first of a type's own), the unknown ones, the id's form, then
+# "loaded", which QEMU 7.2 cannot set; JSON numbers no integer holds
+objs <<'EOF'
+secret,id=s,data=x,loaded=on
+~secret,id=s,data=x,loaded=n
+~secret,id=s,loaded=on,data=x,file=y
+~secret_keyring,id=s,serial=1,loaded=on
+secret,id=s,data=x,loaded=x
+~secret,id=s,format=bad,loaded=x
+secret,id=s,format=bad,bogus=1
+~secret,id=1s,format=bad
+secret,id=1s,bogus=1
+secret_keyring,id=s,serial=x,bogus=1
+~secret_keyring,id=s,bogus=1
+~secret_keyring,id=1s,serial=x
+tls-creds-anon,id=t,loaded=on
+~tls-creds-psk,id=t,loaded=on,dir=/tmp
+~tls-creds-x509,id=t,loaded=off,dir=/tmp
+tls-creds-anon,id=t,loaded=x
+~tls-creds-x509,id=t,loaded=x,sanity-check=x
+~tls-creds-x509,id=t,endpoint=bad,loaded=x
+tls-creds-x509,id=t,loaded=on,bogus=1
+tls-creds-anon,id=t,verify-peer=n
+~tls-creds-anon,id=t,verify-peer=y
+{"qom-type":"tls-creds-anon","id":"t","loaded":true}
+~{"qom-type":"secret","id":"s","data":"x","loaded":false}
+{"qom-type":"secret","id":"s","data":1.5}
+~{"qom-type":"secret","id":1.5}
+~{"qom-type":1e3,"id":"s"}
+{"qom-type":"throttle-group","id":"t","x-iops-total":123456789012345678901234}
+~{"qom-type":"throttle-group","id":"t","x-iops-total":1.0}
+{"qom-type":"memory-backend-ram","id":"m","size":1.5}
+{"qom-type":"secret","id":"s","data":"x"} ;; {"qom-type":"secret","id":"t","data":"x","loaded":1.5}
 EOF
 
 # pr-manager-helper and a socket that is not qemu-pr-helper: one that
@@ -451,6 +490,12 @@ pr-manager-helper,id=p,path=/nonexistent/s
 ~memory-backend-ram,id=r,size=1
 ~bogus,id=x
 ~authz-list-file,id=x
+secret,id=x,data=a ;; tls-creds-anon,id=x
+~tls-creds-anon,id=x ;; secret,id=x,data=a
+secret,id=x,data=a ;; tls-creds-x509,id=x,dir=/nonexistent
+~secret,id=x,data=a ;; tls-creds-x509,id=x
+tls-creds-anon,id=t,loaded=on
+{"qom-type":"tls-creds-anon","id":"x"} ;; {"qom-type":"tls-creds-psk","id":"x","dir":"/tmp"}
 EOF
 
 done_testing

@@ -316,4 +316,43 @@ for o in driver=quorum driver=quorum,vote-threshold=0 driver=quorum,vote-thresho
 	same "quorum counts its children first: $o" info --image-opts "$o"
 done
 
+# JSON numbers as QEMU's lexer and parser take them: an integer int64 or
+# uint64 holds is one, any other number a double, whose text an option
+# given one reads (%.17g: 1e3 is 1000, 0.1 is 0.10000000000000001); a
+# character no token can take, before the value's brackets balance, is a
+# "stray" token whatever the parser would say of what came before it.
+# The "~" items are more texts of the kinds before them.
+RJ='"driver":"raw","file":{"driver":"file","filename":"../r.raw"'
+for j in "{$RJ},\"offset\":1e3}" "~{$RJ},\"offset\":1.0}" "~{$RJ},\"offset\":1E+2}" \
+	"~{$RJ},\"offset\":1e-400}" "{$RJ},\"offset\":123456789012345678901234}" \
+	"~{$RJ},\"offset\":-2e400}" "{$RJ,\"locking\":0.1}}" "~{$RJ,\"locking\":1e300}}" \
+	"~{$RJ,\"locking\":2e400}}" "~{$RJ,\"locking\":-0.0}}" "~{$RJ,\"locking\":1e16}}" \
+	"~{$RJ,\"locking\":1e17}}" "~{$RJ,\"locking\":2e-5}}" \
+	'{"a":1.}' '~{"a":1e}' '~{"a":1e+}' '~{"a":-}' '~{"a":1.e5}' '~{"a":-x}' \
+	'~{"a":--1}' '~{"a":1ee2}' '~{"a":01.5}' '~1.' '{"a":1.5x}' '~{"a":1e5e}' \
+	'{"a":1.5.5}' '~{"a":1 @}' '~{"a":1 X}' '~[1 %]' '~{"a" @}' '{"a":X}' \
+	'~{"a":tRue}' '~{"a":a_b}' '{"a":a1}' '{"a":"x	y"}' '~{"a":"b' \
+	'~{"a":"b @' '{"a":[1,2} @' '{} @' "~{'a':'b"; do
+	if alike "$j"; then
+		same "numbers and stray tokens: json:$item" info "json:$item"
+	fi
+done
+
+# The file protocol's options in qemu-img's order: the name (text only:
+# json:{"filename": 5} names none), aio's value, locking (on, off, auto),
+# the pr-manager named, aio=native's need of O_DIRECT.
+for o in ',"locking":"x"' '~,"locking":"OFF"' '~,"locking":5' '~,"locking":true' \
+	',"aio":"native","locking":"x"' '~,"aio":"bad","locking":"x"' \
+	',"pr-manager":"nope"' '~,"locking":"x","pr-manager":"nope"' \
+	'~,"aio":"native","pr-manager":"nope"' ',"locking":"on"'; do
+	if alike "$o"; then
+		same "file options: $item" info "json:{$RJ$item}}"
+	fi
+done
+for v in 5 0.1 true null '{}' '[]'; do
+	same "file name $v" info "json:{\"driver\":\"raw\",\"file\":{\"driver\":\"file\",\"filename\":$v}}"
+done
+same "pr-manager naming a secret" info --object secret,id=sec,data=x \
+	--image-opts driver=file,filename=../r.raw,pr-manager=sec
+
 done_testing

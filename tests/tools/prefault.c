@@ -27,8 +27,7 @@
 /* The program's writable segments (the first object dl_iterate_phdr
  * reports is the program itself): their whole pages past the file's data,
  * where .bss lies. */
-static int populate_program(struct dl_phdr_info *info, size_t size,
-			    void *data)
+static int populate_program(struct dl_phdr_info *info, size_t size, void *data)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start, end;
 	int i;

@@ -482,6 +482,85 @@ static void test_json_scalars(void **state)
 	qimg_value_free(v);
 }
 
+/* JSON numbers: an integer int64 (or, positive, uint64) holds is one; any
+ * other number a double kept as QEMU's %.17g text, printed unquoted, copied
+ * as such, no string to qimg_value_get_str.  Numbers QEMU's lexer refuses
+ * are "stray" tokens holding the character that ended them. */
+static void test_json_numbers(void **state)
+{
+	static const struct {
+		const char *in, *type, *text;
+	} ok[] = {
+		{ "0", "i", "0" },
+		{ "-0", "i", "0" },
+		{ "9223372036854775807", "i", "9223372036854775807" },
+		{ "9223372036854775808", "u", "9223372036854775808" },
+		{ "18446744073709551615", "u", "18446744073709551615" },
+		{ "18446744073709551616", "d", "1.8446744073709552e+19" },
+		{ "-9223372036854775809", "d", "-9.2233720368547758e+18" },
+		{ "1e3", "d", "1000" },
+		{ "1.0", "d", "1" },
+		{ "0.1", "d", "0.10000000000000001" },
+		{ "-0.0", "d", "-0" },
+		{ "1E+17", "d", "1e+17" },
+		{ "2e-5", "d", "2.0000000000000002e-05" },
+		{ "2e400", "d", "inf" },
+		{ "1e-400", "d", "0" },
+	};
+	static const struct {
+		const char *in, *msg;
+	} bad[] = {
+		{ "1.", "JSON parse error, stray '1.'" },
+		{ "[1.]", "JSON parse error, stray '1.]'" },
+		{ "[-]", "JSON parse error, stray '-]'" },
+		{ "[01]", "JSON parse error, stray '01'" },
+		{ "[1.e5]", "JSON parse error, stray '1.e'" },
+		{ "[1ee2]", "JSON parse error, stray '1ee'" },
+		{ "[1e+]", "JSON parse error, stray '1e+]'" },
+		{ "[1.5.5]", "JSON parse error, stray '.'" },
+		{ "[1 X]", "JSON parse error, stray 'X'" },
+		{ "[tRue]", "JSON parse error, stray 'R'" },
+		{ "[a1]", "JSON parse error, invalid keyword 'a'" },
+		{ "[1e5e]", "JSON parse error, expected separator in list" },
+		{ "[\"a\tb\"]", "JSON parse error, stray '\"a\t'" },
+		{ "[\"ab", "JSON parse error, stray '\"ab'" },
+		{ "[] @", "Expecting at most one JSON value" },
+	};
+	struct qimg_value *v, *c;
+	char msg[128], *s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v = qimg_json_parse(ok[i].in, msg, sizeof(msg));
+		assert_non_null(v);
+		switch (ok[i].type[0]) {
+		case 'i':
+			assert_int_equal(qimg_value_type(v), QIMG_VALUE_INT);
+			break;
+		case 'u':
+			assert_int_equal(qimg_value_type(v), QIMG_VALUE_UINT);
+			break;
+		default:
+			assert_int_equal(qimg_value_type(v), QIMG_VALUE_DOUBLE);
+			assert_string_equal(qimg_value_get_double_text(v),
+					    ok[i].text);
+			assert_null(qimg_value_get_str(v));
+		}
+		c = qimg_value_copy(v);
+		assert_non_null(c);
+		s = qimg_value_to_json_line(c);
+		assert_string_equal(s, ok[i].text);
+		free(s);
+		qimg_value_free(c);
+		qimg_value_free(v);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_null(qimg_json_parse(bad[i].in, msg, sizeof(msg)));
+		assert_string_equal(msg, bad[i].msg);
+	}
+}
+
 static void test_human_layout(void **state)
 {
 	struct qimg_value *data = make_qcow2_data();
@@ -565,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test(test_json_layout),
 		cmocka_unit_test(test_json_scalars),
+		cmocka_unit_test(test_json_numbers),
 		cmocka_unit_test(test_human_layout),
 		cmocka_unit_test(test_accessors),
 	};

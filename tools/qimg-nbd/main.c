@@ -132,26 +132,28 @@ static const struct option long_opts[] = {
  * disconnect a device (-d), 1 to exit 0 (help, version), negative to exit
  * 1 (message printed). */
 
-/* One --object: TLS credentials are loaded here, the rest go to the
- * table (JSON as it is: the table checks its values' JSON types). */
+/* One --object, to the table (JSON as it is: the table checks its values'
+ * JSON types), which checks every object's id against the others'; TLS
+ * credentials are then loaded here too. */
 static int object_arg(struct nbd_tool *nt, const char *def)
 {
 	struct qimg_error err = { 0 };
 	char *text = NULL;
 	int r;
 
+	r = tool_object(&nt->t, def);
+	if (r != 0)
+		return r;
 	if (def[0] == '{') {
 		r = qimg_object_json_text(def, &text, &err);
-		if (r < 0 || !nbd_tls_is_object(text)) {
+		if (r < 0) {
 			free(text);
-			return tool_object(&nt->t, def);
+			return 0; /* the table took it: no TLS credentials */
 		}
 		def = text;
 	}
 	if (nbd_tls_is_object(def))
 		r = nbd_tls_object(nt, def);
-	else
-		r = tool_object(&nt->t, def);
 	free(text);
 	return r;
 }

@@ -19,22 +19,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "amend", cmd_amend },
-	{ "bench", cmd_bench },
-	{ "bitmap", cmd_bitmap },
-	{ "check", cmd_check },
-	{ "commit", cmd_commit },
-	{ "compare", cmd_compare },
-	{ "convert", cmd_convert },
-	{ "create", cmd_create },
-	{ "dd", cmd_dd },
-	{ "drives", cmd_drives },
-	{ "info", cmd_info },
-	{ "map", cmd_map },
-	{ "measure", cmd_measure },
-	{ "snapshot", cmd_snapshot },
-	{ "rebase", cmd_rebase },
-	{ "resize", cmd_resize },
+	{ "amend", cmd_amend },	    { "bench", cmd_bench },
+	{ "bitmap", cmd_bitmap },   { "check", cmd_check },
+	{ "commit", cmd_commit },   { "compare", cmd_compare },
+	{ "convert", cmd_convert }, { "create", cmd_create },
+	{ "dd", cmd_dd },	    { "drives", cmd_drives },
+	{ "info", cmd_info },	    { "map", cmd_map },
+	{ "measure", cmd_measure }, { "snapshot", cmd_snapshot },
+	{ "rebase", cmd_rebase },   { "resize", cmd_resize },
 	{ "run", cmd_run },
 };
 
