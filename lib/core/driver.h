@@ -219,6 +219,9 @@ struct qimg_driver {
 	 * removed. */
 	int (*parse_filename)(const char *filename, struct qimg_value *opts,
 			      struct qimg_error *err);
+	/* QEMU's bdrv_needs_filename: a node's "filename" must be non-empty
+	 * text, checked before the node's other options. */
+	bool needs_filename;
 	/* Options a node of this driver accepts when opened (from json:{...},
 	 * --image-opts or parse_filename), beyond those the core takes for
 	 * every node (driver, node-name, read-only, auto-read-only,

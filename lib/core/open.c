@@ -397,6 +397,12 @@ static int driver_open(struct qimg_node *node, struct qimg_error *err)
 		qimg_opts_free(&own);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	/* what the block layer checks of every node comes first */
+	r = qimg_options_check_node(node->drv, node->options, &own, err);
+	if (r < 0) {
+		qimg_opts_free(&own);
+		return r;
+	}
 	u = qimg_options_unknown(node->drv, &own);
 	if (u && node->drv->typed_opts && node->drv->visit_opts) {
 		/* A missing or mistyped member first, as QEMU's visit. */

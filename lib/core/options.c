@@ -3,6 +3,7 @@
  * dict, dotted keys ("file.filename") into nested dicts, and a node's own
  * keys checked against what its driver accepts and handed to it as a flat,
  * typed list. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -313,6 +314,69 @@ int qimg_options_unknown_error(const struct qimg_driver *drv, const char *name,
 			      "Block protocol '%s' doesn't support the "
 			      "option '%s'",
 			      drv->name, name);
+}
+
+static bool node_name_ok(const char *s)
+{
+	if (!isalpha((unsigned char)*s))
+		return false;
+	for (s++; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
+			return false;
+	return true;
+}
+
+int qimg_options_check_node(const struct qimg_driver *drv,
+			    const struct qimg_value *options,
+			    const struct qimg_opts *o, struct qimg_error *err)
+{
+	static const struct qimg_opt_desc *const schemas[] = { common_opts,
+							       NULL };
+	const struct qimg_value *fn = qimg_dict_get(options, "filename");
+	const char *discard, *dz, *name;
+	struct qimg_opts c = { 0 };
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < o->len; i++)
+		if (in_schema(common_opts, o->v[i].name))
+			r = qimg_opts_set(&c, o->v[i].name, o->v[i].value);
+	if (r < 0) {
+		qimg_opts_free(&c);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	r = qimg_opts_validate(&c, schemas, err);
+	qimg_opts_free(&c);
+	if (r < 0)
+		return r;
+	if (drv->needs_filename &&
+	    (!fn || qimg_value_type(fn) != QIMG_VALUE_STR ||
+	     !*qimg_value_get_str(fn)))
+		return qimg_error_set(err, EINVAL,
+				      "The '%s' block driver requires a file "
+				      "name",
+				      drv->name);
+	discard = qimg_opts_get_str(o, "discard", "ignore");
+	if (strcmp(discard, "off") && strcmp(discard, "ignore") &&
+	    strcmp(discard, "on") && strcmp(discard, "unmap"))
+		return qimg_error_set(err, EINVAL, "Invalid discard option");
+	dz = qimg_opts_get_str(o, "detect-zeroes", "off");
+	if (strcmp(dz, "off") && strcmp(dz, "on") && strcmp(dz, "unmap"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", dz);
+	if (!strcmp(dz, "unmap") && strcmp(discard, "on") &&
+	    strcmp(discard, "unmap"))
+		return qimg_error_set(err, EINVAL,
+				      "setting detect-zeroes to unmap is not "
+				      "allowed without setting discard "
+				      "operation to unmap");
+	name = qimg_opts_get_str(o, "node-name", NULL);
+	if (name && !node_name_ok(name))
+		return qimg_error_set(err, EINVAL, "Invalid node-name: '%s'",
+				      name);
+	if (name && strlen(name) > 31)
+		return qimg_error_set(err, EINVAL, "Node name too long");
+	return 0;
 }
 
 int qimg_options_check(const struct qimg_driver *drv, struct qimg_opts *o,

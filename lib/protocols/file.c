@@ -184,31 +184,18 @@ static int check_opts(struct qimg_node *node, const struct qimg_opts *opts,
 	return 0;
 }
 
-/* QEMU takes a file name only as text: json:{"filename": 5} names none. */
-static bool filename_is_text(const struct qimg_node *node)
-{
-	const struct qimg_value *v = qimg_dict_get(node->options, "filename");
-
-	return !v || qimg_value_type(v) == QIMG_VALUE_STR;
-}
-
 static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 		     struct qimg_error *err)
 {
 	struct file_state *s = node->opaque;
 	int oflags = (node->flags & QIMG_OPEN_RDWR) ? O_RDWR : O_RDONLY;
-	const char *fn = qimg_opts_get_str(opts, "filename", NULL);
 	int r;
 
 	s->fd = -1;
 	pthread_mutex_init(&s->bsc_lock, NULL);
-	/* An empty name is refused before any open(2), as qemu-img does
-	 * ("dd if=", "info ''"); creating one still fails with ENOENT. */
-	if (!fn || !*fn || !filename_is_text(node))
-		return qimg_error_set(err, EINVAL,
-				      "The '%s' block driver requires a file "
-				      "name",
-				      node->drv->name);
+	/* (the core refused a name that is empty or no text: needs_filename,
+	 * as qemu-img does for "dd if=", "info ''"; creating one still
+	 * fails with ENOENT) */
 	r = parse_aio(node, qimg_opts_get_str(opts, "aio", NULL), err);
 	if (r == 0)
 		r = check_opts(node, opts, err);
@@ -850,6 +837,7 @@ const struct qimg_driver qimg_driver_file = {
 	.kind = QIMG_DRIVER_PROTOCOL,
 	.protocols = file_protocols,
 	.default_protocol = true,
+	.needs_filename = true,
 	.runtime_opts = file_runtime_opts,
 	.exact_filename = file_exact_filename,
 	.threads = QIMG_THREADS_PARALLEL,
@@ -882,6 +870,7 @@ static const char *const host_cdrom_protocols[] = { "host_cdrom", NULL };
 		.name = drvname,                                               \
 		.kind = QIMG_DRIVER_PROTOCOL,                                  \
 		.protocols = protos,                                           \
+		.needs_filename = true,                                        \
 		.runtime_opts = file_runtime_opts,                             \
 		.exact_filename = file_exact_filename,                         \
 		.threads = QIMG_THREADS_PARALLEL,                              \

@@ -355,4 +355,27 @@ done
 same "pr-manager naming a secret" info --object secret,id=sec,data=x \
 	--image-opts driver=file,filename=../r.raw,pr-manager=sec
 
+# What the block layer checks of every node before its driver opens it,
+# in QEMU's order: the types of the options every node takes, the file
+# name a driver needs, discard, detect-zeroes, node-name; then the driver's
+# own options.
+QJ='"driver":"qcow2","file":{"driver":"file","filename":"../base.qcow2"}'
+for o in '"discard":"bad"' '~"discard":5' '"detect-zeroes":"bad"' \
+	'"detect-zeroes":"unmap"' '~"detect-zeroes":"unmap","discard":"ignore"' \
+	'"detect-zeroes":"unmap","discard":"on"' '~"detect-zeroes":true,"discard":true' \
+	'"node-name":"1x"' '~"node-name":""' '~"node-name":"a b"' '~"node-name":1.5' \
+	'"node-name":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"' '"node-name":"a-b.c_D1"' \
+	'"node-name":"1x","discard":"bad"' '~"node-name":"1x","read-only":"bad"' \
+	'"node-name":"1x","l2-cache-size":"bad"' '~"node-name":"1x","bogus":1'; do
+	if alike "$o"; then
+		same "every node: $item" info "json:{$QJ,$item}"
+	fi
+done
+for j in '{"driver":"file","filename":"","discard":"bad"}' \
+	'{"driver":"file","filename":"../r.raw","discard":"bad","locking":"x"}' \
+	'{"driver":"file","filename":"../nonexist","node-name":"1x"}' \
+	'{"driver":"host_device","filename":"","node-name":"1x"}'; do
+	same "every node: $j" info "json:$j"
+done
+
 done_testing
