@@ -3,7 +3,6 @@
  * dict, dotted keys ("file.filename") into nested dicts, and a node's own
  * keys checked against what its driver accepts and handed to it as a flat,
  * typed list. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include "core/driver.h"
 #include "core/options.h"
+#include "util/keyval.h"
 
 /* Put `val` at the dotted path `key` below dict, creating dicts on the
  * way.  A key already present keeps its first value (explicit options given
@@ -316,16 +316,6 @@ int qimg_options_unknown_error(const struct qimg_driver *drv, const char *name,
 			      drv->name, name);
 }
 
-static bool node_name_ok(const char *s)
-{
-	if (!isalpha((unsigned char)*s))
-		return false;
-	for (s++; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
-			return false;
-	return true;
-}
-
 int qimg_options_check_node(const struct qimg_driver *drv,
 			    const struct qimg_value *options,
 			    const struct qimg_opts *o, struct qimg_error *err)
@@ -371,7 +361,8 @@ int qimg_options_check_node(const struct qimg_driver *drv,
 				      "allowed without setting discard "
 				      "operation to unmap");
 	name = qimg_opts_get_str(o, "node-name", NULL);
-	if (name && !node_name_ok(name))
+	/* (QEMU's rule for ids and node names alike) */
+	if (name && !qimg_kv_is_identifier(name))
 		return qimg_error_set(err, EINVAL, "Invalid node-name: '%s'",
 				      name);
 	if (name && strlen(name) > 31)
