@@ -39,6 +39,7 @@ int qimg_cache_mode_parse(const char *s, enum qimg_cache_mode *out);
 
 struct qimg_value;
 struct qimg_objects;
+struct qimg_node_names;
 
 struct qimg_open_args {
 	/* A filename ("disk.qcow2", "nbd://host/exp", "json:{...}"), or NULL
@@ -50,6 +51,9 @@ struct qimg_open_args {
 	const struct qimg_value *options;
 	/* --object definitions (secrets) options may name; may be NULL. */
 	const struct qimg_objects *objects;
+	/* The names the process's open nodes hold (qimg/node-names.h): the
+	 * new nodes take theirs there; NULL: a set of their own. */
+	struct qimg_node_names *names;
 	unsigned int flags; /* QIMG_OPEN_* */
 	enum qimg_cache_mode cache;
 	const struct qimg_opts *opts; /* extra driver options, may be NULL */
@@ -114,6 +118,15 @@ int qimg_open_over_opts(struct qimg_node *file,
  * nbd://...) as they are, others joined to image's directory.  malloc'd;
  * NULL on allocation failure. */
 char *qimg_resolve_backing_name(const char *image, const char *backing);
+
+/* The name a new backing file `backing` of the open image `node` opens by,
+ * as qemu-img rebase finds it: a relative name is joined to the directory
+ * of the image's file (the first plain name down its file children); an
+ * image with none (a json:{...} of a quorum) takes no relative name
+ * ("Cannot use relative backing file names for 'json:{...}'").  malloc'd;
+ * NULL with err set. */
+char *qimg_new_backing_name(const struct qimg_node *node, const char *backing,
+			    struct qimg_error *err);
 
 /* Close the whole chain.  Flushes first (errors are ignored here: call
  * qimg_flush before if they matter).  NULL is allowed. */

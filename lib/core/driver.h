@@ -161,6 +161,10 @@ struct qimg_node {
 	struct qimg_value *options;
 	/* The --object table of the open call (secrets), or NULL. */
 	const struct qimg_objects *objects;
+	/* The set of names the open call's nodes take (a reference), and
+	 * whether this node holds its node-name there. */
+	struct qimg_node_names *names;
+	bool name_claimed;
 	/* The open call's warning sink (qimg_node_warn), or NULL. */
 	void (*warn)(void *opaque, const char *msg);
 	void *warn_opaque;

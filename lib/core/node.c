@@ -11,6 +11,7 @@
 
 #include "core/driver.h"
 #include "core/node.h"
+#include "qimg/node-names.h"
 
 struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
 				const char *filename, unsigned int flags,
@@ -45,6 +46,9 @@ void qimg_node_free(struct qimg_node *n)
 {
 	if (!n)
 		return;
+	if (n->name_claimed)
+		qimg_node_names_release(n->names, qimg_node_name(n), n);
+	qimg_node_names_unref(n->names);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->reqs_lock);
 	pthread_cond_destroy(&n->reqs_cond);

@@ -11,6 +11,13 @@ int qimg_protocol_open(const char *filename, unsigned int flags,
 		       struct qimg_error *err);
 void qimg_protocol_close(struct qimg_node *file);
 
+/* The plain name (qimg_node_exact_filename) of the first node from n down
+ * its file children (or a filter's "image") that has one, as QEMU finds a
+ * node's directory; NULL when none has (or n is NULL), *last then the node
+ * the search ended at.  malloc'd. */
+char *qimg_node_base_name(const struct qimg_node *n,
+			  const struct qimg_node **last);
+
 /* Allocate / free a node (driver not opened). */
 struct qimg_node *qimg_node_new(const struct qimg_driver *drv,
 				const char *filename, unsigned int flags,

@@ -17,6 +17,7 @@
 #include "core/node.h"
 #include "core/options.h"
 #include "qimg/commit.h"
+#include "qimg/node-names.h"
 #include "util/vector.h"
 
 #define PROBE_BYTES 4096
@@ -25,6 +26,10 @@
 struct open_ctx {
 	const struct qimg_open_args *args; /* the top-level call */
 	int depth;			   /* backing depth */
+	struct qimg_node_names *names;	   /* where nodes take their names */
+	/* The nodes take the place of open ones (a reopen): a name in use
+	 * passes to them. */
+	bool take_over;
 };
 
 static int open_node(struct qimg_value *opts, const char *filename,
@@ -385,11 +390,12 @@ static int first_unknown(const struct qimg_driver *drv, struct qimg_opts *o,
  * an option nobody takes is refused only once the node opened (a missing
  * file or a wrong header is the error a user sees first), except by a
  * driver whose options are one typed record. */
-static int driver_open(struct qimg_node *node, struct qimg_error *err)
+static int driver_open(struct qimg_node *node, const struct open_ctx *ctx,
+		       struct qimg_error *err)
 {
 	struct qimg_opts own = { 0 };
 	char *unknown = NULL;
-	const char *u;
+	const char *u, *name;
 	int r;
 
 	r = qimg_options_own(node->drv, node->options, &own);
@@ -399,6 +405,17 @@ static int driver_open(struct qimg_node *node, struct qimg_error *err)
 	}
 	/* what the block layer checks of every node comes first */
 	r = qimg_options_check_node(node->drv, node->options, &own, err);
+	/* then its name is taken, as QEMU names a node before its driver
+	 * opens it (a child opened by the driver comes after) */
+	name = r == 0 ? qimg_node_name(node) : NULL;
+	if (name && ctx->take_over) {
+		r = qimg_node_names_take_over(ctx->names, name, node);
+		if (r < 0)
+			r = qimg_error_set(err, ENOMEM, "Out of memory");
+	} else if (name) {
+		r = qimg_node_names_claim(ctx->names, name, node, err);
+	}
+	node->name_claimed = name && r == 0;
 	if (r < 0) {
 		qimg_opts_free(&own);
 		return r;
@@ -471,9 +488,10 @@ static int open_protocol_node(const struct qimg_driver *drv,
 	}
 	node->options = opts;
 	node->objects = ctx->args->objects;
+	node->names = qimg_node_names_ref(ctx->names);
 	node->warn = ctx->args->warn;
 	node->warn_opaque = ctx->args->warn_opaque;
-	r = driver_open(node, err);
+	r = driver_open(node, ctx, err);
 	if (r < 0) {
 		discard_failed(node);
 		return r;
@@ -567,21 +585,60 @@ char *qimg_resolve_backing_name(const char *image, const char *backing)
 
 /* The plain path a relative backing name is resolved against: the
  * image's file when a plain name describes it. */
-static char *base_path(const struct qimg_node *node, const char *given)
+char *qimg_node_base_name(const struct qimg_node *n,
+			  const struct qimg_node **last)
 {
-	const struct qimg_node *n = node->file;
 	char *exact = NULL;
 
-	/* The first node down the file/image children that has a plain
-	 * name (a filter such as blkdebug has none of its own). */
+	*last = n;
 	while (n && !(exact = qimg_node_exact_filename(n))) {
 		const struct qimg_node *next = qimg_node_child(n, "file");
 
+		*last = n;
 		n = next ? next : qimg_node_child(n, "image");
 	}
+	return exact;
+}
+
+static char *base_path(const struct qimg_node *node, const char *given,
+		       const struct qimg_node **last)
+{
+	char *exact = qimg_node_base_name(node->file, last);
+
 	if (exact || !given || !strncmp(given, "json:", 5))
 		return exact;
 	return strdup(given);
+}
+
+char *qimg_new_backing_name(const struct qimg_node *node, const char *backing,
+			    struct qimg_error *err)
+{
+	const struct qimg_node *last;
+	char *base, *r, *shown;
+
+	if (!*backing || is_absolute_or_protocol(backing)) {
+		r = strdup(backing);
+		goto out;
+	}
+	base = base_path(node, node->filename, &last);
+	if (!base) {
+		shown = qimg_node_display_name(node);
+		if (!shown)
+			return qimg_error_set(err, ENOMEM, "Out of memory"),
+			       NULL;
+		qimg_error_set(err, EINVAL,
+			       "Cannot use relative backing file names for "
+			       "'%s'",
+			       shown);
+		free(shown);
+		return NULL;
+	}
+	r = qimg_resolve_backing_name(base, backing);
+	free(base);
+out:
+	if (!r)
+		qimg_error_set(err, ENOMEM, "Out of memory");
+	return r;
 }
 
 /* Whether backing options name the file themselves (file.filename, a node
@@ -601,11 +658,15 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 			struct qimg_error *err)
 {
 	struct qimg_open_args bargs = *ctx->args;
-	struct open_ctx b = { .args = &bargs, .depth = ctx->depth + 1 };
+	struct open_ctx b = { .args = &bargs,
+			      .depth = ctx->depth + 1,
+			      .names = ctx->names,
+			      .take_over = ctx->take_over };
 	struct qimg_error berr = { 0 };
 	struct qimg_node *bk = NULL;
 	unsigned int flags;
 	const char *name = NULL, *fmt = NULL;
+	const struct qimg_node *last;
 	char *base;
 	int r;
 
@@ -615,15 +676,19 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 				      "Backing chain is too long (a loop?)");
 	}
 	if (node->backing_filename && node->backing_filename[0]) {
-		base = base_path(node, given);
+		base = base_path(node, given, &last);
 		/* A relative name under an image whose directory nothing
-		 * tells (quorum): no actual path, as qemu-img says. */
+		 * tells (quorum): no actual path, as qemu-img says; and no
+		 * backing file either. */
 		if (!base && !is_absolute_or_protocol(node->backing_filename)) {
-			if (node->flags & QIMG_OPEN_NO_BACKING) {
-				qimg_value_free(bopts);
+			qimg_value_free(bopts);
+			if (node->flags & QIMG_OPEN_NO_BACKING)
 				return 0;
-			}
-			base = strdup("");
+			return qimg_error_set(err, EINVAL,
+					      "Cannot generate a base "
+					      "directory for %s nodes",
+					      last ? last->drv->name
+						   : node->drv->name);
 		}
 		node->full_backing_filename =
 			qimg_resolve_backing_name(base, node->backing_filename);
@@ -729,6 +794,7 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	node->options = opts;
 	node->objects = ctx->args->objects;
+	node->names = qimg_node_names_ref(ctx->names);
 	node->warn = ctx->args->warn;
 	node->warn_opaque = ctx->args->warn_opaque;
 	if (add_child(node, "file", file, false) < 0) {
@@ -740,7 +806,7 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	node->probed_raw = probed && !strcmp(drv->name, "raw");
 	r = take_locks(node, err);
 	if (r == 0)
-		r = driver_open(node, err);
+		r = driver_open(node, ctx, err);
 	if (r < 0) {
 		qimg_value_free(bopts);
 		discard_failed(node);
@@ -929,15 +995,22 @@ fail:
 
 /* --- public entry points ------------------------------------------------ */
 
-int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
-	      struct qimg_error *err)
+/* A reference to the name set an open uses: the one given, or a new one
+ * for this open's nodes alone. */
+static struct qimg_node_names *names_for(struct qimg_node_names *given)
 {
-	struct open_ctx ctx = { .args = args, .depth = 0 };
+	return given ? qimg_node_names_ref(given) : qimg_node_names_new();
+}
+
+static int open_top(const struct qimg_open_args *args,
+		    struct qimg_node_names *names, struct qimg_node **out,
+		    struct qimg_error *err)
+{
+	struct open_ctx ctx = { .args = args, .depth = 0, .names = names };
 	struct qimg_value *opts = NULL;
 	unsigned int flags = args->flags;
 	int r;
 
-	*out = NULL;
 	if ((flags & QIMG_OPEN_FORCE_SHARE) && (flags & QIMG_OPEN_RDWR))
 		return qimg_error_set(err, EINVAL,
 				      "force-share=on can only be used with "
@@ -996,6 +1069,20 @@ int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
 	return r;
 }
 
+int qimg_open(const struct qimg_open_args *args, struct qimg_node **out,
+	      struct qimg_error *err)
+{
+	struct qimg_node_names *names = names_for(args->names);
+	int r;
+
+	*out = NULL;
+	if (!names)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = open_top(args, names, out, err);
+	qimg_node_names_unref(names);
+	return r;
+}
+
 int qimg_open_child(struct qimg_node *parent, const char *role,
 		    const char *filename, unsigned int how, unsigned int flags,
 		    struct qimg_node **out, struct qimg_error *err)
@@ -1041,6 +1128,11 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 		}
 		filename = NULL;
 	}
+	ctx.names = names_for(parent->names);
+	if (!ctx.names) {
+		qimg_value_free(sub);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
 	r = open_node(sub, sub ? NULL : filename, NULL,
 		      how & QIMG_CHILD_PROTOCOL,
 		      (parent->flags & (QIMG_OPEN_RDWR | QIMG_OPEN_FORCE_SHARE |
@@ -1048,6 +1140,7 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 					QIMG_OPEN_UNMAP)) |
 			      flags,
 		      parent->cache, &ctx, &child, err);
+	qimg_node_names_unref(ctx.names);
 	if (r < 0)
 		return r;
 	if ((how & QIMG_CHILD_LOCK_DATA) && child->drv->set_perm &&
@@ -1112,6 +1205,7 @@ int qimg_open_over_opts(struct qimg_node *file,
 	struct qimg_value *opts =
 		options ? qimg_value_copy(options) : qimg_value_dict();
 	const char *format;
+	int r;
 
 	*out = NULL;
 	if (!opts) {
@@ -1128,8 +1222,16 @@ int qimg_open_over_opts(struct qimg_node *file,
 		}
 	}
 	file->objects = objects;
-	return format_over(drv, file, opts, NULL, flags, file->cache, &ctx, out,
-			   err);
+	ctx.names = names_for(file->names);
+	if (!ctx.names) {
+		qimg_value_free(opts);
+		close_tree(file);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	r = format_over(drv, file, opts, NULL, flags, file->cache, &ctx, out,
+			err);
+	qimg_node_names_unref(ctx.names);
+	return r;
 }
 
 int qimg_protocol_open(const char *filename, unsigned int flags,
@@ -1137,10 +1239,16 @@ int qimg_protocol_open(const char *filename, unsigned int flags,
 		       struct qimg_error *err)
 {
 	struct qimg_open_args args = { .filename = filename };
-	struct open_ctx ctx = { .args = &args, .depth = 0 };
+	struct open_ctx ctx = { .args = &args, .names = names_for(NULL) };
+	int r;
 
-	return open_node(NULL, filename, NULL, QIMG_CHILD_PROTOCOL, flags,
-			 cache, &ctx, out, err);
+	*out = NULL;
+	if (!ctx.names)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	r = open_node(NULL, filename, NULL, QIMG_CHILD_PROTOCOL, flags, cache,
+		      &ctx, out, err);
+	qimg_node_names_unref(ctx.names);
+	return r;
 }
 
 void qimg_protocol_close(struct qimg_node *file)
@@ -1215,6 +1323,20 @@ static void swap_str(char **a, char **b)
 	*b = t;
 }
 
+/* Give every named node of the tree its name back (after a failed
+ * reopen); the backing chain, never reopened, keeps its own. */
+static void retake_names(struct qimg_node *node)
+{
+	size_t i;
+
+	if (node->name_claimed)
+		(void)qimg_node_names_take_over(node->names,
+						qimg_node_name(node), node);
+	for (i = 0; i < node->nchildren; i++)
+		if (strcmp(node->children[i].role, "backing"))
+			retake_names(node->children[i].node);
+}
+
 int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
 {
 	struct qimg_node *old = overlay->backing, *nn = NULL;
@@ -1247,10 +1369,19 @@ int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
 	    !(old->data_file->flags & QIMG_OPEN_NO_LOCK))
 		(void)old->data_file->drv->set_perm(
 			old->data_file, QIMG_PERM_CONSISTENT_READ, 0, NULL);
+	/* the new nodes take the old ones' names */
+	ctx.names = names_for(old->names);
+	ctx.take_over = true;
+	if (!ctx.names) {
+		qimg_value_free(opts);
+		(void)take_locks(old, NULL);
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	}
 	r = open_node(opts, NULL, NULL, 0,
 		      (old->flags & ~QIMG_OPEN_PROBED) | QIMG_OPEN_RDWR |
 			      QIMG_OPEN_NO_BACKING,
 		      old->cache, &ctx, &nn, err);
+	qimg_node_names_unref(ctx.names);
 	if (r == 0 && (!(nn->flags & QIMG_OPEN_RDWR) ||
 		       !(nn->file->flags & QIMG_OPEN_RDWR))) {
 		/* Its options say read-only (file.read-only=on). */
@@ -1262,6 +1393,8 @@ int qimg_reopen_backing_rw(struct qimg_node *overlay, struct qimg_error *err)
 		r = qimg_error_set(err, ENOMEM, "Out of memory");
 	}
 	if (r < 0) {
+		/* the names the new nodes took are the old ones' again */
+		retake_names(old);
 		(void)take_locks(old, NULL);
 		if (old->data_file && old->data_file->drv->set_perm &&
 		    !(old->data_file->flags & QIMG_OPEN_NO_LOCK))

@@ -365,8 +365,6 @@ int qimg_options_check_node(const struct qimg_driver *drv,
 	if (name && !qimg_kv_is_identifier(name))
 		return qimg_error_set(err, EINVAL, "Invalid node-name: '%s'",
 				      name);
-	if (name && strlen(name) > 31)
-		return qimg_error_set(err, EINVAL, "Node name too long");
 	return 0;
 }
 

@@ -26,9 +26,10 @@ int qimg_options_flatten(struct qimg_opts *o, const char *prefix,
 /* What QEMU's block layer checks of every node before its driver opens
  * it, in its order: the types of the options every node takes, the file
  * name a driver needs (non-empty text), discard, detect-zeroes (unmap only
- * with discard=unmap) and the node-name (a letter, then letters, digits,
- * '-', '.', '_'; at most 31 characters).  options: the node's tree; o: its
- * own keys, flattened. */
+ * with discard=unmap) and the node-name's form (a letter, then letters,
+ * digits, '-', '.', '_'; whether it is free and fits is the name set's to
+ * say, qimg_node_names_claim).  options: the node's tree; o: its own keys,
+ * flattened. */
 int qimg_options_check_node(const struct qimg_driver *drv,
 			    const struct qimg_value *options,
 			    const struct qimg_opts *o, struct qimg_error *err);

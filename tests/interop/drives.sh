@@ -217,6 +217,39 @@ drives "a backing chain" -nodefaults -hda ../o.qcow2
 sampled && drives "driver options" -nodefaults \
 	-drive driver=qcow2,file.driver=file,file.filename=../a.qcow2
 sampled && drives "a node name" -nodefaults -drive file=../a.qcow2,node-name=top
+# One set of names per process: node names, and drives' ids as device names
+# (given or made: none0, ide0-hd1), each refused where the other has it.
+drives "two drives' nodes named alike" -nodefaults \
+	-drive file=../a.qcow2,if=none,node-name=n -drive file=../c.raw,format=raw,if=none,node-name=n
+drives "a node named as its own drive's id" -nodefaults \
+	-drive file=../a.qcow2,if=none,id=x,node-name=x
+sampled && drives "a drive's id named as an open node" -nodefaults \
+	-drive file=../a.qcow2,if=none,node-name=x -drive file=../c.raw,format=raw,if=none,id=x
+sampled && drives "a node named as an earlier drive's id" -nodefaults \
+	-drive file=../c.raw,format=raw,if=none,id=x -drive file=../a.qcow2,if=none,file.node-name=x
+sampled && drives "a node named as an empty drive's id" -nodefaults \
+	-drive if=none,id=e -drive file=../a.qcow2,if=none,node-name=e
+sampled && drives "an empty drive's id named as a node" -nodefaults \
+	-drive file=../a.qcow2,if=none,node-name=e -drive if=none,id=e
+sampled && drives "a node named as a made id" -nodefaults \
+	-drive file=../a.qcow2,node-name=ide0-hd1 -drive file=../c.raw,format=raw
+sampled && drives "a made id taken by a node" -nodefaults \
+	-drive file=../a.qcow2,if=none,node-name=none1 -drive file=../c.raw,format=raw,if=none
+sampled && drives "node names alike under -snapshot" -nodefaults -snapshot \
+	-drive file=../a.qcow2,if=none,node-name=n -drive file=../c.raw,format=raw,if=none,node-name=n
+sampled && drives "a throttled drive's id named as a node" -nodefaults \
+	-drive file=../a.qcow2,if=none,node-name=t \
+	-drive file=../c.raw,format=raw,if=none,id=t,throttling.iops-total=50
+# A node named as a default drive's id: QEMU 7.2 aborts ("Unexpected error
+# in monitor_add_blk()", a core dump); qimg refuses it in the same words.
+if [ -z "$SAME_REF" ]; then
+	qemu_drives -drive file=../a.qcow2,node-name=ide1-cd0
+	ok "QEMU: a node named as the default cdrom" grep -qx \
+		"qemu-system-x86_64: Device name 'ide1-cd0' conflicts with an existing node name" "$R/e.err"
+fi
+refused_clearly "a node named as the default cdrom" \
+	"^qimg: Device name 'ide1-cd0' conflicts with an existing node name$" \
+	drives -drive file=a.qcow2,node-name=ide1-cd0
 
 sampled && drives "aio=native without cache.direct" -nodefaults -drive file=../a.qcow2,aio=native
 drives "aio=native with cache=none" -nodefaults -drive file=../a.qcow2,aio=native,cache=none

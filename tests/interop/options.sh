@@ -378,4 +378,57 @@ for j in '{"driver":"file","filename":"","discard":"bad"}' \
 	same "every node: $j" info "json:$j"
 done
 
+# Node names: one set per process, as QEMU keeps them.  A node's name is
+# taken after its own checks (discard, detect-zeroes, the name's form) and
+# before its driver opens; its file opens first.  Every node a command
+# opens is in the set: two sources, a target, a new backing file.
+NB='"file":{"driver":"file","filename":"../base.qcow2"'
+same "node names: a node and its file alike" \
+	info "json:{\"driver\":\"qcow2\",\"node-name\":\"n\",$NB,\"node-name\":\"n\"}}"
+same "node names: the node's discard before its name" \
+	info "json:{\"driver\":\"qcow2\",\"node-name\":\"n\",\"discard\":\"bad\",$NB,\"node-name\":\"n\"}}"
+same "node names: the file's name is taken first" \
+	info "json:{\"driver\":\"qcow2\",\"node-name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",$NB,\"node-name\":\"n\"}}"
+same "node names: the backing node named as its overlay" \
+	commit --image-opts driver=qcow2,node-name=n,file.filename=../top.qcow2,backing.node-name=n
+same "node names: two convert sources alike" convert -O raw --image-opts \
+	driver=qcow2,node-name=s,file.filename=../base.qcow2 \
+	driver=qcow2,node-name=s,file.filename=../top.qcow2 out.raw
+same "node names: two convert sources' files alike" convert -O raw --image-opts \
+	driver=qcow2,file.filename=../base.qcow2,file.node-name=f \
+	driver=qcow2,file.filename=../top.qcow2,file.node-name=f out.raw
+same "node names: two convert sources named apart" convert -O raw --image-opts \
+	driver=qcow2,node-name=s,file.filename=../base.qcow2 \
+	driver=qcow2,node-name=t,file.filename=../top.qcow2 out.raw
+same_file "node names: two convert sources named apart" out.raw
+same "node names: compare's images alike" compare --image-opts \
+	driver=qcow2,node-name=s,file.filename=../base.qcow2 \
+	driver=qcow2,node-name=s,file.filename=../top.qcow2
+same "node names: a source's backing named as the other source" compare --image-opts \
+	driver=qcow2,node-name=s,file.filename=../base.qcow2 \
+	driver=qcow2,file.filename=../top.qcow2,backing.node-name=s
+for d in "$E" "$G"; do
+	spawn "$QEMU_IMG" create -q -f qcow2 "$d/t.qcow2" 4M
+done
+same "node names: convert's target named as its source" convert -n \
+	--image-opts --target-image-opts \
+	driver=qcow2,node-name=s,file.filename=../base.qcow2 \
+	driver=qcow2,node-name=s,file.filename=t.qcow2
+same "node names: rebase's new backing named as the image" rebase -F qcow2 \
+	-b 'json:{"driver":"qcow2","node-name":"n","file":{"filename":"../base.qcow2"}}' \
+	--image-opts driver=qcow2,node-name=n,file.filename=../top.qcow2
+same "node names: rebase's new backing named as the old one" rebase -F qcow2 \
+	-b 'json:{"driver":"qcow2","node-name":"b","file":{"filename":"../base.qcow2"}}' \
+	--image-opts driver=qcow2,file.filename=../top.qcow2,backing.node-name=b
+# commit opens the backing file again, read-write, under the names it had
+for d in "$E" "$G"; do
+	spawn cp base.qcow2 top.qcow2 "$d/"
+done
+same "node names: commit reopens named nodes" commit --image-opts \
+	driver=qcow2,node-name=t,file.filename=top.qcow2,backing.node-name=b,backing.file.node-name=bf
+ok "node names: commit reopens named nodes: the data committed" \
+	"$QEMU_IMG" compare -q "$E/base.qcow2" "$G/base.qcow2"
+ok "node names: commit reopens named nodes: the top's data in the base" \
+	"$QEMU_IMG" compare -q "$G/base.qcow2" top.qcow2
+
 done_testing

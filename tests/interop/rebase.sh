@@ -118,4 +118,41 @@ topshort.qcow2 base.qcow2 qcow2
 topshort.qcow2 long.qcow2 qcow2
 EOF
 
+# --- where a relative new backing file is looked for -----------------------
+# in the directory of the image's file, whatever names the image (text,
+# --image-opts, json:{...}, a filter above the file); an image no plain
+# name describes (a quorum) takes none; a json:{...} new backing file is
+# not a path
+placesub()
+{
+	local d
+	for d in "$E" "$G"; do
+		spawn mkdir -p "$d/sub"
+		spawn cp pristine/top.qcow2 pristine/base.qcow2 pristine/base2.qcow2 "$d/sub/"
+	done
+}
+for img in 'sub/top.qcow2' \
+	'--image-opts driver=qcow2,file.filename=sub/top.qcow2' \
+	'json:{"driver":"qcow2","file":{"driver":"file","filename":"sub/top.qcow2"}}' \
+	'json:{"driver":"qcow2","file":{"driver":"blkdebug","config":"/dev/null","image":{"driver":"file","filename":"sub/top.qcow2"}}}' \
+	'json:{"driver":"qcow2","file":{"driver":"quorum","vote-threshold":1,"children":[{"driver":"file","filename":"sub/top.qcow2"}]}}'; do
+	placesub
+	# shellcheck disable=SC2086
+	same "a relative new backing file of $img" rebase -b base2.qcow2 -F qcow2 $img
+	ok "a relative new backing file of $img: same backing link" \
+		cmp -s <(link "$E/sub/top.qcow2") <(link "$G/sub/top.qcow2")
+done
+for d in "$E" "$G"; do
+	spawn "$QEMU_IMG" create -q -f qcow2 -b "$d/sub/base.qcow2" -F qcow2 \
+		"$d/sub/abs.qcow2"
+done
+same "a relative new backing file of a quorum" rebase -b base2.qcow2 -F qcow2 \
+	'json:{"driver":"qcow2","file":{"driver":"quorum","vote-threshold":1,"children":[{"driver":"file","filename":"sub/abs.qcow2"}]}}'
+placesub
+same "a json: new backing file is no path" rebase -F qcow2 \
+	-b 'json:{"driver":"qcow2","file":{"driver":"file","filename":"sub/base2.qcow2"}}' \
+	--image-opts driver=qcow2,file.filename=sub/top.qcow2
+ok "a json: new backing file is no path: same backing link" \
+	cmp -s <(link "$E/sub/top.qcow2") <(link "$G/sub/top.qcow2")
+
 done_testing

@@ -394,7 +394,10 @@ int main(int argc, char **argv)
 	nt.prog = slash ? slash + 1 : argv[0];
 	nt.t.prog = nt.prog;
 	nt.t.objects = qimg_objects_new();
-	if (!nt.t.objects) {
+	nt.t.names = qimg_node_names_new();
+	if (!nt.t.objects || !nt.t.names) {
+		qimg_objects_free(nt.t.objects);
+		qimg_node_names_unref(nt.t.names);
 		nbd_err(&nt, "Out of memory");
 		return 1;
 	}
@@ -408,5 +411,6 @@ int main(int argc, char **argv)
 		r = nbd_run(&nt);
 	nbd_tls_free(&nt);
 	qimg_objects_free(nt.t.objects);
+	qimg_node_names_unref(nt.t.names);
 	return r < 0 ? 1 : 0;
 }

@@ -76,6 +76,7 @@ static void repair_if_dirty(const struct tool *t, const char *arg,
 	struct qimg_open_args args = {
 		.format = fmt,
 		.objects = t->objects,
+		.names = t->names,
 		.flags =
 			QIMG_OPEN_RDWR | QIMG_OPEN_CHECK | QIMG_OPEN_NO_BACKING,
 		.cache = cache,

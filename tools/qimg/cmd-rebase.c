@@ -13,20 +13,6 @@
 #include "qimg/create.h"
 #include "rebase.h"
 
-/* The new backing file's name as the image's directory sees it. */
-static char *backing_path(const char *image, const char *backing)
-{
-	const char *slash = strrchr(image, '/');
-	char *p;
-
-	if (backing[0] == '/' || !slash)
-		return tool_strdup(backing);
-	p = malloc((size_t)(slash - image) + strlen(backing) + 2);
-	if (p)
-		sprintf(p, "%.*s/%s", (int)(slash - image), image, backing);
-	return p;
-}
-
 int cmd_rebase(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -94,16 +80,25 @@ int cmd_rebase(const struct tool *t, int argc, char **argv)
 
 	if (!unsafe) {
 		if (*backing) {
-			char *path = backing_path(filename, backing);
+			char *path = qimg_new_backing_name(node, backing, &err);
 			struct qimg_open_args a = {
 				.filename = path,
 				.format = bfmt,
+				.objects = t->objects,
+				.names = t->names,
 				.flags = so.force_share ? QIMG_OPEN_FORCE_SHARE
 							: 0,
 				.cache = smode,
 			};
 
-			r = path ? qimg_open(&a, &nb, &err) : -ENOMEM;
+			if (!path) {
+				tool_err(t,
+					 "Could not resolve backing filename: "
+					 "%s",
+					 tool_errmsg(-EINVAL, &err));
+				goto out;
+			}
+			r = qimg_open(&a, &nb, &err);
 			free(path);
 			if (r < 0) {
 				tool_err(t,

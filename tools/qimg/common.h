@@ -14,12 +14,15 @@
 #include "qimg/error.h"
 #include "qimg/image.h"
 #include "qimg/info.h"
+#include "qimg/node-names.h"
 #include "qimg/object.h"
 
 /* Per-invocation context handed to every command. */
 struct tool {
 	const char *prog;	      /* basename(argv[0]): message prefix */
 	struct qimg_objects *objects; /* --object definitions */
+	/* The names the command's open nodes and drives hold. */
+	struct qimg_node_names *names;
 };
 
 /* Exit code used by every usage error. */

@@ -61,6 +61,7 @@ static int open_image(const struct tool *t, struct drive *d, unsigned int flags,
 	struct qimg_open_args args = {
 		.filename = d->file,
 		.objects = t->objects,
+		.names = t->names,
 		.flags = flags,
 		.cache = cache,
 		.probed_raw = tool_warn_probed_raw,
@@ -213,6 +214,7 @@ static int open_snapshot(const struct tool *t, struct drive *d)
 		struct qimg_open_args args = {
 			.options = top,
 			.objects = t->objects,
+			.names = t->names,
 			.flags = QIMG_OPEN_RDWR,
 			.cache =
 				d->direct ? QIMG_CACHE_NONE : QIMG_CACHE_UNSAFE,
@@ -431,6 +433,32 @@ static int open_throttle(const struct tool *t, struct drive *d)
 	return 0;
 }
 
+/* The drive's id is a device name, which no open node may have. */
+static int add_device_name(const struct tool *t, struct drive *d)
+{
+	struct qimg_error err = { 0 };
+
+	if (qimg_node_names_add_device(t->names, d->id, &err) < 0)
+		return drive_fail(t, d->where, "%s", err.msg);
+	return 0;
+}
+
+/* So are the machine's default drives' ids (ide1-cd0, floppy0, sd0).  QEMU
+ * 7.2 aborts when a node took one ("Unexpected error in monitor_add_blk()"
+ * and a core dump): qimg says so as an error. */
+static int add_default_names(const struct tool *t, struct drive_set *set)
+{
+	struct qimg_error err = { 0 };
+	int i;
+
+	for (i = 0; i < set->n; i++)
+		if (set->v[i].is_default &&
+		    qimg_node_names_add_device(t->names, set->v[i].id, &err) <
+			    0)
+			return drive_fail(t, NULL, "%s", err.msg);
+	return 0;
+}
+
 int drive_set_open(const struct tool *t, struct drive_set *set)
 {
 	struct perm_state *ps = drive_perm_new();
@@ -451,15 +479,17 @@ int drive_set_open(const struct tool *t, struct drive_set *set)
 			return 1;
 		}
 		if (d->empty)
-			continue;
-		if (d->snapshot)
+			r = 0;
+		else if (d->snapshot)
 			r = open_snapshot(t, d);
 		else
 			r = open_image(t, d, d->readonly ? 0 : QIMG_OPEN_RDWR,
 				       cache_of(d), &d->node);
-		if (r == 0 && d->throttle_limits)
+		if (r == 0 && !d->empty && d->throttle_limits)
 			r = open_throttle(t, d);
-		if (r || drive_perm_open(t, ps, d)) {
+		if (r == 0)
+			r = add_device_name(t, d);
+		if (r || (!d->empty && drive_perm_open(t, ps, d))) {
 			drive_perm_free(ps);
 			return 1;
 		}
@@ -473,6 +503,8 @@ int drive_set_open(const struct tool *t, struct drive_set *set)
 	     add_default(set, DRIVE_IF_SD, 0, 0, false, "sd0")))
 		r = drive_fail(t, NULL, "Out of memory");
 	else
+		r = add_default_names(t, set);
+	if (r == 0)
 		r = check_devices(t, set, ps);
 	drive_perm_free(ps);
 	return r;

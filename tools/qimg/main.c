@@ -290,12 +290,16 @@ int main(int argc, char **argv)
 			/* Restart getopt for the command's own options. */
 			optind = 0;
 			t.objects = qimg_objects_new();
-			if (!t.objects) {
+			t.names = qimg_node_names_new();
+			if (!t.objects || !t.names) {
+				qimg_objects_free(t.objects);
+				qimg_node_names_unref(t.names);
 				tool_err(&t, "out of memory");
 				return 1;
 			}
 			c = commands[i].fn(&t, cargc, cargv);
 			qimg_objects_free(t.objects);
+			qimg_node_names_unref(t.names);
 			return c;
 		}
 	}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/node.h"
 #include "formats/vmdk/vmdk.h"
 #include "util/endian.h"
 
@@ -161,15 +162,9 @@ static int scan_line(const char *p, const char *eol, struct ext_line *l)
 static int extent_path(struct qimg_node *node, const char *fname, char **out,
 		       struct qimg_error *err)
 {
-	const struct qimg_node *n = node->file, *last = node->file;
-	char *exact = NULL;
+	const struct qimg_node *last;
+	char *exact = qimg_node_base_name(node->file, &last);
 
-	while (n && !(exact = qimg_node_exact_filename(n))) {
-		const struct qimg_node *next = qimg_node_child(n, "file");
-
-		last = n;
-		n = next ? next : qimg_node_child(n, "image");
-	}
 	if (!exact && fname[0] != '/')
 		return qimg_error_set(
 			err, EINVAL,
