@@ -409,4 +409,43 @@ kill_helpers
 pids=
 same "data file free again: resize" resize ../lk.qcow2 2M
 
+# A data file on NBD: an export cannot grow, so an image larger than it
+# is refused in qemu-img's words (and qimg leaves no half-made image, where
+# qemu-img leaves one); one it holds is made and read.
+QEMU_NBD=${QEMU_NBD:-qemu-nbd}
+if command -v "$QEMU_NBD" >/dev/null 2>&1; then
+	spawn truncate -s 1M nbd-data.raw
+	NS=$T/data.sock
+	"$QEMU_NBD" -t -k "$NS" -f raw nbd-data.raw &
+	pids="$pids $!"
+	wait_sock "$NS"
+	ND="nbd+unix:///?socket=$NS"
+	run_tool e create -f qcow2 -o data_file="$ND" big.qcow2 2M
+	run_tool g create -f qcow2 -o data_file="$ND" big.qcow2 2M
+	ok "data file on NBD, larger image: qemu-img's error" \
+		grep -qx "qemu-img: big.qcow2: Could not resize image: Cannot grow NBD nodes" "$R/e.err"
+	ok "data file on NBD, larger image: qimg's error" \
+		grep -qx "qimg: big.qcow2: Could not resize image: Cannot grow NBD nodes" "$R/g.err"
+	ok "data file on NBD, larger image: no image left" test ! -e "$G/big.qcow2"
+	same "data file on NBD, smaller image" create -f qcow2 -o data_file="$ND" small.qcow2 512K
+	# qemu-img writes an empty name (docs/DIFFERENCES.md); qimg the one given
+	ok "data file on NBD: qimg's image names the export" grep -qxF \
+		"    data file: $ND" <("$QEMU_IMG" info "$G/small.qcow2")
+	NJ="\"data-file\":{\"driver\":\"nbd\",\"server\":{\"type\":\"unix\",\"path\":\"$NS\"}}"
+	same "data file on NBD, smaller image: map with the data file's options" \
+		map --output=json "json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"small.qcow2\"},$NJ}"
+	same "data file on NBD, raw, preallocated" create -f qcow2 \
+		-o data_file="$ND",data_file_raw=on,preallocation=full full.qcow2 1M
+	same "data file on NBD, raw, preallocated: check" \
+		check "json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"full.qcow2\"},$NJ}"
+	ok "data file on NBD, raw, preallocated: qemu-img check of qimg's" \
+		"$QEMU_IMG" check -q "json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"$G/full.qcow2\"},$NJ}"
+	kill_helpers
+	pids=
+elif [ "${CI:-}" = true ]; then
+	fail "data file on NBD: qemu-nbd is needed"
+else
+	skip "data file on NBD: no qemu-nbd"
+fi
+
 done_testing

@@ -471,6 +471,10 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		if (r == 0)
 			r = qcow2_data_file_truncate(s, p.size, p.prealloc,
 						     err);
+		/* (qemu-img sizes the image, data file and all, in one
+		 * truncate, and names a failure so) */
+		if (r < 0)
+			qimg_error_prefix(err, "Could not resize image");
 		/* Its first block allocated, as qemu-img creates files (and
 		 * as raw.c does: it shows in map and disk size). */
 		if (r == 0 && p.size && strcmp(p.prealloc, "full")) {
