@@ -137,6 +137,28 @@ static void discard_failed(struct qimg_node *node)
 
 /* --- option helpers ---------------------------------------------------- */
 
+/* Whether opts holds flat keys "role.X" beside its member "role" (a node
+ * named by reference and described by options too: QEMU refuses that). */
+static bool has_flat_under(const struct qimg_value *opts, const char *role)
+{
+	size_t i, n = strlen(role);
+	const char *k;
+
+	for (i = 0; opts && i < qimg_value_count(opts); i++) {
+		qimg_value_at(opts, i, &k);
+		if (!strncmp(k, role, n) && k[n] == '.')
+			return true;
+	}
+	return false;
+}
+
+static int reference_with_options(struct qimg_error *err)
+{
+	return qimg_error_set(err, EINVAL,
+			      "Cannot reference an existing block device with "
+			      "additional options or a new filename");
+}
+
 static const char *opt_str(const struct qimg_value *d, const char *key)
 {
 	return qimg_value_get_str(qimg_dict_get(d, key));
@@ -734,6 +756,39 @@ static int open_backing(struct qimg_node *node, struct qimg_value *bopts,
 	return 0;
 }
 
+/* The backing option QEMU names first (its dict's order) among bopts
+ * (flattened under "backing") and the flat "backing.X" keys of opts. */
+static int backing_keys_first(const struct qimg_value *bopts,
+			      const struct qimg_value *opts, char **first)
+{
+	struct qimg_opts o = { 0 };
+	struct qimg_value *d = qimg_value_dict();
+	size_t i, *idx = NULL;
+	const char *k;
+	int r = !d	? -ENOMEM
+		: bopts ? qimg_options_flatten(&o, "backing", bopts)
+			: 0;
+
+	for (i = 0; r == 0 && i < o.len; i++)
+		r = qimg_dict_put_bool(d, o.v[i].name, true);
+	for (i = 0; r == 0 && i < qimg_value_count(opts); i++) {
+		qimg_value_at(opts, i, &k);
+		if (!strncmp(k, "backing.", 8))
+			r = qimg_dict_put_bool(d, k, true);
+	}
+	*first = NULL;
+	if (r == 0 && qimg_value_count(d) &&
+	    (idx = calloc(qimg_value_count(d), sizeof(*idx)))) {
+		qimg_dict_qemu_order(d, idx);
+		qimg_value_at(d, idx[0], &k);
+		*first = strdup(k);
+	}
+	free(idx);
+	qimg_opts_free(&o);
+	qimg_value_free(d);
+	return *first ? 0 : -ENOMEM;
+}
+
 /* Open format drv (NULL: probe) over the open node `file` (taken over). */
 static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 		       struct qimg_value *opts, const char *given,
@@ -773,19 +828,48 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	if (drv->supports_backing)
 		bopts = qimg_dict_take(opts, "backing");
-	if (bopts && (flags & QIMG_OPEN_NO_BACKING) &&
-	    qimg_value_type(bopts) != QIMG_VALUE_NULL) {
-		/* Without the chain, backing options are nobody's. */
-		struct qimg_opts o = { 0 };
+	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR &&
+	    !*qimg_value_get_str(bopts)) {
+		/* QEMU's old spelling of null (open_format_node warned) */
+		qimg_value_free(bopts);
+		bopts = qimg_value_null();
+		if (!bopts) {
+			close_tree(file);
+			qimg_node_free(node);
+			qimg_value_free(opts);
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		}
+	}
+	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_NULL &&
+	    has_flat_under(opts, "backing")) {
+		/* no backing node, yet options for one: nobody's */
+		char *first = NULL;
 
-		r = qimg_options_flatten(&o, "backing", bopts);
+		r = backing_keys_first(NULL, opts, &first);
 		r = r < 0 ? qimg_error_set(err, ENOMEM, "Out of memory")
 			  : qimg_error_set(err, EINVAL,
 					   "Block format '%s' does not support "
 					   "the option '%s'",
-					   drv->name,
-					   o.len ? o.v[0].name : "backing");
-		qimg_opts_free(&o);
+					   drv->name, first);
+		free(first);
+		qimg_value_free(bopts);
+		close_tree(file);
+		qimg_node_free(node);
+		qimg_value_free(opts);
+		return r;
+	}
+	if (bopts && (flags & QIMG_OPEN_NO_BACKING) &&
+	    qimg_value_type(bopts) != QIMG_VALUE_NULL) {
+		/* Without the chain, backing options are nobody's. */
+		char *first = NULL;
+
+		r = backing_keys_first(bopts, opts, &first);
+		r = r < 0 ? qimg_error_set(err, ENOMEM, "Out of memory")
+			  : qimg_error_set(err, EINVAL,
+					   "Block format '%s' does not support "
+					   "the option '%s'",
+					   drv->name, first);
+		free(first);
 		qimg_value_free(bopts);
 		close_tree(file);
 		qimg_node_free(node);
@@ -824,6 +908,15 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 		free(exact);
 		free(shown);
 	}
+	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR &&
+	    has_flat_under(opts, "backing")) {
+		qimg_value_free(bopts);
+		close_tree(node);
+		return qimg_error_set(err, EINVAL,
+				      "Could not open backing file: Cannot "
+				      "reference an existing block device with "
+				      "additional options or a new filename");
+	}
 	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR) {
 		r = qimg_error_set(err, ENOENT,
 				   "Cannot find device='%s' nor node-name='%s'",
@@ -857,11 +950,25 @@ static int open_format_node(const struct qimg_driver *drv,
 			    struct qimg_error *err)
 {
 	struct qimg_value *fopts = qimg_dict_take(opts, "file");
+	const struct qimg_value *b = qimg_dict_get(opts, "backing");
 	struct qimg_node *file = NULL;
 	int r;
 
+	/* warned of first, as QEMU reads "backing" before it opens a file */
+	if (b && qimg_value_type(b) == QIMG_VALUE_STR &&
+	    !*qimg_value_get_str(b) && ctx->args->warn)
+		ctx->args->warn(ctx->args->warn_opaque,
+				"Use of \"backing\": \"\" is deprecated; use "
+				"\"backing\": null instead");
+
 	if (!fopts) {
 		qimg_value_free(opts);
+		/* A child named by neither (a quorum's children.0.filename=
+		 * alone is probed, so it needs one) */
+		if (!drv)
+			return qimg_error_set(err, EINVAL,
+					      "Must specify either driver or "
+					      "file");
 		/* A driver whose options are one typed record has `file` as
 		 * a member of it (QEMU's copy-before-write). */
 		if (drv->typed_opts)
@@ -870,6 +977,12 @@ static int open_format_node(const struct qimg_driver *drv,
 		return qimg_error_set(err, EINVAL,
 				      "A block device must be specified for "
 				      "\"file\"");
+	}
+	if (qimg_value_type(fopts) == QIMG_VALUE_STR &&
+	    has_flat_under(opts, "file")) {
+		qimg_value_free(fopts);
+		qimg_value_free(opts);
+		return reference_with_options(err);
 	}
 	if (qimg_value_type(fopts) == QIMG_VALUE_STR) {
 		r = qimg_error_set(err, ENOENT,
@@ -1098,6 +1211,11 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 	int r;
 
 	*out = NULL;
+	if (sub && qimg_value_type(sub) == QIMG_VALUE_STR &&
+	    has_flat_under(parent->options, role)) {
+		qimg_value_free(sub);
+		return reference_with_options(err);
+	}
 	if (sub && qimg_value_type(sub) == QIMG_VALUE_STR) {
 		r = qimg_error_set(err, ENOENT,
 				   "Cannot find device='%s' nor node-name='%s'",
@@ -1445,7 +1563,10 @@ char *qimg_node_exact_filename(const struct qimg_node *node)
 		if (strcmp(c->role, "file") && c->from_options)
 			return NULL;
 	}
-	return node->file ? qimg_node_exact_filename(node->file) : NULL;
+	/* (only a protocol's name: raw over a qcow2 is its options) */
+	return node->file && node->file->drv->kind == QIMG_DRIVER_PROTOCOL
+		       ? qimg_node_exact_filename(node->file)
+		       : NULL;
 }
 
 /* Put v under key, nested dicts and lists flattened to "key.sub" (as

@@ -13,9 +13,37 @@
 #include "core/options.h"
 #include "util/keyval.h"
 
+/* Put sub's members into dict as flat keys "prefix.member" (nested ones
+ * "prefix.member.sub"), keys already there kept. */
+static int spread(struct qimg_value *dict, const char *prefix,
+		  const struct qimg_value *sub)
+{
+	const struct qimg_value *v;
+	const char *k;
+	char *name;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < qimg_value_count(sub); i++) {
+		v = qimg_value_at(sub, i, &k);
+		if (asprintf(&name, "%s.%s", prefix, k) < 0)
+			return -ENOMEM;
+		if (qimg_value_type(v) == QIMG_VALUE_DICT)
+			r = spread(dict, name, v);
+		else if (!qimg_dict_get(dict, name))
+			r = qimg_dict_put(dict, name, qimg_value_copy(v));
+		free(name);
+	}
+	return r;
+}
+
 /* Put `val` at the dotted path `key` below dict, creating dicts on the
  * way.  A key already present keeps its first value (explicit options given
- * before win over later spellings of the same key). */
+ * before win over later spellings of the same key).  A key that is both a
+ * value and a dict ("overlap-check=none,overlap-check.template=all",
+ * "file=x,file.filename=y") keeps both, as QEMU's flat options do: the
+ * dict's members as flat dotted keys beside the value, for the node to
+ * judge. */
 static int put_path(struct qimg_value *dict, const char *key,
 		    struct qimg_value *val)
 {
@@ -25,7 +53,19 @@ static int put_path(struct qimg_value *dict, const char *key,
 	int r;
 
 	if (!dot || dot == key || !dot[1]) {
-		if (qimg_dict_get(dict, key)) {
+		sub = qimg_dict_get(dict, key);
+		if (sub && qimg_value_type(sub) == QIMG_VALUE_DICT &&
+		    qimg_value_type(val) != QIMG_VALUE_DICT) {
+			sub = qimg_dict_take(dict, key);
+			r = spread(dict, key, sub);
+			qimg_value_free(sub);
+			if (r < 0) {
+				qimg_value_free(val);
+				return r;
+			}
+			return qimg_dict_put(dict, key, val);
+		}
+		if (sub) {
 			qimg_value_free(val);
 			return 0;
 		}
@@ -48,9 +88,12 @@ static int put_path(struct qimg_value *dict, const char *key,
 	}
 	free(head);
 	if (qimg_value_type(sub) != QIMG_VALUE_DICT) {
-		/* "file": "x" and "file.filename": "y": the first one stays. */
-		qimg_value_free(val);
-		return 0;
+		/* "file": "x", then "file.filename": "y": both stay. */
+		if (qimg_dict_get(dict, key)) {
+			qimg_value_free(val);
+			return 0;
+		}
+		return qimg_dict_put(dict, key, val);
 	}
 	return put_path(sub, dot + 1, val);
 }
@@ -184,19 +227,27 @@ static char *scalar_text(const struct qimg_value *v)
 	}
 }
 
+/* key is role, or a flat "role.X" beside a reference (put_path) */
+static bool is_role(const char *key, const char *role)
+{
+	size_t n = strlen(role);
+
+	return !strncmp(key, role, n) && (!key[n] || key[n] == '.');
+}
+
 bool qimg_options_is_child(const struct qimg_driver *drv, const char *key)
 {
 	const char *const *r;
 	size_t n;
 
-	if (drv->kind == QIMG_DRIVER_FORMAT && !strcmp(key, "file"))
+	if (drv->kind == QIMG_DRIVER_FORMAT && is_role(key, "file"))
 		return true;
-	if (drv->supports_backing && !strcmp(key, "backing"))
+	if (drv->supports_backing && is_role(key, "backing"))
 		return true;
 	for (r = drv->child_roles; r && *r; r++) {
 		n = strlen(*r);
 		if (n && (*r)[n - 1] == '.' ? !strncmp(key, *r, n - 1)
-					    : !strcmp(key, *r))
+					    : is_role(key, *r))
 			return true;
 	}
 	return false;

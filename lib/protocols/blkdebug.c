@@ -432,10 +432,11 @@ static int blkdebug_open(struct qimg_node *node, const struct qimg_opts *o,
 			s->rules[i].inject && s->rules[i].event == -1;
 	}
 	if (r == 0)
-		r = qimg_open_child(
-			node, "image", qimg_opts_get_str(o, "x-image", NULL),
-			qimg_opts_has(o, "x-image") ? QIMG_CHILD_PROTOCOL : 0,
-			0, &image, err);
+		/* a protocol, as blkdebug itself is (image.filename=X is a
+		 * file, not probed) */
+		r = qimg_open_child(node, "image",
+				    qimg_opts_get_str(o, "x-image", NULL),
+				    QIMG_CHILD_PROTOCOL, 0, &image, err);
 	if (r < 0) {
 		free(s->rules);
 		s->rules = NULL;
@@ -636,6 +637,19 @@ static char *blkdebug_exact_filename(struct qimg_node *node)
 	return r;
 }
 
+/* As QEMU asks a filter: its image's cluster size and dirty flag, no
+ * format-specific section. */
+static int blkdebug_get_info(struct qimg_node *node,
+			     struct qimg_image_info *info,
+			     struct qimg_error *err)
+{
+	int r = qimg_child_info(image_of(node), info, err);
+
+	qimg_value_free(info->format_specific);
+	info->format_specific = NULL;
+	return r;
+}
+
 const struct qimg_driver qimg_driver_blkdebug = {
 	.name = "blkdebug",
 	.kind = QIMG_DRIVER_PROTOCOL,
@@ -656,5 +670,6 @@ const struct qimg_driver qimg_driver_blkdebug = {
 	.flush = blkdebug_flush,
 	.block_status = blkdebug_block_status,
 	.length = blkdebug_length,
+	.get_info = blkdebug_get_info,
 	.debug_event = blkdebug_event,
 };

@@ -3,13 +3,14 @@
  * the --object parser (secret, tls-creds-*, authz-*, throttle-group, and
  * the JSON form; alone and after a master key, for encrypted secrets), the key=value option parser, the JSON parser, and every
  * protocol driver's file name parser (nbd:, ssh://, http://, iscsi://,
- * nfs://, rbd:, ...) with the typed drivers' option checks on what a name
+ * nfs://, rbd:, ...), the options trees of --image-opts and json:{...} with the typed drivers' option checks on what a name
  * gives and on a JSON object.  Nothing is opened. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/driver.h"
 #include "fuzz-text.h"
+#include "qimg/image.h"
 #include "qimg/object.h"
 #include "qimg/opts.h"
 #include "qimg/value.h"
@@ -57,6 +58,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		(void)qimg_opts_parse(&o, s, &err);
 		qimg_opts_free(&o);
+	}
+	/* --image-opts and json:{...} into options trees (a key both a
+	 * value and a dict keeps both) */
+	{
+		struct qimg_error err = { 0 };
+
+		if (qimg_options_parse(s, &v, &err) == 0)
+			qimg_value_free(v);
+		err = (struct qimg_error){ 0 };
+		if (qimg_options_from_json(s, &v, &err) == 0)
+			qimg_value_free(v);
 	}
 	v = qimg_json_parse(s, msg, sizeof(msg));
 	drv = qimg_driver_list(&n);

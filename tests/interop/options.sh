@@ -378,6 +378,86 @@ for j in '{"driver":"file","filename":"","discard":"bad"}' \
 	same "every node: $j" info "json:$j"
 done
 
+# qcow2's runtime options as QEMU judges them at open, in its order (their
+# types, the cache sizes and how they add up, the entry size, the clean
+# interval, lazy refcounts on a version 2 image, overlap-check, the
+# encryption format), before the data file and the key.
+spawn "$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2.qcow2 4M
+for o in 'overlap-check=bogus' '~overlap-check.template=x' '~overlap-check.template=CACHED' \
+	'overlap-check=none,overlap-check.template=all' '~overlap-check=all,overlap-check.template=all' \
+	'~overlap-check.template=constant,overlap-check.main-header=off' \
+	'cache-size=1M,l2-cache-size=1M,refcount-cache-size=1M' '~cache-size=1M,l2-cache-size=2M' \
+	'~cache-size=1M,refcount-cache-size=2M' '~cache-size=1M,l2-cache-size=512k' '~cache-size=0' \
+	'cache-size=300T' '~cache-size=300T,refcount-cache-size=1M' '~cache-size=300T,l2-cache-size=1M' \
+	'~refcount-cache-size=200T' '~l2-cache-size=200T' '~cache-size=16k,l2-cache-entry-size=512' \
+	'l2-cache-entry-size=1000' '~l2-cache-entry-size=511' '~l2-cache-entry-size=128k' \
+	'~l2-cache-entry-size=512' '~cache-size=1M,l2-cache-entry-size=1000' \
+	'~l2-cache-entry-size=1000,cache-size=1M,refcount-cache-size=2M' \
+	'cache-clean-interval=-1' '~cache-clean-interval=4294967296' '~cache-clean-interval=4294967295' \
+	'~cache-clean-interval=1.5' 'lazy-refcounts=on' '~lazy-refcounts=on,overlap-check=x' \
+	'~lazy-refcounts=on,cache-clean-interval=-1' 'overlap-check=x,encrypt.format=aes' \
+	'~encrypt.format=aes,cache-size=1M,refcount-cache-size=2M'; do
+	if alike "$o"; then
+		same "qcow2 options: $item" info --image-opts "driver=qcow2,file.filename=../base.qcow2,$item"
+		same "qcow2 options, version 2: $item" info --image-opts "driver=qcow2,file.filename=../v2.qcow2,$item"
+	fi
+done
+# lazy-refcounts=on is used: the image is written with lazy refcounts
+# (the dirty bit while open) and left clean
+for d in "$E" "$G"; do
+	spawn "$QEMU_IMG" create -q -f qcow2 "$d/lazy.qcow2" 4M
+done
+same "qcow2 options: writing with lazy-refcounts=on" convert -n \
+	--target-image-opts ../base.qcow2 driver=qcow2,lazy-refcounts=on,file.filename=lazy.qcow2
+ok "qcow2 options: writing with lazy-refcounts=on: clean" check_clean "$G/lazy.qcow2"
+ok "qcow2 options: writing with lazy-refcounts=on: the data" \
+	"$QEMU_IMG" compare -q base.qcow2 "$G/lazy.qcow2"
+
+# A key given both as a value and with sub-keys keeps both, as QEMU's flat
+# options do, for the node to judge: a child named by reference and by
+# options (file, data-file, backing), qcow2's overlap-check and its
+# template, "backing": "" (QEMU's deprecated null, with its warning).
+spawn "$QEMU_IMG" create -q -f qcow2 -o data_file=df.raw df.qcow2 1M
+for o in 'driver=qcow2,file=x,file.filename=../base.qcow2' \
+	'~driver=qcow2,file.filename=../base.qcow2,file=x' \
+	'~driver=raw,file=x,file.driver=file,file.filename=../r.raw' \
+	'driver=qcow2,file.filename=../top.qcow2,backing=x,backing.driver=raw' \
+	'~driver=qcow2,file.filename=../top.qcow2,backing.driver=raw,backing=x' \
+	'driver=qcow2,file.filename=../top.qcow2,backing=,backing.driver=raw' \
+	'driver=qcow2,file.filename=../top.qcow2,backing=' \
+	'~driver=qcow2,file.filename=../nonexist,backing=' \
+	'driver=qcow2,file.filename=../df.qcow2,data-file=x,data-file.filename=y' \
+	'~driver=qcow2,file.filename=../base.qcow2,cache=x,cache.direct=on' \
+	'~driver=qcow2,file.filename=../base.qcow2,cache.direct=on,cache=x' \
+	'~driver=qcow2,file.filename=../base.qcow2,overlap-check.template=x,overlap-check=none'; do
+	if alike "$o"; then
+		same "value and sub-keys: info $item" info --image-opts "$item"
+		same "value and sub-keys: check $item" check --image-opts "$item"
+	fi
+done
+same "value and sub-keys: json" info \
+	'json:{"driver":"qcow2","file":{"filename":"../base.qcow2"},"overlap-check":"none","overlap-check.template":"x"}'
+same "value and sub-keys: json backing \"\"" info \
+	'json:{"driver":"qcow2","file":{"filename":"../top.qcow2"},"backing":""}'
+
+# Children given by options alone: a filter's children that are probed
+# (quorum's, blkverify's) need a driver or a file; blkdebug's image is a
+# protocol node (image.filename is a file), and blkdebug shows its image's
+# cluster size and dirty flag; a format over a format is named by json.
+for o in 'driver=quorum,vote-threshold=1,children.0.filename=../base.qcow2' \
+	'~driver=blkverify,test.filename=../base.qcow2,raw.filename=../r.raw' \
+	'driver=blkdebug,image.filename=../base.qcow2' \
+	'~driver=blkdebug,image.filename=../nonexist,align=3' \
+	'driver=blkdebug,image.driver=qcow2,image.file.filename=../base.qcow2' \
+	'~driver=blkdebug,image.driver=raw,image.file.filename=../r.raw' \
+	'driver=raw,file.driver=qcow2,file.file.filename=../base.qcow2' \
+	'~driver=qcow2,file.driver=blkdebug,file.image.filename=../base.qcow2'; do
+	if alike "$o"; then
+		same "children by options: $item" info --image-opts "$item"
+		same "children by options, json: $item" info --output=json --image-opts "$item"
+	fi
+done
+
 # Node names: one set per process, as QEMU keeps them.  A node's name is
 # taken after its own checks (discard, detect-zeroes, the name's form) and
 # before its driver opens; its file opens first.  Every node a command

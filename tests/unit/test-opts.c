@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "qimg/image.h"
 #include "qimg/opts.h"
+#include "qimg/value.h"
 #include "util/base64.h"
 #include "util/uri.h"
 
@@ -626,6 +628,50 @@ static void test_base64(void **state)
 	assert_int_equal(qimg_base64_digit('-'), -1);
 }
 
+/* --image-opts text (or, after "json:", JSON text) into a tree, printed
+ * as one JSON line. */
+static void tree_is(const char *text, const char *want)
+{
+	struct qimg_error err = { 0 };
+	struct qimg_value *t = NULL;
+	char *got;
+
+	if (!strncmp(text, "json:", 5))
+		assert_int_equal(qimg_options_from_json(text + 5, &t, &err), 0);
+	else
+		assert_int_equal(qimg_options_parse(text, &t, &err), 0);
+	got = qimg_value_to_json_line(t);
+	assert_non_null(got);
+	if (strcmp(got, want))
+		print_message("for %s\n", text);
+	assert_string_equal(got, want);
+	free(got);
+	qimg_value_free(t);
+}
+
+/* Dotted keys nest; a key that is both a value and a dict keeps both, the
+ * dict's members as flat dotted keys beside the value, whichever came
+ * first. */
+static void test_options_tree(void **state)
+{
+	(void)state;
+	tree_is("driver=qcow2,file.filename=a,file.driver=file",
+		"{\"driver\": \"qcow2\", \"file\": {\"driver\": \"file\", "
+		"\"filename\": \"a\"}}");
+	tree_is("file=x,file.filename=a",
+		"{\"file.filename\": \"a\", \"file\": \"x\"}");
+	tree_is("overlap-check.template=all,overlap-check=none",
+		"{\"overlap-check.template\": \"all\", \"overlap-check\": "
+		"\"none\"}");
+	/* the dict first: its members spread out beside the value */
+	tree_is("json:{\"file.filename\": \"a\", \"file.aio.x\": 1, "
+		"\"file\": \"x\"}",
+		"{\"file.aio.x\": 1, \"file.filename\": \"a\", \"file\": "
+		"\"x\"}");
+	tree_is("json:{\"file\": \"x\", \"file.filename\": \"a\"}",
+		"{\"file.filename\": \"a\", \"file\": \"x\"}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_help_layout),
 		cmocka_unit_test(test_uri_decode),
 		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_options_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

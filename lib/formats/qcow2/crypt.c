@@ -47,9 +47,8 @@ int qcow2_aes_cipher(const uint8_t *secret, size_t len,
 	return r;
 }
 
-/* The encryption format the options name must be the image's. */
-static int check_format(const struct qcow2_state *s, const char *fmt,
-			struct qimg_error *err)
+int qcow2_crypt_check_format(const struct qcow2_state *s, const char *fmt,
+			     struct qimg_error *err)
 {
 	const char *have = s->h.crypt_method == 1   ? "aes"
 			   : s->h.crypt_method == 2 ? "luks"
@@ -77,8 +76,8 @@ int qcow2_crypt_open(struct qimg_node *node, struct qcow2_state *s,
 	size_t len;
 	int r;
 
-	r = check_format(s, qimg_opts_get_str(opts, "encrypt.format", NULL),
-			 err);
+	r = qcow2_crypt_check_format(
+		s, qimg_opts_get_str(opts, "encrypt.format", NULL), err);
 	if (r < 0 || !s->h.crypt_method)
 		return r;
 	if (s->h.crypt_method == 2 && !s->ext.has_crypto)

@@ -156,6 +156,8 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 		goto fail;
 	}
 	r = setup_geometry(s, err);
+	if (r == 0)
+		r = qcow2_check_options(s, opts, err);
 	if (r < 0)
 		goto fail;
 	r = qcow2_data_file_open(node, s, err);
@@ -248,8 +250,11 @@ static int qcow2_open(struct qimg_node *node, const struct qimg_opts *opts,
 			if (r < 0)
 				goto fail_locks;
 		}
-		s->lazy =
-			s->h.compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
+		/* the option, or the image's own setting (a version 3
+		 * image: qcow2_check_options refuses it for version 2) */
+		s->lazy = qimg_opts_get_bool(
+			opts, "lazy-refcounts",
+			s->h.compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS);
 	}
 	return 0;
 nomem:

@@ -782,6 +782,15 @@ int qcow2_crypt_secret(struct qimg_node *node, const char *id, uint8_t **data,
  * first 16 bytes, zero padded. */
 int qcow2_aes_cipher(const uint8_t *secret, size_t len,
 		     struct qimg_sector_cipher **out, struct qimg_error *err);
+/* The encryption format the options name (NULL: none) must be the
+ * image's; qemu-img's texts. */
+int qcow2_crypt_check_format(const struct qcow2_state *s, const char *fmt,
+			     struct qimg_error *err);
+/* The node's runtime options checked as QEMU checks them at open (cache
+ * sizes, cache-clean-interval, lazy-refcounts on a version 2 image,
+ * overlap-check, encrypt.format); qemu-img's texts.  options.c */
+int qcow2_check_options(struct qcow2_state *s, const struct qimg_opts *o,
+			struct qimg_error *err);
 /* Open: check encrypt.format against the header; unless QIMG_OPEN_NO_IO,
  * get the key from encrypt.key-secret and set s->cipher (request_align
  * 512).  qemu-img's texts. */
