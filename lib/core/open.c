@@ -152,6 +152,20 @@ static bool has_flat_under(const struct qimg_value *opts, const char *role)
 	return false;
 }
 
+/* "backing": null asks for no backing node, which a driver without one
+ * has not: nothing to do (QEMU drops it for every node, which then opens
+ * as without its chain: other backing options are nobody's).  Whether
+ * it was there. */
+static bool drop_null_backing(struct qimg_value *opts)
+{
+	const struct qimg_value *b = qimg_dict_get(opts, "backing");
+
+	if (!b || qimg_value_type(b) != QIMG_VALUE_NULL)
+		return false;
+	qimg_value_free(qimg_dict_take(opts, "backing"));
+	return true;
+}
+
 static int reference_with_options(struct qimg_error *err)
 {
 	return qimg_error_set(err, EINVAL,
@@ -408,16 +422,60 @@ static int first_unknown(const struct qimg_driver *drv, struct qimg_opts *o,
 	return *first ? 0 : -ENOMEM;
 }
 
+/* Of two option names, the one QEMU's dict lists first; NULL when out of
+ * memory. */
+static const char *qemu_order_first(const char *a, const char *b)
+{
+	struct qimg_value *d = qimg_value_dict();
+	const char *first = NULL;
+	size_t idx[2];
+
+	if (d && qimg_dict_put_bool(d, a, true) == 0 &&
+	    qimg_dict_put_bool(d, b, true) == 0 && qimg_value_count(d) == 2) {
+		qimg_dict_qemu_order(d, idx);
+		first = idx[0] == 0 ? a : b;
+	}
+	qimg_value_free(d);
+	return first;
+}
+
+/* Take "backing" and "backing.X" out of o; whether there were any. */
+static bool take_backing_opts(struct qimg_opts *o)
+{
+	bool any = false;
+	size_t i = 0;
+
+	while (i < o->len) {
+		const char *k = o->v[i].name;
+		char *name;
+
+		if (strncmp(k, "backing", 7) || (k[7] && k[7] != '.')) {
+			i++;
+			continue;
+		}
+		name = strdup(k); /* (del frees the list's copy) */
+		if (!name) {
+			i++;
+			continue;
+		}
+		qimg_opts_del(o, name);
+		free(name);
+		any = true;
+	}
+	return any;
+}
+
 /* Check the node's own options and call the driver's open.  As in QEMU,
  * an option nobody takes is refused only once the node opened (a missing
  * file or a wrong header is the error a user sees first), except by a
  * driver whose options are one typed record. */
 static int driver_open(struct qimg_node *node, const struct open_ctx *ctx,
-		       struct qimg_error *err)
+		       char **later, struct qimg_error *err)
 {
 	struct qimg_opts own = { 0 };
 	char *unknown = NULL;
 	const char *u, *name;
+	bool backing_opts = false;
 	int r;
 
 	r = qimg_options_own(node->drv, node->options, &own);
@@ -425,6 +483,12 @@ static int driver_open(struct qimg_node *node, const struct open_ctx *ctx,
 		qimg_opts_free(&own);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	/* A node with no backing file to open takes no backing options;
+	 * QEMU says so once the node opened, when it opens the chain,
+	 * before it looks for options nobody took. */
+	if (!node->drv->supports_backing &&
+	    !(node->flags & QIMG_OPEN_NO_BACKING))
+		backing_opts = take_backing_opts(&own);
 	/* what the block layer checks of every node comes first */
 	r = qimg_options_check_node(node->drv, node->options, &own, err);
 	/* then its name is taken, as QEMU names a node before its driver
@@ -461,7 +525,14 @@ static int driver_open(struct qimg_node *node, const struct open_ctx *ctx,
 	r = qimg_options_check(node->drv, &own, err);
 	if (r == 0)
 		r = node->drv->open(node, &own, err);
-	if (r == 0 && unknown) {
+	if (r == 0 && backing_opts) {
+		node->drv->close(node);
+		r = qimg_error_set(err, EINVAL,
+				   "Driver doesn't support backing files");
+	} else if (r == 0 && unknown && later) {
+		*later = unknown; /* the caller's to refuse, in its time */
+		unknown = NULL;
+	} else if (r == 0 && unknown) {
 		node->drv->close(node);
 		r = qimg_options_unknown_error(node->drv, unknown, err);
 	}
@@ -508,12 +579,14 @@ static int open_protocol_node(const struct qimg_driver *drv,
 		qimg_value_free(opts);
 		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
+	if (drop_null_backing(opts))
+		node->flags |= QIMG_OPEN_NO_BACKING;
 	node->options = opts;
 	node->objects = ctx->args->objects;
 	node->names = qimg_node_names_ref(ctx->names);
 	node->warn = ctx->args->warn;
 	node->warn_opaque = ctx->args->warn_opaque;
-	r = driver_open(node, ctx, err);
+	r = driver_open(node, ctx, NULL, err);
 	if (r < 0) {
 		discard_failed(node);
 		return r;
@@ -799,6 +872,7 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	struct qimg_value *bopts = NULL;
 	struct qimg_node *node;
 	bool probed = false, want_backing;
+	char *late = NULL, *unknown = NULL;
 	int r;
 
 	if (!drv) {
@@ -828,6 +902,8 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	if (drv->supports_backing)
 		bopts = qimg_dict_take(opts, "backing");
+	else if (drop_null_backing(opts))
+		node->flags |= QIMG_OPEN_NO_BACKING;
 	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR &&
 	    !*qimg_value_get_str(bopts)) {
 		/* QEMU's old spelling of null (open_format_node warned) */
@@ -840,41 +916,27 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 			return qimg_error_set(err, ENOMEM, "Out of memory");
 		}
 	}
+	/* Backing options with no backing node to take them (none asked
+	 * for, or none opened): refused once the node opened, as QEMU
+	 * refuses what nobody took. */
 	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_NULL &&
-	    has_flat_under(opts, "backing")) {
-		/* no backing node, yet options for one: nobody's */
-		char *first = NULL;
-
-		r = backing_keys_first(NULL, opts, &first);
-		r = r < 0 ? qimg_error_set(err, ENOMEM, "Out of memory")
-			  : qimg_error_set(err, EINVAL,
-					   "Block format '%s' does not support "
-					   "the option '%s'",
-					   drv->name, first);
-		free(first);
+	    has_flat_under(opts, "backing"))
+		r = backing_keys_first(NULL, opts, &late);
+	else if (bopts && (flags & QIMG_OPEN_NO_BACKING) &&
+		 qimg_value_type(bopts) != QIMG_VALUE_NULL)
+		r = backing_keys_first(bopts, opts, &late);
+	else
+		r = 0;
+	if (r < 0) {
 		qimg_value_free(bopts);
 		close_tree(file);
 		qimg_node_free(node);
 		qimg_value_free(opts);
-		return r;
+		return qimg_error_set(err, ENOMEM, "Out of memory");
 	}
-	if (bopts && (flags & QIMG_OPEN_NO_BACKING) &&
-	    qimg_value_type(bopts) != QIMG_VALUE_NULL) {
-		/* Without the chain, backing options are nobody's. */
-		char *first = NULL;
-
-		r = backing_keys_first(bopts, opts, &first);
-		r = r < 0 ? qimg_error_set(err, ENOMEM, "Out of memory")
-			  : qimg_error_set(err, EINVAL,
-					   "Block format '%s' does not support "
-					   "the option '%s'",
-					   drv->name, first);
-		free(first);
+	if (late && qimg_value_type(bopts) != QIMG_VALUE_NULL) {
 		qimg_value_free(bopts);
-		close_tree(file);
-		qimg_node_free(node);
-		qimg_value_free(opts);
-		return r;
+		bopts = NULL;
 	}
 	node->options = opts;
 	node->objects = ctx->args->objects;
@@ -890,8 +952,9 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	node->probed_raw = probed && !strcmp(drv->name, "raw");
 	r = take_locks(node, err);
 	if (r == 0)
-		r = driver_open(node, ctx, err);
+		r = driver_open(node, ctx, &unknown, err);
 	if (r < 0) {
+		free(late);
 		qimg_value_free(bopts);
 		discard_failed(node);
 		return r;
@@ -910,6 +973,7 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR &&
 	    has_flat_under(opts, "backing")) {
+		free(unknown);
 		qimg_value_free(bopts);
 		close_tree(node);
 		return qimg_error_set(err, EINVAL,
@@ -919,9 +983,11 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 	}
 	if (bopts && qimg_value_type(bopts) == QIMG_VALUE_STR) {
 		r = qimg_error_set(err, ENOENT,
-				   "Cannot find device='%s' nor node-name='%s'",
+				   "Could not open backing file: Cannot find "
+				   "device='%s' nor node-name='%s'",
 				   qimg_value_get_str(bopts),
 				   qimg_value_get_str(bopts));
+		free(unknown);
 		qimg_value_free(bopts);
 		close_tree(node);
 		return r;
@@ -934,6 +1000,18 @@ static int format_over(const struct qimg_driver *drv, struct qimg_node *file,
 		node->flags |= QIMG_OPEN_NO_BACKING;
 	}
 	r = open_backing(node, bopts, given, ctx, err);
+	if (r == 0 && (late || unknown)) {
+		/* what nobody took, once the chain opened: QEMU names the
+		 * first in its dict's order */
+		const char *name = !late      ? unknown
+				   : !unknown ? late
+					      : qemu_order_first(late, unknown);
+
+		r = name ? qimg_options_unknown_error(drv, name, err)
+			 : qimg_error_set(err, ENOMEM, "Out of memory");
+	}
+	free(late);
+	free(unknown);
 	if (r < 0) {
 		close_tree(node);
 		return r;
@@ -950,16 +1028,8 @@ static int open_format_node(const struct qimg_driver *drv,
 			    struct qimg_error *err)
 {
 	struct qimg_value *fopts = qimg_dict_take(opts, "file");
-	const struct qimg_value *b = qimg_dict_get(opts, "backing");
 	struct qimg_node *file = NULL;
 	int r;
-
-	/* warned of first, as QEMU reads "backing" before it opens a file */
-	if (b && qimg_value_type(b) == QIMG_VALUE_STR &&
-	    !*qimg_value_get_str(b) && ctx->args->warn)
-		ctx->args->warn(ctx->args->warn_opaque,
-				"Use of \"backing\": \"\" is deprecated; use "
-				"\"backing\": null instead");
 
 	if (!fopts) {
 		qimg_value_free(opts);
@@ -1051,6 +1121,26 @@ static int open_node(struct qimg_value *opts, const char *filename,
 		if (format && qimg_dict_put_str(opts, "driver", format) < 0) {
 			r = qimg_error_set(err, ENOMEM, "Out of memory");
 			goto fail;
+		}
+	}
+	{
+		/* QEMU's old spelling of "backing": null, read (and warned
+		 * of) once the driver is known, before anything opens */
+		const struct qimg_value *bk = qimg_dict_get(opts, "backing");
+
+		if (bk && qimg_value_type(bk) == QIMG_VALUE_STR &&
+		    !*qimg_value_get_str(bk)) {
+			if (ctx->args->warn)
+				ctx->args->warn(ctx->args->warn_opaque,
+						"Use of \"backing\": \"\" is "
+						"deprecated; use \"backing\": "
+						"null instead");
+			if (qimg_dict_put(opts, "backing", qimg_value_null()) <
+			    0) {
+				r = qimg_error_set(err, ENOMEM,
+						   "Out of memory");
+				goto fail;
+			}
 		}
 	}
 	if (filename) {

@@ -8,7 +8,7 @@
  * resizes are refused.  Over any other node every read, write and block
  * status fails with ENOTSUP, as QEMU's does.  Not a filter to the core:
  * its status is its own (where the snapshot's bytes are), and it is named
- * as a format over its file is. */
+ * by its file child's name, plain or json:{...}, as QEMU names it. */
 
 #include <errno.h>
 
@@ -81,6 +81,12 @@ static int sa_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	return qimg_cbw_snap_status(node->file, off, len, ext, err);
 }
 
+/* Named by its file child's name, whatever that is (QEMU copies it). */
+static char *sa_exact_filename(struct qimg_node *node)
+{
+	return node->file ? qimg_node_display_name(node->file) : NULL;
+}
+
 const struct qimg_driver qimg_driver_snapshot_access = {
 	.name = "snapshot-access",
 	.kind = QIMG_DRIVER_FORMAT,
@@ -93,4 +99,5 @@ const struct qimg_driver qimg_driver_snapshot_access = {
 	.discard = sa_discard,
 	.flush = qimg_filter_flush,
 	.block_status = sa_block_status,
+	.exact_filename = sa_exact_filename,
 };

@@ -130,6 +130,13 @@ static int check_header(struct qimg_node *node, struct vdi_state *s,
 	s->blocks = qimg_load_le32(h + OFF_BLOCKS);
 	s->allocated = qimg_load_le32(h + OFF_ALLOCATED);
 	s->type = qimg_load_le32(h + OFF_TYPE);
+	/* the size before anything else, the signature included */
+	if (disk > VDI_MAX_SIZE)
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported VDI image size (size is "
+				      "0x%" PRIx64
+				      ", max supported is 0x%" PRIx64 ")",
+				      disk, VDI_MAX_SIZE);
 	if (sig != VDI_SIGNATURE)
 		return qimg_error_set(err, EINVAL,
 				      "Image not in VDI format (bad signature "
@@ -156,12 +163,6 @@ static int check_header(struct qimg_node *node, struct vdi_state *s,
 			"unsupported VDI image (sector size %" PRIu32
 			" is not %u)",
 			ss, VDI_SECTOR);
-	if (disk > VDI_MAX_SIZE)
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported VDI image size (size is "
-				      "0x%" PRIx64
-				      ", max supported is 0x%" PRIx64 ")",
-				      disk, VDI_MAX_SIZE);
 	if (bs != VDI_BLOCK_SIZE)
 		return qimg_error_set(
 			err, ENOTSUP,

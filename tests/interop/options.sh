@@ -458,6 +458,36 @@ for o in 'driver=quorum,vote-threshold=1,children.0.filename=../base.qcow2' \
 	fi
 done
 
+# Backing options where no backing node takes them, in QEMU's words and
+# order: "backing": "" or null opens no chain on any node (other backing
+# options are then nobody's); a driver without backing files refuses
+# backing options when the chain opens ("Driver doesn't support backing
+# files"); what nobody took is refused once the chain opened (a backing
+# file's failure comes first), the first in QEMU's dict order; a reference
+# that names no node is the backing file's failure.
+for o in 'driver=raw,file.filename=../r.raw,backing=' \
+	'~driver=raw,file.filename=../r.raw,backing.driver=raw,backing=' \
+	'~driver=file,filename=../r.raw,backing=' \
+	'driver=raw,file.filename=../r.raw,backing.driver=raw' \
+	'~driver=null-co,backing.node-name=x' \
+	'~driver=preallocate,file.filename=../r.raw,backing.driver=raw' \
+	'driver=qcow2,file.filename=../base.qcow2,backing=x' \
+	'driver=qcow2,file.filename=../top.qcow2,backing=x,bogus=1' \
+	'~driver=qcow2,file.filename=../top.qcow2,bogus=1,zzz=2' \
+	'~driver=qcow2,file.filename=../top.qcow2,backing.driver=qcow2,bogus=1' \
+	'~driver=qcow2,file.filename=../top.qcow2,backing.bogus=1' \
+	'~driver=vmdk,file.filename=../base.qcow2,backing.driver=raw,backing=' \
+	'driver=snapshot-access,file.driver=qcow2,file.file.filename=../base.qcow2'; do
+	if alike "$o"; then
+		same "backing options nobody takes: info $item" info --image-opts "$item"
+		same "backing options nobody takes: check $item" check --image-opts "$item"
+	fi
+done
+same "backing options nobody takes: json null on raw" info \
+	'json:{"driver":"raw","file":{"filename":"../r.raw"},"backing":null}'
+same "vdi: the image size is judged before the signature" info \
+	--image-opts driver=vdi,file.filename=../base.qcow2
+
 # Node names: one set per process, as QEMU keeps them.  A node's name is
 # taken after its own checks (discard, detect-zeroes, the name's form) and
 # before its driver opens; its file opens first.  Every node a command
