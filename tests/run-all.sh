@@ -20,7 +20,7 @@
 #                pools, qimg-nbd's connections)
 #   The interop suites run with QIMG_QUICK=1: their long matrices run a
 #   sample (quick_pick in tests/interop/lib.sh), and test-crashpoints
-#   cuts each workload at CRASH_POINTS=8 places at most (90 in full).
+#   cuts each workload at CRASH_POINTS=6 places at most (90 in full).
 # MODE=full (`make check-full`): every unit test and every interop suite
 #   under every build in BUILDS, whole.
 #
@@ -60,7 +60,7 @@ if [ "$MODE" = full ]; then
 	export CRASH_POINTS=${CRASH_POINTS:-90}
 else
 	export QIMG_QUICK=${QIMG_QUICK:-1}
-	export CRASH_POINTS=${CRASH_POINTS:-8}
+	export CRASH_POINTS=${CRASH_POINTS:-6}
 fi
 mkdir -p "$LOGDIR" || exit 1
 # the previous run's seconds per job, to start the longest first (a fresh
