@@ -24,6 +24,15 @@ for o in preallocation=metadata preallocation=full preallocation=falloc \
 	ms "-o $o --size 1T" -O qcow2 -o "$o" --size 1T
 done
 ms "too large for 512-byte clusters" -O qcow2 -o cluster_size=512 --size 8E
+# qcow2's option errors, in the order qemu-img judges them (measure knows
+# the compatibility levels by number only)
+for o in compat=0.9 compat=v2 compat=v3,refcount_bits=8 \
+	compat=0.10,refcount_bits=64 compat=x,refcount_bits=3 \
+	compat=x,preallocation=x compat=x,cluster_size=3 \
+	cluster_size=4k,extended_l2=on,compat=x preallocation=x \
+	preallocation=x,encrypt.format=x encrypt.format=x,refcount_bits=3; do
+	same "-o $o" measure -O qcow2 -o "$o" --size 1G
+done
 
 spawn mkdir sub
 spawn "$QEMU_IMG" create -q -f qcow2 sub/base.qcow2 64M

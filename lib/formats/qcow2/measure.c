@@ -81,19 +81,28 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 				      "Extended L2 entries are "
 				      "only supported with cluster sizes of "
 				      "at least 16384 bytes");
+	/* measure knows the compatibility levels only by their numbers */
+	if (strcmp(compat, "0.10") && strcmp(compat, "1.1"))
+		return qimg_error_set(err, EINVAL,
+				      "Invalid compatibility level: '%s'",
+				      compat);
 	if (rb > 64 || !qimg_is_power_of_2(rb))
 		return qimg_error_set(err, EINVAL,
 				      "Refcount width must be a "
 				      "power of two and may not exceed 64 "
 				      "bits");
+	if (rb != 16 && !strcmp(compat, "0.10"))
+		return qimg_error_set(err, EINVAL,
+				      "Different refcount widths "
+				      "than 16 bits require compatibility "
+				      "level 1.1 or above (use compat=1.1 or "
+				      "greater)");
 	while ((1ull << order) < rb)
 		order++;
 	if (strcmp(prealloc, "off") && strcmp(prealloc, "metadata") &&
 	    strcmp(prealloc, "falloc") && strcmp(prealloc, "full"))
 		return qimg_error_set(err, EINVAL,
-				      "Parameter 'preallocation' "
-				      "does not accept value '%s'",
-				      prealloc);
+				      "invalid parameter value: %s", prealloc);
 	if (in)
 		size = in->size;
 	if (qimg_align_up_overflow(size, cs, &v))
@@ -160,7 +169,7 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 	 * target can take them): otherwise the line is left out. */
 	out->has_bitmaps = in && !strcmp(qimg_node_format(in), "qcow2") &&
 			   ((struct qcow2_state *)in->opaque)->h.version >= 3 &&
-			   strcmp(compat, "0.10") && strcmp(compat, "v2");
+			   strcmp(compat, "0.10");
 	out->bitmaps = 0;
 	if (out->has_bitmaps)
 		return bitmaps_size(in, cs, &out->bitmaps, err);
