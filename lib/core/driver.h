@@ -279,6 +279,10 @@ struct qimg_driver {
 	/* Validate create options before any file is touched (may be NULL). */
 	int (*create_validate)(const struct qimg_opts *o,
 			       struct qimg_error *err);
+	/* Format: QEMU creates its file before it judges the format's own
+	 * options, so the file's options (a preallocation mode the format
+	 * leaves to its file) are judged first; otherwise after them. */
+	bool create_file_first;
 	/* Format: write a new image into the opened, empty protocol node
 	 * `file` (read-write); file->objects is the --object table the
 	 * options may name (secrets), or NULL.  Protocol: create

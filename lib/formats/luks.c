@@ -277,16 +277,19 @@ static int luks_create_validate(const struct qimg_opts *o,
 {
 	struct qimg_luks_params p;
 	const char *pre = qimg_opts_get_str(o, "preallocation", "off");
-	int r = qimg_luks_params_parse(o, "", &p, err);
+	int r;
 
+	/* the mode first, then the encryption's names, then the secret */
+	if (strcmp(pre, "off") && strcmp(pre, "metadata") &&
+	    strcmp(pre, "falloc") && strcmp(pre, "full"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", pre);
+	r = qimg_luks_params_parse(o, "", &p, err);
 	if (r < 0)
 		return r;
 	if (!qimg_opts_has(o, "key-secret"))
 		return no_secret(err);
-	if (!strcmp(pre, "off") || !strcmp(pre, "metadata") ||
-	    !strcmp(pre, "falloc") || !strcmp(pre, "full"))
-		return 0;
-	return qimg_error_set(err, EINVAL, "invalid parameter value: %s", pre);
+	return 0;
 }
 
 /* Parameters and passphrase, checked in qemu-img's order: the names, the

@@ -914,6 +914,7 @@ const struct qimg_driver qimg_driver_qcow = {
 	.open = qcow_open,
 	.close = qcow_close,
 	.create_validate = qcow_create_validate,
+	.create_file_first = true,
 	.create = qcow_create,
 	.read = qcow_read,
 	.write = qcow_write,

@@ -1107,6 +1107,7 @@ const struct qimg_driver qimg_driver_vpc = {
 	.open = vpc_open,
 	.close = vpc_close,
 	.create_validate = vpc_create_validate,
+	.create_file_first = true,
 	.create = vpc_create,
 	.read = vpc_read,
 	.write = vpc_write,

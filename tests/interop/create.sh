@@ -189,6 +189,19 @@ cr "zstd on v2" c.qcow2 -f qcow2 -o compat=0.10,compression_type=zstd \
 	c.qcow2 1M
 cr "preallocation bogus" c.qcow2 -f qcow2 -o preallocation=bogus c.qcow2 1M
 cr "raw preallocation bogus" c.raw -f raw -o preallocation=bogus c.raw 1M
+# a format with no preallocation of its own leaves it to the file, judged
+# before the format's own options (vhdx, vpc, qed, qcow) or after them
+# (vmdk); luks judges its own mode before its names and secret
+for f in vmdk vhdx vpc qed qcow; do
+	cr "$f preallocation bogus" c.img -f $f -o preallocation=bogus c.img 1M
+	cr "$f preallocation=metadata" c.img -f $f -o preallocation=metadata c.img 1M
+done
+for o in vhdx:block_size=3 vpc:subformat=x qed:cluster_size=3 \
+	qcow:encrypt.format=x vmdk:adapter_type=x vmdk:backing_fmt=raw \
+	luks:cipher-alg=x luks:key-secret=s; do
+	cr "${o%%:*} preallocation bogus and ${o#*:}" c.img -f "${o%%:*}" \
+		-o "preallocation=bogus,${o#*:}" c.img 1M
+done
 cr "extended_l2 with 4k clusters" c.qcow2 -f qcow2 \
 	-o extended_l2=on,cluster_size=4k c.qcow2 1M
 cr "extended_l2 on v2" c.qcow2 -f qcow2 -o extended_l2=on,compat=0.10 \

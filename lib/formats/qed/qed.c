@@ -462,6 +462,7 @@ const struct qimg_driver qimg_driver_qed = {
 	.open = qed_open,
 	.close = qed_close,
 	.create_validate = qed_create_validate,
+	.create_file_first = true,
 	.create = qed_create,
 	.read = qed_read,
 	.write = qed_write,

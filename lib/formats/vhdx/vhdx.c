@@ -1103,6 +1103,7 @@ const struct qimg_driver qimg_driver_vhdx = {
 	.open = vhdx_open,
 	.close = vhdx_close,
 	.create_validate = vhdx_create_validate,
+	.create_file_first = true,
 	.create = vhdx_create,
 	.read = vhdx_read,
 	.write = vhdx_write,
