@@ -123,28 +123,15 @@ static int validate(const struct qimg_driver *drv,
 	return qimg_opts_validate(opts, schemas, err);
 }
 
-/* A format with no preallocation option of its own leaves the option to
- * the file it is made on, which QEMU creates with the same options: a
- * mode the file has not is refused in the file's words. */
-static int file_prealloc_check(const struct qimg_driver *drv,
-			       const struct qimg_driver *pdrv,
-			       const struct qimg_opts *opts,
-			       struct qimg_error *err)
+/* The protocol's judgement of the create options the format hands to
+ * it (QEMU creates the file with the same options). */
+static int protocol_check(const struct qimg_driver *drv,
+			  const struct qimg_driver *pdrv,
+			  const struct qimg_opts *opts, struct qimg_error *err)
 {
-	const char *p = qimg_opts_get_str(opts, "preallocation", NULL);
-	const struct qimg_opt_desc *d;
-
-	if (!p || !pdrv->default_protocol || !drv->create_opts)
+	if (!pdrv->create_check)
 		return 0;
-	for (d = drv->create_opts; d->name; d++)
-		if (!strcmp(d->name, "preallocation"))
-			return 0;
-	if (!strcmp(p, "off") || !strcmp(p, "falloc") || !strcmp(p, "full"))
-		return 0;
-	if (!strcmp(p, "metadata"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode: %s", p);
-	return qimg_error_set(err, EINVAL, "invalid parameter value: %s", p);
+	return pdrv->create_check(opts, !drv->create_own_prealloc, err);
 }
 
 /* Opening a protocol that cannot create failed: qemu-img's words. */
@@ -255,12 +242,14 @@ static int create_objects(const char *filename, const char *format,
 	if (r < 0)
 		return r;
 	r = validate(drv, pdrv, opts, err);
+	if (r == 0 && drv->create_validate_early)
+		r = drv->create_validate_early(opts, err);
 	if (r == 0 && drv->create_file_first)
-		r = file_prealloc_check(drv, pdrv, opts, err);
+		r = protocol_check(drv, pdrv, opts, err);
 	if (r == 0 && drv->create_validate)
 		r = drv->create_validate(opts, err);
 	if (r == 0 && !drv->create_file_first)
-		r = file_prealloc_check(drv, pdrv, opts, err);
+		r = protocol_check(drv, pdrv, opts, err);
 	if (r < 0) {
 		free(path);
 		return r;

@@ -279,10 +279,22 @@ struct qimg_driver {
 	/* Validate create options before any file is touched (may be NULL). */
 	int (*create_validate)(const struct qimg_opts *o,
 			       struct qimg_error *err);
+	/* Format: the create options QEMU judges before it creates the
+	 * file (may be NULL); create_validate then judges the rest. */
+	int (*create_validate_early)(const struct qimg_opts *o,
+				     struct qimg_error *err);
 	/* Format: QEMU creates its file before it judges the format's own
-	 * options, so the file's options (a preallocation mode the format
-	 * leaves to its file) are judged first; otherwise after them. */
+	 * options (create_validate), so the file's create options are
+	 * judged first (the protocol's create_check); otherwise after them. */
 	bool create_file_first;
+	/* Format: preallocation is an option of the format's own (qcow2,
+	 * luks); otherwise the file the image is made on judges it. */
+	bool create_own_prealloc;
+	/* Protocol: judge the create options its create would refuse,
+	 * before anything is made (may be NULL); `prealloc`: the
+	 * preallocation option is the protocol's to judge. */
+	int (*create_check)(const struct qimg_opts *o, bool prealloc,
+			    struct qimg_error *err);
 	/* Format: write a new image into the opened, empty protocol node
 	 * `file` (read-write); file->objects is the --object table the
 	 * options may name (secrets), or NULL.  Protocol: create
@@ -457,6 +469,10 @@ struct qimg_driver {
 
 /* The registry (drivers.c). */
 const struct qimg_driver *qimg_driver_find(const char *name);
+/* Whether QEMU 7.2 (as Debian builds it) has a block driver of this name;
+ * `schema`: one its option schema names (backing-fmt), which leaves out
+ * iser (a second name of the iscsi driver). */
+bool qimg_qemu_driver_name(const char *name, bool schema);
 const struct qimg_driver *const *qimg_driver_list(size_t *n);
 /* The name of a qemu-img format qimg does not have yet whose signature
  * starts `head` (dmg: whose file name ends in .dmg), or NULL. */

@@ -138,6 +138,19 @@ const struct qimg_driver *qimg_driver_probe(const uint8_t *head, size_t len,
 	return best;
 }
 
+bool qimg_qemu_driver_name(const char *name, bool schema)
+{
+	/* QEMU's that qimg has not: nvme needs VFIO; blkreplay (a record
+	 * and replay run) is in the schema, not in qemu-img */
+	if (!strcmp(name, "nvme"))
+		return true;
+	if (!strcmp(name, "blkreplay"))
+		return schema;
+	if (schema && !strcmp(name, "iser"))
+		return false;
+	return qimg_driver_find(name) != NULL;
+}
+
 /* Formats qemu-img 7.2 has that qimg does not have yet, and whether
  * qemu-img can create them.  Only used to word the refusal. */
 static const struct {

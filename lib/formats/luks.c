@@ -272,21 +272,24 @@ static int luks_get_info(struct qimg_node *node, struct qimg_image_info *info,
 	return 0;
 }
 
-static int luks_create_validate(const struct qimg_opts *o,
-				struct qimg_error *err)
+/* Before the file is made: the mode, then the encryption's names. */
+static int luks_create_validate_early(const struct qimg_opts *o,
+				      struct qimg_error *err)
 {
 	struct qimg_luks_params p;
 	const char *pre = qimg_opts_get_str(o, "preallocation", "off");
-	int r;
 
-	/* the mode first, then the encryption's names, then the secret */
 	if (strcmp(pre, "off") && strcmp(pre, "metadata") &&
 	    strcmp(pre, "falloc") && strcmp(pre, "full"))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", pre);
-	r = qimg_luks_params_parse(o, "", &p, err);
-	if (r < 0)
-		return r;
+	return qimg_luks_params_parse(o, "", &p, err);
+}
+
+/* After the file's options: the secret. */
+static int luks_create_validate(const struct qimg_opts *o,
+				struct qimg_error *err)
+{
 	if (!qimg_opts_has(o, "key-secret"))
 		return no_secret(err);
 	return 0;
@@ -440,7 +443,10 @@ const struct qimg_driver qimg_driver_luks = {
 	.probe = luks_probe,
 	.open = luks_open,
 	.close = luks_close,
+	.create_validate_early = luks_create_validate_early,
 	.create_validate = luks_create_validate,
+	.create_file_first = true,
+	.create_own_prealloc = true,
 	.create = luks_create_or_delete,
 	.read = luks_read,
 	.write = luks_write,

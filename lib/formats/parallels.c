@@ -731,6 +731,7 @@ const struct qimg_driver qimg_driver_parallels = {
 	.close = par_close,
 	.bitmap = &par_bitmap_ops,
 	.create_validate = par_create_validate,
+	.create_file_first = true,
 	.create = par_create,
 	.read = par_read,
 	.write = par_write,

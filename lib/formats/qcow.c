@@ -765,29 +765,41 @@ static int encrypt_format(const struct qimg_opts *o, bool *aes,
 					      "missing");
 		return 0;
 	}
-	if (fmt && strcmp(fmt, "aes"))
+	/* QEMU's names of encryption formats: aes is its old name of qcow */
+	if (fmt && strcmp(fmt, "aes") && strcmp(fmt, "qcow") &&
+	    strcmp(fmt, "luks"))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'format' does not accept "
+				      "value '%s'",
+				      fmt);
+	if (fmt && !strcmp(fmt, "luks"))
 		return qimg_error_set(err, EINVAL,
 				      "Unsupported encryption format");
 	*aes = true;
 	return 0;
 }
 
+/* Before the file is made: the backing format names a driver QEMU has. */
+static int qcow_create_validate_early(const struct qimg_opts *o,
+				      struct qimg_error *err)
+{
+	const char *bfmt = qimg_opts_get_str(o, "backing_fmt", NULL);
+
+	if (bfmt && !qimg_qemu_driver_name(bfmt, false))
+		return qimg_error_set(err, EINVAL,
+				      "unrecognized backing format '%s'", bfmt);
+	return 0;
+}
+
 static int qcow_create_validate(const struct qimg_opts *o,
 				struct qimg_error *err)
 {
-	struct qimg_error scratch = { 0 };
-	const char *bfmt;
 	bool aes;
 	int r;
 
 	r = encrypt_format(o, &aes, err);
 	if (r < 0)
 		return r;
-	bfmt = qimg_opts_get_str(o, "backing_fmt", NULL);
-	if (bfmt && !qimg_driver_find(bfmt) &&
-	    qimg_format_missing_error(bfmt, true, &scratch) == -EINVAL)
-		return qimg_error_set(err, EINVAL,
-				      "unrecognized backing format '%s'", bfmt);
 	if (!qimg_opts_get_u64(o, "size", 0))
 		return qimg_error_set(err, EINVAL,
 				      "Image size is too small, cannot be zero "
@@ -913,6 +925,7 @@ const struct qimg_driver qimg_driver_qcow = {
 	.probe = qcow_probe,
 	.open = qcow_open,
 	.close = qcow_close,
+	.create_validate_early = qcow_create_validate_early,
 	.create_validate = qcow_create_validate,
 	.create_file_first = true,
 	.create = qcow_create,

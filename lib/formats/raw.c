@@ -290,6 +290,7 @@ const struct qimg_driver qimg_driver_raw = {
 	.open = raw_open,
 	.close = raw_close,
 	.create_validate = raw_create_validate,
+	.create_file_first = true,
 	.create = raw_create,
 	.read = raw_read,
 	.write = raw_write,

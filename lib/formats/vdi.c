@@ -897,6 +897,7 @@ const struct qimg_driver qimg_driver_vdi = {
 	.open = vdi_open,
 	.close = vdi_close,
 	.create_validate = vdi_create_validate,
+	.create_file_first = true,
 	.create = vdi_create,
 	.read = vdi_read,
 	.write = vdi_write,

@@ -788,6 +788,29 @@ static int file_create(struct qimg_node *node, const struct qimg_opts *o,
 	return 0;
 }
 
+/* What the file's create refuses, in its order: a word that is no
+ * preallocation mode, an extent size hint past 32 bits, then a mode a
+ * file has not (metadata).  `prealloc`: the mode is the file's to judge
+ * (the format has none of its own). */
+static int file_create_check(const struct qimg_opts *o, bool prealloc,
+			     struct qimg_error *err)
+{
+	const char *p =
+		prealloc ? qimg_opts_get_str(o, "preallocation", NULL) : NULL;
+
+	if (p && strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full") &&
+	    strcmp(p, "metadata"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", p);
+	if (qimg_opts_get_u64(o, "extent_size_hint", 0) > UINT32_MAX)
+		return qimg_error_set(err, EINVAL,
+				      "Extent size hint is too large");
+	if (p && !strcmp(p, "metadata"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode: %s", p);
+	return 0;
+}
+
 static const char *const file_protocols[] = { "file", NULL };
 
 /* A file answers info (no cluster size, never dirty), as QEMU's does. */
@@ -846,6 +869,7 @@ const struct qimg_driver qimg_driver_file = {
 	.open = file_open,
 	.close = file_close,
 	.create = file_create,
+	.create_check = file_create_check,
 	.read = file_read,
 	.write = file_write,
 	.write_zeroes = file_write_zeroes,

@@ -202,6 +202,35 @@ for o in vhdx:block_size=3 vpc:subformat=x qed:cluster_size=3 \
 	cr "${o%%:*} preallocation bogus and ${o#*:}" c.img -f "${o%%:*}" \
 		-o "preallocation=bogus,${o#*:}" c.img 1M
 done
+# the file's extent size hint (32 bits), judged before the options QEMU
+# judges after it makes the file, after those it judges before
+k=0
+for o in raw: file: qcow2: qcow2:cluster_size=3 qcow2:compat=x vmdk: \
+	vmdk:subformat=x vpc:subformat=x vhdx:block_size=3 qed:backing_fmt=foo \
+	qcow:backing_fmt=foo qcow:encrypt.format=x vdi: parallels:cluster_size=0 \
+	luks:cipher-alg=x luks: raw:preallocation=metadata raw:preallocation=x; do
+	k=$((k + 1))
+	quick_pick $k || continue
+	cr "${o%%:*} extent_size_hint=5G ${o#*:}" c.img -f "${o%%:*}" \
+		-o "extent_size_hint=5G${o#*:+,${o#*:}}" c.img 1M
+done
+cr "extent_size_hint 4G-1" c.img -f raw -o extent_size_hint=4294967295 c.img 1M
+# a backing format QEMU's schema does not name (qcow2, qed), one qemu-img
+# has no driver of (qcow); qcow2 judges preallocation before compression
+for o in qcow2:foo qcow2: qcow2:nvme qcow2:iser qcow2:blkreplay qed:foo \
+	qed:iser qcow:foo qcow:nvme qcow:blkreplay qcow:iser; do
+	cr "${o%%:*} backing_fmt '${o#*:}'" c.img -f "${o%%:*}" \
+		-o "backing_fmt=${o#*:}" c.img 1M
+done
+cr "qcow2 backing_fmt foo and compat x" c.img -f qcow2 -o backing_fmt=foo,compat=x c.img 1M
+cr "qcow2 backing_fmt foo and encrypt.format x" c.img -f qcow2 \
+	-o backing_fmt=foo,encrypt.format=x c.img 1M
+cr "qcow2 preallocation before compression_type" c.img -f qcow2 \
+	-o compression_type=x,preallocation=x c.img 1M
+# qcow's encryption format names (aes is qcow's old name)
+for v in x luks qcow ''; do
+	cr "qcow encrypt.format '$v'" c.img -f qcow -o "encrypt.format=$v" c.img 1M
+done
 cr "extended_l2 with 4k clusters" c.qcow2 -f qcow2 \
 	-o extended_l2=on,cluster_size=4k c.qcow2 1M
 cr "extended_l2 on v2" c.qcow2 -f qcow2 -o extended_l2=on,compat=0.10 \

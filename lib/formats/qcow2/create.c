@@ -175,8 +175,19 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 				      "Parameter 'version' does "
 				      "not accept value '%s'",
 				      compat);
+	if (p->backing_fmt && !qimg_qemu_driver_name(p->backing_fmt, true))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'backing-fmt' does not "
+				      "accept value '%s'",
+				      p->backing_fmt);
 	if (parse_encryption(o, p, err) < 0)
 		return -err->errnum;
+	if (strcmp(p->prealloc, "off") && strcmp(p->prealloc, "metadata") &&
+	    strcmp(p->prealloc, "falloc") && strcmp(p->prealloc, "full"))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'preallocation' "
+				      "does not accept value '%s'",
+				      p->prealloc);
 	if (!strcmp(ct, "zlib"))
 		p->ctype = QCOW2_COMPRESS_ZLIB;
 	else if (!strcmp(ct, "zstd"))
@@ -187,12 +198,6 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 				      "'compression-type' does not accept "
 				      "value '%s'",
 				      ct);
-	if (strcmp(p->prealloc, "off") && strcmp(p->prealloc, "metadata") &&
-	    strcmp(p->prealloc, "falloc") && strcmp(p->prealloc, "full"))
-		return qimg_error_set(err, EINVAL,
-				      "Parameter 'preallocation' "
-				      "does not accept value '%s'",
-				      p->prealloc);
 
 	/* Then in the order qemu's qcow2 create checks them. */
 	if (p->ext_l2 && p->version < 3)

@@ -31,7 +31,13 @@ int qed_create_validate(const struct qimg_opts *o, struct qimg_error *err)
 	uint64_t cs = qimg_opts_get_u64(o, "cluster_size", QED_DEFAULT_CLUSTER);
 	uint64_t ts = qimg_opts_get_u64(o, "table_size", QED_DEFAULT_TABLE);
 	uint64_t size = qimg_opts_get_u64(o, "size", 0), max;
+	const char *bfmt = qimg_opts_get_str(o, "backing_fmt", NULL);
 
+	if (bfmt && !qimg_qemu_driver_name(bfmt, true))
+		return qimg_error_set(err, EINVAL,
+				      "Parameter 'backing-fmt' does not "
+				      "accept value '%s'",
+				      bfmt);
 	if (!pow2_in(cs, QED_MIN_CLUSTER, QED_MAX_CLUSTER))
 		return qimg_error_set(err, EINVAL,
 				      "QED cluster size must be within range "
