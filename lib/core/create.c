@@ -123,12 +123,30 @@ static int validate(const struct qimg_driver *drv,
 	return qimg_opts_validate(opts, schemas, err);
 }
 
+/* QEMU's making of an image on a protocol that cannot create takes the
+ * image as it is: no preallocation mode but off. */
+static int fallback_check(const struct qimg_opts *opts, struct qimg_error *err)
+{
+	const char *p = qimg_opts_get_str(opts, "preallocation", "off");
+
+	if (strcmp(p, "off") && strcmp(p, "metadata") && strcmp(p, "falloc") &&
+	    strcmp(p, "full"))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", p);
+	if (strcmp(p, "off"))
+		return qimg_error_set(err, ENOTSUP,
+				      "Unsupported preallocation mode '%s'", p);
+	return 0;
+}
+
 /* The protocol's judgement of the create options the format hands to
  * it (QEMU creates the file with the same options). */
 static int protocol_check(const struct qimg_driver *drv,
 			  const struct qimg_driver *pdrv,
 			  const struct qimg_opts *opts, struct qimg_error *err)
 {
+	if (!pdrv->create && !drv->create_own_prealloc)
+		return fallback_check(opts, err);
 	if (!pdrv->create_check)
 		return 0;
 	return pdrv->create_check(opts, !drv->create_own_prealloc, err);
@@ -172,11 +190,11 @@ static int create_on_protocol(const struct qimg_driver *pd,
 	int r = 0;
 
 	/* QEMU's fallback takes an image as it is: nothing to preallocate */
-	if (uses_fallback(pd) && strcmp(prealloc, "off"))
-		return qimg_error_set(err, ENOTSUP,
-				      "Unsupported preallocation mode '%s'",
-				      prealloc);
-	if (!uses_fallback(pd)) {
+	if (uses_fallback(pd)) {
+		r = fallback_check(opts, err);
+		if (r < 0)
+			return r;
+	} else {
 		struct qimg_node *proto = qimg_node_new(
 			pd, filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK);
 
@@ -257,17 +275,8 @@ static int create_objects(const char *filename, const char *format,
 	if (!pdrv->create) {
 		/* A protocol that cannot create (an NBD export) is used as
 		 * it is: opened, its first sector zeroed so that nothing old
-		 * is probed, then formatted below.  raw hands its
-		 * preallocation to the protocol, which has none to give. */
-		const char *pa = qimg_opts_get_str(opts, "preallocation", NULL);
-
-		if (!strcmp(format, "raw") && pa && strcmp(pa, "off")) {
-			free(path);
-			return qimg_error_set(err, ENOTSUP,
-					      "Unsupported preallocation mode "
-					      "'%s'",
-					      pa);
-		}
+		 * is probed, then formatted below (a preallocation the
+		 * format hands to it was refused above). */
 		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
 				       QIMG_CACHE_WRITEBACK, &file, err);
 		if (r < 0)

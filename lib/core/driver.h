@@ -279,6 +279,10 @@ struct qimg_driver {
 	/* Validate create options before any file is touched (may be NULL). */
 	int (*create_validate)(const struct qimg_opts *o,
 			       struct qimg_error *err);
+	/* Protocol: how surely a plain name (no protocol prefix) is a host
+	 * device of this driver's, 0 to 100 (may be NULL).  The surest one
+	 * takes the name before its prefix and the default protocol. */
+	int (*probe_device)(const char *filename);
 	/* Format: the create options QEMU judges before it creates the
 	 * file (may be NULL); create_validate then judges the rest. */
 	int (*create_validate_early)(const struct qimg_opts *o,

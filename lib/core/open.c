@@ -258,13 +258,45 @@ static const struct qimg_driver *find_protocol(const char *prefix, size_t len)
 	return NULL;
 }
 
+/* The host device driver surest of a plain name, or NULL (ties go to the
+ * later one in the list: host_cdrom over host_device, as in QEMU). */
+static const struct qimg_driver *probe_device(const char *filename)
+{
+	const struct qimg_driver *const *list, *best = NULL;
+	int score, top = 0;
+	size_t n, i;
+
+	list = qimg_driver_list(&n);
+	for (i = 0; i < n; i++) {
+		if (!list[i]->probe_device)
+			continue;
+		score = list[i]->probe_device(filename);
+		if (score > 0 && score >= top) {
+			top = score;
+			best = list[i];
+		}
+	}
+	return best;
+}
+
+/* The protocol of a name taken as a plain file name (no prefix parsed): a
+ * host device's, or the default. */
+static const struct qimg_driver *plain_protocol(const char *filename)
+{
+	const struct qimg_driver *d = probe_device(filename);
+
+	return d ? d : default_protocol();
+}
+
 int qimg_protocol_lookup(const char *filename, const struct qimg_driver **out,
 			 struct qimg_error *err)
 {
 	const char *colon = strchr(filename, ':');
 	const char *slash = strchr(filename, '/');
 
-	*out = NULL;
+	*out = probe_device(filename);
+	if (*out)
+		return 0;
 	/* "PREFIX:..." with the colon before any '/' names a protocol. */
 	if (colon && colon != filename && (!slash || colon < slash)) {
 		*out = find_protocol(filename, (size_t)(colon - filename));
@@ -1182,7 +1214,7 @@ static int open_node(struct qimg_value *opts, const char *filename,
 		/* A name given as an option is a plain file name, as in
 		 * QEMU: only a name given as text has its protocol prefix
 		 * parsed ("nbd:..." here is a file called so). */
-		r = fill_protocol(opts, fn, default_protocol(), &drv, err);
+		r = fill_protocol(opts, fn, plain_protocol(fn), &drv, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -1328,8 +1360,8 @@ int qimg_open_child(struct qimg_node *parent, const char *role,
 		sub = qimg_value_dict();
 		if (!sub)
 			return qimg_error_set(err, ENOMEM, "Out of memory");
-		r = fill_protocol(sub, filename, default_protocol(), &used,
-				  err);
+		r = fill_protocol(sub, filename, plain_protocol(filename),
+				  &used, err);
 		if (r < 0) {
 			qimg_value_free(sub);
 			return r;

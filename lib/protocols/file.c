@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <linux/cdrom.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +42,9 @@ struct file_state {
 	bool write_behind; /* start writeback of large writes at once */
 	uint32_t align;	   /* alignment needed with O_DIRECT */
 	unsigned int locked_perm, locked_unshared;
-	bool nolock;  /* locking=off */
-	bool chardev; /* host_device over a character device: no size */
+	bool nolock;	/* locking=off */
+	bool chardev;	/* host_device over a character device: no size */
+	bool no_medium; /* host_cdrom: the drive holds no disc */
 	enum file_aio aio;
 	struct file_uring_pool *uring; /* NULL: blocking calls only */
 	/* Block status cache: the last data extent SEEK_DATA/SEEK_HOLE found,
@@ -104,9 +107,14 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 		}
 		s->blockdev = S_ISBLK(st.st_mode);
 		s->chardev = S_ISCHR(st.st_mode);
-	} else if (S_ISBLK(st.st_mode)) {
+		/* a CD-ROM drive's image is its disc: none, no I/O */
+		s->no_medium = node->drv == &qimg_driver_host_cdrom &&
+			       ioctl(s->fd, CDROM_DRIVE_STATUS, CDSL_CURRENT) !=
+				       CDS_DISC_OK;
+	} else if (S_ISBLK(st.st_mode) && (oflags & O_CREAT)) {
+		/* the file's create over a device: its truncation fails */
 		s->blockdev = true;
-	} else if (!S_ISREG(st.st_mode)) {
+	} else if (!S_ISREG(st.st_mode) && !(oflags & O_CREAT)) {
 		close(s->fd);
 		return qimg_error_set(err, EINVAL,
 				      "'file' driver requires '%s' to be a "
@@ -318,6 +326,8 @@ static int64_t file_allocated_size(struct qimg_node *node)
 static int do_io(struct file_state *s, bool write, uint64_t off, void *buf,
 		 size_t len)
 {
+	if (s->no_medium)
+		return -ENOMEDIUM;
 	if (s->uring) {
 		int r = file_uring_rw(s->uring, s->fd, write, off, buf, len,
 				      URING_PIECE);
@@ -413,6 +423,9 @@ static int file_copy_range(struct qimg_node *node, uint64_t off,
 	uint64_t left = len;
 	ssize_t n;
 
+	if (s->no_medium)
+		return -ENOTSUP; /* the buffered copy says why */
+
 	while (left > 0) {
 		n = copy_file_range(
 			ss->fd, &in, s->fd, &out,
@@ -436,6 +449,10 @@ static int file_flush(struct qimg_node *node, struct qimg_error *err)
 	struct file_state *s = node->opaque;
 	int r = file_sync(s);
 
+	/* a character device that cannot sync (/dev/null) holds nothing a
+	 * sync would keep */
+	if (r == -EINVAL && s->chardev)
+		r = 0;
 	if (r < 0)
 		return qimg_error_set_errno(err, -r, "Could not flush '%s'",
 					    node->filename);
@@ -476,6 +493,9 @@ static int file_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	int r;
 
 	bsc_set(s, 0, 0);
+	if (s->no_medium)
+		return qimg_error_set_errno(
+			err, ENOMEDIUM, "Could not write '%s'", node->filename);
 	if (s->blockdev) {
 		uint64_t range[2] = { off, len };
 
@@ -515,6 +535,10 @@ static int file_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct file_state *s = node->opaque;
 
 	bsc_set(s, 0, 0);
+	if (s->no_medium)
+		return qimg_error_set_errno(err, ENOMEDIUM,
+					    "Could not discard '%s'",
+					    node->filename);
 	if (s->blockdev) {
 		uint64_t range[2] = { off, len };
 
@@ -536,6 +560,9 @@ static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	off_t data, hole;
 	uint64_t end;
 
+	if (s->no_medium)
+		return qimg_error_set_errno(
+			err, ENOMEDIUM, "Could not read '%s'", node->filename);
 	ext->map = off;
 	ext->file = node;
 	ext->len = len;
@@ -605,7 +632,16 @@ static int file_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		return qimg_error_set_errno(err, (int)-old,
 					    "Could not get size of '%s'",
 					    node->filename);
-	if (s->blockdev) {
+	if (s->no_medium)
+		return qimg_error_set(err, ENOMEDIUM, "No medium inserted");
+	if (s->blockdev || s->chardev) {
+		if (prealloc && strcmp(prealloc, "off"))
+			return qimg_error_set(
+				err, ENOTSUP,
+				"Preallocation mode '%s' "
+				"unsupported for this non-regular "
+				"file",
+				prealloc);
 		if ((flags & QIMG_TRUNCATE_EXACT) && size != (uint64_t)old)
 			return qimg_error_set(err, ENOTSUP,
 					      "Cannot resize device files");
@@ -768,7 +804,7 @@ static int file_create(struct qimg_node *node, const struct qimg_opts *o,
 	r = file_open_fd(node, O_RDWR | O_CREAT, err);
 	if (r < 0)
 		return r;
-	if (!s->blockdev && ftruncate(s->fd, 0) < 0) {
+	if (ftruncate(s->fd, 0) < 0) {
 		r = qimg_error_set_errno(err, errno, "Could not resize file");
 		close(s->fd);
 		return r;
@@ -889,11 +925,53 @@ const struct qimg_driver qimg_driver_file = {
 static const char *const host_device_protocols[] = { "host_device", NULL };
 static const char *const host_cdrom_protocols[] = { "host_cdrom", NULL };
 
-#define HOST_DRIVER(ident, drvname, protos)                                    \
+/* A device is made as QEMU makes an image on a protocol that cannot create
+ * (core/create.c): opened, sized, its first sector zeroed. */
+static const struct qimg_opt_desc host_create_opts[] = {
+	{ "size", QIMG_OPT_SIZE, "Virtual disk size", NULL },
+	{ "preallocation", QIMG_OPT_STRING,
+	  "Preallocation mode (allowed values: off)", NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+/* A plain name of a block or character device is a host_device's; one
+ * under /dev/cdrom is, less surely, too (host_cdrom's when the drive
+ * answers). */
+static int host_device_probe(const char *filename)
+{
+	struct stat st;
+
+	if (!strncmp(filename, "/dev/cdrom", 10))
+		return 50;
+	if (stat(filename, &st) == 0 &&
+	    (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)))
+		return 100;
+	return 0;
+}
+
+/* A CD-ROM drive (a block device) answers its drive status request. */
+static int host_cdrom_probe(const char *filename)
+{
+	struct stat st;
+	int fd, r;
+
+	if (stat(filename, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;
+	fd = open(filename, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	r = ioctl(fd, CDROM_DRIVE_STATUS, CDSL_CURRENT);
+	close(fd);
+	return r >= 0 ? 100 : 0;
+}
+
+#define HOST_DRIVER(ident, drvname, protos, probe_fn, info_fn)                 \
 	const struct qimg_driver ident = {                                     \
 		.name = drvname,                                               \
 		.kind = QIMG_DRIVER_PROTOCOL,                                  \
 		.protocols = protos,                                           \
+		.probe_device = probe_fn,                                      \
+		.create_opts = host_create_opts,                               \
 		.needs_filename = true,                                        \
 		.runtime_opts = file_runtime_opts,                             \
 		.exact_filename = file_exact_filename,                         \
@@ -912,8 +990,11 @@ static const char *const host_cdrom_protocols[] = { "host_cdrom", NULL };
 		.allocated_size = file_allocated_size,                         \
 		.length = file_length,                                         \
 		.set_perm = file_set_perm,                                     \
-		.get_info = file_get_info,                                     \
+		.get_info = info_fn,                                           \
 	}
 
-HOST_DRIVER(qimg_driver_host_device, "host_device", host_device_protocols);
-HOST_DRIVER(qimg_driver_host_cdrom, "host_cdrom", host_cdrom_protocols);
+/* QEMU's host_cdrom answers no info (no dirty flag in info's JSON). */
+HOST_DRIVER(qimg_driver_host_device, "host_device", host_device_protocols,
+	    host_device_probe, file_get_info);
+HOST_DRIVER(qimg_driver_host_cdrom, "host_cdrom", host_cdrom_protocols,
+	    host_cdrom_probe, NULL);

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # host_device and host_cdrom: refused on regular files with qemu-img's
-# text; on a loop device (when this machine lets us attach one): info,
-# map, convert into the device and back, against qemu-img.
+# text; a device named plainly is a host_device's; on a loop device (when
+# this machine lets us attach one): info, map, convert into the device and
+# back, images made and resized on it, against qemu-img.
 . "$(dirname "$0")/lib.sh"
 have_qimg || skip_all "no qimg binary at $QIMG"
 
@@ -15,6 +16,16 @@ for c in "info host_device:$T/reg.raw" "info host_cdrom:$T/reg.raw" \
 done
 spawn "$QEMU_IMG" create -q -f qcow2 top.qcow2 1M
 same "rebase -u with a protocol as backing format" rebase -u -b /x/y -F host_device ../top.qcow2
+# a character device named plainly is a host_device's (/dev/null: 0 bytes,
+# nothing to sync), not a file's
+for c in "info /dev/null" "info --output=json /dev/null" "map /dev/null" \
+	"create -f raw /dev/null 0" "create -f raw /dev/null 1M" \
+	"info --output=json --image-opts driver=raw,file.filename=/dev/null" \
+	"info file:/dev/null" "create -f host_device -o help" \
+	"create -f host_cdrom -o help"; do
+	# shellcheck disable=SC2086
+	same "$c" $c
+done
 
 L=$(losetup -f --show reg.raw 2>/dev/null)
 if [ -n "$L" ] && [ -b "$L" ]; then
@@ -31,6 +42,68 @@ if [ -n "$L" ] && [ -b "$L" ]; then
 	ok "convert -n into the device" test "$(cat "$R/g.rc")" = 0
 	ok "the device holds the image" "$QEMU_IMG" compare -q -f raw "$L" src.qcow2
 	same "compare the device with the image" compare -f raw "$L" ../src.qcow2
+	# dev_same DESC ARGS...: same, the device filled with one pattern
+	# before each tool's run and its bytes after it compared too
+	spawn "$QEMU_IMG" create -q -f raw pat.raw 16M
+	fill() { dd if=pat.raw of="$L" bs=1M conv=notrunc status=none; }
+	dev_same()
+	{
+		local d=$1
+		shift
+		fill
+		run_tool e "$@"
+		md5sum <"$L" >>"$R/e.out.n"
+		fill
+		run_tool g "$@"
+		md5sum <"$L" >>"$R/g.out.n"
+		judge "$d" "$@"
+	}
+	spawn "$QEMU_IO" -f raw -c 'write -P 0x5a 0 16M' pat.raw >/dev/null
+	ok "the pattern is written" "$QEMU_IO" -f raw -c 'read -P 0x5a 0 16M' pat.raw
+	for c in "info --output=json --image-opts driver=raw,file.filename=$L" \
+		"info --image-opts driver=raw,file.driver=file,file.filename=$L" \
+		"info file:$L" "info -f host_cdrom $L" \
+		"info --output=json json:{\"driver\":\"raw\",\"file\":{\"driver\":\"host_cdrom\",\"filename\":\"$L\"}}"; do
+		# shellcheck disable=SC2086
+		same "$c" $c
+	done
+	# made on the device as QEMU makes an image on a protocol that cannot
+	# create: no preallocation, no growth, the first sector zeroed
+	for c in "create -f host_device $L 1M" "create -f host_device $L 32M" \
+		"create -f host_device -o preallocation=x $L 1M" \
+		"create -f host_device -o preallocation=metadata $L 1M" \
+		"create -f host_device -o preallocation=falloc $L 1M" \
+		"create -f raw $L 4M" "create -f raw -o preallocation=x $L 1M" \
+		"create -f raw -o preallocation=full $L 1M" \
+		"create -f raw -o extent_size_hint=5G $L 1M" \
+		"create -f vpc -o preallocation=metadata $L 1M" \
+		"create -f qcow2 $L 1M" "resize -f raw $L 16M" "resize -f raw --shrink $L 8M" \
+		"resize -f raw --preallocation=full $L 32M"; do
+		# shellcheck disable=SC2086
+		dev_same "$c" $c
+	done
+	# preallocation a device cannot give: qemu-img finds out after it
+	# wrote the header, qimg before, leaving the device as it was but its
+	# first sector (zeroed first, as QEMU's making on a device does)
+	for c in "create -f qcow2 -o preallocation=falloc $L 1M" \
+		"create -f qcow2 -o preallocation=full $L 32M"; do
+		fill
+		# shellcheck disable=SC2086
+		run_tool e $c
+		fill
+		# shellcheck disable=SC2086
+		run_tool g $c
+		ok "$c: the device left as it was" cmp -s -i 512 pat.raw "$L"
+		# shellcheck disable=SC2086
+		judge "$c" $c
+	done
+	# a loop device as a CD-ROM drive holds no disc: no I/O
+	for c in "convert -f host_cdrom $L o.raw" "map -f host_cdrom $L" \
+		"create -f host_cdrom $L 1M"; do
+		# shellcheck disable=SC2086
+		run_tool g $c
+		ok "$c fails: no medium" grep -q "No medium" "$R/g.err"
+	done
 else
 	skip "no loop device here (losetup failed)"
 fi

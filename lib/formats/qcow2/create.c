@@ -436,6 +436,20 @@ int qcow2_create(struct qimg_node *file, const struct qimg_opts *o,
 		if (r < 0)
 			goto out_data;
 	}
+	/* A file that cannot grow (a device) refuses preallocation: asked
+	 * before anything is written, so that the device is left as it was
+	 * (qemu-img finds out after writing the header). */
+	if (!strcmp(p.prealloc, "falloc") || !strcmp(p.prealloc, "full")) {
+		struct qimg_node *t = data ? data : file;
+
+		if (!t->limits.grows &&
+		    qimg_truncate(t, t->size, 0, p.prealloc, err) < 0) {
+			qimg_error_prefix(err, "Could not resize image: Failed "
+					       "to resize underlying file");
+			r = -err->errnum;
+			goto out_data;
+		}
+	}
 	r = write_skeleton(file, &p, err);
 	if (r < 0)
 		goto out_data;
