@@ -77,7 +77,9 @@ if [ -n "$L" ] && [ -b "$L" ]; then
 		"create -f raw -o preallocation=full $L 1M" \
 		"create -f raw -o extent_size_hint=5G $L 1M" \
 		"create -f vpc -o preallocation=metadata $L 1M" \
-		"create -f qcow2 $L 1M" "resize -f raw $L 16M" "resize -f raw --shrink $L 8M" \
+		"create -f qcow2 $L 1M" "convert -O raw ../src.qcow2 $L" \
+		"convert -O qcow2 ../src.qcow2 $L" "dd -O raw if=../src.qcow2 of=$L bs=1M count=4" \
+		"resize -f raw $L 16M" "resize -f raw --shrink $L 8M" \
 		"resize -f raw --preallocation=full $L 32M"; do
 		# shellcheck disable=SC2086
 		dev_same "$c" $c
