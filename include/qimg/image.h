@@ -152,6 +152,9 @@ bool qimg_has_zero_init(const struct qimg_node *node);
 bool qimg_node_probed_raw(const struct qimg_node *node);
 /* Minimum request alignment in bytes (512 for O_DIRECT files, else 1). */
 uint32_t qimg_request_align(const struct qimg_node *node);
+/* The request alignment QEMU's driver keeps for this node itself (what an
+ * NBD export of it advertises as its minimum block size); 1: bytes. */
+uint32_t qimg_node_export_align(const struct qimg_node *node);
 /* Bytes the image's files take on the host (st_blocks*512 summed over file
  * and data-file children); -1 if unknown. */
 int64_t qimg_allocated_size(struct qimg_node *node);

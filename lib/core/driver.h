@@ -49,6 +49,10 @@ struct qimg_limits {
 	bool fua;   /* write honours QIMG_WRITE_FUA itself; else the core
 		     * flushes after the write */
 	bool grows; /* writes past the end extend the node (files) */
+	/* The request alignment QEMU's driver of this kind keeps for this
+	 * node itself (never its child's): what an NBD export of the node
+	 * advertises as its minimum block size.  0: bytes. */
+	uint32_t export_align;
 };
 
 struct qimg_tracked_req;

@@ -151,6 +151,11 @@ bool qimg_node_probed_raw(const struct qimg_node *node)
 	return node->probed_raw;
 }
 
+uint32_t qimg_node_export_align(const struct qimg_node *node)
+{
+	return node->limits.export_align ? node->limits.export_align : 1;
+}
+
 uint32_t qimg_request_align(const struct qimg_node *node)
 {
 	return node->limits.request_align ? node->limits.request_align : 1;

@@ -188,6 +188,7 @@ static int bochs_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->size = sectors * BOCHS_SECTOR;
 	/* QEMU does no sub-sector I/O on bochs images. */
 	node->limits.request_align = BOCHS_SECTOR;
+	node->limits.export_align = BOCHS_SECTOR;
 	return 0;
 
 out_free_catalog:

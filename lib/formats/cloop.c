@@ -132,6 +132,7 @@ static int cloop_open(struct qimg_node *node, const struct qimg_opts *opts,
 	free(win);
 	s->cached = s->n_blocks;
 	node->size = (uint64_t)s->n_blocks * s->block_size;
+	node->limits.export_align = 512; /* QEMU's cloop reads sectors */
 	return 0;
 
 fail:

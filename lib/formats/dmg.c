@@ -324,6 +324,7 @@ static int dmg_open(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	node->size = end * DMG_SECTOR;
 	node->limits.request_align = DMG_SECTOR;
+	node->limits.export_align = DMG_SECTOR;
 	return 0;
 fail:
 	free(s->chunks);

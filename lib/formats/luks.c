@@ -146,6 +146,7 @@ static int luks_open(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	node->size = (uint64_t)len - s->payload;
 	node->limits.request_align = LUKS_SECTOR;
+	node->limits.export_align = LUKS_SECTOR;
 	node->limits.mem_align = node->file->limits.mem_align;
 	node->limits.max_transfer = node->file->limits.max_transfer;
 	node->zero_init = false;

@@ -245,6 +245,7 @@ static int par_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->cluster_size = (uint32_t)s->cluster;
 	node->zero_init = true;
 	node->limits.request_align = PAR_SECTOR;
+	node->limits.export_align = PAR_SECTOR;
 	if ((node->flags & QIMG_OPEN_RDWR) &&
 	    !(node->flags & QIMG_OPEN_NO_IO)) {
 		/* Marked in use while open, as qemu-img marks it. */

@@ -61,6 +61,7 @@ static int prealloc_open(struct qimg_node *node, const struct qimg_opts *opts,
 		    s->align > 0;
 	node->size = (uint64_t)len;
 	node->limits = f->limits;
+	node->limits.export_align = 0; /* a filter keeps no alignment */
 	node->zero_init = f->zero_init;
 	return 0;
 }

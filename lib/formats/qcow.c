@@ -258,6 +258,7 @@ static int qcow_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->cluster_size = s->cluster_size;
 	node->zero_init = !node->backing_filename;
 	node->limits.request_align = 512;
+	node->limits.export_align = 512;
 	return 0;
 
 out_free:

@@ -79,6 +79,9 @@ static int raw_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->limits.request_align = node->file->limits.request_align;
 	node->limits.mem_align = node->file->limits.mem_align;
 	node->limits.max_transfer = node->file->limits.max_transfer;
+	/* a guessed raw image is used in whole sectors, block 0 guarded */
+	if (node->probed_raw)
+		node->limits.export_align = RAW_SECTOR;
 	return 0;
 }
 

@@ -451,6 +451,7 @@ static int blkdebug_open(struct qimg_node *node, const struct qimg_opts *o,
 	align = qimg_opts_get_u64(o, "align", 0);
 	if (align && align > node->limits.request_align)
 		node->limits.request_align = (uint32_t)align;
+	node->limits.export_align = (uint32_t)align; /* its own, or bytes */
 	if (qimg_opts_has(o, "max-transfer"))
 		node->limits.max_transfer =
 			qimg_opts_get_u64(o, "max-transfer", 0);

@@ -247,6 +247,7 @@ static int file_open(struct qimg_node *node, const struct qimg_opts *opts,
 	}
 	/* With O_DIRECT the core pads requests and bounces buffers. */
 	node->limits.request_align = s->align;
+	node->limits.export_align = s->align;
 	node->limits.mem_align = s->align;
 	node->limits.grows = !s->blockdev && !s->chardev;
 	node->zero_init = !s->blockdev && !s->chardev;

@@ -187,7 +187,8 @@ static int info_reply(struct nbds_conn *c, uint32_t opt, uint16_t type,
 static int opt_info(struct nbds_conn *c, uint32_t opt, struct cursor *cu)
 {
 	const struct qimg_nbd_export *exp = c->exp;
-	bool want_name = false, want_desc = false;
+	bool want_name = false, want_desc = false, want_bs = false;
+	uint32_t align;
 	const char *name;
 	uint32_t nlen;
 	uint16_t nreq, t = 0, i;
@@ -202,6 +203,7 @@ static int opt_info(struct nbds_conn *c, uint32_t opt, struct cursor *cu)
 		take16(cu, &t);
 		want_name |= t == NBDS_INFO_NAME;
 		want_desc |= t == NBDS_INFO_DESCRIPTION;
+		want_bs |= t == NBDS_INFO_BLOCK_SIZE;
 	}
 	if (!is_export(c, name, nlen))
 		return reply_err(c, opt, NBDS_REP_ERR_UNKNOWN,
@@ -215,9 +217,15 @@ static int opt_info(struct nbds_conn *c, uint32_t opt, struct cursor *cu)
 		r = info_reply(c, opt, NBDS_INFO_DESCRIPTION, exp->description,
 			       (uint32_t)strlen(exp->description));
 	if (r == 0) {
-		/* Any alignment is served (the block layer pads). */
-		nbds_put32(b, 1);
-		nbds_put32(b + 4, 4096);
+		/* Any alignment is served (the block layer pads); the image's
+		 * own alignment, as QEMU keeps it, is told to a client that
+		 * asks for block sizes (or only asks, NBD_OPT_INFO) and will
+		 * keep to it; an export with an offset is a raw node. */
+		align = exp->offset ? 1 : qimg_node_export_align(exp->node);
+		if (opt != NBDS_OPT_INFO && !want_bs)
+			align = 1;
+		nbds_put32(b, align);
+		nbds_put32(b + 4, align > 4096 ? align : 4096);
 		nbds_put32(b + 8, NBDS_MAX_PAYLOAD);
 		r = info_reply(c, opt, NBDS_INFO_BLOCK_SIZE, b, 12);
 	}

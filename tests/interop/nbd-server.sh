@@ -76,6 +76,7 @@ errcmp "no file"
 whole && errcmp "two files" img.qcow2 img.qcow2
 errcmp "missing file" nosuch.qcow2
 errcmp "unknown format" -f bogus img.qcow2
+errcmp "--image-opts with -f" -f raw --image-opts driver=null-co
 errcmp "option without argument" -x
 errcmp "unknown option" --bogus
 errcmp "bad cache mode" --cache=bogus img.qcow2
@@ -194,6 +195,37 @@ else
 fi
 serve2 -r -l snap1 -f qcow2 base.qcow2
 views "-l snapshot"
+
+# block sizes: the minimum is the image driver's own alignment as QEMU keeps
+# it (a guessed raw image, qed, qcow, vhdx, parallels: 512; blkdebug's
+# align; the others and every filter: bytes)
+# info_view DESC: only what nbdinfo --json says of the export, compared
+info_view()
+{
+	local w s
+	for w in e g; do
+		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+		nbdinfo --json "$(uri "$s")" 2>&1 |
+			grep -v '"uri"\|"content"' >"$R/$w.info"
+	done
+	if spawn cmp -s "$R/e.info" "$R/g.info"; then
+		pass "$1: block sizes"
+	else
+		fail "$1: block sizes"
+		diff "$R/e.info" "$R/g.info" | head -10 | sed 's/^/# /'
+	fi
+}
+for f in qed qcow vhdx parallels vdi; do
+	spawn "$QEMU_IMG" convert -O $f base.qcow2 "bs.$f"
+	serve2 -r -f $f "$T/bs.$f"
+	info_view "$f"
+done
+serve2 -r flat.raw
+info_view "a guessed raw image"
+serve2 -r --image-opts "driver=blkdebug,align=4096,image.filename=$T/flat.raw"
+info_view "blkdebug align=4096"
+serve2 -r --image-opts "driver=blkdebug,image.driver=qed,image.file.filename=$T/bs.qed"
+info_view "blkdebug over qed"
 
 # --- -B bitmaps (from the image and from its backing file), -L ----------
 spawn "$QEMU_IMG" bitmap --add base.qcow2 bb

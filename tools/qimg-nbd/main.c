@@ -380,6 +380,10 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 	}
 	if (o->disconnect)
 		return 3; /* FILE is the device */
+	if (o->image_opts && o->fmt) {
+		nbd_err(nt, "--image-opts and -f are mutually exclusive");
+		return -EINVAL;
+	}
 	return 0;
 }
 

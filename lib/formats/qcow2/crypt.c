@@ -107,6 +107,7 @@ int qcow2_crypt_open(struct qimg_node *node, struct qcow2_state *s,
 		return r;
 	/* Whole sectors only: the core pads and read-modify-writes. */
 	node->limits.request_align = QIMG_SECTOR_SIZE;
+	node->limits.export_align = QIMG_SECTOR_SIZE;
 	return 0;
 }
 

@@ -244,6 +244,7 @@ static int qed_open(struct qimg_node *node, const struct qimg_opts *opts,
 	node->cluster_size = s->h.cluster_size;
 	node->zero_init = !node->backing_filename;
 	node->limits.zeroes_align = s->h.cluster_size;
+	node->limits.export_align = 512; /* QEMU's qed works in sectors */
 
 	if (!s->read_only && !(node->flags & (QIMG_OPEN_NO_IO))) {
 		/* Unknown autoclear bits go on a read-write open; an image

@@ -623,6 +623,7 @@ static int vhdx_open(struct qimg_node *node, const struct qimg_opts *opts,
 
 	node->size = s->disk_size / VHDX_SECTOR * VHDX_SECTOR;
 	node->limits.request_align = VHDX_SECTOR;
+	node->limits.export_align = VHDX_SECTOR;
 	node->cluster_size = s->block_size;
 	node->zero_init = true;
 	return 0;
