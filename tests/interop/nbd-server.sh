@@ -87,6 +87,7 @@ errcmp "bad detect-zeroes" --detect-zeroes=bogus img.qcow2
 errcmp "detect-zeroes=unmap without discard" --detect-zeroes=unmap img.qcow2
 errcmp "bad shared count" -e abc img.qcow2
 whole && errcmp "negative shared count" -e -1 img.qcow2
+errcmp "a pid file that cannot be made" --pid-file=/nonexistent/x img.qcow2
 errcmp "bad offset" -o abc img.qcow2
 errcmp "negative offset" -o -1 img.qcow2
 errcmp "offset past the end" -o 99999999999 img.qcow2
@@ -170,6 +171,22 @@ views()
 	done
 }
 
+# info_view DESC: only what nbdinfo --json says of the export, compared
+info_view()
+{
+	local w s
+	for w in e g; do
+		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
+		nbdinfo --json "$(uri "$s")" 2>&1 |
+			grep -v '"uri"\|"content"' >"$R/$w.info"
+	done
+	if spawn cmp -s "$R/e.info" "$R/g.info"; then
+		pass "$1: nbdinfo --json"
+	else
+		fail "$1: nbdinfo --json"
+		diff "$R/e.info" "$R/g.info" | head -10 | sed 's/^/# /'
+	fi
+}
 serve2 -f qcow2 top.qcow2
 views "qcow2 with backing"
 serve2 -r -A -f qcow2 top.qcow2
@@ -182,6 +199,9 @@ serve2 -f raw flat.raw
 views "raw"
 serve2 -e 3 -x exp -D "a description" -f qcow2 top.qcow2
 views "-e 3 -x -D" exp
+# -e 0: any number of clients (and so multi-conn)
+serve2 -e 0 -f qcow2 top.qcow2
+info_view "-e 0"
 for w in e g; do
 	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
 	nbdinfo --list --json "$(uri "$s")" 2>&1 | grep -v '"uri"\|"content"' \
@@ -199,22 +219,6 @@ views "-l snapshot"
 # block sizes: the minimum is the image driver's own alignment as QEMU keeps
 # it (a guessed raw image, qed, qcow, vhdx, parallels: 512; blkdebug's
 # align; the others and every filter: bytes)
-# info_view DESC: only what nbdinfo --json says of the export, compared
-info_view()
-{
-	local w s
-	for w in e g; do
-		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
-		nbdinfo --json "$(uri "$s")" 2>&1 |
-			grep -v '"uri"\|"content"' >"$R/$w.info"
-	done
-	if spawn cmp -s "$R/e.info" "$R/g.info"; then
-		pass "$1: block sizes"
-	else
-		fail "$1: block sizes"
-		diff "$R/e.info" "$R/g.info" | head -10 | sed 's/^/# /'
-	fi
-}
 for f in qed qcow vhdx parallels vdi; do
 	spawn "$QEMU_IMG" convert -O $f base.qcow2 "bs.$f"
 	serve2 -r -f $f "$T/bs.$f"

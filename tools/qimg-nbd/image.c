@@ -260,7 +260,7 @@ int nbd_open_image(struct nbd_tool *nt, struct qimg_nbd_export *exp)
 	exp->detect_zeroes = o->detect_zeroes;
 	/* As qemu-nbd: multi-conn when several clients may connect (they
 	 * share one open image, so each sees the others' writes). */
-	exp->multi_conn = o->shared > 1;
+	exp->multi_conn = o->shared != 1; /* 0: no limit */
 	exp->workers = 8;
 	return 0;
 }

@@ -227,7 +227,12 @@ static int write_pid_file(struct server *srv, const char *path)
 {
 	FILE *f = fopen(path, "w");
 
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f)) {
+	if (!f) {
+		nbd_err(srv->nt, "Could not create '%s': %s", path,
+			strerror(errno));
+		return -EIO;
+	}
+	if (fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f)) {
 		nbd_err(srv->nt, "Failed to write pid file '%s': %s", path,
 			strerror(errno));
 		return -EIO;
@@ -294,7 +299,7 @@ static void serve_loop(struct server *srv, int sig_r)
 			pthread_mutex_unlock(&srv->lock);
 			return;
 		}
-		full = srv->active >= o->shared;
+		full = o->shared && srv->active >= o->shared;
 		pthread_mutex_unlock(&srv->lock);
 		pf[0] = (struct pollfd){ .fd = sig_r, .events = POLLIN };
 		for (i = 0; i < srv->nlfd; i++)

@@ -36,7 +36,7 @@ static void print_help(const struct nbd_tool *nt)
 	       "  -p, --port=PORT           TCP port (10809)\n"
 	       "  -b, --bind=IFACE          address to listen on (0.0.0.0)\n"
 	       "  -k, --socket=PATH         a unix socket instead\n"
-	       "  -e, --shared=NUM          clients served at once (1)\n"
+	       "  -e, --shared=NUM          clients served at once (1; 0: any)\n"
 	       "  -t, --persistent          keep serving after the last "
 	       "client leaves\n"
 	       "  -v, --verbose             say more\n"
@@ -285,7 +285,8 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 		case 'e':
 			errno = 0;
 			v = strtol(optarg, &end, 0);
-			if (errno || *end || v < 1 || v > INT_MAX) {
+			/* 0: any number of clients */
+			if (errno || *end || v < 0 || v > INT_MAX) {
 				nbd_err(nt, "Invalid shared device number '%s'",
 					optarg);
 				return -EINVAL;
