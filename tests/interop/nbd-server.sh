@@ -171,21 +171,28 @@ views()
 	done
 }
 
-# info_view DESC: only what nbdinfo --json says of the export, compared
-info_view()
+# client_view NAME DESC ARGS...: what `nbdinfo ARGS` says of each server's
+# default export, compared
+client_view()
 {
-	local w s
+	local n=$1 d=$2 w s
+	shift 2
 	for w in e g; do
 		s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
-		nbdinfo --json "$(uri "$s")" 2>&1 |
-			grep -v '"uri"\|"content"' >"$R/$w.info"
+		nbdinfo "$@" "$(uri "$s")" 2>&1 |
+			grep -v '"uri"\|"content"' >"$R/$w.$n"
 	done
-	if spawn cmp -s "$R/e.info" "$R/g.info"; then
-		pass "$1: nbdinfo --json"
+	if spawn cmp -s "$R/e.$n" "$R/g.$n"; then
+		pass "$d"
 	else
-		fail "$1: nbdinfo --json"
-		diff "$R/e.info" "$R/g.info" | head -10 | sed 's/^/# /'
+		fail "$d"
+		diff "$R/e.$n" "$R/g.$n" | head -10 | sed 's/^/# /'
 	fi
+}
+# info_view DESC: only what nbdinfo --json says of the export
+info_view()
+{
+	client_view info "$1: nbdinfo --json" --json
 }
 serve2 -f qcow2 top.qcow2
 views "qcow2 with backing"
@@ -199,20 +206,10 @@ serve2 -f raw flat.raw
 views "raw"
 serve2 -e 3 -x exp -D "a description" -f qcow2 top.qcow2
 views "-e 3 -x -D" exp
+client_view list "nbdinfo --list" --list --json
 # -e 0: any number of clients (and so multi-conn)
 serve2 -e 0 -f qcow2 top.qcow2
 info_view "-e 0"
-for w in e g; do
-	s=$([ $w = e ] && echo "$E/sock" || echo "$G/sock")
-	nbdinfo --list --json "$(uri "$s")" 2>&1 | grep -v '"uri"\|"content"' \
-		>"$R/$w.list"
-done
-if spawn cmp -s "$R/e.list" "$R/g.list"; then
-	pass "nbdinfo --list"
-else
-	fail "nbdinfo --list"
-	diff "$R/e.list" "$R/g.list" | head -10 | sed 's/^/# /'
-fi
 serve2 -r -l snap1 -f qcow2 base.qcow2
 views "-l snapshot"
 
