@@ -534,6 +534,14 @@ ok "after SIGTERM: the write is there" qio -c "read -P 0x33 5M 64k" c.qcow2
 rc=$?
 ok "--fork: a failure is the parent's exit 1" test $rc = 1
 ok "--fork: with the message" grep -q "Failed to blk_new_open 'nosuch.qcow2'" "$R/fork.err"
+# a socket file removed and made again by someone else while the server
+# runs is theirs: the server leaves it at its end
+rm -f f3.sock
+"$QIMG_NBD" --fork --pid-file "$T/f3.pid" -t -k "$T/f3.sock" -f qcow2 c.qcow2
+rm -f f3.sock && touch f3.sock
+kill -TERM "$(cat "$T/f3.pid" 2>/dev/null || echo 0)"
+for i in $(seq 50); do kill -0 "$(cat "$T/f3.pid")" 2>/dev/null || break; sleep 0.1; done
+ok "a socket file made again by another is left at the end" test -f f3.sock
 
 # --- TLS ----------------------------------------------------------------
 make_tls_certs tls

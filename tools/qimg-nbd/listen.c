@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -44,6 +45,12 @@ struct server {
 	struct qimg_nbd_budget budget;
 	int active;
 	bool served_one;
+	/* the socket file bound (-k), removed at the end only if the name
+	 * still is that file: one removed and made again by someone else
+	 * meanwhile is not ours */
+	bool sock_made;
+	dev_t sock_dev;
+	ino_t sock_ino;
 };
 
 /* The signal pipe's write end: the one thing a handler may touch. */
@@ -161,6 +168,7 @@ static void reap(struct server *srv, bool all)
 static int listen_unix(struct server *srv, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -180,6 +188,11 @@ static int listen_unix(struct server *srv, const char *path)
 		return -e;
 	}
 	srv->lfd[srv->nlfd++] = fd;
+	if (stat(path, &st) == 0) {
+		srv->sock_made = true;
+		srv->sock_dev = st.st_dev;
+		srv->sock_ino = st.st_ino;
+	}
 	return 0;
 }
 
@@ -356,6 +369,7 @@ int nbd_run(struct nbd_tool *nt)
 	struct sigaction sa;
 	int sig[2] = { -1, -1 }, report = -1, r, i;
 	struct qimg_error err = { 0 };
+	struct stat st;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.nt = nt;
@@ -414,7 +428,8 @@ int nbd_run(struct nbd_tool *nt)
 		qimg_close(nt->node);
 		nt->node = NULL;
 	}
-	if (o->socket && srv.nlfd)
+	if (o->socket && srv.sock_made && lstat(o->socket, &st) == 0 &&
+	    st.st_dev == srv.sock_dev && st.st_ino == srv.sock_ino)
 		unlink(o->socket);
 	sig_pipe_w = -1;
 	if (sig[0] >= 0) {
