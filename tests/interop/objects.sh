@@ -436,10 +436,10 @@ nbdcmp()
 	local d=$1 a=() x
 	shift
 	for x in "$@"; do a+=(--object "$x"); done
-	spawn -C "$E" timeout 5 "$QEMU_NBD" "${a[@]}" -k "$E/sock" none.raw \
+	spawn -C "$E" timeout 30 "$QEMU_NBD" "${a[@]}" -k "$E/sock" none.raw \
 		>"$R/e.out" 2>"$R/e.err" </dev/null
 	echo $? >"$R/e.rc"
-	spawn -C "$G" timeout 5 "$T/bin/qemu-nbd" "${a[@]}" -k "$G/sock" \
+	spawn -C "$G" timeout 30 "$T/bin/qemu-nbd" "${a[@]}" -k "$G/sock" \
 		none.raw >"$R/g.out" 2>"$R/g.err" </dev/null
 	echo $? >"$R/g.rc"
 	norm_files "$R/e"
