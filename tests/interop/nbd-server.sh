@@ -883,6 +883,104 @@ wait $p 2>/dev/null
 ok "the NBD client refuses anonymous TLS in one line" \
 	[ "$rc" = 1 -a "$(wc -l <"$R/an.out")" = 1 -a -n "$(grep 'Anonymous TLS' "$R/an.out")" ]
 
+# --- -L over TLS: qimg-nbd lists as qemu-nbd lists ----------------------
+# Both listers ask each server (qemu-nbd's and qimg-nbd's, x509, PSK,
+# anonymous and plain) with the same arguments: the same output and exit
+# status (how a refused handshake or a server's hang-up is worded depends
+# on the moment the server closes: that wording is cut to its first words).
+if ! tsan_build; then
+make_tls_certs tls2
+mkdir -p tls/y && cp tls2/ca-cert.pem tls/y/
+X509C="--object tls-creds-x509,id=c,dir=$T/tls/c,endpoint=client --tls-creds c"
+PSKC="--object tls-creds-psk,id=c,dir=$T/psk/c,username=alice,endpoint=client --tls-creds c"
+ANONC="--object tls-creds-anon,id=c,endpoint=client --tls-creds c"
+# lcase W KIND DESC ARGS...: both listers with ARGS (word-split; {S} is
+# the socket of W's KIND server), compared.
+lcase()
+{
+	local w=$1 kind=$2 desc=$3 x a=()
+	shift 3
+	for x in $*; do a+=("${x//\{S\}/$T/$w.$kind.sock}"); done
+	for x in e g; do
+		if [ $x = e ]; then
+			timeout 20 "$QEMU_NBD" -L "${a[@]}" >"$R/L.$x" 2>&1
+		else
+			timeout 20 "$QIMG_NBD" -L "${a[@]}" >"$R/L.$x" 2>&1
+		fi
+		echo "rc=$?" >>"$R/L.$x"
+		sed -i 's/^[^ :]*qimg-nbd:/qemu-nbd:/; s/^[^ :]*qemu-nbd:/qemu-nbd:/
+			s/\(TLS handshake failed\):.*/\1/
+			s/\(Failed to read option reply\):.*/\1/' "$R/L.$x"
+	done
+	if cmp -s "$R/L.e" "$R/L.g"; then
+		pass "-L over TLS, $([ $w = e ] && echo qemu-nbd || echo qimg-nbd)'s $kind server: $desc"
+	else
+		fail "-L over TLS, $([ $w = e ] && echo qemu-nbd || echo qimg-nbd)'s $kind server: $desc"
+		diff "$R/L.e" "$R/L.g" | head -10 | sed 's/^/# /'
+	fi
+}
+for w in e g; do
+	srv=$([ $w = e ] && echo "$QEMU_NBD" || echo "$QIMG_NBD")
+	pids=
+	for kind in x509 psk anon plain; do
+		case $kind in
+		x509) o=(--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server" --tls-creds tls0) ;;
+		psk) o=(--object "tls-creds-psk,id=tls0,dir=$T/psk/s,endpoint=server" --tls-creds tls0) ;;
+		anon) o=(--object "tls-creds-anon,id=tls0,dir=$T/psk/s,endpoint=server" --tls-creds tls0) ;;
+		plain) o=() ;;
+		esac
+		rm -f "$T/$w.$kind.sock"
+		"$srv" -t -r -x exp -D "over TLS" -k "$T/$w.$kind.sock" -f qcow2 \
+			"${o[@]}" top.qcow2 2>/dev/null &
+		pids="$pids $!"
+		wait_sock "$T/$w.$kind.sock" $!
+	done
+	lcase $w x509 "a client certificate, the server's name given" \
+		-k {S} --tls-hostname localhost $X509C
+	ok "-L over TLS: the list came" grep -q "description: over TLS" "$R/L.g"
+	lcase $w x509 "no name to check the certificate against" -k {S} $X509C
+	lcase $w x509 "a name the certificate does not have" \
+		-k {S} --tls-hostname other.example $X509C
+	lcase $w x509 "a CA that did not sign the server's certificate" \
+		-k {S} --tls-hostname localhost \
+		--object tls-creds-x509,id=c,dir=$T/tls/y,endpoint=client --tls-creds c
+	lcase $w x509 "no credentials" -k {S}
+	lcase $w x509 "a server's credentials" -k {S} \
+		--object tls-creds-x509,id=c,dir=$T/tls/s,endpoint=server --tls-creds c
+	lcase $w x509 "--tls-authz" -k {S} $X509C --tls-authz c
+	lcase $w x509 "--tls-hostname without --tls-creds" -k {S} --tls-hostname localhost
+	lcase $w psk "alice's key" -k {S} $PSKC
+	lcase $w psk "the PSK credentials without TLS" -k {S}
+	whole && lcase $w psk "x509 credentials" -k {S} --tls-hostname localhost $X509C
+	lcase $w anon "anonymous" -k {S} $ANONC
+	whole && lcase $w anon "anonymous with a dir" -k {S} \
+		--object tls-creds-anon,id=c,dir=$T/psk/c,endpoint=client --tls-creds c
+	lcase $w plain "TLS asked of a plain server" -k {S} $ANONC
+	whole && lcase $w plain "a PSK asked of a plain server" -k {S} $PSKC
+	stop_servers
+done
+# over TCP the name checked is -b's unless --tls-hostname says another
+port=$(free_port)
+"$QIMG_NBD" -t -r -b localhost -p "$port" -f qcow2 \
+	--object "tls-creds-x509,id=tls0,dir=$T/tls/s,endpoint=server" \
+	--tls-creds tls0 top.qcow2 2>/dev/null &
+pids=$!
+for i in $(seq 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.05
+done
+lcase g tcp "-b localhost: the certificate's name" -b localhost -p "$port" $X509C
+ok "-L over TLS on TCP: the list came" grep -q "exports available: 1" "$R/L.g"
+lcase g tcp "-b 127.0.0.1: not the certificate's name" -b 127.0.0.1 -p "$port" $X509C
+lcase g tcp "-b 127.0.0.1 and --tls-hostname localhost" \
+	-b 127.0.0.1 -p "$port" --tls-hostname localhost $X509C
+stop_servers
+pids=
+fi
+errcmp "--tls-hostname without -L" --object tls-creds-anon,id=a,endpoint=server \
+	--tls-creds a --tls-hostname localhost ../top.qcow2
+errcmp "-c with TLS" -c /dev/qimg-no-such-nbd --tls-creds a ../top.qcow2
+
 # objects in QEMU's JSON form
 errcmp "JSON --object: a value of the wrong type" \
 	--object '{"qom-type":"tls-creds-psk","id":"tls0","dir":1}' ../top.qcow2

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* qimg-nbd -L: connect to an NBD server as a client and list its exports
  * as qemu-nbd -L prints them: for each, its description, size,
- * transmission flags, block size constraints and metadata contexts. */
+ * transmission flags, block size constraints and metadata contexts.  With
+ * --tls-creds it asks for TLS first (NBD_OPT_STARTTLS) and lists over the
+ * session; a server's refusals are told in qemu-nbd's words. */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +22,15 @@
 #define MAX_EXPORTS 4096
 #define MAX_CONTEXTS 256
 
+/* The connection: the socket, and the TLS session once there is one. */
+struct lconn {
+	int fd;
+	void *tls;
+	const struct nbd_tool *nt;
+	bool told;	/* a failure was already told */
+	char *hostname; /* the name the server's certificate must have */
+};
+
 struct lexport {
 	char *name, *desc;
 	uint64_t size;
@@ -30,36 +41,64 @@ struct lexport {
 	unsigned int nctx;
 };
 
-static int rd(int fd, void *buf, size_t len)
+static int rd(struct lconn *c, void *buf, size_t len)
 {
-	return nbd_fd_recv(fd, buf, len);
+#ifdef QIMG_HAVE_GNUTLS
+	if (c->tls)
+		return nbd_tls_recv(c->tls, buf, len);
+#endif
+	return nbd_fd_recv(c->fd, buf, len);
 }
 
-static int wr(int fd, const void *buf, size_t len)
+static int wr(struct lconn *c, const void *buf, size_t len)
 {
-	return nbd_fd_send(fd, buf, len, false);
+#ifdef QIMG_HAVE_GNUTLS
+	if (c->tls)
+		return nbd_tls_send(c->tls, buf, len, false);
+#endif
+	return nbd_fd_send(c->fd, buf, len, false);
 }
 
-static int send_opt(int fd, uint32_t opt, const void *data, uint32_t len)
+static int send_opt(struct lconn *fd, uint32_t opt, const void *data,
+		    uint32_t len)
 {
-	uint8_t h[16];
+	uint8_t *h = malloc(16 + (size_t)len);
 	int r;
 
+	/* one send, so that a TLS session makes one record of it */
+	if (!h)
+		return -ENOMEM;
 	memcpy(h, "IHAVEOPT", 8);
 	nbds_put32(h + 8, opt);
 	nbds_put32(h + 12, len);
-	r = wr(fd, h, sizeof(h));
-	return r == 0 && len ? wr(fd, data, len) : r;
+	if (len)
+		memcpy(h + 16, data, len);
+	r = wr(fd, h, 16 + (size_t)len);
+	free(h);
+	return r;
 }
 
 /* One option reply: *type, the data (malloc'd) in *data, *len. */
-static int recv_reply(int fd, uint32_t *type, uint8_t **data, uint32_t *len)
+static int recv_reply(struct lconn *fd, uint32_t *type, uint8_t **data,
+		      uint32_t *len)
 {
 	uint8_t h[20];
 	int r = rd(fd, h, sizeof(h));
 
-	if (r < 0)
+	if (r < 0) {
+		/* as qemu-nbd tells a transport's failure */
+		if (r == -EPIPE)
+			nbd_err(fd->nt, "Failed to read option reply: "
+					"Unexpected end-of-file before all "
+					"data were read");
+		else
+			nbd_err(fd->nt, "Failed to read option reply: %s: %s",
+				fd->tls ? "Cannot read from TLS channel"
+					: "Unable to read from socket",
+				strerror(-r));
+		fd->told = true;
 		return r;
+	}
 	if (nbds_get64(h) != NBDS_REP_MAGIC)
 		return -EPROTO;
 	*type = nbds_get32(h + 12);
@@ -78,6 +117,83 @@ static int recv_reply(int fd, uint32_t *type, uint8_t **data, uint32_t *len)
 	return r;
 }
 
+static const char *opt_name(uint32_t opt)
+{
+	static const char *const names[] = {
+		[NBDS_OPT_EXPORT_NAME] = "export name",
+		[NBDS_OPT_ABORT] = "abort",
+		[NBDS_OPT_LIST] = "list",
+		[4] = "peek export",
+		[NBDS_OPT_STARTTLS] = "starttls",
+		[NBDS_OPT_INFO] = "info",
+		[NBDS_OPT_GO] = "go",
+		[NBDS_OPT_STRUCTURED_REPLY] = "structured reply",
+		[NBDS_OPT_LIST_META_CONTEXT] = "list meta context",
+		[NBDS_OPT_SET_META_CONTEXT] = "set meta context",
+	};
+
+	return opt < sizeof(names) / sizeof(names[0]) && names[opt]
+		       ? names[opt]
+		       : "<unknown>";
+}
+
+/* A server's error reply `type` to option opt, with the message it sent
+ * (msg, len bytes), told as qemu-nbd tells it: what was refused, a hint,
+ * then the server's words. */
+static int reply_error(const struct nbd_tool *nt, struct lconn *c, uint32_t opt,
+		       uint32_t type, const uint8_t *msg, uint32_t len)
+{
+	const char *what;
+	bool with_opt = true; /* followed by " option N (name)" */
+
+	switch (type) {
+	case NBDS_REP_ERR_UNSUP:
+		with_opt = opt != NBDS_OPT_STARTTLS && opt != NBDS_OPT_LIST;
+		what = opt == NBDS_OPT_STARTTLS ? "Server does not support "
+						  "STARTTLS"
+		       : opt == NBDS_OPT_LIST	? "Server does not support "
+						  "export lists"
+						: "Unsupported";
+		break;
+	case NBDS_REP_ERR_POLICY:
+		what = "Denied by server for";
+		break;
+	case NBDS_REP_ERR_INVALID:
+		what = "Invalid parameters for";
+		break;
+	case NBDS_REP_ERR_PLATFORM:
+		what = "Server lacks support for";
+		break;
+	case NBDS_REP_ERR_TLS_REQD:
+		what = "TLS negotiation required before";
+		break;
+	case NBDS_REP_ERR_UNKNOWN:
+		what = "Requested export not available";
+		with_opt = false;
+		break;
+	case NBDS_REP_ERR_SHUTDOWN:
+		what = "Server shutting down before";
+		break;
+	case NBDS_REP_ERR_BLOCK_SIZE_REQD:
+		what = "Server requires INFO_BLOCK_SIZE for";
+		break;
+	default:
+		what = type & (1u << 31) ? "Unknown error code when asking for"
+					 : "Unexpected reply to";
+	}
+	if (with_opt)
+		nbd_err(nt, "%s option %u (%s)", what, opt, opt_name(opt));
+	else
+		nbd_err(nt, "%s", what);
+	if (type == NBDS_REP_ERR_TLS_REQD)
+		fprintf(stderr, "Did you forget a valid tls-creds?\n");
+	if (len && type & (1u << 31))
+		fprintf(stderr, "server reported: %.*s\n", (int)len,
+			(const char *)msg);
+	c->told = true;
+	return -EPROTO;
+}
+
 static char *strndup_safe(const uint8_t *p, uint32_t n)
 {
 	char *s = malloc((size_t)n + 1);
@@ -89,7 +205,7 @@ static char *strndup_safe(const uint8_t *p, uint32_t n)
 	return s;
 }
 
-static int connect_to(const struct nbd_tool *nt, int *out)
+static int connect_to(const struct nbd_tool *nt, struct lconn *c)
 {
 	const struct nbd_opts *o = &nt->o;
 	char where[512];
@@ -145,12 +261,23 @@ static int connect_to(const struct nbd_tool *nt, int *out)
 			strerror(e));
 		return -e;
 	}
-	*out = fd;
+	/* --tls-hostname, else the host connected to (none on a socket) */
+	if (o->tls_hostname || !o->socket) {
+		c->hostname = strdup(o->tls_hostname ? o->tls_hostname
+				     : o->bind	     ? o->bind
+						     : "0.0.0.0");
+		if (!c->hostname) {
+			close(fd);
+			nbd_err(nt, "Out of memory");
+			return -ENOMEM;
+		}
+	}
+	c->fd = fd;
 	return 0;
 }
 
 /* Send option opt for export `name`: its length and bytes, then tail. */
-static int send_named_opt(int fd, uint32_t opt, const char *name,
+static int send_named_opt(struct lconn *fd, uint32_t opt, const char *name,
 			  const uint8_t *tail, size_t tail_len)
 {
 	size_t n = strlen(name);
@@ -168,7 +295,7 @@ static int send_named_opt(int fd, uint32_t opt, const char *name,
 }
 
 /* NBD_OPT_INFO for one export (after the list). */
-static int info(int fd, struct lexport *x)
+static int info(struct nbd_tool *nt, struct lconn *fd, struct lexport *x)
 {
 	/* two requests: the description and the block sizes */
 	static const uint8_t want[] = { 0, 2,
@@ -184,8 +311,12 @@ static int info(int fd, struct lexport *x)
 		if (r < 0)
 			break;
 		if (type != NBDS_REP_INFO) {
+			r = type == NBDS_REP_ACK
+				    ? 0
+				    : reply_error(nt, fd, NBDS_OPT_INFO, type,
+						  d, len);
 			free(d);
-			return type == NBDS_REP_ACK ? 0 : -EPROTO;
+			return r;
 		}
 		if (len >= 12 && d[0] == 0 && d[1] == NBDS_INFO_EXPORT) {
 			x->size = nbds_get64(d + 2);
@@ -207,7 +338,7 @@ static int info(int fd, struct lexport *x)
 }
 
 /* NBD_OPT_LIST_META_CONTEXT with no query: every context. */
-static int contexts(int fd, struct lexport *x)
+static int contexts(struct lconn *fd, struct lexport *x)
 {
 	static const uint8_t no_queries[4] = { 0 };
 	uint8_t *d = NULL;
@@ -261,18 +392,15 @@ static void print_export(const struct lexport *x)
 		printf("   %s\n", x->ctx[i]);
 }
 
-int nbd_list(struct nbd_tool *nt)
+/* The greeting, the client's flags, and TLS when asked for: the session
+ * set up over c->fd once the server agrees. */
+static int start(struct nbd_tool *nt, struct lconn *c)
 {
-	struct lexport *x = NULL;
-	unsigned int nx = 0, i, k;
-	uint8_t hello[18], *d = NULL, cf[4];
+	uint8_t hello[18], cf[4], *d = NULL;
 	uint32_t type, len;
-	int fd, r;
+	int r;
 
-	r = connect_to(nt, &fd);
-	if (r < 0)
-		return r;
-	r = rd(fd, hello, sizeof(hello));
+	r = rd(c, hello, sizeof(hello));
 	if (r == 0 && (nbds_get64(hello) != NBDS_MAGIC ||
 		       nbds_get64(hello + 8) != NBDS_IHAVEOPT))
 		r = -EPROTO;
@@ -281,21 +409,58 @@ int nbd_list(struct nbd_tool *nt)
 				       (hello[17] & NBDS_FLAG_NO_ZEROES
 						? NBDS_FLAG_C_NO_ZEROES
 						: 0));
-		r = wr(fd, cf, 4);
+		r = wr(c, cf, 4);
 	}
-	/* Structured replies first, so that the flags say what a client
-	 * that asks for them gets. */
+	if (r < 0 || !nt->tls)
+		return r;
+	r = send_opt(c, NBDS_OPT_STARTTLS, NULL, 0);
 	if (r == 0)
-		r = send_opt(fd, NBDS_OPT_STRUCTURED_REPLY, NULL, 0);
+		r = recv_reply(c, &type, &d, &len);
+	if (r == 0 && type != NBDS_REP_ACK)
+		r = reply_error(nt, c, NBDS_OPT_STARTTLS, type, d, len);
+	free(d);
+#ifdef QIMG_HAVE_GNUTLS
 	if (r == 0) {
-		r = recv_reply(fd, &type, &d, &len);
+		struct qimg_error err = { 0 };
+
+		r = nbd_tls_client_start(nt->tls, c->fd, c->hostname, &c->tls,
+					 &err);
+		if (r < 0) {
+			nbd_err(nt, "%s", err.msg);
+			c->told = true;
+		}
+	}
+#endif
+	return r;
+}
+
+int nbd_list(struct nbd_tool *nt)
+{
+	struct lconn c = { .fd = -1, .nt = nt };
+	struct lexport *x = NULL;
+	unsigned int nx = 0, i, k;
+	uint8_t *d = NULL;
+	uint32_t type, len;
+	int r;
+
+	r = connect_to(nt, &c);
+	if (r < 0)
+		return r;
+	r = start(nt, &c);
+	/* Structured replies first, so that the flags say what a client
+	 * that asks for them gets (a refusal is no matter: a server that
+	 * wants TLS first says so again to the list). */
+	if (r == 0)
+		r = send_opt(&c, NBDS_OPT_STRUCTURED_REPLY, NULL, 0);
+	if (r == 0) {
+		r = recv_reply(&c, &type, &d, &len);
 		free(d);
 	}
 	if (r == 0)
-		r = send_opt(fd, NBDS_OPT_LIST, NULL, 0);
+		r = send_opt(&c, NBDS_OPT_LIST, NULL, 0);
 	while (r == 0) {
 		d = NULL;
-		r = recv_reply(fd, &type, &d, &len);
+		r = recv_reply(&c, &type, &d, &len);
 		if (r < 0)
 			break;
 		if (type == NBDS_REP_SERVER && len >= 4 &&
@@ -313,25 +478,30 @@ int nbd_list(struct nbd_tool *nt)
 			free(d);
 			continue;
 		}
-		free(d);
 		if (type != NBDS_REP_ACK)
-			r = -EPROTO;
+			r = reply_error(nt, &c, NBDS_OPT_LIST, type, d, len);
+		free(d);
 		break;
 	}
 	for (i = 0; r == 0 && i < nx; i++) {
-		r = info(fd, &x[i]);
+		r = info(nt, &c, &x[i]);
 		if (r == 0)
-			r = contexts(fd, &x[i]);
+			r = contexts(&c, &x[i]);
 	}
 	if (r == 0) {
-		(void)send_opt(fd, NBDS_OPT_ABORT, NULL, 0);
+		(void)send_opt(&c, NBDS_OPT_ABORT, NULL, 0);
 		printf("exports available: %u\n", nx);
 		for (i = 0; i < nx; i++)
 			print_export(&x[i]);
-	} else {
+	} else if (!c.told) {
 		nbd_err(nt, "Unable to list exports: %s", strerror(-r));
 	}
-	close(fd);
+#ifdef QIMG_HAVE_GNUTLS
+	if (c.tls)
+		nbd_tls_end(c.tls);
+#endif
+	close(c.fd);
+	free(c.hostname);
 	for (i = 0; i < nx; i++) {
 		free(x[i].name);
 		free(x[i].desc);

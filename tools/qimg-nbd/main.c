@@ -50,7 +50,16 @@ static void print_help(const struct nbd_tool *nt)
 	       "bitmap NAME\n"
 	       "\n"
 	       "General:\n"
+	       "  -L, --list                list the exports of the server "
+	       "at -k or -b/-p\n"
 	       "  --object secret,id=ID,... a secret (encryption keys)\n"
+	       "  --tls-creds=ID            TLS with the credentials object "
+	       "ID\n"
+	       "  --tls-authz=ID            the clients TLS lets in (an authz "
+	       "object)\n"
+	       "  --tls-hostname=NAME       -L: the name the server's "
+	       "certificate must\n"
+	       "                            have (default: -b's)\n"
 	       "  --fork                    run in the background once "
 	       "listening\n"
 	       "  --pid-file=PATH           write the server's process ID "
@@ -88,6 +97,7 @@ enum {
 	OPT_PID_FILE,
 	OPT_TLS_CREDS,
 	OPT_TLS_AUTHZ,
+	OPT_TLS_HOSTNAME,
 	OPT_SELINUX_LABEL,
 };
 
@@ -120,6 +130,7 @@ static const struct option long_opts[] = {
 	{ "description", required_argument, NULL, 'D' },
 	{ "tls-creds", required_argument, NULL, OPT_TLS_CREDS },
 	{ "tls-authz", required_argument, NULL, OPT_TLS_AUTHZ },
+	{ "tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME },
 	{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
 	{ "trace", required_argument, NULL, 'T' },
 	{ "fork", no_argument, NULL, OPT_FORK },
@@ -132,6 +143,42 @@ static const struct option long_opts[] = {
  * disconnect a device (-d), 1 to exit 0 (help, version), negative to exit
  * 1 (message printed). */
 
+/* --tls-creds, --tls-authz and --tls-hostname together, in qemu-nbd's
+ * order: a list (-L) is a client's (its credentials a client endpoint's,
+ * no authz, a host name to check the server's certificate against), a
+ * server's are a server endpoint's, never for -c. */
+static int tls_args(struct nbd_tool *nt)
+{
+	const struct nbd_opts *o = &nt->o;
+
+	if (o->tls_authz && !o->tls_creds) {
+		nbd_err(nt, "--tls-authz is not permitted without "
+			    "--tls-creds");
+		return -EINVAL;
+	}
+	if (!o->tls_creds) {
+		if (o->tls_hostname) {
+			nbd_err(nt, "--tls-hostname is not permitted without "
+				    "--tls-creds");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (o->device) {
+		nbd_err(nt, "TLS is not supported with a host device");
+		return -EINVAL;
+	}
+	if (o->tls_authz && o->list) {
+		nbd_err(nt, "TLS authorization is incompatible with export "
+			    "list");
+		return -EINVAL;
+	}
+	if (o->tls_hostname && !o->list) {
+		nbd_err(nt, "TLS hostname is only supported with export list");
+		return -EINVAL;
+	}
+	return nbd_tls_setup(nt);
+}
 /* One --object, to the table (JSON as it is: the table checks its values'
  * JSON types), which checks every object's id against the others'; TLS
  * credentials are then loaded here too. */
@@ -319,6 +366,9 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 		case OPT_TLS_AUTHZ:
 			o->tls_authz = optarg;
 			break;
+		case OPT_TLS_HOSTNAME:
+			o->tls_hostname = optarg;
+			break;
 		case OPT_IMAGE_OPTS:
 			o->image_opts = true;
 			break;
@@ -356,24 +406,19 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			nbd_err(nt, "List mode is incompatible with forking");
 			return -EINVAL;
 		}
+	} else {
+		if (argc - optind != 1) {
+			nbd_err(nt, "Invalid number of arguments");
+			usage_hint(nt, false);
+			return -EINVAL;
+		}
+		o->file = argv[optind];
+	}
+	r = tls_args(nt);
+	if (r < 0)
+		return r;
+	if (o->list)
 		return 2;
-	}
-	if (argc - optind != 1) {
-		nbd_err(nt, "Invalid number of arguments");
-		usage_hint(nt, false);
-		return -EINVAL;
-	}
-	o->file = argv[optind];
-	if (o->tls_authz && !o->tls_creds) {
-		nbd_err(nt, "--tls-authz is not permitted without "
-			    "--tls-creds");
-		return -EINVAL;
-	}
-	if (o->tls_creds) {
-		r = nbd_tls_setup(nt);
-		if (r < 0)
-			return r;
-	}
 	if (o->tls_authz) {
 		r = nbd_tls_authz_setup(nt);
 		if (r < 0)

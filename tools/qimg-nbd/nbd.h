@@ -18,6 +18,8 @@ struct nbd_opts {
 	const char *bitmaps[QIMG_NBD_MAX_BITMAPS];
 	unsigned int nbitmaps;
 	const char *aio, *pid_file, *tls_creds, *tls_authz, *device;
+	const char
+		*tls_hostname; /* -L: the name the server's certificate has */
 	uint64_t offset;
 	int shared;
 	enum qimg_cache_mode cache;
@@ -66,6 +68,10 @@ void nbd_tls_free(struct nbd_tool *nt);
  * is refused with EACCES. */
 int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 		  int fd, void **session, struct qimg_error *err);
+/* -L: a client's session with the server on fd, its certificate checked
+ * against hostname (x509 with verify-peer; NULL: none to check). */
+int nbd_tls_client_start(const struct nbd_tls *c, int fd, const char *hostname,
+			 void **session, struct qimg_error *err);
 int nbd_tls_recv(void *session, void *buf, size_t len);
 int nbd_tls_send(void *session, const void *buf, size_t len, bool more);
 void nbd_tls_end(void *session);

@@ -3,8 +3,8 @@
  * tls-creds-anon
  * definitions, checked as each is given by lib/util/tls-creds.c (as
  * qemu-nbd does: a bad one fails before the image is opened, used or
- * not), a server endpoint's keys then loaded with GnuTLS; and
- * --tls-creds, which picks the server's. */
+ * not), the keys then loaded with GnuTLS; and --tls-creds, which picks
+ * the server's (or, with -L, the client's). */
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,8 +64,96 @@ static int load_anon(struct nbd_tool *nt, struct nbd_tls *c)
 }
 #endif
 
-/* A server's keys loaded with GnuTLS (a client endpoint's are never used
- * here: they were only checked). */
+#ifdef QIMG_HAVE_GNUTLS
+/* The hex key of `user` in keys.psk (a line "user:hexkey"), malloc'd in
+ * *out; tls-creds checked that the user has one. */
+static int psk_key(const char *path, const char *user, char **out)
+{
+	size_t n = strlen(user);
+	char line[1024];
+	FILE *f = fopen(path, "r");
+
+	*out = NULL;
+	if (!f)
+		return -errno;
+	while (!*out && fgets(line, sizeof(line), f))
+		if (!strncmp(line, user, n) && line[n] == ':') {
+			line[n + 1 + strcspn(line + n + 1, "\r\n")] = 0;
+			*out = strdup(line + n + 1);
+			if (!*out) {
+				fclose(f);
+				return -ENOMEM;
+			}
+		}
+	fclose(f);
+	return *out ? 0 : -ENOENT;
+}
+
+/* A client endpoint's credentials (-L): anonymous; a PSK user and key;
+ * x509: the CA to check the server's certificate against and the
+ * client's own certificate when DIR has one (client-cert.pem and
+ * client-key.pem). */
+static int load_client(struct nbd_tool *nt, struct nbd_tls *c)
+{
+	char ca[4096], cert[4096], key[4096], *hex = NULL;
+	gnutls_datum_t k;
+	int r;
+
+	if (c->creds->anon)
+		return gnutls_anon_allocate_client_credentials(
+			       &c->anon_client) < 0
+			       ? -ENOMEM
+			       : 0;
+	if (c->creds->psk) {
+		snprintf(key, sizeof(key), "%s/keys.psk", c->creds->dir);
+		r = psk_key(key, c->creds->username, &hex);
+		if (r < 0) {
+			nbd_err(nt, "Cannot read PSK file %s: %s", key,
+				strerror(-r));
+			return r;
+		}
+		k.data = (unsigned char *)hex;
+		k.size = (unsigned int)strlen(hex);
+		r = gnutls_psk_allocate_client_credentials(&c->psk_client);
+		if (r == 0)
+			r = gnutls_psk_set_client_credentials(
+				c->psk_client, c->creds->username, &k,
+				GNUTLS_PSK_KEY_HEX);
+		free(hex);
+		if (r < 0) {
+			nbd_err(nt, "Cannot set PSK client credentials: %s",
+				gnutls_strerror(r));
+			return -EINVAL;
+		}
+		return 0;
+	}
+	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", c->creds->dir);
+	snprintf(cert, sizeof(cert), "%s/client-cert.pem", c->creds->dir);
+	snprintf(key, sizeof(key), "%s/client-key.pem", c->creds->dir);
+	if (gnutls_certificate_allocate_credentials(&c->cred) < 0)
+		return -ENOMEM;
+	r = gnutls_certificate_set_x509_trust_file(c->cred, ca,
+						   GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		nbd_err(nt, "Cannot load CA certificate '%s': %s", ca,
+			gnutls_strerror(r));
+		return -EINVAL;
+	}
+	if (access(cert, R_OK) || access(key, R_OK))
+		return 0; /* no certificate of its own */
+	r = gnutls_certificate_set_x509_key_file(c->cred, cert, key,
+						 GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		nbd_err(nt, "Cannot load certificate '%s' & key '%s': %s", cert,
+			key, gnutls_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+#endif
+
+/* The keys loaded with GnuTLS: a server endpoint's, or a client's for
+ * -L. */
 static int load(struct nbd_tool *nt, struct nbd_tls *c)
 {
 #ifdef QIMG_HAVE_GNUTLS
@@ -73,7 +161,7 @@ static int load(struct nbd_tool *nt, struct nbd_tls *c)
 	int r;
 
 	if (!c->creds->server)
-		return 0;
+		return load_client(nt, c);
 	if (c->creds->anon)
 		return load_anon(nt, c);
 	if (c->creds->psk) {
@@ -125,6 +213,10 @@ static void creds_free(struct nbd_tls *c)
 		gnutls_anon_free_server_credentials(c->anon_cred);
 	if (c->dh)
 		gnutls_dh_params_deinit(c->dh);
+	if (c->psk_client)
+		gnutls_psk_free_client_credentials(c->psk_client);
+	if (c->anon_client)
+		gnutls_anon_free_client_credentials(c->anon_client);
 #endif
 	qimg_tls_creds_free(c->creds);
 	free(c);
@@ -184,9 +276,11 @@ int nbd_tls_setup(struct nbd_tool *nt)
 			nt->o.tls_creds);
 		return -ENOENT;
 	}
-	if (!c->creds->server) {
-		nbd_err(nt, "Failed to get TLS creds: Expected TLS credentials "
-			    "for a server endpoint");
+	if (c->creds->server == nt->o.list) {
+		nbd_err(nt,
+			"Failed to get TLS creds: Expected TLS credentials "
+			"for a %s endpoint",
+			nt->o.list ? "client" : "server");
 		return -EINVAL;
 	}
 #ifndef QIMG_HAVE_GNUTLS

@@ -4,12 +4,14 @@
  * default, as QEMU's) or a pre-shared key (GnuTLS's NORMAL priorities, or
  * the object's `priority`, with the PSK key exchanges added).  A
  * connection's transport switches to the session once NBD_OPT_STARTTLS
- * is acknowledged. */
+ * is acknowledged.  -L is a client: it checks the server's certificate
+ * (trusted, in its time, naming the host) unless verify-peer is off. */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nbd.h"
 #include "tls.h"
@@ -150,6 +152,119 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 	return 0;
 }
 
+/* What is wrong with the certificate gnutls_certificate_verify_peers2
+ * judged (its status bits; the later of these reasons is told). */
+static const char *untrusted_reason(unsigned int status)
+{
+	const char *why = "The certificate is not trusted";
+
+	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+		why = "The certificate hasn't got a known issuer";
+	if (status & GNUTLS_CERT_REVOKED)
+		why = "The certificate has been revoked";
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+		why = "The certificate uses an insecure algorithm";
+	return why;
+}
+
+/* A client's check of the server's certificates after the handshake:
+ * trusted, each in its time, the first naming `hostname`. */
+static int check_server_cert(gnutls_session_t s, const char *hostname,
+			     struct qimg_error *err)
+{
+	const gnutls_datum_t *certs;
+	unsigned int status = 0, n = 0, i;
+	time_t now = time(NULL);
+	int g, r = 0;
+
+	g = gnutls_certificate_verify_peers2(s, &status);
+	if (g < 0)
+		return qimg_error_set(err, EACCES, "Verify failed: %s",
+				      gnutls_strerror(g));
+	if (status)
+		return qimg_error_set(err, EACCES, "%s",
+				      untrusted_reason(status));
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (!certs || !n)
+		return qimg_error_set(err, EACCES, "No certificate peers");
+	for (i = 0; r == 0 && i < n; i++) {
+		gnutls_x509_crt_t crt;
+
+		if (gnutls_x509_crt_init(&crt) < 0)
+			return qimg_error_set(err, ENOMEM, "Out of memory");
+		g = gnutls_x509_crt_import(crt, &certs[i], GNUTLS_X509_FMT_DER);
+		if (g < 0)
+			r = qimg_error_set(err, EACCES,
+					   "Cannot import certificate: %s",
+					   gnutls_strerror(g));
+		else if (gnutls_x509_crt_get_expiration_time(crt) < now)
+			r = qimg_error_set(err, EACCES,
+					   "The certificate has expired");
+		else if (gnutls_x509_crt_get_activation_time(crt) > now)
+			r = qimg_error_set(err, EACCES,
+					   "The certificate is not yet "
+					   "activated");
+		else if (i == 0 && !hostname)
+			r = qimg_error_set(err, EACCES,
+					   "No hostname for certificate "
+					   "validation");
+		else if (i == 0 &&
+			 !gnutls_x509_crt_check_hostname(crt, hostname))
+			r = qimg_error_set(err, EACCES,
+					   "Certificate does not match the "
+					   "hostname %s",
+					   hostname);
+		gnutls_x509_crt_deinit(crt);
+	}
+	return r;
+}
+
+int nbd_tls_client_start(const struct nbd_tls *c, int fd, const char *hostname,
+			 void **session, struct qimg_error *err)
+{
+	gnutls_session_t s;
+	int g;
+
+	if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
+		return qimg_error_set(err, ENOMEM, "Out of memory");
+	if (c->creds->anon)
+		g = set_kx(s, c->creds->priority, ":+ANON-ECDH:+ANON-DH",
+			   GNUTLS_CRD_ANON, c->anon_client);
+	else if (c->creds->psk)
+		g = set_kx(s, c->creds->priority, ":+ECDHE-PSK:+DHE-PSK:+PSK",
+			   GNUTLS_CRD_PSK, c->psk_client);
+	else {
+		g = c->creds->priority ? gnutls_priority_set_direct(
+						 s, c->creds->priority, NULL)
+				       : gnutls_set_default_priority(s);
+		if (g == 0)
+			g = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+						   c->cred);
+	}
+	if (g < 0) {
+		gnutls_deinit(s);
+		return qimg_error_set(err, EPROTO, "TLS set-up failed: %s",
+				      gnutls_strerror(g));
+	}
+	gnutls_transport_set_int(s, fd);
+	gnutls_handshake_set_timeout(s, 10000);
+	do {
+		g = gnutls_handshake(s);
+	} while (g < 0 && !gnutls_error_is_fatal(g));
+	if (g < 0) {
+		gnutls_deinit(s);
+		return qimg_error_set(err, EPROTO, "TLS handshake failed: %s",
+				      gnutls_strerror(g));
+	}
+	if (!c->creds->psk && !c->creds->anon && c->creds->verify_peer &&
+	    check_server_cert(s, hostname, err) < 0) {
+		gnutls_deinit(s);
+		return -EACCES;
+	}
+	*session = s;
+	return 0;
+}
+
 int nbd_tls_recv(void *session, void *buf, size_t len)
 {
 	char *p = buf;
@@ -160,7 +275,10 @@ int nbd_tls_recv(void *session, void *buf, size_t len)
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
 			continue;
 		if (n <= 0)
-			return n == 0 ? -EPIPE : -EIO;
+			return n == 0 ? -EPIPE
+			       : n == GNUTLS_E_PREMATURE_TERMINATION
+				       ? -ECONNABORTED
+				       : -EIO;
 		p += n;
 		len -= (size_t)n;
 	}

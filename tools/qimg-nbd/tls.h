@@ -15,10 +15,12 @@
 struct nbd_tls {
 	struct qimg_tls_creds *creds; /* as defined and checked */
 #ifdef QIMG_HAVE_GNUTLS
-	gnutls_certificate_credentials_t cred;	    /* x509, server */
-	gnutls_psk_server_credentials_t psk_cred;   /* psk, server */
-	gnutls_anon_server_credentials_t anon_cred; /* anon, server */
-	gnutls_dh_params_t dh;			    /* anon: dh-params.pem */
+	gnutls_certificate_credentials_t cred;	      /* x509, either end */
+	gnutls_psk_server_credentials_t psk_cred;     /* psk, server */
+	gnutls_anon_server_credentials_t anon_cred;   /* anon, server */
+	gnutls_dh_params_t dh;			      /* anon: dh-params.pem */
+	gnutls_psk_client_credentials_t psk_client;   /* psk, client */
+	gnutls_anon_client_credentials_t anon_client; /* anon, client */
 #endif
 	struct nbd_tls *next;
 };
