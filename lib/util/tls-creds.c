@@ -9,6 +9,7 @@
 
 #include "util/keyval.h"
 #include "util/tls-creds.h"
+#include "util/x509-check.h"
 
 const char *qimg_tls_creds_type(const char *def)
 {
@@ -63,7 +64,7 @@ static int check_props(const struct qimg_kv *p, struct qimg_tls_creds *c,
 				      "Parameter 'loaded' expects 'on' or "
 				      "'off'");
 	if (!c->psk && !c->anon && (v = qimg_kv_get(p, "sanity-check")) &&
-	    !qimg_kv_bool(v, &b))
+	    !qimg_kv_bool(v, &c->sanity_check))
 		return qimg_error_set(err, EINVAL,
 				      "Parameter 'sanity-check' expects 'on' "
 				      "or 'off'");
@@ -138,11 +139,13 @@ static int check_x509(const struct qimg_tls_creds *c, struct qimg_error *err)
 {
 	int r = need_file(c->dir, "ca-cert.pem", err);
 
-	if (r < 0 || !c->server)
-		return r;
-	r = need_file(c->dir, "server-cert.pem", err);
-	if (r == 0)
-		r = need_file(c->dir, "server-key.pem", err);
+	if (r == 0 && c->server) {
+		r = need_file(c->dir, "server-cert.pem", err);
+		if (r == 0)
+			r = need_file(c->dir, "server-key.pem", err);
+	}
+	if (r == 0 && c->sanity_check)
+		r = qimg_x509_sanity_check(c->dir, c->server, err);
 	return r;
 }
 
@@ -185,6 +188,7 @@ int qimg_tls_creds_parse_props(const char *def, struct qimg_tls_creds **out,
 	c->psk = !strcmp(type, "tls-creds-psk");
 	c->anon = !strcmp(type, "tls-creds-anon");
 	c->verify_peer = true;
+	c->sanity_check = true;
 	r = qimg_kv_split(def, &p, err);
 	if (r == 0 && !qimg_kv_get(&p, "id"))
 		r = qimg_error_set(err, EINVAL, "Parameter 'id' is missing");

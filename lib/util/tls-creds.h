@@ -5,7 +5,8 @@
  * the id, the values of known properties, unknown properties, then what
  * the directory holds).  x509: DIR has ca-cert.pem, and for a server
  * endpoint server-cert.pem and server-key.pem (a client's own certificate
- * is optional).  PSK: DIR has keys.psk, lines of "username:hexkey"
+ * is optional), and unless sanity-check=off the certificates must be fit
+ * for the endpoint (x509-check.h).  PSK: DIR has keys.psk, lines of "username:hexkey"
  * (psktool's format); a server takes any user in it, a client endpoint
  * names its user (username, default "qemu"), who must be in it.  anon:
  * no keys and no peer checks (anonymous Diffie-Hellman); DIR is optional
@@ -28,6 +29,7 @@ struct qimg_tls_creds {
 	bool anon;	/* tls-creds-anon (neither: tls-creds-x509) */
 	bool server;	/* endpoint=server (default client) */
 	bool verify_peer;
+	bool sanity_check; /* x509: the certificates checked when defined */
 };
 
 /* The type a definition names: "tls-creds-x509", "tls-creds-psk",

@@ -259,6 +259,51 @@ make_tls_certs()
 	) >/dev/null 2>&1
 }
 
+# make_unfit_certs DIR CA OTHER: certificates that tls-creds-x509's
+# sanity check refuses, one directory each under DIR, signed by the CA in
+# directory CA (ca-cert.pem, ca-key.pem) unless said: a server's signed by
+# OTHER (its ca-cert.pem, ca-key.pem), one that is a CA, one that may not
+# sign (RSA: an ECDSA key always may), an expired one, one not yet active, a CA list and a certificate
+# that are not PEM, a CA that is no CA (its own, signing the server's);
+# a client's signed by OTHER, an expired client's.  ECDSA keys: quick.
+make_unfit_certs()
+{
+	local d=$1 ca=$2 other=$3 srv cli n
+	srv='cn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\n'
+	cli='cn = qimg-client\ntls_www_client\nencryption_key\nsigning_key\n'
+	# leaf DIR ROLE TEMPLATE SIGNER [KEYTYPE]: DIR/ROLE-{key,cert}.pem,
+	# DIR/ca-cert.pem
+	leaf()
+	{
+		mkdir -p "$1"
+		[ -e "$1/ca-cert.pem" ] || cp "$ca/ca-cert.pem" "$1/"
+		printf "$3" >"$1/$2.info"
+		certtool --generate-privkey --key-type="${5:-ecdsa}" >"$1/$2-key.pem" &&
+		certtool --generate-certificate --load-ca-certificate "$4/ca-cert.pem" \
+			--load-ca-privkey "$4/ca-key.pem" --load-privkey "$1/$2-key.pem" \
+			--template "$1/$2.info" --outfile "$1/$2-cert.pem"
+	}
+	(
+		leaf "$d/otherca" server "$srv"'expiration_days = 2\n' "$other"
+		leaf "$d/isca" server "${srv}"'ca\nexpiration_days = 2\n' "$ca"
+		leaf "$d/nosign" server 'cn = localhost\ntls_www_server\nencryption_key\nexpiration_days = 2\n' "$ca" rsa
+		leaf "$d/expired" server "$srv"'activation_date = "2019-01-01 00:00:00 UTC"\nexpiration_date = "2020-01-01 00:00:00 UTC"\n' "$ca"
+		leaf "$d/future" server "$srv"'activation_date = "2090-01-01 00:00:00 UTC"\nexpiration_date = "2091-01-01 00:00:00 UTC"\n' "$ca"
+		leaf "$d/junkca" server "$srv"'expiration_days = 2\n' "$ca"
+		echo junk >"$d/junkca/ca-cert.pem"
+		leaf "$d/junkcert" server "$srv"'expiration_days = 2\n' "$ca"
+		echo junk >"$d/junkcert/server-cert.pem"
+		mkdir -p "$d/notca"
+		certtool --generate-privkey --key-type=ecdsa >"$d/notca/ca-key.pem"
+		printf 'cn = not a CA\nexpiration_days = 2\n' >"$d/notca/ca.info"
+		certtool --generate-self-signed --load-privkey "$d/notca/ca-key.pem" \
+			--template "$d/notca/ca.info" --outfile "$d/notca/ca-cert.pem"
+		leaf "$d/notca" server "$srv"'expiration_days = 2\n' "$d/notca"
+		leaf "$d/cotherca" client "$cli"'expiration_days = 2\n' "$other"
+		leaf "$d/cexpired" client "$cli"'activation_date = "2019-01-01 00:00:00 UTC"\nexpiration_date = "2020-01-01 00:00:00 UTC"\n' "$ca"
+	) >/dev/null 2>&1
+}
+
 diag()
 {
 	printf '%s\n' "$@" | sed 's/^/# /'

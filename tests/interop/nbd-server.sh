@@ -976,6 +976,13 @@ lcase g tcp "-b 127.0.0.1 and --tls-hostname localhost" \
 	-b 127.0.0.1 -p "$port" --tls-hostname localhost $X509C
 stop_servers
 pids=
+# the x509 sanity check, as the server's credentials are defined
+make_unfit_certs unfit "$T/tls" "$T/tls2"
+for u in otherca isca expired junkca notca; do
+	errcmp "x509 sanity check: $u" \
+		--object "tls-creds-x509,id=t,dir=$T/unfit/$u,endpoint=server" \
+		../top.qcow2
+done
 fi
 errcmp "--tls-hostname without -L" --object tls-creds-anon,id=a,endpoint=server \
 	--tls-creds a --tls-hostname localhost ../top.qcow2

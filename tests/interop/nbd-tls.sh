@@ -80,6 +80,21 @@ for o in "tls-creds-x509,id=t,dir=$T/nowhere,endpoint=client" \
 	"tls-creds-x509,help" "tls-creds-psk,id=p,help"; do
 	same "--object $o" info --object "$o" ../img.qcow2
 done
+# The sanity check of x509 credentials (sanity-check=on, the default):
+# certificates unfit for their endpoint refused when defined, in qemu-img's
+# words; sanity-check=off takes them.
+make_unfit_certs unfit "$T/tls" "$T/tls/o"
+for u in otherca isca nosign expired future junkca junkcert notca \
+	cotherca,client cexpired,client otherca,server,sanity-check=off; do
+	dir=${u%%,*} rest=${u#"$dir"}
+	case $rest in
+	,client*) o="tls-creds-x509,id=t,dir=$T/unfit/$dir,endpoint=client${rest#,client}" ;;
+	*) o="tls-creds-x509,id=t,dir=$T/unfit/$dir,endpoint=server${rest#,server}" ;;
+	esac
+	same "x509 sanity check: $u" info --object "$o" ../img.qcow2
+done
+ok "x509 sanity check: the client's fit credentials pass" \
+	"$QIMG" info --object "$CX" img.qcow2
 same "two objects with one id" info --object "$CX" --object "$CP" ../img.qcow2
 same "a secret and credentials with one id" info \
 	--object secret,id=c,data=x --object "$CP" ../img.qcow2

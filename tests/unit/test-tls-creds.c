@@ -79,19 +79,30 @@ static struct qimg_tls_creds *parse(const char *def, const char *want)
 
 static void test_defaults(void **state)
 {
-	char def[8192];
+	char def[8192], msg[8192];
+	struct qimg_error err = { 0 };
 	struct qimg_tls_creds *c;
 
 	(void)state;
 	snprintf(def, sizeof(def), "tls-creds-x509,id=t,dir=%s", dir);
-	c = parse(def, NULL);
+	assert_int_equal(qimg_tls_creds_parse_props(def, &c, &err), 0);
 	assert_string_equal(c->id, "t");
 	assert_string_equal(c->dir, dir);
 	assert_false(c->psk);
 	assert_false(c->server);
 	assert_true(c->verify_peer);
+	assert_true(c->sanity_check);
 	assert_null(c->priority);
 	assert_null(c->username);
+	qimg_tls_creds_free(c);
+	/* the sanity check reads the certificates: "x" is none */
+	snprintf(msg, sizeof(msg),
+		 "Unable to import CA certificate list %s/ca-cert.pem", dir);
+	parse(def, msg);
+	snprintf(def, sizeof(def),
+		 "tls-creds-x509,id=t,dir=%s,sanity-check=off", dir);
+	c = parse(def, NULL);
+	assert_false(c->sanity_check);
 	qimg_tls_creds_free(c);
 
 	/* a PSK client is "qemu" unless it says otherwise */
@@ -177,7 +188,8 @@ static void test_table(void **state)
 
 	(void)state;
 	assert_non_null(t);
-	snprintf(def, sizeof(def), "tls-creds-x509,id=c,dir=%s", dir);
+	snprintf(def, sizeof(def),
+		 "tls-creds-x509,id=c,dir=%s,sanity-check=off", dir);
 	assert_int_equal(qimg_objects_add(t, def, &err), 0);
 	assert_int_equal(qimg_objects_add(t, "secret,id=s,data=x", &err), 0);
 	assert_non_null(qimg_objects_tls(t, "c", &err));
