@@ -24,6 +24,7 @@
 
 /* The connection: the socket, and the TLS session once there is one. */
 struct lconn {
+	const struct nbd_list_io *io; /* instead of fd (the fuzz harness) */
 	int fd;
 	void *tls;
 	const struct nbd_tool *nt;
@@ -43,6 +44,8 @@ struct lexport {
 
 static int rd(struct lconn *c, void *buf, size_t len)
 {
+	if (c->io)
+		return c->io->recv(c->io->opaque, buf, len);
 #ifdef QIMG_HAVE_GNUTLS
 	if (c->tls)
 		return nbd_tls_recv(c->tls, buf, len);
@@ -52,6 +55,8 @@ static int rd(struct lconn *c, void *buf, size_t len)
 
 static int wr(struct lconn *c, const void *buf, size_t len)
 {
+	if (c->io)
+		return c->io->send(c->io->opaque, buf, len);
 #ifdef QIMG_HAVE_GNUTLS
 	if (c->tls)
 		return nbd_tls_send(c->tls, buf, len, false);
@@ -434,18 +439,17 @@ static int start(struct nbd_tool *nt, struct lconn *c)
 	return r;
 }
 
-int nbd_list(struct nbd_tool *nt)
+/* The list over a connection: the greeting on, printed as qemu-nbd -L
+ * prints it. */
+static int list(struct nbd_tool *nt, struct lconn *cp)
 {
-	struct lconn c = { .fd = -1, .nt = nt };
+	struct lconn c = *cp;
 	struct lexport *x = NULL;
 	unsigned int nx = 0, i, k;
 	uint8_t *d = NULL;
 	uint32_t type, len;
 	int r;
 
-	r = connect_to(nt, &c);
-	if (r < 0)
-		return r;
 	r = start(nt, &c);
 	/* Structured replies first, so that the flags say what a client
 	 * that asks for them gets (a refusal is no matter: a server that
@@ -500,8 +504,6 @@ int nbd_list(struct nbd_tool *nt)
 	if (c.tls)
 		nbd_tls_end(c.tls);
 #endif
-	close(c.fd);
-	free(c.hostname);
 	for (i = 0; i < nx; i++) {
 		free(x[i].name);
 		free(x[i].desc);
@@ -510,4 +512,24 @@ int nbd_list(struct nbd_tool *nt)
 	}
 	free(x);
 	return r;
+}
+
+int nbd_list(struct nbd_tool *nt)
+{
+	struct lconn c = { .fd = -1, .nt = nt };
+	int r = connect_to(nt, &c);
+
+	if (r < 0)
+		return r;
+	r = list(nt, &c);
+	close(c.fd);
+	free(c.hostname);
+	return r;
+}
+
+int nbd_list_over(struct nbd_tool *nt, const struct nbd_list_io *io)
+{
+	struct lconn c = { .io = io, .fd = -1, .nt = nt };
+
+	return list(nt, &c);
 }

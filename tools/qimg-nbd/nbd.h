@@ -85,6 +85,14 @@ int nbd_kernel_disconnect(struct nbd_tool *nt, const char *dev);
 
 /* -L: list another server's exports. */
 int nbd_list(struct nbd_tool *nt);
+/* The same over a transport of the caller's (no TLS): the fuzz harness
+ * plays the server. */
+struct nbd_list_io {
+	void *opaque;
+	int (*recv)(void *opaque, void *buf, size_t len);
+	int (*send)(void *opaque, const void *buf, size_t len);
+};
+int nbd_list_over(struct nbd_tool *nt, const struct nbd_list_io *io);
 
 /* Listen, fork if asked, serve until done; the exit status's sign. */
 int nbd_run(struct nbd_tool *nt);
