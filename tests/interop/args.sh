@@ -83,6 +83,13 @@ same "-h" -h
 same "info -h" info -h
 same "convert --help" convert --help
 same "trace with no command" -T foo
+# -T's events= file is opened once the whole option is taken (the last
+# one; a missing one stops qemu-img after the pattern's warning)
+same "-T events= a missing file" -T events=/nonexistent info ../x.qcow2
+same "-T events= missing, then a bad key" -T events=/nonexistent,foo=bar info ../x.qcow2
+same "-T a pattern, then events= missing" -T zz,events=/nonexistent info ../x.qcow2
+same "-T two events= files, the last missing" \
+	-T events=../x.qcow2,events=/nonexistent info ../x.qcow2
 
 # per-command option errors
 # an unknown short option: getopt's message, as for the long one (measure

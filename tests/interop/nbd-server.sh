@@ -95,6 +95,9 @@ errcmp "negative offset" -o -1 img.qcow2
 errcmp "offset past the end" -o 99999999999 img.qcow2
 errcmp "socket in a missing directory" -k "$T/none/sock" img.qcow2
 errcmp "bad port" -p abc img.qcow2
+errcmp "-T an unknown event" -T x nosuch.qcow2
+errcmp "-T a bad key" -T foo=bar img.qcow2
+errcmp "-T events= a missing file" -T events=/nonexistent img.qcow2
 errcmp "snapshot not found" -l nosuch img.qcow2
 errcmp "unknown TLS creds" --tls-creds=x img.qcow2
 errcmp "-c with no such device" -c /dev/qimg-no-such-nbd img.qcow2

@@ -373,8 +373,12 @@ static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 			o->image_opts = true;
 			break;
 		case 'T':
+			r = tool_trace_arg(&nt->t, optarg);
+			if (r)
+				return r > 0 ? 1 : -EINVAL;
+			break;
 		case OPT_SELINUX_LABEL:
-			break; /* tracing and SELinux: nothing to set */
+			break; /* SELinux: nothing to set */
 		case OPT_FORK:
 			o->fork = true;
 			break;

@@ -47,6 +47,11 @@ void tool_err(const struct tool *t, const char *fmt, ...)
 /* "prog: warning: message\n" on stderr. */
 void tool_warn(const struct tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* -T [enable=]PATTERN[,events=FILE][,file=FILE] (trace-arg.c): there are
+ * no trace events, so a pattern "does not exist" (qemu's warning) and
+ * help lists none.  1 for help (exit 0), -1 after an error (exit 1),
+ * else 0. */
+int tool_trace_arg(const struct tool *t, const char *spec);
 /* "prog: message\n" + the literal "Try 'qemu-img --help'..." line;
  * returns TOOL_EXIT_USAGE. */
 int tool_usage(const struct tool *t, const char *fmt, ...)

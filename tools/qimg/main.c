@@ -186,58 +186,6 @@ void tool_print_help(const struct tool *t)
 	      stdout);
 }
 
-/* -T [enable=]PATTERN[,events=FILE][,file=FILE]: we have no trace events,
- * so every pattern "does not exist" (qemu-img's warning for an unknown
- * one) and "help" lists nothing.  Returns 1 for help (exit 0), -1 after an
- * error (exit 1), else 0. */
-static int handle_trace(const struct tool *t, const char *spec)
-{
-	const char *p = spec, *end, *eq, *val;
-	char tok[256], key[64], pattern[256];
-	bool first = true, have_pattern = false;
-	size_t n;
-
-	while (*p) {
-		end = strchr(p, ',');
-		n = end ? (size_t)(end - p) : strlen(p);
-		snprintf(tok, sizeof(tok), "%.*s", (int)n, p);
-		p += n + (end ? 1 : 0);
-		eq = strchr(tok, '=');
-		if (!eq && first) {
-			snprintf(key, sizeof(key), "enable");
-			val = tok;
-		} else if (!eq) {
-			tool_warn(t,
-				  "short-form boolean option '%s' "
-				  "deprecated",
-				  tok);
-			fprintf(stderr, "Please use %s=on instead\n", tok);
-			tool_err(t, "Invalid parameter '%s'", tok);
-			return -1;
-		} else {
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - tok),
-				 tok);
-			val = eq + 1;
-		}
-		first = false;
-		if (!strcmp(key, "events") || !strcmp(key, "file"))
-			continue;
-		if (strcmp(key, "enable")) {
-			tool_err(t, "Invalid parameter '%s'", key);
-			return -1;
-		}
-		/* The last enable= wins, once the whole spec parsed. */
-		snprintf(pattern, sizeof(pattern), "%s", val);
-		have_pattern = true;
-	}
-	if (!have_pattern)
-		return 0;
-	if (!strcmp(pattern, "help"))
-		return 1;
-	tool_warn(t, "trace event '%s' does not exist", pattern);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -271,7 +219,7 @@ int main(int argc, char **argv)
 			print_version(&t);
 			return 0;
 		case 'T':
-			c = handle_trace(&t, optarg);
+			c = tool_trace_arg(&t, optarg);
 			if (c)
 				return c > 0 ? 0 : 1;
 			break;
