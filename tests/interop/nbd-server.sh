@@ -547,6 +547,24 @@ rm -f f3.sock && touch f3.sock
 kill -TERM "$(cat "$T/f3.pid" 2>/dev/null || echo 0)"
 for i in $(seq 50); do kill -0 "$(cat "$T/f3.pid")" 2>/dev/null || break; sleep 0.1; done
 ok "a socket file made again by another is left at the end" test -f f3.sock
+# A guessed raw image opened for writing is warned of as qemu-nbd warns;
+# with --fork that warning is something the child said before it was
+# ready, so the parent exits 1 (qemu-nbd's rule), the child serving on.
+spawn "$QEMU_IMG" create -q -f raw pr.raw 1M
+for w in e g; do
+	d=$([ $w = e ] && echo "$E" || echo "$G")
+	srv=$([ $w = e ] && echo "$QEMU_NBD" || echo "$QIMG_NBD")
+	rm -f "$d/pr.sock" "$d/pr.pid"
+	"$srv" --fork --pid-file "$d/pr.pid" -k "$d/pr.sock" pr.raw >"$R/$w.pr" 2>&1
+	echo "rc=$?" >>"$R/$w.pr"
+	"$srv" --fork --pid-file "$d/pr2.pid" -r -k "$d/pr2.sock" pr.raw >>"$R/$w.pr" 2>&1
+	echo "read-only: rc=$?" >>"$R/$w.pr"
+	kill "$(cat "$d/pr.pid" 2>/dev/null || echo 0)" 2>/dev/null
+	kill "$(cat "$d/pr2.pid" 2>/dev/null || echo 0)" 2>/dev/null
+done
+ok "a guessed raw image: the warning as qemu-nbd's (writable only)" \
+	cmp "$R/e.pr" "$R/g.pr"
+ok "a guessed raw image: the warning was given" grep -q "probing guessed raw" "$R/g.pr"
 
 # --- TLS ----------------------------------------------------------------
 make_tls_certs tls

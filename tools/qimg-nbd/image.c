@@ -86,6 +86,11 @@ static int open_plain(struct nbd_tool *nt, const char *name, const char *fmt,
 			.flags = flags,
 			.cache = o->cache,
 			.opts = extra.len ? &extra : NULL,
+			/* as qemu-nbd: a guessed raw image opened for
+			 * writing is warned of, and drivers' warnings */
+			.probed_raw = tool_warn_probed_raw,
+			.warn = tool_warn_driver,
+			.warn_opaque = &nt->t,
 		};
 
 		r = qimg_open(&a, out, &err);

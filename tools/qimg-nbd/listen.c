@@ -45,6 +45,7 @@ struct server {
 	struct qimg_nbd_budget budget;
 	int active;
 	bool served_one;
+	int wake[2]; /* a client that ends writes a byte: the loop looks */
 	/* the socket file bound (-k), removed at the end only if the name
 	 * still is that file: one removed and made again by someone else
 	 * meanwhile is not ours */
@@ -139,6 +140,7 @@ static void *client_main(void *opaque)
 	srv->active--;
 	pthread_cond_broadcast(&srv->changed);
 	pthread_mutex_unlock(&srv->lock);
+	(void)!write(srv->wake[1], "", 1);
 	return NULL;
 }
 
@@ -300,8 +302,9 @@ static int fork_server(struct nbd_tool *nt, int *report)
 static void serve_loop(struct server *srv, int sig_r)
 {
 	struct nbd_opts *o = &srv->nt->o;
-	struct pollfd pf[MAX_LISTEN + 1];
+	struct pollfd pf[MAX_LISTEN + 2];
 	int i, n;
+	char drain[64];
 
 	for (;;) {
 		bool full;
@@ -320,14 +323,22 @@ static void serve_loop(struct server *srv, int sig_r)
 				.fd = srv->lfd[i],
 				.events = full ? 0 : POLLIN,
 			};
-		/* Wake up now and then to notice clients that left. */
-		n = poll(pf, (nfds_t)srv->nlfd + 1, 100);
+		/* a client that left wakes the loop at once: the last one
+		 * ends a server without -t before another is taken, and a
+		 * full server takes the next */
+		pf[srv->nlfd + 1] =
+			(struct pollfd){ .fd = srv->wake[0], .events = POLLIN };
+		n = poll(pf, (nfds_t)srv->nlfd + 2, -1);
 		if (n < 0 && errno != EINTR)
 			return;
 		if (n <= 0)
 			continue;
 		if (pf[0].revents)
 			return;
+		if (pf[srv->nlfd + 1].revents) {
+			(void)!read(srv->wake[0], drain, sizeof(drain));
+			continue;
+		}
 		for (i = 0; i < srv->nlfd; i++) {
 			struct client *cl;
 			int fd, one = 1;
@@ -373,6 +384,7 @@ int nbd_run(struct nbd_tool *nt)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.nt = nt;
+	srv.wake[0] = srv.wake[1] = -1;
 	pthread_mutex_init(&srv.budget.lock, NULL);
 	pthread_cond_init(&srv.budget.cond, NULL);
 	srv.budget.cap = SERVER_BUDGET;
@@ -393,6 +405,8 @@ int nbd_run(struct nbd_tool *nt)
 	if (r == 0 && o->pid_file)
 		r = write_pid_file(&srv, o->pid_file);
 	if (r == 0 && pipe2(sig, O_CLOEXEC) < 0)
+		r = -errno;
+	if (r == 0 && pipe2(srv.wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		r = -errno;
 	if (r == 0) {
 		sig_pipe_w = sig[1];
@@ -435,6 +449,10 @@ int nbd_run(struct nbd_tool *nt)
 	if (sig[0] >= 0) {
 		close(sig[0]);
 		close(sig[1]);
+	}
+	if (srv.wake[0] >= 0) {
+		close(srv.wake[0]);
+		close(srv.wake[1]);
 	}
 	pthread_cond_destroy(&srv.budget.cond);
 	pthread_mutex_destroy(&srv.budget.lock);
