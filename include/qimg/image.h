@@ -249,6 +249,10 @@ int qimg_copy_range(struct qimg_node *src, uint64_t src_off,
 #define QIMG_TRUNCATE_SHRINK 1u
 #define QIMG_TRUNCATE_EXACT 2u
 
+/* Whether p is one of the preallocation modes QEMU knows (off, metadata,
+ * falloc, full); a driver may still refuse one it cannot do. */
+bool qimg_prealloc_mode_known(const char *p);
+
 /* Change the virtual size (flags: QIMG_TRUNCATE_*). */
 int qimg_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		  const char *prealloc, struct qimg_error *err);

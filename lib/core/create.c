@@ -129,8 +129,7 @@ static int fallback_check(const struct qimg_opts *opts, struct qimg_error *err)
 {
 	const char *p = qimg_opts_get_str(opts, "preallocation", "off");
 
-	if (strcmp(p, "off") && strcmp(p, "metadata") && strcmp(p, "falloc") &&
-	    strcmp(p, "full"))
+	if (!qimg_prealloc_mode_known(p))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", p);
 	if (strcmp(p, "off"))

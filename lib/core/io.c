@@ -718,6 +718,18 @@ int qimg_write_compressed(struct qimg_node *node, uint64_t off, const void *buf,
 	return r;
 }
 
+bool qimg_prealloc_mode_known(const char *p)
+{
+	static const char *const modes[] = { "off", "metadata", "falloc",
+					     "full" };
+	size_t i;
+
+	for (i = 0; p && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(p, modes[i]))
+			return true;
+	return false;
+}
+
 int qimg_truncate(struct qimg_node *node, uint64_t size, unsigned flags,
 		  const char *prealloc, struct qimg_error *err)
 {

@@ -280,8 +280,7 @@ static int luks_create_validate_early(const struct qimg_opts *o,
 	struct qimg_luks_params p;
 	const char *pre = qimg_opts_get_str(o, "preallocation", "off");
 
-	if (strcmp(pre, "off") && strcmp(pre, "metadata") &&
-	    strcmp(pre, "falloc") && strcmp(pre, "full"))
+	if (!qimg_prealloc_mode_known(pre))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", pre);
 	return qimg_luks_params_parse(o, "", &p, err);

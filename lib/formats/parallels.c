@@ -659,7 +659,7 @@ static int par_create_validate(const struct qimg_opts *o,
 	if (!strcmp(p, "metadata"))
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: %s", p);
-	if (strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full"))
+	if (!qimg_prealloc_mode_known(p))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", p);
 	if (cl > (uint64_t)UINT32_MAX * PAR_SECTOR ||

@@ -258,14 +258,15 @@ static int raw_create_validate(const struct qimg_opts *o,
 {
 	const char *p = qimg_opts_get_str(o, "preallocation", "off");
 
-	if (!strcmp(p, "off") || !strcmp(p, "falloc") || !strcmp(p, "full"))
-		return 0;
-	/* qemu-img's two wordings: a mode it knows but raw cannot do, and
-	 * a word that is no mode at all. */
+	/* qemu-img's two wordings: a word that is no mode at all, and a mode
+	 * it knows but raw cannot do. */
+	if (!qimg_prealloc_mode_known(p))
+		return qimg_error_set(err, EINVAL,
+				      "invalid parameter value: %s", p);
 	if (!strcmp(p, "metadata"))
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: %s", p);
-	return qimg_error_set(err, EINVAL, "invalid parameter value: %s", p);
+	return 0;
 }
 
 static int raw_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,

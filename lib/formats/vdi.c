@@ -543,7 +543,7 @@ static int vdi_create_validate(const struct qimg_opts *o,
 	if (!strcmp(p, "metadata"))
 		return qimg_error_set(err, ENOTSUP,
 				      "Unsupported preallocation mode: %s", p);
-	if (strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full"))
+	if (!qimg_prealloc_mode_known(p))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", p);
 	if (size > UINT64_MAX - VDI_SECTOR ||

@@ -835,8 +835,7 @@ static int file_create_check(const struct qimg_opts *o, bool prealloc,
 	const char *p =
 		prealloc ? qimg_opts_get_str(o, "preallocation", NULL) : NULL;
 
-	if (p && strcmp(p, "off") && strcmp(p, "falloc") && strcmp(p, "full") &&
-	    strcmp(p, "metadata"))
+	if (p && !qimg_prealloc_mode_known(p))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", p);
 	if (qimg_opts_get_u64(o, "extent_size_hint", 0) > UINT32_MAX)

@@ -45,12 +45,6 @@ static int parse_size(const struct tool *t, const char *s, uint64_t *out)
 	return 0;
 }
 
-static bool prealloc_valid(const char *p)
-{
-	return !strcmp(p, "off") || !strcmp(p, "metadata") ||
-	       !strcmp(p, "falloc") || !strcmp(p, "full");
-}
-
 int cmd_resize(const struct tool *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -78,7 +72,7 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":f:hq", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_PREALLOCATION:
-			if (!prealloc_valid(optarg)) {
+			if (!qimg_prealloc_mode_known(optarg)) {
 				tool_err(t, "Invalid preallocation mode '%s'",
 					 optarg);
 				return 1;

@@ -182,8 +182,7 @@ static int parse_params(const struct qimg_opts *o, struct cparams *p,
 				      p->backing_fmt);
 	if (parse_encryption(o, p, err) < 0)
 		return -err->errnum;
-	if (strcmp(p->prealloc, "off") && strcmp(p->prealloc, "metadata") &&
-	    strcmp(p->prealloc, "falloc") && strcmp(p->prealloc, "full"))
+	if (!qimg_prealloc_mode_known(p->prealloc))
 		return qimg_error_set(err, EINVAL,
 				      "Parameter 'preallocation' "
 				      "does not accept value '%s'",

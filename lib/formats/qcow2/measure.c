@@ -99,8 +99,7 @@ int qcow2_measure(struct qimg_opts *o, struct qimg_node *in, uint64_t size,
 				      "greater)");
 	while ((1ull << order) < rb)
 		order++;
-	if (strcmp(prealloc, "off") && strcmp(prealloc, "metadata") &&
-	    strcmp(prealloc, "falloc") && strcmp(prealloc, "full"))
+	if (!qimg_prealloc_mode_known(prealloc))
 		return qimg_error_set(err, EINVAL,
 				      "invalid parameter value: %s", prealloc);
 	if (in)
