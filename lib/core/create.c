@@ -303,16 +303,17 @@ static int create_objects(const char *filename, const char *format,
 	existed = !pdrv->default_protocol || stat(path, &st) == 0;
 	/* An image that exists is locked for writing before it is touched:
 	 * one that a running QEMU holds is refused, as qemu-img refuses it.
-	 * The lock is held until the new image is written. */
-	if (existed && pdrv->set_perm) {
-		r = qimg_protocol_open(filename, QIMG_OPEN_RDWR,
-				       QIMG_CACHE_WRITEBACK, &guard, err);
-		if (r == 0)
-			r = guard->drv->set_perm(
-				guard,
-				QIMG_PERM_CONSISTENT_READ | QIMG_PERM_WRITE |
-					QIMG_PERM_RESIZE,
-				QIMG_PERM_WRITE | QIMG_PERM_RESIZE, err);
+	 * The lock is held until the new image is written.  What cannot be
+	 * opened as an image (a directory, a device named file:) is left to
+	 * the protocol's create, which says why in QEMU's words. */
+	if (existed && pdrv->set_perm &&
+	    qimg_protocol_open(filename, QIMG_OPEN_RDWR, QIMG_CACHE_WRITEBACK,
+			       &guard, &(struct qimg_error){ 0 }) == 0) {
+		r = guard->drv->set_perm(
+			guard,
+			QIMG_PERM_CONSISTENT_READ | QIMG_PERM_WRITE |
+				QIMG_PERM_RESIZE,
+			QIMG_PERM_WRITE | QIMG_PERM_RESIZE, err);
 		if (r < 0) {
 			qimg_protocol_close(guard);
 			free(path);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # host_device and host_cdrom: refused on regular files with qemu-img's
-# text; a device named plainly is a host_device's; on a loop device (when
+# text; a device named plainly is a host_device's (named file:, the file's
+# create fails on it as QEMU's, as on a directory); on a loop device (when
 # this machine lets us attach one): info, map, convert into the device and
 # back, images made and resized on it, against qemu-img.
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +23,9 @@ for c in "info /dev/null" "info --output=json /dev/null" "map /dev/null" \
 	"create -f raw /dev/null 0" "create -f raw /dev/null 1M" \
 	"info --output=json --image-opts driver=raw,file.filename=/dev/null" \
 	"info file:/dev/null" "create -f host_device -o help" \
-	"create -f host_cdrom -o help"; do
+	"create -f host_cdrom -o help" "create -f raw file:/dev/null 1M" \
+	"create -f qcow2 file:/dev/null 1M" "create -f raw file:$T 1M" \
+	"create -f qcow2 $T 1M"; do
 	# shellcheck disable=SC2086
 	same "$c" $c
 done
@@ -74,6 +77,7 @@ if [ -n "$L" ] && [ -b "$L" ]; then
 		"create -f host_device -o preallocation=metadata $L 1M" \
 		"create -f host_device -o preallocation=falloc $L 1M" \
 		"create -f raw $L 4M" "create -f raw -o preallocation=x $L 1M" \
+		"create -f raw file:$L 4M" "create -f qcow2 file:$L 4M" \
 		"create -f raw -o preallocation=full $L 1M" \
 		"create -f raw -o extent_size_hint=5G $L 1M" \
 		"create -f vpc -o preallocation=metadata $L 1M" \
