@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Seeds for fuzz-nbd-list: what a server sends to qimg-nbd -L (written to
 # the corpus directory given, default tests/fuzz/corpus): a list of two
-# exports with their information and metadata contexts, and a server that
-# refuses the list.
+# exports with their information and metadata contexts, a server that
+# refuses the list, one without structured replies, an old-style one.
 import os, struct, sys
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
@@ -39,6 +39,12 @@ seeds = {
     + export(b'', b'', 512, 0xded, [b'base:allocation']),
     'list-refused.nbdl': greeting + rep(8, ERR_TLS_REQD, b'TLS first')
     + rep(3, ERR_POLICY, b'no lists here'),
+    'list-no-sr.nbdl': greeting + rep(8, (1 << 31) | 1)
+    + rep(3, SERVER, s(b'x')) + rep(3, ACK)
+    + rep(6, INFO, struct.pack('>HQH', 0, 4096, 1)) + rep(6, ACK),
+    'list-oldstyle.nbdl': b'NBDMAGIC' + struct.pack('>QQI', 0x00420281861253,
+                                                     1 << 30, 0x48f)
+    + b'\0' * 124,
 }
 
 for name, data in seeds.items():

@@ -711,6 +711,18 @@ same_text()
 	[ "$a" = "$b" ]
 }
 
+# text_same DESC A B: pass when the two text files are equal, else fail
+# with the first lines of their diff.
+text_same()
+{
+	if same_text "$2" "$3"; then
+		pass "$1"
+	else
+		fail "$1"
+		diff "$2" "$3" | head -20 | sed 's/^/# /'
+	fi
+}
+
 # The reference `same` runs in $E: qemu-img, or in a sanitizer build's run
 # of a suite whose release run is part of the same make check
 # (QIMG_SAME_REF, set by tests/run-all.sh to the release qimg), that

@@ -28,8 +28,10 @@ struct lconn {
 	int fd;
 	void *tls;
 	const struct nbd_tool *nt;
-	bool told;	/* a failure was already told */
-	char *hostname; /* the name the server's certificate must have */
+	bool told;	 /* a failure was already told */
+	bool oldstyle;	 /* an old-style server: one export, no options */
+	bool structured; /* structured replies agreed: contexts to ask */
+	char *hostname;	 /* the name the server's certificate must have */
 };
 
 struct lexport {
@@ -367,7 +369,7 @@ static int contexts(struct lconn *fd, struct lexport *x)
 	return r;
 }
 
-static void print_export(const struct lexport *x)
+static void print_export(const struct lexport *x, bool contexts)
 {
 	static const char *const names[] = {
 		NULL,	      "readonly", "flush",  "fua",
@@ -392,23 +394,57 @@ static void print_export(const struct lexport *x)
 		printf("  opt block: %u\n", x->opt_block);
 		printf("  max block: %u\n", x->max_block);
 	}
+	if (!contexts)
+		return;
 	printf("  available meta contexts: %u\n", x->nctx);
 	for (i = 0; i < x->nctx; i++)
 		printf("   %s\n", x->ctx[i]);
 }
 
+/* The old-style greeting's second magic number (after NBDMAGIC). */
+#define OLDSTYLE_MAGIC 0x00420281861253ull
+
+/* A failure told in qemu-nbd's words. */
+static int told(struct lconn *c, const char *msg)
+{
+	nbd_err(c->nt, "%s", msg);
+	c->told = true;
+	return -EPROTO;
+}
+
 /* The greeting, the client's flags, and TLS when asked for: the session
  * set up over c->fd once the server agrees. */
-static int start(struct nbd_tool *nt, struct lconn *c)
+static int start(struct nbd_tool *nt, struct lconn *c, struct lexport *old)
 {
-	uint8_t hello[18], cf[4], *d = NULL;
+	uint8_t hello[18], cf[4], *d = NULL, tail[136];
 	uint32_t type, len;
 	int r;
 
-	r = rd(c, hello, sizeof(hello));
-	if (r == 0 && (nbds_get64(hello) != NBDS_MAGIC ||
-		       nbds_get64(hello + 8) != NBDS_IHAVEOPT))
+	r = rd(c, hello, 16);
+	if (r == 0 && nbds_get64(hello) != NBDS_MAGIC)
 		r = -EPROTO;
+	if (r == 0 && nbds_get64(hello + 8) == OLDSTYLE_MAGIC) {
+		/* an old-style server: its one export's size and flags
+		 * follow, no options (and so no TLS) */
+		if (nt->tls)
+			return told(c, "Server does not support STARTTLS");
+		r = rd(c, tail, sizeof(tail));
+		if (r == 0) {
+			old->size = nbds_get64(tail);
+			old->flags = (uint16_t)nbds_get32(tail + 8);
+			old->has_info = true;
+			c->oldstyle = true;
+		}
+		return r;
+	}
+	if (r == 0 && nbds_get64(hello + 8) != NBDS_IHAVEOPT)
+		r = -EPROTO;
+	if (r == 0)
+		r = rd(c, hello + 16, 2);
+	if (r == 0 && !(hello[17] & NBDS_FLAG_FIXED_NEWSTYLE))
+		return told(c,
+			    nt->tls ? "Server does not support STARTTLS"
+				    : "Server does not support export lists");
 	if (r == 0) {
 		nbds_put32(cf, NBDS_FLAG_C_FIXED_NEWSTYLE |
 				       (hello[17] & NBDS_FLAG_NO_ZEROES
@@ -444,25 +480,35 @@ static int start(struct nbd_tool *nt, struct lconn *c)
 static int list(struct nbd_tool *nt, struct lconn *cp)
 {
 	struct lconn c = *cp;
-	struct lexport *x = NULL;
+	struct lexport *x = NULL, old = { 0 };
 	unsigned int nx = 0, i, k;
 	uint8_t *d = NULL;
 	uint32_t type, len;
 	int r;
 
-	r = start(nt, &c);
+	r = start(nt, &c, &old);
+	if (r == 0 && c.oldstyle) {
+		/* the one export an old-style server has, nameless */
+		x = calloc(1, sizeof(*x));
+		if (!x || !(old.name = strdup("")))
+			r = -ENOMEM;
+		else
+			x[nx++] = old;
+	}
 	/* Structured replies first, so that the flags say what a client
 	 * that asks for them gets (a refusal is no matter: a server that
-	 * wants TLS first says so again to the list). */
-	if (r == 0)
+	 * wants TLS first says so again to the list); without them there
+	 * are no metadata contexts to ask about. */
+	if (r == 0 && !c.oldstyle)
 		r = send_opt(&c, NBDS_OPT_STRUCTURED_REPLY, NULL, 0);
-	if (r == 0) {
+	if (r == 0 && !c.oldstyle) {
 		r = recv_reply(&c, &type, &d, &len);
+		c.structured = r == 0 && type == NBDS_REP_ACK;
 		free(d);
 	}
-	if (r == 0)
+	if (r == 0 && !c.oldstyle)
 		r = send_opt(&c, NBDS_OPT_LIST, NULL, 0);
-	while (r == 0) {
+	while (r == 0 && !c.oldstyle) {
 		d = NULL;
 		r = recv_reply(&c, &type, &d, &len);
 		if (r < 0)
@@ -487,16 +533,17 @@ static int list(struct nbd_tool *nt, struct lconn *cp)
 		free(d);
 		break;
 	}
-	for (i = 0; r == 0 && i < nx; i++) {
+	for (i = 0; r == 0 && !c.oldstyle && i < nx; i++) {
 		r = info(nt, &c, &x[i]);
-		if (r == 0)
+		if (r == 0 && c.structured)
 			r = contexts(&c, &x[i]);
 	}
 	if (r == 0) {
-		(void)send_opt(&c, NBDS_OPT_ABORT, NULL, 0);
+		if (!c.oldstyle)
+			(void)send_opt(&c, NBDS_OPT_ABORT, NULL, 0);
 		printf("exports available: %u\n", nx);
 		for (i = 0; i < nx; i++)
-			print_export(&x[i]);
+			print_export(&x[i], c.structured);
 	} else if (!c.told) {
 		nbd_err(nt, "Unable to list exports: %s", strerror(-r));
 	}
