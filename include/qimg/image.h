@@ -134,6 +134,12 @@ void qimg_close(struct qimg_node *node);
 
 /* Accessors. */
 uint64_t qimg_size(const struct qimg_node *node); /* virtual size */
+/* The virtual size as a command asks for it before using an image: fails
+ * with ENOMEDIUM ("No medium found") when the node or a node under it is
+ * a drive without its medium (QEMU's block backend refuses then; info
+ * still shows the size). */
+int qimg_length(const struct qimg_node *node, uint64_t *out,
+		struct qimg_error *err);
 const char *qimg_node_filename(const struct qimg_node *node);
 const char *qimg_node_format(const struct qimg_node *node); /* driver name */
 struct qimg_node *qimg_node_backing(const struct qimg_node *node);

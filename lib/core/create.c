@@ -214,6 +214,9 @@ static int create_on_protocol(const struct qimg_driver *pd,
 	 * preallocation asked for (falloc and full on gluster) */
 	if (size > node->size)
 		r = qimg_truncate(node, size, 0, prealloc, err);
+	/* (a drive without its disc fails QEMU's sizing) */
+	if (r == 0 && node->no_medium)
+		r = qimg_error_set(err, ENOMEDIUM, "No medium inserted");
 	if (r == 0 && node->size && uses_fallback(pd))
 		r = qimg_write_zeroes(node, 0,
 				      node->size < 512 ? node->size : 512,
@@ -287,6 +290,11 @@ static int create_objects(const char *filename, const char *format,
 			r = qimg_truncate(file,
 					  qimg_opts_get_u64(opts, "size", 0), 0,
 					  "off", err);
+		/* QEMU sizes the device first: a drive without its disc
+		 * fails there */
+		if (r == 0 && file->no_medium)
+			r = qimg_error_set(err, ENOMEDIUM,
+					   "No medium inserted");
 		if (r == 0 && file->size)
 			r = qimg_write_zeroes(
 				file, 0, file->size < 512 ? file->size : 512,

@@ -195,6 +195,9 @@ struct qimg_node {
 
 	pthread_mutex_t lock; /* SERIAL drivers: held by the core */
 	bool probed_raw;      /* raw was guessed: guard block 0 */
+	/* A drive without its medium (host_cdrom with no disc): the tools'
+	 * size queries fail (qimg_length), as QEMU's block backend's. */
+	bool no_medium;
 
 	/* Writes in flight on a node with request_align > 1, so that a
 	 * read-modify-write of a partial block never overlaps another write

@@ -91,6 +91,28 @@ uint64_t qimg_size(const struct qimg_node *node)
 	return node->size;
 }
 
+/* Whether every node from here down has its medium. */
+static bool inserted(const struct qimg_node *node)
+{
+	size_t i;
+
+	if (node->no_medium)
+		return false;
+	for (i = 0; i < node->nchildren; i++)
+		if (node->children[i].node && !inserted(node->children[i].node))
+			return false;
+	return true;
+}
+
+int qimg_length(const struct qimg_node *node, uint64_t *out,
+		struct qimg_error *err)
+{
+	if (!inserted(node))
+		return qimg_error_set(err, ENOMEDIUM, "No medium found");
+	*out = qimg_size(node);
+	return 0;
+}
+
 const char *qimg_node_filename(const struct qimg_node *node)
 {
 	return node->display_name ? node->display_name : node->filename;

@@ -111,6 +111,7 @@ static int file_open_fd(struct qimg_node *node, int oflags,
 		s->no_medium = node->drv == &qimg_driver_host_cdrom &&
 			       ioctl(s->fd, CDROM_DRIVE_STATUS, CDSL_CURRENT) !=
 				       CDS_DISC_OK;
+		node->no_medium = s->no_medium;
 	} else if (S_ISBLK(st.st_mode) && (oflags & O_CREAT)) {
 		/* the file's create over a device: its truncation fails */
 		s->blockdev = true;
@@ -327,8 +328,6 @@ static int64_t file_allocated_size(struct qimg_node *node)
 static int do_io(struct file_state *s, bool write, uint64_t off, void *buf,
 		 size_t len)
 {
-	if (s->no_medium)
-		return -ENOMEDIUM;
 	if (s->uring) {
 		int r = file_uring_rw(s->uring, s->fd, write, off, buf, len,
 				      URING_PIECE);
@@ -424,9 +423,6 @@ static int file_copy_range(struct qimg_node *node, uint64_t off,
 	uint64_t left = len;
 	ssize_t n;
 
-	if (s->no_medium)
-		return -ENOTSUP; /* the buffered copy says why */
-
 	while (left > 0) {
 		n = copy_file_range(
 			ss->fd, &in, s->fd, &out,
@@ -494,9 +490,6 @@ static int file_write_zeroes(struct qimg_node *node, uint64_t off, uint64_t len,
 	int r;
 
 	bsc_set(s, 0, 0);
-	if (s->no_medium)
-		return qimg_error_set_errno(
-			err, ENOMEDIUM, "Could not write '%s'", node->filename);
 	if (s->blockdev) {
 		uint64_t range[2] = { off, len };
 
@@ -536,10 +529,6 @@ static int file_discard(struct qimg_node *node, uint64_t off, uint64_t len,
 	struct file_state *s = node->opaque;
 
 	bsc_set(s, 0, 0);
-	if (s->no_medium)
-		return qimg_error_set_errno(err, ENOMEDIUM,
-					    "Could not discard '%s'",
-					    node->filename);
 	if (s->blockdev) {
 		uint64_t range[2] = { off, len };
 
@@ -561,9 +550,6 @@ static int file_block_status(struct qimg_node *node, uint64_t off, uint64_t len,
 	off_t data, hole;
 	uint64_t end;
 
-	if (s->no_medium)
-		return qimg_error_set_errno(
-			err, ENOMEDIUM, "Could not read '%s'", node->filename);
 	ext->map = off;
 	ext->file = node;
 	ext->len = len;

@@ -70,6 +70,23 @@ if [ -n "$L" ] && [ -b "$L" ]; then
 		# shellcheck disable=SC2086
 		same "$c" $c
 	done
+	# a host_cdrom whose drive has no disc (a loop device answers no CD
+	# status): info shows it, the commands that ask its size fail as
+	# qemu-img's, measure (no size asked) works
+	for c in "map -f host_cdrom $L" "map --output=json host_cdrom:$L" \
+		"compare -f host_cdrom -F raw $L ../reg.raw" \
+		"compare -F host_cdrom -f raw ../reg.raw $L" \
+		"convert -f host_cdrom -O raw $L o.raw" \
+		"dd -f host_cdrom -O raw if=$L of=o.raw" \
+		"resize -f host_cdrom $L 16M" "measure -f host_cdrom -O qcow2 $L" \
+		"info --output=json host_cdrom:$L"; do
+		# shellcheck disable=SC2086
+		same "$c" $c
+	done
+	# (qemu-img's bench exits 1 there without a word: qimg says why)
+	run_tool g bench -f host_cdrom -c 1 "$L"
+	ok "bench of a drive without its disc: one line, exit 1" \
+		[ "$(cat "$R/g.rc")" = 1 -a -n "$(grep -F "No medium found" "$R/g.err")" ]
 	# made on the device as QEMU makes an image on a protocol that cannot
 	# create: no preallocation, no growth, the first sector zeroed
 	for c in "create -f host_device $L 1M" "create -f host_device $L 32M" \
@@ -103,8 +120,9 @@ if [ -n "$L" ] && [ -b "$L" ]; then
 		# shellcheck disable=SC2086
 		judge "$c" $c
 	done
-	# a loop device as a CD-ROM drive holds no disc: no I/O
-	for c in "convert -f host_cdrom $L o.raw" "map -f host_cdrom $L" \
+	# a loop device as a CD-ROM drive holds no disc: nothing made, copied
+	# or resized
+	for c in "convert -f host_cdrom $L o.raw" "resize -f host_cdrom $L 16M" \
 		"create -f host_cdrom $L 1M"; do
 		# shellcheck disable=SC2086
 		run_tool g $c

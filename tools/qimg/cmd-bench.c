@@ -410,7 +410,15 @@ int cmd_bench(const struct tool *t, int argc, char **argv)
 	}
 
 	b.t = t;
-	b.size = qimg_size(b.node);
+	{
+		struct qimg_error err = { 0 };
+
+		if (qimg_length(b.node, &b.size, &err) < 0) {
+			tool_err(t, "Failed to get size for '%s': %s", filename,
+				 err.msg);
+			goto out;
+		}
+	}
 	b.count = count;
 	b.bufsize = (size_t)bufsize;
 	b.step = step ? step : bufsize;

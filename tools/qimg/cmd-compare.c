@@ -300,8 +300,21 @@ int cmd_compare(const struct tool *t, int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	s1.size = qimg_size(s1.node);
-	s2.size = qimg_size(s2.node);
+	{
+		struct qimg_error lerr = { 0 };
+		const char *which = NULL;
+
+		if (qimg_length(s1.node, &s1.size, &lerr) < 0)
+			which = s1.name;
+		else if (qimg_length(s2.node, &s2.size, &lerr) < 0)
+			which = s2.name;
+		if (which) {
+			tool_err(t, "Can't get size of %s: %s", which,
+				 lerr.msg);
+			ret = 4;
+			goto out;
+		}
+	}
 
 	c.quiet = so.quiet;
 	c.buf1 = qimg_buf_alloc(CMP_BUF_SIZE);

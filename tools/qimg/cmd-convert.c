@@ -447,7 +447,11 @@ int cmd_convert(const struct tool *t, int argc, char **argv)
 				    o.shared.image_opts, flags, src_cache,
 				    &src[i].node) < 0)
 			goto out;
-		sz = qimg_size(src[i].node);
+		if (qimg_length(src[i].node, &sz, &err) < 0) {
+			tool_err(t, "Could not get size of %s: %s", args[i],
+				 err.msg);
+			goto out;
+		}
 		src[i].sectors = (sz + SECTOR - 1) / SECTOR;
 		total_sectors += src[i].sectors;
 		cl = qimg_cluster_size(src[i].node) / SECTOR;

@@ -280,11 +280,14 @@ int cmd_dd(const struct tool *t, int argc, char **argv)
 	if (check_output(t, &o, &create_fmt) < 0)
 		goto out;
 
+	if (qimg_length(in, &size, &(struct qimg_error){ 0 }) < 0) {
+		tool_err(t, "Failed to get size for '%s'", o.in);
+		goto out;
+	}
 	/* count= shortens the input only when count * bs fits in 63 bits;
 	 * skip= is measured against what count= left, and a skip past it
 	 * (or one that overflows) leaves an empty output: qemu-img reports
 	 * that only after creating the output, and exits 0. */
-	size = qimg_size(in);
 	if (o.has_count && o.count <= INT64_MAX / o.bs && o.count * o.bs < size)
 		size = o.count * o.bs;
 	if (o.has_skip) {

@@ -164,8 +164,14 @@ int cmd_map(const struct tool *t, int argc, char **argv)
 		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
 		       "File");
 
+	/* (the header is out before the size is asked for, as qemu-img's) */
+	if (qimg_length(node, &size, &(struct qimg_error){ 0 }) < 0) {
+		fflush(stdout);
+		tool_err(t, "Failed to get size for '%s'", filename);
+		qimg_close(node);
+		return 1;
+	}
 	/* Both are at most INT64_MAX, so the sum cannot wrap. */
-	size = qimg_size(node);
 	end = start + max_len < size ? start + max_len : size;
 
 	memset(&curr, 0, sizeof(curr));

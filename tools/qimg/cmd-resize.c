@@ -103,7 +103,12 @@ int cmd_resize(const struct tool *t, int argc, char **argv)
 	if (tool_open_image(t, filename, so.fmt, so.image_opts, QIMG_OPEN_RDWR,
 			    QIMG_CACHE_WRITEBACK, &node) < 0)
 		return 1;
-	cur = qimg_size(node);
+	if (qimg_length(node, &cur, &err) < 0) {
+		tool_err(t, "Failed to inquire current image length: %s",
+			 err.msg);
+		qimg_close(node);
+		return 1;
+	}
 	/* qemu-img's int64 arithmetic: 8E and beyond come out negative. */
 	if (sign > 0)
 		total = (int64_t)(cur + n);
