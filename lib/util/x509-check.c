@@ -47,8 +47,7 @@ static int read_pem(const char *path, gnutls_datum_t *out)
 	return 0;
 }
 
-/* Why a verification's status is bad (the later reason is told). */
-static const char *status_reason(unsigned int status)
+const char *qimg_x509_status_reason(unsigned int status)
 {
 	const char *why = "The certificate is not trusted";
 
@@ -253,7 +252,7 @@ int qimg_x509_sanity_check(const char *dir, bool server, struct qimg_error *err)
 					   "Our own certificate %s failed "
 					   "validation against %s: %s",
 					   own_path, ca_path,
-					   status_reason(status));
+					   qimg_x509_status_reason(status));
 	}
 	if (own)
 		gnutls_x509_crt_deinit(own);

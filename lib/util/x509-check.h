@@ -18,4 +18,8 @@
 int qimg_x509_sanity_check(const char *dir, bool server,
 			   struct qimg_error *err);
 
+/* Why a certificate verification's status (GnuTLS's bits) is bad, in
+ * QEMU's words (of several reasons, the later told). */
+const char *qimg_x509_status_reason(unsigned int status);
+
 #endif

@@ -65,6 +65,39 @@ static int load_anon(struct nbd_tool *nt, struct nbd_tls *c)
 #endif
 
 #ifdef QIMG_HAVE_GNUTLS
+/* x509 keys of the endpoint `side` ("server", "client"): the CA to
+ * check the peer against, and DIR/SIDE-cert.pem with DIR/SIDE-key.pem
+ * (a server's required, checked when defined; a client's when it has
+ * them). */
+static int load_x509(struct nbd_tool *nt, struct nbd_tls *c, const char *side)
+{
+	char ca[4096], cert[4096], key[4096];
+	int r;
+
+	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", c->creds->dir);
+	snprintf(cert, sizeof(cert), "%s/%s-cert.pem", c->creds->dir, side);
+	snprintf(key, sizeof(key), "%s/%s-key.pem", c->creds->dir, side);
+	if (gnutls_certificate_allocate_credentials(&c->cred) < 0)
+		return -ENOMEM;
+	r = gnutls_certificate_set_x509_trust_file(c->cred, ca,
+						   GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		nbd_err(nt, "Cannot load CA certificate '%s': %s", ca,
+			gnutls_strerror(r));
+		return -EINVAL;
+	}
+	if (!c->creds->server && (access(cert, R_OK) || access(key, R_OK)))
+		return 0; /* a client without a certificate of its own */
+	r = gnutls_certificate_set_x509_key_file(c->cred, cert, key,
+						 GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		nbd_err(nt, "Cannot load certificate '%s' & key '%s': %s", cert,
+			key, gnutls_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The hex key of `user` in keys.psk (a line "user:hexkey"), malloc'd in
  * *out; tls-creds checked that the user has one. */
 static int psk_key(const char *path, const char *user, char **out)
@@ -95,7 +128,7 @@ static int psk_key(const char *path, const char *user, char **out)
  * client-key.pem). */
 static int load_client(struct nbd_tool *nt, struct nbd_tls *c)
 {
-	char ca[4096], cert[4096], key[4096], *hex = NULL;
+	char key[4096], *hex = NULL;
 	gnutls_datum_t k;
 	int r;
 
@@ -127,28 +160,7 @@ static int load_client(struct nbd_tool *nt, struct nbd_tls *c)
 		}
 		return 0;
 	}
-	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", c->creds->dir);
-	snprintf(cert, sizeof(cert), "%s/client-cert.pem", c->creds->dir);
-	snprintf(key, sizeof(key), "%s/client-key.pem", c->creds->dir);
-	if (gnutls_certificate_allocate_credentials(&c->cred) < 0)
-		return -ENOMEM;
-	r = gnutls_certificate_set_x509_trust_file(c->cred, ca,
-						   GNUTLS_X509_FMT_PEM);
-	if (r < 0) {
-		nbd_err(nt, "Cannot load CA certificate '%s': %s", ca,
-			gnutls_strerror(r));
-		return -EINVAL;
-	}
-	if (access(cert, R_OK) || access(key, R_OK))
-		return 0; /* no certificate of its own */
-	r = gnutls_certificate_set_x509_key_file(c->cred, cert, key,
-						 GNUTLS_X509_FMT_PEM);
-	if (r < 0) {
-		nbd_err(nt, "Cannot load certificate '%s' & key '%s': %s", cert,
-			key, gnutls_strerror(r));
-		return -EINVAL;
-	}
-	return 0;
+	return load_x509(nt, c, "client");
 }
 #endif
 
@@ -157,7 +169,7 @@ static int load_client(struct nbd_tool *nt, struct nbd_tls *c)
 static int load(struct nbd_tool *nt, struct nbd_tls *c)
 {
 #ifdef QIMG_HAVE_GNUTLS
-	char ca[4096], cert[4096], key[4096];
+	char key[4096];
 	int r;
 
 	if (!c->creds->server)
@@ -176,25 +188,7 @@ static int load(struct nbd_tool *nt, struct nbd_tls *c)
 		}
 		return 0;
 	}
-	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", c->creds->dir);
-	snprintf(cert, sizeof(cert), "%s/server-cert.pem", c->creds->dir);
-	snprintf(key, sizeof(key), "%s/server-key.pem", c->creds->dir);
-	if (gnutls_certificate_allocate_credentials(&c->cred) < 0)
-		return -ENOMEM;
-	r = gnutls_certificate_set_x509_trust_file(c->cred, ca,
-						   GNUTLS_X509_FMT_PEM);
-	if (r < 0) {
-		nbd_err(nt, "Cannot load CA certificate '%s': %s", ca,
-			gnutls_strerror(r));
-		return -EINVAL;
-	}
-	r = gnutls_certificate_set_x509_key_file(c->cred, cert, key,
-						 GNUTLS_X509_FMT_PEM);
-	if (r < 0) {
-		nbd_err(nt, "Cannot load certificate '%s' & key '%s': %s", cert,
-			key, gnutls_strerror(r));
-		return -EINVAL;
-	}
+	return load_x509(nt, c, "server");
 #else
 	(void)nt;
 	(void)c;

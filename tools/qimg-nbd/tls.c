@@ -16,6 +16,7 @@
 #include "nbd.h"
 #include "tls.h"
 #include "util/authz.h"
+#include "util/x509-check.h"
 
 #ifdef QIMG_HAVE_GNUTLS
 #include <gnutls/x509.h>
@@ -87,25 +88,33 @@ static int set_kx(gnutls_session_t s, const char *priority, const char *kx,
 	return g ? g : gnutls_credentials_set(s, type, cred);
 }
 
-int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
-		  int fd, void **session, struct qimg_error *err)
+/* A session of either end with the credentials' priorities (the
+ * object's, else GnuTLS's defaults; PSK and anonymous key exchanges
+ * added) and keys. */
+static int session_new(const struct nbd_tls *c, bool server,
+		       gnutls_session_t *out, struct qimg_error *err)
 {
+	const struct qimg_tls_creds *tc = c->creds;
 	gnutls_session_t s;
-	unsigned int status = 0;
 	int g;
 
-	if (gnutls_init(&s, GNUTLS_SERVER) < 0)
+	if (gnutls_init(&s, server ? GNUTLS_SERVER
+				   : GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
 		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (c->creds->anon)
-		g = set_kx(s, c->creds->priority, ":+ANON-ECDH:+ANON-DH",
-			   GNUTLS_CRD_ANON, c->anon_cred);
-	else if (c->creds->psk)
-		g = set_kx(s, c->creds->priority, ":+ECDHE-PSK:+DHE-PSK:+PSK",
-			   GNUTLS_CRD_PSK, c->psk_cred);
+	if (tc->anon)
+		g = set_kx(s, tc->priority, ":+ANON-ECDH:+ANON-DH",
+			   GNUTLS_CRD_ANON,
+			   server ? (void *)c->anon_cred
+				  : (void *)c->anon_client);
+	else if (tc->psk)
+		g = set_kx(s, tc->priority, ":+ECDHE-PSK:+DHE-PSK:+PSK",
+			   GNUTLS_CRD_PSK,
+			   server ? (void *)c->psk_cred
+				  : (void *)c->psk_client);
 	else {
-		g = c->creds->priority ? gnutls_priority_set_direct(
-						 s, c->creds->priority, NULL)
-				       : gnutls_set_default_priority(s);
+		g = tc->priority
+			    ? gnutls_priority_set_direct(s, tc->priority, NULL)
+			    : gnutls_set_default_priority(s);
 		if (g == 0)
 			g = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
 						   c->cred);
@@ -115,6 +124,20 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 		return qimg_error_set(err, EPROTO, "TLS set-up failed: %s",
 				      gnutls_strerror(g));
 	}
+	*out = s;
+	return 0;
+}
+
+int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
+		  int fd, void **session, struct qimg_error *err)
+{
+	gnutls_session_t s;
+	unsigned int status = 0;
+	int g;
+
+	g = session_new(c, true, &s, err);
+	if (g < 0)
+		return g;
 	/* Asked for, and checked after the handshake (none sent: "Verify
 	 * failed: No certificate was found.", qemu-nbd's words). */
 	if (!c->creds->psk && !c->creds->anon)
@@ -152,21 +175,6 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 	return 0;
 }
 
-/* What is wrong with the certificate gnutls_certificate_verify_peers2
- * judged (its status bits; the later of these reasons is told). */
-static const char *untrusted_reason(unsigned int status)
-{
-	const char *why = "The certificate is not trusted";
-
-	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
-		why = "The certificate hasn't got a known issuer";
-	if (status & GNUTLS_CERT_REVOKED)
-		why = "The certificate has been revoked";
-	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
-		why = "The certificate uses an insecure algorithm";
-	return why;
-}
-
 /* A client's check of the server's certificates after the handshake:
  * trusted, each in its time, the first naming `hostname`. */
 static int check_server_cert(gnutls_session_t s, const char *hostname,
@@ -183,7 +191,7 @@ static int check_server_cert(gnutls_session_t s, const char *hostname,
 				      gnutls_strerror(g));
 	if (status)
 		return qimg_error_set(err, EACCES, "%s",
-				      untrusted_reason(status));
+				      qimg_x509_status_reason(status));
 	certs = gnutls_certificate_get_peers(s, &n);
 	if (!certs || !n)
 		return qimg_error_set(err, EACCES, "No certificate peers");
@@ -225,27 +233,9 @@ int nbd_tls_client_start(const struct nbd_tls *c, int fd, const char *hostname,
 	gnutls_session_t s;
 	int g;
 
-	if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
-		return qimg_error_set(err, ENOMEM, "Out of memory");
-	if (c->creds->anon)
-		g = set_kx(s, c->creds->priority, ":+ANON-ECDH:+ANON-DH",
-			   GNUTLS_CRD_ANON, c->anon_client);
-	else if (c->creds->psk)
-		g = set_kx(s, c->creds->priority, ":+ECDHE-PSK:+DHE-PSK:+PSK",
-			   GNUTLS_CRD_PSK, c->psk_client);
-	else {
-		g = c->creds->priority ? gnutls_priority_set_direct(
-						 s, c->creds->priority, NULL)
-				       : gnutls_set_default_priority(s);
-		if (g == 0)
-			g = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
-						   c->cred);
-	}
-	if (g < 0) {
-		gnutls_deinit(s);
-		return qimg_error_set(err, EPROTO, "TLS set-up failed: %s",
-				      gnutls_strerror(g));
-	}
+	g = session_new(c, false, &s, err);
+	if (g < 0)
+		return g;
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, 10000);
 	do {
