@@ -128,6 +128,25 @@ static int session_new(const struct nbd_tls *c, bool server,
 	return 0;
 }
 
+/* The handshake over fd (10 s at most); the session is freed when it
+ * fails. */
+static int handshake(gnutls_session_t s, int fd, struct qimg_error *err)
+{
+	int g;
+
+	gnutls_transport_set_int(s, fd);
+	gnutls_handshake_set_timeout(s, 10000);
+	do {
+		g = gnutls_handshake(s);
+	} while (g < 0 && !gnutls_error_is_fatal(g));
+	if (g < 0) {
+		gnutls_deinit(s);
+		return qimg_error_set(err, EPROTO, "TLS handshake failed: %s",
+				      gnutls_strerror(g));
+	}
+	return 0;
+}
+
 int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 		  int fd, void **session, struct qimg_error *err)
 {
@@ -144,16 +163,9 @@ int nbd_tls_start(const struct nbd_tls *c, const struct qimg_authz *authz,
 		gnutls_certificate_server_set_request(
 			s, c->creds->verify_peer ? GNUTLS_CERT_REQUEST
 						 : GNUTLS_CERT_IGNORE);
-	gnutls_transport_set_int(s, fd);
-	gnutls_handshake_set_timeout(s, 10000);
-	do {
-		g = gnutls_handshake(s);
-	} while (g < 0 && !gnutls_error_is_fatal(g));
-	if (g < 0) {
-		gnutls_deinit(s);
-		return qimg_error_set(err, EPROTO, "TLS handshake failed: %s",
-				      gnutls_strerror(g));
-	}
+	g = handshake(s, fd, err);
+	if (g < 0)
+		return g;
 	if (!c->creds->psk && !c->creds->anon && c->creds->verify_peer) {
 		g = gnutls_certificate_verify_peers2(s, &status);
 		if (g < 0 || status) {
@@ -236,16 +248,9 @@ int nbd_tls_client_start(const struct nbd_tls *c, int fd, const char *hostname,
 	g = session_new(c, false, &s, err);
 	if (g < 0)
 		return g;
-	gnutls_transport_set_int(s, fd);
-	gnutls_handshake_set_timeout(s, 10000);
-	do {
-		g = gnutls_handshake(s);
-	} while (g < 0 && !gnutls_error_is_fatal(g));
-	if (g < 0) {
-		gnutls_deinit(s);
-		return qimg_error_set(err, EPROTO, "TLS handshake failed: %s",
-				      gnutls_strerror(g));
-	}
+	g = handshake(s, fd, err);
+	if (g < 0)
+		return g;
 	if (!c->creds->psk && !c->creds->anon && c->creds->verify_peer &&
 	    check_server_cert(s, hostname, err) < 0) {
 		gnutls_deinit(s);
