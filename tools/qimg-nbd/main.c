@@ -139,10 +139,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Parse the command line into nt->o; 0 to serve, 2 to list (-L), 3 to
- * disconnect a device (-d), 1 to exit 0 (help, version), negative to exit
- * 1 (message printed). */
-
 /* --tls-creds, --tls-authz and --tls-hostname together, in qemu-nbd's
  * order: a list (-L) is a client's (its credentials a client endpoint's,
  * no authz, a host name to check the server's certificate against), a
@@ -179,6 +175,7 @@ static int tls_args(struct nbd_tool *nt)
 	}
 	return nbd_tls_setup(nt);
 }
+
 /* One --object, to the table (JSON as it is: the table checks its values'
  * JSON types), which checks every object's id against the others'; TLS
  * credentials are then loaded here too. */
@@ -205,6 +202,9 @@ static int object_arg(struct nbd_tool *nt, const char *def)
 	return r;
 }
 
+/* Parse the command line into nt->o; 0 to serve, 2 to list (-L), 3 to
+ * disconnect a device (-d), 1 to exit 0 (help, version), negative to exit
+ * 1 (message printed). */
 static int parse_args(struct nbd_tool *nt, int argc, char **argv)
 {
 	struct nbd_opts *o = &nt->o;
